@@ -1,0 +1,73 @@
+/*
+ * xo_sign.h - Ed25519 signatures of command messages (OpenSSL EVP), PEM key files, key ids
+ * and a keyring of trusted public keys (several, so keys can be rotated).
+ *
+ * On the wire (headers of xo.commands): xo-sig = base64 of the 64-byte Ed25519 signature
+ * over the exact value bytes; xo-key = the signer's key id, the first 16 hex digits of
+ * SHA-256 over the raw 32-byte public key.
+ */
+#ifndef XO_SIGN_H
+#define XO_SIGN_H
+
+#include <stddef.h>
+
+#include "xo_error.h"
+
+#define XO_KEY_ID_LEN  16 /**< hex digits of a key id */
+#define XO_SIG_B64_LEN 88 /**< base64 characters of a signature */
+
+typedef struct xo_key xo_key_t;
+
+/** @brief Generate a new Ed25519 key pair. Free with xo_key_free(). */
+xo_err_t xo_key_generate(xo_key_t **out, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Write the private key (PKCS#8 PEM, mode 0600, refusing to overwrite) and the public
+ *        key (SubjectPublicKeyInfo PEM, 0644).
+ * @returns XO_OK, XO_ERR_IO (exists or cannot write; named in errstr), XO_ERR_CRYPTO.
+ */
+xo_err_t xo_key_write_pem(const xo_key_t *key, const char *private_path, const char *public_path,
+                          char *errstr, size_t errstr_size);
+
+/** @brief Load a private key from PEM. @returns XO_OK, XO_ERR_IO, XO_ERR_CRYPTO (not Ed25519). */
+xo_err_t xo_key_load_private(const char *path, xo_key_t **out, char *errstr, size_t errstr_size);
+
+/** @brief Load a public key from PEM. */
+xo_err_t xo_key_load_public(const char *path, xo_key_t **out, char *errstr, size_t errstr_size);
+
+/** @brief The key id (XO_KEY_ID_LEN hex digits, NUL-terminated; borrowed from the key). */
+const char *xo_key_id(const xo_key_t *key);
+
+void xo_key_free(xo_key_t *key);
+
+/**
+ * @brief Sign @p data with a private key.
+ * @param sig_b64 receives XO_SIG_B64_LEN characters plus NUL.
+ */
+xo_err_t xo_sign(const xo_key_t *key, const void *data, size_t len,
+                 char sig_b64[XO_SIG_B64_LEN + 1]);
+
+/**
+ * @brief Verify a base64 signature of @p data.
+ * @returns XO_OK, or XO_ERR_BADSIG (wrong key, tampered data, malformed signature).
+ */
+xo_err_t xo_verify(const xo_key_t *key, const void *data, size_t len, const char *sig_b64,
+                   size_t sig_len);
+
+typedef struct xo_keyring xo_keyring_t;
+
+xo_keyring_t *xo_keyring_new(void);
+/** @brief Add a public key file to the ring. */
+xo_err_t xo_keyring_add_file(xo_keyring_t *ring, const char *path, char *errstr,
+                             size_t errstr_size);
+/** @brief Number of keys in the ring. */
+size_t xo_keyring_count(const xo_keyring_t *ring);
+/**
+ * @brief Verify with the key named by @p key_id.
+ * @returns XO_OK, XO_ERR_NOTFOUND (no such key in the ring), XO_ERR_BADSIG.
+ */
+xo_err_t xo_keyring_verify(const xo_keyring_t *ring, const char *key_id, size_t key_id_len,
+                           const void *data, size_t len, const char *sig_b64, size_t sig_len);
+void xo_keyring_free(xo_keyring_t *ring);
+
+#endif

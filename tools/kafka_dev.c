@@ -1,0 +1,245 @@
+/*
+ * kafka_dev.c - xo-kafka-dev: a real Kafka-protocol broker cluster on loopback, built on
+ * librdkafka's mock cluster, with the contract's topics created. The embedded Kafka of the
+ * demo and of every test. Not for production: it keeps everything in memory and does not
+ * compact. Prints the bootstrap address as its first line of output.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xo_kafka.h"
+#include "xo_version.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+typedef struct {
+    int brokers, partitions, replication;
+    const char *prefix;
+    int control;
+} opts_t;
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "Usage: xo-kafka-dev [options]\n"
+                "Run an in-memory Kafka cluster (librdkafka mock brokers) on 127.0.0.1 with the\n"
+                "XO Fleet topics created; print its bootstrap address as the first line; run\n"
+                "until SIGINT or SIGTERM.\n\n"
+                "  -b, --brokers N       number of brokers (default 3)\n"
+                "  -p, --partitions N    partitions of every contract topic (default 6)\n"
+                "  -r, --replication N   replication factor (default min(3, brokers))\n"
+                "      --prefix P        topic prefix (default \"xo.\")\n"
+                "      --control         read fault commands from standard input, one a line:\n"
+                "                          down <broker-id|all>   set broker(s) down\n"
+                "                          up <broker-id|all>     set broker(s) up again\n"
+                "                          rtt <broker-id> <ms>   add round-trip latency\n"
+                "                          quit                   stop the cluster\n"
+                "                        each command answers 'ok' or 'error: ...' on stdout\n"
+                "  -h, --help            this help\n"
+                "  -V, --version         print the version\n");
+}
+
+static int parse_opts(int argc, char **argv, opts_t *o)
+{
+    static const struct option long_opts[] = {
+        {"brokers", required_argument, NULL, 'b'},     {"partitions", required_argument, NULL, 'p'},
+        {"replication", required_argument, NULL, 'r'}, {"prefix", required_argument, NULL, 'P'},
+        {"control", no_argument, NULL, 'C'},           {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+    int opt;
+
+    *o = (opts_t){3, 6, 0, "xo.", 0};
+    while ((opt = getopt_long(argc, argv, "b:p:r:hV", long_opts, NULL)) != -1) {
+        switch (opt) {
+        case 'b':
+            o->brokers = atoi(optarg);
+            break;
+        case 'p':
+            o->partitions = atoi(optarg);
+            break;
+        case 'r':
+            o->replication = atoi(optarg);
+            break;
+        case 'P':
+            o->prefix = optarg;
+            break;
+        case 'C':
+            o->control = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("xo-kafka-dev %s\n", XO_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (o->brokers < 1 || o->brokers > 16 || o->partitions < 1 || o->partitions > 1000) {
+        fprintf(stderr, "xo-kafka-dev: brokers must be 1..16 and partitions 1..1000\n");
+        return -1;
+    }
+    if (o->replication <= 0)
+        o->replication = o->brokers < 3 ? o->brokers : 3;
+    if (o->replication > o->brokers) {
+        fprintf(stderr, "xo-kafka-dev: replication %d exceeds %d brokers\n", o->replication,
+                o->brokers);
+        return -1;
+    }
+    return 0;
+}
+
+/* Apply fn to one broker id or to all of them. */
+static const char *set_brokers(rd_kafka_mock_cluster_t *mc, const opts_t *o, const char *which,
+                               int up)
+{
+    int from = 1, to = o->brokers;
+
+    if (strcmp(which, "all") != 0) {
+        from = to = atoi(which);
+        if (from < 1 || from > o->brokers)
+            return "no such broker";
+    }
+    for (int id = from; id <= to; id++) {
+        rd_kafka_resp_err_t err =
+            up ? rd_kafka_mock_broker_set_up(mc, id) : rd_kafka_mock_broker_set_down(mc, id);
+        if (err)
+            return rd_kafka_err2str(err);
+    }
+    return NULL;
+}
+
+static void control_line(rd_kafka_mock_cluster_t *mc, const opts_t *o, char *line)
+{
+    char cmd[32] = "", a1[32] = "", a2[32] = "";
+    const char *err = NULL;
+
+    if (sscanf(line, "%31s %31s %31s", cmd, a1, a2) < 1)
+        return;
+    if (strcmp(cmd, "down") == 0 || strcmp(cmd, "up") == 0)
+        err = a1[0] ? set_brokers(mc, o, a1, cmd[0] == 'u') : "missing broker id";
+    else if (strcmp(cmd, "rtt") == 0)
+        err = rd_kafka_mock_broker_set_rtt(mc, atoi(a1), atoi(a2)) ? "rtt failed" : NULL;
+    else if (strcmp(cmd, "quit") == 0)
+        stop = 1;
+    else
+        err = "unknown command";
+    if (err)
+        printf("error: %s\n", err);
+    else
+        printf("ok\n");
+    fflush(stdout);
+}
+
+static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
+{
+    xo_topics_t t;
+    const char *names[4];
+
+    if (xo_topics_init(&t, o->prefix) != XO_OK) {
+        fprintf(stderr, "xo-kafka-dev: topic prefix too long\n");
+        return -1;
+    }
+    names[0] = t.objects;
+    names[1] = t.agents;
+    names[2] = t.commands;
+    names[3] = t.results;
+    for (int i = 0; i < 4; i++) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_mock_topic_create(mc, names[i], o->partitions, o->replication);
+        if (err) {
+            fprintf(stderr, "xo-kafka-dev: create %s: %s\n", names[i], rd_kafka_err2str(err));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void serve(rd_kafka_mock_cluster_t *mc, const opts_t *o)
+{
+    char line[256];
+    size_t used = 0;
+    struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
+
+    while (!stop) {
+        if (!o->control || poll(&pfd, 1, 200) <= 0) {
+            if (!o->control)
+                usleep(200 * 1000);
+            continue;
+        }
+        ssize_t n = read(STDIN_FILENO, line + used, sizeof(line) - 1 - used);
+        if (n <= 0) {
+            o = &(opts_t){.control = 0}; /* stdin closed: keep running without control */
+            continue;
+        }
+        used += (size_t)n;
+        line[used] = '\0';
+        char *nl;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = '\0';
+            control_line(mc, o, line);
+            used -= (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, used + 1);
+        }
+        if (used == sizeof(line) - 1)
+            used = 0; /* overlong line: drop it */
+    }
+}
+
+int main(int argc, char **argv)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf;
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+    opts_t o;
+    int rc = 1;
+
+    if (parse_opts(argc, argv, &o) != 0)
+        return 2;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    conf = rd_kafka_conf_new();
+    /* The host handle never connects anywhere: silence its "no bootstrap.servers" notice. */
+    rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof(errstr));
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "xo-kafka-dev: %s\n", errstr);
+        return 1;
+    }
+    mc = rd_kafka_mock_cluster_new(rk, o.brokers);
+    if (!mc) {
+        fprintf(stderr, "xo-kafka-dev: cannot start the mock cluster\n");
+        goto out;
+    }
+    if (create_topics(mc, &o) != 0)
+        goto out_cluster;
+    printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
+    printf("xo-kafka-dev %s: %d broker(s), topics %sobjects %sagents %scommands %sresults with "
+           "%d partitions; Ctrl-C to stop\n",
+           XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions);
+    fflush(stdout);
+    serve(mc, &o);
+    rc = 0;
+out_cluster:
+    rd_kafka_mock_cluster_destroy(mc);
+out:
+    rd_kafka_destroy(rk);
+    return rc;
+}
