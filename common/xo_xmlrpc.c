@@ -1,0 +1,1234 @@
+/*
+ * xo_xmlrpc.c - XML-RPC encoder and incremental SAX2 decoder to/from json-c values.
+ * The decoder keeps one text item and the value under construction, never the document.
+ * Must not: build a DOM, load DTDs or entities, touch the network or files, print or log
+ * (errors go to the caller's errstr), or know anything about HTTP.
+ */
+#include "xo_xmlrpc.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/xmlerror.h>
+
+/* Largest slice handed to libxml2 at once: keeps its input buffer small. */
+#define FEED_SLICE  ((size_t)64 << 10)
+#define ERRMSG_SIZE 256
+
+/* ---------------------------------------------------------------------------------------- */
+/* Growable buffer                                                                          */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+static xo_err_t buf_reserve(buf_t *b, size_t extra)
+{
+    size_t want, cap;
+    char *np;
+
+    if (extra > SIZE_MAX - b->len - 1)
+        return XO_ERR_NOMEM;
+    want = b->len + extra + 1;
+    if (want <= b->cap)
+        return XO_OK;
+    cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    np = realloc(b->p, cap);
+    if (!np)
+        return XO_ERR_NOMEM;
+    b->p = np;
+    b->cap = cap;
+    return XO_OK;
+}
+
+static xo_err_t buf_add(buf_t *b, const char *s, size_t n)
+{
+    if (buf_reserve(b, n) != XO_OK)
+        return XO_ERR_NOMEM;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return XO_OK;
+}
+
+static xo_err_t buf_str(buf_t *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Locale-independent numbers                                                               */
+
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void c_locale_init(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    xmlInitParser();
+}
+
+static locale_t get_c_locale(void)
+{
+    pthread_once(&c_locale_once, c_locale_init);
+    return c_locale;
+}
+
+/* Shortest "%.*g" form that parses back to the same double. */
+static void format_double(double d, char *out, size_t size)
+{
+    locale_t old = uselocale(get_c_locale());
+
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, size, "%.*g", prec, d);
+        if (strtod_l(out, NULL, get_c_locale()) == d)
+            break;
+    }
+    uselocale(old);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* UTF-8 and XML text                                                                       */
+
+/* Decode one UTF-8 sequence at s (n bytes left); returns its length or 0 when invalid. */
+static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    size_t len;
+    uint32_t c;
+
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        len = 2, c = s[0] & 0x1F;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+        len = 3, c = s[0] & 0x0F;
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+        len = 4, c = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+        (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+static bool xml_char_ok(uint32_t c)
+{
+    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
+           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* Append s escaped as XML text; CR becomes &#13; so that it survives line-end handling. */
+static xo_err_t add_escaped(buf_t *b, const char *s, size_t n, char *errstr, size_t errstr_size)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, run = 0, len;
+    uint32_t cp = 0;
+    const char *rep;
+
+    while (i < n) {
+        len = utf8_next(u + i, n - i, &cp);
+        if (len == 0)
+            return xo_seterr(errstr, errstr_size, XO_ERR_INVALID,
+                             "string is not valid UTF-8 at byte %zu", i);
+        if (!xml_char_ok(cp))
+            return xo_seterr(errstr, errstr_size, XO_ERR_INVALID,
+                             "string holds U+%04" PRIX32 " (not allowed in XML) at byte %zu", cp,
+                             i);
+        rep = cp == '&'    ? "&amp;"
+              : cp == '<'  ? "&lt;"
+              : cp == '>'  ? "&gt;"
+              : cp == '\r' ? "&#13;"
+                           : NULL;
+        if (rep) {
+            if (buf_add(b, s + run, i - run) || buf_str(b, rep))
+                return XO_ERR_NOMEM;
+            run = i + 1;
+        }
+        i += len;
+    }
+    return buf_add(b, s + run, n - run);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Encoder                                                                                  */
+
+static xo_err_t encode_value(buf_t *b, json_object *v, int depth, char *errstr, size_t errstr_size);
+
+static xo_err_t encode_int(buf_t *b, json_object *v)
+{
+    char num[32];
+    int64_t i = json_object_get_int64(v);
+
+    if (i >= INT32_MIN && i <= INT32_MAX) {
+        snprintf(num, sizeof num, "%" PRId64, i);
+        return buf_str(b, "<int>") || buf_str(b, num) || buf_str(b, "</int>") ? XO_ERR_NOMEM
+                                                                              : XO_OK;
+    }
+    /* XAPI's 64-bit ints travel as decimal strings (wire-protocol.md of xen-api). */
+    if (i == INT64_MAX)
+        snprintf(num, sizeof num, "%" PRIu64, json_object_get_uint64(v));
+    else
+        snprintf(num, sizeof num, "%" PRId64, i);
+    return buf_str(b, "<string>") || buf_str(b, num) || buf_str(b, "</string>") ? XO_ERR_NOMEM
+                                                                                : XO_OK;
+}
+
+static xo_err_t encode_double(buf_t *b, json_object *v, char *errstr, size_t errstr_size)
+{
+    char num[40];
+    double d = json_object_get_double(v);
+
+    if (!isfinite(d))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "double is not finite");
+    format_double(d, num, sizeof num);
+    return buf_str(b, "<double>") || buf_str(b, num) || buf_str(b, "</double>") ? XO_ERR_NOMEM
+                                                                                : XO_OK;
+}
+
+static xo_err_t encode_struct(buf_t *b, json_object *v, int depth, char *errstr, size_t errstr_size)
+{
+    xo_err_t err;
+
+    if (buf_str(b, "<struct>"))
+        return XO_ERR_NOMEM;
+    json_object_object_foreach(v, key, child)
+    {
+        if (buf_str(b, "<member><name>"))
+            return XO_ERR_NOMEM;
+        err = add_escaped(b, key, strlen(key), errstr, errstr_size);
+        if (err != XO_OK)
+            return err;
+        if (buf_str(b, "</name>"))
+            return XO_ERR_NOMEM;
+        err = encode_value(b, child, depth + 1, errstr, errstr_size);
+        if (err != XO_OK)
+            return err;
+        if (buf_str(b, "</member>"))
+            return XO_ERR_NOMEM;
+    }
+    return buf_str(b, "</struct>");
+}
+
+static xo_err_t encode_array(buf_t *b, json_object *v, int depth, char *errstr, size_t errstr_size)
+{
+    size_t n = json_object_array_length(v);
+    xo_err_t err;
+
+    if (buf_str(b, "<array><data>"))
+        return XO_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        err = encode_value(b, json_object_array_get_idx(v, i), depth + 1, errstr, errstr_size);
+        if (err != XO_OK)
+            return err;
+    }
+    return buf_str(b, "</data></array>");
+}
+
+static xo_err_t encode_inner(buf_t *b, json_object *v, int depth, char *errstr, size_t errstr_size)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return buf_str(b, "<nil/>");
+    case json_type_boolean:
+        return buf_str(b, json_object_get_boolean(v) ? "<boolean>1</boolean>"
+                                                     : "<boolean>0</boolean>");
+    case json_type_int:
+        return encode_int(b, v);
+    case json_type_double:
+        return encode_double(b, v, errstr, errstr_size);
+    case json_type_string: {
+        xo_err_t err = buf_str(b, "<string>");
+        if (err == XO_OK)
+            err = add_escaped(b, json_object_get_string(v), json_object_get_string_len(v), errstr,
+                              errstr_size);
+        return err != XO_OK ? err : buf_str(b, "</string>");
+    }
+    case json_type_object:
+        return encode_struct(b, v, depth, errstr, errstr_size);
+    case json_type_array:
+        return encode_array(b, v, depth, errstr, errstr_size);
+    }
+    return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "unknown json type");
+}
+
+static xo_err_t encode_value(buf_t *b, json_object *v, int depth, char *errstr, size_t errstr_size)
+{
+    xo_err_t err;
+
+    if (depth > XO_XMLRPC_DEFAULT_MAX_DEPTH)
+        return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "values nest deeper than %d",
+                         XO_XMLRPC_DEFAULT_MAX_DEPTH);
+    if (buf_str(b, "<value>"))
+        return XO_ERR_NOMEM;
+    err = encode_inner(b, v, depth, errstr, errstr_size);
+    if (err != XO_OK)
+        return err;
+    return buf_str(b, "</value>");
+}
+
+static xo_err_t encode_finish(buf_t *b, xo_err_t err, char **out, size_t *out_len, char *errstr,
+                              size_t errstr_size)
+{
+    if (err == XO_ERR_NOMEM)
+        xo_seterr(errstr, errstr_size, err, "out of memory encoding XML-RPC");
+    if (err != XO_OK) {
+        free(b->p);
+        return err;
+    }
+    *out = b->p;
+    if (out_len)
+        *out_len = b->len;
+    return XO_OK;
+}
+
+xo_err_t xo_xmlrpc_encode_call(const char *method, json_object *params, char **out, size_t *out_len,
+                               char *errstr, size_t errstr_size)
+{
+    buf_t b = {0};
+    xo_err_t err = XO_OK;
+    size_t n;
+
+    if (!method || !out || (params && !json_object_is_type(params, json_type_array)))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID,
+                         "encode_call needs a method name and a json array of params");
+    *out = NULL;
+    n = params ? json_object_array_length(params) : 0;
+    if (buf_str(&b, "<?xml version=\"1.0\"?>\n<methodCall><methodName>")) {
+        err = XO_ERR_NOMEM;
+        goto done;
+    }
+    err = add_escaped(&b, method, strlen(method), errstr, errstr_size);
+    if (err == XO_OK)
+        err = buf_str(&b, "</methodName><params>");
+    for (size_t i = 0; i < n && err == XO_OK; i++) {
+        err = buf_str(&b, "<param>");
+        if (err == XO_OK)
+            err = encode_value(&b, json_object_array_get_idx(params, i), 0, errstr, errstr_size);
+        if (err == XO_OK)
+            err = buf_str(&b, "</param>");
+    }
+    if (err == XO_OK)
+        err = buf_str(&b, "</params></methodCall>\n");
+done:
+    return encode_finish(&b, err, out, out_len, errstr, errstr_size);
+}
+
+xo_err_t xo_xmlrpc_encode_response(json_object *value, char **out, size_t *out_len, char *errstr,
+                                   size_t errstr_size)
+{
+    buf_t b = {0};
+    xo_err_t err;
+
+    if (!out)
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "out is NULL");
+    *out = NULL;
+    err = buf_str(&b, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    if (err == XO_OK)
+        err = encode_value(&b, value, 0, errstr, errstr_size);
+    if (err == XO_OK)
+        err = buf_str(&b, "</param></params></methodResponse>\n");
+    return encode_finish(&b, err, out, out_len, errstr, errstr_size);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Decoder state                                                                            */
+
+typedef enum {
+    EL_ROOT = 0,
+    EL_METHODRESPONSE,
+    EL_METHODCALL,
+    EL_METHODNAME,
+    EL_PARAMS,
+    EL_PARAM,
+    EL_FAULT,
+    EL_VALUE,
+    EL_STRUCT,
+    EL_MEMBER,
+    EL_NAME,
+    EL_ARRAY,
+    EL_DATA,
+    /* scalars: leaves holding text */
+    EL_STRING,
+    EL_INT,
+    EL_DOUBLE,
+    EL_BOOLEAN,
+    EL_DATETIME,
+    EL_BASE64,
+    EL_NIL
+} el_t;
+
+static const struct {
+    const char *tag;
+    el_t el;
+} tags[] = {
+    {"methodResponse", EL_METHODRESPONSE},
+    {"methodCall", EL_METHODCALL},
+    {"methodName", EL_METHODNAME},
+    {"params", EL_PARAMS},
+    {"param", EL_PARAM},
+    {"fault", EL_FAULT},
+    {"value", EL_VALUE},
+    {"struct", EL_STRUCT},
+    {"member", EL_MEMBER},
+    {"name", EL_NAME},
+    {"array", EL_ARRAY},
+    {"data", EL_DATA},
+    {"string", EL_STRING},
+    {"int", EL_INT},
+    {"i4", EL_INT},
+    {"i8", EL_INT},
+    {"double", EL_DOUBLE},
+    {"boolean", EL_BOOLEAN},
+    {"dateTime.iso8601", EL_DATETIME},
+    {"base64", EL_BASE64},
+    {"nil", EL_NIL},
+};
+
+typedef struct {
+    el_t el;
+    unsigned nchild;  /* child elements seen so far */
+    json_object *obj; /* value: its result; struct/array: the container; member/param: value */
+    char *name;       /* member: its name */
+    int match;        /* streaming: path components matched; -1 = off the path */
+    bool stream;      /* array: elements go to the callback */
+} frame_t;
+
+struct xo_xmlrpc_decoder {
+    xo_xmlrpc_limits_t lim;
+    xmlParserCtxtPtr ctxt;
+    frame_t *stack;
+    size_t depth, cap;   /* open elements */
+    size_t containers;   /* open struct/array elements */
+    buf_t text;          /* text of the current leaf */
+    uint64_t total;      /* bytes fed */
+    bool started, done;  /* fed once; root element closed */
+    bool is_call;        /* <methodCall> */
+    char *method;        /* methodCall's methodName */
+    json_object *result; /* response value or call params array */
+    bool have_result;    /* result was set (a nil result is NULL) */
+    json_object *fault;  /* fault struct */
+    const char *const *path;
+    size_t path_len;
+    xo_xmlrpc_elem_cb cb;
+    void *opaque;
+    xo_err_t err;
+    char errmsg[ERRMSG_SIZE];
+};
+
+static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (dec->err != XO_OK)
+        return;
+    dec->err = err;
+    va_start(ap, fmt);
+    vsnprintf(dec->errmsg, sizeof dec->errmsg, fmt, ap);
+    va_end(ap);
+    if (dec->ctxt)
+        xmlStopParser(dec->ctxt);
+}
+
+static const char *el_name(el_t el)
+{
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+        if (tags[i].el == el)
+            return tags[i].tag;
+    return "document";
+}
+
+static bool is_scalar(el_t el)
+{
+    return el >= EL_STRING;
+}
+
+static bool all_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scalars                                                                                  */
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* Decode base64 in place (output never longer than input); whitespace is skipped. */
+static bool b64_decode(char *s, size_t n, size_t *out_len)
+{
+    uint32_t acc = 0;
+    size_t o = 0, nbits = 0, pad = 0;
+    int v;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (all_space((const char *)&c, 1))
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        v = b64_val(c);
+        if (v < 0 || pad)
+            return false;
+        acc = (acc << 6) | (uint32_t)v;
+        nbits += 6;
+        if (nbits >= 8) {
+            nbits -= 8;
+            s[o++] = (char)((acc >> nbits) & 0xFF);
+        }
+    }
+    if (pad > 2 || nbits >= 6 || (acc & ((1u << nbits) - 1)) != 0)
+        return false;
+    *out_len = o;
+    return true;
+}
+
+/* Trim ASCII whitespace around a number; returns the trimmed start and length. */
+static const char *trim(const char *s, size_t *n)
+{
+    while (*n && all_space(s, 1))
+        s++, (*n)--;
+    while (*n && all_space(s + *n - 1, 1))
+        (*n)--;
+    return s;
+}
+
+static json_object *scalar_int(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
+{
+    const char *t = trim(s, &n);
+    char *end = NULL;
+    long long v;
+
+    if (n == 0 || n > 20 || (t[0] != '-' && t[0] != '+' && (t[0] < '0' || t[0] > '9')))
+        goto bad;
+    ((char *)t)[n] = '\0';
+    errno = 0;
+    v = strtoll(t, &end, 10);
+    if (errno == ERANGE) {
+        fail(dec, XO_ERR_PARSE, "integer out of range: %.40s", t);
+        return NULL;
+    }
+    if (end != t + n)
+        goto bad;
+    return json_object_new_int64(v);
+bad:
+    fail(dec, XO_ERR_PARSE, "not an integer: \"%.40s\"", t);
+    return NULL;
+}
+
+static json_object *scalar_double(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
+{
+    const char *t = trim(s, &n);
+    char *end = NULL;
+    double d;
+
+    if (n == 0 || n > 400)
+        goto bad;
+    ((char *)t)[n] = '\0';
+    d = strtod_l(t, &end, get_c_locale());
+    if (end != t + n || !isfinite(d) || strpbrk(t, "xXnNiI"))
+        goto bad;
+    return json_object_new_double(d);
+bad:
+    fail(dec, XO_ERR_PARSE, "not a double: \"%.40s\"", t);
+    return NULL;
+}
+
+static json_object *scalar_bool(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
+{
+    const char *t = trim(s, &n);
+
+    if (n == 1 && (t[0] == '0' || t[0] == '1'))
+        return json_object_new_boolean(t[0] == '1');
+    fail(dec, XO_ERR_PARSE, "boolean must be 0 or 1, not \"%.*s\"", (int)(n > 40 ? 40 : n), t);
+    return NULL;
+}
+
+static json_object *make_scalar(xo_xmlrpc_decoder_t *dec, el_t el)
+{
+    char *s = dec->text.p ? dec->text.p : "";
+    size_t n = dec->text.len, blen = 0;
+    json_object *v;
+
+    switch (el) {
+    case EL_INT:
+        return scalar_int(dec, s, n);
+    case EL_DOUBLE:
+        return scalar_double(dec, s, n);
+    case EL_BOOLEAN:
+        return scalar_bool(dec, s, n);
+    case EL_NIL:
+        return NULL;
+    case EL_BASE64:
+        if (!b64_decode(s, n, &blen)) {
+            fail(dec, XO_ERR_PARSE, "invalid base64");
+            return NULL;
+        }
+        v = json_object_new_string_len(s, (int)blen);
+        if (!v)
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+        return v;
+    default: /* string, dateTime.iso8601 */
+        break;
+    }
+    v = json_object_new_string_len(s, (int)n);
+    if (!v)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Structure                                                                                */
+
+static frame_t *top(xo_xmlrpc_decoder_t *dec)
+{
+    return dec->depth ? &dec->stack[dec->depth - 1] : NULL;
+}
+
+static bool child_allowed(const frame_t *parent, el_t el)
+{
+    el_t p = parent ? parent->el : EL_ROOT;
+    unsigned n = parent ? parent->nchild : 0;
+
+    switch (p) {
+    case EL_ROOT:
+        return el == EL_METHODRESPONSE || el == EL_METHODCALL;
+    case EL_METHODRESPONSE:
+        return n == 0 && (el == EL_PARAMS || el == EL_FAULT);
+    case EL_METHODCALL:
+        return (n == 0 && el == EL_METHODNAME) || (n == 1 && el == EL_PARAMS);
+    case EL_PARAMS:
+        return el == EL_PARAM;
+    case EL_PARAM:
+    case EL_FAULT:
+        return n == 0 && el == EL_VALUE;
+    case EL_VALUE:
+        return n == 0 && (el == EL_STRUCT || el == EL_ARRAY || is_scalar(el));
+    case EL_STRUCT:
+        return el == EL_MEMBER;
+    case EL_MEMBER:
+        return (n == 0 && el == EL_NAME) || (n == 1 && el == EL_VALUE);
+    case EL_ARRAY:
+        return n == 0 && el == EL_DATA;
+    case EL_DATA:
+        return el == EL_VALUE;
+    default:
+        return false;
+    }
+}
+
+/* Streaming bookkeeping for a new frame f under parent p. */
+static void set_match(xo_xmlrpc_decoder_t *dec, frame_t *f, const frame_t *p)
+{
+    f->match = -1;
+    if (!dec->path || !p)
+        return;
+    if (f->el == EL_VALUE && p->el == EL_PARAM && !dec->is_call)
+        f->match = 0;
+    else if (f->el == EL_VALUE && p->el == EL_MEMBER)
+        f->match = p->match;
+    else if (f->el == EL_STRUCT && p->match >= 0 && (size_t)p->match < dec->path_len)
+        f->match = p->match;
+    else if (f->el == EL_ARRAY && p->match >= 0 && (size_t)p->match == dec->path_len)
+        f->stream = true;
+}
+
+static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
+{
+    frame_t *p = top(dec), *f;
+    size_t max_elems = 3 * dec->lim.max_depth + 8;
+
+    if (dec->depth >= max_elems) {
+        fail(dec, XO_ERR_LIMIT, "XML nesting deeper than %zu elements", max_elems);
+        return dec->err;
+    }
+    if (dec->depth == dec->cap) {
+        size_t cap = dec->cap ? dec->cap * 2 : 16;
+        frame_t *ns = realloc(dec->stack, cap * sizeof *ns);
+        if (!ns) {
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+            return dec->err;
+        }
+        dec->stack = ns;
+        dec->cap = cap;
+        p = top(dec);
+    }
+    f = &dec->stack[dec->depth++];
+    memset(f, 0, sizeof *f);
+    f->el = el;
+    set_match(dec, f, p);
+    return XO_OK;
+}
+
+static el_t lookup_tag(const xmlChar *name)
+{
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+        if (strcmp((const char *)name, tags[i].tag) == 0)
+            return tags[i].el;
+    return EL_ROOT;
+}
+
+static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
+{
+    if (++dec->containers > dec->lim.max_depth) {
+        fail(dec, XO_ERR_LIMIT, "values nest deeper than %zu", dec->lim.max_depth);
+        return;
+    }
+    f->obj = f->el == EL_STRUCT ? json_object_new_object() : json_object_new_array();
+    if (!f->obj)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+}
+
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_ns, const xmlChar **ns, int nb_attr, int nb_defaulted,
+                     const xmlChar **attrs)
+{
+    xo_xmlrpc_decoder_t *dec = ctx;
+    frame_t *p = top(dec);
+    el_t el = lookup_tag(localname);
+
+    (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
+    if (dec->err != XO_OK)
+        return;
+    if (el == EL_ROOT || uri != NULL) {
+        fail(dec, XO_ERR_PARSE, "unknown element <%.64s>", (const char *)localname);
+        return;
+    }
+    if (!child_allowed(p, el)) {
+        fail(dec, XO_ERR_PARSE, "<%s> not allowed here (inside <%s>)", el_name(el),
+             el_name(p ? p->el : EL_ROOT));
+        return;
+    }
+    if (p && p->el == EL_VALUE && !all_space(dec->text.p, dec->text.len)) {
+        fail(dec, XO_ERR_PARSE, "text mixed with <%s> in <value>", el_name(el));
+        return;
+    }
+    if (el == EL_METHODCALL)
+        dec->is_call = true;
+    if (p)
+        p->nchild++;
+    dec->text.len = 0;
+    if (push(dec, el) != XO_OK)
+        return;
+    if (el == EL_STRUCT || el == EL_ARRAY)
+        open_container(dec, top(dec));
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    xo_xmlrpc_decoder_t *dec = ctx;
+    frame_t *f = top(dec);
+    el_t el = f ? f->el : EL_ROOT;
+    bool keep =
+        is_scalar(el) || el == EL_NAME || el == EL_METHODNAME || (el == EL_VALUE && f->nchild == 0);
+
+    if (dec->err != XO_OK || len <= 0)
+        return;
+    if (!keep || el == EL_NIL) {
+        if (!all_space((const char *)ch, (size_t)len))
+            fail(dec, XO_ERR_PARSE, "text where structure is expected (inside <%s>)", el_name(el));
+        return;
+    }
+    if (dec->text.len + (size_t)len > dec->lim.max_string) {
+        fail(dec, XO_ERR_LIMIT, "text item longer than %zu bytes", dec->lim.max_string);
+        return;
+    }
+    if (buf_add(&dec->text, (const char *)ch, (size_t)len) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+}
+
+/* A complete value goes to its parent: member, param, fault, or array data. */
+static void deliver(xo_xmlrpc_decoder_t *dec, json_object *v)
+{
+    frame_t *p = top(dec);
+    frame_t *arr = dec->depth >= 2 ? &dec->stack[dec->depth - 2] : NULL;
+    xo_err_t err;
+
+    assert(p);
+    if (p->el != EL_DATA) {
+        p->obj = v;
+        return;
+    }
+    if (!arr->stream) {
+        if (json_object_array_add(arr->obj, v) != 0) {
+            json_object_put(v);
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+        }
+        return;
+    }
+    err = dec->cb(v, dec->opaque);
+    if (err != XO_OK)
+        fail(dec, err, "element callback failed: %s", xo_strerror(err));
+}
+
+static void end_member(xo_xmlrpc_decoder_t *dec, frame_t *f)
+{
+    frame_t *s = top(dec);
+
+    if (f->nchild != 2) {
+        fail(dec, XO_ERR_PARSE, "<member> without <name> and <value>");
+        return;
+    }
+    if (json_object_object_add(s->obj, f->name, f->obj) != 0) {
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    }
+    f->obj = NULL;
+}
+
+static void end_name(xo_xmlrpc_decoder_t *dec)
+{
+    frame_t *m = top(dec);
+    frame_t *s = dec->depth >= 2 ? &dec->stack[dec->depth - 2] : NULL;
+    const char *p;
+
+    if (m->el == EL_METHODCALL) {
+        dec->method = strndup(dec->text.p ? dec->text.p : "", dec->text.len);
+        if (!dec->method)
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (dec->text.len && memchr(dec->text.p, '\0', dec->text.len)) {
+        fail(dec, XO_ERR_PARSE, "member name holds a NUL");
+        return;
+    }
+    m->name = strndup(dec->text.p ? dec->text.p : "", dec->text.len);
+    if (!m->name) {
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    }
+    m->match = -1;
+    if (s && s->match >= 0) {
+        p = dec->path[s->match];
+        if (strlen(p) == dec->text.len && memcmp(p, m->name, dec->text.len) == 0)
+            m->match = s->match + 1;
+    }
+}
+
+static void end_param(xo_xmlrpc_decoder_t *dec, frame_t *f)
+{
+    if (f->el == EL_FAULT) {
+        dec->fault = f->obj;
+    } else if (dec->is_call) {
+        if (!dec->result)
+            dec->result = json_object_new_array();
+        if (!dec->result || json_object_array_add(dec->result, f->obj) != 0) {
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+            return;
+        }
+    } else if (dec->have_result) {
+        fail(dec, XO_ERR_PARSE, "response holds more than one <param>");
+        return;
+    } else {
+        dec->result = f->obj;
+    }
+    dec->have_result = true;
+    f->obj = NULL;
+}
+
+static void free_frame(frame_t *f)
+{
+    json_object_put(f->obj);
+    free(f->name);
+    f->obj = NULL;
+    f->name = NULL;
+}
+
+static void end_frame(xo_xmlrpc_decoder_t *dec, frame_t *f)
+{
+    switch (f->el) {
+    case EL_VALUE:
+        if (f->nchild == 0)
+            f->obj = make_scalar(dec, EL_STRING);
+        deliver(dec, f->obj);
+        f->obj = NULL;
+        break;
+    case EL_STRUCT:
+    case EL_ARRAY:
+        dec->containers--;
+        if (f->el == EL_ARRAY && f->nchild != 1)
+            fail(dec, XO_ERR_PARSE, "<array> without <data>");
+        top(dec)->obj = f->obj;
+        f->obj = NULL;
+        break;
+    case EL_MEMBER:
+        end_member(dec, f);
+        break;
+    case EL_NAME:
+    case EL_METHODNAME:
+        end_name(dec);
+        break;
+    case EL_PARAM:
+    case EL_FAULT:
+        if (f->nchild != 1)
+            fail(dec, XO_ERR_PARSE, "<%s> without <value>", el_name(f->el));
+        else
+            end_param(dec, f);
+        break;
+    case EL_METHODRESPONSE:
+    case EL_METHODCALL:
+        dec->done = true;
+        if (f->el == EL_METHODRESPONSE && f->nchild != 1)
+            fail(dec, XO_ERR_PARSE, "<methodResponse> without <params> or <fault>");
+        break;
+    case EL_PARAMS:
+        if (!dec->is_call && f->nchild != 1)
+            fail(dec, XO_ERR_PARSE, "response <params> must hold exactly one <param>");
+        break;
+    case EL_DATA:
+        break;
+    default: /* scalars */
+        top(dec)->obj = make_scalar(dec, f->el);
+        break;
+    }
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    xo_xmlrpc_decoder_t *dec = ctx;
+    frame_t f;
+
+    (void)localname, (void)prefix, (void)uri;
+    if (dec->err != XO_OK || dec->depth == 0)
+        return;
+    f = dec->stack[--dec->depth];
+    end_frame(dec, &f);
+    free_frame(&f);
+    dec->text.len = 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* SAX plumbing: DTDs, entities and errors                                                  */
+
+static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id, const xmlChar *sys_id)
+{
+    (void)name, (void)ext_id, (void)sys_id;
+    fail(ctx, XO_ERR_PARSE, "DTD not allowed");
+}
+
+static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
+                           const xmlChar *system_id, xmlChar *content)
+{
+    (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
+    fail(ctx, XO_ERR_PARSE, "DTD not allowed (entity declaration)");
+}
+
+static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
+{
+    (void)name;
+    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
+    return NULL;
+}
+
+static void on_reference(void *ctx, const xmlChar *name)
+{
+    (void)name;
+    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
+}
+
+static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+    (void)target, (void)data;
+    fail(ctx, XO_ERR_PARSE, "processing instructions not allowed");
+}
+
+static void on_xml_error(void *ctx, xmlErrorPtr e)
+{
+    char msg[160];
+    size_t n;
+
+    if (!e || e->level < XML_ERR_ERROR)
+        return;
+    snprintf(msg, sizeof msg, "%s", e->message ? e->message : "unknown");
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    fail(ctx, XO_ERR_PARSE, "XML error at line %d: %s", e->line, msg);
+}
+
+static void init_sax(xmlSAXHandler *sax)
+{
+    memset(sax, 0, sizeof *sax);
+    sax->initialized = XML_SAX2_MAGIC;
+    sax->startElementNs = on_start;
+    sax->endElementNs = on_end;
+    sax->characters = on_text;
+    sax->cdataBlock = on_text;
+    sax->ignorableWhitespace = on_text;
+    sax->internalSubset = on_dtd;
+    sax->externalSubset = on_dtd;
+    sax->entityDecl = on_entity_decl;
+    sax->getEntity = on_get_entity;
+    sax->getParameterEntity = on_get_entity;
+    sax->reference = on_reference;
+    sax->processingInstruction = on_pi;
+    sax->serror = on_xml_error;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public decoder API                                                                       */
+
+xo_xmlrpc_decoder_t *xo_xmlrpc_decoder_new(const xo_xmlrpc_limits_t *limits)
+{
+    xo_xmlrpc_decoder_t *dec = calloc(1, sizeof *dec);
+    xmlSAXHandler sax;
+
+    if (!dec)
+        return NULL;
+    get_c_locale();
+    if (limits)
+        dec->lim = *limits;
+    if (!dec->lim.max_depth)
+        dec->lim.max_depth = XO_XMLRPC_DEFAULT_MAX_DEPTH;
+    if (!dec->lim.max_string)
+        dec->lim.max_string = XO_XMLRPC_DEFAULT_MAX_STRING;
+    if (dec->lim.max_string > INT_MAX - 1) /* json-c string lengths are int */
+        dec->lim.max_string = INT_MAX - 1;
+    if (!dec->lim.max_total)
+        dec->lim.max_total = XO_XMLRPC_DEFAULT_MAX_TOTAL;
+    init_sax(&sax);
+    dec->ctxt = xmlCreatePushParserCtxt(&sax, dec, NULL, 0, NULL);
+    if (!dec->ctxt) {
+        free(dec);
+        return NULL;
+    }
+    /* No NOENT (no entity substitution), no DTDLOAD/DTDATTR, never the network. */
+    xmlCtxtUseOptions(dec->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA);
+    return dec;
+}
+
+void xo_xmlrpc_decoder_free(xo_xmlrpc_decoder_t *dec)
+{
+    if (!dec)
+        return;
+    while (dec->depth)
+        free_frame(&dec->stack[--dec->depth]);
+    free(dec->stack);
+    free(dec->text.p);
+    free(dec->method);
+    json_object_put(dec->result);
+    json_object_put(dec->fault);
+    if (dec->ctxt)
+        xmlFreeParserCtxt(dec->ctxt);
+    free(dec);
+}
+
+xo_err_t xo_xmlrpc_decoder_set_stream(xo_xmlrpc_decoder_t *dec, const char *const *member_path,
+                                      xo_xmlrpc_elem_cb cb, void *opaque)
+{
+    size_t n = 0;
+
+    if (!dec || !member_path || !member_path[0] || !cb || dec->started)
+        return XO_ERR_INVALID;
+    while (member_path[n])
+        n++;
+    dec->path = member_path;
+    dec->path_len = n;
+    dec->cb = cb;
+    dec->opaque = opaque;
+    return XO_OK;
+}
+
+static xo_err_t report(const xo_xmlrpc_decoder_t *dec, char *errstr, size_t errstr_size)
+{
+    return xo_seterr(errstr, errstr_size, dec->err, "%s", dec->errmsg);
+}
+
+static void parse_chunk(xo_xmlrpc_decoder_t *dec, const char *chunk, size_t len, int terminate)
+{
+    int rc = xmlParseChunk(dec->ctxt, chunk, (int)len, terminate);
+
+    if (rc != 0 && dec->err == XO_OK)
+        fail(dec, XO_ERR_PARSE, "XML error (libxml2 code %d)", rc);
+}
+
+xo_err_t xo_xmlrpc_decoder_feed(xo_xmlrpc_decoder_t *dec, const char *chunk, size_t len,
+                                char *errstr, size_t errstr_size)
+{
+    size_t n;
+
+    if (!dec || (!chunk && len))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decoder_feed: bad arguments");
+    dec->started = true;
+    if (dec->err == XO_OK && len > dec->lim.max_total - dec->total)
+        fail(dec, XO_ERR_LIMIT, "document larger than %" PRIu64 " bytes", dec->lim.max_total);
+    if (dec->err == XO_OK)
+        dec->total += len;
+    while (dec->err == XO_OK && len) {
+        n = len < FEED_SLICE ? len : FEED_SLICE;
+        parse_chunk(dec, chunk, n, 0);
+        chunk += n;
+        len -= n;
+    }
+    return dec->err == XO_OK ? XO_OK : report(dec, errstr, errstr_size);
+}
+
+xo_err_t xo_xmlrpc_decoder_finish(xo_xmlrpc_decoder_t *dec, json_object **out, char *errstr,
+                                  size_t errstr_size)
+{
+    if (!dec || !out)
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decoder_finish: bad arguments");
+    *out = NULL;
+    dec->started = true;
+    if (dec->err == XO_OK)
+        parse_chunk(dec, NULL, 0, 1);
+    if (dec->err == XO_OK && !dec->done)
+        fail(dec, XO_ERR_PARSE, "truncated document");
+    if (dec->err != XO_OK)
+        return report(dec, errstr, errstr_size);
+    if (dec->fault) {
+        json_object *code = json_object_object_get(dec->fault, "faultCode");
+        json_object *str = json_object_object_get(dec->fault, "faultString");
+        *out = dec->fault;
+        dec->fault = NULL;
+        return xo_seterr(errstr, errstr_size, XO_ERR_XAPI, "XML-RPC fault %s: %s",
+                         code ? json_object_get_string(code) : "?",
+                         str ? json_object_get_string(str) : "?");
+    }
+    if (!dec->have_result && dec->is_call)
+        dec->result = json_object_new_array();
+    *out = dec->result;
+    dec->result = NULL;
+    return XO_OK;
+}
+
+const char *xo_xmlrpc_decoder_method(const xo_xmlrpc_decoder_t *dec)
+{
+    return dec ? dec->method : NULL;
+}
+
+xo_err_t xo_xmlrpc_decode(const char *doc, size_t len, json_object **out, char *errstr,
+                          size_t errstr_size)
+{
+    xo_xmlrpc_decoder_t *dec;
+    xo_err_t err;
+
+    if (!out || (!doc && len))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decode: bad arguments");
+    *out = NULL;
+    dec = xo_xmlrpc_decoder_new(NULL);
+    if (!dec)
+        return xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "out of memory");
+    err = xo_xmlrpc_decoder_feed(dec, doc, len, errstr, errstr_size);
+    if (err == XO_OK)
+        err = xo_xmlrpc_decoder_finish(dec, out, errstr, errstr_size);
+    xo_xmlrpc_decoder_free(dec);
+    return err;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* XAPI envelope                                                                            */
+
+void xo_xapi_error_clear(xo_xapi_error_t *xerr)
+{
+    if (!xerr)
+        return;
+    json_object_put(xerr->params);
+    xerr->params = NULL;
+    xerr->code[0] = '\0';
+}
+
+static xo_err_t unwrap_failure(json_object *desc, xo_xapi_error_t *xerr)
+{
+    size_t n;
+    json_object *code;
+
+    if (!json_object_is_type(desc, json_type_array) || json_object_array_length(desc) == 0)
+        return XO_ERR_PARSE;
+    code = json_object_array_get_idx(desc, 0);
+    if (!json_object_is_type(code, json_type_string))
+        return XO_ERR_PARSE;
+    if (!xerr)
+        return XO_ERR_XAPI;
+    snprintf(xerr->code, sizeof xerr->code, "%s", json_object_get_string(code));
+    xerr->params = json_object_new_array();
+    if (!xerr->params)
+        return XO_ERR_NOMEM;
+    n = json_object_array_length(desc);
+    for (size_t i = 1; i < n; i++) {
+        json_object *p = json_object_array_get_idx(desc, i);
+        json_object *s = json_object_is_type(p, json_type_string)
+                             ? json_object_get(p)
+                             : json_object_new_string(json_object_to_json_string(p));
+        if (!s || json_object_array_add(xerr->params, s) != 0) {
+            json_object_put(s);
+            return XO_ERR_NOMEM;
+        }
+    }
+    return XO_ERR_XAPI;
+}
+
+xo_err_t xo_xapi_unwrap(json_object *response, json_object **value, xo_xapi_error_t *xerr)
+{
+    json_object *status, *v;
+    const char *st;
+
+    if (value)
+        *value = NULL;
+    if (xerr)
+        xo_xapi_error_clear(xerr);
+    if (!json_object_is_type(response, json_type_object) ||
+        !json_object_object_get_ex(response, "Status", &status) ||
+        !json_object_is_type(status, json_type_string))
+        return XO_ERR_PARSE;
+    st = json_object_get_string(status);
+    if (strcmp(st, "Success") == 0) {
+        if (!json_object_object_get_ex(response, "Value", &v))
+            v = NULL;
+        if (value)
+            *value = v ? json_object_get(v) : NULL;
+        return XO_OK;
+    }
+    if (strcmp(st, "Failure") == 0 && json_object_object_get_ex(response, "ErrorDescription", &v)) {
+        xo_err_t err = unwrap_failure(v, xerr);
+        if (err != XO_ERR_XAPI)
+            xo_xapi_error_clear(xerr);
+        return err;
+    }
+    return XO_ERR_PARSE;
+}
