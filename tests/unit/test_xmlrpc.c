@@ -1,0 +1,695 @@
+/*
+ * test_xmlrpc.c - unit tests of the XML-RPC codec (common/xo_xmlrpc.c): round trips of every
+ * type, XAPI envelopes, hostile documents (DTDs, XXE, billion laughs, limits, bad types),
+ * chunked feeding, streaming mode, and the memory used to decode a 100 MB response.
+ * Must not: touch the network or depend on files other than /etc/passwd's absence from
+ * the output.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "xo_xmlrpc.h"
+
+#define RESP_HEAD "<?xml version=\"1.0\"?><methodResponse><params><param>"
+#define RESP_TAIL "</param></params></methodResponse>"
+
+static char errbuf[512];
+
+static xo_err_t decode_str(const char *doc, json_object **out)
+{
+    errbuf[0] = '\0';
+    return xo_xmlrpc_decode(doc, strlen(doc), out, errbuf, sizeof errbuf);
+}
+
+/* Decode a response whose <param> holds value_xml; asserts success. */
+static json_object *decode_value(const char *value_xml)
+{
+    char doc[4096];
+    json_object *out = NULL;
+
+    snprintf(doc, sizeof doc, RESP_HEAD "%s" RESP_TAIL, value_xml);
+    xo_err_t err = decode_str(doc, &out);
+    if (err != XO_OK)
+        print_message("decode failed: %s\n", errbuf);
+    assert_int_equal(err, XO_OK);
+    return out;
+}
+
+/* Decode a response with value_xml; asserts failure with `want` and returns errbuf. */
+static const char *decode_value_fails(const char *value_xml, xo_err_t want)
+{
+    char doc[4096];
+    json_object *out = NULL;
+
+    snprintf(doc, sizeof doc, RESP_HEAD "%s" RESP_TAIL, value_xml);
+    assert_int_equal(decode_str(doc, &out), want);
+    assert_null(out);
+    assert_true(errbuf[0] != '\0');
+    return errbuf;
+}
+
+static void assert_doc_fails(const char *doc, xo_err_t want, const char *reason_part)
+{
+    json_object *out = NULL;
+
+    assert_int_equal(decode_str(doc, &out), want);
+    assert_null(out);
+    if (reason_part && !strstr(errbuf, reason_part)) {
+        print_message("errstr \"%s\" lacks \"%s\"\n", errbuf, reason_part);
+        fail();
+    }
+}
+
+static json_object *round_trip(json_object *v)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    json_object *out = NULL;
+
+    assert_int_equal(xo_xmlrpc_encode_response(v, &doc, &len, errbuf, sizeof errbuf), XO_OK);
+    assert_int_equal(strlen(doc), len);
+    xo_err_t err = xo_xmlrpc_decode(doc, len, &out, errbuf, sizeof errbuf);
+    if (err != XO_OK)
+        print_message("decode of %s failed: %s\n", doc, errbuf);
+    assert_int_equal(err, XO_OK);
+    free(doc);
+    return out;
+}
+
+static void test_round_trip_types(void **state)
+{
+    (void)state;
+    const char *json = "{\"s\":\"a<b>&c\\r\\n\\u00e9\\u4e2d\\ud83d\\ude00\",\"i\":-42,"
+                       "\"b\":true,\"f\":false,\"d\":60.1,\"tiny\":1e-300,\"n\":null,"
+                       "\"a\":[1,\"x\",[],{}],\"o\":{\"k\":{\"k\":[null]}},\"e\":\"\"}";
+    json_object *in = json_tokener_parse(json);
+    assert_non_null(in);
+    json_object *out = round_trip(in);
+    /* 64-bit ints travel as strings, as XAPI does; everything else is exact. */
+    assert_true(json_object_equal(in, out));
+    json_object_put(out);
+
+    json_object *big = json_object_new_int64(INT64_C(4294967296));
+    out = round_trip(big);
+    assert_true(json_object_is_type(out, json_type_string));
+    assert_string_equal(json_object_get_string(out), "4294967296");
+    json_object_put(out);
+    json_object_put(big);
+
+    out = round_trip(NULL);
+    assert_null(out);
+    json_object_put(in);
+}
+
+static void test_encode_call(void **state)
+{
+    (void)state;
+    json_object *params = json_tokener_parse("[\"OpaqueRef:s\", [\"*\"], \"\", 60.1, "
+                                             "9223372036854775807, -2147483648]");
+    char *doc = NULL;
+    size_t len = 0;
+
+    assert_int_equal(xo_xmlrpc_encode_call("event.from", params, &doc, &len, errbuf, sizeof errbuf),
+                     XO_OK);
+    assert_non_null(strstr(doc, "<methodName>event.from</methodName>"));
+    assert_non_null(strstr(doc, "<double>60.1</double>"));
+    assert_non_null(strstr(doc, "<string>9223372036854775807</string>"));
+    assert_non_null(strstr(doc, "<int>-2147483648</int>"));
+
+    /* A call decodes back to its params, and the method name is kept. */
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+    json_object *out = NULL;
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, doc, len, errbuf, sizeof errbuf), XO_OK);
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_OK);
+    assert_string_equal(xo_xmlrpc_decoder_method(dec), "event.from");
+    assert_int_equal(json_object_array_length(out), 6);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(out, 4)),
+                        "9223372036854775807");
+    assert_true(json_object_get_double(json_object_array_get_idx(out, 3)) == 60.1);
+    json_object_put(out);
+    xo_xmlrpc_decoder_free(dec);
+    free(doc);
+    json_object_put(params);
+
+    /* No params; params that are not an array. */
+    assert_int_equal(xo_xmlrpc_encode_call("x", NULL, &doc, NULL, errbuf, sizeof errbuf), XO_OK);
+    free(doc);
+    json_object *notarr = json_object_new_int(1);
+    assert_int_equal(xo_xmlrpc_encode_call("x", notarr, &doc, NULL, errbuf, sizeof errbuf),
+                     XO_ERR_INVALID);
+    json_object_put(notarr);
+}
+
+static void assert_encode_invalid(const char *s, size_t n)
+{
+    json_object *params = json_object_new_array();
+    char *doc = NULL;
+
+    json_object_array_add(params, json_object_new_string_len(s, (int)n));
+    assert_int_equal(xo_xmlrpc_encode_call("m", params, &doc, NULL, errbuf, sizeof errbuf),
+                     XO_ERR_INVALID);
+    assert_null(doc);
+    assert_true(errbuf[0] != '\0');
+    json_object_put(params);
+}
+
+static void test_encode_rejects_bad_strings(void **state)
+{
+    (void)state;
+    assert_encode_invalid("a\xff", 2);        /* invalid UTF-8 */
+    assert_encode_invalid("\xc0\xaf", 2);     /* overlong */
+    assert_encode_invalid("\xed\xa0\x80", 3); /* surrogate */
+    assert_encode_invalid("a\0b", 3);         /* NUL */
+    assert_encode_invalid("\x01", 1);         /* control char */
+    assert_encode_invalid("\xef\xbf\xbe", 3); /* U+FFFE */
+    assert_encode_invalid("\xe4\xb8", 2);     /* truncated sequence */
+
+    json_object *deep = json_object_new_array(), *cur = deep;
+    for (int i = 0; i < 100; i++) {
+        json_object *n = json_object_new_array();
+        json_object_array_add(cur, n);
+        cur = n;
+    }
+    char *doc = NULL;
+    assert_int_equal(xo_xmlrpc_encode_call("m", deep, &doc, NULL, errbuf, sizeof errbuf),
+                     XO_ERR_LIMIT);
+    json_object_put(deep);
+}
+
+static void test_decode_scalars(void **state)
+{
+    (void)state;
+    json_object *v = decode_value("<value>untyped &amp; text</value>");
+    assert_string_equal(json_object_get_string(v), "untyped & text");
+    json_object_put(v);
+
+    v = decode_value("<value></value>");
+    assert_string_equal(json_object_get_string(v), "");
+    json_object_put(v);
+
+    v = decode_value("<value><i4> 7 </i4></value>");
+    assert_int_equal(json_object_get_int64(v), 7);
+    json_object_put(v);
+
+    v = decode_value("<value><i8>-9223372036854775808</i8></value>");
+    assert_true(json_object_get_int64(v) == INT64_MIN);
+    json_object_put(v);
+
+    v = decode_value("<value><boolean>1</boolean></value>");
+    assert_true(json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
+    json_object_put(v);
+
+    v = decode_value("<value><dateTime.iso8601>20240101T00:00:00Z</dateTime.iso8601></value>");
+    assert_string_equal(json_object_get_string(v), "20240101T00:00:00Z");
+    json_object_put(v);
+
+    v = decode_value("<value><base64>AGhp\n/w==</base64></value>");
+    assert_int_equal(json_object_get_string_len(v), 4);
+    assert_memory_equal(json_object_get_string(v), "\0hi\xff", 4);
+    json_object_put(v);
+
+    v = decode_value("<value><double>1.5e3</double></value>");
+    assert_true(json_object_get_double(v) == 1500.0);
+    json_object_put(v);
+
+    v = decode_value("<value><struct><member><name>a</name><value><nil/></value></member>"
+                     "<member><name>b</name><value><array><data/></array></value></member>"
+                     "</struct></value>");
+    assert_true(json_object_object_get_ex(v, "a", NULL));
+    assert_null(json_object_object_get(v, "a"));
+    assert_int_equal(json_object_array_length(json_object_object_get(v, "b")), 0);
+    json_object_put(v);
+
+    v = decode_value("<value><string><![CDATA[<raw>]]></string></value>");
+    assert_string_equal(json_object_get_string(v), "<raw>");
+    json_object_put(v);
+}
+
+static void test_fault(void **state)
+{
+    (void)state;
+    const char *doc = "<?xml version=\"1.0\"?><methodResponse><fault><value><struct>"
+                      "<member><name>faultCode</name><value><int>4</int></value></member>"
+                      "<member><name>faultString</name><value>Too many params</value></member>"
+                      "</struct></value></fault></methodResponse>";
+    json_object *out = NULL;
+
+    assert_int_equal(decode_str(doc, &out), XO_ERR_XAPI);
+    assert_non_null(strstr(errbuf, "fault 4: Too many params"));
+    assert_non_null(out);
+    assert_int_equal(json_object_get_int(json_object_object_get(out, "faultCode")), 4);
+    json_object_put(out);
+}
+
+static void test_xapi_unwrap(void **state)
+{
+    (void)state;
+    xo_xapi_error_t xerr = {0};
+    json_object *value = NULL;
+    json_object *ok = json_tokener_parse("{\"Status\":\"Success\",\"Value\":[\"OpaqueRef:1\"]}");
+    json_object *bad = json_tokener_parse(
+        "{\"Status\":\"Failure\",\"ErrorDescription\":[\"HOST_IS_SLAVE\",\"10.0.0.1\"]}");
+
+    assert_int_equal(xo_xapi_unwrap(ok, &value, &xerr), XO_OK);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(value, 0)), "OpaqueRef:1");
+    json_object_put(value);
+
+    assert_int_equal(xo_xapi_unwrap(bad, &value, &xerr), XO_ERR_XAPI);
+    assert_null(value);
+    assert_string_equal(xerr.code, "HOST_IS_SLAVE");
+    assert_int_equal(json_object_array_length(xerr.params), 1);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(xerr.params, 0)),
+                        "10.0.0.1");
+    xo_xapi_error_clear(&xerr);
+    assert_null(xerr.params);
+    assert_string_equal(xerr.code, "");
+
+    const char *garbage[] = {"[]",
+                             "{\"Status\":\"Maybe\"}",
+                             "{\"Status\":1}",
+                             "{\"Status\":\"Failure\"}",
+                             "{\"Status\":\"Failure\",\"ErrorDescription\":[]}",
+                             "{\"Status\":\"Failure\",\"ErrorDescription\":[1]}",
+                             "{}"};
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        json_object *g = json_tokener_parse(garbage[i]);
+        assert_int_equal(xo_xapi_unwrap(g, &value, &xerr), XO_ERR_PARSE);
+        assert_null(value);
+        assert_null(xerr.params);
+        json_object_put(g);
+    }
+    assert_int_equal(xo_xapi_unwrap(NULL, &value, &xerr), XO_ERR_PARSE);
+    json_object_put(ok);
+    json_object_put(bad);
+}
+
+static void test_hostile_values(void **state)
+{
+    (void)state;
+    decode_value_fails("<value><int>abc</int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><int>99999999999999999999</int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><int></int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><boolean>2</boolean></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><boolean>true</boolean></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><double>nan</double></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><double>1e999</double></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><base64>@@@@</base64></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><blob>x</blob></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><struct>text</struct></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><struct><value/></struct></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><struct><member><name>a</name></member></struct></value>",
+                       XO_ERR_PARSE);
+    decode_value_fails("<value>text<int>1</int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><int>1</int><int>2</int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><int>1</int>tail</value>", XO_ERR_PARSE);
+    decode_value_fails("<value><array><value/></array></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><array></array></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><nil>x</nil></value>", XO_ERR_PARSE);
+    decode_value_fails("<value><int><int>1</int></int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value xmlns='urn:x'><int>1</int></value>", XO_ERR_PARSE);
+    decode_value_fails("<value>&undefined;</value>", XO_ERR_PARSE);
+    decode_value_fails("<value>&#0;</value>", XO_ERR_PARSE);
+    decode_value_fails("<value><?pi x?></value>", XO_ERR_PARSE);
+}
+
+static void test_hostile_documents(void **state)
+{
+    (void)state;
+    assert_doc_fails("", XO_ERR_PARSE, NULL);
+    assert_doc_fails("<methodResponse><params><param><value><int>1", XO_ERR_PARSE, NULL);
+    assert_doc_fails("<methodResponse><params><param><value><int>1</int></value></param>"
+                     "</params>",
+                     XO_ERR_PARSE, NULL);
+    assert_doc_fails("<methodResponse></methodResponse>", XO_ERR_PARSE, NULL);
+    assert_doc_fails("<methodResponse><params></params></methodResponse>", XO_ERR_PARSE, NULL);
+    assert_doc_fails(RESP_HEAD "<value/></param><param><value/>" RESP_TAIL, XO_ERR_PARSE, NULL);
+    assert_doc_fails("<html><body>502</body></html>", XO_ERR_PARSE, "unknown element");
+    assert_doc_fails("not xml at all", XO_ERR_PARSE, NULL);
+    assert_doc_fails(RESP_HEAD "<value>\xff\xfe</value>" RESP_TAIL, XO_ERR_PARSE, NULL);
+    assert_doc_fails(RESP_HEAD "<value>\xed\xa0\x80</value>" RESP_TAIL, XO_ERR_PARSE, NULL);
+    assert_doc_fails(RESP_HEAD "<value/>" RESP_TAIL "<extra/>", XO_ERR_PARSE, NULL);
+
+    /* A NUL byte inside the document. */
+    static const char nul_doc[] = RESP_HEAD "<value>a\0b</value>" RESP_TAIL;
+    json_object *out = NULL;
+    assert_int_equal(xo_xmlrpc_decode(nul_doc, sizeof nul_doc - 1, &out, errbuf, sizeof errbuf),
+                     XO_ERR_PARSE);
+    assert_null(out);
+}
+
+static void test_dtd_xxe_billion_laughs(void **state)
+{
+    (void)state;
+    const char *laughs =
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+        "<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+        "<!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">"
+        "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">"
+        "<!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">"
+        "<!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">"
+        "<!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">"
+        "<!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">"
+        "<!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">"
+        "<!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">"
+        "]><methodResponse><params><param><value>&lol9;</value></param></params>"
+        "</methodResponse>";
+    assert_doc_fails(laughs, XO_ERR_PARSE, "DTD not allowed");
+
+    const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM "
+                      "\"file:///etc/passwd\">]><methodResponse><params><param>"
+                      "<value>&x;</value></param></params></methodResponse>";
+    assert_doc_fails(xxe, XO_ERR_PARSE, "DTD not allowed");
+    assert_null(strstr(errbuf, "root:"));
+
+    const char *ext = "<?xml version=\"1.0\"?><!DOCTYPE methodResponse SYSTEM "
+                      "\"http://127.0.0.1:9/evil.dtd\"><methodResponse/>";
+    assert_doc_fails(ext, XO_ERR_PARSE, "DTD not allowed");
+
+    const char *param = "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY % p SYSTEM "
+                        "\"file:///etc/passwd\"> %p;]><methodResponse/>";
+    assert_doc_fails(param, XO_ERR_PARSE, "DTD not allowed");
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    char doc[8192];
+    size_t n = 0;
+    json_object *out = NULL;
+
+    /* Nesting: 100 arrays deep against the default 64. */
+    n += (size_t)snprintf(doc + n, sizeof doc - n, RESP_HEAD);
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "<value><array><data>");
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "<value>x</value>");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "</data></array></value>");
+    snprintf(doc + n, sizeof doc - n, RESP_TAIL);
+    assert_doc_fails(doc, XO_ERR_LIMIT, "nest");
+
+    /* Deep nesting of unknown elements fails at the first one. */
+    n = (size_t)snprintf(doc, sizeof doc, RESP_HEAD);
+    for (int i = 0; i < 500; i++)
+        n += (size_t)snprintf(doc + n, sizeof doc - n, "<a>");
+    assert_doc_fails(doc, XO_ERR_PARSE, "unknown element");
+
+    /* String limit, configured small; total limit. */
+    xo_xmlrpc_limits_t lim = {.max_string = 100, .max_total = 300};
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(&lim);
+    char big[512];
+    memset(big, 'x', sizeof big);
+    snprintf(doc, sizeof doc, RESP_HEAD "<value>%.150s</value>" RESP_TAIL, big);
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, doc, strlen(doc), errbuf, sizeof errbuf),
+                     XO_ERR_LIMIT);
+    /* Sticky: later calls report the same error. */
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_ERR_LIMIT);
+    assert_non_null(strstr(errbuf, "100 bytes"));
+    xo_xmlrpc_decoder_free(dec);
+
+    dec = xo_xmlrpc_decoder_new(&lim);
+    snprintf(doc, sizeof doc, RESP_HEAD "<value>%.90s</value><!--%.200s-->" RESP_TAIL, big, big);
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, doc, strlen(doc), errbuf, sizeof errbuf),
+                     XO_ERR_LIMIT);
+    assert_non_null(strstr(errbuf, "larger than 300"));
+    xo_xmlrpc_decoder_free(dec);
+}
+
+static const char *sample_doc =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<methodResponse>\n <params><param><value>"
+    "<struct><member><name>Status</name><value>Success</value></member>"
+    "<member><name>Value</name><value><struct>"
+    "<member><name>events</name><value><array><data>"
+    "<value><struct><member><name>id</name><value>1</value></member>"
+    "<member><name>class</name><value>vm</value></member>"
+    "<member><name>snapshot</name><value><struct><member><name>name_label</name>"
+    "<value>caf&#xe9; &lt;1&gt;</value></member><member><name>memory</name>"
+    "<value><string>4294967296</string></value></member></struct></value></member>"
+    "</struct></value>"
+    "<value><struct><member><name>id</name><value>2</value></member>"
+    "<member><name>class</name><value>host</value></member></struct></value>"
+    "<value><struct><member><name>id</name><value>3</value></member>"
+    "<member><name>operation</name><value>del</value></member></struct></value>"
+    "</data></array></value></member>"
+    "<member><name>token</name><value>00000000000000000042,00000000000000000007</value>"
+    "</member>"
+    "<member><name>valid_ref_counts</name><value><struct><member><name>vm</name>"
+    "<value><int>1</int></value></member></struct></value></member>"
+    "</struct></value></member></struct></value></param></params>\n</methodResponse>\n";
+
+static void test_chunked_equals_one_shot(void **state)
+{
+    (void)state;
+    json_object *one = NULL, *chunked = NULL;
+    size_t len = strlen(sample_doc);
+
+    assert_int_equal(decode_str(sample_doc, &one), XO_OK);
+    for (size_t step = 1; step <= 7; step += 3) {
+        xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+        for (size_t i = 0; i < len; i += step) {
+            size_t n = len - i < step ? len - i : step;
+            assert_int_equal(xo_xmlrpc_decoder_feed(dec, sample_doc + i, n, errbuf, sizeof errbuf),
+                             XO_OK);
+        }
+        assert_int_equal(xo_xmlrpc_decoder_finish(dec, &chunked, errbuf, sizeof errbuf), XO_OK);
+        assert_true(json_object_equal(one, chunked));
+        json_object_put(chunked);
+        xo_xmlrpc_decoder_free(dec);
+    }
+    json_object *v = json_object_object_get(json_object_object_get(one, "Value"), "events");
+    assert_int_equal(json_object_array_length(v), 3);
+    json_object_put(one);
+}
+
+typedef struct {
+    int count;
+    int fail_at;
+    char ids[16];
+} collect_t;
+
+static xo_err_t collect_cb(json_object *elem, void *opaque)
+{
+    collect_t *c = opaque;
+    json_object *id = json_object_object_get(elem, "id");
+
+    if (c->count < (int)sizeof c->ids - 1 && id)
+        c->ids[c->count] = json_object_get_string(id)[0];
+    c->count++;
+    json_object_put(elem);
+    return c->count == c->fail_at ? XO_ERR_KAFKA : XO_OK;
+}
+
+static void test_streaming(void **state)
+{
+    (void)state;
+    static const char *const path[] = {"Value", "events", NULL};
+    size_t len = strlen(sample_doc);
+
+    for (size_t step = 1; step <= len; step = step * 4 + 1) {
+        collect_t c = {0};
+        json_object *out = NULL;
+        xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+        assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, path, collect_cb, &c), XO_OK);
+        for (size_t i = 0; i < len; i += step) {
+            size_t n = len - i < step ? len - i : step;
+            assert_int_equal(xo_xmlrpc_decoder_feed(dec, sample_doc + i, n, errbuf, sizeof errbuf),
+                             XO_OK);
+        }
+        assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_OK);
+        assert_int_equal(c.count, 3);
+        assert_string_equal(c.ids, "123");
+        json_object *value = NULL;
+        assert_int_equal(xo_xapi_unwrap(out, &value, NULL), XO_OK);
+        assert_int_equal(json_object_array_length(json_object_object_get(value, "events")), 0);
+        assert_string_equal(json_object_get_string(json_object_object_get(value, "token")),
+                            "00000000000000000042,00000000000000000007");
+        json_object_put(value);
+        json_object_put(out);
+        xo_xmlrpc_decoder_free(dec);
+    }
+
+    /* A callback error aborts the decode with its code. */
+    collect_t c = {.fail_at = 2};
+    json_object *out = NULL;
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+    assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, path, collect_cb, &c), XO_OK);
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, sample_doc, len, errbuf, sizeof errbuf),
+                     XO_ERR_KAFKA);
+    assert_int_equal(c.count, 2);
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_ERR_KAFKA);
+    assert_null(out);
+    /* set_stream after feeding started is refused. */
+    assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, path, collect_cb, &c), XO_ERR_INVALID);
+    xo_xmlrpc_decoder_free(dec);
+
+    /* A path that does not match leaves the tree whole. */
+    static const char *const other[] = {"Value", "nothere", NULL};
+    collect_t c2 = {0};
+    dec = xo_xmlrpc_decoder_new(NULL);
+    assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, other, collect_cb, &c2), XO_OK);
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, sample_doc, len, errbuf, sizeof errbuf), XO_OK);
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_OK);
+    assert_int_equal(c2.count, 0);
+    json_object_put(out);
+    xo_xmlrpc_decoder_free(dec);
+}
+
+/* ---- Memory used to decode a large event.from-like answer ---- */
+
+static long read_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            kb = strtol(line + strlen(key), NULL, 10);
+    fclose(f);
+    return kb;
+}
+
+static void reset_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static size_t gen_event(char *out, size_t size, unsigned i)
+{
+    return (size_t)snprintf(
+        out, size,
+        "<value><struct><member><name>id</name><value>%u</value></member>"
+        "<member><name>class</name><value>vm</value></member>"
+        "<member><name>operation</name><value>mod</value></member>"
+        "<member><name>ref</name><value>OpaqueRef:%08u-0000-0000-0000-000000000000</value>"
+        "</member><member><name>snapshot</name><value><struct>"
+        "<member><name>uuid</name><value>%08u-1111-2222-3333-444444444444</value></member>"
+        "<member><name>name_label</name><value>vm number %u</value></member>"
+        "<member><name>power_state</name><value>Running</value></member>"
+        "<member><name>memory_static_max</name><value>4294967296</value></member>"
+        "<member><name>other_config</name><value><struct><member><name>k</name>"
+        "<value>%0200u</value></member></struct></value></member>"
+        "<member><name>VBDs</name><value><array><data><value>OpaqueRef:a</value>"
+        "<value>OpaqueRef:b</value></data></array></value></member>"
+        "</struct></value></member></struct></value>\n",
+        i, i, i, i, i);
+}
+
+static xo_err_t count_cb(json_object *elem, void *opaque)
+{
+    (*(size_t *)opaque)++;
+    json_object_put(elem);
+    return XO_OK;
+}
+
+/* Feed a generated document of about `target` bytes; returns bytes fed. */
+static size_t feed_big(xo_xmlrpc_decoder_t *dec, size_t target)
+{
+    static const char head[] = RESP_HEAD "<value><struct><member><name>Status</name>"
+                                         "<value>Success</value></member><member><name>Value"
+                                         "</name><value><struct><member><name>events</name>"
+                                         "<value><array><data>";
+    static const char tail[] = "</data></array></value></member><member><name>token</name>"
+                               "<value>1,1</value></member></struct></value></member>"
+                               "</struct></value>" RESP_TAIL;
+    char *chunk = malloc(70000);
+    size_t fed = 0, n = 0;
+
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, head, sizeof head - 1, errbuf, sizeof errbuf),
+                     XO_OK);
+    for (unsigned i = 0; fed < target; i++) {
+        n += gen_event(chunk + n, 70000 - n, i);
+        if (n > 64000) {
+            assert_int_equal(xo_xmlrpc_decoder_feed(dec, chunk, n, errbuf, sizeof errbuf), XO_OK);
+            fed += n;
+            n = 0;
+        }
+    }
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, chunk, n, errbuf, sizeof errbuf), XO_OK);
+    assert_int_equal(xo_xmlrpc_decoder_feed(dec, tail, sizeof tail - 1, errbuf, sizeof errbuf),
+                     XO_OK);
+    free(chunk);
+    return fed + n + sizeof head + sizeof tail - 2;
+}
+
+static void test_memory_large_document(void **state)
+{
+    (void)state;
+    const char *san = getenv("XO_SANITIZE");
+    size_t target = (san && strcmp(san, "1") == 0) ? ((size_t)10 << 20) : ((size_t)100 << 20);
+    static const char *const path[] = {"Value", "events", NULL};
+    json_object *out = NULL;
+    size_t events = 0, fed;
+    long base, peak;
+    clock_t t0;
+
+    /* Streaming: memory bounded by one event. */
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+    assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, path, count_cb, &events), XO_OK);
+    reset_peak_rss();
+    base = read_status_kb("VmRSS:");
+    t0 = clock();
+    fed = feed_big(dec, target);
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_OK);
+    peak = read_status_kb("VmHWM:");
+    print_message("streaming: %zu bytes, %zu events, peak RSS +%ld KiB, %.2f s\n", fed, events,
+                  peak - base, (double)(clock() - t0) / CLOCKS_PER_SEC);
+    if (base > 0 && peak > 0 && !san)
+        assert_true(peak - base < 16 * 1024);
+    json_object_put(out);
+    xo_xmlrpc_decoder_free(dec);
+
+    /* Whole tree: a small multiple of the value's own JSON size. */
+    dec = xo_xmlrpc_decoder_new(NULL);
+    reset_peak_rss();
+    base = read_status_kb("VmRSS:");
+    t0 = clock();
+    fed = feed_big(dec, target);
+    assert_int_equal(xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf), XO_OK);
+    peak = read_status_kb("VmHWM:");
+    long held = read_status_kb("VmRSS:");
+    size_t json_len = strlen(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+    print_message("tree: %zu bytes XML, %zu bytes JSON, peak RSS +%ld KiB during decode, "
+                  "+%ld KiB held by the resulting json-c tree (%.1fx JSON), %.2f s\n",
+                  fed, json_len, peak - base, held - base,
+                  (double)(held - base) * 1024.0 / (double)json_len,
+                  (double)(clock() - t0) / CLOCKS_PER_SEC);
+    if (base > 0 && peak > 0 && !san)
+        assert_true(peak - base < (held - base) + 16 * 1024);
+    json_object_put(out);
+    xo_xmlrpc_decoder_free(dec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_types),
+        cmocka_unit_test(test_encode_call),
+        cmocka_unit_test(test_encode_rejects_bad_strings),
+        cmocka_unit_test(test_decode_scalars),
+        cmocka_unit_test(test_fault),
+        cmocka_unit_test(test_xapi_unwrap),
+        cmocka_unit_test(test_hostile_values),
+        cmocka_unit_test(test_hostile_documents),
+        cmocka_unit_test(test_dtd_xxe_billion_laughs),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_chunked_equals_one_shot),
+        cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_memory_large_document),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
