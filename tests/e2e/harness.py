@@ -1,0 +1,345 @@
+"""Shared end-to-end test harness: starts the real pieces on loopback and cleans up.
+
+Every process started through a Stack is killed when the `with` block ends, whatever
+happens; every wait is bounded. Pieces: xo-kafka-dev (librdkafka mock cluster), the XAPI
+simulator (tests/xapi_sim), xo-agent, xo-gateway, and kcat to read topics as a user would.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+SRC = os.environ.get("XO_SRC_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("XO_BUILD_DIR") or os.path.join(SRC, "build")
+# Stretch timeouts under sanitizers (slower binaries) or by hand: XO_TIMEOUT_SCALE=3.
+SCALE = float(os.environ.get("XO_TIMEOUT_SCALE") or (3 if os.environ.get("XO_SANITIZE") == "1" else 1))
+
+
+def src_dir():
+    return SRC
+
+
+def build_dir():
+    return BUILD
+
+
+def binary(name):
+    for sub in ("tools", "agent", "gateway", ""):
+        p = os.path.join(BUILD, sub, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    raise FileNotFoundError(f"{name} not built under {BUILD}")
+
+
+def wait_until(fn, timeout, interval=0.1, what="condition"):
+    """Call fn until it returns a truthy value; raise TimeoutError after timeout*SCALE s."""
+    deadline = time.monotonic() + timeout * SCALE
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # the condition may not be checkable yet
+            last_exc = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout * SCALE:.0f}s waiting for {what}"
+                       + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child process whose stdout lines are collected by a thread."""
+
+    def __init__(self, name, argv, env=None, stdin=False, log_dir=None):
+        self.name = name
+        self.argv = argv
+        self.lines = []
+        self._cond = threading.Condition()
+        self.log_path = os.path.join(log_dir, f"{name}.log") if log_dir else os.devnull
+        self._log = open(self.log_path, "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log,
+                                  stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                  env=full_env, start_new_session=True)
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self._log.write(b"[stdout] " + raw)
+            self._log.flush()
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_line(self, pred, timeout=20):
+        """First stdout line for which pred(line) is true (searching from the start)."""
+        deadline = time.monotonic() + timeout * SCALE
+        i = 0
+        with self._cond:
+            while True:
+                while i < len(self.lines):
+                    if pred(self.lines[i]):
+                        return self.lines[i]
+                    i += 1
+                if self.p.poll() is not None and not self._t.is_alive():
+                    raise RuntimeError(f"{self.name} exited ({self.p.returncode}) before the "
+                                       f"expected line; log: {self.log_path}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{self.name}: expected line not seen; log: {self.log_path}")
+                self._cond.wait(min(left, 0.5))
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.p.send_signal(sig)
+
+    def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL; returns the exit code."""
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout * SCALE)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.p.wait()
+        self._log.close()
+        return self.p.returncode
+
+    def kill(self):
+        if self.alive():
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.p.wait()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class KafkaDev:
+    def __init__(self, proc):
+        self.proc = proc
+        self.bootstrap = proc.wait_line(lambda l: "127.0.0.1:" in l)
+        self._acks = 0
+
+    def control(self, command):
+        """Send a fault command ("down 1", "up all", ...) and wait for its answer."""
+        n_before = len(self.proc.lines)
+        self.proc.p.stdin.write((command + "\n").encode())
+        self.proc.p.stdin.flush()
+        wait_until(lambda: any(l == "ok" or l.startswith("error:") for l in self.proc.lines[n_before:]),
+                   10, what=f"kafka-dev answer to {command!r}")
+        answer = [l for l in self.proc.lines[n_before:] if l == "ok" or l.startswith("error:")][0]
+        if answer != "ok":
+            raise RuntimeError(f"xo-kafka-dev: {command!r}: {answer}")
+
+
+class Sim:
+    def __init__(self, proc):
+        self.proc = proc
+        self.url = proc.wait_line(lambda l: l.startswith("listening: ")).split(" ", 1)[1].strip()
+        proc.wait_line(lambda l: l == "ready", timeout=120)
+        self.pool_uuid = next(l.split()[1] for l in proc.lines if l.startswith("pool: "))
+        self.hosts = [l.split()[1:] for l in proc.lines if l.startswith("host: ")]
+        fp = [l.split()[1] for l in proc.lines if l.startswith("fingerprint: ")]
+        self.fingerprint = fp[0] if fp else None
+
+    def _req(self, method, path, timeout=120):
+        req = urllib.request.Request(self.url.rstrip("/") + path, method=method,
+                                     data=b"" if method == "POST" else None)
+        ctx = None
+        if self.url.startswith("https"):
+            import ssl
+            ctx = ssl._create_unverified_context()
+        with urllib.request.urlopen(req, timeout=timeout * SCALE, context=ctx) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def get(self, path):
+        return self._req("GET", path)
+
+    def post(self, path, timeout=300):
+        return self._req("POST", path, timeout)
+
+    def truth(self):
+        return self.get("/sim/truth")
+
+    def stats(self):
+        return self.get("/sim/stats")
+
+
+class Gateway:
+    def __init__(self, proc, port):
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+
+class Stack:
+    """Owns a temp dir and every process started through it."""
+
+    def __init__(self, keep=False):
+        self.tmp = tempfile.mkdtemp(prefix="xo-e2e-")
+        self.procs = []
+        self.keep = keep or os.environ.get("XO_KEEP_TMP") == "1"
+        self._n = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for p in reversed(self.procs):
+            try:
+                p.kill()
+            except Exception:
+                pass
+        if exc_type is not None:
+            # Show the tail of every log to make a failure diagnosable from CI output.
+            for p in self.procs:
+                text = p.log_text()
+                sys.stderr.write(f"\n----- {p.name} ({p.log_path}) -----\n{text[-4000:]}\n")
+        if not self.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def spawn(self, name, argv, env=None, stdin=False):
+        self._n += 1
+        p = Proc(f"{self._n:02d}-{name}", argv, env=env, stdin=stdin, log_dir=self.tmp)
+        self.procs.append(p)
+        return p
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def start_kafka(self, brokers=3, partitions=6):
+        p = self.spawn("kafka", [binary("xo-kafka-dev"), "--brokers", str(brokers),
+                                 "--partitions", str(partitions), "--control"], stdin=True)
+        return KafkaDev(p)
+
+    def start_sim(self, vms=100, hosts=2, seed=1, extra=()):
+        argv = [sys.executable, os.path.join(SRC, "tests", "xapi_sim", "xapi_sim.py"),
+                "--port", "0", "--hosts", str(hosts), "--vms", str(vms), "--seed", str(seed),
+                *extra]
+        return Sim(self.spawn("sim", argv))
+
+    def write_config(self, name, sections):
+        """Write an ini file from {section: {key: value}}; returns its path."""
+        path = self.path(name)
+        with open(path, "w") as f:
+            for section, kv in sections.items():
+                f.write(f"[{section}]\n")
+                for k, v in kv.items():
+                    f.write(f"{k} = {v}\n")
+        return path
+
+    def start_agent(self, sim, kafka, extra=None, name="agent", password="password"):
+        sections = {
+            "agent": {"id": f"{name}-{sim.pool_uuid[:8]}"},
+            "xapi": {"url": sim.url, "user": "root"},
+            "topics": {"prefix": "xo."},
+            "kafka": {"bootstrap.servers": kafka.bootstrap},
+        }
+        if sim.fingerprint:
+            sections["xapi"]["fingerprint"] = sim.fingerprint
+        for section, kv in (extra or {}).items():
+            sections.setdefault(section, {}).update(kv)
+        cfg = self.write_config(f"{name}.conf", sections)
+        return self.spawn(name, [binary("xo-agent"), "--config", cfg],
+                          env={"XO_AGENT_XAPI_PASSWORD": password})
+
+    def start_gateway(self, kafka, extra=None, name="gateway", port=None):
+        port = port or free_port()
+        sections = {
+            "http": {"address": "127.0.0.1", "port": str(port)},
+            "topics": {"prefix": "xo."},
+            "kafka": {"bootstrap.servers": kafka.bootstrap},
+        }
+        for section, kv in (extra or {}).items():
+            sections.setdefault(section, {}).update(kv)
+        cfg = self.write_config(f"{name}.conf", sections)
+        p = self.spawn(name, [binary("xo-gateway"), "--config", cfg])
+        gw = Gateway(p, port)
+        wait_until(lambda: _http_ok(f"{gw.url}/healthz"), 30, what="gateway /healthz")
+        return gw
+
+
+def _http_ok(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status in (200, 503)
+    except urllib.error.HTTPError as e:
+        return e.code in (200, 503)
+    except OSError:
+        return False
+
+
+def kcat_read(bootstrap, topic, timeout=60):
+    """Every message of a topic, all partitions, as (key, value-bytes-or-None, headers) tuples,
+    read with kcat to the end (-e). Values and keys are framed by length so binary is safe."""
+    fmt = "%K\\t%k%S\\t%s%h\\n--XO-END--\\n"
+    out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
+                          "-q", "-Z", "-f", "%K|%k|%S|%h\n%s\n--XO-END--\n"],
+                         capture_output=True, timeout=timeout * SCALE, check=True).stdout
+    del fmt
+    msgs = []
+    pos = 0
+    while pos < len(out):
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode()
+        klen_s, rest = header.split("|", 1)
+        klen = int(klen_s)
+        key = rest[:klen] if klen >= 0 else None
+        rest = rest[klen + 1:] if klen >= 0 else rest[len("NULL") + 1:]
+        vlen_s, hdrs = rest.split("|", 1)
+        vlen = int(vlen_s)
+        start = nl + 1
+        if vlen >= 0:
+            value = out[start:start + vlen]
+            pos = start + vlen
+        else:
+            value = None
+            pos = start + len(b"NULL")
+        end = b"\n--XO-END--\n"
+        assert out[pos:pos + len(end)] == end, f"bad kcat framing at {pos}"
+        pos += len(end)
+        headers = dict(h.split("=", 1) for h in hdrs.split(",") if "=" in h)
+        msgs.append((key, value, headers))
+    return msgs
+
+
+def kcat_fold(bootstrap, topic, timeout=60):
+    """Fold a compacted topic as a consumer would: last value per key wins, tombstones delete.
+    Returns {key: parsed-json-value}."""
+    state = {}
+    for key, value, _ in kcat_read(bootstrap, topic, timeout):
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = json.loads(value)
+    return state

@@ -1,0 +1,122 @@
+/* Unit tests of common/xo_sign.c: Ed25519 sign/verify, PEM files, key ids, keyring. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xo_sign.h"
+
+static const char msg[] = "{\"v\":1,\"id\":\"c1\",\"op\":\"vm.start\"}";
+
+static void test_sign_verify(void **state)
+{
+    xo_key_t *k;
+    char sig[XO_SIG_B64_LEN + 1], tampered[sizeof(msg)];
+
+    (void)state;
+    assert_int_equal(xo_key_generate(&k, NULL, 0), XO_OK);
+    assert_int_equal(strlen(xo_key_id(k)), XO_KEY_ID_LEN);
+    assert_int_equal(xo_sign(k, msg, strlen(msg), sig), XO_OK);
+    assert_int_equal(strlen(sig), XO_SIG_B64_LEN);
+    assert_int_equal(xo_verify(k, msg, strlen(msg), sig, strlen(sig)), XO_OK);
+    /* one flipped byte of the value */
+    memcpy(tampered, msg, sizeof(msg));
+    tampered[10] ^= 1;
+    assert_int_equal(xo_verify(k, tampered, strlen(tampered), sig, strlen(sig)), XO_ERR_BADSIG);
+    /* one flipped character of the signature */
+    sig[5] = sig[5] == 'A' ? 'B' : 'A';
+    assert_int_equal(xo_verify(k, msg, strlen(msg), sig, strlen(sig)), XO_ERR_BADSIG);
+    /* malformed signatures */
+    assert_int_equal(xo_verify(k, msg, strlen(msg), "abc", 3), XO_ERR_BADSIG);
+    assert_int_equal(xo_verify(k, msg, strlen(msg), sig, 87), XO_ERR_BADSIG);
+    xo_key_free(k);
+}
+
+static void test_wrong_key(void **state)
+{
+    xo_key_t *a, *b;
+    char sig[XO_SIG_B64_LEN + 1];
+
+    (void)state;
+    assert_int_equal(xo_key_generate(&a, NULL, 0), XO_OK);
+    assert_int_equal(xo_key_generate(&b, NULL, 0), XO_OK);
+    assert_string_not_equal(xo_key_id(a), xo_key_id(b));
+    xo_sign(a, msg, strlen(msg), sig);
+    assert_int_equal(xo_verify(b, msg, strlen(msg), sig, strlen(sig)), XO_ERR_BADSIG);
+    xo_key_free(a);
+    xo_key_free(b);
+}
+
+static void test_pem_files_and_keyring(void **state)
+{
+    char dir[] = "/tmp/xo-test-sign-XXXXXX", priv[128], pub[128], pub2[128], errstr[256];
+    char sig[XO_SIG_B64_LEN + 1];
+    xo_key_t *k, *loaded, *other;
+    xo_keyring_t *ring = xo_keyring_new();
+    struct stat st;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(priv, sizeof(priv), "%s/gw.key", dir);
+    snprintf(pub, sizeof(pub), "%s/gw.pub", dir);
+    snprintf(pub2, sizeof(pub2), "%s/other.pub", dir);
+    assert_int_equal(xo_key_generate(&k, NULL, 0), XO_OK);
+    assert_int_equal(xo_key_write_pem(k, priv, pub, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(stat(priv, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* never overwrite an existing key */
+    assert_int_equal(xo_key_write_pem(k, priv, pub, errstr, sizeof(errstr)), XO_ERR_IO);
+    assert_int_equal(xo_key_load_private(priv, &loaded, errstr, sizeof(errstr)), XO_OK);
+    assert_string_equal(xo_key_id(loaded), xo_key_id(k));
+    assert_int_equal(xo_sign(loaded, msg, strlen(msg), sig), XO_OK);
+
+    assert_int_equal(xo_key_generate(&other, NULL, 0), XO_OK);
+    {
+        char opriv[128];
+        snprintf(opriv, sizeof(opriv), "%s/other.key", dir);
+        assert_int_equal(xo_key_write_pem(other, opriv, pub2, errstr, sizeof(errstr)), XO_OK);
+        unlink(opriv);
+    }
+    assert_int_equal(xo_keyring_add_file(ring, pub2, errstr, sizeof(errstr)), XO_OK);
+    /* the gateway's key is not in the ring yet: unknown key */
+    assert_int_equal(
+        xo_keyring_verify(ring, xo_key_id(k), XO_KEY_ID_LEN, msg, strlen(msg), sig, strlen(sig)),
+        XO_ERR_NOTFOUND);
+    assert_int_equal(xo_keyring_add_file(ring, pub, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(xo_keyring_count(ring), 2);
+    assert_int_equal(
+        xo_keyring_verify(ring, xo_key_id(k), XO_KEY_ID_LEN, msg, strlen(msg), sig, strlen(sig)),
+        XO_OK);
+    /* a signature by k presented under the other key's id fails */
+    assert_int_equal(xo_keyring_verify(ring, xo_key_id(other), XO_KEY_ID_LEN, msg, strlen(msg), sig,
+                                       strlen(sig)),
+                     XO_ERR_BADSIG);
+    assert_int_equal(
+        xo_key_load_public("/nonexistent/x.pub", &loaded, errstr, sizeof(errstr)) == XO_ERR_IO, 1);
+    /* a private key file is not a public key */
+    assert_int_not_equal(xo_keyring_add_file(ring, priv, errstr, sizeof(errstr)), XO_OK);
+    unlink(priv);
+    unlink(pub);
+    unlink(pub2);
+    rmdir(dir);
+    xo_keyring_free(ring);
+    xo_key_free(k);
+    xo_key_free(loaded);
+    xo_key_free(other);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sign_verify),
+        cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_pem_files_and_keyring),
+    };
+    return cmocka_run_group_tests_name("sign", tests, NULL, NULL);
+}
