@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what XO Fleet needs to build, run and test, from Debian 12 packages (as root).
+# Installs only what is missing, so a second run is fast and needs no network.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config      # compiler and build
+  librdkafka-dev                        # Kafka client + mock cluster (rdkafka_mock.h)
+  libcurl4-openssl-dev                  # XAPI HTTP(S) client
+  libxml2-dev                           # XML-RPC codec
+  libjson-c-dev                         # JSON
+  libwebsockets-dev                     # gateway HTTP/WebSocket server
+  libssl-dev openssl ca-certificates    # TLS, Ed25519, certificates in tests
+  libzstd-dev                           # compression
+  libcmocka-dev                         # unit tests
+  kcat                                  # Kafka CLI: tests read topics as users do
+  python3                               # XAPI simulator and test harness
+  clang-format                          # checked-in code style
+  procps curl                           # ps/pkill and curl used by scripts and tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js and npm run the real xen-api and xo-lib clients in tests. Use the machine's
+# node if it has one (it may come from another repository that bundles npm).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all dependencies present"
