@@ -68,9 +68,9 @@ const char *xo_xapi_conn_url(const xo_xapi_conn_t *conn);
  * @param params json array, borrowed (may be NULL for none). Never logged.
  * @param timeout_ms whole-call timeout; 0 = the connection's.
  * @param value receives the Value on XO_OK (new reference, may be NULL for nil); caller puts.
- * @param xerr may be NULL; on XO_ERR_XAPI holds code and params (caller clears with
- *        xo_xapi_error_clear()). An XML-RPC <fault> is reported as code "XMLRPC_FAULT" with
- *        params [faultCode, faultString].
+ * @param xerr may be NULL; must be zero-initialised or cleared before; on XO_ERR_XAPI holds
+ *        code and params (caller clears with xo_xapi_error_clear()). An XML-RPC <fault> is reported
+ * as code "XMLRPC_FAULT" with params [faultCode, faultString].
  * @returns XO_OK; XO_ERR_XAPI (Failure); XO_ERR_CONNECT (refused, unreachable, DNS);
  *          XO_ERR_TIMEOUT; XO_ERR_TLS (handshake, certificate, pin mismatch: errstr gives the
  *          expected and actual fingerprints); XO_ERR_HTTP (status other than 200);

@@ -940,6 +940,10 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     end_frame(dec, &f);
     free_frame(&f);
     dec->text.len = 0;
+    if (dec->text.cap > ((size_t)1 << 20)) { /* do not hold on to a huge string's buffer */
+        free(dec->text.p);
+        memset(&dec->text, 0, sizeof dec->text);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
