@@ -732,7 +732,7 @@ class Sim:
                                  rng=self.rt_rng)
 
     # ------------------------------------------------------------ pool / hosts
-    def move_master(self, to=None):
+    def move_master(self, to=None, except_conn=None):
         hosts = self.pool['hosts']
         if to is None:
             to = (self.master + 1) % len(hosts)
@@ -742,7 +742,7 @@ class Sim:
         self.master = to
         self.store.modify('pool', self.pool['pool'], {'master': hosts[to]})
         if self.conn_registry is not None and old != to:
-            self.conn_registry.drop(host_idx=old)
+            self.conn_registry.drop(host_idx=old, except_conn=except_conn)
         return to
 
     def designate_new_master(self, s, host):

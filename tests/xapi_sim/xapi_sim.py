@@ -879,7 +879,7 @@ class Handler:
                                     idx = i
                         if idx is None:
                             return reply({'error': 'unknown host %s' % to}, '400 Bad Request')
-                    i = sim.move_master(idx)
+                    i = sim.move_master(idx, except_conn=self.conn)
                     return reply({'ok': True, 'kind': kind, 'master': sim.addresses[i],
                                   'master_uuid': st.get('host', sim.pool['hosts'][i], 'uuid')})
                 else:

@@ -1,0 +1,608 @@
+"""Unit/integration tests of the XAPI simulator (python3 -m unittest discover -s tests/xapi_sim -p 'test_*.py')."""
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import unittest
+import xmlrpc.client
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from simclient import SimProc, XmlRpc, JsonRpc   # noqa: E402
+
+TOKEN_RE = re.compile(r'^\d{20},\d{20}$')
+
+
+class Base(unittest.TestCase):
+    ARGS = ['--hosts', '3', '--vms', '40', '--seed', '11', '--event-batch-ms', '10', '--task-ms', '120']
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = SimProc(*cls.ARGS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def login(self, host=None):
+        x = XmlRpc(self.sim, host)
+        sid = x.ok('session.login_with_password', 'root', 'password', '1.0', 'test')
+        return x, sid
+
+    def event_from(self, x, sid, classes, token, timeout):
+        return x.call('event.from', sid, classes, token, float(timeout))
+
+
+class TestProtocol(Base):
+    def test_login_errors(self):
+        x = XmlRpc(self.sim)
+        r = x.call('session.login_with_password', 'root', 'nope')
+        self.assertEqual(r['Status'], 'Failure')
+        self.assertEqual(r['ErrorDescription'][0], 'SESSION_AUTHENTICATION_FAILED')
+        sid = x.ok('session.login_with_password', 'root', 'password')
+        self.assertTrue(sid.startswith('OpaqueRef:'))
+        self.assertEqual(x.call('VM.get_all', 'OpaqueRef:bogus')['ErrorDescription'],
+                         ['SESSION_INVALID', 'OpaqueRef:bogus'])
+        self.assertEqual(x.call('VM.frobnicate', sid)['ErrorDescription'][0], 'MESSAGE_METHOD_UNKNOWN')
+        self.assertEqual(x.call('VM.get_record', sid, 'OpaqueRef:nope')['ErrorDescription'],
+                         ['HANDLE_INVALID', 'VM', 'OpaqueRef:nope'])
+        x.ok('session.logout', sid)
+        self.assertEqual(x.call('VM.get_all', sid)['ErrorDescription'][0], 'SESSION_INVALID')
+        x.close()
+
+    def test_representations(self):
+        x, sid = self.login()
+        j = JsonRpc(self.sim)
+        jsid = j.ok('session.login_with_password', 'root', 'password')
+        vms = x.ok('VM.get_all_records', sid)
+        ref = next(r for r, v in vms.items() if v['power_state'] == 'Running' and not v['is_control_domain'])
+        xr = vms[ref]
+        jr = j.ok('VM.get_record', jsid, ref)
+        # XML-RPC: int64 as untyped <value> (a string), bool, double, dateTime; JSON-RPC: numbers
+        self.assertIsInstance(xr['memory_static_max'], str)
+        self.assertIsInstance(jr['memory_static_max'], int)
+        self.assertEqual(int(xr['memory_static_max']), jr['memory_static_max'])
+        self.assertIsInstance(xr['HVM_shadow_multiplier'], float)
+        self.assertIsInstance(xr['is_a_template'], bool)
+        self.assertIsInstance(xr['snapshot_time'], xmlrpc.client.DateTime)
+        self.assertEqual(jr['snapshot_time'], '19700101T00:00:00Z')
+        self.assertEqual(xr['snapshot_time'].value, jr['snapshot_time'])
+        self.assertEqual(xr['affinity'], 'OpaqueRef:NULL')
+        self.assertIsInstance(xr['VBDs'], list)
+        self.assertIsInstance(xr['other_config'], dict)
+        # truth is the JSON-RPC get_record representation
+        truth = self.sim.truth()
+        self.assertEqual(truth['vm'][ref], jr)
+        self.assertEqual(set(truth), {'pool', 'host', 'host_metrics', 'host_patch', 'vm', 'vm_metrics',
+                                      'vm_guest_metrics', 'sr', 'pbd', 'vdi', 'vbd', 'vif', 'pif', 'network',
+                                      'console', 'task', 'message', 'pool_patch', 'pool_update'})
+        # raw XML check of an int64 field and of valid_ref_counts i4
+        body = xmlrpc.client.dumps((sid, ref), 'VM.get_memory_static_max').encode()
+        c = self.sim.conn()
+        c.request('POST', '/', body, {'Content-Type': 'text/xml'})
+        raw = c.getresponse().read().decode()
+        self.assertIn('<name>Value</name><value>%d</value>' % jr['memory_static_max'], raw)
+        body = xmlrpc.client.dumps((sid, ['pool'], '', 0.1), 'event.from').encode()
+        c.request('POST', '/', body, {'Content-Type': 'text/xml'})
+        raw = c.getresponse().read().decode()
+        self.assertRegex(raw, r'<member><name>vm</name><value><i4>\d+</i4></value></member>')
+        c.close()
+        # JSON-RPC v1 and v2 error shapes
+        e2 = j.raw('session.login_with_password', 'root', 'bad')
+        self.assertEqual(e2['error']['message'], 'SESSION_AUTHENTICATION_FAILED')
+        self.assertEqual(e2['error']['data'], ['root', 'Authentication failure'])
+        x.close()
+        j.close()
+
+    def test_event_from_semantics(self):
+        x, sid = self.login()
+        r = self.event_from(x, sid, ['*'], '', 5)['Value']
+        truth = self.sim.truth()
+        n_objects = sum(len(v) for k, v in truth.items())
+        self.assertTrue(TOKEN_RE.match(r['token']), r['token'])
+        self.assertTrue(all(e['operation'] == 'add' for e in r['events']))
+        self.assertGreaterEqual(len(r['events']), n_objects - 5)
+        ev = r['events'][0]
+        self.assertEqual(set(ev), {'id', 'timestamp', 'class', 'operation', 'ref', 'snapshot'})
+        self.assertTrue(all(e['class'] == e['class'].lower() for e in r['events']))
+        self.assertNotIn('message', r['valid_ref_counts'])
+        self.assertEqual(r['valid_ref_counts']['vm'], len(truth['vm']))
+        token = r['token']
+        # timeout really waits when nothing changes
+        t0 = time.monotonic()
+        r2 = self.event_from(x, sid, ['vm'], token, 0.6)['Value']
+        self.assertGreaterEqual(time.monotonic() - t0, 0.55)
+        self.assertEqual(r2['events'], [])
+        # a change made while blocked wakes the call
+        x2, sid2 = self.login()
+        vm = next(r for r, v in truth['vm'].items() if not v['is_control_domain'] and not v['is_a_template'])
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault('r', self.event_from(x2, sid2, ['vm/' + vm], token, 20)))
+        th.start()
+        time.sleep(0.3)
+        x.ok('VM.set_name_label', sid, vm, 'changed-name')
+        th.join(10)
+        evs = res['r']['Value']['events']
+        self.assertEqual([(e['operation'], e['ref']) for e in evs], [('mod', vm)])
+        self.assertEqual(evs[0]['snapshot']['name_label'], 'changed-name')
+        # deletes: no snapshot
+        before = self.event_from(x, sid, ['vm'], res['r']['Value']['token'], 0.1)['Value']['token']
+        self.sim.control('POST', '/sim/destroy_vms?n=1')
+        d = self.event_from(x, sid, ['vm', 'vbd'], before, 5)['Value']
+        dels = [e for e in d['events'] if e['operation'] == 'del']
+        self.assertTrue(dels)
+        self.assertTrue(all('snapshot' not in e for e in dels))
+        # inject returns a token and produces a mod of the object
+        pool = list(truth['pool'])[0]
+        tok = x.ok('event.inject', sid, 'pool', pool)
+        self.assertTrue(TOKEN_RE.match(tok))
+        ev = self.event_from(x, sid, ['pool'], tok, 5)['Value']['events']
+        self.assertEqual([(e['class'], e['operation']) for e in ev], [('pool', 'mod')])
+        x.close()
+        x2.close()
+
+    def test_bad_tokens(self):
+        x, sid = self.login()
+        for bad in ('garbage', '1,2,3', 'abc,1', '12', ',', '1,'):
+            r = self.event_from(x, sid, ['*'], bad, 1)
+            self.assertEqual(r['ErrorDescription'], ['EVENT_FROM_TOKEN_PARSE_FAILURE', bad], bad)
+        self.assertEqual(self.event_from(x, sid, ['vm'], '1,0', 0.01)['Status'], 'Success')
+        x.close()
+
+    def test_async_task_progress(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        vm = next(r for r, v in vms.items() if v['power_state'] == 'Halted' and not v['is_a_template'])
+        task = x.ok('Async.VM.start', sid, vm, False, False)
+        seen = set()
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            t = x.ok('task.get_record', sid, task)
+            seen.add(t['progress'])
+            if t['status'] != 'pending':
+                break
+            time.sleep(0.01)
+        self.assertEqual(t['status'], 'success')
+        self.assertGreater(len(seen), 2)
+        self.assertEqual(x.ok('VM.get_power_state', sid, vm), 'Running')
+        bad = x.ok('Async.VM.start', sid, vm, False, False)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, bad) == 'pending':
+            time.sleep(0.02)
+        self.assertEqual(x.ok('task.get_error_info', sid, bad), ['VM_BAD_POWER_STATE', vm, 'halted', 'running'])
+        x.close()
+
+    def test_power_rules(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        vm = next(r for r, v in vms.items() if v['power_state'] == 'Running' and not v['is_control_domain'])
+        self.assertEqual(x.call('VM.unpause', sid, vm)['ErrorDescription'], ['VM_BAD_POWER_STATE', vm, 'paused', 'running'])
+        self.assertEqual(x.call('VM.destroy', sid, vm)['ErrorDescription'][0], 'VM_BAD_POWER_STATE')
+        x.ok('VM.pause', sid, vm)
+        x.ok('VM.unpause', sid, vm)
+        x.ok('VM.suspend', sid, vm)
+        self.assertEqual(x.ok('VM.get_consoles', sid, vm), [])
+        x.ok('VM.resume', sid, vm, False, False)
+        self.assertEqual(len(x.ok('VM.get_consoles', sid, vm)), 1)
+        x.ok('VM.clean_reboot', sid, vm)
+        x.ok('VM.clean_shutdown', sid, vm)
+        self.assertEqual(x.ok('VM.get_resident_on', sid, vm), 'OpaqueRef:NULL')
+        snap = x.ok('VM.snapshot', sid, vm, 'snap')
+        self.assertEqual(x.ok('VM.get_snapshot_of', sid, snap), vm)
+        x.ok('VM.destroy', sid, snap)
+        tmpl = next(r for r, v in vms.items() if v['is_a_template'])
+        self.assertEqual(x.call('VM.start', sid, tmpl, False, False)['ErrorDescription'], ['VM_IS_TEMPLATE', tmpl, 'start'])
+        x.close()
+
+    def test_determinism(self):
+        a = SimProc('--vms', '25', '--seed', '99', '--hosts', '2')
+        b = SimProc('--vms', '25', '--seed', '99', '--hosts', '2')
+        try:
+            self.assertEqual(a.truth(), b.truth())
+            self.assertEqual(a.pool_uuid, b.pool_uuid)
+        finally:
+            a.stop()
+            b.stop()
+
+    def test_big_response_chunked_and_keepalive(self):
+        s = SimProc('--vms', '300', '--max-buffer-mb', '1')
+        try:
+            c = s.conn()
+            x = XmlRpc(s)
+            sid = x.ok('session.login_with_password', 'root', 'password')
+            body = xmlrpc.client.dumps((sid,), 'VM.get_all_records').encode()
+            for _ in range(2):       # same keep-alive connection twice
+                c.request('POST', '/', body, {'Content-Type': 'text/xml'})
+                r = c.getresponse()
+                self.assertEqual(r.getheader('Transfer-Encoding'), 'chunked')
+                v = xmlrpc.client.loads(r.read())[0][0]['Value']
+                self.assertGreater(len(v), 300)
+            body = xmlrpc.client.dumps((sid,), 'pool.get_all_records').encode()
+            c.request('POST', '/', body, {'Content-Type': 'text/xml'})
+            r = c.getresponse()
+            self.assertIsNotNone(r.getheader('Content-Length'))
+            r.read()
+            c.close()
+        finally:
+            s.stop()
+
+
+class TestFaults(Base):
+    def test_trim_deleted_misses_deletes_silently(self):
+        x, sid = self.login()
+        r = self.event_from(x, sid, ['vm'], '', 5)['Value']
+        copy = {e['ref'] for e in r['events']}
+        token = r['token']
+        victims = self.sim.control('POST', '/sim/destroy_vms?n=3')
+        self.assertEqual(victims['done'], 3)
+        self.sim.control('POST', '/sim/fault?kind=trim_deleted')
+        r2 = self.event_from(x, sid, ['vm'], token, 1)['Value']
+        for e in r2['events']:
+            if e['operation'] == 'del':
+                copy.discard(e['ref'])
+            else:
+                copy.add(e['ref'])
+        self.assertFalse([e for e in r2['events'] if e['operation'] == 'del'])
+        self.assertNotEqual(r2['valid_ref_counts']['vm'], len(copy))
+        self.assertEqual(r2['valid_ref_counts']['vm'], len(copy) - 3)
+        # control: without trimming, deletes do arrive
+        t3 = r2['token']
+        self.sim.control('POST', '/sim/destroy_vms?n=1')
+        r3 = self.event_from(x, sid, ['vm'], t3, 5)['Value']
+        self.assertEqual(len([e for e in r3['events'] if e['operation'] == 'del']), 1)
+        x.close()
+
+    def test_deleted_window_bounded_like_xapi(self):
+        x, sid = self.login()
+        token = self.event_from(x, sid, ['task'], '', 1)['Value']['token']
+        for i in range(600):
+            t = x.ok('task.create', sid, 'x%d' % i, '')
+            x.ok('task.destroy', sid, t)
+        # created and destroyed since the token: nothing to report at all
+        self.assertEqual(self.event_from(x, sid, ['task'], token, 0.1)['Value']['events'], [])
+        x.close()
+
+    def test_invalidate_sessions_blocked_event_from(self):
+        x, sid = self.login()
+        token = self.event_from(x, sid, ['vm'], '', 5)['Value']['token']
+        x2 = XmlRpc(self.sim)
+        res = {}
+        th = threading.Thread(target=lambda: res.setdefault('r', x2.call('event.from', sid, ['vm'], token, 30.0)))
+        th.start()
+        time.sleep(0.4)
+        t0 = time.monotonic()
+        self.sim.control('POST', '/sim/fault?kind=invalidate_sessions')
+        th.join(10)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(res['r']['ErrorDescription'], ['SESSION_INVALID', sid])
+        self.assertEqual(x.call('VM.get_all', sid)['ErrorDescription'], ['SESSION_INVALID', sid])
+        x.close()
+        x2.close()
+
+    def test_drop_connections(self):
+        x, sid = self.login()
+        token = self.event_from(x, sid, ['vm'], '', 5)['Value']['token']
+        res = {}
+
+        def blocked():
+            try:
+                res['r'] = x.call('event.from', sid, ['vm'], token, 30.0)
+            except Exception as e:
+                res['e'] = e
+        th = threading.Thread(target=blocked)
+        th.start()
+        time.sleep(0.4)
+        out = self.sim.control('POST', '/sim/fault?kind=drop_connections')
+        th.join(10)
+        self.assertFalse(th.is_alive())
+        self.assertIn('e', res)
+        self.assertGreaterEqual(out['dropped'], 1)
+        x.close()
+
+    def test_slave_and_move_master(self):
+        master_ip = self.sim.hosts[0][1].split('//')[1].split(':')[0]
+        slave_ip = self.sim.hosts[1][1].split('//')[1].split(':')[0]
+        s = XmlRpc(self.sim, slave_ip)
+        self.assertEqual(s.call('session.login_with_password', 'root', 'password')['ErrorDescription'],
+                         ['HOST_IS_SLAVE', master_ip])
+        out = self.sim.control('POST', '/sim/fault?kind=move_master&host=1')
+        self.assertEqual(out['master'], slave_ip)
+        m = XmlRpc(self.sim, master_ip)
+        self.assertEqual(m.call('session.login_with_password', 'root', 'password')['ErrorDescription'],
+                         ['HOST_IS_SLAVE', slave_ip])
+        s2 = XmlRpc(self.sim, slave_ip)
+        sid = s2.ok('session.login_with_password', 'root', 'password')
+        pool = s2.ok('pool.get_all_records', sid)
+        hosts = s2.ok('host.get_all_records', sid)
+        master = list(pool.values())[0]['master']
+        self.assertEqual(hosts[master]['address'], slave_ip)
+        self.sim.control('POST', '/sim/fault?kind=move_master&host=0')
+        s2.close()
+        s.close()
+        m.close()
+
+    def test_pause_resume_and_slow(self):
+        x, sid = self.login()
+        token = self.event_from(x, sid, ['vm'], '', 5)['Value']['token']
+        self.sim.control('POST', '/sim/fault?kind=pause_events')
+        vm = x.ok('VM.get_all', sid)[-1]
+        x.ok('VM.set_name_label', sid, vm, 'while-paused')
+        r = self.event_from(x, sid, ['vm'], token, 0.5)['Value']
+        self.assertEqual(r['events'], [])
+        self.sim.control('POST', '/sim/fault?kind=resume_events')
+        r = self.event_from(x, sid, ['vm'], token, 5)['Value']
+        self.assertIn(vm, [e['ref'] for e in r['events']])
+        self.sim.control('POST', '/sim/fault?kind=slow&ms=300')
+        t0 = time.monotonic()
+        x.ok('VM.get_all', sid)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.28)
+        self.sim.control('POST', '/sim/fault?kind=slow&ms=0')
+        x.close()
+
+    def test_stats_and_churn(self):
+        before = self.sim.stats()
+        out = self.sim.control('POST', '/sim/churn?n=50&rate=500&seed=3')
+        self.assertEqual(out['done'], 50)
+        self.assertGreaterEqual(out['seconds'], 0.08)
+        after = self.sim.stats()
+        self.assertGreater(after['changes'], before['changes'])
+        for k in ('calls', 'calls_by_method', 'events', 'bytes_exported', 'bytes_imported', 'sessions'):
+            self.assertIn(k, after)
+        self.assertEqual(self.sim.control('POST', '/sim/churn?n=5&async=1'), {'started': 5})
+
+
+class TestHttpHandlers(Base):
+    ARGS = ['--hosts', '2', '--vms', '12', '--seed', '5', '--event-batch-ms', '0', '--task-ms', '50']
+
+    def test_export_import_roundtrip(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        vm = next(r for r, v in vms.items() if v['power_state'] == 'Halted' and not v['is_a_template'] and v['VBDs'])
+        size = 0
+        for vbd in vms[vm]['VBDs']:
+            v = x.ok('VBD.get_record', sid, vbd)
+            if v['type'] == 'Disk':
+                size += int(x.ok('VDI.get_physical_utilisation', sid, v['VDI']))
+        task = x.ok('task.create', sid, 'export', '')
+        c = self.sim.conn()
+        c.request('GET', '/export?ref=%s&use_compression=false&task_id=%s' % (vm, task),
+                  headers={'Cookie': 'session_id=%s' % sid})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        data = r.read()
+        self.assertGreater(len(data), size)
+        self.assertLess(len(data), size + 4096)
+        self.assertEqual(x.ok('task.get_status', sid, task), 'success')
+        c.close()
+        # export is deterministic
+        c = self.sim.conn()
+        c.request('GET', '/export?uuid=%s&session_id=%s' % (vms[vm]['uuid'], sid))
+        self.assertEqual(hashlib.sha256(c.getresponse().read()).digest(), hashlib.sha256(data).digest())
+        c.close()
+        sr = x.ok('pool.get_default_SR', sid, x.ok('pool.get_all', sid)[0])
+        token = self.event_from(x, sid, ['vm', 'vdi'], '', 5)['Value']['token']
+        # import the way Xen Orchestra does: 1 PiB content-length, close the socket when done
+        task2 = x.ok('task.create', sid, 'import', '')
+        s = socket.create_connection((self.sim.host, self.sim.port), 10)
+        s.sendall(('PUT /import?session_id=%s&task_id=%s&sr_id=%s HTTP/1.1\r\nHost: x\r\n'
+                   'Content-Length: 1125899906842624\r\n\r\n' % (sid, task2, sr)).encode())
+        for i in range(0, len(data), 65536):
+            s.sendall(data[i:i + 65536])
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(10)
+        resp = s.recv(100)
+        s.close()
+        self.assertTrue(resp.startswith(b'HTTP/1.1 200'), resp)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, task2) == 'pending':
+            time.sleep(0.02)
+        self.assertEqual(x.ok('task.get_status', sid, task2), 'success')
+        new_vm = re.search(r'OpaqueRef:[0-9a-f-]+', x.ok('task.get_result', sid, task2)).group(0)
+        self.assertEqual(x.ok('VM.get_name_label', sid, new_vm), vms[vm]['name_label'])
+        evs = self.event_from(x, sid, ['vm', 'vdi'], token, 5)['Value']['events']
+        self.assertIn(('vm', 'add', new_vm), [(e['class'], e['operation'], e['ref']) for e in evs])
+        self.assertTrue(any(e['class'] == 'vdi' and e['operation'] == 'add' for e in evs))
+        st = self.sim.stats()
+        self.assertGreaterEqual(st['bytes_exported'], 2 * len(data))
+        self.assertGreaterEqual(st['bytes_imported'], len(data))
+        # a corrupted stream is refused
+        task3 = x.ok('task.create', sid, 'import', '')
+        bad = bytearray(data)
+        bad[len(bad) // 2] ^= 0xff
+        c = self.sim.conn()
+        c.request('PUT', '/import?session_id=%s&task_id=%s' % (sid, task3), body=bytes(bad))
+        self.assertEqual(c.getresponse().status, 500)
+        self.assertEqual(x.ok('task.get_status', sid, task3), 'failure')
+        c.close()
+        # gzip export imports too
+        c = self.sim.conn()
+        c.request('GET', '/export?ref=%s&use_compression=true&session_id=%s' % (vm, sid))
+        gz = c.getresponse().read()
+        self.assertEqual(gz[:2], b'\x1f\x8b')
+        c.close()
+        c = self.sim.conn()
+        c.request('PUT', '/import?session_id=%s' % sid, body=gz)
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        # bad session
+        c = self.sim.conn()
+        c.request('GET', '/export?ref=%s&session_id=OpaqueRef:bad' % vm)
+        self.assertEqual(c.getresponse().status, 403)
+        c.close()
+        x.close()
+
+    def _rfb_handshake(self, recv, send):
+        self.assertEqual(recv(12), b'RFB 003.008\n')
+        send(b'RFB 003.008\n')
+        self.assertEqual(recv(2), b'\x01\x01')
+        send(b'\x01')
+        self.assertEqual(recv(4), b'\x00\x00\x00\x00')
+        send(b'\x01')
+        w, h = struct.unpack('>HH', recv(4))
+        recv(16)
+        n = struct.unpack('>I', recv(4))[0]
+        name = recv(n).decode()
+        send(struct.pack('>BBHHHH', 3, 0, 0, 0, w, h))
+        hdr = recv(4)
+        self.assertEqual(hdr[0], 0)
+        self.assertEqual(struct.unpack('>H', hdr[2:])[0], 1)
+        x, y, rw, rh, enc = struct.unpack('>HHHHi', recv(12))
+        fb = recv(rw * rh * 4)
+        # colour bars: white at the left, blue in the 7th bar (BGRX little endian)
+        self.assertEqual(fb[0:4], b'\xff\xff\xff\x00')
+        self.assertEqual(fb[(w * 13 // 16) * 4:(w * 13 // 16) * 4 + 4], b'\xff\x00\x00\x00')
+        send(struct.pack('>BBxxI', 4, 1, 0x61))
+        send(struct.pack('>BBHH', 5, 0, 10, 10))
+        return name
+
+    def _running_console(self, x, sid):
+        vms = x.ok('VM.get_all_records', sid)
+        vm = next(r for r, v in vms.items() if v['power_state'] == 'Running' and v['consoles'])
+        return vms[vm]['name_label'], vms[vm]['consoles'][0]
+
+    def test_console_connect(self):
+        x, sid = self.login()
+        name, con = self._running_console(x, sid)
+        keys0 = self.sim.stats()['console_keys']
+        s = socket.create_connection((self.sim.host, self.sim.port), 10)
+        s.sendall(('CONNECT /console?ref=%s&session_id=%s HTTP/1.0\r\n\r\n' % (con, sid)).encode())
+        f = s.makefile('rb')
+        self.assertEqual(f.readline(), b'HTTP/1.1 200 OK\r\n')
+        self.assertEqual(f.readline(), b'\r\n')
+        got = self._rfb_handshake(lambda n: f.read(n), s.sendall)
+        self.assertEqual(got, name)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and self.sim.stats()['console_keys'] == keys0:
+            time.sleep(0.05)
+        self.assertGreater(self.sim.stats()['console_keys'], keys0)
+        s.close()
+        x.close()
+
+    def test_console_websocket(self):
+        x, sid = self.login()
+        name, con = self._running_console(x, sid)
+        uuid = x.ok('console.get_uuid', sid, con)
+        s = socket.create_connection((self.sim.host, self.sim.port), 10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(('GET /console?uuid=%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                   'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n'
+                   'Cookie: session_id=%s\r\n\r\n' % (uuid, key, sid)).encode())
+        f = s.makefile('rb')
+        self.assertIn(b'101', f.readline())
+        hdrs = {}
+        while True:
+            line = f.readline().decode().strip()
+            if not line:
+                break
+            k, _, v = line.partition(':')
+            hdrs[k.lower()] = v.strip()
+        self.assertEqual(hdrs['sec-websocket-protocol'], 'binary')
+        self.assertEqual(hdrs['sec-websocket-accept'],
+                         base64.b64encode(hashlib.sha1((key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').encode()).digest()).decode())
+        buf = bytearray()
+
+        def recv(n):
+            while len(buf) < n:
+                h = f.read(2)
+                ln = h[1] & 0x7f
+                if ln == 126:
+                    ln = struct.unpack('>H', f.read(2))[0]
+                elif ln == 127:
+                    ln = struct.unpack('>Q', f.read(8))[0]
+                self.assertEqual(h[0], 0x82)
+                buf.extend(f.read(ln))
+            out = bytes(buf[:n])
+            del buf[:n]
+            return out
+
+        def send(data):
+            mask = os.urandom(4)
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            s.sendall(struct.pack('>BB', 0x82, 0x80 | len(data)) + mask + masked)
+        self.assertEqual(self._rfb_handshake(recv, send), name)
+        s.close()
+        x.close()
+
+    def _put(self, path, data):
+        c = self.sim.conn()
+        c.request('PUT', path, body=data)
+        st = c.getresponse().status
+        c.close()
+        return st
+
+    def _wait_task(self, x, sid, t):
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, t) == 'pending':
+            time.sleep(0.02)
+        return x.ok('task.get_record', sid, t)
+
+    def test_patches_and_updates(self):
+        x, sid = self.login()
+        hosts = x.ok('host.get_all', sid)
+        # legacy XenServer patch
+        t = x.ok('task.create', sid, 'upload', '')
+        patch = b'XOSIMPATCH\n{"name_label": "XS71E001", "version": "1.0"}\n' + os.urandom(100000)
+        self.assertEqual(self._put('/pool_patch_upload?session_id=%s&task_id=%s' % (sid, t), patch), 200)
+        rec = self._wait_task(x, sid, t)
+        self.assertEqual(rec['status'], 'success')
+        pref = re.search(r'OpaqueRef:[0-9a-f-]+', rec['result']).group(0)
+        self.assertEqual(x.ok('pool_patch.get_name_label', sid, pref), 'XS71E001')
+        x.ok('pool_patch.pool_apply', sid, pref)
+        self.assertTrue(x.ok('pool_patch.get_pool_applied', sid, pref))
+        for h in hosts:
+            hp = x.ok('host.get_patches', sid, h)
+            self.assertTrue(any(x.ok('host_patch.get_pool_patch', sid, p) == pref for p in hp))
+        self.assertEqual(x.call('pool_patch.pool_apply', sid, pref)['ErrorDescription'][0], 'PATCH_ALREADY_APPLIED')
+        # ISO into a VDI, then pool_update.introduce / precheck / pool_apply
+        sr = x.ok('pool.get_default_SR', sid, x.ok('pool.get_all', sid)[0])
+        vdi = x.ok('VDI.create', sid, {'name_label': 'upd', 'SR': sr, 'virtual_size': '10000000', 'type': 'user',
+                                       'sharable': False, 'read_only': False, 'other_config': {}})
+        iso = b'XOSIMUPDATE\n{"name_label": "XS82E042", "version": "2.0"}\n' + os.urandom(50000)
+        self.assertEqual(self._put('/import_raw_vdi?format=raw&vdi=%s&session_id=%s' % (vdi, sid), iso), 200)
+        upd = x.ok('pool_update.introduce', sid, vdi)
+        self.assertEqual(x.ok('pool_update.get_name_label', sid, upd), 'XS82E042')
+        self.assertEqual(x.ok('pool_update.precheck', sid, upd, hosts[0]), 'ok')
+        x.ok('pool_update.pool_apply', sid, upd)
+        for h in hosts:
+            self.assertIn(upd, x.ok('host.get_updates', sid, h))
+        self.assertEqual(x.call('pool_update.precheck', sid, upd, hosts[0])['ErrorDescription'][0],
+                         'UPDATE_ALREADY_APPLIED')
+        # XCP-ng updater plugin
+        pk = json.loads(x.ok('host.call_plugin', sid, hosts[0], 'updater.py', 'check_update', {}))
+        self.assertTrue(pk and all('name' in p and 'version' in p for p in pk))
+        x.ok('host.call_plugin', sid, hosts[0], 'updater.py', 'update', {})
+        self.assertEqual(json.loads(x.ok('host.call_plugin', sid, hosts[0], 'updater.py', 'check_update', {})), [])
+        self.assertIn('sim_last_update', x.ok('host.get_other_config', sid, hosts[0]))
+        x.close()
+
+
+class TestTls(unittest.TestCase):
+    def test_tls_fingerprint(self):
+        s = SimProc('--tls', '--vms', '3', '--user', 'admin', '--password', 'secret')
+        try:
+            self.assertTrue(s.url.startswith('https://'))
+            self.assertRegex(s.fingerprint, r'^[0-9a-f]{64}$')
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with socket.create_connection((s.host, s.port), 10) as raw:
+                with ctx.wrap_socket(raw) as t:
+                    der = t.getpeercert(binary_form=True)
+            self.assertEqual(hashlib.sha256(der).hexdigest(), s.fingerprint)
+            x = XmlRpc(s)
+            self.assertEqual(x.call('session.login_with_password', 'root', 'password')['ErrorDescription'][0],
+                             'SESSION_AUTHENTICATION_FAILED')
+            x.ok('session.login_with_password', 'admin', 'secret')
+            x.close()
+        finally:
+            s.stop()
+
+
+if __name__ == '__main__':
+    unittest.main()
