@@ -439,6 +439,9 @@ struct xo_xmlrpc_decoder {
     void *opaque;
     xo_err_t err;
     char errmsg[ERRMSG_SIZE];
+    /* UTF-8 check of the raw bytes, carried across chunks */
+    unsigned u8_need; /* continuation bytes still expected */
+    uint32_t u8_cp, u8_min;
 };
 
 static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
@@ -1041,8 +1044,9 @@ xo_xmlrpc_decoder_t *xo_xmlrpc_decoder_new(const xo_xmlrpc_limits_t *limits)
         free(dec);
         return NULL;
     }
-    /* No NOENT (no entity substitution), no DTDLOAD/DTDATTR, never the network. */
-    xmlCtxtUseOptions(dec->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA);
+    /* No NOENT (no entity substitution), no DTDLOAD/DTDATTR, never the network; input is
+     * UTF-8 whatever the document declares (check_utf8 enforces it). */
+    xmlCtxtUseOptions(dec->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
     return dec;
 }
 
@@ -1083,6 +1087,44 @@ static xo_err_t report(const xo_xmlrpc_decoder_t *dec, char *errstr, size_t errs
     return xo_seterr(errstr, errstr_size, dec->err, "%s", dec->errmsg);
 }
 
+/* Input must be UTF-8 without NUL bytes: checked here, before libxml2, so that no charset
+ * converter (whose errors libxml2 prints to stderr) is ever involved. */
+static void check_utf8(xo_xmlrpc_decoder_t *dec, const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        uint32_t cp;
+        if (dec->u8_need) {
+            if ((c & 0xC0) != 0x80)
+                goto bad;
+            dec->u8_cp = (dec->u8_cp << 6) | (c & 0x3F);
+            cp = dec->u8_cp;
+            if (--dec->u8_need == 0 &&
+                (cp < dec->u8_min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
+                goto bad;
+            continue;
+        }
+        if (c == 0) {
+            fail(dec, XO_ERR_PARSE, "NUL byte at offset %" PRIu64, dec->total + i);
+            return;
+        }
+        if (c < 0x80)
+            continue;
+        if (c >= 0xC2 && c <= 0xDF)
+            dec->u8_need = 1, dec->u8_cp = c & 0x1F, dec->u8_min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF)
+            dec->u8_need = 2, dec->u8_cp = c & 0x0F, dec->u8_min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4)
+            dec->u8_need = 3, dec->u8_cp = c & 0x07, dec->u8_min = 0x10000;
+        else
+            goto bad;
+        continue;
+    bad:
+        fail(dec, XO_ERR_PARSE, "invalid UTF-8 at offset %" PRIu64, dec->total + i);
+        return;
+    }
+}
+
 static void parse_chunk(xo_xmlrpc_decoder_t *dec, const char *chunk, size_t len, int terminate)
 {
     int rc = xmlParseChunk(dec->ctxt, chunk, (int)len, terminate);
@@ -1102,6 +1144,8 @@ xo_err_t xo_xmlrpc_decoder_feed(xo_xmlrpc_decoder_t *dec, const char *chunk, siz
     if (dec->err == XO_OK && len > dec->lim.max_total - dec->total)
         fail(dec, XO_ERR_LIMIT, "document larger than %" PRIu64 " bytes", dec->lim.max_total);
     if (dec->err == XO_OK)
+        check_utf8(dec, (const unsigned char *)chunk, len);
+    if (dec->err == XO_OK)
         dec->total += len;
     while (dec->err == XO_OK && len) {
         n = len < FEED_SLICE ? len : FEED_SLICE;
@@ -1119,6 +1163,8 @@ xo_err_t xo_xmlrpc_decoder_finish(xo_xmlrpc_decoder_t *dec, json_object **out, c
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decoder_finish: bad arguments");
     *out = NULL;
     dec->started = true;
+    if (dec->err == XO_OK && dec->u8_need)
+        fail(dec, XO_ERR_PARSE, "document ends inside a UTF-8 sequence");
     if (dec->err == XO_OK)
         parse_chunk(dec, NULL, 0, 1);
     if (dec->err == XO_OK && !dec->done)

@@ -337,6 +337,22 @@ static void test_hostile_documents(void **state)
     assert_doc_fails(RESP_HEAD "<value>\xed\xa0\x80</value>" RESP_TAIL, XO_ERR_PARSE, NULL);
     assert_doc_fails(RESP_HEAD "<value/>" RESP_TAIL "<extra/>", XO_ERR_PARSE, NULL);
 
+    /* Input must be UTF-8, whatever it declares; no charset converter is ever used. */
+    assert_doc_fails("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><methodResponse><params>"
+                     "<param><value>caf\xe9</value></param></params></methodResponse>",
+                     XO_ERR_PARSE, "invalid UTF-8");
+    static const char utf16[] = "\xff\xfe<\0m\0";
+    json_object *v16 = NULL;
+    assert_int_equal(xo_xmlrpc_decode(utf16, sizeof utf16 - 1, &v16, errbuf, sizeof errbuf),
+                     XO_ERR_PARSE);
+    assert_int_equal(
+        decode_str("<?xml version=\"1.0\" encoding=\"EBCDIC\"?><methodResponse><params>"
+                   "<param><value>ok</value>" RESP_TAIL,
+                   &v16),
+        XO_OK);
+    assert_string_equal(json_object_get_string(v16), "ok");
+    json_object_put(v16);
+
     /* A NUL byte inside the document. */
     static const char nul_doc[] = RESP_HEAD "<value>a\0b</value>" RESP_TAIL;
     json_object *out = NULL;
