@@ -14,7 +14,7 @@ PACKAGES=(
   libzstd-dev                           # compression
   libcmocka-dev                         # unit tests
   kcat                                  # Kafka CLI: tests read topics as users do
-  python3                               # XAPI simulator and test harness
+  python3 python3-jsonschema            # XAPI simulator, test harness, schema checks
   clang-format                          # checked-in code style
   procps curl                           # ps/pkill and curl used by scripts and tests
 )

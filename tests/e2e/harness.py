@@ -343,3 +343,69 @@ def kcat_fold(bootstrap, topic, timeout=60):
         else:
             state[key] = json.loads(value)
     return state
+
+
+# ---------------------------------------------------------------- comparing with the truth
+def normalize(v):
+    """Make an XML-RPC-decoded value (int64 as string) and a JSON-RPC one comparable: every
+    integer becomes its decimal string, floats are rounded, containers recurse."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return ("float", round(v, 6))
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return {k: normalize(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [normalize(x) for x in v]
+    return v
+
+
+def pool_objects(folded, pool_uuid):
+    """{(class, ref): snapshot} of one pool from a folded xo.objects (markers left out)."""
+    out = {}
+    prefix = pool_uuid + "/"
+    for key, value in folded.items():
+        if not key.startswith(prefix) or key == prefix + "_sync":
+            continue
+        cls, ref = key[len(prefix):].split("/", 1)
+        out[(cls, ref)] = value["snapshot"]
+    return out
+
+
+def diff_truth(folded, truth, pool_uuid, limit=10):
+    """Differences between a folded xo.objects and the simulator's /sim/truth, as strings
+    (empty list when they are equal)."""
+    have = pool_objects(folded, pool_uuid)
+    want = {(cls, ref): rec for cls, recs in truth.items() for ref, rec in recs.items()}
+    diffs = []
+    for k in sorted(set(want) - set(have)):
+        diffs.append(f"missing {k[0]}/{k[1]}")
+    for k in sorted(set(have) - set(want)):
+        diffs.append(f"stale {k[0]}/{k[1]}")
+    for k in sorted(set(have) & set(want)):
+        a, b = normalize(have[k]), normalize(want[k])
+        if a != b:
+            fields = sorted(f for f in set(a) | set(b) if a.get(f) != b.get(f))
+            diffs.append(f"differs {k[0]}/{k[1]}: {fields[:5]}")
+    if len(diffs) > limit:
+        diffs = diffs[:limit] + [f"... and {len(diffs) - limit} more"]
+    return diffs
+
+
+def wait_equal(kafka, sim, timeout=60, topic="xo.objects"):
+    """Wait until the folded topic equals the simulator's truth; return the last diff."""
+    last = ["never compared"]
+
+    def equal():
+        nonlocal last
+        last = diff_truth(kcat_fold(kafka.bootstrap, topic), sim.truth(), sim.pool_uuid)
+        return not last
+    try:
+        wait_until(equal, timeout, interval=1.0, what="xo.objects == /sim/truth")
+    except TimeoutError:
+        pass
+    return last

@@ -1,0 +1,135 @@
+/*
+ * agent.h - the map of xo-agent: its one state struct, shared between the XAPI thread
+ * (main: connect, sync, follow), the service thread (Kafka polling, heartbeats) and the
+ * command thread (issue 6). Each field says which thread writes it and how it is guarded.
+ */
+#ifndef XO_AGENT_H
+#define XO_AGENT_H
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xo_config.h"   /* settings table and values */
+#include "xo_envelope.h" /* v1 messages */
+#include "xo_error.h"    /* xo_err_t */
+#include "xo_kafka.h"    /* producer, consumer, partitioning */
+#include "xo_strmap.h"   /* key sets and counters */
+#include "xo_xapi.h"     /* XAPI transport */
+
+#define AGENT_MOD       "agent"
+#define AGENT_MAX_HOSTS 32
+
+/** Agent states as published on xo.agents. */
+typedef enum {
+    AGENT_CONNECTING,
+    AGENT_SYNCING,
+    AGENT_LIVE,
+    AGENT_ERROR,
+    AGENT_STOPPED
+} agent_state_t;
+
+/** Counters and state for heartbeats; guarded by agent_t.status_lock. */
+typedef struct {
+    agent_state_t state;
+    char master[256]; /**< URL of the host we talk to */
+    char error[256];  /**< last error, when state is AGENT_ERROR */
+    int64_t since;    /**< ms when the state was entered */
+    int64_t last_event_id, last_event_ts;
+    int64_t events, resyncs, xapi_errors, commands;
+    bool changed; /**< a heartbeat is due now */
+} agent_status_t;
+
+typedef struct agent {
+    const xo_config_t *cfg; /**< borrowed from main */
+    char id[128];           /**< agent id */
+    char *password;         /**< XAPI password (never logged); owned */
+    xo_topics_t topics;
+    int32_t n_partitions; /**< of xo.objects (all contract topics have the same count) */
+
+    /* Written by the XAPI thread before the service thread reads them (under status_lock). */
+    char pool_uuid[64];
+    int32_t partition; /**< the pool's partition, -1 until the pool is known */
+
+    xo_producer_t *producer; /**< thread-safe; polled only by the service thread */
+
+    /* XAPI thread only. */
+    xo_xapi_conn_t *xapi;
+    char session[128];                /**< XAPI session ref (a credential: never logged) */
+    xo_strmap_t *published;           /**< keys of this pool currently in xo.objects */
+    xo_strmap_t *class_counts;        /**< published objects per class */
+    xo_strmap_t *ignored;             /**< classes whose valid_ref_counts cannot be compared */
+    char hosts[AGENT_MAX_HOSTS][256]; /**< candidate URLs for failover, most likely first */
+    int n_hosts;
+    int64_t gen;    /**< current sync generation */
+    char token[64]; /**< event.from token */
+
+    pthread_mutex_t status_lock;
+    agent_status_t status;
+
+    atomic_bool need_resync; /**< set by delivery failures, read by the XAPI thread */
+    atomic_bool backpressure;
+    atomic_uint_fast64_t kafka_failed, published_count;
+} agent_t;
+
+/** Set when SIGINT/SIGTERM arrives; every loop checks it. */
+extern volatile sig_atomic_t agent_stop;
+
+/* status.c */
+void agent_set_state(agent_t *a, agent_state_t s, const char *error);
+const char *agent_state_name(agent_state_t s);
+void agent_count(agent_t *a, int64_t *field, int64_t n);
+/** Sleep up to ms milliseconds, waking early on stop. @returns false if stopping. */
+bool agent_sleep(int ms);
+/** Capped exponential backoff with jitter for attempt n (0-based), in ms. */
+int agent_backoff_ms(const agent_t *a, int attempt);
+
+/* heartbeat.c: the service thread. */
+xo_err_t agent_service_start(agent_t *a, pthread_t *thread);
+void agent_publish_heartbeat(agent_t *a);
+
+/* xapi_session.c */
+/**
+ * Connect and log in, following HOST_IS_SLAVE and trying every known host with backoff.
+ * @returns XO_OK; XO_ERR_XAPI for refused credentials (fatal); XO_ERR_TLS (fatal);
+ *          XO_ERR_CONNECT when stopping.
+ */
+xo_err_t agent_connect(agent_t *a);
+void agent_logout(agent_t *a);
+/** Remember a host URL (or bare address, made into a URL like the master's) for failover. */
+void agent_add_host(agent_t *a, const char *url_or_address, bool first);
+/** Call a method with the session prepended to params (which it takes). */
+xo_err_t agent_call(agent_t *a, const char *method, json_object *params, long timeout_ms,
+                    json_object **value, xo_xapi_error_t *xerr, char *errstr, size_t errstr_size);
+
+/* publish.c */
+/** Publish one event.from event (add/mod record, del tombstone). Takes @p ev. */
+xo_err_t agent_publish_event(agent_t *a, json_object *ev);
+xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
+xo_err_t agent_publish_sync_marker(agent_t *a);
+
+/* readback.c */
+/**
+ * Read this pool's keys from xo.objects up to the high watermark.
+ * @param keys filled with every live key; @param max_gen receives the highest generation seen.
+ */
+xo_err_t agent_read_back(agent_t *a, xo_strmap_t *keys, int64_t *max_gen);
+
+/* sync.c */
+/** The full resync of the contract: read back, dump, publish, tombstone, marker. */
+xo_err_t agent_full_sync(agent_t *a);
+
+/* event_follow.c */
+/**
+ * Follow event.from from a->token until an error or a reason to resync.
+ * @returns XO_ERR_XAPI (with SESSION_INVALID etc. logged), XO_ERR_CONNECT..., or
+ *          XO_ERR_INVALID when a resync is needed (count drift, delivery failure).
+ */
+xo_err_t agent_follow(agent_t *a);
+/** Compare valid_ref_counts with what is published. @returns true when they agree. */
+bool agent_counts_agree(agent_t *a, json_object *counts, bool learn);
+
+#endif

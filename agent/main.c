@@ -1,0 +1,285 @@
+/*
+ * main.c - xo-agent: one per pool. Reads its configuration, logs in to the pool master and
+ * keeps xo.objects equal to the pool's state (sync.c, event_follow.c) while the service
+ * thread publishes heartbeats (heartbeat.c). Decides retries, resyncs and exit codes; the
+ * modules below only report errors.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "xo_cli.h"
+#include "xo_log.h"
+
+static const xo_cfg_spec_t agent_spec[] = {
+    {"agent.id", XO_CFG_STRING, NULL, 0, 0, false,
+     "Agent id in heartbeats and results (default xo-agent@<hostname>)."},
+    {"agent.heartbeat_ms", XO_CFG_INT, "5000", 100, 3600000, false,
+     "Interval between heartbeats on the agents topic."},
+    {"xapi.url", XO_CFG_STRING, NULL, 0, 0, true,
+     "Pool master URL, https://host or http://host:port."},
+    {"xapi.hosts", XO_CFG_STRING, "", 0, 0, false,
+     "Comma-separated fallback host URLs or addresses tried when the master is unreachable."},
+    {"xapi.user", XO_CFG_STRING, "root", 0, 0, false, "XAPI user name."},
+    {"xapi.password", XO_CFG_SECRET, NULL, 0, 0, false,
+     "XAPI password; set it through the environment (XO_AGENT_XAPI_PASSWORD) or password_file."},
+    {"xapi.password_file", XO_CFG_STRING, NULL, 0, 0, false,
+     "File whose first line is the XAPI password."},
+    {"xapi.ca_file", XO_CFG_STRING, NULL, 0, 0, false, "PEM CA bundle to verify the hosts."},
+    {"xapi.fingerprint", XO_CFG_STRING, NULL, 0, 0, false,
+     "Pinned SHA-256 fingerprint (hex) of the master's TLS certificate."},
+    {"xapi.insecure", XO_CFG_BOOL, "false", 0, 0, false,
+     "Skip TLS verification (logged loudly; never in production)."},
+    {"xapi.connect_timeout_ms", XO_CFG_INT, "10000", 100, 600000, false,
+     "TCP+TLS connect timeout."},
+    {"xapi.call_timeout_ms", XO_CFG_INT, "120000", 1000, 3600000, false,
+     "Whole-call timeout of ordinary XAPI calls (a full dump included)."},
+    {"xapi.event_timeout_s", XO_CFG_INT, "10", 1, 3600, false,
+     "How long one event.from call waits for changes; also bounds shutdown latency."},
+    {"xapi.backoff_min_ms", XO_CFG_INT, "500", 10, 600000, false, "First reconnect delay."},
+    {"xapi.backoff_max_ms", XO_CFG_INT, "30000", 10, 3600000, false, "Reconnect delay cap."},
+    {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topics."},
+    {"limits.kafka_buffer_mb", XO_CFG_INT, "256", 1, 65536, false,
+     "Memory librdkafka may buffer while Kafka is unreachable; when full the agent stops "
+     "reading XAPI and resyncs once Kafka is back."},
+    {"limits.max_record_bytes", XO_CFG_INT, "900000", 10000, 100000000, false,
+     "Largest object record; longer string fields of a larger record are truncated."},
+    XO_CFG_LOG_SPECS,
+    {NULL, 0, NULL, 0, 0, false, NULL},
+};
+
+static const xo_cli_info_t agent_cli = {
+    "xo-agent",
+    "Follow one XAPI pool's events into Kafka (xo.objects, xo.agents) and execute signed "
+    "commands.",
+    "Exit codes: 0 clean stop, 1 failure, 2 usage, 3 configuration, 4 XAPI refused the\n"
+    "credentials, 5 TLS verification failed, 6 Kafka unreachable at start.",
+    agent_spec,
+    "XO_AGENT",
+};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    agent_stop = 1;
+}
+
+static xo_err_t load_password(agent_t *a, char *errstr, size_t errstr_size)
+{
+    const char *pw = xo_config_get(a->cfg, "xapi.password");
+    const char *file = xo_config_get(a->cfg, "xapi.password_file");
+    char line[1024];
+    FILE *fp;
+
+    if (pw) {
+        a->password = strdup(pw);
+        return a->password ? XO_OK : XO_ERR_NOMEM;
+    }
+    if (!file)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                         "no XAPI password: set XO_AGENT_XAPI_PASSWORD or xapi.password_file");
+    fp = fopen(file, "r");
+    if (!fp)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG, "xapi.password_file %s: %s", file,
+                         strerror(errno));
+    if (!fgets(line, sizeof(line), fp))
+        line[0] = '\0';
+    fclose(fp);
+    line[strcspn(line, "\r\n")] = '\0';
+    a->password = strdup(line);
+    return a->password ? XO_OK : XO_ERR_NOMEM;
+}
+
+static xo_err_t setup(agent_t *a, char *errstr, size_t errstr_size)
+{
+    char buf[32], host[64] = "localhost";
+    const char *extra[] = {"queue.buffering.max.kbytes", buf, NULL};
+    xo_xapi_opts_t opts = {
+        .url = xo_config_get(a->cfg, "xapi.url"),
+        .ca_file = xo_config_get(a->cfg, "xapi.ca_file"),
+        .pin_sha256 = xo_config_get(a->cfg, "xapi.fingerprint"),
+        .insecure = xo_config_get_bool(a->cfg, "xapi.insecure"),
+        .connect_timeout_ms = xo_config_get_int(a->cfg, "xapi.connect_timeout_ms"),
+        .timeout_ms = xo_config_get_int(a->cfg, "xapi.call_timeout_ms"),
+    };
+    const char *hosts = xo_config_get(a->cfg, "xapi.hosts");
+    xo_err_t err;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(a->id, sizeof(a->id), "%s",
+             xo_config_get(a->cfg, "agent.id") ? xo_config_get(a->cfg, "agent.id") : "");
+    if (!a->id[0])
+        snprintf(a->id, sizeof(a->id), "xo-agent@%s", host);
+    a->partition = -1;
+    pthread_mutex_init(&a->status_lock, NULL);
+    a->published = xo_strmap_new();
+    a->class_counts = xo_strmap_new();
+    a->ignored = xo_strmap_new();
+    if (!a->published || !a->class_counts || !a->ignored)
+        return XO_ERR_NOMEM;
+    if (xo_topics_init(&a->topics, xo_config_get(a->cfg, "topics.prefix")) != XO_OK)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG, "topics.prefix too long");
+    err = load_password(a, errstr, errstr_size);
+    if (err == XO_OK)
+        err = xo_xapi_conn_new(&opts, &a->xapi, errstr, errstr_size);
+    if (err != XO_OK)
+        return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
+    agent_add_host(a, opts.url, false);
+    while (hosts && *hosts) {
+        char one[256];
+        size_t n = strcspn(hosts, ", ");
+        snprintf(one, sizeof(one), "%.*s", (int)(n < 255 ? n : 255), hosts);
+        agent_add_host(a, one, false);
+        hosts += n;
+        hosts += strspn(hosts, ", ");
+    }
+    snprintf(buf, sizeof(buf), "%ld", xo_config_get_int(a->cfg, "limits.kafka_buffer_mb") * 1024);
+    return xo_producer_new(a->cfg, extra, &a->producer, errstr, errstr_size);
+}
+
+/* The contract topics must exist; retry while Kafka is unreachable. */
+static xo_err_t wait_for_kafka(agent_t *a)
+{
+    char errstr[512];
+
+    for (int attempt = 0; !agent_stop; attempt++) {
+        xo_err_t err = xo_kafka_partition_count(xo_producer_handle(a->producer), a->topics.objects,
+                                                5000, &a->n_partitions, errstr, sizeof(errstr));
+        if (err == XO_OK)
+            return XO_OK;
+        xo_warn(AGENT_MOD, "event=kafka_unreachable reason=\"%s\" retry=%d", errstr, attempt);
+        agent_sleep(agent_backoff_ms(a, attempt));
+    }
+    return XO_ERR_TIMEOUT;
+}
+
+static xo_err_t learn_pool(agent_t *a)
+{
+    char errstr[256];
+    json_object *value = NULL;
+    xo_err_t err =
+        agent_call(a, "pool.get_all_records", NULL, 0, &value, NULL, errstr, sizeof(errstr));
+
+    if (err != XO_OK)
+        return err;
+    err = XO_ERR_PARSE;
+    json_object_object_foreach(value, ref, rec)
+    {
+        const char *uuid = xo_msg_str(rec, "uuid");
+        (void)ref;
+        if (uuid && strlen(uuid) < sizeof(a->pool_uuid)) {
+            pthread_mutex_lock(&a->status_lock);
+            snprintf(a->pool_uuid, sizeof(a->pool_uuid), "%s", uuid);
+            a->partition = xo_pool_partition(uuid, a->n_partitions);
+            a->status.changed = true;
+            pthread_mutex_unlock(&a->status_lock);
+            err = XO_OK;
+            break;
+        }
+    }
+    json_object_put(value);
+    if (err == XO_OK)
+        xo_info(AGENT_MOD, "event=pool pool=%s partition=%d", a->pool_uuid, (int)a->partition);
+    return err;
+}
+
+/* Connect, sync, follow; on any failure decide between re-login and resync. */
+static int run(agent_t *a)
+{
+    bool need_login = true;
+    int failures = 0;
+
+    while (!agent_stop) {
+        xo_err_t err = XO_OK;
+        if (need_login) {
+            err = agent_connect(a);
+            if (err == XO_ERR_CONFIG)
+                return XO_EXIT_AUTH;
+            if (err == XO_ERR_TLS)
+                return XO_EXIT_TLS;
+            if (err == XO_OK && !a->pool_uuid[0])
+                err = learn_pool(a);
+            if (err != XO_OK)
+                continue;
+            need_login = false;
+        }
+        err = agent_full_sync(a);
+        if (err == XO_OK) {
+            failures = 0;
+            err = agent_follow(a);
+        }
+        if (agent_stop)
+            break;
+        /* XO_ERR_INVALID means "resync"; anything else means the session or link is gone. */
+        need_login = err != XO_ERR_INVALID;
+        if (err != XO_ERR_INVALID || failures > 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "%s; reconnecting", xo_strerror(err));
+            agent_set_state(a, AGENT_ERROR, why);
+            agent_sleep(agent_backoff_ms(a, failures));
+        }
+        failures++;
+    }
+    return XO_EXIT_OK;
+}
+
+static void teardown(agent_t *a, pthread_t *service)
+{
+    if (a->xapi)
+        agent_logout(a);
+    agent_set_state(a, AGENT_STOPPED, NULL);
+    agent_stop = 1;
+    if (service)
+        pthread_join(*service, NULL);
+    if (a->producer) {
+        agent_publish_heartbeat(a);
+        xo_producer_free(a->producer, 10000);
+    }
+    xo_xapi_conn_free(a->xapi);
+    xo_strmap_free(a->published);
+    xo_strmap_free(a->class_counts);
+    xo_strmap_free(a->ignored);
+    if (a->password)
+        memset(a->password, 0, strlen(a->password));
+    free(a->password);
+}
+
+int main(int argc, char **argv)
+{
+    agent_t a = {0};
+    xo_config_t *cfg;
+    pthread_t service;
+    bool service_started = false;
+    char errstr[512];
+    int rc;
+
+    if (xo_cli_parse(&agent_cli, argc, argv, &cfg, &rc) == XO_CLI_EXIT)
+        return rc;
+    a.cfg = cfg;
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    if (setup(&a, errstr, sizeof(errstr)) != XO_OK) {
+        xo_error(AGENT_MOD, "event=startup_failed reason=\"%s\"", errstr);
+        rc = XO_EXIT_CONFIG;
+        goto out;
+    }
+    xo_info(AGENT_MOD, "event=start agent=%s xapi=%s", a.id, xo_config_get(cfg, "xapi.url"));
+    if (wait_for_kafka(&a) != XO_OK) {
+        rc = agent_stop ? XO_EXIT_OK : XO_EXIT_UNREACH;
+        goto out;
+    }
+    service_started = agent_service_start(&a, &service) == XO_OK;
+    rc = run(&a);
+out:
+    teardown(&a, service_started ? &service : NULL);
+    xo_info(AGENT_MOD, "event=stop exit=%d", rc);
+    xo_config_free(cfg);
+    return rc;
+}

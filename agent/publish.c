@@ -1,0 +1,172 @@
+/*
+ * publish.c - turns XAPI events into xo.objects records on the pool's partition, in XAPI's
+ * order: add/mod as full records, del as tombstones (header xo-op: del), and the _sync
+ * marker. Keeps the set of published keys and per-class counts. When librdkafka's queue
+ * is full it waits (back-pressure: the XAPI thread stops reading) rather than dropping.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "xo_log.h"
+
+#define MAX_FIELD_BYTES 65536 /* longer string fields of an oversized record are cut */
+
+static xo_err_t send_blocking(agent_t *a, const char *key, const char *value, size_t len,
+                              const xo_kafka_header_t *h, size_t nh)
+{
+    char errstr[256];
+    xo_err_t err;
+
+    for (;;) {
+        err = xo_producer_send(a->producer, a->topics.objects, a->partition, key, strlen(key),
+                               value, len, h, nh, errstr, sizeof(errstr));
+        if (err != XO_ERR_LIMIT)
+            break;
+        if (!atomic_exchange(&a->backpressure, true))
+            xo_warn(AGENT_MOD, "event=backpressure reason=\"Kafka queue full: pausing XAPI\"");
+        if (!agent_sleep(20))
+            return XO_ERR_TIMEOUT;
+    }
+    if (atomic_exchange(&a->backpressure, false)) {
+        xo_info(AGENT_MOD, "event=backpressure_end");
+        atomic_store(&a->need_resync, true); /* the contract: resync once Kafka is back */
+    }
+    if (err != XO_OK)
+        xo_error(AGENT_MOD, "event=produce_failed key=%s reason=\"%s\"", key, errstr);
+    else
+        atomic_fetch_add(&a->published_count, 1);
+    return err;
+}
+
+/* Cut over-long string fields so one hostile record cannot exceed Kafka's message size. */
+static void shrink_snapshot(json_object *snap)
+{
+    json_object_object_foreach(snap, k, v)
+    {
+        int len = json_object_get_string_len(v);
+        if (json_object_is_type(v, json_type_string) && len > MAX_FIELD_BYTES) {
+            char suffix[64];
+            size_t keep = 1024;
+            char *cut = malloc(keep + sizeof(suffix));
+            if (!cut)
+                continue;
+            snprintf(suffix, sizeof(suffix), "...[truncated %d bytes]", len);
+            memcpy(cut, json_object_get_string(v), keep);
+            strcpy(cut + keep, suffix);
+            json_object_object_add(snap, k, json_object_new_string(cut));
+            free(cut);
+        }
+    }
+}
+
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
+{
+    xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
+    xo_err_t err = send_blocking(a, key, NULL, 0, &del, 1);
+
+    if (err == XO_OK && xo_strmap_del(a->published, key))
+        xo_strmap_add(a->class_counts, cls, -1);
+    return err;
+}
+
+static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, const char *ref,
+                               const char *op, int64_t id, json_object *snap)
+{
+    json_object *uuid = NULL;
+    xo_object_msg_t m = {a->pool_uuid, cls, ref, NULL, op, id, a->gen, xo_now_ms(), snap};
+    long max = xo_config_get_int(a->cfg, "limits.max_record_bytes");
+    size_t len;
+    char *value;
+    xo_err_t err;
+
+    if (json_object_object_get_ex(snap, "uuid", &uuid) &&
+        json_object_is_type(uuid, json_type_string))
+        m.uuid = json_object_get_string(uuid);
+    value = xo_object_msg_encode(&m, &len);
+    if (value && (long)len > max) {
+        xo_error(AGENT_MOD, "event=record_too_large key=%s bytes=%zu max=%ld action=truncate", key,
+                 len, max);
+        free(value);
+        shrink_snapshot(snap);
+        value = xo_object_msg_encode(&m, &len);
+    }
+    if (!value)
+        return XO_ERR_NOMEM;
+    err = send_blocking(a, key, value, len, NULL, 0);
+    free(value);
+    if (err == XO_OK && !xo_strmap_get(a->published, key, NULL)) {
+        xo_strmap_set(a->published, key, 1);
+        xo_strmap_add(a->class_counts, cls, 1);
+    }
+    return err;
+}
+
+xo_err_t agent_publish_event(agent_t *a, json_object *ev)
+{
+    json_object *jop, *jcls, *jref, *jid, *snap = NULL;
+    char cls[64], key[512];
+    const char *op, *ref;
+    int64_t id;
+    xo_err_t err = XO_ERR_PARSE;
+
+    if (!json_object_object_get_ex(ev, "operation", &jop) ||
+        !json_object_object_get_ex(ev, "class", &jcls) ||
+        !json_object_object_get_ex(ev, "ref", &jref) ||
+        !json_object_is_type(jcls, json_type_string) ||
+        !json_object_is_type(jref, json_type_string) || json_object_get_string_len(jcls) >= 64) {
+        xo_warn(AGENT_MOD, "event=malformed_event reason=\"missing class, ref or operation\"");
+        goto out;
+    }
+    op = json_object_get_string(jop);
+    ref = json_object_get_string(jref);
+    snprintf(cls, sizeof(cls), "%s", json_object_get_string(jcls));
+    lower(cls);
+    id = json_object_object_get_ex(ev, "id", &jid) ? json_object_get_int64(jid) : 0;
+    if (xo_object_key(key, sizeof(key), a->pool_uuid, cls, ref) != XO_OK) {
+        xo_warn(AGENT_MOD, "event=malformed_event reason=\"ref too long\"");
+        goto out;
+    }
+    if (strcmp(op, "del") == 0) {
+        err = agent_publish_tombstone(a, key, cls);
+    } else if ((strcmp(op, "add") == 0 || strcmp(op, "mod") == 0) &&
+               json_object_object_get_ex(ev, "snapshot", &snap) &&
+               json_object_is_type(snap, json_type_object)) {
+        err = publish_record(a, key, cls, ref, op, id, snap);
+    } else {
+        xo_warn(AGENT_MOD, "event=malformed_event key=%s reason=\"bad operation or snapshot\"",
+                key);
+        goto out;
+    }
+    pthread_mutex_lock(&a->status_lock);
+    a->status.events++;
+    a->status.last_event_id = id;
+    a->status.last_event_ts = xo_now_ms();
+    pthread_mutex_unlock(&a->status_lock);
+out:
+    json_object_put(ev);
+    return err;
+}
+
+xo_err_t agent_publish_sync_marker(agent_t *a)
+{
+    char key[128];
+    size_t len;
+    char *value = xo_sync_msg_encode(a->pool_uuid, a->id, a->gen,
+                                     (int64_t)xo_strmap_count(a->published), xo_now_ms(), &len);
+    xo_err_t err;
+
+    if (!value)
+        return XO_ERR_NOMEM;
+    xo_object_key(key, sizeof(key), a->pool_uuid, NULL, NULL);
+    err = send_blocking(a, key, value, len, NULL, 0);
+    free(value);
+    return err;
+}

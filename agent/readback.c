@@ -1,0 +1,80 @@
+/*
+ * readback.c - reads this pool's keys back from xo.objects (its partition, from the start
+ * to the high watermark taken at the start), so that a resync can tombstone every key that
+ * no longer exists in XAPI. This is how the agent stays stateless across restarts.
+ * Must not publish anything.
+ */
+#include <string.h>
+
+#include "agent.h"
+#include "xo_log.h"
+
+#define READBACK_TIMEOUT_MS 120000
+
+static void fold_message(agent_t *a, const rd_kafka_message_t *m, xo_strmap_t *keys,
+                         int64_t *max_gen, const char *sync_key, size_t prefix_len)
+{
+    char key[512];
+
+    if (!m->key || m->key_len >= sizeof(key))
+        return;
+    memcpy(key, m->key, m->key_len);
+    key[m->key_len] = '\0';
+    if (strncmp(key, a->pool_uuid, prefix_len) != 0 || key[prefix_len] != '/')
+        return; /* another pool sharing the partition */
+    if (strcmp(key, sync_key) == 0) {
+        json_object *o;
+        if (m->payload && xo_msg_parse(XO_MSG_SYNC, m->payload, m->len, &o, NULL, 0) == XO_OK) {
+            int64_t g = xo_msg_int(o, "gen", 0);
+            if (g > *max_gen)
+                *max_gen = g;
+            json_object_put(o);
+        }
+        return;
+    }
+    if (m->payload)
+        xo_strmap_set(keys, key, 1);
+    else
+        xo_strmap_del(keys, key);
+}
+
+xo_err_t agent_read_back(agent_t *a, xo_strmap_t *keys, int64_t *max_gen)
+{
+    char errstr[512], sync_key[128];
+    xo_consumer_t *c = NULL;
+    int64_t lo = 0, hi = 0, next = 0, deadline = xo_now_ms() + READBACK_TIMEOUT_MS;
+    size_t prefix_len = strlen(a->pool_uuid);
+    xo_err_t err;
+
+    *max_gen = 0;
+    xo_object_key(sync_key, sizeof(sync_key), a->pool_uuid, NULL, NULL);
+    err = xo_consumer_new(a->cfg, NULL, NULL, &c, errstr, sizeof(errstr));
+    if (err == XO_OK)
+        err = xo_consumer_watermarks(c, a->topics.objects, a->partition, &lo, &hi, 10000);
+    if (err == XO_OK && hi > lo)
+        err = xo_consumer_assign(c, a->topics.objects, &a->partition, 1, RD_KAFKA_OFFSET_BEGINNING,
+                                 errstr, sizeof(errstr));
+    next = lo;
+    while (err == XO_OK && next < hi) {
+        rd_kafka_message_t *m = xo_consumer_poll(c, 200);
+        if (agent_stop || xo_now_ms() > deadline)
+            err = XO_ERR_TIMEOUT;
+        if (!m)
+            continue;
+        if (!m->err) {
+            fold_message(a, m, keys, max_gen, sync_key, prefix_len);
+            next = m->offset + 1;
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            xo_warn(AGENT_MOD, "event=readback_error reason=\"%s\"", rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+    }
+    if (err != XO_OK)
+        xo_warn(AGENT_MOD, "event=readback_failed error=%s read=%lld of=%lld", xo_strerror(err),
+                (long long)(next - lo), (long long)(hi - lo));
+    else
+        xo_info(AGENT_MOD, "event=readback keys=%zu records=%lld gen=%lld", xo_strmap_count(keys),
+                (long long)(hi - lo), (long long)*max_gen);
+    xo_consumer_free(c);
+    return err;
+}

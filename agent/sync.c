@@ -1,0 +1,159 @@
+/*
+ * sync.c - the full resync of the topic contract: read the pool's keys back from Kafka,
+ * take XAPI's full dump (event.from with the empty token, streamed event by event), publish
+ * it, tombstone every key that no longer exists, then publish the _sync marker with a new
+ * generation. Afterwards xo.objects, compacted, equals the pool's current state.
+ */
+#include <string.h>
+
+#include "agent.h"
+#include "xo_log.h"
+
+typedef struct {
+    agent_t *a;
+    xo_strmap_t *seen;
+    int64_t malformed;
+} dump_ctx_t;
+
+static xo_err_t on_dump_event(json_object *ev, void *opaque)
+{
+    dump_ctx_t *ctx = opaque;
+    agent_t *a = ctx->a;
+    xo_err_t err;
+    json_object *jcls, *jref;
+    char key[512];
+
+    if (json_object_object_get_ex(ev, "class", &jcls) &&
+        json_object_object_get_ex(ev, "ref", &jref) &&
+        xo_object_key(key, sizeof(key), a->pool_uuid, json_object_get_string(jcls),
+                      json_object_get_string(jref)) == XO_OK) {
+        for (char *p = key + strlen(a->pool_uuid) + 1; *p && *p != '/'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        xo_strmap_set(ctx->seen, key, 1);
+    }
+    err = agent_publish_event(a, ev);
+    if (err == XO_ERR_PARSE) {
+        ctx->malformed++;
+        return XO_OK; /* skip it; the count check will tell whether we are complete */
+    }
+    return err;
+}
+
+/* Remember every host's address as a failover candidate (from the dump's host records). */
+static void learn_hosts(agent_t *a)
+{
+    char errstr[256];
+    json_object *value = NULL;
+
+    if (agent_call(a, "host.get_all_records", NULL, 0, &value, NULL, errstr, sizeof(errstr)) !=
+        XO_OK)
+        return;
+    json_object_object_foreach(value, ref, rec)
+    {
+        json_object *addr;
+        (void)ref;
+        if (json_object_object_get_ex(rec, "address", &addr))
+            agent_add_host(a, json_object_get_string(addr), false);
+    }
+    json_object_put(value);
+}
+
+static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *seen, int64_t *n)
+{
+    size_t pos = 0;
+    const char *key;
+
+    *n = 0;
+    while ((key = xo_strmap_next(old, &pos, NULL))) {
+        if (xo_strmap_get(seen, key, NULL))
+            continue;
+        /* Not in XAPI any more: the key is in Kafka, so tombstone it even if untracked. */
+        xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
+        char errstr[256];
+        xo_err_t err;
+        while ((err = xo_producer_send(a->producer, a->topics.objects, a->partition, key,
+                                       strlen(key), NULL, 0, &del, 1, errstr, sizeof(errstr))) ==
+               XO_ERR_LIMIT)
+            if (!agent_sleep(20))
+                return XO_ERR_TIMEOUT;
+        if (err != XO_OK)
+            return err;
+        (*n)++;
+    }
+    return XO_OK;
+}
+
+static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *errstr,
+                     size_t errstr_size)
+{
+    static const char *const path[] = {"Value", "events", NULL};
+    json_object *classes = json_object_new_array();
+    json_object *full = json_object_new_array();
+    xo_xapi_error_t xerr = {0};
+    xo_err_t err;
+
+    json_object_array_add(classes, json_object_new_string("*"));
+    json_object_array_add(full, json_object_new_string(a->session));
+    json_object_array_add(full, classes);
+    json_object_array_add(full, json_object_new_string(""));
+    json_object_array_add(full, json_object_new_double(1.0));
+    err = xo_xapi_call_stream(a->xapi, "event.from", full, 0, path, on_dump_event, ctx, result,
+                              &xerr, errstr, errstr_size);
+    if (err == XO_ERR_XAPI)
+        snprintf(errstr, errstr_size, "%s", xerr.code);
+    xo_xapi_error_clear(&xerr);
+    json_object_put(full);
+    return err;
+}
+
+xo_err_t agent_full_sync(agent_t *a)
+{
+    char errstr[512];
+    xo_strmap_t *old = xo_strmap_new(), *seen = xo_strmap_new();
+    dump_ctx_t ctx = {a, seen, 0};
+    json_object *result = NULL, *token, *counts;
+    int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms();
+    xo_err_t err;
+
+    agent_set_state(a, AGENT_SYNCING, NULL);
+    atomic_store(&a->need_resync, false);
+    err = old && seen ? agent_read_back(a, old, &max_gen) : XO_ERR_NOMEM;
+    if (err != XO_OK)
+        goto out;
+    a->gen = max_gen + 1;
+    learn_hosts(a);
+    xo_strmap_clear(a->published);
+    xo_strmap_clear(a->class_counts);
+    xo_strmap_clear(a->ignored);
+    err = dump(a, &ctx, &result, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_warn(AGENT_MOD, "event=dump_failed error=%s reason=\"%s\"", xo_strerror(err), errstr);
+        goto out;
+    }
+    if (!json_object_object_get_ex(result, "token", &token) ||
+        !json_object_is_type(token, json_type_string) ||
+        json_object_get_string_len(token) >= (int)sizeof(a->token)) {
+        xo_warn(AGENT_MOD, "event=dump_failed reason=\"no token in event.from answer\"");
+        err = XO_ERR_PARSE;
+        goto out;
+    }
+    snprintf(a->token, sizeof(a->token), "%s", json_object_get_string(token));
+    err = tombstone_missing(a, old, seen, &tombstones);
+    if (err != XO_OK)
+        goto out;
+    if (json_object_object_get_ex(result, "valid_ref_counts", &counts))
+        agent_counts_agree(a, counts, true);
+    err = agent_publish_sync_marker(a);
+    if (err != XO_OK)
+        goto out;
+    agent_count(a, &a->status.resyncs, 1);
+    xo_info(AGENT_MOD,
+            "event=synced pool=%s gen=%lld objects=%zu tombstones=%lld malformed=%lld ms=%lld",
+            a->pool_uuid, (long long)a->gen, xo_strmap_count(a->published), (long long)tombstones,
+            (long long)ctx.malformed, (long long)(xo_now_ms() - t0));
+out:
+    json_object_put(result);
+    xo_strmap_free(old);
+    xo_strmap_free(seen);
+    return err;
+}
