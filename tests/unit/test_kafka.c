@@ -55,6 +55,8 @@ static void test_pool_partition_matches_librdkafka(void **state)
 
     (void)state;
     /* The contract's documented test vector (docs/topics.md). */
+    assert_int_equal(xo_pool_partition("0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c", 6), 4);
+    assert_int_equal(xo_pool_partition("0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c", 12), 4);
     assert_int_equal(xo_pool_partition("0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c", 6),
                      rd_kafka_msg_partitioner_murmur2(rkt, "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c",
                                                       36, 6, NULL, NULL));
