@@ -1,0 +1,80 @@
+/*
+ * api_system.c - system.getServerVersion, system.getMethodsInfo, system.listMethods and
+ * system.getVersion (xo-server api/system.mjs). Needs no sign-in; reads nothing shared.
+ */
+#include <string.h>
+
+#include "api_rpc.h"
+#include "xo_version.h"
+
+static int server_version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                          gw_rpc_err_t *err)
+{
+    (void)ctx, (void)s, (void)params, (void)err;
+    gw_buf_json_str(result, XO_VERSION);
+    return 0;
+}
+
+static int version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                   gw_rpc_err_t *err)
+{
+    (void)ctx, (void)s, (void)params, (void)err;
+    gw_buf_json_str(result, "1");
+    return 0;
+}
+
+typedef struct {
+    gw_buf_t *out;
+    bool first;
+    bool info;
+} list_t;
+
+static void add_method(const gw_rpc_method_t *m, void *opaque)
+{
+    list_t *l = opaque;
+    if (!l->first)
+        gw_buf_putc(l->out, ',');
+    l->first = false;
+    gw_buf_json_str(l->out, m->name);
+    if (!l->info)
+        return;
+    gw_buf_puts(l->out, ":{\"description\":");
+    gw_buf_json_str(l->out, m->description);
+    gw_buf_puts(l->out, ",\"params\":");
+    gw_buf_puts(l->out, m->params ? m->params : "{}");
+    gw_buf_puts(l->out, ",\"permission\":");
+    gw_buf_puts(l->out, m->perm == GW_CALL_ANYONE  ? "null"
+                        : m->perm == GW_CALL_ADMIN ? "\"admin\""
+                                                   : "\"\"");
+    gw_buf_putc(l->out, '}');
+}
+
+static int methods_info(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                        gw_rpc_err_t *err)
+{
+    list_t l = {result, true, true};
+    (void)ctx, (void)s, (void)params, (void)err;
+    gw_buf_putc(result, '{');
+    gw_rpc_foreach(add_method, &l);
+    gw_buf_putc(result, '}');
+    return 0;
+}
+
+static int list_methods(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                        gw_rpc_err_t *err)
+{
+    list_t l = {result, true, false};
+    (void)ctx, (void)s, (void)params, (void)err;
+    gw_buf_putc(result, '[');
+    gw_rpc_foreach(add_method, &l);
+    gw_buf_putc(result, ']');
+    return 0;
+}
+
+const gw_rpc_method_t gw_api_system_methods[] = {
+    {"system.getServerVersion", server_version, GW_CALL_ANYONE, "Version of this server.", "{}"},
+    {"system.getVersion", version, GW_CALL_ANYONE, "API version.", "{}"},
+    {"system.getMethodsInfo", methods_info, GW_CALL_ANYONE,
+     "Every method with its description, parameters and permission.", "{}"},
+    {"system.listMethods", list_methods, GW_CALL_ANYONE, "Names of every method.", "{}"},
+    {NULL, NULL, 0, NULL, NULL}};

@@ -1,0 +1,52 @@
+/*
+ * gateway.h - the map of xo-gateway: every module, what it owns, and the one context
+ * structure that ties them together (as redis' server.h does).
+ *
+ * Threads: the service thread (libwebsockets: HTTP, WebSocket, JSON-RPC, REST, metrics,
+ * notification flushes) and the consumer thread (Kafka -> view). They share only the
+ * view (rwlock), the notifier (mutex) and the consumer's counters (mutex).
+ */
+#ifndef GW_GATEWAY_H
+#define GW_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_buf.h"        /* byte buffers, JSON writer, shared outbound messages */
+#include "filter.h"        /* getAllObjects / REST filters */
+#include "metrics.h"       /* counters and the notification latency histogram */
+#include "notify.h"        /* the `all` batch between the two threads */
+#include "users.h"         /* users file, password hashes, tokens, sign-in throttling */
+#include "view.h"          /* the materialized view */
+#include "view_consumer.h" /* Kafka -> view thread */
+#include "xo_config.h"     /* settings table */
+#include "xo_objects.h"    /* XAPI record -> XO object */
+
+/** Limits, from the config table (docs/configuration-gateway.md). */
+typedef struct {
+    size_t max_frame_bytes;    /**< largest WebSocket message accepted from a client */
+    size_t max_clients;        /**< simultaneous WebSocket clients */
+    size_t client_queue_bytes; /**< bytes queued to one client before it is dropped */
+    size_t max_http_body;      /**< largest REST response built (bytes) */
+} gw_limits_t;
+
+/** Everything the service-thread modules need. Owned by main.c. */
+typedef struct {
+    const xo_config_t *cfg;  /**< borrowed */
+    gw_view_t *view;         /**< shared with the consumer */
+    gw_notify_t *notify;     /**< shared with the consumer */
+    gw_consumer_t *consumer; /**< for counters (may be NULL in tests) */
+    gw_users_t *users;       /**< service thread only */
+    gw_metrics_t *metrics;   /**< service thread only */
+    gw_limits_t limits;
+    int64_t started_ms;   /**< wall clock at start */
+    int64_t token_ttl_ms; /**< default token lifetime (tokens.ttl) */
+    size_t ws_clients;    /**< connected WebSocket clients */
+    size_t ws_signed_in;  /**< of which signed in */
+} gw_ctx_t;
+
+/** @brief Monotonic milliseconds. */
+int64_t gw_mono_ms(void);
+
+#endif

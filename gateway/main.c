@@ -1,0 +1,288 @@
+/*
+ * main.c - xo-gateway: the settings table, the command line (daemon, `keygen`,
+ * `useradd`), start-up and shutdown. Wires view, consumer, notifier, users, metrics and
+ * the HTTP/WebSocket server together; holds no logic of its own beyond that.
+ * Secrets: passwords come from stdin or the environment, never argv, and are not logged.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "gateway.h"
+#include "http_server.h"
+#include "xo_cli.h"
+#include "xo_envelope.h"
+#include "xo_kafka.h"
+#include "xo_log.h"
+#include "xo_sign.h"
+#include "xo_version.h"
+
+#define MOD "main"
+
+static const xo_cfg_spec_t SPEC[] = {
+    {"http.address", XO_CFG_STRING, "127.0.0.1", 0, 0, false,
+     "Address the HTTP/WebSocket listener binds (IPv4)."},
+    {"http.port", XO_CFG_INT, "8080", 0, 65535, false,
+     "Port of the listener: WebSocket JSON-RPC at /api/, REST at /rest/v0, /healthz, /metrics."},
+    {"http.tls_cert", XO_CFG_STRING, NULL, 0, 0, false,
+     "PEM certificate (chain) to serve HTTPS/WSS; plain HTTP when unset."},
+    {"http.tls_key", XO_CFG_STRING, NULL, 0, 0, false, "PEM private key of http.tls_cert."},
+    {"users.file", XO_CFG_STRING, NULL, 0, 0, false,
+     "Users file (xo-gateway useradd); unset: one demo account admin@admin.net / admin."},
+    {"tokens.ttl", XO_CFG_INT, "2592000", 60, 31536000, false,
+     "Default lifetime in seconds of tokens from token.create. Tokens are kept in memory "
+     "only: a restart invalidates them."},
+    {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topic names."},
+    {"commands.private_key", XO_CFG_STRING, NULL, 0, 0, false,
+     "Ed25519 private key (xo-gateway keygen) that will sign commands (issue 6); checked at "
+     "start when set."},
+    {"limits.max_frame_bytes", XO_CFG_INT, "1048576", 1024, 268435456, false,
+     "Largest WebSocket message accepted from a client; a bigger one closes the connection "
+     "(1009)."},
+    {"limits.max_clients", XO_CFG_INT, "10000", 1, 1000000, false,
+     "Simultaneous WebSocket clients; more are refused at the upgrade."},
+    {"limits.client_queue_bytes", XO_CFG_INT, "67108864", 65536, 4294967296L, false,
+     "Notification bytes queued to one client; a client that falls further behind is "
+     "disconnected."},
+    {"limits.max_http_body", XO_CFG_INT, "268435456", 65536, 4294967296L, false,
+     "Largest REST response built; bigger answers get 413 (use limit or filter)."},
+    XO_CFG_LOG_SPECS,
+    {NULL, 0, NULL, 0, 0, false, NULL}};
+
+static const char SUBCOMMANDS[] =
+    "Subcommands:\n"
+    "  xo-gateway keygen --out DIR\n"
+    "      write an Ed25519 key pair DIR/gateway.key (0600) and DIR/gateway.pub for\n"
+    "      commands.private_key\n"
+    "  xo-gateway useradd --users FILE --email EMAIL --permission admin|viewer\n"
+    "      add or replace a user; the password is read from $XO_GATEWAY_PASSWORD or the\n"
+    "      first line of standard input (never from the command line)";
+
+static volatile sig_atomic_t g_stop;
+static gw_http_t *g_http;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+    if (g_http)
+        gw_http_stop(g_http);
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    char priv[4096], pub[4096], errstr[512];
+    xo_key_t *key = NULL;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (opt != 'o') {
+            fprintf(stderr, "usage: xo-gateway keygen --out DIR\n");
+            return XO_EXIT_USAGE;
+        }
+        dir = optarg;
+    }
+    if (!dir || optind < argc) {
+        fprintf(stderr, "usage: xo-gateway keygen --out DIR\n");
+        return XO_EXIT_USAGE;
+    }
+    mkdir(dir, 0700);
+    snprintf(priv, sizeof(priv), "%s/gateway.key", dir);
+    snprintf(pub, sizeof(pub), "%s/gateway.pub", dir);
+    if (xo_key_generate(&key, errstr, sizeof(errstr)) != XO_OK ||
+        xo_key_write_pem(key, priv, pub, errstr, sizeof(errstr)) != XO_OK) {
+        fprintf(stderr, "xo-gateway keygen: %s\n", errstr);
+        xo_key_free(key);
+        return XO_EXIT_FAILURE;
+    }
+    printf("private: %s\npublic: %s\nkey id: %s\n", priv, pub, xo_key_id(key));
+    xo_key_free(key);
+    return XO_EXIT_OK;
+}
+
+static int cmd_useradd(int argc, char **argv)
+{
+    static const struct option opts[] = {{"users", required_argument, NULL, 'u'},
+                                         {"email", required_argument, NULL, 'e'},
+                                         {"permission", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    const char *file = NULL, *email = NULL, *perm_s = "viewer", *env;
+    char password[1024] = "", errstr[512];
+    gw_perm_t perm;
+    int opt;
+    xo_err_t err;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "u:e:p:", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'u':
+            file = optarg;
+            break;
+        case 'e':
+            email = optarg;
+            break;
+        case 'p':
+            perm_s = optarg;
+            break;
+        default:
+            goto usage;
+        }
+    }
+    if (!file || !email || optind < argc)
+        goto usage;
+    if (gw_perm_parse(perm_s, &perm) != XO_OK) {
+        fprintf(stderr, "xo-gateway useradd: --permission must be admin or viewer\n");
+        return XO_EXIT_USAGE;
+    }
+    env = getenv("XO_GATEWAY_PASSWORD");
+    if (env) {
+        snprintf(password, sizeof(password), "%s", env);
+    } else {
+        if (isatty(STDIN_FILENO))
+            fprintf(stderr, "password: ");
+        if (!fgets(password, sizeof(password), stdin)) {
+            fprintf(stderr, "xo-gateway useradd: no password on standard input\n");
+            return XO_EXIT_USAGE;
+        }
+        password[strcspn(password, "\r\n")] = '\0';
+    }
+    err = gw_users_add_to_file(file, email, perm, password, GW_PBKDF2_ITERATIONS, errstr,
+                               sizeof(errstr));
+    OPENSSL_cleanse(password, sizeof(password));
+    if (err != XO_OK) {
+        fprintf(stderr, "xo-gateway useradd: %s\n", errstr);
+        return err == XO_ERR_INVALID ? XO_EXIT_USAGE : XO_EXIT_FAILURE;
+    }
+    printf("user %s (%s) written to %s\n", email, gw_perm_name(perm), file);
+    return XO_EXIT_OK;
+usage:
+    fprintf(stderr, "usage: xo-gateway useradd --users FILE --email EMAIL "
+                    "--permission admin|viewer  (password on stdin or $XO_GATEWAY_PASSWORD)\n");
+    return XO_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    static const xo_cli_info_t info = {
+        "xo-gateway",
+        "Materialize every pool's objects from Kafka and serve them over xo-server's "
+        "WebSocket JSON-RPC API, a read-only REST API, /healthz and /metrics.",
+        SUBCOMMANDS, SPEC, "XO_GATEWAY"};
+    xo_config_t *cfg = NULL;
+    gw_ctx_t ctx;
+    xo_topics_t topics;
+    char errstr[512];
+    int code = XO_EXIT_FAILURE;
+    xo_err_t err;
+    struct sigaction sa;
+
+    if (argc > 1 && !strcmp(argv[1], "keygen"))
+        return cmd_keygen(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "useradd"))
+        return cmd_useradd(argc - 1, argv + 1);
+    if (xo_cli_parse(&info, argc, argv, &cfg, &code) == XO_CLI_EXIT)
+        return code;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.cfg = cfg;
+    ctx.started_ms = xo_now_ms();
+    ctx.limits.max_frame_bytes = (size_t)xo_config_get_int(cfg, "limits.max_frame_bytes");
+    ctx.limits.max_clients = (size_t)xo_config_get_int(cfg, "limits.max_clients");
+    ctx.limits.client_queue_bytes = (size_t)xo_config_get_int(cfg, "limits.client_queue_bytes");
+    ctx.limits.max_http_body = (size_t)xo_config_get_int(cfg, "limits.max_http_body");
+    ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
+    code = XO_EXIT_FAILURE;
+
+    if (xo_config_get(cfg, "commands.private_key")) {
+        xo_key_t *key = NULL;
+        if (xo_key_load_private(xo_config_get(cfg, "commands.private_key"), &key, errstr,
+                                sizeof(errstr)) != XO_OK) {
+            xo_error(MOD, "event=config_error key=commands.private_key error=\"%s\"", errstr);
+            code = XO_EXIT_CONFIG;
+            goto out;
+        }
+        xo_info(MOD, "event=command_key key_id=%s", xo_key_id(key));
+        xo_key_free(key);
+    }
+    if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
+        xo_error(MOD, "event=config_error key=topics.prefix error=\"too long\"");
+        code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    err = gw_users_load(xo_config_get(cfg, "users.file"), &ctx.users, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=users_error error=\"%s\"", errstr);
+        code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    if (!xo_config_get(cfg, "users.file"))
+        xo_warn(MOD, "event=demo_user user=admin@admin.net note=\"users.file is not set: the "
+                     "demo account is active\"");
+    else
+        xo_info(MOD, "event=users_loaded users=%zu", gw_users_count(ctx.users));
+    ctx.view = gw_view_new();
+    ctx.notify = gw_notify_new();
+    ctx.metrics = gw_metrics_new();
+    if (!ctx.view || !ctx.notify || !ctx.metrics) {
+        xo_error(MOD, "event=out_of_memory");
+        goto out;
+    }
+    gw_view_set_emit(ctx.view, gw_notify_emit, ctx.notify);
+
+    err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
+                      (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),
+                      xo_config_get(cfg, "http.tls_key"), &g_http, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=listen_failed error=\"%s\"", errstr);
+        fprintf(stderr, "xo-gateway: %s\n", errstr);
+        code = err == XO_ERR_TLS ? XO_EXIT_TLS : XO_EXIT_FAILURE;
+        goto out;
+    }
+    gw_notify_set_wake(ctx.notify, gw_http_wake, g_http);
+
+    err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify, &ctx.consumer, errstr,
+                            sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
+        fprintf(stderr, "xo-gateway: %s\n", errstr);
+        code = XO_EXIT_UNREACH;
+        goto out;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    xo_info(MOD, "event=listening url=%s://%s:%d version=%s",
+            xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
+            xo_config_get(cfg, "http.address"), gw_http_port(g_http), XO_VERSION);
+    printf("listening: %s://%s:%d\n", xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
+           xo_config_get(cfg, "http.address"), gw_http_port(g_http));
+    fflush(stdout);
+    if (!g_stop)
+        gw_http_run(g_http);
+    xo_info(MOD, "event=stopping");
+    code = XO_EXIT_OK;
+out:
+    gw_consumer_stop(ctx.consumer);
+    gw_http_free(g_http);
+    g_http = NULL;
+    gw_metrics_free(ctx.metrics);
+    gw_notify_free(ctx.notify);
+    gw_view_free(ctx.view);
+    gw_users_free(ctx.users);
+    xo_config_free(cfg);
+    return code;
+}

@@ -1,0 +1,289 @@
+/*
+ * notify.c - the `all` batch (see notify.h): an id-keyed hash of pending changes swapped
+ * out under a mutex by the service thread. Must not touch the view or any client, and
+ * never blocks the consumer for longer than a hash insert.
+ */
+#include "notify.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *id;
+    char *json; /* NULL: exit */
+    size_t len;
+    int64_t ts;
+} entry_t;
+
+typedef struct {
+    entry_t *e;
+    size_t n, cap;
+    uint32_t *slots; /* +1 entry indexes */
+    size_t mask;
+} batch_t;
+
+struct gw_notify {
+    pthread_mutex_t mu;
+    batch_t cur;
+    atomic_int subscribers;
+    int64_t ts;
+    void (*wake)(void *);
+    void *wake_opaque;
+};
+
+static uint32_t hash_id(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void batch_fini(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->e[i].id);
+        free(b->e[i].json);
+    }
+    free(b->e);
+    free(b->slots);
+    memset(b, 0, sizeof(*b));
+}
+
+static bool batch_rehash(batch_t *b, size_t cap)
+{
+    uint32_t *slots = calloc(cap, sizeof(uint32_t));
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t pos = hash_id(b->e[i].id) & (cap - 1);
+        while (slots[pos])
+            pos = (pos + 1) & (cap - 1);
+        slots[pos] = (uint32_t)i + 1;
+    }
+    free(b->slots);
+    b->slots = slots;
+    b->mask = cap - 1;
+    return true;
+}
+
+static void batch_put(batch_t *b, const char *id, const char *json, size_t len, int64_t ts)
+{
+    size_t pos;
+    char *copy = NULL;
+
+    if (json) {
+        copy = malloc(len + 1);
+        if (!copy)
+            return;
+        memcpy(copy, json, len);
+        copy[len] = '\0';
+    }
+    if (!b->slots || (b->n + 1) * 2 > b->mask + 1) {
+        if (!batch_rehash(b, b->slots ? (b->mask + 1) * 2 : 256)) {
+            free(copy);
+            return;
+        }
+    }
+    pos = hash_id(id) & b->mask;
+    while (b->slots[pos]) {
+        entry_t *e = &b->e[b->slots[pos] - 1];
+        if (!strcmp(e->id, id)) {
+            free(e->json); /* last state wins */
+            e->json = copy;
+            e->len = len;
+            return;
+        }
+        pos = (pos + 1) & b->mask;
+    }
+    if (b->n == b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 256;
+        entry_t *ne = realloc(b->e, ncap * sizeof(*ne));
+        if (!ne) {
+            free(copy);
+            return;
+        }
+        b->e = ne;
+        b->cap = ncap;
+    }
+    b->e[b->n] = (entry_t){strdup(id), copy, len, ts};
+    if (!b->e[b->n].id) {
+        free(copy);
+        return;
+    }
+    b->slots[pos] = (uint32_t)++b->n;
+}
+
+gw_notify_t *gw_notify_new(void)
+{
+    gw_notify_t *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    pthread_mutex_init(&n->mu, NULL);
+    atomic_init(&n->subscribers, 0);
+    return n;
+}
+
+void gw_notify_free(gw_notify_t *n)
+{
+    if (!n)
+        return;
+    batch_fini(&n->cur);
+    pthread_mutex_destroy(&n->mu);
+    free(n);
+}
+
+void gw_notify_set_wake(gw_notify_t *n, void (*wake)(void *), void *opaque)
+{
+    n->wake = wake;
+    n->wake_opaque = opaque;
+}
+
+void gw_notify_subscribers_add(gw_notify_t *n, int delta)
+{
+    atomic_fetch_add(&n->subscribers, delta);
+}
+
+int gw_notify_subscribers(gw_notify_t *n)
+{
+    return atomic_load(&n->subscribers);
+}
+
+void gw_notify_set_ts(gw_notify_t *n, int64_t ts_ms)
+{
+    n->ts = ts_ms;
+}
+
+void gw_notify_emit(void *opaque, const char *id, const char *json, size_t len)
+{
+    gw_notify_t *n = opaque;
+    if (atomic_load(&n->subscribers) <= 0)
+        return;
+    pthread_mutex_lock(&n->mu);
+    batch_put(&n->cur, id, json, len, n->ts);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void gw_notify_publish(gw_notify_t *n)
+{
+    bool any;
+    pthread_mutex_lock(&n->mu);
+    any = n->cur.n > 0;
+    pthread_mutex_unlock(&n->mu);
+    if (any && n->wake)
+        n->wake(n->wake_opaque);
+}
+
+static const char ENTER_HEAD[] =
+    "{\"jsonrpc\":\"2.0\",\"method\":\"all\",\"params\":{\"type\":\"enter\","
+    "\"items\":{";
+static const char EXIT_HEAD[] =
+    "{\"jsonrpc\":\"2.0\",\"method\":\"all\",\"params\":{\"type\":\"exit\","
+    "\"items\":{";
+
+static bool push_msg(gw_notify_out_t *out, gw_buf_t *b, size_t *cap)
+{
+    gw_msg_t *m;
+    gw_buf_puts(b, "}}}");
+    m = gw_msg_from_buf(b);
+    if (!m)
+        return false;
+    if (out->nmsgs == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        gw_msg_t **nm = realloc(out->msgs, ncap * sizeof(*nm));
+        if (!nm) {
+            gw_msg_unref(m);
+            return false;
+        }
+        out->msgs = nm;
+        *cap = ncap;
+    }
+    out->msgs[out->nmsgs++] = m;
+    return true;
+}
+
+bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
+{
+    batch_t b;
+    gw_buf_t buf;
+    size_t cap = 0, in_msg = 0;
+
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&n->mu);
+    b = n->cur;
+    memset(&n->cur, 0, sizeof(n->cur));
+    pthread_mutex_unlock(&n->mu);
+    if (b.n == 0) {
+        batch_fini(&b);
+        return false;
+    }
+    out->items = b.n;
+    out->ts = malloc(b.n * sizeof(int64_t));
+    for (size_t i = 0; out->ts && i < b.n; i++)
+        out->ts[i] = b.e[i].ts;
+
+    /* enter: one or more messages of at most GW_NOTIFY_MAX_MSG */
+    gw_buf_init_pre(&buf, GW_MSG_PRE);
+    for (size_t i = 0; i < b.n; i++) {
+        entry_t *e = &b.e[i];
+        if (!e->json)
+            continue;
+        if (in_msg > 0 && buf.len + e->len > GW_NOTIFY_MAX_MSG) {
+            push_msg(out, &buf, &cap);
+            gw_buf_init_pre(&buf, GW_MSG_PRE);
+            in_msg = 0;
+        }
+        if (in_msg == 0)
+            gw_buf_append(&buf, ENTER_HEAD, sizeof(ENTER_HEAD) - 1);
+        else
+            gw_buf_putc(&buf, ',');
+        gw_buf_json_str(&buf, e->id);
+        gw_buf_putc(&buf, ':');
+        gw_buf_append(&buf, e->json, e->len);
+        in_msg++;
+    }
+    if (in_msg)
+        push_msg(out, &buf, &cap);
+    else
+        gw_buf_fini(&buf);
+
+    /* exit: {id: 0} */
+    gw_buf_init_pre(&buf, GW_MSG_PRE);
+    in_msg = 0;
+    for (size_t i = 0; i < b.n; i++) {
+        entry_t *e = &b.e[i];
+        if (e->json)
+            continue;
+        if (in_msg > 0 && buf.len > GW_NOTIFY_MAX_MSG) {
+            push_msg(out, &buf, &cap);
+            gw_buf_init_pre(&buf, GW_MSG_PRE);
+            in_msg = 0;
+        }
+        if (in_msg == 0)
+            gw_buf_append(&buf, EXIT_HEAD, sizeof(EXIT_HEAD) - 1);
+        else
+            gw_buf_putc(&buf, ',');
+        gw_buf_json_str(&buf, e->id);
+        gw_buf_puts(&buf, ":0");
+        in_msg++;
+    }
+    if (in_msg)
+        push_msg(out, &buf, &cap);
+    else
+        gw_buf_fini(&buf);
+    batch_fini(&b);
+    return true;
+}
+
+void gw_notify_out_fini(gw_notify_out_t *out)
+{
+    for (size_t i = 0; i < out->nmsgs; i++)
+        gw_msg_unref(out->msgs[i]);
+    free(out->msgs);
+    free(out->ts);
+    memset(out, 0, sizeof(*out));
+}

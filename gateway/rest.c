@@ -1,0 +1,566 @@
+/*
+ * rest.c - HTTP routes: /rest/v0 (read-only), /healthz, /metrics (see rest.h).
+ * Parsers here take untrusted bytes and must stay bounded and allocation-light; the route
+ * handlers only read the view under its read lock and never touch Kafka.
+ */
+#include "rest.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_rpc.h"
+#include "xo_envelope.h"
+#include "xo_log.h"
+
+#define REST_BASE "/rest/v0"
+
+static const struct {
+    const char *name;
+    gw_type_t type;
+} COLLECTIONS[] = {{"pools", GW_T_POOL},
+                   {"hosts", GW_T_HOST},
+                   {"vms", GW_T_VM},
+                   {"vm-controllers", GW_T_VM_CONTROLLER},
+                   {"vm-snapshots", GW_T_VM_SNAPSHOT},
+                   {"vm-templates", GW_T_VM_TEMPLATE},
+                   {"srs", GW_T_SR},
+                   {"pbds", GW_T_PBD},
+                   {"vdis", GW_T_VDI},
+                   {"vdi-snapshots", GW_T_VDI_SNAPSHOT},
+                   {"vdi-unmanaged", GW_T_VDI_UNMANAGED},
+                   {"vbds", GW_T_VBD},
+                   {"vifs", GW_T_VIF},
+                   {"networks", GW_T_NETWORK},
+                   {"pifs", GW_T_PIF},
+                   {"messages", GW_T_MESSAGE},
+                   {"tasks", GW_T_TASK},
+                   {NULL, GW_T_NONE}};
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decode n bytes of s into out (size out_size). */
+static xo_err_t decode(const char *s, size_t n, bool plus_space, char *out, size_t out_size)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (w + 1 >= out_size)
+            return XO_ERR_LIMIT;
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= n)
+                return XO_ERR_PARSE;
+            hi = hexval(s[i + 1]);
+            lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return XO_ERR_PARSE;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return XO_ERR_PARSE;
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        out[w++] = c;
+    }
+    out[w] = '\0';
+    return XO_OK;
+}
+
+xo_err_t gw_http_parse_target(const char *target, gw_http_req_t *req, char *errstr,
+                              size_t errstr_size)
+{
+    const char *q = strchr(target, '?'), *p;
+    size_t plen = q ? (size_t)(q - target) : strlen(target);
+    xo_err_t err;
+
+    req->nargs = 0;
+    err = decode(target, plen, false, req->path, sizeof(req->path));
+    if (err != XO_OK)
+        return xo_seterr(errstr, errstr_size, err, "bad path");
+    if (!q)
+        return XO_OK;
+    p = q + 1;
+    while (*p) {
+        const char *amp = strchr(p, '&'), *eq;
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        gw_kv_t *kv;
+        if (n > 0) {
+            if (req->nargs == GW_HTTP_MAX_ARGS)
+                return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "more than %d arguments",
+                                 GW_HTTP_MAX_ARGS);
+            kv = &req->args[req->nargs];
+            eq = memchr(p, '=', n);
+            err = decode(p, eq ? (size_t)(eq - p) : n, true, kv->name, sizeof(kv->name));
+            if (err == XO_OK) {
+                if (eq)
+                    err = decode(eq + 1, n - (size_t)(eq + 1 - p), true, kv->value,
+                                 sizeof(kv->value));
+                else
+                    kv->value[0] = '\0';
+            }
+            if (err != XO_OK)
+                return xo_seterr(errstr, errstr_size, err, "bad query argument");
+            req->nargs++;
+        }
+        p += n;
+        if (*p == '&')
+            p++;
+    }
+    return XO_OK;
+}
+
+static const char *arg(const gw_http_req_t *req, const char *name, bool *present)
+{
+    for (int i = 0; i < req->nargs; i++)
+        if (!strcmp(req->args[i].name, name)) {
+            if (present)
+                *present = true;
+            return req->args[i].value;
+        }
+    if (present)
+        *present = false;
+    return NULL;
+}
+
+xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errstr,
+                       size_t errstr_size)
+{
+    const char *path = req->path, *rest, *v;
+    char coll[64];
+    const char *slash;
+    bool present;
+
+    memset(q, 0, sizeof(*q));
+    q->limit = -1;
+    if (!strcmp(path, "/healthz")) {
+        q->route = GW_ROUTE_HEALTHZ;
+        return XO_OK;
+    }
+    if (!strcmp(path, "/metrics")) {
+        q->route = GW_ROUTE_METRICS;
+        return XO_OK;
+    }
+    if (strncmp(path, REST_BASE, strlen(REST_BASE)) != 0)
+        return XO_OK;
+    rest = path + strlen(REST_BASE);
+    if (!*rest || !strcmp(rest, "/")) {
+        q->route = GW_ROUTE_REST_ROOT;
+        return XO_OK;
+    }
+    if (*rest != '/')
+        return XO_OK;
+    rest++;
+    slash = strchr(rest, '/');
+    if ((slash ? (size_t)(slash - rest) : strlen(rest)) >= sizeof(coll))
+        return XO_OK;
+    snprintf(coll, sizeof(coll), "%.*s", (int)(slash ? (size_t)(slash - rest) : strlen(rest)),
+             rest);
+    for (int i = 0; COLLECTIONS[i].name; i++)
+        if (!strcmp(COLLECTIONS[i].name, coll)) {
+            q->collection = COLLECTIONS[i].name;
+            q->type = COLLECTIONS[i].type;
+        }
+    if (!q->collection)
+        return XO_OK;
+    if (slash && slash[1]) {
+        if (strchr(slash + 1, '/') || strlen(slash + 1) >= sizeof(q->id))
+            return XO_OK; /* sub-resources (/vms/<id>/vdis, ...) are not served */
+        snprintf(q->id, sizeof(q->id), "%s", slash + 1);
+        q->route = GW_ROUTE_REST_OBJECT;
+        return XO_OK;
+    }
+    q->route = GW_ROUTE_REST_COLLECTION;
+    v = arg(req, "fields", &present);
+    if (present) {
+        q->has_fields = true;
+        if (!strcmp(v, "*")) {
+            q->all_fields = true;
+        } else {
+            const char *p = v;
+            while (*p) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                if (n > 0) {
+                    if (q->nfields == 32 || n >= sizeof(q->fields[0]))
+                        return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT,
+                                         "fields: at most 32 names of 63 bytes");
+                    snprintf(q->fields[q->nfields++], sizeof(q->fields[0]), "%.*s", (int)n, p);
+                }
+                p += n;
+                if (*p == ',')
+                    p++;
+            }
+            if (q->nfields == 0)
+                return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "fields: empty list");
+        }
+    }
+    v = arg(req, "limit", &present);
+    if (present) {
+        char *end;
+        long long l = strtoll(v, &end, 10);
+        if (!*v || *end || l < 0)
+            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                             "limit: expected a non-negative integer");
+        q->limit = l;
+    }
+    v = arg(req, "filter", &present);
+    if (present)
+        q->filter = v;
+    v = arg(req, "ndjson", &present);
+    if (present)
+        q->ndjson = strcmp(v, "false") != 0 && strcmp(v, "0") != 0;
+    return XO_OK;
+}
+
+/* ---- authentication ---- */
+
+static bool cookie_value(const char *cookies, const char *name, char *out, size_t out_size)
+{
+    size_t nlen = strlen(name);
+    const char *p = cookies;
+    while (p && *p) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        if (!strncmp(p, name, nlen) && p[nlen] == '=') {
+            const char *v = p + nlen + 1, *end = strchr(v, ';');
+            size_t n = end ? (size_t)(end - v) : strlen(v);
+            if (n >= out_size)
+                return false;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return true;
+        }
+        p = strchr(p, ';');
+    }
+    return false;
+}
+
+static const gw_user_t *authenticate(gw_ctx_t *ctx, const gw_http_req_t *req, int *status)
+{
+    char tok[128];
+    const char *a = req->authorization;
+    bool has_cookie = cookie_value(req->cookie, "authenticationToken", tok, sizeof(tok)) ||
+                      cookie_value(req->cookie, "token", tok, sizeof(tok));
+
+    *status = 401;
+    if (has_cookie && *a) {
+        *status = 400; /* as xo-server: cookie and Authorization together are refused */
+        return NULL;
+    }
+    if (has_cookie)
+        return gw_tokens_lookup(ctx->users, tok, xo_now_ms(), NULL);
+    if (!strncasecmp(a, "Bearer ", 7)) {
+        const char *t = a + 7;
+        while (*t == ' ')
+            t++;
+        return gw_tokens_lookup(ctx->users, t, xo_now_ms(), NULL);
+    }
+    if (!strncasecmp(a, "Basic ", 6)) {
+        unsigned char dec[768];
+        const char *b = a + 6;
+        size_t n;
+        int len;
+        char *colon;
+        const gw_user_t *user = NULL;
+        while (*b == ' ')
+            b++;
+        n = strlen(b);
+        if (n == 0 || n % 4 || n / 4 * 3 >= sizeof(dec))
+            return NULL;
+        len = EVP_DecodeBlock(dec, (const unsigned char *)b, (int)n);
+        if (len <= 0)
+            return NULL;
+        len -= (b[n - 1] == '=') + (b[n - 2] == '=');
+        dec[len] = '\0';
+        colon = strchr((char *)dec, ':');
+        if (!colon)
+            return NULL;
+        *colon = '\0';
+        if (gw_users_authenticate(ctx->users, (char *)dec, colon + 1, req->addr, gw_mono_ms(),
+                                  &user) == GW_AUTH_THROTTLED)
+            *status = 429;
+        memset(dec, 0, sizeof(dec));
+        return user;
+    }
+    return NULL;
+}
+
+/* ---- handlers ---- */
+
+static void text(gw_http_resp_t *r, int status, const char *msg)
+{
+    r->status = status;
+    r->content_type = "application/json";
+    gw_buf_reset(&r->body);
+    gw_buf_puts(&r->body, "{\"error\":");
+    gw_buf_json_str(&r->body, msg);
+    gw_buf_puts(&r->body, "}\n");
+}
+
+typedef struct {
+    gw_buf_t *out;
+    bool first;
+} pools_t;
+
+static void healthz_pool(void *opaque, const gw_pool_info_t *p)
+{
+    pools_t *pt = opaque;
+    if (!pt->first)
+        gw_buf_putc(pt->out, ',');
+    pt->first = false;
+    gw_buf_puts(pt->out, "{\"uuid\":");
+    gw_buf_json_str(pt->out, p->uuid);
+    gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
+                  p->synced ? "true" : "false");
+    if (p->agent_state) {
+        gw_buf_puts(pt->out, "{\"id\":");
+        gw_buf_json_str(pt->out, p->agent_id);
+        gw_buf_puts(pt->out, ",\"state\":");
+        gw_buf_json_str(pt->out, p->agent_state);
+        gw_buf_printf(pt->out, ",\"ts\":%lld,\"age_ms\":%lld}", (long long)p->agent_ts,
+                      (long long)(xo_now_ms() - p->agent_ts));
+    } else {
+        gw_buf_puts(pt->out, "null");
+    }
+    gw_buf_putc(pt->out, '}');
+}
+
+static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
+{
+    gw_consumer_stats_t cs;
+    gw_view_stats_t vs;
+    pools_t pt = {&r->body, true};
+    bool loaded = false;
+
+    memset(&cs, 0, sizeof(cs));
+    if (ctx->consumer) {
+        gw_consumer_stats(ctx->consumer, &cs);
+        loaded = cs.loaded;
+    }
+    gw_view_rdlock(ctx->view);
+    gw_view_stats(ctx->view, &vs);
+    gw_buf_printf(&r->body,
+                  "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
+                  "\"records\":%llu,\"malformed\":%llu,\"lag\":%lld,\"clients\":%zu,\"pools\":[",
+                  loaded ? "ok" : "loading", loaded ? "true" : "false", (long long)cs.load_ms,
+                  vs.objects, (unsigned long long)cs.records, (unsigned long long)cs.malformed,
+                  (long long)cs.lag, ctx->ws_clients);
+    gw_view_foreach_pool(ctx->view, healthz_pool, &pt);
+    gw_view_unlock(ctx->view);
+    gw_buf_puts(&r->body, "]}\n");
+    r->status = loaded ? 200 : 503;
+    r->content_type = "application/json";
+}
+
+typedef struct {
+    gw_http_resp_t *r;
+    const gw_rest_query_t *q;
+    gw_filter_t *filter;
+    int64_t n;
+    size_t max_bytes;
+    bool too_big;
+} list_t;
+
+static void write_href(gw_buf_t *b, const char *coll, const char *id)
+{
+    gw_buf_putc(b, '"');
+    gw_buf_puts(b, REST_BASE "/");
+    gw_buf_puts(b, coll);
+    gw_buf_putc(b, '/');
+    /* ids are uuids or OpaqueRefs: nothing to escape but keep JSON valid */
+    {
+        gw_buf_t tmp;
+        gw_buf_init(&tmp);
+        gw_buf_json_str(&tmp, id);
+        if (tmp.len >= 2)
+            gw_buf_append(b, tmp.data + 1, tmp.len - 2);
+        gw_buf_fini(&tmp);
+    }
+    gw_buf_putc(b, '"');
+}
+
+static bool list_one(void *opaque, const gw_obj_info_t *o)
+{
+    list_t *l = opaque;
+    gw_buf_t *b = &l->r->body;
+    json_object *obj = NULL;
+
+    if (l->q->limit >= 0 && l->n >= l->q->limit)
+        return false;
+    if (b->len > l->max_bytes) {
+        l->too_big = true;
+        return false;
+    }
+    if (l->filter) {
+        json_tokener *tok = json_tokener_new();
+        obj = tok ? json_tokener_parse_ex(tok, o->json, (int)o->json_len) : NULL;
+        if (tok)
+            json_tokener_free(tok);
+        if (!obj || !gw_filter_match(l->filter, obj)) {
+            json_object_put(obj);
+            return true;
+        }
+    }
+    if (l->n++ && !l->q->ndjson)
+        gw_buf_putc(b, ',');
+    if (!l->q->has_fields) {
+        write_href(b, l->q->collection, o->id);
+    } else if (l->q->all_fields) {
+        /* the object with its href appended */
+        gw_buf_append(b, o->json, o->json_len - 1);
+        gw_buf_puts(b, ",\"href\":");
+        write_href(b, l->q->collection, o->id);
+        gw_buf_putc(b, '}');
+    } else {
+        gw_jw_t w;
+        if (!obj) {
+            json_tokener *tok = json_tokener_new();
+            obj = tok ? json_tokener_parse_ex(tok, o->json, (int)o->json_len) : NULL;
+            if (tok)
+                json_tokener_free(tok);
+        }
+        gw_jw_init(&w, b);
+        gw_jw_obj_begin(&w);
+        for (int i = 0; obj && i < l->q->nfields; i++) {
+            json_object *v;
+            if (json_object_object_get_ex(obj, l->q->fields[i], &v)) {
+                const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+                gw_jw_key(&w, l->q->fields[i]);
+                gw_jw_raw(&w, s, strlen(s));
+            }
+        }
+        gw_jw_key(&w, "href");
+        gw_jw_raw(&w, "", 0);
+        write_href(b, l->q->collection, o->id);
+        gw_jw_obj_end(&w);
+    }
+    if (l->q->ndjson)
+        gw_buf_putc(b, '\n');
+    json_object_put(obj);
+    return true;
+}
+
+static void collection(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
+{
+    list_t l = {r, q, NULL, 0, ctx->limits.max_http_body, false};
+    char errstr[160];
+
+    if (q->filter && gw_filter_parse(q->filter, &l.filter, errstr, sizeof(errstr)) != XO_OK) {
+        text(r, 400, errstr);
+        return;
+    }
+    r->status = 200;
+    r->content_type = q->ndjson ? "application/x-ndjson" : "application/json";
+    if (!q->ndjson)
+        gw_buf_putc(&r->body, '[');
+    gw_view_rdlock(ctx->view);
+    gw_view_foreach(ctx->view, q->type, NULL, list_one, &l);
+    gw_view_unlock(ctx->view);
+    if (!q->ndjson)
+        gw_buf_puts(&r->body, "]\n");
+    gw_filter_free(l.filter);
+    if (l.too_big)
+        text(r, 413, "response too large: use limit or filter");
+}
+
+static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
+{
+    gw_obj_info_t o;
+    bool found;
+
+    gw_view_rdlock(ctx->view);
+    found = gw_view_get(ctx->view, q->id, &o) && o.json && o.type == q->type;
+    if (found) {
+        gw_buf_append(&r->body, o.json, o.json_len);
+        gw_buf_putc(&r->body, '\n');
+    }
+    gw_view_unlock(ctx->view);
+    if (!found) {
+        char msg[GW_ID_MAX + 64];
+        snprintf(msg, sizeof(msg), "no such %s %s", gw_type_name(q->type), q->id);
+        text(r, 404, msg);
+        return;
+    }
+    r->status = 200;
+    r->content_type = "application/json";
+}
+
+void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp)
+{
+    gw_rest_query_t q;
+    char errstr[160] = "";
+    const gw_user_t *user;
+    int status;
+
+    resp->www_authenticate[0] = '\0';
+    if (!req->is_get) {
+        text(resp, 405, "method not allowed (the REST API is read-only)");
+        goto out;
+    }
+    if (gw_rest_parse(req, &q, errstr, sizeof(errstr)) != XO_OK) {
+        text(resp, 400, errstr);
+        goto out;
+    }
+    switch (q.route) {
+    case GW_ROUTE_HEALTHZ:
+        healthz(ctx, resp);
+        goto out;
+    case GW_ROUTE_METRICS:
+        resp->status = 200;
+        resp->content_type = "text/plain; version=0.0.4";
+        gw_metrics_render(ctx, &resp->body);
+        goto out;
+    case GW_ROUTE_NOT_FOUND:
+        text(resp, 404, "not found");
+        goto out;
+    default:
+        break;
+    }
+    user = authenticate(ctx, req, &status);
+    if (!user) {
+        text(resp, status,
+             status == 400   ? "use either a cookie or an Authorization header"
+             : status == 429 ? "too fast authentication tries"
+                             : "authentication required");
+        if (status == 401)
+            snprintf(resp->www_authenticate, sizeof(resp->www_authenticate),
+                     "Basic realm=\"xo-gateway\"");
+        goto out;
+    }
+    switch (q.route) {
+    case GW_ROUTE_REST_ROOT:
+        resp->status = 200;
+        resp->content_type = "application/json";
+        gw_buf_putc(&resp->body, '[');
+        for (int i = 0; COLLECTIONS[i].name; i++)
+            gw_buf_printf(&resp->body, "%s\"" REST_BASE "/%s\"", i ? "," : "", COLLECTIONS[i].name);
+        gw_buf_puts(&resp->body, "]\n");
+        break;
+    case GW_ROUTE_REST_COLLECTION:
+        collection(ctx, &q, resp);
+        break;
+    case GW_ROUTE_REST_OBJECT:
+        object(ctx, &q, resp);
+        break;
+    default:
+        text(resp, 404, "not found");
+        break;
+    }
+out:
+    if (ctx->metrics)
+        gw_metrics_count_http(ctx->metrics, resp->status);
+}

@@ -1,0 +1,435 @@
+/*
+ * users.c - users file, PBKDF2 password hashes, failure throttling and tokens
+ * (see users.h). Must never log, keep or compare passwords or tokens in clear beyond the
+ * call that received them; comparisons of secrets are constant-time.
+ */
+#include "users.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "xo_log.h"
+
+#define MOD "users"
+
+/* Failure limit: after FAIL_FREE failures within FAIL_WINDOW_MS, each further attempt must
+ * wait FAIL_DELAY_MS * 2^(failures - FAIL_FREE), capped at FAIL_MAX_DELAY_MS. */
+#define FAIL_FREE         5
+#define FAIL_WINDOW_MS    (10 * 60 * 1000)
+#define FAIL_DELAY_MS     1000
+#define FAIL_MAX_DELAY_MS (60 * 1000)
+#define FAIL_SLOTS        1024
+
+typedef struct {
+    char key[GW_EMAIL_MAX + 8]; /* "u:<email>" or "a:<addr>" */
+    unsigned failures;
+    int64_t first_ms, last_ms;
+} fail_t;
+
+typedef struct {
+    unsigned char digest[32]; /* SHA-256 of the token: the token itself is not kept */
+    char user_id[40];
+    int64_t expires_ms;
+    bool used;
+} token_t;
+
+struct gw_users {
+    gw_user_t *users;
+    size_t n;
+    fail_t fails[FAIL_SLOTS];
+    token_t *tokens;
+    size_t ntokens, captokens;
+};
+
+const char *gw_perm_name(gw_perm_t p)
+{
+    return p == GW_PERM_ADMIN ? "admin" : "viewer";
+}
+
+xo_err_t gw_perm_parse(const char *s, gw_perm_t *out)
+{
+    if (!strcmp(s, "admin"))
+        *out = GW_PERM_ADMIN;
+    else if (!strcmp(s, "viewer"))
+        *out = GW_PERM_VIEWER;
+    else
+        return XO_ERR_INVALID;
+    return XO_OK;
+}
+
+static size_t b64(const unsigned char *in, size_t n, char *out, size_t out_size)
+{
+    if (out_size < 4 * ((n + 2) / 3) + 1)
+        return 0;
+    return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+static int unb64(const char *in, unsigned char *out, size_t out_size)
+{
+    size_t n = strlen(in);
+    int len, pad = 0;
+    if (n == 0 || n % 4 || 3 * (n / 4) > out_size)
+        return -1;
+    len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (len < 0)
+        return -1;
+    if (in[n - 1] == '=')
+        pad++;
+    if (in[n - 2] == '=')
+        pad++;
+    return len - pad;
+}
+
+xo_err_t gw_password_hash(const char *password, unsigned iterations, char *out, size_t out_size)
+{
+    unsigned char salt[16], dk[32];
+    char salt64[32], dk64[64];
+    int n;
+
+    if (RAND_bytes(salt, sizeof(salt)) != 1)
+        return XO_ERR_CRYPTO;
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, sizeof(salt), (int)iterations,
+                          EVP_sha256(), sizeof(dk), dk) != 1)
+        return XO_ERR_CRYPTO;
+    b64(salt, sizeof(salt), salt64, sizeof(salt64));
+    b64(dk, sizeof(dk), dk64, sizeof(dk64));
+    OPENSSL_cleanse(dk, sizeof(dk));
+    n = snprintf(out, out_size, "pbkdf2-sha256$%u$%s$%s", iterations, salt64, dk64);
+    return (n < 0 || (size_t)n >= out_size) ? XO_ERR_LIMIT : XO_OK;
+}
+
+bool gw_password_verify(const char *password, const char *encoded)
+{
+    char copy[GW_HASH_MAX], *save = NULL, *scheme, *iter_s, *salt_s, *hash_s;
+    unsigned char salt[64], want[64], got[64];
+    int salt_len, want_len;
+    long iter;
+    bool ok;
+
+    if (!password || !encoded || strlen(encoded) >= sizeof(copy))
+        return false;
+    strcpy(copy, encoded);
+    scheme = strtok_r(copy, "$", &save);
+    iter_s = strtok_r(NULL, "$", &save);
+    salt_s = strtok_r(NULL, "$", &save);
+    hash_s = strtok_r(NULL, "$", &save);
+    if (!scheme || !iter_s || !salt_s || !hash_s || strcmp(scheme, "pbkdf2-sha256") != 0)
+        return false;
+    iter = strtol(iter_s, NULL, 10);
+    salt_len = unb64(salt_s, salt, sizeof(salt));
+    want_len = unb64(hash_s, want, sizeof(want));
+    if (iter < 1 || iter > 10000000 || salt_len <= 0 || want_len <= 0 || want_len > 64)
+        return false;
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, salt_len, (int)iter, EVP_sha256(),
+                          want_len, got) != 1)
+        return false;
+    ok = CRYPTO_memcmp(got, want, (size_t)want_len) == 0;
+    OPENSSL_cleanse(got, sizeof(got));
+    return ok;
+}
+
+static void user_id_of(const char *email, char out[40])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)email, strlen(email), d);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0],
+             d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13],
+             d[14], d[15]);
+}
+
+static bool email_ok(const char *e)
+{
+    size_t n = strlen(e);
+    if (n == 0 || n >= GW_EMAIL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static xo_err_t add_user(gw_users_t *u, const char *email, gw_perm_t perm, const char *hash)
+{
+    gw_user_t *nu = realloc(u->users, (u->n + 1) * sizeof(*nu));
+    if (!nu)
+        return XO_ERR_NOMEM;
+    u->users = nu;
+    memset(&nu[u->n], 0, sizeof(nu[u->n]));
+    snprintf(nu[u->n].email, sizeof(nu[u->n].email), "%s", email);
+    snprintf(nu[u->n].hash, sizeof(nu[u->n].hash), "%s", hash);
+    nu[u->n].permission = perm;
+    user_id_of(email, nu[u->n].id);
+    u->n++;
+    return XO_OK;
+}
+
+xo_err_t gw_users_load(const char *path, gw_users_t **out, char *errstr, size_t errstr_size)
+{
+    gw_users_t *u = calloc(1, sizeof(*u));
+    FILE *fp;
+    char line[1024];
+    int lineno = 0;
+    xo_err_t err = XO_OK;
+
+    if (!u)
+        return XO_ERR_NOMEM;
+    if (!path || !*path) {
+        char hash[GW_HASH_MAX];
+        /* Demo default: a low work factor is fine for a well-known password. */
+        err = gw_password_hash("admin", 1000, hash, sizeof(hash));
+        if (err == XO_OK)
+            err = add_user(u, "admin@admin.net", GW_PERM_ADMIN, hash);
+        if (err != XO_OK) {
+            gw_users_free(u);
+            return err;
+        }
+        *out = u;
+        return XO_OK;
+    }
+    fp = fopen(path, "r");
+    if (!fp) {
+        free(u);
+        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        char email[GW_EMAIL_MAX], perm_s[16], hash[GW_HASH_MAX], extra[2];
+        gw_perm_t perm;
+        char *p = line;
+        lineno++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        if (sscanf(p, "%255s %15s %255s %1s", email, perm_s, hash, extra) != 3 ||
+            gw_perm_parse(perm_s, &perm) != XO_OK || strncmp(hash, "pbkdf2-sha256$", 14) != 0) {
+            err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                            "%s:%d: expected '<email> <admin|viewer> pbkdf2-sha256$...'", path,
+                            lineno);
+            break;
+        }
+        err = add_user(u, email, perm, hash);
+        if (err != XO_OK)
+            break;
+    }
+    fclose(fp);
+    if (err != XO_OK) {
+        gw_users_free(u);
+        return err;
+    }
+    *out = u;
+    return XO_OK;
+}
+
+void gw_users_free(gw_users_t *u)
+{
+    if (!u)
+        return;
+    free(u->users);
+    free(u->tokens);
+    OPENSSL_cleanse(u, sizeof(*u));
+    free(u);
+}
+
+size_t gw_users_count(const gw_users_t *u)
+{
+    return u->n;
+}
+
+xo_err_t gw_users_add_to_file(const char *path, const char *email, gw_perm_t perm,
+                              const char *password, unsigned iterations, char *errstr,
+                              size_t errstr_size)
+{
+    char hash[GW_HASH_MAX], tmp[4096], line[1024];
+    FILE *in, *out;
+    int fd;
+    xo_err_t err;
+
+    if (!email_ok(email))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID,
+                         "invalid email (no spaces, 1-255 bytes)");
+    if (!password || !*password)
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "empty password");
+    err = gw_password_hash(password, iterations, hash, sizeof(hash));
+    if (err != XO_OK)
+        return xo_seterr(errstr, errstr_size, err, "cannot hash the password");
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "path too long");
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    out = fdopen(fd, "w");
+    if (!out) {
+        close(fd);
+        unlink(tmp);
+        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", tmp, strerror(errno));
+    }
+    in = fopen(path, "r");
+    if (in) {
+        while (fgets(line, sizeof(line), in)) {
+            char e[GW_EMAIL_MAX];
+            if (sscanf(line, "%255s", e) == 1 && !strcmp(e, email))
+                continue; /* replaced below */
+            fputs(line, out);
+        }
+        fclose(in);
+    } else {
+        fputs("# xo-gateway users: <email> <admin|viewer> <pbkdf2-sha256 hash>\n", out);
+    }
+    fprintf(out, "%s %s %s\n", email, gw_perm_name(perm), hash);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    return XO_OK;
+}
+
+/* ---- failure throttling ---- */
+
+static fail_t *fail_slot(gw_users_t *u, const char *prefix, const char *name, bool create,
+                         int64_t now)
+{
+    char key[sizeof(((fail_t *)0)->key)];
+    fail_t *victim = NULL;
+    snprintf(key, sizeof(key), "%s%s", prefix, name);
+    for (size_t i = 0; i < FAIL_SLOTS; i++) {
+        fail_t *f = &u->fails[i];
+        if (f->key[0] && now - f->last_ms > FAIL_WINDOW_MS)
+            f->key[0] = '\0'; /* expired */
+        if (f->key[0] && !strcmp(f->key, key))
+            return f;
+        /* victim: the first free slot, else the least recently failed one */
+        if (!victim || (victim->key[0] && (!f->key[0] || f->last_ms < victim->last_ms)))
+            victim = f;
+    }
+    if (!create)
+        return NULL;
+    memset(victim, 0, sizeof(*victim));
+    snprintf(victim->key, sizeof(victim->key), "%s", key);
+    victim->first_ms = now;
+    return victim;
+}
+
+static bool throttled(const fail_t *f, int64_t now)
+{
+    int64_t delay;
+    if (!f || f->failures < FAIL_FREE)
+        return false;
+    delay = (int64_t)FAIL_DELAY_MS << (f->failures - FAIL_FREE > 6 ? 6 : f->failures - FAIL_FREE);
+    if (delay > FAIL_MAX_DELAY_MS)
+        delay = FAIL_MAX_DELAY_MS;
+    return now - f->last_ms < delay;
+}
+
+gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *password,
+                                const char *addr, int64_t now_ms, const gw_user_t **user)
+{
+    fail_t *fu = fail_slot(u, "u:", email, false, now_ms);
+    fail_t *fa = fail_slot(u, "a:", addr ? addr : "-", false, now_ms);
+    const gw_user_t *found = NULL;
+
+    if (throttled(fu, now_ms) || throttled(fa, now_ms)) {
+        xo_warn(MOD, "event=signin_throttled user=\"%s\" addr=%s", email, addr ? addr : "-");
+        return GW_AUTH_THROTTLED;
+    }
+    for (size_t i = 0; i < u->n; i++)
+        if (!strcmp(u->users[i].email, email))
+            found = &u->users[i];
+    if (found && gw_password_verify(password, found->hash)) {
+        if (fu)
+            fu->key[0] = '\0';
+        *user = found;
+        xo_info(MOD, "event=signin user=\"%s\" addr=%s", email, addr ? addr : "-");
+        return GW_AUTH_OK;
+    }
+    if (!found) /* same cost as a wrong password, so that timing does not reveal accounts */
+        (void)gw_password_verify(password, u->n ? u->users[0].hash : "");
+    fu = fail_slot(u, "u:", email, true, now_ms);
+    fa = fail_slot(u, "a:", addr ? addr : "-", true, now_ms);
+    fu->failures++;
+    fu->last_ms = now_ms;
+    fa->failures++;
+    fa->last_ms = now_ms;
+    xo_warn(MOD, "event=signin_failed user=\"%s\" addr=%s failures=%u", email, addr ? addr : "-",
+            fu->failures);
+    return GW_AUTH_INVALID;
+}
+
+const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (!strcmp(u->users[i].id, id))
+            return &u->users[i];
+    return NULL;
+}
+
+/* ---- tokens ---- */
+
+xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, int64_t now_ms,
+                          char out[GW_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    char b[64];
+    token_t *t = NULL;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return XO_ERR_CRYPTO;
+    b64(raw, sizeof(raw), b, sizeof(b));
+    for (char *p = b; *p; p++) /* base64url, no padding */
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    b[GW_TOKEN_LEN] = '\0';
+    memcpy(out, b, GW_TOKEN_LEN + 1);
+    /* reuse an expired slot, else grow, else drop the oldest */
+    for (size_t i = 0; i < u->ntokens && !t; i++)
+        if (!u->tokens[i].used || u->tokens[i].expires_ms <= now_ms)
+            t = &u->tokens[i];
+    if (!t && u->ntokens < GW_TOKENS_MAX) {
+        if (u->ntokens == u->captokens) {
+            size_t ncap = u->captokens ? u->captokens * 2 : 16;
+            token_t *nt = realloc(u->tokens, ncap * sizeof(*nt));
+            if (!nt)
+                return XO_ERR_NOMEM;
+            u->tokens = nt;
+            u->captokens = ncap;
+        }
+        t = &u->tokens[u->ntokens++];
+    }
+    if (!t) {
+        t = &u->tokens[0];
+        for (size_t i = 1; i < u->ntokens; i++)
+            if (u->tokens[i].expires_ms < t->expires_ms)
+                t = &u->tokens[i];
+    }
+    SHA256((const unsigned char *)out, GW_TOKEN_LEN, t->digest);
+    snprintf(t->user_id, sizeof(t->user_id), "%s", user->id);
+    t->expires_ms = now_ms + ttl_ms;
+    t->used = true;
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return XO_OK;
+}
+
+const gw_user_t *gw_tokens_lookup(gw_users_t *u, const char *token, int64_t now_ms,
+                                  int64_t *expires_ms)
+{
+    unsigned char d[32];
+    if (!token || strlen(token) != GW_TOKEN_LEN)
+        return NULL;
+    SHA256((const unsigned char *)token, GW_TOKEN_LEN, d);
+    for (size_t i = 0; i < u->ntokens; i++) {
+        token_t *t = &u->tokens[i];
+        if (t->used && t->expires_ms > now_ms && CRYPTO_memcmp(t->digest, d, 32) == 0) {
+            if (expires_ms)
+                *expires_ms = t->expires_ms;
+            return gw_users_by_id(u, t->user_id);
+        }
+    }
+    return NULL;
+}

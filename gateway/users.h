@@ -1,0 +1,103 @@
+/*
+ * users.h - who may sign in: a users file of salted PBKDF2-HMAC-SHA256 password hashes
+ * (OpenSSL) with a permission per user, in-memory authentication tokens, and a
+ * per-account and per-address limit on failed sign-ins.
+ *
+ * Users file (one user a line; '#' comments; written by `xo-gateway useradd`):
+ *     <email> <admin|viewer> pbkdf2-sha256$<iterations>$<salt-b64>$<hash-b64>
+ * Tokens live in memory only: a restart signs every token out (docs/gateway.md).
+ * Never logs or stores a password or a token in clear; logs name the account and address.
+ * Not thread-safe: used from the service thread only.
+ */
+#ifndef GW_USERS_H
+#define GW_USERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xo_error.h"
+
+#define GW_PBKDF2_ITERATIONS 60000 /**< default work factor of new hashes */
+#define GW_EMAIL_MAX         256
+#define GW_HASH_MAX          256
+#define GW_TOKEN_LEN         43 /**< base64url of 32 random bytes */
+
+typedef enum { GW_PERM_VIEWER = 0, GW_PERM_ADMIN = 1 } gw_perm_t;
+
+typedef struct {
+    char id[40]; /**< stable id derived from the email (uuid-shaped) */
+    char email[GW_EMAIL_MAX];
+    gw_perm_t permission;
+    char hash[GW_HASH_MAX];
+} gw_user_t;
+
+typedef struct gw_users gw_users_t;
+
+/** @brief "admin" / "viewer". */
+const char *gw_perm_name(gw_perm_t p);
+/** @returns XO_OK or XO_ERR_INVALID. */
+xo_err_t gw_perm_parse(const char *s, gw_perm_t *out);
+
+/**
+ * @brief Hash a password: "pbkdf2-sha256$<iter>$<salt>$<hash>" with a random 16-byte salt.
+ * @returns XO_OK, XO_ERR_CRYPTO, XO_ERR_LIMIT (out too small).
+ */
+xo_err_t gw_password_hash(const char *password, unsigned iterations, char *out, size_t out_size);
+
+/** @brief Check a password against an encoded hash (constant-time compare). */
+bool gw_password_verify(const char *password, const char *encoded);
+
+/**
+ * @brief Load a users file. @p path NULL gives the built-in demo account
+ *        admin@admin.net / admin (admin), as a fresh xo-server has; the caller logs that.
+ * @returns XO_OK, XO_ERR_IO, XO_ERR_PARSE ("<path>:<line>: ..." in errstr), XO_ERR_NOMEM.
+ */
+xo_err_t gw_users_load(const char *path, gw_users_t **out, char *errstr, size_t errstr_size);
+void gw_users_free(gw_users_t *u);
+size_t gw_users_count(const gw_users_t *u);
+
+/**
+ * @brief Add (or replace) a user in a users file, creating it with mode 0600.
+ * @returns XO_OK, XO_ERR_INVALID (bad email/permission/empty password), XO_ERR_IO, XO_ERR_CRYPTO.
+ */
+xo_err_t gw_users_add_to_file(const char *path, const char *email, gw_perm_t perm,
+                              const char *password, unsigned iterations, char *errstr,
+                              size_t errstr_size);
+
+/** Outcome of a sign-in attempt. */
+typedef enum {
+    GW_AUTH_OK = 0,
+    GW_AUTH_INVALID,  /**< unknown user or wrong password */
+    GW_AUTH_THROTTLED /**< too many recent failures for this account or address */
+} gw_auth_t;
+
+/**
+ * @brief Check credentials, applying the failure limit (GW_AUTH_THROTTLED refuses without
+ *        even hashing). Logs failures with account and address, never the password.
+ * @param now_ms monotonic milliseconds (tests pass their own clock)
+ * @param user   receives the user on GW_AUTH_OK (borrowed from @p u)
+ */
+gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *password,
+                                const char *addr, int64_t now_ms, const gw_user_t **user);
+
+/** @brief Find a user by id (for tokens). */
+const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id);
+
+/* ---- tokens ---- */
+
+#define GW_TOKENS_MAX 100000 /**< live tokens kept at most (oldest dropped first) */
+
+/**
+ * @brief Create a token for @p user valid @p ttl_ms.
+ * @param out receives GW_TOKEN_LEN characters plus NUL
+ * @returns XO_OK, XO_ERR_CRYPTO (no randomness), XO_ERR_NOMEM.
+ */
+xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, int64_t now_ms,
+                          char out[GW_TOKEN_LEN + 1]);
+
+/** @brief The user of a live token, or NULL; *expires_ms receives its expiry. */
+const gw_user_t *gw_tokens_lookup(gw_users_t *u, const char *token, int64_t now_ms,
+                                  int64_t *expires_ms);
+
+#endif

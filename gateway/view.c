@@ -1,0 +1,876 @@
+/*
+ * view.c - the materialized view (see view.h): compact object structs in one array,
+ * open-addressing hash tables (linear probing, backward-shift deletion) by id and by key,
+ * intrusive lists by type and by pool, per-pool pending lists for unresolved links.
+ * Must not do I/O, log per record, or call out except through the emit callback.
+ */
+#include "view.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xo_log.h"
+
+#define MAX_POOLS   65535
+#define MAX_CLASSES 255
+#define NONE        0u /* "no index" in lists and tables (indexes are stored +1) */
+
+enum { F_USED = 1, F_PENDING = 2 };
+
+typedef struct {
+    char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
+    char *msg;  /* the message value, kept for remaps, or NULL */
+    uint32_t msg_len;
+    uint32_t json_len; /* 0 when the class has no XO shape */
+    uint32_t hid, hkey;
+    uint32_t dep;          /* +1 index of the object mapped from this one's record */
+    uint32_t tnext, tprev; /* type list (+1 indexes); tnext doubles as free list link */
+    uint32_t pnext, pprev; /* pool list */
+    uint16_t pool;
+    uint8_t cls;
+    uint8_t type;
+    uint8_t flags;
+    uint8_t id_off_hi; /* unused padding kept explicit */
+    uint16_t id_off;   /* offset of the id in data (ref length + 1) */
+} obj_t;
+
+typedef struct {
+    char uuid[64];
+    size_t objects;
+    bool synced, touched;
+    int64_t sync_gen, sync_objects, sync_ts;
+    char *agent_json;
+    char agent_state[24];
+    char agent_id[128];
+    int64_t agent_ts;
+    uint32_t head; /* pool list */
+    uint32_t *pending;
+    size_t npending, cap_pending;
+} pool_t;
+
+typedef struct {
+    uint32_t *slots; /* +1 object indexes, 0 empty */
+    size_t mask;     /* capacity - 1 (capacity a power of two) */
+    size_t count;
+} table_t;
+
+struct gw_view {
+    pthread_rwlock_t lock;
+    obj_t *objs;
+    size_t nobjs, capobjs;
+    uint32_t free_head; /* +1 */
+    table_t by_id, by_key;
+    uint32_t type_head[GW_T_COUNT];
+    size_t type_count[GW_T_COUNT];
+    pool_t *pools;
+    size_t npools, cappools;
+    char *classes[MAX_CLASSES + 1];
+    size_t nclasses;
+    size_t live, pending, bytes;
+    uint64_t remaps;
+    gw_view_emit_cb emit;
+    void *emit_opaque;
+    uint16_t last_pool;
+    uint8_t last_cls;
+};
+
+/* ---- hashing ---- */
+
+static uint32_t fnv1a(uint32_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t hash_str(const char *s)
+{
+    return fnv1a(2166136261u, s, strlen(s));
+}
+
+static uint32_t hash_key(uint16_t pool, uint8_t cls, const char *ref)
+{
+    uint32_t h = 2166136261u;
+    char pc[3] = {(char)(pool & 0xff), (char)(pool >> 8), (char)cls};
+    h = fnv1a(h, pc, 3);
+    return fnv1a(h, ref, strlen(ref));
+}
+
+static const char *obj_ref(const obj_t *o)
+{
+    return o->data;
+}
+
+static const char *obj_id(const obj_t *o)
+{
+    return o->data + o->id_off;
+}
+
+static const char *obj_json(const obj_t *o)
+{
+    return o->json_len ? o->data + o->id_off + strlen(obj_id(o)) + 1 : NULL;
+}
+
+/* ---- tables ---- */
+
+static bool table_init(table_t *t, size_t cap)
+{
+    t->slots = calloc(cap, sizeof(uint32_t));
+    t->mask = cap - 1;
+    t->count = 0;
+    return t->slots != NULL;
+}
+
+static uint32_t obj_hash(const gw_view_t *v, const table_t *t, uint32_t idx)
+{
+    const obj_t *o = &v->objs[idx - 1];
+    return t == &v->by_id ? o->hid : o->hkey;
+}
+
+static bool table_grow(gw_view_t *v, table_t *t)
+{
+    table_t n;
+    if (!table_init(&n, (t->mask + 1) * 2))
+        return false;
+    for (size_t i = 0; i <= t->mask; i++) {
+        uint32_t idx = t->slots[i];
+        if (idx) {
+            size_t pos = obj_hash(v, t, idx) & n.mask;
+            while (n.slots[pos])
+                pos = (pos + 1) & n.mask;
+            n.slots[pos] = idx;
+        }
+    }
+    n.count = t->count;
+    free(t->slots);
+    *t = n;
+    return true;
+}
+
+static bool table_insert(gw_view_t *v, table_t *t, uint32_t idx)
+{
+    size_t pos;
+    if ((t->count + 1) * 10 > (t->mask + 1) * 7 && !table_grow(v, t))
+        return false;
+    pos = obj_hash(v, t, idx) & t->mask;
+    while (t->slots[pos])
+        pos = (pos + 1) & t->mask;
+    t->slots[pos] = idx;
+    t->count++;
+    return true;
+}
+
+/* Remove the slot holding exactly idx; backward-shift the cluster after it. */
+static void table_remove(gw_view_t *v, table_t *t, uint32_t idx)
+{
+    size_t pos = obj_hash(v, t, idx) & t->mask, next;
+
+    while (t->slots[pos] && t->slots[pos] != idx)
+        pos = (pos + 1) & t->mask;
+    if (!t->slots[pos])
+        return;
+    t->slots[pos] = 0;
+    t->count--;
+    next = (pos + 1) & t->mask;
+    while (t->slots[next]) {
+        uint32_t cur = t->slots[next];
+        size_t home = obj_hash(v, t, cur) & t->mask;
+        /* Move cur into the hole if its home is not in (pos, next]. */
+        bool between = (pos <= next) ? (home > pos && home <= next) : (home > pos || home <= next);
+        if (!between) {
+            t->slots[pos] = cur;
+            t->slots[next] = 0;
+            pos = next;
+        }
+        next = (next + 1) & t->mask;
+    }
+}
+
+static uint32_t find_by_id(const gw_view_t *v, const char *id)
+{
+    uint32_t h = hash_str(id);
+    size_t pos = h & v->by_id.mask;
+    uint32_t idx;
+
+    while ((idx = v->by_id.slots[pos])) {
+        const obj_t *o = &v->objs[idx - 1];
+        if (o->hid == h && strcmp(obj_id(o), id) == 0)
+            return idx;
+        pos = (pos + 1) & v->by_id.mask;
+    }
+    return NONE;
+}
+
+static uint32_t find_by_key(const gw_view_t *v, uint16_t pool, uint8_t cls, const char *ref)
+{
+    uint32_t h = hash_key(pool, cls, ref);
+    size_t pos = h & v->by_key.mask;
+    uint32_t idx;
+
+    while ((idx = v->by_key.slots[pos])) {
+        const obj_t *o = &v->objs[idx - 1];
+        if (o->hkey == h && o->pool == pool && o->cls == cls && strcmp(obj_ref(o), ref) == 0)
+            return idx;
+        pos = (pos + 1) & v->by_key.mask;
+    }
+    return NONE;
+}
+
+/* ---- pools and classes ---- */
+
+static int find_pool(gw_view_t *v, const char *uuid, bool create)
+{
+    pool_t *p;
+
+    if (v->npools && v->last_pool < v->npools && !strcmp(v->pools[v->last_pool].uuid, uuid))
+        return v->last_pool;
+    for (size_t i = 0; i < v->npools; i++)
+        if (!strcmp(v->pools[i].uuid, uuid)) {
+            v->last_pool = (uint16_t)i;
+            return (int)i;
+        }
+    if (!create || v->npools >= MAX_POOLS || strlen(uuid) >= sizeof(p->uuid))
+        return -1;
+    if (v->npools == v->cappools) {
+        size_t ncap = v->cappools ? v->cappools * 2 : 8;
+        pool_t *np = realloc(v->pools, ncap * sizeof(*np));
+        if (!np)
+            return -1;
+        v->pools = np;
+        v->cappools = ncap;
+    }
+    p = &v->pools[v->npools];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->uuid, sizeof(p->uuid), "%s", uuid);
+    v->last_pool = (uint16_t)v->npools;
+    return (int)v->npools++;
+}
+
+static int find_class(gw_view_t *v, const char *cls, bool create)
+{
+    if (v->nclasses && !strcmp(v->classes[v->last_cls], cls))
+        return v->last_cls;
+    for (size_t i = 0; i < v->nclasses; i++)
+        if (!strcmp(v->classes[i], cls)) {
+            v->last_cls = (uint8_t)i;
+            return (int)i;
+        }
+    if (!create || v->nclasses >= MAX_CLASSES)
+        return -1;
+    v->classes[v->nclasses] = strdup(cls);
+    if (!v->classes[v->nclasses])
+        return -1;
+    v->last_cls = (uint8_t)v->nclasses;
+    return (int)v->nclasses++;
+}
+
+/* ---- lists ---- */
+
+static void type_link(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    uint32_t head = v->type_head[o->type];
+    o->tprev = NONE;
+    o->tnext = head;
+    if (head)
+        v->objs[head - 1].tprev = idx;
+    v->type_head[o->type] = idx;
+    v->type_count[o->type]++;
+}
+
+static void type_unlink(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    if (o->tprev)
+        v->objs[o->tprev - 1].tnext = o->tnext;
+    else
+        v->type_head[o->type] = o->tnext;
+    if (o->tnext)
+        v->objs[o->tnext - 1].tprev = o->tprev;
+    o->tnext = o->tprev = NONE;
+    v->type_count[o->type]--;
+}
+
+static void pool_link(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    pool_t *p = &v->pools[o->pool];
+    o->pprev = NONE;
+    o->pnext = p->head;
+    if (p->head)
+        v->objs[p->head - 1].pprev = idx;
+    p->head = idx;
+    p->objects++;
+}
+
+static void pool_unlink(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    pool_t *p = &v->pools[o->pool];
+    if (o->pprev)
+        v->objs[o->pprev - 1].pnext = o->pnext;
+    else
+        p->head = o->pnext;
+    if (o->pnext)
+        v->objs[o->pnext - 1].pprev = o->pprev;
+    o->pnext = o->pprev = NONE;
+    p->objects--;
+}
+
+/* ---- life cycle ---- */
+
+gw_view_t *gw_view_new(void)
+{
+    gw_view_t *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    if (!table_init(&v->by_id, 1024) || !table_init(&v->by_key, 1024)) {
+        free(v->by_id.slots);
+        free(v);
+        return NULL;
+    }
+    pthread_rwlock_init(&v->lock, NULL);
+    return v;
+}
+
+void gw_view_free(gw_view_t *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->nobjs; i++) {
+        if (v->objs[i].flags & F_USED) {
+            free(v->objs[i].data);
+            free(v->objs[i].msg);
+        }
+    }
+    free(v->objs);
+    free(v->by_id.slots);
+    free(v->by_key.slots);
+    for (size_t i = 0; i < v->npools; i++) {
+        free(v->pools[i].agent_json);
+        free(v->pools[i].pending);
+    }
+    free(v->pools);
+    for (size_t i = 0; i < v->nclasses; i++)
+        free(v->classes[i]);
+    pthread_rwlock_destroy(&v->lock);
+    free(v);
+}
+
+void gw_view_set_emit(gw_view_t *v, gw_view_emit_cb cb, void *opaque)
+{
+    v->emit = cb;
+    v->emit_opaque = opaque;
+}
+
+void gw_view_rdlock(gw_view_t *v)
+{
+    pthread_rwlock_rdlock(&v->lock);
+}
+
+void gw_view_wrlock(gw_view_t *v)
+{
+    pthread_rwlock_wrlock(&v->lock);
+}
+
+void gw_view_unlock(gw_view_t *v)
+{
+    pthread_rwlock_unlock(&v->lock);
+}
+
+static uint32_t alloc_obj(gw_view_t *v)
+{
+    uint32_t idx;
+    if (v->free_head) {
+        idx = v->free_head;
+        v->free_head = v->objs[idx - 1].tnext;
+        memset(&v->objs[idx - 1], 0, sizeof(obj_t));
+        return idx;
+    }
+    if (v->nobjs == v->capobjs) {
+        size_t ncap = v->capobjs ? v->capobjs * 2 : 1024;
+        obj_t *n;
+        if (ncap >= UINT32_MAX)
+            return NONE;
+        n = realloc(v->objs, ncap * sizeof(obj_t));
+        if (!n)
+            return NONE;
+        v->objs = n;
+        v->capobjs = ncap;
+    }
+    memset(&v->objs[v->nobjs], 0, sizeof(obj_t));
+    return (uint32_t)++v->nobjs;
+}
+
+static void free_obj(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    free(o->data);
+    free(o->msg);
+    memset(o, 0, sizeof(*o));
+    o->tnext = v->free_head;
+    v->free_head = idx;
+}
+
+/* ---- resolver given to the mapping ---- */
+
+typedef struct {
+    gw_view_t *v;
+    uint16_t pool;
+    uint32_t self; /* +1 index of the object being mapped */
+} resolver_ctx_t;
+
+static const char *res_id_of(void *opaque, const char *cls, const char *ref)
+{
+    resolver_ctx_t *rc = opaque;
+    int c = find_class(rc->v, cls, false);
+    uint32_t idx;
+    if (c < 0)
+        return NULL;
+    idx = find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
+    return idx ? obj_id(&rc->v->objs[idx - 1]) : NULL;
+}
+
+static json_object *snapshot_of_msg(const char *msg, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *env, *snap = NULL;
+    if (!tok)
+        return NULL;
+    env = json_tokener_parse_ex(tok, msg, (int)len);
+    json_tokener_free(tok);
+    if (env && json_object_object_get_ex(env, "snapshot", &snap))
+        json_object_get(snap);
+    else
+        snap = NULL;
+    json_object_put(env);
+    return snap;
+}
+
+static json_object *res_record_of(void *opaque, const char *cls, const char *ref)
+{
+    resolver_ctx_t *rc = opaque;
+    int c = find_class(rc->v, cls, false);
+    uint32_t idx;
+    obj_t *o;
+    if (c < 0)
+        return NULL;
+    idx = find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
+    if (!idx)
+        return NULL;
+    o = &rc->v->objs[idx - 1];
+    if (idx != rc->self)
+        o->dep = rc->self;
+    return o->msg ? snapshot_of_msg(o->msg, o->msg_len) : NULL;
+}
+
+/* ---- writer ---- */
+
+static void pending_add(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+    pool_t *p = &v->pools[o->pool];
+    if (o->flags & F_PENDING)
+        return;
+    if (p->npending == p->cap_pending) {
+        size_t ncap = p->cap_pending ? p->cap_pending * 2 : 64;
+        uint32_t *n = realloc(p->pending, ncap * sizeof(uint32_t));
+        if (!n)
+            return; /* stays unresolved until its next record; counted nowhere else */
+        p->pending = n;
+        p->cap_pending = ncap;
+    }
+    p->pending[p->npending++] = idx;
+    o->flags |= F_PENDING;
+    v->pending++;
+}
+
+/*
+ * Map @p snap for the object at idx and install the result. On first install the caller
+ * has set ref/pool/cls. Emits enter (and exit for a changed id) when the JSON changed.
+ * @p keep_msg: the message value to keep when needed (NULL keeps the current one).
+ */
+static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object *snap,
+                        const char *msg, size_t msg_len, bool fresh, char *errstr,
+                        size_t errstr_size)
+{
+    obj_t *o = &v->objs[idx - 1];
+    const char *cls = v->classes[o->cls];
+    resolver_ctx_t rc = {v, o->pool, idx};
+    gw_resolver_t r = {res_id_of, res_record_of, &rc};
+    gw_xo_out_t out;
+    xo_err_t err;
+    size_t reflen = strlen(ref), idlen;
+    char *data;
+    bool keep;
+
+    gw_xo_out_init(&out);
+    err = gw_xo_map(cls, ref, snap, v->pools[o->pool].uuid, &r, &out, errstr, errstr_size);
+    if (err != XO_OK)
+        goto done;
+    o = &v->objs[idx - 1]; /* (no reallocation happens in mapping, but stay safe) */
+    idlen = strlen(out.id);
+    if (reflen > 60000) {
+        err = xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "ref too long");
+        goto done;
+    }
+    /* Unchanged object: nothing to do but the kept record. */
+    if (!fresh && o->type == out.type && o->json_len == out.json.len &&
+        !strcmp(obj_id(o), out.id) &&
+        (out.json.len == 0 || !memcmp(obj_json(o), out.json.data, out.json.len))) {
+        goto keep_record;
+    }
+    data = malloc(reflen + 1 + idlen + 1 + out.json.len + 1);
+    if (!data) {
+        err = XO_ERR_NOMEM;
+        goto done;
+    }
+    memcpy(data, ref, reflen + 1);
+    memcpy(data + reflen + 1, out.id, idlen + 1);
+    if (out.json.len)
+        memcpy(data + reflen + 1 + idlen + 1, out.json.data, out.json.len);
+    data[reflen + 1 + idlen + 1 + out.json.len] = '\0';
+
+    if (!fresh) {
+        bool id_changed = strcmp(obj_id(o), out.id) != 0;
+        if (id_changed || o->type != out.type) {
+            if (id_changed && o->type != GW_T_NONE && v->emit)
+                v->emit(v->emit_opaque, obj_id(o), NULL, 0);
+            table_remove(v, &v->by_id, idx);
+            type_unlink(v, idx);
+            v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3;
+            free(o->data);
+            o->data = data;
+            o->id_off = (uint16_t)(reflen + 1);
+            o->json_len = (uint32_t)out.json.len;
+            o->type = (uint8_t)out.type;
+            o->hid = hash_str(out.id);
+            type_link(v, idx);
+            if (!table_insert(v, &v->by_id, idx))
+                err = XO_ERR_NOMEM;
+        } else {
+            v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3;
+            free(o->data);
+            o->data = data;
+            o->json_len = (uint32_t)out.json.len;
+        }
+    } else {
+        o->data = data;
+        o->id_off = (uint16_t)(reflen + 1);
+        o->json_len = (uint32_t)out.json.len;
+        o->type = (uint8_t)out.type;
+        o->hid = hash_str(out.id);
+        o->hkey = hash_key(o->pool, o->cls, ref);
+        o->flags = F_USED;
+        type_link(v, idx);
+        pool_link(v, idx);
+        if (!table_insert(v, &v->by_id, idx) || !table_insert(v, &v->by_key, idx))
+            err = XO_ERR_NOMEM;
+        v->live++;
+    }
+    v->bytes += reflen + idlen + out.json.len + 3;
+    if (out.type != GW_T_NONE && v->emit)
+        v->emit(v->emit_opaque, out.id, out.json.data, out.json.len);
+
+keep_record:
+    keep = gw_xo_class_keeps_record(cls) || out.unresolved > 0;
+    if (msg) {
+        if (o->msg) {
+            v->bytes -= o->msg_len;
+            free(o->msg);
+            o->msg = NULL;
+            o->msg_len = 0;
+        }
+        if (keep && msg_len < UINT32_MAX) {
+            o->msg = malloc(msg_len + 1);
+            if (o->msg) {
+                memcpy(o->msg, msg, msg_len);
+                o->msg[msg_len] = '\0';
+                o->msg_len = (uint32_t)msg_len;
+                v->bytes += msg_len;
+            }
+        }
+    } else if (!keep && o->msg) {
+        v->bytes -= o->msg_len;
+        free(o->msg);
+        o->msg = NULL;
+        o->msg_len = 0;
+    }
+    if (out.unresolved > 0)
+        pending_add(v, idx);
+    else if (o->flags & F_PENDING) {
+        o->flags &= (uint8_t)~F_PENDING; /* stays in the pool's list until settle compacts */
+        v->pending--;
+    }
+done:
+    gw_xo_out_fini(&out);
+    return err;
+}
+
+/* Map again the object at idx from its kept record (a linked object changed). */
+static void remap(gw_view_t *v, uint32_t idx, int depth)
+{
+    obj_t *o;
+    json_object *snap;
+    char ref[512];
+    uint32_t dep;
+
+    if (depth > 3 || !idx || idx > v->nobjs)
+        return;
+    o = &v->objs[idx - 1];
+    if (!(o->flags & F_USED) || !o->msg)
+        return;
+    snap = snapshot_of_msg(o->msg, o->msg_len);
+    if (!snap)
+        return;
+    snprintf(ref, sizeof(ref), "%s", obj_ref(o));
+    dep = o->dep;
+    v->remaps++;
+    (void)install(v, idx, ref, snap, NULL, 0, false, NULL, 0);
+    json_object_put(snap);
+    if (dep && dep != idx)
+        remap(v, dep, depth + 1);
+}
+
+xo_err_t gw_view_apply_object(gw_view_t *v, const char *pool, const char *cls, const char *ref,
+                              json_object *snapshot, const char *msg, size_t msg_len, char *errstr,
+                              size_t errstr_size)
+{
+    int p = find_pool(v, pool, true), c;
+    uint32_t idx, dep;
+    bool fresh = false;
+    xo_err_t err;
+
+    if (p < 0)
+        return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "too many pools or bad pool uuid");
+    c = find_class(v, cls, true);
+    if (c < 0)
+        return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "too many classes");
+    if (strlen(ref) >= 500)
+        return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "ref too long");
+    idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
+    if (!idx) {
+        idx = alloc_obj(v);
+        if (!idx)
+            return XO_ERR_NOMEM;
+        v->objs[idx - 1].pool = (uint16_t)p;
+        v->objs[idx - 1].cls = (uint8_t)c;
+        fresh = true;
+        v->pools[p].touched = true;
+    }
+    err = install(v, idx, ref, snapshot, msg, msg_len, fresh, errstr, errstr_size);
+    if (err != XO_OK) {
+        if (fresh && !(v->objs[idx - 1].flags & F_USED))
+            free_obj(v, idx);
+        return err;
+    }
+    dep = v->objs[idx - 1].dep;
+    if (dep && dep != idx)
+        remap(v, dep, 1);
+    return XO_OK;
+}
+
+xo_err_t gw_view_apply_delete(gw_view_t *v, const char *pool, const char *cls, const char *ref)
+{
+    int p = find_pool(v, pool, false), c = find_class(v, cls, false);
+    uint32_t idx, dep;
+    obj_t *o;
+
+    if (p < 0 || c < 0)
+        return XO_ERR_NOTFOUND;
+    idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
+    if (!idx)
+        return XO_ERR_NOTFOUND;
+    o = &v->objs[idx - 1];
+    if (o->type != GW_T_NONE && v->emit)
+        v->emit(v->emit_opaque, obj_id(o), NULL, 0);
+    table_remove(v, &v->by_id, idx);
+    table_remove(v, &v->by_key, idx);
+    type_unlink(v, idx);
+    pool_unlink(v, idx);
+    if (o->flags & F_PENDING)
+        v->pending--; /* the pool's list drops it at the next settle (not USED) */
+    v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3 + o->msg_len;
+    dep = o->dep;
+    v->live--;
+    free_obj(v, idx);
+    /* An index may be reused by a later object: pending lists check F_USED and ids. */
+    for (size_t i = 0; i < v->pools[p].npending; i++)
+        if (v->pools[p].pending[i] == idx)
+            v->pools[p].pending[i] = NONE;
+    if (dep && dep != idx)
+        remap(v, dep, 1);
+    return XO_OK;
+}
+
+xo_err_t gw_view_apply_sync(gw_view_t *v, const char *pool, int64_t gen, int64_t objects,
+                            int64_t ts)
+{
+    int p = find_pool(v, pool, true);
+    if (p < 0)
+        return XO_ERR_LIMIT;
+    v->pools[p].synced = true;
+    v->pools[p].sync_gen = gen;
+    v->pools[p].sync_objects = objects;
+    v->pools[p].sync_ts = ts;
+    v->pools[p].touched = true;
+    return XO_OK;
+}
+
+xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, const char *msg,
+                             size_t msg_len)
+{
+    int p = find_pool(v, pool, hb != NULL);
+    pool_t *pp;
+    json_object *f;
+
+    if (p < 0)
+        return hb ? XO_ERR_LIMIT : XO_ERR_NOTFOUND;
+    pp = &v->pools[p];
+    free(pp->agent_json);
+    pp->agent_json = NULL;
+    pp->agent_state[0] = '\0';
+    pp->agent_id[0] = '\0';
+    pp->agent_ts = 0;
+    if (!hb)
+        return XO_OK;
+    pp->agent_json = strndup(msg, msg_len);
+    if (json_object_object_get_ex(hb, "state", &f))
+        snprintf(pp->agent_state, sizeof(pp->agent_state), "%s", json_object_get_string(f));
+    if (json_object_object_get_ex(hb, "agent", &f))
+        snprintf(pp->agent_id, sizeof(pp->agent_id), "%s", json_object_get_string(f));
+    if (json_object_object_get_ex(hb, "ts", &f))
+        pp->agent_ts = json_object_get_int64(f);
+    return XO_OK;
+}
+
+void gw_view_settle(gw_view_t *v)
+{
+    for (size_t p = 0; p < v->npools; p++) {
+        pool_t *pp = &v->pools[p];
+        size_t w = 0, n;
+        if (!pp->touched)
+            continue;
+        pp->touched = false;
+        n = pp->npending;
+        /* Remap each pending object once; install() may append to the list again, so
+         * work on the first n entries and compact. */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t idx = pp->pending[i];
+            obj_t *o;
+            if (!idx)
+                continue;
+            o = &v->objs[idx - 1];
+            if (!(o->flags & F_USED) || !(o->flags & F_PENDING))
+                continue;
+            o->flags &= (uint8_t)~F_PENDING;
+            v->pending--;
+            remap(v, idx, 0);
+        }
+        /* Keep entries still pending (including ones re-added past n), drop others. */
+        for (size_t i = 0; i < pp->npending; i++) {
+            uint32_t idx = pp->pending[i];
+            if (idx && (v->objs[idx - 1].flags & (F_USED | F_PENDING)) == (F_USED | F_PENDING)) {
+                bool dup = false;
+                for (size_t j = 0; j < w && !dup; j++)
+                    dup = pp->pending[j] == idx;
+                if (!dup)
+                    pp->pending[w++] = idx;
+            }
+        }
+        pp->npending = w;
+    }
+}
+
+/* ---- readers ---- */
+
+static void fill_info(const gw_view_t *v, const obj_t *o, gw_obj_info_t *out)
+{
+    out->id = obj_id(o);
+    out->ref = obj_ref(o);
+    out->cls = v->classes[o->cls];
+    out->pool = v->pools[o->pool].uuid;
+    out->type = (gw_type_t)o->type;
+    out->json = obj_json(o);
+    out->json_len = o->json_len;
+}
+
+bool gw_view_get(gw_view_t *v, const char *id, gw_obj_info_t *out)
+{
+    uint32_t idx = find_by_id(v, id);
+    if (!idx)
+        return false;
+    fill_info(v, &v->objs[idx - 1], out);
+    return true;
+}
+
+void gw_view_foreach(gw_view_t *v, gw_type_t type, const char *pool, gw_view_visit_cb cb,
+                     void *opaque)
+{
+    gw_obj_info_t info;
+
+    if (pool) {
+        int p = -1;
+        for (size_t i = 0; i < v->npools; i++)
+            if (!strcmp(v->pools[i].uuid, pool))
+                p = (int)i;
+        if (p < 0)
+            return;
+        for (uint32_t idx = v->pools[p].head; idx; idx = v->objs[idx - 1].pnext) {
+            const obj_t *o = &v->objs[idx - 1];
+            if (o->type == GW_T_NONE || (type != GW_T_NONE && o->type != type))
+                continue;
+            fill_info(v, o, &info);
+            if (!cb(opaque, &info))
+                return;
+        }
+        return;
+    }
+    for (int t = 1; t < GW_T_COUNT; t++) {
+        if (type != GW_T_NONE && t != (int)type)
+            continue;
+        for (uint32_t idx = v->type_head[t]; idx; idx = v->objs[idx - 1].tnext) {
+            fill_info(v, &v->objs[idx - 1], &info);
+            if (!cb(opaque, &info))
+                return;
+        }
+    }
+}
+
+void gw_view_foreach_pool(gw_view_t *v, gw_view_pool_cb cb, void *opaque)
+{
+    for (size_t i = 0; i < v->npools; i++) {
+        const pool_t *p = &v->pools[i];
+        gw_pool_info_t info = {
+            .uuid = p->uuid,
+            .objects = p->objects,
+            .synced = p->synced,
+            .sync_gen = p->sync_gen,
+            .sync_objects = p->sync_objects,
+            .sync_ts = p->sync_ts,
+            .agent_state = p->agent_json ? p->agent_state : NULL,
+            .agent_id = p->agent_json ? p->agent_id : NULL,
+            .agent_json = p->agent_json,
+            .agent_ts = p->agent_ts,
+        };
+        cb(opaque, &info);
+    }
+}
+
+void gw_view_stats(gw_view_t *v, gw_view_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->objects = v->live;
+    for (int t = 0; t < GW_T_COUNT; t++)
+        st->by_type[t] = v->type_count[t];
+    st->pending = v->pending;
+    st->bytes = v->bytes;
+    st->table_bytes = v->capobjs * sizeof(obj_t) + (v->by_id.mask + 1) * 4 +
+                      (v->by_key.mask + 1) * 4 + v->cappools * sizeof(pool_t);
+    st->pools = v->npools;
+    st->remaps = v->remaps;
+}

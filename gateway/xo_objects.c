@@ -1,0 +1,1105 @@
+/*
+ * xo_objects.c - XAPI record -> xo-server object, written straight to JSON text.
+ * Follows packages/xo-server/src/xapi-object-to-xo.mjs (TRANSFORMS) for pool, host, VM
+ * (and its controller/snapshot/template types), SR, PBD, PIF, VDI, VBD, VIF, network,
+ * message and task. Pure: no locks, no logging, no global state; other objects are only
+ * reached through the resolver. Deviations from xo-server are listed in docs/api.md.
+ */
+#include "xo_objects.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NULL_REF "OpaqueRef:NULL"
+
+static const char *const type_names[GW_T_COUNT] = {
+    "",        "pool", "host",    "VM",           "VM-controller", "VM-snapshot", "VM-template",
+    "SR",      "PBD",  "VDI",     "VDI-snapshot", "VDI-unmanaged", "VBD",         "VIF",
+    "network", "PIF",  "message", "task"};
+
+const char *gw_type_name(gw_type_t t)
+{
+    return (t >= 0 && t < GW_T_COUNT) ? type_names[t] : "";
+}
+
+gw_type_t gw_type_from_name(const char *name)
+{
+    for (int i = 1; i < GW_T_COUNT; i++)
+        if (strcmp(type_names[i], name) == 0)
+            return (gw_type_t)i;
+    return GW_T_NONE;
+}
+
+void gw_xo_out_init(gw_xo_out_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    gw_buf_init(&out->json);
+}
+
+void gw_xo_out_fini(gw_xo_out_t *out)
+{
+    gw_buf_fini(&out->json);
+}
+
+bool gw_xo_class_keeps_record(const char *cls)
+{
+    static const char *const keep[] = {
+        "pool", "host", "host_metrics", "vm", "vm_metrics", "vm_guest_metrics", "sr", "pbd", NULL};
+    for (int i = 0; keep[i]; i++)
+        if (strcmp(cls, keep[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ---- record accessors (XML-RPC decoded: int64 as strings, maps as objects) ---- */
+
+static json_object *F(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, k, &v))
+        return NULL;
+    return v;
+}
+
+/* String field, or "" when absent or not a string. */
+static const char *S(json_object *o, const char *k)
+{
+    json_object *v = F(o, k);
+    return (v && json_object_is_type(v, json_type_string)) ? json_object_get_string(v) : "";
+}
+
+/* JavaScript's +value: numbers as they are, numeric strings parsed, others NaN. */
+static double num_of(json_object *v)
+{
+    const char *s;
+    char *end;
+    double d;
+
+    if (!v)
+        return NAN;
+    switch (json_object_get_type(v)) {
+    case json_type_int:
+        return (double)json_object_get_int64(v);
+    case json_type_double:
+        return json_object_get_double(v);
+    case json_type_boolean:
+        return json_object_get_boolean(v) ? 1 : 0;
+    case json_type_string:
+        s = json_object_get_string(v);
+        while (isspace((unsigned char)*s))
+            s++;
+        if (*s == '\0')
+            return 0; /* +"" === 0 */
+        d = strtod(s, &end);
+        while (isspace((unsigned char)*end))
+            end++;
+        return *end ? NAN : d;
+    case json_type_null:
+        return 0;
+    default:
+        return NAN;
+    }
+}
+
+static double N(json_object *o, const char *k)
+{
+    return num_of(F(o, k));
+}
+
+/* JavaScript truthiness of a field (Boolean(obj.x)). */
+static bool B(json_object *o, const char *k)
+{
+    json_object *v = F(o, k);
+    if (!v)
+        return false;
+    switch (json_object_get_type(v)) {
+    case json_type_boolean:
+        return json_object_get_boolean(v);
+    case json_type_string:
+        return json_object_get_string_len(v) > 0;
+    case json_type_int:
+        return json_object_get_int64(v) != 0;
+    case json_type_double:
+        return json_object_get_double(v) != 0;
+    case json_type_null:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* A string member of a map field (obj.other_config.x), or NULL. */
+static const char *M(json_object *o, const char *map, const char *k)
+{
+    json_object *m = F(o, map), *v;
+    if (!m || !json_object_is_type(m, json_type_object) || !json_object_object_get_ex(m, k, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static bool is_ref(const char *s)
+{
+    return s && *s && strcmp(s, NULL_REF) != 0;
+}
+
+bool gw_xo_parse_datetime(const char *s, double *out)
+{
+    int v[6] = {0};
+    const int widths[6] = {4, 2, 2, 2, 2, 2};
+    const char *p = s;
+    struct tm tm;
+    time_t t;
+    int offset = 0;
+
+    if (!s)
+        return false;
+    for (int i = 0; i < 6; i++) {
+        if (i > 0 && (*p == '-' || *p == ':' || *p == 'T' || *p == 't' || *p == ' '))
+            p++;
+        if (i == 3 && (p[-1] != 'T' && p[-1] != 't' && p[-1] != ' ')) {
+            if (*p == 'T' || *p == 't')
+                p++;
+        }
+        for (int j = 0; j < widths[i]; j++, p++) {
+            if (!isdigit((unsigned char)*p))
+                return false;
+            v[i] = v[i] * 10 + (*p - '0');
+        }
+    }
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            ;
+    if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, hh = 0, mm = 0;
+        p++;
+        if (sscanf(p, "%2d:%2d", &hh, &mm) < 1 && sscanf(p, "%2d%2d", &hh, &mm) < 1)
+            return false;
+        offset = sign * (hh * 3600 + mm * 60);
+    } else if (*p && *p != 'Z' && *p != 'z') {
+        return false;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = v[0] - 1900;
+    tm.tm_mon = v[1] - 1;
+    tm.tm_mday = v[2];
+    tm.tm_hour = v[3];
+    tm.tm_min = v[4];
+    tm.tm_sec = v[5];
+    t = timegm(&tm);
+    *out = (double)t - offset;
+    return true;
+}
+
+/* ---- mapping context ---- */
+
+typedef struct {
+    gw_jw_t w;
+    const gw_resolver_t *r;
+    json_object *o; /* the record */
+    unsigned unresolved;
+} ctx_t;
+
+static void K(ctx_t *c, const char *k)
+{
+    gw_jw_key(&c->w, k);
+}
+
+static void kstr(ctx_t *c, const char *k, const char *v)
+{
+    K(c, k);
+    gw_jw_str(&c->w, v);
+}
+
+/* Copy a field as it is (maps, sets, strings); missing fields are left out, as undefined. */
+static void kcopy_as(ctx_t *c, const char *k, const char *field)
+{
+    json_object *v = F(c->o, field);
+    size_t n = 0;
+    const char *s;
+
+    if (!v) {
+        return;
+    }
+    s = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    K(c, k);
+    gw_jw_raw(&c->w, s, n);
+}
+
+static void kcopy(ctx_t *c, const char *k)
+{
+    kcopy_as(c, k, k);
+}
+
+static void kcopy_json(ctx_t *c, const char *k, json_object *v)
+{
+    size_t n = 0;
+    const char *s;
+
+    if (!v)
+        return;
+    s = json_object_to_json_string_length(
+        v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    K(c, k);
+    gw_jw_raw(&c->w, s, n);
+}
+
+static void knum(ctx_t *c, const char *k, double v)
+{
+    K(c, k);
+    gw_jw_double(&c->w, v);
+}
+
+static void kbool(ctx_t *c, const char *k, bool v)
+{
+    K(c, k);
+    gw_jw_bool(&c->w, v);
+}
+
+/* toTimestamp(): seconds, null when absent or unparsable. */
+static void kts(ctx_t *c, const char *k, const char *date)
+{
+    double t;
+    K(c, k);
+    if (date && gw_xo_parse_datetime(date, &t))
+        gw_jw_double(&c->w, t);
+    else
+        gw_jw_null(&c->w);
+}
+
+static const char *resolve(ctx_t *c, const char *cls, const char *ref, bool counts)
+{
+    const char *id = (c->r && c->r->id_of) ? c->r->id_of(c->r->opaque, cls, ref) : NULL;
+    if (!id && counts)
+        c->unresolved++;
+    return id;
+}
+
+/* link(obj, field) for a single ref: the target's id, or nothing when NULL or unknown. */
+static void klink(ctx_t *c, const char *k, const char *field, const char *cls)
+{
+    const char *ref = S(c->o, field), *id;
+    if (!is_ref(ref))
+        return;
+    id = resolve(c, cls, ref, cls != NULL);
+    if (id)
+        kstr(c, k, id);
+}
+
+/* link(obj, field) for a set of refs: ids, null for unknown ones. */
+static void klinks(ctx_t *c, const char *k, const char *field, const char *cls)
+{
+    json_object *a = F(c->o, field);
+    size_t n;
+
+    if (!a || !json_object_is_type(a, json_type_array))
+        return;
+    K(c, k);
+    gw_jw_arr_begin(&c->w);
+    n = json_object_array_length(a);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(a, i);
+        const char *ref = json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+        const char *id = is_ref(ref) && cls ? resolve(c, cls, ref, true) : NULL;
+        if (id)
+            gw_jw_str(&c->w, id);
+        else
+            gw_jw_null(&c->w);
+    }
+    gw_jw_arr_end(&c->w);
+}
+
+static json_object *record_of(ctx_t *c, const char *cls, const char *field)
+{
+    const char *ref = S(c->o, field);
+    if (!is_ref(ref) || !c->r || !c->r->record_of)
+        return NULL;
+    return c->r->record_of(c->r->opaque, cls, ref);
+}
+
+/* cpus: {cores: +cpu_info.cpu_count, sockets: +cpu_info.socket_count} (undefined if no info) */
+static void kcpus(ctx_t *c)
+{
+    json_object *ci = F(c->o, "cpu_info");
+    K(c, "cpus");
+    gw_jw_obj_begin(&c->w);
+    if (ci && json_object_is_type(ci, json_type_object)) {
+        knum(c, "cores", N(ci, "cpu_count"));
+        knum(c, "sockets", N(ci, "socket_count"));
+    }
+    gw_jw_obj_end(&c->w);
+}
+
+/* ---- transforms ---- */
+
+static void map_pool(ctx_t *c)
+{
+    const char *label = S(c->o, "name_label");
+    const char *v;
+
+    kbool(c, "auto_poweron", (v = M(c->o, "other_config", "auto_poweron")) && !strcmp(v, "true"));
+    klink(c, "crashDumpSr", "crash_dump_SR", "sr");
+    kcopy(c, "current_operations");
+    klink(c, "default_SR", "default_SR", "sr");
+    kbool(c, "HA_enabled", B(c->o, "ha_enabled"));
+    K(c, "haSrs");
+    gw_jw_arr_begin(&c->w);
+    gw_jw_arr_end(&c->w);
+    klink(c, "master", "master", "host");
+    kcopy(c, "tags");
+    kcopy(c, "name_description");
+    if (!*label) {
+        json_object *master = record_of(c, "host", "master");
+        K(c, "name_label");
+        gw_jw_str(&c->w, master ? S(master, "name_label") : "");
+        json_object_put(master);
+    } else {
+        kstr(c, "name_label", label);
+    }
+    kts(c, "xosanPackInstallationTime", M(c->o, "other_config", "xosan_pack_installation_time"));
+    kcopy_as(c, "otherConfig", "other_config");
+    kcpus(c);
+    klink(c, "suspendSr", "suspend_image_SR", "sr");
+    kbool(c, "zstdSupported",
+          (v = M(c->o, "restrictions", "restrict_zstd_export")) && !strcmp(v, "false"));
+    kbool(c, "vtpmSupported",
+          (v = M(c->o, "restrictions", "restrict_vtpm")) && !strcmp(v, "false"));
+}
+
+static bool set_has_prefix(json_object *a, const char *prefix)
+{
+    size_t n = (a && json_object_is_type(a, json_type_array)) ? json_object_array_length(a) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(a, i));
+        if (s && strncmp(s, prefix, strlen(prefix)) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void map_host(ctx_t *c)
+{
+    json_object *metrics = record_of(c, "host_metrics", "metrics");
+    const char *v, *boot = M(c->o, "other_config", "boot_time");
+    bool running = metrics && B(metrics, "live");
+    json_object *ur = F(c->o, "updates_requiring_reboot");
+
+    kcopy_as(c, "CPUs", "cpu_info");
+    kcopy(c, "address");
+    kcopy(c, "bios_strings");
+    K(c, "build");
+    gw_jw_str(&c->w, M(c->o, "software_version", "build_number"));
+    K(c, "chipset_info");
+    gw_jw_obj_begin(&c->w);
+    if ((v = M(c->o, "chipset_info", "iommu")))
+        kbool(c, "iommu", !strcmp(v, "true"));
+    gw_jw_obj_end(&c->w);
+    kbool(c, "enabled", B(c->o, "enabled"));
+    klink(c, "controlDomain", "control_domain", "vm");
+    kcpus(c);
+    kcopy(c, "current_operations");
+    kcopy(c, "hostname");
+    v = M(c->o, "other_config", "iscsi_iqn");
+    kstr(c, "iscsiIqn", *S(c->o, "iscsi_iqn") ? S(c->o, "iscsi_iqn") : v ? v : "");
+    kbool(c, "zstdSupported",
+          (v = M(c->o, "license_params", "restrict_zstd_export")) && !strcmp(v, "false"));
+    kcopy(c, "license_params");
+    kcopy(c, "license_server");
+    kts(c, "license_expiry", M(c->o, "license_params", "expiry"));
+    kcopy(c, "logging");
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    K(c, "memory");
+    gw_jw_obj_begin(&c->w);
+    if (metrics) {
+        const double gib = 1024.0 * 1024 * 1024;
+        double total = ceil(N(metrics, "memory_total") / gib) * gib;
+        knum(c, "usage", total - N(metrics, "memory_free"));
+        knum(c, "size", total);
+    } else {
+        knum(c, "usage", 0);
+        knum(c, "size", 0);
+        knum(c, "total", 0);
+    }
+    gw_jw_obj_end(&c->w);
+    kbool(c, "multipathing", (v = M(c->o, "other_config", "multipathing")) && !strcmp(v, "true"));
+    kcopy_as(c, "otherConfig", "other_config");
+    klinks(c, "patches", "patches", "host_patch");
+    kcopy_as(c, "powerOnMode", "power_on_mode");
+    kstr(c, "power_state", metrics ? (running ? "Running" : "Halted") : "Unknown");
+    klinks(c, "residentVms", "resident_VMs", "vm");
+    kts(c, "startTime", boot);
+    K(c, "supplementalPacks");
+    gw_jw_arr_begin(&c->w);
+    gw_jw_arr_end(&c->w);
+    kts(c, "agentStartTime", M(c->o, "other_config", "agent_start_time"));
+    v = M(c->o, "software_version", "product_brand");
+    if (v && !strcmp(v, "XCP-ng")) {
+        double bt = 0, rp = N(F(c->o, "other_config"), "rpm_patch_installation_time");
+        bool ok = boot && gw_xo_parse_datetime(boot, &bt);
+        kbool(c, "rebootRequired", ok && bt < rp);
+    } else {
+        kbool(c, "rebootRequired",
+              ur && json_object_is_type(ur, json_type_array) && json_object_array_length(ur) > 0);
+    }
+    kcopy(c, "tags");
+    K(c, "version");
+    gw_jw_str(&c->w, M(c->o, "software_version", "product_version"));
+    K(c, "productBrand");
+    gw_jw_str(&c->w, v);
+    kbool(c, "hvmCapable", set_has_prefix(F(c->o, "capabilities"), "hvm"));
+    klinks(c, "PIFs", "PIFs", "pif");
+    klinks(c, "$PIFs", "PIFs", "pif");
+    klinks(c, "PCIs", "PCIs", NULL);
+    klinks(c, "$PCIs", "PCIs", NULL);
+    klinks(c, "PGPUs", "PGPUs", NULL);
+    klinks(c, "$PGPUs", "PGPUs", NULL);
+    klinks(c, "$PBDs", "PBDs", "pbd");
+    json_object_put(metrics);
+}
+
+/* First IP of guest_metrics.networks ("0/ip", then "0/ipv4/0", then any ip). */
+static void kmain_ip(ctx_t *c, json_object *networks)
+{
+    json_object *v;
+    const char *best = NULL;
+
+    if (networks && json_object_is_type(networks, json_type_object)) {
+        if (json_object_object_get_ex(networks, "0/ip", &v) ||
+            json_object_object_get_ex(networks, "0/ipv4/0", &v))
+            best = json_object_get_string(v);
+        if (!best) {
+            json_object_object_foreach(networks, key, val)
+            {
+                if (strstr(key, "ip") && json_object_is_type(val, json_type_string)) {
+                    best = json_object_get_string(val);
+                    break;
+                }
+            }
+        }
+    }
+    if (best) {
+        kstr(c, "mainIpAddress", best);
+    }
+}
+
+static const char *domain_type(json_object *o)
+{
+    const char *dt = S(o, "domain_type");
+    if (*dt && strcmp(dt, "unspecified") != 0)
+        return dt;
+    return *S(o, "HVM_boot_policy") ? "hvm" : "pv";
+}
+
+static void map_vm(ctx_t *c, const char *pool_id, char *id_out)
+{
+    json_object *gm = record_of(c, "vm_guest_metrics", "guest_metrics");
+    json_object *metrics = record_of(c, "vm_metrics", "metrics");
+    const char *ps = S(c->o, "power_state"), *v;
+    bool running = !strcmp(ps, "Running") || !strcmp(ps, "Paused");
+    const char *dtype = domain_type(c->o);
+    bool hvm = !strcmp(dtype, "hvm");
+    bool xen_tools_known = running && metrics;
+    json_object *pvver = gm ? F(gm, "PV_drivers_version") : NULL;
+    const char *major = pvver ? M(gm, "PV_drivers_version", "major") : NULL;
+    const char *minor = pvver ? M(gm, "PV_drivers_version", "minor") : NULL;
+    bool has_tools = gm && major && minor;
+    const char *type = "VM";
+    json_object *co = F(c->o, "current_operations");
+    json_object *vp = F(c->o, "VCPUs_params");
+    double dmax = N(c->o, "memory_dynamic_max");
+
+    if (B(c->o, "is_control_domain"))
+        type = "VM-controller";
+    else if (B(c->o, "is_a_snapshot"))
+        type = "VM-snapshot";
+    else if (B(c->o, "is_a_template"))
+        type = "VM-template";
+    kstr(c, "type", type);
+
+    {
+        json_object *nw = gm ? F(gm, "networks") : NULL;
+        if (nw && json_object_is_type(nw, json_type_object)) {
+            kcopy_json(c, "addresses", nw);
+        } else {
+            K(c, "addresses");
+            gw_jw_raw(&c->w, "{}", 2);
+        }
+    }
+    klink(c, "affinityHost", "affinity", "host");
+    kbool(c, "auto_poweron", (v = M(c->o, "other_config", "auto_poweron")) && !strcmp(v, "true"));
+    kcopy(c, "bios_strings");
+    kcopy_as(c, "blockedOperations", "blocked_operations");
+    kcopy_as(c, "boot", "HVM_boot_params");
+    K(c, "CPUs");
+    gw_jw_obj_begin(&c->w);
+    knum(c, "max", N(c->o, "VCPUs_max"));
+    if (!strcmp(type, "VM-template"))
+        knum(c, "number", N(c->o, "VCPUs_at_startup"));
+    else
+        knum(c, "number",
+             running && metrics && has_tools ? N(metrics, "VCPUs_number")
+                                             : N(c->o, "VCPUs_at_startup"));
+    gw_jw_obj_end(&c->w);
+    K(c, "current_operations");
+    gw_jw_obj_begin(&c->w);
+    if (co && json_object_is_type(co, json_type_object)) {
+        json_object_object_foreach(co, tref, op)
+        {
+            const char *tid = resolve(c, "task", tref, false);
+            if (tid && json_object_is_type(op, json_type_string))
+                kstr(c, tid, json_object_get_string(op));
+        }
+    }
+    gw_jw_obj_end(&c->w);
+    kbool(c, "expNestedHvm", (v = M(c->o, "platform", "exp-nested-hvm")) && !strcmp(v, "true"));
+    kbool(c, "viridian", (v = M(c->o, "platform", "viridian")) && !strcmp(v, "true"));
+    kmain_ip(c, gm ? F(gm, "networks") : NULL);
+    kcopy_as(c, "high_availability", "ha_restart_priority");
+    K(c, "memory");
+    gw_jw_obj_begin(&c->w);
+    K(c, "dynamic");
+    gw_jw_arr_begin(&c->w);
+    gw_jw_double(&c->w, N(c->o, "memory_dynamic_min"));
+    gw_jw_double(&c->w, dmax);
+    gw_jw_arr_end(&c->w);
+    K(c, "static");
+    gw_jw_arr_begin(&c->w);
+    gw_jw_double(&c->w, N(c->o, "memory_static_min"));
+    gw_jw_double(&c->w, N(c->o, "memory_static_max"));
+    gw_jw_arr_end(&c->w);
+    {
+        json_object *gmm = gm ? F(gm, "memory") : NULL;
+        const char *used = gmm ? M(gm, "memory", "used") : NULL;
+        if (!running) {
+            knum(c, "size", dmax);
+        } else if (used && *used) {
+            knum(c, "usage", num_of(F(gmm, "used")));
+            knum(c, "size", num_of(F(gmm, "total")));
+        } else if (metrics) {
+            knum(c, "size", N(metrics, "memory_actual"));
+        } else {
+            knum(c, "size", dmax);
+        }
+    }
+    gw_jw_obj_end(&c->w);
+    if (metrics)
+        kts(c, "installTime", S(metrics, "install_time"));
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    kbool(c, "needsVtpm", (v = M(c->o, "platform", "vtpm")) && !strcmp(v, "true"));
+    if ((v = M(c->o, "other_config", "xo:notes")))
+        kstr(c, "notes", v);
+    kcopy_as(c, "other", "other_config");
+    {
+        /* (guestMetrics && guestMetrics.os_version) || null */
+        json_object *osv = gm ? F(gm, "os_version") : NULL;
+        if (osv && json_object_is_type(osv, json_type_object)) {
+            kcopy_json(c, "os_version", osv);
+        } else {
+            K(c, "os_version");
+            gw_jw_null(&c->w);
+        }
+    }
+    klink(c, "parent", "parent", "vm");
+    kstr(c, "power_state", ps);
+    kcopy_as(c, "hasVendorDevice", "has_vendor_device");
+    klinks(c, "snapshots", "snapshots", "vm");
+    knum(c, "startDelay", N(c->o, "start_delay"));
+    if (metrics)
+        kts(c, "startTime", S(metrics, "start_time"));
+    kbool(c, "secureBoot", (v = M(c->o, "platform", "secureboot")) && !strcmp(v, "true"));
+    klink(c, "suspendSr", "suspend_SR", "sr");
+    kcopy(c, "tags");
+    klinks(c, "VIFs", "VIFs", "vif");
+    klinks(c, "VTPMs", "VTPMs", NULL);
+    kstr(c, "virtualizationMode", dtype);
+    if (xen_tools_known) {
+        K(c, "xenTools");
+        if (!has_tools) {
+            gw_jw_bool(&c->w, false);
+        } else {
+            char ver[64];
+            gw_jw_obj_begin(&c->w);
+            knum(c, "major", atof(major));
+            knum(c, "minor", atof(minor));
+            snprintf(ver, sizeof(ver), "%s.%s", major, minor);
+            knum(c, "version", atof(ver));
+            gw_jw_obj_end(&c->w);
+        }
+    }
+    if (running && metrics && gm) {
+        const char *micro = M(gm, "PV_drivers_version", "micro");
+        const char *build = M(gm, "PV_drivers_version", "build");
+        json_object *det = F(gm, "PV_drivers_detected");
+        bool detected = det ? B(gm, "PV_drivers_detected") : has_tools;
+        const char *fsis = M(gm, "other", "feature-static-ip-setting");
+        kbool(c, "managementAgentDetected", has_tools || (fsis && !strcmp(fsis, "1")));
+        kbool(c, "pvDriversDetected", detected);
+        if (has_tools) {
+            char ver[160];
+            snprintf(ver, sizeof(ver), "%s.%s.%s-%s", major, minor, micro ? micro : "undefined",
+                     build ? build : "undefined");
+            kstr(c, "pvDriversVersion", ver);
+        }
+        if (detected)
+            kcopy_json(c, "pvDriversUpToDate", F(gm, "PV_drivers_up_to_date"));
+    }
+    /* $container: the resident host while running, else the pool (see docs/api.md). */
+    {
+        const char *ro = S(c->o, "resident_on"), *hid = NULL;
+        if (is_ref(ro))
+            hid = resolve(c, "host", ro, true);
+        kstr(c, "$container", hid ? hid : pool_id);
+    }
+    klinks(c, "$VBDs", "VBDs", "vbd");
+    klinks(c, "VGPUs", "VGPUs", NULL);
+    klinks(c, "$VGPUs", "VGPUs", NULL);
+    K(c, "nicType");
+    if ((v = M(c->o, "platform", "nic_type")))
+        gw_jw_str(&c->w, v);
+    else
+        gw_jw_null(&c->w);
+    kcopy_as(c, "xenStoreData", "xenstore_data");
+    if (hvm) {
+        v = M(c->o, "platform", "vga");
+        kstr(c, "vga", v ? v : "cirrus");
+        v = M(c->o, "platform", "videoram");
+        if (v)
+            kstr(c, "videoram", v);
+        else
+            knum(c, "videoram", 4);
+    }
+    if ((v = M(c->o, "platform", "cores-per-socket")))
+        knum(c, "coresPerSocket", num_of(F(F(c->o, "platform"), "cores-per-socket")));
+    if (!strcmp(type, "VM-snapshot")) {
+        kts(c, "snapshot_time", S(c->o, "snapshot_time"));
+        klink(c, "$snapshot_of", "snapshot_of", "vm");
+        klink(c, "suspendVdi", "suspend_VDI", "vdi");
+    } else if (!strcmp(type, "VM-template")) {
+        bool def = B(c->o, "is_default_template") ||
+                   ((v = M(c->o, "other_config", "default_template")) && !strcmp(v, "true"));
+        if (def)
+            snprintf(id_out, GW_ID_MAX, "%s-%s", pool_id, S(c->o, "uuid"));
+        kbool(c, "isDefaultTemplate", def);
+        K(c, "template_info");
+        gw_jw_obj_begin(&c->w);
+        if ((v = M(c->o, "other_config", "install-arch")))
+            kstr(c, "arch", v);
+        K(c, "disks");
+        gw_jw_arr_begin(&c->w);
+        gw_jw_arr_end(&c->w);
+        K(c, "install_methods");
+        gw_jw_arr_begin(&c->w);
+        if ((v = M(c->o, "other_config", "install-methods")) && *v) {
+            const char *p = v;
+            while (p) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t)(comma - p) : strlen(p);
+                gw_jw_raw(&c->w, "", 0);
+                gw_buf_json_strn(c->w.b, p, n);
+                p = comma ? comma + 1 : NULL;
+            }
+        }
+        gw_jw_arr_end(&c->w);
+        if ((v = M(c->o, "other_config", "install-repository")))
+            kstr(c, "install_repository", v);
+        gw_jw_obj_end(&c->w);
+    }
+    if (vp && json_object_is_type(vp, json_type_object)) {
+        if ((v = M(c->o, "VCPUs_params", "cap")) && *v)
+            knum(c, "cpuCap", num_of(F(vp, "cap")));
+        if ((v = M(c->o, "VCPUs_params", "mask")) && *v) {
+            const char *p = v;
+            K(c, "cpuMask");
+            gw_jw_arr_begin(&c->w);
+            while (p) {
+                gw_jw_double(&c->w, atof(p));
+                p = strchr(p, ',');
+                if (p)
+                    p++;
+            }
+            gw_jw_arr_end(&c->w);
+        }
+        if ((v = M(c->o, "VCPUs_params", "weight")) && *v)
+            knum(c, "cpuWeight", num_of(F(vp, "weight")));
+    }
+    if (!hvm)
+        kcopy(c, "PV_args");
+    json_object_put(gm);
+    json_object_put(metrics);
+}
+
+static const char *allocation_of(const char *t)
+{
+    static const char *const thin[] = {"ext", "file", "nfs", "shm", "smb", "xosan", "zfs", NULL};
+    static const char *const thick[] = {
+        "hba",        "iscsi",    "lvhd",     "lvhdofcoe", "lvhdohba", "lvhdoiscsi",
+        "lvm",        "lvmofcoe", "lvmohba",  "lvmoiscsi", "ocfs",     "ocfsohba",
+        "ocfsoiscsi", "rawhba",   "rawiscsi", "udev",      NULL};
+    for (int i = 0; thin[i]; i++)
+        if (!strcmp(t, thin[i]))
+            return "thin";
+    for (int i = 0; thick[i]; i++)
+        if (!strcmp(t, thick[i]))
+            return "thick";
+    return NULL;
+}
+
+static void map_sr(ctx_t *c, const char *pool_id)
+{
+    const char *t = S(c->o, "type"), *alloc = allocation_of(t);
+    json_object *pbds = F(c->o, "PBDs");
+    const char *pbd0 =
+        (pbds && json_object_is_type(pbds, json_type_array) && json_object_array_length(pbds) > 0)
+            ? json_object_get_string(json_object_array_get_idx(pbds, 0))
+            : NULL;
+
+    kstr(c, "type", "SR");
+    kcopy(c, "content_type");
+    knum(c, "physical_usage", N(c->o, "physical_utilisation"));
+    if (alloc)
+        kstr(c, "allocationStrategy", alloc);
+    kcopy(c, "current_operations");
+    kbool(c, "inMaintenanceMode", M(c->o, "other_config", "xo:maintenanceState") != NULL);
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    knum(c, "size", N(c->o, "physical_size"));
+    kbool(c, "shared", B(c->o, "shared"));
+    kstr(c, "SR_type", t);
+    kcopy(c, "tags");
+    knum(c, "usage", N(c->o, "virtual_allocation"));
+    klinks(c, "VDIs", "VDIs", "vdi");
+    kcopy(c, "other_config");
+    kcopy(c, "sm_config");
+    if (B(c->o, "shared") || !is_ref(pbd0)) {
+        kstr(c, "$container", pool_id);
+    } else {
+        json_object *pbd =
+            c->r && c->r->record_of ? c->r->record_of(c->r->opaque, "pbd", pbd0) : NULL;
+        const char *hid =
+            pbd && is_ref(S(pbd, "host")) ? resolve(c, "host", S(pbd, "host"), true) : NULL;
+        if (!pbd)
+            c->unresolved++;
+        if (hid)
+            kstr(c, "$container", hid);
+        json_object_put(pbd);
+    }
+    klinks(c, "$PBDs", "PBDs", "pbd");
+}
+
+static void map_pbd(ctx_t *c)
+{
+    json_object *dc = F(c->o, "device_config");
+
+    kstr(c, "type", "PBD");
+    kbool(c, "attached", B(c->o, "currently_attached"));
+    klink(c, "host", "host", "host");
+    klink(c, "SR", "SR", "sr");
+    /* sensitive values (password-like keys) are obfuscated as xo-server does */
+    K(c, "device_config");
+    gw_jw_obj_begin(&c->w);
+    if (dc && json_object_is_type(dc, json_type_object)) {
+        json_object_object_foreach(dc, k, val)
+        {
+            if (strcasestr(k, "password") || strcasestr(k, "secret"))
+                kstr(c, k, "* obfuscated *");
+            else
+                kcopy_json(c, k, val);
+        }
+    }
+    gw_jw_obj_end(&c->w);
+    kcopy_as(c, "otherConfig", "other_config");
+}
+
+static void map_pif(ctx_t *c)
+{
+    json_object *bmo = F(c->o, "bond_master_of");
+    const char *bso = S(c->o, "bond_slave_of");
+
+    kstr(c, "type", "PIF");
+    kbool(c, "attached", B(c->o, "currently_attached"));
+    kbool(c, "isBondMaster",
+          bmo && json_object_is_type(bmo, json_type_array) && json_object_array_length(bmo) > 0);
+    kbool(c, "isBondSlave", *bso && strcmp(bso, NULL_REF) != 0);
+    kcopy(c, "device");
+    kcopy_as(c, "dns", "DNS");
+    kbool(c, "disallowUnplug", B(c->o, "disallow_unplug"));
+    kcopy(c, "gateway");
+    kcopy_as(c, "ip", "IP");
+    kcopy_as(c, "ipv6", "IPv6");
+    kcopy_as(c, "mac", "MAC");
+    kbool(c, "management", B(c->o, "management"));
+    kbool(c, "carrier", false);
+    kcopy_as(c, "mode", "ip_configuration_mode");
+    kcopy_as(c, "ipv6Mode", "ipv6_configuration_mode");
+    knum(c, "mtu", N(c->o, "MTU"));
+    kcopy(c, "netmask");
+    kbool(c, "physical", B(c->o, "physical"));
+    kcopy_as(c, "primaryAddressType", "primary_address_type");
+    knum(c, "vlan", N(c->o, "VLAN"));
+    klink(c, "$host", "host", "host");
+    klink(c, "$network", "network", "network");
+}
+
+static void map_vdi(ctx_t *c)
+{
+    const char *type = "VDI";
+
+    if (B(c->o, "is_a_snapshot"))
+        type = "VDI-snapshot";
+    else if (F(c->o, "managed") && !B(c->o, "managed"))
+        type = "VDI-unmanaged";
+    kstr(c, "type", type);
+    kcopy(c, "missing");
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    {
+        const char *p = M(c->o, "sm_config", "vhd-parent");
+        if (p)
+            kstr(c, "parent", p);
+    }
+    knum(c, "size", N(c->o, "virtual_size"));
+    klinks(c, "snapshots", "snapshots", "vdi");
+    kcopy(c, "tags");
+    knum(c, "usage", N(c->o, "physical_utilisation"));
+    kcopy_as(c, "VDI_type", "type");
+    kcopy(c, "current_operations");
+    kcopy(c, "other_config");
+    klink(c, "$SR", "SR", "sr");
+    klinks(c, "$VBDs", "VBDs", "vbd");
+    if (!strcmp(type, "VDI-snapshot")) {
+        kts(c, "snapshot_time", S(c->o, "snapshot_time"));
+        klink(c, "$snapshot_of", "snapshot_of", "vdi");
+    }
+}
+
+static void map_vbd(ctx_t *c)
+{
+    const char *dev = S(c->o, "device");
+
+    kstr(c, "type", "VBD");
+    kbool(c, "attached", B(c->o, "currently_attached"));
+    kbool(c, "bootable", B(c->o, "bootable"));
+    kstr(c, "device", *dev ? dev : NULL);
+    kbool(c, "is_cd_drive", !strcmp(S(c->o, "type"), "CD"));
+    kcopy_as(c, "position", "userdevice");
+    kbool(c, "read_only", !strcmp(S(c->o, "mode"), "RO"));
+    klink(c, "VDI", "VDI", "vdi");
+    klink(c, "VM", "VM", "vm");
+}
+
+static void map_vif(ctx_t *c)
+{
+    const char *tx = M(c->o, "other_config", "ethtool-tx"), *kbps;
+
+    kstr(c, "type", "VIF");
+    kcopy_as(c, "allowedIpv4Addresses", "ipv4_allowed");
+    kcopy_as(c, "allowedIpv6Addresses", "ipv6_allowed");
+    kbool(c, "attached", B(c->o, "currently_attached"));
+    kcopy(c, "device");
+    kcopy_as(c, "lockingMode", "locking_mode");
+    kcopy(c, "MAC");
+    knum(c, "MTU", N(c->o, "MTU"));
+    kcopy(c, "other_config");
+    kbool(c, "txChecksumming", !(tx && (!strcmp(tx, "false") || !strcmp(tx, "off"))));
+    if (!strcmp(S(c->o, "qos_algorithm_type"), "ratelimit") &&
+        (kbps = M(c->o, "qos_algorithm_params", "kbps")))
+        knum(c, "rateLimit", num_of(F(F(c->o, "qos_algorithm_params"), "kbps")));
+    klink(c, "$network", "network", "network");
+    klink(c, "$VM", "VM", "vm");
+}
+
+static bool set_contains(json_object *a, const char *s)
+{
+    size_t n = (a && json_object_is_type(a, json_type_array)) ? json_object_array_length(a) : 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = json_object_get_string(json_object_array_get_idx(a, i));
+        if (e && !strcmp(e, s))
+            return true;
+    }
+    return false;
+}
+
+static void map_network(ctx_t *c)
+{
+    const char *v;
+    json_object *purpose = F(c->o, "purpose");
+
+    kbool(c, "automatic", (v = M(c->o, "other_config", "automatic")) && !strcmp(v, "true"));
+    kcopy(c, "bridge");
+    kcopy(c, "current_operations");
+    kbool(c, "defaultIsLocked", !strcmp(S(c->o, "default_locking_mode"), "disabled"));
+    knum(c, "MTU", N(c->o, "MTU"));
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    kcopy(c, "other_config");
+    kcopy(c, "tags");
+    klinks(c, "PIFs", "PIFs", "pif");
+    klinks(c, "VIFs", "VIFs", "vif");
+    if (purpose) {
+        kbool(c, "nbd", set_contains(purpose, "nbd"));
+        kbool(c, "insecureNbd", set_contains(purpose, "insecure_nbd"));
+    }
+}
+
+static void map_message(ctx_t *c)
+{
+    kcopy(c, "body");
+    kcopy(c, "name");
+    kts(c, "time", S(c->o, "timestamp"));
+    kcopy_as(c, "$object", "obj_uuid");
+}
+
+static void map_task(ctx_t *c)
+{
+    const char *at = M(c->o, "other_config", "applies_to");
+
+    kcopy_as(c, "allowedOperations", "allowed_operations");
+    kts(c, "created", S(c->o, "created"));
+    kcopy(c, "current_operations");
+    kts(c, "finished", S(c->o, "finished"));
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    knum(c, "progress", N(c->o, "progress"));
+    kcopy(c, "result");
+    kcopy(c, "status");
+    if (at && *at)
+        kstr(c, "applies_to", at);
+    klink(c, "$host", "resident_on", "host");
+}
+
+static gw_type_t type_of_class(const char *cls, json_object *o)
+{
+    if (!strcmp(cls, "vm")) {
+        if (B(o, "is_control_domain"))
+            return GW_T_VM_CONTROLLER;
+        if (B(o, "is_a_snapshot"))
+            return GW_T_VM_SNAPSHOT;
+        if (B(o, "is_a_template"))
+            return GW_T_VM_TEMPLATE;
+        return GW_T_VM;
+    }
+    if (!strcmp(cls, "vdi")) {
+        if (B(o, "is_a_snapshot"))
+            return GW_T_VDI_SNAPSHOT;
+        if (F(o, "managed") && !B(o, "managed"))
+            return GW_T_VDI_UNMANAGED;
+        return GW_T_VDI;
+    }
+    static const struct {
+        const char *cls;
+        gw_type_t t;
+    } simple[] = {{"pool", GW_T_POOL}, {"host", GW_T_HOST},       {"sr", GW_T_SR},
+                  {"pbd", GW_T_PBD},   {"pif", GW_T_PIF},         {"vbd", GW_T_VBD},
+                  {"vif", GW_T_VIF},   {"network", GW_T_NETWORK}, {"message", GW_T_MESSAGE},
+                  {"task", GW_T_TASK}, {NULL, GW_T_NONE}};
+    for (int i = 0; simple[i].cls; i++)
+        if (!strcmp(cls, simple[i].cls))
+            return simple[i].t;
+    return GW_T_NONE;
+}
+
+xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                   const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size)
+{
+    ctx_t c;
+    json_object *uuid_o;
+    const char *uuid = NULL;
+
+    if (!snap || !json_object_is_type(snap, json_type_object))
+        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "snapshot is not an object");
+    if (json_object_object_get_ex(snap, "uuid", &uuid_o)) {
+        if (!json_object_is_type(uuid_o, json_type_string))
+            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "snapshot uuid is not a string");
+        uuid = json_object_get_string(uuid_o);
+        if (!*uuid)
+            uuid = NULL;
+    }
+    /* $id in xen-api: the uuid, else the ref. */
+    snprintf(out->id, sizeof(out->id), "%s", uuid ? uuid : ref);
+    out->type = type_of_class(cls, snap);
+    out->unresolved = 0;
+    gw_buf_reset(&out->json);
+    if (out->type == GW_T_NONE)
+        return XO_OK;
+
+    memset(&c, 0, sizeof(c));
+    gw_jw_init(&c.w, &out->json);
+    c.r = r;
+    c.o = snap;
+    gw_jw_obj_begin(&c.w);
+    switch (out->type) {
+    case GW_T_POOL:
+        map_pool(&c);
+        break;
+    case GW_T_HOST:
+        map_host(&c);
+        break;
+    case GW_T_VM:
+    case GW_T_VM_CONTROLLER:
+    case GW_T_VM_SNAPSHOT:
+    case GW_T_VM_TEMPLATE:
+        map_vm(&c, pool_id, out->id);
+        break;
+    case GW_T_SR:
+        map_sr(&c, pool_id);
+        break;
+    case GW_T_PBD:
+        map_pbd(&c);
+        break;
+    case GW_T_PIF:
+        map_pif(&c);
+        break;
+    case GW_T_VDI:
+    case GW_T_VDI_SNAPSHOT:
+    case GW_T_VDI_UNMANAGED:
+        map_vdi(&c);
+        break;
+    case GW_T_VBD:
+        map_vbd(&c);
+        break;
+    case GW_T_VIF:
+        map_vif(&c);
+        break;
+    case GW_T_NETWORK:
+        map_network(&c);
+        break;
+    case GW_T_MESSAGE:
+        map_message(&c);
+        break;
+    case GW_T_TASK:
+        map_task(&c);
+        break;
+    default:
+        break;
+    }
+    /* Common fields, added after the transform as xapiObjectToXo does. */
+    kstr(&c, "id", out->id);
+    switch (out->type) {
+    case GW_T_POOL:
+    case GW_T_HOST:
+    case GW_T_NETWORK:
+    case GW_T_MESSAGE:
+    case GW_T_TASK:
+        kstr(&c, "type", gw_type_name(out->type));
+        break;
+    default:
+        break;
+    }
+    if (uuid)
+        kstr(&c, "uuid", uuid);
+    kstr(&c, "$pool", pool_id);
+    kstr(&c, "$poolId", pool_id);
+    kstr(&c, "_xapiRef", ref);
+    gw_jw_obj_end(&c.w);
+    out->unresolved = c.unresolved;
+    if (out->json.failed)
+        return XO_ERR_NOMEM;
+    return XO_OK;
+}

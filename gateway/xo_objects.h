@@ -1,0 +1,100 @@
+/*
+ * xo_objects.h - turn one XAPI record (as the agent published it) into the object shape
+ * xo-server gives its clients (packages/xo-server/src/xapi-object-to-xo.mjs), serialized
+ * once as JSON. The shapes are documented field by field in docs/api.md.
+ *
+ * The mapping is a pure function of the record, its pool and a resolver that answers
+ * questions about other objects of the same pool (a ref's XO id, a linked record such as
+ * VM_metrics). It never locks, logs or keeps anything.
+ */
+#ifndef GW_XO_OBJECTS_H
+#define GW_XO_OBJECTS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "gw_buf.h"
+#include "xo_error.h"
+
+/** XO object types ("type" field). GW_T_NONE: the class has no XO shape (kept for links). */
+typedef enum {
+    GW_T_NONE = 0,
+    GW_T_POOL,
+    GW_T_HOST,
+    GW_T_VM,
+    GW_T_VM_CONTROLLER,
+    GW_T_VM_SNAPSHOT,
+    GW_T_VM_TEMPLATE,
+    GW_T_SR,
+    GW_T_PBD,
+    GW_T_VDI,
+    GW_T_VDI_SNAPSHOT,
+    GW_T_VDI_UNMANAGED,
+    GW_T_VBD,
+    GW_T_VIF,
+    GW_T_NETWORK,
+    GW_T_PIF,
+    GW_T_MESSAGE,
+    GW_T_TASK,
+    GW_T_COUNT
+} gw_type_t;
+
+/** @brief The XO "type" string of a type ("VM-template"); "" for GW_T_NONE. */
+const char *gw_type_name(gw_type_t t);
+/** @brief Inverse of gw_type_name. @returns GW_T_NONE when unknown. */
+gw_type_t gw_type_from_name(const char *name);
+
+/** Longest XO id: "<pool-uuid>-<uuid>" of a default template, or an OpaqueRef. */
+#define GW_ID_MAX 128
+
+/**
+ * Questions the mapping asks about other objects of the same pool. The view implements it.
+ * Returned pointers are borrowed until the view changes (the caller holds its lock).
+ */
+typedef struct {
+    /** XO id of the object of class @p cls (event.from's lower-case name) with @p ref, or NULL. */
+    const char *(*id_of)(void *opaque, const char *cls, const char *ref);
+    /**
+     * The XAPI record of a linked object (parsed; caller puts it), or NULL if unknown. The
+     * view remembers that the object being mapped depends on it, and maps it again when
+     * the linked object changes (as xo-server's "dependents").
+     */
+    json_object *(*record_of)(void *opaque, const char *cls, const char *ref);
+    void *opaque;
+} gw_resolver_t;
+
+/** Result of one mapping. Initialize with gw_xo_out_init, release with gw_xo_out_fini. */
+typedef struct {
+    gw_type_t type;      /**< GW_T_NONE: not an XO object (json is empty) */
+    char id[GW_ID_MAX];  /**< XO id: uuid, "<pool>-<uuid>" for default templates, else ref */
+    gw_buf_t json;       /**< the serialized XO object (owned) */
+    unsigned unresolved; /**< links to pool objects that the resolver did not know yet */
+} gw_xo_out_t;
+
+void gw_xo_out_init(gw_xo_out_t *out);
+void gw_xo_out_fini(gw_xo_out_t *out);
+
+/**
+ * @brief Map one record.
+ * @param cls     lower-case XAPI class as in the key ("vm", "sr", ...)
+ * @param ref     the object's OpaqueRef
+ * @param snap    the XAPI record (borrowed)
+ * @param pool_id the pool's uuid (the XO id of its pool object)
+ * @param r       resolver (borrowed), may be NULL: every link is then unresolved
+ * @returns XO_OK (out filled, possibly GW_T_NONE), XO_ERR_PARSE (snapshot is not an object
+ *          or its uuid is not a string; detail in errstr), XO_ERR_NOMEM.
+ */
+xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                   const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size);
+
+/** @brief True for classes whose XAPI record the view must keep to remap (see view.c). */
+bool gw_xo_class_keeps_record(const char *cls);
+
+/**
+ * @brief Parse an XAPI datetime ("20240131T12:34:56Z", with or without dashes/colons,
+ *        optional fraction or offset) to seconds since the epoch.
+ * @returns true on success.
+ */
+bool gw_xo_parse_datetime(const char *s, double *out);
+
+#endif
