@@ -21,6 +21,8 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Agent id in heartbeats and results (default xo-agent@<hostname>)."},
     {"agent.heartbeat_ms", XO_CFG_INT, "5000", 100, 3600000, false,
      "Interval between heartbeats on the agents topic."},
+    {"agent.shutdown_flush_ms", XO_CFG_INT, "5000", 0, 600000, false,
+     "How long a clean shutdown waits for Kafka to acknowledge what is queued."},
     {"xapi.url", XO_CFG_STRING, NULL, 0, 0, true,
      "Pool master URL, https://host or http://host:port."},
     {"xapi.hosts", XO_CFG_STRING, "", 0, 0, false,
@@ -129,6 +131,7 @@ static xo_err_t setup(agent_t *a, char *errstr, size_t errstr_size)
         err = xo_xapi_conn_new(&opts, &a->xapi, errstr, errstr_size);
     if (err != XO_OK)
         return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
+    xo_xapi_conn_set_abort(a->xapi, &agent_stop);
     agent_add_host(a, opts.url, false);
     while (hosts && *hosts) {
         char one[256];
@@ -230,15 +233,26 @@ static int run(agent_t *a)
 
 static void teardown(agent_t *a, pthread_t *service)
 {
-    if (a->xapi)
+    if (a->xapi) {
+        xo_xapi_conn_set_abort(a->xapi, NULL); /* the logout itself must not be aborted */
         agent_logout(a);
+    }
     agent_set_state(a, AGENT_STOPPED, NULL);
     agent_stop = 1;
     if (service)
         pthread_join(*service, NULL);
     if (a->producer) {
+        xo_producer_stats_t st;
         agent_publish_heartbeat(a);
-        xo_producer_free(a->producer, 10000);
+        /* Undelivered records are not lost for good: the next start resyncs the pool. */
+        if (xo_producer_flush(a->producer, xo_producer_brokers_down(a->producer)
+                                               ? 500
+                                               : (int)xo_config_get_int(
+                                                     a->cfg, "agent.shutdown_flush_ms")) != XO_OK) {
+            xo_producer_stats(a->producer, &st);
+            xo_warn(AGENT_MOD, "event=shutdown_unflushed in_queue=%d", st.in_queue);
+        }
+        xo_producer_free(a->producer, 0);
     }
     xo_xapi_conn_free(a->xapi);
     xo_strmap_free(a->published);

@@ -41,6 +41,7 @@ struct xo_xapi_conn {
     char body_errstr[BODY_ERR_SIZE];
     bool pin_mismatch;
     char pin_actual[2 * PIN_LEN + 1];
+    volatile sig_atomic_t *abort_flag; /* borrowed; a set flag ends the call in progress */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -216,6 +217,21 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return conn->body_err == XO_OK ? n : 0;
 }
 
+/* libcurl calls this about once a second and on every transfer step. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    xo_xapi_conn_t *conn = arg;
+
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return conn->abort_flag && *conn->abort_flag;
+}
+
+void xo_xapi_conn_set_abort(xo_xapi_conn_t *conn, volatile sig_atomic_t *flag)
+{
+    conn->abort_flag = flag;
+}
+
 static CURLcode setup_easy(xo_xapi_conn_t *conn)
 {
     CURL *e = conn->easy;
@@ -232,6 +248,9 @@ static CURLcode setup_easy(xo_xapi_conn_t *conn)
     rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, conn->curl_err);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, conn);
+    rc |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    rc |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    rc |= curl_easy_setopt(e, CURLOPT_XFERINFODATA, conn);
     return rc | setup_tls(conn);
 }
 
@@ -352,6 +371,8 @@ static xo_err_t map_curl(xo_xapi_conn_t *conn, CURLcode rc, char *errstr, size_t
                          "certificate fingerprint mismatch for %s: expected sha256 %s, got %s",
                          conn->url, expected, conn->pin_actual);
     }
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return xo_seterr(errstr, errstr_size, XO_ERR_TIMEOUT, "call aborted (shutting down)");
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:

@@ -12,6 +12,7 @@
 #define XO_XAPI_H
 
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -58,6 +59,13 @@ void xo_xapi_conn_free(xo_xapi_conn_t *conn);
  */
 xo_err_t xo_xapi_conn_set_url(xo_xapi_conn_t *conn, const char *url, char *errstr,
                               size_t errstr_size);
+
+/**
+ * @brief Let a flag (e.g. set by a signal handler) end any call in progress within about a
+ *        second; such a call returns XO_ERR_TIMEOUT ("call aborted"). @p flag is borrowed
+ *        and must outlive the connection; NULL removes it.
+ */
+void xo_xapi_conn_set_abort(xo_xapi_conn_t *conn, volatile sig_atomic_t *flag);
 
 /** @brief Current URL; borrowed, valid until the next set_url or free. */
 const char *xo_xapi_conn_url(const xo_xapi_conn_t *conn);
