@@ -220,8 +220,9 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
                            gw_notify_t *notify, gw_consumer_t **out, char *errstr,
                            size_t errstr_size)
 {
-    static const char *const extra[] = {"fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50",
-                                        NULL};
+    static const char *const extra[] = {
+        "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
+        "earliest",          NULL};
     gw_consumer_t *c = calloc(1, sizeof(*c));
     xo_err_t err;
 
@@ -247,10 +248,23 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
         }
         for (int32_t p = 0; p < c->t[t].count; p++)
             c->t[t].next[p] = -1;
-        err = xo_consumer_assign(c->kc, c->t[t].name, NULL, 0, RD_KAFKA_OFFSET_BEGINNING, errstr,
-                                 errstr_size);
-        if (err != XO_OK)
+    }
+    /* One explicit assignment of every partition of both topics, from the beginning. */
+    {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(c->t[0].count + c->t[1].count);
+        rd_kafka_resp_err_t kerr;
+        for (int t = 0; t < 2; t++)
+            for (int32_t p = 0; p < c->t[t].count; p++)
+                rd_kafka_topic_partition_list_add(list, c->t[t].name, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        kerr = rd_kafka_assign(xo_consumer_handle(c->kc), list);
+        rd_kafka_topic_partition_list_destroy(list);
+        if (kerr) {
+            err =
+                xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
             goto fail;
+        }
     }
     c->st.lag = -1;
     c->st.started_ms = xo_now_ms();
