@@ -104,6 +104,17 @@ void agent_add_host(agent_t *a, const char *url_or_address, bool first);
 /** Call a method with the session prepended to params (which it takes). */
 xo_err_t agent_call(agent_t *a, const char *method, json_object *params, long timeout_ms,
                     json_object **value, xo_xapi_error_t *xerr, char *errstr, size_t errstr_size);
+/**
+ * Log in on @p conn (another thread's connection) starting at @p url, following
+ * HOST_IS_SLAVE; the session ref goes to @p session. Reads only a->cfg and a->password.
+ * @returns as agent_connect() for one host: XO_ERR_CONFIG for refused credentials.
+ */
+xo_err_t agent_login_conn(agent_t *a, xo_xapi_conn_t *conn, const char *url, char *session,
+                          size_t session_size, char *errstr, size_t errstr_size);
+/** agent_call() on any connection and session (takes @p params). */
+xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *method,
+                         json_object *params, long timeout_ms, json_object **value,
+                         xo_xapi_error_t *xerr, char *errstr, size_t errstr_size);
 
 /* publish.c */
 /** Publish one event.from event (add/mod record, del tombstone). Takes @p ev. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "command_exec.h"
 #include "xo_cli.h"
 #include "xo_log.h"
 
@@ -51,6 +52,21 @@ static const xo_cfg_spec_t agent_spec[] = {
      "reading XAPI and resyncs once Kafka is back."},
     {"limits.max_record_bytes", XO_CFG_INT, "900000", 10000, 100000000, false,
      "Largest object record; longer string fields of a larger record are truncated."},
+    {"commands.enabled", XO_CFG_BOOL, NULL, 0, 0, false,
+     "Execute signed commands from the commands topic (default: true when "
+     "commands.public_keys is set)."},
+    {"commands.public_keys", XO_CFG_STRING, NULL, 0, 0, false,
+     "Comma-separated PEM files of the gateway public keys trusted to sign commands (several "
+     "during a key rotation)."},
+    {"commands.allowed_ops", XO_CFG_STRING, NULL, 0, 0, false,
+     "Comma-separated ops this agent executes (default all: vm.start, vm.stop, vm.restart, "
+     "vm.suspend, vm.resume, vm.pause, vm.unpause, vm.snapshot, vm.delete, vm.set)."},
+    {"commands.max_expiry_ms", XO_CFG_INT, "300000", 1000, 86400000, false,
+     "Longest accepted command lifetime (expires - issued); also the replay window."},
+    {"commands.clock_skew_ms", XO_CFG_INT, "5000", 0, 600000, false,
+     "Clock difference allowed between gateway and agent when checking expiry."},
+    {"commands.group_id", XO_CFG_STRING, NULL, 0, 0, false,
+     "Consumer group of the committed command offsets (default xo-agent.<pool-uuid>)."},
     XO_CFG_LOG_SPECS,
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
@@ -269,6 +285,7 @@ int main(int argc, char **argv)
     xo_config_t *cfg;
     pthread_t service;
     bool service_started = false;
+    agent_cmd_t *cmds = NULL;
     char errstr[512];
     int rc;
 
@@ -279,7 +296,8 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    if (setup(&a, errstr, sizeof(errstr)) != XO_OK) {
+    if (setup(&a, errstr, sizeof(errstr)) != XO_OK ||
+        agent_commands_new(&a, &cmds, errstr, sizeof(errstr)) != XO_OK) {
         xo_error(AGENT_MOD, "event=startup_failed reason=\"%s\"", errstr);
         rc = XO_EXIT_CONFIG;
         goto out;
@@ -290,8 +308,12 @@ int main(int argc, char **argv)
         goto out;
     }
     service_started = agent_service_start(&a, &service) == XO_OK;
+    if (cmds)
+        agent_commands_start(cmds);
     rc = run(&a);
 out:
+    agent_stop = 1;
+    agent_commands_free(cmds);
     teardown(&a, service_started ? &service : NULL);
     xo_info(AGENT_MOD, "event=stop exit=%d", rc);
     xo_config_free(cfg);

@@ -60,7 +60,8 @@ void agent_add_host(agent_t *a, const char *url_or_address, bool first)
     a->n_hosts++;
 }
 
-static xo_err_t login_once(agent_t *a, xo_xapi_error_t *xerr, char *errstr, size_t errstr_size)
+static xo_err_t login_once(agent_t *a, xo_xapi_conn_t *conn, char *session, size_t session_size,
+                           xo_xapi_error_t *xerr, char *errstr, size_t errstr_size)
 {
     json_object *params = json_object_new_array(), *value = NULL;
     xo_err_t err;
@@ -69,14 +70,14 @@ static xo_err_t login_once(agent_t *a, xo_xapi_error_t *xerr, char *errstr, size
     json_object_array_add(params, json_object_new_string(a->password));
     json_object_array_add(params, json_object_new_string("1.0"));
     json_object_array_add(params, json_object_new_string("xo-fleet"));
-    err = xo_xapi_call(a->xapi, "session.login_with_password", params, 0, &value, xerr, errstr,
+    err = xo_xapi_call(conn, "session.login_with_password", params, 0, &value, xerr, errstr,
                        errstr_size);
     json_object_put(params);
     if (err == XO_OK) {
         if (!json_object_is_type(value, json_type_string)) {
             err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "login answered a non-string");
         } else {
-            snprintf(a->session, sizeof(a->session), "%s", json_object_get_string(value));
+            snprintf(session, session_size, "%s", json_object_get_string(value));
         }
     }
     json_object_put(value);
@@ -84,27 +85,27 @@ static xo_err_t login_once(agent_t *a, xo_xapi_error_t *xerr, char *errstr, size
 }
 
 /* Log in at url, following HOST_IS_SLAVE redirections to the master. */
-static xo_err_t login_at(agent_t *a, const char *url, char *errstr, size_t errstr_size)
+xo_err_t agent_login_conn(agent_t *a, xo_xapi_conn_t *conn, const char *url, char *session,
+                          size_t session_size, char *errstr, size_t errstr_size)
 {
     xo_xapi_error_t xerr = {0};
     char next[256];
-    xo_err_t err = xo_xapi_conn_set_url(a->xapi, url, errstr, errstr_size);
+    xo_err_t err = xo_xapi_conn_set_url(conn, url, errstr, errstr_size);
 
     for (int hops = 0; err == XO_OK && hops < 4; hops++) {
-        err = login_once(a, &xerr, errstr, errstr_size);
+        err = login_once(a, conn, session, session_size, &xerr, errstr, errstr_size);
         if (err != XO_ERR_XAPI || strcmp(xerr.code, "HOST_IS_SLAVE") != 0)
             break;
         if (json_object_array_length(xerr.params) < 1) {
             err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "HOST_IS_SLAVE without address");
             break;
         }
-        url_with_host(xo_xapi_conn_url(a->xapi),
+        url_with_host(xo_xapi_conn_url(conn),
                       json_object_get_string(json_object_array_get_idx(xerr.params, 0)), next,
                       sizeof(next));
-        xo_info(AGENT_MOD, "event=host_is_slave host=%s master=%s", xo_xapi_conn_url(a->xapi),
-                next);
+        xo_info(AGENT_MOD, "event=host_is_slave host=%s master=%s", xo_xapi_conn_url(conn), next);
         xo_xapi_error_clear(&xerr);
-        err = xo_xapi_conn_set_url(a->xapi, next, errstr, errstr_size);
+        err = xo_xapi_conn_set_url(conn, next, errstr, errstr_size);
     }
     if (err == XO_ERR_XAPI)
         snprintf(errstr, errstr_size, "XAPI error %s", xerr.code);
@@ -125,7 +126,8 @@ xo_err_t agent_connect(agent_t *a)
             xo_err_t err;
 
             snprintf(url, sizeof(url), "%s", a->hosts[i]);
-            err = login_at(a, url, errstr, sizeof(errstr));
+            err = agent_login_conn(a, a->xapi, url, a->session, sizeof(a->session), errstr,
+                                   sizeof(errstr));
             if (err == XO_OK) {
                 pthread_mutex_lock(&a->status_lock);
                 snprintf(a->status.master, sizeof(a->status.master), "%s",
@@ -162,14 +164,22 @@ xo_err_t agent_connect(agent_t *a)
 xo_err_t agent_call(agent_t *a, const char *method, json_object *params, long timeout_ms,
                     json_object **value, xo_xapi_error_t *xerr, char *errstr, size_t errstr_size)
 {
+    return agent_call_conn(a->xapi, a->session, method, params, timeout_ms, value, xerr, errstr,
+                           errstr_size);
+}
+
+xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *method,
+                         json_object *params, long timeout_ms, json_object **value,
+                         xo_xapi_error_t *xerr, char *errstr, size_t errstr_size)
+{
     json_object *full = json_object_new_array();
     xo_err_t err;
 
-    json_object_array_add(full, json_object_new_string(a->session));
+    json_object_array_add(full, json_object_new_string(session));
     for (size_t i = 0; params && i < json_object_array_length(params); i++)
         json_object_array_add(full, json_object_get(json_object_array_get_idx(params, i)));
     json_object_put(params);
-    err = xo_xapi_call(a->xapi, method, full, timeout_ms, value, xerr, errstr, errstr_size);
+    err = xo_xapi_call(conn, method, full, timeout_ms, value, xerr, errstr, errstr_size);
     json_object_put(full);
     return err;
 }

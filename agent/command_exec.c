@@ -1,0 +1,412 @@
+/*
+ * command_exec.c - the command thread: waits for the pool, rebuilds the replay window from
+ * recent xo.results, consumes the pool's partition of xo.commands from the group's committed
+ * offset, verifies each message, and for a valid one publishes `accepted`, waits for Kafka
+ * to acknowledge it, commits, and only then executes (at most once; docs/security.md).
+ * Must not touch the XAPI thread's connection or fields (only status under its lock).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command_int.h"
+#include "xo_log.h"
+
+#define ALL_OPS                                                                                    \
+    "vm.start,vm.stop,vm.restart,vm.suspend,vm.resume,vm.pause,vm.unpause,vm.snapshot,"            \
+    "vm.delete,vm.set"
+
+/* ------------------------------------------------------------------ configuration */
+
+static xo_err_t load_keys(agent_cmd_t *c, const char *list, char *errstr, size_t errstr_size)
+{
+    c->keys = xo_keyring_new();
+    if (!c->keys)
+        return XO_ERR_NOMEM;
+    while (list && *list) {
+        char path[1024];
+        size_t n = strcspn(list, ",");
+        xo_err_t err;
+
+        snprintf(path, sizeof(path), "%.*s", (int)(n < 1023 ? n : 1023), list);
+        list += n;
+        list += strspn(list, ", ");
+        if (!path[strspn(path, " ")])
+            continue;
+        err = xo_keyring_add_file(c->keys, path + strspn(path, " "), errstr, errstr_size);
+        if (err != XO_OK)
+            return XO_ERR_CONFIG;
+    }
+    return xo_keyring_count(c->keys)
+               ? XO_OK
+               : xo_seterr(errstr, errstr_size, XO_ERR_CONFIG, "commands.public_keys lists no key");
+}
+
+static xo_err_t open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
+{
+    const xo_config_t *cfg = c->a->cfg;
+    xo_xapi_opts_t opts = {
+        .url = xo_config_get(cfg, "xapi.url"),
+        .ca_file = xo_config_get(cfg, "xapi.ca_file"),
+        .pin_sha256 = xo_config_get(cfg, "xapi.fingerprint"),
+        .insecure = xo_config_get_bool(cfg, "xapi.insecure"),
+        .connect_timeout_ms = xo_config_get_int(cfg, "xapi.connect_timeout_ms"),
+        .timeout_ms = xo_config_get_int(cfg, "xapi.call_timeout_ms"),
+    };
+    xo_err_t err = xo_xapi_conn_new(&opts, &c->xapi, errstr, errstr_size);
+
+    if (err == XO_OK)
+        xo_xapi_conn_set_abort(c->xapi, &agent_stop);
+    return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
+}
+
+xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t errstr_size)
+{
+    const char *enabled = xo_config_get(a->cfg, "commands.enabled");
+    const char *keys = xo_config_get(a->cfg, "commands.public_keys");
+    const char *ops = xo_config_get(a->cfg, "commands.allowed_ops");
+    bool has_keys = keys && keys[strspn(keys, ", ")];
+    agent_cmd_t *c;
+    xo_err_t err;
+
+    *out = NULL;
+    if (enabled ? !xo_config_get_bool(a->cfg, "commands.enabled") : !has_keys) {
+        xo_info(CMD_MOD, "event=commands_disabled reason=\"%s\"",
+                enabled ? "commands.enabled=false" : "no commands.public_keys");
+        return XO_OK;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return XO_ERR_NOMEM;
+    c->a = a;
+    c->partition = -1;
+    c->replay = cmd_replay_new();
+    err = c->replay ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    if (err == XO_OK)
+        err = cmd_ops_mask(ops ? ops : ALL_OPS, &c->policy.allowed_ops, errstr, errstr_size);
+    if (err == XO_OK)
+        err = open_xapi(c, errstr, errstr_size);
+    if (err != XO_OK) {
+        agent_commands_free(c);
+        return err;
+    }
+    c->policy.keys = c->keys;
+    c->policy.pool = c->pool;
+    c->policy.replay = c->replay;
+    c->policy.max_expiry_ms = xo_config_get_int(a->cfg, "commands.max_expiry_ms");
+    c->policy.skew_ms = xo_config_get_int(a->cfg, "commands.clock_skew_ms");
+    xo_info(CMD_MOD, "event=commands_enabled keys=%zu max_expiry_ms=%lld skew_ms=%lld",
+            xo_keyring_count(c->keys), (long long)c->policy.max_expiry_ms,
+            (long long)c->policy.skew_ms);
+    *out = c;
+    return XO_OK;
+}
+
+/* ------------------------------------------------------------------ results */
+
+xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
+                     json_object *result, const char *code, json_object *params, const char *reason)
+{
+    xo_result_msg_t m = {id,          c->pool, c->a->id, state,  progress, 0,
+                         xo_now_ms(), result,  code,     params, reason};
+    char errstr[256], *value;
+    size_t len;
+    xo_err_t err;
+
+    value = xo_result_msg_encode(&m, &len);
+    if (!value)
+        return XO_ERR_NOMEM;
+    do {
+        err =
+            xo_producer_send(c->a->producer, c->a->topics.results, c->partition, id[0] ? id : NULL,
+                             strlen(id), value, len, NULL, 0, errstr, sizeof(errstr));
+    } while (err == XO_ERR_LIMIT && agent_sleep(20));
+    if (err != XO_OK)
+        xo_error(CMD_MOD, "event=result_not_queued id=%s state=%s reason=\"%s\"", id, state,
+                 errstr);
+    free(value);
+    return err;
+}
+
+/* ------------------------------------------------------------------ start-up */
+
+static bool wait_for_pool(agent_cmd_t *c)
+{
+    while (agent_sleep(100)) {
+        pthread_mutex_lock(&c->a->status_lock);
+        c->partition = c->a->partition;
+        snprintf(c->pool, sizeof(c->pool), "%s", c->a->pool_uuid);
+        pthread_mutex_unlock(&c->a->status_lock);
+        if (c->partition >= 0 && c->pool[0])
+            return true;
+    }
+    return false;
+}
+
+/* Earliest offset of @p topic's pool partition with a timestamp >= ts_ms (END when none). */
+static xo_err_t offset_for_time(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t ts_ms,
+                                int64_t *offset)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t kerr;
+
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = ts_ms;
+    kerr = rd_kafka_offsets_for_times(rk, list, 10000);
+    if (!kerr)
+        kerr = list->elems[0].err;
+    *offset = list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    return kerr ? XO_ERR_KAFKA : XO_OK;
+}
+
+/* A result of this pool in a state that proves the command passed verification. */
+static void fold_result(agent_cmd_t *c, const rd_kafka_message_t *m, int64_t keep_ms)
+{
+    json_object *o = NULL;
+    const char *state, *id;
+
+    if (!m->payload || xo_msg_parse(XO_MSG_RESULT, m->payload, m->len, &o, NULL, 0) != XO_OK)
+        return;
+    state = xo_msg_str(o, "state");
+    id = xo_msg_str(o, "id");
+    if (strcmp(xo_msg_str(o, "pool"), c->pool) == 0 && id[0] && strcmp(state, "rejected") != 0)
+        cmd_replay_add(c->replay, id, xo_msg_int(o, "ts", 0) + keep_ms);
+    json_object_put(o);
+}
+
+/* Read back xo.results of the pool's partition over the replay window. */
+static xo_err_t read_back(agent_cmd_t *c)
+{
+    int64_t keep = c->policy.max_expiry_ms + 2 * c->policy.skew_ms, from = -1, lo = 0, hi = 0;
+    int64_t next = 0, deadline = xo_now_ms() + CMD_READBACK_MS;
+    const char *topic = c->a->topics.results;
+    char errstr[256];
+    xo_consumer_t *k = NULL;
+    xo_err_t err = xo_consumer_new(c->a->cfg, NULL, NULL, &k, errstr, sizeof(errstr));
+
+    if (err == XO_OK)
+        err = xo_consumer_watermarks(k, topic, c->partition, &lo, &hi, 10000);
+    if (err == XO_OK && hi > lo)
+        err =
+            offset_for_time(xo_consumer_handle(k), topic, c->partition, xo_now_ms() - keep, &from);
+    if (err == XO_OK && hi > lo && from >= 0 && from < hi)
+        err = xo_consumer_assign(k, topic, &c->partition, 1, from, errstr, sizeof(errstr));
+    next = from >= 0 ? from : hi;
+    while (err == XO_OK && next < hi) {
+        rd_kafka_message_t *m = xo_consumer_poll(k, 200);
+        if (agent_stop || xo_now_ms() > deadline)
+            err = XO_ERR_TIMEOUT;
+        if (m && !m->err) {
+            fold_result(c, m, keep);
+            next = m->offset + 1;
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    xo_consumer_free(k);
+    xo_info(CMD_MOD, "event=results_read_back error=%s ids=%zu from=%lld to=%lld", xo_strerror(err),
+            cmd_replay_count(c->replay), (long long)from, (long long)hi);
+    return err;
+}
+
+/* Resume at the group's committed offset, or at the start of the replay window. */
+static xo_err_t open_commands(agent_cmd_t *c)
+{
+    const char *topic = c->a->topics.commands;
+    const char *group = xo_config_get(c->a->cfg, "commands.group_id");
+    rd_kafka_topic_partition_list_t *list;
+    char errstr[256];
+    int64_t offset = RD_KAFKA_OFFSET_INVALID;
+    xo_err_t err;
+
+    snprintf(c->group_id, sizeof(c->group_id), "%s", group ? group : "");
+    if (!c->group_id[0])
+        snprintf(c->group_id, sizeof(c->group_id), "xo-agent.%s", c->pool);
+    err = xo_consumer_new(c->a->cfg, c->group_id, NULL, &c->consumer, errstr, sizeof(errstr));
+    if (err != XO_OK)
+        return err;
+    list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, c->partition);
+    if (rd_kafka_committed(xo_consumer_handle(c->consumer), list, 10000) == 0)
+        offset = list->elems[0].offset;
+    else
+        err = XO_ERR_KAFKA;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err == XO_OK && offset < 0)
+        err = offset_for_time(xo_consumer_handle(c->consumer), topic, c->partition,
+                              xo_now_ms() - c->policy.max_expiry_ms - c->policy.skew_ms, &offset);
+    if (err == XO_OK)
+        err =
+            xo_consumer_assign(c->consumer, topic, &c->partition, 1,
+                               offset >= 0 ? offset : RD_KAFKA_OFFSET_END, errstr, sizeof(errstr));
+    xo_info(CMD_MOD, "event=consuming topic=%s partition=%d group=%s offset=%lld error=%s", topic,
+            (int)c->partition, c->group_id, (long long)offset, xo_strerror(err));
+    if (err != XO_OK) {
+        xo_consumer_free(c->consumer);
+        c->consumer = NULL;
+    }
+    return err;
+}
+
+/* ------------------------------------------------------------------ one command */
+
+static void commit(agent_cmd_t *c, int64_t next)
+{
+    char errstr[256];
+
+    if (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, next, errstr,
+                           sizeof(errstr)) != XO_OK)
+        xo_warn(CMD_MOD, "event=commit_failed reason=\"%s\"", errstr);
+}
+
+static void reject_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd,
+                           cmd_verdict_t v, const char *reason)
+{
+    char id[CMD_ID_MAX + 1];
+
+    if (cmd->id)
+        snprintf(id, sizeof(id), "%s", cmd->id);
+    else
+        cmd_peek_id(m->payload, m->len, id, sizeof(id));
+    xo_warn(CMD_MOD, "event=command_rejected id=%s offset=%lld code=%s reason=\"%s\"", id,
+            (long long)m->offset, cmd_verdict_code(v), reason);
+    cmd_publish(c, id, "rejected", 0, NULL, cmd_verdict_code(v), NULL, reason);
+    commit(c, m->offset + 1);
+}
+
+/* `accepted` acknowledged by Kafka, then the offset committed: both before executing, so
+ * that a crash at any point can never run the command twice. False: do not execute. */
+static bool accept_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+{
+    int64_t give_up = cmd->expires + c->policy.skew_ms;
+    char errstr[256];
+
+    cmd_replay_add(c->replay, cmd->id, give_up);
+    if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK)
+        return false;
+    while (xo_producer_flush(c->a->producer, 1000) != XO_OK)
+        if (agent_stop || xo_now_ms() > give_up)
+            return false;
+    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, m->offset + 1,
+                              errstr, sizeof(errstr)) != XO_OK) {
+        xo_warn(CMD_MOD, "event=commit_failed id=%s reason=\"%s\"", cmd->id, errstr);
+        if (!agent_sleep(200) || xo_now_ms() > give_up)
+            return false;
+    }
+    return true;
+}
+
+static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+{
+    cmd_outcome_t out = {0};
+    xo_err_t err;
+
+    xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
+            cmd_op_name(cmd->op), cmd->user, xo_msg_str(cmd->args, "id"));
+    if (!accept_command(c, m, cmd)) {
+        xo_error(CMD_MOD,
+                 "event=command_not_run id=%s reason=\"accepted not acknowledged or "
+                 "offset not committed before expiry\"",
+                 cmd->id);
+        return;
+    }
+    err = cmd_run(c, cmd, &out);
+    if (err == XO_OK) {
+        cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
+    } else {
+        if (!out.xerr.code[0])
+            snprintf(out.xerr.code, sizeof(out.xerr.code), "%s",
+                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
+        cmd_publish(c, cmd->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
+    }
+    xo_info(CMD_MOD, "event=command_done id=%s op=%s state=%s code=%s", cmd->id,
+            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out.xerr.code);
+    agent_count(c->a, &c->a->status.commands, 1);
+    json_object_put(out.result);
+    xo_xapi_error_clear(&out.xerr);
+}
+
+static void handle(agent_cmd_t *c, const rd_kafka_message_t *m)
+{
+    const void *sig = NULL, *kid = NULL;
+    size_t sig_len = 0, kid_len = 0;
+    char reason[256];
+    cmd_t cmd;
+    cmd_verdict_t v;
+
+    xo_kafka_header_get(m, XO_HDR_SIG, &sig, &sig_len);
+    xo_kafka_header_get(m, XO_HDR_KEY, &kid, &kid_len);
+    v = cmd_verify(&c->policy, m->payload, m->len, sig, sig_len, kid, kid_len, xo_now_ms(), &cmd,
+                   reason, sizeof(reason));
+    if (v == CMD_OK)
+        execute(c, m, &cmd);
+    else
+        reject_command(c, m, &cmd, v, reason);
+    cmd_fini(&cmd);
+}
+
+/* ------------------------------------------------------------------ the thread */
+
+static void consume(agent_cmd_t *c)
+{
+    int64_t last_evict = xo_now_ms();
+
+    while (!agent_stop) {
+        rd_kafka_message_t *m = xo_consumer_poll(c->consumer, 200);
+        if (m && !m->err)
+            handle(c, m);
+        else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
+        if (m)
+            rd_kafka_message_destroy(m);
+        if (xo_now_ms() - last_evict >= 1000) {
+            cmd_replay_evict(c->replay, xo_now_ms());
+            last_evict = xo_now_ms();
+        }
+    }
+}
+
+static void *cmd_main(void *arg)
+{
+    agent_cmd_t *c = arg;
+    int attempt = 0;
+
+    if (!wait_for_pool(c) || cmd_login(c) != XO_OK)
+        return NULL;
+    while (read_back(c) != XO_OK && agent_sleep(agent_backoff_ms(c->a, attempt++)))
+        cmd_replay_evict(c->replay, INT64_MAX); /* start over: a partial read proves nothing */
+    while (!agent_stop && open_commands(c) != XO_OK)
+        agent_sleep(agent_backoff_ms(c->a, attempt++));
+    if (!agent_stop)
+        consume(c);
+    return NULL;
+}
+
+xo_err_t agent_commands_start(agent_cmd_t *c)
+{
+    if (pthread_create(&c->thread, NULL, cmd_main, c) != 0)
+        return XO_ERR_NOMEM;
+    c->started = true;
+    return XO_OK;
+}
+
+void agent_commands_free(agent_cmd_t *c)
+{
+    if (!c)
+        return;
+    if (c->started)
+        pthread_join(c->thread, NULL);
+    if (c->session[0]) {
+        json_object *ignored = NULL;
+        char errstr[128];
+        xo_xapi_conn_set_abort(c->xapi, NULL); /* the logout itself must not be aborted */
+        agent_call_conn(c->xapi, c->session, "session.logout", NULL, 5000, &ignored, NULL, errstr,
+                        sizeof(errstr));
+        json_object_put(ignored);
+    }
+    xo_consumer_free(c->consumer);
+    xo_xapi_conn_free(c->xapi);
+    xo_keyring_free(c->keys);
+    cmd_replay_free(c->replay);
+    free(c);
+}

@@ -1,0 +1,53 @@
+/*
+ * command_int.h - internals shared by command_exec.c (the thread, Kafka side) and
+ * command_ops.c (the XAPI side). Everything here belongs to the command thread alone,
+ * except `a`, which is shared under the rules of agent.h.
+ */
+#ifndef XO_COMMAND_INT_H
+#define XO_COMMAND_INT_H
+
+#include "command_exec.h"
+#include "command_verify.h"
+
+#define CMD_MOD          "command"
+#define CMD_TASK_POLL_MS 100   /**< task.get_record interval while an Async call runs */
+#define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
+
+struct agent_cmd {
+    agent_t *a;              /**< shared; status under a->status_lock */
+    xo_keyring_t *keys;      /**< owned */
+    cmd_replay_t *replay;    /**< owned */
+    cmd_policy_t policy;     /**< borrows keys, replay, pool */
+    char pool[64];           /**< copied from a->pool_uuid once known */
+    int32_t partition;       /**< the pool's partition of xo.commands and xo.results */
+    char group_id[256];      /**< consumer group of the committed offsets */
+    xo_xapi_conn_t *xapi;    /**< own connection: xo_xapi_conn_t is not thread-safe */
+    char session[128];       /**< own XAPI session (a credential: never logged) */
+    xo_consumer_t *consumer; /**< xo.commands, the pool's partition */
+    pthread_t thread;
+    bool started;
+};
+
+/** The outcome of one executed command, for the terminal result. */
+typedef struct {
+    json_object *result;  /**< success value (owned) */
+    xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
+    char reason[256];     /**< failure: human text */
+} cmd_outcome_t;
+
+/* command_exec.c */
+/** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */
+xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
+                     json_object *result, const char *code, json_object *params,
+                     const char *reason);
+
+/* command_ops.c */
+/** Log in (own connection), retrying with backoff until it works or the agent stops. */
+xo_err_t cmd_login(agent_cmd_t *c);
+/**
+ * Run a verified command on XAPI: resolve the VM, call Async.VM.*, publish progress from the
+ * task, return the outcome. @returns XO_OK (success) or the error (outcome filled).
+ */
+xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
+
+#endif
