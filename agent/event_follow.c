@@ -103,6 +103,8 @@ xo_err_t agent_follow(agent_t *a)
             xo_warn(AGENT_MOD, "event=event_from_failed reason=\"answer without token\"");
             err = XO_ERR_INVALID;
         } else {
+            xo_dbg(XO_DBG_SYNC, AGENT_MOD, "event=batch total_events=%lld token=%s",
+                   (long long)a->status.events, json_object_get_string(token));
             snprintf(a->token, sizeof(a->token), "%s", json_object_get_string(token));
             if (json_object_object_get_ex(result, "valid_ref_counts", &counts) &&
                 !agent_counts_agree(a, counts, false))
