@@ -107,6 +107,12 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     req = len <= INT32_MAX ? json_tokener_parse_ex(tok, msg, (int)len) : NULL;
     jerr = json_tokener_get_error(tok);
+    if (!req && jerr == json_tokener_continue && len > 0) {
+        /* a bare number ("42") is only complete once something follows it */
+        req = json_tokener_parse_ex(tok, " ", 1);
+        jerr = json_tokener_get_error(tok);
+        len = req ? json_tokener_get_parse_end(tok) : 0; /* consumed everything before */
+    }
     if (!req || jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
         gw_rpc_fail(&err, GW_ERR_INVALID_JSON, "invalid JSON", NULL);
         gw_rpc_write_error(reply, NULL, &err);

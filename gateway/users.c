@@ -314,7 +314,7 @@ static fail_t *fail_slot(gw_users_t *u, const char *prefix, const char *name, bo
         return NULL;
     memset(victim, 0, sizeof(*victim));
     snprintf(victim->key, sizeof(victim->key), "%s", key);
-    victim->first_ms = now;
+    victim->first_ms = victim->last_ms = now;
     return victim;
 }
 

@@ -1,0 +1,298 @@
+/* Unit tests of gateway/view.c: apply/delete/sync/agent, indexes, emitted changes, links
+ * resolved later (pending), dependents remapped when a linked record changes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+typedef struct {
+    int enters, exits;
+    char last_id[128];
+    char last_json[8192];
+} rec_t;
+
+static void emit(void *opaque, const char *id, const char *json, size_t len)
+{
+    rec_t *r = opaque;
+    snprintf(r->last_id, sizeof(r->last_id), "%s", id);
+    if (json) {
+        r->enters++;
+        snprintf(r->last_json, sizeof(r->last_json), "%.*s", (int)len, json);
+    } else {
+        r->exits++;
+        r->last_json[0] = '\0';
+    }
+}
+
+static xo_err_t put(gw_view_t *v, const char *pool, const char *cls, const char *ref,
+                    const char *snap_json)
+{
+    char msg[8192];
+    json_object *snap = json_tokener_parse(snap_json);
+    xo_err_t err;
+    char errstr[128];
+    snprintf(msg, sizeof(msg),
+             "{\"v\":1,\"pool\":\"%s\",\"class\":\"%s\",\"ref\":\"%s\",\"op\":\"add\","
+             "\"event_id\":1,\"ts\":1,\"gen\":1,\"snapshot\":%s}",
+             pool, cls, ref, snap_json);
+    assert_non_null(snap);
+    err = gw_view_apply_object(v, pool, cls, ref, snap, msg, strlen(msg), errstr, sizeof(errstr));
+    json_object_put(snap);
+    return err;
+}
+
+static json_object *get_obj(gw_view_t *v, const char *id)
+{
+    gw_obj_info_t o;
+    if (!gw_view_get(v, id, &o) || !o.json)
+        return NULL;
+    return json_tokener_parse(o.json);
+}
+
+static const char *sfield(json_object *o, const char *k)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+#define POOL "p-0000"
+
+static void test_add_get_delete(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    rec_t r = {0};
+    json_object *o;
+    gw_view_stats_t st;
+    (void)state;
+    gw_view_set_emit(v, emit, &r);
+    gw_view_wrlock(v);
+    assert_int_equal(put(v, POOL, "vm", "OpaqueRef:1",
+                         "{\"uuid\":\"u1\",\"name_label\":\"a\",\"power_state\":\"Halted\"}"),
+                     XO_OK);
+    assert_int_equal(r.enters, 1);
+    assert_string_equal(r.last_id, "u1");
+    /* same record again: no visible change, no emit */
+    assert_int_equal(put(v, POOL, "vm", "OpaqueRef:1",
+                         "{\"uuid\":\"u1\",\"name_label\":\"a\",\"power_state\":\"Halted\"}"),
+                     XO_OK);
+    assert_int_equal(r.enters, 1);
+    assert_int_equal(put(v, POOL, "vm", "OpaqueRef:1",
+                         "{\"uuid\":\"u1\",\"name_label\":\"b\",\"power_state\":\"Running\"}"),
+                     XO_OK);
+    assert_int_equal(r.enters, 2);
+    o = get_obj(v, "u1");
+    assert_string_equal(sfield(o, "name_label"), "b");
+    assert_string_equal(sfield(o, "power_state"), "Running");
+    assert_string_equal(sfield(o, "type"), "VM");
+    assert_string_equal(sfield(o, "$pool"), POOL);
+    assert_string_equal(sfield(o, "_xapiRef"), "OpaqueRef:1");
+    json_object_put(o);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.objects, 1);
+    assert_int_equal(st.by_type[GW_T_VM], 1);
+    assert_int_equal(gw_view_apply_delete(v, POOL, "vm", "OpaqueRef:1"), XO_OK);
+    assert_int_equal(r.exits, 1);
+    assert_string_equal(r.last_id, "u1");
+    assert_null(get_obj(v, "u1"));
+    assert_int_equal(gw_view_apply_delete(v, POOL, "vm", "OpaqueRef:1"), XO_ERR_NOTFOUND);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.objects, 0);
+    assert_int_equal(st.by_type[GW_T_VM], 0);
+    gw_view_unlock(v);
+    gw_view_free(v);
+}
+
+static void test_classes_without_shape_are_silent(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    rec_t r = {0};
+    gw_obj_info_t o;
+    (void)state;
+    gw_view_set_emit(v, emit, &r);
+    assert_int_equal(put(v, POOL, "vm_metrics", "OpaqueRef:m", "{\"uuid\":\"m1\"}"), XO_OK);
+    assert_int_equal(r.enters, 0);
+    assert_true(gw_view_get(v, "m1", &o));
+    assert_null(o.json);
+    assert_int_equal(gw_view_apply_delete(v, POOL, "vm_metrics", "OpaqueRef:m"), XO_OK);
+    assert_int_equal(r.exits, 0);
+    gw_view_free(v);
+}
+
+static void test_links_resolve_after_settle(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    gw_view_stats_t st;
+    json_object *o, *a;
+    (void)state;
+    /* the VBD arrives before its VM and VDI: links pending until settle */
+    assert_int_equal(put(v, POOL, "vbd", "OpaqueRef:b",
+                         "{\"uuid\":\"vbd1\",\"VM\":\"OpaqueRef:vm\",\"VDI\":\"OpaqueRef:d\"}"),
+                     XO_OK);
+    o = get_obj(v, "vbd1");
+    assert_false(json_object_object_get_ex(o, "VM", NULL));
+    json_object_put(o);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(
+        put(v, POOL, "vm", "OpaqueRef:vm",
+            "{\"uuid\":\"vm1\",\"VBDs\":[\"OpaqueRef:b\"],\"power_state\":\"Halted\"}"),
+        XO_OK);
+    assert_int_equal(put(v, POOL, "vdi", "OpaqueRef:d", "{\"uuid\":\"vdi1\"}"), XO_OK);
+    gw_view_settle(v);
+    o = get_obj(v, "vbd1");
+    assert_string_equal(sfield(o, "VM"), "vm1");
+    assert_string_equal(sfield(o, "VDI"), "vdi1");
+    json_object_put(o);
+    o = get_obj(v, "vm1");
+    assert_true(json_object_object_get_ex(o, "$VBDs", &a));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "vbd1");
+    json_object_put(o);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.pending, 0);
+    gw_view_free(v);
+}
+
+static void test_dependents_remapped(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    rec_t r = {0};
+    json_object *o, *mem, *size;
+    (void)state;
+    gw_view_set_emit(v, emit, &r);
+    assert_int_equal(put(v, POOL, "host_metrics", "OpaqueRef:hm",
+                         "{\"uuid\":\"hm1\",\"live\":false,\"memory_total\":\"1073741824\","
+                         "\"memory_free\":\"0\"}"),
+                     XO_OK);
+    assert_int_equal(put(v, POOL, "host", "OpaqueRef:h",
+                         "{\"uuid\":\"h1\",\"name_label\":\"h\",\"metrics\":\"OpaqueRef:hm\"}"),
+                     XO_OK);
+    o = get_obj(v, "h1");
+    assert_string_equal(sfield(o, "power_state"), "Halted");
+    json_object_put(o);
+    /* the metrics change: the host is mapped again and announced */
+    r.enters = 0;
+    assert_int_equal(put(v, POOL, "host_metrics", "OpaqueRef:hm",
+                         "{\"uuid\":\"hm1\",\"live\":true,\"memory_total\":\"2147483648\","
+                         "\"memory_free\":\"1073741824\"}"),
+                     XO_OK);
+    assert_int_equal(r.enters, 1);
+    assert_string_equal(r.last_id, "h1");
+    o = get_obj(v, "h1");
+    assert_string_equal(sfield(o, "power_state"), "Running");
+    assert_true(json_object_object_get_ex(o, "memory", &mem));
+    assert_true(json_object_object_get_ex(mem, "size", &size));
+    assert_int_equal(json_object_get_int64(size), 2147483648LL);
+    json_object_put(o);
+    gw_view_free(v);
+}
+
+static bool count_cb(void *opaque, const gw_obj_info_t *o)
+{
+    (void)o;
+    (*(int *)opaque)++;
+    return true;
+}
+
+static void test_indexes_by_type_and_pool(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    char ref[64], snap[256];
+    int n;
+    (void)state;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(ref, sizeof(ref), "OpaqueRef:%d", i);
+        snprintf(snap, sizeof(snap), "{\"uuid\":\"u-%d\",\"power_state\":\"Halted\"}", i);
+        assert_int_equal(put(v, i % 2 ? "pool-b" : "pool-a", i % 3 ? "vm" : "network", ref, snap),
+                         XO_OK);
+    }
+    n = 0;
+    gw_view_foreach(v, GW_T_VM, NULL, count_cb, &n);
+    assert_int_equal(n, 3333);
+    n = 0;
+    gw_view_foreach(v, GW_T_NONE, "pool-a", count_cb, &n);
+    assert_int_equal(n, 2500);
+    n = 0;
+    gw_view_foreach(v, GW_T_NETWORK, "pool-b", count_cb, &n);
+    assert_int_equal(n, 833);
+    /* delete half, the tables stay consistent (backward-shift deletion) */
+    for (int i = 0; i < 5000; i += 2) {
+        snprintf(ref, sizeof(ref), "OpaqueRef:%d", i);
+        assert_int_equal(gw_view_apply_delete(v, "pool-a", i % 3 ? "vm" : "network", ref), XO_OK);
+    }
+    for (int i = 0; i < 5000; i++) {
+        gw_obj_info_t o;
+        char id[32];
+        snprintf(id, sizeof(id), "u-%d", i);
+        assert_int_equal(gw_view_get(v, id, &o), i % 2 == 1);
+    }
+    n = 0;
+    gw_view_foreach(v, GW_T_NONE, NULL, count_cb, &n);
+    assert_int_equal(n, 2500);
+    gw_view_free(v);
+}
+
+static void pool_cb(void *opaque, const gw_pool_info_t *p)
+{
+    gw_pool_info_t *out = opaque;
+    *out = *p;
+}
+
+static void test_sync_and_agent(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    gw_pool_info_t p;
+    json_object *hb = json_tokener_parse("{\"agent\":\"a1\",\"state\":\"live\",\"ts\":5}");
+    (void)state;
+    assert_int_equal(gw_view_apply_sync(v, POOL, 3, 10, 99), XO_OK);
+    assert_int_equal(gw_view_apply_agent(v, POOL, hb, "{}", 2), XO_OK);
+    gw_view_foreach_pool(v, pool_cb, &p);
+    assert_true(p.synced);
+    assert_int_equal(p.sync_gen, 3);
+    assert_string_equal(p.agent_state, "live");
+    assert_string_equal(p.agent_id, "a1");
+    assert_int_equal(gw_view_apply_agent(v, POOL, NULL, NULL, 0), XO_OK);
+    gw_view_foreach_pool(v, pool_cb, &p);
+    assert_null(p.agent_state);
+    json_object_put(hb);
+    gw_view_free(v);
+}
+
+static void test_bad_records(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    char errstr[128];
+    json_object *arr = json_tokener_parse("[1]"), *bad = json_tokener_parse("{\"uuid\":5}");
+    gw_view_stats_t st;
+    (void)state;
+    assert_int_equal(
+        gw_view_apply_object(v, POOL, "vm", "OpaqueRef:x", arr, "x", 1, errstr, sizeof(errstr)),
+        XO_ERR_PARSE);
+    assert_int_equal(
+        gw_view_apply_object(v, POOL, "vm", "OpaqueRef:x", bad, "x", 1, errstr, sizeof(errstr)),
+        XO_ERR_PARSE);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.objects, 0);
+    json_object_put(arr);
+    json_object_put(bad);
+    gw_view_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_get_delete),
+        cmocka_unit_test(test_classes_without_shape_are_silent),
+        cmocka_unit_test(test_links_resolve_after_settle),
+        cmocka_unit_test(test_dependents_remapped),
+        cmocka_unit_test(test_indexes_by_type_and_pool),
+        cmocka_unit_test(test_sync_and_agent),
+        cmocka_unit_test(test_bad_records),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
