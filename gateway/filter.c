@@ -107,7 +107,7 @@ xo_err_t gw_filter_parse(const char *s, gw_filter_t **out, char *errstr, size_t 
             gw_filter_free(f);
             return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "more than %d terms", MAX_TERMS);
         }
-        t = &f->terms[f->nterms];
+        t = &f->terms[f->nterms++]; /* counted now: gw_filter_free frees it on any error */
         if (*p == '!') {
             t->neg = true;
             p++;
@@ -146,11 +146,9 @@ xo_err_t gw_filter_parse(const char *s, gw_filter_t **out, char *errstr, size_t 
         }
         t->value = dup_unquote(start, n);
         if (!t->value || (colon && !t->prop)) {
-            f->nterms++;
             gw_filter_free(f);
             return XO_ERR_NOMEM;
         }
-        f->nterms++;
     }
     compute_hints(f);
     *out = f;

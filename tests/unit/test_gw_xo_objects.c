@@ -222,7 +222,7 @@ static void test_refuses_bad_records(void **state)
 {
     gw_xo_out_t out;
     char errstr[64];
-    json_object *a = json_tokener_parse("[]"), *b = json_tokener_parse("{\"uuid\":[1]}");
+    json_object *a = json_tokener_parse("[]"), *b = json_tokener_parse("{\"uuid\":[1]}"), *a2;
     (void)state;
     gw_xo_out_init(&out);
     assert_int_equal(gw_xo_map("vm", "r", a, "p", &R, &out, errstr, sizeof(errstr)), XO_ERR_PARSE);
@@ -232,7 +232,9 @@ static void test_refuses_bad_records(void **state)
     b = json_tokener_parse("{\"uuid\":\"x\",\"VBDs\":\"notalist\",\"memory_static_max\":{},"
                            "\"platform\":[],\"current_operations\":5,\"VCPUs_params\":\"\"}");
     assert_int_equal(gw_xo_map("vm", "r", b, "p", &R, &out, errstr, sizeof(errstr)), XO_OK);
-    assert_non_null(json_tokener_parse(out.json.data));
+    a2 = json_tokener_parse(out.json.data);
+    assert_non_null(a2);
+    json_object_put(a2);
     gw_xo_out_fini(&out);
     json_object_put(a);
     json_object_put(b);
