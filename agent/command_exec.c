@@ -159,6 +159,42 @@ static xo_err_t offset_for_time(rd_kafka_t *rk, const char *topic, int32_t parti
     return kerr ? XO_ERR_KAFKA : XO_OK;
 }
 
+/* Timestamp of the record at @p offset, or -1. */
+static int64_t record_ts(xo_consumer_t *k, const char *topic, int32_t partition, int64_t offset)
+{
+    char errstr[256];
+    int64_t ts = -1, deadline = xo_now_ms() + 5000;
+
+    if (xo_consumer_assign(k, topic, &partition, 1, offset, errstr, sizeof(errstr)) != XO_OK)
+        return -1;
+    while (ts < 0 && xo_now_ms() < deadline && !agent_stop) {
+        rd_kafka_message_t *m = xo_consumer_poll(k, 200);
+        if (m && !m->err && m->offset == offset)
+            ts = rd_kafka_message_timestamp(m, NULL);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    return ts;
+}
+
+/* First offset of the window starting at @p since_ms. A broker that cannot look offsets up
+ * by time (librdkafka's mock cluster answers -1) is detected by the last record's timestamp:
+ * then the whole partition is scanned and the checks sort old records out. */
+static xo_err_t window_start(xo_consumer_t *k, const char *topic, int32_t partition,
+                             int64_t since_ms, int64_t *offset)
+{
+    int64_t lo = 0, hi = 0;
+    xo_err_t err = xo_consumer_watermarks(k, topic, partition, &lo, &hi, 10000);
+
+    *offset = hi;
+    if (err != XO_OK || hi <= lo)
+        return err;
+    err = offset_for_time(xo_consumer_handle(k), topic, partition, since_ms, offset);
+    if (err == XO_OK && *offset < 0)
+        *offset = record_ts(k, topic, partition, hi - 1) >= since_ms ? lo : hi;
+    return err;
+}
+
 /* A result of this pool in a state that proves the command passed verification. */
 static void fold_result(agent_cmd_t *c, const rd_kafka_message_t *m, int64_t keep_ms)
 {
@@ -186,12 +222,11 @@ static xo_err_t read_back(agent_cmd_t *c)
 
     if (err == XO_OK)
         err = xo_consumer_watermarks(k, topic, c->partition, &lo, &hi, 10000);
-    if (err == XO_OK && hi > lo)
-        err =
-            offset_for_time(xo_consumer_handle(k), topic, c->partition, xo_now_ms() - keep, &from);
-    if (err == XO_OK && hi > lo && from >= 0 && from < hi)
+    if (err == XO_OK)
+        err = window_start(k, topic, c->partition, xo_now_ms() - keep, &from);
+    if (err == XO_OK && from < hi)
         err = xo_consumer_assign(k, topic, &c->partition, 1, from, errstr, sizeof(errstr));
-    next = from >= 0 ? from : hi;
+    next = from;
     while (err == XO_OK && next < hi) {
         rd_kafka_message_t *m = xo_consumer_poll(k, 200);
         if (agent_stop || xo_now_ms() > deadline)
@@ -232,13 +267,14 @@ static xo_err_t open_commands(agent_cmd_t *c)
     else
         err = XO_ERR_KAFKA;
     rd_kafka_topic_partition_list_destroy(list);
+    /* No committed offset: the commands still valid, else the end now (not a logical END
+     * resolved later, which would skip commands written meanwhile). */
     if (err == XO_OK && offset < 0)
-        err = offset_for_time(xo_consumer_handle(c->consumer), topic, c->partition,
-                              xo_now_ms() - c->policy.max_expiry_ms - c->policy.skew_ms, &offset);
+        err = window_start(c->consumer, topic, c->partition,
+                           xo_now_ms() - c->policy.max_expiry_ms - c->policy.skew_ms, &offset);
     if (err == XO_OK)
-        err =
-            xo_consumer_assign(c->consumer, topic, &c->partition, 1,
-                               offset >= 0 ? offset : RD_KAFKA_OFFSET_END, errstr, sizeof(errstr));
+        err = xo_consumer_assign(c->consumer, topic, &c->partition, 1, offset, errstr,
+                                 sizeof(errstr));
     xo_info(CMD_MOD, "event=consuming topic=%s partition=%d group=%s offset=%lld error=%s", topic,
             (int)c->partition, c->group_id, (long long)offset, xo_strerror(err));
     if (err != XO_OK) {
