@@ -62,7 +62,8 @@ cleanup() {
   done
   echo "demo: stopped (logs kept in $RUN)" >&2
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT TERM
+trap cleanup EXIT
 
 wait_line() { # file prefix timeout_s -> the first line starting with prefix
   local f=$1 prefix=$2 t=$3 line
