@@ -117,6 +117,13 @@ xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *
                          xo_xapi_error_t *xerr, char *errstr, size_t errstr_size);
 
 /* publish.c */
+#define AGENT_CLASS_MAX 64
+/** Queue one record on the pool's partition of xo.objects, waiting while the queue is full. */
+xo_err_t agent_send(agent_t *a, const char *key, const char *value, size_t len,
+                    const xo_kafka_header_t *h, size_t nh);
+/** The xo.objects key of an event (class lower-cased into @p cls; @p ref borrowed from ev). */
+xo_err_t agent_event_key(const agent_t *a, json_object *ev, char *key, size_t key_size,
+                         char cls[AGENT_CLASS_MAX], const char **ref);
 /** Publish one event.from event (add/mod record, del tombstone). Takes @p ev. */
 xo_err_t agent_publish_event(agent_t *a, json_object *ev);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);

@@ -13,8 +13,8 @@
 
 #define MAX_FIELD_BYTES 65536 /* longer string fields of an oversized record are cut */
 
-static xo_err_t send_blocking(agent_t *a, const char *key, const char *value, size_t len,
-                              const xo_kafka_header_t *h, size_t nh)
+xo_err_t agent_send(agent_t *a, const char *key, const char *value, size_t len,
+                    const xo_kafka_header_t *h, size_t nh)
 {
     char errstr[256];
     xo_err_t err;
@@ -70,7 +70,7 @@ static void lower(char *s)
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
 {
     xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
-    xo_err_t err = send_blocking(a, key, NULL, 0, &del, 1);
+    xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
 
     if (err == XO_OK && xo_strmap_del(a->published, key))
         xo_strmap_add(a->class_counts, cls, -1);
@@ -100,7 +100,7 @@ static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, con
     }
     if (!value)
         return XO_ERR_NOMEM;
-    err = send_blocking(a, key, value, len, NULL, 0);
+    err = agent_send(a, key, value, len, NULL, 0);
     free(value);
     if (err == XO_OK && !xo_strmap_get(a->published, key, NULL)) {
         xo_strmap_set(a->published, key, 1);
@@ -109,31 +109,39 @@ static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, con
     return err;
 }
 
+xo_err_t agent_event_key(const agent_t *a, json_object *ev, char *key, size_t key_size,
+                         char cls[AGENT_CLASS_MAX], const char **ref)
+{
+    json_object *jcls, *jref;
+
+    if (!json_object_object_get_ex(ev, "class", &jcls) ||
+        !json_object_object_get_ex(ev, "ref", &jref) ||
+        !json_object_is_type(jcls, json_type_string) ||
+        !json_object_is_type(jref, json_type_string) ||
+        json_object_get_string_len(jcls) >= AGENT_CLASS_MAX)
+        return XO_ERR_PARSE;
+    snprintf(cls, AGENT_CLASS_MAX, "%s", json_object_get_string(jcls));
+    lower(cls);
+    *ref = json_object_get_string(jref);
+    return xo_object_key(key, key_size, a->pool_uuid, cls, *ref) == XO_OK ? XO_OK : XO_ERR_PARSE;
+}
+
 xo_err_t agent_publish_event(agent_t *a, json_object *ev)
 {
-    json_object *jop, *jcls, *jref, *jid, *snap = NULL;
-    char cls[64], key[512];
+    json_object *jop, *jid, *snap = NULL;
+    char cls[AGENT_CLASS_MAX], key[512];
     const char *op, *ref;
     int64_t id;
     xo_err_t err = XO_ERR_PARSE;
 
     if (!json_object_object_get_ex(ev, "operation", &jop) ||
-        !json_object_object_get_ex(ev, "class", &jcls) ||
-        !json_object_object_get_ex(ev, "ref", &jref) ||
-        !json_object_is_type(jcls, json_type_string) ||
-        !json_object_is_type(jref, json_type_string) || json_object_get_string_len(jcls) >= 64) {
-        xo_warn(AGENT_MOD, "event=malformed_event reason=\"missing class, ref or operation\"");
+        agent_event_key(a, ev, key, sizeof(key), cls, &ref) != XO_OK) {
+        xo_warn(AGENT_MOD,
+                "event=malformed_event reason=\"missing or bad class, ref or operation\"");
         goto out;
     }
     op = json_object_get_string(jop);
-    ref = json_object_get_string(jref);
-    snprintf(cls, sizeof(cls), "%s", json_object_get_string(jcls));
-    lower(cls);
     id = json_object_object_get_ex(ev, "id", &jid) ? json_object_get_int64(jid) : 0;
-    if (xo_object_key(key, sizeof(key), a->pool_uuid, cls, ref) != XO_OK) {
-        xo_warn(AGENT_MOD, "event=malformed_event reason=\"ref too long\"");
-        goto out;
-    }
     if (strcmp(op, "del") == 0) {
         err = agent_publish_tombstone(a, key, cls);
     } else if ((strcmp(op, "add") == 0 || strcmp(op, "mod") == 0) &&
@@ -166,7 +174,7 @@ xo_err_t agent_publish_sync_marker(agent_t *a)
     if (!value)
         return XO_ERR_NOMEM;
     xo_object_key(key, sizeof(key), a->pool_uuid, NULL, NULL);
-    err = send_blocking(a, key, value, len, NULL, 0);
+    err = agent_send(a, key, value, len, NULL, 0);
     free(value);
     return err;
 }

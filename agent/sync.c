@@ -20,17 +20,11 @@ static xo_err_t on_dump_event(json_object *ev, void *opaque)
     dump_ctx_t *ctx = opaque;
     agent_t *a = ctx->a;
     xo_err_t err;
-    json_object *jcls, *jref;
-    char key[512];
+    char key[512], cls[AGENT_CLASS_MAX];
+    const char *ref;
 
-    if (json_object_object_get_ex(ev, "class", &jcls) &&
-        json_object_object_get_ex(ev, "ref", &jref) &&
-        xo_object_key(key, sizeof(key), a->pool_uuid, json_object_get_string(jcls),
-                      json_object_get_string(jref)) == XO_OK) {
-        for (char *p = key + strlen(a->pool_uuid) + 1; *p && *p != '/'; p++)
-            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK)
         xo_strmap_set(ctx->seen, key, 1);
-    }
     err = agent_publish_event(a, ev);
     if (err == XO_ERR_PARSE) {
         ctx->malformed++;
@@ -67,15 +61,9 @@ static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *see
     while ((key = xo_strmap_next(old, &pos, NULL))) {
         if (xo_strmap_get(seen, key, NULL))
             continue;
-        /* Not in XAPI any more: the key is in Kafka, so tombstone it even if untracked. */
+        /* Not in XAPI any more, but in Kafka: tombstone it. */
         xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
-        char errstr[256];
-        xo_err_t err;
-        while ((err = xo_producer_send(a->producer, a->topics.objects, a->partition, key,
-                                       strlen(key), NULL, 0, &del, 1, errstr, sizeof(errstr))) ==
-               XO_ERR_LIMIT)
-            if (!agent_sleep(20))
-                return XO_ERR_TIMEOUT;
+        xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
         if (err != XO_OK)
             return err;
         (*n)++;

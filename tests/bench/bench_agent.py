@@ -39,9 +39,13 @@ def agent_counter(k, pool):
     return beats[-1] if beats else None
 
 
-def wait_quiet(sample, base, quiet_s=2.0, timeout=600):
-    """Sample a counter until it has grown past base and then stopped growing for quiet_s;
-    return (time of the last change, final count)."""
+def churn_and_wait(sim, n, sample, base, quiet_s=2.0, timeout=900):
+    """Run the churn to its end (as fast as the simulator goes), then sample a follower's
+    counter until it has not grown for quiet_s. Returns the wall time the churn started."""
+    t1 = time.time()
+    done = threading.Event()
+    threading.Thread(target=lambda: (sim.post(f"/sim/churn?n={n}&rate=0&seed=1", timeout),
+                                     done.set()), daemon=True).start()
     last_t, last = time.monotonic(), base
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,9 +53,9 @@ def wait_quiet(sample, base, quiet_s=2.0, timeout=600):
         c = sample()
         if c != last:
             last, last_t = c, time.monotonic()
-        elif last != base and time.monotonic() - last_t >= quiet_s:
+        elif done.is_set() and time.monotonic() - last_t >= quiet_s:
             break
-    return last_t, last
+    return t1
 
 
 def log_time(line):
@@ -81,9 +85,8 @@ def run_agent(args, st, k, sim):
     rss_dump = vm_hwm_mib(ag.p.pid)
     time.sleep(1)
     base = agent_batches(ag)[-1][1] if agent_batches(ag) else objects
-    t1 = time.time()
-    sim.post(f"/sim/churn?n={args.churn}&rate=0&seed=1&async=1")
-    wait_quiet(lambda: agent_batches(ag)[-1][1] if agent_batches(ag) else base, base)
+    t1 = churn_and_wait(sim, args.churn,
+                        lambda: agent_batches(ag)[-1][1] if agent_batches(ag) else base, base)
     t_end, n = max(agent_batches(ag), key=lambda b: (b[1], -b[0]))
     t_end = min(t for t, c in agent_batches(ag) if c == n)
     return {"dump_objects": objects, "dump_s": dump_s, "rss_dump": rss_dump,
@@ -104,9 +107,7 @@ def run_xenapi(args, st, sim):
         lines = [l for l in p.lines if '"changes"' in l]
         return json.loads(lines[-1]) if lines else {"changes": 0, "last_change": 0}
     base = last()["changes"]
-    t1 = time.time()
-    sim.post(f"/sim/churn?n={args.churn}&rate=0&seed=1&async=1")
-    wait_quiet(lambda: last()["changes"], base)
+    t1 = churn_and_wait(sim, args.churn, lambda: last()["changes"], base)
     final = last()
     return {"dump_objects": objects, "dump_s": dump_s, "rss_dump": rss_dump,
             "churn_events": final["changes"] - base, "churn_s": final["last_change"] / 1000 - t1,
