@@ -17,7 +17,7 @@
 #define MAX_CLASSES 255
 #define NONE        0u /* "no index" in lists and tables (indexes are stored +1) */
 
-enum { F_USED = 1, F_PENDING = 2 };
+enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4 };
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
@@ -56,8 +56,19 @@ typedef struct {
     size_t count;
 } table_t;
 
+/* A pending object waiting for <pool>/<cls>/<ref> (chained hash by key hash). */
+typedef struct waiter {
+    struct waiter *next;
+    uint32_t h;   /* hash_key of the awaited key */
+    uint32_t idx; /* +1 index of the waiting object */
+} waiter_t;
+
 struct gw_view {
     pthread_rwlock_t lock;
+    waiter_t **waiters; /* buckets */
+    size_t wmask, nwaiters;
+    uint32_t *ready; /* +1 indexes whose awaited object arrived, remapped at settle */
+    size_t nready, capready;
     obj_t *objs;
     size_t nobjs, capobjs;
     uint32_t free_head; /* +1 */
@@ -347,6 +358,16 @@ void gw_view_free(gw_view_t *v)
             free(v->objs[i].msg);
         }
     }
+    for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
+        waiter_t *e = v->waiters[i];
+        while (e) {
+            waiter_t *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    free(v->waiters);
+    free(v->ready);
     free(v->objs);
     free(v->by_id.slots);
     free(v->by_key.slots);
@@ -418,20 +439,23 @@ static void free_obj(gw_view_t *v, uint32_t idx)
 
 /* ---- resolver given to the mapping ---- */
 
+#define MAX_MISSES 32
+
 typedef struct {
     gw_view_t *v;
     uint16_t pool;
-    uint32_t self; /* +1 index of the object being mapped */
+    uint32_t self;             /* +1 index of the object being mapped */
+    uint32_t miss[MAX_MISSES]; /* key hashes of links that did not resolve */
+    int nmiss;
 } resolver_ctx_t;
 
 static const char *res_id_of(void *opaque, const char *cls, const char *ref)
 {
     resolver_ctx_t *rc = opaque;
-    int c = find_class(rc->v, cls, false);
-    uint32_t idx;
-    if (c < 0)
-        return NULL;
-    idx = find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
+    int c = find_class(rc->v, cls, true); /* interned: the awaited class gets an id */
+    uint32_t idx = c < 0 ? NONE : find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
+    if (!idx && c >= 0 && rc->nmiss < MAX_MISSES)
+        rc->miss[rc->nmiss++] = hash_key(rc->pool, (uint8_t)c, ref);
     return idx ? obj_id(&rc->v->objs[idx - 1]) : NULL;
 }
 
@@ -454,14 +478,14 @@ static json_object *snapshot_of_msg(const char *msg, size_t len)
 static json_object *res_record_of(void *opaque, const char *cls, const char *ref)
 {
     resolver_ctx_t *rc = opaque;
-    int c = find_class(rc->v, cls, false);
-    uint32_t idx;
+    int c = find_class(rc->v, cls, true);
+    uint32_t idx = c < 0 ? NONE : find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
     obj_t *o;
-    if (c < 0)
+    if (!idx) {
+        if (c >= 0 && rc->nmiss < MAX_MISSES)
+            rc->miss[rc->nmiss++] = hash_key(rc->pool, (uint8_t)c, ref);
         return NULL;
-    idx = find_by_key(rc->v, rc->pool, (uint8_t)c, ref);
-    if (!idx)
-        return NULL;
+    }
     o = &rc->v->objs[idx - 1];
     if (idx != rc->self)
         o->dep = rc->self;
@@ -469,6 +493,66 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
 }
 
 /* ---- writer ---- */
+
+static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx)
+{
+    waiter_t *w;
+    if (!v->waiters || v->nwaiters + 1 > (v->wmask + 1) * 2) {
+        size_t ncap = v->waiters ? (v->wmask + 1) * 4 : 1024;
+        waiter_t **nb = calloc(ncap, sizeof(*nb));
+        if (!nb)
+            return;
+        for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
+            waiter_t *e = v->waiters[i];
+            while (e) {
+                waiter_t *next = e->next;
+                e->next = nb[e->h & (ncap - 1)];
+                nb[e->h & (ncap - 1)] = e;
+                e = next;
+            }
+        }
+        free(v->waiters);
+        v->waiters = nb;
+        v->wmask = ncap - 1;
+    }
+    w = malloc(sizeof(*w));
+    if (!w)
+        return;
+    w->h = h;
+    w->idx = idx;
+    w->next = v->waiters[h & v->wmask];
+    v->waiters[h & v->wmask] = w;
+    v->nwaiters++;
+}
+
+/* A new key arrived: every object waiting for it is remapped at the next settle. */
+static void waiters_wake(gw_view_t *v, uint32_t h)
+{
+    waiter_t **pp;
+    if (!v->waiters)
+        return;
+    pp = &v->waiters[h & v->wmask];
+    while (*pp) {
+        waiter_t *w = *pp;
+        if (w->h != h) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next;
+        v->nwaiters--;
+        if (v->nready == v->capready) {
+            size_t ncap = v->capready ? v->capready * 2 : 256;
+            uint32_t *nr = realloc(v->ready, ncap * sizeof(uint32_t));
+            if (nr) {
+                v->ready = nr;
+                v->capready = ncap;
+            }
+        }
+        if (v->nready < v->capready)
+            v->ready[v->nready++] = w->idx;
+        free(w);
+    }
+}
 
 static void pending_add(gw_view_t *v, uint32_t idx)
 {
@@ -500,7 +584,7 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
 {
     obj_t *o = &v->objs[idx - 1];
     const char *cls = v->classes[o->cls];
-    resolver_ctx_t rc = {v, o->pool, idx};
+    resolver_ctx_t rc = {.v = v, .pool = o->pool, .self = idx};
     gw_resolver_t r = {res_id_of, res_record_of, &rc};
     gw_xo_out_t out;
     xo_err_t err;
@@ -571,6 +655,7 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
         if (!table_insert(v, &v->by_id, idx) || !table_insert(v, &v->by_key, idx))
             err = XO_ERR_NOMEM;
         v->live++;
+        waiters_wake(v, o->hkey);
     }
     v->bytes += reflen + idlen + out.json.len + 3;
     if (out.type != GW_T_NONE && v->emit)
@@ -600,9 +685,13 @@ keep_record:
         o->msg = NULL;
         o->msg_len = 0;
     }
-    if (out.unresolved > 0)
+    if (out.unresolved > 0) {
+        bool was = (o->flags & F_PENDING) != 0;
         pending_add(v, idx);
-    else if (o->flags & F_PENDING) {
+        if (!was || rc.nmiss)
+            for (int i = 0; i < rc.nmiss; i++)
+                waiter_add(v, rc.miss[i], idx);
+    } else if (o->flags & F_PENDING) {
         o->flags &= (uint8_t)~F_PENDING; /* stays in the pool's list until settle compacts */
         v->pending--;
     }
@@ -660,7 +749,6 @@ xo_err_t gw_view_apply_object(gw_view_t *v, const char *pool, const char *cls, c
         v->objs[idx - 1].pool = (uint16_t)p;
         v->objs[idx - 1].cls = (uint8_t)c;
         fresh = true;
-        v->pools[p].touched = true;
     }
     err = install(v, idx, ref, snapshot, msg, msg_len, fresh, errstr, errstr_size);
     if (err != XO_OK) {
@@ -750,6 +838,21 @@ xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, co
 
 void gw_view_settle(gw_view_t *v)
 {
+    /* Objects whose awaited key arrived in this batch. */
+    for (size_t i = 0; i < v->nready; i++) {
+        uint32_t idx = v->ready[i];
+        obj_t *o;
+        if (!idx || idx > v->nobjs)
+            continue;
+        o = &v->objs[idx - 1];
+        if ((o->flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING))
+            continue;
+        o->flags &= (uint8_t)~F_PENDING;
+        v->pending--;
+        remap(v, idx, 0); /* pending again (with new waiters) if still unresolved */
+    }
+    v->nready = 0;
+    /* Pools whose _sync arrived: one full retry of their pending objects, then compact. */
     for (size_t p = 0; p < v->npools; p++) {
         pool_t *pp = &v->pools[p];
         size_t w = 0, n;
@@ -757,31 +860,27 @@ void gw_view_settle(gw_view_t *v)
             continue;
         pp->touched = false;
         n = pp->npending;
-        /* Remap each pending object once; install() may append to the list again, so
-         * work on the first n entries and compact. */
         for (size_t i = 0; i < n; i++) {
             uint32_t idx = pp->pending[i];
             obj_t *o;
             if (!idx)
                 continue;
             o = &v->objs[idx - 1];
-            if (!(o->flags & F_USED) || !(o->flags & F_PENDING))
+            if ((o->flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING))
                 continue;
             o->flags &= (uint8_t)~F_PENDING;
             v->pending--;
             remap(v, idx, 0);
         }
-        /* Keep entries still pending (including ones re-added past n), drop others. */
         for (size_t i = 0; i < pp->npending; i++) {
             uint32_t idx = pp->pending[i];
             if (idx && (v->objs[idx - 1].flags & (F_USED | F_PENDING)) == (F_USED | F_PENDING)) {
-                bool dup = false;
-                for (size_t j = 0; j < w && !dup; j++)
-                    dup = pp->pending[j] == idx;
-                if (!dup)
-                    pp->pending[w++] = idx;
+                v->objs[idx - 1].flags |= F_LISTED;
+                pp->pending[w++] = idx;
             }
         }
+        for (size_t i = 0; i < w; i++)
+            v->objs[pp->pending[i] - 1].flags &= (uint8_t)~F_LISTED;
         pp->npending = w;
     }
 }
