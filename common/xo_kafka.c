@@ -367,24 +367,18 @@ xo_err_t xo_consumer_assign(xo_consumer_t *c, const char *topic, const int32_t *
     for (size_t i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(list, topic, partitions ? partitions[i] : (int32_t)i)
             ->offset = offset;
-    /* Extend the current assignment rather than replace it, so several topics can be read. */
+    /* Incremental: adds to the current assignment, so several topics can be read. */
     {
-        rd_kafka_topic_partition_list_t *cur = NULL;
-        if (rd_kafka_assignment(c->rk, &cur) == RD_KAFKA_RESP_ERR_NO_ERROR && cur) {
-            for (int i = 0; i < cur->cnt; i++)
-                if (strcmp(cur->elems[i].topic, topic) != 0)
-                    rd_kafka_topic_partition_list_add(list, cur->elems[i].topic,
-                                                      cur->elems[i].partition)
-                        ->offset = RD_KAFKA_OFFSET_STORED;
-            rd_kafka_topic_partition_list_destroy(cur);
+        rd_kafka_error_t *error = rd_kafka_incremental_assign(c->rk, list);
+        kerr = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (error) {
+            xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign %s: %s", topic,
+                      rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
         }
     }
-    kerr = rd_kafka_assign(c->rk, list);
     rd_kafka_topic_partition_list_destroy(list);
-    if (kerr)
-        return xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign %s: %s", topic,
-                         rd_kafka_err2str(kerr));
-    return XO_OK;
+    return kerr ? XO_ERR_KAFKA : XO_OK;
 }
 
 rd_kafka_message_t *xo_consumer_poll(xo_consumer_t *c, int timeout_ms)

@@ -123,7 +123,8 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
                          xo_consumer_t **out, char *errstr, size_t errstr_size);
 
 /**
- * @brief Assign partitions explicitly (no group rebalancing).
+ * @brief Assign partitions explicitly (no group rebalancing), in addition to those already
+ *        assigned (call once per topic to read several topics).
  * @param partitions array of @p n partitions of @p topic; NULL means all partitions.
  * @param offset RD_KAFKA_OFFSET_BEGINNING, _END, _STORED (committed) or an absolute offset.
  */

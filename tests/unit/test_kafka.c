@@ -89,6 +89,7 @@ static int cluster_up(void **state)
     c.mc = rd_kafka_mock_cluster_new(c.host, 3);
     c.bootstrap = rd_kafka_mock_cluster_bootstraps(c.mc);
     rd_kafka_mock_topic_create(c.mc, "xo.objects", 6, 3);
+    rd_kafka_mock_topic_create(c.mc, "xo.agents", 2, 3);
     *state = &c;
     return 0;
 }
@@ -168,6 +169,46 @@ static void test_produce_consume(void **state)
     xo_producer_free(p, 5000);
 }
 
+/* Assigning a second topic keeps the first one's position (both read from the start). */
+static void test_assign_two_topics(void **state)
+{
+    cluster_t *c = *state;
+    const char *extra[] = {"bootstrap.servers", c->bootstrap, NULL};
+    char errstr[512];
+    xo_producer_t *p;
+    xo_consumer_t *cons;
+    int objects = 0, agents = 0;
+
+    assert_int_equal(xo_producer_new(NULL, extra, &p, errstr, sizeof(errstr)), XO_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(xo_producer_send(p, i % 2 ? "xo.agents" : "xo.objects", i % 2, "k", 1, "v",
+                                          1, NULL, 0, errstr, sizeof(errstr)),
+                         XO_OK);
+    assert_int_equal(xo_producer_flush(p, 10000), XO_OK);
+    assert_int_equal(xo_consumer_new(NULL, NULL, extra, &cons, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(xo_consumer_assign(cons, "xo.objects", NULL, 0, RD_KAFKA_OFFSET_BEGINNING,
+                                        errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_int_equal(xo_consumer_assign(cons, "xo.agents", NULL, 0, RD_KAFKA_OFFSET_BEGINNING,
+                                        errstr, sizeof(errstr)),
+                     XO_OK);
+    for (int i = 0; i < 100 && objects + agents < 4; i++) {
+        rd_kafka_message_t *m = xo_consumer_poll(cons, 100);
+        if (m && !m->err) {
+            if (strcmp(rd_kafka_topic_name(m->rkt), "xo.agents") == 0)
+                agents++;
+            else
+                objects++;
+        }
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(objects, 2);
+    assert_int_equal(agents, 2);
+    xo_consumer_free(cons);
+    xo_producer_free(p, 5000);
+}
+
 static void test_backpressure_and_bad_config(void **state)
 {
     /* No broker listens on port 1: messages stay queued and the queue fills up. */
@@ -201,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_murmur2_vectors),
         cmocka_unit_test(test_pool_partition_matches_librdkafka),
         cmocka_unit_test_setup_teardown(test_produce_consume, cluster_up, cluster_down),
+        cmocka_unit_test_setup_teardown(test_assign_two_topics, cluster_up, cluster_down),
         cmocka_unit_test(test_backpressure_and_bad_config),
     };
     return cmocka_run_group_tests_name("kafka", tests, NULL, NULL);
