@@ -170,34 +170,104 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
     return 0;
 }
 
-static void serve(rd_kafka_mock_cluster_t *mc, const opts_t *o)
+/*
+ * The mock broker keeps about 5 MiB of message sets per partition and never compacts:
+ * beyond that it drops the oldest records, which a compacted topic's readers rely on.
+ * Watch the low watermarks and say so loudly, once per partition, instead of losing data
+ * silently.
+ */
+typedef struct {
+    rd_kafka_t *probe;
+    xo_topics_t topics;
+    int partitions;
+    unsigned char *warned; /* one flag per (topic, partition) */
+} watch_t;
+
+static void watch_init(watch_t *w, const char *bootstrap, const opts_t *o)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    memset(w, 0, sizeof(*w));
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
+    w->probe = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    xo_topics_init(&w->topics, o->prefix);
+    w->partitions = o->partitions;
+    w->warned = calloc(4 * (size_t)o->partitions, 1);
+}
+
+static void watch_check(watch_t *w)
+{
+    const char *names[4] = {w->topics.objects, w->topics.agents, w->topics.commands,
+                            w->topics.results};
+
+    if (!w->probe || !w->warned)
+        return;
+    for (int t = 0; t < 4; t++) {
+        for (int p = 0; p < w->partitions; p++) {
+            int64_t lo = 0, hi = 0;
+            unsigned char *flag = &w->warned[t * w->partitions + p];
+            if (*flag || rd_kafka_query_watermark_offsets(w->probe, names[t], p, &lo, &hi, 500))
+                continue;
+            if (lo > 0) {
+                *flag = 1;
+                fprintf(stderr,
+                        "xo-kafka-dev: WARNING: %s [%d] dropped its oldest %lld records: the "
+                        "in-memory broker keeps about 5 MiB per partition and does not compact. "
+                        "Readers from the beginning now miss them. Use more --partitions or a "
+                        "real Kafka for this much data.\n",
+                        names[t], p, (long long)lo);
+            }
+        }
+    }
+}
+
+static void watch_fini(watch_t *w)
+{
+    if (w->probe)
+        rd_kafka_destroy(w->probe);
+    free(w->warned);
+}
+
+/* Handle complete lines in buf; returns the bytes of an incomplete last line kept. */
+static size_t control_lines(rd_kafka_mock_cluster_t *mc, const opts_t *o, char *buf, size_t used,
+                            size_t size)
+{
+    char *nl;
+
+    buf[used] = '\0';
+    while ((nl = strchr(buf, '\n'))) {
+        *nl = '\0';
+        control_line(mc, o, buf);
+        used -= (size_t)(nl + 1 - buf);
+        memmove(buf, nl + 1, used + 1);
+    }
+    return used == size - 1 ? 0 : used; /* an overlong line is dropped */
+}
+
+static void serve(rd_kafka_mock_cluster_t *mc, const opts_t *o, watch_t *w)
 {
     char line[256];
     size_t used = 0;
+    int control = o->control, ticks = 0;
     struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
 
     while (!stop) {
-        if (!o->control || poll(&pfd, 1, 200) <= 0) {
-            if (!o->control)
-                usleep(200 * 1000);
+        if (++ticks % 10 == 0)
+            watch_check(w); /* every ~2 s */
+        if (!control) {
+            usleep(200 * 1000);
             continue;
         }
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
         ssize_t n = read(STDIN_FILENO, line + used, sizeof(line) - 1 - used);
         if (n <= 0) {
-            o = &(opts_t){.control = 0}; /* stdin closed: keep running without control */
+            control = 0; /* stdin closed: keep running without control */
             continue;
         }
-        used += (size_t)n;
-        line[used] = '\0';
-        char *nl;
-        while ((nl = strchr(line, '\n'))) {
-            *nl = '\0';
-            control_line(mc, o, line);
-            used -= (size_t)(nl + 1 - line);
-            memmove(line, nl + 1, used + 1);
-        }
-        if (used == sizeof(line) - 1)
-            used = 0; /* overlong line: drop it */
+        used = control_lines(mc, o, line, used + (size_t)n, sizeof(line));
     }
 }
 
@@ -235,7 +305,12 @@ int main(int argc, char **argv)
            "%d partitions; Ctrl-C to stop\n",
            XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions);
     fflush(stdout);
-    serve(mc, &o);
+    {
+        watch_t w;
+        watch_init(&w, rd_kafka_mock_cluster_bootstraps(mc), &o);
+        serve(mc, &o, &w);
+        watch_fini(&w);
+    }
     rc = 0;
 out_cluster:
     rd_kafka_mock_cluster_destroy(mc);

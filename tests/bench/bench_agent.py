@@ -217,7 +217,7 @@ def main():
     args = ap.parse_args()
 
     sim_args = ["--event-batch-ms", "0"]
-    with harness.Stack() as st:
+    with harness.Stack(allow_kafka_truncation=True) as st:
         k = st.start_kafka(brokers=1, partitions=6)
         sim = st.start_sim(vms=args.vms, hosts=args.hosts, seed=42, extra=sim_args)
         recorded = record_dump(sim)
