@@ -29,8 +29,8 @@ def rss_kb(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--objects", type=int, default=1_000_000)
-    ap.add_argument("--pools", type=int, default=64)
-    ap.add_argument("--partitions", type=int, default=64)
+    ap.add_argument("--pools", type=int, default=128)
+    ap.add_argument("--partitions", type=int, default=128)
     a = ap.parse_args()
     with harness.Stack() as st:
         # xo-kafka-dev (librdkafka mock) keeps a bounded log per partition: spread the
