@@ -22,6 +22,8 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Agent id in heartbeats and results (default xo-agent@<hostname>)."},
     {"agent.heartbeat_ms", XO_CFG_INT, "5000", 100, 3600000, false,
      "Interval between heartbeats on the agents topic."},
+    {"agent.kafka_wait_s", XO_CFG_INT, "0", 0, 86400, false,
+     "At start, how long to wait for Kafka before exiting with code 6 (0: forever)."},
     {"agent.shutdown_flush_ms", XO_CFG_INT, "5000", 0, 600000, false,
      "How long a clean shutdown waits for Kafka to acknowledge what is queued."},
     {"xapi.url", XO_CFG_STRING, NULL, 0, 0, true,
@@ -76,7 +78,7 @@ static const xo_cli_info_t agent_cli = {
     "Follow one XAPI pool's events into Kafka (xo.objects, xo.agents) and execute signed "
     "commands.",
     "Exit codes: 0 clean stop, 1 failure, 2 usage, 3 configuration, 4 XAPI refused the\n"
-    "credentials, 5 TLS verification failed, 6 Kafka unreachable at start.",
+    "credentials, 5 TLS verification failed, 6 Kafka unreachable for agent.kafka_wait_s at\nstart.",
     agent_spec,
     "XO_AGENT",
 };
@@ -165,8 +167,10 @@ static xo_err_t setup(agent_t *a, char *errstr, size_t errstr_size)
 static xo_err_t wait_for_kafka(agent_t *a)
 {
     char errstr[512];
+    long wait_s = xo_config_get_int(a->cfg, "agent.kafka_wait_s");
+    int64_t deadline = xo_now_ms() + wait_s * 1000;
 
-    for (int attempt = 0; !agent_stop; attempt++) {
+    for (int attempt = 0; !agent_stop && (wait_s == 0 || xo_now_ms() < deadline); attempt++) {
         xo_err_t err = xo_kafka_partition_count(xo_producer_handle(a->producer), a->topics.objects,
                                                 5000, &a->n_partitions, errstr, sizeof(errstr));
         if (err == XO_OK)
@@ -304,6 +308,9 @@ int main(int argc, char **argv)
     }
     xo_info(AGENT_MOD, "event=start agent=%s xapi=%s", a.id, xo_config_get(cfg, "xapi.url"));
     if (wait_for_kafka(&a) != XO_OK) {
+        if (!agent_stop)
+            xo_error(AGENT_MOD, "event=kafka_unreachable action=exit waited_s=%ld",
+                     xo_config_get_int(cfg, "agent.kafka_wait_s"));
         rc = agent_stop ? XO_EXIT_OK : XO_EXIT_UNREACH;
         goto out;
     }

@@ -101,6 +101,12 @@ class AgentRobustness(unittest.TestCase):
                                what="kafka_unreachable log")
             self.assertTrue(ag.alive())
             self.assertEqual(ag.stop(), 0)
+            # With a bound on the wait, the agent gives up with exit code 6.
+            ag2 = st.start_agent(dead, k, name="bounded",
+                                 extra={"agent": {"kafka_wait_s": "2"},
+                                        "xapi": {"backoff_min_ms": "200",
+                                                 "backoff_max_ms": "500"}})
+            self.assertEqual(agent_exit(ag2), 6)
 
     def test_clean_sigterm_flushes_without_tombstones(self):
         with harness.Stack() as st:
