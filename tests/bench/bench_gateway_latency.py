@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""bench_gateway_latency: end-to-end notification latency of XO Fleet (issue 5), push vs pull.
+
+Chain: XAPI simulator (--event-batch-ms 0 or 50, a pool of --vms VMs) -> xo-agent ->
+xo-kafka-dev -> xo-gateway -> N signed-in WebSocket clients. A driver
+(latency_driver.mjs) calls VM.set_name_label over JSON-RPC at a steady --rate per second,
+round-robin over the VMs, on --conns keep-alive connections; each label is
+"lat:<send ns>:<seq>" (CLOCK_MONOTONIC, the clock every process here reads: node's
+process.hrtime.bigint(), Python's time.monotonic_ns()). The clients (latency_clients.mjs)
+stamp the receive time of each `all` "enter" item carrying a newer label:
+latency = receive - send.
+
+Clients per row: min(N, --xolib) measuring clients run the npm xo-lib client (0.9.0,
+unchanged) in their own node process -- the "push p50/p99/max" columns are theirs (a fixed
+subset, every sample of every one of them); the other N - that many are raw `ws` JSON-RPC
+clients spread over --procs node processes, signed in, parsing every notification and
+recording latency into a histogram too ("all p99": their p99, which includes their own
+process's queueing when hundreds share a core).
+
+Pull baseline, in the same run: a REST client polls GET /rest/v0/vms?fields=name_label once
+per --poll-s seconds during every row; latency = time the poll that first shows a label
+returned - its send time. The REST rows come from the poll during each batching's smallest
+client row; "REST/push" is the REST p50 / push p50 measured in the same row.
+
+Also per row: "gw p50/p99" from the gateway's own histogram
+xo_gateway_notification_latency_seconds (agent record timestamp -> `all` queued; bucket
+upper bounds), clients dropped, and the CPU used by each process (percent of one core).
+
+Default (CI-sized): --clients 1,100 --batch-ms 0,50 --seconds 10 --rate 1000.
+The issue's figures: --full (= --clients 1,100,1000 --seconds 30). Loopback only; every
+process is started through harness.Stack and killed at the end.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import gw_harness as g  # noqa: E402
+import harness  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except OSError:
+        return 0.0
+
+
+def pct(sorted_vals, p):
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1, int(p * len(sorted_vals)))]
+
+
+def gw_histogram(gw):
+    """{upper bound seconds: cumulative count} of xo_gateway_notification_latency_seconds."""
+    st, body, _ = g.http_get(gw.url + "/metrics", timeout=10)
+    out = {}
+    for m in re.finditer(r'xo_gateway_notification_latency_seconds_bucket\{le="([^"]+)"\} (\d+)',
+                         body.decode()):
+        out[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+    return out
+
+
+def hist_pct(before, after, p):
+    les = sorted(after)
+    diff = [(le, after[le] - before.get(le, 0)) for le in les]
+    total = diff[-1][1] if diff else 0
+    if total <= 0:
+        return None
+    for le, c in diff:
+        if c >= p * total:
+            return le * 1000
+    return None
+
+
+class Poller(threading.Thread):
+    """The pull-model client: GET /rest/v0/vms?fields=name_label every interval seconds."""
+
+    def __init__(self, gw, token, interval):
+        super().__init__(daemon=True)
+        self.url = gw.url + "/rest/v0/vms?fields=name_label"
+        self.headers = {"Authorization": "Bearer " + token}
+        self.interval = interval
+        self.stop_ev = threading.Event()
+        self.since = time.monotonic_ns()
+        self.last = {}
+        self.samples = []
+        self.seqs = set()
+        self.polls = 0
+        self.errors = 0
+        self.poll_ms = []
+
+    def run(self):
+        t0 = time.monotonic()
+        k = 0
+        while not self.stop_ev.is_set():
+            k += 1
+            try:
+                ts = time.monotonic_ns()
+                req = urllib.request.Request(self.url, headers=self.headers)
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    objs = json.loads(r.read())
+                now = time.monotonic_ns()
+                self.polls += 1
+                self.poll_ms.append((now - ts) / 1e6)
+                for o in objs:
+                    label = o.get("name_label")
+                    if not isinstance(label, str) or not label.startswith("lat:"):
+                        continue
+                    _, sent, seq = label.split(":")
+                    sent, seq = int(sent), int(seq)
+                    if sent < self.since or self.last.get(o["href"], -1) >= seq:
+                        continue
+                    self.last[o["href"]] = seq
+                    self.samples.append((now - sent) / 1e6)
+                    self.seqs.add(seq)
+            except Exception:
+                self.errors += 1
+            self.stop_ev.wait(max(0.0, t0 + k * self.interval - time.monotonic()))
+
+
+def client_report(proc):
+    n = len(proc.lines)
+    proc.p.stdin.write(b"report\n")
+    proc.p.stdin.flush()
+    line = harness.wait_until(lambda: next((l for l in proc.lines[n:] if l.startswith("{")), None),
+                              60, 0.02, "client report")
+    return json.loads(line)
+
+
+def send(proc, cmd):
+    proc.p.stdin.write((cmd + "\n").encode())
+    proc.p.stdin.flush()
+
+
+def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id):
+    n_xo = min(n_clients, a.xolib)
+    n_raw = n_clients - n_xo
+    procs = [st.spawn(f"clients-xolib-{row_id}", ["node", os.path.join(HERE, "latency_clients.mjs"),
+                                                   gw.url, token, str(n_xo), "0"], stdin=True)]
+    nproc = min(a.procs, n_raw)
+    for i in range(nproc):
+        share = n_raw // nproc + (1 if i < n_raw % nproc else 0)
+        procs.append(st.spawn(f"clients-raw-{row_id}-{i}",
+                              ["node", os.path.join(HERE, "latency_clients.mjs"), gw.url, token,
+                               "0", str(share)], stdin=True))
+    for p in procs:
+        p.wait_line(lambda l: l.startswith("ready"), timeout=120 + n_clients / 10)
+    time.sleep(1.0)
+    for p in procs:
+        send(p, "reset")
+    for p in procs:
+        p.wait_line(lambda l: l == "reset", timeout=30)
+    h0 = gw_histogram(gw)
+    watched = {"gw": [gw.proc.p.pid], "sim": [sim.proc.p.pid], "agent": [agent.p.pid],
+               "clients": [p.p.pid for p in procs]}
+    c0 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
+    poller = Poller(gw, token, a.poll_s)
+    poller.start()
+    t0 = time.monotonic()
+    drv = st.spawn(f"driver-{row_id}", ["node", os.path.join(HERE, "latency_driver.mjs"), sim.url,
+                                        refs_file, str(a.rate), str(a.seconds), str(a.conns)])
+    line = drv.wait_line(lambda l: l.startswith("{"), timeout=a.seconds + 120)
+    d = json.loads(line)
+    wall = time.monotonic() - t0
+    c1 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
+    # drain: wait until the measuring clients' count stops moving (bounded)
+    last, stable_since, deadline = -1, time.monotonic(), time.monotonic() + 30 * harness.SCALE
+    while time.monotonic() < deadline:
+        r = client_report(procs[0])
+        if r["xolib"]["samples"] != last:
+            last, stable_since = r["xolib"]["samples"], time.monotonic()
+        elif time.monotonic() - stable_since >= max(1.5, a.poll_s + 0.5):
+            break
+        time.sleep(0.25)
+    poller.stop_ev.set()
+    poller.join(35)
+    reports = [client_report(p) for p in procs]
+    h1 = gw_histogram(gw)
+    for p in procs:
+        send(p, "quit")
+    for p in procs:
+        try:
+            p.p.wait(10)
+        except Exception:
+            p.kill()
+    xo = reports[0]["xolib"]
+    raw_samples = sum(r["raw"]["samples"] for r in reports[1:])
+    # the raw clients' p99 over all their processes: take the worst process's (conservative)
+    raw_p99 = max((r["raw"]["p99"] for r in reports[1:] if r["raw"]["p99"] is not None), default=None)
+    rest = sorted(poller.samples)
+    return {
+        "clients": n_clients, "batch_ms": batch_ms, "xolib_clients": n_xo, "raw_clients": n_raw,
+        "rate": d["ok"] / d["seconds"], "sent": d["ok"], "skipped": d["skipped"], "errors": d["errors"],
+        "call_p50": d["call_ms"]["p50"], "call_p99": d["call_ms"]["p99"],
+        "samples": xo["samples"], "seen": xo["seqs"] / max(1, d["ok"]),
+        "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"],
+        "raw_samples": raw_samples, "raw_p99": raw_p99,
+        "closed": sum(r["closed"] for r in reports),
+        "notifications": reports[0]["notifications"] / max(1, n_xo) / wall,
+        "gw_p50": hist_pct(h0, h1, 0.5), "gw_p99": hist_pct(h0, h1, 0.99),
+        "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0},
+        "rest": {"samples": len(rest), "seen": len(poller.seqs) / max(1, d["ok"]),
+                 "p50": pct(rest, 0.5), "p99": pct(rest, 0.99), "max": rest[-1] if rest else None,
+                 "polls": poller.polls, "errors": poller.errors,
+                 "poll_ms_p50": pct(sorted(poller.poll_ms), 0.5)},
+    }
+
+
+def run_batch(a, batch_ms, clients, rows):
+    # The single pool's records all go to one partition; at 1,000 changes/s of full VM
+    # snapshots xo-kafka-dev's 5 MiB in-memory partition log gets trimmed during a long run.
+    # The gateway reads at the head (its lag is checked below), so trimming old records does
+    # not change what it sees; the run reports it instead of failing.
+    with harness.Stack(allow_kafka_truncation=True) as st:
+        k = st.start_kafka(brokers=1, partitions=6)
+        sim = st.start_sim(vms=a.vms, extra=["--event-batch-ms", str(batch_ms)])
+        agent = st.start_agent(sim, k)
+        gw = st.start_gateway(k, extra={"limits": {"max_clients": str(max(clients) + 100)}})
+        g.wait_synced(gw, [sim.pool_uuid], timeout=180)
+        token = g.node("call", gw.url, *g.ADMIN, "token.create", "{}")["result"]
+        truth = sim.truth()
+        refs = [ref for ref, v in truth["vm"].items()
+                if not v["is_a_template"] and not v["is_control_domain"] and not v["is_a_snapshot"]]
+        refs_file = st.path("refs.json")
+        with open(refs_file, "w") as f:
+            json.dump(refs, f)
+        for i, n in enumerate(clients):
+            r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}")
+            _, body, _ = g.http_get(gw.url + "/healthz")
+            r["lag_after"] = json.loads(body)["lag"]
+            r["kafka_trimmed"] = "dropped its oldest" in k.proc.log_text()
+            rows.append(r)
+            print(f"  done: {n} clients, batching {batch_ms} ms: push p50 {fmt(r['p50'])} ms, "
+                  f"REST p50 {fmt(r['rest']['p50'])} ms", file=sys.stderr, flush=True)
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "-"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}"
+
+
+def print_table(a, rows):
+    print()
+    print(f"Notification latency, change (VM.set_name_label sent) -> `all` at the client; "
+          f"target {a.rate}/s for {a.seconds:g} s per row, pool of {a.vms} VMs")
+    hdr = (f"{'row':<22} {'rate/s':>7} {'samples':>8} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} "
+           f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} "
+           f"{'cpu% gw/sim/agent/clients':>26}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        ratio = (r["rest"]["p50"] / r["p50"]) if r["rest"]["p50"] and r["p50"] else None
+        cpu = r["cpu"]
+        name = f"push {r['clients']:>4} cl, batch {r['batch_ms']:>2}"
+        print(f"{name:<22} {r['rate']:>7.0f} {r['samples']:>8} {100 * r['seen']:>5.1f}% {fmt(r['p50']):>8} "
+              f"{fmt(r['p99']):>8} {fmt(r['max']):>8} {fmt(r['raw_p99']):>8} "
+              f"{(f'{ratio:.0f}x' if ratio else '-'):>9} "
+              f"{fmt(r['gw_p50']) + '/' + fmt(r['gw_p99']):>12} {r['closed']:>5} "
+              f"{cpu['gw']:>6.0f}/{cpu['sim']:.0f}/{cpu['agent']:.0f}/{cpu['clients']:.0f}")
+    for b in sorted({r["batch_ms"] for r in rows}):
+        r = min((r for r in rows if r["batch_ms"] == b), key=lambda r: r["clients"])
+        rr = r["rest"]
+        name = f"REST poll {a.poll_s:g}s, batch {b:>2}"
+        print(f"{name:<22} {r['rate']:>7.0f} {rr['samples']:>8} {100 * rr['seen']:>5.1f}% {fmt(rr['p50']):>8} "
+              f"{fmt(rr['p99']):>8} {fmt(rr['max']):>8} {'-':>8} {'1x':>9} {'-':>12} {'-':>5} "
+              f"  (during the {r['clients']}-client row; GET p50 {fmt(rr['poll_ms_p50'])} ms)")
+    print()
+    print("rate/s: set_name_label calls the simulator completed per second (the driver skips owed")
+    print("  calls when >100 ms behind). seen: share of the labels sent that a measuring client saw")
+    print("  (a rename merged with a later one before it was published is never seen). p50/p99/max:")
+    print("  every sample of the xo-lib measuring clients (min(N, --xolib) of them). all p99: the raw")
+    print("  clients' p99 (worst process; 2% buckets). REST/push: REST p50 / push p50 in the same row.")
+    print("  gw p50/p99: the gateway's xo_gateway_notification_latency_seconds (agent record ts ->")
+    print("  queued), bucket bounds. drop: clients disconnected during the row. cpu%: of one core.")
+    for r in rows:
+        notes = []
+        if r["skipped"] or r["errors"]:
+            notes.append(f"driver skipped {r['skipped']} calls, {r['errors']} errors")
+        if r["lag_after"]:
+            notes.append(f"gateway lag after the row {r['lag_after']}")
+        if r["rest"]["errors"]:
+            notes.append(f"REST poll errors {r['rest']['errors']}")
+        if notes:
+            print(f"note ({r['clients']} clients, batch {r['batch_ms']}): " + "; ".join(notes))
+    if any(r["kafka_trimmed"] for r in rows):
+        print("note: xo-kafka-dev trimmed old records of the pool's partition (5 MiB in-memory log);"
+              " the gateway was reading at the head, see lag")
+    print("call latency of set_name_label at the simulator (p50/p99 ms): " + ", ".join(
+        f"{r['clients']}cl/b{r['batch_ms']} {fmt(r['call_p50'], 2)}/{fmt(r['call_p99'], 1)}" for r in rows))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Full run (issue 5): --full, i.e. --clients 1,100,1000 "
+                                        "--batch-ms 0,50 --seconds 30 --rate 1000")
+    ap.add_argument("--clients", default="1,100", help="WebSocket clients per row (default 1,100)")
+    ap.add_argument("--batch-ms", default="0,50", help="simulator event batching (default 0,50)")
+    ap.add_argument("--seconds", type=float, default=10, help="measured seconds per row (default 10)")
+    ap.add_argument("--rate", type=int, default=1000, help="changes per second (default 1000)")
+    ap.add_argument("--vms", type=int, default=1000, help="VMs in the simulated pool (default 1000)")
+    ap.add_argument("--conns", type=int, default=8, help="driver keep-alive connections (default 8)")
+    ap.add_argument("--xolib", type=int, default=4, help="xo-lib measuring clients per row (default 4)")
+    ap.add_argument("--procs", type=int, default=2, help="node processes for the raw clients (default 2)")
+    ap.add_argument("--poll-s", type=float, default=1.0, help="REST poll interval (default 1 s)")
+    ap.add_argument("--full", action="store_true", help="the issue's run: clients 1,100,1000, 30 s")
+    ap.add_argument("--json", help="also write the rows as JSON to this file")
+    a = ap.parse_args()
+    if a.full:
+        a.clients, a.seconds = "1,100,1000", 30
+    clients = [int(x) for x in a.clients.split(",")]
+    batches = [int(x) for x in a.batch_ms.split(",")]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 4 * max(clients) + 1024
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    g.ensure_node_modules()
+    rows = []
+    t0 = time.monotonic()
+    for b in batches:
+        run_batch(a, b, clients, rows)
+    print_table(a, rows)
+    print(f"total {time.monotonic() - t0:.0f} s; machine: {os.cpu_count()} CPUs; "
+          f"RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
