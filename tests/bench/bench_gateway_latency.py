@@ -177,7 +177,7 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     wall = time.monotonic() - t0
     c1 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
     # drain: wait until the measuring clients' count stops moving (bounded)
-    last, stable_since, deadline = -1, time.monotonic(), time.monotonic() + 30 * harness.SCALE
+    last, stable_since, deadline = -1, time.monotonic(), time.monotonic() + a.drain_s * harness.SCALE
     while time.monotonic() < deadline:
         r = client_report(procs[0])
         if r["xolib"]["samples"] != last:
@@ -185,6 +185,7 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         elif time.monotonic() - stable_since >= max(1.5, a.poll_s + 0.5):
             break
         time.sleep(0.25)
+    drain = time.monotonic() - t0 - wall
     poller.stop_ev.set()
     poller.join(35)
     reports = [client_report(p) for p in procs]
@@ -205,10 +206,14 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "clients": n_clients, "batch_ms": batch_ms, "xolib_clients": n_xo, "raw_clients": n_raw,
         "rate": d["ok"] / d["seconds"], "sent": d["ok"], "skipped": d["skipped"], "errors": d["errors"],
         "call_p50": d["call_ms"]["p50"], "call_p99": d["call_ms"]["p99"],
-        "samples": xo["samples"], "seen": xo["seqs"] / max(1, d["ok"]),
+        "samples": xo["samples"], "seen": xo["seqs"] / max(1, d["ok"]), "drain_s": drain,
+        # share of (measuring client, label) pairs that produced a sample before the drain ended
+        "coverage": xo["samples"] / max(1, n_xo * d["ok"]),
         "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"],
         "raw_samples": raw_samples, "raw_p99": raw_p99,
         "closed": sum(r["closed"] for r in reports),
+        "corrupt": sum(r["corrupt"] for r in reports),
+        "corrupt_sample": next((r["corrupt_sample"] for r in reports if r["corrupt_sample"]), None),
         "notifications": reports[0]["notifications"] / max(1, n_xo) / wall,
         "gw_p50": hist_pct(h0, h1, 0.5), "gw_p99": hist_pct(h0, h1, 0.99),
         "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0},
@@ -239,8 +244,11 @@ def run_batch(a, batch_ms, clients, rows):
             json.dump(refs, f)
         for i, n in enumerate(clients):
             r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}")
-            _, body, _ = g.http_get(gw.url + "/healthz")
-            r["lag_after"] = json.loads(body)["lag"]
+            try:  # the service thread may still be busy writing queued notifications
+                _, body, _ = g.http_get(gw.url + "/healthz", timeout=60)
+                r["lag_after"] = json.loads(body)["lag"]
+            except Exception as e:
+                r["lag_after"] = f"/healthz unanswered ({e})"
             r["kafka_trimmed"] = "dropped its oldest" in k.proc.log_text()
             rows.append(r)
             print(f"  done: {n} clients, batching {batch_ms} ms: push p50 {fmt(r['p50'])} ms, "
@@ -260,7 +268,7 @@ def print_table(a, rows):
     print(f"Notification latency, change (VM.set_name_label sent) -> `all` at the client; "
           f"target {a.rate}/s for {a.seconds:g} s per row, pool of {a.vms} VMs")
     hdr = (f"{'row':<22} {'rate/s':>7} {'samples':>8} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} "
-           f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} "
+           f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} {'bad':>6} "
            f"{'cpu% gw/sim/agent/clients':>26}")
     print(hdr)
     print("-" * len(hdr))
@@ -268,17 +276,21 @@ def print_table(a, rows):
         ratio = (r["rest"]["p50"] / r["p50"]) if r["rest"]["p50"] and r["p50"] else None
         cpu = r["cpu"]
         name = f"push {r['clients']:>4} cl, batch {r['batch_ms']:>2}"
-        print(f"{name:<22} {r['rate']:>7.0f} {r['samples']:>8} {100 * r['seen']:>5.1f}% {fmt(r['p50']):>8} "
-              f"{fmt(r['p99']):>8} {fmt(r['max']):>8} {fmt(r['raw_p99']):>8} "
+        # labels never seen before the drain ended count as later than every sample seen:
+        # a percentile beyond the coverage is only known to exceed the row's max
+        p50 = fmt(r["p50"]) if r["coverage"] >= 0.5 else ">" + fmt(r["max"])
+        p99 = fmt(r["p99"]) if r["coverage"] >= 0.99 else ">" + fmt(r["max"])
+        print(f"{name:<22} {r['rate']:>7.0f} {r['samples']:>8} {100 * r['seen']:>5.1f}% {p50:>8} "
+              f"{p99:>8} {fmt(r['max']):>8} {fmt(r['raw_p99']):>8} "
               f"{(f'{ratio:.0f}x' if ratio else '-'):>9} "
-              f"{fmt(r['gw_p50']) + '/' + fmt(r['gw_p99']):>12} {r['closed']:>5} "
+              f"{fmt(r['gw_p50']) + '/' + fmt(r['gw_p99']):>12} {r['closed']:>5} {r['corrupt']:>6} "
               f"{cpu['gw']:>6.0f}/{cpu['sim']:.0f}/{cpu['agent']:.0f}/{cpu['clients']:.0f}")
     for b in sorted({r["batch_ms"] for r in rows}):
         r = min((r for r in rows if r["batch_ms"] == b), key=lambda r: r["clients"])
         rr = r["rest"]
         name = f"REST poll {a.poll_s:g}s, batch {b:>2}"
         print(f"{name:<22} {r['rate']:>7.0f} {rr['samples']:>8} {100 * rr['seen']:>5.1f}% {fmt(rr['p50']):>8} "
-              f"{fmt(rr['p99']):>8} {fmt(rr['max']):>8} {'-':>8} {'1x':>9} {'-':>12} {'-':>5} "
+              f"{fmt(rr['p99']):>8} {fmt(rr['max']):>8} {'-':>8} {'1x':>9} {'-':>12} {'-':>5} {'-':>6} "
               f"  (during the {r['clients']}-client row; GET p50 {fmt(rr['poll_ms_p50'])} ms)")
     print()
     print("rate/s: set_name_label calls the simulator completed per second (the driver skips owed")
@@ -287,13 +299,19 @@ def print_table(a, rows):
     print("  every sample of the xo-lib measuring clients (min(N, --xolib) of them). all p99: the raw")
     print("  clients' p99 (worst process; 2% buckets). REST/push: REST p50 / push p50 in the same row.")
     print("  gw p50/p99: the gateway's xo_gateway_notification_latency_seconds (agent record ts ->")
-    print("  queued), bucket bounds. drop: clients disconnected during the row. cpu%: of one core.")
+    print("  queued), bucket bounds. drop: clients disconnected during the row. bad: messages (summed")
+    print("  over all clients) that were not valid JSON. cpu%: of one core.")
     for r in rows:
         notes = []
         if r["skipped"] or r["errors"]:
             notes.append(f"driver skipped {r['skipped']} calls, {r['errors']} errors")
         if r["lag_after"]:
             notes.append(f"gateway lag after the row {r['lag_after']}")
+        if r["corrupt"]:
+            notes.append(f"{r['corrupt']} corrupted messages, e.g. {r['corrupt_sample']!r}")
+        if r["coverage"] < 0.99:
+            notes.append(f"measuring clients got {100 * r['coverage']:.1f}% of the labels sent within "
+                         f"{r['drain_s']:.0f} s after the driver stopped: percentiles shown as >max are censored")
         if r["rest"]["errors"]:
             notes.append(f"REST poll errors {r['rest']['errors']}")
         if notes:
@@ -320,6 +338,8 @@ def main():
     ap.add_argument("--procs", type=int, default=2, help="node processes for the raw clients (default 2)")
     ap.add_argument("--poll-s", type=float, default=1.0, help="REST poll interval (default 1 s)")
     ap.add_argument("--full", action="store_true", help="the issue's run: clients 1,100,1000, 30 s")
+    ap.add_argument("--drain-s", type=float, default=60,
+                    help="max wait after the driver stops for late notifications (default 60 s)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:

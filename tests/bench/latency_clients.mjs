@@ -14,7 +14,7 @@
 //   reset   forget samples and counters (start of the measured window; labels sent before
 //           the reset are ignored)
 //   report  print one JSON line {xolib:{samples,p50,p99,max,seqs}, raw:{...}, notifications,
-//           items, bytes, closed, clients}
+//           items, bytes, closed, corrupt (messages that were not JSON), clients}
 //   quit    close every client and exit
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -36,6 +36,8 @@ let notifications = 0
 let items = 0
 let bytes = 0
 let closed = 0
+let corrupt = 0
+let corruptSample = null
 const xoSamples = []
 const xoSeqs = new Set()
 const B = Math.log(1.02)
@@ -92,7 +94,15 @@ function openRaw () {
     ws.on('message', (data) => {
       const now = process.hrtime.bigint()
       bytes += data.length
-      const m = JSON.parse(data.toString())
+      let m
+      try {
+        m = JSON.parse(data.toString())
+      } catch (e) {
+        // a message that is not JSON: counted (see the bench's "bad" column), not fatal
+        corrupt++
+        if (!corruptSample) corruptSample = String(e.message).slice(0, 200)
+        return
+      }
       if (m.method === 'all') {
         notifications++
         scan(m.params, last, now, rawSink)
@@ -106,6 +116,18 @@ function openRaw () {
     ws.on('close', () => { if (signed) closed++; else reject(new Error('closed before sign-in')) })
   })
 }
+
+// xo-lib (json-rpc-peer) emits an unhandled 'error' when a message from the server is not
+// JSON (-32700); count it like the raw clients do instead of dying, so the row completes.
+process.on('uncaughtException', (e) => {
+  if (e && e.code === 'ERR_UNHANDLED_ERROR' && String(e.context || e.message).includes('-32700')) {
+    corrupt++
+    if (!corruptSample) corruptSample = 'xo-lib: ' + String(e.context || e.message).slice(0, 200)
+    return
+  }
+  console.error('latency_clients:', e && e.stack ? e.stack : e)
+  process.exit(1)
+})
 
 const xos = []
 const raws = []
@@ -130,7 +152,8 @@ const rl = readline.createInterface({ input: process.stdin })
 rl.on('line', async (line) => {
   if (line === 'reset') {
     since = process.hrtime.bigint()
-    notifications = items = bytes = closed = rawCount = rawMax = 0
+    notifications = items = bytes = closed = rawCount = rawMax = corrupt = 0
+    corruptSample = null
     xoSamples.length = 0
     xoSeqs.clear()
     hist.fill(0)
@@ -138,7 +161,7 @@ rl.on('line', async (line) => {
   } else if (line === 'report') {
     const s = Float64Array.from(xoSamples).sort()
     process.stdout.write(JSON.stringify({
-      clients: xos.length + raws.length, closed, notifications, items, bytes,
+      clients: xos.length + raws.length, closed, corrupt, corrupt_sample: corruptSample, notifications, items, bytes,
       xolib: { clients: xos.length, samples: s.length, seqs: xoSeqs.size, p50: pct(s, 0.5), p99: pct(s, 0.99), max: s.length ? s[s.length - 1] : null },
       raw: { clients: raws.length, samples: rawCount, p50: histPct(0.5), p99: histPct(0.99), max: rawCount ? rawMax : null }
     }) + '\n')
