@@ -38,7 +38,7 @@ void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_rpc_err_t *
 }
 
 static const gw_rpc_method_t *const tables[] = {gw_api_session_methods, gw_api_xo_methods,
-                                                gw_api_system_methods, NULL};
+                                                gw_api_system_methods, gw_api_vm_methods, NULL};
 
 const gw_rpc_method_t *gw_rpc_find(const char *name)
 {
@@ -95,6 +95,7 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
     gw_buf_t result;
     bool is_notification = false, ok = false;
     char idbuf[256];
+    int rc;
 
     memset(&err, 0, sizeof(err));
     gw_buf_init(&err.data);
@@ -201,7 +202,15 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
                     "{\"permission\":\"admin\"}");
         goto fail;
     }
-    if (m->fn(ctx, s, params, &result, &err) != 0)
+    s->req_id = is_notification ? NULL : id_json;
+    rc = m->fn(ctx, s, params, &result, &err);
+    s->req_id = NULL;
+    if (rc == GW_RPC_DEFERRED) {
+        if (ctx->metrics)
+            gw_metrics_count_rpc(ctx->metrics, 0);
+        goto out; /* the reply comes when the command completes */
+    }
+    if (rc != 0)
         goto fail;
     if (result.failed) {
         gw_rpc_fail(&err, GW_ERR_UNKNOWN, "result too large for memory", NULL);

@@ -3,7 +3,9 @@
  * xo-lib: parse one message, check it, dispatch it to the method table, and write the
  * response (or nothing for a notification). Errors take xo-server's shapes
  * ({code, message, data}, xo-common api-errors; -32700/-32600/-32601 from json-rpc-peer).
- * Runs on the service thread; methods must not block on Kafka (they read the view only).
+ * Runs on the service thread; methods must not block on Kafka: the vm.* actions
+ * (api_vm.c) queue a command and return GW_RPC_DEFERRED; their reply is sent later by
+ * http_server.c when commands.c completes the command.
  */
 #ifndef GW_API_RPC_H
 #define GW_API_RPC_H
@@ -28,6 +30,9 @@
 /** One connection's session state (owned by the connection). */
 typedef struct {
     const gw_user_t *user; /**< NULL until signed in; borrowed from ctx->users */
+    uint64_t conn;         /**< connection serial (http_server.c), for deferred replies */
+    const char *req_id;    /**< JSON text of the current request's id, NULL for a
+                                notification; set by gw_rpc_handle during the call only */
     int64_t expires_ms;    /**< wall-clock expiry of a token sign-in, 0 for none */
     char addr[64];         /**< peer address, for logs and throttling */
     bool subscribed;       /**< counted in the notifier's subscribers */
@@ -43,9 +48,13 @@ typedef struct {
 /** @brief Set an error (data may be NULL). Returns -1 so handlers can `return gw_rpc_fail(...)`. */
 int gw_rpc_fail(gw_rpc_err_t *e, int code, const char *message, const char *data_json);
 
+/** A method's return value when its reply will be sent later (vm.* actions). */
+#define GW_RPC_DEFERRED 1
+
 /**
  * A method: writes its result as JSON into @p result and returns 0, or fills @p err and
- * returns -1. @p params is an object (never NULL: {} when absent).
+ * returns -1, or returns GW_RPC_DEFERRED when it registered a deferred reply (then nothing
+ * is written now). @p params is an object (never NULL: {} when absent).
  */
 typedef int (*gw_rpc_fn)(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
                          gw_rpc_err_t *err);
@@ -65,6 +74,24 @@ typedef struct {
 extern const gw_rpc_method_t gw_api_session_methods[];
 extern const gw_rpc_method_t gw_api_xo_methods[];
 extern const gw_rpc_method_t gw_api_system_methods[];
+extern const gw_rpc_method_t gw_api_vm_methods[];
+
+struct gw_cmd_waiter; /* commands.h */
+
+/**
+ * @brief Issue the command @p op on the VM @p vm_id for @p user (api_vm.c, shared with the
+ *        REST actions): resolve the VM in the view (noSuchObject), check the permission
+ *        (viewers: unauthorized), then gw_commands_submit().
+ * @param args the op's args without `id` (borrowed; `id` is added to a copy)
+ * @param types accepted XO types of the object (GW_T_NONE-terminated)
+ * @returns 0 with @p id_out set, or -1 with @p err filled.
+ */
+int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
+                  json_object *args, const gw_type_t *types, const struct gw_cmd_waiter *w,
+                  char *id_out, gw_rpc_err_t *err);
+
+/** @brief commands.c's ref resolver on the view (takes the read lock itself). */
+const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);
 
 /** @brief Find a method by name. */
 const gw_rpc_method_t *gw_rpc_find(const char *name);

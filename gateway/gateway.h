@@ -3,8 +3,9 @@
  * structure that ties them together (as redis' server.h does).
  *
  * Threads: the service thread (libwebsockets: HTTP, WebSocket, JSON-RPC, REST, metrics,
- * notification flushes) and the consumer thread (Kafka -> view). They share only the
- * view (rwlock), the notifier (mutex) and the consumer's counters (mutex).
+ * notification flushes, command replies) and the consumer thread (Kafka -> view, and
+ * xo.results -> commands). They share only the view (rwlock), the notifier (mutex), the
+ * commands' result queue (mutex) and the consumer's counters (mutex).
  */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
@@ -23,6 +24,10 @@
 #include "xo_config.h"     /* settings table */
 #include "xo_objects.h"    /* XAPI record -> XO object */
 
+/* commands.h: signed commands to xo.commands, their results from xo.results (it includes
+ * api_rpc.h, which includes this file: forward-declared here) */
+typedef struct gw_commands gw_commands_t;
+
 /** Limits, from the config table (docs/configuration-gateway.md). */
 typedef struct {
     size_t max_frame_bytes;    /**< largest WebSocket message accepted from a client */
@@ -39,6 +44,7 @@ typedef struct {
     gw_consumer_t *consumer; /**< for counters (may be NULL in tests) */
     gw_users_t *users;       /**< service thread only */
     gw_metrics_t *metrics;   /**< service thread only */
+    gw_commands_t *commands; /**< command bus (NULL in tests: actions answer an error) */
     gw_limits_t limits;
     int64_t started_ms;   /**< wall clock at start */
     int64_t token_ttl_ms; /**< default token lifetime (tokens.ttl) */

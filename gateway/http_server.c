@@ -2,8 +2,9 @@
  * http_server.c - libwebsockets context, vhost, routing of HTTP and WebSocket traffic,
  * per-client outbound queues and the flush of `all` notifications (see http_server.h).
  * Never blocks on Kafka and never waits on the consumer: it takes the notifier's batch
- * when woken and reads the view under its read lock. JSON-RPC semantics live in
- * api_rpc.c, HTTP routes in rest.c.
+ * and the commands' results when woken, and reads the view under its read lock. Deferred
+ * answers (vm.* replies, REST ?sync=true) find their connection by serial, so a client
+ * that left is simply skipped. JSON-RPC semantics live in api_rpc.c, HTTP routes in rest.c.
  */
 #include "http_server.h"
 
@@ -19,12 +20,14 @@
 #include <unistd.h>
 
 #include "api_rpc.h"
+#include "commands.h"
 #include "rest.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
-#define MOD   "http"
-#define CHUNK (64 * 1024)
+#define MOD      "http"
+#define CHUNK    (64 * 1024)
+#define SWEEP_US (100 * LWS_US_PER_MS) /* command expiry sweep period */
 
 _Static_assert(GW_MSG_PRE >= LWS_PRE, "GW_MSG_PRE must cover LWS_PRE");
 
@@ -42,10 +45,17 @@ typedef struct pss {
     gw_buf_t rx;
     bool closing;
     struct pss *next, *prev; /* clients list */
+    uint64_t conn;           /* serial (WebSocket, or an HTTP request waiting for a command) */
     /* HTTP response */
     gw_buf_t body;
     size_t body_off;
     bool body_started;
+    /* HTTP request with a body (POST), or waiting for a deferred answer */
+    char *post_uri;
+    gw_buf_t post;
+    bool waiting;             /* in the waiters list until the answer is ready */
+    gw_http_resp_t *deferred; /* the answer, headers not yet sent */
+    struct pss *wnext, *wprev;
 } pss_t;
 
 struct gw_http {
@@ -53,6 +63,9 @@ struct gw_http {
     struct lws_context *lws;
     struct lws_protocols protocols[2];
     pss_t *clients;
+    pss_t *waiters; /* HTTP requests waiting for a command's outcome */
+    uint64_t next_conn;
+    lws_sorted_usec_list_t sweep;
     atomic_bool stop;
     int port;
 };
@@ -197,12 +210,45 @@ static void read_header(struct lws *wsi, enum lws_token_indexes t, char *out, si
         out[0] = '\0';
 }
 
+static int send_headers(struct lws *wsi, gw_http_resp_t *resp)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *pos = start,
+                                       *end = hdr + sizeof(hdr) - 1;
+
+    if (lws_add_http_common_headers(wsi, (unsigned int)resp->status, resp->content_type,
+                                    resp->body.len, &pos, end) ||
+        (resp->www_authenticate[0] &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                      (unsigned char *)resp->www_authenticate,
+                                      (int)strlen(resp->www_authenticate), &pos, end)) ||
+        (resp->location[0] &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION, (unsigned char *)resp->location,
+                                      (int)strlen(resp->location), &pos, end)) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &pos, end) ||
+        lws_finalize_write_http_header(wsi, start, &pos, end))
+        return -1;
+    return 0;
+}
+
+static void waiter_unlink(gw_http_t *h, pss_t *p)
+{
+    if (!p->waiting)
+        return;
+    if (p->wprev)
+        p->wprev->wnext = p->wnext;
+    else
+        h->waiters = p->wnext;
+    if (p->wnext)
+        p->wnext->wprev = p->wprev;
+    p->waiting = false;
+    p->wnext = p->wprev = NULL;
+}
+
 static int http_request(gw_http_t *h, pss_t *p, struct lws *wsi, const char *uri)
 {
     gw_http_req_t *req = calloc(1, sizeof(*req));
     gw_http_resp_t resp;
-    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *pos = start,
-                                       *end = hdr + sizeof(hdr) - 1;
     char frag[GW_HTTP_MAX_VALUE + 80];
 
     if (!req)
@@ -210,6 +256,11 @@ static int http_request(gw_http_t *h, pss_t *p, struct lws *wsi, const char *uri
     memset(&resp, 0, sizeof(resp));
     gw_buf_init_pre(&resp.body, LWS_PRE);
     req->is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    req->is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    req->body = p->post.len ? p->post.data : NULL;
+    req->body_len = p->post.len;
+    p->conn = ++h->next_conn;
+    req->conn = p->conn;
     snprintf(req->path, sizeof(req->path), "%s", uri);
     for (int i = 0; req->nargs < GW_HTTP_MAX_ARGS; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
@@ -231,22 +282,22 @@ static int http_request(gw_http_t *h, pss_t *p, struct lws *wsi, const char *uri
     lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
 
     gw_http_route(h->ctx, req, &resp);
-    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s", req->path,
-           resp.status, resp.body.len, req->addr);
+    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s%s", req->path,
+           resp.status, resp.body.len, req->addr, resp.deferred ? " deferred=1" : "");
     free(req);
-    if (resp.body.failed) {
+    gw_buf_fini(&p->post);
+    if (resp.deferred) { /* gw_rest_reply later, through deliver() */
         gw_buf_fini(&resp.body);
-        return -1;
+        p->wsi = wsi;
+        p->waiting = true;
+        p->wnext = h->waiters;
+        if (h->waiters)
+            h->waiters->wprev = p;
+        h->waiters = p;
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        return 0;
     }
-    if (lws_add_http_common_headers(wsi, (unsigned int)resp.status, resp.content_type,
-                                    resp.body.len, &pos, end) ||
-        (resp.www_authenticate[0] &&
-         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
-                                      (unsigned char *)resp.www_authenticate,
-                                      (int)strlen(resp.www_authenticate), &pos, end)) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &pos, end) ||
-        lws_finalize_write_http_header(wsi, start, &pos, end)) {
+    if (resp.body.failed || send_headers(wsi, &resp)) {
         gw_buf_fini(&resp.body);
         return -1;
     }
@@ -257,11 +308,99 @@ static int http_request(gw_http_t *h, pss_t *p, struct lws *wsi, const char *uri
     return 0;
 }
 
+/* ---- deferred answers (commands.c) ---- */
+
+static void deliver_ws(gw_http_t *h, const gw_cmd_reply_t *r)
+{
+    gw_buf_t out;
+    gw_msg_t *m;
+    pss_t *p = h->clients;
+
+    while (p && p->conn != r->waiter->conn)
+        p = p->next;
+    if (!p)
+        return; /* the client left: nobody to answer */
+    gw_buf_init_pre(&out, GW_MSG_PRE);
+    if (r->ok) {
+        gw_buf_printf(&out, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":%s}", r->waiter->rpc_id,
+                      r->result_json ? r->result_json : "true");
+    } else {
+        gw_rpc_write_error(&out, r->waiter->rpc_id, r->err);
+    }
+    m = out.failed ? NULL : gw_msg_from_buf(&out);
+    if (!m) {
+        gw_buf_fini(&out);
+        return;
+    }
+    enqueue(h, p, m, false);
+    gw_msg_unref(m);
+}
+
+static void deliver_http(gw_http_t *h, const gw_cmd_reply_t *r)
+{
+    pss_t *p = h->waiters;
+
+    while (p && p->conn != r->waiter->conn)
+        p = p->wnext;
+    if (!p)
+        return;
+    p->deferred = calloc(1, sizeof(*p->deferred));
+    if (!p->deferred)
+        return;
+    gw_buf_init_pre(&p->deferred->body, LWS_PRE);
+    gw_rest_reply(p->deferred, r->ok ? r->result_json : NULL, r->ok ? NULL : r->err);
+    waiter_unlink(h, p);
+    lws_callback_on_writable(p->wsi);
+}
+
+static void deliver(void *opaque, const gw_cmd_reply_t *r)
+{
+    gw_http_t *h = opaque;
+    if (r->waiter->kind == GW_CMD_WAIT_WS)
+        deliver_ws(h, r);
+    else if (r->waiter->kind == GW_CMD_WAIT_HTTP)
+        deliver_http(h, r);
+}
+
+static void service_commands(gw_http_t *h)
+{
+    gw_commands_service(h->ctx->commands, xo_now_ms(), gw_vm_id_of, h->ctx);
+}
+
+static void sweep_cb(lws_sorted_usec_list_t *sul)
+{
+    gw_http_t *h = lws_container_of(sul, gw_http_t, sweep);
+    service_commands(h);
+    lws_sul_schedule(h->lws, 0, &h->sweep, sweep_cb, SWEEP_US);
+}
+
+/* The deferred answer is ready: send its headers now, the body on the next writeable. */
+static int http_deferred_headers(pss_t *p, struct lws *wsi)
+{
+    gw_http_resp_t *resp = p->deferred;
+    int rc = send_headers(wsi, resp);
+
+    p->deferred = NULL;
+    if (rc) {
+        gw_buf_fini(&resp->body);
+        free(resp);
+        return -1;
+    }
+    p->body = resp->body;
+    p->body_off = 0;
+    p->body_started = true;
+    free(resp);
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int http_writeable(pss_t *p, struct lws *wsi)
 {
     size_t left, len;
     int flags;
 
+    if (p->deferred)
+        return http_deferred_headers(p, wsi);
     if (!p->body_started)
         return 0;
     left = p->body.len - p->body_off;
@@ -310,8 +449,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (h)
+        if (h) {
             flush_notifications(h);
+            service_commands(h);
+        }
         return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -330,6 +471,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memset(p, 0, sizeof(*p));
         p->wsi = wsi;
         p->is_ws = true;
+        p->conn = p->sess.conn = ++h->next_conn;
         gw_buf_init(&p->rx);
         lws_get_peer_simple(wsi, p->sess.addr, sizeof(p->sess.addr));
         p->next = h->clients;
@@ -396,6 +538,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->is_ws)
             return 0;
         gw_session_set_user(h->ctx, &p->sess, NULL, 0);
+        gw_commands_forget_conn(h->ctx->commands, p->conn);
         if (p->prev)
             p->prev->next = p->next;
         else
@@ -412,17 +555,57 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     case LWS_CALLBACK_HTTP:
         memset(p, 0, sizeof(*p));
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 &&
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+            char cl[24];
+            read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
+            if (strcmp(cl, "0") != 0) { /* route once the body is in */
+                p->post_uri = strdup(in ? (const char *)in : "/");
+                gw_buf_init(&p->post);
+                return p->post_uri ? 0 : -1;
+            }
+        }
         return http_request(h, p, wsi, in ? (const char *)in : "/");
 
     case LWS_CALLBACK_HTTP_BODY:
-        return 0; /* bodies are ignored: the REST API is read-only (405 already sent) */
+        if (!p->post_uri)
+            return 0;
+        if (p->post.len + len > GW_HTTP_MAX_BODY)
+            return -1; /* an action's parameters are small: drop the connection */
+        gw_buf_append(&p->post, in, len);
+        return p->post.failed ? -1 : 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
+        char *uri = p->post_uri;
+        int rc;
+        if (!uri)
+            return 0;
+        p->post_uri = NULL;
+        rc = http_request(h, p, wsi, uri);
+        free(uri);
+        return rc;
+    }
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_writeable(p, wsi);
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (p && p->body_started) {
+        if (!p)
+            return 0;
+        if (p->waiting) {
+            waiter_unlink(h, p);
+            gw_commands_forget_conn(h->ctx->commands, p->conn);
+        }
+        if (p->deferred) {
+            gw_buf_fini(&p->deferred->body);
+            free(p->deferred);
+            p->deferred = NULL;
+        }
+        free(p->post_uri);
+        p->post_uri = NULL;
+        gw_buf_fini(&p->post);
+        if (p->body_started) {
             gw_buf_fini(&p->body);
             p->body_started = false;
         }
@@ -508,6 +691,10 @@ xo_err_t gw_http_new(gw_ctx_t *ctx, const char *address, int port, const char *t
     {
         struct lws_vhost *vh = lws_get_vhost_by_name(h->lws, "xo-gateway");
         h->port = vh ? lws_get_vhost_listen_port(vh) : port;
+    }
+    if (ctx->commands) {
+        gw_commands_set_reply(ctx->commands, deliver, h);
+        lws_sul_schedule(h->lws, 0, &h->sweep, sweep_cb, SWEEP_US);
     }
     *out = h;
     return XO_OK;

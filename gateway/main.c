@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 
+#include "commands.h"
 #include "gateway.h"
 #include "http_server.h"
 #include "xo_cli.h"
@@ -41,8 +42,15 @@ static const xo_cfg_spec_t SPEC[] = {
      "only: a restart invalidates them."},
     {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topic names."},
     {"commands.private_key", XO_CFG_STRING, NULL, 0, 0, false,
-     "Ed25519 private key (xo-gateway keygen) that will sign commands (issue 6); checked at "
-     "start when set."},
+     "Ed25519 private key (xo-gateway keygen) that signs the commands of the vm.* actions; "
+     "unset: actions are disabled (they answer an error)."},
+    {"commands.timeout_ms", XO_CFG_INT, "30000", 1000, 3600000, false,
+     "Lifetime of a command (expires - issued); must not exceed the agents' "
+     "commands.max_expiry_ms. A call whose outcome has not arrived by then (plus "
+     "commands.clock_skew_ms) answers a timeout error, and no agent will run it later."},
+    {"commands.clock_skew_ms", XO_CFG_INT, "5000", 0, 600000, false,
+     "Clock difference tolerated by the agents (their commands.clock_skew_ms): the timeout "
+     "answer waits for expires + this, when no agent can accept the command any more."},
     {"limits.max_frame_bytes", XO_CFG_INT, "1048576", 1024, 268435456, false,
      "Largest WebSocket message accepted from a client; a bigger one closes the connection "
      "(1009)."},
@@ -203,17 +211,6 @@ int main(int argc, char **argv)
     ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
     code = XO_EXIT_FAILURE;
 
-    if (xo_config_get(cfg, "commands.private_key")) {
-        xo_key_t *key = NULL;
-        if (xo_key_load_private(xo_config_get(cfg, "commands.private_key"), &key, errstr,
-                                sizeof(errstr)) != XO_OK) {
-            xo_error(MOD, "event=config_error key=commands.private_key error=\"%s\"", errstr);
-            code = XO_EXIT_CONFIG;
-            goto out;
-        }
-        xo_info(MOD, "event=command_key key_id=%s", xo_key_id(key));
-        xo_key_free(key);
-    }
     if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
         xo_error(MOD, "event=config_error key=topics.prefix error=\"too long\"");
         code = XO_EXIT_CONFIG;
@@ -230,6 +227,22 @@ int main(int argc, char **argv)
                      "demo account is active\"");
     else
         xo_info(MOD, "event=users_loaded users=%zu", gw_users_count(ctx.users));
+    {
+        gw_cmd_settings_t cs = {xo_config_get(cfg, "commands.private_key"),
+                                xo_config_get_int(cfg, "commands.timeout_ms"),
+                                xo_config_get_int(cfg, "commands.clock_skew_ms")};
+        err = gw_commands_new(&cs, cfg, &topics, 0, &ctx.commands, errstr, sizeof(errstr));
+        if (err != XO_OK) {
+            xo_error(MOD, "event=commands_error error=\"%s\"", errstr);
+            code = err == XO_ERR_KAFKA || err == XO_ERR_TIMEOUT ? XO_EXIT_UNREACH : XO_EXIT_CONFIG;
+            goto out;
+        }
+        if (gw_commands_enabled(ctx.commands))
+            xo_info(MOD, "event=commands_enabled timeout_ms=%lld", (long long)cs.timeout_ms);
+        else
+            xo_warn(MOD, "event=commands_disabled note=\"commands.private_key is not set: vm.* "
+                         "actions answer an error\"");
+    }
     ctx.view = gw_view_new();
     ctx.notify = gw_notify_new();
     ctx.metrics = gw_metrics_new();
@@ -249,9 +262,11 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_notify_set_wake(ctx.notify, gw_http_wake, g_http);
+    gw_commands_set_wake(ctx.commands, gw_http_wake, g_http);
 
-    err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify, &ctx.consumer, errstr,
-                            sizeof(errstr));
+    err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify,
+                            gw_commands_enabled(ctx.commands) ? ctx.commands : NULL, &ctx.consumer,
+                            errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
         fprintf(stderr, "xo-gateway: %s\n", errstr);
@@ -278,6 +293,7 @@ int main(int argc, char **argv)
 out:
     gw_consumer_stop(ctx.consumer);
     gw_http_free(g_http);
+    gw_commands_free(ctx.commands);
     g_http = NULL;
     gw_metrics_free(ctx.metrics);
     gw_notify_free(ctx.notify);

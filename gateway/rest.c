@@ -1,7 +1,8 @@
 /*
- * rest.c - HTTP routes: /rest/v0 (read-only), /healthz, /metrics (see rest.h).
- * Parsers here take untrusted bytes and must stay bounded and allocation-light; the route
- * handlers only read the view under its read lock and never touch Kafka.
+ * rest.c - HTTP routes: /rest/v0 (objects, VM actions, command tasks), /healthz, /metrics
+ * (see rest.h). Parsers here take untrusted bytes and must stay bounded and
+ * allocation-light; the route handlers read the view under its read lock and hand actions
+ * to commands.c (which only queues), never waiting on Kafka.
  */
 #include "rest.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "api_rpc.h"
+#include "commands.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
@@ -177,7 +179,16 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
     if (!q->collection)
         return XO_OK;
     if (slash && slash[1]) {
-        if (strchr(slash + 1, '/') || strlen(slash + 1) >= sizeof(q->id))
+        const char *sub = strchr(slash + 1, '/');
+        if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
+            !strchr(sub + 9, '/') && (size_t)(sub - slash - 1) < sizeof(q->id) &&
+            strlen(sub + 9) < sizeof(q->action)) {
+            snprintf(q->id, sizeof(q->id), "%.*s", (int)(sub - slash - 1), slash + 1);
+            snprintf(q->action, sizeof(q->action), "%s", sub + 9);
+            q->route = GW_ROUTE_REST_ACTION;
+            return XO_OK;
+        }
+        if (sub || strlen(slash + 1) >= sizeof(q->id))
             return XO_OK; /* sub-resources (/vms/<id>/vdis, ...) are not served */
         snprintf(q->id, sizeof(q->id), "%s", slash + 1);
         q->route = GW_ROUTE_REST_OBJECT;
@@ -482,6 +493,12 @@ static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
     gw_obj_info_t o;
     bool found;
 
+    if (q->type == GW_T_TASK && gw_commands_task_json(ctx->commands, q->id, &r->body)) {
+        gw_buf_putc(&r->body, '\n'); /* a command's task (GW_CMD_MAX_TASKS remembered) */
+        r->status = 200;
+        r->content_type = "application/json";
+        return;
+    }
     gw_view_rdlock(ctx->view);
     found = gw_view_get(ctx->view, q->id, &o) && o.json && o.type == q->type;
     if (found) {
@@ -499,6 +516,133 @@ static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
     r->content_type = "application/json";
 }
 
+/* ---- VM actions ---- */
+
+static const struct {
+    const char *name, *op;
+    bool force;
+} ACTIONS[] = {{"start", "vm.start", false},
+               {"clean_shutdown", "vm.stop", false},
+               {"hard_shutdown", "vm.stop", true},
+               {"clean_reboot", "vm.restart", false},
+               {"hard_reboot", "vm.restart", true},
+               {"suspend", "vm.suspend", false},
+               {"resume", "vm.resume", false},
+               {"pause", "vm.pause", false},
+               {"unpause", "vm.unpause", false},
+               {"snapshot", "vm.snapshot", false},
+               {NULL, NULL, false}};
+
+static void xo_error_json(gw_buf_t *b, const gw_rpc_err_t *e)
+{
+    gw_buf_printf(b, "{\"code\":%d,\"message\":", e->code);
+    gw_buf_json_str(b, e->message);
+    if (e->data.len) {
+        gw_buf_puts(b, ",\"data\":");
+        gw_buf_append(b, e->data.data, e->data.len);
+    }
+    gw_buf_puts(b, "}\n");
+}
+
+void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_t *err)
+{
+    r->content_type = "application/json";
+    gw_buf_reset(&r->body);
+    if (!err) {
+        r->status = 200;
+        gw_buf_puts(&r->body, result_json ? result_json : "true");
+        gw_buf_putc(&r->body, '\n');
+        return;
+    }
+    switch (err->code) {
+    case GW_ERR_NO_SUCH_OBJECT:
+        r->status = 404;
+        break;
+    case GW_ERR_UNAUTHORIZED:
+        r->status = 403;
+        break;
+    case GW_ERR_INVALID_PARAMS:
+        r->status = 400;
+        break;
+    case GW_ERR_NOT_IMPLEMENTED:
+        r->status = 501;
+        break;
+    default:
+        r->status = err->data.data && strstr(err->data.data, "\"COMMAND_TIMEOUT\"") ? 504 : 500;
+    }
+    xo_error_json(&r->body, err);
+}
+
+/* The action's args from the request body (snapshot: {name_label?}). */
+static int action_args(const gw_http_req_t *req, const char *action, bool force, json_object *args,
+                       gw_rpc_err_t *err)
+{
+    json_object *body = NULL, *v;
+    int rc = 0;
+
+    if (force)
+        json_object_object_add(args, "force", json_object_new_boolean(true));
+    if (!req->body || !req->body_len || strcmp(action, "snapshot") != 0)
+        return 0;
+    body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
+    if (!body || !json_object_is_type(body, json_type_object)) {
+        rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                         "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
+    } else if (json_object_object_get_ex(body, "name_label", &v)) {
+        if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
+            rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                             "{\"errors\":[{\"instancePath\":\"/name_label\",\"message\":"
+                             "\"must be a non-empty string\"}]}");
+        else
+            json_object_object_add(args, "name", json_object_get(v));
+    }
+    json_object_put(body);
+    return rc;
+}
+
+static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t *q,
+                   const gw_user_t *user, gw_http_resp_t *r)
+{
+    static const gw_type_t vm_only[] = {GW_T_VM, GW_T_NONE};
+    const char *sync = arg(req, "sync", NULL);
+    json_object *args = json_object_new_object();
+    gw_cmd_waiter_t w;
+    gw_rpc_err_t err;
+    char cid[GW_CMD_ID_LEN + 1];
+    int i = 0;
+
+    memset(&err, 0, sizeof(err));
+    gw_buf_init(&err.data);
+    while (ACTIONS[i].name && strcmp(ACTIONS[i].name, q->action))
+        i++;
+    if (!ACTIONS[i].name) {
+        text(r, 404, "no such action");
+        goto out;
+    }
+    memset(&w, 0, sizeof(w));
+    w.kind = sync && !strcmp(sync, "true") ? GW_CMD_WAIT_HTTP : GW_CMD_WAIT_NONE;
+    w.conn = req->conn;
+    w.admin = user->permission == GW_PERM_ADMIN;
+    if (!args || action_args(req, q->action, ACTIONS[i].force, args, &err) != 0 ||
+        gw_vm_command(ctx, user, ACTIONS[i].op, q->id, args, vm_only, &w, cid, &err) != 0) {
+        if (!args)
+            gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
+        gw_rest_reply(r, NULL, &err);
+        goto out;
+    }
+    if (w.kind == GW_CMD_WAIT_HTTP) {
+        r->deferred = true;
+        goto out;
+    }
+    r->status = 202;
+    r->content_type = "application/json";
+    snprintf(r->location, sizeof(r->location), REST_BASE "/tasks/%s", cid);
+    gw_buf_printf(&r->body, "{\"taskId\":\"%s\"}\n", cid);
+out:
+    json_object_put(args);
+    gw_buf_fini(&err.data);
+}
+
 void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp)
 {
     gw_rest_query_t q;
@@ -507,12 +651,20 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     int status;
 
     resp->www_authenticate[0] = '\0';
-    if (!req->is_get) {
-        text(resp, 405, "method not allowed (the REST API is read-only)");
+    resp->location[0] = '\0';
+    resp->deferred = false;
+    if (!req->is_get && !req->is_post) {
+        text(resp, 405, "method not allowed");
         goto out;
     }
     if (gw_rest_parse(req, &q, errstr, sizeof(errstr)) != XO_OK) {
         text(resp, 400, errstr);
+        goto out;
+    }
+    if (req->is_post != (q.route == GW_ROUTE_REST_ACTION)) {
+        text(resp, 405,
+             req->is_post ? "method not allowed (POST is for VM actions)"
+                          : "method not allowed (actions take POST)");
         goto out;
     }
     switch (q.route) {
@@ -555,6 +707,9 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         break;
     case GW_ROUTE_REST_OBJECT:
         object(ctx, &q, resp);
+        break;
+    case GW_ROUTE_REST_ACTION:
+        action(ctx, req, &q, user, resp);
         break;
     default:
         text(resp, 404, "not found");

@@ -907,6 +907,28 @@ bool gw_view_get(gw_view_t *v, const char *id, gw_obj_info_t *out)
     return true;
 }
 
+bool gw_view_get_by_ref(gw_view_t *v, const char *pool, const char *cls, const char *ref,
+                        gw_obj_info_t *out)
+{
+    int p = -1, c = -1;
+    uint32_t idx;
+
+    /* plain scans: readers must not touch the find_pool/find_class caches */
+    for (size_t i = 0; p < 0 && i < v->npools; i++)
+        if (!strcmp(v->pools[i].uuid, pool))
+            p = (int)i;
+    for (size_t i = 0; c < 0 && i < v->nclasses; i++)
+        if (!strcmp(v->classes[i], cls))
+            c = (int)i;
+    if (p < 0 || c < 0)
+        return false;
+    idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
+    if (!idx)
+        return false;
+    fill_info(v, &v->objs[idx - 1], out);
+    return true;
+}
+
 void gw_view_foreach(gw_view_t *v, gw_type_t type, const char *pool, gw_view_visit_cb cb,
                      void *opaque)
 {

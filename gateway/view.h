@@ -117,6 +117,13 @@ void gw_view_settle(gw_view_t *v);
 bool gw_view_get(gw_view_t *v, const char *id, gw_obj_info_t *out);
 
 /**
+ * @brief Look an object up by its key <pool>/<cls>/<ref> (e.g. a ref named in an XAPI
+ *        error). @returns false if absent. @locality reader
+ */
+bool gw_view_get_by_ref(gw_view_t *v, const char *pool, const char *cls, const char *ref,
+                        gw_obj_info_t *out);
+
+/**
  * @brief Visit XO objects (classes without shape are skipped), optionally of one type
  *        and/or one pool. The callback returns false to stop. @locality reader
  * @param type GW_T_NONE for all types

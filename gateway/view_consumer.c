@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
@@ -31,7 +32,8 @@ struct gw_consumer {
     gw_notify_t *notify;
     pthread_t thread;
     atomic_bool stop;
-    topic_state_t t[2]; /* 0: objects, 1: agents */
+    topic_state_t t[3]; /* 0: objects, 1: agents, 2: results (read from the end) */
+    gw_commands_t *commands;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     int64_t start_mono_ms;
@@ -156,9 +158,17 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     if (!m->rkt)
         return;
     tname = rd_kafka_topic_name(m->rkt);
-    ti = !strcmp(tname, c->t[0].name) ? 0 : !strcmp(tname, c->t[1].name) ? 1 : -1;
+    ti = !strcmp(tname, c->t[0].name)   ? 0
+         : !strcmp(tname, c->t[1].name) ? 1
+         : !strcmp(tname, c->t[2].name) ? 2
+                                        : -1;
     if (ti < 0)
         return;
+    if (ti == 2) { /* xo.results: handed to the service thread as they come */
+        if (!m->err && c->commands)
+            gw_commands_push_result(c->commands, m->payload, m->len);
+        return;
+    }
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < c->t[ti].count && !c->t[ti].eof[m->partition]) {
             c->t[ti].eof[m->partition] = true;
@@ -216,9 +226,45 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* xo.results from its current end: results of commands issued before this gateway
+ * started are not ours. Absolute offsets, so nothing produced after start is skipped. */
+static xo_err_t assign_results(gw_consumer_t *c, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t kerr;
+    xo_err_t err;
+
+    err = xo_kafka_partition_count(xo_consumer_handle(c->kc), c->t[2].name, 10000, &c->t[2].count,
+                                   errstr, errstr_size);
+    if (err != XO_OK)
+        return err;
+    list = rd_kafka_topic_partition_list_new(c->t[2].count);
+    for (int32_t p = 0; p < c->t[2].count; p++) {
+        int64_t lo = 0, hi = 0;
+        kerr = rd_kafka_query_watermark_offsets(xo_consumer_handle(c->kc), c->t[2].name, p, &lo,
+                                                &hi, 10000);
+        if (kerr) {
+            rd_kafka_topic_partition_list_destroy(list);
+            return xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "%s: watermarks: %s", c->t[2].name,
+                             rd_kafka_err2str(kerr));
+        }
+        rd_kafka_topic_partition_list_add(list, c->t[2].name, p)->offset = hi;
+    }
+    {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(xo_consumer_handle(c->kc), list);
+        kerr = e ? rd_kafka_error_code(e) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (e)
+            rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return kerr ? xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign results: %s",
+                            rd_kafka_err2str(kerr))
+                : XO_OK;
+}
+
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
-                           gw_notify_t *notify, gw_consumer_t **out, char *errstr,
-                           size_t errstr_size)
+                           gw_notify_t *notify, gw_commands_t *commands, gw_consumer_t **out,
+                           char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = {
         "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
@@ -230,7 +276,9 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
         return XO_ERR_NOMEM;
     c->view = view;
     c->notify = notify;
+    c->commands = commands;
     pthread_mutex_init(&c->st_mu, NULL);
+    snprintf(c->t[2].name, sizeof(c->t[2].name), "%s", topics->results);
     snprintf(c->t[0].name, sizeof(c->t[0].name), "%s", topics->objects);
     snprintf(c->t[1].name, sizeof(c->t[1].name), "%s", topics->agents);
     err = xo_consumer_new(cfg, NULL, extra, &c->kc, errstr, errstr_size);
@@ -265,6 +313,11 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
                 xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign: %s", rd_kafka_err2str(kerr));
             goto fail;
         }
+    }
+    if (commands) {
+        err = assign_results(c, errstr, errstr_size);
+        if (err != XO_OK)
+            goto fail;
     }
     c->st.lag = -1;
     c->st.started_ms = xo_now_ms();

@@ -1,0 +1,184 @@
+/*
+ * commands.h - the gateway side of the signed command bus (docs/security.md): turn a client
+ * action into one Ed25519-signed command on xo.commands (key = pool uuid, the pool's
+ * partition), remember who waits for it, and answer that waiter when the command's
+ * outcome arrives on xo.results, or with a timeout error once the agent can no longer run
+ * it (expires + commands.clock_skew_ms). Keeps the latest state of the last
+ * GW_CMD_MAX_TASKS commands for GET /rest/v0/tasks/<command-id>.
+ *
+ * Threads: gw_commands_push_result() is called by the consumer thread (it parses and
+ * queues under a mutex, then wakes the service thread); everything else runs on the
+ * service thread and never blocks on Kafka (sending only queues in librdkafka).
+ * Never logs signatures or key material.
+ */
+#ifndef GW_COMMANDS_H
+#define GW_COMMANDS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api_rpc.h"
+#include "xo_envelope.h"
+#include "xo_kafka.h"
+#include "xo_sign.h"
+
+#define GW_CMD_MAX_TASKS                                                                           \
+    10000                /**< commands remembered (pending + finished, oldest finished go first) */
+#define GW_CMD_ID_LEN 36 /**< a UUID v4 in text */
+
+/* xo-common api-errors codes used by the command bus */
+#define GW_ERR_NO_HOSTS      7
+#define GW_ERR_AUTH_FAILED   8
+#define GW_ERR_PV_DRIVERS    11
+#define GW_ERR_IS_TEMPLATE   12
+#define GW_ERR_BAD_POWER     13
+#define GW_ERR_LACKS_FEATURE 14
+#define GW_ERR_VDI_IN_USE    17
+#define GW_ERR_HOST_OFFLINE  18
+#define GW_ERR_OP_BLOCKED    19
+#define GW_ERR_OP_FAILED     21
+
+/** Who waits for a command's outcome. */
+typedef enum {
+    GW_CMD_WAIT_NONE = 0, /**< nobody (REST 202): the outcome is only kept for GET tasks */
+    GW_CMD_WAIT_WS,       /**< a JSON-RPC request on a WebSocket connection */
+    GW_CMD_WAIT_HTTP      /**< a REST request with ?sync=true */
+} gw_cmd_wait_t;
+
+typedef struct gw_cmd_waiter {
+    gw_cmd_wait_t kind;
+    uint64_t conn;    /**< connection serial (http_server.c); 0 for none */
+    char rpc_id[256]; /**< JSON text of the JSON-RPC id (WS) */
+    bool admin;       /**< generic XAPI errors are detailed to admins only (as xo-server) */
+} gw_cmd_waiter_t;
+
+/** The answer to one waiter (all pointers borrowed for the duration of the callback). */
+typedef struct {
+    const gw_cmd_waiter_t *waiter;
+    const char *command_id;
+    bool ok;
+    const char *result_json; /**< ok: the result (`true`, or the snapshot's id as a string) */
+    const gw_rpc_err_t *err; /**< !ok: the XO error */
+} gw_cmd_reply_t;
+
+/** Delivers a reply to its connection (service thread). The connection may be gone. */
+typedef void (*gw_cmd_reply_cb)(void *opaque, const gw_cmd_reply_t *r);
+
+/**
+ * Where a built command goes: the Kafka producer by default; tests install their own.
+ * Returns XO_OK once queued.
+ */
+typedef xo_err_t (*gw_cmd_send_fn)(void *opaque, const char *pool, int32_t partition,
+                                   const char *value, size_t len, const char *sig_b64,
+                                   const char *key_id, char *errstr, size_t errstr_size);
+
+/** Settings (from the config table). */
+typedef struct {
+    const char *private_key; /**< PEM path, NULL: commands disabled */
+    int64_t timeout_ms;      /**< expires - issued */
+    int64_t skew_ms;         /**< extra wait after expires before answering a timeout */
+} gw_cmd_settings_t;
+
+typedef struct gw_commands gw_commands_t;
+
+/**
+ * @brief Create the command bus. With no private key it is created disabled (every submit
+ *        answers an XO error). With @p cfg and @p topics it creates the producer and reads
+ *        the partition count of xo.commands; with NULL ones (tests) nothing touches Kafka
+ *        and @p partitions is used.
+ * @returns XO_OK, XO_ERR_IO/XO_ERR_CRYPTO (key file), XO_ERR_KAFKA/XO_ERR_CONFIG
+ *          (producer, metadata), XO_ERR_NOMEM. Detail in errstr.
+ */
+xo_err_t gw_commands_new(const gw_cmd_settings_t *set, const xo_config_t *cfg,
+                         const xo_topics_t *topics, int32_t partitions, gw_commands_t **out,
+                         char *errstr, size_t errstr_size);
+void gw_commands_free(gw_commands_t *c);
+
+/** @brief True when a private key is configured. */
+bool gw_commands_enabled(const gw_commands_t *c);
+
+/** @brief Install the reply delivery (service thread) and the wake function (any thread). */
+void gw_commands_set_reply(gw_commands_t *c, gw_cmd_reply_cb cb, void *opaque);
+void gw_commands_set_wake(gw_commands_t *c, void (*wake)(void *), void *opaque);
+/** @brief Replace the Kafka send (tests). */
+void gw_commands_set_send(gw_commands_t *c, gw_cmd_send_fn fn, void *opaque);
+
+/** One command to issue. All pointers borrowed. */
+typedef struct {
+    const char *op;    /**< "vm.start", ... (docs/topics.md) */
+    json_object *args; /**< exactly the op's args, with `id` */
+    const char *pool;  /**< pool uuid of the object */
+    const char *vm;    /**< XO id of the VM (for error data and the task) */
+    const char *user;  /**< XO user id */
+    const char *email; /**< for logs */
+} gw_cmd_req_t;
+
+/**
+ * @brief Build, sign and send one command, and register @p w as its waiter.
+ * @locality service thread
+ * @param id_out receives the command id
+ * @returns 0, or -1 with @p err filled (commands disabled, table full, Kafka refused).
+ *          The waiter is never answered when this fails.
+ */
+int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_waiter_t *w,
+                       char id_out[GW_CMD_ID_LEN + 1], gw_rpc_err_t *err);
+
+/**
+ * @brief Hand one xo.results message to the service thread (parsed here; malformed ones
+ *        are counted and dropped, unknown ids are dropped later).
+ * @locality consumer thread (any thread)
+ */
+void gw_commands_push_result(gw_commands_t *c, const void *value, size_t len);
+
+/** Resolves an XAPI ref of @p cls in @p pool to its XO id (NULL if unknown). */
+typedef const char *(*gw_cmd_id_of_fn)(void *opaque, const char *pool, const char *cls,
+                                       const char *ref);
+
+/**
+ * @brief Apply queued results (answer finished commands), answer expired ones with the
+ *        timeout error, serve producer delivery reports.
+ * @locality service thread; @p id_of is called with whatever lock the caller holds
+ */
+void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of, void *opaque);
+
+/** @brief A connection closed: its waiters are forgotten (their commands still run). */
+void gw_commands_forget_conn(gw_commands_t *c, uint64_t conn);
+
+/**
+ * @brief The REST task of a command: {id, href, properties, start, end?, status, state,
+ *        progress, result | error}. @returns false when the id is not remembered.
+ */
+bool gw_commands_task_json(gw_commands_t *c, const char *id, gw_buf_t *out);
+
+/** Counters (service thread). */
+typedef struct {
+    uint64_t submitted, succeeded, failed, rejected, timed_out, results, malformed;
+    size_t pending;
+} gw_cmd_stats_t;
+void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st);
+
+/* ---- pure helpers (unit-tested) ---- */
+
+/**
+ * @brief Encode and sign a command message.
+ * @param value receives the value bytes (caller frees); sig receives the base64 signature.
+ */
+xo_err_t gw_cmd_encode(const xo_key_t *key, const xo_command_msg_t *m, char **value, size_t *len,
+                       char sig[XO_SIG_B64_LEN + 1]);
+
+/**
+ * @brief The XO error for a failed or rejected command, as xo-server's
+ *        XAPI_ERROR_TO_XO_ERROR gives it (docs/api.md "Errors of actions").
+ * @param state "failure" or "rejected"
+ * @param code, params, reason from the result (params may be NULL)
+ * @param op, vm the command's op and VM id
+ */
+void gw_cmd_map_error(const char *state, const char *code, json_object *params, const char *reason,
+                      const char *op, const char *pool, const char *vm, bool admin,
+                      gw_cmd_id_of_fn id_of, void *opaque, gw_rpc_err_t *err);
+
+/** @brief A random UUID v4 (OpenSSL RAND_bytes). @returns XO_OK or XO_ERR_CRYPTO. */
+xo_err_t gw_uuid4(char out[GW_CMD_ID_LEN + 1]);
+
+#endif
