@@ -65,8 +65,11 @@ def pct(sorted_vals, p):
 
 def gw_histogram(gw):
     """{upper bound seconds: cumulative count} of xo_gateway_notification_latency_seconds."""
-    st, body, _ = g.http_get(gw.url + "/metrics", timeout=10)
     out = {}
+    try:  # after an overloaded row the service thread may not answer for a while
+        st, body, _ = g.http_get(gw.url + "/metrics", timeout=60)
+    except Exception:
+        return out
     for m in re.finditer(r'xo_gateway_notification_latency_seconds_bucket\{le="([^"]+)"\} (\d+)',
                          body.decode()):
         out[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
@@ -74,6 +77,8 @@ def gw_histogram(gw):
 
 
 def hist_pct(before, after, p):
+    if not before or not after:
+        return None
     les = sorted(after)
     diff = [(le, after[le] - before.get(le, 0)) for le in les]
     total = diff[-1][1] if diff else 0
@@ -251,6 +256,9 @@ def run_batch(a, batch_ms, clients, rows):
                 r["lag_after"] = f"/healthz unanswered ({e})"
             r["kafka_trimmed"] = "dropped its oldest" in k.proc.log_text()
             rows.append(r)
+            if a.json:  # written after every row: a long run that fails later keeps its rows
+                with open(a.json, "w") as f:
+                    json.dump(rows, f, indent=1)
             print(f"  done: {n} clients, batching {batch_ms} ms: push p50 {fmt(r['p50'])} ms, "
                   f"REST p50 {fmt(r['rest']['p50'])} ms", file=sys.stderr, flush=True)
 
@@ -300,7 +308,7 @@ def print_table(a, rows):
     print("  clients' p99 (worst process; 2% buckets). REST/push: REST p50 / push p50 in the same row.")
     print("  gw p50/p99: the gateway's xo_gateway_notification_latency_seconds (agent record ts ->")
     print("  queued), bucket bounds. drop: clients disconnected during the row. bad: messages (summed")
-    print("  over all clients) that were not valid JSON. cpu%: of one core.")
+    print("  over all clients) that were not valid JSON, or whose lat: label was mangled. cpu%: of one core.")
     for r in rows:
         notes = []
         if r["skipped"] or r["errors"]:

@@ -14,7 +14,8 @@
 //   reset   forget samples and counters (start of the measured window; labels sent before
 //           the reset are ignored)
 //   report  print one JSON line {xolib:{samples,p50,p99,max,seqs}, raw:{...}, notifications,
-//           items, bytes, closed, corrupt (messages that were not JSON), clients}
+//           items, bytes, closed, corrupt (messages that were not JSON, or labels
+//           that did not parse), clients}
 //   quit    close every client and exit
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -53,9 +54,18 @@ function scan (params, last, now, sink) {
     const l = o && o.name_label
     if (typeof l !== 'string' || !l.startsWith('lat:')) continue
     const i = l.indexOf(':', 4)
-    const sent = BigInt(l.slice(4, i))
-    if (sent < since) continue
+    let sent
     const seq = Number(l.slice(i + 1))
+    try {
+      sent = BigInt(l.slice(4, i))
+      if (i < 0 || !Number.isInteger(seq)) throw new Error('bad seq')
+    } catch (e) {
+      // valid JSON but a mangled label: the message was corrupted in flight (counted)
+      corrupt++
+      if (!corruptSample) corruptSample = 'label ' + JSON.stringify(l.slice(0, 60))
+      continue
+    }
+    if (sent < since) continue
     const prev = last.get(id)
     if (prev !== undefined && prev >= seq) continue
     last.set(id, seq)
