@@ -361,9 +361,12 @@ def main():
     g.ensure_node_modules()
     rows = []
     t0 = time.monotonic()
-    for b in batches:
-        run_batch(a, b, clients, rows)
-    print_table(a, rows)
+    try:
+        for b in batches:
+            run_batch(a, b, clients, rows)
+    finally:
+        if rows:  # print what was measured even if a later row failed
+            print_table(a, rows)
     print(f"total {time.monotonic() - t0:.0f} s; machine: {os.cpu_count()} CPUs; "
           f"RLIMIT_NOFILE {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}")
     if a.json:
