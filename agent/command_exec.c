@@ -174,6 +174,17 @@ static int64_t record_ts(xo_consumer_t *k, const char *topic, int32_t partition,
         if (m)
             rd_kafka_message_destroy(m);
     }
+    /* assignments are incremental (xo_consumer_assign): give the partition back so that
+     * read_back() can assign it again from the window's start */
+    {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_error_t *e;
+        rd_kafka_topic_partition_list_add(list, topic, partition);
+        e = rd_kafka_incremental_unassign(xo_consumer_handle(k), list);
+        if (e)
+            rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
     return ts;
 }
 
