@@ -8,6 +8,9 @@
 //       "quit" exits. Prints "ready" once the initial copy is loaded.
 //   node xo_client.js call URL EMAIL PASSWORD METHOD PARAMS_JSON
 //       sign in (unless EMAIL is "-"), call one method, print {result} or {error}
+//       (with ms: the call's duration)
+//   In follow mode, "dump" also returns tasks: every task object seen entering the copy,
+//   as {id, name_label, status} (the XAPI tasks of running commands).
 'use strict'
 const Xo = require('xo-lib').default
 const readline = require('readline')
@@ -37,17 +40,19 @@ async function main () {
     return
   }
   if (mode === 'call') {
+    const t0 = Date.now()
     try {
       const result = await xo.call(rest[0], JSON.parse(rest[1] || '{}'))
-      process.stdout.write(JSON.stringify({ result }) + '\n')
+      process.stdout.write(JSON.stringify({ result, ms: Date.now() - t0 }) + '\n')
     } catch (error) {
-      process.stdout.write(JSON.stringify({ error: { code: error.code, message: error.message, data: error.data } }) + '\n')
+      process.stdout.write(JSON.stringify({ error: { code: error.code, message: error.message, data: error.data }, ms: Date.now() - t0 }) + '\n')
     }
     await xo.close()
     return
   }
   if (mode === 'follow') {
     const copy = new Map()
+    const tasks = []
     let notifications = 0
     let items = 0
     const pending = []
@@ -56,6 +61,7 @@ async function main () {
       notifications++
       for (const [id, obj] of Object.entries(params.items)) {
         items++
+        if (params.type === 'enter' && obj.type === 'task') tasks.push({ id, name_label: obj.name_label, status: obj.status })
         if (params.type === 'enter') copy.set(id, obj)
         else copy.delete(id)
       }
@@ -77,7 +83,7 @@ async function main () {
       if (line === 'dump') {
         const out = {}
         for (const [id, o] of copy) out[id] = { type: o.type, name_label: o.name_label, power_state: o.power_state, $pool: o.$pool }
-        process.stdout.write(JSON.stringify({ objects: out, notifications, items }) + '\n')
+        process.stdout.write(JSON.stringify({ objects: out, notifications, items, tasks }) + '\n')
       } else if (line === 'quit') {
         await xo.close()
         process.exit(0)
