@@ -1,0 +1,67 @@
+// commands_driver.mjs - the two clients of bench_commands.py, timing vm.start one call at a
+// time and resetting the VM with a hard shutdown (not timed) between calls.
+//
+//   node commands_driver.mjs xolib URL EMAIL PASSWORD VM_UUID N
+//       npm xo-lib 0.9.0 (unchanged) -> xo-gateway: vm.start {id}, then vm.stop {id, force}
+//   node commands_driver.mjs xenapi URL VM_UUID N
+//       npm xen-api (as xo-server calls XAPI) straight to the simulator:
+//       callAsync('VM.start', ref, false, false), then callAsync('VM.hard_shutdown', ref)
+//
+// Prints one JSON line {start_ms: [...], stop_ms: [...]} (per-call wall times, ms).
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const [mode, ...args] = process.argv.slice(2)
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+async function timed (fn) {
+  const t0 = now()
+  await fn()
+  return now() - t0
+}
+
+async function xolib ([url, email, password, vm, n]) {
+  const require = createRequire(path.join(here, '..', 'e2e', 'node', 'package.json'))
+  const Xo = require('xo-lib').default
+  const xo = new Xo({ url })
+  await xo.open()
+  await xo.signIn({ email, password })
+  const out = { start_ms: [], stop_ms: [] }
+  for (let i = 0; i < +n; i++) {
+    out.start_ms.push(await timed(() => xo.call('vm.start', { id: vm })))
+    out.stop_ms.push(await timed(() => xo.call('vm.stop', { id: vm, force: true })))
+  }
+  await xo.close()
+  return out
+}
+
+async function xenapi ([url, vm, n]) {
+  const mod = path.join(here, '..', 'xapi_sim', 'npm', 'node_modules', 'xen-api', 'index.mjs')
+  const { Xapi } = await import(pathToFileURL(mod).href)
+  const xapi = new Xapi({ url, auth: { user: 'root', password: 'password' }, allowUnauthorized: true })
+  await xapi.connect()
+  await xapi.objectsFetched
+  const ref = await xapi.call('VM.get_by_uuid', vm)
+  const out = { start_ms: [], stop_ms: [] }
+  for (let i = 0; i < +n; i++) {
+    out.start_ms.push(await timed(() => xapi.callAsync('VM.start', ref, false, false)))
+    out.stop_ms.push(await timed(() => xapi.callAsync('VM.hard_shutdown', ref)))
+  }
+  await xapi.disconnect()
+  return out
+}
+
+const fn = { xolib, xenapi }[mode]
+if (!fn) {
+  console.error('usage: commands_driver.mjs xolib|xenapi ...')
+  process.exit(2)
+}
+fn(args).then(out => {
+  process.stdout.write(JSON.stringify(out) + '\n')
+  process.exit(0)
+}, e => {
+  console.error('commands_driver:', e && e.stack ? e.stack : e)
+  process.exit(1)
+})
