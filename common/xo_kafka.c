@@ -349,6 +349,39 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
     return XO_OK;
 }
 
+static rd_kafka_resp_err_t take_error(rd_kafka_error_t *error, char *errstr, size_t errstr_size)
+{
+    rd_kafka_resp_err_t kerr = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (error) {
+        xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    return kerr;
+}
+
+static rd_kafka_resp_err_t reassign(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *list,
+                                    char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *cur = NULL, *overlap = rd_kafka_topic_partition_list_new(0);
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (rd_kafka_assignment(rk, &cur) == RD_KAFKA_RESP_ERR_NO_ERROR && cur) {
+        for (int i = 0; i < list->cnt; i++)
+            if (rd_kafka_topic_partition_list_find(cur, list->elems[i].topic,
+                                                   list->elems[i].partition))
+                rd_kafka_topic_partition_list_add(overlap, list->elems[i].topic,
+                                                  list->elems[i].partition);
+        rd_kafka_topic_partition_list_destroy(cur);
+    }
+    if (overlap->cnt)
+        kerr = take_error(rd_kafka_incremental_unassign(rk, overlap), errstr, errstr_size);
+    if (!kerr)
+        kerr = take_error(rd_kafka_incremental_assign(rk, list), errstr, errstr_size);
+    rd_kafka_topic_partition_list_destroy(overlap);
+    return kerr;
+}
+
 xo_err_t xo_consumer_assign(xo_consumer_t *c, const char *topic, const int32_t *partitions,
                             size_t n, int64_t offset, char *errstr, size_t errstr_size)
 {
@@ -367,16 +400,9 @@ xo_err_t xo_consumer_assign(xo_consumer_t *c, const char *topic, const int32_t *
     for (size_t i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(list, topic, partitions ? partitions[i] : (int32_t)i)
             ->offset = offset;
-    /* Incremental: adds to the current assignment, so several topics can be read. */
-    {
-        rd_kafka_error_t *error = rd_kafka_incremental_assign(c->rk, list);
-        kerr = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (error) {
-            xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign %s: %s", topic,
-                      rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-        }
-    }
+    /* Incremental, so several topics can be read; a partition already assigned is taken out
+     * first so that it restarts at the new offset. */
+    kerr = reassign(c->rk, list, errstr, errstr_size);
     rd_kafka_topic_partition_list_destroy(list);
     return kerr ? XO_ERR_KAFKA : XO_OK;
 }

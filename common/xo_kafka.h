@@ -124,7 +124,8 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
 
 /**
  * @brief Assign partitions explicitly (no group rebalancing), in addition to those already
- *        assigned (call once per topic to read several topics).
+ *        assigned (call once per topic to read several topics). A partition that is already
+ *        assigned restarts at @p offset.
  * @param partitions array of @p n partitions of @p topic; NULL means all partitions.
  * @param offset RD_KAFKA_OFFSET_BEGINNING, _END, _STORED (committed) or an absolute offset.
  */

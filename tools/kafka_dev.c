@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,11 @@ typedef struct {
     xo_topics_t topics;
     int partitions;
     unsigned char *warned; /* one flag per (topic, partition) */
+    pthread_t thread;      /* its own thread: queries block while brokers are down */
+    int started;
 } watch_t;
+
+static void *watch_main(void *arg);
 
 static void watch_init(watch_t *w, const char *bootstrap, const opts_t *o)
 {
@@ -195,6 +200,7 @@ static void watch_init(watch_t *w, const char *bootstrap, const opts_t *o)
     xo_topics_init(&w->topics, o->prefix);
     w->partitions = o->partitions;
     w->warned = calloc(4 * (size_t)o->partitions, 1);
+    w->started = pthread_create(&w->thread, NULL, watch_main, w) == 0;
 }
 
 static void watch_check(watch_t *w)
@@ -223,8 +229,22 @@ static void watch_check(watch_t *w)
     }
 }
 
+static void *watch_main(void *arg)
+{
+    watch_t *w = arg;
+
+    for (int ticks = 1; !stop; ticks++) {
+        usleep(200 * 1000);
+        if (ticks % 10 == 0)
+            watch_check(w); /* every ~2 s */
+    }
+    return NULL;
+}
+
 static void watch_fini(watch_t *w)
 {
+    if (w->started)
+        pthread_join(w->thread, NULL);
     if (w->probe)
         rd_kafka_destroy(w->probe);
     free(w->warned);
@@ -246,16 +266,14 @@ static size_t control_lines(rd_kafka_mock_cluster_t *mc, const opts_t *o, char *
     return used == size - 1 ? 0 : used; /* an overlong line is dropped */
 }
 
-static void serve(rd_kafka_mock_cluster_t *mc, const opts_t *o, watch_t *w)
+static void serve(rd_kafka_mock_cluster_t *mc, const opts_t *o)
 {
     char line[256];
     size_t used = 0;
-    int control = o->control, ticks = 0;
+    int control = o->control;
     struct pollfd pfd = {STDIN_FILENO, POLLIN, 0};
 
     while (!stop) {
-        if (++ticks % 10 == 0)
-            watch_check(w); /* every ~2 s */
         if (!control) {
             usleep(200 * 1000);
             continue;
@@ -308,7 +326,8 @@ int main(int argc, char **argv)
     {
         watch_t w;
         watch_init(&w, rd_kafka_mock_cluster_bootstraps(mc), &o);
-        serve(mc, &o, &w);
+        serve(mc, &o);
+        stop = 1;
         watch_fini(&w);
     }
     rc = 0;

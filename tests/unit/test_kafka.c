@@ -205,6 +205,18 @@ static void test_assign_two_topics(void **state)
     }
     assert_int_equal(objects, 2);
     assert_int_equal(agents, 2);
+    /* Assigning a partition again restarts it at the new offset. */
+    assert_int_equal(xo_consumer_assign(cons, "xo.agents", NULL, 0, RD_KAFKA_OFFSET_BEGINNING,
+                                        errstr, sizeof(errstr)),
+                     XO_OK);
+    for (int i = 0; i < 100 && agents < 4; i++) {
+        rd_kafka_message_t *m = xo_consumer_poll(cons, 100);
+        if (m && !m->err && strcmp(rd_kafka_topic_name(m->rkt), "xo.agents") == 0)
+            agents++;
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(agents, 4);
     xo_consumer_free(cons);
     xo_producer_free(p, 5000);
 }
