@@ -318,8 +318,13 @@ def print_table(a, rows):
         if r["corrupt"]:
             notes.append(f"{r['corrupt']} corrupted messages, e.g. {r['corrupt_sample']!r}")
         if r["coverage"] < 0.99:
-            notes.append(f"measuring clients got {100 * r['coverage']:.1f}% of the labels sent within "
-                         f"{r['drain_s']:.0f} s after the driver stopped: percentiles shown as >max are censored")
+            notes.append(f"measuring clients got {100 * r['coverage']:.1f}% of the labels sent by "
+                         f"{r['drain_s']:.0f} s after the driver stopped (the rest were in corrupted "
+                         f"messages or still queued): percentiles shown as >max are censored "
+                         f"(p99 of the samples received: {fmt(r['p99'])} ms)")
+        if r["raw_clients"] and r["raw_samples"] < 0.99 * r["raw_clients"] * r["sent"]:
+            notes.append(f"raw clients had received {100 * r['raw_samples'] / (r['raw_clients'] * r['sent']):.1f}% "
+                         f"of their labels when the row ended (their processes were behind)")
         if r["rest"]["errors"]:
             notes.append(f"REST poll errors {r['rest']['errors']}")
         if notes:
