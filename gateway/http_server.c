@@ -142,6 +142,7 @@ static void enqueue(gw_http_t *h, pss_t *p, gw_msg_t *m, bool notification)
 static int write_some(pss_t *p)
 {
     qnode_t *n = p->head;
+    unsigned char saved[LWS_PRE] = {0}, *buf;
     size_t left, len;
     enum lws_write_protocol flags;
     int wrote;
@@ -151,9 +152,16 @@ static int write_some(pss_t *p)
     left = n->m->len - p->off;
     len = left > CHUNK ? CHUNK : left;
     flags = lws_write_ws_flags(LWS_WRITE_TEXT, p->off == 0, len == left);
-    /* lws writes its header into the LWS_PRE bytes before the pointer: the message's
-     * reserved head for the first chunk, already-sent bytes for the next ones. */
-    wrote = lws_write(p->wsi, (unsigned char *)n->m->data + p->off, len, flags);
+    /* lws writes its frame header into the LWS_PRE bytes before the pointer: the message's
+     * reserved head for the first chunk, payload bytes for the next ones. The message is
+     * shared by every client, and others may still have those bytes to send: save and
+     * restore them (lws copies whatever it cannot send at once, so this is safe). */
+    buf = (unsigned char *)n->m->data + p->off;
+    if (p->off > 0)
+        memcpy(saved, buf - LWS_PRE, LWS_PRE);
+    wrote = lws_write(p->wsi, buf, len, flags);
+    if (p->off > 0)
+        memcpy(buf - LWS_PRE, saved, LWS_PRE);
     if (wrote < (int)len)
         return -1;
     p->off += len;
