@@ -184,7 +184,8 @@ int main(int argc, char **argv)
     static const xo_cli_info_t info = {
         "xo-gateway",
         "Materialize every pool's objects from Kafka and serve them over xo-server's "
-        "WebSocket JSON-RPC API, a read-only REST API, /healthz and /metrics.",
+        "WebSocket JSON-RPC API (with VM actions as signed commands), a REST API, /healthz and "
+        "/metrics.",
         SUBCOMMANDS, SPEC, "XO_GATEWAY"};
     xo_config_t *cfg = NULL;
     gw_ctx_t ctx;

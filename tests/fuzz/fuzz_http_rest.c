@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     memset(&req, 0, sizeof(req));
     req.is_get = size == 0 || data[0] != 'P';
+    req.is_post = !req.is_get; /* VM actions (commands disabled here: answered 501) */
     nl = strchr(text, '\n');
     if (nl) {
         *nl = '\0';

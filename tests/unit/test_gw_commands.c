@@ -1,0 +1,491 @@
+/* Unit tests of gateway/commands.c and api_vm.c without Kafka: XAPI error -> XO error
+ * mapping, command building and signing (verified with xo_sign), the pending table (results,
+ * late and duplicate results, REPLAYED after accepted, forgotten connections), the expiry
+ * sweep, and the vm.* JSON-RPC checks (deferred reply, 1/2/10 errors). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_rpc.h"
+#include "commands.h"
+#include "xo_kafka.h"
+
+#define POOL "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"
+
+typedef struct {
+    int sent, replies;
+    char value[4096], sig[XO_SIG_B64_LEN + 1], key_id[32], pool[64];
+    int32_t partition;
+    bool ok;
+    char result[256], err_message[256], err_data[1024], command_id[64];
+    int err_code;
+    uint64_t conn;
+} cap_t;
+
+static cap_t cap;
+static char tmpdir[64];
+
+static xo_err_t fake_send(void *opaque, const char *pool, int32_t partition, const char *value,
+                          size_t len, const char *sig_b64, const char *key_id, char *errstr,
+                          size_t errstr_size)
+{
+    (void)opaque;
+    (void)errstr;
+    (void)errstr_size;
+    cap.sent++;
+    snprintf(cap.value, sizeof(cap.value), "%.*s", (int)len, value);
+    snprintf(cap.sig, sizeof(cap.sig), "%s", sig_b64);
+    snprintf(cap.key_id, sizeof(cap.key_id), "%s", key_id);
+    snprintf(cap.pool, sizeof(cap.pool), "%s", pool);
+    cap.partition = partition;
+    return XO_OK;
+}
+
+static void fake_reply(void *opaque, const gw_cmd_reply_t *r)
+{
+    (void)opaque;
+    cap.replies++;
+    cap.ok = r->ok;
+    cap.conn = r->waiter->conn;
+    snprintf(cap.command_id, sizeof(cap.command_id), "%s", r->command_id);
+    if (r->ok) {
+        snprintf(cap.result, sizeof(cap.result), "%s", r->result_json);
+    } else {
+        cap.err_code = r->err->code;
+        snprintf(cap.err_message, sizeof(cap.err_message), "%s", r->err->message);
+        snprintf(cap.err_data, sizeof(cap.err_data), "%s",
+                 r->err->data.len ? r->err->data.data : "");
+    }
+}
+
+static const char *id_of(void *opaque, const char *pool, const char *cls, const char *ref)
+{
+    (void)opaque;
+    (void)pool;
+    return !strcmp(cls, "vm") && !strcmp(ref, "OpaqueRef:vm1") ? "vm1-uuid" : NULL;
+}
+
+static char key_path[128], pub_path[128];
+
+static int group_setup(void **state)
+{
+    xo_key_t *k = NULL;
+    char errstr[256];
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_gw_commands.XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    snprintf(key_path, sizeof(key_path), "%s/gateway.key", tmpdir);
+    snprintf(pub_path, sizeof(pub_path), "%s/gateway.pub", tmpdir);
+    assert_int_equal(xo_key_generate(&k, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(xo_key_write_pem(k, key_path, pub_path, errstr, sizeof(errstr)), XO_OK);
+    xo_key_free(k);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    unlink(key_path);
+    unlink(pub_path);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static gw_commands_t *new_bus(int64_t timeout_ms, int64_t skew_ms)
+{
+    gw_cmd_settings_t set = {key_path, timeout_ms, skew_ms};
+    gw_commands_t *c = NULL;
+    char errstr[256];
+    assert_int_equal(gw_commands_new(&set, NULL, NULL, 6, &c, errstr, sizeof(errstr)), XO_OK);
+    gw_commands_set_send(c, fake_send, NULL);
+    gw_commands_set_reply(c, fake_reply, NULL);
+    memset(&cap, 0, sizeof(cap));
+    return c;
+}
+
+static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_CMD_ID_LEN + 1])
+{
+    json_object *args = json_tokener_parse("{\"id\":\"vm1-uuid\"}");
+    gw_cmd_req_t req = {op, args, POOL, "vm1-uuid", "user-1", "a@b.c"};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true};
+    gw_rpc_err_t err;
+    memset(&err, 0, sizeof(err));
+    gw_buf_init(&err.data);
+    assert_int_equal(gw_commands_submit(c, &req, &w, id, &err), 0);
+    gw_buf_fini(&err.data);
+    json_object_put(args);
+}
+
+static void push(gw_commands_t *c, const char *id, const char *state, const char *extra)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg),
+             "{\"v\":1,\"id\":\"%s\",\"pool\":\"" POOL "\",\"agent\":\"a\",\"state\":\"%s\","
+             "\"progress\":0.5,\"bytes\":0,\"ts\":1%s}",
+             id, state, extra ? extra : "");
+    gw_commands_push_result(c, msg, strlen(msg));
+}
+
+/* ---- error mapping ---- */
+
+static void map(const char *state, const char *code, const char *params, const char *op, bool admin,
+                gw_rpc_err_t *err)
+{
+    json_object *p = params ? json_tokener_parse(params) : NULL;
+    memset(err, 0, sizeof(*err));
+    gw_buf_init(&err->data);
+    gw_cmd_map_error(state, code, p, "why", op, POOL, "vm1-uuid", admin, id_of, NULL, err);
+    json_object_put(p);
+}
+
+static void test_map_bad_power_state(void **state)
+{
+    gw_rpc_err_t e;
+    (void)state;
+    map("failure", "VM_BAD_POWER_STATE", "[\"OpaqueRef:vm1\",\"halted\",\"running\"]", "vm.start",
+        true, &e);
+    assert_int_equal(e.code, 13);
+    assert_string_equal(e.message, "VM state is running but should be halted");
+    assert_string_equal(
+        e.data.data, "{\"objectId\":\"vm1-uuid\",\"expected\":\"halted\",\"actual\":\"running\"}");
+    gw_buf_fini(&e.data);
+    /* an unknown ref stays a ref (xo-server's getId) */
+    map("failure", "VM_BAD_POWER_STATE", "[\"OpaqueRef:zz\",\"halted\",\"paused\"]", "vm.start",
+        false, &e);
+    assert_non_null(strstr(e.data.data, "\"objectId\":\"OpaqueRef:zz\""));
+    gw_buf_fini(&e.data);
+}
+
+static void test_map_others(void **state)
+{
+    gw_rpc_err_t e;
+    (void)state;
+    map("failure", "VM_IS_TEMPLATE", "[\"OpaqueRef:vm1\"]", "vm.start", true, &e);
+    assert_int_equal(e.code, 12);
+    assert_string_equal(e.message, "VM is a template");
+    gw_buf_fini(&e.data);
+    map("failure", "VDI_IN_USE", "[\"OpaqueRef:v\",\"destroy\"]", "vm.delete", true, &e);
+    assert_int_equal(e.code, 17);
+    assert_string_equal(e.data.data, "{\"objectId\":\"OpaqueRef:v\",\"operation\":\"destroy\"}");
+    gw_buf_fini(&e.data);
+    map("failure", "OPERATION_BLOCKED", "[\"OpaqueRef:vm1\",\"start\"]", "vm.start", true, &e);
+    assert_int_equal(e.code, 19);
+    assert_string_equal(e.data.data, "{\"objectId\":\"vm1-uuid\",\"code\":\"start\"}");
+    gw_buf_fini(&e.data);
+    map("failure", "VM_MISSING_PV_DRIVERS", "[\"OpaqueRef:vm1\"]", "vm.stop", true, &e);
+    assert_int_equal(e.code, 10);
+    assert_string_equal(e.message, "clean shutdown requires PV drivers");
+    gw_buf_fini(&e.data);
+    map("failure", "VM_MISSING_PV_DRIVERS", "[\"OpaqueRef:vm1\"]", "vm.suspend", true, &e);
+    assert_int_equal(e.code, 11);
+    gw_buf_fini(&e.data);
+    map("failure", "NO_HOSTS_AVAILABLE", "[]", "vm.start", true, &e);
+    assert_int_equal(e.code, 7);
+    gw_buf_fini(&e.data);
+    map("failure", "HOST_OFFLINE", "[\"OpaqueRef:h\"]", "vm.start", true, &e);
+    assert_int_equal(e.code, 18);
+    gw_buf_fini(&e.data);
+}
+
+static void test_map_generic_and_rejected(void **state)
+{
+    gw_rpc_err_t e;
+    (void)state;
+    map("failure", "UUID_INVALID", "[\"VM\",\"x\"]", "vm.start", true, &e);
+    assert_int_equal(e.code, -32000);
+    assert_string_equal(e.message, "UUID_INVALID(VM, x)");
+    assert_string_equal(e.data.data, "{\"code\":\"UUID_INVALID\",\"params\":[\"VM\",\"x\"]}");
+    gw_buf_fini(&e.data);
+    map("failure", "UUID_INVALID", "[\"VM\",\"x\"]", "vm.start", false, &e);
+    assert_int_equal(e.code, -32000);
+    assert_string_equal(e.message, "unknown error from the peer");
+    assert_int_equal(e.data.len, 0);
+    gw_buf_fini(&e.data);
+    map("rejected", "OP_NOT_ALLOWED", NULL, "vm.delete", true, &e);
+    assert_int_equal(e.code, 21);
+    assert_string_equal(e.message, "operation failed");
+    assert_string_equal(
+        e.data.data, "{\"objectId\":\"vm1-uuid\",\"code\":\"OP_NOT_ALLOWED\",\"reason\":\"why\"}");
+    gw_buf_fini(&e.data);
+}
+
+/* ---- building and signing ---- */
+
+static void test_submit_builds_signed_command(void **state)
+{
+    gw_commands_t *c = new_bus(30000, 5000);
+    char id[GW_CMD_ID_LEN + 1], errstr[128];
+    json_object *o = NULL, *args;
+    xo_key_t *pub = NULL;
+    int64_t now = xo_now_ms();
+    (void)state;
+
+    submit(c, "vm.start", 1, id);
+    assert_int_equal(cap.sent, 1);
+    assert_string_equal(cap.pool, POOL);
+    assert_int_equal(cap.partition, xo_pool_partition(POOL, 6));
+    assert_int_equal(cap.partition, 4); /* docs/topics.md test vector */
+    assert_int_equal(xo_key_load_public(pub_path, &pub, errstr, sizeof(errstr)), XO_OK);
+    assert_string_equal(cap.key_id, xo_key_id(pub));
+    assert_int_equal(xo_verify(pub, cap.value, strlen(cap.value), cap.sig, strlen(cap.sig)), XO_OK);
+    cap.value[10] ^= 1; /* any byte changed: the signature fails */
+    assert_int_equal(xo_verify(pub, cap.value, strlen(cap.value), cap.sig, strlen(cap.sig)),
+                     XO_ERR_BADSIG);
+    cap.value[10] ^= 1;
+    assert_int_equal(
+        xo_msg_parse(XO_MSG_COMMAND, cap.value, strlen(cap.value), &o, errstr, sizeof(errstr)),
+        XO_OK);
+    assert_string_equal(xo_msg_str(o, "id"), id);
+    assert_int_equal(strlen(id), 36);
+    assert_int_equal(id[14], '4'); /* UUID v4 */
+    assert_string_equal(xo_msg_str(o, "op"), "vm.start");
+    assert_string_equal(xo_msg_str(o, "pool"), POOL);
+    assert_string_equal(xo_msg_str(o, "user"), "user-1");
+    assert_true(json_object_object_get_ex(o, "args", &args));
+    assert_string_equal(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+                        "{\"id\":\"vm1-uuid\"}");
+    assert_true(xo_msg_int(o, "issued", 0) >= now - 1000);
+    assert_int_equal(xo_msg_int(o, "expires", 0) - xo_msg_int(o, "issued", 0), 30000);
+    json_object_put(o);
+    xo_key_free(pub);
+    gw_commands_free(c);
+}
+
+static void test_disabled_without_key(void **state)
+{
+    gw_cmd_settings_t set = {NULL, 30000, 5000};
+    gw_commands_t *c = NULL;
+    json_object *args = json_tokener_parse("{\"id\":\"x\"}");
+    gw_cmd_req_t req = {"vm.start", args, POOL, "x", "u", "e"};
+    gw_rpc_err_t err;
+    char id[GW_CMD_ID_LEN + 1], errstr[64];
+    (void)state;
+    memset(&err, 0, sizeof(err));
+    gw_buf_init(&err.data);
+    assert_int_equal(gw_commands_new(&set, NULL, NULL, 6, &c, errstr, sizeof(errstr)), XO_OK);
+    assert_false(gw_commands_enabled(c));
+    assert_int_equal(gw_commands_submit(c, &req, NULL, id, &err), -1);
+    assert_int_equal(err.code, 0);
+    assert_int_equal(gw_commands_submit(NULL, &req, NULL, id, &err), -1);
+    gw_buf_fini(&err.data);
+    json_object_put(args);
+    gw_commands_free(c);
+}
+
+/* ---- the table ---- */
+
+static void test_results_complete_once(void **state)
+{
+    gw_commands_t *c = new_bus(30000, 5000);
+    char id[GW_CMD_ID_LEN + 1];
+    gw_buf_t task;
+    gw_cmd_stats_t st;
+    (void)state;
+
+    submit(c, "vm.snapshot", 3, id);
+    push(c, "not-ours", "success", NULL);
+    push(c, id, "accepted", NULL);
+    push(c, id, "progress", NULL);
+    gw_commands_push_result(c, "{\"v\":1", 6); /* malformed: counted, dropped */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 0);
+    gw_buf_init(&task);
+    assert_true(gw_commands_task_json(c, id, &task));
+    assert_non_null(strstr(task.data, "\"status\":\"pending\""));
+    assert_non_null(strstr(task.data, "\"state\":\"progress\""));
+    assert_non_null(strstr(task.data, "\"progress\":50"));
+    gw_buf_reset(&task);
+    push(c, id, "success", ",\"result\":\"snap-uuid\"");
+    push(c, id, "success", ",\"result\":\"other\""); /* a duplicate: ignored */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_true(cap.ok);
+    assert_int_equal(cap.conn, 3);
+    assert_string_equal(cap.result, "\"snap-uuid\"");
+    assert_string_equal(cap.command_id, id);
+    assert_true(gw_commands_task_json(c, id, &task));
+    assert_non_null(strstr(task.data, "\"status\":\"success\""));
+    assert_non_null(strstr(task.data, "\"result\":\"snap-uuid\""));
+    assert_non_null(strstr(task.data, "\"method\":\"vm.snapshot\""));
+    gw_buf_fini(&task);
+    gw_commands_stats(c, &st);
+    assert_int_equal(st.malformed, 1);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.succeeded, 1);
+    gw_commands_free(c);
+}
+
+static void test_failure_replayed_and_forgotten(void **state)
+{
+    gw_commands_t *c = new_bus(30000, 5000);
+    char a[GW_CMD_ID_LEN + 1], b[GW_CMD_ID_LEN + 1];
+    (void)state;
+
+    submit(c, "vm.start", 1, a);
+    push(c, a, "accepted", NULL);
+    push(c, a, "rejected", ",\"error\":{\"code\":\"REPLAYED\"},\"reason\":\"seen\"");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 0); /* the first accepted state is authoritative */
+    push(c, a, "failure",
+         ",\"error\":{\"code\":\"VM_BAD_POWER_STATE\",\"params\":[\"OpaqueRef:vm1\",\"halted\","
+         "\"running\"]}");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_false(cap.ok);
+    assert_int_equal(cap.err_code, 13);
+    assert_string_equal(
+        cap.err_data, "{\"objectId\":\"vm1-uuid\",\"expected\":\"halted\",\"actual\":\"running\"}");
+
+    submit(c, "vm.pause", 9, b);
+    gw_commands_forget_conn(c, 9); /* the client left */
+    push(c, b, "success", ",\"result\":true");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1); /* nobody answered, the task is kept */
+    gw_commands_free(c);
+}
+
+static void test_expiry_sweep(void **state)
+{
+    gw_commands_t *c = new_bus(1000, 500);
+    char a[GW_CMD_ID_LEN + 1], b[GW_CMD_ID_LEN + 1];
+    int64_t now = xo_now_ms();
+    gw_buf_t task;
+    (void)state;
+
+    submit(c, "vm.start", 1, a);
+    submit(c, "vm.stop", 2, b);
+    push(c, b, "accepted", NULL);
+    gw_commands_service(c, now + 1400, id_of, NULL); /* expired, but within the skew */
+    assert_int_equal(cap.replies, 0);
+    gw_commands_service(c, now + 2000, id_of, NULL);
+    assert_int_equal(cap.replies, 2);
+    assert_int_equal(cap.err_code, 21);
+    assert_non_null(strstr(cap.err_data, "\"code\":\"COMMAND_TIMEOUT\""));
+    assert_non_null(strstr(cap.err_data, "\"accepted\":true")); /* b was answered last */
+    /* a late outcome changes nothing */
+    push(c, a, "success", ",\"result\":true");
+    gw_commands_service(c, now + 2100, id_of, NULL);
+    assert_int_equal(cap.replies, 2);
+    gw_buf_init(&task);
+    assert_true(gw_commands_task_json(c, a, &task));
+    assert_non_null(strstr(task.data, "\"state\":\"timeout\""));
+    assert_non_null(strstr(task.data, "\"accepted\":false"));
+    gw_buf_fini(&task);
+    gw_commands_free(c);
+}
+
+/* ---- vm.* through JSON-RPC ---- */
+
+static json_object *rpc(gw_ctx_t *ctx, gw_session_t *s, const char *msg, bool *replied)
+{
+    gw_buf_t reply;
+    json_object *o = NULL;
+    gw_buf_init_pre(&reply, GW_MSG_PRE);
+    gw_rpc_handle(ctx, s, msg, strlen(msg), &reply);
+    *replied = reply.len > 0;
+    if (reply.len)
+        o = json_tokener_parse(reply.data);
+    gw_buf_fini(&reply);
+    return o;
+}
+
+static int err_code(json_object *o)
+{
+    json_object *e, *c;
+    if (!o || !json_object_object_get_ex(o, "error", &e) ||
+        !json_object_object_get_ex(e, "code", &c))
+        return 9999;
+    return json_object_get_int(c);
+}
+
+static void test_rpc_vm_methods(void **state)
+{
+    gw_ctx_t ctx;
+    gw_session_t s;
+    gw_user_t admin = {"id-admin", "admin@x", GW_PERM_ADMIN, ""};
+    gw_user_t viewer = {"id-viewer", "viewer@x", GW_PERM_VIEWER, ""};
+    json_object *snap = json_tokener_parse(
+        "{\"uuid\":\"vm1-uuid\",\"name_label\":\"a\",\"power_state\":\"Halted\"}");
+    char errstr[64];
+    bool replied;
+    json_object *o;
+    (void)state;
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&s, 0, sizeof(s));
+    ctx.view = gw_view_new();
+    ctx.commands = new_bus(30000, 5000);
+    gw_view_apply_object(ctx.view, POOL, "vm", "OpaqueRef:vm1", snap, "{}", 2, errstr,
+                         sizeof(errstr));
+    json_object_put(snap);
+    s.user = &viewer;
+    s.conn = 42;
+
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"vm.start\",\"params\":{\"id\":"
+            "\"vm1-uuid\"}}",
+            &replied);
+    assert_int_equal(err_code(o), 2);
+    json_object_put(o);
+    s.user = &admin;
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"vm.start\",\"params\":{\"id\":"
+            "\"nope\"}}",
+            &replied);
+    assert_int_equal(err_code(o), 1);
+    json_object_put(o);
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"vm.stop\",\"params\":{\"id\":"
+            "\"vm1-uuid\",\"forced\":true}}",
+            &replied);
+    assert_int_equal(err_code(o), 10);
+    json_object_put(o);
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.start\",\"params\":{\"id\":"
+            "\"vm1-uuid\",\"host\":\"h\"}}",
+            &replied);
+    assert_int_equal(err_code(o), 0);
+    json_object_put(o);
+    assert_int_equal(cap.sent, 0);
+    /* a valid call: no reply now, one command sent with the JSON-RPC id kept */
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"vm.stop\",\"params\":{\"id\":"
+            "\"vm1-uuid\",\"force\":true}}",
+            &replied);
+    assert_false(replied);
+    assert_null(o);
+    assert_int_equal(cap.sent, 1);
+    assert_non_null(strstr(cap.value, "\"args\":{\"id\":\"vm1-uuid\",\"force\":true}"));
+    {
+        json_object *cmd = json_tokener_parse(cap.value);
+        push(ctx.commands, xo_msg_str(cmd, "id"), "success", ",\"result\":true");
+        json_object_put(cmd);
+    }
+    gw_commands_service(ctx.commands, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_int_equal(cap.conn, 42);
+    gw_commands_free(ctx.commands);
+    gw_view_free(ctx.view);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_bad_power_state),
+        cmocka_unit_test(test_map_others),
+        cmocka_unit_test(test_map_generic_and_rejected),
+        cmocka_unit_test(test_submit_builds_signed_command),
+        cmocka_unit_test(test_disabled_without_key),
+        cmocka_unit_test(test_results_complete_once),
+        cmocka_unit_test(test_failure_replayed_and_forgotten),
+        cmocka_unit_test(test_expiry_sweep),
+        cmocka_unit_test(test_rpc_vm_methods),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
