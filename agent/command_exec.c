@@ -256,6 +256,9 @@ static xo_err_t read_back(agent_cmd_t *c)
 }
 
 /* Resume at the group's committed offset, or at the start of the replay window. */
+/* Commands are few and a person waits for each: fetch without librdkafka's 500 ms wait. */
+static const char *const low_latency[] = {"fetch.wait.max.ms", "10", NULL};
+
 static xo_err_t open_commands(agent_cmd_t *c)
 {
     const char *topic = c->a->topics.commands;
@@ -268,7 +271,8 @@ static xo_err_t open_commands(agent_cmd_t *c)
     snprintf(c->group_id, sizeof(c->group_id), "%s", group ? group : "");
     if (!c->group_id[0])
         snprintf(c->group_id, sizeof(c->group_id), "xo-agent.%s", c->pool);
-    err = xo_consumer_new(c->a->cfg, c->group_id, NULL, &c->consumer, errstr, sizeof(errstr));
+    err =
+        xo_consumer_new(c->a->cfg, c->group_id, low_latency, &c->consumer, errstr, sizeof(errstr));
     if (err != XO_OK)
         return err;
     list = rd_kafka_topic_partition_list_new(1);

@@ -10,7 +10,7 @@
 #include "command_verify.h"
 
 #define CMD_MOD          "command"
-#define CMD_TASK_POLL_MS 100   /**< task.get_record interval while an Async call runs */
+#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval while an Async call runs */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
 struct agent_cmd {

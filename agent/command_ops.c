@@ -119,13 +119,15 @@ static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, c
                            cmd_outcome_t *out)
 {
     double last = -1;
+    int delay = 0;
 
     for (;;) {
         json_object *rec = NULL, *jp = NULL;
         const char *status;
         xo_err_t err;
 
-        if (!agent_sleep(CMD_TASK_POLL_MS)) {
+        /* First look at once, then back off to CMD_TASK_POLL_MS: short tasks end quickly. */
+        if (!agent_sleep(delay)) {
             snprintf(out->xerr.code, sizeof(out->xerr.code), "AGENT_STOPPED");
             return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_TIMEOUT,
                              "agent stopped while task %s ran; its outcome is in XAPI", task);
@@ -148,6 +150,7 @@ static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, c
         json_object_put(rec);
         if (err != XO_OK || *result)
             return err;
+        delay = delay ? (delay * 2 < CMD_TASK_POLL_MS ? delay * 2 : CMD_TASK_POLL_MS) : 10;
     }
 }
 

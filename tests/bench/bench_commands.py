@@ -86,7 +86,7 @@ def main():
         via = run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.calls), timeout=timeout)
         calls = sim.stats()["calls_by_method"]
     print(f"\nbench_commands: {a.calls} calls each, one at a time; simulator --event-batch-ms 0 "
-          f"--task-ms {a.task_ms:g}; agent task poll 100 ms, fetch.wait.max.ms "
+          f"--task-ms {a.task_ms:g}; agent task poll 0-100 ms (backing off), fetch.wait.max.ms "
           f"{a.agent_fetch_wait_ms}; times in ms")
     print("| path | calls | median | p99 | max |")
     print("|---|---:|---:|---:|---:|")
