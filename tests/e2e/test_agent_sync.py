@@ -143,6 +143,25 @@ class AgentSync(unittest.TestCase):
             self.assertEqualsTruth(k, sim, timeout=120)
             self.assertTrue(ag.alive())
 
+    def test_backpressure_when_kafka_buffer_fills(self):
+        """Kafka down long enough for librdkafka's buffer (1 MiB here) to fill: the agent stops
+        reading XAPI instead of dropping anything, and resyncs once Kafka is back."""
+        with harness.Stack() as st:
+            k = st.start_kafka()
+            sim = st.start_sim(vms=200, hosts=2, seed=23)
+            ag = st.start_agent(sim, k, extra={"limits": {"kafka_buffer_mb": "1"}})
+            self.assertEqualsTruth(k, sim)
+            k.control("down all")
+            sim.post("/sim/churn?n=2500&rate=500&seed=9")
+            harness.wait_until(lambda: "event=backpressure " in ag.log_text(), 60,
+                               what="the agent to report back-pressure")
+            k.control("up all")
+            self.assertEqualsTruth(k, sim, timeout=180)
+            log = ag.log_text()
+            self.assertIn("event=backpressure_end", log)
+            self.assertGreaterEqual(log.count("event=synced"), 2)  # the resync after it
+            self.assertTrue(ag.alive())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
