@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "gateway.h"
 
 static const double BUCKETS[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
@@ -82,6 +83,32 @@ static void render_pool(void *opaque, const gw_pool_info_t *p)
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
 }
 
+static void render_commands(gw_commands_t *c, gw_buf_t *out)
+{
+    gw_cmd_stats_t st;
+
+    gw_commands_stats(c, &st);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_commands_total Commands by outcome (submitted to Kafka, "
+                  "then succeeded, failed, rejected by the agent, or timed out).\n"
+                  "# TYPE xo_gateway_commands_total counter\n"
+                  "xo_gateway_commands_total{outcome=\"submitted\"} %llu\n"
+                  "xo_gateway_commands_total{outcome=\"succeeded\"} %llu\n"
+                  "xo_gateway_commands_total{outcome=\"failed\"} %llu\n"
+                  "xo_gateway_commands_total{outcome=\"rejected\"} %llu\n"
+                  "xo_gateway_commands_total{outcome=\"timed_out\"} %llu\n"
+                  "# TYPE xo_gateway_command_results_total counter\n"
+                  "xo_gateway_command_results_total %llu\n"
+                  "# TYPE xo_gateway_command_results_malformed_total counter\n"
+                  "xo_gateway_command_results_malformed_total %llu\n"
+                  "# TYPE xo_gateway_commands_pending gauge\n"
+                  "xo_gateway_commands_pending %zu\n",
+                  (unsigned long long)st.submitted, (unsigned long long)st.succeeded,
+                  (unsigned long long)st.failed, (unsigned long long)st.rejected,
+                  (unsigned long long)st.timed_out, (unsigned long long)st.results,
+                  (unsigned long long)st.malformed, st.pending);
+}
+
 void gw_metrics_render(void *ctxp, gw_buf_t *out)
 {
     gw_ctx_t *ctx = ctxp;
@@ -153,6 +180,8 @@ void gw_metrics_render(void *ctxp, gw_buf_t *out)
                   (unsigned long long)m->notif_bytes, (unsigned long long)m->dropped,
                   (unsigned long long)m->rpc_calls, (unsigned long long)m->rpc_errors,
                   (unsigned long long)m->http_requests);
+    if (ctx->commands)
+        render_commands(ctx->commands, out);
     gw_buf_puts(out, "# HELP xo_gateway_notification_latency_seconds Record timestamp (agent) to "
                      "`all` notification queued to clients.\n"
                      "# TYPE xo_gateway_notification_latency_seconds histogram\n");

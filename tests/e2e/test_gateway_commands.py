@@ -270,6 +270,18 @@ def check_agent_down(k, sim, ag2, gw, st, agent_extra, running):
     return ag3
 
 
+def check_metrics(gw):
+    status, body, _ = g.http_get(gw.url + "/metrics")
+    assert status == 200, status
+    counts = {}
+    for line in body.decode().splitlines():
+        if line.startswith("xo_gateway_commands_total{"):
+            counts[line.split('"')[1]] = int(line.split()[-1])
+    assert counts.get("submitted", 0) >= 10 and counts.get("succeeded", 0) >= 8, counts
+    assert counts.get("failed", 0) >= 1 and counts.get("timed_out", 0) >= 2, counts
+    print(f"metrics: commands {counts}")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
@@ -283,6 +295,7 @@ def main():
         check_rest(gw, sim, running, halted)
         ag2 = check_sigkill(k, sim, ag, gw, st, agent_extra, halted)
         ag3 = check_agent_down(k, sim, ag2, gw, st, agent_extra, running)
+        check_metrics(gw)
         assert ag3.stop() == 0, ag3.log_text()[-2000:]
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
     print(f"PASS ({time.monotonic() - t0:.0f} s)")
