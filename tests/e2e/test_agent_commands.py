@@ -99,6 +99,21 @@ def regular_vms(sim):
             and not rec["is_a_snapshot"]}
 
 
+# Every power op, its arguments, the power state XAPI leaves the VM in, and the one XAPI call
+# it must make — in an order that can run on one running VM (shared with the gateway test).
+POWER_OPS = [
+    ("vm.pause", {}, "Paused", "Async.VM.pause"),
+    ("vm.unpause", {}, "Running", "Async.VM.unpause"),
+    ("vm.suspend", {}, "Suspended", "Async.VM.suspend"),
+    ("vm.resume", {}, "Running", "Async.VM.resume"),
+    ("vm.restart", {}, "Running", "Async.VM.clean_reboot"),
+    ("vm.restart", {"force": True}, "Running", "Async.VM.hard_reboot"),
+    ("vm.stop", {}, "Halted", "Async.VM.clean_shutdown"),
+    ("vm.start", {}, "Running", "Async.VM.start"),
+    ("vm.stop", {"force": True}, "Halted", "Async.VM.hard_shutdown"),
+]
+
+
 def vm_by_state(sim, state, n=1, exclude=()):
     vms = [u for u, (_, r) in sorted(regular_vms(sim).items())
            if r["power_state"] == state and u not in exclude]
@@ -191,16 +206,7 @@ class AgentCommands(unittest.TestCase):
 
             # ---- every power op, as XAPI would
             vm = running[1]
-            for op, args, want, method in [
-                    ("vm.pause", {}, "Paused", "Async.VM.pause"),
-                    ("vm.unpause", {}, "Running", "Async.VM.unpause"),
-                    ("vm.suspend", {}, "Suspended", "Async.VM.suspend"),
-                    ("vm.resume", {}, "Running", "Async.VM.resume"),
-                    ("vm.restart", {}, "Running", "Async.VM.clean_reboot"),
-                    ("vm.restart", {"force": True}, "Running", "Async.VM.hard_reboot"),
-                    ("vm.stop", {}, "Halted", "Async.VM.clean_shutdown"),
-                    ("vm.start", {}, "Running", "Async.VM.start"),
-                    ("vm.stop", {"force": True}, "Halted", "Async.VM.hard_shutdown")]:
+            for op, args, want, method in POWER_OPS:
                 n = c.vm_calls().get(method, 0)
                 r = c.run(op, dict(args, id=vm))
                 self.assertEqual(r["state"], "success", (op, r))

@@ -23,7 +23,7 @@ import urllib.request
 
 import gw_harness as g
 import harness
-from test_agent_commands import power, regular_vms, vm_by_state, wait_consuming
+from test_agent_commands import POWER_OPS, power, regular_vms, vm_by_state, wait_consuming
 
 VIEWER = ("view@x.org", "viewer pw")
 TIMEOUT_MS = 3000
@@ -110,16 +110,7 @@ def check_methods(gw, sim, f):
     running = vm_by_state(sim, "Running", n=4)
     halted = vm_by_state(sim, "Halted", n=4)
     vm = running[0]
-    for method, params, want, xapi in [
-            ("vm.pause", {}, "Paused", "Async.VM.pause"),
-            ("vm.unpause", {}, "Running", "Async.VM.unpause"),
-            ("vm.suspend", {}, "Suspended", "Async.VM.suspend"),
-            ("vm.resume", {}, "Running", "Async.VM.resume"),
-            ("vm.restart", {}, "Running", "Async.VM.clean_reboot"),
-            ("vm.restart", {"force": True}, "Running", "Async.VM.hard_reboot"),
-            ("vm.stop", {}, "Halted", "Async.VM.clean_shutdown"),
-            ("vm.start", {}, "Running", "Async.VM.start"),
-            ("vm.stop", {"force": True}, "Halted", "Async.VM.hard_shutdown")]:
+    for method, params, want, xapi in POWER_OPS:
         n = async_calls(sim).get(xapi, 0)
         assert ok(gw, method, dict(params, id=vm)) is True, method
         assert power(sim, vm) == want, (method, power(sim, vm))
