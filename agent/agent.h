@@ -40,6 +40,7 @@ typedef struct {
     int64_t since;    /**< ms when the state was entered */
     int64_t last_event_id, last_event_ts;
     int64_t events, resyncs, xapi_errors, commands;
+    int64_t gen;  /**< copy of agent_t.gen for the service thread */
     bool changed; /**< a heartbeat is due now */
 } agent_status_t;
 

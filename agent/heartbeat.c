@@ -14,7 +14,7 @@ void agent_publish_heartbeat(agent_t *a)
 {
     xo_agent_msg_t m = {0};
     agent_status_t st;
-    char key[160], errstr[256], *value;
+    char key[160], pool[64], errstr[256], *value;
     int32_t partition;
     size_t len;
 
@@ -22,6 +22,7 @@ void agent_publish_heartbeat(agent_t *a)
     st = a->status;
     a->status.changed = false;
     partition = a->partition;
+    snprintf(pool, sizeof(pool), "%s", a->pool_uuid);
     if (a->pool_uuid[0])
         snprintf(key, sizeof(key), "%s", a->pool_uuid);
     else
@@ -31,13 +32,13 @@ void agent_publish_heartbeat(agent_t *a)
         partition = xo_pool_partition(key, a->n_partitions);
     m.agent = a->id;
     m.version = XO_VERSION;
-    m.pool = a->pool_uuid[0] ? a->pool_uuid : "";
+    m.pool = pool;
     m.master = st.master;
     m.state = agent_state_name(st.state);
     m.error = st.error[0] ? st.error : NULL;
     m.ts = xo_now_ms();
     m.since = st.since;
-    m.gen = a->gen;
+    m.gen = st.gen;
     m.last_event_id = st.last_event_id;
     m.last_event_ts = st.last_event_ts;
     m.events = st.events;

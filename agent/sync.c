@@ -109,6 +109,9 @@ xo_err_t agent_full_sync(agent_t *a)
     if (err != XO_OK)
         goto out;
     a->gen = max_gen + 1;
+    pthread_mutex_lock(&a->status_lock);
+    a->status.gen = a->gen;
+    pthread_mutex_unlock(&a->status_lock);
     learn_hosts(a);
     xo_strmap_clear(a->published);
     xo_strmap_clear(a->class_counts);
