@@ -85,6 +85,7 @@ struct gw_view {
     void *emit_opaque;
     uint16_t last_pool;
     uint8_t last_cls;
+    json_tokener *tok; /* reused to re-parse kept records (writers only, under the lock) */
 };
 
 /* ---- hashing ---- */
@@ -344,6 +345,13 @@ gw_view_t *gw_view_new(void)
         free(v);
         return NULL;
     }
+    v->tok = json_tokener_new();
+    if (!v->tok) {
+        free(v->by_id.slots);
+        free(v->by_key.slots);
+        free(v);
+        return NULL;
+    }
     pthread_rwlock_init(&v->lock, NULL);
     return v;
 }
@@ -371,6 +379,7 @@ void gw_view_free(gw_view_t *v)
     free(v->objs);
     free(v->by_id.slots);
     free(v->by_key.slots);
+    json_tokener_free(v->tok);
     for (size_t i = 0; i < v->npools; i++) {
         free(v->pools[i].agent_json);
         free(v->pools[i].pending);
@@ -459,14 +468,12 @@ static const char *res_id_of(void *opaque, const char *cls, const char *ref)
     return idx ? obj_id(&rc->v->objs[idx - 1]) : NULL;
 }
 
-static json_object *snapshot_of_msg(const char *msg, size_t len)
+static json_object *snapshot_of_msg(gw_view_t *v, const char *msg, size_t len)
 {
-    json_tokener *tok = json_tokener_new();
     json_object *env, *snap = NULL;
-    if (!tok)
-        return NULL;
-    env = json_tokener_parse_ex(tok, msg, (int)len);
-    json_tokener_free(tok);
+
+    json_tokener_reset(v->tok); /* one tokener for the view: no allocation per parse */
+    env = json_tokener_parse_ex(v->tok, msg, (int)len);
     if (env && json_object_object_get_ex(env, "snapshot", &snap))
         json_object_get(snap);
     else
@@ -489,7 +496,7 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     o = &rc->v->objs[idx - 1];
     if (idx != rc->self)
         o->dep = rc->self;
-    return o->msg ? snapshot_of_msg(o->msg, o->msg_len) : NULL;
+    return o->msg ? snapshot_of_msg(rc->v, o->msg, o->msg_len) : NULL;
 }
 
 /* ---- writer ---- */
@@ -713,7 +720,7 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     o = &v->objs[idx - 1];
     if (!(o->flags & F_USED) || !o->msg)
         return;
-    snap = snapshot_of_msg(o->msg, o->msg_len);
+    snap = snapshot_of_msg(v, o->msg, o->msg_len);
     if (!snap)
         return;
     snprintf(ref, sizeof(ref), "%s", obj_ref(o));
