@@ -14,15 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gw_buf.h"        /* byte buffers, JSON writer, shared outbound messages */
-#include "filter.h"        /* getAllObjects / REST filters */
-#include "metrics.h"       /* counters and the notification latency histogram */
-#include "notify.h"        /* the `all` batch between the two threads */
-#include "users.h"         /* users file, password hashes, tokens, sign-in throttling */
-#include "view.h"          /* the materialized view */
-#include "view_consumer.h" /* Kafka -> view thread */
-#include "xo_config.h"     /* settings table */
-#include "xo_objects.h"    /* XAPI record -> XO object */
+#include "core/gw_buf.h"        /* byte buffers, JSON writer, shared outbound messages */
+#include "view/filter.h"        /* getAllObjects / REST filters */
+#include "core/metrics.h"       /* counters and the notification latency histogram */
+#include "view/notify.h"        /* the `all` batch between the two threads */
+#include "api/users.h"          /* users file, password hashes, tokens, sign-in throttling */
+#include "view/view.h"          /* the materialized view */
+#include "view/view_consumer.h" /* Kafka -> view thread */
+#include "xo_config.h"          /* settings table */
+#include "view/xo_objects.h"    /* XAPI record -> XO object */
 
 /* commands.h: signed commands to xo.commands, their results from xo.results (it includes
  * api_rpc.h, which includes this file: forward-declared here) */

@@ -15,9 +15,9 @@
 
 #include <openssl/crypto.h>
 
-#include "commands.h"
+#include "bus/commands.h"
 #include "gateway.h"
-#include "http_server.h"
+#include "transport/http_server.h"
 #include "xo_cli.h"
 #include "xo_envelope.h"
 #include "xo_kafka.h"

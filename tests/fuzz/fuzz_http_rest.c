@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rest.h"
+#include "api/rest.h"
 #include "xo_log.h"
 
 static gw_ctx_t ctx;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 #include "xo_log.h"
 
 static gw_ctx_t ctx;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "bus/commands.h"
 #include "xo_log.h"
 
 static xo_err_t no_send(void *opaque, const char *pool, int32_t partition, const char *value,

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api_rpc.h"
-#include "commands.h"
+#include "api/api_rpc.h"
+#include "bus/commands.h"
 #include "xo_kafka.h"
 
 #define POOL "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter.h"
-#include "rest.h"
+#include "view/filter.h"
+#include "api/rest.h"
 
 static gw_http_req_t *req_of(const char *target)
 {

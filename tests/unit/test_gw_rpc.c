@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 
 typedef struct {
     gw_ctx_t ctx;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "users.h"
+#include "api/users.h"
 
 static void test_hash_verify(void **state)
 {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xo_objects.h"
+#include "view/xo_objects.h"
 
 /* A resolver over a tiny fixed world. */
 static const char *id_of(void *opaque, const char *cls, const char *ref)

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "gw_buf.h"
+#include "core/gw_buf.h"
 
 typedef struct gw_metrics gw_metrics_t;
 

@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 #include "xo_version.h"
 
 static int server_version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,

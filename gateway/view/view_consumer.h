@@ -11,10 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "notify.h"
+#include "view/notify.h"
 
 typedef struct gw_commands gw_commands_t; /* commands.h */
-#include "view.h"
+#include "view/view.h"
 #include "xo_config.h"
 #include "xo_kafka.h"
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gw_buf.h"
+#include "core/gw_buf.h"
 
 typedef struct gw_notify gw_notify_t;
 

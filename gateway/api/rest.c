@@ -4,7 +4,7 @@
  * allocation-light; the route handlers read the view under its read lock and hand actions
  * to commands.c (which only queues), never waiting on Kafka.
  */
-#include "rest.h"
+#include "api/rest.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_rpc.h"
-#include "commands.h"
+#include "api/api_rpc.h"
+#include "bus/commands.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 

@@ -4,7 +4,7 @@
  * member is type-checked, and every failure becomes an error response, never a crash or
  * a closed connection. Must not know about WebSockets (http_server.c does).
  */
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 
 typedef struct {
     gw_buf_t *out;

@@ -3,7 +3,7 @@
  * (see users.h). Must never log, keep or compare passwords or tokens in clear beyond the
  * call that received them; comparisons of secrets are constant-time.
  */
-#include "users.h"
+#include "api/users.h"
 
 #include <errno.h>
 #include <fcntl.h>

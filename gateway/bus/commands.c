@@ -5,7 +5,7 @@
  * time out what the agents can no longer run. Must not block on Kafka nor touch a
  * connection itself (replies go through the reply callback).
  */
-#include "commands.h"
+#include "bus/commands.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * Must never block the service thread: it only takes the view's write lock for one
  * drained batch at a time and wakes the service thread through the notifier.
  */
-#include "view_consumer.h"
+#include "view/view_consumer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "bus/commands.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 

@@ -4,7 +4,7 @@
  * intrusive lists by type and by pool, per-pool pending lists for unresolved links.
  * Must not do I/O, log per record, or call out except through the emit callback.
  */
-#include "view.h"
+#include "view/view.h"
 
 #include <pthread.h>
 #include <stdio.h>

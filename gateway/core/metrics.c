@@ -3,12 +3,12 @@
  * Must not block: it reads the view under the read lock for counts only, and never
  * touches Kafka (the consumer's counters are copied under its mutex).
  */
-#include "metrics.h"
+#include "core/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
+#include "bus/commands.h"
 #include "gateway.h"
 
 static const double BUCKETS[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};

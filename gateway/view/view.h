@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "xo_error.h"
-#include "xo_objects.h"
+#include "view/xo_objects.h"
 
 typedef struct gw_view gw_view_t;
 

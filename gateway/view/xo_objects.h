@@ -13,7 +13,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
-#include "gw_buf.h"
+#include "core/gw_buf.h"
 #include "xo_error.h"
 
 /** XO object types ("type" field). GW_T_NONE: the class has no XO shape (kept for links). */

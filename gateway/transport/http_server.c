@@ -6,7 +6,7 @@
  * answers (vm.* replies, REST ?sync=true) find their connection by serial, so a client
  * that left is simply skipped. JSON-RPC semantics live in api_rpc.c, HTTP routes in rest.c.
  */
-#include "http_server.h"
+#include "transport/http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,9 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api_rpc.h"
-#include "commands.h"
-#include "rest.h"
+#include "api/api_rpc.h"
+#include "bus/commands.h"
+#include "api/rest.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 

@@ -5,7 +5,7 @@
  * message and task. Pure: no locks, no logging, no global state; other objects are only
  * reached through the resolver. Deviations from xo-server are listed in docs/api.md.
  */
-#include "xo_objects.h"
+#include "view/xo_objects.h"
 
 #include <ctype.h>
 #include <math.h>

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 
 #include "xo_error.h"
-#include "xo_objects.h"
+#include "view/xo_objects.h"
 
 typedef struct gw_filter gw_filter_t;
 

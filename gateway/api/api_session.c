@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api_rpc.h"
-#include "commands.h"
+#include "api/api_rpc.h"
+#include "bus/commands.h"
 #include "xo_log.h"
 
 #define MOD "api"

@@ -3,7 +3,7 @@
  * out under a mutex by the service thread. Must not touch the view or any client, and
  * never blocks the consumer for longer than a hash insert.
  */
-#include "notify.h"
+#include "view/notify.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,7 +3,7 @@
  * Pure memory functions: no locks, no logging, no I/O. Must stay allocation-failure safe
  * (sticky failure flag) because it builds messages on the service thread.
  */
-#include "gw_buf.h"
+#include "core/gw_buf.h"
 
 #include <math.h>
 #include <stdarg.h>

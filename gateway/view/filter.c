@@ -3,7 +3,7 @@
  * Must stay pure and bounded: input sizes and term counts are limited, matching recursion
  * is bounded by the pattern's depth (itself bounded by the JSON parser).
  */
-#include "filter.h"
+#include "view/filter.h"
 
 #include <ctype.h>
 #include <stdio.h>

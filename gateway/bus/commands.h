@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 #include "xo_envelope.h"
 #include "xo_kafka.h"
 #include "xo_sign.h"

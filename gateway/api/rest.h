@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api_rpc.h"
+#include "api/api_rpc.h"
 #include "gateway.h"
 
 #define GW_HTTP_MAX_ARGS  32
