@@ -15,32 +15,11 @@
 
 #include "api/api_rpc.h"
 #include "bus/commands.h"
+#include "view/xo_types.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
 #define REST_BASE "/rest/v0"
-
-static const struct {
-    const char *name;
-    gw_type_t type;
-} COLLECTIONS[] = {{"pools", GW_T_POOL},
-                   {"hosts", GW_T_HOST},
-                   {"vms", GW_T_VM},
-                   {"vm-controllers", GW_T_VM_CONTROLLER},
-                   {"vm-snapshots", GW_T_VM_SNAPSHOT},
-                   {"vm-templates", GW_T_VM_TEMPLATE},
-                   {"srs", GW_T_SR},
-                   {"pbds", GW_T_PBD},
-                   {"vdis", GW_T_VDI},
-                   {"vdi-snapshots", GW_T_VDI_SNAPSHOT},
-                   {"vdi-unmanaged", GW_T_VDI_UNMANAGED},
-                   {"vbds", GW_T_VBD},
-                   {"vifs", GW_T_VIF},
-                   {"networks", GW_T_NETWORK},
-                   {"pifs", GW_T_PIF},
-                   {"messages", GW_T_MESSAGE},
-                   {"tasks", GW_T_TASK},
-                   {NULL, GW_T_NONE}};
 
 static int hexval(char c)
 {
@@ -171,13 +150,10 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
         return XO_OK;
     snprintf(coll, sizeof(coll), "%.*s", (int)(slash ? (size_t)(slash - rest) : strlen(rest)),
              rest);
-    for (int i = 0; COLLECTIONS[i].name; i++)
-        if (!strcmp(COLLECTIONS[i].name, coll)) {
-            q->collection = COLLECTIONS[i].name;
-            q->type = COLLECTIONS[i].type;
-        }
-    if (!q->collection)
+    q->type = gw_type_from_collection(coll); /* the table of XO types (view/xo_types.h) */
+    if (q->type == GW_T_NONE)
         return XO_OK;
+    q->collection = gw_xo_type(q->type)->collection;
     if (slash && slash[1]) {
         const char *sub = strchr(slash + 1, '/');
         if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
@@ -698,8 +674,9 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         resp->status = 200;
         resp->content_type = "application/json";
         gw_buf_putc(&resp->body, '[');
-        for (int i = 0; COLLECTIONS[i].name; i++)
-            gw_buf_printf(&resp->body, "%s\"" REST_BASE "/%s\"", i ? "," : "", COLLECTIONS[i].name);
+        for (int t = 1; t < GW_T_COUNT; t++)
+            gw_buf_printf(&resp->body, "%s\"" REST_BASE "/%s\"", t > 1 ? "," : "",
+                          gw_xo_type((gw_type_t)t)->collection);
         gw_buf_puts(&resp->body, "]\n");
         break;
     case GW_ROUTE_REST_COLLECTION:

@@ -16,24 +16,6 @@
 
 #define NULL_REF "OpaqueRef:NULL"
 
-static const char *const type_names[GW_T_COUNT] = {
-    "",        "pool", "host",    "VM",           "VM-controller", "VM-snapshot", "VM-template",
-    "SR",      "PBD",  "VDI",     "VDI-snapshot", "VDI-unmanaged", "VBD",         "VIF",
-    "network", "PIF",  "message", "task"};
-
-const char *gw_type_name(gw_type_t t)
-{
-    return (t >= 0 && t < GW_T_COUNT) ? type_names[t] : "";
-}
-
-gw_type_t gw_type_from_name(const char *name)
-{
-    for (int i = 1; i < GW_T_COUNT; i++)
-        if (strcmp(type_names[i], name) == 0)
-            return (gw_type_t)i;
-    return GW_T_NONE;
-}
-
 void gw_xo_out_init(gw_xo_out_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -43,16 +25,6 @@ void gw_xo_out_init(gw_xo_out_t *out)
 void gw_xo_out_fini(gw_xo_out_t *out)
 {
     gw_buf_fini(&out->json);
-}
-
-bool gw_xo_class_keeps_record(const char *cls)
-{
-    static const char *const keep[] = {
-        "pool", "host", "host_metrics", "vm", "vm_metrics", "vm_guest_metrics", "sr", "pbd", NULL};
-    for (int i = 0; keep[i]; i++)
-        if (strcmp(cls, keep[i]) == 0)
-            return true;
-    return false;
 }
 
 /* ---- record accessors (XML-RPC decoded: int64 as strings, maps as objects) ---- */
@@ -142,6 +114,13 @@ static const char *M(json_object *o, const char *map, const char *k)
     return json_object_get_string(v);
 }
 
+/* obj.map.k === value (a string member equal to @p value). */
+static bool M_is(json_object *o, const char *map, const char *k, const char *value)
+{
+    const char *v = M(o, map, k);
+    return v && !strcmp(v, value);
+}
+
 static bool is_ref(const char *s)
 {
     return s && *s && strcmp(s, NULL_REF) != 0;
@@ -200,7 +179,10 @@ bool gw_xo_parse_datetime(const char *s, double *out)
 typedef struct {
     gw_jw_t w;
     const gw_resolver_t *r;
-    json_object *o; /* the record */
+    json_object *o;      /* the record */
+    gw_type_t type;      /* its XO type */
+    const char *pool_id; /* its pool's uuid */
+    char *id;            /* its XO id (GW_ID_MAX bytes; default templates rewrite it) */
     unsigned unresolved;
 } ctx_t;
 
@@ -496,56 +478,77 @@ static const char *domain_type(json_object *o)
     return *S(o, "HVM_boot_policy") ? "hvm" : "pv";
 }
 
-static void map_vm(ctx_t *c, const char *pool_id, char *id_out)
+/* What the VM's field groups below share: its linked records and facts derived once. */
+typedef struct {
+    json_object *gm;      /* VM_guest_metrics record (owned), or NULL */
+    json_object *metrics; /* VM_metrics record (owned), or NULL */
+    const char *power_state;
+    const char *domain_type;
+    bool running; /* Running or Paused */
+    bool hvm;
+    const char *tools_major, *tools_minor; /* PV_drivers_version, NULL when absent */
+    bool has_tools;
+} vm_facts_t;
+
+static void vm_facts_init(ctx_t *c, vm_facts_t *vm)
 {
-    json_object *gm = record_of(c, "vm_guest_metrics", "guest_metrics");
-    json_object *metrics = record_of(c, "vm_metrics", "metrics");
-    const char *ps = S(c->o, "power_state"), *v;
-    bool running = !strcmp(ps, "Running") || !strcmp(ps, "Paused");
-    const char *dtype = domain_type(c->o);
-    bool hvm = !strcmp(dtype, "hvm");
-    bool xen_tools_known = running && metrics;
-    json_object *pvver = gm ? F(gm, "PV_drivers_version") : NULL;
-    const char *major = pvver ? M(gm, "PV_drivers_version", "major") : NULL;
-    const char *minor = pvver ? M(gm, "PV_drivers_version", "minor") : NULL;
-    bool has_tools = gm && major && minor;
-    const char *type = "VM";
-    json_object *co = F(c->o, "current_operations");
-    json_object *vp = F(c->o, "VCPUs_params");
-    double dmax = N(c->o, "memory_dynamic_max");
+    /* Resolver order matters: it is the order of the links the view waits for. */
+    vm->gm = record_of(c, "vm_guest_metrics", "guest_metrics");
+    vm->metrics = record_of(c, "vm_metrics", "metrics");
+    vm->power_state = S(c->o, "power_state");
+    vm->running = !strcmp(vm->power_state, "Running") || !strcmp(vm->power_state, "Paused");
+    vm->domain_type = domain_type(c->o);
+    vm->hvm = !strcmp(vm->domain_type, "hvm");
+    vm->tools_major = M(vm->gm, "PV_drivers_version", "major");
+    vm->tools_minor = M(vm->gm, "PV_drivers_version", "minor");
+    vm->has_tools = vm->gm && vm->tools_major && vm->tools_minor;
+}
 
-    if (B(c->o, "is_control_domain"))
-        type = "VM-controller";
-    else if (B(c->o, "is_a_snapshot"))
-        type = "VM-snapshot";
-    else if (B(c->o, "is_a_template"))
-        type = "VM-template";
-    kstr(c, "type", type);
+static void vm_facts_fini(vm_facts_t *vm)
+{
+    json_object_put(vm->gm);
+    json_object_put(vm->metrics);
+}
 
-    {
-        json_object *nw = gm ? F(gm, "networks") : NULL;
-        if (nw && json_object_is_type(nw, json_type_object)) {
-            kcopy_json(c, "addresses", nw);
-        } else {
-            K(c, "addresses");
-            gw_jw_raw(&c->w, "{}", 2);
-        }
+/* addresses: guest_metrics.networks, {} when unknown. */
+static void vm_addresses(ctx_t *c, const vm_facts_t *vm)
+{
+    json_object *nw = F(vm->gm, "networks");
+    if (nw && json_object_is_type(nw, json_type_object)) {
+        kcopy_json(c, "addresses", nw);
+    } else {
+        K(c, "addresses");
+        gw_jw_raw(&c->w, "{}", 2);
     }
+}
+
+/* affinityHost .. boot: placement and boot settings. */
+static void vm_boot_settings(ctx_t *c)
+{
     klink(c, "affinityHost", "affinity", "host");
-    kbool(c, "auto_poweron", (v = M(c->o, "other_config", "auto_poweron")) && !strcmp(v, "true"));
+    kbool(c, "auto_poweron", M_is(c->o, "other_config", "auto_poweron", "true"));
     kcopy(c, "bios_strings");
     kcopy_as(c, "blockedOperations", "blocked_operations");
     kcopy_as(c, "boot", "HVM_boot_params");
+}
+
+/* CPUs: the live count from VM_metrics when the guest tools report, else at startup. */
+static void vm_cpus(ctx_t *c, const vm_facts_t *vm)
+{
+    bool live = c->type != GW_T_VM_TEMPLATE && vm->running && vm->metrics && vm->has_tools;
+
     K(c, "CPUs");
     gw_jw_obj_begin(&c->w);
     knum(c, "max", N(c->o, "VCPUs_max"));
-    if (!strcmp(type, "VM-template"))
-        knum(c, "number", N(c->o, "VCPUs_at_startup"));
-    else
-        knum(c, "number",
-             running && metrics && has_tools ? N(metrics, "VCPUs_number")
-                                             : N(c->o, "VCPUs_at_startup"));
+    knum(c, "number", live ? N(vm->metrics, "VCPUs_number") : N(c->o, "VCPUs_at_startup"));
     gw_jw_obj_end(&c->w);
+}
+
+/* current_operations: keyed by task id; tasks not in the view are left out. */
+static void vm_current_operations(ctx_t *c)
+{
+    json_object *co = F(c->o, "current_operations");
+
     K(c, "current_operations");
     gw_jw_obj_begin(&c->w);
     if (co && json_object_is_type(co, json_type_object)) {
@@ -557,10 +560,15 @@ static void map_vm(ctx_t *c, const char *pool_id, char *id_out)
         }
     }
     gw_jw_obj_end(&c->w);
-    kbool(c, "expNestedHvm", (v = M(c->o, "platform", "exp-nested-hvm")) && !strcmp(v, "true"));
-    kbool(c, "viridian", (v = M(c->o, "platform", "viridian")) && !strcmp(v, "true"));
-    kmain_ip(c, gm ? F(gm, "networks") : NULL);
-    kcopy_as(c, "high_availability", "ha_restart_priority");
+}
+
+/* memory: dynamic and static ranges; usage and size from the guest, VM_metrics or config. */
+static void vm_memory(ctx_t *c, const vm_facts_t *vm)
+{
+    double dmax = N(c->o, "memory_dynamic_max");
+    json_object *gmm = F(vm->gm, "memory");
+    const char *used = M(vm->gm, "memory", "used");
+
     K(c, "memory");
     gw_jw_obj_begin(&c->w);
     K(c, "dynamic");
@@ -573,100 +581,128 @@ static void map_vm(ctx_t *c, const char *pool_id, char *id_out)
     gw_jw_double(&c->w, N(c->o, "memory_static_min"));
     gw_jw_double(&c->w, N(c->o, "memory_static_max"));
     gw_jw_arr_end(&c->w);
-    {
-        json_object *gmm = gm ? F(gm, "memory") : NULL;
-        const char *used = gmm ? M(gm, "memory", "used") : NULL;
-        if (!running) {
-            knum(c, "size", dmax);
-        } else if (used && *used) {
-            knum(c, "usage", num_of(F(gmm, "used")));
-            knum(c, "size", num_of(F(gmm, "total")));
-        } else if (metrics) {
-            knum(c, "size", N(metrics, "memory_actual"));
-        } else {
-            knum(c, "size", dmax);
-        }
+    if (!vm->running) {
+        knum(c, "size", dmax);
+    } else if (used && *used) {
+        knum(c, "usage", num_of(F(gmm, "used")));
+        knum(c, "size", num_of(F(gmm, "total")));
+    } else if (vm->metrics) {
+        knum(c, "size", N(vm->metrics, "memory_actual"));
+    } else {
+        knum(c, "size", dmax);
     }
     gw_jw_obj_end(&c->w);
-    if (metrics)
-        kts(c, "installTime", S(metrics, "install_time"));
+}
+
+/* installTime .. os_version: what the VM is and what it runs. */
+static void vm_description(ctx_t *c, const vm_facts_t *vm)
+{
+    const char *notes = M(c->o, "other_config", "xo:notes");
+    json_object *osv = F(vm->gm, "os_version");
+
+    if (vm->metrics)
+        kts(c, "installTime", S(vm->metrics, "install_time"));
     kcopy(c, "name_description");
     kcopy(c, "name_label");
-    kbool(c, "needsVtpm", (v = M(c->o, "platform", "vtpm")) && !strcmp(v, "true"));
-    if ((v = M(c->o, "other_config", "xo:notes")))
-        kstr(c, "notes", v);
+    kbool(c, "needsVtpm", M_is(c->o, "platform", "vtpm", "true"));
+    if (notes)
+        kstr(c, "notes", notes);
     kcopy_as(c, "other", "other_config");
-    {
-        /* (guestMetrics && guestMetrics.os_version) || null */
-        json_object *osv = gm ? F(gm, "os_version") : NULL;
-        if (osv && json_object_is_type(osv, json_type_object)) {
-            kcopy_json(c, "os_version", osv);
-        } else {
-            K(c, "os_version");
-            gw_jw_null(&c->w);
-        }
+    /* (guestMetrics && guestMetrics.os_version) || null */
+    if (osv && json_object_is_type(osv, json_type_object)) {
+        kcopy_json(c, "os_version", osv);
+    } else {
+        K(c, "os_version");
+        gw_jw_null(&c->w);
     }
+}
+
+/* parent .. virtualizationMode: power state, lineage, start-up and links. */
+static void vm_state(ctx_t *c, const vm_facts_t *vm)
+{
     klink(c, "parent", "parent", "vm");
-    kstr(c, "power_state", ps);
+    kstr(c, "power_state", vm->power_state);
     kcopy_as(c, "hasVendorDevice", "has_vendor_device");
     klinks(c, "snapshots", "snapshots", "vm");
     knum(c, "startDelay", N(c->o, "start_delay"));
-    if (metrics)
-        kts(c, "startTime", S(metrics, "start_time"));
-    kbool(c, "secureBoot", (v = M(c->o, "platform", "secureboot")) && !strcmp(v, "true"));
+    if (vm->metrics)
+        kts(c, "startTime", S(vm->metrics, "start_time"));
+    kbool(c, "secureBoot", M_is(c->o, "platform", "secureboot", "true"));
     klink(c, "suspendSr", "suspend_SR", "sr");
     kcopy(c, "tags");
     klinks(c, "VIFs", "VIFs", "vif");
     klinks(c, "VTPMs", "VTPMs", NULL);
-    kstr(c, "virtualizationMode", dtype);
-    if (xen_tools_known) {
-        K(c, "xenTools");
-        if (!has_tools) {
-            gw_jw_bool(&c->w, false);
-        } else {
-            char ver[64];
-            gw_jw_obj_begin(&c->w);
-            knum(c, "major", atof(major));
-            knum(c, "minor", atof(minor));
-            snprintf(ver, sizeof(ver), "%s.%s", major, minor);
-            knum(c, "version", atof(ver));
-            gw_jw_obj_end(&c->w);
-        }
+    kstr(c, "virtualizationMode", vm->domain_type);
+}
+
+/* xenTools: false, or the PV drivers' version; only known while running with metrics. */
+static void vm_xen_tools(ctx_t *c, const vm_facts_t *vm)
+{
+    char ver[64];
+
+    if (!vm->running || !vm->metrics)
+        return;
+    K(c, "xenTools");
+    if (!vm->has_tools) {
+        gw_jw_bool(&c->w, false);
+        return;
     }
-    if (running && metrics && gm) {
-        const char *micro = M(gm, "PV_drivers_version", "micro");
-        const char *build = M(gm, "PV_drivers_version", "build");
-        json_object *det = F(gm, "PV_drivers_detected");
-        bool detected = det ? B(gm, "PV_drivers_detected") : has_tools;
-        const char *fsis = M(gm, "other", "feature-static-ip-setting");
-        kbool(c, "managementAgentDetected", has_tools || (fsis && !strcmp(fsis, "1")));
-        kbool(c, "pvDriversDetected", detected);
-        if (has_tools) {
-            char ver[160];
-            snprintf(ver, sizeof(ver), "%s.%s.%s-%s", major, minor, micro ? micro : "undefined",
-                     build ? build : "undefined");
-            kstr(c, "pvDriversVersion", ver);
-        }
-        if (detected)
-            kcopy_json(c, "pvDriversUpToDate", F(gm, "PV_drivers_up_to_date"));
+    gw_jw_obj_begin(&c->w);
+    knum(c, "major", atof(vm->tools_major));
+    knum(c, "minor", atof(vm->tools_minor));
+    snprintf(ver, sizeof(ver), "%s.%s", vm->tools_major, vm->tools_minor);
+    knum(c, "version", atof(ver));
+    gw_jw_obj_end(&c->w);
+}
+
+/* managementAgentDetected, pvDrivers*: from the guest metrics of a running VM. */
+static void vm_guest_drivers(ctx_t *c, const vm_facts_t *vm)
+{
+    json_object *gm = vm->gm;
+    const char *micro = M(gm, "PV_drivers_version", "micro");
+    const char *build = M(gm, "PV_drivers_version", "build");
+    bool detected;
+    char ver[160];
+
+    if (!vm->running || !vm->metrics || !gm)
+        return;
+    detected = F(gm, "PV_drivers_detected") ? B(gm, "PV_drivers_detected") : vm->has_tools;
+    kbool(c, "managementAgentDetected",
+          vm->has_tools || M_is(gm, "other", "feature-static-ip-setting", "1"));
+    kbool(c, "pvDriversDetected", detected);
+    if (vm->has_tools) {
+        snprintf(ver, sizeof(ver), "%s.%s.%s-%s", vm->tools_major, vm->tools_minor,
+                 micro ? micro : "undefined", build ? build : "undefined");
+        kstr(c, "pvDriversVersion", ver);
     }
-    /* $container: the resident host while running, else the pool (see docs/api.md). */
-    {
-        const char *ro = S(c->o, "resident_on"), *hid = NULL;
-        if (is_ref(ro))
-            hid = resolve(c, "host", ro, true);
-        kstr(c, "$container", hid ? hid : pool_id);
-    }
+    if (detected)
+        kcopy_json(c, "pvDriversUpToDate", F(gm, "PV_drivers_up_to_date"));
+}
+
+/* $container: the resident host while running, else the pool (see docs/api.md). */
+static void vm_container(ctx_t *c)
+{
+    const char *ro = S(c->o, "resident_on"), *hid = NULL;
+    if (is_ref(ro))
+        hid = resolve(c, "host", ro, true);
+    kstr(c, "$container", hid ? hid : c->pool_id);
+}
+
+/* $VBDs .. coresPerSocket: virtual devices and the platform's display and topology. */
+static void vm_devices(ctx_t *c, const vm_facts_t *vm)
+{
+    const char *nic = M(c->o, "platform", "nic_type"), *v;
+
     klinks(c, "$VBDs", "VBDs", "vbd");
     klinks(c, "VGPUs", "VGPUs", NULL);
     klinks(c, "$VGPUs", "VGPUs", NULL);
     K(c, "nicType");
-    if ((v = M(c->o, "platform", "nic_type")))
-        gw_jw_str(&c->w, v);
+    if (nic)
+        gw_jw_str(&c->w, nic);
     else
         gw_jw_null(&c->w);
     kcopy_as(c, "xenStoreData", "xenstore_data");
-    if (hvm) {
+    if (vm->hvm) {
         v = M(c->o, "platform", "vga");
         kstr(c, "vga", v ? v : "cirrus");
         v = M(c->o, "platform", "videoram");
@@ -675,64 +711,110 @@ static void map_vm(ctx_t *c, const char *pool_id, char *id_out)
         else
             knum(c, "videoram", 4);
     }
-    if ((v = M(c->o, "platform", "cores-per-socket")))
+    if (M(c->o, "platform", "cores-per-socket"))
         knum(c, "coresPerSocket", num_of(F(F(c->o, "platform"), "cores-per-socket")));
-    if (!strcmp(type, "VM-snapshot")) {
-        kts(c, "snapshot_time", S(c->o, "snapshot_time"));
-        klink(c, "$snapshot_of", "snapshot_of", "vm");
-        klink(c, "suspendVdi", "suspend_VDI", "vdi");
-    } else if (!strcmp(type, "VM-template")) {
-        bool def = B(c->o, "is_default_template") ||
-                   ((v = M(c->o, "other_config", "default_template")) && !strcmp(v, "true"));
-        if (def)
-            snprintf(id_out, GW_ID_MAX, "%s-%s", pool_id, S(c->o, "uuid"));
-        kbool(c, "isDefaultTemplate", def);
-        K(c, "template_info");
-        gw_jw_obj_begin(&c->w);
-        if ((v = M(c->o, "other_config", "install-arch")))
-            kstr(c, "arch", v);
-        K(c, "disks");
+}
+
+static void vm_snapshot_fields(ctx_t *c)
+{
+    kts(c, "snapshot_time", S(c->o, "snapshot_time"));
+    klink(c, "$snapshot_of", "snapshot_of", "vm");
+    klink(c, "suspendVdi", "suspend_VDI", "vdi");
+}
+
+/* A comma-separated list as a JSON array of strings (nothing for NULL or ""). */
+static void kstr_list_items(ctx_t *c, const char *list)
+{
+    const char *p = (list && *list) ? list : NULL;
+    while (p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        gw_jw_raw(&c->w, "", 0); /* the writer's separator */
+        gw_buf_json_strn(c->w.b, p, n);
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+/* isDefaultTemplate, template_info; a default template's id is scoped by its pool. */
+static void vm_template_fields(ctx_t *c)
+{
+    bool def =
+        B(c->o, "is_default_template") || M_is(c->o, "other_config", "default_template", "true");
+    const char *v;
+
+    if (def)
+        snprintf(c->id, GW_ID_MAX, "%s-%s", c->pool_id, S(c->o, "uuid"));
+    kbool(c, "isDefaultTemplate", def);
+    K(c, "template_info");
+    gw_jw_obj_begin(&c->w);
+    if ((v = M(c->o, "other_config", "install-arch")))
+        kstr(c, "arch", v);
+    K(c, "disks");
+    gw_jw_arr_begin(&c->w);
+    gw_jw_arr_end(&c->w);
+    K(c, "install_methods");
+    gw_jw_arr_begin(&c->w);
+    kstr_list_items(c, M(c->o, "other_config", "install-methods"));
+    gw_jw_arr_end(&c->w);
+    if ((v = M(c->o, "other_config", "install-repository")))
+        kstr(c, "install_repository", v);
+    gw_jw_obj_end(&c->w);
+}
+
+/* cpuCap, cpuMask, cpuWeight from VCPUs_params (non-empty members only). */
+static void vm_vcpu_params(ctx_t *c)
+{
+    json_object *vp = F(c->o, "VCPUs_params");
+    const char *v;
+
+    if (!vp || !json_object_is_type(vp, json_type_object))
+        return;
+    if ((v = M(c->o, "VCPUs_params", "cap")) && *v)
+        knum(c, "cpuCap", num_of(F(vp, "cap")));
+    if ((v = M(c->o, "VCPUs_params", "mask")) && *v) {
+        K(c, "cpuMask");
         gw_jw_arr_begin(&c->w);
-        gw_jw_arr_end(&c->w);
-        K(c, "install_methods");
-        gw_jw_arr_begin(&c->w);
-        if ((v = M(c->o, "other_config", "install-methods")) && *v) {
-            const char *p = v;
-            while (p) {
-                const char *comma = strchr(p, ',');
-                size_t n = comma ? (size_t)(comma - p) : strlen(p);
-                gw_jw_raw(&c->w, "", 0);
-                gw_buf_json_strn(c->w.b, p, n);
-                p = comma ? comma + 1 : NULL;
-            }
+        for (const char *p = v; p;) {
+            gw_jw_double(&c->w, atof(p));
+            p = strchr(p, ',');
+            if (p)
+                p++;
         }
         gw_jw_arr_end(&c->w);
-        if ((v = M(c->o, "other_config", "install-repository")))
-            kstr(c, "install_repository", v);
-        gw_jw_obj_end(&c->w);
     }
-    if (vp && json_object_is_type(vp, json_type_object)) {
-        if ((v = M(c->o, "VCPUs_params", "cap")) && *v)
-            knum(c, "cpuCap", num_of(F(vp, "cap")));
-        if ((v = M(c->o, "VCPUs_params", "mask")) && *v) {
-            const char *p = v;
-            K(c, "cpuMask");
-            gw_jw_arr_begin(&c->w);
-            while (p) {
-                gw_jw_double(&c->w, atof(p));
-                p = strchr(p, ',');
-                if (p)
-                    p++;
-            }
-            gw_jw_arr_end(&c->w);
-        }
-        if ((v = M(c->o, "VCPUs_params", "weight")) && *v)
-            knum(c, "cpuWeight", num_of(F(vp, "weight")));
-    }
-    if (!hvm)
+    if ((v = M(c->o, "VCPUs_params", "weight")) && *v)
+        knum(c, "cpuWeight", num_of(F(vp, "weight")));
+}
+
+/* VM and its controller/snapshot/template types, field groups in xo-server's order. */
+static void map_vm(ctx_t *c)
+{
+    vm_facts_t vm;
+
+    vm_facts_init(c, &vm);
+    vm_addresses(c, &vm);
+    vm_boot_settings(c);
+    vm_cpus(c, &vm);
+    vm_current_operations(c);
+    kbool(c, "expNestedHvm", M_is(c->o, "platform", "exp-nested-hvm", "true"));
+    kbool(c, "viridian", M_is(c->o, "platform", "viridian", "true"));
+    kmain_ip(c, F(vm.gm, "networks"));
+    kcopy_as(c, "high_availability", "ha_restart_priority");
+    vm_memory(c, &vm);
+    vm_description(c, &vm);
+    vm_state(c, &vm);
+    vm_xen_tools(c, &vm);
+    vm_guest_drivers(c, &vm);
+    vm_container(c);
+    vm_devices(c, &vm);
+    if (c->type == GW_T_VM_SNAPSHOT)
+        vm_snapshot_fields(c);
+    else if (c->type == GW_T_VM_TEMPLATE)
+        vm_template_fields(c);
+    vm_vcpu_params(c);
+    if (!vm.hvm)
         kcopy(c, "PV_args");
-    json_object_put(gm);
-    json_object_put(metrics);
+    vm_facts_fini(&vm);
 }
 
 static const char *allocation_of(const char *t)
@@ -751,7 +833,7 @@ static const char *allocation_of(const char *t)
     return NULL;
 }
 
-static void map_sr(ctx_t *c, const char *pool_id)
+static void map_sr(ctx_t *c)
 {
     const char *t = S(c->o, "type"), *alloc = allocation_of(t);
     json_object *pbds = F(c->o, "PBDs");
@@ -760,7 +842,6 @@ static void map_sr(ctx_t *c, const char *pool_id)
             ? json_object_get_string(json_object_array_get_idx(pbds, 0))
             : NULL;
 
-    kstr(c, "type", "SR");
     kcopy(c, "content_type");
     knum(c, "physical_usage", N(c->o, "physical_utilisation"));
     if (alloc)
@@ -778,7 +859,7 @@ static void map_sr(ctx_t *c, const char *pool_id)
     kcopy(c, "other_config");
     kcopy(c, "sm_config");
     if (B(c->o, "shared") || !is_ref(pbd0)) {
-        kstr(c, "$container", pool_id);
+        kstr(c, "$container", c->pool_id);
     } else {
         json_object *pbd =
             c->r && c->r->record_of ? c->r->record_of(c->r->opaque, "pbd", pbd0) : NULL;
@@ -797,7 +878,6 @@ static void map_pbd(ctx_t *c)
 {
     json_object *dc = F(c->o, "device_config");
 
-    kstr(c, "type", "PBD");
     kbool(c, "attached", B(c->o, "currently_attached"));
     klink(c, "host", "host", "host");
     klink(c, "SR", "SR", "sr");
@@ -822,7 +902,6 @@ static void map_pif(ctx_t *c)
     json_object *bmo = F(c->o, "bond_master_of");
     const char *bso = S(c->o, "bond_slave_of");
 
-    kstr(c, "type", "PIF");
     kbool(c, "attached", B(c->o, "currently_attached"));
     kbool(c, "isBondMaster",
           bmo && json_object_is_type(bmo, json_type_array) && json_object_array_length(bmo) > 0);
@@ -849,13 +928,6 @@ static void map_pif(ctx_t *c)
 
 static void map_vdi(ctx_t *c)
 {
-    const char *type = "VDI";
-
-    if (B(c->o, "is_a_snapshot"))
-        type = "VDI-snapshot";
-    else if (F(c->o, "managed") && !B(c->o, "managed"))
-        type = "VDI-unmanaged";
-    kstr(c, "type", type);
     kcopy(c, "missing");
     kcopy(c, "name_description");
     kcopy(c, "name_label");
@@ -873,7 +945,7 @@ static void map_vdi(ctx_t *c)
     kcopy(c, "other_config");
     klink(c, "$SR", "SR", "sr");
     klinks(c, "$VBDs", "VBDs", "vbd");
-    if (!strcmp(type, "VDI-snapshot")) {
+    if (c->type == GW_T_VDI_SNAPSHOT) {
         kts(c, "snapshot_time", S(c->o, "snapshot_time"));
         klink(c, "$snapshot_of", "snapshot_of", "vdi");
     }
@@ -883,7 +955,6 @@ static void map_vbd(ctx_t *c)
 {
     const char *dev = S(c->o, "device");
 
-    kstr(c, "type", "VBD");
     kbool(c, "attached", B(c->o, "currently_attached"));
     kbool(c, "bootable", B(c->o, "bootable"));
     kstr(c, "device", *dev ? dev : NULL);
@@ -898,7 +969,6 @@ static void map_vif(ctx_t *c)
 {
     const char *tx = M(c->o, "other_config", "ethtool-tx"), *kbps;
 
-    kstr(c, "type", "VIF");
     kcopy_as(c, "allowedIpv4Addresses", "ipv4_allowed");
     kcopy_as(c, "allowedIpv6Addresses", "ipv6_allowed");
     kbool(c, "attached", B(c->o, "currently_attached"));
@@ -974,35 +1044,56 @@ static void map_task(ctx_t *c)
     klink(c, "$host", "resident_on", "host");
 }
 
-static gw_type_t type_of_class(const char *cls, json_object *o)
+/* ---- the table's functions: which type a record is, and what maps it ---- */
+
+/* rec_<when> of the table (xo_types.h): is a record of the class of this type? */
+static bool rec_any(json_object *o)
 {
-    if (!strcmp(cls, "vm")) {
-        if (B(o, "is_control_domain"))
-            return GW_T_VM_CONTROLLER;
-        if (B(o, "is_a_snapshot"))
-            return GW_T_VM_SNAPSHOT;
-        if (B(o, "is_a_template"))
-            return GW_T_VM_TEMPLATE;
-        return GW_T_VM;
-    }
-    if (!strcmp(cls, "vdi")) {
-        if (B(o, "is_a_snapshot"))
-            return GW_T_VDI_SNAPSHOT;
-        if (F(o, "managed") && !B(o, "managed"))
-            return GW_T_VDI_UNMANAGED;
-        return GW_T_VDI;
-    }
-    static const struct {
-        const char *cls;
-        gw_type_t t;
-    } simple[] = {{"pool", GW_T_POOL}, {"host", GW_T_HOST},       {"sr", GW_T_SR},
-                  {"pbd", GW_T_PBD},   {"pif", GW_T_PIF},         {"vbd", GW_T_VBD},
-                  {"vif", GW_T_VIF},   {"network", GW_T_NETWORK}, {"message", GW_T_MESSAGE},
-                  {"task", GW_T_TASK}, {NULL, GW_T_NONE}};
-    for (int i = 0; simple[i].cls; i++)
-        if (!strcmp(cls, simple[i].cls))
-            return simple[i].t;
-    return GW_T_NONE;
+    (void)o;
+    return true;
+}
+
+static bool rec_control_domain(json_object *o)
+{
+    return B(o, "is_control_domain");
+}
+
+static bool rec_snapshot(json_object *o)
+{
+    return B(o, "is_a_snapshot");
+}
+
+static bool rec_template(json_object *o)
+{
+    return B(o, "is_a_template");
+}
+
+static bool rec_unmanaged(json_object *o)
+{
+    return F(o, "managed") && !B(o, "managed");
+}
+
+typedef struct {
+    void (*map)(ctx_t *c);        /* the type's own fields */
+    bool (*when)(json_object *o); /* a record of the class is of this type */
+} binding_t;
+
+#define BINDING_ROW(e, name, cls, coll, mapper, when, flags)                                       \
+    [GW_T_##e] = {map_##mapper, rec_##when},
+
+static const binding_t BINDINGS[GW_T_COUNT] = {GW_XO_TYPES(BINDING_ROW)};
+
+/* The class's default type, or the first of its other rows whose test holds. */
+static gw_type_t type_of_record(const char *cls, json_object *o)
+{
+    gw_type_t base = gw_type_of_class(cls);
+
+    if (base == GW_T_NONE)
+        return GW_T_NONE;
+    for (int t = base + 1; t < GW_T_COUNT && !strcmp(gw_xo_type(t)->xapi_class, cls); t++)
+        if (BINDINGS[t].when(o))
+            return (gw_type_t)t;
+    return base;
 }
 
 xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
@@ -1011,6 +1102,7 @@ xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const ch
     ctx_t c;
     json_object *uuid_o;
     const char *uuid = NULL;
+    bool own_type;
 
     if (!snap || !json_object_is_type(snap, json_type_object))
         return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "snapshot is not an object");
@@ -1023,7 +1115,7 @@ xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const ch
     }
     /* $id in xen-api: the uuid, else the ref. */
     snprintf(out->id, sizeof(out->id), "%s", uuid ? uuid : ref);
-    out->type = type_of_class(cls, snap);
+    out->type = type_of_record(cls, snap);
     out->unresolved = 0;
     gw_buf_reset(&out->json);
     if (out->type == GW_T_NONE)
@@ -1033,65 +1125,18 @@ xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const ch
     gw_jw_init(&c.w, &out->json);
     c.r = r;
     c.o = snap;
+    c.type = out->type;
+    c.pool_id = pool_id;
+    c.id = out->id;
+    own_type = (gw_xo_type(out->type)->flags & GW_XO_OWN_TYPE) != 0;
     gw_jw_obj_begin(&c.w);
-    switch (out->type) {
-    case GW_T_POOL:
-        map_pool(&c);
-        break;
-    case GW_T_HOST:
-        map_host(&c);
-        break;
-    case GW_T_VM:
-    case GW_T_VM_CONTROLLER:
-    case GW_T_VM_SNAPSHOT:
-    case GW_T_VM_TEMPLATE:
-        map_vm(&c, pool_id, out->id);
-        break;
-    case GW_T_SR:
-        map_sr(&c, pool_id);
-        break;
-    case GW_T_PBD:
-        map_pbd(&c);
-        break;
-    case GW_T_PIF:
-        map_pif(&c);
-        break;
-    case GW_T_VDI:
-    case GW_T_VDI_SNAPSHOT:
-    case GW_T_VDI_UNMANAGED:
-        map_vdi(&c);
-        break;
-    case GW_T_VBD:
-        map_vbd(&c);
-        break;
-    case GW_T_VIF:
-        map_vif(&c);
-        break;
-    case GW_T_NETWORK:
-        map_network(&c);
-        break;
-    case GW_T_MESSAGE:
-        map_message(&c);
-        break;
-    case GW_T_TASK:
-        map_task(&c);
-        break;
-    default:
-        break;
-    }
+    if (own_type)
+        kstr(&c, "type", gw_type_name(out->type));
+    BINDINGS[out->type].map(&c);
     /* Common fields, added after the transform as xapiObjectToXo does. */
     kstr(&c, "id", out->id);
-    switch (out->type) {
-    case GW_T_POOL:
-    case GW_T_HOST:
-    case GW_T_NETWORK:
-    case GW_T_MESSAGE:
-    case GW_T_TASK:
+    if (!own_type)
         kstr(&c, "type", gw_type_name(out->type));
-        break;
-    default:
-        break;
-    }
     if (uuid)
         kstr(&c, "uuid", uuid);
     kstr(&c, "$pool", pool_id);

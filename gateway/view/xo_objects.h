@@ -5,7 +5,8 @@
  *
  * The mapping is a pure function of the record, its pool and a resolver that answers
  * questions about other objects of the same pool (a ref's XO id, a linked record such as
- * VM_metrics). It never locks, logs or keeps anything.
+ * VM_metrics). It never locks, logs or keeps anything. Which type a record becomes, and
+ * which function maps it, is one row of the table in xo_types.h.
  */
 #ifndef GW_XO_OBJECTS_H
 #define GW_XO_OBJECTS_H
@@ -14,35 +15,8 @@
 #include <stdbool.h>
 
 #include "core/gw_buf.h"
+#include "view/xo_types.h"
 #include "xo_error.h"
-
-/** XO object types ("type" field). GW_T_NONE: the class has no XO shape (kept for links). */
-typedef enum {
-    GW_T_NONE = 0,
-    GW_T_POOL,
-    GW_T_HOST,
-    GW_T_VM,
-    GW_T_VM_CONTROLLER,
-    GW_T_VM_SNAPSHOT,
-    GW_T_VM_TEMPLATE,
-    GW_T_SR,
-    GW_T_PBD,
-    GW_T_VDI,
-    GW_T_VDI_SNAPSHOT,
-    GW_T_VDI_UNMANAGED,
-    GW_T_VBD,
-    GW_T_VIF,
-    GW_T_NETWORK,
-    GW_T_PIF,
-    GW_T_MESSAGE,
-    GW_T_TASK,
-    GW_T_COUNT
-} gw_type_t;
-
-/** @brief The XO "type" string of a type ("VM-template"); "" for GW_T_NONE. */
-const char *gw_type_name(gw_type_t t);
-/** @brief Inverse of gw_type_name. @returns GW_T_NONE when unknown. */
-gw_type_t gw_type_from_name(const char *name);
 
 /** Longest XO id: "<pool-uuid>-<uuid>" of a default template, or an OpaqueRef. */
 #define GW_ID_MAX 128
@@ -86,9 +60,6 @@ void gw_xo_out_fini(gw_xo_out_t *out);
  */
 xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
                    const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size);
-
-/** @brief True for classes whose XAPI record the view must keep to remap (see view.c). */
-bool gw_xo_class_keeps_record(const char *cls);
 
 /**
  * @brief Parse an XAPI datetime ("20240131T12:34:56Z", with or without dashes/colons,

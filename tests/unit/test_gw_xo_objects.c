@@ -1,4 +1,4 @@
-/* Unit tests of gateway/xo_objects.c: XAPI records (as the agent decodes XML-RPC: int64 as
+/* Unit tests of gateway/view/xo_objects.c: XAPI records (as the agent decodes XML-RPC: int64 as
  * strings) mapped to xo-server's object shapes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -254,12 +254,58 @@ static void test_datetime(void **state)
     assert_false(gw_xo_parse_datetime("", &t));
 }
 
+/* Every row of the table of XO types (view/xo_types.h) maps: a record of its class with
+ * the flags that select it becomes an object of that type, "type" placed as the row says. */
+static void test_every_type_maps(void **state)
+{
+    static const struct {
+        gw_type_t type;
+        const char *cls, *snap;
+    } cases[] = {
+        {GW_T_POOL, "pool", "{}"},
+        {GW_T_HOST, "host", "{}"},
+        {GW_T_VM, "vm", "{}"},
+        {GW_T_VM_CONTROLLER, "vm", "{\"is_control_domain\":true,\"is_a_template\":true}"},
+        {GW_T_VM_SNAPSHOT, "vm", "{\"is_a_snapshot\":true,\"is_a_template\":true}"},
+        {GW_T_VM_TEMPLATE, "vm", "{\"is_a_template\":true}"},
+        {GW_T_SR, "sr", "{}"},
+        {GW_T_PBD, "pbd", "{}"},
+        {GW_T_VDI, "vdi", "{\"managed\":true}"},
+        {GW_T_VDI_SNAPSHOT, "vdi", "{\"is_a_snapshot\":true,\"managed\":false}"},
+        {GW_T_VDI_UNMANAGED, "vdi", "{\"managed\":false}"},
+        {GW_T_VBD, "vbd", "{}"},
+        {GW_T_VIF, "vif", "{}"},
+        {GW_T_NETWORK, "network", "{}"},
+        {GW_T_PIF, "pif", "{}"},
+        {GW_T_MESSAGE, "message", "{}"},
+        {GW_T_TASK, "task", "{}"},
+    };
+    bool seen[GW_T_COUNT] = {false};
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gw_xo_out_t out;
+        json_object *o = map(cases[i].cls, cases[i].snap, &out);
+        bool own = (gw_xo_type(cases[i].type)->flags & GW_XO_OWN_TYPE) != 0;
+        assert_int_equal(out.type, cases[i].type);
+        assert_string_equal(S(o, "type"), gw_type_name(cases[i].type));
+        assert_string_equal(S(o, "id"), "OpaqueRef:self"); /* no uuid: the ref */
+        /* xo-server's transform sets "type" first; else xapiObjectToXo after "id" */
+        assert_true(!strncmp(out.json.data, own ? "{\"type\":" : "{", own ? 8 : 1));
+        assert_true(own || strstr(out.json.data, "\"id\":\"OpaqueRef:self\",\"type\":"));
+        seen[cases[i].type] = true;
+        json_object_put(o);
+        gw_xo_out_fini(&out);
+    }
+    for (int t = 1; t < GW_T_COUNT; t++)
+        assert_true(seen[t]); /* a new row of the table needs a case here */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_running_vm),  cmocka_unit_test(test_vm_types),
         cmocka_unit_test(test_other_types), cmocka_unit_test(test_refuses_bad_records),
-        cmocka_unit_test(test_datetime),
+        cmocka_unit_test(test_datetime),    cmocka_unit_test(test_every_type_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
