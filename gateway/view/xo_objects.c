@@ -364,12 +364,11 @@ static bool set_has_prefix(json_object *a, const char *prefix)
     return false;
 }
 
-static void map_host(ctx_t *c)
+/* CPUs .. iscsiIqn: the machine, its software build and its identity on the network. */
+static void host_hardware(ctx_t *c)
 {
-    json_object *metrics = record_of(c, "host_metrics", "metrics");
-    const char *v, *boot = M(c->o, "other_config", "boot_time");
-    bool running = metrics && B(metrics, "live");
-    json_object *ur = F(c->o, "updates_requiring_reboot");
+    const char *iommu = M(c->o, "chipset_info", "iommu");
+    const char *iqn = M(c->o, "other_config", "iscsi_iqn");
 
     kcopy_as(c, "CPUs", "cpu_info");
     kcopy(c, "address");
@@ -378,29 +377,37 @@ static void map_host(ctx_t *c)
     gw_jw_str(&c->w, M(c->o, "software_version", "build_number"));
     K(c, "chipset_info");
     gw_jw_obj_begin(&c->w);
-    if ((v = M(c->o, "chipset_info", "iommu")))
-        kbool(c, "iommu", !strcmp(v, "true"));
+    if (iommu)
+        kbool(c, "iommu", !strcmp(iommu, "true"));
     gw_jw_obj_end(&c->w);
     kbool(c, "enabled", B(c->o, "enabled"));
     klink(c, "controlDomain", "control_domain", "vm");
     kcpus(c);
     kcopy(c, "current_operations");
     kcopy(c, "hostname");
-    v = M(c->o, "other_config", "iscsi_iqn");
-    kstr(c, "iscsiIqn", *S(c->o, "iscsi_iqn") ? S(c->o, "iscsi_iqn") : v ? v : "");
-    kbool(c, "zstdSupported",
-          (v = M(c->o, "license_params", "restrict_zstd_export")) && !strcmp(v, "false"));
+    kstr(c, "iscsiIqn", *S(c->o, "iscsi_iqn") ? S(c->o, "iscsi_iqn") : iqn ? iqn : "");
+}
+
+/* zstdSupported .. logging: what the licence allows. */
+static void host_license(ctx_t *c)
+{
+    kbool(c, "zstdSupported", M_is(c->o, "license_params", "restrict_zstd_export", "false"));
     kcopy(c, "license_params");
     kcopy(c, "license_server");
     kts(c, "license_expiry", M(c->o, "license_params", "expiry"));
     kcopy(c, "logging");
-    kcopy(c, "name_description");
-    kcopy(c, "name_label");
+}
+
+/* memory: from host_metrics, the total rounded up to a GiB as xo-server does. */
+static void host_memory(ctx_t *c, json_object *metrics)
+{
+    const double gib = 1024.0 * 1024 * 1024;
+    double total;
+
     K(c, "memory");
     gw_jw_obj_begin(&c->w);
     if (metrics) {
-        const double gib = 1024.0 * 1024 * 1024;
-        double total = ceil(N(metrics, "memory_total") / gib) * gib;
+        total = ceil(N(metrics, "memory_total") / gib) * gib;
         knum(c, "usage", total - N(metrics, "memory_free"));
         knum(c, "size", total);
     } else {
@@ -409,32 +416,46 @@ static void map_host(ctx_t *c)
         knum(c, "total", 0);
     }
     gw_jw_obj_end(&c->w);
-    kbool(c, "multipathing", (v = M(c->o, "other_config", "multipathing")) && !strcmp(v, "true"));
+}
+
+/* rebootRequired: on XCP-ng, patches installed after boot; elsewhere, XAPI's own list. */
+static void host_reboot_required(ctx_t *c, const char *brand, const char *boot)
+{
+    json_object *ur = F(c->o, "updates_requiring_reboot");
+    double bt = 0, rp;
+
+    if (brand && !strcmp(brand, "XCP-ng")) {
+        rp = N(F(c->o, "other_config"), "rpm_patch_installation_time");
+        kbool(c, "rebootRequired", boot && gw_xo_parse_datetime(boot, &bt) && bt < rp);
+    } else {
+        kbool(c, "rebootRequired",
+              ur && json_object_is_type(ur, json_type_array) && json_object_array_length(ur) > 0);
+    }
+}
+
+/* multipathing .. rebootRequired: configuration, power and the running software. */
+static void host_state(ctx_t *c, json_object *metrics, const char *brand)
+{
+    const char *boot = M(c->o, "other_config", "boot_time");
+    bool live = metrics && B(metrics, "live");
+
+    kbool(c, "multipathing", M_is(c->o, "other_config", "multipathing", "true"));
     kcopy_as(c, "otherConfig", "other_config");
     klinks(c, "patches", "patches", "host_patch");
     kcopy_as(c, "powerOnMode", "power_on_mode");
-    kstr(c, "power_state", metrics ? (running ? "Running" : "Halted") : "Unknown");
+    kstr(c, "power_state", metrics ? (live ? "Running" : "Halted") : "Unknown");
     klinks(c, "residentVms", "resident_VMs", "vm");
     kts(c, "startTime", boot);
     K(c, "supplementalPacks");
     gw_jw_arr_begin(&c->w);
     gw_jw_arr_end(&c->w);
     kts(c, "agentStartTime", M(c->o, "other_config", "agent_start_time"));
-    v = M(c->o, "software_version", "product_brand");
-    if (v && !strcmp(v, "XCP-ng")) {
-        double bt = 0, rp = N(F(c->o, "other_config"), "rpm_patch_installation_time");
-        bool ok = boot && gw_xo_parse_datetime(boot, &bt);
-        kbool(c, "rebootRequired", ok && bt < rp);
-    } else {
-        kbool(c, "rebootRequired",
-              ur && json_object_is_type(ur, json_type_array) && json_object_array_length(ur) > 0);
-    }
-    kcopy(c, "tags");
-    K(c, "version");
-    gw_jw_str(&c->w, M(c->o, "software_version", "product_version"));
-    K(c, "productBrand");
-    gw_jw_str(&c->w, v);
-    kbool(c, "hvmCapable", set_has_prefix(F(c->o, "capabilities"), "hvm"));
+    host_reboot_required(c, brand, boot);
+}
+
+/* PIFs .. $PBDs: links to the host's devices. */
+static void host_devices(ctx_t *c)
+{
     klinks(c, "PIFs", "PIFs", "pif");
     klinks(c, "$PIFs", "PIFs", "pif");
     klinks(c, "PCIs", "PCIs", NULL);
@@ -442,6 +463,27 @@ static void map_host(ctx_t *c)
     klinks(c, "PGPUs", "PGPUs", NULL);
     klinks(c, "$PGPUs", "PGPUs", NULL);
     klinks(c, "$PBDs", "PBDs", "pbd");
+}
+
+/* host, field groups in xo-server's order. */
+static void map_host(ctx_t *c)
+{
+    json_object *metrics = record_of(c, "host_metrics", "metrics");
+    const char *brand = M(c->o, "software_version", "product_brand");
+
+    host_hardware(c);
+    host_license(c);
+    kcopy(c, "name_description");
+    kcopy(c, "name_label");
+    host_memory(c, metrics);
+    host_state(c, metrics, brand);
+    kcopy(c, "tags");
+    K(c, "version");
+    gw_jw_str(&c->w, M(c->o, "software_version", "product_version"));
+    K(c, "productBrand");
+    gw_jw_str(&c->w, brand);
+    kbool(c, "hvmCapable", set_has_prefix(F(c->o, "capabilities"), "hvm"));
+    host_devices(c);
     json_object_put(metrics);
 }
 
