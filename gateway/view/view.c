@@ -580,128 +580,179 @@ static void pending_add(gw_view_t *v, uint32_t idx)
     v->pending++;
 }
 
+/* Bytes of an object's strings as counted in v->bytes (ref, id, JSON and their NULs). */
+static size_t obj_data_bytes(const obj_t *o)
+{
+    return strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3;
+}
+
+/* "<ref>\0<id>\0<json>\0" in one allocation, or NULL. */
+static char *obj_data_new(const char *ref, size_t reflen, const gw_xo_out_t *out)
+{
+    size_t idlen = strlen(out->id);
+    char *data = malloc(reflen + 1 + idlen + 1 + out->json.len + 1);
+
+    if (!data)
+        return NULL;
+    memcpy(data, ref, reflen + 1);
+    memcpy(data + reflen + 1, out->id, idlen + 1);
+    if (out->json.len)
+        memcpy(data + reflen + 1 + idlen + 1, out->json.data, out->json.len);
+    data[reflen + 1 + idlen + 1 + out->json.len] = '\0';
+    return data;
+}
+
+/* Same id, type and JSON as already stored: nothing to announce. */
+static bool obj_unchanged(const obj_t *o, const gw_xo_out_t *out)
+{
+    return o->type == out->type && o->json_len == out->json.len && !strcmp(obj_id(o), out->id) &&
+           (out->json.len == 0 || !memcmp(obj_json(o), out->json.data, out->json.len));
+}
+
+/* First mapping of a new object: takes @p data, links and indexes it, wakes its waiters. */
+static xo_err_t obj_insert(gw_view_t *v, uint32_t idx, char *data, const char *ref, size_t reflen,
+                           const gw_xo_out_t *out)
+{
+    obj_t *o = &v->objs[idx - 1];
+    xo_err_t err = XO_OK;
+
+    o->data = data;
+    o->id_off = (uint16_t)(reflen + 1);
+    o->json_len = (uint32_t)out->json.len;
+    o->type = (uint8_t)out->type;
+    o->hid = hash_str(out->id);
+    o->hkey = hash_key(o->pool, o->cls, ref);
+    o->flags = F_USED;
+    type_link(v, idx);
+    pool_link(v, idx);
+    if (!table_insert(v, &v->by_id, idx) || !table_insert(v, &v->by_key, idx))
+        err = XO_ERR_NOMEM;
+    v->live++;
+    waiters_wake(v, o->hkey);
+    return err;
+}
+
 /*
- * Map @p snap for the object at idx and install the result. On first install the caller
- * has set ref/pool/cls. Emits enter (and exit for a changed id) when the JSON changed.
- * @p keep_msg: the message value to keep when needed (NULL keeps the current one).
+ * New mapping of an object in the view: takes @p data. A changed id announces the old
+ * id's exit; a changed id or type moves the object in the id table and the type lists.
+ */
+static xo_err_t obj_replace(gw_view_t *v, uint32_t idx, char *data, size_t reflen,
+                            const gw_xo_out_t *out)
+{
+    obj_t *o = &v->objs[idx - 1];
+    bool id_changed = strcmp(obj_id(o), out->id) != 0;
+    bool reindex = id_changed || o->type != out->type;
+    xo_err_t err = XO_OK;
+
+    if (id_changed && o->type != GW_T_NONE && v->emit)
+        v->emit(v->emit_opaque, obj_id(o), NULL, 0);
+    if (reindex) {
+        table_remove(v, &v->by_id, idx);
+        type_unlink(v, idx);
+    }
+    v->bytes -= obj_data_bytes(o);
+    free(o->data);
+    o->data = data;
+    o->id_off = (uint16_t)(reflen + 1); /* the same ref: unchanged */
+    o->json_len = (uint32_t)out->json.len;
+    if (reindex) {
+        o->type = (uint8_t)out->type;
+        o->hid = hash_str(out->id);
+        type_link(v, idx);
+        if (!table_insert(v, &v->by_id, idx))
+            err = XO_ERR_NOMEM;
+    }
+    return err;
+}
+
+static void obj_drop_msg(gw_view_t *v, obj_t *o)
+{
+    v->bytes -= o->msg_len;
+    free(o->msg);
+    o->msg = NULL;
+    o->msg_len = 0;
+}
+
+/*
+ * Keep the message value when a remap may need it (@p keep), else drop it. @p msg NULL
+ * (a remap): the kept one stays while still needed.
+ */
+static void obj_keep_msg(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len, bool keep)
+{
+    if (!msg) {
+        if (!keep && o->msg)
+            obj_drop_msg(v, o);
+        return;
+    }
+    if (o->msg)
+        obj_drop_msg(v, o);
+    if (!keep || msg_len >= UINT32_MAX)
+        return;
+    o->msg = malloc(msg_len + 1);
+    if (!o->msg)
+        return; /* remaps of this object are skipped until its next record */
+    memcpy(o->msg, msg, msg_len);
+    o->msg[msg_len] = '\0';
+    o->msg_len = (uint32_t)msg_len;
+    v->bytes += msg_len;
+}
+
+/* Unresolved links make the object pending and a waiter on each missed key. */
+static void obj_track_links(gw_view_t *v, uint32_t idx, unsigned unresolved,
+                            const resolver_ctx_t *rc)
+{
+    obj_t *o = &v->objs[idx - 1];
+
+    if (unresolved > 0) {
+        pending_add(v, idx);
+        for (int i = 0; i < rc->nmiss; i++)
+            waiter_add(v, rc->miss[i], idx);
+    } else if (o->flags & F_PENDING) {
+        o->flags &= (uint8_t)~F_PENDING; /* stays in the pool's list until settle compacts */
+        v->pending--;
+    }
+}
+
+/*
+ * Map @p snap for the object at idx and install the result. On first install (@p fresh)
+ * the caller has set pool/cls. Emits enter (and exit for a changed id) when the JSON
+ * changed. @p msg: the message value to keep when needed (NULL keeps the current one).
  */
 static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object *snap,
                         const char *msg, size_t msg_len, bool fresh, char *errstr,
                         size_t errstr_size)
 {
-    obj_t *o = &v->objs[idx - 1];
-    const char *cls = v->classes[o->cls];
-    resolver_ctx_t rc = {.v = v, .pool = o->pool, .self = idx};
+    const char *cls = v->classes[v->objs[idx - 1].cls];
+    resolver_ctx_t rc = {.v = v, .pool = v->objs[idx - 1].pool, .self = idx};
     gw_resolver_t r = {res_id_of, res_record_of, &rc};
     gw_xo_out_t out;
-    xo_err_t err;
-    size_t reflen = strlen(ref), idlen;
+    size_t reflen = strlen(ref);
     char *data;
-    bool keep;
+    xo_err_t err;
 
     gw_xo_out_init(&out);
-    err = gw_xo_map(cls, ref, snap, v->pools[o->pool].uuid, &r, &out, errstr, errstr_size);
+    err = gw_xo_map(cls, ref, snap, v->pools[rc.pool].uuid, &r, &out, errstr, errstr_size);
     if (err != XO_OK)
         goto done;
-    o = &v->objs[idx - 1]; /* (no reallocation happens in mapping, but stay safe) */
-    idlen = strlen(out.id);
     if (reflen > 60000) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "ref too long");
         goto done;
     }
-    /* Unchanged object: nothing to do but the kept record. */
-    if (!fresh && o->type == out.type && o->json_len == out.json.len &&
-        !strcmp(obj_id(o), out.id) &&
-        (out.json.len == 0 || !memcmp(obj_json(o), out.json.data, out.json.len))) {
-        goto keep_record;
-    }
-    data = malloc(reflen + 1 + idlen + 1 + out.json.len + 1);
-    if (!data) {
-        err = XO_ERR_NOMEM;
-        goto done;
-    }
-    memcpy(data, ref, reflen + 1);
-    memcpy(data + reflen + 1, out.id, idlen + 1);
-    if (out.json.len)
-        memcpy(data + reflen + 1 + idlen + 1, out.json.data, out.json.len);
-    data[reflen + 1 + idlen + 1 + out.json.len] = '\0';
-
-    if (!fresh) {
-        bool id_changed = strcmp(obj_id(o), out.id) != 0;
-        if (id_changed || o->type != out.type) {
-            if (id_changed && o->type != GW_T_NONE && v->emit)
-                v->emit(v->emit_opaque, obj_id(o), NULL, 0);
-            table_remove(v, &v->by_id, idx);
-            type_unlink(v, idx);
-            v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3;
-            free(o->data);
-            o->data = data;
-            o->id_off = (uint16_t)(reflen + 1);
-            o->json_len = (uint32_t)out.json.len;
-            o->type = (uint8_t)out.type;
-            o->hid = hash_str(out.id);
-            type_link(v, idx);
-            if (!table_insert(v, &v->by_id, idx))
-                err = XO_ERR_NOMEM;
-        } else {
-            v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3;
-            free(o->data);
-            o->data = data;
-            o->json_len = (uint32_t)out.json.len;
-        }
-    } else {
-        o->data = data;
-        o->id_off = (uint16_t)(reflen + 1);
-        o->json_len = (uint32_t)out.json.len;
-        o->type = (uint8_t)out.type;
-        o->hid = hash_str(out.id);
-        o->hkey = hash_key(o->pool, o->cls, ref);
-        o->flags = F_USED;
-        type_link(v, idx);
-        pool_link(v, idx);
-        if (!table_insert(v, &v->by_id, idx) || !table_insert(v, &v->by_key, idx))
+    if (fresh || !obj_unchanged(&v->objs[idx - 1], &out)) {
+        data = obj_data_new(ref, reflen, &out);
+        if (!data) {
             err = XO_ERR_NOMEM;
-        v->live++;
-        waiters_wake(v, o->hkey);
-    }
-    v->bytes += reflen + idlen + out.json.len + 3;
-    if (out.type != GW_T_NONE && v->emit)
-        v->emit(v->emit_opaque, out.id, out.json.data, out.json.len);
-
-keep_record:
-    keep = gw_xo_class_keeps_record(cls) || out.unresolved > 0;
-    if (msg) {
-        if (o->msg) {
-            v->bytes -= o->msg_len;
-            free(o->msg);
-            o->msg = NULL;
-            o->msg_len = 0;
+            goto done;
         }
-        if (keep && msg_len < UINT32_MAX) {
-            o->msg = malloc(msg_len + 1);
-            if (o->msg) {
-                memcpy(o->msg, msg, msg_len);
-                o->msg[msg_len] = '\0';
-                o->msg_len = (uint32_t)msg_len;
-                v->bytes += msg_len;
-            }
-        }
-    } else if (!keep && o->msg) {
-        v->bytes -= o->msg_len;
-        free(o->msg);
-        o->msg = NULL;
-        o->msg_len = 0;
+        err = fresh ? obj_insert(v, idx, data, ref, reflen, &out)
+                    : obj_replace(v, idx, data, reflen, &out);
+        v->bytes += reflen + strlen(out.id) + out.json.len + 3;
+        if (out.type != GW_T_NONE && v->emit)
+            v->emit(v->emit_opaque, out.id, out.json.data, out.json.len);
     }
-    if (out.unresolved > 0) {
-        bool was = (o->flags & F_PENDING) != 0;
-        pending_add(v, idx);
-        if (!was || rc.nmiss)
-            for (int i = 0; i < rc.nmiss; i++)
-                waiter_add(v, rc.miss[i], idx);
-    } else if (o->flags & F_PENDING) {
-        o->flags &= (uint8_t)~F_PENDING; /* stays in the pool's list until settle compacts */
-        v->pending--;
-    }
+    obj_keep_msg(v, &v->objs[idx - 1], msg, msg_len,
+                 gw_xo_class_keeps_record(cls) || out.unresolved > 0);
+    obj_track_links(v, idx, out.unresolved, &rc);
 done:
     gw_xo_out_fini(&out);
     return err;
@@ -843,52 +894,56 @@ xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, co
     return XO_OK;
 }
 
+/* Take a pending object out of pending and map it again (pending anew, with new waiters,
+ * if still unresolved). */
+static void retry_pending(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+
+    if ((o->flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING))
+        return;
+    o->flags &= (uint8_t)~F_PENDING;
+    v->pending--;
+    remap(v, idx, 0);
+}
+
+/* Keep in a pool's pending list only the objects still pending, each once. */
+static void compact_pending(gw_view_t *v, pool_t *pp)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < pp->npending; i++) {
+        uint32_t idx = pp->pending[i];
+        if (idx && (v->objs[idx - 1].flags & (F_USED | F_PENDING)) == (F_USED | F_PENDING)) {
+            v->objs[idx - 1].flags |= F_LISTED;
+            pp->pending[w++] = idx;
+        }
+    }
+    for (size_t i = 0; i < w; i++)
+        v->objs[pp->pending[i] - 1].flags &= (uint8_t)~F_LISTED;
+    pp->npending = w;
+}
+
 void gw_view_settle(gw_view_t *v)
 {
     /* Objects whose awaited key arrived in this batch. */
     for (size_t i = 0; i < v->nready; i++) {
         uint32_t idx = v->ready[i];
-        obj_t *o;
-        if (!idx || idx > v->nobjs)
-            continue;
-        o = &v->objs[idx - 1];
-        if ((o->flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING))
-            continue;
-        o->flags &= (uint8_t)~F_PENDING;
-        v->pending--;
-        remap(v, idx, 0); /* pending again (with new waiters) if still unresolved */
+        if (idx && idx <= v->nobjs)
+            retry_pending(v, idx);
     }
     v->nready = 0;
     /* Pools whose _sync arrived: one full retry of their pending objects, then compact. */
     for (size_t p = 0; p < v->npools; p++) {
         pool_t *pp = &v->pools[p];
-        size_t w = 0, n;
+        size_t n = pp->npending; /* objects pending again during the retry are not retried */
         if (!pp->touched)
             continue;
         pp->touched = false;
-        n = pp->npending;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t idx = pp->pending[i];
-            obj_t *o;
-            if (!idx)
-                continue;
-            o = &v->objs[idx - 1];
-            if ((o->flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING))
-                continue;
-            o->flags &= (uint8_t)~F_PENDING;
-            v->pending--;
-            remap(v, idx, 0);
-        }
-        for (size_t i = 0; i < pp->npending; i++) {
-            uint32_t idx = pp->pending[i];
-            if (idx && (v->objs[idx - 1].flags & (F_USED | F_PENDING)) == (F_USED | F_PENDING)) {
-                v->objs[idx - 1].flags |= F_LISTED;
-                pp->pending[w++] = idx;
-            }
-        }
-        for (size_t i = 0; i < w; i++)
-            v->objs[pp->pending[i] - 1].flags &= (uint8_t)~F_LISTED;
-        pp->npending = w;
+        for (size_t i = 0; i < n; i++)
+            if (pp->pending[i])
+                retry_pending(v, pp->pending[i]);
+        compact_pending(v, pp);
     }
 }
 
