@@ -126,6 +126,19 @@ typedef struct {
 
 static const char *const POWER[] = {"Running", "Halted", "Suspended", "Paused"};
 
+static void usage(void)
+{
+    fputs("Usage: xo-synth --bootstrap B [--pools P] [--objects N] [--seed S]\n"
+          "       [--prefix xo.] [--summary FILE] [--rename K] [--remove K]\n"
+          "Produce about N contract-format records (pool, hosts, SRs, networks, and\n"
+          "VMs with metrics, guest metrics, 2 VBDs, 2 VDIs, 1 VIF each) for P pools,\n"
+          "then a _sync marker and a live heartbeat per pool. --rename K then renames\n"
+          "K VMs, --remove K tombstones K VMs (and their devices). --summary writes\n"
+          "the expected view as JSON: pools, counts by XO type, each VM's name and\n"
+          "power state.\n",
+          stderr);
+}
+
 /* @returns -1 to go on, else the exit code (usage printed). */
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
@@ -168,15 +181,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->remove = atol(optarg);
             break;
         default:
-            fprintf(stderr,
-                    "Usage: xo-synth --bootstrap B [--pools P] [--objects N] [--seed S]\n"
-                    "       [--prefix xo.] [--summary FILE] [--rename K] [--remove K]\n"
-                    "Produce about N contract-format records (pool, hosts, SRs, networks, and\n"
-                    "VMs with metrics, guest metrics, 2 VBDs, 2 VDIs, 1 VIF each) for P pools,\n"
-                    "then a _sync marker and a live heartbeat per pool. --rename K then renames\n"
-                    "K VMs, --remove K tombstones K VMs (and their devices). --summary writes\n"
-                    "the expected view as JSON: pools, counts by XO type, each VM's name and\n"
-                    "power state.\n");
+            usage();
             return opt == 'h' ? 0 : 2;
         }
     }
