@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "view/xo_types.h"
 #include "xo_log.h"
 
 #define MAX_POOLS   65535
