@@ -2,8 +2,10 @@
  * xo_objects.c - XAPI record -> xo-server object, written straight to JSON text.
  * Follows packages/xo-server/src/xapi-object-to-xo.mjs (TRANSFORMS) for pool, host, VM
  * (and its controller/snapshot/template types), SR, PBD, PIF, VDI, VBD, VIF, network,
- * message and task. Pure: no locks, no logging, no global state; other objects are only
- * reached through the resolver. Deviations from xo-server are listed in docs/api.md.
+ * message and task: one map_<type> per row of the table of XO types (view/xo_types.h),
+ * bound at the end of this file. Pure: no locks, no logging, no global state; other
+ * objects are only reached through the resolver. Deviations from xo-server are listed in
+ * docs/api.md.
  */
 #include "view/xo_objects.h"
 
