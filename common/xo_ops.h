@@ -154,7 +154,7 @@ xo_err_t xo_op_check_args(const xo_op_t *op, json_object *args, xo_args_check_t 
  *        API strings are non-empty unless XO_PARAM_EMPTY_OK; wire limits are not applied.
  * @param args an object that receives the arguments, "id" included (borrowed).
  * @returns XO_OK; XO_ERR_INVALID (UNKNOWN, MISSING, TYPE, TOO_SHORT) or XO_ERR_UNSUPPORTED
- *          (NOT_IMPLEMENTED), detail in @p check; XO_ERR_NOMEM.
+ *          (NOT_IMPLEMENTED), detail in @p check.
  */
 xo_err_t xo_op_params_to_args(const xo_op_t *op, json_object *params, json_object *args,
                               xo_args_check_t *check);
