@@ -12,10 +12,6 @@
 #include "command_int.h"
 #include "xo_log.h"
 
-#define ALL_OPS                                                                                    \
-    "vm.start,vm.stop,vm.restart,vm.suspend,vm.resume,vm.pause,vm.unpause,vm.snapshot,"            \
-    "vm.delete,vm.set"
-
 /* ------------------------------------------------------------------ configuration */
 
 static xo_err_t load_keys(agent_cmd_t *c, const char *list, char *errstr, size_t errstr_size)
@@ -60,6 +56,17 @@ static xo_err_t open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
     return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
 }
 
+/* Every allowed op must have an executor (command_ops.c): refuse to start otherwise. */
+static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_size)
+{
+    for (int op = 0; op < XO_OP_COUNT; op++)
+        if ((allowed & (1u << op)) && !cmd_can_run((cmd_op_t)op))
+            return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                             "commands.allowed_ops: this agent cannot run %s",
+                             cmd_op_name((cmd_op_t)op));
+    return XO_OK;
+}
+
 xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t errstr_size)
 {
     const char *enabled = xo_config_get(a->cfg, "commands.enabled");
@@ -82,8 +89,11 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->partition = -1;
     c->replay = cmd_replay_new();
     err = c->replay ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    c->policy.allowed_ops = cmd_ops_all();
+    if (err == XO_OK && ops)
+        err = cmd_ops_mask(ops, &c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
-        err = cmd_ops_mask(ops ? ops : ALL_OPS, &c->policy.allowed_ops, errstr, errstr_size);
+        err = check_executors(c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
         err = open_xapi(c, errstr, errstr_size);
     if (err != XO_OK) {
@@ -100,32 +110,6 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
             (long long)c->policy.skew_ms);
     *out = c;
     return XO_OK;
-}
-
-/* ------------------------------------------------------------------ results */
-
-xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
-                     json_object *result, const char *code, json_object *params, const char *reason)
-{
-    xo_result_msg_t m = {id,          c->pool, c->a->id, state,  progress, 0,
-                         xo_now_ms(), result,  code,     params, reason};
-    char errstr[256], *value;
-    size_t len;
-    xo_err_t err;
-
-    value = xo_result_msg_encode(&m, &len);
-    if (!value)
-        return XO_ERR_NOMEM;
-    do {
-        err =
-            xo_producer_send(c->a->producer, c->a->topics.results, c->partition, id[0] ? id : NULL,
-                             strlen(id), value, len, NULL, 0, errstr, sizeof(errstr));
-    } while (err == XO_ERR_LIMIT && agent_sleep(20));
-    if (err != XO_OK)
-        xo_error(CMD_MOD, "event=result_not_queued id=%s state=%s reason=\"%s\"", id, state,
-                 errstr);
-    free(value);
-    return err;
 }
 
 /* ------------------------------------------------------------------ start-up */

@@ -1,7 +1,8 @@
 /*
- * command_int.h - internals shared by command_exec.c (the thread, Kafka side) and
- * command_ops.c (the XAPI side). Everything here belongs to the command thread alone,
- * except `a`, which is shared under the rules of agent.h.
+ * command_int.h - internals shared by the command files, which depend downward only:
+ * command_exec.c (the thread, Kafka side) uses command_ops.c (the executors, XAPI side),
+ * and both report through command_result.c. Everything here belongs to the command thread
+ * alone, except `a`, which is shared under the rules of agent.h.
  */
 #ifndef XO_COMMAND_INT_H
 #define XO_COMMAND_INT_H
@@ -35,7 +36,7 @@ typedef struct {
     char reason[256];     /**< failure: human text */
 } cmd_outcome_t;
 
-/* command_exec.c */
+/* command_result.c */
 /** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */
 xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
                      json_object *result, const char *code, json_object *params,
@@ -45,9 +46,12 @@ xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double p
 /** Log in (own connection), retrying with backoff until it works or the agent stops. */
 xo_err_t cmd_login(agent_cmd_t *c);
 /**
- * Run a verified command on XAPI: resolve the VM, call Async.VM.*, publish progress from the
- * task, return the outcome. @returns XO_OK (success) or the error (outcome filled).
+ * Run a verified command on XAPI: resolve the VM, run the op's executor (Async.VM.* and its
+ * task, publishing progress), return the outcome.
+ * @returns XO_OK (success) or the error (outcome filled).
  */
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
+/** True when this agent has an executor for @p op (every row of the op table should). */
+bool cmd_can_run(cmd_op_t op);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * command_ops.c - the XAPI side of a verified command, on the command thread's own
- * connection and session: resolve the VM by uuid, run the Async.VM.* call, follow its task
- * (task.get_record every CMD_TASK_POLL_MS, `progress` results when it moves), destroy the
- * task, and report XAPI's own error code and params. Must not verify or consume commands.
+ * connection and session: resolve the VM by uuid, run the op's executor (one function per
+ * row of the op table, xo_ops.h), follow its task (task.get_record every CMD_TASK_POLL_MS,
+ * `progress` results when it moves), destroy the task, and report XAPI's own error code
+ * and params. Must not verify or consume commands.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,45 +195,55 @@ static bool arg_bool(const cmd_t *cmd, const char *name)
     return json_object_object_get_ex(cmd->args, name, &v) && json_object_get_boolean(v);
 }
 
-/* Power operations: the XAPI method of each op, and whether it takes (paused, force). */
-static xo_err_t op_power(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+/* A power operation: Async.<method>(vm[, false, false]); the result is true. */
+static xo_err_t power(agent_cmd_t *c, const cmd_t *cmd, const char *vm, const char *method,
+                      int n_false, cmd_outcome_t *out)
 {
-    bool force = arg_bool(cmd, "force");
-    const char *m = NULL;
-    int flags = 0;
     char *res = NULL;
-    xo_err_t err;
+    xo_err_t err = run_async(c, cmd, method, vm_args(vm, n_false), &res, out);
 
-    switch (cmd->op) {
-    case CMD_VM_START:
-        m = "VM.start";
-        flags = 2;
-        break;
-    case CMD_VM_STOP:
-        m = force ? "VM.hard_shutdown" : "VM.clean_shutdown";
-        break;
-    case CMD_VM_RESTART:
-        m = force ? "VM.hard_reboot" : "VM.clean_reboot";
-        break;
-    case CMD_VM_SUSPEND:
-        m = "VM.suspend";
-        break;
-    case CMD_VM_RESUME:
-        m = "VM.resume";
-        flags = 2;
-        break;
-    case CMD_VM_PAUSE:
-        m = "VM.pause";
-        break;
-    default:
-        m = "VM.unpause";
-        break;
-    }
-    err = run_async(c, cmd, m, vm_args(vm, flags), &res, out);
     free(res);
     if (err == XO_OK)
         out->result = json_object_new_boolean(1);
     return err;
+}
+
+/* vm.start and vm.resume take (start_paused, force) = (false, false). */
+static xo_err_t op_start(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return power(c, cmd, vm, "VM.start", 2, out);
+}
+
+static xo_err_t op_stop(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    const char *m = arg_bool(cmd, "force") ? "VM.hard_shutdown" : "VM.clean_shutdown";
+    return power(c, cmd, vm, m, 0, out);
+}
+
+static xo_err_t op_restart(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    const char *m = arg_bool(cmd, "force") ? "VM.hard_reboot" : "VM.clean_reboot";
+    return power(c, cmd, vm, m, 0, out);
+}
+
+static xo_err_t op_suspend(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return power(c, cmd, vm, "VM.suspend", 0, out);
+}
+
+static xo_err_t op_resume(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return power(c, cmd, vm, "VM.resume", 2, out);
+}
+
+static xo_err_t op_pause(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return power(c, cmd, vm, "VM.pause", 0, out);
+}
+
+static xo_err_t op_unpause(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return power(c, cmd, vm, "VM.unpause", 0, out);
 }
 
 /* vm.snapshot: name defaults to "<name_label>_<ISO time>" as in xo-server; result = uuid. */
@@ -333,23 +344,23 @@ static xo_err_t op_delete(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
     return err;
 }
 
-/* vm.set: plain setters (XAPI has no Async.* for field setters). */
+/* vm.set: VM.set_<arg> for each optional argument of the op's row that the command carries
+ * (plain setters: XAPI has no Async.* for field setters, so no task and no progress). */
 static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
-    static const char *const fields[] = {"name_label", "name_description", NULL};
     xo_err_t err = XO_OK;
 
-    for (int i = 0; fields[i] && err == XO_OK; i++) {
-        const char *v = xo_msg_str(cmd->args, fields[i]);
-        char method[64];
-        json_object *p, *ignored = NULL;
+    for (const xo_op_param_t *p = xo_op_get(cmd->op)->params; p->name && err == XO_OK; p++) {
+        const char *v = xo_msg_str(cmd->args, p->name);
+        char method[96];
+        json_object *params, *ignored = NULL;
 
-        if (!v)
+        if (p->use != XO_PARAM_ARG || (p->flags & XO_PARAM_REQUIRED) || !v)
             continue;
-        snprintf(method, sizeof(method), "VM.set_%s", fields[i]);
-        p = args1(vm);
-        json_object_array_add(p, json_object_new_string(v));
-        err = call(c, method, p, &ignored, out);
+        snprintf(method, sizeof(method), "VM.set_%s", p->name);
+        params = args1(vm);
+        json_object_array_add(params, json_object_new_string(v));
+        err = call(c, method, params, &ignored, out);
         json_object_put(ignored);
     }
     if (err == XO_OK)
@@ -357,21 +368,35 @@ static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_out
     return err;
 }
 
+/* ------------------------------------------------------------------ dispatch */
+
+/* One executor per row of the op table (xo_ops.h), on the resolved VM ref. */
+typedef xo_err_t (*executor_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
+                                cmd_outcome_t *out);
+
+static const executor_fn executors[XO_OP_COUNT] = {
+    [XO_OP_VM_START] = op_start,     [XO_OP_VM_STOP] = op_stop,
+    [XO_OP_VM_RESTART] = op_restart, [XO_OP_VM_SUSPEND] = op_suspend,
+    [XO_OP_VM_RESUME] = op_resume,   [XO_OP_VM_PAUSE] = op_pause,
+    [XO_OP_VM_UNPAUSE] = op_unpause, [XO_OP_VM_SNAPSHOT] = op_snapshot,
+    [XO_OP_VM_DELETE] = op_delete,   [XO_OP_VM_SET] = op_set,
+};
+
+bool cmd_can_run(cmd_op_t op)
+{
+    return (unsigned)op < XO_OP_COUNT && executors[op] != NULL;
+}
+
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
 {
     char vm[128];
-    xo_err_t err = resolve_vm(c, xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
+    xo_err_t err;
 
+    if (!cmd_can_run(cmd->op)) /* excluded at start (agent_commands_new); never trusted */
+        return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
+                         "no executor for op %d", (int)cmd->op);
+    err = resolve_vm(c, xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
     if (err != XO_OK)
         return err;
-    switch (cmd->op) {
-    case CMD_VM_SNAPSHOT:
-        return op_snapshot(c, cmd, vm, out);
-    case CMD_VM_DELETE:
-        return op_delete(c, cmd, vm, out);
-    case CMD_VM_SET:
-        return op_set(c, cmd, vm, out);
-    default:
-        return op_power(c, cmd, vm, out);
-    }
+    return executors[cmd->op](c, cmd, vm, out);
 }

@@ -12,45 +12,10 @@
 #include "command_verify.h"
 #include "xo_envelope.h"
 
-static const char *const op_names[CMD_N_OPS] = {
-    "vm.start", "vm.stop",    "vm.restart",  "vm.suspend", "vm.resume",
-    "vm.pause", "vm.unpause", "vm.snapshot", "vm.delete",  "vm.set",
-};
-
 static const char *const verdict_codes[] = {
     "OK",         "SIGNATURE_MISSING", "SIGNATURE_INVALID", "UNKNOWN_KEY", "EXPIRED",
     "WRONG_POOL", "REPLAYED",          "OP_NOT_ALLOWED",    "MALFORMED",   "EXPIRES_TOO_FAR",
 };
-
-/* Optional arguments each op accepts besides the required "id" (all others are refused). */
-typedef struct {
-    const char *name;
-    json_type type;
-} arg_t;
-
-static const arg_t args_force[] = {{"force", json_type_boolean}, {NULL, 0}};
-static const arg_t args_snapshot[] = {{"name", json_type_string}, {NULL, 0}};
-static const arg_t args_delete[] = {{"deleteDisks", json_type_boolean}, {NULL, 0}};
-static const arg_t args_set[] = {
-    {"name_label", json_type_string}, {"name_description", json_type_string}, {NULL, 0}};
-static const arg_t args_none[] = {{NULL, 0}};
-
-static const arg_t *op_args(cmd_op_t op)
-{
-    switch (op) {
-    case CMD_VM_STOP:
-    case CMD_VM_RESTART:
-        return args_force;
-    case CMD_VM_SNAPSHOT:
-        return args_snapshot;
-    case CMD_VM_DELETE:
-        return args_delete;
-    case CMD_VM_SET:
-        return args_set;
-    default:
-        return args_none;
-    }
-}
 
 const char *cmd_verdict_code(cmd_verdict_t v)
 {
@@ -61,18 +26,24 @@ const char *cmd_verdict_code(cmd_verdict_t v)
 
 const char *cmd_op_name(cmd_op_t op)
 {
-    return (unsigned)op < CMD_N_OPS ? op_names[op] : NULL;
+    const xo_op_t *row = xo_op_get(op);
+
+    return row ? row->name : NULL;
 }
 
 xo_err_t cmd_op_parse(const char *name, cmd_op_t *op)
 {
-    for (int i = 0; name && i < CMD_N_OPS; i++) {
-        if (strcmp(name, op_names[i]) == 0) {
-            *op = (cmd_op_t)i;
-            return XO_OK;
-        }
-    }
-    return XO_ERR_NOTFOUND;
+    const xo_op_t *row = xo_op_find(name);
+
+    if (!row)
+        return XO_ERR_NOTFOUND;
+    *op = xo_op_id(row);
+    return XO_OK;
+}
+
+unsigned cmd_ops_all(void)
+{
+    return XO_OP_COUNT == 32 ? ~0u : (1u << XO_OP_COUNT) - 1;
 }
 
 xo_err_t cmd_ops_mask(const char *list, unsigned *mask, char *errstr, size_t errstr_size)
@@ -201,32 +172,13 @@ cmd_verdict_t cmd_check_signature(const cmd_policy_t *p, const void *value, size
     return CMD_OK;
 }
 
+/* The op's arguments, as the shared op table describes them. */
 static cmd_verdict_t check_args(const cmd_t *c, char *reason, size_t reason_size)
 {
-    const arg_t *allowed = op_args(c->op);
-    const char *id = xo_msg_str(c->args, "id");
-    int extra = 0;
+    xo_args_check_t check;
 
-    if (!id || !id[0] || strlen(id) > CMD_ID_MAX)
-        return reject(CMD_MALFORMED, reason, reason_size, "args.id: missing or not a VM uuid");
-    json_object_object_foreach(c->args, k, v)
-    {
-        const arg_t *a = allowed;
-        if (strcmp(k, "id") == 0)
-            continue;
-        while (a->name && strcmp(a->name, k) != 0)
-            a++;
-        if (!a->name)
-            return reject(CMD_MALFORMED, reason, reason_size, "args.%.64s: not an argument of %s",
-                          k, cmd_op_name(c->op));
-        if (!json_object_is_type(v, a->type))
-            return reject(CMD_MALFORMED, reason, reason_size, "args.%s: expected a %s", k,
-                          json_type_to_name(a->type));
-        extra++;
-    }
-    if (c->op == CMD_VM_SET && extra == 0)
-        return reject(CMD_MALFORMED, reason, reason_size,
-                      "vm.set needs name_label or name_description");
+    if (xo_op_check_args(xo_op_get(c->op), c->args, &check) != XO_OK)
+        return reject(CMD_MALFORMED, reason, reason_size, "%s", check.message);
     return CMD_OK;
 }
 

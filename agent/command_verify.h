@@ -2,7 +2,8 @@
  * command_verify.h - the pure checks an xo.commands message must pass before the agent runs
  * it (signature against the keyring, JSON shape, pool, expiry, allowed op, arguments, replay
  * window), and the replay window itself. No I/O, no clock, no threads: the caller passes the
- * time, so every rejection can be unit-tested and fuzzed. See docs/security.md.
+ * time, so every rejection can be unit-tested and fuzzed. The ops and their arguments come
+ * from the shared op table (xo_ops.h). See docs/security.md.
  */
 #ifndef XO_COMMAND_VERIFY_H
 #define XO_COMMAND_VERIFY_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "xo_error.h"
+#include "xo_ops.h"
 #include "xo_sign.h"
 #include "xo_strmap.h"
 
@@ -20,20 +22,8 @@
 #define CMD_SKEW_DEFAULT 5000   /**< default clock-skew allowance between gateway and agent */
 #define CMD_MAX_EXPIRY   300000 /**< default commands.max_expiry_ms */
 
-/** The operations an agent can execute (the "op" field), xo-server API names. */
-typedef enum {
-    CMD_VM_START,
-    CMD_VM_STOP,
-    CMD_VM_RESTART,
-    CMD_VM_SUSPEND,
-    CMD_VM_RESUME,
-    CMD_VM_PAUSE,
-    CMD_VM_UNPAUSE,
-    CMD_VM_SNAPSHOT,
-    CMD_VM_DELETE,
-    CMD_VM_SET,
-    CMD_N_OPS
-} cmd_op_t;
+/** An op: the index of its row in the shared op table (xo_ops.h). */
+typedef xo_op_id_t cmd_op_t;
 
 /** Outcome of the checks; every value but CMD_OK is a `rejected` reason code on xo.results. */
 typedef enum {
@@ -55,8 +45,11 @@ const char *cmd_verdict_code(cmd_verdict_t v);
 /** @brief The op's name ("vm.start", ...), or NULL when out of range. */
 const char *cmd_op_name(cmd_op_t op);
 
-/** @brief Look an op name up. @returns XO_OK or XO_ERR_NOTFOUND. */
+/** @brief Look an op name up in the op table. @returns XO_OK or XO_ERR_NOTFOUND. */
 xo_err_t cmd_op_parse(const char *name, cmd_op_t *op);
+
+/** @brief The mask of every op of the table (the default commands.allowed_ops). */
+unsigned cmd_ops_all(void);
 
 /**
  * @brief Parse a comma/space separated op list into a bit mask (1u << cmd_op_t).

@@ -16,6 +16,7 @@
 #include "command_exec.h"
 #include "xo_cli.h"
 #include "xo_log.h"
+#include "xo_ops.h"
 
 static const xo_cfg_spec_t agent_spec[] = {
     {"agent.id", XO_CFG_STRING, NULL, 0, 0, false,
@@ -61,8 +62,8 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Comma-separated PEM files of the gateway public keys trusted to sign commands (several "
      "during a key rotation)."},
     {"commands.allowed_ops", XO_CFG_STRING, NULL, 0, 0, false,
-     "Comma-separated ops this agent executes (default all: vm.start, vm.stop, vm.restart, "
-     "vm.suspend, vm.resume, vm.pause, vm.unpause, vm.snapshot, vm.delete, vm.set)."},
+     "Comma-separated ops this agent executes (default all; `xo-agent --help` lists them, "
+     "docs/topics.md gives their arguments)."},
     {"commands.max_expiry_ms", XO_CFG_INT, "300000", 1000, 86400000, false,
      "Longest accepted command lifetime (expires - issued); also the replay window."},
     {"commands.clock_skew_ms", XO_CFG_INT, "5000", 0, 600000, false,
@@ -73,15 +74,28 @@ static const xo_cfg_spec_t agent_spec[] = {
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
 
-static const xo_cli_info_t agent_cli = {
-    "xo-agent",
-    "Follow one XAPI pool's events into Kafka (xo.objects, xo.agents) and execute signed "
-    "commands.",
-    "Exit codes: 0 clean stop, 1 failure, 2 usage, 3 configuration, 4 XAPI refused the\n"
-    "credentials, 5 TLS verification failed, 6 Kafka unreachable for agent.kafka_wait_s at\nstart.",
-    agent_spec,
-    "XO_AGENT",
-};
+#define AGENT_SUMMARY                                                                              \
+    "Follow one XAPI pool's events into Kafka (xo.objects, xo.agents) and execute signed "         \
+    "commands."
+#define AGENT_EXIT_CODES                                                                           \
+    "Exit codes: 0 clean stop, 1 failure, 2 usage, 3 configuration, 4 XAPI refused the\n"          \
+    "credentials, 5 TLS verification failed, 6 Kafka unreachable for agent.kafka_wait_s "          \
+    "at\nstart."
+
+/* The exit codes, then the ops of the shared op table (xo_ops.h), so --help cannot drift. */
+static const char *usage_extra(char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "%s\n\nCommand ops (commands.allowed_ops):\n",
+                                AGENT_EXIT_CODES);
+    size_t len;
+
+    if (n < size)
+        xo_ops_help(buf + n, size - n);
+    len = strlen(buf);
+    if (len && buf[len - 1] == '\n')
+        buf[len - 1] = '\0'; /* xo_cli ends the section itself */
+    return buf;
+}
 
 static void on_signal(int sig)
 {
@@ -290,10 +304,12 @@ int main(int argc, char **argv)
     pthread_t service;
     bool service_started = false;
     agent_cmd_t *cmds = NULL;
-    char errstr[512];
+    char errstr[512], usage[4096];
+    xo_cli_info_t cli = {"xo-agent", AGENT_SUMMARY, usage_extra(usage, sizeof(usage)), agent_spec,
+                         "XO_AGENT"};
     int rc;
 
-    if (xo_cli_parse(&agent_cli, argc, argv, &cfg, &rc) == XO_CLI_EXIT)
+    if (xo_cli_parse(&cli, argc, argv, &cfg, &rc) == XO_CLI_EXIT)
         return rc;
     a.cfg = cfg;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "xo_ops.h"
 #include "xo_version.h"
 
 static int server_version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
@@ -29,6 +30,25 @@ typedef struct {
     bool info;
 } list_t;
 
+/* A method of a command op (api_vm.c) leaves its description and params to the op table. */
+static const char *method_description(const gw_rpc_method_t *m)
+{
+    const xo_op_t *op = m->description ? NULL : xo_op_find(m->name);
+
+    return m->description ? m->description : op ? op->summary : "";
+}
+
+static void method_params(const gw_rpc_method_t *m, gw_buf_t *out)
+{
+    const xo_op_t *op = m->params ? NULL : xo_op_find(m->name);
+    json_object *info = op ? xo_op_params_info(op) : NULL;
+
+    gw_buf_puts(out, m->params ? m->params
+                     : info    ? json_object_to_json_string_ext(info, JSON_C_TO_STRING_PLAIN)
+                               : "{}");
+    json_object_put(info);
+}
+
 static void add_method(const gw_rpc_method_t *m, void *opaque)
 {
     list_t *l = opaque;
@@ -39,9 +59,9 @@ static void add_method(const gw_rpc_method_t *m, void *opaque)
     if (!l->info)
         return;
     gw_buf_puts(l->out, ":{\"description\":");
-    gw_buf_json_str(l->out, m->description);
+    gw_buf_json_str(l->out, method_description(m));
     gw_buf_puts(l->out, ",\"params\":");
-    gw_buf_puts(l->out, m->params ? m->params : "{}");
+    method_params(m, l->out);
     gw_buf_puts(l->out, ",\"permission\":");
     gw_buf_puts(l->out, m->perm == GW_CALL_ANYONE  ? "null"
                         : m->perm == GW_CALL_ADMIN ? "\"admin\""

@@ -1,9 +1,9 @@
 /*
- * api_vm.c - the VM actions of xo-server's api/vm.mjs (vm.start, stop, restart, suspend,
- * resume, pause, unpause, snapshot, delete, set) with its parameter names: check the
- * params as ajv would, resolve the VM in the view, check the permission, and hand the
- * command to commands.c; the reply is deferred until the outcome arrives. Never waits:
- * everything here runs on the service thread and only queues.
+ * api_vm.c - the JSON-RPC methods of the command ops (xo-server's api/vm.mjs: vm.start,
+ * stop, ..., set), all served by one generic method driven by the op table (xo_ops.h):
+ * check the params as xo-server's ajv would, resolve the object in the view, check the
+ * permission, and hand the command to commands.c; the reply is deferred until the outcome
+ * arrives. Never waits: everything here runs on the service thread and only queues.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,56 +11,9 @@
 #include "api/api_rpc.h"
 #include "bus/commands.h"
 #include "xo_log.h"
+#include "xo_ops.h"
 
 #define MOD "api"
-
-/* What a parameter becomes in the command's args. */
-typedef enum {
-    P_ARG,      /* copied to the command's args under `arg` */
-    P_IGNORE,   /* accepted and ignored (checks xo-server makes that XAPI makes anyway) */
-    P_NOT_TRUE, /* accepted when false/absent; true is not implemented (code 0) */
-    P_NOT_IMPL  /* accepted by xo-server, not implemented here (code 0 when present) */
-} pmap_t;
-
-typedef struct {
-    const char *name;
-    json_type type;
-    pmap_t map;
-    const char *arg;
-    bool may_be_empty; /* ajv: strings are non-empty unless the schema says otherwise */
-} pspec_t;
-
-typedef struct {
-    const char *op;        /* the method's name, which is also the command's op */
-    const pspec_t *params; /* NULL-terminated; `id` is implicit */
-    const gw_type_t *types;
-} action_t;
-
-static const gw_type_t T_VM[] = {GW_T_VM, GW_T_NONE};
-static const gw_type_t T_ANY_VM[] = {GW_T_VM, GW_T_VM_SNAPSHOT, GW_T_VM_TEMPLATE, GW_T_NONE};
-
-static const pspec_t P_START[] = {
-    {"force", json_type_boolean, P_NOT_TRUE, NULL, false},
-    {"host", json_type_string, P_NOT_IMPL, NULL, false},
-    {"bypassMacAddressesCheck", json_type_boolean, P_IGNORE, NULL, false},
-    {NULL, 0, 0, NULL, false}};
-static const pspec_t P_FORCE[] = {{"force", json_type_boolean, P_ARG, "force", false},
-                                  {NULL, 0, 0, NULL, false}};
-static const pspec_t P_NONE[] = {{NULL, 0, 0, NULL, false}};
-static const pspec_t P_SNAPSHOT[] = {{"name", json_type_string, P_ARG, "name", false},
-                                     {"description", json_type_string, P_NOT_IMPL, NULL, true},
-                                     {"saveMemory", json_type_boolean, P_NOT_TRUE, NULL, false},
-                                     {NULL, 0, 0, NULL, false}};
-static const pspec_t P_DELETE[] = {
-    {"delete_disks", json_type_boolean, P_ARG, "deleteDisks", false},
-    {"deleteDisks", json_type_boolean, P_ARG, "deleteDisks", false},
-    {"force", json_type_boolean, P_IGNORE, NULL, false},
-    {"forceDeleteDefaultTemplate", json_type_boolean, P_IGNORE, NULL, false},
-    {NULL, 0, 0, NULL, false}};
-static const pspec_t P_SET[] = {
-    {"name_label", json_type_string, P_ARG, "name_label", false},
-    {"name_description", json_type_string, P_ARG, "name_description", true},
-    {NULL, 0, 0, NULL, false}};
 
 /* ---- errors ---- */
 
@@ -107,6 +60,32 @@ static int not_implemented(gw_rpc_err_t *err, const char *param)
     return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented", data);
 }
 
+/* A failed xo_op_params_to_args() in xo-server's words (ajv's error objects). */
+static int params_error(const xo_args_check_t *c, gw_rpc_err_t *err)
+{
+    char path[80], msg[120];
+    const char *type = c->param ? xo_arg_type_name(c->param->type) : "object";
+
+    snprintf(path, sizeof(path), "/%.64s", c->name);
+    switch (c->problem) {
+    case XO_ARGS_UNKNOWN:
+        return invalid(err, "", "additionalProperties", "must NOT have additional properties",
+                       "additionalProperty", c->name);
+    case XO_ARGS_MISSING:
+        snprintf(msg, sizeof(msg), "must have required property '%.64s'", c->name);
+        return invalid(err, "", "required", msg, "missingProperty", c->name);
+    case XO_ARGS_TYPE:
+        snprintf(msg, sizeof(msg), "must be %s", type);
+        return invalid(err, path, "type", msg, "type", type);
+    case XO_ARGS_TOO_SHORT:
+        return invalid(err, path, "minLength", "must NOT have fewer than 1 characters", NULL, NULL);
+    case XO_ARGS_NOT_IMPLEMENTED:
+        return not_implemented(err, c->name);
+    default:
+        return invalid(err, "", "params", c->message, NULL, NULL);
+    }
+}
+
 /* ---- the shared path (JSON-RPC and REST) ---- */
 
 static bool type_ok(gw_type_t t, const gw_type_t *types)
@@ -130,6 +109,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
                   json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
                   gw_rpc_err_t *err)
 {
+    const xo_op_t *row = xo_op_find(op);
     gw_obj_info_t o;
     gw_cmd_req_t req;
     json_object *full = json_object_new_object();
@@ -164,8 +144,8 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
     }
     if (user->permission != GW_PERM_ADMIN) {
         snprintf(data, sizeof(data),
-                 "{\"permission\":\"operate\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}", id,
-                 gw_type_name(type));
+                 "{\"permission\":\"%s\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}",
+                 xo_perm_name(row ? row->permission : XO_PERM_OPERATE), id, gw_type_name(type));
         gw_rpc_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
         goto out;
     }
@@ -193,79 +173,47 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
     return found ? buf : NULL;
 }
 
-/* ---- JSON-RPC ---- */
+/* ---- JSON-RPC: the generic method of an op ---- */
 
-/* Check one parameter against its spec; adds it to args when it maps to one. */
-static int check_param(const pspec_t *p, json_object *v, json_object *args, gw_rpc_err_t *err)
+/* The XO types an op's "id" may name (GW_T_NONE-terminated). */
+static void target_types(unsigned targets, gw_type_t types[4])
 {
-    char path[80];
+    int n = 0;
 
-    snprintf(path, sizeof(path), "/%s", p->name);
-    if (!json_object_is_type(v, p->type))
-        return invalid(err, path, "type",
-                       p->type == json_type_string ? "must be string" : "must be boolean", "type",
-                       p->type == json_type_string ? "string" : "boolean");
-    if (p->type == json_type_string && !p->may_be_empty && !*json_object_get_string(v))
-        return invalid(err, path, "minLength", "must NOT have fewer than 1 characters", NULL, NULL);
-    switch (p->map) {
-    case P_ARG:
-        json_object_object_add(args, p->arg, json_object_get(v));
-        return 0;
-    case P_NOT_TRUE:
-        return json_object_get_boolean(v) ? not_implemented(err, p->name) : 0;
-    case P_NOT_IMPL:
-        return not_implemented(err, p->name);
-    default:
-        return 0;
-    }
+    if (targets & XO_ON_VM)
+        types[n++] = GW_T_VM;
+    if (targets & XO_ON_VM_SNAPSHOT)
+        types[n++] = GW_T_VM_SNAPSHOT;
+    if (targets & XO_ON_VM_TEMPLATE)
+        types[n++] = GW_T_VM_TEMPLATE;
+    types[n] = GW_T_NONE;
 }
 
-/* ajv's checks: id a non-empty string, every other member known and well typed. */
-static int check_params(const action_t *a, json_object *params, json_object *args, const char **id,
-                        gw_rpc_err_t *err)
+static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
+                 gw_buf_t *result, gw_rpc_err_t *err)
 {
-    json_object *v;
-
-    *id = NULL;
-    json_object_object_foreach(params, k, val)
-    {
-        const pspec_t *p = a->params;
-        if (!strcmp(k, "id"))
-            continue;
-        while (p->name && strcmp(p->name, k))
-            p++;
-        if (!p->name)
-            return invalid(err, "", "additionalProperties", "must NOT have additional properties",
-                           "additionalProperty", k);
-        if (check_param(p, val, args, err) != 0)
-            return -1;
-    }
-    if (!json_object_object_get_ex(params, "id", &v))
-        return invalid(err, "", "required", "must have required property 'id'", "missingProperty",
-                       "id");
-    if (!json_object_is_type(v, json_type_string))
-        return invalid(err, "/id", "type", "must be string", "type", "string");
-    if (!*json_object_get_string(v))
-        return invalid(err, "/id", "minLength", "must NOT have fewer than 1 characters", NULL,
-                       NULL);
-    *id = json_object_get_string(v);
-    return 0;
-}
-
-static int vm_action(const action_t *a, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
-                     gw_buf_t *result, gw_rpc_err_t *err)
-{
-    json_object *args = json_object_new_object();
+    const xo_op_t *op = xo_op_find(name);
+    json_object *args = json_object_new_object(), *v;
+    xo_args_check_t check;
+    gw_type_t types[4];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
     int rc = -1;
 
-    if (!args)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
-    if (check_params(a, params, args, &id, err) != 0)
+    if (!args || !op) {
+        rc = gw_rpc_fail(err, GW_ERR_UNKNOWN, args ? "no such op" : "out of memory", NULL);
         goto out;
-    if (!strcmp(a->op, "vm.set") && json_object_object_length(args) == 0) {
+    }
+    if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
+        rc = params_error(&check, err);
+        goto out;
+    }
+    /* "id" names the object; the command gets the agent's uuid for it (gw_vm_command) */
+    json_object_object_get_ex(params, "id", &v);
+    id = json_object_get_string(v);
+    json_object_object_del(args, "id");
+    if ((op->flags & XO_OP_NEEDS_CHANGE) && json_object_object_length(args) == 0) {
         gw_buf_puts(result, "true"); /* nothing to change: xo-server answers true too */
         rc = 0;
         goto out;
@@ -275,7 +223,8 @@ static int vm_action(const action_t *a, gw_ctx_t *ctx, gw_session_t *s, json_obj
     w.conn = s->conn;
     w.admin = s->user->permission == GW_PERM_ADMIN;
     snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
-    rc = gw_vm_command(ctx, s->user, a->op, id, args, a->types, &w, cid, err);
+    target_types(op->targets, types);
+    rc = gw_vm_command(ctx, s->user, op->name, id, args, types, &w, cid, err);
     if (rc == 0 && !s->req_id)
         gw_buf_puts(result, "true");
     else if (rc == 0)
@@ -285,44 +234,31 @@ out:
     return rc;
 }
 
-#define ACTION(fn, op, params, types)                                                              \
-    static const action_t A_##fn = {op, params, types};                                            \
-    static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params_, gw_buf_t *result,          \
+/*
+ * The ops served by the generic method: one line each, (C name, op name). The method's
+ * description and params (system.getMethodsInfo) come from the op's row. An op that needs
+ * more than the generic method gets its own function and table entry instead.
+ */
+#define GENERIC_OPS(X)                                                                             \
+    X(vm_start, "vm.start")                                                                        \
+    X(vm_stop, "vm.stop")                                                                          \
+    X(vm_restart, "vm.restart")                                                                    \
+    X(vm_suspend, "vm.suspend")                                                                    \
+    X(vm_resume, "vm.resume")                                                                      \
+    X(vm_pause, "vm.pause")                                                                        \
+    X(vm_unpause, "vm.unpause")                                                                    \
+    X(vm_snapshot, "vm.snapshot")                                                                  \
+    X(vm_delete, "vm.delete")                                                                      \
+    X(vm_set, "vm.set")
+
+#define GENERIC_FN(fn, name)                                                                       \
+    static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
                   gw_rpc_err_t *err)                                                               \
     {                                                                                              \
-        return vm_action(&A_##fn, ctx, s, params_, result, err);                                   \
+        return vm_op(name, ctx, s, params, result, err);                                           \
     }
+GENERIC_OPS(GENERIC_FN)
 
-ACTION(vm_start, "vm.start", P_START, T_VM)
-ACTION(vm_stop, "vm.stop", P_FORCE, T_VM)
-ACTION(vm_restart, "vm.restart", P_FORCE, T_VM)
-ACTION(vm_suspend, "vm.suspend", P_NONE, T_VM)
-ACTION(vm_resume, "vm.resume", P_NONE, T_VM)
-ACTION(vm_pause, "vm.pause", P_NONE, T_VM)
-ACTION(vm_unpause, "vm.unpause", P_NONE, T_VM)
-ACTION(vm_snapshot, "vm.snapshot", P_SNAPSHOT, T_VM)
-ACTION(vm_delete, "vm.delete", P_DELETE, T_ANY_VM)
-ACTION(vm_set, "vm.set", P_SET, T_ANY_VM)
+#define GENERIC_ENTRY(fn, name) {name, fn, GW_CALL_SIGNED_IN, NULL, NULL},
 
-#define D_ID              "\"id\":{\"type\":\"string\"}"
-#define D_FORCE           ",\"force\":{\"type\":\"boolean\",\"optional\":true}"
-#define D_OPT(name, type) ",\"" name "\":{\"type\":\"" type "\",\"optional\":true}"
-#define S                 GW_CALL_SIGNED_IN
-
-const gw_rpc_method_t gw_api_vm_methods[] = {
-    {"vm.start", vm_start, S, "Start a halted VM.",
-     "{" D_ID D_FORCE D_OPT("host", "string") D_OPT("bypassMacAddressesCheck", "boolean") "}"},
-    {"vm.stop", vm_stop, S, "Shut a VM down: clean, or hard with force.", "{" D_ID D_FORCE "}"},
-    {"vm.restart", vm_restart, S, "Reboot a VM: clean, or hard with force.", "{" D_ID D_FORCE "}"},
-    {"vm.suspend", vm_suspend, S, "Suspend a running VM.", "{" D_ID "}"},
-    {"vm.resume", vm_resume, S, "Resume a suspended VM.", "{" D_ID "}"},
-    {"vm.pause", vm_pause, S, "Pause a running VM.", "{" D_ID "}"},
-    {"vm.unpause", vm_unpause, S, "Unpause a paused VM.", "{" D_ID "}"},
-    {"vm.snapshot", vm_snapshot, S, "Snapshot a VM; returns the snapshot's id.",
-     "{" D_ID D_OPT("name", "string") D_OPT("description", "string")
-         D_OPT("saveMemory", "boolean") "}"},
-    {"vm.delete", vm_delete, S, "Destroy a VM (and its disks with delete_disks/deleteDisks).",
-     "{" D_ID D_OPT("delete_disks", "boolean") D_OPT("deleteDisks", "boolean") D_FORCE "}"},
-    {"vm.set", vm_set, S, "Change a VM's name_label and name_description.",
-     "{" D_ID D_OPT("name_label", "string") D_OPT("name_description", "string") "}"},
-    {NULL, NULL, 0, NULL, NULL}};
+const gw_rpc_method_t gw_api_vm_methods[] = {GENERIC_OPS(GENERIC_ENTRY){NULL, NULL, 0, NULL, NULL}};

@@ -18,6 +18,7 @@
 #include "view/xo_types.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
+#include "xo_ops.h"
 
 #define REST_BASE "/rest/v0"
 
@@ -494,20 +495,7 @@ static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
 
 /* ---- VM actions ---- */
 
-static const struct {
-    const char *name, *op;
-    bool force;
-} ACTIONS[] = {{"start", "vm.start", false},
-               {"clean_shutdown", "vm.stop", false},
-               {"hard_shutdown", "vm.stop", true},
-               {"clean_reboot", "vm.restart", false},
-               {"hard_reboot", "vm.restart", true},
-               {"suspend", "vm.suspend", false},
-               {"resume", "vm.resume", false},
-               {"pause", "vm.pause", false},
-               {"unpause", "vm.unpause", false},
-               {"snapshot", "vm.snapshot", false},
-               {NULL, NULL, false}};
+/* The actions are those of the op table's rows (xo_ops.h): xo_op_find_rest(). */
 
 static void xo_error_json(gw_buf_t *b, const gw_rpc_err_t *e)
 {
@@ -549,28 +537,46 @@ void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_
     xo_error_json(&r->body, err);
 }
 
-/* The action's args from the request body (snapshot: {name_label?}). */
-static int action_args(const gw_http_req_t *req, const char *action, bool force, json_object *args,
-                       gw_rpc_err_t *err)
+/* A body member's check failed: xo-server's invalidParameters with ajv's error object. */
+static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
 {
+    gw_buf_t d;
+
+    gw_buf_init(&d);
+    gw_buf_puts(&d, "{\"errors\":[{\"instancePath\":\"/");
+    gw_buf_puts(&d, member);
+    gw_buf_printf(&d, "\",\"message\":\"%s\"}]}", msg);
+    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_buf_fini(&d);
+    return -1;
+}
+
+/* The action's args: the boolean it sets (hard_*: force) and the member of the request
+ * body it reads, if any (snapshot: {name_label?} -> name), typed as the op's argument. */
+static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_rest_t *ra,
+                       json_object *args, gw_rpc_err_t *err)
+{
+    const xo_op_param_t *p = ra->body ? xo_op_param(op, ra->body_arg) : NULL;
     json_object *body = NULL, *v;
+    bool string;
     int rc = 0;
 
-    if (force)
-        json_object_object_add(args, "force", json_object_new_boolean(true));
-    if (!req->body || !req->body_len || strcmp(action, "snapshot") != 0)
+    if (ra->set_true)
+        json_object_object_add(args, ra->set_true, json_object_new_boolean(true));
+    if (!req->body || !req->body_len || !p)
         return 0;
+    string = p->type == XO_ARG_STRING;
     body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
     if (!body || !json_object_is_type(body, json_type_object)) {
         rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
                          "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
-    } else if (json_object_object_get_ex(body, "name_label", &v)) {
-        if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
-            rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                             "{\"errors\":[{\"instancePath\":\"/name_label\",\"message\":"
-                             "\"must be a non-empty string\"}]}");
+    } else if (json_object_object_get_ex(body, ra->body, &v)) {
+        if (!json_object_is_type(v, string ? json_type_string : json_type_boolean) ||
+            (string && !*json_object_get_string(v)))
+            rc = body_invalid(err, ra->body,
+                              string ? "must be a non-empty string" : "must be a boolean");
         else
-            json_object_object_add(args, "name", json_object_get(v));
+            json_object_object_add(args, ra->body_arg, json_object_get(v));
     }
     json_object_put(body);
     return rc;
@@ -585,13 +591,12 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     gw_cmd_waiter_t w;
     gw_rpc_err_t err;
     char cid[GW_CMD_ID_LEN + 1];
-    int i = 0;
+    const xo_op_rest_t *ra = NULL;
+    const xo_op_t *op = xo_op_find_rest(q->action, &ra);
 
     memset(&err, 0, sizeof(err));
     gw_buf_init(&err.data);
-    while (ACTIONS[i].name && strcmp(ACTIONS[i].name, q->action))
-        i++;
-    if (!ACTIONS[i].name) {
+    if (!op) {
         text(r, 404, "no such action");
         goto out;
     }
@@ -599,8 +604,8 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     w.kind = sync && !strcmp(sync, "true") ? GW_CMD_WAIT_HTTP : GW_CMD_WAIT_NONE;
     w.conn = req->conn;
     w.admin = user->permission == GW_PERM_ADMIN;
-    if (!args || action_args(req, q->action, ACTIONS[i].force, args, &err) != 0 ||
-        gw_vm_command(ctx, user, ACTIONS[i].op, q->id, args, vm_only, &w, cid, &err) != 0) {
+    if (!args || action_args(req, op, ra, args, &err) != 0 ||
+        gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
             gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
         gw_rest_reply(r, NULL, &err);

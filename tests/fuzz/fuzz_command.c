@@ -30,7 +30,7 @@ static const cmd_policy_t *policy(const char **kid)
         if (xo_key_generate(&key, NULL, 0) != XO_OK || !replay)
             abort();
         cmd_replay_add(replay, "seen-id", NOW + 60000);
-        p = (cmd_policy_t){xo_keyring_new(), POOL, (1u << CMD_N_OPS) - 1, 300000, 5000, replay};
+        p = (cmd_policy_t){xo_keyring_new(), POOL, (1u << XO_OP_COUNT) - 1, 300000, 5000, replay};
     }
     *kid = xo_key_id(key);
     return &p;

@@ -47,7 +47,7 @@ static int setup(void **state)
     assert_int_equal(xo_keyring_add_file(f->ring, f->pub1, NULL, 0), XO_OK);
     assert_int_equal(xo_keyring_add_file(f->ring, f->pub2, NULL, 0), XO_OK);
     f->replay = cmd_replay_new();
-    f->p = (cmd_policy_t){f->ring, POOL, (1u << CMD_N_OPS) - 1, 300000, 5000, f->replay};
+    f->p = (cmd_policy_t){f->ring, POOL, (1u << XO_OP_COUNT) - 1, 300000, 5000, f->replay};
     *state = f;
     return 0;
 }
@@ -273,12 +273,12 @@ static void test_ops_allowed(void **state)
     assert_int_equal(verify(f, good(f->k1, "o1", "host.reboot", "{\"id\":\"x\"}")),
                      CMD_OP_NOT_ALLOWED);
     assert_int_equal(cmd_ops_mask("vm.start, vm.stop", &mask, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(mask, (1u << CMD_VM_START) | (1u << CMD_VM_STOP));
+    assert_int_equal(mask, (1u << XO_OP_VM_START) | (1u << XO_OP_VM_STOP));
     f->p.allowed_ops = mask;
     assert_int_equal(verify(f, good(f->k1, "o2", "vm.delete", "{\"id\":\"" VM "\"}")),
                      CMD_OP_NOT_ALLOWED);
     assert_int_equal(verify(f, good(f->k1, "o3", "vm.stop", "{\"id\":\"" VM "\"}")), CMD_OK);
-    f->p.allowed_ops = (1u << CMD_N_OPS) - 1;
+    f->p.allowed_ops = (1u << XO_OP_COUNT) - 1;
     assert_int_equal(cmd_ops_mask("vm.start,vm.migrate", &mask, errstr, sizeof(errstr)),
                      XO_ERR_CONFIG);
     assert_non_null(strstr(errstr, "vm.migrate"));
