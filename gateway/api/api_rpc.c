@@ -71,6 +71,9 @@ void gw_session_set_user(gw_ctx_t *ctx, gw_session_t *s, const gw_user_t *user, 
 {
     s->user = user;
     s->expires_ms = expires_ms;
+    s->by_token = false;
+    memset(&s->token, 0, sizeof(s->token));
+    s->users_gen = ctx->users ? gw_users_generation(ctx->users) : 0;
     if (user && !s->subscribed) {
         s->subscribed = true;
         ctx->ws_signed_in++;
@@ -82,6 +85,39 @@ void gw_session_set_user(gw_ctx_t *ctx, gw_session_t *s, const gw_user_t *user, 
         if (ctx->notify)
             gw_notify_subscribers_add(ctx->notify, -1);
     }
+}
+
+/* Why a signed-in session must end now, or NULL. */
+static const char *session_end_reason(gw_ctx_t *ctx, gw_session_t *s)
+{
+    if (ctx->users) { /* the users file may have changed: look the user up only then */
+        gw_users_refresh(ctx->users);
+        if (s->users_gen != gw_users_generation(ctx->users)) {
+            s->users_gen = gw_users_generation(ctx->users);
+            if (gw_users_by_id(ctx->users, s->user->id) != s->user)
+                return "user_removed";
+        }
+    }
+    if (s->by_token && !gw_tokens_check(ctx->users, &s->token, xo_now_ms()))
+        return "token_gone"; /* expired, deleted, or signed out elsewhere */
+    if (s->expires_ms && s->expires_ms <= xo_now_ms())
+        return "expired";
+    return NULL;
+}
+
+bool gw_session_active(gw_ctx_t *ctx, gw_session_t *s)
+{
+    const char *why;
+
+    if (!s->user)
+        return false;
+    why = session_end_reason(ctx, s);
+    if (!why)
+        return true;
+    xo_info("api", "event=session_ended reason=%s user=\"%s\" addr=%s", why, s->user->email,
+            s->addr);
+    gw_session_set_user(ctx, s, NULL, 0);
+    return false;
 }
 
 bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, gw_buf_t *reply)
@@ -188,9 +224,8 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
     }
     if (!params)
         params = empty = json_object_new_object();
-    /* session expiry (token sign-in) */
-    if (s->user && s->expires_ms && s->expires_ms <= xo_now_ms())
-        gw_session_set_user(ctx, s, NULL, 0);
+    /* a token sign-in ends with its token; a removed user's sessions end at once */
+    (void)gw_session_active(ctx, s);
     if (m->perm != GW_CALL_ANYONE && !s->user) {
         gw_rpc_fail(&err, GW_ERR_UNAUTHORIZED, "not enough permissions",
                     m->perm == GW_CALL_ADMIN ? "{\"permission\":\"admin\"}"

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "gateway.h"
+#include "xo_ops.h" /* the op table: gw_vm_may_run() checks a row's permission */
 
 /* xo-common api-errors codes used here */
 #define GW_ERR_NOT_IMPLEMENTED 0
@@ -36,6 +37,9 @@ typedef struct {
     int64_t expires_ms;    /**< wall-clock expiry of a token sign-in, 0 for none */
     char addr[64];         /**< peer address, for logs and throttling */
     bool subscribed;       /**< counted in the notifier's subscribers */
+    uint64_t users_gen;    /**< gw_users_generation() when the user was last checked */
+    bool by_token;         /**< signed in with a token: `token` names it */
+    gw_token_ref_t token;  /**< the token of a token sign-in (its digest, never the token) */
 } gw_session_t;
 
 /** An error to answer with. message is static or owned by data_json's buffer. */
@@ -90,6 +94,16 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
                   json_object *args, const gw_type_t *types, const struct gw_cmd_waiter *w,
                   char *id_out, gw_rpc_err_t *err);
 
+/**
+ * @brief Whether @p user may run the command op @p op at all, checked before its
+ *        parameters (api_vm.c, shared with the REST actions): admins may; a viewer gets
+ *        xo-server's unauthorized error {permission, object?}, naming the object when
+ *        @p vm_id (may be NULL) resolves to one of @p types (GW_T_NONE-terminated).
+ * @returns 0, or -1 with @p err filled.
+ */
+int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
+                  const gw_type_t *types, gw_rpc_err_t *err);
+
 /** @brief commands.c's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);
 
@@ -110,8 +124,19 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
 /** @brief Write {"jsonrpc":"2.0","id":<id_json>,"error":{...}} into @p out. */
 void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_rpc_err_t *e);
 
-/** @brief Sign a session in / out (keeps the notifier's subscriber count). */
+/**
+ * @brief Sign a session in / out (keeps the notifier's subscriber count). Forgets any
+ *        token binding: a token sign-in sets s->by_token and s->token after this call.
+ */
 void gw_session_set_user(gw_ctx_t *ctx, gw_session_t *s, const gw_user_t *user, int64_t expires_ms);
+
+/**
+ * @brief Whether @p s is still signed in: signs it out first if its user was removed from
+ *        the users file, or it signed in with a token that has since expired or been
+ *        deleted (token.delete, session.signOut elsewhere). Checked before every call and
+ *        before every notification is queued to the session.
+ */
+bool gw_session_active(gw_ctx_t *ctx, gw_session_t *s);
 
 /** @brief Write the public user object {id, email, permission, preferences}. */
 void gw_user_write_json(const gw_user_t *u, gw_buf_t *out);

@@ -188,7 +188,7 @@ static void flush_notifications(gw_http_t *h)
     if (!gw_notify_take(h->ctx->notify, &out))
         return;
     for (pss_t *p = h->clients; p; p = p->next) {
-        if (!p->sess.user)
+        if (!gw_session_active(h->ctx, &p->sess)) /* a token that expired or was deleted */
             continue;
         for (size_t i = 0; i < out.nmsgs; i++)
             enqueue(h, p, out.msgs[i], true);
