@@ -690,6 +690,10 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         text(resp, 400, errstr);
         goto out;
     }
+    if (q.route == GW_ROUTE_NOT_FOUND) { /* whatever the method: an empty id is no action */
+        text(resp, 404, "not found");
+        goto out;
+    }
     if (req->is_post != (q.route == GW_ROUTE_REST_ACTION)) {
         text(resp, 405,
              req->is_post ? "method not allowed (POST is for VM actions)"
@@ -704,9 +708,6 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
         gw_metrics_render(ctx, &resp->body);
-        goto out;
-    case GW_ROUTE_NOT_FOUND:
-        text(resp, 404, "not found");
         goto out;
     default:
         break;
