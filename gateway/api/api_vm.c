@@ -105,19 +105,24 @@ static const char *agent_id(const gw_obj_info_t *o)
     return o->id;
 }
 
-/* xo-server's unauthorized error for @p row, naming the object when it is known. */
+/* xo-server's unauthorized error for @p row, naming the object when it is known (its id
+ * comes from Kafka records: escaped like any text). */
 static int unauthorized(gw_rpc_err_t *err, const xo_op_t *row, const char *id, gw_type_t type)
 {
-    char data[GW_ID_MAX * 2 + 96];
+    gw_buf_t d;
 
-    if (id)
-        snprintf(data, sizeof(data),
-                 "{\"permission\":\"%s\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}",
-                 xo_perm_name(row ? row->permission : XO_PERM_OPERATE), id, gw_type_name(type));
-    else
-        snprintf(data, sizeof(data), "{\"permission\":\"%s\"}",
-                 xo_perm_name(row ? row->permission : XO_PERM_OPERATE));
-    return gw_rpc_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
+    gw_buf_init(&d);
+    gw_buf_printf(&d, "{\"permission\":\"%s\"",
+                  xo_perm_name(row ? row->permission : XO_PERM_OPERATE));
+    if (id) {
+        gw_buf_puts(&d, ",\"object\":{\"id\":");
+        gw_buf_json_str(&d, id);
+        gw_buf_printf(&d, ",\"type\":\"%s\"}", gw_type_name(type));
+    }
+    gw_buf_putc(&d, '}');
+    gw_rpc_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", d.data);
+    gw_buf_fini(&d);
+    return -1;
 }
 
 int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
