@@ -16,6 +16,7 @@
 
 #include "agent.h"
 #include "fake_xapi.h"
+#include "mock_kafka.h"
 
 #define FIXTURE_POOL           "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"
 #define FIXTURE_SESSION        "OpaqueRef:fixture-session"
