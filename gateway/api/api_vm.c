@@ -64,7 +64,7 @@ static const pspec_t P_SET[] = {
 
 /* ---- errors ---- */
 
-static int invalid(gw_rpc_err_t *err, const char *path, const char *keyword, const char *msg,
+static int invalid(gw_xo_err_t *err, const char *path, const char *keyword, const char *msg,
                    const char *param_name, const char *param_value)
 {
     gw_buf_t d;
@@ -92,19 +92,19 @@ static int invalid(gw_rpc_err_t *err, const char *path, const char *keyword, con
     gw_jw_obj_end(&w);
     gw_jw_arr_end(&w);
     gw_jw_obj_end(&w);
-    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
     gw_buf_fini(&d);
     return -1;
 }
 
-static int not_implemented(gw_rpc_err_t *err, const char *param)
+static int not_implemented(gw_xo_err_t *err, const char *param)
 {
     char data[200];
     snprintf(data, sizeof(data),
              "{\"param\":\"%.64s\",\"reason\":\"not supported by the command "
              "bus\"}",
              param);
-    return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented", data);
+    return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented", data);
 }
 
 /* ---- the shared path (JSON-RPC and REST) ---- */
@@ -128,7 +128,7 @@ static const char *agent_id(const gw_obj_info_t *o)
 
 int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
                   json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
-                  gw_rpc_err_t *err)
+                  gw_xo_err_t *err)
 {
     gw_obj_info_t o;
     gw_cmd_req_t req;
@@ -148,7 +148,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
     }
     gw_view_unlock(ctx->view);
     if (!full) {
-        gw_rpc_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+        gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
         goto out;
     }
     if (!found) {
@@ -158,7 +158,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         gw_buf_json_str(&d, vm_id);
         gw_buf_printf(&d, ",\"type\":\"%s\"}", gw_type_name(types[0]));
         snprintf(msg, sizeof(msg), "no such %s %.128s", gw_type_name(types[0]), vm_id);
-        gw_rpc_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
+        gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
         gw_buf_fini(&d);
         goto out;
     }
@@ -166,7 +166,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         snprintf(data, sizeof(data),
                  "{\"permission\":\"operate\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}", id,
                  gw_type_name(type));
-        gw_rpc_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
+        gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
         goto out;
     }
     json_object_object_add(full, "id", json_object_new_string(uuid));
@@ -196,7 +196,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC ---- */
 
 /* Check one parameter against its spec; adds it to args when it maps to one. */
-static int check_param(const pspec_t *p, json_object *v, json_object *args, gw_rpc_err_t *err)
+static int check_param(const pspec_t *p, json_object *v, json_object *args, gw_xo_err_t *err)
 {
     char path[80];
 
@@ -222,7 +222,7 @@ static int check_param(const pspec_t *p, json_object *v, json_object *args, gw_r
 
 /* ajv's checks: id a non-empty string, every other member known and well typed. */
 static int check_params(const action_t *a, json_object *params, json_object *args, const char **id,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     json_object *v;
 
@@ -253,7 +253,7 @@ static int check_params(const action_t *a, json_object *params, json_object *arg
 }
 
 static int vm_action(const action_t *a, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
-                     gw_buf_t *result, gw_rpc_err_t *err)
+                     gw_buf_t *result, gw_xo_err_t *err)
 {
     json_object *args = json_object_new_object();
     gw_cmd_waiter_t w;
@@ -262,7 +262,7 @@ static int vm_action(const action_t *a, gw_ctx_t *ctx, gw_session_t *s, json_obj
     int rc = -1;
 
     if (!args)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
     if (check_params(a, params, args, &id, err) != 0)
         goto out;
     if (!strcmp(a->op, "vm.set") && json_object_object_length(args) == 0) {
@@ -288,7 +288,7 @@ out:
 #define ACTION(fn, op, params, types)                                                              \
     static const action_t A_##fn = {op, params, types};                                            \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params_, gw_buf_t *result,          \
-                  gw_rpc_err_t *err)                                                               \
+                  gw_xo_err_t *err)                                                                \
     {                                                                                              \
         return vm_action(&A_##fn, ctx, s, params_, result, err);                                   \
     }

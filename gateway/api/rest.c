@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "api/metrics_page.h"
 #include "bus/commands.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
@@ -533,18 +534,7 @@ static const struct {
                {"snapshot", "vm.snapshot", false},
                {NULL, NULL, false}};
 
-static void xo_error_json(gw_buf_t *b, const gw_rpc_err_t *e)
-{
-    gw_buf_printf(b, "{\"code\":%d,\"message\":", e->code);
-    gw_buf_json_str(b, e->message);
-    if (e->data.len) {
-        gw_buf_puts(b, ",\"data\":");
-        gw_buf_append(b, e->data.data, e->data.len);
-    }
-    gw_buf_puts(b, "}\n");
-}
-
-void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_t *err)
+void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_xo_err_t *err)
 {
     r->content_type = "application/json";
     gw_buf_reset(&r->body);
@@ -570,12 +560,13 @@ void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_
     default:
         r->status = err->data.data && strstr(err->data.data, "\"COMMAND_TIMEOUT\"") ? 504 : 500;
     }
-    xo_error_json(&r->body, err);
+    gw_xo_err_write(&r->body, err);
+    gw_buf_putc(&r->body, '\n');
 }
 
 /* The action's args from the request body (snapshot: {name_label?}). */
 static int action_args(const gw_http_req_t *req, const char *action, bool force, json_object *args,
-                       gw_rpc_err_t *err)
+                       gw_xo_err_t *err)
 {
     json_object *body = NULL, *v;
     int rc = 0;
@@ -586,13 +577,13 @@ static int action_args(const gw_http_req_t *req, const char *action, bool force,
         return 0;
     body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
     if (!body || !json_object_is_type(body, json_type_object)) {
-        rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                         "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
+        rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                        "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
     } else if (json_object_object_get_ex(body, "name_label", &v)) {
         if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v))
-            rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                             "{\"errors\":[{\"instancePath\":\"/name_label\",\"message\":"
-                             "\"must be a non-empty string\"}]}");
+            rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                            "{\"errors\":[{\"instancePath\":\"/name_label\",\"message\":"
+                            "\"must be a non-empty string\"}]}");
         else
             json_object_object_add(args, "name", json_object_get(v));
     }
@@ -607,12 +598,11 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     const char *sync = arg(req, "sync", NULL);
     json_object *args = json_object_new_object();
     gw_cmd_waiter_t w;
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     char cid[GW_CMD_ID_LEN + 1];
     int i = 0;
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
+    gw_xo_err_init(&err);
     while (ACTIONS[i].name && strcmp(ACTIONS[i].name, q->action))
         i++;
     if (!ACTIONS[i].name) {
@@ -626,7 +616,7 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     if (!args || action_args(req, q->action, ACTIONS[i].force, args, &err) != 0 ||
         gw_vm_command(ctx, user, ACTIONS[i].op, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
-            gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
+            gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
         gw_rest_reply(r, NULL, &err);
         goto out;
     }
@@ -640,7 +630,7 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     gw_buf_printf(&r->body, "{\"taskId\":\"%s\"}\n", cid);
 out:
     json_object_put(args);
-    gw_buf_fini(&err.data);
+    gw_xo_err_fini(&err);
 }
 
 void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp)
@@ -674,7 +664,7 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     case GW_ROUTE_METRICS:
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
-        gw_metrics_render(ctx, &resp->body);
+        gw_metrics_page_write(ctx, &resp->body);
         goto out;
     case GW_ROUTE_NOT_FOUND:
         text(resp, 404, "not found");
