@@ -33,7 +33,8 @@ typedef struct {
     /** WebSocket upgrades naming no subprotocol come here (xo-lib sends none). lws 4.1
      *  binds WebSocket upgrades by subprotocol, not by path: any other WebSocket endpoint
      *  is reached by its protocol name, and each one checks its path at
-     *  LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION. */
+     *  LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, which an HTTP-only endpoint refuses (a
+     *  client may name any protocol of the list). */
     bool ws_default;
     /** The service thread was woken: take what other threads queued (optional). */
     void (*wake)(void *state);

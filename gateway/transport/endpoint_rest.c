@@ -320,6 +320,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT:
         return init(wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return -1; /* a WebSocket upgrade naming this protocol: HTTP only here */
     case LWS_CALLBACK_HTTP:
         return st ? on_request(st, c, wsi) : -1;
     case LWS_CALLBACK_HTTP_BODY:

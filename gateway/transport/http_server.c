@@ -102,7 +102,8 @@ static gw_http_t *listener_of(struct lws *wsi)
     return c ? lws_context_user(c) : NULL;
 }
 
-/* The listener's own protocol: wake-ups, and HTTP that no endpoint mounts. */
+/* The listener's own protocol: wake-ups, and HTTP that no endpoint mounts. Every
+ * connection starts bound to it, until a mount or a WebSocket upgrade binds an endpoint. */
 static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -114,6 +115,8 @@ static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (h && h->vhost)
             on_wake(h);
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return -1; /* a WebSocket upgrade naming this protocol: nothing to talk to */
     case LWS_CALLBACK_HTTP:
         if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
             return -1;
