@@ -23,7 +23,7 @@ static const char *str_param(json_object *params, const char *k)
 }
 
 static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                   gw_rpc_err_t *err)
+                   gw_xo_err_t *err)
 {
     const char *token = str_param(params, "token");
     const char *email = str_param(params, "username");
@@ -37,22 +37,22 @@ static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
         user = gw_tokens_lookup(ctx->users, token, xo_now_ms(), &expires);
         if (!user) {
             xo_warn(MOD, "event=signin_failed method=token addr=%s", s->addr);
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
         }
     } else {
         if (!email || !password)
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"expected {username|email, password} "
-                               "or {token}\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"expected {username|email, password} "
+                              "or {token}\"}]}");
         if (!*password)
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "empty password", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "empty password", NULL);
         switch (gw_users_authenticate(ctx->users, email, password, s->addr, gw_mono_ms(), &user)) {
         case GW_AUTH_OK:
             break;
         case GW_AUTH_THROTTLED:
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "too fast authentication tries", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "too fast authentication tries", NULL);
         default:
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
         }
     }
     gw_session_set_user(ctx, s, user, expires);
@@ -61,7 +61,7 @@ static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
 }
 
 static int sign_out(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                    gw_rpc_err_t *err)
+                    gw_xo_err_t *err)
 {
     (void)params;
     (void)err;
@@ -71,7 +71,7 @@ static int sign_out(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_
 }
 
 static int get_user(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                    gw_rpc_err_t *err)
+                    gw_xo_err_t *err)
 {
     (void)ctx;
     (void)params;
@@ -81,7 +81,7 @@ static int get_user(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_
 }
 
 static int token_create(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     json_object *v;
     int64_t ttl = ctx->token_ttl_ms > 0 ? ctx->token_ttl_ms : TOKEN_TTL_MS;
@@ -91,15 +91,15 @@ static int token_create(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_
         if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double))
             ttl = (int64_t)json_object_get_double(v);
         else
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"expiresIn must be a number of "
-                               "milliseconds\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"expiresIn must be a number of "
+                              "milliseconds\"}]}");
         if (ttl <= 0 || ttl > TOKEN_TTL_MAX)
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"expiresIn out of range\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"expiresIn out of range\"}]}");
     }
     if (gw_tokens_create(ctx->users, s->user, ttl, xo_now_ms(), token) != XO_OK)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "cannot create a token", NULL);
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "cannot create a token", NULL);
     gw_buf_json_str(result, token);
     xo_info(MOD, "event=token_created user=\"%s\" ttl_ms=%lld", s->user->email, (long long)ttl);
     return 0;

@@ -17,7 +17,7 @@
 
 /* ---- errors ---- */
 
-static int invalid(gw_rpc_err_t *err, const char *path, const char *keyword, const char *msg,
+static int invalid(gw_xo_err_t *err, const char *path, const char *keyword, const char *msg,
                    const char *param_name, const char *param_value)
 {
     gw_buf_t d;
@@ -45,23 +45,23 @@ static int invalid(gw_rpc_err_t *err, const char *path, const char *keyword, con
     gw_jw_obj_end(&w);
     gw_jw_arr_end(&w);
     gw_jw_obj_end(&w);
-    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
     gw_buf_fini(&d);
     return -1;
 }
 
-static int not_implemented(gw_rpc_err_t *err, const char *param)
+static int not_implemented(gw_xo_err_t *err, const char *param)
 {
     char data[200];
     snprintf(data, sizeof(data),
              "{\"param\":\"%.64s\",\"reason\":\"not supported by the command "
              "bus\"}",
              param);
-    return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented", data);
+    return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented", data);
 }
 
 /* A failed xo_op_params_to_args() in xo-server's words (ajv's error objects). */
-static int params_error(const xo_args_check_t *c, gw_rpc_err_t *err)
+static int params_error(const xo_args_check_t *c, gw_xo_err_t *err)
 {
     char path[80], msg[120];
     const char *type = c->param ? xo_arg_type_name(c->param->type) : "object";
@@ -107,7 +107,7 @@ static const char *agent_id(const gw_obj_info_t *o)
 
 int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
                   json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
-                  gw_rpc_err_t *err)
+                  gw_xo_err_t *err)
 {
     const xo_op_t *row = xo_op_find(op);
     gw_obj_info_t o;
@@ -128,7 +128,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
     }
     gw_view_unlock(ctx->view);
     if (!full) {
-        gw_rpc_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+        gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
         goto out;
     }
     if (!found) {
@@ -138,7 +138,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         gw_buf_json_str(&d, vm_id);
         gw_buf_printf(&d, ",\"type\":\"%s\"}", gw_type_name(types[0]));
         snprintf(msg, sizeof(msg), "no such %s %.128s", gw_type_name(types[0]), vm_id);
-        gw_rpc_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
+        gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
         gw_buf_fini(&d);
         goto out;
     }
@@ -146,7 +146,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         snprintf(data, sizeof(data),
                  "{\"permission\":\"%s\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}",
                  xo_perm_name(row ? row->permission : XO_PERM_OPERATE), id, gw_type_name(type));
-        gw_rpc_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
+        gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
         goto out;
     }
     json_object_object_add(full, "id", json_object_new_string(uuid));
@@ -190,7 +190,7 @@ static void target_types(unsigned targets, gw_type_t types[4])
 }
 
 static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
-                 gw_buf_t *result, gw_rpc_err_t *err)
+                 gw_buf_t *result, gw_xo_err_t *err)
 {
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
@@ -202,7 +202,7 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     int rc = -1;
 
     if (!args || !op) {
-        rc = gw_rpc_fail(err, GW_ERR_UNKNOWN, args ? "no such op" : "out of memory", NULL);
+        rc = gw_xo_fail(err, GW_ERR_UNKNOWN, args ? "no such op" : "out of memory", NULL);
         goto out;
     }
     if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
@@ -253,7 +253,7 @@ out:
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
-                  gw_rpc_err_t *err)                                                               \
+                  gw_xo_err_t *err)                                                               \
     {                                                                                              \
         return vm_op(name, ctx, s, params, result, err);                                           \
     }

@@ -50,6 +50,17 @@ struct gw_users {
     size_t ntokens, captokens;
 };
 
+void gw_user_write_json(const gw_user_t *u, gw_buf_t *out)
+{
+    gw_buf_puts(out, "{\"id\":");
+    gw_buf_json_str(out, u->id);
+    gw_buf_puts(out, ",\"email\":");
+    gw_buf_json_str(out, u->email);
+    gw_buf_puts(out, ",\"permission\":");
+    gw_buf_json_str(out, gw_perm_name(u->permission));
+    gw_buf_puts(out, ",\"groups\":[],\"preferences\":{}}");
+}
+
 const char *gw_perm_name(gw_perm_t p)
 {
     return p == GW_PERM_ADMIN ? "admin" : "viewer";
