@@ -253,7 +253,7 @@ out:
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
-                  gw_xo_err_t *err)                                                               \
+                  gw_xo_err_t *err)                                                                \
     {                                                                                              \
         return vm_op(name, ctx, s, params, result, err);                                           \
     }

@@ -560,7 +560,7 @@ static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_
     body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
     if (!body || !json_object_is_type(body, json_type_object)) {
         rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                         "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
+                        "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
     } else if (json_object_object_get_ex(body, ra->body, &v)) {
         if (!json_object_is_type(v, string ? json_type_string : json_type_boolean) ||
             (string && !*json_object_get_string(v)))
