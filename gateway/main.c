@@ -91,6 +91,12 @@ static void on_signal(int sig)
         gw_http_stop(g_http);
 }
 
+/* The consumer's xo.results sink: the command bus (the view room does not know it). */
+static void push_result(void *commands, const void *value, size_t len)
+{
+    gw_commands_push_result(commands, value, len);
+}
+
 static int cmd_keygen(int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
@@ -279,8 +285,8 @@ int main(int argc, char **argv)
     gw_commands_set_wake(ctx.commands, gw_http_wake, g_http);
 
     err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify,
-                            gw_commands_enabled(ctx.commands) ? ctx.commands : NULL, &ctx.consumer,
-                            errstr, sizeof(errstr));
+                            gw_commands_enabled(ctx.commands) ? push_result : NULL, ctx.commands,
+                            &ctx.consumer, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
         fprintf(stderr, "xo-gateway: %s\n", errstr);

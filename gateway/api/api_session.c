@@ -27,7 +27,7 @@ static const char *str_param(json_object *params, const char *k)
 }
 
 static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                   gw_rpc_err_t *err)
+                   gw_xo_err_t *err)
 {
     const char *token = str_param(params, "token");
     const char *email = str_param(params, "username");
@@ -42,22 +42,22 @@ static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
         user = gw_tokens_lookup_ref(ctx->users, token, xo_now_ms(), &expires, &ref);
         if (!user) {
             xo_warn(MOD, "event=signin_failed method=token addr=%s", s->addr);
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
         }
     } else {
         if (!email || !password)
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"expected {username|email, password} "
-                               "or {token}\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"expected {username|email, password} "
+                              "or {token}\"}]}");
         if (!*password)
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "empty password", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "empty password", NULL);
         switch (gw_users_authenticate(ctx->users, email, password, s->addr, gw_mono_ms(), &user)) {
         case GW_AUTH_OK:
             break;
         case GW_AUTH_THROTTLED:
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "too fast authentication tries", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "too fast authentication tries", NULL);
         default:
-            return gw_rpc_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
+            return gw_xo_fail(err, GW_ERR_INVALID_CREDS, "invalid credentials", NULL);
         }
     }
     gw_session_set_user(ctx, s, user, expires);
@@ -73,7 +73,7 @@ static int sign_in(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
  * web UI's cookie), and a client that signs out expects it to stop working everywhere.
  * Tokens made with token.create on a session stay until they expire or are deleted. */
 static int sign_out(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                    gw_rpc_err_t *err)
+                    gw_xo_err_t *err)
 {
     (void)params;
     (void)err;
@@ -88,7 +88,7 @@ static int sign_out(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_
 }
 
 static int get_user(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                    gw_rpc_err_t *err)
+                    gw_xo_err_t *err)
 {
     (void)ctx;
     (void)params;
@@ -176,7 +176,7 @@ static bool parse_duration(const char *s, int64_t *out)
     return false;
 }
 
-static int bad_param(gw_rpc_err_t *err, const char *message)
+static int bad_param(gw_xo_err_t *err, const char *message)
 {
     gw_buf_t d;
 
@@ -184,7 +184,7 @@ static int bad_param(gw_rpc_err_t *err, const char *message)
     gw_buf_puts(&d, "{\"errors\":[{\"message\":");
     gw_buf_json_str(&d, message);
     gw_buf_puts(&d, "}]}");
-    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
     gw_buf_fini(&d);
     return -1;
 }
@@ -192,7 +192,7 @@ static int bad_param(gw_rpc_err_t *err, const char *message)
 /* token.create {expiresIn?, description?, client?}: description and client are accepted
  * for xo-cli and xo-web, and not kept (tokens are not listed; each call makes a new one). */
 static int token_create(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     json_object *v;
     int64_t ttl = ctx->token_ttl_ms > 0 ? ctx->token_ttl_ms : TOKEN_TTL_MS;
@@ -216,7 +216,7 @@ static int token_create(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_
             return bad_param(err, "expiresIn out of range (1 ms to 365 days)");
     }
     if (gw_tokens_create(ctx->users, s->user, ttl, xo_now_ms(), token) != XO_OK)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "cannot create a token", NULL);
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "cannot create a token", NULL);
     gw_buf_json_str(result, token);
     xo_info(MOD, "event=token_created user=\"%s\" ttl_ms=%lld", s->user->email, (long long)ttl);
     return 0;
@@ -226,16 +226,16 @@ static int token_create(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_
  * older token.delete). A `pattern` (value-matcher) is not supported: tokens are kept as
  * digests only, with nothing to match but the token itself. */
 static int delete_tokens(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                         gw_rpc_err_t *err, const gw_user_t *owner)
+                         gw_xo_err_t *err, const gw_user_t *owner)
 {
     json_object *tokens = NULL, *one = NULL;
     size_t n, deleted = 0;
 
     if (json_object_object_get_ex(params, "pattern", NULL) ||
         json_object_object_get_ex(params, "patern", NULL))
-        return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
-                           "{\"param\":\"pattern\",\"reason\":\"tokens are kept as digests: "
-                           "name them in tokens\"}");
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"param\":\"pattern\",\"reason\":\"tokens are kept as digests: "
+                          "name them in tokens\"}");
     json_object_object_get_ex(params, "tokens", &tokens);
     json_object_object_get_ex(params, "token", &one);
     if (tokens && !json_object_is_type(tokens, json_type_array))
@@ -260,13 +260,13 @@ static int delete_tokens(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw
 }
 
 static int token_delete(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     return delete_tokens(ctx, s, params, result, err, NULL);
 }
 
 static int token_delete_own(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                            gw_rpc_err_t *err)
+                            gw_xo_err_t *err)
 {
     return delete_tokens(ctx, s, params, result, err, s->user);
 }

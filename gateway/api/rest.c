@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "api/metrics_page.h"
 #include "bus/commands.h"
 #include "view/xo_types.h"
 #include "xo_envelope.h"
@@ -543,18 +544,7 @@ static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
 
 /* The actions are those of the op table's rows (xo_ops.h): xo_op_find_rest(). */
 
-static void xo_error_json(gw_buf_t *b, const gw_rpc_err_t *e)
-{
-    gw_buf_printf(b, "{\"code\":%d,\"message\":", e->code);
-    gw_buf_json_str(b, e->message);
-    if (e->data.len) {
-        gw_buf_puts(b, ",\"data\":");
-        gw_buf_append(b, e->data.data, e->data.len);
-    }
-    gw_buf_puts(b, "}\n");
-}
-
-void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_t *err)
+void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_xo_err_t *err)
 {
     r->content_type = "application/json";
     gw_buf_reset(&r->body);
@@ -580,11 +570,12 @@ void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_
     default:
         r->status = err->data.data && strstr(err->data.data, "\"COMMAND_TIMEOUT\"") ? 504 : 500;
     }
-    xo_error_json(&r->body, err);
+    gw_xo_err_write(&r->body, err);
+    gw_buf_putc(&r->body, '\n');
 }
 
 /* A body member's check failed: xo-server's invalidParameters with ajv's error object. */
-static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
+static int body_invalid(gw_xo_err_t *err, const char *member, const char *msg)
 {
     gw_buf_t d;
 
@@ -592,7 +583,7 @@ static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
     gw_buf_puts(&d, "{\"errors\":[{\"instancePath\":\"/");
     gw_buf_puts(&d, member);
     gw_buf_printf(&d, "\",\"message\":\"%s\"}]}", msg);
-    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
     gw_buf_fini(&d);
     return -1;
 }
@@ -600,7 +591,7 @@ static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
 /* The action's args: the boolean it sets (hard_*: force) and the member of the request
  * body it reads, if any (snapshot: {name_label?} -> name), typed as the op's argument. */
 static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_rest_t *ra,
-                       json_object *args, gw_rpc_err_t *err)
+                       json_object *args, gw_xo_err_t *err)
 {
     const xo_op_param_t *p = ra->body ? xo_op_param(op, ra->body_arg) : NULL;
     json_object *body = NULL, *v;
@@ -614,8 +605,8 @@ static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_
     string = p->type == XO_ARG_STRING;
     body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
     if (!body || !json_object_is_type(body, json_type_object)) {
-        rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                         "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
+        rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                        "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
     } else if (json_object_object_get_ex(body, ra->body, &v)) {
         if (!json_object_is_type(v, string ? json_type_string : json_type_boolean) ||
             (string && !*json_object_get_string(v)))
@@ -635,13 +626,12 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     const char *sync = arg(req, "sync", NULL);
     json_object *args = json_object_new_object();
     gw_cmd_waiter_t w;
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     char cid[GW_CMD_ID_LEN + 1];
     const xo_op_rest_t *ra = NULL;
     const xo_op_t *op = xo_op_find_rest(q->action, &ra);
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
+    gw_xo_err_init(&err);
     if (!op) {
         text(r, 404, "no such action");
         goto out;
@@ -655,7 +645,7 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
         action_args(req, op, ra, args, &err) != 0 ||
         gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
-            gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
+            gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
         gw_rest_reply(r, NULL, &err);
         goto out;
     }
@@ -669,7 +659,7 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     gw_buf_printf(&r->body, "{\"taskId\":\"%s\"}\n", cid);
 out:
     json_object_put(args);
-    gw_buf_fini(&err.data);
+    gw_xo_err_fini(&err);
 }
 
 void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp)
@@ -707,7 +697,7 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     case GW_ROUTE_METRICS:
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
-        gw_metrics_render(ctx, &resp->body);
+        gw_metrics_page_write(ctx, &resp->body);
         goto out;
     default:
         break;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/auth_cache.h"
+#include "core/clock.h"
 #include "xo_log.h"
 
 #define MOD "users"
@@ -76,11 +77,15 @@ struct gw_users {
     size_t ntokens, captokens;
 };
 
-static int64_t mono_ms(void)
+void gw_user_write_json(const gw_user_t *u, gw_buf_t *out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    gw_buf_puts(out, "{\"id\":");
+    gw_buf_json_str(out, u->id);
+    gw_buf_puts(out, ",\"email\":");
+    gw_buf_json_str(out, u->email);
+    gw_buf_puts(out, ",\"permission\":");
+    gw_buf_json_str(out, gw_perm_name(u->permission));
+    gw_buf_puts(out, ",\"groups\":[],\"preferences\":{}}");
 }
 
 const char *gw_perm_name(gw_perm_t p)
@@ -340,7 +345,7 @@ xo_err_t gw_users_load(const char *path, gw_users_t **out, char *errstr, size_t 
     err = u->path ? read_file(path, &lines, &n, &u->loaded, errstr, errstr_size) : XO_ERR_NOMEM;
     for (size_t i = 0; err == XO_OK && i < n; i++)
         (void)apply_line(u, &lines[i], &err); /* the last line of an email wins */
-    u->checked_ms = mono_ms();
+    u->checked_ms = gw_mono_ms();
 out:
     if (lines)
         OPENSSL_cleanse(lines, n * sizeof(*lines));
@@ -443,7 +448,7 @@ uint64_t gw_users_generation(const gw_users_t *u)
 
 void gw_users_refresh(gw_users_t *u)
 {
-    int64_t now = mono_ms();
+    int64_t now = gw_mono_ms();
     char errstr[512];
     size_t changed = 0;
     file_id_t id;

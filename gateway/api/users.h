@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/gw_buf.h"
 #include "xo_error.h"
 
 #define GW_PBKDF2_ITERATIONS 60000 /**< default work factor of new hashes */
@@ -88,6 +89,9 @@ typedef enum {
  */
 gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *password,
                                 const char *addr, int64_t now_ms, const gw_user_t **user);
+
+/** @brief Write the public user object {id, email, permission, groups, preferences}. */
+void gw_user_write_json(const gw_user_t *u, gw_buf_t *out);
 
 /** @brief Find a user by id (tokens, sessions), or NULL when unknown or removed. */
 const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/commands.h"
+#include "core/clock.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
@@ -33,18 +33,12 @@ struct gw_consumer {
     pthread_t thread;
     atomic_bool stop;
     topic_state_t t[3]; /* 0: objects, 1: agents, 2: results (read from the end) */
-    gw_commands_t *commands;
+    gw_result_sink_fn on_result;
+    void *result_opaque;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     int64_t start_mono_ms;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 xo_err_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify, bool is_objects, const char *key,
                            size_t key_len, const char *value, size_t value_len, char *errstr,
@@ -135,7 +129,7 @@ static void check_loaded(gw_consumer_t *c)
     if (!c->st.loaded) {
         gw_view_stats_t vs;
         c->st.loaded = true;
-        c->st.load_ms = mono_ms() - c->start_mono_ms;
+        c->st.load_ms = gw_mono_ms() - c->start_mono_ms;
         gw_view_stats(c->view, &vs); /* write lock is held by the caller */
         xo_info(MOD,
                 "event=view_loaded objects=%zu pools=%zu records=%llu malformed=%llu ms=%lld "
@@ -165,8 +159,8 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     if (ti < 0)
         return;
     if (ti == 2) { /* xo.results: handed to the service thread as they come */
-        if (!m->err && c->commands)
-            gw_commands_push_result(c->commands, m->payload, m->len);
+        if (!m->err && c->on_result)
+            c->on_result(c->result_opaque, m->payload, m->len);
         return;
     }
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -263,8 +257,8 @@ static xo_err_t assign_results(gw_consumer_t *c, char *errstr, size_t errstr_siz
 }
 
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
-                           gw_notify_t *notify, gw_commands_t *commands, gw_consumer_t **out,
-                           char *errstr, size_t errstr_size)
+                           gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
+                           gw_consumer_t **out, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = {
         "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
@@ -276,7 +270,8 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
         return XO_ERR_NOMEM;
     c->view = view;
     c->notify = notify;
-    c->commands = commands;
+    c->on_result = on_result;
+    c->result_opaque = result_opaque;
     pthread_mutex_init(&c->st_mu, NULL);
     snprintf(c->t[2].name, sizeof(c->t[2].name), "%s", topics->results);
     snprintf(c->t[0].name, sizeof(c->t[0].name), "%s", topics->objects);
@@ -314,14 +309,14 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
             goto fail;
         }
     }
-    if (commands) {
+    if (on_result) {
         err = assign_results(c, errstr, errstr_size);
         if (err != XO_OK)
             goto fail;
     }
     c->st.lag = -1;
     c->st.started_ms = xo_now_ms();
-    c->start_mono_ms = mono_ms();
+    c->start_mono_ms = gw_mono_ms();
     atomic_init(&c->stop, false);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "cannot start the consumer thread");

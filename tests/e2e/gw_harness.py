@@ -188,11 +188,12 @@ def strip_vm_fields(summary):
 # ---- raw WebSocket, for what xo-lib would never send ----
 
 class WsClient:
-    def __init__(self, port, path="/api/", timeout=10):
+    def __init__(self, port, path="/api/", timeout=10, protocol=None):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout * harness.SCALE)
         key = base64.b64encode(os.urandom(16)).decode()
+        named = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
         self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{named}"
                         "Sec-WebSocket-Version: 13\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:

@@ -123,6 +123,17 @@ def main():
             raise AssertionError("upgrade on /nope accepted")
         except ConnectionError:
             pass
+        # an upgrade naming an HTTP-only protocol of the listener is refused too (it would
+        # be a WebSocket outside limits.max_clients); naming the JSON-RPC one is accepted
+        for protocol in ("xo-rest", "xo-core"):
+            try:
+                g.WsClient(gw.port, protocol=protocol)
+                raise AssertionError(f"upgrade naming {protocol} accepted")
+            except ConnectionError:
+                pass
+        ws = g.WsClient(gw.port, protocol="xo-api")
+        assert ws.call("system.getVersion")["result"] == "1"
+        ws.close()
         print("oversized frame: closed with 1009; gateway still serving")
 
         # REST auth: none -> 401, Basic, cookie, Bearer

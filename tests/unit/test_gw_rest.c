@@ -1,5 +1,5 @@
-/* Unit tests of gateway/rest.c request parsing and routing (ids and paths refused as
- * text, permission before parameters) and gateway/filter.c. */
+/* Unit tests of gateway/api/rest.c request parsing and routing (ids and paths refused as
+ * text, permission before parameters); filters: test_gw_filter.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "view/filter.h"
 #include "api/rest.h"
 
 static gw_http_req_t *req_of(const char *target)
@@ -97,61 +96,6 @@ static void test_routes(void **state)
                      XO_ERR_PARSE);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms?limit=1x"), &q, errstr, sizeof(errstr)),
                      XO_ERR_PARSE);
-}
-
-static bool match(const char *filter, const char *obj)
-{
-    gw_filter_t *f = NULL;
-    char errstr[64];
-    bool ok;
-    assert_int_equal(gw_filter_parse(filter, &f, errstr, sizeof(errstr)), XO_OK);
-    ok = gw_filter_match_json(f, obj, strlen(obj));
-    gw_filter_free(f);
-    return ok;
-}
-
-static void test_filters(void **state)
-{
-    const char *vm = "{\"type\":\"VM\",\"name_label\":\"web server\",\"power_state\":\"Running\","
-                     "\"CPUs\":{\"max\":4},\"tags\":[\"prod\",\"eu\"],\"size\":10}";
-    gw_filter_t *f = NULL;
-    json_object *pat, *obj;
-    char errstr[64];
-    (void)state;
-    assert_true(match("power_state:Running", vm));
-    assert_false(match("power_state:Halted", vm));
-    assert_true(match("!power_state:Halted", vm));
-    assert_true(match("name_label:\"web server\" type:VM", vm));
-    assert_true(match("tags:prod", vm));
-    assert_true(match("size:10", vm));
-    assert_true(match("WEB", vm)); /* bare word: case-insensitive substring */
-    assert_false(match("nothing-like-it", vm));
-    assert_int_equal(gw_filter_parse("a:\"open", &f, errstr, sizeof(errstr)), XO_ERR_PARSE);
-    assert_int_equal(gw_filter_parse(":x", &f, errstr, sizeof(errstr)), XO_ERR_PARSE);
-    assert_int_equal(gw_filter_parse("type:VM", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_VM);
-    assert_true(gw_filter_trivial(f));
-    gw_filter_free(f);
-    /* JSON patterns: lodash _.matches */
-    obj = json_tokener_parse(vm);
-    pat = json_tokener_parse("{\"CPUs\":{\"max\":4},\"tags\":[\"eu\"]}");
-    f = gw_filter_from_json(pat);
-    assert_true(gw_filter_match(f, obj));
-    assert_false(gw_filter_trivial(f));
-    gw_filter_free(f);
-    json_object_put(pat);
-    pat = json_tokener_parse("{\"CPUs\":{\"max\":5}}");
-    f = gw_filter_from_json(pat);
-    assert_false(gw_filter_match(f, obj));
-    gw_filter_free(f);
-    json_object_put(pat);
-    pat = json_tokener_parse("{\"type\":\"VM\",\"id\":\"x\"}");
-    f = gw_filter_from_json(pat);
-    assert_true(gw_filter_trivial(f));
-    assert_string_equal(gw_filter_id_hint(f), "x");
-    gw_filter_free(f);
-    json_object_put(pat);
-    json_object_put(obj);
 }
 
 /* Paths and arguments are UTF-8 text without control bytes; an empty id is no collection. */
@@ -292,9 +236,10 @@ static void test_route_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_target),      cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_ids_as_text), cmocka_unit_test(test_route_refusals),
-        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_target),
+        cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_ids_as_text),
+        cmocka_unit_test(test_route_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

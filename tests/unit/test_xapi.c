@@ -1,5 +1,5 @@
 /*
- * test_xapi_transport.c - unit tests of the XAPI transport (common/xo_xapi.c) against a small
+ * test_xapi.c - unit tests of the XAPI transport (common/xo_xapi.c) against a small
  * HTTP(S) server run in a thread on 127.0.0.1 with a self-signed certificate made here:
  * keep-alive, pinning, CA file, default verification, errors, timeouts, streaming.
  * Must not: leave loopback, wait without a bound, or leak (runs under LeakSanitizer).
