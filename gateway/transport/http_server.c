@@ -290,8 +290,8 @@ static int http_request(gw_http_t *h, pss_t *p, struct lws *wsi, const char *uri
     lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
 
     gw_http_route(h->ctx, req, &resp);
-    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s%s", req->path,
-           resp.status, resp.body.len, req->addr, resp.deferred ? " deferred=1" : "");
+    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s deferred=%d",
+           req->path, resp.status, resp.body.len, req->addr, resp.deferred ? 1 : 0);
     free(req);
     gw_buf_fini(&p->post);
     if (resp.deferred) { /* gw_rest_reply later, through deliver() */
