@@ -106,9 +106,12 @@ class DemoActs(unittest.TestCase):
                 "XO_DEMO_PORT": str(port), "XO_DEMO_BUILD_DIR": harness.build_dir(),
                 "XO_DEMO_NO_BUILD": "1", "XO_DEMO_VMS_A": "30", "XO_DEMO_VMS_B": "12",
                 "TMPDIR": st.tmp})
-            harness.wait_until(lambda: self._pool_lines(demo, 2), 180, interval=0.5,
-                               what="the demo's two pool: lines (it prints them once up)")
-            sims = [l.split()[2] for l in demo.lines if l.startswith("pool: ")]
+            # the two "pool: <uuid> <simulator url>" lines, printed once everything is up
+            # (wait_line fails at once if the demo exits)
+            pools = []
+            demo.wait_line(lambda l: l.startswith("pool: ") and (pools.append(l) or
+                                                                 len(pools) == 2), timeout=180)
+            sims = [l.split()[2] for l in pools]
             kafka = demo.wait_line(lambda l: l.startswith("kafka: ")).split()[1]
             url = f"http://127.0.0.1:{port}"
             harness.wait_until(lambda: self._ready(url), 120, interval=0.5,
@@ -119,12 +122,6 @@ class DemoActs(unittest.TestCase):
             finally:
                 sh.close()
             self._ctrl_c(demo)
-
-    @staticmethod
-    def _pool_lines(proc, n):
-        if not proc.alive():
-            raise AssertionError(f"the demo exited early; see {proc.log_path}")
-        return sum(1 for l in proc.lines if l.startswith("pool: ")) >= n
 
     @staticmethod
     def _ready(url):
