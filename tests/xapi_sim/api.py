@@ -6,6 +6,7 @@ import random
 import threading
 import time
 
+import rfb
 import wire
 from poolgen import ALLOWED_OPS, Builder, dt, MiB
 from simdb import ApiError, CLASSES, Store, Subs, make_token, now_dt, parse_token
@@ -53,6 +54,12 @@ class Stats:
             setattr(self, name, getattr(self, name) + n)
 
 
+# Run-time knobs of the simulator (POST /sim/config?name=value): name -> (type, default, doc).
+KNOBS = {
+    'console_stream': (bool, False, 'console sessions push framebuffer updates as fast as their client reads'),
+}
+
+
 VOID = ('void',)
 T_STR = ('string',)
 T_REF = ('ref', '')
@@ -79,6 +86,8 @@ class Sim:
         self.conn_registry = None           # set by server
         self.host_updates = {}
         self.churn_lock = threading.Lock()
+        self.consoles = rfb.Consoles()
+        self.knobs = {k: default for k, (_, default, _) in KNOBS.items()}
         rng = random.Random(args.seed + 99)
         for h in pool['hosts']:
             self.host_updates[h] = [
@@ -91,6 +100,24 @@ class Sim:
                 for n in ('xapi-core', 'xen-hypervisor', 'sm')[:rng.randint(1, 3)]]
         self.methods = {}
         self._register()
+
+    # ------------------------------------------------------------ knobs
+    def set_knob(self, name, text):
+        """Set a knob from its query-string text. Raises ValueError for an unknown name or a bad value."""
+        if name not in KNOBS:
+            raise ValueError('unknown knob %s' % name)
+        tp = KNOBS[name][0]
+        if tp is bool:
+            if text.lower() not in ('1', '0', 'true', 'false'):
+                raise ValueError('%s must be 0/1/true/false' % name)
+            value = text.lower() in ('1', 'true')
+        else:
+            value = tp(text)
+            if value < 0:
+                raise ValueError('%s must be >= 0' % name)
+        self.knobs[name] = value
+        if name == 'console_stream':
+            self.consoles.stream = value
 
     # ------------------------------------------------------------ helpers
     @property
@@ -127,6 +154,7 @@ class Sim:
         m['VM.clone'] = (self.vm_clone, (3, 3), ('ref', 'VM'))
         m['VM.copy'] = (self.vm_copy, (4, 4), ('ref', 'VM'))
         m['VM.destroy'] = (self.vm_destroy, (2, 2), VOID)
+        m['VM.pool_migrate'] = (self.vm_pool_migrate, (4, 4), VOID)
         m['VDI.create'] = (self.vdi_create, (2, 2), ('ref', 'VDI'))
         m['VDI.destroy'] = (self.vdi_destroy, (2, 2), VOID)
         m['task.create'] = (self.task_create, (3, 3), ('ref', 'task'))
@@ -436,17 +464,107 @@ class Sim:
         return row, idx
 
     def _pick_host(self, vm):
+        """Where VM.start/resume put a VM: its affinity if it can run there, else a random host
+        that can run it (enabled, live, sees its SRs, has the memory), as XAPI's choose_host."""
         aff = self.store.get('VM', vm, 'affinity')
-        if aff in self.store.tables['host']:
+        if aff in self.store.tables['host'] and self._run_error(vm, aff) is None:
             return aff
-        hosts = self.pool['hosts']
+        hosts = [h for h in self.pool['hosts'] if self._run_error(vm, h) is None]
+        if not hosts:
+            raise ApiError('NO_HOSTS_AVAILABLE')
         return hosts[self.rt_rng.randrange(len(hosts))]
+
+    # ------------------------------------------------------------ where a VM can run
+    def host_memory_free(self, host):
+        """memory_total minus the host's overhead and what its resident VMs use (dom0 included).
+        host_metrics.memory_free is not maintained at run time; this is what the checks use."""
+        st = self.store
+        m = st.get('host', host, 'metrics')
+        total = st.get('host_metrics', m, 'memory_total') if m in st.tables['host_metrics'] else 0
+        used = st.get('host', host, 'memory_overhead')
+        for vm in st.get('host', host, 'resident_VMs'):
+            if vm in st.tables['VM']:
+                used += st.get('VM', vm, 'memory_target') + st.get('VM', vm, 'memory_overhead')
+        return total - used
+
+    def vm_memory_required(self, vm):
+        st = self.store
+        return st.get('VM', vm, 'memory_static_max') + st.get('VM', vm, 'memory_overhead')
+
+    def vm_srs(self, vm):
+        st = self.store
+        return sorted({st.get('VDI', vdi, 'SR') for vdi in self._vm_disks(vm)})
+
+    def host_sees_sr(self, host, sr):
+        st = self.store
+        return any(st.get('PBD', p, 'SR') == sr and st.get('PBD', p, 'currently_attached')
+                   for p in st.get('host', host, 'PBDs') if p in st.tables['PBD'])
+
+    def host_live(self, host):
+        st = self.store
+        m = st.get('host', host, 'metrics')
+        return m in st.tables['host_metrics'] and st.get('host_metrics', m, 'live')
+
+    def _run_error(self, vm, host, memory=True):
+        """Why `vm` cannot run on `host` (an ApiError), or None (Xapi_vm_helpers.assert_can_boot_here)."""
+        st = self.store
+        if not st.get('host', host, 'enabled'):
+            return ApiError('HOST_DISABLED', host)
+        if not self.host_live(host):
+            return ApiError('HOST_NOT_LIVE')
+        for sr in self.vm_srs(vm):
+            if not self.host_sees_sr(host, sr):
+                return ApiError('VM_REQUIRES_SR', vm, sr)
+        if memory and st.get('VM', vm, 'resident_on') != host:
+            need, free = self.vm_memory_required(vm), self.host_memory_free(host)
+            if free < need:
+                return ApiError('HOST_NOT_ENOUGH_FREE_MEMORY', need, free)
+        return None
+
+    def _assert_can_run(self, vm, host):
+        self.store.get_row('host', host)
+        err = self._run_error(vm, host)
+        if err is not None:
+            raise err
+
+    def vm_pool_migrate(self, s, vm, host, options):
+        st = self.store
+        with st.lock:
+            self._vm(vm, 'pool_migrate', ['Running'])
+            self._assert_can_run(vm, host)
+            self.migrate(vm, host)
+
+    def migrate(self, vm, host):
+        """Move a running VM: a new domain on `host`; its console is destroyed and created again
+        with the new host's address when the host changes (xapi_xenops.ml update_vm consoles)."""
+        st = self.store
+        with st.lock:
+            row, idx = st.get_row('VM', vm), CLASSES['VM'].idx
+            old = row[idx['resident_on']]
+            self.consoles.close_vm(vm)
+            st.modify('VM', vm, {'resident_on': host, 'domid': self.rt_rng.randint(1, 30000)})
+            if old == host:
+                return
+            if old in st.tables['host']:
+                st.remove_from_set('host', old, 'resident_VMs', vm)
+            st.add_to_set('host', host, 'resident_VMs', vm)
+            for con in row[idx['consoles']]:
+                if con in st.tables['console']:
+                    st.delete('console', con)
+            st.modify('VM', vm, {'consoles': [self._new_console(vm, host)]})
+
+    def _new_console(self, vm, host):
+        st = self.store
+        addr = self.addresses[self.pool['hosts'].index(host)] if host in self.pool['hosts'] else '127.0.0.1'
+        cu = st.new_uuid(self.rt_rng)
+        return st.create('console', {'uuid': cu, 'protocol': 'rfb', 'VM': vm,
+                                     'location': 'https://%s/console?uuid=%s' % (addr, cu),
+                                     'other_config': {'vgaconsole': 'true'}}, rng=self.rt_rng)
 
     def _go_live(self, vm, host, power, new_domain=True):
         st = self.store
         with st.lock:
             row, idx = st.get_row('VM', vm), CLASSES['VM'].idx
-            addr = self.addresses[self.pool['hosts'].index(host)] if host in self.pool['hosts'] else '127.0.0.1'
             mem = row[idx['memory_static_max']]
             ch = {'power_state': power, 'resident_on': host, 'allowed_operations': ALLOWED_OPS[power],
                   'memory_target': mem}
@@ -471,11 +589,7 @@ class Sim:
                     if vif in st.tables['VIF']:
                         st.modify('VIF', vif, {'currently_attached': True})
                 if not row[idx['consoles']]:
-                    cu = st.new_uuid(self.rt_rng)
-                    con = st.create('console', {'uuid': cu, 'protocol': 'rfb', 'VM': vm,
-                                                'location': 'https://%s/console?uuid=%s' % (addr, cu),
-                                                'other_config': {'vgaconsole': 'true'}}, rng=self.rt_rng)
-                    st.modify('VM', vm, {'consoles': [con]})
+                    st.modify('VM', vm, {'consoles': [self._new_console(vm, host)]})
                 if host in st.tables['host']:
                     st.add_to_set('host', host, 'resident_VMs', vm)
 
@@ -484,6 +598,7 @@ class Sim:
         with st.lock:
             row, idx = st.get_row('VM', vm), CLASSES['VM'].idx
             host = row[idx['resident_on']]
+            self.consoles.close_vm(vm)
             for con in row[idx['consoles']]:
                 if con in st.tables['console']:
                     st.delete('console', con)
@@ -512,7 +627,7 @@ class Sim:
     def vm_start_on(self, s, vm, host, paused=False, force=False):
         with self.store.lock:
             self._vm(vm, 'start_on', ['Halted'])
-            self.store.get_row('host', host)
+            self._assert_can_run(vm, host)
             self._go_live(vm, host, 'Paused' if wire.coerce(('bool',), paused) else 'Running')
 
     def vm_shutdown(self, s, vm):
@@ -537,6 +652,7 @@ class Sim:
 
     def _reboot(self, vm):
         st = self.store
+        self.consoles.close_vm(vm)         # a new domain, a new VNC server
         st.modify('VM', vm, {'domid': self.rt_rng.randint(1, 30000), 'power_state': 'Running',
                              'allowed_operations': ALLOWED_OPS['Running']})
         m = st.get('VM', vm, 'metrics')
@@ -556,7 +672,7 @@ class Sim:
     def vm_resume_on(self, s, vm, host, paused=False, force=False):
         with self.store.lock:
             self._vm(vm, 'resume_on', ['Suspended'])
-            self.store.get_row('host', host)
+            self._assert_can_run(vm, host)
             self._go_live(vm, host, 'Paused' if wire.coerce(('bool',), paused) else 'Running')
 
     def vm_pause(self, s, vm):

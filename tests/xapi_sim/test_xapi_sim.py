@@ -14,7 +14,8 @@ import unittest
 import xmlrpc.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simclient import SimProc, XmlRpc, JsonRpc   # noqa: E402
+from simclient import RfbClient, SimProc, XmlRpc, JsonRpc   # noqa: E402
+import rfbscreen                                          # noqa: E402
 
 TOKEN_RE = re.compile(r'^\d{20},\d{20}$')
 
@@ -579,6 +580,227 @@ class TestHttpHandlers(Base):
         x.ok('host.call_plugin', sid, hosts[0], 'updater.py', 'update', {})
         self.assertEqual(json.loads(x.ok('host.call_plugin', sid, hosts[0], 'updater.py', 'check_update', {})), [])
         self.assertIn('sim_last_update', x.ok('host.get_other_config', sid, hosts[0]))
+        x.close()
+
+
+class TestConsole(Base):
+    """The console of each VM (rfb.py, rfbscreen.py) and where XAPI serves it."""
+    ARGS = ['--hosts', '3', '--vms', '24', '--seed', '7', '--event-batch-ms', '0', '--task-ms', '50']
+
+    def running_vms(self, x, sid, shared=True):
+        vms = x.ok('VM.get_all_records', sid)
+        out = []
+        for ref, v in vms.items():
+            if v['power_state'] != 'Running' or v['is_control_domain'] or not v['consoles']:
+                continue
+            srs = set()
+            for vbd in v['VBDs']:
+                vdi = x.ok('VBD.get_VDI', sid, vbd)
+                if vdi != 'OpaqueRef:NULL':
+                    srs.add(x.ok('VDI.get_SR', sid, vdi))
+            if not shared or all(x.ok('SR.get_shared', sid, sr) for sr in srs):
+                out.append((ref, v))
+        return out
+
+    def location_host(self, x, sid, con):
+        loc = x.ok('console.get_location', sid, con)
+        m = re.match(r'^https://([0-9.]+)/console\?uuid=([0-9a-f-]{36})$', loc)
+        self.assertIsNotNone(m, loc)
+        self.assertEqual(m.group(2), x.ok('console.get_uuid', sid, con))
+        return m.group(1)
+
+    def open_console(self, x, sid, con, **kw):
+        ip = self.location_host(x, sid, con)
+        c = RfbClient(self.sim, '/console?ref=%s' % con, sid, host=ip, **kw)
+        self.assertTrue(c.ok(), c.status)
+        c.handshake()
+        return c
+
+    @staticmethod
+    def pixel(rects, x, y):
+        for rx, ry, w, h, data in rects:
+            if rx <= x < rx + w and ry <= y < ry + h:
+                o = ((y - ry) * w + (x - rx)) * 4
+                return data[o:o + 4]
+        return None
+
+    def test_screen_identifies_the_vm(self):
+        x, sid = self.login()
+        (vm1, r1), (vm2, r2) = self.running_vms(x, sid, shared=False)[:2]
+        frames = []
+        for vm, rec in ((vm1, r1), (vm2, r2)):
+            c = self.open_console(x, sid, rec['consoles'][0])
+            self.assertEqual(c.name, rec['name_label'])
+            c.request()
+            rects = c.read_update()
+            self.assertEqual(rects[0][:4], (0, 0, 640, 480))
+            # the background of the VM area is derived from its uuid
+            r, g, b = rfbscreen.background_of(rec['uuid'])
+            self.assertEqual(self.pixel(rects, 630, 180), bytes((b, g, r, 0)))
+            # the barcode row spells the uuid, most significant bit first
+            bits = ''.join('1' if self.pixel(rects, i * 5 + 2, 338)[0] == 255 else '0' for i in range(128))
+            self.assertEqual('%032x' % int(bits, 2), rec['uuid'].replace('-', ''))
+            # colour bars above, grey ramp below, whatever the VM
+            self.assertEqual(self.pixel(rects, 0, 0), b'\xff\xff\xff\x00')
+            self.assertEqual(self.pixel(rects, 639, 479), b'\xff\xff\xff\x00')
+            frames.append(rects[0][4])
+            c.close()
+        self.assertNotEqual(hashlib.sha256(frames[0]).digest(), hashlib.sha256(frames[1]).digest())
+        x.close()
+
+    def test_pixel_format_and_region(self):
+        x, sid = self.login()
+        vm, rec = self.running_vms(x, sid, shared=False)[0]
+        c = self.open_console(x, sid, rec['consoles'][0])
+        c.set_pixel_format(rshift=0, gshift=8, bshift=16)     # what noVNC asks for
+        c.request(x=400, y=0, w=40, h=10)                       # the red bar (5th) region only
+        rects = c.read_update()
+        self.assertEqual(rects[0][:4], (400, 0, 40, 10))
+        self.assertEqual(rects[0][4][:4], b'\xff\x00\x00\x00')  # red in byte 0 now
+        c.set_pixel_format(bpp=16, depth=16, rshift=11, gshift=5, bshift=0, maxes=(31, 63, 31))   # RGB565
+        c.request(x=480, y=0, w=2, h=1)                         # the blue bar
+        rects = c.read_update(bpp=2)
+        self.assertEqual(struct.unpack('<H', rects[0][4][:2])[0], 0x001f)
+        c.close()
+        x.close()
+
+    def test_keys_and_pointer_counted_per_vm(self):
+        x, sid = self.login()
+        vm, rec = self.running_vms(x, sid, shared=False)[0]
+        before = self.sim.stats()['consoles'].get(rec['uuid'], {'keys': 0, 'pointer_events': 0})
+        c = self.open_console(x, sid, rec['consoles'][0])
+        c.request()
+        c.read_update()
+        # an incremental request is not answered while nothing changes (as qemu)
+        c.request(incremental=True)
+        self.assertFalse(c.readable(0.4))
+        for ch in 'hi':
+            c.key(ord(ch))
+            c.key(ord(ch), down=False)
+        rects = c.read_update()
+        self.assertEqual(rects[0][1], rfbscreen.TYPED_Y)     # the typed line was redrawn
+        c.pointer(100, 300)
+        c.pointer(120, 310, mask=1)
+        c.request(incremental=True)
+        rects = c.read_update()
+        self.assertEqual(self.pixel(rects, 121, 311), b'\xff\xff\xff\x00')
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            now = self.sim.stats()['consoles'][rec['uuid']]
+            if now['pointer_events'] - before['pointer_events'] >= 2:
+                break
+            time.sleep(0.05)
+        self.assertEqual(now['keys'] - before['keys'], 4)
+        self.assertEqual(now['pointer_events'] - before['pointer_events'], 2)
+        self.assertEqual(now['last_keysyms'][-2:], [ord('h'), ord('i')])
+        self.assertEqual(now['active'], 1)
+        self.assertEqual(now['name'], rec['name_label'])
+        c.close()
+        x.close()
+
+    def test_stream_knob_pushes_as_fast_as_read(self):
+        x, sid = self.login()
+        vm, rec = self.running_vms(x, sid, shared=False)[1]
+        self.assertEqual(self.sim.control('POST', '/sim/config?console_stream=1')['console_stream'], True)
+        try:
+            c = self.open_console(x, sid, rec['consoles'][0])
+            time.sleep(1.0)          # a client that does not read: the socket buffers bound what is sent
+            stalled = self.sim.stats()['consoles'][rec['uuid']]['bytes_sent']
+            self.assertLess(stalled, 64 << 20)
+            for _ in range(20):     # unsolicited full frames keep coming as the client reads
+                self.assertEqual(c.read_update()[0][:4], (0, 0, 640, 480))
+            flowing = self.sim.stats()['consoles'][rec['uuid']]
+            self.assertGreater(flowing['bytes_sent'], stalled)
+            self.assertGreaterEqual(flowing['updates_sent'], 20)
+        finally:
+            self.sim.control('POST', '/sim/config?console_stream=0')
+        c.close()
+        x.close()
+
+    def test_location_follows_the_host(self):
+        x, sid = self.login()
+        hosts = x.ok('host.get_all_records', sid)
+        ip_of = {h: r['address'] for h, r in hosts.items()}
+        vm, rec = self.running_vms(x, sid, shared=True)[0]
+        con = rec['consoles'][0]
+        here = rec['resident_on']
+        self.assertEqual(self.location_host(x, sid, con), ip_of[here])
+        other = next(h for h in hosts if h != here)
+        # another host refuses the console of a VM that is not resident there (XAPI: 500)
+        c = RfbClient(self.sim, '/console?ref=%s' % con, sid, host=ip_of[other])
+        self.assertTrue(c.status.startswith('HTTP/1.1 500'), c.status)
+        c.close()
+        # the VM's uuid also names its console
+        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], sid, host=ip_of[here])
+        self.assertEqual(c.handshake(), rec['name_label'])
+        c.close()
+        viewer = self.open_console(x, sid, con)
+        token = self.event_from(x, sid, ['console'], '', 5)['Value']['token']
+        x.ok('VM.pool_migrate', sid, vm, other, {'live': 'true'})
+        self.assertRaises((EOFError, OSError), lambda: [viewer.recv(1) for _ in range(2)])
+        viewer.close()
+        self.assertEqual(x.ok('VM.get_resident_on', sid, vm), other)
+        self.assertNotIn(vm, x.ok('host.get_resident_VMs', sid, here))
+        new = x.ok('VM.get_consoles', sid, vm)
+        self.assertEqual(len(new), 1)
+        self.assertNotEqual(new[0], con)
+        self.assertEqual(self.location_host(x, sid, new[0]), ip_of[other])
+        evs = self.event_from(x, sid, ['console'], token, 5)['Value']['events']
+        self.assertIn(('del', con), [(e['operation'], e['ref']) for e in evs])
+        self.assertIn(('add', new[0]), [(e['operation'], e['ref']) for e in evs])
+        c = self.open_console(x, sid, new[0])
+        self.assertEqual(c.name, rec['name_label'])
+        c.close()
+        # paused: the console object stays but XAPI refuses to connect
+        x.ok('VM.pause', sid, vm)
+        c = RfbClient(self.sim, '/console?ref=%s' % new[0], sid, host=ip_of[other])
+        self.assertTrue(c.status.startswith('HTTP/1.1 500'), c.status)
+        c.close()
+        x.ok('VM.unpause', sid, vm)
+        # halted: the console is gone
+        x.ok('VM.hard_shutdown', sid, vm)
+        self.assertEqual(x.call('console.get_record', sid, new[0])['ErrorDescription'][0], 'HANDLE_INVALID')
+        c = RfbClient(self.sim, '/console?ref=%s' % new[0], sid, host=ip_of[other])
+        self.assertTrue(c.status.startswith('HTTP/1.1 500'), c.status)
+        c.close()
+        # migration errors, as XAPI's
+        self.assertEqual(x.call('VM.pool_migrate', sid, vm, here, {})['ErrorDescription'],
+                         ['VM_BAD_POWER_STATE', vm, 'running', 'halted'])
+        local_vm = next(r for r, v in self.running_vms(x, sid, shared=False)
+                        if (r, v) not in self.running_vms(x, sid, shared=True))
+        lhost = x.ok('VM.get_resident_on', sid, local_vm)
+        err = x.call('VM.pool_migrate', sid, local_vm, next(h for h in hosts if h != lhost), {})['ErrorDescription']
+        self.assertEqual(err[0], 'VM_REQUIRES_SR')
+        x.close()
+
+    def test_websocket_is_xapi_wsproxy(self):
+        x, sid = self.login()
+        vm, rec = self.running_vms(x, sid, shared=False)[2]
+        con = rec['consoles'][0]
+        ip = self.location_host(x, sid, con)
+        # "binary" is answered even when the client offers no subprotocol
+        c = RfbClient(self.sim, '/console?ref=%s' % con, sid, host=ip, websocket=True, protocols=None)
+        self.assertTrue(c.status.startswith('HTTP/1.1 101'), c.status)
+        self.assertEqual(c.headers['sec-websocket-protocol'], 'binary')
+        c.handshake()
+        c.request()
+        rects = c.read_update()
+        self.assertEqual(rects[0][:4], (0, 0, 640, 480))
+        # the frame came as many binary frames of at most 1024 bytes
+        self.assertGreater(len(c.ws_frames), 1000)
+        self.assertLessEqual(max(c.ws_frames), 1024)
+        # a text frame's payload is RFB data as is (no base64), like a binary one
+        c.send(struct.pack('>BBxxI', 4, 1, ord('z')), opcode=0x81)
+        c.request(incremental=True)
+        c.read_update()
+        self.assertEqual(self.sim.stats()['consoles'][rec['uuid']]['last_keysyms'][-1], ord('z'))
+        c.close()
+        # no Sec-WebSocket-Key: 501
+        s = socket.create_connection((ip, self.sim.port), 10)
+        s.sendall(('GET /console?ref=%s HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
+                   'Cookie: session_id=%s\r\n\r\n' % (con, sid)).encode())
+        self.assertTrue(s.recv(100).startswith(b'HTTP/1.1 501'))
+        s.close()
         x.close()
 
 

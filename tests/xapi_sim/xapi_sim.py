@@ -756,37 +756,63 @@ class Handler:
         self._task_done(task, True, '<value>%s</value>' % p)
         return self._finish_put('200 OK', '')
 
-    # -- console
+    # -- console (ocaml/xapi/console.ml)
+    def _console_of_request(self, query):
+        """The console asked for: `uuid` (a VM's, else a console's) or `ref` (a VM's or a
+        console's); a VM means its rfb console. None when there is none, as XAPI's Failure."""
+        st = self.sim.store
+        ref = query.get('ref')
+        if 'uuid' in query:
+            ref = st.by_uuid['VM'].get(query['uuid']) or st.by_uuid['console'].get(query['uuid'])
+        if not ref:
+            return None
+        if ref in st.tables['VM']:
+            for con in st.get('VM', ref, 'consoles'):
+                if con in st.tables['console'] and st.get('console', con, 'protocol') == 'rfb':
+                    return con
+            return None
+        return ref if ref in st.tables['console'] else None
+
     def console(self, method, query, headers):
+        """CONNECT: raw RFB after 200; GET with Upgrade: websocket: XAPI's wsproxy. The VM must
+        be Running and resident on the host that received the request, else 500."""
         self.sim.stats.call('HTTP %s /console' % method)
         sid, task = self._session_task(query, headers)
         if sid is None:
             return self._forbidden()
         st = self.sim.store
-        con = self._find('console', query)
-        if con is None:
-            self.send_simple('404 Not Found', 'no such console', keep=False)
+        with st.lock:
+            con = self._console_of_request(query)
+            vm = st.get('console', con, 'VM') if con else None
+            here = self.sim.pool['hosts'][self.conn.host_idx]
+            ok = (vm in st.tables['VM'] and st.get('VM', vm, 'power_state') == 'Running'
+                  and st.get('VM', vm, 'resident_on') == here)
+            if ok:
+                uuid, name = st.get('VM', vm, 'uuid'), st.get('VM', vm, 'name_label')
+        if not ok:
+            self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Console.Failure'))
+            self.send_simple('500 Internal Error', 'no console of a VM running on this host', ctype='text/html',
+                             keep=False)
             return False
-        vm = st.get('console', con, 'VM')
-        name = st.get('VM', vm, 'name_label') if vm in st.tables['VM'] else 'console'
         if method == 'CONNECT':
+            # XAPI also sends "Connection: keep-alive" and "Cache-Control: no-cache, no-store"
             self.sock.sendall(b'HTTP/1.1 200 OK\r\n\r\n')
             t = rfb.SockTransport(self.rfile, self.sock)
         else:
-            key = headers.get('sec-websocket-key', '')
-            protos = [p.strip() for p in headers.get('sec-websocket-protocol', '').split(',') if p.strip()]
+            key = headers.get('sec-websocket-key')
+            if not key:
+                self.send_simple('501 Not Implemented', 'websocket upgrade failed', keep=False)
+                return False
+            # XAPI answers "binary" whatever the client offered (ocaml/libs/http-lib/ws_helpers.ml)
             h = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
-                 'Sec-WebSocket-Accept: %s' % rfb.ws_accept_key(key)]
-            if 'binary' in protos:
-                h.append('Sec-WebSocket-Protocol: binary')
-            elif protos:
-                h.append('Sec-WebSocket-Protocol: %s' % protos[0])
+                 'Sec-WebSocket-Accept: %s' % rfb.ws_accept_key(key), 'Sec-WebSocket-Protocol: binary']
             self.sock.sendall(('\r\n'.join(h) + '\r\n\r\n').encode())
             t = rfb.WSTransport(self.rfile, self.sock)
         try:
-            rfb.serve_rfb(t, name, self.sim.stats)
+            self.sim.consoles.serve(t, vm, uuid, name, self.sim.stats)
         except (EOFError, OSError, struct.error):
             pass
+        self._task_done(task, True, '')
         return False
 
     # -- control API
@@ -828,7 +854,7 @@ class Handler:
                            'sessions': len(st.sessions), 'event_from_calls': s.event_from_calls,
                            'connections': len(self.srv.registry.conns), 'generation': st.gen,
                            'changes': st.changes, 'console_keys': s.console_keys,
-                           'console_pointer_events': s.console_pointer,
+                           'console_pointer_events': s.console_pointer, 'consoles': sim.consoles.snapshot(),
                            'objects': {CLASSES[c].lname: len(st.tables[c]) for c in CLASSES},
                            'master': sim.addresses[sim.master]}
                 return reply(out)
@@ -846,6 +872,11 @@ class Handler:
                 t0 = time.monotonic()
                 done = sim.churn(n, rate, seed)
                 return reply({'done': done, 'seconds': round(time.monotonic() - t0, 3)})
+            if name == 'config':
+                if method == 'POST':
+                    for k, v in query.items():
+                        sim.set_knob(k, v)
+                return reply(dict(sim.knobs))
             if name == 'destroy_vms' and method == 'POST':
                 return reply({'done': sim.destroy_vms(int(query.get('n', '1')))})
             if name == 'fault' and method == 'POST':
