@@ -684,8 +684,10 @@ class Sim(HostOps, Patching):
             self.store.modify('VM', vm, {'power_state': 'Running', 'allowed_operations': ALLOWED_OPS['Running']})
 
     # ------------------------------------------------------------ VM lifecycle
-    def create_vm(self, name, power='Halted', sr=None, network=None, disks=None, host=None):
-        """Create a VM group at run time; disks: list of (name, virtual_size, physical_utilisation)."""
+    def create_vm(self, name, power='Halted', sr=None, network=None, disks=None, host=None, any_host=False):
+        """Create a VM group at run time; disks: list of (name, virtual_size, physical_utilisation).
+        A live VM goes to `host`, else to a random host (any_host: churn, no checks) or where
+        VM.start would put it."""
         st = self.store
         sr = sr or self.pool['shared_sr']
         network = network or self.pool['networks'][0]
@@ -706,6 +708,8 @@ class Sim(HostOps, Patching):
                     st.add_to_set('network', network, 'VIFs', ref)
             self.vm_list.append(vm)
             if power != 'Halted':
+                if host is None and any_host:
+                    host = self.pool['hosts'][self.rt_rng.randrange(len(self.pool['hosts']))]
                 self._go_live(vm, host or self._pick_host(vm), 'Running')
                 if power != 'Running':
                     self._go_down(vm, power) if power == 'Suspended' else \
@@ -1024,7 +1028,8 @@ class Sim(HostOps, Patching):
             elif x < 0.66:
                 self.create_vm('churn-%08x' % rng.getrandbits(32),
                                power='Running' if rng.random() < 0.5 else 'Halted',
-                               sr=self.pool['srs'][0], network=self.pool['networks'][rng.randrange(2)])
+                               sr=self.pool['srs'][0], network=self.pool['networks'][rng.randrange(2)],
+                               any_host=True)
             elif x < 0.72 and len(vms) > 1:
                 vm = vms[rng.randrange(len(vms))]
                 if st.get('VM', vm, 'power_state') != 'Halted':

@@ -221,6 +221,7 @@ def build_pool(store, n_hosts, n_vms, seed, addresses, product=None):
     net_pifs = {n: [] for n in nets}
     net_vifs = {n: [] for n in nets}
     resident = {h: [dom0s[i]] for i, h in enumerate(hosts)}
+    used = {h: 0 for h in hosts}          # memory of the guests running on each host
 
     # PBDs and PIFs
     for i, h in enumerate(hosts):
@@ -275,6 +276,7 @@ def build_pool(store, n_hosts, n_vms, seed, addresses, product=None):
         vms.append(vm)
         if power in ('Running', 'Paused'):
             resident[hosts[hi]].append(vm)
+            used[hosts[hi]] += objs[0][2]['memory_static_max'] + objs[0][2]['memory_overhead']
         for cls, ref, vals in objs:
             add(cls, ref, vals)
             if cls == 'VDI':
@@ -294,8 +296,10 @@ def build_pool(store, n_hosts, n_vms, seed, addresses, product=None):
             'actions_after_shutdown': 'destroy', 'actions_after_reboot': 'restart', 'actions_after_crash': 'restart',
             'is_control_domain': True, 'domid': 0, 'domarch': 'x64', 'metrics': NULL_REF, 'guest_metrics': NULL_REF,
             'HVM_shadow_multiplier': 1.0, 'snapshot_time': EPOCH, 'domain_type': 'pv', 'user_version': 1})
-        add('host_metrics', hm, {'uuid': b.uuid(), 'memory_total': 256 * GiB,
-                                 'memory_free': 256 * GiB - 4 * GiB * (len(resident[h])), 'live': True,
+        # 256 GiB, or twice what runs there when that is more: a generated pool is never overcommitted
+        total = max(256 * GiB, -(-2 * (4 * GiB + 600 * MiB + used[h]) // (64 * GiB)) * 64 * GiB)
+        add('host_metrics', hm, {'uuid': b.uuid(), 'memory_total': total,
+                                 'memory_free': total - 4 * GiB * (len(resident[h])), 'live': True,
                                  'last_updated': dt(base)})
         sv = dict(product)
         sv['hostname'] = hostname

@@ -752,9 +752,12 @@ class TestConsole(Base):
         c = RfbClient(self.sim, '/console?ref=%s' % con, sid, host=ip_of[other])
         self.assertTrue(c.status.startswith('HTTP/1.1 500'), c.status)
         c.close()
-        # the VM's uuid also names its console
-        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], sid, host=ip_of[here])
+        # the VM's uuid also names its console; the session may come in a cookie
+        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], sid, host=ip_of[here], cookie=True)
         self.assertEqual(c.handshake(), rec['name_label'])
+        c.close()
+        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], 'OpaqueRef:bad', host=ip_of[here], cookie=True)
+        self.assertTrue(c.status.startswith('HTTP/1.1 403'), c.status)
         c.close()
         viewer = self.open_console(x, sid, con)
         token = self.event_from(x, sid, ['console'], '', 5)['Value']['token']

@@ -581,7 +581,11 @@ class Transfers:
                 self._end_task(task, own, False, error=ApiError('INTERNAL_ERROR',
                                                                 'Not enough info supplied to import'))
                 return self._finish_put('400 Bad Request', 'Not enough info supplied to import')
-            vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
+            try:
+                vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
+            except ApiError as e:
+                self._end_task(task, own, False, error=e)
+                return self._finish_put('500 Internal Error', e.code)
         done = sim.upload_started(vdi)
         try:
             self.sock.sendall(self._ok_headers(task))
