@@ -1065,8 +1065,10 @@ class TestXva(Base):
         # not an archive at all, or an empty body (Xen Orchestra's redirect probe)
         self.assertEqual(failed_import(b'hello' * 200), ['IMPORT_ERROR_PREMATURE_EOF'])
         self.assertEqual(failed_import(b''), ['IMPORT_ERROR_PREMATURE_EOF'])
-        # a compressed archive whose first file is not ova.xml
+        # a compressed archive cut in the middle, and one whose first file is not ova.xml
         import gzip
+        _, gz = self.export(sid, vm, '&use_compression=gzip')
+        self.assertEqual(failed_import(gz[:len(gz) // 2]), ['IMPORT_ERROR_PREMATURE_EOF'])
         odd = gzip.compress(tarfile_bytes([('hello.txt', b'hi')]))
         self.assertEqual(failed_import(odd), ['IMPORT_ERROR_UNEXPECTED_FILE', 'ova.xml', 'hello.txt'])
         # chunked transfer-encoding: 403, as XAPI

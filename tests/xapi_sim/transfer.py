@@ -61,11 +61,15 @@ def gunzip_pull(pull):
             if not b:
                 state['eof'] = True
                 return d.flush()
-            out = d.decompress(b)
-            while d.eof and d.unused_data:
-                rest = d.unused_data
-                d = state['d'] = zlib.decompressobj(31)
-                out += d.decompress(rest)
+            try:
+                out = d.decompress(b)
+                while d.eof and d.unused_data:
+                    rest = d.unused_data
+                    d = state['d'] = zlib.decompressobj(31)
+                    out += d.decompress(rest)
+            except zlib.error:
+                state['eof'] = True          # gzip -d stops at corrupt data: the reader meets the end
+                return b''
             if out:
                 return out
     return next_piece
@@ -439,13 +443,18 @@ class Transfers:
             raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
         reader = tarstream.Reader(Source(pull).read_exact)
         try:
-            entry = reader.next()
-        except (EOFError, zlib.error):
-            raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
-        except tarstream.TarError as e:
-            raise xva.xapi_failure('Failure("%s")' % e)
-        if entry is None or entry[0] != xva.OVA:
-            raise ApiError('IMPORT_ERROR_UNEXPECTED_FILE', xva.OVA, entry[0] if entry else '')
+            try:
+                entry = reader.next()
+            except EOFError:
+                raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
+            except tarstream.TarError as e:
+                raise xva.xapi_failure('Failure("%s")' % e)
+            if entry is None or entry[0] != xva.OVA:
+                raise ApiError('IMPORT_ERROR_UNEXPECTED_FILE', xva.OVA, entry[0] if entry else '')
+        except ApiError:
+            if zstd is not None:
+                zstd.close()
+            raise
         return reader, entry[1], zstd
 
     # -- PUT /pool_patch_upload
