@@ -53,5 +53,23 @@ xo_err_t cmd_login(agent_cmd_t *c);
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
 /** True when this agent has an executor for @p op (every row of the op table should). */
 bool cmd_can_run(cmd_op_t op);
+/** One XAPI call on the command session; @p params is taken; *value is the caller's. */
+xo_err_t cmd_call(agent_cmd_t *c, const char *method, json_object *params, json_object **value,
+                  cmd_outcome_t *out);
+/** A call whose answer is a string (a ref, a uuid), copied into @p buf. */
+xo_err_t cmd_call_str(agent_cmd_t *c, const char *method, json_object *params, char *buf,
+                      size_t size, cmd_outcome_t *out);
+/** Async.<method>(params) and its task (progress published, task destroyed); *result is
+ *  the task's result text (caller frees) on success. @p params is taken. */
+xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                       char **result, cmd_outcome_t *out);
+/** Best effort clean-up: VM.destroy @p vm, then its disk VDIs no other VM uses (a
+ *  temporary snapshot, a half copy). Failures are logged, never returned. */
+void cmd_destroy_vm_and_disks(agent_cmd_t *c, const cmd_t *cmd, const char *vm);
+
+/* command_copy.c */
+/** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM
+ *  (destroyed afterwards, as xo-server does); the result is the new VM's uuid. */
+xo_err_t cmd_op_copy(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 #endif

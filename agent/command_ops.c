@@ -368,6 +368,41 @@ static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_out
     return err;
 }
 
+/* ------------------------------------------------------------------ for other executors */
+
+/* The helpers above, for executors kept in their own files (command_copy.c). */
+xo_err_t cmd_call(agent_cmd_t *c, const char *method, json_object *params, json_object **value,
+                  cmd_outcome_t *out)
+{
+    return call(c, method, params, value, out);
+}
+
+xo_err_t cmd_call_str(agent_cmd_t *c, const char *method, json_object *params, char *buf,
+                      size_t size, cmd_outcome_t *out)
+{
+    return call_str(c, method, params, buf, size, out);
+}
+
+xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                       char **result, cmd_outcome_t *out)
+{
+    return run_async(c, cmd, method, params, result, out);
+}
+
+void cmd_destroy_vm_and_disks(agent_cmd_t *c, const cmd_t *cmd, const char *vm)
+{
+    cmd_outcome_t o = {0};
+    json_object *vdis = disk_vdis(c, vm, &o), *ignored = NULL;
+
+    if (call(c, "VM.destroy", args1(vm), &ignored, &o) != XO_OK)
+        xo_warn(CMD_MOD, "event=vm_destroy_failed id=%s code=%s", cmd->id, o.xerr.code);
+    else if (vdis)
+        destroy_unused(c, cmd, vdis);
+    json_object_put(ignored);
+    json_object_put(vdis);
+    xo_xapi_error_clear(&o.xerr);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* One executor per row of the op table (xo_ops.h), on the resolved VM ref. */
@@ -380,6 +415,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_RESUME] = op_resume,   [XO_OP_VM_PAUSE] = op_pause,
     [XO_OP_VM_UNPAUSE] = op_unpause, [XO_OP_VM_SNAPSHOT] = op_snapshot,
     [XO_OP_VM_DELETE] = op_delete,   [XO_OP_VM_SET] = op_set,
+    [XO_OP_VM_COPY] = cmd_op_copy, /* command_copy.c */
 };
 
 bool cmd_can_run(cmd_op_t op)

@@ -28,11 +28,13 @@ typedef enum {
     XO_OP_VM_SNAPSHOT,
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
+    XO_OP_VM_COPY,
     XO_OP_COUNT
 } xo_op_id_t;
 
-/** JSON type of a parameter. */
-typedef enum { XO_ARG_STRING, XO_ARG_BOOLEAN } xo_arg_type_t;
+/** JSON type of a parameter (XO_ARG_BOOLEAN_OR_STRING: either, as xo-server's
+ *  type: ['boolean', 'string']). */
+typedef enum { XO_ARG_STRING, XO_ARG_BOOLEAN, XO_ARG_BOOLEAN_OR_STRING } xo_arg_type_t;
 
 /** What a parameter is: a command argument, or an xo-server API parameter handled there. */
 typedef enum {
@@ -85,6 +87,7 @@ typedef struct {
     unsigned flags;              /**< XO_OP_* */
     const xo_op_param_t *params; /**< terminated by a NULL name */
     const xo_op_rest_t *rest;    /**< terminated by a NULL action; NULL for none */
+    const char *api_id;          /**< the API's name of "id" when not "id" (vm.copy: "vm") */
 } xo_op_t;
 
 /** The table, indexed by xo_op_id_t. */
@@ -102,10 +105,13 @@ xo_op_id_t xo_op_id(const xo_op_t *op);
 /** @brief The parameter named @p name (any use), or NULL. */
 const xo_op_param_t *xo_op_param(const xo_op_t *op, const char *name);
 
+/** @brief The name of @p p in xo-server's API: the row's api_id for "id", else its name. */
+const char *xo_op_param_api_name(const xo_op_t *op, const xo_op_param_t *p);
+
 /** @brief "operate" or "administrate". */
 const char *xo_perm_name(xo_perm_t perm);
 
-/** @brief "string" or "boolean". */
+/** @brief "string", "boolean" or "boolean,string" (ajv's words in its messages). */
 const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**
