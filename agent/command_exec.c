@@ -346,7 +346,9 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
         return;
     }
     err = cmd_run(c, cmd, &out);
-    if (err == XO_OK) {
+    if (err == XO_OK && out.deferred) {
+        /* a transfer worker runs it and publishes its outcome (transfer.c) */
+    } else if (err == XO_OK) {
         cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
     } else {
         if (!out.xerr.code[0])

@@ -34,6 +34,7 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
+    bool deferred;        /**< success: a transfer worker publishes the outcome later */
 } cmd_outcome_t;
 
 /* command_result.c */
@@ -41,6 +42,11 @@ typedef struct {
 xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
                      json_object *result, const char *code, json_object *params,
                      const char *reason);
+
+/** A `progress` result with the bytes moved so far, and a reason ("queued") or NULL;
+ *  callable from any thread on a context of its own (transfer workers). */
+xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                           const char *reason);
 
 /* command_ops.c */
 /** Log in (own connection), retrying with backoff until it works or the agent stops. */
@@ -66,6 +72,15 @@ xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, jso
 /** Best effort clean-up: VM.destroy @p vm, then its disk VDIs no other VM uses (a
  *  temporary snapshot, a half copy). Failures are logged, never returned. */
 void cmd_destroy_vm_and_disks(agent_cmd_t *c, const cmd_t *cmd, const char *vm);
+
+/* transfer.c: the two steps of a copy across pools (docs/streaming.md) */
+/** vm.importPrepare: check the SR, remember the single-use ticket; the result is
+ *  {endpoint, fingerprint}. */
+xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
+                               cmd_outcome_t *out);
+/** vm.exportTo: hand the transfer to a worker thread (out->deferred): its outcome comes
+ *  later, with progress and bytes, from that worker. */
+xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 /* command_copy.c */
 /** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM

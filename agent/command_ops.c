@@ -410,12 +410,19 @@ typedef xo_err_t (*executor_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *vm
                                 cmd_outcome_t *out);
 
 static const executor_fn executors[XO_OP_COUNT] = {
-    [XO_OP_VM_START] = op_start,     [XO_OP_VM_STOP] = op_stop,
-    [XO_OP_VM_RESTART] = op_restart, [XO_OP_VM_SUSPEND] = op_suspend,
-    [XO_OP_VM_RESUME] = op_resume,   [XO_OP_VM_PAUSE] = op_pause,
-    [XO_OP_VM_UNPAUSE] = op_unpause, [XO_OP_VM_SNAPSHOT] = op_snapshot,
-    [XO_OP_VM_DELETE] = op_delete,   [XO_OP_VM_SET] = op_set,
-    [XO_OP_VM_COPY] = cmd_op_copy, /* command_copy.c */
+    [XO_OP_VM_START] = op_start,
+    [XO_OP_VM_STOP] = op_stop,
+    [XO_OP_VM_RESTART] = op_restart,
+    [XO_OP_VM_SUSPEND] = op_suspend,
+    [XO_OP_VM_RESUME] = op_resume,
+    [XO_OP_VM_PAUSE] = op_pause,
+    [XO_OP_VM_UNPAUSE] = op_unpause,
+    [XO_OP_VM_SNAPSHOT] = op_snapshot,
+    [XO_OP_VM_DELETE] = op_delete,
+    [XO_OP_VM_SET] = op_set,
+    [XO_OP_VM_COPY] = cmd_op_copy,                     /* command_copy.c */
+    [XO_OP_VM_IMPORT_PREPARE] = cmd_op_import_prepare, /* transfer.c */
+    [XO_OP_VM_EXPORT_TO] = cmd_op_export_to,
 };
 
 bool cmd_can_run(cmd_op_t op)
@@ -431,6 +438,8 @@ xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
     if (!cmd_can_run(cmd->op)) /* excluded at start (agent_commands_new); never trusted */
         return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
                          "no executor for op %d", (int)cmd->op);
+    if (xo_op_get(cmd->op)->targets == 0) /* an op on no VM (vm.importPrepare) */
+        return executors[cmd->op](c, cmd, NULL, out);
     err = resolve_vm(c, xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
     if (err != XO_OK)
         return err;

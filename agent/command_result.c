@@ -34,3 +34,23 @@ xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double p
     free(value);
     return err;
 }
+
+xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                           const char *reason)
+{
+    xo_result_msg_t m = {id,          c->pool, c->a->id, "progress", progress, (int64_t)bytes,
+                         xo_now_ms(), NULL,    NULL,     NULL,       reason};
+    char errstr[256], *value;
+    size_t len;
+    xo_err_t err;
+
+    value = xo_result_msg_encode(&m, &len);
+    if (!value)
+        return XO_ERR_NOMEM;
+    err = xo_producer_send(c->a->producer, c->a->topics.results, c->partition, id, strlen(id),
+                           value, len, NULL, 0, errstr, sizeof(errstr));
+    if (err != XO_OK) /* progress is advisory: a full queue drops it */
+        xo_warn(CMD_MOD, "event=progress_not_queued id=%s reason=\"%s\"", id, errstr);
+    free(value);
+    return err;
+}

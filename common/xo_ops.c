@@ -78,6 +78,32 @@ static const xo_op_param_t p_copy[] = {
      "\"gzip\": gzip, \"zstd\": zstd, anything else none); unused within a pool"},
     P_END};
 
+/* The two steps of a copy across pools (docs/streaming.md), issued by the gateway. */
+#define P_TICKET                                                                                   \
+    {                                                                                              \
+        "ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 64, 64, NULL,              \
+            "the transfer's single-use ticket: 32 random bytes in hex, made by the gateway"        \
+    }
+static const xo_op_param_t p_import_prepare[] = {
+    {"sr", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the SR's uuid the VM is imported to"},
+    P_TICKET,
+    {"source", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 128, NULL,
+     "the agent id of the only source agent the ticket admits"},
+    {"name", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the imported VM's name_label (default: the exported one)"},
+    P_END};
+static const xo_op_param_t p_export_to[] = {
+    P_ID,
+    {"endpoint", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 3, 300, NULL,
+     "host:port of the destination agent's transfer listener (its vm.importPrepare result)"},
+    {"fingerprint", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 64, 64, NULL,
+     "SHA-256 (hex) of the destination's link certificate (its vm.importPrepare result)"},
+    P_TICKET,
+    {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the export's compression, as vm.copy's"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -119,6 +145,14 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                       XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_NEEDS_CHANGE, p_set, NULL},
     [XO_OP_VM_COPY] = {"vm.copy", "Copy a VM to an SR; returns the new VM's id.",
                        XO_PERM_ADMINISTRATE, ANY_VM, 0, p_copy, NULL, "vm"},
+    [XO_OP_VM_IMPORT_PREPARE] = {"vm.importPrepare",
+                                 "Across pools, destination: admit one transfer into an SR; "
+                                 "returns the agent's endpoint and certificate fingerprint.",
+                                 XO_PERM_OPERATE, 0, XO_OP_INTERNAL, p_import_prepare, NULL},
+    [XO_OP_VM_EXPORT_TO] = {"vm.exportTo",
+                            "Across pools, source: stream the VM's export to the destination "
+                            "agent; returns the new VM's uuid.",
+                            XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_INTERNAL, p_export_to, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

@@ -29,6 +29,8 @@ typedef enum {
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
     XO_OP_VM_COPY,
+    XO_OP_VM_IMPORT_PREPARE,
+    XO_OP_VM_EXPORT_TO,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -69,6 +71,8 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
+#define XO_OP_INTERNAL                                                                             \
+    (1u << 1) /**< a step the gateway issues itself (a transfer's): no API method, no REST */
 
 /** A REST action: POST /rest/v0/vms/<id>/actions/<action>. */
 typedef struct {
