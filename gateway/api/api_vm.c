@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_copy.h"
 #include "api/api_rpc.h"
 #include "bus/commands.h"
 #include "xo_log.h"
@@ -308,15 +309,19 @@ GENERIC_OPS(GENERIC_FN)
 
 /* ---- JSON-RPC: vm.copy (xo-server's own parameter names) ---- */
 
-/* The pool of object @p id when it is of type @p type, else "" . */
-static void pool_of(gw_ctx_t *ctx, const char *id, gw_type_t type, char pool[64])
+/* The pool of object @p id when it is of type @p type, else ""; and the uuid its agent
+ * resolves. */
+static void pool_of(gw_ctx_t *ctx, const char *id, gw_type_t type, char pool[64],
+                    char uuid[GW_ID_MAX])
 {
     gw_obj_info_t o;
 
-    pool[0] = '\0';
+    pool[0] = uuid[0] = '\0';
     gw_view_rdlock(ctx->view);
-    if (id && gw_view_get(ctx->view, id, &o) && o.type == type)
+    if (id && gw_view_get(ctx->view, id, &o) && o.type == type) {
         snprintf(pool, 64, "%s", o.pool);
+        snprintf(uuid, GW_ID_MAX, "%s", agent_id(&o));
+    }
     gw_view_unlock(ctx->view);
 }
 
@@ -336,9 +341,8 @@ static int no_such_sr(const char *sr, gw_xo_err_t *err)
 }
 
 /*
- * vm.copy: within the VM's pool, the pool's agent runs XAPI's VM.copy (command_copy.c).
- * Across pools the copy is a transfer between the two pools' agents (docs/streaming.md),
- * not yet on the command bus: answered `not implemented` before anything is issued.
+ * vm.copy: within the VM's pool, the pool's agent runs XAPI's VM.copy (command_copy.c);
+ * across pools, a transfer between the two pools' agents (api_copy.c, docs/streaming.md).
  */
 static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
                    gw_xo_err_t *err)
@@ -349,7 +353,7 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
     gw_type_t types[4];
     gw_cmd_waiter_t w;
     const char *vm, *sr;
-    char cid[GW_CMD_ID_LEN + 1], vm_pool[64], sr_pool[64];
+    char cid[GW_CMD_ID_LEN + 1], vm_pool[64], sr_pool[64], vm_uuid[GW_ID_MAX], sr_uuid[GW_ID_MAX];
     int rc = -1;
 
     if (!args) {
@@ -367,14 +371,10 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
     }
     json_object_object_del(args, "id");
     sr = xo_msg_str(args, "sr");
-    pool_of(ctx, vm, GW_T_VM, vm_pool);
-    pool_of(ctx, sr, GW_T_SR, sr_pool);
+    pool_of(ctx, vm, GW_T_VM, vm_pool, vm_uuid);
+    pool_of(ctx, sr, GW_T_SR, sr_pool, sr_uuid);
     if (vm_pool[0] && !sr_pool[0]) { /* xo-server resolves the VM, then the SR */
         rc = no_such_sr(sr, err);
-        goto out;
-    }
-    if (vm_pool[0] && strcmp(vm_pool, sr_pool) != 0) {
-        rc = not_implemented(err, "sr");
         goto out;
     }
     memset(&w, 0, sizeof(w));
@@ -382,7 +382,15 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
     w.conn = s->conn;
     w.admin = s->user->permission == GW_PERM_ADMIN;
     snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
-    rc = gw_vm_command(ctx, s->user, op->name, vm, args, types, &w, cid, err);
+    if (vm_pool[0] && strcmp(vm_pool, sr_pool) != 0) {
+        json_object *compress = NULL;
+        json_object_object_get_ex(args, "compress", &compress);
+        gw_copy_req_t req = {vm,      vm_uuid, vm_pool, sr_uuid, sr_pool, xo_msg_str(args, "name"),
+                             compress};
+        rc = gw_copy_across(ctx, s->user, &req, &w, err);
+    } else {
+        rc = gw_vm_command(ctx, s->user, op->name, vm, args, types, &w, cid, err);
+    }
     if (rc == 0 && !s->req_id)
         gw_buf_puts(result, "true");
     else if (rc == 0)

@@ -113,7 +113,7 @@ static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_C
 {
     json_object *args = json_tokener_parse("{\"id\":\"vm1-uuid\"}");
     gw_cmd_req_t req = {op, args, POOL, "vm1-uuid", "user-1", "a@b.c"};
-    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true, NULL, NULL};
     gw_xo_err_t err;
     memset(&err, 0, sizeof(err));
     gw_buf_init(&err.data);
