@@ -16,6 +16,9 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
 """
 import json
 import os
+import socket
+import ssl
+import struct
 import subprocess
 import time
 
@@ -25,6 +28,9 @@ from test_agent_commands import power, regular_vms, vm_by_state, wait_consuming
 from test_gateway_commands import VIEWER, call, follower_sees, ok
 
 TIMEOUT_MS = int(10000 * harness.SCALE)
+
+
+GW_TIMEOUT_MS = int(8000 * harness.SCALE)
 
 
 def start_stack(st):
@@ -48,7 +54,7 @@ def start_stack(st):
     for ag in agents:
         wait_consuming(ag)
     g.wait_synced(gw, [s.pool_uuid for s in sims])
-    return sims, agents, gw
+    return sims, agents, gw, extra
 
 
 def shared_sr(sim):
@@ -188,10 +194,152 @@ def check_across(sims, gw, f, k):
     assert any(p["bytes"] > 0 for p in progress) or True, progress
 
 
+MIB = 1 << 20
+
+
+def vm_hwm_kib(proc):
+    with open(f"/proc/{proc.p.pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+
+
+def endpoint_of(agent):
+    line = next(l for l in agent.log_text().splitlines() if "event=transfer_listening" in l)
+    ep = line.split("endpoint=")[1].split()[0]
+    host, port = ep.rsplit(":", 1)
+    return host, int(port)
+
+
+def tickets(k):
+    """The vm.importPrepare args issued so far, oldest first."""
+    out = []
+    for _, v, _ in harness.kcat_read(k.bootstrap, "xo.commands"):
+        m = json.loads(v) if v else {}
+        if m.get("op") == "vm.importPrepare":
+            out.append(m["args"])
+    return out
+
+
+def link_hello(agent, ticket, source):
+    """Dial the agent's transfer listener as another agent would; its answer frame."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(endpoint_of(agent), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            hello = json.dumps({"ticket": ticket, "source": source}).encode()
+            s.sendall(struct.pack(">I", len(hello)) + hello)
+            n = struct.unpack(">I", s.recv(4))[0]
+            body = b""
+            while len(body) < n:
+                body += s.recv(n - len(body))
+            return json.loads(body)
+
+
+def big_vm(sim, mib):
+    """A halted VM whose disk holds @p mib MiB of data."""
+    uuid = vm_by_state(sim, "Halted")
+    t = sim.truth()
+    rec = regular_vms(sim)[uuid][1]
+    vdi = disks(t, rec)[0]
+    sim.post(f"/sim/vdi_content?vdi={vdi}&allocated={mib * MIB}")
+    return uuid
+
+
+def background_copy(gw, params):
+    return subprocess.Popen(["node", g.CLIENT, "call", gw.url, *g.ADMIN, "vm.copy",
+                             json.dumps(params)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def outcome(p):
+    out, err = p.communicate(timeout=120 * harness.SCALE)
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def vm_count(sim):
+    return len(regular_vms(sim)), len(sim.truth()["vdi"])
+
+
+def check_refusals(sims, agents, gw, k):
+    """Forged, replayed and wrong-peer links are refused; a transfer beyond
+    transfer.max_concurrent (1 here) waits, reported as queued."""
+    a, b = sims
+    r = link_hello(agents[1], os.urandom(32).hex(), agents[0].name)
+    assert r == {"error": "TRANSFER_REFUSED"}, r
+    used = tickets(k)[-1]
+    r = link_hello(agents[0] if used["source"].startswith("agent1") else agents[1],
+                   used["ticket"], used["source"])
+    assert r == {"error": "TRANSFER_REFUSED"}, r
+    print("a forged ticket and a replayed (used) ticket are refused")
+    a.post(f"/sim/config?export_rate={8 * MIB}")
+    slow = big_vm(a, 96)
+    other = vm_by_state(a, "Halted", n=2, exclude=(slow,))[0]
+    before = vm_count(b)
+    first = background_copy(gw, {"vm": slow, "sr": shared_sr(b)})
+    harness.wait_until(lambda: b.stats()["bytes_imported"] > 0 and len(tickets(k)) >= 3, 30,
+                       what="first transfer running")
+    n = len(tickets(k))
+    second = background_copy(gw, {"vm": other, "sr": shared_sr(b)})
+    pending = harness.wait_until(lambda: tickets(k)[n:], 30, what="second prepare")[0]
+    r = link_hello(agents[1], pending["ticket"], "evil-agent")
+    assert r == {"error": "TRANSFER_REFUSED"}, r
+    queued = harness.wait_until(
+        lambda: [m for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results")
+                 for m in [json.loads(v)] if m.get("reason") == "queued"], 30,
+        what="the second export reported queued")
+    assert first.poll() is None, "the first transfer ended too early for this test"
+    r1, r2 = outcome(first), outcome(second)
+    assert "result" in r1, r1
+    assert r2.get("error", {}).get("data", {}).get("code") == "TRANSFER_REFUSED", r2
+    assert vm_count(b)[0] == before[0] + 1
+    a.post("/sim/config?export_rate=0")
+    print(f"second copy queued behind transfer.max_concurrent=1 ({len(queued)} queued "
+          "result); a link naming another source burns its ticket: the real source is then "
+          "refused too (TRANSFER_REFUSED), no VM left")
+
+
+def check_sr_full(sims, gw):
+    a, b = sims
+    src = big_vm(a, 8)
+    sr = shared_sr(b)
+    before = vm_count(b)
+    b.post(f"/sim/sr_space?sr={sr}&free={2 * MIB}")
+    r = call(gw, "vm.copy", {"vm": src, "sr": sr})
+    b.post(f"/sim/sr_space?sr={sr}&free={1 << 40}")
+    assert "error" in r and "SR_FULL" in json.dumps(r["error"]), r
+    assert vm_count(b) == before, (vm_count(b), before)
+    print(f"destination SR full -> {json.dumps(r['error'])[:160]}; nothing left behind")
+
+
+def check_kill(sims, agents, gw, st, extra, side):
+    """Kill the source (side 0) or destination (side 1) agent half way: the client gets an
+    error, the destination keeps no VM; the agent is started again for what follows."""
+    a, b = sims
+    a.post(f"/sim/config?export_rate={16 * MIB}")
+    src = big_vm(a, 64)
+    before = vm_count(b)
+    p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
+
+    def exporting():
+        return [t for t in a.truth()["task"].values()
+                if t["name_label"] == "xo-agent export" and t["status"] == "pending"
+                and t["progress"] >= 0.2]
+    harness.wait_until(exporting, 30, interval=0.05, what="transfer a good part of the way")
+    agents[side].kill()
+    r = outcome(p)
+    assert "error" in r, r
+    a.post("/sim/config?export_rate=0")
+    harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
+    agents[side] = st.start_agent(sims[side], st.kafkas[0], name=f"agent{side}k",
+                                  extra=extra)
+    wait_consuming(agents[side])
+    print(f"{'source' if side == 0 else 'destination'} agent killed half way -> "
+          f"{json.dumps(r['error'])[:140]}; destination has no new VM or VDI")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
-        sims, agents, gw = start_stack(st)
+        sims, agents, gw, extra = start_stack(st)
         f = g.Follower(gw.url)
         try:
             check_halted(sims[0], gw, f)
@@ -200,6 +348,13 @@ def main():
         finally:
             f.close()
         check_errors(sims, gw)
+        k = st.kafkas[0]
+        check_refusals(sims, agents, gw, k)
+        check_sr_full(sims, gw)
+        hwm = [vm_hwm_kib(ag) for ag in agents]
+        check_kill(sims, agents, gw, st, extra, 0)
+        check_kill(sims, agents, gw, st, extra, 1)
+        print(f"agents' peak RSS before the kill tests: {hwm} KiB")
         n = len(regular_vms(sims[0]))
         assert n >= 12, n
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
