@@ -79,15 +79,18 @@ static bool relogin_helps(xo_err_t err, const xo_xapi_error_t *xerr)
     return err == XO_ERR_CONNECT || err == XO_ERR_IO || err == XO_ERR_TIMEOUT || err == XO_ERR_HTTP;
 }
 
-static xo_err_t resolve_vm(agent_cmd_t *c, const char *uuid, char *ref, size_t size,
-                           cmd_outcome_t *out)
+/* The object of the op: a VM, or a task (XO_ON_TASK), by its uuid. */
+static xo_err_t resolve_vm(agent_cmd_t *c, const char *cls, const char *uuid, char *ref,
+                           size_t size, cmd_outcome_t *out)
 {
     xo_err_t err = XO_ERR_CONNECT;
+    char method[48];
 
+    snprintf(method, sizeof(method), "%s.get_by_uuid", cls);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!c->session[0] && cmd_login(c) != XO_OK)
             break;
-        err = call_str(c, "VM.get_by_uuid", args1(uuid), ref, size, out);
+        err = call_str(c, method, args1(uuid), ref, size, out);
         if (err == XO_OK || !relogin_helps(err, &out->xerr))
             break;
         c->session[0] = '\0';
@@ -368,6 +371,21 @@ static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_out
     return err;
 }
 
+/* task.cancel: XAPI's task.cancel (synchronous). Cancelling a transfer's export task stops
+ * the export, and so the link and the import (docs/streaming.md). */
+static xo_err_t op_task_cancel(agent_cmd_t *c, const cmd_t *cmd, const char *task,
+                               cmd_outcome_t *out)
+{
+    json_object *ignored = NULL;
+    xo_err_t err = call(c, "task.cancel", args1(task), &ignored, out);
+
+    (void)cmd;
+    json_object_put(ignored);
+    if (err == XO_OK)
+        out->result = json_object_new_boolean(1);
+    return err;
+}
+
 /* ------------------------------------------------------------------ for other executors */
 
 /* The helpers above, for executors kept in their own files (command_copy.c). */
@@ -423,6 +441,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_COPY] = cmd_op_copy,                     /* command_copy.c */
     [XO_OP_VM_IMPORT_PREPARE] = cmd_op_import_prepare, /* transfer.c */
     [XO_OP_VM_EXPORT_TO] = cmd_op_export_to,
+    [XO_OP_TASK_CANCEL] = op_task_cancel,
 };
 
 bool cmd_can_run(cmd_op_t op)
@@ -440,7 +459,8 @@ xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
                          "no executor for op %d", (int)cmd->op);
     if (xo_op_get(cmd->op)->targets == 0) /* an op on no VM (vm.importPrepare) */
         return executors[cmd->op](c, cmd, NULL, out);
-    err = resolve_vm(c, xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
+    err = resolve_vm(c, xo_op_get(cmd->op)->targets & XO_ON_TASK ? "task" : "VM",
+                     xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
     if (err != XO_OK)
         return err;
     return executors[cmd->op](c, cmd, vm, out);

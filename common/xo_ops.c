@@ -104,6 +104,12 @@ static const xo_op_param_t p_export_to[] = {
      "the export's compression, as vm.copy's"},
     P_END};
 
+static const xo_op_param_t p_task[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the XAPI task's uuid (xo-server's object id); the agent resolves it with "
+     "task.get_by_uuid"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -153,6 +159,10 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                             "Across pools, source: stream the VM's export to the destination "
                             "agent; returns the new VM's uuid.",
                             XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_INTERNAL, p_export_to, NULL},
+    [XO_OP_TASK_CANCEL] = {"task.cancel",
+                           "Cancel an XAPI task (a VM transfer's export task also ends its "
+                           "link and the import).",
+                           XO_PERM_ADMINISTRATE, XO_ON_TASK, 0, p_task, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

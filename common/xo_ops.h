@@ -31,6 +31,7 @@ typedef enum {
     XO_OP_VM_COPY,
     XO_OP_VM_IMPORT_PREPARE,
     XO_OP_VM_EXPORT_TO,
+    XO_OP_TASK_CANCEL,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -69,6 +70,7 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM          (1u << 0) /**< "VM" */
 #define XO_ON_VM_SNAPSHOT (1u << 1) /**< "VM-snapshot" */
 #define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
+#define XO_ON_TASK        (1u << 3) /**< "task": an XAPI task (the agent: task.get_by_uuid) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 #define XO_OP_INTERNAL                                                                             \

@@ -225,6 +225,8 @@ static void target_types(unsigned targets, gw_type_t types[4])
         types[n++] = GW_T_VM_SNAPSHOT;
     if (targets & XO_ON_VM_TEMPLATE)
         types[n++] = GW_T_VM_TEMPLATE;
+    if (targets & XO_ON_TASK)
+        types[n++] = GW_T_TASK;
     types[n] = GW_T_NONE;
 }
 
@@ -297,7 +299,8 @@ out:
     X(vm_unpause, "vm.unpause")                                                                    \
     X(vm_snapshot, "vm.snapshot")                                                                  \
     X(vm_delete, "vm.delete")                                                                      \
-    X(vm_set, "vm.set")
+    X(vm_set, "vm.set")                                                                            \
+    X(task_cancel, "task.cancel")
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \

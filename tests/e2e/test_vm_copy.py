@@ -12,7 +12,13 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
 4. Across pools (docs/streaming.md), a halted VM without compression and a running VM with
    zstd: the copy exists in the destination simulator with the source's disk digests, in
    the view; the source simulator's bytes_exported equals the destination's bytes_imported;
-   the running VM's temporary snapshot is gone; progress results carried bytes.
+   the running VM's temporary snapshot is gone.
+5. Refused links: a forged ticket, a used ticket, a live ticket presented by another agent
+   id (which burns it: the real source is then refused); a transfer beyond
+   transfer.max_concurrent waits, reported as queued.
+6. Failures leave no VM on the destination and answer the client with an error: the
+   destination SR full (SR_FULL), task.cancel of the export task half way (TASK_CANCELLED),
+   the source agent killed half way, the destination agent killed half way.
 """
 import json
 import os
@@ -336,6 +342,34 @@ def check_kill(sims, agents, gw, st, extra, side):
           f"{json.dumps(r['error'])[:140]}; destination has no new VM or VDI")
 
 
+def check_cancel(sims, gw):
+    """task.cancel of the transfer's export task, half way: the export stops, the link and
+    the import end, the client gets XAPI's cancellation, and no VM is left."""
+    a, b = sims
+    a.post(f"/sim/config?export_rate={8 * MIB}")
+    src = big_vm(a, 64)
+    before = vm_count(b)
+    p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
+
+    def exporting():
+        return [t["uuid"] for t in a.truth()["task"].values()
+                if t["name_label"] == "xo-agent export" and t["status"] == "pending"
+                and t["progress"] >= 0.1]
+    task = harness.wait_until(exporting, 30, interval=0.05, what="transfer under way")[0]
+
+    def cancel():
+        r = call(gw, "task.cancel", {"id": task})
+        return r if r.get("error", {}).get("code") != 1 else None  # not yet in the view
+    r = harness.wait_until(cancel, 10, interval=0.2, what="task.cancel")
+    assert r.get("result") is True, r
+    r = outcome(p)
+    a.post("/sim/config?export_rate=0")
+    assert "TASK_CANCELLED" in json.dumps(r.get("error")), r
+    harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
+    print(f"task.cancel of the export task half way -> {json.dumps(r['error'])[:120]}; no VM "
+          "left")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
@@ -351,6 +385,7 @@ def main():
         k = st.kafkas[0]
         check_refusals(sims, agents, gw, k)
         check_sr_full(sims, gw)
+        check_cancel(sims, gw)
         hwm = [vm_hwm_kib(ag) for ag in agents]
         check_kill(sims, agents, gw, st, extra, 0)
         check_kill(sims, agents, gw, st, extra, 1)
