@@ -48,10 +48,11 @@ struct tx_worker {
     agent_transfer_t *t;
     bool busy, done;
     pthread_t th;
-    int fd;            /**< import: the accepted socket */
-    char id[64];       /**< export: the command id */
-    json_object *args; /**< export: a private copy of the command's args */
-    int64_t expires;   /**< export: the command's expiry */
+    int fd;             /**< import: the accepted socket */
+    char id[64];        /**< export: the command id */
+    json_object *args;  /**< export: a private copy of the command's args */
+    int64_t expires;    /**< export: the command's expiry */
+    unsigned char *buf; /**< TX_FRAME_BUF bytes: the one data buffer of the transfer */
 };
 
 struct agent_transfer {
@@ -219,9 +220,13 @@ static tx_worker_t *worker_take(agent_transfer_t *t)
             w->busy = false;
         }
         if (!w->busy) {
+            unsigned char *buf = malloc(TX_FRAME_BUF);
+            if (!buf)
+                return NULL;
             memset(w, 0, sizeof(*w));
             w->t = t;
             w->fd = -1;
+            w->buf = buf; /* not thread-local: every thread of the process would pay for it */
             w->busy = true;
             return w;
         }
@@ -234,6 +239,8 @@ static void worker_done(tx_worker_t *w)
     pthread_mutex_lock(&w->t->mu);
     json_object_put(w->args);
     w->args = NULL;
+    free(w->buf);
+    w->buf = NULL;
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
@@ -248,6 +255,8 @@ static xo_err_t worker_spawn(tx_worker_t *w, void *(*fn)(void *))
     pthread_mutex_lock(&w->t->mu);
     json_object_put(w->args);
     w->args = NULL;
+    free(w->buf);
+    w->buf = NULL;
     w->busy = false;
     pthread_mutex_unlock(&w->t->mu);
     return XO_ERR_NOMEM;
@@ -319,12 +328,12 @@ static const char *ticket_claim(agent_transfer_t *t, const char *ticket, const c
 /* The link's hello: {"ticket", "source"}; answered {"ok":true} or {"error":…}. */
 static const char *link_hello(agent_transfer_t *t, tx_conn_t *link, tx_ticket_t *k)
 {
-    static _Thread_local unsigned char buf[TX_FRAME_MAX];
+    unsigned char buf[TX_CONTROL_MAX + 1];
     json_object *hello = NULL;
     const char *why;
     size_t n = 0;
 
-    if (tx_frame_read(link, buf, &n) != XO_OK || n == 0 || n >= sizeof(buf))
+    if (tx_frame_read(link, buf, TX_CONTROL_MAX, &n) != XO_OK || n == 0)
         return "no hello";
     buf[n] = '\0';
     hello = json_tokener_parse((const char *)buf);
@@ -342,15 +351,14 @@ static const char *link_hello(agent_transfer_t *t, tx_conn_t *link, tx_ticket_t 
 }
 
 /* Link frames into the import's body until the end frame. */
-static xo_err_t pump_to_host(tx_conn_t *link, tx_conn_t *host, uint64_t *bytes, cmd_outcome_t *out)
+static xo_err_t pump_to_host(tx_conn_t *link, tx_conn_t *host, unsigned char *buf, uint64_t *bytes,
+                             cmd_outcome_t *out)
 {
-    static _Thread_local unsigned char buf[TX_FRAME_MAX];
-
     for (;;) {
         size_t n = 0;
         if (agent_stop)
             return fail(out, "AGENT_STOPPED", XO_ERR_IO, "agent stopping");
-        if (tx_frame_read(link, buf, &n) != XO_OK)
+        if (tx_frame_read(link, buf, TX_FRAME_MAX, &n) != XO_OK)
             return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the source's link broke");
         if (n == 0)
             return XO_OK;
@@ -386,8 +394,8 @@ static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, 
 /* PUT /import from the link; on any failure the import task is cancelled so that XAPI
  * removes what it created (no half VM). */
 static xo_err_t run_import(agent_transfer_t *t, agent_cmd_t *w, tx_conn_t *link,
-                           const tx_ticket_t *k, char *uuid, size_t size, uint64_t *bytes,
-                           cmd_outcome_t *out)
+                           const tx_ticket_t *k, unsigned char *buf, char *uuid, size_t size,
+                           uint64_t *bytes, cmd_outcome_t *out)
 {
     char sr[128], task[128] = "", url[256], path[1024], errstr[256];
     tx_conn_t host = {.fd = -1};
@@ -407,7 +415,7 @@ static xo_err_t run_import(agent_transfer_t *t, agent_cmd_t *w, tx_conn_t *link,
     if (err != XO_OK)
         fail(out, "IMPORT_ERROR", err, errstr);
     if (err == XO_OK)
-        err = pump_to_host(link, &host, bytes, out);
+        err = pump_to_host(link, &host, buf, bytes, out);
     if (err != XO_OK)
         task_drop(w, task, "task.cancel");
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
@@ -442,7 +450,7 @@ static void link_outcome(tx_conn_t *link, xo_err_t err, const char *uuid, uint64
     }
     json_object_object_add(o, "bytes", json_object_new_int64((int64_t)bytes));
     s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    if (strlen(s) <= TX_FRAME_MAX)
+    if (strlen(s) <= TX_CONTROL_MAX)
         tx_frame_write(link, s, strlen(s));
     json_object_put(o);
 }
@@ -469,7 +477,7 @@ static void *import_main(void *arg)
     }
     xo_info(TX_MOD, "event=import_start source=%s sr=%s", k.source, k.sr);
     w = xapi_open(t->a, errstr, sizeof(errstr));
-    err = w ? run_import(t, w, &link, &k, uuid, sizeof(uuid), &bytes, &out)
+    err = w ? run_import(t, w, &link, &k, wk->buf, uuid, sizeof(uuid), &bytes, &out)
             : fail(&out, "XAPI_UNREACHABLE", XO_ERR_CONNECT, errstr);
     link_outcome(&link, err, uuid, bytes, &out);
     xo_info(TX_MOD, "event=import_done source=%s bytes=%llu state=%s code=%s vm=%s", k.source,
@@ -578,7 +586,7 @@ static bool split_endpoint(const char *ep, char *host, size_t size, int *port)
 static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *link,
                           cmd_outcome_t *out)
 {
-    static _Thread_local unsigned char buf[TX_FRAME_MAX + 1];
+    unsigned char buf[TX_CONTROL_MAX + 1];
     tx_tls_opts_t tls = {.pin_sha256 = xo_msg_str(args, "fingerprint")};
     char host[256], errstr[256];
     json_object *hello = json_object_new_object(), *ack;
@@ -602,7 +610,7 @@ static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *lin
     err = tx_frame_write(link, s, strlen(s));
     json_object_put(hello);
     if (err == XO_OK)
-        err = tx_frame_read(link, buf, &n);
+        err = tx_frame_read(link, buf, TX_CONTROL_MAX, &n);
     buf[n] = '\0';
     ack = err == XO_OK ? json_tokener_parse((const char *)buf) : NULL;
     err = json_object_object_get_ex(ack, "ok", NULL) ? XO_OK : XO_ERR_BADSIG;
@@ -614,19 +622,19 @@ static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *lin
 
 /* The export's body into link frames, publishing bytes and the export task's progress. */
 static xo_err_t pump_to_link(agent_cmd_t *w, const char *id, const char *task, tx_conn_t *host,
-                             tx_conn_t *link, uint64_t *bytes, cmd_outcome_t *out)
+                             tx_conn_t *link, unsigned char *buf, uint64_t *bytes,
+                             cmd_outcome_t *out)
 {
-    static _Thread_local unsigned char buf[TX_FRAME_MAX];
     int64_t last = xo_now_ms();
 
     for (;;) {
-        ssize_t n = agent_stop ? -1 : tx_read(host, buf, sizeof(buf));
+        ssize_t n = agent_stop ? -1 : tx_read(host, buf + 4, TX_FRAME_MAX);
         if (n < 0)
             return fail(out, agent_stop ? "AGENT_STOPPED" : "EXPORT_ERROR", XO_ERR_IO,
                         "the export broke");
         if (n == 0)
             return XO_OK;
-        if (tx_frame_write(link, buf, (size_t)n) != XO_OK)
+        if (tx_frame_send(link, buf, (size_t)n) != XO_OK)
             return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the destination's link broke");
         *bytes += (uint64_t)n;
         if (xo_now_ms() - last >= TX_PROGRESS_MS) {
@@ -649,7 +657,7 @@ static xo_err_t pump_to_link(agent_cmd_t *w, const char *id, const char *task, t
 static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *task, tx_conn_t *link,
                             char *uuid, size_t size, cmd_outcome_t *out)
 {
-    static _Thread_local unsigned char buf[TX_FRAME_MAX + 1];
+    unsigned char buf[TX_CONTROL_MAX + 1];
     json_object *rec = task_end(w, task, 10000, out), *o;
     size_t n = 0;
     xo_err_t err = XO_OK;
@@ -661,7 +669,8 @@ static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *tas
     json_object_put(rec);
     if (err != XO_OK)
         return err;
-    if (tx_frame_write(link, NULL, 0) != XO_OK || tx_frame_read(link, buf, &n) != XO_OK)
+    if (tx_frame_write(link, NULL, 0) != XO_OK ||
+        tx_frame_read(link, buf, TX_CONTROL_MAX, &n) != XO_OK)
         return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "no outcome from the destination");
     (void)t;
     buf[n] = '\0';
@@ -709,7 +718,7 @@ static xo_err_t run_export(agent_transfer_t *t, agent_cmd_t *w, tx_worker_t *wk,
     if (err == XO_OK)
         err = link_open(t, wk->args, &link, out);
     if (err == XO_OK)
-        err = pump_to_link(w, wk->id, task, &host, &link, bytes, out);
+        err = pump_to_link(w, wk->id, task, &host, &link, wk->buf, bytes, out);
     tx_close(&host, false);
     if (err == XO_OK)
         err = finish_link(t, w, task, &link, uuid, size, out);

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -33,6 +35,14 @@ static void set_timeouts(int fd, int timeout_ms)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/* Whole frames go out at once: no Nagle wait for the ACK of the previous one. */
+static void set_nodelay(int fd)
+{
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* A non-blocking connect bounded by timeout_ms, then back to blocking. */
 static int connect_bounded(const struct addrinfo *ai, int timeout_ms)
 {
@@ -51,6 +61,7 @@ static int connect_bounded(const struct addrinfo *ai, int timeout_ms)
         goto fail;
     if (fcntl(fd, F_SETFL, 0) != 0)
         goto fail;
+    set_nodelay(fd);
     set_timeouts(fd, timeout_ms);
     return fd;
 fail:
@@ -143,6 +154,7 @@ xo_err_t tx_accept_tls(tx_conn_t *c, int fd, SSL_CTX *ctx, int timeout_ms, char 
 
     memset(c, 0, sizeof(*c));
     c->fd = fd;
+    set_nodelay(fd);
     set_timeouts(fd, timeout_ms);
     c->ssl = SSL_new(ctx);
     if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1 || SSL_accept(c->ssl) != 1)
@@ -350,19 +362,35 @@ xo_err_t tx_http_open(tx_conn_t *c, const char *base_url, const char *method, co
 
 /* ------------------------------------------------------------------ link frames */
 
-xo_err_t tx_frame_write(tx_conn_t *c, const void *p, size_t n)
+static void frame_header(unsigned char h[4], size_t n)
 {
-    unsigned char h[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
-                          (unsigned char)(n >> 8), (unsigned char)n};
-
-    if (n > TX_FRAME_MAX)
-        return XO_ERR_LIMIT;
-    if (tx_write_all(c, h, 4) != XO_OK)
-        return XO_ERR_IO;
-    return n ? tx_write_all(c, p, n) : XO_OK;
+    h[0] = (unsigned char)(n >> 24);
+    h[1] = (unsigned char)(n >> 16);
+    h[2] = (unsigned char)(n >> 8);
+    h[3] = (unsigned char)n;
 }
 
-xo_err_t tx_frame_read(tx_conn_t *c, void *p, size_t *n)
+xo_err_t tx_frame_write(tx_conn_t *c, const void *p, size_t n)
+{
+    unsigned char frame[4 + TX_CONTROL_MAX];
+
+    if (n > TX_CONTROL_MAX)
+        return XO_ERR_LIMIT;
+    frame_header(frame, n);
+    if (n)
+        memcpy(frame + 4, p, n);
+    return tx_write_all(c, frame, 4 + n);
+}
+
+xo_err_t tx_frame_send(tx_conn_t *c, unsigned char *frame, size_t n)
+{
+    if (n > TX_FRAME_MAX)
+        return XO_ERR_LIMIT;
+    frame_header(frame, n);
+    return tx_write_all(c, frame, 4 + n); /* one write: whole TLS records, no Nagle wait */
+}
+
+xo_err_t tx_frame_read(tx_conn_t *c, void *p, size_t cap, size_t *n)
 {
     unsigned char h[4];
     size_t len;
@@ -371,7 +399,7 @@ xo_err_t tx_frame_read(tx_conn_t *c, void *p, size_t *n)
     if (tx_read_full(c, h, 4) != XO_OK)
         return XO_ERR_IO;
     len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    if (len > TX_FRAME_MAX)
+    if (len > cap)
         return XO_ERR_LIMIT;
     *n = len;
     return len ? tx_read_full(c, p, len) : XO_OK;

@@ -18,10 +18,12 @@
 
 #include "xo_error.h"
 
-#define TX_FRAME_MAX    65536        /**< largest link frame payload (bytes) */
-#define TX_HEAD_MAX     16384        /**< largest HTTP response head read */
-#define TX_PIN_HEX      64           /**< SHA-256 in hex */
-#define TX_IMPORT_CLAIM (1ull << 50) /**< Content-Length of an import (1 PiB, as xo-server) */
+#define TX_FRAME_MAX    262144             /**< largest link frame payload (bytes) */
+#define TX_FRAME_BUF    (4 + TX_FRAME_MAX) /**< a data frame: its header, then its payload */
+#define TX_CONTROL_MAX  4096               /**< largest control frame (hello, answer, outcome) */
+#define TX_HEAD_MAX     16384              /**< largest HTTP response head read */
+#define TX_PIN_HEX      64                 /**< SHA-256 in hex */
+#define TX_IMPORT_CLAIM (1ull << 50)       /**< Content-Length of an import (1 PiB, as xo-server) */
 
 /** TLS settings of a client connection. Strings borrowed. */
 typedef struct {
@@ -87,11 +89,16 @@ xo_err_t tx_http_open(tx_conn_t *c, const char *base_url, const char *method, co
 
 /* ---- the link ---- */
 
-/** @brief A frame: 4-byte big-endian length, then the bytes (@p n <= TX_FRAME_MAX). */
+/** @brief A control frame: 4-byte big-endian length, then the bytes (n <= TX_CONTROL_MAX). */
 xo_err_t tx_frame_write(tx_conn_t *c, const void *p, size_t n);
 
-/** @brief One frame into @p p (size >= TX_FRAME_MAX); *n = 0 is the end of the stream. */
-xo_err_t tx_frame_read(tx_conn_t *c, void *p, size_t *n);
+/** @brief A data frame in one write: @p frame holds @p n payload bytes at frame + 4 (its
+ *  header is written here); n <= TX_FRAME_MAX, 0 is the end of the stream. */
+xo_err_t tx_frame_send(tx_conn_t *c, unsigned char *frame, size_t n);
+
+/** @brief One frame into @p p of @p cap bytes; *n = 0 is the end of the stream.
+ *  @returns XO_OK, XO_ERR_IO, XO_ERR_LIMIT (a frame over @p cap). */
+xo_err_t tx_frame_read(tx_conn_t *c, void *p, size_t cap, size_t *n);
 
 /**
  * @brief A server context with a fresh self-signed P-256 certificate (kept in memory only),

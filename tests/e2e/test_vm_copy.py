@@ -60,7 +60,19 @@ def start_stack(st):
     for ag in agents:
         wait_consuming(ag)
     g.wait_synced(gw, [s.pool_uuid for s in sims])
+    wait_agents_live(gw, sims)
     return sims, agents, gw, extra
+
+
+def wait_agents_live(gw, sims):
+    """The gateway knows each pool's agent from its heartbeats (a copy across pools names
+    the source agent in the destination's ticket)."""
+    def live():
+        _, body, _ = g.http_get(gw.url + "/metrics", headers=g.basic(*g.ADMIN))
+        text = body.decode()
+        return all(f'xo_gateway_pool_agent_live{{pool="{s.pool_uuid}",state="live"}} 1' in text
+                   for s in sims)
+    harness.wait_until(live, 60, interval=0.2, what="agents live in the gateway's view")
 
 
 def shared_sr(sim):
@@ -338,6 +350,7 @@ def check_kill(sims, agents, gw, st, extra, side):
     agents[side] = st.start_agent(sims[side], st.kafkas[0], name=f"agent{side}k",
                                   extra=extra)
     wait_consuming(agents[side])
+    wait_agents_live(gw, sims)
     print(f"{'source' if side == 0 else 'destination'} agent killed half way -> "
           f"{json.dumps(r['error'])[:140]}; destination has no new VM or VDI")
 
