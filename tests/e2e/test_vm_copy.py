@@ -16,21 +16,30 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
 5. Refused links: a forged ticket, a used ticket, a live ticket presented by another agent
    id (which burns it: the real source is then refused); a transfer beyond
    transfer.max_concurrent waits, reported as queued.
-6. Failures leave no VM on the destination and answer the client with an error: the
+6. A corrupted chunk (the test plays the source agent with a ticket signed by the
+   gateway's key): XAPI fails the import (checksum), the destination answers IMPORT_ERROR
+   on the link and keeps no VM.
+7. Failures leave no VM on the destination and answer the client with an error: the
    destination SR full (SR_FULL), task.cancel of the export task half way (TASK_CANCELLED),
    the source agent killed half way, the destination agent killed half way.
 """
+import io
 import json
 import os
+import re
 import socket
 import ssl
 import struct
 import subprocess
+import tarfile
 import time
+import urllib.request
 
 import gw_harness as g
 import harness
-from test_agent_commands import power, regular_vms, vm_by_state, wait_consuming
+import xmlrpc.client
+from test_agent_commands import (TERMINAL, power, regular_vms, sign_command_bin, vm_by_state,
+                                 wait_consuming)
 from test_gateway_commands import VIEWER, call, follower_sees, ok
 
 TIMEOUT_MS = int(10000 * harness.SCALE)
@@ -60,18 +69,26 @@ def start_stack(st):
     for ag in agents:
         wait_consuming(ag)
     g.wait_synced(gw, [s.pool_uuid for s in sims])
-    wait_agents_live(gw, sims)
+    wait_agents_live(gw, sims, agents)
     return sims, agents, gw, extra
 
 
-def wait_agents_live(gw, sims):
-    """The gateway knows each pool's agent from its heartbeats (a copy across pools names
-    the source agent in the destination's ticket)."""
+def agent_id(agent):
+    line = harness.wait_until(lambda: [l for l in agent.log_text().splitlines()
+                                       if "event=start agent=" in l], 30, what="agent start")[0]
+    return line.split("agent=")[1].split()[0]
+
+
+def wait_agents_live(gw, sims, agents):
+    """The gateway knows each pool's (current) agent from its heartbeats: a copy across
+    pools names the source agent in the destination's ticket."""
+    want = {s.pool_uuid: agent_id(a) for s, a in zip(sims, agents)}
+
     def live():
-        _, body, _ = g.http_get(gw.url + "/metrics", headers=g.basic(*g.ADMIN))
-        text = body.decode()
-        return all(f'xo_gateway_pool_agent_live{{pool="{s.pool_uuid}",state="live"}} 1' in text
-                   for s in sims)
+        _, body, _ = g.http_get(gw.url + "/healthz")
+        seen = {p["uuid"]: p["agent"] for p in json.loads(body)["pools"]}
+        return all((seen.get(pool) or {}).get("id") == aid
+                   and seen[pool].get("state") == "live" for pool, aid in want.items())
     harness.wait_until(live, 60, interval=0.2, what="agents live in the gateway's view")
 
 
@@ -237,20 +254,37 @@ def tickets(k):
     return out
 
 
-def link_hello(agent, ticket, source):
-    """Dial the agent's transfer listener as another agent would; its answer frame."""
+def recv_exact(s, n):
+    body = b""
+    while len(body) < n:
+        more = s.recv(n - len(body))
+        assert more, "link closed"
+        body += more
+    return body
+
+
+def recv_frame(s):
+    return json.loads(recv_exact(s, struct.unpack(">I", recv_exact(s, 4))[0]))
+
+
+def send_frame(s, data):
+    s.sendall(struct.pack(">I", len(data)) + data)
+
+
+def link_open(endpoint, ticket, source):
+    """Dial a transfer listener as another agent would: the TLS socket and its answer."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(endpoint_of(agent), timeout=10) as raw:
-        with ctx.wrap_socket(raw) as s:
-            hello = json.dumps({"ticket": ticket, "source": source}).encode()
-            s.sendall(struct.pack(">I", len(hello)) + hello)
-            n = struct.unpack(">I", s.recv(4))[0]
-            body = b""
-            while len(body) < n:
-                body += s.recv(n - len(body))
-            return json.loads(body)
+    s = ctx.wrap_socket(socket.create_connection(endpoint, timeout=30))
+    send_frame(s, json.dumps({"ticket": ticket, "source": source}).encode())
+    return s, recv_frame(s)
+
+
+def link_hello(agent, ticket, source):
+    s, answer = link_open(endpoint_of(agent), ticket, source)
+    s.close()
+    return answer
 
 
 def big_vm(sim, mib):
@@ -350,7 +384,7 @@ def check_kill(sims, agents, gw, st, extra, side):
     agents[side] = st.start_agent(sims[side], st.kafkas[0], name=f"agent{side}k",
                                   extra=extra)
     wait_consuming(agents[side])
-    wait_agents_live(gw, sims)
+    wait_agents_live(gw, sims, agents)
     print(f"{'source' if side == 0 else 'destination'} agent killed half way -> "
           f"{json.dumps(r['error'])[:140]}; destination has no new VM or VDI")
 
@@ -383,6 +417,60 @@ def check_cancel(sims, gw):
           "left")
 
 
+def sign_and_send(st, k, pool, op, args):
+    """A command signed with the gateway's key, written to xo.commands; its final result."""
+    argv = [sign_command_bin(), "--key", os.path.join(st.path("keys"), "gateway.key"), "--pool",
+            pool, "--op", op, "--args", json.dumps(args), "--partitions", "6"]
+    lines = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.splitlines()
+    hdrs = dict(l.split("=", 1) for l in lines[1:])
+    part = subprocess.run([sign_command_bin(), "--key", argv[2], "--pool", pool, "--op", "x",
+                           "--partitions", "6"], check=True, capture_output=True,
+                          text=True).stdout.splitlines()[-1].split("=")[1]
+    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", "xo.commands", "-p", part, "-k", pool,
+                    "-H", f"xo-sig={hdrs['xo-sig']}", "-H", f"xo-key={hdrs['xo-key']}"],
+                   input=lines[0].encode(), check=True, timeout=30)
+    cid = json.loads(lines[0])["id"]
+
+    def final():
+        rs = [json.loads(v) for key, v, _ in harness.kcat_read(k.bootstrap, "xo.results")
+              if v and key == cid]
+        return rs if rs and rs[-1]["state"] in TERMINAL else None
+    return harness.wait_until(final, 30, interval=0.2, what=f"{op} result")[-1]
+
+
+def check_corrupt_chunk(sims, st, k):
+    """The test plays the source agent (with a ticket it had the gateway's key sign): an XVA
+    with one corrupted chunk makes XAPI fail the import; the destination answers XAPI's
+    error on the link and keeps no VM."""
+    a, b = sims
+    session = xmlrpc.client.ServerProxy(a.url).session.login_with_password(
+        "root", "password")["Value"]
+    src = vm_by_state(a, "Halted")
+    with urllib.request.urlopen(f"{a.url.rstrip('/')}/export?session_id={session}&uuid={src}"
+                                "&use_compression=false", timeout=60) as r:
+        xva = bytearray(r.read())
+    chunk = next(m for m in tarfile.open(fileobj=io.BytesIO(bytes(xva)))
+                 if re.fullmatch(r"Ref:\d+/\d{8}", m.name))
+    xva[chunk.offset_data + 100] ^= 0xFF
+    ticket = os.urandom(32).hex()
+    r = sign_and_send(st, k, b.pool_uuid, "vm.importPrepare",
+                      {"sr": shared_sr(b), "ticket": ticket, "source": "test-source"})
+    assert r["state"] == "success", r
+    host, port = r["result"]["endpoint"].rsplit(":", 1)
+    before = vm_count(b)
+    s, answer = link_open((host, int(port)), ticket, "test-source")
+    assert answer == {"ok": True}, answer
+    for i in range(0, len(xva), 1 << 18):
+        send_frame(s, bytes(xva[i:i + (1 << 18)]))
+    send_frame(s, b"")
+    out = recv_frame(s)
+    s.close()
+    assert out.get("error") == "IMPORT_ERROR" and "checksum" in json.dumps(out), out
+    assert vm_count(b) == before, (vm_count(b), before)
+    print(f"a corrupted chunk ({chunk.name}) -> {out['error']} {json.dumps(out['params'])[:100]}; "
+          "no VM left")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
@@ -399,10 +487,13 @@ def main():
         check_refusals(sims, agents, gw, k)
         check_sr_full(sims, gw)
         check_cancel(sims, gw)
+        check_corrupt_chunk(sims, st, k)
         hwm = [vm_hwm_kib(ag) for ag in agents]
         check_kill(sims, agents, gw, st, extra, 0)
         check_kill(sims, agents, gw, st, extra, 1)
         print(f"agents' peak RSS before the kill tests: {hwm} KiB")
+        for ag in agents:  # a clean stop: sanitizer builds check for leaks here
+            assert ag.stop() == 0, ag.log_text()[-2000:]
         n = len(regular_vms(sims[0]))
         assert n >= 12, n
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
