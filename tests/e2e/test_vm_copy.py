@@ -322,28 +322,31 @@ def check_refusals(sims, agents, gw, k):
                    used["ticket"], used["source"])
     assert r == {"error": "TRANSFER_REFUSED"}, r
     print("a forged ticket and a replayed (used) ticket are refused")
-    a.post(f"/sim/config?export_rate={8 * MIB}")
+    a.post(f"/sim/config?export_rate={1 * MIB}")  # the first transfer crawls meanwhile
     slow = big_vm(a, 96)
     other = vm_by_state(a, "Halted", n=2, exclude=(slow,))[0]
     before = vm_count(b)
     first = background_copy(gw, {"vm": slow, "sr": shared_sr(b)})
-    harness.wait_until(lambda: b.stats()["bytes_imported"] > 0 and len(tickets(k)) >= 3, 30,
-                       what="first transfer running")
+
+    def exporting():
+        return [t for t in a.truth()["task"].values()
+                if t["name_label"] == "xo-agent export" and t["status"] == "pending"]
+    harness.wait_until(exporting, 60, interval=0.1, what="first transfer running")
     n = len(tickets(k))
     second = background_copy(gw, {"vm": other, "sr": shared_sr(b)})
-    pending = harness.wait_until(lambda: tickets(k)[n:], 30, what="second prepare")[0]
+    pending = harness.wait_until(lambda: tickets(k)[n:], 60, what="second prepare")[0]
     r = link_hello(agents[1], pending["ticket"], "evil-agent")
     assert r == {"error": "TRANSFER_REFUSED"}, r
     queued = harness.wait_until(
         lambda: [m for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results")
-                 for m in [json.loads(v)] if m.get("reason") == "queued"], 30,
+                 for m in [json.loads(v)] if m.get("reason") == "queued"], 60,
         what="the second export reported queued")
     assert first.poll() is None, "the first transfer ended too early for this test"
+    a.post("/sim/config?export_rate=0")
     r1, r2 = outcome(first), outcome(second)
     assert "result" in r1, r1
     assert r2.get("error", {}).get("data", {}).get("code") == "TRANSFER_REFUSED", r2
     assert vm_count(b)[0] == before[0] + 1
-    a.post("/sim/config?export_rate=0")
     print(f"second copy queued behind transfer.max_concurrent=1 ({len(queued)} queued "
           "result); a link naming another source burns its ticket: the real source is then "
           "refused too (TRANSFER_REFUSED), no VM left")
