@@ -4,8 +4,9 @@
  * handlers and for the agent-to-agent link, a minimal HTTP/1.0 client for those handlers
  * (XAPI's rules: no chunked encoding, a huge Content-Length, 302 to another host), the
  * link's framing, and the link's self-signed certificate and its pin. Every socket has
- * send and receive timeouts, so no peer can hold a worker forever. Nothing here calls XAPI
- * methods or knows about commands.
+ * send and receive timeouts, so no peer can hold a worker forever. TLS writes to a peer
+ * that left raise SIGPIPE: the process ignores it (xo-agent's main does). Nothing here
+ * calls XAPI methods or knows about commands.
  */
 #ifndef XO_TRANSFER_IO_H
 #define XO_TRANSFER_IO_H
