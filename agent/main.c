@@ -80,6 +80,9 @@ static const xo_cfg_spec_t agent_spec[] = {
      "VM exports this agent streams at once; more wait, reported as queued."},
     {"transfer.timeout_ms", XO_CFG_INT, "60000", 1000, 3600000, false,
      "Longest silence on a transfer's connections (host or link) before it fails."},
+    {"transfer.link_zstd", XO_CFG_BOOL, "false", 0, 0, false,
+     "Compress the link to other agents with zstd when the VM export itself is not "
+     "compressed (a slow link between sites; costs CPU on both agents)."},
     {"transfer.ticket_ttl_ms", XO_CFG_INT, "600000", 1000, 86400000, false,
      "How long a prepared import waits for its source agent."},
     XO_CFG_LOG_SPECS,

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "command_int.h"
 #include "transfer_io.h"
@@ -30,7 +31,9 @@
 #define TX_TICKETS     64 /**< prepared imports remembered at once */
 #define TX_WORKERS     16 /**< worker threads per agent: running + queued transfers */
 #define TX_TICKET_HEX  64
-#define TX_PROGRESS_MS 500 /**< at most one progress result per transfer per this */
+#define TX_PROGRESS_MS 500          /**< at most one progress result per transfer per this */
+#define TX_ZSTD_IN     (128 * 1024) /**< export bytes read per compressed link frame */
+#define TX_ZSTD_LEVEL  1            /**< fast: the link must keep up with the host */
 
 typedef struct {
     bool used;
@@ -53,6 +56,10 @@ struct tx_worker {
     json_object *args;  /**< export: a private copy of the command's args */
     int64_t expires;    /**< export: the command's expiry */
     unsigned char *buf; /**< TX_FRAME_BUF bytes: the one data buffer of the transfer */
+    /* zstd on the link (transfer.link_zstd, uncompressed exports only): one side each */
+    ZSTD_CCtx *cctx;     /**< source */
+    ZSTD_DCtx *dctx;     /**< destination */
+    unsigned char *zbuf; /**< TX_FRAME_BUF bytes: the other side of the codec */
 };
 
 struct agent_transfer {
@@ -241,6 +248,12 @@ static void worker_done(tx_worker_t *w)
     w->args = NULL;
     free(w->buf);
     w->buf = NULL;
+    ZSTD_freeCCtx(w->cctx);
+    ZSTD_freeDCtx(w->dctx);
+    free(w->zbuf);
+    w->cctx = NULL;
+    w->dctx = NULL;
+    w->zbuf = NULL;
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
@@ -325,9 +338,18 @@ static const char *ticket_claim(agent_transfer_t *t, const char *ticket, const c
 
 /* ------------------------------------------------------------------ destination */
 
-/* The link's hello: {"ticket", "source"}; answered {"ok":true} or {"error":…}. */
-static const char *link_hello(agent_transfer_t *t, tx_conn_t *link, tx_ticket_t *k)
+/* Frames will be zstd: a decoder and its output buffer. */
+static const char *want_zstd(tx_worker_t *wk)
 {
+    wk->dctx = ZSTD_createDCtx();
+    wk->zbuf = malloc(TX_FRAME_BUF);
+    return wk->dctx && wk->zbuf ? NULL : "out of memory";
+}
+
+/* The link's hello: {"ticket", "source", "zstd"?}; answered {"ok":true} or {"error":…}. */
+static const char *link_hello(tx_worker_t *wk, tx_conn_t *link, tx_ticket_t *k)
+{
+    agent_transfer_t *t = wk->t;
     unsigned char buf[TX_CONTROL_MAX + 1];
     json_object *hello = NULL;
     const char *why;
@@ -340,6 +362,8 @@ static const char *link_hello(agent_transfer_t *t, tx_conn_t *link, tx_ticket_t 
     why = xo_msg_str(hello, "ticket") && xo_msg_str(hello, "source")
               ? ticket_claim(t, xo_msg_str(hello, "ticket"), xo_msg_str(hello, "source"), k)
               : "malformed hello";
+    if (!why && json_object_object_get_ex(hello, "zstd", NULL))
+        why = want_zstd(wk);
     json_object_put(hello);
     if (why) {
         const char *e = "{\"error\":\"TRANSFER_REFUSED\"}";
@@ -350,21 +374,49 @@ static const char *link_hello(agent_transfer_t *t, tx_conn_t *link, tx_ticket_t 
     return why;
 }
 
+/* One frame's bytes into the import, through the zstd decoder when the link has one (each
+ * frame is flushed by the source, so all of it can be written now). */
+static xo_err_t host_write(tx_worker_t *wk, tx_conn_t *host, size_t n, uint64_t *bytes,
+                           cmd_outcome_t *out)
+{
+    ZSTD_inBuffer in = {wk->buf, n, 0};
+    ZSTD_outBuffer o;
+
+    if (!wk->dctx) {
+        *bytes += n;
+        return tx_write_all(host, wk->buf, n) == XO_OK
+                   ? XO_OK
+                   : fail(out, "IMPORT_ERROR", XO_ERR_IO, "the host stopped reading the import");
+    }
+    do {
+        size_t rc;
+        o = (ZSTD_outBuffer){wk->zbuf, TX_FRAME_MAX, 0};
+        rc = ZSTD_decompressStream(wk->dctx, &o, &in);
+        if (ZSTD_isError(rc))
+            return fail(out, "TRANSFER_LINK_CORRUPT", XO_ERR_PARSE, ZSTD_getErrorName(rc));
+        if (o.pos && tx_write_all(host, wk->zbuf, o.pos) != XO_OK)
+            return fail(out, "IMPORT_ERROR", XO_ERR_IO, "the host stopped reading the import");
+        *bytes += o.pos;
+    } while (in.pos < in.size || o.pos == o.size);
+    return XO_OK;
+}
+
 /* Link frames into the import's body until the end frame. */
-static xo_err_t pump_to_host(tx_conn_t *link, tx_conn_t *host, unsigned char *buf, uint64_t *bytes,
+static xo_err_t pump_to_host(tx_worker_t *wk, tx_conn_t *link, tx_conn_t *host, uint64_t *bytes,
                              cmd_outcome_t *out)
 {
     for (;;) {
         size_t n = 0;
+        xo_err_t err;
         if (agent_stop)
             return fail(out, "AGENT_STOPPED", XO_ERR_IO, "agent stopping");
-        if (tx_frame_read(link, buf, TX_FRAME_MAX, &n) != XO_OK)
+        if (tx_frame_read(link, wk->buf, TX_FRAME_MAX, &n) != XO_OK)
             return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the source's link broke");
         if (n == 0)
             return XO_OK;
-        if (tx_write_all(host, buf, n) != XO_OK)
-            return fail(out, "IMPORT_ERROR", XO_ERR_IO, "the host stopped reading the import");
-        *bytes += n;
+        err = host_write(wk, host, n, bytes, out);
+        if (err != XO_OK)
+            return err;
     }
 }
 
@@ -393,10 +445,10 @@ static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, 
 
 /* PUT /import from the link; on any failure the import task is cancelled so that XAPI
  * removes what it created (no half VM). */
-static xo_err_t run_import(agent_transfer_t *t, agent_cmd_t *w, tx_conn_t *link,
-                           const tx_ticket_t *k, unsigned char *buf, char *uuid, size_t size,
-                           uint64_t *bytes, cmd_outcome_t *out)
+static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, const tx_ticket_t *k,
+                           char *uuid, size_t size, uint64_t *bytes, cmd_outcome_t *out)
 {
+    agent_transfer_t *t = wk->t;
     char sr[128], task[128] = "", url[256], path[1024], errstr[256];
     tx_conn_t host = {.fd = -1};
     tx_http_head_t head;
@@ -415,7 +467,7 @@ static xo_err_t run_import(agent_transfer_t *t, agent_cmd_t *w, tx_conn_t *link,
     if (err != XO_OK)
         fail(out, "IMPORT_ERROR", err, errstr);
     if (err == XO_OK)
-        err = pump_to_host(link, &host, buf, bytes, out);
+        err = pump_to_host(wk, link, &host, bytes, out);
     if (err != XO_OK)
         task_drop(w, task, "task.cancel");
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
@@ -470,14 +522,14 @@ static void *import_main(void *arg)
 
     err = tx_accept_tls(&link, wk->fd, t->ctx, t->timeout_ms, errstr, sizeof(errstr));
     wk->fd = -1; /* the link owns it now */
-    why = err == XO_OK ? link_hello(t, &link, &k) : errstr;
+    why = err == XO_OK ? link_hello(wk, &link, &k) : errstr;
     if (why) {
         xo_warn(TX_MOD, "event=transfer_refused reason=\"%s\"", why);
         goto out;
     }
     xo_info(TX_MOD, "event=import_start source=%s sr=%s", k.source, k.sr);
     w = xapi_open(t->a, errstr, sizeof(errstr));
-    err = w ? run_import(t, w, &link, &k, wk->buf, uuid, sizeof(uuid), &bytes, &out)
+    err = w ? run_import(wk, w, &link, &k, uuid, sizeof(uuid), &bytes, &out)
             : fail(&out, "XAPI_UNREACHABLE", XO_ERR_CONNECT, errstr);
     link_outcome(&link, err, uuid, bytes, &out);
     xo_info(TX_MOD, "event=import_done source=%s bytes=%llu state=%s code=%s vm=%s", k.source,
@@ -566,6 +618,21 @@ static const char *use_compression(json_object *args)
     return strcmp(s, "zstd") == 0 ? "zstd" : strcmp(s, "gzip") == 0 ? "true" : "false";
 }
 
+/* zstd on the link when transfer.link_zstd asks for it and the export is not compressed
+ * (compressing XAPI's gzip or zstd again would cost CPU for nothing). */
+static xo_err_t link_zstd(tx_worker_t *wk, cmd_outcome_t *out)
+{
+    if (!xo_config_get_bool(wk->t->a->cfg, "transfer.link_zstd") ||
+        strcmp(use_compression(wk->args), "false") != 0)
+        return XO_OK;
+    wk->cctx = ZSTD_createCCtx();
+    wk->zbuf = malloc(TX_FRAME_BUF);
+    if (!wk->cctx || !wk->zbuf ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(wk->cctx, ZSTD_c_compressionLevel, TX_ZSTD_LEVEL)))
+        return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot set up zstd on the link");
+    return XO_OK;
+}
+
 /* "host:port" (or "[v6]:port") of the destination. */
 static bool split_endpoint(const char *ep, char *host, size_t size, int *port)
 {
@@ -583,9 +650,10 @@ static bool split_endpoint(const char *ep, char *host, size_t size, int *port)
 }
 
 /* Dial the destination, pinned to the certificate its prepare answered, and say hello. */
-static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *link,
-                          cmd_outcome_t *out)
+static xo_err_t link_open(tx_worker_t *wk, tx_conn_t *link, cmd_outcome_t *out)
 {
+    agent_transfer_t *t = wk->t;
+    json_object *args = wk->args;
     unsigned char buf[TX_CONTROL_MAX + 1];
     tx_tls_opts_t tls = {.pin_sha256 = xo_msg_str(args, "fingerprint")};
     char host[256], errstr[256];
@@ -606,6 +674,8 @@ static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *lin
     }
     json_object_object_add(hello, "ticket", json_object_new_string(xo_msg_str(args, "ticket")));
     json_object_object_add(hello, "source", json_object_new_string(t->a->id));
+    if (wk->cctx)
+        json_object_object_add(hello, "zstd", json_object_new_boolean(1));
     s = json_object_to_json_string_ext(hello, JSON_C_TO_STRING_PLAIN);
     err = tx_frame_write(link, s, strlen(s));
     json_object_put(hello);
@@ -620,22 +690,47 @@ static xo_err_t link_open(agent_transfer_t *t, json_object *args, tx_conn_t *lin
                                "the destination agent refused the link (ticket or source)");
 }
 
+/* Export bytes (at wk->buf + 4) into link frames, compressed and flushed when the link has
+ * a zstd encoder: the destination can write all of a frame as soon as it has it. */
+static xo_err_t link_send(tx_worker_t *wk, tx_conn_t *link, size_t n, cmd_outcome_t *out)
+{
+    ZSTD_inBuffer in = {wk->buf + 4, n, 0};
+    size_t left;
+
+    if (!wk->cctx)
+        return tx_frame_send(link, wk->buf, n) == XO_OK
+                   ? XO_OK
+                   : fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the destination's link broke");
+    do {
+        ZSTD_outBuffer o = {wk->zbuf + 4, TX_FRAME_MAX, 0};
+        left = ZSTD_compressStream2(wk->cctx, &o, &in, ZSTD_e_flush);
+        if (ZSTD_isError(left))
+            return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, ZSTD_getErrorName(left));
+        if (o.pos && tx_frame_send(link, wk->zbuf, o.pos) != XO_OK)
+            return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the destination's link broke");
+    } while (left != 0 || in.pos < in.size);
+    return XO_OK;
+}
+
 /* The export's body into link frames, publishing bytes and the export task's progress. */
-static xo_err_t pump_to_link(agent_cmd_t *w, const char *id, const char *task, tx_conn_t *host,
-                             tx_conn_t *link, unsigned char *buf, uint64_t *bytes,
-                             cmd_outcome_t *out)
+static xo_err_t pump_to_link(agent_cmd_t *w, tx_worker_t *wk, const char *task, tx_conn_t *host,
+                             tx_conn_t *link, uint64_t *bytes, cmd_outcome_t *out)
 {
     int64_t last = xo_now_ms();
+    const char *id = wk->id;
+    size_t chunk = wk->cctx ? TX_ZSTD_IN : TX_FRAME_MAX;
 
     for (;;) {
-        ssize_t n = agent_stop ? -1 : tx_read(host, buf + 4, TX_FRAME_MAX);
+        ssize_t n = agent_stop ? -1 : tx_read(host, wk->buf + 4, chunk);
+        xo_err_t err;
         if (n < 0)
             return fail(out, agent_stop ? "AGENT_STOPPED" : "EXPORT_ERROR", XO_ERR_IO,
                         "the export broke");
         if (n == 0)
             return XO_OK;
-        if (tx_frame_send(link, buf, (size_t)n) != XO_OK)
-            return fail(out, "TRANSFER_LINK_LOST", XO_ERR_IO, "the destination's link broke");
+        err = link_send(wk, link, (size_t)n, out);
+        if (err != XO_OK)
+            return err;
         *bytes += (uint64_t)n;
         if (xo_now_ms() - last >= TX_PROGRESS_MS) {
             json_object *rec = NULL, *p = NULL;
@@ -716,9 +811,11 @@ static xo_err_t run_export(agent_transfer_t *t, agent_cmd_t *w, tx_worker_t *wk,
         json_object_put(rec);
     }
     if (err == XO_OK)
-        err = link_open(t, wk->args, &link, out);
+        err = link_zstd(wk, out);
     if (err == XO_OK)
-        err = pump_to_link(w, wk->id, task, &host, &link, wk->buf, bytes, out);
+        err = link_open(wk, &link, out);
+    if (err == XO_OK)
+        err = pump_to_link(w, wk, task, &host, &link, bytes, out);
     tx_close(&host, false);
     if (err == XO_OK)
         err = finish_link(t, w, task, &link, uuid, size, out);
@@ -793,8 +890,9 @@ static void *export_main(void *arg)
     } else {
         cmd_publish(w, wk->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
     }
-    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu state=%s code=%s vm=%s", wk->id,
-            (unsigned long long)bytes, err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
+    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
+            wk->id, (unsigned long long)bytes, wk->cctx != NULL,
+            err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
 out:
     xo_xapi_error_clear(&out.xerr);
     xapi_close(w);

@@ -9,8 +9,8 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
 3. Errors as xo-server gives them, none of which reaches XAPI: a viewer -> 2; an unknown SR
    -> 1 {id, type: SR}; `id` instead of `vm`, a missing sr, a compress of another type ->
    10.
-4. Across pools (docs/streaming.md), a halted VM without compression and a running VM with
-   zstd: the copy exists in the destination simulator with the source's disk digests, in
+4. Across pools (docs/streaming.md), a halted VM without compression (over a zstd link:
+   transfer.link_zstd on pool A's agent) and a running VM with zstd (a plain link): the copy exists in the destination simulator with the source's disk digests, in
    the view; the source simulator's bytes_exported equals the destination's bytes_imported;
    the running VM's temporary snapshot is gone.
 5. Refused links: a forged ticket, a used ticket, a live ticket presented by another agent
@@ -61,7 +61,10 @@ def start_stack(st):
                        capture_output=True)
     extra = {"commands": {"public_keys": os.path.join(keys, "gateway.pub")},
              "transfer": {"listen": "127.0.0.1:0", "max_concurrent": "1"}}
-    agents = [st.start_agent(s, k, name=f"agent{i}", extra=extra) for i, s in enumerate(sims)]
+    # pool A's agent compresses the link when the export is not compressed; pool B's does not
+    agents = [st.start_agent(s, k, name=f"agent{i}", extra=dict(
+        extra, transfer=dict(extra["transfer"], link_zstd="true" if i == 0 else "false")))
+        for i, s in enumerate(sims)]
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
         "commands": {"private_key": os.path.join(keys, "gateway.key"),
@@ -220,10 +223,12 @@ def across(src_sim, dst_sim, gw, f, state, compress, name=None):
     return new
 
 
-def check_across(sims, gw, f, k):
+def check_across(sims, agents, gw, f, k):
     a, b = sims
     across(a, b, gw, f, "Halted", None)
+    assert "link_zstd=1 state=success" in agents[0].log_text(), "pool A's link is zstd"
     across(b, a, gw, f, "Running", "zstd", name="running-across")
+    assert "link_zstd=0 state=success" in agents[1].log_text()
     progress = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results")
                 if v and json.loads(v)["state"] == "progress"]
     assert any(p["bytes"] > 0 for p in progress) or True, progress
@@ -384,8 +389,8 @@ def check_kill(sims, agents, gw, st, extra, side):
     assert "error" in r, r
     a.post("/sim/config?export_rate=0")
     harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
-    agents[side] = st.start_agent(sims[side], st.kafkas[0], name=f"agent{side}k",
-                                  extra=extra)
+    agents[side] = st.start_agent(sims[side], st.kafkas[0], name=f"agent{side}k", extra=dict(
+        extra, transfer=dict(extra["transfer"], link_zstd="true" if side == 0 else "false")))
     wait_consuming(agents[side])
     wait_agents_live(gw, sims, agents)
     print(f"{'source' if side == 0 else 'destination'} agent killed half way -> "
@@ -482,7 +487,7 @@ def main():
         try:
             check_halted(sims[0], gw, f)
             check_running(sims[1], gw, f)
-            check_across(sims, gw, f, st.kafkas[0])
+            check_across(sims, agents, gw, f, st.kafkas[0])
         finally:
             f.close()
         check_errors(sims, gw)
