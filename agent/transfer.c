@@ -1026,7 +1026,7 @@ xo_err_t agent_transfer_new(agent_t *a, agent_transfer_t **out, char *errstr, si
     t->ticket_ttl_ms = xo_config_get_int(a->cfg, "transfer.ticket_ttl_ms");
     t->xapi_tls = (tx_tls_opts_t){xo_config_get(a->cfg, "xapi.fingerprint"),
                                   xo_config_get(a->cfg, "xapi.ca_file"),
-                                  xo_config_get_bool(a->cfg, "xapi.insecure")};
+                                  xo_config_get_bool(a->cfg, "xapi.insecure"), true};
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     err = tx_server_ctx_new(&t->ctx, t->pin, errstr, errstr_size);

@@ -104,6 +104,8 @@ static xo_err_t tls_client(tx_conn_t *c, const char *host, const tx_tls_opts_t *
     if (!c->ctx)
         return tls_error(errstr, errstr_size, "TLS context");
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+    if (tls->eof_is_end)
+        SSL_CTX_set_options(c->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_verify(c->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     if (verify && (tls->ca_file ? SSL_CTX_load_verify_locations(c->ctx, tls->ca_file, NULL)
                                 : SSL_CTX_set_default_verify_paths(c->ctx)) != 1)

@@ -31,6 +31,8 @@ typedef struct {
     const char *pin_sha256; /**< the server certificate's SHA-256 (hex), or NULL */
     const char *ca_file;    /**< CA bundle when no pin, or NULL (system CAs) */
     bool insecure;          /**< no verification at all (XAPI's xapi.insecure) */
+    bool eof_is_end;        /**< a close without close_notify ends the body (XAPI's handlers,
+                                 whose XVA carries its own end and checksums); never on the link */
 } tx_tls_opts_t;
 
 /** One connection; buffered reads (the rest of an HTTP head is body). */

@@ -50,7 +50,9 @@ GW_TIMEOUT_MS = int(8000 * harness.SCALE)
 
 def start_stack(st):
     k = st.start_kafka()
-    sims = [st.start_sim(vms=12, hosts=2, seed=s, extra=("--task-ms", "200")) for s in (41, 42)]
+    # pool B speaks HTTPS (agents pin its certificate): its /export and /import over TLS
+    sims = [st.start_sim(vms=12, hosts=2, seed=s, extra=("--task-ms", "200") + tls)
+            for s, tls in ((41, ()), (42, ("--tls",)))]
     keys = st.path("keys")
     subprocess.run([harness.binary("xo-gateway"), "keygen", "--out", keys], check=True,
                    capture_output=True)
