@@ -34,6 +34,9 @@
 #define TX_PROGRESS_MS 500          /**< at most one progress result per transfer per this */
 #define TX_ZSTD_IN     (128 * 1024) /**< export bytes read per compressed link frame */
 #define TX_ZSTD_LEVEL  1            /**< fast: the link must keep up with the host */
+#define TX_HELLO_MS                                                                                \
+    10000 /**< TLS handshake and hello of an incoming link: an idle                                \
+               connection must not hold a worker long */
 
 typedef struct {
     bool used;
@@ -520,9 +523,11 @@ static void *import_main(void *arg)
     uint64_t bytes = 0;
     xo_err_t err;
 
-    err = tx_accept_tls(&link, wk->fd, t->ctx, t->timeout_ms, errstr, sizeof(errstr));
+    err = tx_accept_tls(&link, wk->fd, t->ctx, TX_HELLO_MS, errstr, sizeof(errstr));
     wk->fd = -1; /* the link owns it now */
     why = err == XO_OK ? link_hello(wk, &link, &k) : errstr;
+    if (!why)
+        tx_set_timeout(&link, t->timeout_ms);
     if (why) {
         xo_warn(TX_MOD, "event=transfer_refused reason=\"%s\"", why);
         goto out;

@@ -166,6 +166,11 @@ xo_err_t tx_accept_tls(tx_conn_t *c, int fd, SSL_CTX *ctx, int timeout_ms, char 
     return err;
 }
 
+void tx_set_timeout(tx_conn_t *c, int timeout_ms)
+{
+    set_timeouts(c->fd, timeout_ms);
+}
+
 void tx_close(tx_conn_t *c, bool clean)
 {
     if (c->ssl && clean)

@@ -56,6 +56,9 @@ xo_err_t tx_connect(tx_conn_t *c, const char *host, int port, const tx_tls_opts_
 xo_err_t tx_accept_tls(tx_conn_t *c, int fd, SSL_CTX *ctx, int timeout_ms, char *errstr,
                        size_t errstr_size);
 
+/** @brief Each later send and receive on @p c may wait up to @p timeout_ms. */
+void tx_set_timeout(tx_conn_t *c, int timeout_ms);
+
 /** @brief Close (with a TLS close_notify when @p clean) and reset. Safe twice. */
 void tx_close(tx_conn_t *c, bool clean);
 
