@@ -887,6 +887,10 @@ static void *export_main(void *arg)
     } else {
         err = fail(&out, "AGENT_STOPPED", XO_ERR_IO, "agent stopping");
     }
+    /* logged before the outcome is published: whoever sees the outcome finds the line */
+    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
+            wk->id, (unsigned long long)bytes, wk->cctx != NULL,
+            err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
     if (err == XO_OK) {
         json_object *r = json_object_new_string(uuid);
         cmd_publish_bytes(w, wk->id, 1, bytes, NULL);
@@ -895,9 +899,6 @@ static void *export_main(void *arg)
     } else {
         cmd_publish(w, wk->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
     }
-    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
-            wk->id, (unsigned long long)bytes, wk->cctx != NULL,
-            err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
 out:
     xo_xapi_error_clear(&out.xerr);
     xapi_close(w);

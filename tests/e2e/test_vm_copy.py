@@ -228,9 +228,11 @@ def across(src_sim, dst_sim, gw, f, state, compress, name=None):
 def check_across(sims, agents, gw, f, k):
     a, b = sims
     across(a, b, gw, f, "Halted", None)
-    assert "link_zstd=1 state=success" in agents[0].log_text(), "pool A's link is zstd"
+    harness.wait_until(lambda: "link_zstd=1 state=success" in agents[0].log_text(), 10,
+                       what="pool A's link is zstd")
     across(b, a, gw, f, "Running", "zstd", name="running-across")
-    assert "link_zstd=0 state=success" in agents[1].log_text()
+    harness.wait_until(lambda: "link_zstd=0 state=success" in agents[1].log_text(), 10,
+                       what="pool B's link is plain")
     progress = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results")
                 if v and json.loads(v)["state"] == "progress"]
     assert any(p["bytes"] > 0 for p in progress) or True, progress
