@@ -335,15 +335,22 @@ def check_refusals(sims, agents, gw, k):
     slow = big_vm(a, 96)
     other = vm_by_state(a, "Halted", n=2, exclude=(slow,))[0]
     before = vm_count(b)
+    known = {t["ticket"] for t in tickets(k)}
     first = background_copy(gw, {"vm": slow, "sr": shared_sr(b)})
+
+    def new_tickets(n):
+        """The tickets prepared since `known` once there are n of them (kcat may lag)."""
+        fresh = [t for t in tickets(k) if t["ticket"] not in known]
+        return fresh if len(fresh) >= n else None
 
     def exporting():
         return [t for t in a.truth()["task"].values()
                 if t["name_label"] == "xo-agent export" and t["status"] == "pending"]
+    first_ticket = harness.wait_until(lambda: new_tickets(1), 60, what="first prepare")[0]
     harness.wait_until(exporting, 60, interval=0.1, what="first transfer running")
-    n = len(tickets(k))
     second = background_copy(gw, {"vm": other, "sr": shared_sr(b)})
-    pending = harness.wait_until(lambda: tickets(k)[n:], 60, what="second prepare")[0]
+    pending = [t for t in harness.wait_until(lambda: new_tickets(2), 60, what="second prepare")
+               if t["ticket"] != first_ticket["ticket"]][0]
     r = link_hello(agents[1], pending["ticket"], "evil-agent")
     assert r == {"error": "TRANSFER_REFUSED"}, r
     queued = harness.wait_until(
