@@ -49,8 +49,6 @@ xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint
                            const char *reason);
 
 /* command_ops.c */
-/** Log in (own connection), retrying with backoff until it works or the agent stops. */
-xo_err_t cmd_login(agent_cmd_t *c);
 /**
  * Run a verified command on XAPI: resolve the VM, run the op's executor (Async.VM.* and its
  * task, publishing progress), return the outcome.
@@ -59,6 +57,18 @@ xo_err_t cmd_login(agent_cmd_t *c);
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
 /** True when this agent has an executor for @p op (every row of the op table should). */
 bool cmd_can_run(cmd_op_t op);
+
+/* command_xapi.c: XAPI for the executors, on the context's own connection and session */
+/** Log in (own connection), retrying with backoff until it works or the agent stops. */
+xo_err_t cmd_login(agent_cmd_t *c);
+/** The ref of the @p cls ("VM", "task") whose uuid is @p uuid, logging in again once when
+ *  the session or the master was lost. */
+xo_err_t cmd_resolve(agent_cmd_t *c, const char *cls, const char *uuid, char *ref, size_t size,
+                     cmd_outcome_t *out);
+/** The VDIs behind a VM's Disk VBDs (not CD drives); a new array, or NULL. */
+json_object *cmd_disk_vdis(agent_cmd_t *c, const char *vm, cmd_outcome_t *out);
+/** Destroy each of @p vdis that no VM uses any more (xo-server's deleteDisks). */
+void cmd_destroy_unused(agent_cmd_t *c, const cmd_t *cmd, json_object *vdis);
 /** One XAPI call on the command session; @p params is taken; *value is the caller's. */
 xo_err_t cmd_call(agent_cmd_t *c, const char *method, json_object *params, json_object **value,
                   cmd_outcome_t *out);
