@@ -16,14 +16,6 @@
 #define MAX_PATTERNS 64
 #define MAX_PROPS    32
 
-int cli_write_stdout(struct printbuf *pb, cli_err_t *e)
-{
-    size_t n = (size_t)printbuf_length(pb);
-    if ((n && fwrite(pb->buf, 1, n, stdout) != n) || fflush(stdout) != 0)
-        return cli_fail(e, XO_EXIT_FAILURE, "cannot write the output");
-    return 0;
-}
-
 /* The methods matching the patterns, as a new object. */
 static json_object *pick_methods(json_object *info, const char *const *patterns, int n)
 {

@@ -19,7 +19,4 @@ int cli_cmd_call(const cli_opts_t *o, int argc, char **argv, cli_err_t *e);
 /** `xo-fleet <method> --help`: the method's parameters from system.getMethodsInfo. */
 int cli_cmd_method_help(const cli_opts_t *o, const char *method, cli_err_t *e);
 
-/** @brief Write a printbuf to stdout; a failed write (closed pipe) is an error. */
-int cli_write_stdout(struct printbuf *pb, cli_err_t *e);
-
 #endif

@@ -5,6 +5,7 @@
  */
 #include "output.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -361,4 +362,12 @@ void cli_format_notification(struct printbuf *pb, const char *method, json_objec
     put(pb, " ");
     put(pb, compact(params));
     put(pb, "\n");
+}
+
+int cli_write_stdout(struct printbuf *pb, cli_err_t *e)
+{
+    size_t n = (size_t)printbuf_length(pb);
+    if ((n && fwrite(pb->buf, 1, n, stdout) != n) || fflush(stdout) != 0)
+        return cli_fail(e, XO_EXIT_FAILURE, "cannot write the output");
+    return 0;
 }

@@ -3,7 +3,7 @@
  * terminal), and for a person on a terminal an indented `key: value` tree, tables of
  * objects, the method listing of list-commands and one line per `all` item. Every
  * function appends to a json-c printbuf, so that tests read exactly what would be printed
- * (tests/unit/test_cli_output.c); the caller writes the buffer.
+ * (tests/unit/test_cli_output.c); cli_write_stdout() writes a buffer out.
  */
 #ifndef CLI_OUTPUT_H
 #define CLI_OUTPUT_H
@@ -52,5 +52,8 @@ int cli_format_methods(struct printbuf *pb, json_object *info, const char *const
  */
 void cli_format_notification(struct printbuf *pb, const char *method, json_object *params,
                              cli_out_mode_t mode);
+
+/** @brief Write a printbuf to stdout; a failed write (closed pipe) is an error. */
+int cli_write_stdout(struct printbuf *pb, cli_err_t *e);
 
 #endif
