@@ -223,8 +223,8 @@ static int serve(rest_state_t *st, rest_conn_t *c, struct lws *wsi, const char *
     memset(&resp, 0, sizeof(resp));
     gw_buf_init_pre(&resp.body, LWS_PRE);
     gw_http_route(st->ctx, req, &resp);
-    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s%s", req->path,
-           resp.status, resp.body.len, req->addr, resp.deferred ? " deferred=1" : "");
+    xo_dbg(XO_DBG_WS, MOD, "event=http path=\"%s\" status=%d bytes=%zu addr=%s deferred=%d",
+           req->path, resp.status, resp.body.len, req->addr, resp.deferred ? 1 : 0);
     free(req);
     gw_buf_fini(&c->post);
     if (!resp.deferred)
