@@ -2,8 +2,11 @@
  * endpoint_rest.c - the HTTP endpoint of the API: /rest/v0, /healthz and /metrics (and a
  * JSON 404 for any path no other endpoint mounts). Turns one HTTP request (target,
  * arguments, Cookie and Authorization headers, a bounded POST body) into a gw_http_req_t
- * for api/rest.c, and writes the gw_http_resp_t it gets back, in chunks. An action with
- * ?sync=true waits, without blocking, for its command's outcome (deliver()).
+ * for api/rest.c, and writes the gw_http_resp_t it gets back, in chunks. A synchronous
+ * change (?sync=true, PATCH, DELETE, tags) waits, without blocking, for its command's
+ * outcome (deliver()); GET /rest/v0/tasks/<id>?wait=true is asked again every POLL_MS
+ * until its task ends; ?watch=true keeps the response open and sends each new line as a
+ * chunk (Transfer-Encoding: chunked) until the client leaves.
  * Knows HTTP framing only: routes, authentication and bodies are rest.c's.
  */
 #include <stdio.h>
@@ -14,8 +17,10 @@
 #include "transport/endpoint.h"
 #include "xo_log.h"
 
-#define MOD   "http"
-#define CHUNK (64 * 1024) /* response bytes written per writeable callback */
+#define MOD              "http"
+#define CHUNK            (64 * 1024) /* response bytes written per writeable callback */
+#define POLL_MS          100        /* a ?wait=true or ?watch=true request looks again this often */
+#define WATCH_MAX_QUEUED (4u << 20) /* a watch client that lets this much pile up is dropped */
 
 /* One HTTP connection's current request (the protocol's per-connection data). */
 typedef struct rest_conn {
@@ -27,11 +32,19 @@ typedef struct rest_conn {
     /* a POST whose body is being read */
     char *post_uri;
     gw_buf_t post;
+    gw_http_method_t method;
     /* waiting for a command's outcome */
     struct lws *wsi;
     bool waiting;             /* in the waiters list until the answer is ready */
+    int ok_status;            /* the status of its success (204, 201) */
+    int conflict_status;      /* the status of a bad power state (409, 500) */
     gw_http_resp_t *deferred; /* the answer, headers not yet sent */
     struct rest_conn *wnext, *wprev;
+    /* ?wait=true: the task polled until it ends */
+    char wait_task[GW_ID_MAX];
+    /* ?watch=true: the open stream and what is queued for it */
+    gw_rest_watch_t *watch;
+    gw_buf_t stream;
 } rest_conn_t;
 
 /* The endpoint's per-vhost state. */
@@ -80,8 +93,7 @@ static gw_http_req_t *read_request(rest_conn_t *c, struct lws *wsi, const char *
 
     if (!req)
         return NULL;
-    req->is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    req->is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    req->method = c->method;
     req->body = c->post.len ? c->post.data : NULL;
     req->body_len = c->post.len;
     req->conn = c->conn;
@@ -151,8 +163,78 @@ static int write_body(rest_conn_t *c, struct lws *wsi)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* ---- ?wait=true and ?watch=true ---- */
+
+/* The stream's headers now (no length: chunked); its lines come from on_timer(). */
+static int start_stream(rest_conn_t *c, struct lws *wsi, gw_http_resp_t *resp)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start,
+                                      *end = hdr + sizeof(hdr) - 1;
+
+    c->watch = resp->watch;
+    c->wsi = wsi;
+    gw_buf_fini(&resp->body);
+    gw_buf_init_pre(&c->stream, LWS_PRE);
+    if (lws_add_http_common_headers(wsi, (unsigned int)resp->status, resp->content_type,
+                                    LWS_ILLEGAL_HTTP_CONTENT_LEN, &pos, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &pos, end) ||
+        lws_finalize_write_http_header(wsi, start, &pos, end))
+        return -1;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* open until the client leaves */
+    lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+    return 0;
+}
+
+static int write_stream(rest_conn_t *c, struct lws *wsi)
+{
+    size_t len = c->stream.len > CHUNK ? CHUNK : c->stream.len;
+
+    if (!len)
+        return 0;
+    if (lws_write(wsi, (unsigned char *)c->stream.data, len, LWS_WRITE_HTTP) < (int)len)
+        return -1;
+    memmove(c->stream.data, c->stream.data + len, c->stream.len - len);
+    c->stream.len -= len;
+    if (c->stream.len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_timer(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
+{
+    if (c->watch) {
+        size_t before = c->stream.len;
+        if (!gw_rest_watch_poll(st->ctx, c->watch, &c->stream) || c->stream.failed ||
+            c->stream.len > WATCH_MAX_QUEUED)
+            return -1; /* the client does not read: drop it, it reconnects and refetches */
+        if (c->stream.len > before)
+            lws_callback_on_writable(wsi);
+        lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+        return 0;
+    }
+    if (c->wait_task[0]) {
+        gw_http_resp_t *resp = calloc(1, sizeof(*resp));
+        if (!resp)
+            return -1;
+        gw_buf_init_pre(&resp->body, LWS_PRE);
+        if (!gw_rest_task_poll(st->ctx, c->wait_task, resp)) {
+            gw_buf_fini(&resp->body);
+            free(resp);
+            lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+            return 0;
+        }
+        c->wait_task[0] = '\0';
+        c->deferred = resp;
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
 static int on_writeable(rest_conn_t *c, struct lws *wsi)
 {
+    if (c->watch)
+        return write_stream(c, wsi);
     if (c->deferred) { /* the command's answer arrived: its headers now, its body next */
         gw_http_resp_t *resp = c->deferred;
         int rc;
@@ -204,7 +286,8 @@ static void deliver(void *state, const gw_cmd_reply_t *r)
     if (!c->deferred)
         return;
     gw_buf_init_pre(&c->deferred->body, LWS_PRE);
-    gw_rest_reply(c->deferred, r->ok ? r->result_json : NULL, r->ok ? NULL : r->err);
+    gw_rest_reply(c->deferred, c->ok_status, c->conflict_status, r->ok ? r->result_json : NULL,
+                  r->ok ? NULL : r->err);
     waiter_unlink(st, c);
     lws_callback_on_writable(c->wsi);
 }
@@ -227,24 +310,55 @@ static int serve(rest_state_t *st, rest_conn_t *c, struct lws *wsi, const char *
            req->path, resp.status, resp.body.len, req->addr, resp.deferred ? 1 : 0);
     free(req);
     gw_buf_fini(&c->post);
+    if (resp.watch)
+        return start_stream(c, wsi, &resp);
+    if (resp.wait_task[0]) { /* gw_rest_task_poll answers later, through on_timer() */
+        gw_buf_fini(&resp.body);
+        snprintf(c->wait_task, sizeof(c->wait_task), "%s", resp.wait_task);
+        c->wsi = wsi;
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+        return 0;
+    }
     if (!resp.deferred)
         return start_response(c, wsi, &resp);
     gw_buf_fini(&resp.body); /* gw_rest_reply fills the answer later, through deliver() */
+    c->ok_status = resp.deferred_ok;
+    c->conflict_status = resp.deferred_conflict;
     waiter_add(st, c, wsi);
     return 0;
 }
 
-/* A request: served now, or once its POST body is in. */
+static gw_http_method_t method_of(int m)
+{
+    switch (m) {
+    case LWSHUMETH_GET:
+    case LWSHUMETH_HEAD:
+        return GW_HTTP_GET;
+    case LWSHUMETH_POST:
+        return GW_HTTP_POST;
+    case LWSHUMETH_PUT:
+        return GW_HTTP_PUT;
+    case LWSHUMETH_PATCH:
+        return GW_HTTP_PATCH;
+    case LWSHUMETH_DELETE:
+        return GW_HTTP_DELETE;
+    default:
+        return GW_HTTP_OTHER;
+    }
+}
+
+/* A request: served now, or once its body is in. */
 static int on_request(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
 {
     char *uri = NULL, cl[24];
     int len = 0;
 
     memset(c, 0, sizeof(*c));
-    if (lws_http_get_uri_and_method(wsi, &uri, &len) < 0 || !uri)
+    c->method = method_of(lws_http_get_uri_and_method(wsi, &uri, &len));
+    if (!uri)
         uri = "/";
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 &&
-        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+    if (c->method != GW_HTTP_GET && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
         if (strcmp(cl, "0") != 0) {
             c->post_uri = strdup(uri);
@@ -260,7 +374,7 @@ static int on_body(rest_conn_t *c, const void *in, size_t len)
     if (!c->post_uri)
         return 0;
     if (c->post.len + len > GW_HTTP_MAX_BODY)
-        return -1; /* an action's parameters are small: drop the connection */
+        return -1; /* parameters are small: drop the connection */
     gw_buf_append(&c->post, in, len);
     return c->post.failed ? -1 : 0;
 }
@@ -293,6 +407,10 @@ static void release(rest_state_t *st, rest_conn_t *c)
     free(c->post_uri);
     c->post_uri = NULL;
     gw_buf_fini(&c->post);
+    gw_rest_watch_free(c->watch);
+    c->watch = NULL;
+    gw_buf_fini(&c->stream);
+    c->wait_task[0] = '\0';
     if (c->body_started) {
         gw_buf_fini(&c->body);
         c->body_started = false;
@@ -330,6 +448,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_body_complete(st, c, wsi);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(c, wsi);
+    case LWS_CALLBACK_TIMER:
+        return st && c ? on_timer(st, c, wsi) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c)

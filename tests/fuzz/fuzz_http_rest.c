@@ -48,8 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     memset(&req, 0, sizeof(req));
-    req.is_get = size == 0 || data[0] != 'P';
-    req.is_post = !req.is_get; /* VM actions (commands disabled here: answered 501) */
+    /* the first byte picks the method: P POST, U PUT, A PATCH, D DELETE, else GET (changes
+     * are commands: disabled here, answered 501) */
+    req.method = size == 0        ? GW_HTTP_GET
+                 : data[0] == 'P' ? GW_HTTP_POST
+                 : data[0] == 'U' ? GW_HTTP_PUT
+                 : data[0] == 'A' ? GW_HTTP_PATCH
+                 : data[0] == 'D' ? GW_HTTP_DELETE
+                                  : GW_HTTP_GET;
     nl = strchr(text, '\n');
     if (nl) {
         *nl = '\0';
@@ -64,6 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (resp.status < 200 || resp.status > 599)
             abort();
         gw_buf_fini(&resp.body);
+        gw_rest_watch_free(resp.watch);
     }
     /* the filter parser on its own, against a fixed object */
     if (gw_filter_parse(text, &f, errstr, sizeof(errstr)) == XO_OK) {

@@ -17,7 +17,7 @@ static gw_http_req_t *req_of(const char *target)
     static gw_http_req_t req;
     char errstr[128];
     memset(&req, 0, sizeof(req));
-    req.is_get = true;
+    req.method = GW_HTTP_GET;
     assert_int_equal(gw_http_parse_target(target, &req, errstr, sizeof(errstr)), XO_OK);
     return &req;
 }
@@ -63,16 +63,21 @@ static void test_routes(void **state)
     assert_int_equal(gw_rest_parse(req_of("/rest/v0"), &q, errstr, sizeof(errstr)), XO_OK);
     assert_int_equal(q.route, GW_ROUTE_REST_ROOT);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/hosts"), &q, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_COLLECTION);
+    assert_int_equal(q.route, GW_ROUTE_COLLECTION);
     assert_int_equal(q.type, GW_T_HOST);
     assert_false(q.has_fields);
     assert_int_equal(q.limit, -1);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc-1"), &q, errstr, sizeof(errstr)),
                      XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_OBJECT);
+    assert_int_equal(q.route, GW_ROUTE_OBJECT);
     assert_string_equal(q.id, "abc-1");
     assert_int_equal(q.type, GW_T_VM);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc/vdis"), &q, errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_SUB);
+    assert_string_equal(q.id, "abc");
+    assert_string_equal(q.sub, "vdis");
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc/vdis/x"), &q, errstr, sizeof(errstr)),
                      XO_OK);
     assert_int_equal(q.route, GW_ROUTE_NOT_FOUND);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/nope"), &q, errstr, sizeof(errstr)), XO_OK);
@@ -129,7 +134,7 @@ static void test_ids_as_text(void **state)
     assert_int_equal(
         gw_rest_parse(req_of("/rest/v0/vms/%C3%A9t%C3%A9%F0%9F%98%80"), &q, errstr, sizeof(errstr)),
         XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_OBJECT);
+    assert_int_equal(q.route, GW_ROUTE_OBJECT);
     assert_string_equal(q.id, "\xc3\xa9t\xc3\xa9\xf0\x9f\x98\x80");
 }
 
@@ -170,8 +175,7 @@ static json_object *route(gw_ctx_t *ctx, bool post, const char *path, const char
 
     memset(&req, 0, sizeof(req));
     memset(&resp, 0, sizeof(resp));
-    req.is_get = !post;
-    req.is_post = post;
+    req.method = post ? GW_HTTP_POST : GW_HTTP_GET;
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     snprintf(req.path, sizeof(req.path), "%s", path);
