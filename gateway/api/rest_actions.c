@@ -169,7 +169,8 @@ void gw_rest_action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query
     if (!may_run(ctx, user, op->name, q->id, types, r) || !read_body(req, r, &body))
         goto out;
     if (action_args(body, op, ra, args, &err) != 0) {
-        gw_rest_xo_error(r, &err, 500);
+        /* invalidParameters, answered 400: XO's spec lists no 422 for actions */
+        gw_rest_error(r, 400, err.message, err.data.len ? err.data.data : NULL);
         goto out;
     }
     issue(ctx, req, user, op->name, q->id, args, types, q->sync,

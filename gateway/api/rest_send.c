@@ -20,8 +20,8 @@ bool gw_rest_send_begin(gw_rest_sender_t *s, gw_ctx_t *ctx, const gw_rest_query_
     s->r = r;
     s->q = q;
     s->max_bytes = ctx->limits.max_http_body;
-    if (q->ndjson && q->markdown) {
-        gw_rest_error(r, 422, "Cannot use both ndjson and markdown output formats simultaneously",
+    if (q->ndjson && q->markdown) { /* XO answers 422; its spec lists 400 for lists */
+        gw_rest_error(r, 400, "Cannot use both ndjson and markdown output formats simultaneously",
                       NULL);
         return false;
     }
