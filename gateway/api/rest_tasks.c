@@ -292,7 +292,7 @@ void gw_rest_task_delete(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t
         return;
     }
     if (!gw_commands_forget(ctx->commands, q->id)) {
-        gw_rest_error(r, 409, "incorrect state: the task is still pending", NULL);
+        gw_rest_error(r, 403, "forbidden operation: the task is still pending", NULL);
         return;
     }
     r->status = 204;

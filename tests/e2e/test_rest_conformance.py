@@ -519,7 +519,7 @@ def main():
     assert not doc_problems, f"{len(doc_problems)} problems in docs/api.md's table"
     assert len(served) > SERVED_BEFORE
     print(f"PASS ({time.monotonic() - t0:.0f} s): {len(served)} served (was {SERVED_BEFORE}), "
-          f"{len(passed)} conformant, 0 failures")
+          f"{len(passed)} passed, 0 failures")
 
 
 if __name__ == "__main__":
