@@ -1,8 +1,9 @@
 /*
  * fuzz_http_rest.c - libFuzzer target for the gateway's HTTP request parsing and routing
- * (rest.c, filter.c): one input is a request target ("/rest/v0/vms?fields=..&filter=..")
- * optionally followed by "\n" and an Authorization header value. Parsed, routed and
- * answered against a small view. Must never crash or leak.
+ * (rest*.c, filter.c): one input is an optional method letter (P POST, U PUT, A PATCH,
+ * D DELETE; none: GET), a request target ("/rest/v0/vms?fields=..&filter=..") optionally
+ * followed by "\n" and an Authorization header value, and after a second "\n" a request
+ * body. Parsed, routed and answered against a small view. Must never crash or leak.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     static gw_http_req_t req;
     gw_http_resp_t resp;
-    char *text, *nl, errstr[128];
+    char *text, *target, *nl, errstr[128];
     gw_filter_t *f = NULL;
 
     if (!ready) {
