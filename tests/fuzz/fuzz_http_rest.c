@@ -49,22 +49,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     memset(&req, 0, sizeof(req));
-    /* the first byte picks the method: P POST, U PUT, A PATCH, D DELETE, else GET (changes
-     * are commands: disabled here, answered 501) */
+    /* the first byte may pick the method (changes are commands: disabled here, 501) */
     req.method = size == 0        ? GW_HTTP_GET
                  : data[0] == 'P' ? GW_HTTP_POST
                  : data[0] == 'U' ? GW_HTTP_PUT
                  : data[0] == 'A' ? GW_HTTP_PATCH
                  : data[0] == 'D' ? GW_HTTP_DELETE
                                   : GW_HTTP_GET;
-    nl = strchr(text, '\n');
+    target = text + (req.method != GW_HTTP_GET || (size && data[0] == 'G'));
+    nl = strchr(target, '\n');
     if (nl) {
+        char *body;
         *nl = '\0';
+        body = strchr(nl + 1, '\n');
+        if (body) {
+            *body++ = '\0';
+            req.body = body;
+            req.body_len = strlen(body);
+        }
         /* "Basic ..." would run PBKDF2 for every input: keep Bearer/Basic parsing, but
          * let the throttle cut repeated tries short */
         strncpy(req.authorization, nl + 1, sizeof(req.authorization) - 1);
     }
-    if (gw_http_parse_target(text, &req, errstr, sizeof(errstr)) == XO_OK) {
+    if (gw_http_parse_target(target, &req, errstr, sizeof(errstr)) == XO_OK) {
         memset(&resp, 0, sizeof(resp));
         gw_buf_init_pre(&resp.body, 16);
         gw_http_route(&ctx, &req, &resp);
