@@ -32,12 +32,12 @@ typedef struct {
 
 /** The HTTP methods the routes tell apart. */
 typedef enum {
-    GW_HTTP_GET = 0, /**< GET and HEAD */
+    GW_HTTP_GET = 0,
     GW_HTTP_POST,
     GW_HTTP_PUT,
     GW_HTTP_PATCH,
     GW_HTTP_DELETE,
-    GW_HTTP_OTHER
+    GW_HTTP_OTHER /**< HEAD, OPTIONS, ...: 405 on a route, 404 elsewhere */
 } gw_http_method_t;
 
 /** One HTTP request as the server saw it (decoded). */

@@ -333,7 +333,6 @@ static gw_http_method_t method_of(int m)
 {
     switch (m) {
     case LWSHUMETH_GET:
-    case LWSHUMETH_HEAD:
         return GW_HTTP_GET;
     case LWSHUMETH_POST:
         return GW_HTTP_POST;
