@@ -222,9 +222,23 @@ def act(ck, vm, action, body=None, sync=True, expect=None):
     return ck.check(op, f"/vms/{vm}/actions/{action}", q, body, expect=expect)
 
 
+def movable_vm(sim):
+    """A halted VM whose disks are all on shared SRs: it may start on any host (XAPI refuses
+    VM_REQUIRES_SR on a host that does not see a local SR)."""
+    t = sim.truth()
+    for uuid, (_, rec) in sorted(regular_vms(sim).items()):
+        if rec["power_state"] != "Halted":
+            continue
+        srs = [t["sr"].get(t["vdi"].get(t["vbd"][b]["VDI"], {}).get("SR"), {})
+               for b in rec["VBDs"] if t["vbd"].get(b, {}).get("type") == "Disk"]
+        if srs and all(sr.get("shared") for sr in srs):
+            return uuid
+    raise AssertionError("no halted VM with its disks on shared SRs in the simulator")
+
+
 def check_vm_actions(ck, sims, served):
     sim = sims[0]
-    vm = vm_by_state(sim, "Halted")
+    vm = movable_vm(sim)
     hosts = [h for h in ck.c.json("/hosts", {"fields": "id,$pool"}) if h["$pool"] == sim.pool_uuid]
 
     def power():
