@@ -6,8 +6,10 @@
  *   main.c -> transport/ -> api/ -> bus/ -> view/ -> core/ -> common/ (libxofleet)
  *
  *   transport/  libwebsockets: the listener and its endpoint table (http_server), the
- *               WebSocket sessions with their queues and fan-out (ws_sessions), and one
- *               module per endpoint (endpoint_jsonrpc: /api/; endpoint_rest: /rest, ...)
+ *               WebSocket sessions with their queues and fan-out (ws_sessions), what
+ *               bounds any connection (conn_guard), status lines and size checks
+ *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
+ *               endpoint_rest: /rest, ...)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
  *               tables (api_*.c), REST (rest), sessions, users and tokens, /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results

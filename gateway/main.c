@@ -71,9 +71,10 @@ static const xo_cfg_spec_t SPEC[] = {
     {"limits.max_url_bytes", XO_CFG_INT, "8192", 256, 65000, false,
      "Longest request target (path and query, percent-decoded); longer: 414 URI Too Long."},
     {"limits.max_header_bytes", XO_CFG_INT, "16384", 1024, 262144, false,
-     "Longest request header section; longer: 431 Request Header Fields Too Large. A request "
-     "whose headers do not fit 4 times this is closed without an answer (libwebsockets 4.1 "
-     "cannot parse it further)."},
+     "Longest request header section, counted over the headers libwebsockets knows by name "
+     "(every standard one); longer: 431 Request Header Fields Too Large. Headers that "
+     "overflow its parsing table (limits.max_url_bytes + 4 times this) close the connection "
+     "without an answer: libwebsockets 4.1 cannot parse further."},
     {"timeouts.headers_s", XO_CFG_INT, "10", 1, 3600, false,
      "Seconds from a connection's accept to the end of its request headers (a TLS handshake "
      "included), and for each request's headers from their first byte; slower: closed."},

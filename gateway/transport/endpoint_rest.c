@@ -9,6 +9,7 @@
  * taken by the client without a pause of timeouts.send_s (else closed at once).
  * Knows HTTP framing only: routes, authentication and bodies are rest.c's.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,25 @@ static bool has_header(struct lws *wsi, enum lws_token_indexes t)
     return lws_hdr_total_length(wsi, t) > 0;
 }
 
+/* A POST says how long its body is (no chunked bodies: an action's parameters are
+ * small), within GW_HTTP_MAX_BODY: 0, or the status that refuses it. */
+static int post_status(struct lws *wsi)
+{
+    char cl[24], *end;
+    unsigned long long n;
+
+    if (!has_header(wsi, WSI_TOKEN_POST_URI))
+        return 0;
+    if (!has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
+        return 411;
+    read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    if (cl[0] < '0' || cl[0] > '9' || *end || errno)
+        return 400;
+    return n > GW_HTTP_MAX_BODY ? 413 : 0;
+}
+
 /* Answer now what this endpoint will not read, and close: 0 when the request may go on. */
 static int refuse(rest_state_t *st, struct lws *wsi)
 {
@@ -354,10 +374,8 @@ static int refuse(rest_state_t *st, struct lws *wsi)
     int status = gw_http_check_size(wsi, l->max_url_bytes, l->max_header_bytes);
     char addr[64];
 
-    /* a POST must say how long its body is (no chunked bodies: they are small) */
-    if (!status && has_header(wsi, WSI_TOKEN_POST_URI) &&
-        !has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
-        status = 411;
+    if (!status)
+        status = post_status(wsi);
     if (!status)
         return 0;
     lws_get_peer_simple(wsi, addr, sizeof(addr));
