@@ -429,8 +429,8 @@ static int on_body_complete(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
     char *uri = c->post_uri;
     int rc;
 
-    if (!uri)
-        return 0;
+    if (!uri || c->timed_out)
+        return 0; /* late: its 408 is on its way (on_writeable) */
     c->post_uri = NULL;
     rc = serve(st, c, wsi, uri);
     free(uri);

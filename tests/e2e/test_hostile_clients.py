@@ -451,6 +451,8 @@ def main():
         st_, _, _ = g.http_get(gw.url + "/healthz")
         assert st_ == 200 and gw.proc.alive(), "the gateway did not survive"
         assert not failed, f"failed: {', '.join(failed)}"
+        # and stops cleanly (under sanitizers: no leak, no error on the way out)
+        assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
     print("PASS")
 
 
