@@ -349,7 +349,9 @@ static bool has_header(struct lws *wsi, enum lws_token_indexes t)
 }
 
 /* A POST says how long its body is (no chunked bodies: an action's parameters are
- * small), within GW_HTTP_MAX_BODY: 0, or the status that refuses it. */
+ * small), within GW_HTTP_MAX_BODY: 0, or the status that refuses it. With neither
+ * Content-Length nor Transfer-Encoding its body is empty (RFC 9112 6.3), as `curl -X POST`
+ * sends it; a chunked one gets 411. */
 static int post_status(struct lws *wsi)
 {
     char cl[24], *end;
@@ -358,7 +360,7 @@ static int post_status(struct lws *wsi)
     if (!has_header(wsi, WSI_TOKEN_POST_URI))
         return 0;
     if (!has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
-        return 411;
+        return has_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) ? 411 : 0;
     read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
     errno = 0;
     n = strtoull(cl, &end, 10);
@@ -399,7 +401,7 @@ static int on_request(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
     if (lws_http_get_uri_and_method(wsi, &uri, &len) < 0 || !uri)
         uri = "/";
     read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
-    if (has_header(wsi, WSI_TOKEN_POST_URI) && strcmp(cl, "0") != 0) {
+    if (has_header(wsi, WSI_TOKEN_POST_URI) && cl[0] && strcmp(cl, "0") != 0) {
         c->post_uri = strdup(uri);
         gw_buf_init(&c->post);
         c->body_due = gw_mono_ms() + (int64_t)st->ctx->timeouts.body_s * 1000;

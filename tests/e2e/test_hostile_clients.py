@@ -390,11 +390,14 @@ def check_reason_phrases(gw, vm_id):
         ("GET /rest/v0/vms", "", 401, "Unauthorized"),
         ("GET /rest/v0/vms?limit=abc", auth, 400, "Bad Request"),
         ("PUT /rest/v0/vms", auth + "\r\nContent-Length: 0", 405, "Method Not Allowed"),
-        (f"POST /rest/v0/vms/{vm_id}/actions/start", auth, 411, "Length Required"),
+        (f"POST /rest/v0/vms/{vm_id}/actions/start", auth + "\r\nTransfer-Encoding: chunked",
+         411, "Length Required"),
         (f"POST /rest/v0/vms/{vm_id}/actions/start", auth + "\r\nContent-Length: 9999999",
          413, "Content Too Large"),
         (f"POST /rest/v0/vms/{vm_id}/actions/start", auth + "\r\nContent-Length: 2", 202,
          "Accepted"),
+        # no Content-Length and no Transfer-Encoding: an empty body (curl -X POST)
+        (f"POST /rest/v0/vms/{vm_id}/actions/start", auth, 202, "Accepted"),
     ]
     for target, headers, code, reason in cases:
         extra = (headers + "\r\n") if headers else ""
