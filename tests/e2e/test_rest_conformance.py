@@ -374,7 +374,7 @@ def check_watch(ck, vm):
     head, buf = buf.split(b"\r\n\r\n", 1)
     status = int(head.split(b" ")[1])
     ok = status == 200 and b"x-ndjson" in head.lower()
-    # an action now: its task must arrive as an update line (the stream is chunked)
+    # an action now: its task must arrive as an update line (chunk framing, if any, is cut)
     ck.c.call("POST", f"/vms/{vm}/actions/start", {"sync": "true"})
     deadline = time.monotonic() + 20 * harness.SCALE
     lines = []
