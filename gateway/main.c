@@ -252,6 +252,7 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_view_set_emit(ctx.view, gw_notify_emit, ctx.notify);
+    gw_view_set_hold_unannounced(ctx.view, true); /* no phantom pools (docs/security.md) */
 
     err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
                       (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),
