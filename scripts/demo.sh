@@ -95,11 +95,17 @@ for s in sim-a sim-b; do
   SIM_POOL[$s]=$(wait_line "$RUN/$s.out" "pool: " 5 | cut -d' ' -f2)
 done
 
-# 5. one agent per pool
+# 5. one agent per pool, each with its own key to sign its command results (the gateway
+#    trusts each key for its pool only: commands.agent_keys)
+AGENT_KEYS=""
 for s in sim-a sim-b; do
+  "$BUILD/agent/xo-agent" keygen --out "$RUN/keys-$s" >"$RUN/keygen-$s.out" \
+    || die "xo-agent keygen failed"
+  AGENT_KEYS="${AGENT_KEYS:+$AGENT_KEYS,}${SIM_POOL[$s]}=$RUN/keys-$s/agent.pub"
   cat >"$RUN/agent-$s.conf" <<CONF
 [agent]
 id = demo-$s
+private_key = $RUN/keys-$s/agent.key
 [xapi]
 url = ${SIM_URL[$s]}
 user = root
@@ -122,6 +128,8 @@ port = $PORT
 prefix = xo.
 [kafka]
 bootstrap.servers = $BOOTSTRAP
+[commands]
+agent_keys = $AGENT_KEYS
 CONF
 "$BUILD/gateway/xo-gateway" --config "$RUN/gateway.conf" >"$RUN/gateway.out" 2>"$RUN/gateway.log" &
 PIDS+=($!)
