@@ -322,7 +322,7 @@ static void healthz_pool(void *opaque, const gw_pool_info_t *p)
     gw_buf_printf(pt->out, ",\"status\":\"%s\",\"held\":%s",
                   pool_without_agent(p) ? "no_agent" : "ok", p->held ? "true" : "false");
     gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced ? "true" : "false");
+                  p->synced && !p->held ? "true" : "false"); /* served, not just read */
     if (p->agent_state) {
         gw_buf_puts(pt->out, "{\"id\":");
         gw_buf_json_str(pt->out, p->agent_id);

@@ -79,7 +79,8 @@ static void render_pool(void *opaque, const gw_pool_info_t *p)
     gw_buf_t *out = ((pool_render_t *)opaque)->out;
     ((pool_render_t *)opaque)->without_agent += p->objects > 0 && !p->agent_state;
     gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
-    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid, p->synced ? 1 : 0);
+    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid,
+                  p->synced && !p->held ? 1 : 0); /* a held pool is not served yet */
     gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
                   p->agent_state ? p->agent_state : "unknown",
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);

@@ -97,7 +97,8 @@ static unsigned cap_strings(json_object *o, size_t max, int depth)
     return n;
 }
 
-static gw_rec_verdict_t malformed(xo_err_t err)
+/* A view or parser error as a verdict: anything refused there is malformed. */
+static gw_rec_verdict_t verdict_of(xo_err_t err)
 {
     return err == XO_OK ? GW_REC_APPLIED : GW_REC_MALFORMED;
 }
@@ -121,7 +122,7 @@ static gw_rec_verdict_t apply_agent(gw_view_t *view, const char *key, const xo_r
     else
         err = gw_view_apply_agent(view, key, o, rec->value, rec->value_len);
     json_object_put(o);
-    return malformed(err);
+    return verdict_of(err);
 }
 
 /* xo.objects <pool>/_sync: the end of a full dump. */
@@ -140,7 +141,7 @@ static gw_rec_verdict_t apply_sync(gw_view_t *view, const char *pool, const xo_r
         err = gw_view_apply_sync(view, pool, xo_msg_int(o, "gen", 0), xo_msg_int(o, "objects", 0),
                                  xo_msg_int(o, "ts", 0));
     json_object_put(o);
-    return malformed(err);
+    return verdict_of(err);
 }
 
 /* xo.objects <pool>/<class>/<ref>: an object, its strings capped, or its tombstone. */
@@ -158,7 +159,7 @@ static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
         if (notify)
             gw_notify_set_ts(notify, xo_now_ms());
         err = gw_view_apply_delete(view, pool, cls, ref);
-        return malformed(err == XO_ERR_NOTFOUND ? XO_OK : err); /* deleting the unknown: no-op */
+        return verdict_of(err == XO_ERR_NOTFOUND ? XO_OK : err); /* deleting the unknown: no-op */
     }
     err = xo_msg_parse(XO_MSG_OBJECT, rec->value, rec->value_len, &o, errstr, errstr_size);
     if (err != XO_OK)
@@ -181,7 +182,7 @@ static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
     err = msg ? gw_view_apply_object(view, pool, cls, ref, snap, msg, msg_len, errstr, errstr_size)
               : XO_ERR_NOMEM;
     json_object_put(o);
-    return malformed(err);
+    return verdict_of(err);
 }
 
 gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify,
