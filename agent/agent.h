@@ -44,6 +44,16 @@ typedef struct {
     bool changed; /**< a heartbeat is due now */
 } agent_status_t;
 
+/**
+ * How agent_send() hands one xo.objects record to Kafka: the arguments of
+ * xo_producer_send() with @p opaque in place of the producer, and its return codes
+ * (XO_ERR_LIMIT: queue full, try again). Everything borrowed for the call only.
+ */
+typedef xo_err_t (*agent_send_hook_t)(void *opaque, const char *topic, int32_t partition,
+                                      const char *key, size_t key_len, const char *value,
+                                      size_t value_len, const xo_kafka_header_t *headers,
+                                      size_t n_headers, char *errstr, size_t errstr_size);
+
 typedef struct agent {
     const xo_config_t *cfg; /**< borrowed from main */
     char id[128];           /**< agent id */
@@ -56,6 +66,10 @@ typedef struct agent {
     int32_t partition; /**< the pool's partition, -1 until the pool is known */
 
     xo_producer_t *producer; /**< thread-safe; polled only by the service thread */
+    /* NULL (the daemon): records go to producer. Unit tests install a hook that records
+     * them instead (tests/unit/support/agent_fixture.c). Set before any thread starts. */
+    agent_send_hook_t send_hook;
+    void *send_hook_opaque;
 
     /* XAPI thread only. */
     xo_xapi_conn_t *xapi;
@@ -119,7 +133,10 @@ xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *
 
 /* publish.c */
 #define AGENT_CLASS_MAX 64
-/** Queue one record on the pool's partition of xo.objects, waiting while the queue is full. */
+/**
+ * Queue one record on the pool's partition of xo.objects (through a->send_hook when set),
+ * waiting while the queue is full; a full queue sets need_resync once it drains.
+ */
 xo_err_t agent_send(agent_t *a, const char *key, const char *value, size_t len,
                     const xo_kafka_header_t *h, size_t nh);
 /** The xo.objects key of an event (class lower-cased into @p cls; @p ref borrowed from ev). */

@@ -13,6 +13,17 @@
 
 #define MAX_FIELD_BYTES 65536 /* longer string fields of an oversized record are cut */
 
+/* One attempt: the producer, or the hook a unit test installed (agent.h). */
+static xo_err_t produce(agent_t *a, const char *key, const char *value, size_t len,
+                        const xo_kafka_header_t *h, size_t nh, char *errstr, size_t errstr_size)
+{
+    if (a->send_hook)
+        return a->send_hook(a->send_hook_opaque, a->topics.objects, a->partition, key, strlen(key),
+                            value, len, h, nh, errstr, errstr_size);
+    return xo_producer_send(a->producer, a->topics.objects, a->partition, key, strlen(key), value,
+                            len, h, nh, errstr, errstr_size);
+}
+
 xo_err_t agent_send(agent_t *a, const char *key, const char *value, size_t len,
                     const xo_kafka_header_t *h, size_t nh)
 {
@@ -20,8 +31,7 @@ xo_err_t agent_send(agent_t *a, const char *key, const char *value, size_t len,
     xo_err_t err;
 
     for (;;) {
-        err = xo_producer_send(a->producer, a->topics.objects, a->partition, key, strlen(key),
-                               value, len, h, nh, errstr, sizeof(errstr));
+        err = produce(a, key, value, len, h, nh, errstr, sizeof(errstr));
         if (err != XO_ERR_LIMIT)
             break;
         if (!atomic_exchange(&a->backpressure, true))

@@ -1,8 +1,9 @@
 /*
- * api_rpc.c - JSON-RPC framing, checks, permission gate and dispatch (see api_rpc.h).
- * Never trusts the message: size and depth are bounded by the parser settings, every
- * member is type-checked, and every failure becomes an error response, never a crash or
- * a closed connection. Must not know about WebSockets (http_server.c does).
+ * api_rpc.c - JSON-RPC framing, checks, permission gate, dispatch, and every JSON-RPC
+ * answer the gateway writes (see api_rpc.h). Never trusts the message: size and depth are
+ * bounded by the parser settings, every member is type-checked, and every failure becomes
+ * an error response, never a crash or a closed connection. Must not know about WebSockets
+ * (the transport does) nor keep anything from one message to the next.
  */
 #include "api/api_rpc.h"
 
@@ -12,99 +13,63 @@
 #include "xo_envelope.h"
 #include "xo_log.h"
 
-#define MAX_DEPTH 32
+#define MAX_DEPTH   32
+#define STEP_IGNORE 1 /* read_method: a response from the client, answered with nothing */
 
-int gw_rpc_fail(gw_rpc_err_t *e, int code, const char *message, const char *data_json)
-{
-    e->code = code;
-    snprintf(e->message, sizeof(e->message), "%s", message);
-    gw_buf_reset(&e->data);
-    if (data_json)
-        gw_buf_puts(&e->data, data_json);
-    return -1;
-}
+/* One request being answered. */
+typedef struct {
+    json_object *req;    /* the parsed message (owned) */
+    bool notification;   /* no id: nothing is answered */
+    bool well_formed;    /* a method was named: the call counts in the metrics */
+    const char *id_json; /* JSON text of the id ("null" until read) */
+    char idbuf[256];
+} call_t;
 
-void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_rpc_err_t *e)
+/* ---- answers ---- */
+
+void gw_rpc_write_result(gw_buf_t *out, const char *id_json, const char *result_json, size_t len)
 {
     gw_buf_puts(out, "{\"jsonrpc\":\"2.0\",\"id\":");
     gw_buf_puts(out, id_json ? id_json : "null");
-    gw_buf_printf(out, ",\"error\":{\"code\":%d,\"message\":", e->code);
-    gw_buf_json_str(out, e->message);
-    if (e->data.len) {
-        gw_buf_puts(out, ",\"data\":");
-        gw_buf_append(out, e->data.data, e->data.len);
-    }
-    gw_buf_puts(out, "}}");
+    gw_buf_puts(out, ",\"result\":");
+    if (result_json && len)
+        gw_buf_append(out, result_json, len);
+    else
+        gw_buf_puts(out, "null");
+    gw_buf_putc(out, '}');
 }
 
-static const gw_rpc_method_t *const tables[] = {gw_api_session_methods, gw_api_xo_methods,
-                                                gw_api_system_methods, gw_api_vm_methods, NULL};
-
-const gw_rpc_method_t *gw_rpc_find(const char *name)
+void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_xo_err_t *e)
 {
-    for (int t = 0; tables[t]; t++)
-        for (const gw_rpc_method_t *m = tables[t]; m->name; m++)
-            if (!strcmp(m->name, name))
-                return m;
-    return NULL;
+    gw_buf_puts(out, "{\"jsonrpc\":\"2.0\",\"id\":");
+    gw_buf_puts(out, id_json ? id_json : "null");
+    gw_buf_puts(out, ",\"error\":");
+    gw_xo_err_write(out, e);
+    gw_buf_putc(out, '}');
 }
 
-void gw_rpc_foreach(void (*cb)(const gw_rpc_method_t *m, void *opaque), void *opaque)
+void gw_rpc_write_reply(gw_buf_t *out, const gw_cmd_reply_t *r)
 {
-    for (int t = 0; tables[t]; t++)
-        for (const gw_rpc_method_t *m = tables[t]; m->name; m++)
-            cb(m, opaque);
+    const char *result = r->result_json ? r->result_json : "true";
+
+    if (r->ok)
+        gw_rpc_write_result(out, r->waiter->rpc_id, result, strlen(result));
+    else
+        gw_rpc_write_error(out, r->waiter->rpc_id, r->err);
 }
 
-void gw_user_write_json(const gw_user_t *u, gw_buf_t *out)
-{
-    gw_buf_puts(out, "{\"id\":");
-    gw_buf_json_str(out, u->id);
-    gw_buf_puts(out, ",\"email\":");
-    gw_buf_json_str(out, u->email);
-    gw_buf_puts(out, ",\"permission\":");
-    gw_buf_json_str(out, gw_perm_name(u->permission));
-    gw_buf_puts(out, ",\"groups\":[],\"preferences\":{}}");
-}
+/* ---- reading the request ---- */
 
-void gw_session_set_user(gw_ctx_t *ctx, gw_session_t *s, const gw_user_t *user, int64_t expires_ms)
-{
-    s->user = user;
-    s->expires_ms = expires_ms;
-    if (user && !s->subscribed) {
-        s->subscribed = true;
-        ctx->ws_signed_in++;
-        if (ctx->notify)
-            gw_notify_subscribers_add(ctx->notify, 1);
-    } else if (!user && s->subscribed) {
-        s->subscribed = false;
-        ctx->ws_signed_in--;
-        if (ctx->notify)
-            gw_notify_subscribers_add(ctx->notify, -1);
-    }
-}
-
-bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, gw_buf_t *reply)
+/* The message as a JSON object, or -1 with err set (answered with id null). */
+static int parse_request(const char *msg, size_t len, json_object **out, gw_xo_err_t *err)
 {
     json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
-    json_object *req = NULL, *v, *params = NULL, *empty = NULL;
+    json_object *req;
     enum json_tokener_error jerr;
-    const char *id_json = "null", *method;
-    const gw_rpc_method_t *m;
-    gw_rpc_err_t err;
-    gw_buf_t result;
-    bool is_notification = false, ok = false;
-    char idbuf[256];
-    int rc;
+    int rc = -1;
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
-    gw_buf_init(&result);
-    if (!tok) {
-        gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
-        gw_rpc_write_error(reply, NULL, &err);
-        goto out;
-    }
+    if (!tok)
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     req = len <= INT32_MAX ? json_tokener_parse_ex(tok, msg, (int)len) : NULL;
     jerr = json_tokener_get_error(tok);
@@ -115,131 +80,180 @@ bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, 
         len = req ? json_tokener_get_parse_end(tok) : 0; /* consumed everything before */
     }
     if (!req || jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
-        gw_rpc_fail(&err, GW_ERR_INVALID_JSON, "invalid JSON", NULL);
-        gw_rpc_write_error(reply, NULL, &err);
-        goto out;
+        gw_xo_fail(err, GW_ERR_INVALID_JSON, "invalid JSON", NULL);
+    } else if (!json_object_is_type(req, json_type_object)) {
+        gw_xo_fail(err, GW_ERR_INVALID_REQUEST,
+                   json_object_is_type(req, json_type_array) ? "batch requests are not supported"
+                                                             : "invalid JSON-RPC request",
+                   NULL);
+    } else {
+        *out = req;
+        req = NULL;
+        rc = 0;
     }
-    if (!json_object_is_type(req, json_type_object)) {
-        gw_rpc_fail(&err, GW_ERR_INVALID_REQUEST,
-                    json_object_is_type(req, json_type_array) ? "batch requests are not supported"
-                                                              : "invalid JSON-RPC request",
-                    NULL);
-        gw_rpc_write_error(reply, NULL, &err);
-        goto out;
-    }
-    /* id: number, string or null; absent means a notification (JSON-RPC 2.0) */
-    is_notification = !json_object_object_get_ex(req, "id", &v);
-    if (!is_notification) {
-        if (v && !json_object_is_type(v, json_type_int) &&
-            !json_object_is_type(v, json_type_string) &&
-            !json_object_is_type(v, json_type_double)) {
-            gw_rpc_fail(&err, GW_ERR_INVALID_REQUEST, "invalid identifier", NULL);
-            gw_rpc_write_error(reply, NULL, &err);
-            goto out;
-        }
-        if (v) {
-            const char *s2 = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-            if (strlen(s2) >= sizeof(idbuf)) {
-                gw_rpc_fail(&err, GW_ERR_INVALID_REQUEST, "identifier too long", NULL);
-                gw_rpc_write_error(reply, NULL, &err);
-                goto out;
-            }
-            snprintf(idbuf, sizeof(idbuf), "%s", s2);
-            id_json = idbuf;
-        }
-    }
-    if (json_object_object_get_ex(req, "jsonrpc", &v) &&
-        (!json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), "2.0"))) {
-        gw_rpc_fail(&err, GW_ERR_INVALID_REQUEST, "invalid version", NULL);
-        goto fail;
-    }
-    if (!json_object_object_get_ex(req, "method", &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        /* a response or error from the client: json-rpc-peer ignores unknown ids */
-        if (json_object_object_get_ex(req, "result", NULL) ||
-            json_object_object_get_ex(req, "error", NULL))
-            goto out;
-        gw_rpc_fail(&err, GW_ERR_INVALID_REQUEST, "invalid JSON-RPC request", NULL);
-        goto fail;
-    }
-    method = json_object_get_string(v);
-    ok = true;
-    m = gw_rpc_find(method);
-    if (!m) {
-        gw_buf_t data;
-        char text[200];
-        gw_buf_init(&data);
-        gw_buf_json_str(&data, method);
-        snprintf(text, sizeof(text), "method not found: %.150s", method);
-        gw_rpc_fail(&err, GW_ERR_METHOD_NOT_FOUND, text, data.data);
-        gw_buf_fini(&data);
-        goto fail;
-    }
-    if (json_object_object_get_ex(req, "params", &params) && params &&
-        !json_object_is_type(params, json_type_object)) {
-        /* xo-server methods take named parameters only */
-        if (!(json_object_is_type(params, json_type_array) &&
-              json_object_array_length(params) == 0)) {
-            gw_rpc_fail(&err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                        "{\"errors\":[{\"message\":\"params must be an object\"}]}");
-            goto fail;
-        }
-        params = NULL;
-    }
-    if (!params)
-        params = empty = json_object_new_object();
-    /* session expiry (token sign-in) */
-    if (s->user && s->expires_ms && s->expires_ms <= xo_now_ms())
-        gw_session_set_user(ctx, s, NULL, 0);
-    if (m->perm != GW_CALL_ANYONE && !s->user) {
-        gw_rpc_fail(&err, GW_ERR_UNAUTHORIZED, "not enough permissions",
-                    m->perm == GW_CALL_ADMIN ? "{\"permission\":\"admin\"}"
-                                             : "{\"permission\":\"view\"}");
-        goto fail;
-    }
-    if (m->perm == GW_CALL_ADMIN && s->user->permission != GW_PERM_ADMIN) {
-        gw_rpc_fail(&err, GW_ERR_UNAUTHORIZED, "not enough permissions",
-                    "{\"permission\":\"admin\"}");
-        goto fail;
-    }
-    s->req_id = is_notification ? NULL : id_json;
-    rc = m->fn(ctx, s, params, &result, &err);
-    s->req_id = NULL;
-    if (rc == GW_RPC_DEFERRED) {
-        if (ctx->metrics)
-            gw_metrics_count_rpc(ctx->metrics, 0);
-        goto out; /* the reply comes when the command completes */
-    }
-    if (rc != 0)
-        goto fail;
-    if (result.failed) {
-        gw_rpc_fail(&err, GW_ERR_UNKNOWN, "result too large for memory", NULL);
-        goto fail;
-    }
-    if (!is_notification) {
-        gw_buf_puts(reply, "{\"jsonrpc\":\"2.0\",\"id\":");
-        gw_buf_puts(reply, id_json);
-        gw_buf_puts(reply, ",\"result\":");
-        if (result.len)
-            gw_buf_append(reply, result.data, result.len);
-        else
-            gw_buf_puts(reply, "null");
-        gw_buf_putc(reply, '}');
-    }
-    if (ctx->metrics)
-        gw_metrics_count_rpc(ctx->metrics, 0);
-    goto out;
-fail:
-    if (ctx->metrics)
-        gw_metrics_count_rpc(ctx->metrics, 1);
-    if (!is_notification)
-        gw_rpc_write_error(reply, id_json, &err);
-out:
-    json_object_put(empty);
     json_object_put(req);
-    if (tok)
-        json_tokener_free(tok);
+    json_tokener_free(tok);
+    return rc;
+}
+
+/* id: number, string or null; absent means a notification (JSON-RPC 2.0). */
+static int read_id(call_t *c, gw_xo_err_t *err)
+{
+    json_object *v;
+    const char *text;
+
+    c->notification = !json_object_object_get_ex(c->req, "id", &v);
+    if (c->notification || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_string) &&
+        !json_object_is_type(v, json_type_double))
+        return gw_xo_fail(err, GW_ERR_INVALID_REQUEST, "invalid identifier", NULL);
+    text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    if (strlen(text) >= sizeof(c->idbuf))
+        return gw_xo_fail(err, GW_ERR_INVALID_REQUEST, "identifier too long", NULL);
+    snprintf(c->idbuf, sizeof(c->idbuf), "%s", text);
+    c->id_json = c->idbuf;
+    return 0;
+}
+
+/* The jsonrpc and method members: 0 with *method set, STEP_IGNORE, or -1 with err set. */
+static int read_method(const call_t *c, const char **method, gw_xo_err_t *err)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(c->req, "jsonrpc", &v) &&
+        (!json_object_is_type(v, json_type_string) || strcmp(json_object_get_string(v), "2.0")))
+        return gw_xo_fail(err, GW_ERR_INVALID_REQUEST, "invalid version", NULL);
+    if (json_object_object_get_ex(c->req, "method", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        *method = json_object_get_string(v);
+        return 0;
+    }
+    /* a response or error from the client: json-rpc-peer ignores unknown ids */
+    if (json_object_object_get_ex(c->req, "result", NULL) ||
+        json_object_object_get_ex(c->req, "error", NULL))
+        return STEP_IGNORE;
+    return gw_xo_fail(err, GW_ERR_INVALID_REQUEST, "invalid JSON-RPC request", NULL);
+}
+
+/* params: xo-server methods take named parameters only; absent or [] reads as {}. */
+static int read_params(json_object *req, json_object **params, json_object **owned,
+                       gw_xo_err_t *err)
+{
+    json_object *p = NULL;
+
+    if (json_object_object_get_ex(req, "params", &p) && p &&
+        !json_object_is_type(p, json_type_object)) {
+        if (!(json_object_is_type(p, json_type_array) && json_object_array_length(p) == 0))
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"params must be an object\"}]}");
+        p = NULL;
+    }
+    if (!p)
+        p = *owned = json_object_new_object();
+    if (!p)
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+    *params = p;
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const gw_rpc_method_t *find_method(const char *name, gw_xo_err_t *err)
+{
+    const gw_rpc_method_t *m = gw_rpc_find(name);
+    gw_buf_t data;
+    char text[200];
+
+    if (m)
+        return m;
+    gw_buf_init(&data);
+    gw_buf_json_str(&data, name);
+    snprintf(text, sizeof(text), "method not found: %.150s", name);
+    gw_xo_fail(err, GW_ERR_METHOD_NOT_FOUND, text, data.data);
+    gw_buf_fini(&data);
+    return NULL;
+}
+
+static int check_permission(gw_ctx_t *ctx, gw_session_t *s, const gw_rpc_method_t *m,
+                            gw_xo_err_t *err)
+{
+    /* a token sign-in ends with its token; a removed user's sessions end at once */
+    (void)gw_session_active(ctx, s);
+    if (m->perm != GW_CALL_ANYONE && !s->user)
+        return gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions",
+                          m->perm == GW_CALL_ADMIN ? "{\"permission\":\"admin\"}"
+                                                   : "{\"permission\":\"view\"}");
+    if (m->perm == GW_CALL_ADMIN && s->user->permission != GW_PERM_ADMIN)
+        return gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions",
+                          "{\"permission\":\"admin\"}");
+    return 0;
+}
+
+/* Find, check and call the method: 0, GW_RPC_DEFERRED, or -1 with err set. */
+static int dispatch(gw_ctx_t *ctx, gw_session_t *s, const call_t *c, const char *method,
+                    gw_buf_t *result, gw_xo_err_t *err)
+{
+    const gw_rpc_method_t *m = find_method(method, err);
+    json_object *params = NULL, *owned = NULL;
+    int rc = -1;
+
+    if (!m || read_params(c->req, &params, &owned, err) != 0 ||
+        check_permission(ctx, s, m, err) != 0)
+        goto out;
+    s->req_id = c->notification ? NULL : c->id_json;
+    rc = m->fn(ctx, s, params, result, err);
+    s->req_id = NULL;
+    if (rc == 0 && result->failed)
+        rc = gw_xo_fail(err, GW_ERR_UNKNOWN, "result too large for memory", NULL);
+out:
+    json_object_put(owned);
+    return rc;
+}
+
+/* Count the call and write its answer (none for a notification or a deferred call). */
+static void answer(gw_ctx_t *ctx, const call_t *c, int rc, const gw_buf_t *result,
+                   const gw_xo_err_t *err, gw_buf_t *reply)
+{
+    bool failed = rc != 0 && rc != GW_RPC_DEFERRED;
+
+    if (ctx->metrics)
+        gw_metrics_count_rpc(ctx->metrics, failed);
+    if (c->notification || rc == GW_RPC_DEFERRED)
+        return; /* a deferred call is answered when its command completes */
+    if (failed)
+        gw_rpc_write_error(reply, c->id_json, err);
+    else
+        gw_rpc_write_result(reply, c->id_json, result->data, result->len);
+}
+
+bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, gw_buf_t *reply)
+{
+    call_t c;
+    const char *method = NULL;
+    gw_xo_err_t err;
+    gw_buf_t result;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.id_json = "null";
+    gw_xo_err_init(&err);
+    gw_buf_init(&result);
+    if (parse_request(msg, len, &c.req, &err) != 0 || read_id(&c, &err) != 0) {
+        gw_rpc_write_error(reply, NULL, &err); /* no usable id: answered, not counted */
+        goto out;
+    }
+    rc = read_method(&c, &method, &err);
+    if (rc == STEP_IGNORE)
+        goto out;
+    if (rc == 0) {
+        c.well_formed = true;
+        rc = dispatch(ctx, s, &c, method, &result, &err);
+    }
+    answer(ctx, &c, rc, &result, &err, reply);
+out:
+    json_object_put(c.req);
     gw_buf_fini(&result);
-    gw_buf_fini(&err.data);
-    return ok;
+    gw_xo_err_fini(&err);
+    return c.well_formed;
 }

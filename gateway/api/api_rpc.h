@@ -1,11 +1,11 @@
 /*
  * api_rpc.h - JSON-RPC 2.0 over the /api/ WebSocket, as json-rpc-peer frames it for
  * xo-lib: parse one message, check it, dispatch it to the method table, and write the
- * response (or nothing for a notification). Errors take xo-server's shapes
- * ({code, message, data}, xo-common api-errors; -32700/-32600/-32601 from json-rpc-peer).
- * Runs on the service thread; methods must not block on Kafka: the vm.* actions
- * (api_vm.c) queue a command and return GW_RPC_DEFERRED; their reply is sent later by
- * http_server.c when commands.c completes the command.
+ * response (or nothing for a notification). Every JSON-RPC answer and error the gateway
+ * sends is written here, including the late answer of a command (gw_rpc_write_reply).
+ * Errors take xo-server's shapes (core/xo_errors.h). Runs on the service thread; methods
+ * must not block on Kafka: the vm.* actions (api_vm.c) queue a command and return
+ * GW_RPC_DEFERRED; the transport sends their answer when the command bus completes it.
  */
 #ifndef GW_API_RPC_H
 #define GW_API_RPC_H
@@ -13,40 +13,11 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
+#include "api/session.h"
+#include "bus/commands.h"
+#include "core/xo_errors.h"
 #include "gateway.h"
-
-/* xo-common api-errors codes used here */
-#define GW_ERR_NOT_IMPLEMENTED 0
-#define GW_ERR_NO_SUCH_OBJECT  1
-#define GW_ERR_UNAUTHORIZED    2
-#define GW_ERR_INVALID_CREDS   3
-#define GW_ERR_INVALID_PARAMS  10
-/* json-rpc-peer */
-#define GW_ERR_INVALID_JSON     (-32700)
-#define GW_ERR_INVALID_REQUEST  (-32600)
-#define GW_ERR_METHOD_NOT_FOUND (-32601)
-#define GW_ERR_UNKNOWN          (-32000)
-
-/** One connection's session state (owned by the connection). */
-typedef struct {
-    const gw_user_t *user; /**< NULL until signed in; borrowed from ctx->users */
-    uint64_t conn;         /**< connection serial (http_server.c), for deferred replies */
-    const char *req_id;    /**< JSON text of the current request's id, NULL for a
-                                notification; set by gw_rpc_handle during the call only */
-    int64_t expires_ms;    /**< wall-clock expiry of a token sign-in, 0 for none */
-    char addr[64];         /**< peer address, for logs and throttling */
-    bool subscribed;       /**< counted in the notifier's subscribers */
-} gw_session_t;
-
-/** An error to answer with. message is static or owned by data_json's buffer. */
-typedef struct {
-    int code;
-    char message[256];
-    gw_buf_t data; /**< serialized `data` member, empty for none */
-} gw_rpc_err_t;
-
-/** @brief Set an error (data may be NULL). Returns -1 so handlers can `return gw_rpc_fail(...)`. */
-int gw_rpc_fail(gw_rpc_err_t *e, int code, const char *message, const char *data_json);
+#include "xo_ops.h" /* the op table: gw_vm_may_run() checks a row's permission */
 
 /** A method's return value when its reply will be sent later (vm.* actions). */
 #define GW_RPC_DEFERRED 1
@@ -57,7 +28,7 @@ int gw_rpc_fail(gw_rpc_err_t *e, int code, const char *message, const char *data
  * is written now). @p params is an object (never NULL: {} when absent).
  */
 typedef int (*gw_rpc_fn)(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                         gw_rpc_err_t *err);
+                         gw_xo_err_t *err);
 
 /** Who may call a method. */
 typedef enum { GW_CALL_ANYONE, GW_CALL_SIGNED_IN, GW_CALL_ADMIN } gw_call_perm_t;
@@ -70,13 +41,11 @@ typedef struct {
     const char *params; /**< JSON text describing the params, for system.getMethodsInfo */
 } gw_rpc_method_t;
 
-/** @brief The method table (NULL-terminated), defined by the api_*.c files. */
+/** @brief The method tables (NULL-terminated), one per api_*.c file. */
 extern const gw_rpc_method_t gw_api_session_methods[];
 extern const gw_rpc_method_t gw_api_xo_methods[];
 extern const gw_rpc_method_t gw_api_system_methods[];
 extern const gw_rpc_method_t gw_api_vm_methods[];
-
-struct gw_cmd_waiter; /* commands.h */
 
 /**
  * @brief Issue the command @p op on the VM @p vm_id for @p user (api_vm.c, shared with the
@@ -87,13 +56,23 @@ struct gw_cmd_waiter; /* commands.h */
  * @returns 0 with @p id_out set, or -1 with @p err filled.
  */
 int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
-                  json_object *args, const gw_type_t *types, const struct gw_cmd_waiter *w,
-                  char *id_out, gw_rpc_err_t *err);
+                  json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
+                  gw_xo_err_t *err);
 
-/** @brief commands.c's ref resolver on the view (takes the read lock itself). */
+/**
+ * @brief Whether @p user may run the command op @p op at all, checked before its
+ *        parameters (api_vm.c, shared with the REST actions): admins may; a viewer gets
+ *        xo-server's unauthorized error {permission, object?}, naming the object when
+ *        @p vm_id (may be NULL) resolves to one of @p types (GW_T_NONE-terminated).
+ * @returns 0, or -1 with @p err filled.
+ */
+int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
+                  const gw_type_t *types, gw_xo_err_t *err);
+
+/** @brief The command bus's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);
 
-/** @brief Find a method by name. */
+/** @brief Find a method by name (the registry lives in api_system.c, which describes it). */
 const gw_rpc_method_t *gw_rpc_find(const char *name);
 
 /** @brief Visit every method (for system.getMethodsInfo / listMethods). */
@@ -107,13 +86,17 @@ void gw_rpc_foreach(void (*cb)(const gw_rpc_method_t *m, void *opaque), void *op
  */
 bool gw_rpc_handle(gw_ctx_t *ctx, gw_session_t *s, const char *msg, size_t len, gw_buf_t *reply);
 
-/** @brief Write {"jsonrpc":"2.0","id":<id_json>,"error":{...}} into @p out. */
-void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_rpc_err_t *e);
+/** @brief Write {"jsonrpc":"2.0","id":<id_json>,"result":<result_json>} (null if empty). */
+void gw_rpc_write_result(gw_buf_t *out, const char *id_json, const char *result_json, size_t len);
 
-/** @brief Sign a session in / out (keeps the notifier's subscriber count). */
-void gw_session_set_user(gw_ctx_t *ctx, gw_session_t *s, const gw_user_t *user, int64_t expires_ms);
+/** @brief Write {"jsonrpc":"2.0","id":<id_json or null>,"error":{code, message, data}}. */
+void gw_rpc_write_error(gw_buf_t *out, const char *id_json, const gw_xo_err_t *e);
 
-/** @brief Write the public user object {id, email, permission, preferences}. */
-void gw_user_write_json(const gw_user_t *u, gw_buf_t *out);
+/**
+ * @brief Write the late answer of a JSON-RPC request that issued a command (@p r from the
+ *        command bus, waiter kind GW_CMD_WAIT_WS): its result (`true` when it has none) or
+ *        its XO error, under the request's id.
+ */
+void gw_rpc_write_reply(gw_buf_t *out, const gw_cmd_reply_t *r);
 
 #endif

@@ -1,6 +1,8 @@
 /*
- * api_system.c - system.getServerVersion, system.getMethodsInfo, system.listMethods and
- * system.getVersion (xo-server api/system.mjs). Needs no sign-in; reads nothing shared.
+ * api_system.c - the method registry (every api_*.c table, searched by gw_rpc_find) and
+ * the system.* methods that describe it: system.getServerVersion, getMethodsInfo,
+ * listMethods and getVersion (xo-server api/system.mjs). The registry lives here because
+ * these methods list it; api_rpc.c only looks methods up. Reads nothing shared.
  */
 #include <string.h>
 
@@ -8,8 +10,31 @@
 #include "xo_ops.h"
 #include "xo_version.h"
 
+/* ---- the registry: a new api_*.c table is one more line here ---- */
+
+static const gw_rpc_method_t *const TABLES[] = {gw_api_session_methods, gw_api_xo_methods,
+                                                gw_api_system_methods, gw_api_vm_methods, NULL};
+
+const gw_rpc_method_t *gw_rpc_find(const char *name)
+{
+    for (int t = 0; TABLES[t]; t++)
+        for (const gw_rpc_method_t *m = TABLES[t]; m->name; m++)
+            if (!strcmp(m->name, name))
+                return m;
+    return NULL;
+}
+
+void gw_rpc_foreach(void (*cb)(const gw_rpc_method_t *m, void *opaque), void *opaque)
+{
+    for (int t = 0; TABLES[t]; t++)
+        for (const gw_rpc_method_t *m = TABLES[t]; m->name; m++)
+            cb(m, opaque);
+}
+
+/* ---- system.* ---- */
+
 static int server_version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                          gw_rpc_err_t *err)
+                          gw_xo_err_t *err)
 {
     (void)ctx, (void)s, (void)params, (void)err;
     gw_buf_json_str(result, XO_VERSION);
@@ -17,7 +42,7 @@ static int server_version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, g
 }
 
 static int version(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                   gw_rpc_err_t *err)
+                   gw_xo_err_t *err)
 {
     (void)ctx, (void)s, (void)params, (void)err;
     gw_buf_json_str(result, "1");
@@ -70,7 +95,7 @@ static void add_method(const gw_rpc_method_t *m, void *opaque)
 }
 
 static int methods_info(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     list_t l = {result, true, true};
     (void)ctx, (void)s, (void)params, (void)err;
@@ -81,7 +106,7 @@ static int methods_info(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_
 }
 
 static int list_methods(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                        gw_rpc_err_t *err)
+                        gw_xo_err_t *err)
 {
     list_t l = {result, true, false};
     (void)ctx, (void)s, (void)params, (void)err;

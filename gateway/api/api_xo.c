@@ -32,7 +32,7 @@ static bool collect(void *opaque, const gw_obj_info_t *o)
 }
 
 static int get_all_objects(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
-                           gw_rpc_err_t *err)
+                           gw_xo_err_t *err)
 {
     json_object *v;
     gw_filter_t *filter = NULL;
@@ -41,16 +41,16 @@ static int get_all_objects(gw_ctx_t *ctx, gw_session_t *s, json_object *params, 
     (void)s;
 
     if (json_object_object_get_ex(params, "ndjson", &v) && json_object_get_boolean(v))
-        return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
-                           "{\"hint\":\"use GET /rest/v0/<collection>?fields=*&ndjson\"}");
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"hint\":\"use GET /rest/v0/<collection>?fields=*&ndjson\"}");
     if (json_object_object_get_ex(params, "limit", &v) && v) {
         if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"limit must be a number\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"limit must be a number\"}]}");
         c.limit = (int64_t)json_object_get_double(v);
         if (c.limit < 0)
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"limit must be >= 0\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"limit must be >= 0\"}]}");
     }
     if (json_object_object_get_ex(params, "filter", &v) && v) {
         char errstr[160];
@@ -59,15 +59,15 @@ static int get_all_objects(gw_ctx_t *ctx, gw_session_t *s, json_object *params, 
         } else if (json_object_is_type(v, json_type_string)) {
             if (gw_filter_parse(json_object_get_string(v), &filter, errstr, sizeof(errstr)) !=
                 XO_OK)
-                return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                                   "{\"errors\":[{\"message\":\"invalid filter\"}]}");
+                return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                                  "{\"errors\":[{\"message\":\"invalid filter\"}]}");
         } else {
-            return gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                               "{\"errors\":[{\"message\":\"filter must be an object or a "
-                               "string\"}]}");
+            return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                              "{\"errors\":[{\"message\":\"filter must be an object or a "
+                              "string\"}]}");
         }
         if (!filter)
-            return gw_rpc_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+            return gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
     }
     c.filter = filter;
     c.trivial = gw_filter_trivial(filter);

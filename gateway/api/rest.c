@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "api/metrics_page.h"
 #include "bus/commands.h"
 #include "view/xo_types.h"
 #include "xo_envelope.h"
@@ -105,6 +106,43 @@ xo_err_t gw_http_parse_target(const char *target, gw_http_req_t *req, char *errs
     return XO_OK;
 }
 
+/* Text a path or query argument may hold: well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF) without C0 controls or DEL. What fails is refused with
+ * a fixed message, so that no error body ever echoes bytes that are not JSON text. */
+static bool text_ok(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        size_t len;
+        uint32_t c;
+        if (*s < 0x20 || *s == 0x7f)
+            return false;
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        if (*s >= 0xC2 && *s <= 0xDF)
+            len = 2, c = *s & 0x1F;
+        else if (*s >= 0xE0 && *s <= 0xEF)
+            len = 3, c = *s & 0x0F;
+        else if (*s >= 0xF0 && *s <= 0xF4)
+            len = 4, c = *s & 0x07;
+        else
+            return false;
+        for (size_t i = 1; i < len; i++) { /* a NUL ends the string: never a continuation */
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i] & 0x3F);
+        }
+        if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+            (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
 static const char *arg(const gw_http_req_t *req, const char *name, bool *present)
 {
     for (int i = 0; i < req->nargs; i++)
@@ -128,6 +166,13 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
 
     memset(q, 0, sizeof(*q));
     q->limit = -1;
+    if (!text_ok(path))
+        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                         "invalid path: control bytes or invalid UTF-8");
+    for (int i = 0; i < req->nargs; i++)
+        if (!text_ok(req->args[i].name) || !text_ok(req->args[i].value))
+            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                             "invalid query argument: control bytes or invalid UTF-8");
     if (!strcmp(path, "/healthz")) {
         q->route = GW_ROUTE_HEALTHZ;
         return XO_OK;
@@ -155,7 +200,9 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
     if (q->type == GW_T_NONE)
         return XO_OK;
     q->collection = gw_xo_type(q->type)->collection;
-    if (slash && slash[1]) {
+    if (slash && (!slash[1] || slash[1] == '/'))
+        return XO_OK; /* an empty id ("/vms/", or "/vms/%00" cut at its NUL): not found */
+    if (slash) {
         const char *sub = strchr(slash + 1, '/');
         if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
             !strchr(sub + 9, '/') && (size_t)(sub - slash - 1) < sizeof(q->id) &&
@@ -537,18 +584,7 @@ static void object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
 
 /* The actions are those of the op table's rows (xo_ops.h): xo_op_find_rest(). */
 
-static void xo_error_json(gw_buf_t *b, const gw_rpc_err_t *e)
-{
-    gw_buf_printf(b, "{\"code\":%d,\"message\":", e->code);
-    gw_buf_json_str(b, e->message);
-    if (e->data.len) {
-        gw_buf_puts(b, ",\"data\":");
-        gw_buf_append(b, e->data.data, e->data.len);
-    }
-    gw_buf_puts(b, "}\n");
-}
-
-void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_t *err)
+void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_xo_err_t *err)
 {
     r->content_type = "application/json";
     gw_buf_reset(&r->body);
@@ -574,11 +610,12 @@ void gw_rest_reply(gw_http_resp_t *r, const char *result_json, const gw_rpc_err_
     default:
         r->status = err->data.data && strstr(err->data.data, "\"COMMAND_TIMEOUT\"") ? 504 : 500;
     }
-    xo_error_json(&r->body, err);
+    gw_xo_err_write(&r->body, err);
+    gw_buf_putc(&r->body, '\n');
 }
 
 /* A body member's check failed: xo-server's invalidParameters with ajv's error object. */
-static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
+static int body_invalid(gw_xo_err_t *err, const char *member, const char *msg)
 {
     gw_buf_t d;
 
@@ -586,7 +623,7 @@ static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
     gw_buf_puts(&d, "{\"errors\":[{\"instancePath\":\"/");
     gw_buf_puts(&d, member);
     gw_buf_printf(&d, "\",\"message\":\"%s\"}]}", msg);
-    gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
+    gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters", d.data);
     gw_buf_fini(&d);
     return -1;
 }
@@ -594,7 +631,7 @@ static int body_invalid(gw_rpc_err_t *err, const char *member, const char *msg)
 /* The action's args: the boolean it sets (hard_*: force) and the member of the request
  * body it reads, if any (snapshot: {name_label?} -> name), typed as the op's argument. */
 static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_rest_t *ra,
-                       json_object *args, gw_rpc_err_t *err)
+                       json_object *args, gw_xo_err_t *err)
 {
     const xo_op_param_t *p = ra->body ? xo_op_param(op, ra->body_arg) : NULL;
     json_object *body = NULL, *v;
@@ -608,8 +645,8 @@ static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_
     string = p->type == XO_ARG_STRING;
     body = req->body_len < INT32_MAX ? json_tokener_parse(req->body) : NULL;
     if (!body || !json_object_is_type(body, json_type_object)) {
-        rc = gw_rpc_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                         "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
+        rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                        "{\"errors\":[{\"message\":\"the body must be a JSON object\"}]}");
     } else if (json_object_object_get_ex(body, ra->body, &v)) {
         if (!json_object_is_type(v, string ? json_type_string : json_type_boolean) ||
             (string && !*json_object_get_string(v)))
@@ -629,13 +666,12 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     const char *sync = arg(req, "sync", NULL);
     json_object *args = json_object_new_object();
     gw_cmd_waiter_t w;
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     char cid[GW_CMD_ID_LEN + 1];
     const xo_op_rest_t *ra = NULL;
     const xo_op_t *op = xo_op_find_rest(q->action, &ra);
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
+    gw_xo_err_init(&err);
     if (!op) {
         text(r, 404, "no such action");
         goto out;
@@ -644,10 +680,12 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     w.kind = sync && !strcmp(sync, "true") ? GW_CMD_WAIT_HTTP : GW_CMD_WAIT_NONE;
     w.conn = req->conn;
     w.admin = user->permission == GW_PERM_ADMIN;
-    if (!args || action_args(req, op, ra, args, &err) != 0 ||
+    /* the permission first (as the JSON-RPC method): a viewer's body is never read */
+    if (!args || gw_vm_may_run(ctx, user, op, q->id, vm_only, &err) != 0 ||
+        action_args(req, op, ra, args, &err) != 0 ||
         gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
-            gw_rpc_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
+            gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
         gw_rest_reply(r, NULL, &err);
         goto out;
     }
@@ -661,7 +699,7 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     gw_buf_printf(&r->body, "{\"taskId\":\"%s\"}\n", cid);
 out:
     json_object_put(args);
-    gw_buf_fini(&err.data);
+    gw_xo_err_fini(&err);
 }
 
 void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp)
@@ -682,6 +720,10 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         text(resp, 400, errstr);
         goto out;
     }
+    if (q.route == GW_ROUTE_NOT_FOUND) { /* whatever the method: an empty id is no action */
+        text(resp, 404, "not found");
+        goto out;
+    }
     if (req->is_post != (q.route == GW_ROUTE_REST_ACTION)) {
         text(resp, 405,
              req->is_post ? "method not allowed (POST is for VM actions)"
@@ -695,10 +737,7 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     case GW_ROUTE_METRICS:
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
-        gw_metrics_render(ctx, &resp->body);
-        goto out;
-    case GW_ROUTE_NOT_FOUND:
-        text(resp, 404, "not found");
+        gw_metrics_page_write(ctx, &resp->body);
         goto out;
     default:
         break;

@@ -104,6 +104,6 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
  *        error {code, message, data} with 404 (noSuchObject), 403 (unauthorized), 400
  *        (invalidParameters), 501 (notImplemented), 504 (COMMAND_TIMEOUT), else 500.
  */
-void gw_rest_reply(gw_http_resp_t *resp, const char *result_json, const gw_rpc_err_t *err);
+void gw_rest_reply(gw_http_resp_t *resp, const char *result_json, const gw_xo_err_t *err);
 
 #endif

@@ -150,14 +150,14 @@ static void data_obj(gw_buf_t *b, const char *object_id, const char *k1, const c
     gw_jw_obj_end(&w);
 }
 
-static void set_err(gw_rpc_err_t *err, int code, const char *message, gw_buf_t *data)
+static void set_err(gw_xo_err_t *err, int code, const char *message, gw_buf_t *data)
 {
-    gw_rpc_fail(err, code, message, data && data->len ? data->data : NULL);
+    gw_xo_fail(err, code, message, data && data->len ? data->data : NULL);
 }
 
 /* XAPI errors xo-server maps to its own codes; returns false for the others. */
 static bool map_known(const char *code, json_object *params, const char *op, const char *pool,
-                      gw_cmd_id_of_fn id_of, void *opaque, gw_rpc_err_t *err, gw_buf_t *d)
+                      gw_cmd_id_of_fn id_of, void *opaque, gw_xo_err_t *err, gw_buf_t *d)
 {
     char msg[256];
 
@@ -212,7 +212,7 @@ static bool map_known(const char *code, json_object *params, const char *op, con
 }
 
 /* Any other XAPI error: as xo-server, serialized for admins, opaque for others. */
-static void map_generic(const char *code, json_object *params, bool admin, gw_rpc_err_t *err,
+static void map_generic(const char *code, json_object *params, bool admin, gw_xo_err_t *err,
                         gw_buf_t *d)
 {
     gw_buf_t msg;
@@ -250,7 +250,7 @@ static void map_generic(const char *code, json_object *params, bool admin, gw_rp
 
 void gw_cmd_map_error(const char *state, const char *code, json_object *params, const char *reason,
                       const char *op, const char *pool, const char *vm, bool admin,
-                      gw_cmd_id_of_fn id_of, void *opaque, gw_rpc_err_t *err)
+                      gw_cmd_id_of_fn id_of, void *opaque, gw_xo_err_t *err)
 {
     gw_buf_t d;
 
@@ -457,7 +457,7 @@ static void fill_entry(entry_t *e, const gw_cmd_req_t *req, const gw_cmd_waiter_
 }
 
 int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_waiter_t *w,
-                       char id_out[GW_CMD_ID_LEN + 1], gw_rpc_err_t *err)
+                       char id_out[GW_CMD_ID_LEN + 1], gw_xo_err_t *err)
 {
     xo_command_msg_t m;
     char id[GW_CMD_ID_LEN + 1], sig[XO_SIG_B64_LEN + 1], errstr[256] = "";
@@ -468,21 +468,21 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
     int32_t part;
 
     if (!gw_commands_enabled(c))
-        return gw_rpc_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
-                           "{\"reason\":\"commands are disabled on this gateway (no "
-                           "commands.private_key)\"}");
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"reason\":\"commands are disabled on this gateway (no "
+                          "commands.private_key)\"}");
     part = xo_pool_partition(req->pool, c->partitions);
     if (part < 0 || !c->send || gw_uuid4(id) != XO_OK)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "cannot issue the command", NULL);
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "cannot issue the command", NULL);
     m = (xo_command_msg_t){id, req->pool, req->op, req->user, req->args, now, now + c->timeout_ms};
     if (gw_cmd_encode(c->key, &m, &value, &len, sig) != XO_OK)
-        return gw_rpc_fail(err, GW_ERR_UNKNOWN, "cannot sign the command", NULL);
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "cannot sign the command", NULL);
     e = slot_take(c);
     if (!e) {
         free(value);
-        return gw_rpc_fail(err, GW_ERR_OP_FAILED, "operation failed",
-                           "{\"code\":\"TOO_MANY_COMMANDS\",\"reason\":\"too many commands in "
-                           "flight\"}");
+        return gw_xo_fail(err, GW_ERR_OP_FAILED, "operation failed",
+                          "{\"code\":\"TOO_MANY_COMMANDS\",\"reason\":\"too many commands in "
+                          "flight\"}");
     }
     if (c->send(c->send_opaque, req->pool, part, value, len, sig, xo_key_id(c->key), errstr,
                 sizeof(errstr)) != XO_OK) {
@@ -490,9 +490,9 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
                 req->pool, errstr);
         free(value);
         c->nused -= (e == &c->e[c->nused - 1] && !e->used); /* give a fresh slot back */
-        return gw_rpc_fail(err, GW_ERR_OP_FAILED, "operation failed",
-                           "{\"code\":\"KAFKA_UNAVAILABLE\",\"reason\":\"the command could not "
-                           "be queued to Kafka\"}");
+        return gw_xo_fail(err, GW_ERR_OP_FAILED, "operation failed",
+                          "{\"code\":\"KAFKA_UNAVAILABLE\",\"reason\":\"the command could not "
+                          "be queued to Kafka\"}");
     }
     free(value);
     fill_entry(e, req, w, id, m.issued, m.expires);
@@ -511,7 +511,7 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
 
 /* Complete a command: remember the outcome and answer its waiter. */
 static void finish(gw_commands_t *c, entry_t *e, const char *state, const char *result_json,
-                   const gw_rpc_err_t *err, int64_t now)
+                   const gw_xo_err_t *err, int64_t now)
 {
     gw_cmd_reply_t r = {&e->waiter, e->id, err == NULL, result_json, err};
 
@@ -525,13 +525,7 @@ static void finish(gw_commands_t *c, entry_t *e, const char *state, const char *
     if (err) {
         gw_buf_t b;
         gw_buf_init(&b);
-        gw_buf_printf(&b, "{\"code\":%d,\"message\":", err->code);
-        gw_buf_json_str(&b, err->message);
-        if (err->data.len) {
-            gw_buf_puts(&b, ",\"data\":");
-            gw_buf_append(&b, err->data.data, err->data.len);
-        }
-        gw_buf_putc(&b, '}');
+        gw_xo_err_write(&b, err);
         e->error_json = b.data; /* owned now */
     }
     c->st.pending--;
@@ -638,11 +632,10 @@ void gw_commands_push_result(gw_commands_t *c, const xo_record_t *rec)
 static void apply_failure(gw_commands_t *c, entry_t *e, const rq_t *r, gw_cmd_id_of_fn id_of,
                           void *opaque, int64_t now)
 {
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     json_object *params = NULL;
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
+    gw_xo_err_init(&err);
     if (r->params_json)
         params = json_tokener_parse(r->params_json);
     gw_cmd_map_error(r->state, r->code, params, r->reason, e->op, e->pool, e->vm, e->waiter.admin,
@@ -653,7 +646,7 @@ static void apply_failure(gw_commands_t *c, entry_t *e, const rq_t *r, gw_cmd_id
         c->st.failed++;
     finish(c, e, r->state, NULL, &err, now);
     json_object_put(params);
-    gw_buf_fini(&err.data);
+    gw_xo_err_fini(&err);
 }
 
 static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of, void *opaque,
@@ -691,12 +684,11 @@ static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of,
 
 static void time_out(gw_commands_t *c, entry_t *e, int64_t now)
 {
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     gw_buf_t d;
     gw_jw_t w;
 
-    memset(&err, 0, sizeof(err));
-    gw_buf_init(&err.data);
+    gw_xo_err_init(&err);
     gw_buf_init(&d);
     gw_jw_init(&w, &d);
     gw_jw_obj_begin(&w);
@@ -714,11 +706,11 @@ static void time_out(gw_commands_t *c, entry_t *e, int64_t now)
                               : "the pool's agent did not answer before the command expired; "
                                 "it will never run");
     gw_jw_obj_end(&w);
-    gw_rpc_fail(&err, GW_ERR_OP_FAILED, "operation failed", d.data);
+    gw_xo_fail(&err, GW_ERR_OP_FAILED, "operation failed", d.data);
     c->st.timed_out++;
     finish(c, e, "timeout", NULL, &err, now);
     gw_buf_fini(&d);
-    gw_buf_fini(&err.data);
+    gw_xo_err_fini(&err);
 }
 
 void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of, void *opaque)

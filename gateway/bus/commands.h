@@ -21,8 +21,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/api_rpc.h"
 #include "bus/result_trust.h"
+#include "core/gw_buf.h"
+#include "core/xo_errors.h"
+#include "view/xo_objects.h"
+#include "xo_config.h"
 #include "xo_envelope.h"
 #include "xo_kafka.h"
 #include "xo_sign.h"
@@ -30,18 +33,6 @@
 #define GW_CMD_MAX_TASKS                                                                           \
     10000                /**< commands remembered (pending + finished, oldest finished go first) */
 #define GW_CMD_ID_LEN 36 /**< a UUID v4 in text */
-
-/* xo-common api-errors codes used by the command bus */
-#define GW_ERR_NO_HOSTS      7
-#define GW_ERR_AUTH_FAILED   8
-#define GW_ERR_PV_DRIVERS    11
-#define GW_ERR_IS_TEMPLATE   12
-#define GW_ERR_BAD_POWER     13
-#define GW_ERR_LACKS_FEATURE 14
-#define GW_ERR_VDI_IN_USE    17
-#define GW_ERR_HOST_OFFLINE  18
-#define GW_ERR_OP_BLOCKED    19
-#define GW_ERR_OP_FAILED     21
 
 /** Who waits for a command's outcome. */
 typedef enum {
@@ -52,7 +43,7 @@ typedef enum {
 
 typedef struct gw_cmd_waiter {
     gw_cmd_wait_t kind;
-    uint64_t conn;    /**< connection serial (http_server.c); 0 for none */
+    uint64_t conn;    /**< connection serial (transport/endpoint.h); 0 for none */
     char rpc_id[256]; /**< JSON text of the JSON-RPC id (WS) */
     bool admin;       /**< generic XAPI errors are detailed to admins only (as xo-server) */
 } gw_cmd_waiter_t;
@@ -63,7 +54,7 @@ typedef struct {
     const char *command_id;
     bool ok;
     const char *result_json; /**< ok: the result (`true`, or the snapshot's id as a string) */
-    const gw_rpc_err_t *err; /**< !ok: the XO error */
+    const gw_xo_err_t *err;  /**< !ok: the XO error */
 } gw_cmd_reply_t;
 
 /** Delivers a reply to its connection (service thread). The connection may be gone. */
@@ -130,7 +121,7 @@ typedef struct {
  *          The waiter is never answered when this fails.
  */
 int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_waiter_t *w,
-                       char id_out[GW_CMD_ID_LEN + 1], gw_rpc_err_t *err);
+                       char id_out[GW_CMD_ID_LEN + 1], gw_xo_err_t *err);
 
 /**
  * @brief Hand one xo.results record to the service thread. It is checked here first
@@ -187,7 +178,7 @@ xo_err_t gw_cmd_encode(const xo_key_t *key, const xo_command_msg_t *m, char **va
  */
 void gw_cmd_map_error(const char *state, const char *code, json_object *params, const char *reason,
                       const char *op, const char *pool, const char *vm, bool admin,
-                      gw_cmd_id_of_fn id_of, void *opaque, gw_rpc_err_t *err);
+                      gw_cmd_id_of_fn id_of, void *opaque, gw_xo_err_t *err);
 
 /** @brief A random UUID v4 (OpenSSL RAND_bytes). @returns XO_OK or XO_ERR_CRYPTO. */
 xo_err_t gw_uuid4(char out[GW_CMD_ID_LEN + 1]);

@@ -1,15 +1,11 @@
 /*
- * metrics.c - counters and the Prometheus text format (see metrics.h).
- * Must not block: it reads the view under the read lock for counts only, and never
- * touches Kafka (the consumer's counters are copied under its mutex).
+ * metrics.c - the gateway's own counters and their Prometheus text (see metrics.h).
+ * Knows no other module: whatever reads the view, the consumer or the command bus
+ * belongs to the page (api/metrics_page.c), not here.
  */
 #include "core/metrics.h"
 
 #include <stdlib.h>
-#include <string.h>
-
-#include "bus/commands.h"
-#include "gateway.h"
 
 static const double BUCKETS[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
 #define NB (sizeof(BUCKETS) / sizeof(BUCKETS[0]))
@@ -69,130 +65,9 @@ void gw_metrics_count_http(gw_metrics_t *m, int status)
         m->http_by_class[status / 100]++;
 }
 
-typedef struct {
-    gw_buf_t *out;
-    size_t without_agent; /* pools with records and no heartbeat */
-} pool_render_t;
-
-static void render_pool(void *opaque, const gw_pool_info_t *p)
+void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
 {
-    gw_buf_t *out = ((pool_render_t *)opaque)->out;
-    ((pool_render_t *)opaque)->without_agent += p->objects > 0 && !p->agent_state;
-    gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
-    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid,
-                  p->synced && !p->held ? 1 : 0); /* a held pool is not served yet */
-    gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
-                  p->agent_state ? p->agent_state : "unknown",
-                  p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
-}
-
-static void render_commands(gw_commands_t *c, gw_buf_t *out)
-{
-    gw_cmd_stats_t st;
-
-    gw_commands_stats(c, &st);
     gw_buf_printf(out,
-                  "# HELP xo_gateway_commands_total Commands by outcome (submitted to Kafka, "
-                  "then succeeded, failed, rejected by the agent, or timed out).\n"
-                  "# TYPE xo_gateway_commands_total counter\n"
-                  "xo_gateway_commands_total{outcome=\"submitted\"} %llu\n"
-                  "xo_gateway_commands_total{outcome=\"succeeded\"} %llu\n"
-                  "xo_gateway_commands_total{outcome=\"failed\"} %llu\n"
-                  "xo_gateway_commands_total{outcome=\"rejected\"} %llu\n"
-                  "xo_gateway_commands_total{outcome=\"timed_out\"} %llu\n"
-                  "# TYPE xo_gateway_command_results_total counter\n"
-                  "xo_gateway_command_results_total %llu\n"
-                  "# TYPE xo_gateway_command_results_malformed_total counter\n"
-                  "xo_gateway_command_results_malformed_total %llu\n"
-                  "# TYPE xo_gateway_commands_pending gauge\n"
-                  "xo_gateway_commands_pending %zu\n",
-                  (unsigned long long)st.submitted, (unsigned long long)st.succeeded,
-                  (unsigned long long)st.failed, (unsigned long long)st.rejected,
-                  (unsigned long long)st.timed_out, (unsigned long long)st.results,
-                  (unsigned long long)st.malformed, st.pending);
-    gw_buf_puts(out, "# HELP xo_gateway_command_results_refused_total Results not believed, by "
-                     "reason: not signed by an agent key trusted for their pool, not on its "
-                     "partition, too large, or naming another pool's command.\n"
-                     "# TYPE xo_gateway_command_results_refused_total counter\n");
-    for (int v = GW_RES_OK + 1; v < GW_RES_VERDICT_COUNT; v++)
-        if (v != GW_RES_MALFORMED) /* counted by xo_gateway_command_results_malformed_total */
-            gw_buf_printf(out, "xo_gateway_command_results_refused_total{reason=\"%s\"} %llu\n",
-                          gw_res_verdict_name((gw_res_verdict_t)v),
-                          (unsigned long long)st.refused[v]);
-}
-
-void gw_metrics_render(void *ctxp, gw_buf_t *out)
-{
-    gw_ctx_t *ctx = ctxp;
-    gw_metrics_t *m = ctx->metrics;
-    gw_view_stats_t vs;
-    gw_consumer_stats_t cs;
-    pool_render_t pr = {out, 0};
-    uint64_t cum = 0;
-
-    gw_view_rdlock(ctx->view);
-    gw_view_stats(ctx->view, &vs);
-    gw_buf_puts(out, "# HELP xo_gateway_objects XO objects in the view, by type.\n"
-                     "# TYPE xo_gateway_objects gauge\n");
-    for (int t = 1; t < GW_T_COUNT; t++)
-        gw_buf_printf(out, "xo_gateway_objects{type=\"%s\"} %zu\n", gw_type_name((gw_type_t)t),
-                      vs.by_type[t]);
-    gw_buf_puts(out, "# HELP xo_gateway_records_held Records held (all classes).\n"
-                     "# TYPE xo_gateway_records_held gauge\n");
-    gw_buf_printf(out, "xo_gateway_records_held %zu\n", vs.objects);
-    gw_buf_printf(out, "# TYPE xo_gateway_view_bytes gauge\nxo_gateway_view_bytes %zu\n",
-                  vs.bytes + vs.table_bytes);
-    gw_buf_printf(out, "# TYPE xo_gateway_pending_links gauge\nxo_gateway_pending_links %zu\n",
-                  vs.pending);
-    gw_buf_puts(out, "# HELP xo_gateway_pool_objects Records per pool; synced: _sync seen; "
-                     "agent_live: last heartbeat state is live.\n"
-                     "# TYPE xo_gateway_pool_objects gauge\n"
-                     "# TYPE xo_gateway_pool_synced gauge\n"
-                     "# TYPE xo_gateway_pool_agent_live gauge\n");
-    gw_view_foreach_pool(ctx->view, render_pool, &pr);
-    gw_view_unlock(ctx->view);
-    gw_buf_printf(out,
-                  "# HELP xo_gateway_pools_without_agent Pools with records but no agent "
-                  "heartbeat (their objects are held back from the API).\n"
-                  "# TYPE xo_gateway_pools_without_agent gauge\n"
-                  "xo_gateway_pools_without_agent %zu\n",
-                  pr.without_agent);
-
-    if (ctx->consumer) {
-        gw_consumer_stats(ctx->consumer, &cs);
-        gw_buf_printf(out,
-                      "# HELP xo_gateway_records_consumed_total Kafka records consumed.\n"
-                      "# TYPE xo_gateway_records_consumed_total counter\n"
-                      "xo_gateway_records_consumed_total %llu\n"
-                      "# TYPE xo_gateway_records_malformed_total counter\n"
-                      "xo_gateway_records_malformed_total %llu\n"
-                      "# HELP xo_gateway_records_refused_total Records refused by the topic "
-                      "checks: not on their pool's partition, or over limits.max_record_bytes.\n"
-                      "# TYPE xo_gateway_records_refused_total counter\n"
-                      "xo_gateway_records_refused_total{reason=\"wrong_partition\"} %llu\n"
-                      "xo_gateway_records_refused_total{reason=\"too_large\"} %llu\n"
-                      "# HELP xo_gateway_record_fields_truncated_total Strings cut to "
-                      "limits.max_field_bytes.\n"
-                      "# TYPE xo_gateway_record_fields_truncated_total counter\n"
-                      "xo_gateway_record_fields_truncated_total %llu\n"
-                      "# HELP xo_gateway_consumer_lag Records behind the high watermarks.\n"
-                      "# TYPE xo_gateway_consumer_lag gauge\n"
-                      "xo_gateway_consumer_lag %lld\n"
-                      "# TYPE xo_gateway_view_loaded gauge\n"
-                      "xo_gateway_view_loaded %d\n"
-                      "# TYPE xo_gateway_view_load_seconds gauge\n"
-                      "xo_gateway_view_load_seconds %.3f\n",
-                      (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                      (unsigned long long)cs.wrong_partition, (unsigned long long)cs.too_large,
-                      (unsigned long long)cs.truncated, (long long)cs.lag, cs.loaded ? 1 : 0,
-                      cs.load_ms / 1000.0);
-    }
-    gw_buf_printf(out,
-                  "# HELP xo_gateway_ws_clients Connected WebSocket clients.\n"
-                  "# TYPE xo_gateway_ws_clients gauge\n"
-                  "xo_gateway_ws_clients %zu\n"
-                  "# TYPE xo_gateway_ws_signed_in gauge\n"
-                  "xo_gateway_ws_signed_in %zu\n"
                   "# TYPE xo_gateway_notifications_total counter\n"
                   "xo_gateway_notifications_total %llu\n"
                   "# TYPE xo_gateway_notification_bytes_total counter\n"
@@ -205,12 +80,15 @@ void gw_metrics_render(void *ctxp, gw_buf_t *out)
                   "xo_gateway_rpc_errors_total %llu\n"
                   "# TYPE xo_gateway_http_requests_total counter\n"
                   "xo_gateway_http_requests_total %llu\n",
-                  ctx->ws_clients, ctx->ws_signed_in, (unsigned long long)m->notif_msgs,
-                  (unsigned long long)m->notif_bytes, (unsigned long long)m->dropped,
-                  (unsigned long long)m->rpc_calls, (unsigned long long)m->rpc_errors,
-                  (unsigned long long)m->http_requests);
-    if (ctx->commands)
-        render_commands(ctx->commands, out);
+                  (unsigned long long)m->notif_msgs, (unsigned long long)m->notif_bytes,
+                  (unsigned long long)m->dropped, (unsigned long long)m->rpc_calls,
+                  (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests);
+}
+
+void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out)
+{
+    uint64_t cum = 0;
+
     gw_buf_puts(out, "# HELP xo_gateway_notification_latency_seconds Record timestamp (agent) to "
                      "`all` notification queued to clients.\n"
                      "# TYPE xo_gateway_notification_latency_seconds histogram\n");

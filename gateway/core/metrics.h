@@ -1,9 +1,9 @@
 /*
- * metrics.h - Prometheus text exposition of the gateway (GET /metrics): objects by type,
- * records consumed, malformed records, consumer lag, WebSocket clients, signed-in
- * clients, notifications sent, clients dropped for slowness, and the histogram of
- * notification latency (record timestamp -> notification queued to the clients).
- * Service thread only; reads the view under its read lock and the consumer's counters.
+ * metrics.h - the gateway's own counters: notifications sent, clients dropped for
+ * slowness, JSON-RPC calls and errors, HTTP requests, and the histogram of notification
+ * latency (record timestamp -> notification queued to the clients), with their Prometheus
+ * text. Counting only: the /metrics page that adds the view, the consumer and the command
+ * bus is api/metrics_page.c. Service thread only.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
@@ -24,7 +24,10 @@ void gw_metrics_count_dropped_client(gw_metrics_t *m);
 void gw_metrics_count_rpc(gw_metrics_t *m, int error);
 void gw_metrics_count_http(gw_metrics_t *m, int status);
 
-/** @brief Write the exposition text (ctx is a gw_ctx_t). */
-void gw_metrics_render(void *ctx, gw_buf_t *out);
+/** @brief Write the counters (notifications .. HTTP requests) in Prometheus text. */
+void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out);
+
+/** @brief Write the notification latency histogram in Prometheus text. */
+void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * http_server.h - the libwebsockets side: one context, one vhost on http.address:port
- * (optional TLS), serving the JSON-RPC WebSocket at /api/ and the HTTP routes of rest.h
- * on the same port. Owns the connections, their sessions and their outbound queues.
+ * http_server.h - the listener: one libwebsockets context, one vhost on
+ * http.address:port (optional TLS), serving every endpoint of transport/endpoint.h on the
+ * same port (the JSON-RPC WebSocket at /api/, REST, /healthz and /metrics).
  *
  * Runs the service thread (gw_http_run). Other threads may only call gw_http_wake() and
  * gw_http_stop(). Each client's queue is bounded (limits.client_queue_bytes): a client

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/commands.h"
+#include "core/clock.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
@@ -34,19 +34,13 @@ struct gw_consumer {
     pthread_t thread;
     atomic_bool stop;
     topic_state_t t[3]; /* 0: objects, 1: agents, 2: results (read from the end) */
-    gw_commands_t *commands;
+    gw_result_sink_fn on_result;
+    void *result_opaque;
     gw_record_limits_t lim;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     int64_t start_mono_ms;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Cut @p s (len bytes) as the agents cut an over-long field: its first CUT_KEEP bytes (back
  * to a character boundary, so the text stays UTF-8) and "...[truncated N bytes]". */
@@ -269,7 +263,7 @@ static void check_loaded(gw_consumer_t *c)
     if (!c->st.loaded) {
         gw_view_stats_t vs;
         c->st.loaded = true;
-        c->st.load_ms = mono_ms() - c->start_mono_ms;
+        c->st.load_ms = gw_mono_ms() - c->start_mono_ms;
         gw_view_stats(c->view, &vs); /* write lock is held by the caller */
         xo_info(MOD,
                 "event=view_loaded objects=%zu pools=%zu records=%llu malformed=%llu ms=%lld "
@@ -300,10 +294,10 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
                                         : -1;
     if (ti < 0)
         return;
-    if (ti == 2) { /* xo.results: checked and handed to the service thread as they come */
-        if (!m->err && c->commands) {
+    if (ti == 2) { /* xo.results: handed whole (headers, partition) to the sink as they come */
+        if (!m->err && c->on_result) {
             xo_record_from_message(&rec, m, c->t[2].count);
-            gw_commands_push_result(c->commands, &rec);
+            c->on_result(c->result_opaque, &rec);
         }
         return;
     }
@@ -406,8 +400,8 @@ static xo_err_t assign_results(gw_consumer_t *c, char *errstr, size_t errstr_siz
 }
 
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
-                           gw_notify_t *notify, gw_commands_t *commands, gw_consumer_t **out,
-                           char *errstr, size_t errstr_size)
+                           gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
+                           gw_consumer_t **out, char *errstr, size_t errstr_size)
 {
     static const char *const extra[] = {
         "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
@@ -419,7 +413,8 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
         return XO_ERR_NOMEM;
     c->view = view;
     c->notify = notify;
-    c->commands = commands;
+    c->on_result = on_result;
+    c->result_opaque = result_opaque;
     c->lim.max_record_bytes = (size_t)xo_config_get_int(cfg, "limits.max_record_bytes");
     c->lim.max_field_bytes = (size_t)xo_config_get_int(cfg, "limits.max_field_bytes");
     pthread_mutex_init(&c->st_mu, NULL);
@@ -459,14 +454,14 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
             goto fail;
         }
     }
-    if (commands) {
+    if (on_result) {
         err = assign_results(c, errstr, errstr_size);
         if (err != XO_OK)
             goto fail;
     }
     c->st.lag = -1;
     c->st.started_ms = xo_now_ms();
-    c->start_mono_ms = mono_ms();
+    c->start_mono_ms = gw_mono_ms();
     atomic_init(&c->stop, false);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "cannot start the consumer thread");

@@ -2,13 +2,15 @@
  * view_consumer.h - the Kafka side of the gateway: one thread that reads xo.objects and
  * xo.agents from the beginning (all partitions, explicit assignment, no group), applies
  * every record to the view under its write lock, and hands visible changes to the
- * notifier. It also reads xo.results from its end at start and hands every result to
- * commands.c. Malformed records are counted and logged (rate limited), never fatal.
+ * notifier. It also reads xo.results from its end at start and hands every result to a
+ * sink (the command bus, wired by main.c: the view does not know the bus). Malformed
+ * records are counted and logged (rate limited), never fatal.
  *
  * It does not trust the topics blindly: a record that is not on the partition its key's
  * pool maps to (docs/topics.md), or larger than limits.max_record_bytes, is refused and
  * counted; snapshot strings longer than limits.max_field_bytes are cut as the agents cut
- * them (docs/security.md, "What a Kafka writer can do").
+ * them (docs/security.md, "What a Kafka writer can do"). xo.results records go to the sink
+ * whole (value, headers, partition): the bus checks their signatures.
  */
 #ifndef GW_VIEW_CONSUMER_H
 #define GW_VIEW_CONSUMER_H
@@ -17,13 +19,18 @@
 #include <stdint.h>
 
 #include "view/notify.h"
-
-typedef struct gw_commands gw_commands_t; /* commands.h */
 #include "view/view.h"
 #include "xo_config.h"
 #include "xo_kafka.h"
 
 typedef struct gw_consumer gw_consumer_t;
+
+/**
+ * Receives one xo.results record: its value, its signature headers and where it was read
+ * (rec->partitions is the topic's partition count), all borrowed for the call.
+ * @locality consumer thread: must only check, queue and return.
+ */
+typedef void (*gw_result_sink_fn)(void *opaque, const xo_record_t *rec);
 
 /** Counters (read from any thread; values are approximate while running). */
 typedef struct {
@@ -50,13 +57,14 @@ typedef struct {
  *               limits.max_field_bytes (borrowed, must outlive the consumer)
  * @param topics topic names (copied)
  * @param view, notify borrowed, must outlive the consumer
- * @param commands borrowed, must outlive the consumer; NULL: xo.results is not read
+ * @param on_result where xo.results messages go (@p result_opaque must outlive the
+ *        consumer); NULL: xo.results is not read
  * @returns XO_OK, XO_ERR_CONFIG, XO_ERR_KAFKA (e.g. topic metadata unavailable: detail in
  *          errstr), XO_ERR_NOMEM.
  */
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
-                           gw_notify_t *notify, gw_commands_t *commands, gw_consumer_t **out,
-                           char *errstr, size_t errstr_size);
+                           gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
+                           gw_consumer_t **out, char *errstr, size_t errstr_size);
 
 /** @brief Stop the thread, close the consumer and free it. NULL is allowed. */
 void gw_consumer_stop(gw_consumer_t *c);

@@ -11,6 +11,7 @@ Every wait is bounded (harness.SCALE stretches them under sanitizers).
 """
 import base64
 import collections
+import fcntl
 import json
 import os
 import socket
@@ -29,9 +30,17 @@ ADMIN = ("admin@admin.net", "admin")
 
 
 def ensure_node_modules():
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "xo-lib")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
-                       capture_output=True, timeout=300)
+    """npm ci on first use, under a lock on the directory: e2e tests run in parallel, and
+    one test's `npm ci` (which deletes node_modules first) must not run under another's
+    check or use of it (scripts/demo.sh takes the same lock)."""
+    fd = os.open(NODE_DIR, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "xo-lib")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
+                           capture_output=True, timeout=300)
+    finally:
+        os.close(fd)
 
 
 def node(*args, timeout=120):
@@ -188,11 +197,12 @@ def strip_vm_fields(summary):
 # ---- raw WebSocket, for what xo-lib would never send ----
 
 class WsClient:
-    def __init__(self, port, path="/api/", timeout=10):
+    def __init__(self, port, path="/api/", timeout=10, protocol=None):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout * harness.SCALE)
         key = base64.b64encode(os.urandom(16)).decode()
+        named = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
         self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{named}"
                         "Sec-WebSocket-Version: 13\r\n\r\n").encode())
         head = b""
         while b"\r\n\r\n" not in head:

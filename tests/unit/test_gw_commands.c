@@ -139,7 +139,7 @@ static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_C
     json_object *args = json_tokener_parse("{\"id\":\"vm1-uuid\"}");
     gw_cmd_req_t req = {op, args, POOL, "vm1-uuid", "user-1", "a@b.c"};
     gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true};
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     memset(&err, 0, sizeof(err));
     gw_buf_init(&err.data);
     assert_int_equal(gw_commands_submit(c, &req, &w, id, &err), 0);
@@ -190,7 +190,7 @@ static void push(gw_commands_t *c, const char *id, const char *state, const char
 /* ---- error mapping ---- */
 
 static void map(const char *state, const char *code, const char *params, const char *op, bool admin,
-                gw_rpc_err_t *err)
+                gw_xo_err_t *err)
 {
     json_object *p = params ? json_tokener_parse(params) : NULL;
     memset(err, 0, sizeof(*err));
@@ -201,7 +201,7 @@ static void map(const char *state, const char *code, const char *params, const c
 
 static void test_map_bad_power_state(void **state)
 {
-    gw_rpc_err_t e;
+    gw_xo_err_t e;
     (void)state;
     map("failure", "VM_BAD_POWER_STATE", "[\"OpaqueRef:vm1\",\"halted\",\"running\"]", "vm.start",
         true, &e);
@@ -219,7 +219,7 @@ static void test_map_bad_power_state(void **state)
 
 static void test_map_others(void **state)
 {
-    gw_rpc_err_t e;
+    gw_xo_err_t e;
     (void)state;
     map("failure", "VM_IS_TEMPLATE", "[\"OpaqueRef:vm1\"]", "vm.start", true, &e);
     assert_int_equal(e.code, 12);
@@ -250,7 +250,7 @@ static void test_map_others(void **state)
 
 static void test_map_generic_and_rejected(void **state)
 {
-    gw_rpc_err_t e;
+    gw_xo_err_t e;
     (void)state;
     map("failure", "UUID_INVALID", "[\"VM\",\"x\"]", "vm.start", true, &e);
     assert_int_equal(e.code, -32000);
@@ -318,7 +318,7 @@ static void test_disabled_without_key(void **state)
     gw_commands_t *c = NULL;
     json_object *args = json_tokener_parse("{\"id\":\"x\"}");
     gw_cmd_req_t req = {"vm.start", args, POOL, "x", "u", "e"};
-    gw_rpc_err_t err;
+    gw_xo_err_t err;
     char id[GW_CMD_ID_LEN + 1], errstr[64];
     (void)state;
     memset(&err, 0, sizeof(err));
