@@ -69,8 +69,10 @@ static const xo_cfg_spec_t SPEC[] = {
     {"limits.max_clients", XO_CFG_INT, "10000", 1, 1000000, false,
      "Simultaneous WebSocket clients; more are refused at the upgrade."},
     {"limits.client_queue_bytes", XO_CFG_INT, "67108864", 65536, 4294967296L, false,
-     "Notification bytes queued to one client; a client that falls further behind is "
-     "disconnected."},
+     "Bytes queued to one connection and not yet taken by its client: JSON-RPC answers, "
+     "notifications, REST responses (one answer always fits an empty queue, whatever its "
+     "size). A WebSocket client that would pass it is disconnected at once and counted "
+     "(xo_gateway_clients_dropped_total)."},
     {"limits.max_http_body", XO_CFG_INT, "268435456", 65536, 4294967296L, false,
      "Largest REST response built; bigger answers get 413 (use limit or filter)."},
     {"limits.max_record_bytes", XO_CFG_INT, "1048576", 10000, 16777216, false,
@@ -79,6 +81,32 @@ static const xo_cfg_spec_t SPEC[] = {
     {"limits.max_field_bytes", XO_CFG_INT, "65536", 4096, 16777216, false,
      "Longest string in an object record; a longer one is cut to its first 1 KiB and "
      "\"...[truncated N bytes]\", as the agents cut them, and counted."},
+    {"limits.max_calls_in_flight", XO_CFG_INT, "32", 1, 100000, false,
+     "JSON-RPC calls of one WebSocket connection not answered yet (waiting for their "
+     "command's outcome, or their answer not yet taken by the client). At the limit the "
+     "gateway stops reading that connection until one is answered: the next call waits, it "
+     "is not refused."},
+    {"limits.max_url_bytes", XO_CFG_INT, "8192", 256, 65000, false,
+     "Longest request target (path and query, percent-decoded); longer: 414 URI Too Long."},
+    {"limits.max_header_bytes", XO_CFG_INT, "16384", 1024, 262144, false,
+     "Longest request header section, counted over the headers libwebsockets knows by name "
+     "(every standard one); longer: 431 Request Header Fields Too Large. Headers that "
+     "overflow its parsing table (limits.max_url_bytes + 4 times this) close the connection "
+     "without an answer: libwebsockets 4.1 cannot parse further."},
+    {"timeouts.headers_s", XO_CFG_INT, "10", 1, 3600, false,
+     "Seconds from a connection's accept to the end of its request headers (a TLS handshake "
+     "included), and for each request's headers from their first byte; slower: closed."},
+    {"timeouts.body_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds from the end of a request's headers to the end of its body; slower: 408 "
+     "Request Timeout, closed."},
+    {"timeouts.keepalive_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds an HTTP keep-alive connection may stay idle between two requests."},
+    {"timeouts.signin_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds a WebSocket connection has to sign in after its upgrade or its sign-out; "
+     "later: closed (1008)."},
+    {"timeouts.send_s", XO_CFG_INT, "60", 1, 3600, false,
+     "Seconds a connection with bytes waiting for its client may go without the client "
+     "taking any; then closed at once and counted."},
     XO_CFG_LOG_SPECS,
     {NULL, 0, NULL, 0, 0, false, NULL}};
 
@@ -200,6 +228,14 @@ int main(int argc, char **argv)
     ctx.limits.max_clients = (size_t)xo_config_get_int(cfg, "limits.max_clients");
     ctx.limits.client_queue_bytes = (size_t)xo_config_get_int(cfg, "limits.client_queue_bytes");
     ctx.limits.max_http_body = (size_t)xo_config_get_int(cfg, "limits.max_http_body");
+    ctx.limits.max_calls_in_flight = (size_t)xo_config_get_int(cfg, "limits.max_calls_in_flight");
+    ctx.limits.max_url_bytes = (size_t)xo_config_get_int(cfg, "limits.max_url_bytes");
+    ctx.limits.max_header_bytes = (size_t)xo_config_get_int(cfg, "limits.max_header_bytes");
+    ctx.timeouts.headers_s = (int)xo_config_get_int(cfg, "timeouts.headers_s");
+    ctx.timeouts.body_s = (int)xo_config_get_int(cfg, "timeouts.body_s");
+    ctx.timeouts.keepalive_s = (int)xo_config_get_int(cfg, "timeouts.keepalive_s");
+    ctx.timeouts.signin_s = (int)xo_config_get_int(cfg, "timeouts.signin_s");
+    ctx.timeouts.send_s = (int)xo_config_get_int(cfg, "timeouts.send_s");
     ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
     code = XO_EXIT_FAILURE;
 
