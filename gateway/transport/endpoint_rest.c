@@ -76,17 +76,26 @@ static void read_args(struct lws *wsi, gw_http_req_t *req)
 {
     char frag[GW_HTTP_MAX_VALUE + 80];
 
-    for (int i = 0; req->nargs < GW_HTTP_MAX_ARGS; i++) {
+    for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
         char *eq;
-        if (n < 0)
+        if (n < 0) { /* no such fragment, or one too long for frag */
+            if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) > 0)
+                req->args_dropped = true;
             break;
+        }
+        if (req->nargs == GW_HTTP_MAX_ARGS) {
+            req->args_dropped = true;
+            break;
+        }
         eq = strchr(frag, '=');
         if (eq)
             *eq = '\0';
         if (strlen(frag) >= sizeof(req->args[0].name) ||
-            (eq && strlen(eq + 1) >= sizeof(req->args[0].value)))
-            continue;
+            (eq && strlen(eq + 1) >= sizeof(req->args[0].value))) {
+            req->args_dropped = true;
+            break;
+        }
         memcpy(req->args[req->nargs].name, frag, strlen(frag) + 1);
         memcpy(req->args[req->nargs].value, eq ? eq + 1 : "", eq ? strlen(eq + 1) + 1 : 1);
         req->nargs++;
