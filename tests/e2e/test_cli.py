@@ -211,9 +211,11 @@ def check_errors(cli, gw, sims, started):
 def check_tls(cli, st, k, gw_conf):
     cert, key = make_cert(st)
     port = harness.free_port()
+    # written here, not by start_gateway: commands trust the agent keys of the pools as it does
+    commands = dict(gw_conf["commands"], agent_keys=st.agent_keys_setting())
     cfg = st.write_config("gw-tls.conf", dict(gw_conf, **{
         "http": {"address": "127.0.0.1", "port": str(port), "tls_cert": cert, "tls_key": key},
-        "kafka": {"bootstrap.servers": k.bootstrap}}))
+        "kafka": {"bootstrap.servers": k.bootstrap}, "commands": commands}))
     st.spawn("gateway-tls", [harness.binary("xo-gateway"), "--config", cfg])
     url = f"https://127.0.0.1:{port}"
     harness.wait_until(lambda: cli.run("--url", f"https://x@127.0.0.1:{port}",

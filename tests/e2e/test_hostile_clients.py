@@ -480,7 +480,9 @@ def main():
         extra = gateway_settings(keys)
         if "users" in extra:
             extra["users"]["file"] = add_users(st)
-        gw = st.start_gateway(k, extra=extra)
+        # commands need agent keys trusted for the pools (commands.agent_keys); no agent runs
+        # here, so no result ever comes: the vm.* calls wait, as the checks want
+        gw = st.start_gateway(k, extra=extra, agent_pools=pools)
         g.wait_synced(gw, pools)
         vm_id = next(iter(summary["vms"]))
         checks = [
