@@ -58,6 +58,7 @@ struct tx_worker {
     char id[64];        /**< export: the command id */
     json_object *args;  /**< export: a private copy of the command's args */
     int64_t expires;    /**< export: the command's expiry */
+    xo_key_t *sign_key; /**< export: its own handle on the agent's key (signs its results) */
     unsigned char *buf; /**< TX_FRAME_BUF bytes: the one data buffer of the transfer */
     /* zstd on the link (transfer.link_zstd, uncompressed exports only): one side each */
     ZSTD_CCtx *cctx;     /**< source */
@@ -249,6 +250,8 @@ static void worker_done(tx_worker_t *w)
     pthread_mutex_lock(&w->t->mu);
     json_object_put(w->args);
     w->args = NULL;
+    xo_key_free(w->sign_key);
+    w->sign_key = NULL;
     free(w->buf);
     w->buf = NULL;
     ZSTD_freeCCtx(w->cctx);
@@ -264,17 +267,25 @@ static void worker_done(tx_worker_t *w)
     pthread_mutex_unlock(&w->t->mu);
 }
 
-static xo_err_t worker_spawn(tx_worker_t *w, void *(*fn)(void *))
+/* A taken worker whose thread never started: free again. */
+static void worker_abandon(tx_worker_t *w)
 {
-    if (pthread_create(&w->th, NULL, fn, w) == 0)
-        return XO_OK;
     pthread_mutex_lock(&w->t->mu);
     json_object_put(w->args);
     w->args = NULL;
+    xo_key_free(w->sign_key);
+    w->sign_key = NULL;
     free(w->buf);
     w->buf = NULL;
     w->busy = false;
     pthread_mutex_unlock(&w->t->mu);
+}
+
+static xo_err_t worker_spawn(tx_worker_t *w, void *(*fn)(void *))
+{
+    if (pthread_create(&w->th, NULL, fn, w) == 0)
+        return XO_OK;
+    worker_abandon(w);
     return XO_ERR_NOMEM;
 }
 
@@ -874,12 +885,13 @@ static void *export_main(void *arg)
 
     w = xapi_open(t->a, errstr, sizeof(errstr));
     if (!w) {
-        agent_cmd_t bare = {.a = t->a, .partition = t->a->partition};
+        agent_cmd_t bare = {.a = t->a, .partition = t->a->partition, .sign_key = wk->sign_key};
         snprintf(bare.pool, sizeof(bare.pool), "%s", t->a->pool_uuid);
         xo_warn(TX_MOD, "event=export_failed id=%s reason=\"%s\"", wk->id, errstr);
         cmd_publish(&bare, wk->id, "failure", 1, NULL, "XAPI_UNREACHABLE", NULL, errstr);
         goto out;
     }
+    w->sign_key = wk->sign_key; /* borrowed: the worker's handle outlives w */
     if (slot_acquire(t, w, wk->id)) {
         xo_info(TX_MOD, "event=export_start id=%s vm=%s", wk->id, xo_msg_str(wk->args, "id"));
         err = export_vm(t, w, wk, &cmd, uuid, sizeof(uuid), &bytes, &out);
@@ -955,11 +967,17 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
         snprintf(wk->id, sizeof(wk->id), "%s", cmd->id);
         wk->args = json_tokener_parse(json); /* a private copy: the command is freed soon */
         wk->expires = cmd->expires;
+        /* the worker may outlive the command thread's context (shutdown): its own handle */
+        wk->sign_key = xo_key_dup(c->sign_key);
     }
     pthread_mutex_unlock(&t->mu);
     if (!wk)
         return fail(out, "TOO_MANY_TRANSFERS", XO_ERR_LIMIT, "every transfer worker is busy");
-    if (!wk->args || worker_spawn(wk, export_main) != XO_OK)
+    if (!wk->args || !wk->sign_key) {
+        worker_abandon(wk);
+        return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot start the transfer");
+    }
+    if (worker_spawn(wk, export_main) != XO_OK)
         return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot start the transfer");
     out->deferred = true; /* the worker publishes the outcome */
     return XO_OK;

@@ -215,7 +215,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-static void target_types(unsigned targets, gw_type_t types[4])
+static void target_types(unsigned targets, gw_type_t types[6])
 {
     int n = 0;
 
@@ -225,6 +225,8 @@ static void target_types(unsigned targets, gw_type_t types[4])
         types[n++] = GW_T_VM_SNAPSHOT;
     if (targets & XO_ON_VM_TEMPLATE)
         types[n++] = GW_T_VM_TEMPLATE;
+    if (targets & XO_ON_VM_CONTROLLER)
+        types[n++] = GW_T_VM_CONTROLLER;
     if (targets & XO_ON_TASK)
         types[n++] = GW_T_TASK;
     types[n] = GW_T_NONE;
@@ -236,7 +238,7 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[4];
+    gw_type_t types[6]; /* every XO_ON_* and GW_T_NONE */
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
@@ -300,7 +302,9 @@ out:
     X(vm_snapshot, "vm.snapshot")                                                                  \
     X(vm_delete, "vm.delete")                                                                      \
     X(vm_set, "vm.set")                                                                            \
-    X(task_cancel, "task.cancel")
+    X(task_cancel, "task.cancel")                                                                  \
+    X(tag_add, "tag.add")                                                                          \
+    X(tag_remove, "tag.remove")
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
@@ -353,7 +357,7 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
     const xo_op_t *op = xo_op_find("vm.copy");
     json_object *args = json_object_new_object(), *v = NULL;
     xo_args_check_t check;
-    gw_type_t types[4];
+    gw_type_t types[6];
     gw_cmd_waiter_t w;
     const char *vm, *sr;
     char cid[GW_CMD_ID_LEN + 1], vm_pool[64], sr_pool[64], vm_uuid[GW_ID_MAX], sr_uuid[GW_ID_MAX];
