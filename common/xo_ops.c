@@ -65,6 +65,14 @@ static const xo_op_param_t p_set[] = {
      "the new description"},
     P_END};
 
+/* pool.listMissingPatches: xo-server's param is `host`; on the wire it is the op's "id". */
+static const xo_op_param_t p_host_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the host's uuid (xo-server's object id); the agent resolves it with host.get_by_uuid"},
+    {"host", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the host parameter"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -104,6 +112,10 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                          XO_PERM_ADMINISTRATE, ANY_VM, 0, p_delete, NULL},
     [XO_OP_VM_SET] = {"vm.set", "Change a VM's name_label and name_description.",
                       XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_NEEDS_CHANGE, p_set, NULL},
+    /* xo-server's api/pool.mjs: resolve {host: ['host', 'host', 'administrate']} */
+    [XO_OP_POOL_LIST_MISSING_PATCHES] = {"pool.listMissingPatches",
+                                         "List the patches or updates a host is missing.",
+                                         XO_PERM_ADMINISTRATE, XO_ON_HOST, 0, p_host_patches, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */
@@ -317,7 +329,10 @@ xo_err_t xo_op_params_to_args(const xo_op_t *op, json_object *params, json_objec
     for (const xo_op_param_t *p = op->params; p->name; p++) {
         if (!(p->flags & XO_PARAM_REQUIRED))
             continue;
-        if (!json_object_object_get_ex(params, p->name, &v))
+        if (!json_object_object_get_ex(params, p->name, &v) &&
+            json_object_object_get_ex(args, p->name, &v))
+            continue; /* given under an alias (pool.listMissingPatches' `host`) */
+        if (!v)
             return fail(c, XO_ARGS_MISSING, p, p->name, "%s: missing", p->name);
         err = api_param(p, v, args, c);
         if (err != XO_OK)

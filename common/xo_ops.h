@@ -28,6 +28,7 @@ typedef enum {
     XO_OP_VM_SNAPSHOT,
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
+    XO_OP_POOL_LIST_MISSING_PATCHES,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -65,6 +66,7 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM          (1u << 0) /**< "VM" */
 #define XO_ON_VM_SNAPSHOT (1u << 1) /**< "VM-snapshot" */
 #define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
+#define XO_ON_HOST        (1u << 3) /**< "host" */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 

@@ -519,6 +519,16 @@ static void test_params_to_args(void **state)
     json_object_put(a);
     assert_int_equal(api("vm.set", "{\"id\":\"v\",\"name_description\":\"\"}", &a, &c), XO_OK);
     expect_args(a, "{\"name_description\":\"\",\"id\":\"v\"}");
+    /* a required argument given under its alias (xo-server's `host`) */
+    assert_int_equal(api("pool.listMissingPatches", "{\"host\":\"h\"}", &a, &c), XO_OK);
+    expect_args(a, "{\"id\":\"h\"}");
+    assert_int_equal(api("pool.listMissingPatches", "{\"host\":\"\"}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_TOO_SHORT);
+    json_object_put(a);
+    assert_int_equal(api("pool.listMissingPatches", "{}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_MISSING);
+    assert_string_equal(c.name, "id");
+    json_object_put(a);
 }
 
 static void test_params_info_and_help(void **state)
