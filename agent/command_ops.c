@@ -84,7 +84,9 @@ static bool relogin_helps(xo_err_t err, const xo_xapi_error_t *xerr)
 static xo_err_t resolve_object(agent_cmd_t *c, const xo_op_t *op, const char *uuid, char *ref,
                                size_t size, cmd_outcome_t *out)
 {
-    const char *method = op->targets & XO_ON_HOST ? "host.get_by_uuid" : "VM.get_by_uuid";
+    const char *method = op->targets & XO_ON_HOST   ? "host.get_by_uuid"
+                         : op->targets & XO_ON_POOL ? "pool.get_by_uuid"
+                                                    : "VM.get_by_uuid";
     xo_err_t err = XO_ERR_CONNECT;
 
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -389,6 +391,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_DELETE] = op_delete,
     [XO_OP_VM_SET] = op_set,
     [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing,
+    [XO_OP_POOL_INSTALL_PATCHES] = patch_install,
 };
 
 bool cmd_can_run(cmd_op_t op)

@@ -15,15 +15,15 @@
 #define PATCH_MOD "patch"
 
 /* One call on the command session; XAPI's error or the text lands in the outcome. */
-static xo_err_t pcall(agent_cmd_t *c, const char *method, json_object *params, json_object **v,
-                      cmd_outcome_t *out)
+xo_err_t patch_call(agent_cmd_t *c, const char *method, json_object *params, json_object **v,
+                    cmd_outcome_t *out)
 {
     xo_xapi_error_clear(&out->xerr);
     return agent_call_conn(c->xapi, c->session, method, params, 0, v, &out->xerr, out->reason,
                            sizeof(out->reason));
 }
 
-static json_object *one_arg(const char *s)
+json_object *patch_arg(const char *s)
 {
     json_object *p = json_object_new_array();
 
@@ -33,7 +33,7 @@ static json_object *one_arg(const char *s)
 
 /* Fail with our own error code (XAPI has none for it) and @p text as its only param, so
  * that the client's message names the cause (the gateway shows code(params)). */
-static xo_err_t fail_own(cmd_outcome_t *out, xo_err_t err, const char *code, const char *text)
+xo_err_t patch_fail(cmd_outcome_t *out, xo_err_t err, const char *code, const char *text)
 {
     if (text != out->reason)
         snprintf(out->reason, sizeof(out->reason), "%s", text);
@@ -45,7 +45,7 @@ static xo_err_t fail_own(cmd_outcome_t *out, xo_err_t err, const char *code, con
 }
 
 /* A map member of a record ("software_version"), or NULL. */
-static json_object *member(json_object *rec, const char *name)
+json_object *patch_member(json_object *rec, const char *name)
 {
     json_object *v = NULL;
 
@@ -69,19 +69,19 @@ static bool updater_busy(const cmd_outcome_t *out)
 
 /* host.call_plugin(host, "updater.py", fn, {}) retried while the plugin is busy, up to
  * patches.busy_retries times patches.busy_retry_ms apart; then the error names the lock. */
-static xo_err_t call_updater(agent_cmd_t *c, const char *host, const char *fn, json_object **v,
-                             cmd_outcome_t *out)
+xo_err_t patch_updater_call(agent_cmd_t *c, const char *host, const char *fn, json_object **v,
+                            cmd_outcome_t *out)
 {
     long tries = xo_config_get_int(c->a->cfg, "patches.busy_retries");
     long pause = xo_config_get_int(c->a->cfg, "patches.busy_retry_ms");
     xo_err_t err;
 
     for (long attempt = 0;; attempt++) {
-        json_object *p = one_arg(host);
+        json_object *p = patch_arg(host);
         json_object_array_add(p, json_object_new_string("updater.py"));
         json_object_array_add(p, json_object_new_string(fn));
         json_object_array_add(p, json_object_new_object());
-        err = pcall(c, "host.call_plugin", p, v, out);
+        err = patch_call(c, "host.call_plugin", p, v, out);
         if (err != XO_ERR_XAPI || !updater_busy(out))
             return err;
         if (attempt >= tries || !agent_sleep((int)pause)) {
@@ -90,7 +90,7 @@ static xo_err_t call_updater(agent_cmd_t *c, const char *host, const char *fn, j
                      "attempts %ld ms apart",
                      host, json_object_get_string(json_object_array_get_idx(out->xerr.params, 0)),
                      attempt + 1, pause);
-            return fail_own(out, err, "UPDATER_BUSY", out->reason);
+            return patch_fail(out, err, "UPDATER_BUSY", out->reason);
         }
         xo_info(PATCH_MOD, "event=updater_busy host=%s fn=%s attempt=%ld", host, fn, attempt + 1);
     }
@@ -100,17 +100,17 @@ static xo_err_t call_updater(agent_cmd_t *c, const char *host, const char *fn, j
 static xo_err_t xcp_missing(agent_cmd_t *c, const char *host, cmd_outcome_t *out)
 {
     json_object *v = NULL, *list = NULL, *e;
-    xo_err_t err = call_updater(c, host, "check_update", &v, out);
+    xo_err_t err = patch_updater_call(c, host, "check_update", &v, out);
 
     if (err != XO_OK)
         goto done;
     if (json_object_is_type(v, json_type_string))
         list = json_tokener_parse(json_object_get_string(v));
     if (json_object_is_type(list, json_type_object) && json_object_object_get_ex(list, "error", &e))
-        err = fail_own(out, XO_ERR_XAPI, "UPDATER_ERROR", json_object_get_string(e));
+        err = patch_fail(out, XO_ERR_XAPI, "UPDATER_ERROR", json_object_get_string(e));
     else if (!json_object_is_type(list, json_type_array))
-        err = fail_own(out, XO_ERR_PARSE, "UPDATER_ERROR",
-                       "updater.py check_update did not answer a JSON list");
+        err = patch_fail(out, XO_ERR_PARSE, "UPDATER_ERROR",
+                         "updater.py check_update did not answer a JSON list");
     if (err == XO_OK) {
         out->result = list;
         list = NULL;
@@ -125,10 +125,10 @@ done:
 
 /* The uuids of what is installed on the host: its updates (update system) or the
  * pool_patches of its host_patches (legacy), as xo-server's _listInstalledPatches. */
-static json_object *installed_uuids(agent_cmd_t *c, json_object *host_rec, bool updates,
-                                    cmd_outcome_t *out)
+json_object *patch_installed(agent_cmd_t *c, json_object *host_rec, bool updates,
+                             cmd_outcome_t *out)
 {
-    json_object *refs = member(host_rec, updates ? "updates" : "patches");
+    json_object *refs = patch_member(host_rec, updates ? "updates" : "patches");
     json_object *uuids = json_object_new_array();
     size_t n = json_object_is_type(refs, json_type_array) ? json_object_array_length(refs) : 0;
 
@@ -137,10 +137,10 @@ static json_object *installed_uuids(agent_cmd_t *c, json_object *host_rec, bool 
         json_object *pp = NULL, *uuid = NULL;
         xo_err_t err = XO_OK;
         if (!updates)
-            err = pcall(c, "host_patch.get_pool_patch", one_arg(ref), &pp, out);
+            err = patch_call(c, "host_patch.get_pool_patch", patch_arg(ref), &pp, out);
         if (err == XO_OK)
-            err = pcall(c, updates ? "pool_update.get_uuid" : "pool_patch.get_uuid",
-                        one_arg(updates ? ref : json_object_get_string(pp)), &uuid, out);
+            err = patch_call(c, updates ? "pool_update.get_uuid" : "pool_patch.get_uuid",
+                             patch_arg(updates ? ref : json_object_get_string(pp)), &uuid, out);
         if (err == XO_OK)
             json_object_array_add(uuids, json_object_get(uuid));
         json_object_put(pp);
@@ -182,18 +182,18 @@ static json_object *patch_json(const xo_catalog_patch_t *p)
     return o;
 }
 
-static const char *sv_str(json_object *sv, const char *key)
+const char *patch_str(json_object *sv, const char *key)
 {
-    json_object *v = member(sv, key);
+    json_object *v = patch_member(sv, key);
     return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 /* The missing patches of a host from the catalogue; unknown versions have none. */
 static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
 {
-    json_object *sv = member(rec, "software_version"), *installed = NULL;
-    const char *sku = sv_str(member(rec, "license_params"), "sku_type");
-    bool updates = xo_catalog_uses_update_system(sv_str(sv, "platform_version"));
+    json_object *sv = patch_member(rec, "software_version"), *installed = NULL;
+    const char *sku = patch_str(patch_member(rec, "license_params"), "sku_type");
+    bool updates = xo_catalog_uses_update_system(patch_str(sv, "platform_version"));
     xo_catalog_t *cat = NULL;
     const xo_catalog_version_t *ver;
     xo_catalog_list_t list = {0};
@@ -201,16 +201,16 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
     size_t n = 0;
     xo_err_t err;
 
-    installed = installed_uuids(c, rec, updates, out);
+    installed = patch_installed(c, rec, updates, out);
     if (!installed)
         return XO_ERR_XAPI;
     err = patch_catalog_fetch(c->a->cfg, &cat, out->reason, sizeof(out->reason));
     if (err != XO_OK) {
-        fail_own(out, err, "PATCH_CATALOG_ERROR", out->reason);
+        patch_fail(out, err, "PATCH_CATALOG_ERROR", out->reason);
         goto done;
     }
-    ver =
-        xo_catalog_version(cat, sv_str(sv, "product_version"), sv_str(sv, "product_version_text"));
+    ver = xo_catalog_version(cat, patch_str(sv, "product_version"),
+                             patch_str(sv, "product_version_text"));
     out->result = json_object_new_array();
     if (!ver)
         goto done;
@@ -222,7 +222,7 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
                                    out->reason, sizeof(out->reason))
               : xo_seterr(out->reason, sizeof(out->reason), XO_ERR_NOMEM, "out of memory");
     if (err != XO_OK)
-        fail_own(out, err, "PATCH_CATALOG_ERROR", out->reason);
+        patch_fail(out, err, "PATCH_CATALOG_ERROR", out->reason);
     for (size_t i = 0; err == XO_OK && i < list.count; i++)
         json_object_array_add(out->result, patch_json(list.patches[i]));
 done:
@@ -243,10 +243,10 @@ xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, 
     const char *brand;
     xo_err_t err;
 
-    err = pcall(c, "host.get_record", one_arg(host), &rec, out);
+    err = patch_call(c, "host.get_record", patch_arg(host), &rec, out);
     if (err != XO_OK)
         return err;
-    brand = sv_str(member(rec, "software_version"), "product_brand");
+    brand = patch_str(patch_member(rec, "software_version"), "product_brand");
     xo_info(PATCH_MOD, "event=list_missing id=%s host=%s brand=%s", cmd->id, host,
             brand ? brand : "");
     if (brand && strcmp(brand, "XCP-ng") == 0)

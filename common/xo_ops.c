@@ -73,6 +73,19 @@ static const xo_op_param_t p_host_patches[] = {
      "xo-server's name of the host parameter"},
     P_END};
 
+/* pool.installPatches: xo-server's {pool?, hosts?, patches?}; "id" is the pool's uuid (the
+ * gateway finds it from the hosts when only they are given). */
+static const xo_op_param_t p_install_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    {"pool", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the pool parameter"},
+    {"hosts", XO_ARG_STRING_LIST, XO_PARAM_ARG, 0, NULL, 1, 64, NULL,
+     "uuids of the hosts to update (default: every host, the master first)"},
+    {"patches", XO_ARG_STRING_LIST, XO_PARAM_ARG, 0, NULL, 1, 64, NULL,
+     "XenServer: uuids of the catalogue's patches to install (default: every missing one)"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -116,6 +129,11 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
     [XO_OP_POOL_LIST_MISSING_PATCHES] = {"pool.listMissingPatches",
                                          "List the patches or updates a host is missing.",
                                          XO_PERM_ADMINISTRATE, XO_ON_HOST, 0, p_host_patches, NULL},
+    /* xo-server's api/pool.mjs: resolve {pool: ['pool', 'pool', 'administrate']} */
+    [XO_OP_POOL_INSTALL_PATCHES] = {"pool.installPatches",
+                                    "Install patches on a pool's hosts, the master first "
+                                    "(refused while HA is on).",
+                                    XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_install_patches, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */
@@ -153,7 +171,7 @@ const char *xo_perm_name(xo_perm_t perm)
 
 const char *xo_arg_type_name(xo_arg_type_t type)
 {
-    return type == XO_ARG_BOOLEAN ? "boolean" : "string";
+    return type == XO_ARG_BOOLEAN ? "boolean" : type == XO_ARG_STRING_LIST ? "array" : "string";
 }
 
 const xo_op_t *xo_op_find_rest(const char *action, const xo_op_rest_t **rest)
@@ -195,7 +213,38 @@ static void check_ok(xo_args_check_t *c)
 
 static bool type_is(const xo_op_param_t *p, json_object *v)
 {
-    return json_object_is_type(v, p->type == XO_ARG_BOOLEAN ? json_type_boolean : json_type_string);
+    size_t n;
+
+    if (p->type != XO_ARG_STRING_LIST)
+        return json_object_is_type(v, p->type == XO_ARG_BOOLEAN ? json_type_boolean
+                                                                : json_type_string);
+    if (!json_object_is_type(v, json_type_array))
+        return false;
+    n = json_object_array_length(v);
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+            return false;
+    return true;
+}
+
+/* The items of a wire list: how many, and each string's length. */
+static xo_err_t check_list(const xo_op_param_t *p, json_object *v, xo_args_check_t *c)
+{
+    size_t n = json_object_array_length(v);
+
+    if (n > XO_ARG_LIST_MAX)
+        return fail(c, XO_ARGS_TOO_LONG, p, p->name, "args.%s: more than %d items", p->name,
+                    XO_ARG_LIST_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)json_object_get_string_len(json_object_array_get_idx(v, i));
+        if (len < p->min_len)
+            return fail(c, XO_ARGS_TOO_SHORT, p, p->name, "args.%s[%zu]: shorter than %zu", p->name,
+                        i, p->min_len);
+        if (p->max_len && len > p->max_len)
+            return fail(c, XO_ARGS_TOO_LONG, p, p->name, "args.%s[%zu]: longer than %zu", p->name,
+                        i, p->max_len);
+    }
+    return XO_OK;
 }
 
 static bool in_values(const char *const *values, const char *s)
@@ -214,6 +263,8 @@ static xo_err_t check_wire_value(const xo_op_param_t *p, json_object *v, xo_args
     if (!type_is(p, v))
         return fail(c, XO_ARGS_TYPE, p, p->name, "args.%s: expected a %s", p->name,
                     xo_arg_type_name(p->type));
+    if (p->type == XO_ARG_STRING_LIST)
+        return check_list(p, v, c);
     if (p->type != XO_ARG_STRING)
         return XO_OK;
     len = (size_t)json_object_get_string_len(v);

@@ -29,11 +29,18 @@ typedef enum {
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
     XO_OP_POOL_LIST_MISSING_PATCHES,
+    XO_OP_POOL_INSTALL_PATCHES,
     XO_OP_COUNT
 } xo_op_id_t;
 
 /** JSON type of a parameter. */
-typedef enum { XO_ARG_STRING, XO_ARG_BOOLEAN } xo_arg_type_t;
+typedef enum {
+    XO_ARG_STRING,
+    XO_ARG_BOOLEAN,
+    XO_ARG_STRING_LIST /**< an array of strings (min_len/max_len bound each item) */
+} xo_arg_type_t;
+
+#define XO_ARG_LIST_MAX 1000 /**< items of an XO_ARG_STRING_LIST, at most */
 
 /** What a parameter is: a command argument, or an xo-server API parameter handled there. */
 typedef enum {
@@ -67,6 +74,7 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM_SNAPSHOT (1u << 1) /**< "VM-snapshot" */
 #define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
 #define XO_ON_HOST        (1u << 3) /**< "host" */
+#define XO_ON_POOL        (1u << 4) /**< "pool" */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 
@@ -107,7 +115,7 @@ const xo_op_param_t *xo_op_param(const xo_op_t *op, const char *name);
 /** @brief "operate" or "administrate". */
 const char *xo_perm_name(xo_perm_t perm);
 
-/** @brief "string" or "boolean". */
+/** @brief "string", "boolean" or "array". */
 const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**

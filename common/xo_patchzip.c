@@ -23,6 +23,7 @@ struct xo_patchzip {
     char name[XO_PATCHZIP_NAME_MAX + 1];
     uint64_t size, bytes_in, bytes_out;
     xo_err_t source_err; /* the source's own error, reported instead of libarchive's */
+    bool source_ended;   /* the source said end: a failure after it is a truncated zip */
     xo_err_t err;        /* sticky outcome of read */
     char errmsg[256];
 };
@@ -81,6 +82,7 @@ static la_ssize_t on_read(struct archive *a, void *opaque, const void **buf)
         return -1;
     }
     z->bytes_in += len;
+    z->source_ended |= len == 0;
     return (la_ssize_t)len;
 }
 
@@ -101,6 +103,9 @@ static xo_err_t archive_fail(xo_patchzip_t *z, const char *what, char *errstr, s
 
     if (z->source_err != XO_OK)
         return xo_seterr(errstr, errstr_size, z->source_err, "%s: the download failed", what);
+    if (z->source_ended)
+        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "%s: the zip is truncated (%s)", what,
+                         msg ? msg : "ends early");
     return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "%s: %s", what,
                      msg ? msg : "corrupt or truncated zip");
 }

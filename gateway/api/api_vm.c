@@ -214,7 +214,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-static void target_types(unsigned targets, gw_type_t types[5])
+static void target_types(unsigned targets, gw_type_t types[6])
 {
     int n = 0;
 
@@ -226,6 +226,8 @@ static void target_types(unsigned targets, gw_type_t types[5])
         types[n++] = GW_T_VM_TEMPLATE;
     if (targets & XO_ON_HOST)
         types[n++] = GW_T_HOST;
+    if (targets & XO_ON_POOL)
+        types[n++] = GW_T_POOL;
     types[n] = GW_T_NONE;
 }
 
@@ -249,7 +251,7 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[5];
+    gw_type_t types[6];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
