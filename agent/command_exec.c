@@ -88,7 +88,8 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->a = a;
     c->partition = -1;
     c->replay = cmd_replay_new();
-    err = c->replay ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    c->patch_worker = patch_worker_new();
+    err = c->replay && c->patch_worker ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
     c->policy.allowed_ops = cmd_ops_all();
     if (err == XO_OK && ops)
         err = cmd_ops_mask(ops, &c->policy.allowed_ops, errstr, errstr_size);
@@ -346,6 +347,10 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
         return;
     }
     err = cmd_run(c, cmd, &out);
+    if (err == XO_OK && out.detached) { /* a worker runs it and reports (patch_worker.c) */
+        json_object_put(out.result);
+        return;
+    }
     if (err == XO_OK) {
         cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
     } else {
@@ -431,6 +436,7 @@ void agent_commands_free(agent_cmd_t *c)
         return;
     if (c->started)
         pthread_join(c->thread, NULL);
+    patch_worker_free(c->patch_worker);
     if (c->session[0]) {
         json_object *ignored = NULL;
         char errstr[128];

@@ -14,6 +14,8 @@
 #define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval while an Async call runs */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
+typedef struct patch_worker patch_worker_t;
+
 struct agent_cmd {
     agent_t *a;              /**< shared; status under a->status_lock */
     xo_keyring_t *keys;      /**< owned */
@@ -27,6 +29,7 @@ struct agent_cmd {
     xo_consumer_t *consumer; /**< xo.commands, the pool's partition */
     pthread_t thread;
     bool started;
+    patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
 };
 
 /** The outcome of one executed command, for the terminal result. */
@@ -34,7 +37,13 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
+    bool detached;        /**< a worker took the command and publishes its outcome */
 } cmd_outcome_t;
+
+/* patch_worker.c (the worker slot's life follows the command thread's) */
+patch_worker_t *patch_worker_new(void);
+/** Waits for a running job (it ends soon once agent_stop is set). */
+void patch_worker_free(patch_worker_t *w);
 
 /* command_result.c */
 /** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */

@@ -71,6 +71,21 @@ json_object *patch_installed(agent_cmd_t *c, json_object *host_rec, bool updates
  */
 xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out);
 
+/* patch_worker.c: long patching commands on their own thread */
+/** An executor as command_ops.c dispatches them. */
+typedef xo_err_t (*patch_exec_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *ref,
+                                  cmd_outcome_t *out);
+/**
+ * Run @p fn for @p cmd on the worker thread (its own XAPI session on the master the command
+ * thread uses) and return at once with out->detached set: the worker publishes the outcome.
+ * @returns XO_OK; PATCH_INSTALL_RUNNING (XO_ERR_INVALID) while another job runs.
+ */
+xo_err_t patch_worker_run(agent_cmd_t *c, const cmd_t *cmd, patch_exec_fn fn, const char *ref,
+                          cmd_outcome_t *out);
+/** pool.installPatches through the worker (the executor in command_ops.c's table). */
+xo_err_t patch_install_detached(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                cmd_outcome_t *out);
+
 /* patch_install.c */
 /**
  * pool.installPatches on the resolved @p pool ref: refused while HA is on; XCP-ng runs the

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import random
+import threading
 import time
 import zipfile
 
@@ -89,8 +90,28 @@ def missing_everywhere(gw, sim):
 
 
 def check_xcp(gw, sim):
-    got = call(gw, "pool.installPatches", {"pool": sim.pool_uuid})
+    """The install runs on the agent's worker: other commands go on meanwhile."""
+    sim.post("/sim/config?updater_seconds=3")
+    vm = next(v["uuid"] for v in sim.truth()["vm"].values()
+              if not v["is_a_template"] and not v["is_control_domain"])
+    done = {}
+    th = threading.Thread(target=lambda: done.update(
+        r=call(gw, "pool.installPatches", {"pool": sim.pool_uuid}), t=time.monotonic()))
+    th.start()
+    time.sleep(1.0 * harness.SCALE)
+    t0 = time.monotonic()
+    renamed = call(gw, "vm.set", {"id": vm, "name_label": "renamed during the update"})
+    assert renamed.get("result") is True, renamed
+    second = call(gw, "pool.installPatches", {"pool": sim.pool_uuid})
+    assert "PATCH_INSTALL_RUNNING" in json.dumps(second), second
+    t1 = time.monotonic()
+    th.join(120 * harness.SCALE)
+    got = done["r"]
     assert got.get("result") is True, got
+    assert done["t"] > t1 > t0, "vm.set and the second install answered while it ran"
+    sim.post("/sim/config?updater_seconds=0.3")
+    print(f"xcp-ng: vm.set answered in {t1 - t0:.1f} s and a second install was refused while "
+          "the install ran")
     hosts = sim.truth()["host"]
     master = sim.truth()["pool"]
     master_ref = next(iter(master.values()))["master"]
