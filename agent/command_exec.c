@@ -415,6 +415,8 @@ static void *cmd_main(void *arg)
         return NULL;
     while (read_back(c) != XO_OK && agent_sleep(agent_backoff_ms(c->a, attempt++)))
         cmd_replay_evict(c->replay, INT64_MAX); /* start over: a partial read proves nothing */
+    if (!agent_stop)
+        patch_rolling_resume(c); /* before new commands: the unfinished one goes first */
     while (!agent_stop && open_commands(c) != XO_OK)
         agent_sleep(agent_backoff_ms(c->a, attempt++));
     if (!agent_stop)

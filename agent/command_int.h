@@ -44,6 +44,10 @@ typedef struct {
 patch_worker_t *patch_worker_new(void);
 /** Waits for a running job (it ends soon once agent_stop is set). */
 void patch_worker_free(patch_worker_t *w);
+/* patch_rolling.c */
+/** At start: a rolling update that a previous agent left unfinished (its checkpoint in the
+ *  pool's other_config) goes on, on the patch worker, under its command id. */
+void patch_rolling_resume(agent_cmd_t *c);
 
 /* command_result.c */
 /** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */

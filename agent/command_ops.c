@@ -392,6 +392,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_SET] = op_set,
     [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing,
     [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
+    [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
 };
 
 bool cmd_can_run(cmd_op_t op)

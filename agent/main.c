@@ -81,6 +81,8 @@ static const xo_cfg_spec_t agent_spec[] = {
      "A patch download that receives nothing for this long fails."},
     {"patches.task_timeout_s", XO_CFG_INT, "3600", 10, 86400, false,
      "Longest wait for one XAPI patch task (an upload, an apply) to end."},
+    {"patches.reboot_timeout_s", XO_CFG_INT, "1800", 5, 86400, false,
+     "Rolling update: longest wait for a rebooted host to come back enabled."},
     {"patches.busy_retries", XO_CFG_INT, "30", 0, 10000, false,
      "How many times a busy XCP-ng updater.py plugin is asked again before the command fails."},
     {"patches.busy_retry_ms", XO_CFG_INT, "2000", 10, 600000, false,

@@ -86,6 +86,14 @@ xo_err_t patch_worker_run(agent_cmd_t *c, const cmd_t *cmd, patch_exec_fn fn, co
 xo_err_t patch_install_detached(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
                                 cmd_outcome_t *out);
 
+/* patch_rolling.c */
+/** pool.rollingUpdate on the resolved @p pool ref (runs on the worker). */
+xo_err_t patch_rolling_update(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                              cmd_outcome_t *out);
+/** pool.rollingUpdate through the worker (the executor in command_ops.c's table). */
+xo_err_t patch_rolling_detached(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                cmd_outcome_t *out);
+
 /* patch_install.c */
 /**
  * pool.installPatches on the resolved @p pool ref: refused while HA is on; XCP-ng runs the

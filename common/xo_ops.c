@@ -86,6 +86,15 @@ static const xo_op_param_t p_install_patches[] = {
      "XenServer: uuids of the catalogue's patches to install (default: every missing one)"},
     P_END};
 
+static const xo_op_param_t p_rolling_update[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    {"pool", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the pool parameter"},
+    {"bypassBackupCheck", XO_ARG_BOOLEAN, XO_PARAM_IGNORED, 0, NULL, 0, 0, NULL,
+     "xo-server: skip its check of running backup jobs (the agents run none)"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -134,6 +143,10 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                                     "Install patches on a pool's hosts, the master first "
                                     "(refused while HA is on).",
                                     XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_install_patches, NULL},
+    [XO_OP_POOL_ROLLING_UPDATE] = {"pool.rollingUpdate",
+                                   "Update and reboot a pool's hosts one by one, the master "
+                                   "first, moving their VMs away and back; resumable.",
+                                   XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_rolling_update, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

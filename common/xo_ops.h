@@ -30,6 +30,7 @@ typedef enum {
     XO_OP_VM_SET,
     XO_OP_POOL_LIST_MISSING_PATCHES,
     XO_OP_POOL_INSTALL_PATCHES,
+    XO_OP_POOL_ROLLING_UPDATE,
     XO_OP_COUNT
 } xo_op_id_t;
 

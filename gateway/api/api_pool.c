@@ -46,7 +46,14 @@ static int install_patches(gw_ctx_t *ctx, gw_session_t *s, json_object *params, 
     return rc;
 }
 
+static int rolling_update(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                          gw_xo_err_t *err)
+{
+    return gw_op_method("pool.rollingUpdate", ctx, s, params, result, err);
+}
+
 const gw_rpc_method_t gw_api_pool_methods[] = {
     {"pool.listMissingPatches", list_missing_patches, GW_CALL_SIGNED_IN, NULL, NULL},
     {"pool.installPatches", install_patches, GW_CALL_SIGNED_IN, NULL, NULL},
+    {"pool.rollingUpdate", rolling_update, GW_CALL_SIGNED_IN, NULL, NULL},
     {NULL, NULL, 0, NULL, NULL}};

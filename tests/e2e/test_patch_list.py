@@ -28,8 +28,8 @@ TIMEOUT_MS = int(20000 * harness.SCALE)
 VIEWER = ("view@x.org", "viewer pw")
 
 
-def call(gw, method, params, creds=g.ADMIN):
-    return g.node("call", gw.url, *creds, method, json.dumps(params))
+def call(gw, method, params, creds=g.ADMIN, timeout=120):
+    return g.node("call", gw.url, *creds, method, json.dumps(params), timeout=timeout)
 
 
 class Xapi:
@@ -130,7 +130,7 @@ def build_catalogue(www, installed_71, installed_70):
 # ---------------------------------------------------------------- the stack
 
 def start_stack(st):
-    k = st.start_kafka()
+    k = st.start_kafka(partitions=16)  # one partition per pool: see the WRONG_POOL note in docs/patching.md
     sims = {
         "xcp": st.start_sim(vms=4, hosts=2, seed=41),
         "xs71": st.start_sim(vms=4, hosts=2, seed=42,
