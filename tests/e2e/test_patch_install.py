@@ -91,7 +91,8 @@ def missing_everywhere(gw, sim):
 
 def check_xcp(gw, sim):
     """The install runs on the agent's worker: other commands go on meanwhile."""
-    sim.post("/sim/config?updater_seconds=3")
+    # the window in which other commands must answer: part of the scenario, so stretched
+    sim.post(f"/sim/config?updater_seconds={3 * harness.SCALE:g}")
     vm = next(v["uuid"] for v in sim.truth()["vm"].values()
               if not v["is_a_template"] and not v["is_control_domain"])
     done = {}

@@ -139,7 +139,7 @@ def plain(gw, sim, ag):
 
 def agent_killed(st, k, gw, sim, ag, agent_extra):
     running, boots = prepare(sim), boot_times(sim)
-    sim.post("/sim/config?updater_seconds=2")
+    sim.post(f"/sim/config?updater_seconds={2 * harness.SCALE:g}")  # the window to kill in
     th, box = in_thread(lambda: call(gw, "pool.rollingUpdate", {"pool": sim.pool_uuid},
                                      timeout=TIMEOUT_MS / 1000 + 60))
     harness.wait_until(lambda: (checkpoint(sim) or {}).get("index") == 1 and
