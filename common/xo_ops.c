@@ -274,8 +274,8 @@ static xo_err_t check_wire_value(const xo_op_param_t *p, json_object *v, xo_args
     size_t len;
 
     if (!type_is(p, v))
-        return fail(c, XO_ARGS_TYPE, p, p->name, "args.%s: expected a %s", p->name,
-                    xo_arg_type_name(p->type));
+        return fail(c, XO_ARGS_TYPE, p, p->name, "args.%s: expected %s %s", p->name,
+                    p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
     if (p->type == XO_ARG_STRING_LIST)
         return check_list(p, v, c);
     if (p->type != XO_ARG_STRING)
@@ -347,8 +347,8 @@ static xo_err_t api_param(const xo_op_param_t *p, json_object *v, json_object *a
                           xo_args_check_t *c)
 {
     if (!type_is(p, v))
-        return fail(c, XO_ARGS_TYPE, p, p->name, "%s: expected a %s", p->name,
-                    xo_arg_type_name(p->type));
+        return fail(c, XO_ARGS_TYPE, p, p->name, "%s: expected %s %s", p->name,
+                    p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
     if (p->type == XO_ARG_STRING && !(p->flags & XO_PARAM_EMPTY_OK) &&
         json_object_get_string_len(v) == 0)
         return fail(c, XO_ARGS_TOO_SHORT, p, p->name, "%s: must not be empty", p->name);
