@@ -109,6 +109,7 @@ static const xo_op_rest_t r_resume[] = {{"resume", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_pause[] = {{"pause", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_unpause[] = {{"unpause", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_snapshot[] = {{"snapshot", NULL, "name_label", "name"}, R_END};
+static const xo_op_rest_t r_rolling_update[] = {{"rolling_update", NULL, NULL, NULL}, R_END};
 
 #define ANY_VM (XO_ON_VM | XO_ON_VM_SNAPSHOT | XO_ON_VM_TEMPLATE)
 
@@ -146,7 +147,8 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
     [XO_OP_POOL_ROLLING_UPDATE] = {"pool.rollingUpdate",
                                    "Update and reboot a pool's hosts one by one, the master "
                                    "first, moving their VMs away and back; resumable.",
-                                   XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_rolling_update, NULL},
+                                   XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_rolling_update,
+                                   r_rolling_update},
 };
 
 /* ------------------------------------------------------------------ lookups */

@@ -79,7 +79,7 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 
-/** A REST action: POST /rest/v0/vms/<id>/actions/<action>. */
+/** A REST action: POST /rest/v0/<collection of the op's targets>/<id>/actions/<action>. */
 typedef struct {
     const char *action;
     const char *set_true; /**< a boolean argument the action sets (hard_shutdown: force), or NULL */

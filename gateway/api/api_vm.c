@@ -214,7 +214,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-static void target_types(unsigned targets, gw_type_t types[6])
+void gw_op_target_types(unsigned targets, gw_type_t types[6])
 {
     int n = 0;
 
@@ -264,7 +264,7 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     /* the permission before the parameters, as xo-server checks a method's permission
      * before its params: a viewer learns nothing from the checks of a call it may not make,
      * and a call that changes nothing (vm.set {id}) is refused like any other */
-    target_types(op->targets, types);
+    gw_op_target_types(op->targets, types);
     v = object_param(op, params);
     if (gw_vm_may_run(ctx, s->user, op,
                       v && json_object_is_type(v, json_type_string) ? json_object_get_string(v)

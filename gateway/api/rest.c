@@ -204,9 +204,9 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
         return XO_OK; /* an empty id ("/vms/", or "/vms/%00" cut at its NUL): not found */
     if (slash) {
         const char *sub = strchr(slash + 1, '/');
-        if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
-            !strchr(sub + 9, '/') && (size_t)(sub - slash - 1) < sizeof(q->id) &&
-            strlen(sub + 9) < sizeof(q->action)) {
+        /* an action of any collection: action() checks the op acts on that type */
+        if (sub && !strncmp(sub, "/actions/", 9) && sub[9] && !strchr(sub + 9, '/') &&
+            (size_t)(sub - slash - 1) < sizeof(q->id) && strlen(sub + 9) < sizeof(q->action)) {
             snprintf(q->id, sizeof(q->id), "%.*s", (int)(sub - slash - 1), slash + 1);
             snprintf(q->action, sizeof(q->action), "%s", sub + 9);
             q->route = GW_ROUTE_REST_ACTION;
@@ -619,10 +619,18 @@ static int action_args(const gw_http_req_t *req, const xo_op_t *op, const xo_op_
     return rc;
 }
 
+static bool type_in(gw_type_t t, const gw_type_t *types)
+{
+    for (; *types != GW_T_NONE; types++)
+        if (*types == t)
+            return true;
+    return false;
+}
+
 static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t *q,
                    const gw_user_t *user, gw_http_resp_t *r)
 {
-    static const gw_type_t vm_only[] = {GW_T_VM, GW_T_NONE};
+    gw_type_t types[6];
     const char *sync = arg(req, "sync", NULL);
     json_object *args = json_object_new_object();
     gw_cmd_waiter_t w;
@@ -632,7 +640,9 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     const xo_op_t *op = xo_op_find_rest(q->action, &ra);
 
     gw_xo_err_init(&err);
-    if (!op) {
+    if (op)
+        gw_op_target_types(op->targets, types);
+    if (!op || !type_in(q->type, types)) { /* vms' start, pools' rolling_update */
         text(r, 404, "no such action");
         goto out;
     }
@@ -641,9 +651,9 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     w.conn = req->conn;
     w.admin = user->permission == GW_PERM_ADMIN;
     /* the permission first (as the JSON-RPC method): a viewer's body is never read */
-    if (!args || gw_vm_may_run(ctx, user, op, q->id, vm_only, &err) != 0 ||
+    if (!args || gw_vm_may_run(ctx, user, op, q->id, types, &err) != 0 ||
         action_args(req, op, ra, args, &err) != 0 ||
-        gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
+        gw_vm_command(ctx, user, op->name, q->id, args, types, &w, cid, &err) != 0) {
         if (!args)
             gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
         gw_rest_reply(r, NULL, &err);

@@ -7,7 +7,8 @@ pools with running VMs (those on local storage halted first: they cannot move).
    during its update) and started again: the new agent resumes from the checkpoint in the
    pool's other_config, under the same command id, and the client's call still answers
    true; each host evacuated and rebooted exactly once (the simulator's call counts).
-3. The gateway restarted in the middle: the agent goes on; the update ends (checkpoint
+3. Started with REST (POST /rest/v0/pools/<id>/actions/rolling_update: 202 and the
+   command's task id), the gateway restarted in the middle: the agent goes on; the update ends (checkpoint
    gone, every host rebooted once) and xo.results holds accepted ... success, once.
 """
 import json
@@ -15,6 +16,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.request
 
 import gw_harness as g
 import harness
@@ -161,16 +163,24 @@ def agent_killed(st, k, gw, sim, ag, agent_extra):
     return ag2
 
 
+def rest_post(url):
+    req = urllib.request.Request(url, method="POST", data=b"", headers=g.basic(*g.ADMIN))
+    with urllib.request.urlopen(req, timeout=30 * harness.SCALE) as r:
+        return r.status, json.loads(r.read())
+
+
 def gateway_restarted(st, k, gw, gw_extra, sim):
+    """Started through REST (202 and a task id), the gateway restarted in the middle."""
     running, boots = prepare(sim), boot_times(sim)
-    th, box = in_thread(lambda: call(gw, "pool.rollingUpdate", {"pool": sim.pool_uuid}))
+    status, body = rest_post(f"{gw.url}/rest/v0/pools/{sim.pool_uuid}/actions/rolling_update")
+    assert status == 202 and body.get("taskId"), (status, body)
     harness.wait_until(lambda: (checkpoint(sim) or {}).get("index", 0) >= 1, 60,
                        interval=0.05, what="the first host done")
     command = checkpoint(sim)["command"]
+    assert command == body["taskId"], (command, body)
     assert gw.proc.stop() == 0
     gw2 = st.start_gateway(k, extra=gw_extra, name="gateway2", port=gw.port)
     g.wait_synced(gw2, [sim.pool_uuid])
-    th.join(60)
     harness.wait_until(lambda: checkpoint(sim) is None, 120, interval=0.2,
                        what="the rolling update's end")
     check_done(gw2, sim, running, boots, "gateway restarted")
