@@ -64,20 +64,20 @@ static xo_err_t ref_of(roll_t *r, const char *cls, const char *uuid, char *ref, 
 
 /* ---- the checkpoint ---- */
 
+/* One write of the whole map (pool.set_other_config), never a remove then an add: an agent
+ * killed between those two would leave no checkpoint, and a reader could see none. */
 static xo_err_t save_checkpoint(roll_t *r)
 {
     const char *text = json_object_to_json_string_ext(r->cp, JSON_C_TO_STRING_PLAIN);
-    json_object *p = patch_arg(r->pool_ref), *v = NULL;
-    cmd_outcome_t scratch = {0};
-    xo_err_t err;
+    json_object *oc = NULL, *p, *v = NULL;
+    xo_err_t err = call2(r, "pool.get_other_config", r->pool_ref, NULL, &oc);
 
-    json_object_array_add(p, json_object_new_string(CHECKPOINT_KEY));
-    patch_call(r->c, "pool.remove_from_other_config", json_object_get(p), &v, &scratch);
-    xo_xapi_error_clear(&scratch.xerr);
-    json_object_put(v);
-    v = NULL;
-    json_object_array_add(p, json_object_new_string(text));
-    err = patch_call(r->c, "pool.add_to_other_config", p, &v, r->out);
+    if (err != XO_OK)
+        return err;
+    json_object_object_add(oc, CHECKPOINT_KEY, json_object_new_string(text));
+    p = patch_arg(r->pool_ref);
+    json_object_array_add(p, oc);
+    err = patch_call(r->c, "pool.set_other_config", p, &v, r->out);
     json_object_put(v);
     xo_info(ROLL_MOD, "event=checkpoint id=%s index=%d step=%s", r->cmd->id,
             json_object_get_int(patch_member(r->cp, "index")), patch_str(r->cp, "step"));
