@@ -1,5 +1,5 @@
-"""Issue 13, rolling pool update: pool.rollingUpdate through npm xo-lib on 3-host XCP-ng
-pools with running VMs (those on local storage halted first: they cannot move).
+"""Issue 13, rolling pool update: pool.rollingUpdate through npm xo-lib on 3-host pools with
+running VMs (paused ones and those on local storage halted first: they cannot move).
 
 1. Plain: every host updated and rebooted once, the master first; every VM that ran still
    runs (on some host); no checkpoint left; listMissingPatches [] on every host.
@@ -8,12 +8,16 @@ pools with running VMs (those on local storage halted first: they cannot move).
    pool's other_config, under the same command id, and the client's call still answers
    true; each host evacuated and rebooted exactly once (the simulator's call counts).
 3. Started with REST (POST /rest/v0/pools/<id>/actions/rolling_update: 202 and the
-   command's task id), the gateway restarted in the middle: the agent goes on; the update ends (checkpoint
-   gone, every host rebooted once) and xo.results holds accepted ... success, once.
+   command's task id), the gateway restarted in the middle: the agent goes on; the update
+   ends (checkpoint gone, every host rebooted once) and xo.results holds accepted ...
+   success, once.
+4. XenServer 7.1 (a catalogue of two patches): installed pool-wide first, then every host
+   rebooted in turn; no reboot left pending, no temporary VDI.
 """
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -96,6 +100,8 @@ def rolling_hosts(agent_log):
 def start_stack(st):
     k = st.start_kafka(partitions=16)  # one partition per pool: see the WRONG_POOL note in docs/patching.md
     sims = [st.start_sim(vms=24, hosts=3, seed=61 + i) for i in range(3)]
+    sims.append(st.start_sim(vms=24, hosts=3, seed=64,
+                             extra=("--family", "xenserver", "--product-version", "7.1.0")))
     for s in sims:
         s.post("/sim/config?host_shutdown_delay_s=0.3&host_down_s=1.5")
     keys = st.path("keys")
@@ -107,9 +113,17 @@ def start_stack(st):
         subprocess.run([harness.binary("xo-gateway"), "useradd", "--users", users, "--email",
                         email, "--permission", perm], input=pw.encode(), check=True,
                        capture_output=True)
+    cat = st.spawn("catalog", [sys.executable, os.path.join(harness.src_dir(), "tests", "e2e",
+                                                           "catalog_server.py"),
+                               "--dir", st.path("www"), "--cert-dir", st.path("tls"),
+                               "--demo", "7.1.0"])
+    base = cat.wait_line(lambda l: l.startswith("listening: ")).split(" ", 1)[1].strip()
+    ca = cat.wait_line(lambda l: l.startswith("ca: ")).split(" ", 1)[1].strip()
+    cat.wait_line(lambda l: l == "ready")
     agent_extra = {
         "commands": {"public_keys": os.path.join(keys, "gateway.pub"), "max_expiry_ms": "600000"},
-        "patches": {"busy_retry_ms": "300", "reboot_timeout_s": "120"},
+        "patches": {"busy_retry_ms": "300", "reboot_timeout_s": "120",
+                    "catalog_url": base + "/updates.xml", "ca_file": ca},
     }
     agents = [st.start_agent(s, k, extra=agent_extra, name=f"agent{i}") for i, s in enumerate(sims)]
     gw_extra = {"users": {"file": users},
@@ -192,6 +206,23 @@ def gateway_restarted(st, k, gw, gw_extra, sim):
     return gw2
 
 
+def xenserver(gw, sim):
+    """XenServer: the catalogue's patches pool-wide first, then each host rebooted."""
+    running, boots = prepare(sim), boot_times(sim)
+    before = {h: call(gw, "pool.listMissingPatches", {"host": h}).get("result") for h in boots}
+    assert all(len(v) == 2 for v in before.values()), before
+    got = call(gw, "pool.rollingUpdate", {"pool": sim.pool_uuid})
+    assert got.get("result") is True, got
+    t = sim.truth()
+    for rec in t["pool_update"].values():
+        assert sorted(rec["hosts"]) == sorted(t["host"]), rec
+    assert all(not h["updates_requiring_reboot"] for h in t["host"].values())
+    assert [v for v in t["vdi"].values() if v.get("name_label") == "[XO] Patch ISO"] == []
+    check_done(gw, sim, running, boots, "xenserver")
+    print("xenserver: 2 catalogue patches applied pool-wide, then 3 hosts rebooted in turn; "
+          "no reboot pending, no temporary VDI")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
@@ -199,6 +230,7 @@ def main():
         plain(gw, sims[0], agents[0])
         agents[1] = agent_killed(st, k, gw, sims[1], agents[1], agent_extra)
         gw = gateway_restarted(st, k, gw, gw_extra, sims[2])
+        xenserver(gw, sims[3])
         for ag in agents:
             assert ag.stop() == 0, ag.log_text()[-2000:]
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
