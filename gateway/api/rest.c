@@ -351,6 +351,13 @@ typedef struct {
     bool first;
 } pools_t;
 
+/* A pool with records but no agent heartbeat: anyone with write access to xo.objects can
+ * make one; its objects are held back from the API (view.h) and the gateway says so. */
+static bool pool_without_agent(const gw_pool_info_t *p)
+{
+    return p->objects > 0 && !p->agent_state;
+}
+
 static void healthz_pool(void *opaque, const gw_pool_info_t *p)
 {
     pools_t *pt = opaque;
@@ -359,8 +366,10 @@ static void healthz_pool(void *opaque, const gw_pool_info_t *p)
     pt->first = false;
     gw_buf_puts(pt->out, "{\"uuid\":");
     gw_buf_json_str(pt->out, p->uuid);
+    gw_buf_printf(pt->out, ",\"status\":\"%s\",\"held\":%s",
+                  pool_without_agent(p) ? "no_agent" : "ok", p->held ? "true" : "false");
     gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced ? "true" : "false");
+                  p->synced && !p->held ? "true" : "false"); /* served, not just read */
     if (p->agent_state) {
         gw_buf_puts(pt->out, "{\"id\":");
         gw_buf_json_str(pt->out, p->agent_id);
@@ -374,12 +383,34 @@ static void healthz_pool(void *opaque, const gw_pool_info_t *p)
     gw_buf_putc(pt->out, '}');
 }
 
+/* "reasons": one line per pool that makes the gateway degraded. */
+static void healthz_reason(void *opaque, const gw_pool_info_t *p)
+{
+    pools_t *pt = opaque;
+    char text[160];
+
+    if (!pool_without_agent(p))
+        return;
+    if (!pt->first)
+        gw_buf_putc(pt->out, ',');
+    pt->first = false;
+    snprintf(text, sizeof(text), "pool %.64s: %zu records but no agent heartbeat%s", p->uuid,
+             p->objects, p->held ? " (held back from the API)" : "");
+    gw_buf_json_str(pt->out, text);
+}
+
+static void count_without_agent(void *opaque, const gw_pool_info_t *p)
+{
+    *(size_t *)opaque += pool_without_agent(p);
+}
+
 static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
 {
     gw_consumer_stats_t cs;
     gw_view_stats_t vs;
     pools_t pt = {&r->body, true};
     bool loaded = false;
+    size_t phantom = 0;
 
     memset(&cs, 0, sizeof(cs));
     if (ctx->consumer) {
@@ -388,12 +419,21 @@ static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
     }
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
+    gw_view_foreach_pool(ctx->view, count_without_agent, &phantom);
     gw_buf_printf(&r->body,
                   "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
-                  "\"records\":%llu,\"malformed\":%llu,\"lag\":%lld,\"clients\":%zu,\"pools\":[",
-                  loaded ? "ok" : "loading", loaded ? "true" : "false", (long long)cs.load_ms,
-                  vs.objects, (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (long long)cs.lag, ctx->ws_clients);
+                  "\"records\":%llu,\"malformed\":%llu,\"refused\":%llu,\"truncated\":%llu,"
+                  "\"lag\":%lld,\"clients\":%zu,\"reasons\":[",
+                  !loaded   ? "loading"
+                  : phantom ? "degraded"
+                            : "ok",
+                  loaded ? "true" : "false", (long long)cs.load_ms, vs.objects,
+                  (unsigned long long)cs.records, (unsigned long long)cs.malformed,
+                  (unsigned long long)(cs.wrong_partition + cs.too_large),
+                  (unsigned long long)cs.truncated, (long long)cs.lag, ctx->ws_clients);
+    gw_view_foreach_pool(ctx->view, healthz_reason, &pt);
+    gw_buf_puts(&r->body, "],\"pools\":[");
+    pt.first = true;
     gw_view_foreach_pool(ctx->view, healthz_pool, &pt);
     gw_view_unlock(ctx->view);
     gw_buf_puts(&r->body, "]}\n");
@@ -684,6 +724,12 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     resp->deferred = false;
     if (!req->is_get && !req->is_post) {
         text(resp, 405, "method not allowed");
+        goto out;
+    }
+    if (req->args_dropped) { /* never answer as if a filter or limit had not been asked */
+        snprintf(errstr, sizeof(errstr), "query arguments: at most %d, of %d bytes each",
+                 GW_HTTP_MAX_ARGS, GW_HTTP_MAX_VALUE - 1);
+        text(resp, 400, errstr);
         goto out;
     }
     if (gw_rest_parse(req, &q, errstr, sizeof(errstr)) != XO_OK) {
