@@ -80,7 +80,7 @@ int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const
                   const gw_type_t *types, gw_xo_err_t *err);
 
 /** @brief The XO types an op's "id" may name (its XO_ON_* targets), GW_T_NONE-terminated. */
-void gw_op_target_types(unsigned targets, gw_type_t types[6]);
+void gw_op_target_types(unsigned targets, gw_type_t types[7]);
 
 /** @brief The command bus's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);

@@ -214,7 +214,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-void gw_op_target_types(unsigned targets, gw_type_t types[6])
+void gw_op_target_types(unsigned targets, gw_type_t types[7])
 {
     int n = 0;
 
@@ -224,6 +224,8 @@ void gw_op_target_types(unsigned targets, gw_type_t types[6])
         types[n++] = GW_T_VM_SNAPSHOT;
     if (targets & XO_ON_VM_TEMPLATE)
         types[n++] = GW_T_VM_TEMPLATE;
+    if (targets & XO_ON_VM_CONTROLLER)
+        types[n++] = GW_T_VM_CONTROLLER;
     if (targets & XO_ON_HOST)
         types[n++] = GW_T_HOST;
     if (targets & XO_ON_POOL)
@@ -251,7 +253,7 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[6];
+    gw_type_t types[7];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
@@ -314,7 +316,9 @@ out:
     X(vm_unpause, "vm.unpause")                                                                    \
     X(vm_snapshot, "vm.snapshot")                                                                  \
     X(vm_delete, "vm.delete")                                                                      \
-    X(vm_set, "vm.set")
+    X(vm_set, "vm.set")                                                                            \
+    X(tag_add, "tag.add")                                                                          \
+    X(tag_remove, "tag.remove")
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
