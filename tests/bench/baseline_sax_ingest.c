@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     if (argc < 2 || argc > 4) {
         fprintf(stderr,
                 "usage: %s DUMP.xml [CHUNK_BYTES (16384)] [RUNS (1)]\n"
-                "Prints the best MB/s of libxml2's SAX push parser over the file.\n",
+                "Prints the MB/s of each pass of libxml2's SAX push parser over the file.\n",
                 argv[0]);
         return 2;
     }
