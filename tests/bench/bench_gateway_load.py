@@ -104,7 +104,7 @@ def print_table(a, records, produce_s, base, gws, last, base_rss):
           "back-to-back run(s)")
     print(f"{'figure':36} {'gateway':>10} {'baseline':>10} {'ratio':>7}  target")
     print(f"{'load: seconds to the end':36} {g_s:10.2f} {b_s:10.2f} {g_s / b_s:6.2f}x  "
-          f"<= {TARGET_RATIO}x" + (f", < {TARGET_FULL_S:.0f} s" if records >= 1_000_000 else ""))
+          f"<= {TARGET_RATIO}x" + (f", < {TARGET_FULL_S:.0f} s" if a.objects >= 1_000_000 else ""))
     print(f"{'load: CPU seconds (user+system)':36} {g_cpu:10.2f} {b_cpu:10.2f} "
           f"{g_cpu / max(b_cpu, 0.01):6.2f}x")
     print(f"{'load: records/s':36} {objects / g_s:10,.0f} {base[-1][2] / b_s:10,.0f}")
@@ -116,7 +116,7 @@ def print_table(a, records, produce_s, base, gws, last, base_rss):
           f"{last['table_bytes'] / objects:10.0f}")
     print(f"healthz: lag={h['lag']} malformed={h['malformed']} pools={len(h['pools'])}")
     met = [g_s / b_s <= TARGET_RATIO, per_obj <= TARGET_BYTES_PER_OBJECT]
-    if records >= 1_000_000:
+    if a.objects >= 1_000_000:  # xo-synth rounds the count down to whole pools
         met.append(g_s < TARGET_FULL_S)
     print("targets: " + ("met" if all(met) else "missed (see the ratio and target columns)"))
 

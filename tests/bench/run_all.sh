@@ -71,7 +71,7 @@ for b in "${benches[@]}"; do
     echo "### $title (\`bench_$name.py${args:+ $args}\`, ${secs} s)"
     echo
     echo '```'
-    cat "$out/$name.out"
+    sed '/./,$!d' "$out/$name.out" # without the leading blank lines
     if [ $rc -ne 0 ]; then
       echo "FAILED (exit $rc): $(grep -m1 '^error:' "$out/$name.err" || tail -n 1 "$out/$name.err")"
     fi
