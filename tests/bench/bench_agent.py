@@ -282,9 +282,8 @@ def main():
             sim2 = st.start_sim(vms=args.vms, hosts=args.hosts, seed=42, extra=sim_args)
             x = run_xenapi(args, st, sim2)
         k2 = st.start_kafka(brokers=1, partitions=6)  # empty topics: the same work as a first dump
-        rep = run_replay(args, st, k2, sim, recorded,
-                                             max(1, args.replay_runs),
-                                             paths["baseline_sax_ingest"])
+        rep = run_replay(args, st, k2, sim, recorded, max(1, args.replay_runs),
+                         paths["baseline_sax_ingest"])
 
     mb = len(recorded[2]) / 2**20
     rows = [("dump: objects", a["dump_objects"], x and x["dump_objects"]),
