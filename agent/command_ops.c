@@ -2,8 +2,9 @@
  * command_ops.c - the XAPI side of a verified command, on the command thread's own
  * connection and session: resolve its object by uuid and run the op's executor (one
  * function per row of the op table, xo_ops.h; those of vm.copy and of transfers live in
- * command_copy.c and transfer_*.c), reporting XAPI's own error code and params. The calls,
- * tasks and their progress are command_xapi.c's. Must not verify or consume commands.
+ * command_copy.c and transfer.c, those of patches in patch_*.c), reporting XAPI's own error code
+ * and params. The calls, tasks and their progress are command_xapi.c's. Must not verify or consume
+ * commands.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "command_int.h"
+#include "patch_int.h"
 #include "xo_log.h"
 
 /* command_xapi.c's helpers under this file's short names (the executors below use them). */
@@ -249,7 +251,7 @@ static xo_err_t op_tag_remove(agent_cmd_t *c, const cmd_t *cmd, const char *vm, 
 
 /* ------------------------------------------------------------------ dispatch */
 
-/* One executor per row of the op table (xo_ops.h), on the resolved VM ref. */
+/* One executor per row of the op table (xo_ops.h), on the resolved object's ref. */
 typedef xo_err_t (*executor_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
                                 cmd_outcome_t *out);
 
@@ -270,6 +272,9 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_TASK_CANCEL] = op_task_cancel,
     [XO_OP_TAG_ADD] = op_tag_add,
     [XO_OP_TAG_REMOVE] = op_tag_remove,
+    [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing, /* patch_*.c */
+    [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
+    [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
 };
 
 bool cmd_can_run(cmd_op_t op)
@@ -277,19 +282,28 @@ bool cmd_can_run(cmd_op_t op)
     return (unsigned)op < XO_OP_COUNT && executors[op] != NULL;
 }
 
+/* The XAPI class of the op's object ("VM", "host", "pool", "task"), by its targets. */
+static const char *object_class(const xo_op_t *op)
+{
+    return op->targets & XO_ON_TASK   ? "task"
+           : op->targets & XO_ON_HOST ? "host"
+           : op->targets & XO_ON_POOL ? "pool"
+                                      : "VM";
+}
+
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
 {
-    char vm[128];
+    const xo_op_t *op = xo_op_get(cmd->op);
+    char obj[128];
     xo_err_t err;
 
     if (!cmd_can_run(cmd->op)) /* excluded at start (agent_commands_new); never trusted */
         return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
                          "no executor for op %d", (int)cmd->op);
-    if (xo_op_get(cmd->op)->targets == 0) /* an op on no VM (vm.importPrepare) */
+    if (op->targets == 0) /* an op on no object (vm.importPrepare) */
         return executors[cmd->op](c, cmd, NULL, out);
-    err = cmd_resolve(c, xo_op_get(cmd->op)->targets & XO_ON_TASK ? "task" : "VM",
-                      xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
+    err = cmd_resolve(c, object_class(op), xo_msg_str(cmd->args, "id"), obj, sizeof(obj), out);
     if (err != XO_OK)
         return err;
-    return executors[cmd->op](c, cmd, vm, out);
+    return executors[cmd->op](c, cmd, obj, out);
 }

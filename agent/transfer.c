@@ -912,6 +912,7 @@ static void *export_main(void *arg)
         cmd_publish(w, wk->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
     }
 out:
+    agent_count(t->a, &t->a->status.commands, 1); /* counted when done, as the patch worker */
     xo_xapi_error_clear(&out.xerr);
     xapi_close(w);
     worker_done(wk);
@@ -979,7 +980,8 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
     }
     if (worker_spawn(wk, export_main) != XO_OK)
         return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot start the transfer");
-    out->deferred = true; /* the worker publishes the outcome */
+    out->detached = true; /* the worker publishes the outcome */
+    xo_info(TX_MOD, "event=command_detached id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
     return XO_OK;
 }
 

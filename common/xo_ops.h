@@ -34,12 +34,21 @@ typedef enum {
     XO_OP_TASK_CANCEL,
     XO_OP_TAG_ADD,
     XO_OP_TAG_REMOVE,
+    XO_OP_POOL_LIST_MISSING_PATCHES,
+    XO_OP_POOL_INSTALL_PATCHES,
+    XO_OP_POOL_ROLLING_UPDATE,
     XO_OP_COUNT
 } xo_op_id_t;
 
-/** JSON type of a parameter (XO_ARG_BOOLEAN_OR_STRING: either, as xo-server's
- *  type: ['boolean', 'string']). */
-typedef enum { XO_ARG_STRING, XO_ARG_BOOLEAN, XO_ARG_BOOLEAN_OR_STRING } xo_arg_type_t;
+/** JSON type of a parameter. */
+typedef enum {
+    XO_ARG_STRING,
+    XO_ARG_BOOLEAN,
+    XO_ARG_BOOLEAN_OR_STRING, /**< either, as xo-server's type: ['boolean', 'string'] */
+    XO_ARG_STRING_LIST        /**< an array of strings (min_len/max_len bound each item) */
+} xo_arg_type_t;
+
+#define XO_ARG_LIST_MAX 1000 /**< items of an XO_ARG_STRING_LIST, at most */
 
 /** What a parameter is: a command argument, or an xo-server API parameter handled there. */
 typedef enum {
@@ -73,14 +82,17 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM_SNAPSHOT   (1u << 1) /**< "VM-snapshot" */
 #define XO_ON_VM_TEMPLATE   (1u << 2) /**< "VM-template" */
 #define XO_ON_VM_CONTROLLER (1u << 3) /**< "VM-controller" (dom0) */
-#define XO_ON_TASK          (1u << 4) /**< "task": an XAPI task (the agent: task.get_by_uuid) */
+#define XO_ON_HOST          (1u << 4) /**< "host" */
+#define XO_ON_POOL          (1u << 5) /**< "pool" */
+#define XO_ON_TASK          (1u << 6) /**< "task": an XAPI task (the agent: task.get_by_uuid) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 #define XO_OP_INTERNAL                                                                             \
     (1u << 1) /**< a step the gateway issues itself (a transfer's): no API method, no REST */
 
-/** A REST action: POST /rest/v0/vms/<id>/actions/<action> (other REST routes of an op, such
- *  as PATCH or tags, are the REST API's: gateway/api/rest_actions.c). */
+/** A REST action: POST /rest/v0/<collection of the op's targets>/<id>/actions/<action>
+ *  (other REST routes of an op, such as PATCH or tags, are the REST API's:
+ *  gateway/api/rest_actions.c). */
 typedef struct {
     const char *action;
     const char *set_true; /**< a boolean argument the action sets (hard_shutdown: force), or NULL */
@@ -121,7 +133,7 @@ const char *xo_op_param_api_name(const xo_op_t *op, const xo_op_param_t *p);
 /** @brief "operate" or "administrate". */
 const char *xo_perm_name(xo_perm_t perm);
 
-/** @brief "string", "boolean" or "boolean,string" (ajv's words in its messages). */
+/** @brief "string", "boolean", "boolean,string" or "array" (ajv's words in its messages). */
 const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**
