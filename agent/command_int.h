@@ -8,6 +8,7 @@
 #define XO_COMMAND_INT_H
 
 #include "command_exec.h"
+#include "console.h"
 #include "command_verify.h"
 
 #define CMD_MOD          "command"
@@ -15,16 +16,17 @@
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
 struct agent_cmd {
-    agent_t *a;              /**< shared; status under a->status_lock */
-    xo_keyring_t *keys;      /**< owned */
-    cmd_replay_t *replay;    /**< owned */
-    cmd_policy_t policy;     /**< borrows keys, replay, pool */
-    char pool[64];           /**< copied from a->pool_uuid once known */
-    int32_t partition;       /**< the pool's partition of xo.commands and xo.results */
-    char group_id[256];      /**< consumer group of the committed offsets */
-    xo_xapi_conn_t *xapi;    /**< own connection: xo_xapi_conn_t is not thread-safe */
-    char session[128];       /**< own XAPI session (a credential: never logged) */
-    xo_consumer_t *consumer; /**< xo.commands, the pool's partition */
+    agent_t *a;                /**< shared; status under a->status_lock */
+    xo_keyring_t *keys;        /**< owned */
+    cmd_replay_t *replay;      /**< owned */
+    cmd_policy_t policy;       /**< borrows keys, replay, pool */
+    char pool[64];             /**< copied from a->pool_uuid once known */
+    int32_t partition;         /**< the pool's partition of xo.commands and xo.results */
+    char group_id[256];        /**< consumer group of the committed offsets */
+    xo_xapi_conn_t *xapi;      /**< own connection: xo_xapi_conn_t is not thread-safe */
+    char session[128];         /**< own XAPI session (a credential: never logged) */
+    xo_consumer_t *consumer;   /**< xo.commands, the pool's partition */
+    agent_console_t *consoles; /**< console relays (own threads); NULL when disabled */
     pthread_t thread;
     bool started;
 };
@@ -34,6 +36,7 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
+    bool deferred;        /**< handed to another thread, which publishes the outcome */
 } cmd_outcome_t;
 
 /* command_result.c */
@@ -41,6 +44,14 @@ typedef struct {
 xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
                      json_object *result, const char *code, json_object *params,
                      const char *reason);
+
+/**
+ * The console relays' report (console.h's console_report_fn, opaque = the agent_cmd_t):
+ * success / failure / closed of a console.open on xo.results. Relay thread; only reads
+ * what the command thread set before starting it.
+ */
+void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,
+                        const char *code, const char *reason, int64_t bytes);
 
 /* command_ops.c */
 /** Log in (own connection), retrying with backoff until it works or the agent stops. */

@@ -11,10 +11,11 @@
 #include "command_int.h"
 #include "xo_log.h"
 
-xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
-                     json_object *result, const char *code, json_object *params, const char *reason)
+static xo_err_t publish(agent_cmd_t *c, const char *id, const char *state, double progress,
+                        int64_t bytes, json_object *result, const char *code, json_object *params,
+                        const char *reason)
 {
-    xo_result_msg_t m = {id,          c->pool, c->a->id, state,  progress, 0,
+    xo_result_msg_t m = {id,          c->pool, c->a->id, state,  progress, bytes,
                          xo_now_ms(), result,  code,     params, reason};
     char errstr[256], *value;
     size_t len;
@@ -33,4 +34,22 @@ xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double p
                  errstr);
     free(value);
     return err;
+}
+
+xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
+                     json_object *result, const char *code, json_object *params, const char *reason)
+{
+    return publish(c, id, state, progress, 0, result, code, params, reason);
+}
+
+void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,
+                        const char *code, const char *reason, int64_t bytes)
+{
+    agent_cmd_t *c = opaque;
+    json_object *params = code ? json_object_new_array() : NULL;
+
+    publish(c, cmd_id, state, 1, bytes, result, code, params, reason);
+    json_object_put(params);
+    if (strcmp(state, "closed") != 0)
+        agent_count(c->a, &c->a->status.commands, 1);
 }

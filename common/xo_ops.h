@@ -28,6 +28,7 @@ typedef enum {
     XO_OP_VM_SNAPSHOT,
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
+    XO_OP_CONSOLE_OPEN,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -62,11 +63,15 @@ typedef struct {
 typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 
 /* The XO types an op's "id" may name. */
-#define XO_ON_VM          (1u << 0) /**< "VM" */
-#define XO_ON_VM_SNAPSHOT (1u << 1) /**< "VM-snapshot" */
-#define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
+#define XO_ON_VM            (1u << 0) /**< "VM" */
+#define XO_ON_VM_SNAPSHOT   (1u << 1) /**< "VM-snapshot" */
+#define XO_ON_VM_TEMPLATE   (1u << 2) /**< "VM-template" */
+#define XO_ON_VM_CONTROLLER (1u << 3) /**< "VM-controller" (a host's control domain) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
+/** Issued by the gateway itself (console.open for /api/consoles/<id>), never a client's
+ *  JSON-RPC method or REST action: its arguments (a relay ticket) are the gateway's own. */
+#define XO_OP_GATEWAY_ONLY (1u << 1)
 
 /** A REST action: POST /rest/v0/vms/<id>/actions/<action>. */
 typedef struct {

@@ -24,7 +24,16 @@ void gw_metrics_count_dropped_client(gw_metrics_t *m);
 void gw_metrics_count_rpc(gw_metrics_t *m, int error);
 void gw_metrics_count_http(gw_metrics_t *m, int status);
 
-/** @brief Write the counters (notifications .. HTTP requests) in Prometheus text. */
+/* Consoles (transport/console_hub.c): open now, opened, bytes each way, refusals. */
+void gw_metrics_console_opened(gw_metrics_t *m);
+void gw_metrics_console_closed(gw_metrics_t *m);
+void gw_metrics_console_bytes(gw_metrics_t *m, uint64_t to_client, uint64_t to_host);
+/** @brief Count a refused or failed console by reason: a static label (metrics keep the
+ *         pointer), at most GW_METRICS_REASONS distinct ones (more are counted as "other"). */
+void gw_metrics_console_refused(gw_metrics_t *m, const char *reason);
+#define GW_METRICS_REASONS 24
+
+/** @brief Write the counters (notifications .. HTTP requests, consoles) in Prometheus text. */
 void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out);
 
 /** @brief Write the notification latency histogram in Prometheus text. */

@@ -112,7 +112,7 @@ static int code(json_object *o)
     return c ? json_object_get_int(c) : 9999;
 }
 
-/* Each op of the table is a method, described by its row. */
+/* Each op of the table is a method, described by its row; the gateway's own ops are not. */
 static void test_every_op_is_a_method(void **state)
 {
     fx_t *fx = *state;
@@ -120,7 +120,13 @@ static void test_every_op_is_a_method(void **state)
 
     for (int i = 0; i < XO_OP_COUNT; i++) {
         const xo_op_t *op = &xo_ops[i];
-        json_object *m = member(at(info, "result"), op->name), *want = xo_op_params_info(op);
+        json_object *m = member(at(info, "result"), op->name), *want;
+        if (op->flags & XO_OP_GATEWAY_ONLY) { /* the gateway's own (console.open): no method */
+            assert_null(gw_rpc_find(op->name));
+            assert_null(m);
+            continue;
+        }
+        want = xo_op_params_info(op);
         assert_non_null(gw_rpc_find(op->name));
         assert_non_null(m);
         assert_string_equal(str_at(m, "description"), op->summary);
