@@ -75,9 +75,11 @@ static void take_inbox(agent_console_t *con)
     do {
         pthread_mutex_lock(&con->mu);
         n = con->inbox_len < 16 ? con->inbox_len : 16;
-        memcpy(reqs, con->inbox, n * sizeof(reqs[0]));
-        memmove(con->inbox, con->inbox + n, (con->inbox_len - n) * sizeof(reqs[0]));
-        con->inbox_len -= n;
+        if (n) {
+            memcpy(reqs, con->inbox, n * sizeof(reqs[0]));
+            memmove(con->inbox, con->inbox + n, (con->inbox_len - n) * sizeof(reqs[0]));
+            con->inbox_len -= n;
+        }
         pthread_mutex_unlock(&con->mu);
         for (size_t i = 0; i < n; i++)
             con_session_start(con, &reqs[i]);

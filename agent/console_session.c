@@ -773,7 +773,8 @@ static void gw_closed(console_session_t *s, struct lws *wsi, const char *why)
     s->gw_up = false;
     s->gw_paused = false;
     if (!s->published_open && !s->done) {
-        report_failure(s, strstr(why, "403") ? "RELAY_REFUSED" : "RELAY_UNREACHABLE", why);
+        bool refused = lws_http_client_http_response(wsi) == 403;
+        report_failure(s, refused ? "RELAY_REFUSED" : "RELAY_UNREACHABLE", why);
     } else if (!s->close_reason[0]) {
         snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
     }

@@ -174,8 +174,12 @@ static int route_upgrade(struct lws *wsi, route_t *r, void *in, size_t len)
 static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
-    /* protocol 0 also gets context-wide callbacks whose `user` is something else */
-    route_t *r = wsi && user && user == lws_wsi_user(wsi) ? user : NULL;
+    /* protocol 0 also gets context-wide callbacks, and callbacks of connections bound to
+     * another protocol, whose `user` is not ours: only a connection bound here is routed */
+    const struct lws_protocols *bound = wsi ? lws_get_protocol(wsi) : NULL;
+    route_t *r = bound && bound->callback == core_callback && user && user == lws_wsi_user(wsi)
+                     ? user
+                     : NULL;
     gw_http_t *h;
 
     if (r && r->route && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
