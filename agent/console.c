@@ -91,6 +91,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     agent_console_t *con = lws_container_of(sul, agent_console_t, tick);
 
+    con_sessions_trim(con);
     if (!agent_stop)
         lws_sul_schedule(con->lws, 0, &con->tick, tick_cb, TICK_US);
 }
@@ -157,6 +158,7 @@ static bool open_context(agent_console_t *con, struct lws_protocols *protocols)
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.user = con;
     info.timeout_secs = 20;
+    info.pt_serv_buf_size = CON_RX + LWS_PRE; /* one read per turn takes at most this */
     info.protocols = protocols;
     lws_set_log_level(LLL_ERR | (xo_log_debug_mask & XO_DBG_XAPI ? LLL_WARN | LLL_NOTICE : 0),
                       lws_log);

@@ -15,13 +15,14 @@
 
 #include "console.h"
 #include "rfb_track.h"
+#include "ws_client.h"
 
 #define CON_MOD        "console"
-#define CON_QUEUE      (256 * 1024) /**< bytes queued per direction before reads pause */
-#define CON_RX         (64 * 1024)  /**< lws receive buffer of each connection */
-#define CON_CHUNK      (64 * 1024)  /**< largest write to the gateway */
-#define CON_HOST_CHUNK (16 * 1024)  /**< largest write to a host (XAPI's wsproxy: < 64 KiB) */
-#define CON_RETRY_MS   250          /**< between lookups while the VM comes back */
+#define CON_QUEUE      (1024 * 1024) /**< bytes queued per direction before reads pause */
+#define CON_RX         (256 * 1024)  /**< lws receive buffer of each connection */
+#define CON_CHUNK      (256 * 1024)  /**< largest write to the gateway */
+#define CON_HOST_CHUNK (16 * 1024)   /**< largest write to a host (XAPI's wsproxy: < 64 KiB) */
+#define CON_RETRY_MS   250           /**< between lookups while the VM comes back */
 
 /* ------------------------------------------------------------------ console_lookup.c */
 
@@ -81,13 +82,17 @@ typedef struct console_session {
     struct lws *host, *gw;
     bool host_raw;  /**< the host connection is the CONNECT fallback */
     bool raw_tried; /**< CONNECT already tried for this target */
-    bool raw_sent;  /**< the CONNECT request is written */
+    bool raw_sent;  /**< the host request (upgrade or CONNECT) is written */
     bool host_up;   /**< handshake done (101, or 200 after CONNECT) */
-    bool gw_up;
+    ws_answer_t host_answer;
+    ws_rx_t host_rx; /**< frames from the host (WebSocket) */
+    bool gw_sent;    /**< the relay's upgrade request is written */
+    bool gw_up;      /**< 101 from the gateway */
+    ws_answer_t gw_answer;
+    ws_rx_t gw_rx; /**< frames from the gateway */
+    char gw_host[280], gw_path[520];
     bool published_open; /**< success published: closed is published at the end */
     bool done;           /**< nothing more to do once both connections are gone */
-    char raw_hdr[2048];
-    size_t raw_hdr_len;
     rfb_track_t track;
     rfb_resume_t resume;
     uint8_t hs[512]; /**< resume: bytes for the new host before the queued ones */
@@ -97,6 +102,7 @@ typedef struct console_session {
     int64_t opened_ms, deadline_ms;
     uint64_t bytes_to_client, bytes_to_host;
     int reattached;
+    unsigned idle_ticks; /**< ticks since bytes last moved (idle buffers are freed) */
     int close_code;
     char close_reason[124];
     lws_sorted_usec_list_t retry;
@@ -135,11 +141,13 @@ struct agent_console {
 void con_session_start(agent_console_t *con, const console_req_t *req);
 /** @brief A lookup answer for its session. */
 void con_session_target(agent_console_t *con, const console_target_t *t);
+/** @brief Free the buffers of sessions idle for about a second (the relay's tick). */
+void con_sessions_trim(agent_console_t *con);
 /** @brief Close every session: the gateway side with @p code and @p reason. */
 void con_sessions_close_all(agent_console_t *con, int code, const char *reason);
 /** @brief The protocols of the relay's client connections (NULL-terminated, with the
  *         core protocol @p core first). */
 void con_protocols(struct lws_protocols *out, const struct lws_protocols *core);
-#define CON_PROTOCOLS 4 /**< core, host WebSocket, host CONNECT, gateway (+ terminator) */
+#define CON_PROTOCOLS 3 /**< core, host (raw: WebSocket or CONNECT), gateway */
 
 #endif

@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "console_int.h"
+#include "ws_client.h"
 #include "xo_log.h"
 
 /* Close codes the gateway hands to the browser (docs/console.md). */
@@ -69,14 +73,27 @@ static bool q_put(con_q_t *q, const void *p, size_t n)
 static void q_consume(con_q_t *q, size_t n)
 {
     q->head += n;
-    if (q->head == q->tail) {
+    if (q->head == q->tail)
         q->head = q->tail = 0;
-        if (q->cap > 65536) {
-            free(q->buf);
-            q->buf = NULL;
-            q->cap = 0;
-        }
+}
+
+/* An idle session keeps no buffer (con_sessions_trim: a streaming one keeps its own). */
+static void q_trim(con_q_t *q)
+{
+    if (q->buf && q_len(q) == 0) {
+        free(q->buf);
+        q->buf = NULL;
+        q->cap = 0;
     }
+}
+
+void con_sessions_trim(agent_console_t *con)
+{
+    for (console_session_t *s = con->head; s; s = s->next)
+        if (s->idle_ticks++ >= 4) {
+            q_trim(&s->to_gw);
+            q_trim(&s->to_host);
+        }
 }
 
 static void q_free(con_q_t *q)
@@ -246,11 +263,13 @@ static void connect_host(console_session_t *s)
 
     s->host_raw = raw;
     s->raw_sent = false;
-    s->raw_hdr_len = 0;
     s->host_up = false;
-    s->host = dial(con, con->vh_host, raw ? "xo-console-host-raw" : "xo-console-host",
-                   raw ? NULL : "binary", raw ? "RAW" : NULL, t->addr, t->port, t->tls, t->path,
-                   host_tls_flags(con), s);
+    memset(&s->host_answer, 0, sizeof(s->host_answer));
+    ws_rx_init(&s->host_rx);
+    /* both ways in are a raw connection: the request, the answer and the WebSocket
+     * framing are ours (ws_client.h) */
+    s->host = dial(con, con->vh_host, "xo-console-host", NULL, "RAW", t->addr, t->port, t->tls,
+                   t->path, host_tls_flags(con), s);
     xo_dbg(XO_DBG_XAPI, CON_MOD, "event=host_dial id=%s host=%s port=%d tls=%d via=%s", s->req.id,
            t->addr, t->port, t->tls, raw ? "connect" : "websocket");
     if (!s->host && !raw && strcmp(con->transport, "websocket") != 0) {
@@ -304,8 +323,12 @@ static void connect_gateway(console_session_t *s)
     else if (con->gw_pin && *con->gw_pin)
         flags = LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     s->state = CS_RELAY;
-    s->gw = dial(con, con->vh_gw, "xo-console-gw", "xo-console-relay", NULL, addr, port, tls, path,
-                 flags, s);
+    snprintf(s->gw_path, sizeof(s->gw_path), "%s", path);
+    snprintf(s->gw_host, sizeof(s->gw_host), "%s:%d", addr, port);
+    memset(&s->gw_answer, 0, sizeof(s->gw_answer));
+    ws_rx_init(&s->gw_rx);
+    s->gw_sent = false;
+    s->gw = dial(con, con->vh_gw, "xo-console-gw", NULL, "RAW", addr, port, tls, path, flags, s);
     if (!s->gw) {
         report_failure(s, "RELAY_UNREACHABLE", "cannot dial the gateway's relay");
         finish(s, CLOSE_FAILED, "cannot dial the gateway");
@@ -422,6 +445,7 @@ static void host_bytes(console_session_t *s, const uint8_t *in, size_t len)
 {
     if (s->state == CS_CLOSING || !len)
         return;
+    s->idle_ticks = 0;
     rfb_track_s2c(&s->track, in, len);
     if (!q_put(&s->to_gw, in, len)) {
         finish(s, CLOSE_FAILED, "console queue overflow");
@@ -470,6 +494,7 @@ static void resume_bytes(console_session_t *s, const uint8_t *in, size_t len)
 /* Bytes from the client (the gateway): through the tracker, queued for the host. */
 static void gw_bytes(console_session_t *s, const uint8_t *in, size_t len)
 {
+    s->idle_ticks = 0;
     while (len > 0 && s->state != CS_CLOSING) {
         size_t cap = len + RFB_HDR_MAX + 4 * RFB_MAX_ENCODINGS + 8, used = 0, n;
         uint8_t *at = q_room(&s->to_host, cap);
@@ -552,12 +577,60 @@ static void pad_some(console_session_t *s)
 
 /* ------------------------------------------------------------------ writes */
 
+/* One WebSocket frame of @p n payload bytes at @p data (which has WS_HDR_MAX writable bytes
+ * before it, LWS_PRE of headroom or bytes already sent): the header goes there, and the
+ * payload is masked in place when @p mask is not all zero. */
+static int write_frame(struct lws *wsi, uint8_t *data, size_t n, uint8_t opcode,
+                       const uint8_t mask[4])
+{
+    uint8_t hdr[WS_HDR_MAX];
+    size_t h = ws_frame_header(hdr, opcode, n, mask);
+
+    if (mask[0] | mask[1] | mask[2] | mask[3])
+        ws_mask(data, n, mask);
+    memcpy(data - h, hdr, h);
+    return lws_write(wsi, data - h, h + n, LWS_WRITE_RAW) < (int)(h + n) ? -1 : 0;
+}
+
+static void random_mask(uint8_t mask[4])
+{
+    if (RAND_bytes(mask, 4) != 1)
+        for (int i = 0; i < 4; i++)
+            mask[i] = (uint8_t)rand();
+}
+
+/* The upgrade request on a raw connection. */
+static int write_upgrade(struct lws *wsi, const char *host, const char *path, const char *protocol,
+                         const char *extra)
+{
+    uint8_t buf[LWS_PRE + 2048];
+    size_t n = ws_client_request((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, host, path, protocol,
+                                 extra);
+    int rc = n && lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) >= (int)n ? 0 : -1;
+
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rc;
+}
+
 static int gw_writeable(console_session_t *s, struct lws *wsi)
 {
+    static const uint8_t zero_mask[4];
     size_t n = q_len(&s->to_gw) < CON_CHUNK ? q_len(&s->to_gw) : CON_CHUNK;
+    char auth[96];
+    int rc;
 
+    if (!s->gw_sent) { /* the upgrade, with the ticket */
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->req.ticket);
+        s->gw_sent = true;
+        rc = write_upgrade(wsi, s->gw_host, s->gw_path, "xo-console-relay", auth);
+        OPENSSL_cleanse(auth, sizeof(auth));
+        return rc;
+    }
+    if (!s->gw_up)
+        return 0;
     if (n) {
-        if (lws_write(wsi, s->to_gw.buf + LWS_PRE + s->to_gw.head, n, LWS_WRITE_BINARY) < (int)n)
+        /* to the gateway: the all-zero mask, which it does not XOR (ws_client.h) */
+        if (write_frame(wsi, s->to_gw.buf + LWS_PRE + s->to_gw.head, n, 2, zero_mask) < 0)
             return -1;
         q_consume(&s->to_gw, n);
         s->bytes_to_client += n;
@@ -574,8 +647,15 @@ static int gw_writeable(console_session_t *s, struct lws *wsi)
     }
     if (s->state != CS_CLOSING)
         return 0;
-    lws_close_reason(wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
-                     strlen(s->close_reason));
+    { /* a close frame with the code and reason the browser will see */
+        uint8_t buf[LWS_PRE + WS_HDR_MAX + 2 + sizeof(s->close_reason)];
+        size_t len = strlen(s->close_reason);
+        uint8_t *p = buf + LWS_PRE + WS_HDR_MAX;
+        p[0] = (uint8_t)(s->close_code >> 8);
+        p[1] = (uint8_t)s->close_code;
+        memcpy(p + 2, s->close_reason, len);
+        write_frame(wsi, p, len + 2, 8, zero_mask);
+    }
     return -1;
 }
 
@@ -587,27 +667,51 @@ static int write_connect(console_session_t *s, struct lws *wsi)
                      "CONNECT %s HTTP/1.0\r\nHost: %s\r\nCookie: session_id=%s\r\n\r\n",
                      s->target.path, s->target.addr, s->target.session);
 
-    s->raw_sent = true;
     if (n <= 0 || (size_t)n >= sizeof(buf) - LWS_PRE)
         return -1;
     n = lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < n ? -1 : 0;
-    memset(buf, 0, sizeof(buf));
+    OPENSSL_cleanse(buf, sizeof(buf));
     return n;
+}
+
+/* The request that opens the host's console: WebSocket upgrade, or CONNECT. */
+static int write_host_request(console_session_t *s, struct lws *wsi)
+{
+    char cookie[200];
+    int rc;
+
+    s->raw_sent = true;
+    if (s->host_raw)
+        return write_connect(s, wsi);
+    snprintf(cookie, sizeof(cookie), "Cookie: session_id=%s", s->target.session);
+    rc = write_upgrade(wsi, s->target.addr, s->target.path, "binary", cookie);
+    OPENSSL_cleanse(cookie, sizeof(cookie));
+    return rc;
+}
+
+/* Bytes for the host: as they are after CONNECT, one masked frame each over WebSocket. */
+static int host_send(console_session_t *s, struct lws *wsi, uint8_t *data, size_t n)
+{
+    uint8_t mask[4];
+
+    if (s->host_raw)
+        return lws_write(wsi, data, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+    random_mask(mask);
+    return write_frame(wsi, data, n, 2, mask);
 }
 
 static int host_writeable(console_session_t *s, struct lws *wsi)
 {
-    enum lws_write_protocol wp = s->host_raw ? LWS_WRITE_RAW : LWS_WRITE_BINARY;
     size_t n;
 
-    if (s->host_raw && !s->raw_sent)
-        return write_connect(s, wsi);
+    if (!s->raw_sent)
+        return write_host_request(s, wsi);
     if (!s->host_up)
         return 0;
     if (s->hs_len) { /* the resumed handshake goes before anything the client queued */
-        uint8_t buf[LWS_PRE + sizeof(s->hs)];
-        memcpy(buf + LWS_PRE, s->hs, s->hs_len);
-        if (lws_write(wsi, buf + LWS_PRE, s->hs_len, wp) < (int)s->hs_len)
+        uint8_t buf[LWS_PRE + WS_HDR_MAX + sizeof(s->hs)];
+        memcpy(buf + LWS_PRE + WS_HDR_MAX, s->hs, s->hs_len);
+        if (host_send(s, wsi, buf + LWS_PRE + WS_HDR_MAX, s->hs_len) < 0)
             return -1;
         s->bytes_to_host += s->hs_len;
         s->hs_len = 0;
@@ -616,7 +720,7 @@ static int host_writeable(console_session_t *s, struct lws *wsi)
         return 0;
     n = q_len(&s->to_host) < CON_HOST_CHUNK ? q_len(&s->to_host) : CON_HOST_CHUNK;
     if (n) {
-        if (lws_write(wsi, s->to_host.buf + LWS_PRE + s->to_host.head, n, wp) < (int)n)
+        if (host_send(s, wsi, s->to_host.buf + LWS_PRE + s->to_host.head, n) < 0)
             return -1;
         q_consume(&s->to_host, n);
         s->bytes_to_host += n;
@@ -645,46 +749,6 @@ static void host_established(console_session_t *s)
     }
 }
 
-/* CONNECT's answer: "HTTP/1.x 200 ..." up to the blank line, then RFB. */
-static void raw_rx(console_session_t *s, const uint8_t *in, size_t len)
-{
-    char *end;
-    size_t take, hdr;
-
-    if (s->host_up) {
-        if (s->state == CS_RESUME)
-            resume_bytes(s, in, len);
-        else
-            host_bytes(s, in, len);
-        return;
-    }
-    take = len < sizeof(s->raw_hdr) - 1 - s->raw_hdr_len ? len
-                                                         : sizeof(s->raw_hdr) - 1 - s->raw_hdr_len;
-    memcpy(s->raw_hdr + s->raw_hdr_len, in, take);
-    s->raw_hdr_len += take;
-    s->raw_hdr[s->raw_hdr_len] = '\0';
-    end = strstr(s->raw_hdr, "\r\n\r\n");
-    if (!end) {
-        if (s->raw_hdr_len >= sizeof(s->raw_hdr) - 1)
-            host_gone(s, "CONNECT: no answer header");
-        return;
-    }
-    if (strncmp(s->raw_hdr, "HTTP/1.", 7) != 0 || strncmp(s->raw_hdr + 8, " 200", 4) != 0) {
-        char why[80];
-        snprintf(why, sizeof(why), "CONNECT refused: %.40s", s->raw_hdr);
-        why[strcspn(why, "\r\n")] = '\0';
-        drop_host(s);
-        host_gone(s, why);
-        return;
-    }
-    hdr = (size_t)(end + 4 - s->raw_hdr) - (s->raw_hdr_len - take);
-    host_established(s);
-    if (len > hdr)
-        raw_rx(s, in + hdr, len - hdr);
-}
-
-/* ------------------------------------------------------------------ callbacks */
-
 static console_session_t *session_of(struct lws *wsi)
 {
     return lws_get_opaque_user_data(wsi);
@@ -696,6 +760,8 @@ static void host_failed(console_session_t *s, struct lws *wsi, const char *why)
     if (s->host != wsi)
         return;
     s->host = NULL;
+    lws_set_opaque_user_data(wsi, NULL);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     if (!s->host_raw && strcmp(s->con->transport, "websocket") != 0 && !s->done) {
         xo_dbg(XO_DBG_XAPI, CON_MOD, "event=host_websocket_failed id=%s reason=\"%s\"", s->req.id,
                why);
@@ -707,47 +773,71 @@ static void host_failed(console_session_t *s, struct lws *wsi, const char *why)
     host_gone(s, why);
 }
 
+/* RFB from the host: to the resumed handshake, or to the splice. */
+static bool host_payload(void *opaque, const uint8_t *data, size_t len)
+{
+    console_session_t *s = opaque;
+
+    if (s->state == CS_RESUME)
+        resume_bytes(s, data, len);
+    else
+        host_bytes(s, data, len);
+    return s->host != NULL && s->state != CS_CLOSING;
+}
+
+/* Bytes from the host's connection: its answer first, then RFB (in frames or not). */
+static void host_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t len)
+{
+    size_t used = 0;
+    char why[96];
+    int st;
+
+    if (!s->host_up) {
+        st = ws_answer_feed(&s->host_answer, in, len, &used);
+        if (st == 0)
+            return;
+        if (st < 0 || s->host_answer.status != (s->host_raw ? 200 : 101)) {
+            snprintf(why, sizeof(why), "%s refused: HTTP %d", s->host_raw ? "CONNECT" : "upgrade",
+                     s->host_answer.status);
+            host_failed(s, wsi, why);
+            return;
+        }
+        host_established(s);
+        in += used;
+        len -= used;
+    }
+    if (!len)
+        return;
+    if (s->host_raw) {
+        host_payload(s, in, len);
+        return;
+    }
+    if (ws_rx_feed(&s->host_rx, in, len, host_payload, s) < 0 || s->host_rx.closed) {
+        drop_host(s);
+        host_gone(s, s->host_rx.closed ? "the console closed" : "bad frames from the console");
+    }
+}
+
 static int host_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
     console_session_t *s = session_of(wsi);
-    char cookie[200];
-    unsigned char **p = in;
 
     if (!s && reason != LWS_CALLBACK_WSI_DESTROY)
-        return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_RAW_WRITEABLE ? -1
-                                                                                               : 0;
+        return reason == LWS_CALLBACK_RAW_WRITEABLE ? -1 : 0;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-        snprintf(cookie, sizeof(cookie), "session_id=%s", s->target.session);
-        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_COOKIE, (unsigned char *)cookie,
-                                         (int)strlen(cookie), p, *p + len))
-            return -1;
-        memset(cookie, 0, sizeof(cookie));
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        host_established(s);
-        return 0;
-    case LWS_CALLBACK_RAW_CONNECTED:
-    case LWS_CALLBACK_RAW_ADOPT:
-        lws_callback_on_writable(wsi); /* the CONNECT request */
-        return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (s->state == CS_RESUME)
-            resume_bytes(s, in, len);
-        else
-            host_bytes(s, in, len);
+    case LWS_CALLBACK_RAW_CONNECTED: /* plain */
+    case LWS_CALLBACK_RAW_ADOPT:     /* after TLS */
+        lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_RAW_RX:
-        raw_rx(s, in, len);
+        host_rx(s, wsi, in, len);
         return 0;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
     case LWS_CALLBACK_RAW_WRITEABLE:
         return host_writeable(s, wsi);
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         host_failed(s, wsi, in ? (const char *)in : "cannot connect to the console");
         return 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
     case LWS_CALLBACK_RAW_CLOSE:
         if (s->host != wsi)
             return 0;
@@ -772,8 +862,9 @@ static void gw_closed(console_session_t *s, struct lws *wsi, const char *why)
     s->gw = NULL;
     s->gw_up = false;
     s->gw_paused = false;
+    lws_set_opaque_user_data(wsi, NULL);
     if (!s->published_open && !s->done) {
-        bool refused = lws_http_client_http_response(wsi) == 403;
+        bool refused = s->gw_answer.status == 403;
         report_failure(s, refused ? "RELAY_REFUSED" : "RELAY_UNREACHABLE", why);
     } else if (!s->close_reason[0]) {
         snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
@@ -783,44 +874,68 @@ static void gw_closed(console_session_t *s, struct lws *wsi, const char *why)
     maybe_free(s);
 }
 
-static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                       size_t len)
+static bool gw_payload(void *opaque, const uint8_t *data, size_t len)
 {
-    console_session_t *s = session_of(wsi);
-    char auth[80];
-    unsigned char **p = in;
+    gw_bytes(opaque, data, len);
+    return true;
+}
 
-    if (!s && reason != LWS_CALLBACK_WSI_DESTROY)
-        return reason == LWS_CALLBACK_CLIENT_WRITEABLE ? -1 : 0;
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-        snprintf(auth, sizeof(auth), "Bearer %s", s->req.ticket);
-        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, (unsigned char *)auth,
-                                         (int)strlen(auth), p, *p + len))
+/* Bytes from the gateway: its answer to the upgrade, then frames from the browser. */
+static int gw_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t len)
+{
+    size_t used = 0;
+    char why[96];
+    int st;
+
+    if (!s->gw_up) {
+        st = ws_answer_feed(&s->gw_answer, in, len, &used);
+        if (st == 0)
+            return 0;
+        if (st < 0 || s->gw_answer.status != 101) {
+            snprintf(why, sizeof(why), "the gateway refused the relay: HTTP %d",
+                     s->gw_answer.status);
+            gw_closed(s, wsi, why);
             return -1;
-        memset(auth, 0, sizeof(auth));
-        return 0;
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        }
         s->gw_up = true;
         s->state = CS_SPLICE;
         report_open(s);
         want_gw_write(s);
         want_host_write(s);
+        in += used;
+        len -= used;
+    }
+    if (len && ws_rx_feed(&s->gw_rx, in, len, gw_payload, s) < 0)
+        return -1;
+    if (s->gw_rx.closed) {
+        if (!s->close_reason[0])
+            snprintf(s->close_reason, sizeof(s->close_reason), "%s",
+                     s->gw_rx.close_reason[0] ? s->gw_rx.close_reason : "the client left");
+        return -1;
+    }
+    return 0;
+}
+
+static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    console_session_t *s = session_of(wsi);
+
+    if (!s && reason != LWS_CALLBACK_WSI_DESTROY)
+        return reason == LWS_CALLBACK_RAW_WRITEABLE ? -1 : 0;
+    switch (reason) {
+    case LWS_CALLBACK_RAW_CONNECTED:
+    case LWS_CALLBACK_RAW_ADOPT:
+        lws_callback_on_writable(wsi);
         return 0;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        gw_bytes(s, in, len);
-        return 0;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
+    case LWS_CALLBACK_RAW_RX:
+        return gw_rx(s, wsi, in, len);
+    case LWS_CALLBACK_RAW_WRITEABLE:
         return gw_writeable(s, wsi);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (len > 2 && !s->close_reason[0])
-            snprintf(s->close_reason, sizeof(s->close_reason), "%.*s", (int)(len - 2),
-                     (const char *)in + 2);
-        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         gw_closed(s, wsi, in ? (const char *)in : "cannot connect to the gateway");
         return 0;
-    case LWS_CALLBACK_CLIENT_CLOSED:
+    case LWS_CALLBACK_RAW_CLOSE:
         gw_closed(s, wsi, "the client left");
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
@@ -850,7 +965,5 @@ void con_protocols(struct lws_protocols *out, const struct lws_protocols *core)
     out[1] = (struct lws_protocols){
         .name = "xo-console-host", .callback = host_callback, .rx_buffer_size = CON_RX};
     out[2] = (struct lws_protocols){
-        .name = "xo-console-host-raw", .callback = host_callback, .rx_buffer_size = CON_RX};
-    out[3] = (struct lws_protocols){
         .name = "xo-console-gw", .callback = gw_callback, .rx_buffer_size = CON_RX};
 }

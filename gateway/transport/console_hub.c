@@ -82,15 +82,19 @@ static long cq_write(gw_cq_t *q, struct lws *wsi)
     if (lws_write(wsi, q->buf + LWS_PRE + q->head, n, LWS_WRITE_BINARY) < (int)n)
         return -1;
     q->head += n;
-    if (q->head == q->tail) {
+    if (q->head == q->tail)
         q->head = q->tail = 0;
-        if (q->cap > 65536) { /* an idle console keeps no big buffer */
-            free(q->buf);
-            q->buf = NULL;
-            q->cap = 0;
-        }
-    }
     return (long)n;
+}
+
+/* An idle console keeps no buffer (the sweep calls it: a streaming one keeps its own). */
+static void cq_trim(gw_cq_t *q)
+{
+    if (q->buf && cq_len(q) == 0) {
+        free(q->buf);
+        q->buf = NULL;
+        q->cap = 0;
+    }
 }
 
 static void cq_free(gw_cq_t *q)
@@ -441,6 +445,7 @@ void gw_console_from_client(gw_console_hub_t *h, gw_console_t *c, const void *in
     if (c->state == GW_CS_CLOSING || !len)
         return;
     c->last_input_ms = gw_mono_ms();
+    c->idle_sweeps = 0;
     if (!cq_put(&c->to_relay, in, len)) {
         close_client(h, c, GW_CLOSE_FAILED, "console queue overflow", "overflow");
         return;
@@ -551,6 +556,7 @@ void gw_console_from_relay(gw_console_hub_t *h, gw_relay_conn_t *rc, const void 
 
     if (!c || !len || c->state == GW_CS_CLOSING)
         return;
+    c->idle_sweeps = 0;
     if (!cq_put(&c->to_client, in, len)) {
         close_client(h, c, GW_CLOSE_FAILED, "console queue overflow", "overflow");
         return;
@@ -659,6 +665,10 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
     char reason[120];
 
     for (gw_console_t *c = h->head; c; c = c->next) {
+        if (c->idle_sweeps++ >= 4) { /* ~1 s without traffic */
+            cq_trim(&c->to_client);
+            cq_trim(&c->to_relay);
+        }
         if (c->state == GW_CS_WAITING && now > c->ticket_expires_ms && c->ticket_expires_ms) {
             snprintf(reason, sizeof(reason), "the pool's agent did not connect within %lld s",
                      (long long)(h->ticket_ttl_ms / 1000));

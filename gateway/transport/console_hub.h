@@ -21,11 +21,11 @@
 #include "bus/commands.h"
 #include "gateway.h"
 
-#define GW_CONSOLE_QUEUE    (256 * 1024) /**< bytes queued per direction before reads pause */
-#define GW_CONSOLE_RX       (64 * 1024)  /**< lws receive buffer of a console connection */
-#define GW_CONSOLE_CHUNK    (64 * 1024)  /**< largest single write */
-#define GW_CONSOLE_TICKET   43           /**< base64url of 32 random bytes */
-#define GW_CONSOLE_PROTOCOL "binary"     /**< the client endpoint's subprotocol (noVNC's) */
+#define GW_CONSOLE_QUEUE    (1024 * 1024) /**< bytes queued per direction before reads pause */
+#define GW_CONSOLE_RX       (64 * 1024)   /**< lws receive buffer of a console connection */
+#define GW_CONSOLE_CHUNK    (256 * 1024)  /**< largest single write */
+#define GW_CONSOLE_TICKET   43            /**< base64url of 32 random bytes */
+#define GW_CONSOLE_PROTOCOL "binary"      /**< the client endpoint's subprotocol (noVNC's) */
 #define GW_RELAY_PROTOCOL   "xo-console-relay"
 
 /* Close codes sent to a console client after the upgrade (docs/console.md). */
@@ -70,6 +70,7 @@ typedef struct gw_console {
     int close_code; /**< set with close_reason once closing */
     char close_reason[120];
     bool registered;
+    unsigned idle_sweeps; /**< sweeps since bytes last moved (idle buffers are freed) */
     struct gw_console *next, *prev;
 } gw_console_t;
 

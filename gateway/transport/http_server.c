@@ -278,6 +278,8 @@ static void fill_info(gw_http_t *h, struct lws_context_creation_info *info, cons
     info->vhost_name = "xo-gateway";
     info->options = LWS_SERVER_OPTION_DISABLE_IPV6;
     info->timeout_secs = 30;
+    /* one read per service turn takes at most this: consoles stream megabytes (per thread) */
+    info->pt_serv_buf_size = 262144 + LWS_PRE;
     info->keepalive_timeout = 30;
     if (tls_cert && *tls_cert) {
         info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
