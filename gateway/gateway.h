@@ -7,7 +7,9 @@
  *
  *   transport/  libwebsockets: the listener and its endpoint table (http_server), the
  *               WebSocket sessions with their queues and fan-out (ws_sessions), and one
- *               module per endpoint (endpoint_jsonrpc: /api/; endpoint_rest: /rest, ...)
+ *               module per endpoint (endpoint_jsonrpc: /api/; endpoint_rest: /rest, ...;
+ *               endpoint_console: /api/consoles/<id>, endpoint_console_relay: the agents'
+ *               side, console_hub: the console sessions between them)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
  *               tables (api_*.c), REST (rest), sessions, users and tokens, /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results
