@@ -6,8 +6,6 @@
  * console_lookup.c's. Must not block the relay thread.
  */
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,54 +14,6 @@
 #include "xo_log.h"
 
 #define TICK_US (250 * LWS_US_PER_MS)
-
-/* ------------------------------------------------------------------ TLS pins */
-
-/* "ab:cd:..." or "abcd..." (64 hex digits) -> 32 bytes. */
-static bool parse_pin(const char *s, unsigned char out[32])
-{
-    size_t n = 0;
-
-    for (; s && *s && n < 64; s++) {
-        int v;
-        if (*s == ':')
-            continue;
-        if (*s >= '0' && *s <= '9')
-            v = *s - '0';
-        else if ((*s | 32) >= 'a' && (*s | 32) <= 'f')
-            v = (*s | 32) - 'a' + 10;
-        else
-            return false;
-        if (n % 2 == 0)
-            out[n / 2] = (unsigned char)(v << 4);
-        else
-            out[n / 2] |= (unsigned char)v;
-        n++;
-    }
-    return n == 64 && (!s || !*s);
-}
-
-/* The leaf certificate's SHA-256 equals the pin of the connection's side. */
-static int verify_pin(struct lws *wsi, X509_STORE_CTX *store)
-{
-    agent_console_t *con = lws_context_user(lws_get_context(wsi));
-    const char *pin = lws_get_vhost(wsi) == con->vh_gw ? con->gw_pin : con->host_pin;
-    unsigned char want[32], md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    X509 *leaf = X509_STORE_CTX_get0_cert(store);
-
-    if (!pin || !*pin)
-        return 1; /* no pin: OpenSSL's verdict stands (CA, or the insecure flags) */
-    if (!leaf || !parse_pin(pin, want) || X509_digest(leaf, EVP_sha256(), md, &n) != 1 || n != 32 ||
-        CRYPTO_memcmp(md, want, 32) != 0) {
-        X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
-        xo_warn(CON_MOD, "event=tls_pin_mismatch side=%s",
-                lws_get_vhost(wsi) == con->vh_gw ? "gateway" : "host");
-        return 1;
-    }
-    X509_STORE_CTX_set_error(store, X509_V_OK);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ the relay thread */
 
@@ -113,8 +63,7 @@ static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void
             OPENSSL_cleanse(t.session, sizeof(t.session));
         }
         return 0;
-    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
-        return verify_pin(wsi, user);
+
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -132,20 +81,6 @@ static void lws_log(int level, const char *line)
         xo_dbg(XO_DBG_XAPI, CON_MOD, "msg=\"lws: %.*s\"", (int)n, line);
 }
 
-static struct lws_vhost *client_vhost(agent_console_t *con, const char *name, const char *ca,
-                                      struct lws_protocols *protocols)
-{
-    struct lws_context_creation_info info;
-
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.vhost_name = name;
-    info.protocols = protocols;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.client_ssl_ca_filepath = ca && *ca ? ca : NULL;
-    return lws_create_vhost(con->lws, &info);
-}
-
 static bool open_context(agent_console_t *con, struct lws_protocols *protocols)
 {
     static const struct lws_protocols core = {.name = "xo-agent-console",
@@ -155,7 +90,7 @@ static bool open_context(agent_console_t *con, struct lws_protocols *protocols)
     con_protocols(protocols, &core);
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS; /* TLS is ours: tls_pipe.h */
     info.user = con;
     info.timeout_secs = 20;
     info.pt_serv_buf_size = CON_RX + LWS_PRE; /* one read per turn takes at most this */
@@ -167,9 +102,12 @@ static bool open_context(agent_console_t *con, struct lws_protocols *protocols)
     pthread_mutex_unlock(&con->mu);
     if (!con->lws)
         return false;
-    con->vh_host = client_vhost(con, "hosts", con->host_ca, protocols);
-    con->vh_gw = client_vhost(con, "gateway", con->gw_ca, protocols);
-    return con->vh_host && con->vh_gw;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.vhost_name = "console";
+    info.protocols = protocols;
+    con->vh = lws_create_vhost(con->lws, &info);
+    return con->vh != NULL;
 }
 
 static void *relay_main(void *arg)
@@ -224,7 +162,7 @@ xo_err_t agent_console_new(agent_t *a, console_report_fn report, void *opaque,
 {
     const xo_config_t *cfg = a->cfg;
     const char *transport = xo_config_get(cfg, "console.host_transport");
-    unsigned char pin[32];
+    tls_trust_t host_trust, gw_trust;
     agent_console_t *con;
     xo_err_t err;
 
@@ -252,10 +190,13 @@ xo_err_t agent_console_new(agent_t *a, console_report_fn report, void *opaque,
     con->gw_pin = xo_config_get(cfg, "console.gateway_fingerprint");
     con->gw_insecure = xo_config_get_bool(cfg, "console.gateway_insecure");
     pthread_mutex_init(&con->mu, NULL);
-    err = XO_OK;
-    if (con->gw_pin && *con->gw_pin && !parse_pin(con->gw_pin, pin))
-        err = xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
-                        "console.gateway_fingerprint: 64 hex digits (SHA-256 of the DER)");
+    host_trust = (tls_trust_t){con->host_ca, con->host_pin, con->host_insecure};
+    gw_trust = (tls_trust_t){con->gw_ca, con->gw_pin, con->gw_insecure};
+    err = tls_ctx_new(&host_trust, &con->tls_host, errstr, errstr_size);
+    if (err == XO_OK)
+        err = tls_ctx_new(&gw_trust, &con->tls_gw, errstr, errstr_size);
+    if (err == XO_ERR_TLS)
+        err = XO_ERR_CONFIG;
     if (err == XO_OK)
         err = console_lookup_new(a, wake, con, &con->lookup, errstr, errstr_size);
     if (err != XO_OK) {
@@ -326,6 +267,8 @@ void agent_console_free(agent_console_t *c)
     if (c->started)
         pthread_join(c->thread, NULL);
     console_lookup_free(c->lookup);
+    SSL_CTX_free(c->tls_host);
+    SSL_CTX_free(c->tls_gw);
     if (c->inbox)
         OPENSSL_cleanse(c->inbox, c->inbox_cap * sizeof(*c->inbox));
     free(c->inbox);

@@ -15,6 +15,7 @@
 
 #include "console.h"
 #include "rfb_track.h"
+#include "tls_pipe.h"
 #include "ws_client.h"
 
 #define CON_MOD        "console"
@@ -85,9 +86,10 @@ typedef struct console_session {
     bool raw_sent;  /**< the host request (upgrade or CONNECT) is written */
     bool host_up;   /**< handshake done (101, or 200 after CONNECT) */
     ws_answer_t host_answer;
-    ws_rx_t host_rx; /**< frames from the host (WebSocket) */
-    bool gw_sent;    /**< the relay's upgrade request is written */
-    bool gw_up;      /**< 101 from the gateway */
+    tls_pipe_t *host_tls, *gw_tls; /**< TLS over the raw connections, when used */
+    ws_rx_t host_rx;               /**< frames from the host (WebSocket) */
+    bool gw_sent;                  /**< the relay's upgrade request is written */
+    bool gw_up;                    /**< 101 from the gateway */
     ws_answer_t gw_answer;
     ws_rx_t gw_rx; /**< frames from the gateway */
     char gw_host[280], gw_path[520];
@@ -121,14 +123,15 @@ struct agent_console {
     char transport[16];             /**< console.host_transport: auto, websocket, connect */
     const char *host_ca, *host_pin; /**< xapi.ca_file / xapi.fingerprint */
     bool host_insecure;
+    SSL_CTX *tls_host, *tls_gw; /**< TLS contexts per side (tls_pipe.h) */
     const char *gw_ca, *gw_pin; /**< console.gateway_ca_file / console.gateway_fingerprint */
     bool gw_insecure;
     pthread_t thread;
     bool started;
     struct lws_context *lws; /**< relay thread */
-    struct lws_vhost *vh_host, *vh_gw;
-    pthread_mutex_t mu;   /**< inbox and count */
-    console_req_t *inbox; /**< requests from the command thread */
+    struct lws_vhost *vh;    /**< relay thread: the client vhost */
+    pthread_mutex_t mu;      /**< inbox and count */
+    console_req_t *inbox;    /**< requests from the command thread */
     size_t inbox_len, inbox_cap;
     int count;                   /**< sessions + queued requests */
     uint64_t next_serial;        /**< relay thread */

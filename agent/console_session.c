@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "console_int.h"
+#include "tls_pipe.h"
 #include "ws_client.h"
 #include "xo_log.h"
 
@@ -166,6 +167,8 @@ static void unlink_free(console_session_t *s)
     if (s->next)
         s->next->prev = s->prev;
     lws_sul_cancel(&s->retry);
+    tls_pipe_free(s->host_tls);
+    tls_pipe_free(s->gw_tls);
     q_free(&s->to_gw);
     q_free(&s->to_host);
     memset(s->target.session, 0, sizeof(s->target.session));
@@ -221,9 +224,8 @@ static void finish(console_session_t *s, int code, const char *reason)
 
 /* ------------------------------------------------------------------ connections */
 
-static struct lws *dial(agent_console_t *con, struct lws_vhost *vh, const char *local_protocol,
-                        const char *subprotocol, const char *method, const char *addr, int port,
-                        bool tls, const char *path, int ssl_flags, void *opaque)
+static struct lws *dial(agent_console_t *con, const char *local_protocol, const char *addr,
+                        int port, const char *path, void *opaque)
 {
     struct lws_client_connect_info i;
     char host[300];
@@ -231,28 +233,16 @@ static struct lws *dial(agent_console_t *con, struct lws_vhost *vh, const char *
     memset(&i, 0, sizeof(i));
     snprintf(host, sizeof(host), "%s", addr);
     i.context = con->lws;
-    i.vhost = vh;
+    i.vhost = con->vh;
     i.address = addr;
     i.port = port;
     i.path = path;
     i.host = host;
     i.origin = host;
-    i.ssl_connection = tls ? LCCSCF_USE_SSL | ssl_flags : 0;
-    i.protocol = subprotocol;
     i.local_protocol_name = local_protocol;
-    i.method = method;
+    i.method = "RAW"; /* the request, TLS and WebSocket framing are ours */
     i.opaque_user_data = opaque;
     return lws_client_connect_via_info(&i);
-}
-
-static int host_tls_flags(const agent_console_t *con)
-{
-    if (con->host_insecure)
-        return LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED |
-               LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-    if (con->host_pin && *con->host_pin) /* the pin is checked in console.c's verify step */
-        return LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-    return 0;
 }
 
 static void connect_host(console_session_t *s)
@@ -268,8 +258,14 @@ static void connect_host(console_session_t *s)
     ws_rx_init(&s->host_rx);
     /* both ways in are a raw connection: the request, the answer and the WebSocket
      * framing are ours (ws_client.h) */
-    s->host = dial(con, con->vh_host, "xo-console-host", NULL, "RAW", t->addr, t->port, t->tls,
-                   t->path, host_tls_flags(con), s);
+    tls_pipe_free(s->host_tls);
+    s->host_tls = NULL;
+    if (t->tls) { /* TLS is ours over the raw connection (tls_pipe.h) */
+        s->host_tls = tls_pipe_new(con->tls_host, t->addr, con->host_pin);
+        if (!s->host_tls)
+            return;
+    }
+    s->host = dial(con, "xo-console-host", t->addr, t->port, t->path, s);
     xo_dbg(XO_DBG_XAPI, CON_MOD, "event=host_dial id=%s host=%s port=%d tls=%d via=%s", s->req.id,
            t->addr, t->port, t->tls, raw ? "connect" : "websocket");
     if (!s->host && !raw && strcmp(con->transport, "websocket") != 0) {
@@ -310,25 +306,22 @@ static void connect_gateway(console_session_t *s)
     agent_console_t *con = s->con;
     char addr[256], path[520];
     bool tls;
-    int port, flags = 0;
+    int port;
 
     if (!parse_relay(s->req.relay, &tls, addr, sizeof(addr), &port, path, sizeof(path))) {
         report_failure(s, "RELAY_UNREACHABLE", "not a ws:// or wss:// relay URL");
         finish(s, CLOSE_FAILED, "bad relay URL");
         return;
     }
-    if (con->gw_insecure)
-        flags = LCCSCF_ALLOW_SELFSIGNED | LCCSCF_ALLOW_INSECURE |
-                LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
-    else if (con->gw_pin && *con->gw_pin)
-        flags = LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
     s->state = CS_RELAY;
     snprintf(s->gw_path, sizeof(s->gw_path), "%s", path);
     snprintf(s->gw_host, sizeof(s->gw_host), "%s:%d", addr, port);
     memset(&s->gw_answer, 0, sizeof(s->gw_answer));
     ws_rx_init(&s->gw_rx);
     s->gw_sent = false;
-    s->gw = dial(con, con->vh_gw, "xo-console-gw", NULL, "RAW", addr, port, tls, path, flags, s);
+    tls_pipe_free(s->gw_tls);
+    s->gw_tls = tls ? tls_pipe_new(con->tls_gw, addr, con->gw_pin) : NULL;
+    s->gw = tls && !s->gw_tls ? NULL : dial(con, "xo-console-gw", addr, port, path, s);
     if (!s->gw) {
         report_failure(s, "RELAY_UNREACHABLE", "cannot dial the gateway's relay");
         finish(s, CLOSE_FAILED, "cannot dial the gateway");
@@ -577,10 +570,32 @@ static void pad_some(console_session_t *s)
 
 /* ------------------------------------------------------------------ writes */
 
+/* The ciphertext a TLS pipe has for the socket (the handshake's, or records). */
+static int flush_tls(tls_pipe_t *tls, struct lws *wsi)
+{
+    uint8_t buf[LWS_PRE + 16384];
+    size_t n;
+
+    while (tls && (n = tls_pipe_out(tls, buf + LWS_PRE, sizeof(buf) - LWS_PRE)) > 0)
+        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+    return 0;
+}
+
+/* Bytes onto a connection: as they are, or through its TLS pipe. */
+static int conn_send(tls_pipe_t *tls, struct lws *wsi, uint8_t *data, size_t n)
+{
+    if (!tls)
+        return lws_write(wsi, data, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+    if (tls_pipe_tx(tls, data, n) < 0)
+        return -1;
+    return flush_tls(tls, wsi);
+}
+
 /* One WebSocket frame of @p n payload bytes at @p data (which has WS_HDR_MAX writable bytes
  * before it, LWS_PRE of headroom or bytes already sent): the header goes there, and the
  * payload is masked in place when @p mask is not all zero. */
-static int write_frame(struct lws *wsi, uint8_t *data, size_t n, uint8_t opcode,
+static int write_frame(tls_pipe_t *tls, struct lws *wsi, uint8_t *data, size_t n, uint8_t opcode,
                        const uint8_t mask[4])
 {
     uint8_t hdr[WS_HDR_MAX];
@@ -589,7 +604,7 @@ static int write_frame(struct lws *wsi, uint8_t *data, size_t n, uint8_t opcode,
     if (mask[0] | mask[1] | mask[2] | mask[3])
         ws_mask(data, n, mask);
     memcpy(data - h, hdr, h);
-    return lws_write(wsi, data - h, h + n, LWS_WRITE_RAW) < (int)(h + n) ? -1 : 0;
+    return conn_send(tls, wsi, data - h, h + n);
 }
 
 static void random_mask(uint8_t mask[4])
@@ -600,13 +615,13 @@ static void random_mask(uint8_t mask[4])
 }
 
 /* The upgrade request on a raw connection. */
-static int write_upgrade(struct lws *wsi, const char *host, const char *path, const char *protocol,
-                         const char *extra)
+static int write_upgrade(tls_pipe_t *tls, struct lws *wsi, const char *host, const char *path,
+                         const char *protocol, const char *extra)
 {
     uint8_t buf[LWS_PRE + 2048];
     size_t n = ws_client_request((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, host, path, protocol,
                                  extra);
-    int rc = n && lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_RAW) >= (int)n ? 0 : -1;
+    int rc = n ? conn_send(tls, wsi, buf + LWS_PRE, n) : -1;
 
     OPENSSL_cleanse(buf, sizeof(buf));
     return rc;
@@ -619,10 +634,14 @@ static int gw_writeable(console_session_t *s, struct lws *wsi)
     char auth[96];
     int rc;
 
+    if (flush_tls(s->gw_tls, wsi) < 0)
+        return -1;
+    if (s->gw_tls && !tls_pipe_ready(s->gw_tls))
+        return 0;      /* the TLS handshake first */
     if (!s->gw_sent) { /* the upgrade, with the ticket */
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->req.ticket);
         s->gw_sent = true;
-        rc = write_upgrade(wsi, s->gw_host, s->gw_path, "xo-console-relay", auth);
+        rc = write_upgrade(s->gw_tls, wsi, s->gw_host, s->gw_path, "xo-console-relay", auth);
         OPENSSL_cleanse(auth, sizeof(auth));
         return rc;
     }
@@ -630,7 +649,8 @@ static int gw_writeable(console_session_t *s, struct lws *wsi)
         return 0;
     if (n) {
         /* to the gateway: the all-zero mask, which it does not XOR (ws_client.h) */
-        if (write_frame(wsi, s->to_gw.buf + LWS_PRE + s->to_gw.head, n, 2, zero_mask) < 0)
+        if (write_frame(s->gw_tls, wsi, s->to_gw.buf + LWS_PRE + s->to_gw.head, n, 2, zero_mask) <
+            0)
             return -1;
         q_consume(&s->to_gw, n);
         s->bytes_to_client += n;
@@ -654,7 +674,7 @@ static int gw_writeable(console_session_t *s, struct lws *wsi)
         p[0] = (uint8_t)(s->close_code >> 8);
         p[1] = (uint8_t)s->close_code;
         memcpy(p + 2, s->close_reason, len);
-        write_frame(wsi, p, len + 2, 8, zero_mask);
+        write_frame(s->gw_tls, wsi, p, len + 2, 8, zero_mask);
     }
     return -1;
 }
@@ -669,7 +689,7 @@ static int write_connect(console_session_t *s, struct lws *wsi)
 
     if (n <= 0 || (size_t)n >= sizeof(buf) - LWS_PRE)
         return -1;
-    n = lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < n ? -1 : 0;
+    n = conn_send(s->host_tls, wsi, buf + LWS_PRE, (size_t)n);
     OPENSSL_cleanse(buf, sizeof(buf));
     return n;
 }
@@ -684,7 +704,7 @@ static int write_host_request(console_session_t *s, struct lws *wsi)
     if (s->host_raw)
         return write_connect(s, wsi);
     snprintf(cookie, sizeof(cookie), "Cookie: session_id=%s", s->target.session);
-    rc = write_upgrade(wsi, s->target.addr, s->target.path, "binary", cookie);
+    rc = write_upgrade(s->host_tls, wsi, s->target.addr, s->target.path, "binary", cookie);
     OPENSSL_cleanse(cookie, sizeof(cookie));
     return rc;
 }
@@ -695,15 +715,19 @@ static int host_send(console_session_t *s, struct lws *wsi, uint8_t *data, size_
     uint8_t mask[4];
 
     if (s->host_raw)
-        return lws_write(wsi, data, n, LWS_WRITE_RAW) < (int)n ? -1 : 0;
+        return conn_send(s->host_tls, wsi, data, n);
     random_mask(mask);
-    return write_frame(wsi, data, n, 2, mask);
+    return write_frame(s->host_tls, wsi, data, n, 2, mask);
 }
 
 static int host_writeable(console_session_t *s, struct lws *wsi)
 {
     size_t n;
 
+    if (flush_tls(s->host_tls, wsi) < 0)
+        return -1;
+    if (s->host_tls && !tls_pipe_ready(s->host_tls))
+        return 0; /* the TLS handshake first */
     if (!s->raw_sent)
         return write_host_request(s, wsi);
     if (!s->host_up)
@@ -818,6 +842,38 @@ static void host_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t l
     }
 }
 
+static bool host_plain(void *opaque, uint8_t *data, size_t len)
+{
+    console_session_t *s = opaque;
+    struct lws *wsi = s->host;
+
+    if (!wsi)
+        return false;
+    host_rx(s, wsi, data, len);
+    return s->host == wsi;
+}
+
+/* Bytes from the host's socket: through its TLS pipe first when there is one. */
+static int host_raw_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t len)
+{
+    char why[200];
+
+    if (!s->host_tls) {
+        host_rx(s, wsi, in, len);
+        return 0;
+    }
+    if (tls_pipe_rx(s->host_tls, in, len, host_plain, s, why, sizeof(why)) < 0) {
+        if (s->host == wsi && !s->host_up)
+            host_failed(s, wsi, why);
+        else if (s->host == wsi)
+            host_gone(s, why);
+        return 0;
+    }
+    if (s->host == wsi) /* handshake bytes to send, or the request once it is done */
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int host_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -831,8 +887,7 @@ static int host_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_RAW_RX:
-        host_rx(s, wsi, in, len);
-        return 0;
+        return host_raw_rx(s, wsi, in, len);
     case LWS_CALLBACK_RAW_WRITEABLE:
         return host_writeable(s, wsi);
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
@@ -916,6 +971,37 @@ static int gw_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t len)
     return 0;
 }
 
+typedef struct {
+    console_session_t *s;
+    struct lws *wsi;
+    int rc;
+} gw_plain_t;
+
+static bool gw_plain(void *opaque, uint8_t *data, size_t len)
+{
+    gw_plain_t *g = opaque;
+
+    g->rc = gw_rx(g->s, g->wsi, data, len);
+    return g->rc == 0;
+}
+
+/* Bytes from the gateway's socket: through its TLS pipe first when there is one. */
+static int gw_raw_rx(console_session_t *s, struct lws *wsi, uint8_t *in, size_t len)
+{
+    gw_plain_t g = {s, wsi, 0};
+    char why[200];
+
+    if (!s->gw_tls)
+        return gw_rx(s, wsi, in, len);
+    if (tls_pipe_rx(s->gw_tls, in, len, gw_plain, &g, why, sizeof(why)) < 0) {
+        gw_closed(s, wsi, why);
+        return -1;
+    }
+    if (g.rc == 0 && s->gw == wsi)
+        lws_callback_on_writable(wsi);
+    return g.rc;
+}
+
 static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -929,7 +1015,7 @@ static int gw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         lws_callback_on_writable(wsi);
         return 0;
     case LWS_CALLBACK_RAW_RX:
-        return gw_rx(s, wsi, in, len);
+        return gw_raw_rx(s, wsi, in, len);
     case LWS_CALLBACK_RAW_WRITEABLE:
         return gw_writeable(s, wsi);
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
