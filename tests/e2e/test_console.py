@@ -33,6 +33,7 @@ from test_agent_commands import regular_vms, vm_by_state, wait_consuming
 
 VIEWER = ("view@x.org", "viewer pw")
 TICKET_TTL_MS = 4000
+GW_URL = [None]
 SCHEMAS = os.path.join(harness.src_dir(), "schemas")
 
 
@@ -184,7 +185,15 @@ def check_results(k, vm):
         assert opened["console"] == "open" and opened["vm"] == vm and opened["via"] == "websocket"
         assert closed["console"] == "closed" and closed["bytes_to_client"] > 640 * 480 * 4
         assert closed["duration_ms"] >= 0 and msgs[2]["bytes"] > closed["bytes_to_client"]
-    print("xo.results: accepted, success {console: open}, closed {duration, bytes}; valid")
+    # the REST task of a console.open hides its ticket
+    cmds, _ = results_of(k)
+    cid = done[0][0]["id"]
+    assert cmds[cid]["args"]["ticket"] != "(hidden)"
+    st_, body, _ = g.http_get(f"{GW_URL[0]}/rest/v0/tasks/{cid}",
+                              g.basic("admin@admin.net", "admin"))
+    assert st_ == 200 and json.loads(body)["properties"]["params"]["ticket"] == "(hidden)", body
+    print("xo.results: accepted, success {console: open}, closed {duration, bytes}; valid; the "
+          "REST task hides the ticket")
 
 
 def movable(sim, uuid):
@@ -346,6 +355,7 @@ def refused_or_open(gw, vm, admin):
 def main():
     with harness.Stack() as st:
         k, sim, ag, gw, agent_extra = start_stack(st)
+        GW_URL[0] = gw.url
         admin, viewer = token(gw, ("admin@admin.net", "admin")), token(gw, VIEWER)
         running = vm_by_state(sim, "Running", n=6)
         halted = vm_by_state(sim, "Halted")
