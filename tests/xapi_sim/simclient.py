@@ -132,7 +132,7 @@ class JsonRpc:
 class RfbClient:
     """A minimal RFB 3.8 viewer for tests, over CONNECT (raw) or XAPI's WebSocket."""
 
-    def __init__(self, sim, path, sid, host=None, websocket=False, protocols='binary', timeout=10):
+    def __init__(self, sim, path, sid, host=None, websocket=False, protocols='binary', timeout=10, cookie=False):
         import base64
         import socket
         self.ws = websocket
@@ -146,6 +146,8 @@ class RfbClient:
             self.sock.sendall(('GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
                                'Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%sCookie: session_id=%s\r\n\r\n'
                                % (path, key, proto, sid)).encode())
+        elif cookie:
+            self.sock.sendall(('CONNECT %s HTTP/1.0\r\nCookie: session_id=%s\r\n\r\n' % (path, sid)).encode())
         else:
             sep = '&' if '?' in path else '?'
             self.sock.sendall(('CONNECT %s%ssession_id=%s HTTP/1.0\r\n\r\n' % (path, sep, sid)).encode())

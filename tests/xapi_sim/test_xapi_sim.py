@@ -1,6 +1,7 @@
 """Unit/integration tests of the XAPI simulator (python3 -m unittest discover -s tests/xapi_sim -p 'test_*.py')."""
 import base64
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -751,9 +752,12 @@ class TestConsole(Base):
         c = RfbClient(self.sim, '/console?ref=%s' % con, sid, host=ip_of[other])
         self.assertTrue(c.status.startswith('HTTP/1.1 500'), c.status)
         c.close()
-        # the VM's uuid also names its console
-        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], sid, host=ip_of[here])
+        # the VM's uuid also names its console; the session may come in a cookie
+        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], sid, host=ip_of[here], cookie=True)
         self.assertEqual(c.handshake(), rec['name_label'])
+        c.close()
+        c = RfbClient(self.sim, '/console?uuid=%s' % rec['uuid'], 'OpaqueRef:bad', host=ip_of[here], cookie=True)
+        self.assertTrue(c.status.startswith('HTTP/1.1 403'), c.status)
         c.close()
         viewer = self.open_console(x, sid, con)
         token = self.event_from(x, sid, ['console'], '', 5)['Value']['token']
@@ -1061,8 +1065,10 @@ class TestXva(Base):
         # not an archive at all, or an empty body (Xen Orchestra's redirect probe)
         self.assertEqual(failed_import(b'hello' * 200), ['IMPORT_ERROR_PREMATURE_EOF'])
         self.assertEqual(failed_import(b''), ['IMPORT_ERROR_PREMATURE_EOF'])
-        # a compressed archive whose first file is not ova.xml
+        # a compressed archive cut in the middle, and one whose first file is not ova.xml
         import gzip
+        _, gz = self.export(sid, vm, '&use_compression=gzip')
+        self.assertEqual(failed_import(gz[:len(gz) // 2]), ['IMPORT_ERROR_PREMATURE_EOF'])
         odd = gzip.compress(tarfile_bytes([('hello.txt', b'hi')]))
         self.assertEqual(failed_import(odd), ['IMPORT_ERROR_UNEXPECTED_FILE', 'ova.xml', 'hello.txt'])
         # chunked transfer-encoding: 403, as XAPI
@@ -1240,6 +1246,347 @@ def rss_kib(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     return 0
+
+
+class TestHosts(Base):
+    """Host lifecycle (hostops.py) as xapi_host.ml: disable/enable, evacuate, reboot, restart_agent."""
+    ARGS = ['--hosts', '3', '--vms', '18', '--seed', '31', '--event-batch-ms', '0', '--task-ms', '30']
+
+    def setUp(self):
+        self.sim.control('POST', '/sim/config?host_shutdown_delay_s=0.2&host_down_s=1.0&agent_restart_s=0.5')
+
+    def hosts(self, x, sid):
+        return sorted(x.ok('host.get_all_records', sid).items(), key=lambda kv: kv[1]['address'])
+
+    def guests(self, x, sid, host):
+        return [v for v in x.ok('host.get_resident_VMs', sid, host) if not x.ok('VM.get_is_control_domain', sid, v)]
+
+    def wait_for(self, fn, timeout=15):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                v = fn()
+                if v:
+                    return v
+            except (OSError, AssertionError, xmlrpc.client.Error, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        raise AssertionError('timed out')
+
+    def refused(self, ip):
+        try:
+            socket.create_connection((ip, self.sim.port), 2).close()
+            return False
+        except OSError:
+            return True
+
+    def test_disable_enable_evacuate(self):
+        x, sid = self.login()
+        (h0, r0), (h1, r1), (h2, r2) = self.hosts(x, sid)
+        for vm in self.guests(x, sid, h1):          # paused guests cannot be evacuated
+            if x.ok('VM.get_power_state', sid, vm) == 'Paused':
+                x.ok('VM.unpause', sid, vm)
+        moving = self.guests(x, sid, h1)
+        self.assertTrue(moving)
+        self.assertEqual(x.call('host.reboot', sid, h1)['ErrorDescription'], ['HOST_NOT_DISABLED'])
+        x.ok('host.disable', sid, h1)
+        self.assertFalse(x.ok('host.get_enabled', sid, h1))
+        self.assertIn('reboot', x.ok('host.get_allowed_operations', sid, h1))
+        self.assertEqual(x.call('VM.pool_migrate', sid, moving[0], h1, {})['ErrorDescription'], ['HOST_DISABLED', h1])
+        halted = next(v for v, rec in x.ok('VM.get_all_records', sid).items()
+                      if rec['power_state'] == 'Halted' and not rec['is_a_template'] and not rec['is_a_snapshot'])
+        self.assertEqual(x.call('VM.start_on', sid, halted, h1, False, False)['ErrorDescription'], ['HOST_DISABLED', h1])
+        # not enough memory anywhere else: nothing moves
+        for h in (h0, h2):
+            self.sim.control('POST', '/sim/host_memory?host=%s&total=%d' % (h, 8 << 30))
+        err = x.call('host.evacuate', sid, h1)['ErrorDescription']
+        self.assertEqual(err[0], 'HOST_NOT_ENOUGH_FREE_MEMORY')
+        self.assertIn(err[1], moving)
+        prevent = x.ok('host.get_vms_which_prevent_evacuation', sid, h1)
+        self.assertEqual({v[0] for v in prevent.values()}, {'HOST_NOT_ENOUGH_FREE_MEMORY'})
+        self.assertEqual(x.call('host.assert_can_evacuate', sid, h1)['ErrorDescription'][0], 'CANNOT_EVACUATE_HOST')
+        self.assertEqual(sorted(self.guests(x, sid, h1)), sorted(moving))
+        for h in (h0, h2):
+            self.sim.control('POST', '/sim/host_memory?host=%s&total=%d' % (h, 256 << 30))
+        # no other enabled host
+        x.ok('host.disable', sid, h0)
+        x.ok('host.disable', sid, h2)
+        err = x.call('host.evacuate', sid, h1)['ErrorDescription']
+        self.assertEqual(err[0], 'NO_HOSTS_AVAILABLE')
+        x.ok('host.enable', sid, h0)
+        x.ok('host.enable', sid, h2)
+        # host 0 holds the VMs on local storage: they cannot leave it
+        local = [v for v in self.guests(x, sid, h0) if x.ok('VM.get_power_state', sid, v) == 'Running']
+        if local:
+            self.assertEqual(x.call('host.evacuate', sid, h0)['ErrorDescription'][0], 'VM_REQUIRES_SR')
+        task = x.ok('Async.host.evacuate', sid, h1)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, task) == 'pending':
+            time.sleep(0.02)
+        self.assertEqual(x.ok('task.get_status', sid, task), 'success', x.ok('task.get_error_info', sid, task))
+        self.assertEqual(self.guests(x, sid, h1), [])
+        for vm in moving:
+            where = x.ok('VM.get_resident_on', sid, vm)
+            self.assertIn(where, (h0, h2))
+            con = x.ok('VM.get_consoles', sid, vm)[0]
+            self.assertIn('https://%s/console' % x.ok('host.get_address', sid, where), x.ok('console.get_location', sid, con))
+        x.ok('host.enable', sid, h1)
+        self.assertTrue(x.ok('host.get_enabled', sid, h1))
+        self.assertNotIn('reboot', x.ok('host.get_allowed_operations', sid, h1))
+        x.close()
+
+    def test_reboot_a_slave(self):
+        x, sid = self.login()
+        (h0, _), (h1, _), (h2, r2) = self.hosts(x, sid)
+        ip2 = r2['address']
+        boot0 = float(r2['other_config']['boot_time'])
+        before = self.guests(x, sid, h2)
+        x.ok('host.disable', sid, h2)
+        token = self.event_from(x, sid, ['host_metrics'], '', 5)['Value']['token']
+        x.ok('host.reboot', sid, h2)
+        self.assertEqual(x.call('host.enable', sid, h2)['ErrorDescription'], ['HOST_DISABLED_UNTIL_REBOOT', h2])
+        self.wait_for(lambda: self.refused(ip2))
+        metrics = x.ok('host.get_metrics', sid, h2)
+        self.assertFalse(x.ok('host_metrics.get_live', sid, metrics))
+        self.assertEqual(x.call('host.call_plugin', sid, h2, 'updater.py', 'check_update', {})['ErrorDescription'],
+                         ['HOST_OFFLINE', h2])
+        # its guests went elsewhere or were shut down
+        self.assertEqual(self.guests(x, sid, h2), [])
+        for vm in before:
+            self.assertTrue(x.ok('VM.get_resident_on', sid, vm) in (h0, h1) or
+                            x.ok('VM.get_power_state', sid, vm) == 'Halted')
+        self.wait_for(lambda: x.ok('host.get_enabled', sid, h2))
+        self.assertTrue(x.ok('host_metrics.get_live', sid, metrics))
+        self.assertFalse(self.refused(ip2))
+        oc = x.ok('host.get_other_config', sid, h2)
+        self.assertGreater(float(oc['boot_time']), boot0)
+        self.assertEqual(oc['boot_time'], oc['agent_start_time'])
+        self.assertEqual(x.ok('host.get_current_operations', sid, h2), {})
+        lives = [e['snapshot']['live'] for e in self.event_from(x, sid, ['host_metrics/' + metrics], token, 5)['Value']['events']]
+        self.assertTrue(lives)                  # live went false then true (events may collapse)
+        x.close()
+
+    def test_reboot_the_master_loses_sessions(self):
+        x, sid = self.login()
+        (h0, r0), _, _ = self.hosts(x, sid)
+        master_ip = r0['address']
+        for vm in self.guests(x, sid, h0):
+            if x.ok('VM.get_power_state', sid, vm) == 'Paused':
+                x.ok('VM.unpause', sid, vm)
+        x.ok('host.disable', sid, h0)
+        x.ok('host.reboot', sid, h0)
+        self.wait_for(lambda: self.refused(master_ip))
+        self.wait_for(lambda: not self.refused(master_ip))
+        x.close()
+        x2 = XmlRpc(self.sim, master_ip)
+        self.assertEqual(x2.call('VM.get_all', sid)['ErrorDescription'], ['SESSION_INVALID', sid])
+        sid2 = x2.ok('session.login_with_password', 'root', 'password')
+        self.assertEqual(self.guests(x2, sid2, h0), [])       # local VMs were shut down
+        self.wait_for(lambda: x2.ok('host.get_enabled', sid2, h0))
+        x2.close()
+
+    def test_restart_agent(self):
+        x, sid = self.login()
+        (h0, r0), (h1, r1), _ = self.hosts(x, sid)
+        agent0 = r1['other_config']['agent_start_time']
+        x.ok('host.restart_agent', sid, h1)
+        self.wait_for(lambda: self.refused(r1['address']))
+        self.wait_for(lambda: not self.refused(r1['address']))
+        oc = x.ok('host.get_other_config', sid, h1)
+        self.assertNotEqual(oc['agent_start_time'], agent0)
+        self.assertEqual(oc['boot_time'], r1['other_config']['boot_time'])
+        self.assertEqual(x.ok('pool.get_all', sid)[0], x.ok('pool.get_all', sid)[0])    # a slave: sessions live on
+        # the master's agent: its sessions are gone when it comes back
+        x.ok('host.restart_agent', sid, h0)
+        self.wait_for(lambda: self.refused(r0['address']))
+        self.wait_for(lambda: not self.refused(r0['address']))
+        x2 = XmlRpc(self.sim)
+        self.assertEqual(x2.call('VM.get_all', sid)['ErrorDescription'], ['SESSION_INVALID', sid])
+        x2.close()
+        x.close()
+
+
+class TestPatching(Base):
+    """pool_patch, pool_update and XCP-ng's updater.py (patching.py)."""
+    ARGS = ['--hosts', '2', '--vms', '4', '--seed', '41', '--event-batch-ms', '0', '--task-ms', '30']
+
+    def upload_iso(self, x, sid, iso):
+        sr = x.ok('pool.get_default_SR', sid, x.ok('pool.get_all', sid)[0])
+        vdi = x.ok('VDI.create', sid, {'name_label': 'update', 'SR': sr, 'virtual_size': str(len(iso)), 'type': 'user',
+                                       'sharable': False, 'read_only': False, 'other_config': {}})
+        task = x.ok('task.create', sid, 'upload', '')
+        c = self.sim.conn()
+        c.request('PUT', '/import_raw_vdi?format=raw&vdi=%s&session_id=%s&task_id=%s' % (vdi, sid, task), body=iso)
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, task) == 'pending':
+            time.sleep(0.02)
+        self.assertEqual(x.ok('task.get_result', sid, task), '<value>%s</value>' % vdi)
+        return vdi
+
+    def test_update_system(self):
+        import patching
+        x, sid = self.login()
+        hosts = x.ok('host.get_all', sid)
+        uuid = '7f3b2c1d-5e4f-4a6b-8c9d-0e1f2a3b4c5d'
+        iso = patching.make_update_iso(uuid, 'XS82ECU1042', '1.1', 'restartHost,restartXAPI', size=5 << 20,
+                                       description='Hotfix 42')
+        vdi = self.upload_iso(x, sid, iso)
+        upd = x.ok('pool_update.introduce', sid, vdi)
+        rec = x.ok('pool_update.get_record', sid, upd)
+        self.assertEqual((rec['uuid'], rec['name_label'], rec['name_description'], rec['version'], rec['vdi']),
+                         (uuid, 'XS82ECU1042', 'Hotfix 42', '1.1', vdi))
+        self.assertEqual(rec['after_apply_guidance'], ['restartHost', 'restartXAPI'])
+        self.assertEqual(int(rec['installation_size']), 5 << 20)
+        self.assertEqual(rec['key'], 'RPM-GPG-KEY-XS')
+        # the pool_patch that mirrors it: bytes 4-7 of the uuid zeroed
+        patch = x.ok('pool_patch.get_by_uuid', sid, '7f3b2c1d-0000-0000-8c9d-0e1f2a3b4c5d')
+        self.assertEqual(x.ok('pool_patch.get_pool_update', sid, patch), upd)
+        self.assertEqual(x.ok('pool_update.introduce', sid, vdi), upd)          # again: the same update
+        vdi2 = self.upload_iso(x, sid, iso)
+        self.assertEqual(x.call('pool_update.introduce', sid, vdi2)['ErrorDescription'], ['UPDATE_ALREADY_EXISTS', uuid])
+        # precheck: dom0 space
+        self.sim.control('POST', '/sim/config?dom0_free_mb=1')
+        self.assertEqual(x.call('pool_update.precheck', sid, upd, hosts[0])['ErrorDescription'],
+                         ['UPDATE_PRECHECK_FAILED_OUT_OF_SPACE', 'XS82ECU1042', str(1 << 20), str(5 << 20)])
+        self.sim.control('POST', '/sim/config?dom0_free_mb=4096')
+        self.assertEqual(x.ok('pool_update.precheck', sid, upd, hosts[0]), 'ok')
+        x.ok('pool_update.apply', sid, upd, hosts[0])
+        self.assertEqual(x.call('pool_update.apply', sid, upd, hosts[0])['ErrorDescription'], ['UPDATE_ALREADY_APPLIED', upd])
+        x.ok('pool_update.pool_apply', sid, upd)
+        self.assertEqual(x.call('pool_update.pool_apply', sid, upd)['ErrorDescription'],
+                         ['UPDATE_ALREADY_APPLIED_IN_POOL', upd])
+        for h in hosts:
+            self.assertIn(upd, x.ok('host.get_updates', sid, h))
+            self.assertIn(upd, x.ok('host.get_updates_requiring_reboot', sid, h))
+            hp = [p for p in x.ok('host.get_patches', sid, h) if x.ok('host_patch.get_pool_patch', sid, p) == patch]
+            self.assertEqual(len(hp), 1)
+            self.assertTrue(x.ok('host_patch.get_applied', sid, hp[0]))
+        self.assertEqual(sorted(x.ok('pool_update.get_hosts', sid, upd)), sorted(hosts))
+        self.assertEqual(x.call('pool_update.destroy', sid, upd)['ErrorDescription'], ['UPDATE_IS_APPLIED'])
+        x.ok('pool_update.pool_clean', sid, upd)
+        self.assertEqual(x.ok('pool_update.get_vdi', sid, upd), 'OpaqueRef:NULL')
+        self.assertEqual(x.call('VDI.get_record', sid, vdi)['ErrorDescription'][0], 'HANDLE_INVALID')
+        # a VDI without update.xml
+        bad = self.upload_iso(x, sid, b'not an iso' * 1000)
+        self.assertEqual(x.call('pool_update.introduce', sid, bad)['ErrorDescription'],
+                         ['INVALID_UPDATE', 'missing update document (update.xml) in the package.'])
+        # a fresh update, cleaned before use
+        other = self.upload_iso(x, sid, patching.make_update_iso('1a2b3c4d-1111-4222-8333-944455556666', 'XS82E043'))
+        upd2 = x.ok('pool_update.introduce', sid, other)
+        x.ok('pool_update.pool_clean', sid, upd2)
+        self.assertEqual(x.call('pool_update.precheck', sid, upd2, hosts[0])['ErrorDescription'], ['CANNOT_FIND_UPDATE'])
+        x.ok('pool_update.destroy', sid, upd2)
+        self.assertEqual(x.call('pool_patch.get_by_uuid', sid, '1a2b3c4d-0000-0000-8333-944455556666')['ErrorDescription'][0],
+                         'UUID_INVALID')
+        x.close()
+
+    def test_pool_patch_upload_of_an_update_iso(self):
+        import patching
+        x, sid = self.login()
+        iso = patching.make_update_iso('2b3c4d5e-6f70-4182-9a3b-4c5d6e7f8091', 'XS82E050', guidance='restartXAPI')
+        task = x.ok('task.create', sid, 'upload', '')
+        c = self.sim.conn()
+        c.request('PUT', '/pool_patch_upload?session_id=%s&task_id=%s' % (sid, task), body=iso)
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        end = time.monotonic() + 10
+        while time.monotonic() < end and x.ok('task.get_status', sid, task) == 'pending':
+            time.sleep(0.02)
+        rec = x.ok('task.get_record', sid, task)
+        self.assertEqual(rec['status'], 'success', rec['error_info'])
+        patch = rec['result']
+        self.assertRegex(patch, r'^OpaqueRef:[0-9a-f-]+$')                  # the plain ref, as XAPI sets it
+        self.assertEqual(x.ok('pool_patch.get_uuid', sid, patch), '2b3c4d5e-0000-0000-9a3b-4c5d6e7f8091')
+        upd = x.ok('pool_patch.get_pool_update', sid, patch)
+        self.assertEqual(x.ok('pool_update.get_name_label', sid, upd), 'XS82E050')
+        self.assertEqual(x.ok('pool_patch.precheck', sid, patch, x.ok('host.get_all', sid)[0]), '')
+        x.ok('pool_patch.pool_apply', sid, patch)
+        self.assertTrue(x.ok('pool_patch.get_pool_applied', sid, patch))
+        for h in x.ok('host.get_all', sid):
+            self.assertIn(upd, x.ok('host.get_updates', sid, h))
+            self.assertNotIn(upd, x.ok('host.get_updates_requiring_reboot', sid, h))    # restartXAPI only
+        self.assertEqual(x.call('pool_patch.pool_apply', sid, patch)['ErrorDescription'][0], 'UPDATE_ALREADY_APPLIED')
+        x.close()
+
+    def test_updater_plugin(self):
+        x, sid = self.login()
+        h = x.ok('host.get_all', sid)[0]
+        pk = json.loads(x.ok('host.call_plugin', sid, h, 'updater.py', 'check_update', {}))
+        self.assertTrue(pk)
+        for p in pk:
+            self.assertEqual(set(p), {'name', 'version', 'release', 'description', 'changelog', 'url', 'size', 'license'})
+        # the plugin is busy with another operation: '-1', as XenAPIPlugin.Failure
+        self.sim.control('POST', '/sim/fault?kind=updater_busy&host=0&op=update')
+        err = x.call('host.call_plugin', sid, h, 'updater.py', 'check_update', {})['ErrorDescription']
+        self.assertEqual(err[:2], ['-1', 'The updater plugin is busy (current operation: update)'])
+        self.assertEqual(x.call('host.call_plugin', sid, h, 'updater.py', 'update', {})['ErrorDescription'][:2],
+                         ['-1', 'Update already in progress'])
+        self.sim.control('POST', '/sim/fault?kind=updater_free&host=0')
+        # an update waits (up to 10 s) for a check_update to finish
+        self.sim.control('POST', '/sim/fault?kind=updater_busy&host=0&op=check_update&ms=300')
+        token = self.event_from(x, sid, ['task'], '', 5)['Value']['token']
+        seen = {}
+        watcher = XmlRpc(self.sim)
+        th = threading.Thread(target=lambda: seen.setdefault('r', watcher.call('event.from', sid, ['task'], token, 10.0)))
+        th.start()
+        t0 = time.monotonic()
+        out = json.loads(x.ok('host.call_plugin', sid, h, 'updater.py', 'update', {}))
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+        th.join(10)
+        watcher.close()
+        # yum runs under a task 'Update host <name> (<uuid>)' (then destroyed)
+        added = [e['snapshot']['name_label'] for e in seen['r']['Value']['events'] if e['operation'] == 'add']
+        self.assertEqual(added, ['Update host %s (%s)' % (x.ok('host.get_name_label', sid, h), x.ok('host.get_uuid', sid, h))])
+        self.assertEqual(out['returncode'], 0)
+        self.assertEqual(out['command'][:4], ['yum', 'update', '--disablerepo=*', '--enablerepo=xcp-ng-base,xcp-ng-updates'])
+        self.assertIn(pk[0]['name'], out['stdout'])
+        self.assertFalse([t for t in x.ok('task.get_all', sid)
+                          if x.ok('task.get_name_label', sid, t).startswith('Update host')])
+        self.assertEqual(json.loads(x.ok('host.call_plugin', sid, h, 'updater.py', 'check_update', {})), [])
+        inst = json.loads(x.ok('host.call_plugin', sid, h, 'updater.py', 'query_installed',
+                               {'packages': '%s,nothere' % pk[0]['name']}))
+        self.assertEqual(inst, {pk[0]['name']: '%s-%s-%s.x86_64' % (pk[0]['name'], pk[0]['version'], pk[0]['release']),
+                                'nothere': ''})
+        self.assertEqual(x.call('host.call_plugin', sid, h, 'updater.py', 'install', {})['ErrorDescription'][:2],
+                         ['-1', 'Missing or empty argument `packages`'])
+        self.assertEqual(x.call('host.call_plugin', sid, h, 'updater.py', 'frobnicate', {})['ErrorDescription'],
+                         ['UNKNOWN_XENAPI_PLUGIN_FUNCTION', 'frobnicate'])
+        self.assertEqual(x.call('host.call_plugin', sid, h, 'nope.py', 'x', {})['ErrorDescription'],
+                         ['XENAPI_MISSING_PLUGIN', 'nope.py'])
+        x.close()
+
+    def test_legacy_xenserver(self):
+        s = SimProc('--family', 'xenserver', '--product-version', '7.0.0', '--hosts', '2', '--vms', '2')
+        try:
+            x = XmlRpc(s)
+            sid = x.ok('session.login_with_password', 'root', 'password')
+            h = x.ok('host.get_all', sid)[0]
+            sv = x.ok('host.get_software_version', sid, h)
+            self.assertEqual((sv['product_brand'], sv['product_version'], sv['platform_version']),
+                             ('XenServer', '7.0.0', '2.1.0'))
+            self.assertEqual(x.ok('pool_update.get_all', sid), [])
+            self.assertEqual(x.call('host.call_plugin', sid, h, 'updater.py', 'check_update', {})['ErrorDescription'],
+                             ['XENAPI_MISSING_PLUGIN', 'updater.py'])
+            task = x.ok('task.create', sid, 'upload', '')
+            c = s.conn()
+            c.request('PUT', '/pool_patch_upload?session_id=%s&task_id=%s' % (sid, task), body=os.urandom(50000))
+            self.assertEqual(c.getresponse().status, 200)
+            c.close()
+            end = time.monotonic() + 10
+            while time.monotonic() < end and x.ok('task.get_status', sid, task) == 'pending':
+                time.sleep(0.02)
+            patch = re.search(r'OpaqueRef:[0-9a-f-]+', x.ok('task.get_result', sid, task)).group(0)
+            self.assertEqual(x.ok('pool_patch.get_pool_update', sid, patch), 'OpaqueRef:NULL')
+            self.assertEqual(x.ok('pool_patch.apply', sid, patch, h), '')
+            self.assertEqual(x.call('pool_patch.precheck', sid, patch, h)['ErrorDescription'], ['PATCH_ALREADY_APPLIED', patch])
+            x.ok('pool_patch.pool_apply', sid, patch)
+            self.assertTrue(x.ok('pool_patch.get_pool_applied', sid, patch))
+            self.assertEqual(len(x.ok('pool_patch.get_host_patches', sid, patch)), 2)
+            x.close()
+        finally:
+            s.stop()
 
 
 class TestTls(unittest.TestCase):

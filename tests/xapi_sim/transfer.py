@@ -29,6 +29,14 @@ class Source:
         self.pull = pull
         self.buf = bytearray(first)
 
+    def read_any(self, n=1 << 20):
+        """What is buffered, else the next piece (b'' at the end)."""
+        if self.buf:
+            out = bytes(self.buf[:n])
+            del self.buf[:n]
+            return out
+        return self.pull()
+
     def read_exact(self, n):
         while len(self.buf) < n:
             b = self.pull()
@@ -53,11 +61,15 @@ def gunzip_pull(pull):
             if not b:
                 state['eof'] = True
                 return d.flush()
-            out = d.decompress(b)
-            while d.eof and d.unused_data:
-                rest = d.unused_data
-                d = state['d'] = zlib.decompressobj(31)
-                out += d.decompress(rest)
+            try:
+                out = d.decompress(b)
+                while d.eof and d.unused_data:
+                    rest = d.unused_data
+                    d = state['d'] = zlib.decompressobj(31)
+                    out += d.decompress(rest)
+            except zlib.error:
+                state['eof'] = True          # gzip -d stops at corrupt data: the reader meets the end
+                return b''
             if out:
                 return out
     return next_piece
@@ -431,14 +443,111 @@ class Transfers:
             raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
         reader = tarstream.Reader(Source(pull).read_exact)
         try:
-            entry = reader.next()
-        except (EOFError, zlib.error):
-            raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
-        except tarstream.TarError as e:
-            raise xva.xapi_failure('Failure("%s")' % e)
-        if entry is None or entry[0] != xva.OVA:
-            raise ApiError('IMPORT_ERROR_UNEXPECTED_FILE', xva.OVA, entry[0] if entry else '')
+            try:
+                entry = reader.next()
+            except EOFError:
+                raise ApiError('IMPORT_ERROR_PREMATURE_EOF')
+            except tarstream.TarError as e:
+                raise xva.xapi_failure('Failure("%s")' % e)
+            if entry is None or entry[0] != xva.OVA:
+                raise ApiError('IMPORT_ERROR_UNEXPECTED_FILE', xva.OVA, entry[0] if entry else '')
+        except ApiError:
+            if zstd is not None:
+                zstd.close()
+            raise
         return reader, entry[1], zstd
+
+    # -- PUT /pool_patch_upload
+    def put_patch(self, query, headers):
+        """An update ISO (update system, XenServer 7.1+ and XCP-ng: xapi_pool_patch.ml
+        pool_patch_upload_handler) goes into a new VDI on the default SR like /import_raw_vdi,
+        then pool_update.introduce; the task result is the mirroring pool_patch's ref. A legacy
+        .xsupdate (XOSIMPATCH header, or any body before 7.1) makes a pool_patch directly."""
+        sim = self.sim
+        st = sim.store
+        sim.stats.call('HTTP PUT /pool_patch_upload')
+        sid, task = self._session_task(query, headers)
+        if sid is None:
+            return self._forbidden()
+        if headers.get('transfer-encoding'):
+            self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Cannot handle encoding: %s'
+                                                        % headers['transfer-encoding']))
+            return self._finish_put('404 Not Found', 'chunked')
+        task, own = self._own_task(task, 'Uploading update')
+        read, counter = self._put_reader(headers)
+        body = Source(read)
+        try:
+            head = body.read_exact(len(b'XOSIMPATCH\n'))
+        except EOFError:
+            head = bytes(body.buf)
+        body.buf[0:0] = head
+        if not sim.is_legacy_patch(head):
+            return self._patch_as_update(query, headers, task, own, body, counter, sid)
+        try:
+            self.sock.sendall(self._ok_headers(task))
+        except OSError:
+            self._end_task(task, own, False, error=ApiError('CLIENT_ERROR', 'connection closed'))
+            return False
+        h = hashlib.sha256()
+        first = b''
+        size = 0
+        while True:
+            b = bytes(body.buf) or read(1 << 20)
+            body.buf = bytearray()
+            if not b:
+                break
+            h.update(b)
+            size += len(b)
+            if len(first) < 65536:
+                first += b[:65536 - len(first)]
+        sim.stats.add('bytes_imported', counter[0])
+        if size == 0:
+            self._end_task(task, own, False, error=ApiError('INVALID_PATCH', 'empty upload'))
+            return False
+        try:
+            patch = sim.patch_upload(first, size, h.hexdigest())
+            self._end_task(task, own, True, '<value>%s</value>' % patch)
+        except ApiError as e:
+            self._end_task(task, own, False, error=e)
+        return False
+
+    def _patch_as_update(self, query, headers, task, own, body, counter, sid):
+        sim = self.sim
+        st = sim.store
+        n = int(headers.get('content-length', '-1') or -1)
+        sr = self._sr_of_request(query) or st.get('pool', sim.pool['pool'], 'default_SR')
+        if n < 0 or sr not in st.tables['SR']:
+            self._end_task(task, own, False, error=ApiError('INTERNAL_ERROR', 'Not enough info supplied to import'))
+            return self._finish_put('400 Bad Request', 'Not enough info supplied to import')
+        try:
+            vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
+        except ApiError as e:
+            self._end_task(task, own, False, error=e)
+            return self._finish_put('500 Internal Error', e.code)
+        done = sim.upload_started(vdi)
+        try:
+            self.sock.sendall(self._ok_headers(task))
+            ok, err = self._receive_raw(vdi, body.read_any)
+        except OSError:
+            ok, err = False, ApiError('CLIENT_ERROR', 'connection closed')
+        finally:
+            done()
+            sim.stats.add('bytes_imported', counter[0])
+        if ok:
+            try:
+                upd = sim.update_introduce(sid, vdi)
+                patch = sim._patch_of_update(upd)
+                # xapi_pool_patch.ml sets the plain ref as the result (no XML-RPC value)
+                self._end_task(task, own, True, patch)
+                return False
+            except ApiError as e:
+                err = e
+        try:
+            sim.vdi_destroy(sid, vdi)
+        except ApiError:
+            pass
+        self._end_task(task, own, False, error=err)
+        return False
 
     # -- PUT /import_raw_vdi
     def put_raw_vdi(self, query, headers):
@@ -481,7 +590,11 @@ class Transfers:
                 self._end_task(task, own, False, error=ApiError('INTERNAL_ERROR',
                                                                 'Not enough info supplied to import'))
                 return self._finish_put('400 Bad Request', 'Not enough info supplied to import')
-            vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
+            try:
+                vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
+            except ApiError as e:
+                self._end_task(task, own, False, error=e)
+                return self._finish_put('500 Internal Error', e.code)
         done = sim.upload_started(vdi)
         try:
             self.sock.sendall(self._ok_headers(task))

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire                                   # noqa: E402
 import rfb                                    # noqa: E402
 from simdb import ApiError, CLASSES, Store, make_token    # noqa: E402
-from poolgen import build_pool                 # noqa: E402
+from poolgen import FAMILIES, build_pool, software_version   # noqa: E402
 from api import Sim, Dropped, EventFromResult, RecordsResult   # noqa: E402
 from transfer import Transfers                 # noqa: E402
 
@@ -429,6 +429,16 @@ class Handler(Transfers):
         if task:
             self.sim.task_finish(task, ok, result, error)
 
+    def _host_of(self, text):
+        """A host ref from its index, uuid, ref or address (ValueError if none)."""
+        hosts = self.sim.pool['hosts']
+        if text.isdigit() and int(text) < len(hosts):
+            return hosts[int(text)]
+        for i, h in enumerate(hosts):
+            if text in (h, self.sim.store.get('host', h, 'uuid'), self.sim.addresses[i]):
+                return h
+        raise ValueError('unknown host %s' % text)
+
     def _find_ref(self, cls, text):
         """A ref of `cls` from a ref or uuid (or name_label); ValueError if none."""
         st = self.sim.store
@@ -448,37 +458,6 @@ class Handler(Transfers):
         except OSError:
             pass
         return False
-
-    def _consume_blob(self, headers, progress_task=None):
-        read, counter = self._put_reader(headers)
-        h = hashlib.sha256()
-        head = b''
-        while True:
-            b = read(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            if len(head) < 65536:
-                head += b[:65536 - len(head)]
-        self.sim.stats.add('bytes_imported', counter[0])
-        return head, counter[0], h.hexdigest()
-
-    def put_patch(self, query, headers):
-        self.sim.stats.call('HTTP PUT /pool_patch_upload')
-        sid, task = self._session_task(query, headers)
-        if sid is None:
-            return self._forbidden()
-        head, size, sha = self._consume_blob(headers)
-        if size == 0:
-            self._task_done(task, False, error=ApiError('INVALID_PATCH', 'empty upload'))
-            return self._finish_put('500 Internal Error', 'empty patch')
-        try:
-            p = self.sim.patch_upload(head, size, sha)
-        except ApiError as e:
-            self._task_done(task, False, error=e)
-            return self._finish_put('500 Internal Error', e.code)
-        self._task_done(task, True, '<value>%s</value>' % p)
-        return self._finish_put('200 OK', '')
 
     # -- console (ocaml/xapi/console.ml)
     def _console_of_request(self, query):
@@ -616,6 +595,14 @@ class Handler(Transfers):
                 d = sim.disk(vdi)
                 return reply({'vdi': vdi, 'virtual_size': d.virtual_size, 'allocated': d.allocated(),
                               'digest': d.digest()})
+            if name == 'host_memory' and method == 'POST':
+                host = self._host_of(query.get('host', ''))
+                m = st.get('host', host, 'metrics')
+                total = int(query['total'])
+                with st.lock:
+                    st.modify('host_metrics', m, {'memory_total': total})
+                    st.modify('host_metrics', m, {'memory_free': max(0, sim.host_memory_free(host))})
+                return reply({'host': host, 'memory_total': total, 'free': sim.host_memory_free(host)})
             if name == 'sr_space' and method == 'POST':
                 sr = self._find_ref('SR', query.get('sr', ''))
                 sim.set_sr_free(sr, int(query['free']))
@@ -641,6 +628,12 @@ class Handler(Transfers):
                     with st.lock:
                         st.events_paused = False
                         st.cond.notify_all()
+                elif kind in ('updater_busy', 'updater_free'):
+                    host = self._host_of(query.get('host', '0'))
+                    if kind == 'updater_busy':
+                        sim.updater_busy(host, query.get('op', 'update'), float(query.get('ms', '0')) / 1000.0)
+                    else:
+                        sim.updater_free(host)
                 elif kind == 'move_master':
                     to = query.get('host')
                     idx = None
@@ -676,10 +669,13 @@ class Server:
         self.addresses = [first] + ['127.0.0.%d' % (i + 1) for i in range(1, args.hosts)]
         if first != '127.0.0.1':
             self.addresses = [first] + ['127.0.0.%d' % (i + 1) for i in range(1, args.hosts)]
-        pool, builder = build_pool(self.store, args.hosts, args.vms, args.seed, self.addresses)
+        product = software_version(args.family, args.product_version, args.platform_version)
+        pool, builder = build_pool(self.store, args.hosts, args.vms, args.seed, self.addresses, product)
         self.sim = Sim(args, self.store, pool, builder, self.addresses)
         self.registry = Registry(self.store)
         self.sim.conn_registry = self.registry
+        self.sim.server = self
+        self.listen_lock = threading.Lock()
         self.startup_seconds = time.monotonic() - t0
         self.ctx = None
         self.fingerprint = None
@@ -736,12 +732,40 @@ class Server:
                 'master': self.addresses[self.sim.master], 'port': self.port, 'tls': bool(self.ctx),
                 'fingerprint': self.fingerprint, 'startup_seconds': round(self.startup_seconds, 3),
                 'hosts': [{'uuid': st.get('host', h, 'uuid'), 'ref': h, 'address': self.addresses[i],
-                           'url': self.url(i), 'master': i == self.sim.master}
+                           'url': self.url(i), 'master': i == self.sim.master, 'up': i not in self.sim.down}
                           for i, h in enumerate(self.sim.pool['hosts'])]}
 
     def serve(self):
         for i, s in enumerate(self.listeners):
             threading.Thread(target=self._accept, args=(s, i), daemon=True).start()
+
+    def host_down(self, idx):
+        """Host `idx` stops answering: its listening socket closes (connections are refused) and
+        its open connections drop."""
+        with self.listen_lock:
+            s, self.listeners[idx] = self.listeners[idx], None
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)      # wakes the accept() blocked in its thread
+            except OSError:
+                pass
+            s.close()
+        self.registry.drop(host_idx=idx)
+
+    def host_up(self, idx):
+        """Host `idx` listens again on its address and the same port."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(50):
+            try:
+                s.bind((self.addresses[idx], self.port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        s.listen(128)
+        with self.listen_lock:
+            self.listeners[idx] = s
+        threading.Thread(target=self._accept, args=(s, idx), daemon=True).start()
 
     def _accept(self, lsock, idx):
         while True:
@@ -799,6 +823,11 @@ def main(argv=None):
     ap.add_argument('--max-buffer-mb', type=int, default=64,
                     help='responses up to this size are sent with Content-Length, bigger ones chunked (default 64)')
     ap.add_argument('--export-running', action='store_true', help='allow /export of running VMs')
+    ap.add_argument('--family', choices=sorted(FAMILIES), default='xcp-ng',
+                    help='product of the hosts: xcp-ng (default) or xenserver')
+    ap.add_argument('--product-version', help='software_version product_version (default 8.2.1)')
+    ap.add_argument('--platform-version', help='software_version platform_version (default: from the product; '
+                    'below 2.1.1 is the legacy pool_patch world, XenServer before 7.1)')
     args = ap.parse_args(argv)
     if args.hosts < 1 or args.hosts > 250 or args.vms < 0:
         ap.error('--hosts must be 1..250 and --vms >= 0')
@@ -822,7 +851,8 @@ def main(argv=None):
     while not stop.is_set():
         stop.wait(1.0)
     for s in srv.listeners:
-        s.close()
+        if s is not None:
+            s.close()
     os._exit(0)
 
 
