@@ -1,8 +1,8 @@
 /*
- * console.c - the console relays' lifecycle (console.h): settings, the relay thread and
- * its libwebsockets client context (one vhost per trust: the pool's hosts, the gateway),
- * the inbox of console.open requests from the command thread, and the certificate pins
- * checked during TLS handshakes. Sessions themselves are console_session.c's; XAPI is
+ * console.c - the console relays' lifecycle (console.h): settings, the TLS contexts of each
+ * side (the pool's hosts, the gateway: tls_pipe.h), the relay thread and its
+ * libwebsockets client context (raw connections only), and the inbox of console.open
+ * requests from the command thread. Sessions themselves are console_session.c's; XAPI is
  * console_lookup.c's. Must not block the relay thread.
  */
 #include <openssl/crypto.h>

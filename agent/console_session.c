@@ -1,12 +1,12 @@
 /*
  * console_session.c - one console session on the relay thread: the host side (XAPI's
- * /console as a WebSocket with subprotocol binary and Cookie session_id, else TLS CONNECT
- * with the cookie), the gateway side (a WebSocket to the command's relay URL with the
- * ticket), the splice between them with bounded queues and flow control both ways, and
- * following the VM: when the host side ends mid-session the update in flight is completed
- * for the client, the console is looked up again and the session resumes on the new one
- * (rfb_track.h), or the gateway side is closed with a reason. Must not call XAPI itself
- * (console_lookup.c does) or block.
+ * /console as a WebSocket with subprotocol binary and Cookie session_id, else CONNECT
+ * with the cookie; raw connections with our own framing and TLS: ws_client.h, tls_pipe.h), the
+ * gateway side (a WebSocket to the command's relay URL with the ticket), the splice between them
+ * with bounded queues and flow control both ways, and following the VM: when the host side ends
+ * mid-session the update in flight is completed for the client, the console is looked up again and
+ * the session resumes on the new one (rfb_track.h), or the gateway side is closed with a reason.
+ * Must not call XAPI itself (console_lookup.c does) or block.
  */
 #include <stdio.h>
 #include <stdlib.h>
