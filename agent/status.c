@@ -22,10 +22,13 @@ void agent_set_state(agent_t *a, agent_state_t s, const char *error)
 {
     pthread_mutex_lock(&a->status_lock);
     if (a->status.state != s || (error && strcmp(error, a->status.error) != 0)) {
-        if (a->status.state != s)
-            xo_info(AGENT_MOD, "event=state from=%s to=%s%s%s%s", agent_state_name(a->status.state),
-                    agent_state_name(s), error ? " error=\"" : "", error ? error : "",
-                    error ? "\"" : "");
+        /* Two formats, not " error=" passed through %s: every conversion is a value. */
+        if (a->status.state != s && error)
+            xo_info(AGENT_MOD, "event=state from=%s to=%s error=\"%s\"",
+                    agent_state_name(a->status.state), agent_state_name(s), error);
+        else if (a->status.state != s)
+            xo_info(AGENT_MOD, "event=state from=%s to=%s", agent_state_name(a->status.state),
+                    agent_state_name(s));
         a->status.state = s;
         a->status.since = xo_now_ms();
         a->status.changed = true;

@@ -1,10 +1,21 @@
 /*
- * xo_log.h - structured logging: one line per event, key=value fields, to stderr.
+ * xo_log.h - structured logging: one line per event, logfmt key=value fields, to stderr.
  *
  * Line format:  ts=<RFC3339 UTC ms> level=<debug|info|warn|error> mod=<module> <fields>
- * The fields are the caller's printf-formatted "key=value ..." text; control characters
- * in it are escaped so that an event is always exactly one line. Debug output is split
- * into named contexts (e.g. "kafka,xapi") that cost one branch when off.
+ * The fields are the caller's printf format: its literal text holds the keys, the spaces
+ * and the quotes ("event=signin user=\"%s\" addr=%s"); every conversion is a value, and
+ * no value can forge a field or a line. What a conversion produces is escaped:
+ *  - inside quotes:  "  -> \"   \ -> \\   newline -> \n   tab -> \t
+ *  - outside quotes: a whole value (key=%s then a space or the end) that holds a space,
+ *                    '"' or a control byte is put in quotes and escaped as inside;
+ *                    within a longer token (url=%s://%s) space and " -> \x20 \x22
+ *  - everywhere:     '=' -> \x3d (so that grep level=error never matches inside a value),
+ *                    other control bytes, C1 controls, U+2028/9 and every byte of
+ *                    invalid UTF-8 -> \xNN; valid UTF-8 passes through unchanged.
+ * So a conversion must never carry keys or spaces of its own (no "%s" holding " k=v"):
+ * write the key in the format. A line longer than XO_LOG_LINE_MAX is cut at a character,
+ * its open quote closed, and " truncated=true" added. Debug output is split into named
+ * contexts (e.g. "kafka,xapi") that cost one branch when off.
  * Secrets: never pass a password, token or key to a log call; config dumps go through
  * xo_log_is_secret_key() which the config module uses to redact values.
  */
@@ -52,6 +63,22 @@ xo_err_t xo_log_set_debug(const char *list, char *errstr, size_t errstr_size);
 
 /** @brief Redirect output (default stderr). Borrowed: the caller keeps @p fp open. */
 void xo_log_set_output(FILE *fp);
+
+/** Longest line written, newline included; XO_LOG_LINE_MIN is the smallest buffer
+ *  xo_log_format() accepts. */
+#define XO_LOG_LINE_MAX 4096
+#define XO_LOG_LINE_MIN 128
+
+/**
+ * @brief Format one event line (as xo_log() writes it, newline included) into @p dst,
+ *        escaping every conversion's output as described above. Pure apart from reading
+ *        the clock: the formatter that tests and fuzzers drive.
+ * @returns the line's length (excluding the NUL), or 0 when @p size < XO_LOG_LINE_MIN.
+ */
+size_t xo_log_format(char *dst, size_t size, xo_log_level_t level, const char *mod, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+size_t xo_log_vformat(char *dst, size_t size, xo_log_level_t level, const char *mod,
+                      const char *fmt, va_list ap);
 
 /** @brief Write one event line. Thread-safe (one fputs under a lock). */
 void xo_log(xo_log_level_t level, const char *mod, const char *fmt, ...)

@@ -6,12 +6,15 @@
  *   main.c -> transport/ -> api/ -> bus/ -> view/ -> core/ -> common/ (libxofleet)
  *
  *   transport/  libwebsockets: the listener and its endpoint table (http_server), the
- *               WebSocket sessions with their queues and fan-out (ws_sessions), and one
- *               module per endpoint (endpoint_jsonrpc: /api/; endpoint_rest: /rest, ...;
- *               endpoint_console: /api/consoles/<id>, endpoint_console_relay: the agents'
- *               side, console_hub: the console sessions between them)
+ *               WebSocket sessions with their queues and fan-out (ws_sessions), what
+ *               bounds any connection (conn_guard), status lines and size checks
+ *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
+ *               endpoint_rest: /rest, ...; endpoint_console: /api/consoles/<id>,
+ *               endpoint_console_relay: the agents' side, console_hub: the console
+ *               sessions between them)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
- *               tables (api_*.c), REST (rest), sessions, users and tokens, /metrics page
+ *               tables (api_*.c), REST (rest), sessions, users and tokens, the Basic-auth
+ *               cache (auth_cache), /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results
  *   view/       Kafka -> the materialized view of XO objects, filters, notifications
  *   core/       byte buffers and JSON writer, XO errors, the clock, counters
@@ -44,13 +47,25 @@
  * context only holds the pointer, so the type is forward-declared here */
 typedef struct gw_commands gw_commands_t;
 
-/** Limits, from the config table (docs/configuration-gateway.md). */
+/** Limits, from the config table (docs/configuration-gateway.md, docs/security.md). */
 typedef struct {
-    size_t max_frame_bytes;    /**< largest WebSocket message accepted from a client */
-    size_t max_clients;        /**< simultaneous WebSocket clients */
-    size_t client_queue_bytes; /**< bytes queued to one client before it is dropped */
-    size_t max_http_body;      /**< largest REST response built (bytes) */
+    size_t max_frame_bytes;     /**< largest WebSocket message accepted from a client */
+    size_t max_clients;         /**< simultaneous WebSocket clients */
+    size_t client_queue_bytes;  /**< bytes queued to one connection before it is closed */
+    size_t max_http_body;       /**< largest REST response built (bytes) */
+    size_t max_calls_in_flight; /**< JSON-RPC calls of one connection not answered yet */
+    size_t max_url_bytes;       /**< request target (414 beyond) */
+    size_t max_header_bytes;    /**< request header lines (431 beyond) */
 } gw_limits_t;
+
+/** Deadlines of the connection states, in seconds (docs/security.md). */
+typedef struct {
+    int headers_s;   /**< accept (or the previous request) -> end of the request headers */
+    int body_s;      /**< end of the headers -> end of the request body */
+    int keepalive_s; /**< idle between two requests of a keep-alive connection */
+    int signin_s;    /**< WebSocket upgrade (or sign-out) -> signed in */
+    int send_s;      /**< bytes waiting for a client that takes none of them */
+} gw_timeouts_t;
 
 /** Everything the service-thread modules need. Owned by main.c. */
 typedef struct {
@@ -62,6 +77,7 @@ typedef struct {
     gw_metrics_t *metrics;   /**< service thread only */
     gw_commands_t *commands; /**< command bus (NULL in tests: actions answer an error) */
     gw_limits_t limits;
+    gw_timeouts_t timeouts;
     int64_t started_ms;   /**< wall clock at start */
     int64_t token_ttl_ms; /**< default token lifetime (tokens.ttl) */
     size_t ws_clients;    /**< connected WebSocket clients */

@@ -2,11 +2,17 @@
 # XO Fleet demo stack (README command 1): installs what is missing, builds, then starts
 # xo-kafka-dev, two simulated pools of different sizes, one xo-agent per pool and
 # xo-gateway, prints where everything is, and stays up until Ctrl-C, which stops every
-# process it started (and only those).
+# process it started (and only those). The gateway signs commands with a key generated in
+# the run directory and both agents trust it; each agent signs its results with its own
+# key, which the gateway trusts for that agent's pool (commands.agent_keys). So the demo
+# can start and stop VMs (README, "Try it"); tests/e2e/test_demo.py runs those lines
+# against it.
 #
 # Environment: XO_DEMO_PORT (gateway port, default 8080), XO_DEMO_BUILD_DIR (default
 # build), XO_DEMO_VMS_A / XO_DEMO_VMS_B (VMs per pool, default 200 and 60),
-# XO_DEMO_EVENT_BATCH_MS (simulator event.from batching, default 50 as XAPI).
+# XO_DEMO_EVENT_BATCH_MS (simulator event.from batching, default 50 as XAPI),
+# XO_DEMO_NO_BUILD=1 (use the binaries already in the build dir: the e2e test of this
+# script, which must not rebuild the tree it is testing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
@@ -37,19 +43,36 @@ if port_busy "$PORT"; then
 fi
 
 # 2. install what is missing, build
-need_install=0
-for pc in rdkafka libcurl libxml-2.0 json-c libwebsockets openssl libzstd cmocka; do
-  pkg-config --exists "$pc" 2>/dev/null || need_install=1
-done
-for cmd in cmake cc python3 kcat node npm; do command -v "$cmd" >/dev/null 2>&1 || need_install=1; done
-if [ "$need_install" = 1 ]; then
-  echo "demo: installing missing dependencies (scripts/install-deps.sh)" >&2
-  bash scripts/install-deps.sh
+build_demo() {
+  local need_install=0
+  for pc in rdkafka libcurl libxml-2.0 json-c libwebsockets openssl libzstd cmocka; do
+    pkg-config --exists "$pc" 2>/dev/null || need_install=1
+  done
+  for cmd in cmake cc python3 kcat node npm; do
+    command -v "$cmd" >/dev/null 2>&1 || need_install=1
+  done
+  if [ "$need_install" = 1 ]; then
+    echo "demo: installing missing dependencies (scripts/install-deps.sh)" >&2
+    bash scripts/install-deps.sh
+  fi
+  echo "demo: building in $BUILD" >&2
+  cmake -S . -B "$BUILD" >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target xo-kafka-dev xo-agent xo-gateway >/dev/null \
+    || die "build failed (run: cmake --build $BUILD)"
+  # xo-lib (xo-server's own client) for the README's "Try it" lines, pinned by its lock
+  # file; the lock on the directory keeps a concurrent install (the e2e tests) out
+  flock tests/e2e/node bash -c '[ -d tests/e2e/node/node_modules/xo-lib ] || {
+      echo "demo: installing xo-lib (npm ci in tests/e2e/node)" >&2
+      cd tests/e2e/node && npm ci --no-audit --no-fund >/dev/null 2>&1; }' \
+    || echo "demo: npm ci failed: the xo-lib lines of the README will not run" >&2
+}
+if [ "${XO_DEMO_NO_BUILD:-0}" = 1 ]; then
+  for b in tools/xo-kafka-dev agent/xo-agent gateway/xo-gateway; do
+    [ -x "$BUILD/$b" ] || die "XO_DEMO_NO_BUILD=1 but $BUILD/$b is not built"
+  done
+else
+  build_demo
 fi
-echo "demo: building in $BUILD" >&2
-cmake -S . -B "$BUILD" >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target xo-kafka-dev xo-agent xo-gateway >/dev/null \
-  || die "build failed (run: cmake --build $BUILD)"
 
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/xo-demo.XXXXXX")
 PIDS=()
@@ -75,12 +98,16 @@ wait_line() { # file prefix timeout_s -> the first line starting with prefix
   return 1
 }
 
-# 3. Kafka
+# 3. the gateway's command-signing key (Ed25519), trusted by both agents below
+"$BUILD/gateway/xo-gateway" keygen --out "$RUN/keys" >"$RUN/keygen.out" \
+  || die "xo-gateway keygen failed"
+
+# 4. Kafka
 "$BUILD/tools/xo-kafka-dev" >"$RUN/kafka.out" 2>"$RUN/kafka.log" &
 PIDS+=($!)
 BOOTSTRAP=$(wait_line "$RUN/kafka.out" "127.0.0.1:" 30) || die "xo-kafka-dev did not start (see $RUN/kafka.log)"
 
-# 4. two simulated pools of different sizes
+# 5. two simulated pools of different sizes
 start_sim() { # name vms hosts seed
   python3 "$SRC/tests/xapi_sim/xapi_sim.py" --port 0 --vms "$2" --hosts "$3" --seed "$4" \
     --event-batch-ms "$BATCH" >"$RUN/$1.out" 2>"$RUN/$1.log" &
@@ -95,11 +122,17 @@ for s in sim-a sim-b; do
   SIM_POOL[$s]=$(wait_line "$RUN/$s.out" "pool: " 5 | cut -d' ' -f2)
 done
 
-# 5. one agent per pool
+# 6. one agent per pool, each with its own key to sign its command results (the gateway
+#    trusts each key for its pool only: commands.agent_keys)
+AGENT_KEYS=""
 for s in sim-a sim-b; do
+  "$BUILD/agent/xo-agent" keygen --out "$RUN/keys-$s" >"$RUN/keygen-$s.out" \
+    || die "xo-agent keygen failed"
+  AGENT_KEYS="${AGENT_KEYS:+$AGENT_KEYS,}${SIM_POOL[$s]}=$RUN/keys-$s/agent.pub"
   cat >"$RUN/agent-$s.conf" <<CONF
 [agent]
 id = demo-$s
+private_key = $RUN/keys-$s/agent.key
 [xapi]
 url = ${SIM_URL[$s]}
 user = root
@@ -107,13 +140,15 @@ user = root
 prefix = xo.
 [kafka]
 bootstrap.servers = $BOOTSTRAP
+[commands]
+public_keys = $RUN/keys/gateway.pub
 CONF
   XO_AGENT_XAPI_PASSWORD=password "$BUILD/agent/xo-agent" --config "$RUN/agent-$s.conf" \
     >"$RUN/agent-$s.out" 2>"$RUN/agent-$s.log" &
   PIDS+=($!)
 done
 
-# 6. the gateway (demo account admin@admin.net / admin: no users file)
+# 7. the gateway (demo account admin@admin.net / admin: no users file)
 cat >"$RUN/gateway.conf" <<CONF
 [http]
 address = 127.0.0.1
@@ -122,6 +157,9 @@ port = $PORT
 prefix = xo.
 [kafka]
 bootstrap.servers = $BOOTSTRAP
+[commands]
+private_key = $RUN/keys/gateway.key
+agent_keys = $AGENT_KEYS
 CONF
 "$BUILD/gateway/xo-gateway" --config "$RUN/gateway.conf" >"$RUN/gateway.out" 2>"$RUN/gateway.log" &
 PIDS+=($!)
@@ -137,7 +175,7 @@ echo "login: admin@admin.net / admin"
 for s in sim-a sim-b; do echo "pool: ${SIM_POOL[$s]} ${SIM_URL[$s]}"; done
 echo "demo: logs in $RUN; Ctrl-C to stop" >&2
 
-# 7. stay up until Ctrl-C (or until a piece dies)
+# 8. stay up until Ctrl-C (or until a piece dies)
 while true; do
   for pid in "${PIDS[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "demo: a process ($pid) exited; see $RUN" >&2; exit 1; }

@@ -11,13 +11,16 @@
 
 typedef struct {
     gw_buf_t *out;
+    size_t without_agent; /* pools with records and no heartbeat */
 } pool_render_t;
 
 static void write_pool(void *opaque, const gw_pool_info_t *p)
 {
     gw_buf_t *out = ((pool_render_t *)opaque)->out;
+    ((pool_render_t *)opaque)->without_agent += p->objects > 0 && !p->agent_state;
     gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
-    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid, p->synced ? 1 : 0);
+    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid,
+                  p->synced && !p->held ? 1 : 0); /* a held pool is not served yet */
     gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
                   p->agent_state ? p->agent_state : "unknown",
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
@@ -26,7 +29,7 @@ static void write_pool(void *opaque, const gw_pool_info_t *p)
 static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
 {
     gw_view_stats_t vs;
-    pool_render_t pr = {out};
+    pool_render_t pr = {out, 0};
 
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
@@ -49,6 +52,12 @@ static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
                      "# TYPE xo_gateway_pool_agent_live gauge\n");
     gw_view_foreach_pool(ctx->view, write_pool, &pr);
     gw_view_unlock(ctx->view);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_pools_without_agent Pools with records but no agent "
+                  "heartbeat (their objects are held back from the API).\n"
+                  "# TYPE xo_gateway_pools_without_agent gauge\n"
+                  "xo_gateway_pools_without_agent %zu\n",
+                  pr.without_agent);
 }
 
 static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
@@ -62,6 +71,15 @@ static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
                   "xo_gateway_records_consumed_total %llu\n"
                   "# TYPE xo_gateway_records_malformed_total counter\n"
                   "xo_gateway_records_malformed_total %llu\n"
+                  "# HELP xo_gateway_records_refused_total Records refused by the topic "
+                  "checks: not on their pool's partition, or over limits.max_record_bytes.\n"
+                  "# TYPE xo_gateway_records_refused_total counter\n"
+                  "xo_gateway_records_refused_total{reason=\"wrong_partition\"} %llu\n"
+                  "xo_gateway_records_refused_total{reason=\"too_large\"} %llu\n"
+                  "# HELP xo_gateway_record_fields_truncated_total Strings cut to "
+                  "limits.max_field_bytes.\n"
+                  "# TYPE xo_gateway_record_fields_truncated_total counter\n"
+                  "xo_gateway_record_fields_truncated_total %llu\n"
                   "# HELP xo_gateway_consumer_lag Records behind the high watermarks.\n"
                   "# TYPE xo_gateway_consumer_lag gauge\n"
                   "xo_gateway_consumer_lag %lld\n"
@@ -70,7 +88,9 @@ static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
                   "# TYPE xo_gateway_view_load_seconds gauge\n"
                   "xo_gateway_view_load_seconds %.3f\n",
                   (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (long long)cs.lag, cs.loaded ? 1 : 0, cs.load_ms / 1000.0);
+                  (unsigned long long)cs.wrong_partition, (unsigned long long)cs.too_large,
+                  (unsigned long long)cs.truncated, (long long)cs.lag, cs.loaded ? 1 : 0,
+                  cs.load_ms / 1000.0);
 }
 
 static void write_commands(gw_commands_t *c, gw_buf_t *out)
@@ -97,6 +117,15 @@ static void write_commands(gw_commands_t *c, gw_buf_t *out)
                   (unsigned long long)st.failed, (unsigned long long)st.rejected,
                   (unsigned long long)st.timed_out, (unsigned long long)st.results,
                   (unsigned long long)st.malformed, st.pending);
+    gw_buf_puts(out, "# HELP xo_gateway_command_results_refused_total Results not believed, by "
+                     "reason: not signed by an agent key trusted for their pool, not on its "
+                     "partition, too large, or naming another pool's command.\n"
+                     "# TYPE xo_gateway_command_results_refused_total counter\n");
+    for (int v = GW_RES_OK + 1; v < GW_RES_VERDICT_COUNT; v++)
+        if (v != GW_RES_MALFORMED) /* counted by xo_gateway_command_results_malformed_total */
+            gw_buf_printf(out, "xo_gateway_command_results_refused_total{reason=\"%s\"} %llu\n",
+                          gw_res_verdict_name((gw_res_verdict_t)v),
+                          (unsigned long long)st.refused[v]);
 }
 
 void gw_metrics_page_write(gw_ctx_t *ctx, gw_buf_t *out)

@@ -106,6 +106,43 @@ xo_err_t gw_http_parse_target(const char *target, gw_http_req_t *req, char *errs
     return XO_OK;
 }
 
+/* Text a path or query argument may hold: well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF) without C0 controls or DEL. What fails is refused with
+ * a fixed message, so that no error body ever echoes bytes that are not JSON text. */
+static bool text_ok(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        size_t len;
+        uint32_t c;
+        if (*s < 0x20 || *s == 0x7f)
+            return false;
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        if (*s >= 0xC2 && *s <= 0xDF)
+            len = 2, c = *s & 0x1F;
+        else if (*s >= 0xE0 && *s <= 0xEF)
+            len = 3, c = *s & 0x0F;
+        else if (*s >= 0xF0 && *s <= 0xF4)
+            len = 4, c = *s & 0x07;
+        else
+            return false;
+        for (size_t i = 1; i < len; i++) { /* a NUL ends the string: never a continuation */
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i] & 0x3F);
+        }
+        if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+            (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
 static const char *arg(const gw_http_req_t *req, const char *name, bool *present)
 {
     for (int i = 0; i < req->nargs; i++)
@@ -129,6 +166,13 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
 
     memset(q, 0, sizeof(*q));
     q->limit = -1;
+    if (!text_ok(path))
+        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                         "invalid path: control bytes or invalid UTF-8");
+    for (int i = 0; i < req->nargs; i++)
+        if (!text_ok(req->args[i].name) || !text_ok(req->args[i].value))
+            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                             "invalid query argument: control bytes or invalid UTF-8");
     if (!strcmp(path, "/healthz")) {
         q->route = GW_ROUTE_HEALTHZ;
         return XO_OK;
@@ -156,7 +200,9 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
     if (q->type == GW_T_NONE)
         return XO_OK;
     q->collection = gw_xo_type(q->type)->collection;
-    if (slash && slash[1]) {
+    if (slash && (!slash[1] || slash[1] == '/'))
+        return XO_OK; /* an empty id ("/vms/", or "/vms/%00" cut at its NUL): not found */
+    if (slash) {
         const char *sub = strchr(slash + 1, '/');
         if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
             !strchr(sub + 9, '/') && (size_t)(sub - slash - 1) < sizeof(q->id) &&
@@ -305,6 +351,13 @@ typedef struct {
     bool first;
 } pools_t;
 
+/* A pool with records but no agent heartbeat: anyone with write access to xo.objects can
+ * make one; its objects are held back from the API (view.h) and the gateway says so. */
+static bool pool_without_agent(const gw_pool_info_t *p)
+{
+    return p->objects > 0 && !p->agent_state;
+}
+
 static void healthz_pool(void *opaque, const gw_pool_info_t *p)
 {
     pools_t *pt = opaque;
@@ -313,8 +366,10 @@ static void healthz_pool(void *opaque, const gw_pool_info_t *p)
     pt->first = false;
     gw_buf_puts(pt->out, "{\"uuid\":");
     gw_buf_json_str(pt->out, p->uuid);
+    gw_buf_printf(pt->out, ",\"status\":\"%s\",\"held\":%s",
+                  pool_without_agent(p) ? "no_agent" : "ok", p->held ? "true" : "false");
     gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced ? "true" : "false");
+                  p->synced && !p->held ? "true" : "false"); /* served, not just read */
     if (p->agent_state) {
         gw_buf_puts(pt->out, "{\"id\":");
         gw_buf_json_str(pt->out, p->agent_id);
@@ -328,12 +383,34 @@ static void healthz_pool(void *opaque, const gw_pool_info_t *p)
     gw_buf_putc(pt->out, '}');
 }
 
+/* "reasons": one line per pool that makes the gateway degraded. */
+static void healthz_reason(void *opaque, const gw_pool_info_t *p)
+{
+    pools_t *pt = opaque;
+    char text[160];
+
+    if (!pool_without_agent(p))
+        return;
+    if (!pt->first)
+        gw_buf_putc(pt->out, ',');
+    pt->first = false;
+    snprintf(text, sizeof(text), "pool %.64s: %zu records but no agent heartbeat%s", p->uuid,
+             p->objects, p->held ? " (held back from the API)" : "");
+    gw_buf_json_str(pt->out, text);
+}
+
+static void count_without_agent(void *opaque, const gw_pool_info_t *p)
+{
+    *(size_t *)opaque += pool_without_agent(p);
+}
+
 static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
 {
     gw_consumer_stats_t cs;
     gw_view_stats_t vs;
     pools_t pt = {&r->body, true};
     bool loaded = false;
+    size_t phantom = 0;
 
     memset(&cs, 0, sizeof(cs));
     if (ctx->consumer) {
@@ -342,12 +419,21 @@ static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
     }
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
+    gw_view_foreach_pool(ctx->view, count_without_agent, &phantom);
     gw_buf_printf(&r->body,
                   "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
-                  "\"records\":%llu,\"malformed\":%llu,\"lag\":%lld,\"clients\":%zu,\"pools\":[",
-                  loaded ? "ok" : "loading", loaded ? "true" : "false", (long long)cs.load_ms,
-                  vs.objects, (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (long long)cs.lag, ctx->ws_clients);
+                  "\"records\":%llu,\"malformed\":%llu,\"refused\":%llu,\"truncated\":%llu,"
+                  "\"lag\":%lld,\"clients\":%zu,\"reasons\":[",
+                  !loaded   ? "loading"
+                  : phantom ? "degraded"
+                            : "ok",
+                  loaded ? "true" : "false", (long long)cs.load_ms, vs.objects,
+                  (unsigned long long)cs.records, (unsigned long long)cs.malformed,
+                  (unsigned long long)(cs.wrong_partition + cs.too_large),
+                  (unsigned long long)cs.truncated, (long long)cs.lag, ctx->ws_clients);
+    gw_view_foreach_pool(ctx->view, healthz_reason, &pt);
+    gw_buf_puts(&r->body, "],\"pools\":[");
+    pt.first = true;
     gw_view_foreach_pool(ctx->view, healthz_pool, &pt);
     gw_view_unlock(ctx->view);
     gw_buf_puts(&r->body, "]}\n");
@@ -594,7 +680,9 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     w.kind = sync && !strcmp(sync, "true") ? GW_CMD_WAIT_HTTP : GW_CMD_WAIT_NONE;
     w.conn = req->conn;
     w.admin = user->permission == GW_PERM_ADMIN;
-    if (!args || action_args(req, op, ra, args, &err) != 0 ||
+    /* the permission first (as the JSON-RPC method): a viewer's body is never read */
+    if (!args || gw_vm_may_run(ctx, user, op, q->id, vm_only, &err) != 0 ||
+        action_args(req, op, ra, args, &err) != 0 ||
         gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
             gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
@@ -628,8 +716,18 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         text(resp, 405, "method not allowed");
         goto out;
     }
+    if (req->args_dropped) { /* never answer as if a filter or limit had not been asked */
+        snprintf(errstr, sizeof(errstr), "query arguments: at most %d, of %d bytes each",
+                 GW_HTTP_MAX_ARGS, GW_HTTP_MAX_VALUE - 1);
+        text(resp, 400, errstr);
+        goto out;
+    }
     if (gw_rest_parse(req, &q, errstr, sizeof(errstr)) != XO_OK) {
         text(resp, 400, errstr);
+        goto out;
+    }
+    if (q.route == GW_ROUTE_NOT_FOUND) { /* whatever the method: an empty id is no action */
+        text(resp, 404, "not found");
         goto out;
     }
     if (req->is_post != (q.route == GW_ROUTE_REST_ACTION)) {
@@ -646,9 +744,6 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
         gw_metrics_page_write(ctx, &resp->body);
-        goto out;
-    case GW_ROUTE_NOT_FOUND:
-        text(resp, 404, "not found");
         goto out;
     default:
         break;

@@ -145,6 +145,29 @@ def client_report(proc):
     return json.loads(line)
 
 
+def final_labels(sim, since_ns):
+    """{VM uuid: seq} of every VM whose current label in the simulator was sent by this row's
+    driver: the last notification each client must receive for that VM."""
+    out = {}
+    for rec in sim.truth()["vm"].values():
+        label = rec.get("name_label", "")
+        if label.startswith("lat:"):
+            _, sent, seq = label.split(":")
+            if int(sent) >= since_ns:
+                out[rec["uuid"]] = int(seq)
+    return out
+
+
+def client_missing(proc, final_file):
+    """{xolib, raw}: (client, VM) pairs of this clients process without the final label."""
+    n = len(proc.lines)
+    send(proc, "missing " + final_file)
+    line = harness.wait_until(lambda: next((l for l in proc.lines[n:]
+                                            if l.startswith('{"missing"')), None),
+                              60, 0.02, "clients' missing count")
+    return json.loads(line)["missing"]
+
+
 def send(proc, cmd):
     proc.p.stdin.write((cmd + "\n").encode())
     proc.p.stdin.flush()
@@ -175,22 +198,28 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     poller = Poller(gw, token, a.poll_s)
     poller.start()
     t0 = time.monotonic()
+    t0_ns = time.monotonic_ns()  # labels sent before this belong to an earlier row
     drv = st.spawn(f"driver-{row_id}", ["node", os.path.join(HERE, "latency_driver.mjs"), sim.url,
                                         refs_file, str(a.rate), str(a.seconds), str(a.conns)])
     line = drv.wait_line(lambda l: l.startswith("{"), timeout=a.seconds + 120)
     d = json.loads(line)
     wall = time.monotonic() - t0
     c1 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
-    # drain: wait until the measuring clients' count stops moving (bounded)
-    last, stable_since, deadline = -1, time.monotonic(), time.monotonic() + a.drain_s * harness.SCALE
-    while time.monotonic() < deadline:
-        r = client_report(procs[0])
-        if r["xolib"]["samples"] != last:
-            last, stable_since = r["xolib"]["samples"], time.monotonic()
-        elif time.monotonic() - stable_since >= max(1.5, a.poll_s + 0.5):
+    # drain: wait until every client has the last label of every VM the simulator holds
+    # (delivery is ordered, so then it has everything it will ever get), bounded; a pause in
+    # the stream (a slow sanitized build, a loaded machine) no longer ends the row early
+    final = final_labels(sim, t0_ns)
+    final_file = os.path.join(st.tmp, f"final-{row_id}.json")
+    with open(final_file, "w") as f:
+        json.dump(final, f)
+    deadline = time.monotonic() + a.drain_s * harness.SCALE
+    while True:
+        missing = sum(sum(client_missing(p, final_file).values()) for p in procs)
+        if missing == 0 or time.monotonic() >= deadline:
             break
         time.sleep(0.25)
     drain = time.monotonic() - t0 - wall
+    poller.stop_ev.wait(a.poll_s + 0.5)  # the REST poller's last poll after the drain
     poller.stop_ev.set()
     poller.join(35)
     reports = [client_report(p) for p in procs]
@@ -212,6 +241,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "rate": d["ok"] / d["seconds"], "sent": d["ok"], "skipped": d["skipped"], "errors": d["errors"],
         "call_p50": d["call_ms"]["p50"], "call_p99": d["call_ms"]["p99"],
         "samples": xo["samples"], "seen": xo["seqs"] / max(1, d["ok"]), "drain_s": drain,
+        # (client, VM) pairs still without the VM's final label when the drain ended: 0 unless
+        # a client lost data or the drain's deadline passed
+        "final_vms": len(final), "final_missing": missing,
         # share of (measuring client, label) pairs that produced a sample before the drain ended
         "coverage": xo["samples"] / max(1, n_xo * d["ok"]),
         "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"],
@@ -317,6 +349,9 @@ def print_table(a, rows):
             notes.append(f"gateway lag after the row {r['lag_after']}")
         if r["corrupt"]:
             notes.append(f"{r['corrupt']} corrupted messages, e.g. {r['corrupt_sample']!r}")
+        if r["final_missing"]:
+            notes.append(f"{r['final_missing']} (client, VM) pairs still lacked the VM's last label "
+                         f"{r['drain_s']:.0f} s after the driver stopped")
         if r["coverage"] < 0.99:
             notes.append(f"measuring clients got {100 * r['coverage']:.1f}% of the labels sent by "
                          f"{r['drain_s']:.0f} s after the driver stopped (the rest were in corrupted "
@@ -352,7 +387,8 @@ def main():
     ap.add_argument("--poll-s", type=float, default=1.0, help="REST poll interval (default 1 s)")
     ap.add_argument("--full", action="store_true", help="the issue's run: clients 1,100,1000, 30 s")
     ap.add_argument("--drain-s", type=float, default=60,
-                    help="max wait after the driver stops for late notifications (default 60 s)")
+                    help="max wait after the driver stops for every client to receive every VM's "
+                         "last label (default 60 s, times XO_TIMEOUT_SCALE)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:

@@ -16,7 +16,11 @@
 //   report  print one JSON line {xolib:{samples,p50,p99,max,seqs}, raw:{...}, notifications,
 //           items, bytes, closed, corrupt (messages that were not JSON, or labels
 //           that did not parse), clients}
+//   missing FILE  FILE holds {objectId: seq}, the last label of each VM (from the
+//           simulator); print {"missing": {xolib, raw}}: how many (client, VM) pairs have not
+//           received that label yet -- 0 once every client has every VM's final state
 //   quit    close every client and exit
+import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import readline from 'node:readline'
@@ -39,6 +43,7 @@ let bytes = 0
 let closed = 0
 let corrupt = 0
 let corruptSample = null
+const lasts = { xolib: [], raw: [] } // every client's object -> newest seq received
 const xoSamples = []
 const xoSeqs = new Set()
 const B = Math.log(1.02)
@@ -84,6 +89,7 @@ const rawSink = (ms) => {
 async function openXo () {
   const xo = new Xo({ url })
   const last = new Map()
+  lasts.xolib.push(last)
   xo.on('notification', (n) => {
     if (n.method !== 'all') return
     notifications++
@@ -99,6 +105,7 @@ function openRaw () {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws').replace(/\/?$/, '/api/'))
     const last = new Map()
+    lasts.raw.push(last)
     let signed = false
     ws.on('open', () => ws.send(JSON.stringify({ jsonrpc: '2.0', method: 'session.signIn', params: { token }, id: 1 })))
     ws.on('message', (data) => {
@@ -175,6 +182,11 @@ rl.on('line', async (line) => {
       xolib: { clients: xos.length, samples: s.length, seqs: xoSeqs.size, p50: pct(s, 0.5), p99: pct(s, 0.99), max: s.length ? s[s.length - 1] : null },
       raw: { clients: raws.length, samples: rawCount, p50: histPct(0.5), p99: histPct(0.99), max: rawCount ? rawMax : null }
     }) + '\n')
+  } else if (line.startsWith('missing ')) {
+    const final = JSON.parse(fs.readFileSync(line.slice(8), 'utf8'))
+    const count = (maps) => maps.reduce((n, last) => n + Object.entries(final)
+      .filter(([id, seq]) => !((last.get(id) ?? -1) >= seq)).length, 0)
+    process.stdout.write(JSON.stringify({ missing: { xolib: count(lasts.xolib), raw: count(lasts.raw) } }) + '\n')
   } else if (line === 'quit') {
     for (const ws of raws) ws.terminate()
     await Promise.race([Promise.all(xos.map((x) => x.close().catch(() => {}))), new Promise((r) => setTimeout(r, 3000))])

@@ -11,6 +11,7 @@ Every wait is bounded (harness.SCALE stretches them under sanitizers).
 """
 import base64
 import collections
+import fcntl
 import json
 import os
 import socket
@@ -29,9 +30,17 @@ ADMIN = ("admin@admin.net", "admin")
 
 
 def ensure_node_modules():
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "xo-lib")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
-                       capture_output=True, timeout=300)
+    """npm ci on first use, under a lock on the directory: e2e tests run in parallel, and
+    one test's `npm ci` (which deletes node_modules first) must not run under another's
+    check or use of it (scripts/demo.sh takes the same lock)."""
+    fd = os.open(NODE_DIR, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "xo-lib")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
+                           capture_output=True, timeout=300)
+    finally:
+        os.close(fd)
 
 
 def node(*args, timeout=120):
@@ -300,9 +309,11 @@ def wait_loaded(gw, timeout=60):
 
 
 def wait_synced(gw, pools, timeout=120):
+    """Every pool's _sync marker and its agent's heartbeat read (the gateway serves a pool's
+    objects only once a heartbeat announced the pool), nothing left to read."""
     def ok():
         st, body, _ = http_get(gw.url + "/healthz", timeout=5)
         h = json.loads(body)
-        synced = {p["uuid"] for p in h["pools"] if p["synced"]}
+        synced = {p["uuid"] for p in h["pools"] if p["synced"] and p.get("agent")}
         return h["lag"] == 0 and all(p in synced for p in pools)
-    harness.wait_until(ok, timeout, what="pools synced in the gateway")
+    harness.wait_until(ok, timeout, what="pools synced and announced in the gateway")

@@ -282,7 +282,8 @@ class AgentCommands(unittest.TestCase):
             running = vm_by_state(sim, "Running", n=2)
 
             # ---- SIGKILL right after `accepted`: XAPI answers slowly, so nothing ran yet
-            sim.post("/sim/fault?kind=slow&ms=3000")
+            # (the window to see `accepted` and kill the agent: stretched under sanitizers)
+            sim.post(f"/sim/fault?kind=slow&ms={int(3000 * harness.SCALE)}")
             cid = c.write(c.sign("vm.start", {"id": halted[0]}))
             harness.wait_until(lambda: any(r["state"] == "accepted"
                                            for r in c.results().get(cid, [])),

@@ -81,14 +81,23 @@ class AgentRobustness(unittest.TestCase):
             time.sleep(6)
             self.assertTrue(ag.alive())
             attempts = ag.log_text().count("event=login_failed")
-            self.assertGreaterEqual(attempts, 2)
             self.assertLessEqual(attempts, 12)  # backs off, does not spin
-            beats = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.agents") if v]
-            self.assertTrue(any(b["state"] == "error" and "reachable" in b.get("error", "")
-                                for b in beats), beats[-1:])
+            if harness.CHECK_SPEED:  # a retry by 6 s is a speed; under sanitizers, wait for it
+                self.assertGreaterEqual(attempts, 2)
+            else:
+                harness.wait_until(lambda: ag.log_text().count("event=login_failed") >= 2, 30,
+                                   what="a second login attempt")
+
+            def error_beats():
+                beats = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.agents")
+                         if v]
+                return any(b["state"] == "error" and "reachable" in b.get("error", "")
+                           for b in beats)
+            harness.wait_until(error_beats, 30, what="an error heartbeat naming the unreachable host")
             t0 = time.monotonic()
             self.assertEqual(ag.stop(), 0)
-            self.assertLess(time.monotonic() - t0, 5 * harness.SCALE)
+            if harness.CHECK_SPEED:  # stop() itself bounds the wait (then SIGKILL: not 0)
+                self.assertLess(time.monotonic() - t0, 5 * harness.SCALE)
 
     def test_kafka_unreachable_at_start(self):
         with harness.Stack() as st:
@@ -117,7 +126,8 @@ class AgentRobustness(unittest.TestCase):
             before = harness.kcat_read(k.bootstrap, "xo.objects")
             t0 = time.monotonic()
             self.assertEqual(ag.stop(), 0)
-            self.assertLess(time.monotonic() - t0, 5 * harness.SCALE)
+            if harness.CHECK_SPEED:  # stop() itself bounds the wait (then SIGKILL: not 0)
+                self.assertLess(time.monotonic() - t0, 5 * harness.SCALE)
             after = harness.kcat_read(k.bootstrap, "xo.objects")
             self.assertEqual(len(after), len(before))  # nothing, tombstones least of all
             beats = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.agents") if v]

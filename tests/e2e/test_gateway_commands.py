@@ -26,8 +26,13 @@ import harness
 from test_agent_commands import POWER_OPS, power, regular_vms, vm_by_state, wait_consuming
 
 VIEWER = ("view@x.org", "viewer pw")
-TIMEOUT_MS = 3000
+# The command lifetime is also the deadline of every successful call: stretched under
+# sanitizers (harness.SCALE), where a round trip through five processes can take seconds.
+TIMEOUT_MS = int(3000 * harness.SCALE)
 SKEW_MS = 500
+# How long XAPI answers take while the agent is killed after `accepted`: the window in
+# which the test must see `accepted` and kill it (stretched likewise).
+SLOW_MS = int(3000 * harness.SCALE)
 
 
 def call(gw, method, params, creds=g.ADMIN):
@@ -207,7 +212,7 @@ def check_sigkill(k, sim, ag, gw, st, agent_extra, halted):
     vm = halted[3]
     before = async_calls(sim).get("Async.VM.start", 0)
     seen = set(results(k))
-    sim.post("/sim/fault?kind=slow&ms=3000")
+    sim.post(f"/sim/fault?kind=slow&ms={SLOW_MS}")
     p = subprocess.Popen(["node", g.CLIENT, "call", gw.url, *g.ADMIN, "vm.start",
                           json.dumps({"id": vm})], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -1,6 +1,10 @@
 """Fan-out of `all` notifications to many WebSocket clients at once: with 200 signed-in
 clients receiving large batches (1,000 changes/s, XAPI's 50 ms event batching), every
-message every client receives is intact JSON carrying the labels that were set.
+message every client receives is intact JSON carrying the labels that were set, no client
+is dropped, and every client ends with every VM's last label (waited for, bounded).
+The throughput checks (over 100,000 labels received, 99% of the labels seen by the end of
+the drain: a slow pipeline legitimately merges renames of one VM) are speed assertions:
+normal build only (harness.CHECK_SPEED).
 
 Regression test for shared outbound messages: libwebsockets writes each frame header just
 before the chunk it sends, which for a continuation chunk of a shared message is payload
@@ -26,11 +30,16 @@ class GatewayFanout(unittest.TestCase):
             row = json.load(f)[0]
         print(f"fan-out: {row['raw_clients'] + row['xolib_clients']} clients, "
               f"{row['raw_samples']} labels received, corrupt={row['corrupt']}, "
-              f"closed={row['closed']}, p50={row['p50']:.1f} ms")
-        self.assertGreater(row["raw_samples"], 100000)
+              f"closed={row['closed']}, p50={row['p50']:.1f} ms, seen={100 * row['seen']:.1f}%, "
+              f"final labels missing={row['final_missing']} of {row['final_vms']} VMs x clients, "
+              f"drain={row['drain_s']:.1f} s")
         self.assertEqual(row["corrupt"], 0, row.get("corrupt_sample"))
         self.assertEqual(row["closed"], 0)
-        self.assertGreaterEqual(row["seen"], 0.99)
+        self.assertGreater(row["final_vms"], 0)
+        self.assertEqual(row["final_missing"], 0, "a client never got some VM's last label")
+        if harness.CHECK_SPEED:
+            self.assertGreater(row["raw_samples"], 100000)
+            self.assertGreaterEqual(row["seen"], 0.99)
 
 
 if __name__ == "__main__":

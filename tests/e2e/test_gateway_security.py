@@ -23,7 +23,9 @@ def synth(k, st, **kw):
 
 
 def produce_garbage(k):
-    """Malformed records: not JSON, wrong version, bad key, key/value mismatch."""
+    """Malformed records: not JSON, wrong version, bad key, key/value mismatch; on pool p's
+    partition, so that each is refused for what it holds (a record on another pool's
+    partition is refused before its value is read: tests/e2e/test_hostile_topics.py)."""
     lines = [
         "nokey|{\"v\":1}",
         "p/vm/OpaqueRef:x|not json at all",
@@ -33,7 +35,8 @@ def produce_garbage(k):
         "p/vm/OpaqueRef:w|{\"v\":1,\"pool\":\"p\",\"class\":\"vm\",\"ref\":\"OpaqueRef:w\","
         "\"op\":\"add\",\"event_id\":1,\"ts\":1,\"gen\":1,\"snapshot\":{\"uuid\":42}}",
     ]
-    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", "xo.objects", "-K", "|", "-p", "0"],
+    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", "xo.objects", "-K", "|", "-p",
+                    str(harness.pool_partition("p", 6))],
                    input="\n".join(lines).encode() + b"\n", check=True, timeout=60)
     return len(lines)
 
@@ -155,8 +158,16 @@ def main():
 
         # throttling: after 5 failures the account is refused without checking
         ws = g.WsClient(gw.port)
-        msgs = [ws.call("session.signIn", {"email": "view@x.org", "password": f"bad{i}"})["error"]["message"]
-                for i in range(7)]
+
+        def bad_signin(i):
+            return ws.call("session.signIn", {"email": "view@x.org",
+                                              "password": f"bad{i}"})["error"]["message"]
+        msgs = [bad_signin(i) for i in range(7)]
+        # The throttle refuses tries within 1 s (then 2, 4 ... s) of the last failure: that
+        # the 7th falls in it is a speed; under sanitizers, try on (bounded: the delay doubles).
+        while not harness.CHECK_SPEED and msgs[-1] != "too fast authentication tries" \
+                and len(msgs) < 12:
+            msgs.append(bad_signin(len(msgs)))
         assert msgs[-1] == "too fast authentication tries", msgs
         ws.close()
         log = gw.proc.log_text()
