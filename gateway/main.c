@@ -70,9 +70,10 @@ static const xo_cfg_spec_t SPEC[] = {
      "Simultaneous WebSocket clients; more are refused at the upgrade."},
     {"limits.client_queue_bytes", XO_CFG_INT, "67108864", 65536, 4294967296L, false,
      "Bytes queued to one connection and not yet taken by its client: JSON-RPC answers, "
-     "notifications, REST responses (one answer always fits an empty queue, whatever its "
-     "size). A WebSocket client that would pass it is disconnected at once and counted "
-     "(xo_gateway_clients_dropped_total)."},
+     "notifications, REST responses, console streams (one answer always fits an empty "
+     "queue, whatever its size). A WebSocket client that would pass it is disconnected at "
+     "once and counted (xo_gateway_clients_dropped_total); a console's stream pauses its "
+     "source instead, at most 1 MiB per connection."},
     {"limits.max_http_body", XO_CFG_INT, "268435456", 65536, 4294967296L, false,
      "Largest REST response built; bigger answers get 413 (use limit or filter)."},
     {"limits.max_record_bytes", XO_CFG_INT, "1048576", 10000, 16777216, false,
@@ -102,11 +103,11 @@ static const xo_cfg_spec_t SPEC[] = {
     {"timeouts.keepalive_s", XO_CFG_INT, "30", 1, 3600, false,
      "Seconds an HTTP keep-alive connection may stay idle between two requests."},
     {"timeouts.signin_s", XO_CFG_INT, "30", 1, 3600, false,
-     "Seconds a WebSocket connection has to sign in after its upgrade or its sign-out; "
-     "later: closed (1008)."},
+     "Seconds a JSON-RPC WebSocket connection has to sign in after its upgrade or its "
+     "sign-out; later: closed (1008). Consoles are signed in by their cookie at the upgrade."},
     {"timeouts.send_s", XO_CFG_INT, "60", 1, 3600, false,
      "Seconds a connection with bytes waiting for its client may go without the client "
-     "taking any; then closed at once and counted."},
+     "taking any (a console's browser or agent relay too); then closed at once and counted."},
     {"console.relay_url", XO_CFG_STRING, NULL, 0, 0, false,
      "Base URL agents dial back for consoles (ws://host:port/api/console-relay/, wss:// "
      "with TLS); unset: this listener's http.address and port (127.0.0.1 for 0.0.0.0)."},

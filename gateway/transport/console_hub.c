@@ -15,9 +15,8 @@
 #include "transport/endpoint.h"
 #include "xo_log.h"
 
-#define MOD        "console"
-#define SWEEP_US   (250 * LWS_US_PER_MS)
-#define CLOSING_MS 10000 /* a client that does not take its last bytes is cut after this */
+#define MOD      "console"
+#define SWEEP_US (250 * LWS_US_PER_MS)
 
 struct gw_console_hub {
     gw_ctx_t *ctx; /* borrowed */
@@ -27,7 +26,8 @@ struct gw_console_hub {
     size_t count;
     lws_sorted_usec_list_t sweep;
     size_t max_total, max_per_user;
-    int64_t ticket_ttl_ms, idle_ms, agent_stale_ms;
+    size_t queue_limit; /* each connection's budget: limits.client_queue_bytes, capped */
+    int64_t ticket_ttl_ms, idle_ms, agent_stale_ms, send_ms;
     const char *relay_url; /* console.relay_url, or NULL: derived from the listener */
 };
 
@@ -38,11 +38,11 @@ static size_t cq_len(const gw_cq_t *q)
     return q->tail - q->head;
 }
 
-/* Append, growing up to GW_CONSOLE_QUEUE + GW_CONSOLE_RX (reads pause at GW_CONSOLE_QUEUE,
- * and one receive callback brings at most GW_CONSOLE_RX). False when over that. */
+/* Append, growing up to the budget + GW_CONSOLE_RX (reads pause before the budget is
+ * passed, and one receive callback brings at most GW_CONSOLE_RX). False when over that. */
 static bool cq_put(gw_cq_t *q, const void *p, size_t n)
 {
-    size_t need, cap;
+    size_t need, cap, max = q->budget.limit + GW_CONSOLE_RX;
     uint8_t *nb;
 
     if (q->head > 0 && q->tail + n > q->cap) { /* slide the bytes back to the start */
@@ -52,13 +52,13 @@ static bool cq_put(gw_cq_t *q, const void *p, size_t n)
     }
     need = q->tail + n;
     if (need > q->cap) {
-        if (need > GW_CONSOLE_QUEUE + GW_CONSOLE_RX)
+        if (need > max)
             return false;
         cap = q->cap ? q->cap : 16384;
         while (cap < need)
             cap *= 2;
-        if (cap > GW_CONSOLE_QUEUE + GW_CONSOLE_RX)
-            cap = GW_CONSOLE_QUEUE + GW_CONSOLE_RX;
+        if (cap > max)
+            cap = max;
         nb = realloc(q->buf, LWS_PRE + cap);
         if (!nb)
             return false;
@@ -67,6 +67,9 @@ static bool cq_put(gw_cq_t *q, const void *p, size_t n)
     }
     memcpy(q->buf + LWS_PRE + q->tail, p, n);
     q->tail += n;
+    if (q->budget.queued == 0)
+        q->waiting_since = gw_mono_ms(); /* the send deadline starts with the first byte */
+    gw_conn_budget_take(&q->budget, n);
     return true;
 }
 
@@ -84,6 +87,8 @@ static long cq_write(gw_cq_t *q, struct lws *wsi)
     q->head += n;
     if (q->head == q->tail)
         q->head = q->tail = 0;
+    gw_conn_budget_give(&q->budget, n);
+    q->waiting_since = gw_mono_ms();
     return (long)n;
 }
 
@@ -101,6 +106,12 @@ static void cq_free(gw_cq_t *q)
 {
     free(q->buf);
     memset(q, 0, sizeof(*q));
+}
+
+/* Bytes wait for the connection that @p q feeds, and it has taken none for @p send_ms. */
+static bool cq_stalled(const gw_cq_t *q, int64_t now, int64_t send_ms)
+{
+    return cq_len(q) > 0 && now - q->waiting_since >= send_ms;
 }
 
 /* ------------------------------------------------------------------ hub */
@@ -132,6 +143,10 @@ gw_console_hub_t *gw_console_hub_init(struct lws *wsi, gw_ctx_t *ctx)
     h->idle_ms = cfg ? xo_config_get_int(cfg, "console.idle_timeout_s") * 1000 : 0;
     h->agent_stale_ms = cfg ? xo_config_get_int(cfg, "console.agent_stale_ms") : 30000;
     h->relay_url = cfg ? xo_config_get(cfg, "console.relay_url") : NULL;
+    h->queue_limit = ctx && ctx->limits.client_queue_bytes < GW_CONSOLE_QUEUE
+                         ? ctx->limits.client_queue_bytes
+                         : GW_CONSOLE_QUEUE;
+    h->send_ms = ctx && ctx->timeouts.send_s > 0 ? (int64_t)ctx->timeouts.send_s * 1000 : 60000;
     lws_sul_schedule(h->lws, 0, &h->sweep, sweep_cb, SWEEP_US);
     return h;
 }
@@ -291,7 +306,7 @@ bool gw_console_admit(gw_console_hub_t *h, const char *id, const char *cookie, c
     if (!cookie_value(cookie, "token", tok, sizeof(tok)) &&
         !cookie_value(cookie, "authenticationToken", tok, sizeof(tok)))
         return refuse(r, 401, "no_cookie", "no token cookie: sign in first%s", NULL);
-    user = gw_tokens_lookup(h->ctx->users, tok, xo_now_ms(), NULL);
+    user = gw_tokens_lookup_ref(h->ctx->users, tok, xo_now_ms(), NULL, &c->token);
     OPENSSL_cleanse(tok, sizeof(tok));
     if (!user)
         return refuse(r, 401, "invalid_token", "invalid or expired token%s", NULL);
@@ -391,6 +406,8 @@ void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
 
     c->client = wsi;
     c->serial = gw_transport_conn(gw_transport_of(wsi));
+    gw_conn_budget_init(&c->to_client.budget, h->queue_limit);
+    gw_conn_budget_init(&c->to_relay.budget, h->queue_limit);
     c->opened_ms = c->last_input_ms = gw_mono_ms();
     c->state = GW_CS_WAITING;
     reg(h, c);
@@ -424,9 +441,10 @@ out:
 
 /* ------------------------------------------------------------------ splice */
 
+/* Stop reading the source of @p q once one more read might not fit its budget. */
 static void pause_if_full(gw_cq_t *q, struct lws *reader, bool *paused)
 {
-    if (!*paused && cq_len(q) >= GW_CONSOLE_QUEUE) {
+    if (!*paused && !gw_conn_budget_fits(&q->budget, GW_CONSOLE_RX)) {
         lws_rx_flow_control(reader, 0);
         *paused = true;
     }
@@ -434,7 +452,7 @@ static void pause_if_full(gw_cq_t *q, struct lws *reader, bool *paused)
 
 static void resume_if_drained(gw_cq_t *q, struct lws *reader, bool *paused)
 {
-    if (*paused && reader && cq_len(q) <= GW_CONSOLE_QUEUE / 2) {
+    if (*paused && reader && cq_len(q) <= q->budget.limit / 2) {
         lws_rx_flow_control(reader, 1);
         *paused = false;
     }
@@ -658,30 +676,99 @@ void gw_console_deliver(gw_console_hub_t *h, const gw_cmd_reply_t *r)
     json_object_put(data);
 }
 
+/* The browser took no byte of what waits for it for timeouts.send_s: closed at once and
+ * counted, as any connection that stops reading (ws_sessions.c); its relay goes with it. */
+static void drop_stalled_client(gw_console_hub_t *h, gw_console_t *c)
+{
+    xo_warn(MOD,
+            "event=console_dropped reason=stalled user=\"%s\" vm=%s queued_bytes=%zu limit_s=%lld",
+            c->email, c->vm, cq_len(&c->to_client), (long long)(h->send_ms / 1000));
+    if (h->ctx->metrics)
+        gw_metrics_count_closed(h->ctx->metrics, GW_CLOSE_STALLED);
+    refused(h, "stalled");
+    c->state = GW_CS_CLOSING;
+    c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    snprintf(c->close_reason, sizeof(c->close_reason),
+             "the client took no bytes for %lld s (timeouts.send_s)",
+             (long long)(h->send_ms / 1000));
+    drop_relay(c);
+    gw_conn_close_now(c->client);
+}
+
+/* The pool's agent took no byte of what waits for it for timeouts.send_s: its relay is
+ * closed at once and counted, and the browser told why (4503). */
+static void drop_stalled_relay(gw_console_hub_t *h, gw_console_t *c)
+{
+    struct lws *relay = c->relay;
+    char reason[120];
+
+    xo_warn(MOD,
+            "event=relay_dropped reason=stalled user=\"%s\" vm=%s queued_bytes=%zu limit_s=%lld",
+            c->email, c->vm, cq_len(&c->to_relay), (long long)(h->send_ms / 1000));
+    if (h->ctx->metrics)
+        gw_metrics_count_closed(h->ctx->metrics, GW_CLOSE_STALLED);
+    snprintf(reason, sizeof(reason), "the pool's agent took no bytes for %lld s (timeouts.send_s)",
+             (long long)(h->send_ms / 1000));
+    close_client(h, c, GW_CLOSE_AGENT, reason, "relay_stalled");
+    drop_relay(c);
+    if (c->client_paused) { /* nothing drains to_relay any more */
+        lws_rx_flow_control(c->client, 1);
+        c->client_paused = false;
+    }
+    gw_conn_close_now(relay);
+}
+
+/* Whether the token the console was opened with is still live and its user may still
+ * operate: token.delete, a sign-out with it, its expiry or a users file that removed the
+ * user or its permission end the console (4401), as they end a JSON-RPC session. */
+static bool still_signed_in(gw_console_hub_t *h, const gw_console_t *c)
+{
+    const gw_user_t *u = gw_tokens_check(h->ctx->users, &c->token, xo_now_ms());
+
+    return u && u->permission == GW_PERM_ADMIN && !strcmp(u->id, c->user_id);
+}
+
+/* The deadlines of one console (see console_hub.h). */
+static void check_console(gw_console_hub_t *h, gw_console_t *c, int64_t now)
+{
+    char reason[120];
+
+    if (c->state != GW_CS_CLOSING && !still_signed_in(h, c)) {
+        close_client(h, c, GW_CLOSE_SIGNED_OUT,
+                     "signed out: the session's token was deleted or expired, or its user may "
+                     "not operate the VM any more",
+                     "token_gone");
+        drop_relay(c);
+    } else if (c->state == GW_CS_WAITING && now > c->ticket_expires_ms && c->ticket_expires_ms) {
+        snprintf(reason, sizeof(reason), "the pool's agent did not connect within %lld s",
+                 (long long)(h->ticket_ttl_ms / 1000));
+        close_client(h, c, GW_CLOSE_AGENT, reason, "agent_timeout");
+    } else if (c->state == GW_CS_SPLICED && cq_stalled(&c->to_client, now, h->send_ms)) {
+        drop_stalled_client(h, c);
+    } else if (c->state == GW_CS_SPLICED && c->relay && cq_stalled(&c->to_relay, now, h->send_ms)) {
+        drop_stalled_relay(h, c);
+    } else if (c->state == GW_CS_SPLICED && h->idle_ms > 0 && now - c->last_input_ms > h->idle_ms) {
+        snprintf(reason, sizeof(reason), "no input for %lld s (console.idle_timeout_s)",
+                 (long long)(h->idle_ms / 1000));
+        close_client(h, c, GW_CLOSE_IDLE, reason, "idle");
+        drop_relay(c);
+    } else if (c->state == GW_CS_CLOSING && now - c->last_input_ms > GW_CONSOLE_CLOSING_MS &&
+               c->client) {
+        lws_set_timeout(c->client, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+}
+
 static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
     gw_console_hub_t *h = lws_container_of(sul, gw_console_hub_t, sweep);
     int64_t now = gw_mono_ms();
-    char reason[120];
 
     for (gw_console_t *c = h->head; c; c = c->next) {
         if (c->idle_sweeps++ >= 4) { /* ~1 s without traffic */
             cq_trim(&c->to_client);
             cq_trim(&c->to_relay);
         }
-        if (c->state == GW_CS_WAITING && now > c->ticket_expires_ms && c->ticket_expires_ms) {
-            snprintf(reason, sizeof(reason), "the pool's agent did not connect within %lld s",
-                     (long long)(h->ticket_ttl_ms / 1000));
-            close_client(h, c, GW_CLOSE_AGENT, reason, "agent_timeout");
-        } else if (c->state == GW_CS_SPLICED && h->idle_ms > 0 &&
-                   now - c->last_input_ms > h->idle_ms) {
-            snprintf(reason, sizeof(reason), "no input for %lld s (console.idle_timeout_s)",
-                     (long long)(h->idle_ms / 1000));
-            close_client(h, c, GW_CLOSE_IDLE, reason, "idle");
-            drop_relay(c);
-        } else if (c->state == GW_CS_CLOSING && now - c->last_input_ms > CLOSING_MS && c->client) {
-            lws_set_timeout(c->client, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        }
+        check_console(h, c, now);
     }
     lws_sul_schedule(h->lws, 0, &h->sweep, sweep_cb, SWEEP_US);
 }

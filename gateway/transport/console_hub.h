@@ -5,10 +5,20 @@
  * single-use ticket of the session's console.open command. The hub owns the sessions, their
  * tickets, the two bounded byte queues of each session with their flow control (a side
  * that stops reading stops the other side's reads), the limits (per user, total), the
- * ticket expiry and idle timeouts, and the audit lines. RFB is never parsed here.
+ * deadlines, and the audit lines. RFB is never parsed here.
  *
- * Memory per session: at most 2 * GW_CONSOLE_QUEUE bytes queued, plus lws' own receive
+ * Each queue is its connection's byte budget (transport/conn_guard.h): at most
+ * limits.client_queue_bytes, and never more than GW_CONSOLE_QUEUE. A stream that would not
+ * fit pauses its source (back-pressure) rather than closing anything. Memory per session:
+ * at most 2 * (GW_CONSOLE_QUEUE + GW_CONSOLE_RX) bytes queued, plus lws' own receive
  * buffers (GW_CONSOLE_RX per connection) and at most one partial write per connection.
+ *
+ * Deadlines: the browser is authenticated by its token cookie at the upgrade and the relay
+ * by its ticket, so neither has a sign-in deadline; the session is ended when that token
+ * is deleted or expires (or its user loses the permission). Waiting for the relay:
+ * console.ticket_ttl_ms. Spliced: console.idle_timeout_s without client input, and
+ * timeouts.send_s for either connection to take a byte of what waits for it (closed at
+ * once and counted, as every connection). Closing: GW_CONSOLE_CLOSING_MS.
  * Service thread only.
  */
 #ifndef GW_CONSOLE_HUB_H
@@ -18,18 +28,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/users.h"
 #include "bus/commands.h"
 #include "gateway.h"
+#include "transport/conn_guard.h"
 
-#define GW_CONSOLE_QUEUE    (1024 * 1024) /**< bytes queued per direction before reads pause */
-#define GW_CONSOLE_RX       (64 * 1024)   /**< lws receive buffer of a console connection */
-#define GW_CONSOLE_CHUNK    (256 * 1024)  /**< largest single write */
-#define GW_CONSOLE_TICKET   43            /**< base64url of 32 random bytes */
-#define GW_CONSOLE_PROTOCOL "binary"      /**< the client endpoint's subprotocol (noVNC's) */
-#define GW_RELAY_PROTOCOL   "xo-console-relay"
+#define GW_CONSOLE_QUEUE      (1024 * 1024) /**< bytes queued per direction before reads pause */
+#define GW_CONSOLE_RX         (64 * 1024)   /**< lws receive buffer of a console connection */
+#define GW_CONSOLE_CHUNK      (256 * 1024)  /**< largest single write */
+#define GW_CONSOLE_TICKET     43            /**< base64url of 32 random bytes */
+#define GW_CONSOLE_CLOSING_MS 10000         /**< a client not taking its last bytes is cut */
+#define GW_CONSOLE_PROTOCOL   "binary"      /**< the client endpoint's subprotocol (noVNC's) */
+#define GW_RELAY_PROTOCOL     "xo-console-relay"
 
 /* Close codes sent to a console client after the upgrade (docs/console.md). */
 #define GW_CLOSE_CONSOLE_ENDED 4000 /**< the host's console ended the session */
+#define GW_CLOSE_SIGNED_OUT    4401 /**< the token was deleted or expired, or no permission */
 #define GW_CLOSE_NO_CONSOLE    4404 /**< the VM has no RFB console at its site */
 #define GW_CLOSE_DISABLED      4403 /**< other_config.disable_pv_vnc = "1" */
 #define GW_CLOSE_NOT_RUNNING   4409 /**< the VM halted (or is not running) */
@@ -44,6 +58,8 @@ typedef struct gw_console_hub gw_console_hub_t;
 typedef struct {
     uint8_t *buf; /**< LWS_PRE bytes of headroom, then the bytes */
     size_t cap, head, tail;
+    gw_conn_budget_t budget; /**< the writing connection's budget: the bytes queued */
+    int64_t waiting_since;   /**< monotonic ms of the last byte taken while bytes wait */
 } gw_cq_t;
 
 typedef enum {
@@ -60,6 +76,7 @@ typedef struct gw_console {
     gw_console_state_t state;
     char vm[64], uuid[64], pool[64], type[16];
     char user_id[40], email[256], addr[64];
+    gw_token_ref_t token; /**< the token of the cookie (its digest): checked while open */
     char cmd_id[GW_CMD_ID_LEN + 1];
     char ticket[GW_CONSOLE_TICKET + 1];
     bool ticket_used;

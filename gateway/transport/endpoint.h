@@ -20,6 +20,7 @@
 
 #include "bus/commands.h"
 #include "gateway.h"
+#include "transport/http_status.h"
 
 /** What the listener shares with every endpoint: the vhost's user pointer. */
 typedef struct {
@@ -86,24 +87,18 @@ static inline void *gw_endpoint_state(struct lws *wsi, const char *protocol_name
 }
 
 /**
- * @brief Refuse a WebSocket upgrade with a plain HTTP answer, from
- *        LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION (the handshake has not been answered yet;
- *        lws writes it raw). @returns -1: the filter's return value.
+ * @brief Refuse a WebSocket upgrade with a plain HTTP answer (its status line with the
+ *        reason phrase, http_status.h), from LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION (the
+ *        handshake has not been answered yet; lws writes it raw). @returns -1: the
+ *        filter's return value.
  */
 static inline int gw_endpoint_refuse_upgrade(struct lws *wsi, int status, const char *reason)
 {
     unsigned char buf[LWS_PRE + 512];
-    const char *text = status == 401   ? "Unauthorized"
-                       : status == 403 ? "Forbidden"
-                       : status == 404 ? "Not Found"
-                       : status == 409 ? "Conflict"
-                       : status == 429 ? "Too Many Requests"
-                       : status == 503 ? "Service Unavailable"
-                                       : "Bad Request";
     int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s\n",
-                     status, text, strlen(reason) + 1, reason);
+                     status, gw_http_reason(status), strlen(reason) + 1, reason);
 
     if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE)
         lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL);

@@ -15,13 +15,26 @@
 #define MOD    "console"
 #define PREFIX "/api/consoles/"
 
+/* 414 or 431 for a request over limits.max_url_bytes or limits.max_header_bytes, else 0. */
+static int oversized(struct lws *wsi)
+{
+    const gw_transport_t *t = gw_transport_of(wsi);
+
+    return t ? gw_http_check_size(wsi, t->ctx->limits.max_url_bytes,
+                                  t->ctx->limits.max_header_bytes)
+             : 0;
+}
+
 /* The upgrade: path, cookie, user, VM, state, agent, limits; refused with an HTTP status. */
 static int admit(gw_console_hub_t *h, struct lws *wsi, gw_console_t *c)
 {
     char uri[512], cookie[4096] = "", addr[64] = "";
     gw_console_refusal_t r;
     char *id;
+    int size;
 
+    if ((size = oversized(wsi))) /* before the path: a long one does not fit uri[] */
+        return gw_endpoint_refuse_upgrade(wsi, size, gw_http_reason(size));
     if (!h || !c || lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         strncmp(uri, PREFIX, strlen(PREFIX)) != 0)
         return gw_endpoint_refuse_upgrade(wsi, 404, "no console at this path");

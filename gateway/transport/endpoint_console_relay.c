@@ -15,13 +15,26 @@
 #define MOD    "console"
 #define PREFIX "/api/console-relay/"
 
+/* 414 or 431 for a request over limits.max_url_bytes or limits.max_header_bytes, else 0. */
+static int oversized(struct lws *wsi)
+{
+    const gw_transport_t *t = gw_transport_of(wsi);
+
+    return t ? gw_http_check_size(wsi, t->ctx->limits.max_url_bytes,
+                                  t->ctx->limits.max_header_bytes)
+             : 0;
+}
+
 static int admit(gw_console_hub_t *h, struct lws *wsi, gw_relay_conn_t *rc)
 {
     char uri[512], auth[256] = "", addr[64] = "";
     const char *ticket = "";
     gw_console_refusal_t r;
     char *id;
+    int size;
 
+    if ((size = oversized(wsi))) /* before the path: a long one does not fit uri[] */
+        return gw_endpoint_refuse_upgrade(wsi, size, gw_http_reason(size));
     if (!h || !rc || lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
         strncmp(uri, PREFIX, strlen(PREFIX)) != 0)
         return gw_endpoint_refuse_upgrade(wsi, 404, "no relay at this path");

@@ -3,19 +3,26 @@ XAPI simulator <- xo-agent (console relay, dials back) -> xo-gateway /api/consol
 /api/consoles/<id> <- client.
 
 1. Refused before the upgrade with an HTTP status: no cookie (401), a viewer's token (403),
-   an unknown VM (404), a halted VM (409), other_config.disable_pv_vnc = "1" (403).
+   an unknown VM (404), a halted VM (409), other_config.disable_pv_vnc = "1" (403), a
+   cookie over limits.max_header_bytes (431, with its reason phrase).
 2. A session: subprotocol `binary` answered when offered, none offered works too (routed by
    path), the `authenticationToken` cookie works; version, security None, ServerInit with
    the VM's name, a full framebuffer update equal to the simulator's own console's, key
-   and pointer events counted by the simulator (/sim/stats); console.open results on
-   xo.results (accepted, success, closed with duration and bytes), valid against the schema.
+   and pointer events counted by the simulator (/sim/stats); the session outlives the
+   gateway's WebSocket sign-in deadline (timeouts.signin_s: a console is authenticated by its
+   cookie at the upgrade); console.open results on xo.results (accepted, success, closed
+   with duration and bytes), valid against the schema and signed by the pool's agent key
+   (xo-sig verified), none refused by the gateway.
 3. The VM rebooted, then moved to the other host, during one session: the client's socket
    stays open and its next full update shows the VM again (the session is resumed on the
    new console, no fresh ServerInit); the VM halted: the socket closes 4409 with a reason.
 4. Tickets, read from xo.commands as anyone with Kafka access could: the relay refuses no
    ticket, a ticket presented for another console (and that ticket is then spent: its
    console closes), a replayed ticket, and an expired one (its browser closed 4503).
-5. The agent killed during a session: the client's socket closes 4503 with a reason; the
+5. The token a console was opened with is checked as a JSON-RPC session's is: deleted by
+   token.delete, deleted by a session.signOut of a session signed in with it, or expired,
+   each open console closes 4401 and the token is refused at the next upgrade (401).
+6. The agent killed during a session: the client's socket closes 4503 with a reason; the
    gateway's /metrics shows no console left open; refusals counted by reason. The gateway
    then stops cleanly (the sanitizer build checks it leaked nothing).
 """
@@ -29,10 +36,11 @@ import time
 import gw_harness as g
 import harness
 import rfb_client as rc
-from test_agent_commands import regular_vms, vm_by_state, wait_consuming
+from test_agent_commands import regular_vms, sign_command_bin, vm_by_state, wait_consuming
 
 VIEWER = ("view@x.org", "viewer pw")
 TICKET_TTL_MS = 4000
+SIGNIN_S = int(3 * harness.SCALE)  # the gateway's timeouts.signin_s: consoles outlive it
 GW_URL = [None]
 SCHEMAS = os.path.join(harness.src_dir(), "schemas")
 
@@ -54,7 +62,8 @@ def start_stack(st, sim_vms=12):
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
         "commands": {"private_key": os.path.join(keys, "gateway.key"), "timeout_ms": "20000"},
-        "console": {"ticket_ttl_ms": str(TICKET_TTL_MS)}})
+        "console": {"ticket_ttl_ms": str(TICKET_TTL_MS)},
+        "timeouts": {"signin_s": str(SIGNIN_S)}})
     wait_consuming(ag)
     g.wait_synced(gw, [sim.pool_uuid])
     wait_agent_live(gw, sim.pool_uuid)
@@ -69,11 +78,11 @@ def wait_agent_live(gw, pool, timeout=30):
     harness.wait_until(live, timeout, what="the pool's agent live at the gateway")
 
 
-def token(gw, creds):
+def token(gw, creds, **params):
     ws = g.WsClient(gw.port)
     r = ws.call("session.signIn", {"username": creds[0], "password": creds[1]})
     assert "result" in r, r
-    tok = ws.call("token.create", {})["result"]
+    tok = ws.call("token.create", params)["result"]
     ws.close()
     return tok
 
@@ -127,8 +136,10 @@ def check_refusals(gw, sim, admin, viewer, running, halted):
                        what="disable_pv_vnc reaches the gateway")
     st, body = refused(gw, running[5], admin)
     assert "disabled" in body, body
+    st, body = refused(gw, running[0], "x" * 20000)  # a Cookie over limits.max_header_bytes
+    assert st == 431 and "Too Large" in body, (st, body)
     print("refused before the upgrade: no cookie 401, bad token 401, viewer 403, unknown VM "
-          "404, halted VM 409, disable_pv_vnc 403")
+          "404, halted VM 409, disable_pv_vnc 403, headers too large 431")
 
 
 def check_session(gw, sim, admin, vm):
@@ -139,6 +150,8 @@ def check_session(gw, sim, admin, vm):
     assert r.name == name and (r.width, r.height) == (640, 480), (r.name, r.width, r.height)
     frame = r.full_frame()
     assert frame == direct_frame(sim, vm), "the framebuffer differs from the simulator's"
+    # past the sign-in deadline of a WebSocket (a console signed in with its cookie)
+    time.sleep(SIGNIN_S + 1)
     r.type_text("xo")
     r.pointer(100, 120, 1)
     r.pointer(100, 120, 0)
@@ -155,7 +168,8 @@ def check_session(gw, sim, admin, vm):
     assert r.full_frame() == direct_frame(sim, vm)
     c.close()
     print(f"session: binary answered, none offered works, ServerInit '{r.name}', full frame "
-          "equals the simulator's, keys and pointer counted")
+          f"equals the simulator's, keys and pointer counted after {SIGNIN_S + 1} s open "
+          "(past timeouts.signin_s)")
 
 
 def results_of(k, op="console.open"):
@@ -165,6 +179,38 @@ def results_of(k, op="console.open"):
         if v and key and cmds.get(key.decode() if isinstance(key, bytes) else key, {}).get("op") == op:
             out.setdefault(json.loads(v)["id"], []).append(json.loads(v))
     return cmds, out
+
+
+def check_signed(st, k, pool):
+    """Every console.open result was signed by the pool's agent key over its exact bytes,
+    and the gateway refused none of the results it read."""
+    priv, _, kid = st.agent_key(pool)
+    cmds = {json.loads(v)["id"]: json.loads(v)["op"]
+            for _, v, _ in harness.kcat_read(k.bootstrap, "xo.commands") if v}
+    seen = set()
+    for key, v, hdrs in harness.kcat_read(k.bootstrap, "xo.results"):
+        key = key.decode() if isinstance(key, bytes) else key
+        if not v or cmds.get(key) != "console.open":
+            continue
+        state = json.loads(v)["state"]
+        assert hdrs.get("xo-key") == kid, (state, hdrs)
+        assert hdrs.get("xo-sig") == sign(priv, v)["xo-sig"], f"{state}: bad signature"
+        seen.add(state)
+    assert {"accepted", "success", "closed"} <= seen, seen
+    _, body, _ = g.http_get(GW_URL[0] + "/metrics")
+    refused = [l for l in body.decode().splitlines()
+               if l.startswith("xo_gateway_command_results_refused_total") and
+               not l.endswith(" 0")]
+    assert not refused, refused
+    print(f"xo.results: console.open's accepted, success and closed signed by the agent's key "
+          f"{kid}; the gateway refused no result")
+
+
+def sign(priv, value):
+    """xo-sig and xo-key of value signed with a private key file (Ed25519: deterministic)."""
+    out = subprocess.run([sign_command_bin(), "--sign-stdin", priv], input=value,
+                         capture_output=True, check=True, timeout=30).stdout.decode()
+    return dict(l.split("=", 1) for l in out.splitlines())
 
 
 def check_results(k, vm):
@@ -321,6 +367,38 @@ def metrics(gw):
     return out
 
 
+def check_token_gone(gw, vm):
+    """A console ends when its token stops being valid, however that happens."""
+    admin_ws = g.WsClient(gw.port)
+    assert "result" in admin_ws.call("session.signIn", {"username": "admin@admin.net",
+                                                        "password": "admin"})
+    creds = ("admin@admin.net", "admin")
+    ttl_ms = int(6000 * harness.SCALE)
+    toks = {"deleted": token(gw, creds), "signed_out": token(gw, creds),
+            "expired": token(gw, creds, expiresIn=ttl_ms)}
+    conns = {}
+    for why, tok in toks.items():
+        c, r = open_console(gw, vm, tok)
+        r.full_frame()
+        conns[why] = c
+    assert admin_ws.call("token.delete", {"token": toks["deleted"]}).get("result") is True
+    holder = g.WsClient(gw.port)
+    assert "result" in holder.call("session.signIn", {"token": toks["signed_out"]})
+    assert holder.call("session.signOut", {}).get("result") is True
+    holder.close()
+    admin_ws.close()
+    for why, c in conns.items():
+        code, reason = c.wait_close(timeout=ttl_ms / 1000 + 20)
+        assert code == 4401 and "signed out" in reason, (why, code, reason)
+        c.close()
+        st_, body = refused(gw, vm, toks[why])
+        assert st_ == 401 and "invalid" in body, (why, st_, body)
+    harness.wait_until(lambda: metrics(gw).get("xo_gateway_consoles_open") == 0, 10,
+                       what="the three consoles closed")
+    assert metrics(gw).get('xo_gateway_console_refusals_total{reason="token_gone"}', 0) >= 3
+    print("token deleted, signed out, expired: each console closed 4401, the token refused (401)")
+
+
 def check_agent_killed(st, k, sim, ag, gw, admin, vm, agent_extra):
     c, r = open_console(gw, vm, admin)
     r.full_frame()
@@ -362,9 +440,11 @@ def main():
         check_refusals(gw, sim, admin, viewer, running, halted)
         check_session(gw, sim, admin, running[0])
         check_results(k, running[0])
+        check_signed(st, k, sim.pool_uuid)
         mover = next(v for v in running[1:5] if movable(sim, v))
         check_follow(gw, sim, admin, mover)
         check_tickets(k, gw, sim, ag, admin, [v for v in running[1:5] if v != mover][:3])
+        check_token_gone(gw, running[0])
         ag2 = check_agent_killed(st, k, sim, ag, gw, admin, running[0], agent_extra)
         ag2.stop()
         code = gw.proc.stop()

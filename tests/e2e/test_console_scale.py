@@ -8,7 +8,9 @@
 2. A client that stops reading while the simulator streams full-frame updates: the
    simulator soon stops sending (its bytes_sent stalls: the agent stopped reading the
    host), gateway and agent RSS stay under the bound; when the client reads again the
-   stream flows again.
+   stream flows again: a stall shorter than the gateway's timeouts.send_s does not end the
+   console. A client that then stops reading for good is closed by the gateway once
+   timeouts.send_s passes (counted as stalled), and its console ends.
 (RSS bounds are checked on the normal build only: sanitizers inflate memory.)
 """
 import hashlib
@@ -27,6 +29,8 @@ N_CONSOLES = 100
 PER_CONSOLE_BOUND = 1 << 20      # bytes of RSS per open console, gateway or agent
 STALL_BOUND = 12 << 20           # RSS growth while one client stalls a stream
 SANITIZED = os.environ.get("XO_SANITIZE") == "1"
+STALL_S = 5 * harness.SCALE      # how long the client stops reading, then reads again
+SEND_S = int(2 * STALL_S)        # the gateway's timeouts.send_s: longer than that stall
 
 
 def rss(proc):
@@ -48,7 +52,7 @@ def start_demo(st):
         for i, s in enumerate(sims)]
     gw = st.start_gateway(k, extra={
         "commands": {"private_key": os.path.join(keys, "gateway.key")},
-        "console": {"max_per_user": "200"}})
+        "console": {"max_per_user": "200"}, "timeouts": {"send_s": str(SEND_S)}})
     for a in agents:
         wait_consuming(a)
     g.wait_synced(gw, [s.pool_uuid for s in sims])
@@ -131,9 +135,9 @@ def check_stall(sims, agents, gw, tok):
         r.request(True)
         r.read_update()          # the stream flows
         # stop reading: the simulator must stop sending soon (every buffer on the way full)
-        time.sleep(3 * harness.SCALE)
+        time.sleep(STALL_S * 3 / 5)
         s1 = bytes_sent(sim, vm)
-        time.sleep(2 * harness.SCALE)
+        time.sleep(STALL_S * 2 / 5)
         s2 = bytes_sent(sim, vm)
         grown = [rss(gw.proc) - base[0], rss(agent) - base[1]]
         assert s2 - s1 <= 2 * 640 * 480 * 4, f"the host kept streaming: {s2 - s1} bytes in 2 s"
@@ -147,10 +151,41 @@ def check_stall(sims, agents, gw, tok):
         for _ in range(20):
             r.read_update()
         rc.wait_for(lambda: bytes_sent(sim, vm) > s2 + 10 * 640 * 480 * 4, 20, "stream resumed")
+        print(f"reading again after {STALL_S:.0f} s (timeouts.send_s = {SEND_S} s): the stream "
+              "flows again")
+        check_dropped(gw, c)
     finally:
         sim.post("/sim/config?console_stream=0")
         c.close()
-    print("reading again: the stream flows again")
+
+
+def gateway_counts(gw):
+    """(connections closed as stalled, consoles open) from the gateway's /metrics."""
+    _, body, _ = g.http_get(gw.url + "/metrics")
+    out = {}
+    for line in body.decode().splitlines():
+        if not line.startswith("#") and " " in line:
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return (out.get('xo_gateway_connections_closed_total{reason="stalled"}', 0),
+            out.get("xo_gateway_consoles_open", -1))
+
+
+def check_dropped(gw, c):
+    """Stop reading for good: the gateway closes the console after timeouts.send_s."""
+    assert gateway_counts(gw) == (0, 1), "a stall shorter than timeouts.send_s was closed"
+    t0 = time.monotonic()
+    harness.wait_until(lambda: gateway_counts(gw) == (1, 0), SEND_S + 30, interval=0.5,
+                       what="the stalled console closed by timeouts.send_s")
+    took = time.monotonic() - t0
+    c.s.settimeout(10 * harness.SCALE)
+    try:  # what the kernel still held, then the end (a reset, or EOF)
+        while c.s.recv(1 << 20):
+            pass
+    except OSError:
+        pass
+    print(f"stalled for good: closed by the gateway after {took:.0f} s (timeouts.send_s = "
+          f"{SEND_S} s), counted as stalled")
 
 
 def main():
