@@ -86,7 +86,10 @@ def main():
             "http": {"address": "127.0.0.1", "port": str(port), "tls_cert": cert,
                      "tls_key": key},
             "kafka": {"bootstrap.servers": k.bootstrap},
-            "commands": {"private_key": os.path.join(keys, "gateway.key")}})
+            "commands": {"private_key": os.path.join(keys, "gateway.key"),
+                         # the pool's agent key (harness.Stack.agent_key), which signs the
+                         # console.open results the agents below publish
+                         "agent_keys": st.agent_keys_setting([sim.pool_uuid])}})
         st.spawn("gateway", [harness.binary("xo-gateway"), "--config", cfg])
 
         def agent(name, console):
