@@ -13,7 +13,7 @@
  *               endpoint_console_relay: the agents' side, console_hub: the console
  *               sessions between them)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
- *               tables (api_*.c), REST (rest), sessions, users and tokens, the Basic-auth
+ *               tables (api_*.c), REST (rest, rest_*), sessions, users and tokens, the Basic-auth
  *               cache (auth_cache), /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results
  *   view/       Kafka -> the materialized view of XO objects, filters, notifications
