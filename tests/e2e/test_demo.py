@@ -159,6 +159,7 @@ class DemoActs(unittest.TestCase):
                 self.assertRegex(vm, UUID, f"{command} gave {vm!r}")
                 states.append(self._power_state(sims, vm))
                 self.assertEqual(states[-1], "Halted", "the README picks a halted VM")
+            self._check_patching(command, out)
             for needle, want in EFFECTS:
                 if needle in command:
                     self.assertIsNotNone(vm, f"{command} acts before a VM was picked")
@@ -203,6 +204,21 @@ class DemoActs(unittest.TestCase):
             direct.close()
         print(f"console of {vm} through the demo: ServerInit '{name}', frame equal to the "
               "simulator's")
+
+    patched = False
+
+    def _check_patching(self, command, out):
+        """Before the install every host misses something; after it, nothing."""
+        if "pool.installPatches" in command:
+            self.assertNotIn('"error"', out, f"{command}\n{out}")
+            self.assertEqual(out.count('"result":true'), 5, f"{command}\n{out}")
+            self.patched = True
+        elif "pool.listMissingPatches" in command:
+            lines = [l for l in out.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 5, f"one answer per host of both pools\n{out}")
+            for line in lines:
+                self.assertTrue(line.startswith('{"result":[' + ("]" if self.patched else "{")),
+                                f"{command}\n{out}")
 
     @staticmethod
     def _power_state(sims, vm):
