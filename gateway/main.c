@@ -18,6 +18,7 @@
 #include "bus/commands.h"
 #include "gateway.h"
 #include "transport/http_server.h"
+#include "xo_alloc.h"
 #include "xo_cli.h"
 #include "xo_envelope.h"
 #include "xo_kafka.h"
@@ -225,7 +226,7 @@ int main(int argc, char **argv)
     xo_config_t *cfg = NULL;
     gw_ctx_t ctx;
     xo_topics_t topics;
-    char errstr[512];
+    char errstr[512], alloc[32];
     int code = XO_EXIT_FAILURE;
     xo_err_t err;
     struct sigaction sa;
@@ -336,6 +337,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    xo_info(MOD, "event=allocator name=%s", xo_alloc_name(alloc, sizeof(alloc)));
     xo_info(MOD, "event=listening url=%s://%s:%d version=%s",
             xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
             xo_config_get(cfg, "http.address"), gw_http_port(g_http), XO_VERSION);
