@@ -367,7 +367,7 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
     }
     err = cmd_run(c, cmd, &out);
     if (err == XO_OK && out.detached) { /* another thread runs it and reports: the console
-                                         * relays (console.h) or the patch worker */
+                                         * relays (console.h), patch_worker.c, transfer.c */
         xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
         json_object_put(out.result);
         return;
