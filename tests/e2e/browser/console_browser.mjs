@@ -21,8 +21,11 @@ try {
   page.on("console", (m) => process.stderr.write(`[page] ${m.text()}\n`));
   const url = `ws://127.0.0.1:${cfg.gateway_port}/api/consoles/${cfg.vm}`;
   await page.goto(`${cfg.page_url}?url=${encodeURIComponent(url)}&protocols=${cfg.protocols || ""}`);
-  await page.waitForFunction(() => window.consoleState.connected || window.consoleState.disconnected,
-                             null, { timeout: 20000 });
+  // consoleState is set by the page's first script; guard anyway (a page still loading)
+  await page.waitForFunction(() => {
+    const s = window.consoleState;
+    return s && (s.connected || s.disconnected);
+  }, null, { timeout: 20000 });
   out.state = await page.evaluate(() => window.consoleState);
   if (out.state.connected) {
     // the first full update is drawn once the canvas is no longer blank
