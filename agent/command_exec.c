@@ -113,6 +113,8 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
         err = check_executors(c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
         err = open_xapi(c, errstr, errstr_size);
+    if (err == XO_OK)
+        err = agent_console_new(a, cmd_console_report, c, &c->consoles, errstr, errstr_size);
     if (err != XO_OK) {
         agent_commands_free(c);
         return err;
@@ -364,8 +366,9 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
         return;
     }
     err = cmd_run(c, cmd, &out);
-    if (err == XO_OK && out.detached) { /* a worker runs it and reports (patch_worker.c,
-                                         * transfer.c) */
+    if (err == XO_OK && out.detached) { /* another thread runs it and reports: the console
+                                         * relays (console.h), patch_worker.c, transfer.c */
+        xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
         json_object_put(out.result);
         return;
     }
@@ -444,6 +447,8 @@ static void *cmd_main(void *arg)
 
 xo_err_t agent_commands_start(agent_cmd_t *c)
 {
+    if (c->consoles && agent_console_start(c->consoles) != XO_OK)
+        return XO_ERR_NOMEM;
     if (pthread_create(&c->thread, NULL, cmd_main, c) != 0)
         return XO_ERR_NOMEM;
     c->started = true;
@@ -456,6 +461,7 @@ void agent_commands_free(agent_cmd_t *c)
         return;
     if (c->started)
         pthread_join(c->thread, NULL);
+    agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
     if (c->session[0]) {
         json_object *ignored = NULL;

@@ -8,6 +8,7 @@
 #define XO_COMMAND_INT_H
 
 #include "command_exec.h"
+#include "console.h"
 #include "command_verify.h"
 
 #define CMD_MOD          "command"
@@ -17,21 +18,23 @@
 typedef struct patch_worker patch_worker_t;
 
 struct agent_cmd {
-    agent_t *a;              /**< shared; status under a->status_lock */
-    xo_keyring_t *keys;      /**< owned: the gateway keys trusted to sign commands */
-    xo_key_t *sign_key;      /**< this agent's key, signs every result it publishes: owned by
-                              *   the command thread's context; read-only, so the patch
-                              *   worker (joined before it is freed) signs with it too; a
-                              *   transfer worker's context borrows its own handle
-                              *   (xo_key_dup), since that worker may outlive this one */
-    cmd_replay_t *replay;    /**< owned */
-    cmd_policy_t policy;     /**< borrows keys, replay, pool */
-    char pool[64];           /**< copied from a->pool_uuid once known */
-    int32_t partition;       /**< the pool's partition of xo.commands and xo.results */
-    char group_id[256];      /**< consumer group of the committed offsets */
-    xo_xapi_conn_t *xapi;    /**< own connection: xo_xapi_conn_t is not thread-safe */
-    char session[128];       /**< own XAPI session (a credential: never logged) */
-    xo_consumer_t *consumer; /**< xo.commands, the pool's partition */
+    agent_t *a;                /**< shared; status under a->status_lock */
+    xo_keyring_t *keys;        /**< owned: the gateway keys trusted to sign commands */
+    xo_key_t *sign_key;        /**< this agent's key, signs every result it publishes: owned by
+                                *   the command thread's context; read-only, so the patch
+                                *   worker (joined before it is freed) signs with it too; a
+                                *   transfer worker's context borrows its own handle
+                                *   (xo_key_dup), since that worker may outlive this one; the
+                                *   console relays (freed before it) sign with it too */
+    cmd_replay_t *replay;      /**< owned */
+    cmd_policy_t policy;       /**< borrows keys, replay, pool */
+    char pool[64];             /**< copied from a->pool_uuid once known */
+    int32_t partition;         /**< the pool's partition of xo.commands and xo.results */
+    char group_id[256];        /**< consumer group of the committed offsets */
+    xo_xapi_conn_t *xapi;      /**< own connection: xo_xapi_conn_t is not thread-safe */
+    char session[128];         /**< own XAPI session (a credential: never logged) */
+    xo_consumer_t *consumer;   /**< xo.commands, the pool's partition */
+    agent_console_t *consoles; /**< console relays (own threads); NULL when disabled */
     pthread_t thread;
     bool started;
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
@@ -42,8 +45,8 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
-    bool detached;        /**< a worker took the command and publishes its outcome (the
-                           *   patch worker, a transfer worker) */
+    bool detached;        /**< another thread took the command and publishes its outcome (the
+                           *   console relays, the patch worker, a transfer worker) */
 } cmd_outcome_t;
 
 /* patch_worker.c (the worker slot's life follows the command thread's) */
@@ -61,6 +64,13 @@ xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double p
                      json_object *result, const char *code, json_object *params,
                      const char *reason);
 
+/**
+ * The console relays' report (console.h's console_report_fn, opaque = the agent_cmd_t):
+ * success / failure / closed of a console.open on xo.results. Relay thread; only reads
+ * what the command thread set before starting it.
+ */
+void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,
+                        const char *code, const char *reason, int64_t bytes);
 /** A `progress` result with the bytes moved so far, and a reason ("queued") or NULL;
  *  callable from any thread on a context of its own (transfer workers). */
 xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,

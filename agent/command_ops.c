@@ -249,6 +249,36 @@ static xo_err_t op_tag_remove(agent_cmd_t *c, const cmd_t *cmd, const char *vm, 
     return tag(c, cmd, vm, "VM.remove_tags", out);
 }
 
+/* console.open: handed to the console relays (console.h), which report on xo.results
+ * themselves; the command thread never waits for a console. */
+static xo_err_t op_console_open(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
+                                cmd_outcome_t *out)
+{
+    console_req_t req;
+    xo_err_t err;
+
+    (void)vm; /* resolved by cmd_run: an unknown uuid already failed with UUID_INVALID */
+    if (!c->consoles) {
+        snprintf(out->xerr.code, sizeof(out->xerr.code), "CONSOLES_DISABLED");
+        return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
+                         "console.enabled is false on this agent");
+    }
+    memset(&req, 0, sizeof(req));
+    snprintf(req.id, sizeof(req.id), "%s", cmd->id);
+    snprintf(req.vm, sizeof(req.vm), "%s", xo_msg_str(cmd->args, "id"));
+    snprintf(req.user, sizeof(req.user), "%s", cmd->user ? cmd->user : "");
+    snprintf(req.ticket, sizeof(req.ticket), "%s", xo_msg_str(cmd->args, "ticket"));
+    snprintf(req.relay, sizeof(req.relay), "%s", xo_msg_str(cmd->args, "relay"));
+    err = agent_console_open(c->consoles, &req, out->reason, sizeof(out->reason));
+    memset(req.ticket, 0, sizeof(req.ticket));
+    if (err == XO_OK)
+        out->detached = true;
+    else
+        snprintf(out->xerr.code, sizeof(out->xerr.code), "%s",
+                 err == XO_ERR_LIMIT ? "CONSOLE_LIMIT" : "RELAY_UNREACHABLE");
+    return err;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* One executor per row of the op table (xo_ops.h), on the resolved object's ref. */
@@ -275,6 +305,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing, /* patch_*.c */
     [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
     [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
+    [XO_OP_CONSOLE_OPEN] = op_console_open,
 };
 
 bool cmd_can_run(cmd_op_t op)

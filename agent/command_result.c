@@ -2,8 +2,9 @@
  * command_result.c - publishes the results of commands (accepted, progress with or without
  * bytes, success, failure, rejected) on the pool's partition of xo.results, keyed by the
  * command id and signed with the agent's own key. The lowest of the command files: the
- * thread (command_exec.c), the executors (command_ops.c) and the transfer workers
- * (transfer.c) all report through its one publisher. Must not verify, consume or call XAPI.
+ * thread (command_exec.c), the executors (command_ops.c), the transfer workers
+ * (transfer.c) and the console relays (cmd_console_report) all report through its one
+ * publisher. Must not verify, consume or call XAPI.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,4 +64,18 @@ xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint
                          xo_now_ms(), NULL,    NULL,     NULL,       reason};
 
     return publish(c, &m, true);
+}
+
+void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,
+                        const char *code, const char *reason, int64_t bytes)
+{
+    agent_cmd_t *c = opaque;
+    json_object *params = code ? json_object_new_array() : NULL;
+    xo_result_msg_t m = {cmd_id,      c->pool, c->a->id, state,  1,     bytes,
+                         xo_now_ms(), result,  code,     params, reason};
+
+    publish(c, &m, false);
+    json_object_put(params);
+    if (strcmp(state, "closed") != 0)
+        agent_count(c->a, &c->a->status.commands, 1);
 }

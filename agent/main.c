@@ -76,6 +76,25 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Clock difference allowed between gateway and agent when checking expiry."},
     {"commands.group_id", XO_CFG_STRING, NULL, 0, 0, false,
      "Consumer group of the committed command offsets (default xo-agent.<pool-uuid>)."},
+    {"console.enabled", XO_CFG_BOOL, "true", 0, 0, false,
+     "Serve console.open: relay VM consoles to the gateway that asks (dialing it back)."},
+    {"console.max_sessions", XO_CFG_INT, "200", 1, 100000, false,
+     "Consoles this agent relays at once; more are refused (CONSOLE_LIMIT)."},
+    {"console.follow", XO_CFG_BOOL, "true", 0, 0, false,
+     "When a VM reboots or moves, resume its open consoles on the new console (the client "
+     "sees one session); false: close them with a reason."},
+    {"console.reattach_timeout_s", XO_CFG_INT, "120", 1, 3600, false,
+     "How long a console waits for its VM's console to come back (reboot, migration) "
+     "before it closes."},
+    {"console.host_transport", XO_CFG_STRING, "auto", 0, 0, false,
+     "How the host's console is opened: auto (WebSocket, else CONNECT), websocket, connect."},
+    {"console.gateway_ca_file", XO_CFG_STRING, NULL, 0, 0, false,
+     "PEM CA bundle that checks the gateway's certificate on wss:// relays (default: the "
+     "system's)."},
+    {"console.gateway_fingerprint", XO_CFG_STRING, NULL, 0, 0, false,
+     "SHA-256 of the gateway's certificate (hex) to pin instead of a CA."},
+    {"console.gateway_insecure", XO_CFG_BOOL, "false", 0, 0, false,
+     "Do not check the gateway's certificate (tests only)."},
     {"transfer.listen", XO_CFG_STRING, NULL, 0, 0, false,
      "host:port where other agents deliver VM copies to this pool over TLS (port 0: any); "
      "unset: this agent takes no incoming transfer (docs/streaming.md)."},

@@ -145,6 +145,16 @@ static const xo_op_param_t p_rolling_update[] = {
      "xo-server: skip its check of running backup jobs (the agents run none)"},
     P_END};
 
+/* console.open: the ticket is 32 random bytes in base64url (no padding), the relay URL is
+ * where the gateway that issued it listens for the agent (endpoint_console_relay.c). */
+static const xo_op_param_t p_console_open[] = {
+    P_ID,
+    {"ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 43, 43, NULL,
+     "single-use relay ticket the agent presents to the gateway (base64url, 32 random bytes)"},
+    {"relay", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 8, 512, NULL,
+     "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -218,6 +228,10 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                                    "first, moving their VMs away and back; resumable.",
                                    XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_rolling_update,
                                    r_rolling_update},
+    [XO_OP_CONSOLE_OPEN] = {"console.open",
+                            "Open a VM's RFB console and relay it to the gateway (ticket).",
+                            XO_PERM_OPERATE, XO_ON_VM | XO_ON_VM_CONTROLLER, XO_OP_INTERNAL,
+                            p_console_open, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

@@ -37,6 +37,7 @@ typedef enum {
     XO_OP_POOL_LIST_MISSING_PATCHES,
     XO_OP_POOL_INSTALL_PATCHES,
     XO_OP_POOL_ROLLING_UPDATE,
+    XO_OP_CONSOLE_OPEN,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -87,8 +88,9 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_TASK          (1u << 6) /**< "task": an XAPI task (the agent: task.get_by_uuid) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
-#define XO_OP_INTERNAL                                                                             \
-    (1u << 1) /**< a step the gateway issues itself (a transfer's): no API method, no REST */
+/** A step the gateway issues itself: no API method, no REST action. A transfer's steps, and
+ *  console.open for /api/consoles/<id> (its arguments, a relay ticket, are the gateway's own). */
+#define XO_OP_INTERNAL (1u << 1)
 
 /** A REST action: POST /rest/v0/<collection of the op's targets>/<id>/actions/<action>
  *  (other REST routes of an op, such as PATCH or tags, are the REST API's:

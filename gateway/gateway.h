@@ -9,7 +9,9 @@
  *               WebSocket sessions with their queues and fan-out (ws_sessions), what
  *               bounds any connection (conn_guard), status lines and size checks
  *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
- *               endpoint_rest: /rest, ...)
+ *               endpoint_rest: /rest, ...; endpoint_console: /api/consoles/<id>,
+ *               endpoint_console_relay: the agents' side, console_hub: the console
+ *               sessions between them)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
  *               tables (api_*.c), REST (rest, rest_*), sessions, users and tokens, the Basic-auth
  *               cache (auth_cache), /metrics page

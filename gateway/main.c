@@ -71,9 +71,10 @@ static const xo_cfg_spec_t SPEC[] = {
      "Simultaneous WebSocket clients; more are refused at the upgrade."},
     {"limits.client_queue_bytes", XO_CFG_INT, "67108864", 65536, 4294967296L, false,
      "Bytes queued to one connection and not yet taken by its client: JSON-RPC answers, "
-     "notifications, REST responses (one answer always fits an empty queue, whatever its "
-     "size). A WebSocket client that would pass it is disconnected at once and counted "
-     "(xo_gateway_clients_dropped_total)."},
+     "notifications, REST responses, console streams (one answer always fits an empty "
+     "queue, whatever its size). A WebSocket client that would pass it is disconnected at "
+     "once and counted (xo_gateway_clients_dropped_total); a console's stream pauses its "
+     "source instead, at most 1 MiB per connection."},
     {"limits.max_http_body", XO_CFG_INT, "268435456", 65536, 4294967296L, false,
      "Largest REST response built; bigger answers get 413 (use limit or filter)."},
     {"limits.max_record_bytes", XO_CFG_INT, "1048576", 10000, 16777216, false,
@@ -103,11 +104,26 @@ static const xo_cfg_spec_t SPEC[] = {
     {"timeouts.keepalive_s", XO_CFG_INT, "30", 1, 3600, false,
      "Seconds an HTTP keep-alive connection may stay idle between two requests."},
     {"timeouts.signin_s", XO_CFG_INT, "30", 1, 3600, false,
-     "Seconds a WebSocket connection has to sign in after its upgrade or its sign-out; "
-     "later: closed (1008)."},
+     "Seconds a JSON-RPC WebSocket connection has to sign in after its upgrade or its "
+     "sign-out; later: closed (1008). Consoles are signed in by their cookie at the upgrade."},
     {"timeouts.send_s", XO_CFG_INT, "60", 1, 3600, false,
      "Seconds a connection with bytes waiting for its client may go without the client "
-     "taking any; then closed at once and counted."},
+     "taking any (a console's browser or agent relay too); then closed at once and counted."},
+    {"console.relay_url", XO_CFG_STRING, NULL, 0, 0, false,
+     "Base URL agents dial back for consoles (ws://host:port/api/console-relay/, wss:// "
+     "with TLS); unset: this listener's http.address and port (127.0.0.1 for 0.0.0.0)."},
+    {"console.ticket_ttl_ms", XO_CFG_INT, "30000", 1000, 600000, false,
+     "How long a console's single-use relay ticket is valid: the agent must dial back "
+     "within this time, or the browser's console closes (4503)."},
+    {"console.max_total", XO_CFG_INT, "1000", 1, 100000, false,
+     "Consoles open at once on this gateway; more are refused at the upgrade (503)."},
+    {"console.max_per_user", XO_CFG_INT, "20", 1, 100000, false,
+     "Consoles one user may have open at once; more are refused at the upgrade (429)."},
+    {"console.idle_timeout_s", XO_CFG_INT, "3600", 0, 604800, false,
+     "A console with no input from its browser for this long is closed (4408); 0: never."},
+    {"console.agent_stale_ms", XO_CFG_INT, "30000", 1000, 3600000, false,
+     "A pool whose last agent heartbeat is older than this (or not live) has its consoles "
+     "refused at the upgrade (503)."},
     XO_CFG_LOG_SPECS,
     {NULL, 0, NULL, 0, 0, false, NULL}};
 

@@ -20,6 +20,7 @@ PACKAGES=(
   python3 python3-jsonschema            # XAPI simulator, test harness, schema checks
   clang-format                          # checked-in code style
   procps curl                           # ps/pkill and curl used by scripts and tests
+  chromium                              # the console browser test (noVNC, headless)
 )
 
 missing=()
@@ -40,6 +41,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The console browser test's npm packages (noVNC, playwright-core driving Debian's chromium;
+# no browser download): pinned in tests/e2e/browser/package-lock.json.
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/e2e/browser"
+if [ -f "$browser_dir/package-lock.json" ] && [ ! -d "$browser_dir/node_modules/playwright-core" ]; then
+  echo "install-deps: npm ci in tests/e2e/browser"
+  (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 echo "install-deps: all dependencies present"
 

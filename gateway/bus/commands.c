@@ -457,7 +457,14 @@ static void touch(gw_commands_t *c, entry_t *e, int64_t now)
 static void fill_entry(entry_t *e, const gw_cmd_req_t *req, const gw_cmd_waiter_t *w,
                        const char *id, int64_t issued, int64_t expires)
 {
-    const char *args = json_object_to_json_string_ext(req->args, JSON_C_TO_STRING_PLAIN);
+    json_object *shown = NULL, *v;
+    const char *args;
+
+    /* a ticket (a console's relay, a transfer's link) is a credential: the task hides it */
+    if (json_object_object_get_ex(req->args, "ticket", &v) &&
+        json_object_deep_copy(req->args, &shown, NULL) == 0)
+        json_object_object_add(shown, "ticket", json_object_new_string("(hidden)"));
+    args = json_object_to_json_string_ext(shown ? shown : req->args, JSON_C_TO_STRING_PLAIN);
     e->used = true;
     snprintf(e->id, sizeof(e->id), "%s", id);
     snprintf(e->pool, sizeof(e->pool), "%s", req->pool);
@@ -465,6 +472,7 @@ static void fill_entry(entry_t *e, const gw_cmd_req_t *req, const gw_cmd_waiter_
     snprintf(e->vm, sizeof(e->vm), "%s", req->vm);
     snprintf(e->user, sizeof(e->user), "%s", req->user);
     e->args_json = strdup(args ? args : "{}");
+    json_object_put(shown);
     e->issued = issued;
     e->expires = expires;
     e->deadline = expires;

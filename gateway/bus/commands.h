@@ -41,6 +41,7 @@ typedef enum {
     GW_CMD_WAIT_NONE = 0, /**< nobody (REST 202): the outcome is only kept for GET tasks */
     GW_CMD_WAIT_WS,       /**< a JSON-RPC request on a WebSocket connection */
     GW_CMD_WAIT_HTTP,     /**< a REST request with ?sync=true */
+    GW_CMD_WAIT_CONSOLE,  /**< a console session waiting for its console.open */
     GW_CMD_WAIT_CALL      /**< the gateway itself: `then` runs (a step of a longer workflow) */
 } gw_cmd_wait_t;
 

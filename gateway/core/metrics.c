@@ -6,6 +6,7 @@
 #include "core/metrics.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const double BUCKETS[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
 #define NB (sizeof(BUCKETS) / sizeof(BUCKETS[0]))
@@ -17,6 +18,9 @@ struct gw_metrics {
     uint64_t notif_msgs, notif_bytes, dropped, rpc_calls, rpc_errors, http_requests;
     uint64_t http_by_class[6];
     uint64_t closed[GW_CLOSE_REASONS];
+    uint64_t consoles_open, consoles_opened, console_to_client, console_to_host;
+    const char *refusal_label[GW_METRICS_REASONS];
+    uint64_t refusals[GW_METRICS_REASONS];
 };
 
 static const char *const CLOSE_REASONS[GW_CLOSE_REASONS] = {"queue", "stalled", "signin_timeout",
@@ -73,6 +77,57 @@ void gw_metrics_count_http(gw_metrics_t *m, int status)
         m->http_by_class[status / 100]++;
 }
 
+void gw_metrics_console_opened(gw_metrics_t *m)
+{
+    m->consoles_open++;
+    m->consoles_opened++;
+}
+
+void gw_metrics_console_closed(gw_metrics_t *m)
+{
+    if (m->consoles_open)
+        m->consoles_open--;
+}
+
+void gw_metrics_console_bytes(gw_metrics_t *m, uint64_t to_client, uint64_t to_host)
+{
+    m->console_to_client += to_client;
+    m->console_to_host += to_host;
+}
+
+void gw_metrics_console_refused(gw_metrics_t *m, const char *reason)
+{
+    size_t i = 0;
+
+    while (i < GW_METRICS_REASONS - 1 && m->refusal_label[i] && strcmp(m->refusal_label[i], reason))
+        i++;
+    if (!m->refusal_label[i])
+        m->refusal_label[i] = i == GW_METRICS_REASONS - 1 ? "other" : reason;
+    m->refusals[i]++;
+}
+
+static void write_consoles(const gw_metrics_t *m, gw_buf_t *out)
+{
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_consoles_open Console sessions open (waiting or relayed).\n"
+                  "# TYPE xo_gateway_consoles_open gauge\n"
+                  "xo_gateway_consoles_open %llu\n"
+                  "# TYPE xo_gateway_consoles_opened_total counter\n"
+                  "xo_gateway_consoles_opened_total %llu\n"
+                  "# HELP xo_gateway_console_bytes_total Console bytes relayed, by direction.\n"
+                  "# TYPE xo_gateway_console_bytes_total counter\n"
+                  "xo_gateway_console_bytes_total{direction=\"to_client\"} %llu\n"
+                  "xo_gateway_console_bytes_total{direction=\"to_host\"} %llu\n"
+                  "# HELP xo_gateway_console_refusals_total Consoles refused or ended by a "
+                  "failure, by reason.\n"
+                  "# TYPE xo_gateway_console_refusals_total counter\n",
+                  (unsigned long long)m->consoles_open, (unsigned long long)m->consoles_opened,
+                  (unsigned long long)m->console_to_client, (unsigned long long)m->console_to_host);
+    for (size_t i = 0; i < GW_METRICS_REASONS && m->refusal_label[i]; i++)
+        gw_buf_printf(out, "xo_gateway_console_refusals_total{reason=\"%s\"} %llu\n",
+                      m->refusal_label[i], (unsigned long long)m->refusals[i]);
+}
+
 void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
 {
     gw_buf_printf(out,
@@ -95,6 +150,7 @@ void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
     for (int i = 0; i < GW_CLOSE_REASONS; i++)
         gw_buf_printf(out, "xo_gateway_connections_closed_total{reason=\"%s\"} %llu\n",
                       CLOSE_REASONS[i], (unsigned long long)m->closed[i]);
+    write_consoles(m, out);
 }
 
 void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out)

@@ -1,10 +1,10 @@
 /*
  * metrics.h - the gateway's own counters: notifications sent, connections closed by a
  * limit or a deadline (clients dropped for slowness among them), JSON-RPC calls and
- * errors, HTTP requests, and the histogram of notification
- * latency (record timestamp -> notification queued to the clients), with their Prometheus
- * text. Counting only: the /metrics page that adds the view, the consumer and the command
- * bus is api/metrics_page.c. Service thread only.
+ * errors, HTTP requests, console sessions (open, bytes, refusals), and the histogram of
+ * notification latency (record timestamp -> notification queued to the clients), with their
+ * Prometheus text. Counting only: the /metrics page that adds the view, the consumer and the
+ * command bus is api/metrics_page.c. Service thread only.
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
@@ -38,7 +38,16 @@ void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why);
 void gw_metrics_count_rpc(gw_metrics_t *m, int error);
 void gw_metrics_count_http(gw_metrics_t *m, int status);
 
-/** @brief Write the counters (notifications .. HTTP requests) in Prometheus text. */
+/* Consoles (transport/console_hub.c): open now, opened, bytes each way, refusals. */
+void gw_metrics_console_opened(gw_metrics_t *m);
+void gw_metrics_console_closed(gw_metrics_t *m);
+void gw_metrics_console_bytes(gw_metrics_t *m, uint64_t to_client, uint64_t to_host);
+/** @brief Count a refused or failed console by reason: a static label (metrics keep the
+ *         pointer), at most GW_METRICS_REASONS distinct ones (more are counted as "other"). */
+void gw_metrics_console_refused(gw_metrics_t *m, const char *reason);
+#define GW_METRICS_REASONS 24
+
+/** @brief Write the counters (notifications .. HTTP requests, consoles) in Prometheus text. */
 void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out);
 
 /** @brief Write the notification latency histogram in Prometheus text. */

@@ -3,11 +3,11 @@
  * for it, and closing it at once when it breaks a limit or misses a deadline.
  *
  * One budget per connection (limits.client_queue_bytes) covers everything queued for it:
- * JSON-RPC answers, notifications, REST response bodies, and the console and download
- * streams to come. An endpoint asks gw_conn_budget_fits() before it queues, and decides
- * what a refusal means: a JSON-RPC session is closed (its client does not read); a stream
- * stops reading its source until the client has taken some bytes (back-pressure).
- * Service thread only; must not know any endpoint.
+ * JSON-RPC answers, notifications, REST response bodies, the console streams
+ * (console_hub.c, capped lower there) and the download streams to come. An endpoint asks
+ * gw_conn_budget_fits() before it queues, and decides what a refusal means: a JSON-RPC session is
+ * closed (its client does not read); a stream stops reading its source until the client has taken
+ * some bytes (back-pressure). Service thread only; must not know any endpoint.
  */
 #ifndef GW_CONN_GUARD_H
 #define GW_CONN_GUARD_H

@@ -114,7 +114,9 @@ static int init(struct lws *wsi)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    gw_ws_sessions_t *all = reason == LWS_CALLBACK_PROTOCOL_INIT ? NULL : gw_endpoint_state(wsi);
+    gw_ws_sessions_t *all = reason == LWS_CALLBACK_PROTOCOL_INIT
+                                ? NULL
+                                : gw_endpoint_state(wsi, gw_endpoint_jsonrpc.protocol.name);
     gw_ws_session_t *s = user;
 
     switch (reason) {
@@ -152,13 +154,15 @@ static void deliver(void *state, const gw_cmd_reply_t *r)
     gw_ws_sessions_deliver(state, r);
 }
 
+static const char *const WS_PATHS[] = {"/api", NULL}; /* admit() wants /api/ exactly */
+
 const gw_endpoint_t gw_endpoint_jsonrpc = {
     .protocol = {.name = "xo-api",
                  .callback = callback,
                  .per_session_data_size = sizeof(gw_ws_session_t),
                  .rx_buffer_size = 65536},
     .mounts = NULL,
-    .ws_default = true,
+    .ws_paths = WS_PATHS,
     .wake = wake,
     .replies = GW_CMD_WAIT_WS,
     .deliver = deliver,

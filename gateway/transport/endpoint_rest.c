@@ -675,7 +675,9 @@ static int init(struct lws *wsi)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    rest_state_t *st = reason == LWS_CALLBACK_PROTOCOL_INIT ? NULL : gw_endpoint_state(wsi);
+    rest_state_t *st = reason == LWS_CALLBACK_PROTOCOL_INIT
+                           ? NULL
+                           : gw_endpoint_state(wsi, gw_endpoint_rest.protocol.name);
     rest_conn_t *c = user;
 
     switch (reason) {
@@ -718,7 +720,6 @@ const gw_endpoint_t gw_endpoint_rest = {
                  .per_session_data_size = sizeof(rest_conn_t),
                  .rx_buffer_size = 65536},
     .mounts = MOUNTS,
-    .ws_default = false,
     .wake = NULL,
     .replies = GW_CMD_WAIT_HTTP,
     .deliver = deliver,

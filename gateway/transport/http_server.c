@@ -30,7 +30,8 @@
 #define SWEEP_US (100 * LWS_US_PER_MS) /* command expiry sweep period */
 
 /* What the listener serves: a new endpoint is one more line (and its module). */
-static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc, &gw_endpoint_rest};
+static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc, &gw_endpoint_rest,
+                                                 &gw_endpoint_console, &gw_endpoint_console_relay};
 #define NEP        (sizeof(ENDPOINTS) / sizeof(ENDPOINTS[0]))
 #define MAX_MOUNTS 16
 
@@ -46,7 +47,7 @@ struct gw_http {
     struct lws_vhost *vhost;
     struct lws_protocols protocols[NEP + 2]; /* ours, the endpoints', the terminator */
     struct lws_http_mount mounts[MAX_MOUNTS];
-    struct lws_protocol_vhost_options ws_default, ws_default_opt;
+    struct lws_protocol_vhost_options ws_default, ws_default_opt; /* the listener's own */
     struct lws_token_limits token_limits;
     lws_sorted_usec_list_t sweep;
     atomic_bool stop;
@@ -133,14 +134,87 @@ static int refuse_raw(struct lws *wsi, const void *in, size_t len)
     return -1;
 }
 
-/* The listener's own protocol: wake-ups, HTTP that no endpoint mounts, and what is not
- * HTTP. Every connection starts bound to it (or to the WebSocket default endpoint) until a
- * mount or a WebSocket upgrade binds an endpoint. */
+/* ---- WebSocket upgrades naming no subprotocol: routed by path (endpoint.h) ---- */
+
+/* The listener's per-connection data: which endpoint a routed connection belongs to (index
+ * + 1, 0: none), then that endpoint's own per-connection data. */
+typedef struct {
+    uint32_t route;
+} route_t;
+#define ROUTE_HDR 16 /* the endpoint's data starts here, aligned */
+#define ROUTED(r) ((void *)((unsigned char *)(r) + ROUTE_HDR))
+
+static size_t routed_data_size(void)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < NEP; i++)
+        if (ENDPOINTS[i]->ws_paths && ENDPOINTS[i]->protocol.per_session_data_size > n)
+            n = ENDPOINTS[i]->protocol.per_session_data_size;
+    return ROUTE_HDR + n;
+}
+
+static size_t routed_rx_size(void)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < NEP; i++)
+        if (ENDPOINTS[i]->ws_paths && ENDPOINTS[i]->protocol.rx_buffer_size > n)
+            n = ENDPOINTS[i]->protocol.rx_buffer_size;
+    return n;
+}
+
+/* The endpoint with the longest ws_paths prefix of the upgrade's path, or -1. */
+static int route_of(struct lws *wsi)
+{
+    char uri[512];
+    size_t best = 0;
+    int found = -1;
+
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return -1;
+    for (size_t i = 0; i < NEP; i++)
+        for (size_t k = 0; ENDPOINTS[i]->ws_paths && ENDPOINTS[i]->ws_paths[k]; k++) {
+            size_t n = strlen(ENDPOINTS[i]->ws_paths[k]);
+            if (n > best && !strncmp(uri, ENDPOINTS[i]->ws_paths[k], n)) {
+                best = n;
+                found = (int)i;
+            }
+        }
+    return found;
+}
+
+/* An upgrade that named no subprotocol: pick its endpoint and let that one filter it. */
+static int route_upgrade(struct lws *wsi, route_t *r, void *in, size_t len)
+{
+    int i;
+
+    if (in && *(const char *)in)
+        return -1; /* it named this protocol: nothing to talk to */
+    i = r ? route_of(wsi) : -1;
+    if (i < 0)
+        return gw_endpoint_refuse_upgrade(wsi, 404, "no WebSocket endpoint at this path");
+    r->route = (uint32_t)i + 1;
+    return ENDPOINTS[i]->protocol.callback(wsi, LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, ROUTED(r),
+                                           in, len);
+}
+
+/* The listener's own protocol: wake-ups, HTTP that no endpoint mounts, what is not HTTP,
+ * and the routed WebSocket connections. Every connection starts bound to it, until a mount
+ * or a WebSocket upgrade naming a subprotocol binds an endpoint. */
 static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
+    /* protocol 0 also gets context-wide callbacks, and callbacks of connections bound to
+     * another protocol, whose `user` is not ours: only a connection bound here is routed */
+    const struct lws_protocols *bound = wsi ? lws_get_protocol(wsi) : NULL;
+    route_t *r = bound && bound->callback == core_callback && user && user == lws_wsi_user(wsi)
+                     ? user
+                     : NULL;
     gw_http_t *h;
 
+    if (r && r->route && reason != LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+        return ENDPOINTS[r->route - 1]->protocol.callback(wsi, reason, ROUTED(r), in, len);
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         h = listener_of(wsi);
@@ -153,7 +227,7 @@ static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_RAW_RX:
         return refuse_raw(wsi, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return -1; /* a WebSocket upgrade naming this protocol: nothing to talk to */
+        return route_upgrade(wsi, r, in, len);
     case LWS_CALLBACK_HTTP:
         if (gw_http_answer(wsi, HTTP_STATUS_NOT_FOUND, false))
             return -1;
@@ -209,19 +283,21 @@ static void build_routes(gw_http_t *h, struct lws_context_creation_info *info)
 {
     size_t nm = 0;
 
-    h->protocols[0] = (struct lws_protocols){.name = "xo-core", .callback = core_callback};
+    h->protocols[0] = (struct lws_protocols){.name = "xo-core",
+                                             .callback = core_callback,
+                                             .per_session_data_size = routed_data_size(),
+                                             .rx_buffer_size = routed_rx_size()};
     for (size_t i = 0; i < NEP; i++) {
         const gw_endpoint_t *ep = ENDPOINTS[i];
         h->protocols[i + 1] = ep->protocol;
         for (size_t m = 0; ep->mounts && ep->mounts[m] && nm < MAX_MOUNTS; m++)
             add_mount(h, &nm, ep->mounts[m], ep->protocol.name);
-        if (ep->ws_default) { /* lws: per-vhost option "default" on that protocol */
-            h->ws_default_opt = (struct lws_protocol_vhost_options){NULL, NULL, "default", ""};
-            h->ws_default = (struct lws_protocol_vhost_options){NULL, &h->ws_default_opt,
-                                                                ep->protocol.name, ""};
-            info->pvo = &h->ws_default;
-        }
     }
+    /* lws: per-vhost option "default" names the protocol of upgrades without one: ours */
+    h->ws_default_opt = (struct lws_protocol_vhost_options){NULL, NULL, "default", ""};
+    h->ws_default =
+        (struct lws_protocol_vhost_options){NULL, &h->ws_default_opt, h->protocols[0].name, ""};
+    info->pvo = &h->ws_default;
     for (size_t m = 0; m + 1 < nm; m++)
         h->mounts[m].mount_next = &h->mounts[m + 1];
     info->protocols = h->protocols;
@@ -272,6 +348,8 @@ static void fill_info(gw_http_t *h, struct lws_context_creation_info *info, cons
     /* unknown methods go to the raw handler (core_callback) to be answered 501 */
     info->options =
         LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    /* one read per service turn takes at most this: consoles stream megabytes (per thread) */
+    info->pt_serv_buf_size = 262144 + LWS_PRE;
     set_limits(h, info);
     if (tls_cert && *tls_cert) {
         info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;

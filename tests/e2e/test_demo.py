@@ -3,8 +3,10 @@ of this build) is started as a user would, every command of the README's "Try it
 is run as written (only the port and the Kafka address the demo printed are filled in),
 and the VM those commands act on must change in the simulator: Halted, then Running after
 the curl action, Halted after xo-lib's vm.stop, Running after xo-lib's vm.start; the
-gateway's view must follow. Ctrl-C (SIGINT to the demo's process group) must then stop
-every process the demo started."""
+gateway's view must follow. That VM's console then opens through the demo's gateway and
+agent as noVNC opens it (/api/consoles/<id>, the token cookie of the demo account): its
+ServerInit names the VM and its framebuffer equals the simulator's own console. Ctrl-C
+(SIGINT to the demo's process group) must then stop every process the demo started."""
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import urllib.request
 
 import gw_harness
 import harness
+import rfb_client
 
 README = os.path.join(harness.src_dir(), "README.md")
 DEMO = os.path.join(harness.src_dir(), "scripts", "demo.sh")
@@ -84,6 +87,17 @@ class Shell:
         self.p.stdout.close()
 
 
+class SimAt:
+    """The simulator at a URL the demo printed, as rfb_client.straight_to_sim reads it."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def truth(self):
+        with urllib.request.urlopen(self.url.rstrip("/") + "/sim/truth", timeout=60) as r:
+            return json.load(r)
+
+
 def group_alive(pgid):
     try:
         os.killpg(pgid, 0)
@@ -118,9 +132,10 @@ class DemoActs(unittest.TestCase):
                                what="the demo's view loaded with both pools synced")
             sh = Shell(harness.src_dir())
             try:
-                self._run_commands(sh, commands, port, kafka, sims, url)
+                vm = self._run_commands(sh, commands, port, kafka, sims, url)
             finally:
                 sh.close()
+            self._console(port, sims, vm)
             self._ctrl_c(demo)
 
     @staticmethod
@@ -159,6 +174,36 @@ class DemoActs(unittest.TestCase):
         harness.wait_until(
             lambda: json.loads(gw_harness.http_get(vm_url, gw_harness.basic(*gw_harness.ADMIN))[1])
             .get("power_state") == states[-1], 30, what="the view shows the VM's last state")
+        return vm
+
+    def _console(self, port, sims, vm):
+        """The running VM's console through the demo, compared with the simulator's own."""
+        ws = gw_harness.WsClient(port)
+        self.assertIn("result", ws.call("session.signIn", {"username": "admin@admin.net",
+                                                           "password": "admin"}))
+        token = ws.call("token.create", {})["result"]
+        ws.close()
+        sim = next(s for s in (SimAt(u) for u in sims)
+                   if any(r.get("uuid") == vm for r in s.truth().get("vm", {}).values()))
+        name = next(r["name_label"] for r in sim.truth()["vm"].values() if r.get("uuid") == vm)
+        # the agent is live at the gateway by now: it answered the README's actions
+        conn = rfb_client.through_gateway(port, vm, token, timeout=30)
+        try:
+            rfb = rfb_client.Rfb(conn)
+            rfb.handshake()
+            self.assertEqual(rfb.name, name)
+            frame = rfb.full_frame()
+        finally:
+            conn.close()
+        direct = rfb_client.straight_to_sim(sim, vm)
+        try:
+            d = rfb_client.Rfb(direct)
+            d.handshake()
+            self.assertEqual(frame, d.full_frame(), "the console shows another framebuffer")
+        finally:
+            direct.close()
+        print(f"console of {vm} through the demo: ServerInit '{name}', frame equal to the "
+              "simulator's")
 
     patched = False
 

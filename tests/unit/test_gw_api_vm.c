@@ -112,7 +112,7 @@ static int code(json_object *o)
     return c ? json_object_get_int(c) : 9999;
 }
 
-/* Each op of the table is a method, described by its row. */
+/* Each op of the table is a method, described by its row; the gateway's own ops are not. */
 static void test_every_op_is_a_method(void **state)
 {
     fx_t *fx = *state;
