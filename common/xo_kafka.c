@@ -5,11 +5,13 @@
  */
 #include "xo_kafka.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "xo_envelope.h" /* xo_now_ms() */
 #include "xo_log.h"
 
 struct xo_producer {
@@ -22,6 +24,8 @@ struct xo_producer {
 
 struct xo_consumer {
     rd_kafka_t *rk;
+    pthread_mutex_t link_mu; /* guards link: written from poll, read from any thread */
+    xo_kafka_link_t link;
 };
 
 xo_err_t xo_topics_init(xo_topics_t *t, const char *prefix)
@@ -312,6 +316,50 @@ xo_err_t xo_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout
     return err;
 }
 
+/* Record a connectivity change; logs the transitions (poll thread). */
+static void link_set(xo_consumer_t *c, bool connected, const xo_kafka_brokers_t *b)
+{
+    bool was;
+
+    pthread_mutex_lock(&c->link_mu);
+    was = c->link.connected;
+    c->link.reported = true;
+    c->link.connected = connected;
+    if (b) {
+        c->link.brokers = b->brokers;
+        c->link.brokers_up = b->brokers_up;
+    } else if (!connected) {
+        c->link.brokers_up = 0;
+    }
+    if (was != connected)
+        c->link.since_ms = xo_now_ms();
+    pthread_mutex_unlock(&c->link_mu);
+    if (was && !connected)
+        xo_warn("kafka", "event=brokers_unreachable note=\"no broker connection is up\"");
+    else if (!was && connected)
+        xo_info("kafka", "event=brokers_reachable brokers_up=%d", b ? b->brokers_up : 0);
+}
+
+static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    xo_kafka_brokers_t b;
+
+    (void)rk;
+    if (xo_kafka_stats_brokers(json, len, &b) == XO_OK)
+        link_set(opaque, b.brokers_up > 0, &b);
+    return 0; /* librdkafka frees json */
+}
+
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    /* Said at once, where the next statistics report may be a second away. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        link_set(opaque, false, NULL);
+    xo_dbg(XO_DBG_KAFKA, "kafka", "event=error code=%s reason=\"%s\"", rd_kafka_err2name(err),
+           reason);
+}
+
 xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const char *const *extra,
                          xo_consumer_t **out, char *errstr, size_t errstr_size)
 {
@@ -338,9 +386,15 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
         free(c);
         return err;
     }
+    pthread_mutex_init(&c->link_mu, NULL);
+    c->link.connected = true; /* until a report or an error says otherwise */
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!c->rk) {
         rd_kafka_conf_destroy(conf);
+        pthread_mutex_destroy(&c->link_mu);
         free(c);
         return xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "cannot create consumer: %s", kerr);
     }
@@ -443,12 +497,20 @@ rd_kafka_t *xo_consumer_handle(xo_consumer_t *c)
     return c->rk;
 }
 
+void xo_consumer_link(xo_consumer_t *c, xo_kafka_link_t *out)
+{
+    pthread_mutex_lock(&c->link_mu);
+    *out = c->link;
+    pthread_mutex_unlock(&c->link_mu);
+}
+
 void xo_consumer_free(xo_consumer_t *c)
 {
     if (!c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    pthread_mutex_destroy(&c->link_mu);
     free(c);
 }
 

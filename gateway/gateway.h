@@ -62,6 +62,7 @@ typedef struct {
     gw_limits_t limits;
     int64_t started_ms;   /**< wall clock at start */
     int64_t token_ttl_ms; /**< default token lifetime (tokens.ttl) */
+    int stale_heartbeats; /**< heartbeat intervals before an agent is late (health.*) */
     size_t ws_clients;    /**< connected WebSocket clients */
     size_t ws_signed_in;  /**< of which signed in */
 } gw_ctx_t;

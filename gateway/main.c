@@ -51,6 +51,9 @@ static const xo_cfg_spec_t SPEC[] = {
     {"commands.clock_skew_ms", XO_CFG_INT, "5000", 0, 600000, false,
      "Clock difference tolerated by the agents (their commands.clock_skew_ms): the timeout "
      "answer waits for expires + this, when no agent can accept the command any more."},
+    {"health.stale_heartbeats", XO_CFG_INT, "3", 2, 1000, false,
+     "A pool's agent is late, and /healthz degraded, when its last heartbeat is older than "
+     "this many of the heartbeat intervals it announces (5 s for agents that announce none)."},
     {"limits.max_frame_bytes", XO_CFG_INT, "1048576", 1024, 268435456, false,
      "Largest WebSocket message accepted from a client; a bigger one closes the connection "
      "(1009)."},
@@ -216,6 +219,7 @@ int main(int argc, char **argv)
     ctx.limits.client_queue_bytes = (size_t)xo_config_get_int(cfg, "limits.client_queue_bytes");
     ctx.limits.max_http_body = (size_t)xo_config_get_int(cfg, "limits.max_http_body");
     ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
+    ctx.stale_heartbeats = (int)xo_config_get_int(cfg, "health.stale_heartbeats");
     code = XO_EXIT_FAILURE;
 
     if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {

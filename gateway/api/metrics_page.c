@@ -7,26 +7,38 @@
 
 #include <string.h>
 
+#include "api/health.h"
 #include "bus/commands.h"
 
 typedef struct {
     gw_buf_t *out;
+    const gw_health_input_t *in;
 } pool_render_t;
 
 static void write_pool(void *opaque, const gw_pool_info_t *p)
 {
-    gw_buf_t *out = ((pool_render_t *)opaque)->out;
+    pool_render_t *pr = opaque;
+    gw_buf_t *out = pr->out;
+    gw_heartbeat_age_t hb;
+
     gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
     gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid, p->synced ? 1 : 0);
     gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
                   p->agent_state ? p->agent_state : "unknown",
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
+    if (!gw_health_heartbeat(p, pr->in->now_ms, pr->in->stale_heartbeats, &hb))
+        return;
+    gw_buf_printf(out, "xo_gateway_pool_heartbeat_age_seconds{pool=\"%s\"} %.3f\n", p->uuid,
+                  hb.age_ms / 1000.0);
+    gw_buf_printf(out, "xo_gateway_pool_heartbeat_limit_seconds{pool=\"%s\"} %.3f\n", p->uuid,
+                  hb.limit_ms / 1000.0);
+    gw_buf_printf(out, "xo_gateway_pool_agent_stale{pool=\"%s\"} %d\n", p->uuid, hb.stale ? 1 : 0);
 }
 
-static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
+static void write_view(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *out)
 {
     gw_view_stats_t vs;
-    pool_render_t pr = {out};
+    pool_render_t pr = {out, in};
 
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
@@ -46,7 +58,12 @@ static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
                      "agent_live: last heartbeat state is live.\n"
                      "# TYPE xo_gateway_pool_objects gauge\n"
                      "# TYPE xo_gateway_pool_synced gauge\n"
-                     "# TYPE xo_gateway_pool_agent_live gauge\n");
+                     "# TYPE xo_gateway_pool_agent_live gauge\n"
+                     "# HELP xo_gateway_pool_heartbeat_age_seconds Age of the pool's last agent "
+                     "heartbeat (by the agent's clock); stale: older than the limit.\n"
+                     "# TYPE xo_gateway_pool_heartbeat_age_seconds gauge\n"
+                     "# TYPE xo_gateway_pool_heartbeat_limit_seconds gauge\n"
+                     "# TYPE xo_gateway_pool_agent_stale gauge\n");
     gw_view_foreach_pool(ctx->view, write_pool, &pr);
     gw_view_unlock(ctx->view);
 }
@@ -99,9 +116,50 @@ static void write_commands(gw_commands_t *c, gw_buf_t *out)
                   (unsigned long long)st.malformed, st.pending);
 }
 
+/* The verdict of /healthz and what it is made of. */
+static void write_health(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *out)
+{
+    gw_health_t h;
+
+    gw_health_judge(in, ctx->view, NULL, NULL, &h);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_degraded 1 when /healthz says degraded (reasons there).\n"
+                  "# TYPE xo_gateway_degraded gauge\n"
+                  "xo_gateway_degraded %d\n"
+                  "# TYPE xo_gateway_health_reasons gauge\n"
+                  "xo_gateway_health_reasons %zu\n"
+                  "# HELP xo_gateway_pools_agent_stale Pools whose last agent heartbeat is "
+                  "older than its limit.\n"
+                  "# TYPE xo_gateway_pools_agent_stale gauge\n"
+                  "xo_gateway_pools_agent_stale %zu\n"
+                  "# HELP xo_gateway_kafka_connected 1 while at least one broker connection "
+                  "is up.\n"
+                  "# TYPE xo_gateway_kafka_connected gauge\n"
+                  "xo_gateway_kafka_connected %d\n"
+                  "# HELP xo_gateway_kafka_brokers Brokers known to the consumer, and those "
+                  "with a connection up.\n"
+                  "# TYPE xo_gateway_kafka_brokers gauge\n"
+                  "xo_gateway_kafka_brokers %d\n"
+                  "# TYPE xo_gateway_kafka_brokers_up gauge\n"
+                  "xo_gateway_kafka_brokers_up %d\n",
+                  h.status == GW_HEALTH_DEGRADED, h.reasons, h.stale_pools,
+                  in->link.connected ? 1 : 0, in->link.brokers, in->link.brokers_up);
+    if (h.idle_ms >= 0)
+        gw_buf_printf(out,
+                      "# HELP xo_gateway_view_idle_seconds Time since the view last applied a "
+                      "record (object change or heartbeat).\n"
+                      "# TYPE xo_gateway_view_idle_seconds gauge\n"
+                      "xo_gateway_view_idle_seconds %.3f\n",
+                      h.idle_ms / 1000.0);
+}
+
 void gw_metrics_page_write(gw_ctx_t *ctx, gw_buf_t *out)
 {
-    write_view(ctx, out);
+    gw_health_input_t in;
+
+    gw_health_input(ctx, &in);
+    write_view(ctx, &in, out);
+    write_health(ctx, &in, out);
     if (ctx->consumer)
         write_consumer(ctx->consumer, out);
     gw_buf_printf(out,

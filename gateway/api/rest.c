@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "api/health.h"
 #include "api/metrics_page.h"
 #include "bus/commands.h"
 #include "view/xo_types.h"
@@ -301,61 +302,6 @@ static void text(gw_http_resp_t *r, int status, const char *msg)
 }
 
 typedef struct {
-    gw_buf_t *out;
-    bool first;
-} pools_t;
-
-static void healthz_pool(void *opaque, const gw_pool_info_t *p)
-{
-    pools_t *pt = opaque;
-    if (!pt->first)
-        gw_buf_putc(pt->out, ',');
-    pt->first = false;
-    gw_buf_puts(pt->out, "{\"uuid\":");
-    gw_buf_json_str(pt->out, p->uuid);
-    gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced ? "true" : "false");
-    if (p->agent_state) {
-        gw_buf_puts(pt->out, "{\"id\":");
-        gw_buf_json_str(pt->out, p->agent_id);
-        gw_buf_puts(pt->out, ",\"state\":");
-        gw_buf_json_str(pt->out, p->agent_state);
-        gw_buf_printf(pt->out, ",\"ts\":%lld,\"age_ms\":%lld}", (long long)p->agent_ts,
-                      (long long)(xo_now_ms() - p->agent_ts));
-    } else {
-        gw_buf_puts(pt->out, "null");
-    }
-    gw_buf_putc(pt->out, '}');
-}
-
-static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
-{
-    gw_consumer_stats_t cs;
-    gw_view_stats_t vs;
-    pools_t pt = {&r->body, true};
-    bool loaded = false;
-
-    memset(&cs, 0, sizeof(cs));
-    if (ctx->consumer) {
-        gw_consumer_stats(ctx->consumer, &cs);
-        loaded = cs.loaded;
-    }
-    gw_view_rdlock(ctx->view);
-    gw_view_stats(ctx->view, &vs);
-    gw_buf_printf(&r->body,
-                  "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
-                  "\"records\":%llu,\"malformed\":%llu,\"lag\":%lld,\"clients\":%zu,\"pools\":[",
-                  loaded ? "ok" : "loading", loaded ? "true" : "false", (long long)cs.load_ms,
-                  vs.objects, (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (long long)cs.lag, ctx->ws_clients);
-    gw_view_foreach_pool(ctx->view, healthz_pool, &pt);
-    gw_view_unlock(ctx->view);
-    gw_buf_puts(&r->body, "]}\n");
-    r->status = loaded ? 200 : 503;
-    r->content_type = "application/json";
-}
-
-typedef struct {
     gw_http_resp_t *r;
     const gw_rest_query_t *q;
     gw_filter_t *filter;
@@ -640,7 +586,8 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     }
     switch (q.route) {
     case GW_ROUTE_HEALTHZ:
-        healthz(ctx, resp);
+        resp->status = gw_health_page_write(ctx, &resp->body);
+        resp->content_type = "application/json";
         goto out;
     case GW_ROUTE_METRICS:
         resp->status = 200;

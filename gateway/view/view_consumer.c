@@ -182,6 +182,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     pthread_mutex_lock(&c->st_mu);
     c->st.records++;
     if (err == XO_OK) {
+        c->st.applied_ms = xo_now_ms();
         if (ti == 1)
             c->st.agents++;
         else if (!m->payload)
@@ -260,9 +261,14 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
                            gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
                            gw_consumer_t **out, char *errstr, size_t errstr_size)
 {
+    /* clang-format off */
     static const char *const extra[] = {
-        "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
-        "earliest",          NULL};
+        "fetch.wait.max.ms",      "10",       /* changes reach the view quickly */
+        "fetch.error.backoff.ms", "50",       /* and again soon after an error */
+        "auto.offset.reset",      "earliest", /* the view is the whole topic */
+        "statistics.interval.ms", "1000",     /* broker connectivity (gw_consumer_kafka_link) */
+        NULL};
+    /* clang-format on */
     gw_consumer_t *c = calloc(1, sizeof(*c));
     xo_err_t err;
 
@@ -368,4 +374,14 @@ void gw_consumer_stats(gw_consumer_t *c, gw_consumer_stats_t *st)
     *st = c->st;
     pthread_mutex_unlock(&c->st_mu);
     st->lag = known ? lag : -1;
+    {
+        xo_kafka_link_t link;
+        xo_consumer_link(c->kc, &link);
+        st->brokers_down = !link.connected;
+    }
+}
+
+void gw_consumer_kafka_link(gw_consumer_t *c, xo_kafka_link_t *out)
+{
+    xo_consumer_link(c->kc, out);
 }

@@ -37,7 +37,8 @@ typedef struct {
     bool loaded;        /**< every partition reached its end once since start */
     int64_t load_ms;    /**< ms from start to loaded */
     int64_t started_ms; /**< wall clock at start */
-    bool brokers_down;  /**< librdkafka reports all brokers down */
+    bool brokers_down;  /**< no broker connection is up (gw_consumer_kafka_link()) */
+    int64_t applied_ms; /**< wall clock of the last record applied to the view, 0 none */
 } gw_consumer_stats_t;
 
 /**
@@ -60,6 +61,13 @@ void gw_consumer_stop(gw_consumer_t *c);
 
 /** @brief Copy the counters (any thread). */
 void gw_consumer_stats(gw_consumer_t *c, gw_consumer_stats_t *st);
+
+/**
+ * @brief Broker connectivity as the consumer sees it (any thread): from librdkafka's
+ *        all-brokers-down error at once, and from its statistics every second (which also
+ *        say when a broker is back).
+ */
+void gw_consumer_kafka_link(gw_consumer_t *c, xo_kafka_link_t *out);
 
 /**
  * @brief Apply one message to the view (exposed for tests and the fuzzer).
