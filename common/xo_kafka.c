@@ -128,9 +128,9 @@ static xo_err_t conf_pairs(rd_kafka_conf_t *conf, const char *const *kv, char *e
 }
 
 /* defaults, then the daemon's [kafka] section, then the caller's extras, then forced. */
-static xo_err_t build_conf(const xo_config_t *cfg, const char *const *defaults,
-                           const char *const *extra, const char *const *forced,
-                           rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
+xo_err_t xo_kafka_conf_build(const xo_config_t *cfg, const char *const *defaults,
+                             const char *const *extra, const char *const *forced,
+                             rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_ctx_t ctx = {conf, errstr, errstr_size};
@@ -180,8 +180,16 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_producer_t **out,
                          char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"compression.codec", "zstd",     "linger.ms", "5",
-                                           "client.id",         "xo-fleet", NULL};
+    /* clang-format off */
+    static const char *const defaults[] = {
+        "compression.codec",        "zstd",
+        "linger.ms",                "5",
+        "client.id",                "xo-fleet",
+        /* A missing contract topic is an error, never a topic created with the broker's
+         * defaults (not compacted) because a producer asked for its metadata. */
+        "allow.auto.create.topics", "false",
+        NULL};
+    /* clang-format on */
     static const char *const forced[] = {"enable.idempotence", "true", NULL};
     char kerr[512];
     rd_kafka_conf_t *conf;
@@ -190,7 +198,7 @@ xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_pr
 
     if (!p)
         return XO_ERR_NOMEM;
-    err = build_conf(cfg, defaults, extra, forced, &conf, errstr, errstr_size);
+    err = xo_kafka_conf_build(cfg, defaults, extra, forced, &conf, errstr, errstr_size);
     if (err != XO_OK) {
         free(p);
         return err;
@@ -381,7 +389,7 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
 
     if (!c)
         return XO_ERR_NOMEM;
-    err = build_conf(cfg, defaults, extra, NULL, &conf, errstr, errstr_size);
+    err = xo_kafka_conf_build(cfg, defaults, extra, NULL, &conf, errstr, errstr_size);
     if (err != XO_OK) {
         free(c);
         return err;

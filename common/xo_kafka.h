@@ -19,6 +19,17 @@
 #include "xo_error.h"
 #include "xo_kafka_stats.h"
 
+/**
+ * @brief Build a librdkafka configuration in the order every handle uses: @p defaults,
+ *        the [kafka] section of @p cfg, @p extra, then @p forced (each a NULL-terminated
+ *        list of name, value pairs, or NULL), with librdkafka's logs routed into xo_log.
+ * @param out the configuration (caller passes it to rd_kafka_new() or destroys it)
+ * @returns XO_OK, XO_ERR_CONFIG (a property librdkafka refuses; named in errstr), XO_ERR_NOMEM.
+ */
+xo_err_t xo_kafka_conf_build(const xo_config_t *cfg, const char *const *defaults,
+                             const char *const *extra, const char *const *forced,
+                             rd_kafka_conf_t **out, char *errstr, size_t errstr_size);
+
 /** The four topics of the contract, with the configured prefix (default "xo."). */
 typedef struct {
     char objects[128];  /**< compacted object changes */

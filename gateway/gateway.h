@@ -37,6 +37,7 @@
 #include "view/view_consumer.h" /* Kafka -> view thread */
 #include "view/xo_objects.h"    /* XAPI record -> XO object */
 #include "xo_config.h"          /* settings table */
+#include "xo_topic_admin.h"     /* the contract's topics: created, checked, findings */
 
 /* bus/commands.h: signed commands to xo.commands, their results from xo.results; the
  * context only holds the pointer, so the type is forward-declared here */
@@ -65,6 +66,8 @@ typedef struct {
     int stale_heartbeats; /**< heartbeat intervals before an agent is late (health.*) */
     size_t ws_clients;    /**< connected WebSocket clients */
     size_t ws_signed_in;  /**< of which signed in */
+
+    xo_topic_admin_t *topic_admin; /**< topic findings for /healthz (NULL: topics.manage off) */
 } gw_ctx_t;
 
 #endif

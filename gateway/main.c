@@ -23,6 +23,7 @@
 #include "xo_kafka.h"
 #include "xo_log.h"
 #include "xo_sign.h"
+#include "xo_topic_admin.h"
 #include "xo_version.h"
 
 #define MOD "main"
@@ -41,6 +42,24 @@ static const xo_cfg_spec_t SPEC[] = {
      "Default lifetime in seconds of tokens from token.create. Tokens are kept in memory "
      "only: a restart invalidates them."},
     {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topic names."},
+    {"topics.manage", XO_CFG_STRING, "create", 0, 0, false,
+     "At start: create (missing contract topics are created with the contract's "
+     "configuration, then all are checked), check (only check: a missing topic is an error), "
+     "or off. A partition count that differs between topics stops the gateway; a "
+     "non-compacted objects topic is a warning and a /healthz reason."},
+    {"topics.partitions", XO_CFG_INT, "12", 1, 10000, false,
+     "Partitions of the topics created when none exists yet (otherwise the existing "
+     "topics' count). Pick it for the estate's future size: it cannot change without "
+     "moving pools."},
+    {"topics.replication", XO_CFG_INT, "3", -1, 32, false,
+     "Replication factor of the topics created; -1: the brokers' default."},
+    {"topics.commands_retention_ms", XO_CFG_INT, "3600000", 60000, 31536000000L, false,
+     "retention.ms of the commands topic when created."},
+    {"topics.results_retention_ms", XO_CFG_INT, "604800000", 60000, 31536000000L, false,
+     "retention.ms of the results topic when created."},
+    {"topics.admin_timeout_ms", XO_CFG_INT, "10000", 500, 600000, false,
+     "Time given to each Kafka Admin API request (metadata, CreateTopics, "
+     "DescribeConfigs)."},
     {"commands.private_key", XO_CFG_STRING, NULL, 0, 0, false,
      "Ed25519 private key (xo-gateway keygen) that signs the commands of the vm.* actions; "
      "unset: actions are disabled (they answer an error)."},
@@ -69,6 +88,11 @@ static const xo_cfg_spec_t SPEC[] = {
 
 static const char SUBCOMMANDS[] =
     "Subcommands:\n"
+    "  xo-gateway topics [--create] [--config FILE]\n"
+    "      check the contract's topics on the configured Kafka (partition counts,\n"
+    "      compaction, retention, replication) and, with --create, create the missing ones\n"
+    "      first; prints one line per finding; exit 0 (no error), 3 (an error), 6\n"
+    "      (Kafka unreachable or the topics could not be created)\n"
     "  xo-gateway keygen --out DIR\n"
     "      write an Ed25519 key pair DIR/gateway.key (0600) and DIR/gateway.pub for\n"
     "      commands.private_key\n"
@@ -188,6 +212,100 @@ usage:
     return XO_EXIT_USAGE;
 }
 
+static void topic_plan(const xo_config_t *cfg, xo_topic_plan_t *plan)
+{
+    plan->partitions = (int32_t)xo_config_get_int(cfg, "topics.partitions");
+    plan->replication = (int)xo_config_get_int(cfg, "topics.replication");
+    plan->commands_retention_ms = xo_config_get_int(cfg, "topics.commands_retention_ms");
+    plan->results_retention_ms = xo_config_get_int(cfg, "topics.results_retention_ms");
+    plan->timeout_ms = (int)xo_config_get_int(cfg, "topics.admin_timeout_ms");
+}
+
+static int exit_code_of(xo_err_t err)
+{
+    return err == XO_ERR_CONFIG                           ? XO_EXIT_CONFIG
+           : err == XO_ERR_KAFKA || err == XO_ERR_TIMEOUT ? XO_EXIT_UNREACH
+                                                          : XO_EXIT_FAILURE;
+}
+
+/* Start-up: create (or only check) the contract's topics, then check their configuration
+ * in the background (a cluster that never answers must not hold the start). */
+static xo_err_t start_topic_admin(const xo_config_t *cfg, const xo_topics_t *topics,
+                                  xo_topic_admin_t **out, char *errstr, size_t errstr_size)
+{
+    const char *mode = xo_config_get(cfg, "topics.manage");
+    xo_topic_plan_t plan;
+    xo_err_t err;
+
+    *out = NULL;
+    if (!strcmp(mode, "off"))
+        return XO_OK;
+    if (strcmp(mode, "create") != 0 && strcmp(mode, "check") != 0)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                         "topics.manage must be create, check or off");
+    topic_plan(cfg, &plan);
+    err = xo_topic_admin_new(cfg, NULL, topics, &plan, out, errstr, errstr_size);
+    if (err == XO_OK)
+        err = xo_topic_admin_ensure(*out, !strcmp(mode, "create"), errstr, errstr_size);
+    if (err != XO_OK) {
+        xo_topic_admin_free(*out);
+        *out = NULL;
+        return err;
+    }
+    xo_topic_admin_check_configs_async(*out);
+    return XO_OK;
+}
+
+static void print_finding(const xo_topic_finding_t *f)
+{
+    printf("%s %s: %s\n", xo_topic_severity_name(f->severity), f->topic[0] ? f->topic : "topics",
+           f->text);
+}
+
+static int cmd_topics(int argc, char **argv, const xo_cli_info_t *info)
+{
+    char *args[64], errstr[512];
+    xo_topic_finding_t findings[32];
+    xo_config_t *cfg = NULL;
+    xo_topic_admin_t *admin = NULL;
+    xo_topic_plan_t plan;
+    xo_topics_t topics;
+    bool create = false;
+    int n = 0, code = XO_EXIT_FAILURE;
+    size_t nf;
+    xo_err_t err;
+
+    for (int i = 0; i < argc && n < 63; i++) /* argv[0] stays: the cli wants a program */
+        if (strcmp(argv[i], "--create") != 0)
+            args[n++] = argv[i];
+        else
+            create = true;
+    args[n] = NULL;
+    if (xo_cli_parse(info, n, args, &cfg, &code) == XO_CLI_EXIT)
+        return code;
+    if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
+        fprintf(stderr, "xo-gateway topics: topics.prefix is too long\n");
+        code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    topic_plan(cfg, &plan);
+    err = xo_topic_admin_new(cfg, NULL, &topics, &plan, &admin, errstr, sizeof(errstr));
+    if (err == XO_OK)
+        err = xo_topic_admin_ensure(admin, create, errstr, sizeof(errstr));
+    if (err == XO_OK && xo_topic_admin_check_configs(admin, errstr, sizeof(errstr)) != XO_OK)
+        printf("warning topics: configuration not checked: %s\n", errstr);
+    nf = admin ? xo_topic_admin_findings(admin, findings, 32) : 0;
+    for (size_t i = 0; i < nf && i < 32; i++)
+        print_finding(&findings[i]);
+    if (err != XO_OK)
+        fprintf(stderr, "xo-gateway topics: %s\n", errstr);
+    code = err == XO_OK ? XO_EXIT_OK : exit_code_of(err);
+out:
+    xo_topic_admin_free(admin);
+    xo_config_free(cfg);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     static const xo_cli_info_t info = {
@@ -208,6 +326,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "useradd"))
         return cmd_useradd(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "topics"))
+        return cmd_topics(argc - 1, argv + 1, &info);
     if (xo_cli_parse(&info, argc, argv, &cfg, &code) == XO_CLI_EXIT)
         return code;
 
@@ -225,6 +345,14 @@ int main(int argc, char **argv)
     if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
         xo_error(MOD, "event=config_error key=topics.prefix error=\"too long\"");
         code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    /* Before any other Kafka client asks for the topics. */
+    err = start_topic_admin(cfg, &topics, &ctx.topic_admin, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=topics_failed error=\"%s\"", errstr);
+        fprintf(stderr, "xo-gateway: topics: %s\n", errstr);
+        code = exit_code_of(err);
         goto out;
     }
     err = gw_users_load(xo_config_get(cfg, "users.file"), &ctx.users, errstr, sizeof(errstr));
@@ -310,6 +438,7 @@ out:
     gw_notify_free(ctx.notify);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);
+    xo_topic_admin_free(ctx.topic_admin);
     xo_config_free(cfg);
     return code;
 }

@@ -52,6 +52,13 @@ void gw_health_input(gw_ctx_t *ctx, gw_health_input_t *in)
         in->applied_ms = cs.applied_ms;
         gw_consumer_kafka_link(ctx->consumer, &in->link);
     }
+    if (ctx->topic_admin) { /* warnings and errors only: info lines are not reasons */
+        xo_topic_finding_t all[32];
+        size_t n = xo_topic_admin_findings(ctx->topic_admin, all, 32);
+        for (size_t i = 0; i < n && i < 32; i++)
+            if (all[i].severity != XO_TOPIC_INFO && in->n_topic_findings < GW_HEALTH_TOPIC_FINDINGS)
+                in->topic_findings[in->n_topic_findings++] = all[i];
+    }
 }
 
 typedef struct {
@@ -100,6 +107,13 @@ void gw_health_judge(const gw_health_input_t *in, gw_view_t *view, gw_health_rea
                 (in->now_ms - in->link.since_ms) / 1000.0, in->link.brokers_up, in->link.brokers);
         else
             snprintf(text, sizeof(text), "kafka: no broker reachable");
+        reason(&j, text);
+    }
+    for (size_t i = 0; i < in->n_topic_findings; i++) {
+        char text[560];
+        snprintf(text, sizeof(text), "topic %s: %s",
+                 in->topic_findings[i].topic[0] ? in->topic_findings[i].topic : "*",
+                 in->topic_findings[i].text);
         reason(&j, text);
     }
     gw_view_rdlock(view);

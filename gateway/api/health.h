@@ -2,7 +2,8 @@
  * health.h - the gateway's verdict on itself: loading, ok or degraded, and every reason
  * why, for GET /healthz (written here) and /metrics (metrics_page.c reads the same
  * verdict, so the two cannot disagree). Reasons come from the rooms below: broker
- * connectivity from the consumer, agent heartbeats from the view. A new check is one more
+ * connectivity from the consumer, the topic check's findings (xo_topic_admin), agent
+ * heartbeats from the view. A new check is one more
  * reason in gw_health_judge(). Service thread; never blocks on Kafka.
  */
 #ifndef GW_HEALTH_H
@@ -14,9 +15,12 @@
 #include "core/gw_buf.h"
 #include "gateway.h"
 #include "xo_kafka_stats.h"
+#include "xo_topic_admin.h"
 
 /** Heartbeat interval assumed for agents that do not announce theirs (agent.heartbeat_ms). */
 #define GW_HEARTBEAT_DEFAULT_MS 5000
+/** Topic findings judged (xo_topic_admin.h); more are counted in the log only. */
+#define GW_HEALTH_TOPIC_FINDINGS 8
 /** Reasons listed one by one in /healthz; beyond, one line counts the rest. */
 #define GW_HEALTH_MAX_REASONS 100
 
@@ -48,11 +52,13 @@ bool gw_health_heartbeat(const gw_pool_info_t *p, int64_t now_ms, int stale_hear
 
 /** What the verdict is made from (gw_health_input() gathers it from the rooms). */
 typedef struct {
-    int64_t now_ms;       /**< wall clock */
-    bool loaded;          /**< the consumer read every partition to its end once */
-    xo_kafka_link_t link; /**< broker connectivity */
-    int64_t applied_ms;   /**< wall clock of the last record applied to the view, 0 none */
-    int stale_heartbeats; /**< as for gw_health_heartbeat() */
+    int64_t now_ms;          /**< wall clock */
+    bool loaded;             /**< the consumer read every partition to its end once */
+    xo_kafka_link_t link;    /**< broker connectivity */
+    int64_t applied_ms;      /**< wall clock of the last record applied to the view, 0 none */
+    int stale_heartbeats;    /**< as for gw_health_heartbeat() */
+    size_t n_topic_findings; /**< warnings and errors about the contract's topics */
+    xo_topic_finding_t topic_findings[GW_HEALTH_TOPIC_FINDINGS];
 } gw_health_input_t;
 
 /** The verdict. */
@@ -70,7 +76,8 @@ typedef void (*gw_health_reason_fn)(void *opaque, const char *text);
 void gw_health_input(gw_ctx_t *ctx, gw_health_input_t *in);
 
 /**
- * @brief Judge: degraded when no broker is reachable or a pool's heartbeat is stale.
+ * @brief Judge: degraded when no broker is reachable, a contract topic is misconfigured (a
+ *        warning of the topic check, xo_topic_admin.h), or a pool's heartbeat is stale.
  * @param view read under its read lock, taken here (must not be held by the caller)
  * @param on_reason called for each reason, in order (NULL: only count them)
  */

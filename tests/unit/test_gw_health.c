@@ -150,12 +150,26 @@ static void test_judge(void **state)
     assert_int_equal(r.n, 1);
     assert_string_equal(r.texts[0], "kafka: no broker reachable for 12.0 s (0 of 3 brokers up)");
 
+    /* A warning of the topic check is a reason too (and keeps its text). */
+    in.link.connected = true;
+    in.n_topic_findings = 1;
+    in.topic_findings[0].severity = XO_TOPIC_WARNING;
+    snprintf(in.topic_findings[0].topic, sizeof(in.topic_findings[0].topic), "xo.objects");
+    snprintf(in.topic_findings[0].text, sizeof(in.topic_findings[0].text),
+             "xo.objects is not compacted");
+    memset(&r, 0, sizeof(r));
+    gw_health_judge(&in, v, collect, &r, &h);
+    assert_int_equal(h.status, GW_HEALTH_DEGRADED);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.texts[0], "topic xo.objects: xo.objects is not compacted");
+    in.link.connected = false;
+
     /* Not loaded yet: loading, whatever else; reasons are still counted. */
     in.loaded = false;
     in.applied_ms = 0;
     gw_health_judge(&in, v, NULL, NULL, &h);
     assert_int_equal(h.status, GW_HEALTH_LOADING);
-    assert_int_equal(h.reasons, 1);
+    assert_int_equal(h.reasons, 2);
     assert_int_equal(h.idle_ms, -1);
     gw_view_free(v);
 }
