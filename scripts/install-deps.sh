@@ -15,6 +15,9 @@ PACKAGES=(
   libcmocka-dev                         # unit tests
   kcat                                  # Kafka CLI: tests read topics as users do
   python3 python3-jsonschema            # XAPI simulator, test harness, schema checks
+  python3-yaml                          # integration.deploy_files reads deploy/*.yaml
+  systemd                               # systemd-analyze: integration.systemd_units verifies
+                                        # deploy/*.service offline (no booted systemd needed)
   clang-format                          # checked-in code style
   procps curl                           # ps/pkill and curl used by scripts and tests
 )
