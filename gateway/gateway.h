@@ -9,7 +9,8 @@
  *               WebSocket sessions with their queues and fan-out (ws_sessions), and one
  *               module per endpoint (endpoint_jsonrpc: /api/; endpoint_rest: /rest, ...)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
- *               tables (api_*.c), REST (rest), sessions, users and tokens, /metrics page
+ *               tables (api_*.c), REST (rest), sessions, users and tokens, the Basic-auth
+ *               cache (auth_cache), /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results
  *   view/       Kafka -> the materialized view of XO objects, filters, notifications
  *   core/       byte buffers and JSON writer, XO errors, the clock, counters

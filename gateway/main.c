@@ -37,7 +37,14 @@ static const xo_cfg_spec_t SPEC[] = {
      "PEM certificate (chain) to serve HTTPS/WSS; plain HTTP when unset."},
     {"http.tls_key", XO_CFG_STRING, NULL, 0, 0, false, "PEM private key of http.tls_cert."},
     {"users.file", XO_CFG_STRING, NULL, 0, 0, false,
-     "Users file (xo-gateway useradd); unset: one demo account admin@admin.net / admin."},
+     "Users file (xo-gateway useradd), read again when it changes; unset: one demo account "
+     "admin@admin.net / admin."},
+    {"users.cache_ttl", XO_CFG_INT, "60", 0, 3600, false,
+     "Seconds a password that verified is remembered (as a keyed hash, in memory), so that "
+     "HTTP Basic costs one PBKDF2 per credential and period instead of one per request; 0 "
+     "turns the cache off. Failures are never cached; a users file change empties it."},
+    {"users.cache_entries", XO_CFG_INT, "1024", 0, 1000000, false,
+     "Credentials that cache holds at most (the oldest of a set is replaced); 0 turns it off."},
     {"tokens.ttl", XO_CFG_INT, "2592000", 60, 31536000, false,
      "Default lifetime in seconds of tokens from token.create. Tokens are kept in memory "
      "only: a restart invalidates them."},
@@ -359,6 +366,12 @@ int main(int argc, char **argv)
     if (err != XO_OK) {
         xo_error(MOD, "event=users_error error=\"%s\"", errstr);
         code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    err = gw_users_set_cache(ctx.users, (size_t)xo_config_get_int(cfg, "users.cache_entries"),
+                             xo_config_get_int(cfg, "users.cache_ttl") * 1000);
+    if (err != XO_OK) {
+        xo_error(MOD, "event=users_error error=\"%s\"", xo_strerror(err));
         goto out;
     }
     if (!xo_config_get(cfg, "users.file"))

@@ -12,6 +12,7 @@ PACKAGES=(
   libwebsockets-dev                     # gateway HTTP/WebSocket server
   libssl-dev openssl ca-certificates    # TLS, Ed25519, certificates in tests
   libzstd-dev                           # compression
+  zstd libxxhash0                       # XAPI simulator: zstd exports/imports, fast XXH64 for XVA chunks
   libcmocka-dev                         # unit tests
   kcat                                  # Kafka CLI: tests read topics as users do
   python3 python3-jsonschema            # XAPI simulator, test harness, schema checks

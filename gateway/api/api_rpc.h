@@ -17,6 +17,7 @@
 #include "bus/commands.h"
 #include "core/xo_errors.h"
 #include "gateway.h"
+#include "xo_ops.h" /* the op table: gw_vm_may_run() checks a row's permission */
 
 /** A method's return value when its reply will be sent later (vm.* actions). */
 #define GW_RPC_DEFERRED 1
@@ -57,6 +58,16 @@ extern const gw_rpc_method_t gw_api_vm_methods[];
 int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
                   json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
                   gw_xo_err_t *err);
+
+/**
+ * @brief Whether @p user may run the command op @p op at all, checked before its
+ *        parameters (api_vm.c, shared with the REST actions): admins may; a viewer gets
+ *        xo-server's unauthorized error {permission, object?}, naming the object when
+ *        @p vm_id (may be NULL) resolves to one of @p types (GW_T_NONE-terminated).
+ * @returns 0, or -1 with @p err filled.
+ */
+int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
+                  const gw_type_t *types, gw_xo_err_t *err);
 
 /** @brief The command bus's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);

@@ -105,6 +105,47 @@ static const char *agent_id(const gw_obj_info_t *o)
     return o->id;
 }
 
+/* xo-server's unauthorized error for @p row, naming the object when it is known (its id
+ * comes from Kafka records: escaped like any text). */
+static int unauthorized(gw_xo_err_t *err, const xo_op_t *row, const char *id, gw_type_t type)
+{
+    gw_buf_t d;
+
+    gw_buf_init(&d);
+    gw_buf_printf(&d, "{\"permission\":\"%s\"",
+                  xo_perm_name(row ? row->permission : XO_PERM_OPERATE));
+    if (id) {
+        gw_buf_puts(&d, ",\"object\":{\"id\":");
+        gw_buf_json_str(&d, id);
+        gw_buf_printf(&d, ",\"type\":\"%s\"}", gw_type_name(type));
+    }
+    gw_buf_putc(&d, '}');
+    gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", d.data);
+    gw_buf_fini(&d);
+    return -1;
+}
+
+int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
+                  const gw_type_t *types, gw_xo_err_t *err)
+{
+    gw_obj_info_t o;
+    char id[GW_ID_MAX];
+    gw_type_t type = GW_T_NONE;
+
+    if (user->permission == GW_PERM_ADMIN)
+        return 0;
+    id[0] = '\0';
+    if (vm_id) { /* name the object as xo-server would, when it is one the op acts on */
+        gw_view_rdlock(ctx->view);
+        if (gw_view_get(ctx->view, vm_id, &o) && type_ok(o.type, types)) {
+            snprintf(id, sizeof(id), "%s", o.id);
+            type = o.type;
+        }
+        gw_view_unlock(ctx->view);
+    }
+    return unauthorized(err, op, id[0] ? id : NULL, type);
+}
+
 int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const char *vm_id,
                   json_object *args, const gw_type_t *types, const gw_cmd_waiter_t *w, char *id_out,
                   gw_xo_err_t *err)
@@ -113,7 +154,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
     gw_obj_info_t o;
     gw_cmd_req_t req;
     json_object *full = json_object_new_object();
-    char pool[64], id[GW_ID_MAX], uuid[GW_ID_MAX], msg[GW_ID_MAX + 32], data[GW_ID_MAX * 2 + 64];
+    char pool[64], id[GW_ID_MAX], uuid[GW_ID_MAX], msg[GW_ID_MAX + 32];
     bool found;
     gw_type_t type = GW_T_NONE;
     int rc = -1;
@@ -142,11 +183,8 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         gw_buf_fini(&d);
         goto out;
     }
-    if (user->permission != GW_PERM_ADMIN) {
-        snprintf(data, sizeof(data),
-                 "{\"permission\":\"%s\",\"object\":{\"id\":\"%s\",\"type\":\"%s\"}}",
-                 xo_perm_name(row ? row->permission : XO_PERM_OPERATE), id, gw_type_name(type));
-        gw_xo_fail(err, GW_ERR_UNAUTHORIZED, "not enough permissions", data);
+    if (user->permission != GW_PERM_ADMIN) { /* callers check first (gw_vm_may_run) */
+        unauthorized(err, row, id, type);
         goto out;
     }
     json_object_object_add(full, "id", json_object_new_string(uuid));
@@ -205,6 +243,16 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
         rc = gw_xo_fail(err, GW_ERR_UNKNOWN, args ? "no such op" : "out of memory", NULL);
         goto out;
     }
+    /* the permission before the parameters, as xo-server checks a method's permission
+     * before its params: a viewer learns nothing from the checks of a call it may not make,
+     * and a call that changes nothing (vm.set {id}) is refused like any other */
+    target_types(op->targets, types);
+    json_object_object_get_ex(params, "id", &v);
+    if (gw_vm_may_run(ctx, s->user, op,
+                      v && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                    : NULL,
+                      types, err) != 0)
+        goto out;
     if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
         rc = params_error(&check, err);
         goto out;
@@ -223,7 +271,6 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     w.conn = s->conn;
     w.admin = s->user->permission == GW_PERM_ADMIN;
     snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
-    target_types(op->targets, types);
     rc = gw_vm_command(ctx, s->user, op->name, id, args, types, &w, cid, err);
     if (rc == 0 && !s->req_id)
         gw_buf_puts(result, "true");

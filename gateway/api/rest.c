@@ -107,6 +107,43 @@ xo_err_t gw_http_parse_target(const char *target, gw_http_req_t *req, char *errs
     return XO_OK;
 }
 
+/* Text a path or query argument may hold: well-formed UTF-8 (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF) without C0 controls or DEL. What fails is refused with
+ * a fixed message, so that no error body ever echoes bytes that are not JSON text. */
+static bool text_ok(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        size_t len;
+        uint32_t c;
+        if (*s < 0x20 || *s == 0x7f)
+            return false;
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        if (*s >= 0xC2 && *s <= 0xDF)
+            len = 2, c = *s & 0x1F;
+        else if (*s >= 0xE0 && *s <= 0xEF)
+            len = 3, c = *s & 0x0F;
+        else if (*s >= 0xF0 && *s <= 0xF4)
+            len = 4, c = *s & 0x07;
+        else
+            return false;
+        for (size_t i = 1; i < len; i++) { /* a NUL ends the string: never a continuation */
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            c = (c << 6) | (s[i] & 0x3F);
+        }
+        if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+            (c >= 0xD800 && c <= 0xDFFF))
+            return false;
+        s += len;
+    }
+    return true;
+}
+
 static const char *arg(const gw_http_req_t *req, const char *name, bool *present)
 {
     for (int i = 0; i < req->nargs; i++)
@@ -130,6 +167,13 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
 
     memset(q, 0, sizeof(*q));
     q->limit = -1;
+    if (!text_ok(path))
+        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                         "invalid path: control bytes or invalid UTF-8");
+    for (int i = 0; i < req->nargs; i++)
+        if (!text_ok(req->args[i].name) || !text_ok(req->args[i].value))
+            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                             "invalid query argument: control bytes or invalid UTF-8");
     if (!strcmp(path, "/healthz")) {
         q->route = GW_ROUTE_HEALTHZ;
         return XO_OK;
@@ -157,7 +201,9 @@ xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errst
     if (q->type == GW_T_NONE)
         return XO_OK;
     q->collection = gw_xo_type(q->type)->collection;
-    if (slash && slash[1]) {
+    if (slash && (!slash[1] || slash[1] == '/'))
+        return XO_OK; /* an empty id ("/vms/", or "/vms/%00" cut at its NUL): not found */
+    if (slash) {
         const char *sub = strchr(slash + 1, '/');
         if (sub && q->type == GW_T_VM && !strncmp(sub, "/actions/", 9) && sub[9] &&
             !strchr(sub + 9, '/') && (size_t)(sub - slash - 1) < sizeof(q->id) &&
@@ -540,7 +586,9 @@ static void action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_
     w.kind = sync && !strcmp(sync, "true") ? GW_CMD_WAIT_HTTP : GW_CMD_WAIT_NONE;
     w.conn = req->conn;
     w.admin = user->permission == GW_PERM_ADMIN;
-    if (!args || action_args(req, op, ra, args, &err) != 0 ||
+    /* the permission first (as the JSON-RPC method): a viewer's body is never read */
+    if (!args || gw_vm_may_run(ctx, user, op, q->id, vm_only, &err) != 0 ||
+        action_args(req, op, ra, args, &err) != 0 ||
         gw_vm_command(ctx, user, op->name, q->id, args, vm_only, &w, cid, &err) != 0) {
         if (!args)
             gw_xo_fail(&err, GW_ERR_UNKNOWN, "out of memory", NULL);
@@ -578,6 +626,10 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         text(resp, 400, errstr);
         goto out;
     }
+    if (q.route == GW_ROUTE_NOT_FOUND) { /* whatever the method: an empty id is no action */
+        text(resp, 404, "not found");
+        goto out;
+    }
     if (req->is_post != (q.route == GW_ROUTE_REST_ACTION)) {
         text(resp, 405,
              req->is_post ? "method not allowed (POST is for VM actions)"
@@ -593,9 +645,6 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4";
         gw_metrics_page_write(ctx, &resp->body);
-        goto out;
-    case GW_ROUTE_NOT_FOUND:
-        text(resp, 404, "not found");
         goto out;
     default:
         break;

@@ -1,7 +1,8 @@
 /*
- * users.c - users file, PBKDF2 password hashes, failure throttling and tokens
- * (see users.h). Must never log, keep or compare passwords or tokens in clear beyond the
- * call that received them; comparisons of secrets are constant-time.
+ * users.c - users file (and its reload), PBKDF2 password hashes, failure throttling, the
+ * verified-credentials cache and tokens (see users.h). Must never log, keep or compare
+ * passwords or tokens in clear beyond the call that received them; comparisons of secrets
+ * are constant-time. Never frees a gw_user_t before gw_users_free: sessions borrow them.
  */
 #include "api/users.h"
 
@@ -15,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api/auth_cache.h"
+#include "core/clock.h"
 #include "xo_log.h"
 
 #define MOD "users"
@@ -28,6 +32,8 @@
 #define FAIL_DELAY_MS     1000
 #define FAIL_MAX_DELAY_MS (60 * 1000)
 #define FAIL_SLOTS        1024
+
+#define RELOAD_CHECK_MS 1000 /* the users file is stat()ed at most this often */
 
 typedef struct {
     char key[GW_EMAIL_MAX + 8]; /* "u:<email>" or "a:<addr>" */
@@ -42,9 +48,30 @@ typedef struct {
     bool used;
 } token_t;
 
+/* A user as users.c keeps it: the public part first (what callers borrow), then the state
+ * a reload changes. Never freed before gw_users_free. */
+typedef struct {
+    gw_user_t pub;
+    bool disabled;  /* removed from the users file: nothing of theirs is accepted */
+    uint64_t stamp; /* changes whenever the password changes or the user is disabled */
+} user_rec_t;
+
+/* What identifies a version of the users file. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_id_t;
+
 struct gw_users {
-    gw_user_t *users;
+    user_rec_t **users; /* each allocated once and never moved: sessions borrow them */
     size_t n;
+    char *path;       /* NULL: the demo account, nothing to reload */
+    file_id_t loaded; /* the file as last read */
+    int64_t checked_ms;
+    uint64_t generation;    /* bumped by every reload that changed a user */
+    gw_auth_cache_t *cache; /* NULL: off */
     fail_t fails[FAIL_SLOTS];
     token_t *tokens;
     size_t ntokens, captokens;
@@ -170,26 +197,139 @@ static bool email_ok(const char *e)
 
 static xo_err_t add_user(gw_users_t *u, const char *email, gw_perm_t perm, const char *hash)
 {
-    gw_user_t *nu = realloc(u->users, (u->n + 1) * sizeof(*nu));
+    user_rec_t **nu = realloc(u->users, (u->n + 1) * sizeof(*nu));
+    user_rec_t *r;
+
     if (!nu)
         return XO_ERR_NOMEM;
     u->users = nu;
-    memset(&nu[u->n], 0, sizeof(nu[u->n]));
-    snprintf(nu[u->n].email, sizeof(nu[u->n].email), "%s", email);
-    snprintf(nu[u->n].hash, sizeof(nu[u->n].hash), "%s", hash);
-    nu[u->n].permission = perm;
-    user_id_of(email, nu[u->n].id);
-    u->n++;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return XO_ERR_NOMEM;
+    snprintf(r->pub.email, sizeof(r->pub.email), "%s", email);
+    snprintf(r->pub.hash, sizeof(r->pub.hash), "%s", hash);
+    r->pub.permission = perm;
+    user_id_of(email, r->pub.id);
+    u->users[u->n++] = r;
     return XO_OK;
+}
+
+static user_rec_t *find_email(const gw_users_t *u, const char *email)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (!strcmp(u->users[i]->pub.email, email))
+            return u->users[i];
+    return NULL;
+}
+
+/* One line of a users file, parsed. */
+typedef struct {
+    char email[GW_EMAIL_MAX];
+    gw_perm_t perm;
+    char hash[GW_HASH_MAX];
+} line_t;
+
+static bool file_id_of(const char *path, file_id_t *id)
+{
+    struct stat st;
+
+    memset(id, 0, sizeof(*id));
+    if (stat(path, &st) != 0)
+        return false;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->size = st.st_size;
+    id->mtime = st.st_mtim;
+    return true;
+}
+
+static bool file_id_equal(const file_id_t *a, const file_id_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+/* Read every user line of @p path into *lines (caller frees), noting the file's identity
+ * as it was opened (a change after that is seen at the next check). */
+static xo_err_t read_file(const char *path, line_t **lines, size_t *n, file_id_t *id, char *errstr,
+                          size_t errstr_size)
+{
+    FILE *fp = fopen(path, "r");
+    char buf[1024];
+    int lineno = 0;
+    xo_err_t err = XO_OK;
+    struct stat st;
+
+    *lines = NULL;
+    *n = 0;
+    if (!fp)
+        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", path, strerror(errno));
+    memset(id, 0, sizeof(*id));
+    if (fstat(fileno(fp), &st) == 0)
+        *id = (file_id_t){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+    while (fgets(buf, sizeof(buf), fp)) {
+        char perm_s[16], extra[2];
+        line_t l, *nl;
+        char *p = buf;
+        lineno++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\0')
+            continue;
+        if (sscanf(p, "%255s %15s %255s %1s", l.email, perm_s, l.hash, extra) != 3 ||
+            gw_perm_parse(perm_s, &l.perm) != XO_OK || strncmp(l.hash, "pbkdf2-sha256$", 14) != 0) {
+            err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
+                            "%s:%d: expected '<email> <admin|viewer> pbkdf2-sha256$...'", path,
+                            lineno);
+            break;
+        }
+        nl = realloc(*lines, (*n + 1) * sizeof(*nl));
+        if (!nl) {
+            err = XO_ERR_NOMEM;
+            break;
+        }
+        *lines = nl;
+        nl[(*n)++] = l;
+    }
+    fclose(fp);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (err != XO_OK) {
+        free(*lines);
+        *lines = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+/* Apply one line of the new file to the users; returns whether anything changed. */
+static bool apply_line(gw_users_t *u, const line_t *l, xo_err_t *err)
+{
+    user_rec_t *r = find_email(u, l->email);
+    bool changed = false;
+
+    if (!r) {
+        *err = add_user(u, l->email, l->perm, l->hash);
+        return *err == XO_OK;
+    }
+    if (strcmp(r->pub.hash, l->hash) != 0 || r->disabled) {
+        snprintf(r->pub.hash, sizeof(r->pub.hash), "%s", l->hash);
+        r->disabled = false;
+        r->stamp++;
+        changed = true;
+    }
+    if (r->pub.permission != l->perm) {
+        r->pub.permission = l->perm; /* sessions signed in as the user see it at once */
+        changed = true;
+    }
+    return changed;
 }
 
 xo_err_t gw_users_load(const char *path, gw_users_t **out, char *errstr, size_t errstr_size)
 {
     gw_users_t *u = calloc(1, sizeof(*u));
-    FILE *fp;
-    char line[1024];
-    int lineno = 0;
-    xo_err_t err = XO_OK;
+    line_t *lines = NULL;
+    size_t n = 0;
+    xo_err_t err;
 
     if (!u)
         return XO_ERR_NOMEM;
@@ -199,39 +339,17 @@ xo_err_t gw_users_load(const char *path, gw_users_t **out, char *errstr, size_t 
         err = gw_password_hash("admin", 1000, hash, sizeof(hash));
         if (err == XO_OK)
             err = add_user(u, "admin@admin.net", GW_PERM_ADMIN, hash);
-        if (err != XO_OK) {
-            gw_users_free(u);
-            return err;
-        }
-        *out = u;
-        return XO_OK;
+        goto out;
     }
-    fp = fopen(path, "r");
-    if (!fp) {
-        free(u);
-        return xo_seterr(errstr, errstr_size, XO_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    while (fgets(line, sizeof(line), fp)) {
-        char email[GW_EMAIL_MAX], perm_s[16], hash[GW_HASH_MAX], extra[2];
-        gw_perm_t perm;
-        char *p = line;
-        lineno++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '#' || *p == '\n' || *p == '\0')
-            continue;
-        if (sscanf(p, "%255s %15s %255s %1s", email, perm_s, hash, extra) != 3 ||
-            gw_perm_parse(perm_s, &perm) != XO_OK || strncmp(hash, "pbkdf2-sha256$", 14) != 0) {
-            err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE,
-                            "%s:%d: expected '<email> <admin|viewer> pbkdf2-sha256$...'", path,
-                            lineno);
-            break;
-        }
-        err = add_user(u, email, perm, hash);
-        if (err != XO_OK)
-            break;
-    }
-    fclose(fp);
+    u->path = strdup(path);
+    err = u->path ? read_file(path, &lines, &n, &u->loaded, errstr, errstr_size) : XO_ERR_NOMEM;
+    for (size_t i = 0; err == XO_OK && i < n; i++)
+        (void)apply_line(u, &lines[i], &err); /* the last line of an email wins */
+    u->checked_ms = gw_mono_ms();
+out:
+    if (lines)
+        OPENSSL_cleanse(lines, n * sizeof(*lines));
+    free(lines);
     if (err != XO_OK) {
         gw_users_free(u);
         return err;
@@ -244,7 +362,13 @@ void gw_users_free(gw_users_t *u)
 {
     if (!u)
         return;
+    for (size_t i = 0; i < u->n; i++) {
+        OPENSSL_cleanse(u->users[i], sizeof(*u->users[i]));
+        free(u->users[i]);
+    }
     free(u->users);
+    free(u->path);
+    gw_auth_cache_free(u->cache);
     free(u->tokens);
     OPENSSL_cleanse(u, sizeof(*u));
     free(u);
@@ -252,7 +376,95 @@ void gw_users_free(gw_users_t *u)
 
 size_t gw_users_count(const gw_users_t *u)
 {
-    return u->n;
+    size_t n = 0;
+
+    for (size_t i = 0; i < u->n; i++)
+        n += !u->users[i]->disabled;
+    return n;
+}
+
+xo_err_t gw_users_set_cache(gw_users_t *u, size_t entries, int64_t ttl_ms)
+{
+    gw_auth_cache_t *c = NULL;
+    xo_err_t err = gw_auth_cache_new(entries, ttl_ms, &c);
+
+    if (err != XO_OK)
+        return err;
+    gw_auth_cache_free(u->cache);
+    u->cache = c;
+    return XO_OK;
+}
+
+const struct gw_auth_cache *gw_users_cache(const gw_users_t *u)
+{
+    return u->cache;
+}
+
+xo_err_t gw_users_reload(gw_users_t *u, size_t *changed, char *errstr, size_t errstr_size)
+{
+    line_t *lines = NULL;
+    size_t n = 0, nchanged = 0, before = u->n;
+    file_id_t id;
+    xo_err_t err = XO_OK;
+
+    if (changed)
+        *changed = 0;
+    if (!u->path)
+        return XO_OK;
+    err = read_file(u->path, &lines, &n, &id, errstr, errstr_size);
+    for (size_t i = 0; err == XO_OK && i < n; i++)
+        nchanged += apply_line(u, &lines[i], &err);
+    /* users that are no longer in the file (the new ones were appended after before) */
+    for (size_t i = 0; err == XO_OK && i < before; i++) {
+        user_rec_t *r = u->users[i];
+        bool present = false;
+        for (size_t j = 0; j < n && !present; j++)
+            present = !strcmp(lines[j].email, r->pub.email);
+        if (!present && !r->disabled) {
+            r->disabled = true;
+            r->stamp++;
+            nchanged++;
+        }
+    }
+    if (lines)
+        OPENSSL_cleanse(lines, n * sizeof(*lines));
+    free(lines);
+    if (nchanged) {
+        gw_auth_cache_clear(u->cache);
+        u->generation++;
+    }
+    if (err != XO_OK) /* partial changes stay: they came from the file, and are consistent */
+        return err;
+    u->loaded = id;
+    if (changed)
+        *changed = nchanged;
+    return XO_OK;
+}
+
+uint64_t gw_users_generation(const gw_users_t *u)
+{
+    return u->generation;
+}
+
+void gw_users_refresh(gw_users_t *u)
+{
+    int64_t now = gw_mono_ms();
+    char errstr[512];
+    size_t changed = 0;
+    file_id_t id;
+
+    if (!u->path || now - u->checked_ms < RELOAD_CHECK_MS)
+        return;
+    u->checked_ms = now;
+    if (!file_id_of(u->path, &id) || file_id_equal(&id, &u->loaded))
+        return; /* unchanged, or gone (kept as loaded: a missing file is not "no users") */
+    if (gw_users_reload(u, &changed, errstr, sizeof(errstr)) != XO_OK) {
+        u->loaded = id; /* warn once per version of the file */
+        xo_warn(MOD, "event=users_reload_failed error=\"%s\" note=\"the previous users stay\"",
+                errstr);
+        return;
+    }
+    xo_info(MOD, "event=users_reloaded users=%zu changed=%zu", gw_users_count(u), changed);
 }
 
 xo_err_t gw_users_add_to_file(const char *path, const char *email, gw_perm_t perm,
@@ -340,45 +552,75 @@ static bool throttled(const fail_t *f, int64_t now)
     return now - f->last_ms < delay;
 }
 
-gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *password,
-                                const char *addr, int64_t now_ms, const gw_user_t **user)
+/* A live cache entry for these credentials whose user and password are still current. */
+static const gw_user_t *cached(gw_users_t *u, const char *email, const char *password,
+                               int64_t now_ms)
 {
-    fail_t *fu = fail_slot(u, "u:", email, false, now_ms);
-    fail_t *fa = fail_slot(u, "a:", addr ? addr : "-", false, now_ms);
-    const gw_user_t *found = NULL;
+    const void *owner = NULL;
+    uint64_t stamp = 0;
+    const user_rec_t *r = find_email(u, email);
 
-    if (throttled(fu, now_ms) || throttled(fa, now_ms)) {
-        xo_warn(MOD, "event=signin_throttled user=\"%s\" addr=%s", email, addr ? addr : "-");
-        return GW_AUTH_THROTTLED;
-    }
-    for (size_t i = 0; i < u->n; i++)
-        if (!strcmp(u->users[i].email, email))
-            found = &u->users[i];
-    if (found && gw_password_verify(password, found->hash)) {
-        if (fu)
-            fu->key[0] = '\0';
-        *user = found;
-        xo_info(MOD, "event=signin user=\"%s\" addr=%s", email, addr ? addr : "-");
-        return GW_AUTH_OK;
-    }
-    if (!found) /* same cost as a wrong password, so that timing does not reveal accounts */
-        (void)gw_password_verify(password, u->n ? u->users[0].hash : "");
-    fu = fail_slot(u, "u:", email, true, now_ms);
-    fa = fail_slot(u, "a:", addr ? addr : "-", true, now_ms);
+    if (!r || r->disabled ||
+        !gw_auth_cache_lookup(u->cache, email, password, now_ms, &owner, &stamp))
+        return NULL;
+    return owner == r && stamp == r->stamp ? &r->pub : NULL;
+}
+
+static void count_failure(gw_users_t *u, const char *email, const char *addr, int64_t now_ms)
+{
+    fail_t *fu = fail_slot(u, "u:", email, true, now_ms);
+    fail_t *fa = fail_slot(u, "a:", addr, true, now_ms);
+
     fu->failures++;
     fu->last_ms = now_ms;
     fa->failures++;
     fa->last_ms = now_ms;
-    xo_warn(MOD, "event=signin_failed user=\"%s\" addr=%s failures=%u", email, addr ? addr : "-",
-            fu->failures);
+    xo_warn(MOD, "event=signin_failed user=\"%s\" addr=%s failures=%u", email, addr, fu->failures);
+}
+
+gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *password,
+                                const char *addr, int64_t now_ms, const gw_user_t **user)
+{
+    fail_t *fu, *fa;
+    user_rec_t *found;
+
+    if (!addr)
+        addr = "-";
+    gw_users_refresh(u);
+    fu = fail_slot(u, "u:", email, false, now_ms);
+    fa = fail_slot(u, "a:", addr, false, now_ms);
+    if (throttled(fu, now_ms) || throttled(fa, now_ms)) {
+        xo_warn(MOD, "event=signin_throttled user=\"%s\" addr=%s", email, addr);
+        return GW_AUTH_THROTTLED;
+    }
+    *user = cached(u, email, password, now_ms);
+    if (*user) { /* verified within users.cache_ttl: no hash, no log line per request */
+        if (fu)
+            fu->key[0] = '\0';
+        return GW_AUTH_OK;
+    }
+    found = find_email(u, email);
+    if (found && found->disabled)
+        found = NULL;
+    if (found && gw_password_verify(password, found->pub.hash)) {
+        if (fu)
+            fu->key[0] = '\0';
+        gw_auth_cache_insert(u->cache, email, password, found, found->stamp, now_ms);
+        *user = &found->pub;
+        xo_info(MOD, "event=signin user=\"%s\" addr=%s", email, addr);
+        return GW_AUTH_OK;
+    }
+    if (!found) /* same cost as a wrong password, so that timing does not reveal accounts */
+        (void)gw_password_verify(password, u->n ? u->users[0]->pub.hash : "");
+    count_failure(u, email, addr, now_ms);
     return GW_AUTH_INVALID;
 }
 
 const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id)
 {
     for (size_t i = 0; i < u->n; i++)
-        if (!strcmp(u->users[i].id, id))
-            return &u->users[i];
+        if (!strcmp(u->users[i]->pub.id, id))
+            return u->users[i]->disabled ? NULL : &u->users[i]->pub;
     return NULL;
 }
 
@@ -427,20 +669,103 @@ xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, 
     return XO_OK;
 }
 
+static bool token_digest(const char *token, unsigned char d[32])
+{
+    if (!token || strlen(token) != GW_TOKEN_LEN)
+        return false;
+    SHA256((const unsigned char *)token, GW_TOKEN_LEN, d);
+    return true;
+}
+
+static bool token_live(const token_t *t, int64_t now_ms)
+{
+    return t->used && t->expires_ms > now_ms;
+}
+
 const gw_user_t *gw_tokens_lookup(gw_users_t *u, const char *token, int64_t now_ms,
                                   int64_t *expires_ms)
 {
+    return gw_tokens_lookup_ref(u, token, now_ms, expires_ms, NULL);
+}
+
+const gw_user_t *gw_tokens_lookup_ref(gw_users_t *u, const char *token, int64_t now_ms,
+                                      int64_t *expires_ms, gw_token_ref_t *ref)
+{
     unsigned char d[32];
-    if (!token || strlen(token) != GW_TOKEN_LEN)
+
+    if (!token_digest(token, d))
         return NULL;
-    SHA256((const unsigned char *)token, GW_TOKEN_LEN, d);
+    gw_users_refresh(u);
     for (size_t i = 0; i < u->ntokens; i++) {
         token_t *t = &u->tokens[i];
-        if (t->used && t->expires_ms > now_ms && CRYPTO_memcmp(t->digest, d, 32) == 0) {
+        if (token_live(t, now_ms) && CRYPTO_memcmp(t->digest, d, 32) == 0) {
             if (expires_ms)
                 *expires_ms = t->expires_ms;
+            if (ref) {
+                memcpy(ref->digest, d, 32);
+                ref->slot = i;
+            }
             return gw_users_by_id(u, t->user_id);
         }
     }
     return NULL;
+}
+
+/* The slot @p ref names, if it still holds that token (slots are reused). */
+static token_t *token_at(gw_users_t *u, const gw_token_ref_t *ref)
+{
+    token_t *t;
+
+    if (!ref || ref->slot >= u->ntokens)
+        return NULL;
+    t = &u->tokens[ref->slot];
+    return t->used && CRYPTO_memcmp(t->digest, ref->digest, 32) == 0 ? t : NULL;
+}
+
+const gw_user_t *gw_tokens_check(gw_users_t *u, const gw_token_ref_t *ref, int64_t now_ms)
+{
+    token_t *t = token_at(u, ref);
+
+    gw_users_refresh(u);
+    return t && token_live(t, now_ms) ? gw_users_by_id(u, t->user_id) : NULL;
+}
+
+static void token_drop(token_t *t)
+{
+    OPENSSL_cleanse(t, sizeof(*t)); /* used = false: the slot is free */
+}
+
+void gw_tokens_revoke(gw_users_t *u, const gw_token_ref_t *ref)
+{
+    token_t *t = token_at(u, ref);
+
+    if (t)
+        token_drop(t);
+}
+
+bool gw_tokens_delete(gw_users_t *u, const char *token, const gw_user_t *owner)
+{
+    unsigned char d[32];
+
+    if (!token_digest(token, d))
+        return false;
+    for (size_t i = 0; i < u->ntokens; i++) {
+        token_t *t = &u->tokens[i];
+        if (t->used && CRYPTO_memcmp(t->digest, d, 32) == 0) {
+            if (owner && strcmp(t->user_id, owner->id) != 0)
+                return false; /* another user's token: as if it did not exist */
+            token_drop(t);
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t gw_tokens_count(const gw_users_t *u, int64_t now_ms)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < u->ntokens; i++)
+        n += token_live(&u->tokens[i], now_ms);
+    return n;
 }

@@ -5,7 +5,12 @@
  *
  * Users file (one user a line; '#' comments; written by `xo-gateway useradd`):
  *     <email> <admin|viewer> pbkdf2-sha256$<iterations>$<salt-b64>$<hash-b64>
- * Tokens live in memory only: a restart signs every token out (docs/gateway.md).
+ * The file is read again when it changes (checked at most once a second, when someone
+ * authenticates): new users appear, changed passwords and permissions apply at once, and
+ * removed users are disabled (their gw_user_t stays allocated, so borrowed pointers stay
+ * valid, but no sign-in, token or session of theirs is accepted any more).
+ * Passwords that verified are remembered briefly (auth_cache.h), so that HTTP Basic does not
+ * cost a PBKDF2 per request. Tokens live in memory only: a restart signs every token out.
  * Never logs or stores a password or a token in clear; logs name the account and address.
  * Not thread-safe: used from the service thread only.
  */
@@ -75,7 +80,10 @@ typedef enum {
 
 /**
  * @brief Check credentials, applying the failure limit (GW_AUTH_THROTTLED refuses without
- *        even hashing). Logs failures with account and address, never the password.
+ *        even hashing, whether or not the password is cached), then the credentials cache,
+ *        then the password hash (a success is cached; a failure is counted, never cached).
+ *        Reloads the users file first if it changed. Logs failures with account and
+ *        address, never the password.
  * @param now_ms monotonic milliseconds (tests pass their own clock)
  * @param user   receives the user on GW_AUTH_OK (borrowed from @p u)
  */
@@ -85,8 +93,38 @@ gw_auth_t gw_users_authenticate(gw_users_t *u, const char *email, const char *pa
 /** @brief Write the public user object {id, email, permission, groups, preferences}. */
 void gw_user_write_json(const gw_user_t *u, gw_buf_t *out);
 
-/** @brief Find a user by id (for tokens). */
+/** @brief Find a user by id (tokens, sessions), or NULL when unknown or removed. */
 const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id);
+
+/**
+ * @brief Remember verified passwords for @p ttl_ms in a table of @p entries (auth_cache.h);
+ *        0 for either turns the cache off. Replaces (and empties) any previous cache.
+ * @returns XO_OK, XO_ERR_NOMEM, XO_ERR_CRYPTO.
+ */
+xo_err_t gw_users_set_cache(gw_users_t *u, size_t entries, int64_t ttl_ms);
+
+/** @brief The credentials cache (NULL when off), for tests and counters. */
+const struct gw_auth_cache *gw_users_cache(const gw_users_t *u);
+
+/**
+ * @brief Read the users file again if it changed since it was read (its identity is
+ *        stat()ed at most once a second; cheap to call often). Failures are logged once per
+ *        version of the file, and the current users stay.
+ */
+void gw_users_refresh(gw_users_t *u);
+
+/** @brief A number that changes whenever a reload changed a user (sessions re-check then). */
+uint64_t gw_users_generation(const gw_users_t *u);
+
+/**
+ * @brief Read the users file again now and apply it: new users added, passwords and
+ *        permissions updated, missing users disabled; the credentials cache is emptied
+ *        when anything changed. On error the current users stay as they are.
+ * @param changed receives the number of users added, changed or disabled (may be NULL)
+ * @returns XO_OK (also without a users file: nothing to do), XO_ERR_IO, XO_ERR_PARSE,
+ *          XO_ERR_NOMEM; detail in errstr.
+ */
+xo_err_t gw_users_reload(gw_users_t *u, size_t *changed, char *errstr, size_t errstr_size);
 
 /* ---- tokens ---- */
 
@@ -100,8 +138,38 @@ const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id);
 xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, int64_t now_ms,
                           char out[GW_TOKEN_LEN + 1]);
 
-/** @brief The user of a live token, or NULL; *expires_ms receives its expiry. */
+/** What a session keeps of the token it signed in with: never the token itself. */
+typedef struct {
+    unsigned char digest[32]; /**< SHA-256 of the token */
+    size_t slot;              /**< where it was found, to check it again in O(1) */
+} gw_token_ref_t;
+
+/**
+ * @brief The user of a live token (not expired at wall-clock @p now_ms, not deleted, its
+ *        user still in the users file), or NULL; *expires_ms (may be NULL) receives its
+ *        expiry.
+ */
 const gw_user_t *gw_tokens_lookup(gw_users_t *u, const char *token, int64_t now_ms,
                                   int64_t *expires_ms);
+
+/** @brief gw_tokens_lookup(), and *ref receives what gw_tokens_check() and _revoke() need. */
+const gw_user_t *gw_tokens_lookup_ref(gw_users_t *u, const char *token, int64_t now_ms,
+                                      int64_t *expires_ms, gw_token_ref_t *ref);
+
+/** @brief The user of the token @p ref if it is still live at @p now_ms, else NULL. */
+const gw_user_t *gw_tokens_check(gw_users_t *u, const gw_token_ref_t *ref, int64_t now_ms);
+
+/** @brief Delete the token @p ref names (session.signOut); no-op when already gone. */
+void gw_tokens_revoke(gw_users_t *u, const gw_token_ref_t *ref);
+
+/**
+ * @brief Delete @p token if it exists and, when @p owner is not NULL, belongs to @p owner
+ *        (token.deleteOwn; token.delete passes NULL).
+ * @returns true when a token was deleted.
+ */
+bool gw_tokens_delete(gw_users_t *u, const char *token, const gw_user_t *owner);
+
+/** @brief Live tokens at @p now_ms. */
+size_t gw_tokens_count(const gw_users_t *u, int64_t now_ms);
 
 #endif

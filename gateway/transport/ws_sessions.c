@@ -181,8 +181,8 @@ void gw_ws_sessions_flush(gw_ws_sessions_t *all)
     if (!gw_notify_take(all->ctx->notify, &out))
         return;
     for (gw_ws_session_t *s = all->head; s; s = s->next) {
-        if (!s->sess.user)
-            continue; /* notifications go to signed-in sessions only */
+        if (!gw_session_active(all->ctx, &s->sess))
+            continue; /* signed-in sessions only: not one whose token expired or was deleted */
         for (size_t i = 0; i < out.nmsgs; i++)
             gw_ws_session_send(all, s, out.msgs[i], true);
     }

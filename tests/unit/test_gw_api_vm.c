@@ -190,12 +190,54 @@ static void test_targets_and_permission(void **state)
     json_object_put(r);
 }
 
+/* The permission comes before the parameters (xo-server checks a method's permission
+ * first): a viewer is refused whatever the params, and a call that would change nothing is
+ * no exception. The object is named when the id resolves to one the op acts on. */
+static void test_permission_before_params(void **state)
+{
+    fx_t *fx = *state;
+    json_object *r;
+
+    fx->s.user = &fx->viewer;
+    r = call(fx, "vm.set", "{\"id\":\"vm1\"}"); /* an admin gets true: nothing to change */
+    assert_int_equal(code(r), 2);
+    assert_string_equal(str_at(r, "error.data.permission"), "administrate");
+    assert_string_equal(str_at(r, "error.data.object.id"), "vm1");
+    json_object_put(r);
+    r = call(fx, "vm.set", "{\"id\":\"vm1\",\"name_label\":5}");
+    assert_int_equal(code(r), 2);
+    json_object_put(r);
+    r = call(fx, "vm.stop", "{\"id\":\"vm1\",\"forced\":true}");
+    assert_int_equal(code(r), 2);
+    assert_string_equal(str_at(r, "error.data.object.type"), "VM");
+    json_object_put(r);
+    r = call(fx, "vm.pause", "{}");
+    assert_int_equal(code(r), 2);
+    assert_string_equal(str_at(r, "error.data.permission"), "operate");
+    assert_string_equal(str_at(r, "error.data.object"), "(absent)");
+    json_object_put(r);
+    r = call(fx, "vm.start", "{\"id\":\"snap1\"}"); /* not a VM the op acts on: not named */
+    assert_int_equal(code(r), 2);
+    assert_string_equal(str_at(r, "error.data.object"), "(absent)");
+    json_object_put(r);
+    for (int i = 0; i < XO_OP_COUNT; i++) {
+        r = call(fx, xo_ops[i].name, "{\"id\":42,\"nope\":true}");
+        assert_int_equal(code(r), 2);
+        json_object_put(r);
+    }
+    fx->s.user = &fx->admin;
+    r = call(fx, "vm.set", "{\"id\":\"vm1\",\"name_label\":5}");
+    assert_int_equal(code(r), 10);
+    json_object_put(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_op_is_a_method),
         cmocka_unit_test(test_params_errors),
         cmocka_unit_test(test_targets_and_permission),
+        cmocka_unit_test(test_permission_before_params),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

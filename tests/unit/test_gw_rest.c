@@ -1,4 +1,5 @@
-/* Unit tests of gateway/api/rest.c request parsing (filters: test_gw_filter.c). */
+/* Unit tests of gateway/api/rest.c request parsing and routing (ids and paths refused as
+ * text, permission before parameters); filters: test_gw_filter.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/rest.h"
 
@@ -96,11 +98,148 @@ static void test_routes(void **state)
                      XO_ERR_PARSE);
 }
 
+/* Paths and arguments are UTF-8 text without control bytes; an empty id is no collection. */
+static void test_ids_as_text(void **state)
+{
+    gw_rest_query_t q;
+    gw_http_req_t *r;
+    char errstr[128];
+    const char *bad[] = {
+        "/rest/v0/vms/a%01b",  "/rest/v0/vms/a%7Fb",       "/rest/v0/vms/%FF%FE",
+        "/rest/v0/vms/%C0%AF", "/rest/v0/vms/%ED%A0%80",   "/rest/v0/vms/%F4%90%80%80",
+        "/rest/v0/vms/%E2%82", "/rest/v0/vms/%80",         "/rest/v0/vms?filter=%FF",
+        "/rest/v0/vms?x%0A=1", "/rest/v0/vms/x?fields=%1B"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        errstr[0] = '\0';
+        assert_int_equal(gw_rest_parse(req_of(bad[i]), &q, errstr, sizeof(errstr)), XO_ERR_PARSE);
+        assert_null(strchr(errstr, '%')); /* a fixed message: nothing of the input */
+    }
+    /* raw bytes as the transport hands them over, undecoded */
+    r = req_of("/x");
+    snprintf(r->path, sizeof(r->path), "/rest/v0/vms/\xff\xfe");
+    assert_int_equal(gw_rest_parse(r, &q, errstr, sizeof(errstr)), XO_ERR_PARSE);
+    /* an empty id ("/vms/", or "/vms/%00" cut at its NUL by the transport): not found */
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/"), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_NOT_FOUND);
+    assert_int_equal(
+        gw_rest_parse(req_of("/rest/v0/vms//actions/start"), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_NOT_FOUND);
+    /* valid UTF-8 is an id like any other */
+    assert_int_equal(
+        gw_rest_parse(req_of("/rest/v0/vms/%C3%A9t%C3%A9%F0%9F%98%80"), &q, errstr, sizeof(errstr)),
+        XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_REST_OBJECT);
+    assert_string_equal(q.id, "\xc3\xa9t\xc3\xa9\xf0\x9f\x98\x80");
+}
+
+/* A users file of an admin (a@x, "a pw") and a viewer (v@x, "v pw"), and a view with vm1. */
+static void route_setup(gw_ctx_t *ctx, char *path)
+{
+    char errstr[256];
+    int fd = mkstemp(path);
+    json_object *snap = json_tokener_parse("{\"uuid\":\"vm1\",\"name_label\":\"a\"}");
+
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    memset(ctx, 0, sizeof(*ctx));
+    assert_int_equal(
+        gw_users_add_to_file(path, "a@x", GW_PERM_ADMIN, "a pw", 1000, errstr, sizeof(errstr)),
+        XO_OK);
+    assert_int_equal(
+        gw_users_add_to_file(path, "v@x", GW_PERM_VIEWER, "v pw", 1000, errstr, sizeof(errstr)),
+        XO_OK);
+    assert_int_equal(gw_users_load(path, &ctx->users, errstr, sizeof(errstr)), XO_OK);
+    ctx->view = gw_view_new();
+    ctx->limits.max_http_body = 1 << 20;
+    assert_int_equal(gw_view_apply_object(ctx->view, "p", "vm", "OpaqueRef:1", snap, "{}", 2,
+                                          errstr, sizeof(errstr)),
+                     XO_OK);
+    json_object_put(snap);
+}
+
+/* Route @p path (raw bytes) as @p auth; the body must be valid UTF-8 JSON: returns it. */
+static json_object *route(gw_ctx_t *ctx, bool post, const char *path, const char *auth,
+                          const char *body, int *status)
+{
+    static gw_http_req_t req;
+    gw_http_resp_t resp;
+    json_tokener *tok = json_tokener_new();
+    json_object *o;
+
+    memset(&req, 0, sizeof(req));
+    memset(&resp, 0, sizeof(resp));
+    req.is_get = !post;
+    req.is_post = post;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    snprintf(req.path, sizeof(req.path), "%s", path);
+    snprintf(req.authorization, sizeof(req.authorization), "Basic %s", auth);
+    snprintf(req.addr, sizeof(req.addr), "127.0.0.1");
+    gw_buf_init(&resp.body);
+    gw_http_route(ctx, &req, &resp);
+    *status = resp.status;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    o = json_tokener_parse_ex(tok, resp.body.data, (int)resp.body.len);
+    assert_non_null(o); /* whatever the path held, the answer is JSON text */
+    assert_null(memchr(resp.body.data, 0xff, resp.body.len));
+    json_tokener_free(tok);
+    gw_buf_fini(&resp.body);
+    return o;
+}
+
+#define ADMIN  "YUB4OmEgcHc=" /* a@x:a pw */
+#define VIEWER "dkB4OnYgcHc=" /* v@x:v pw */
+
+static void test_route_refusals(void **state)
+{
+    char path[] = "/tmp/test_gw_rest_XXXXXX";
+    gw_ctx_t ctx;
+    json_object *o;
+    int status = 0;
+    (void)state;
+    route_setup(&ctx, path);
+    o = route(&ctx, false, "/rest/v0/vms/vm1", ADMIN, NULL, &status);
+    assert_int_equal(status, 200);
+    json_object_put(o);
+    /* never the collection for an empty or cut id */
+    o = route(&ctx, false, "/rest/v0/vms/", ADMIN, NULL, &status);
+    assert_int_equal(status, 404);
+    assert_false(json_object_is_type(o, json_type_array));
+    json_object_put(o);
+    /* invalid UTF-8 and control bytes: 400, and the body does not echo them */
+    o = route(&ctx, false, "/rest/v0/vms/\xff\xfe", ADMIN, NULL, &status);
+    assert_int_equal(status, 400);
+    json_object_put(o);
+    o = route(&ctx, false, "/rest/v0/vms/a\x01\x1b[2J", ADMIN, NULL, &status);
+    assert_int_equal(status, 400);
+    json_object_put(o);
+    o = route(&ctx, false, "/rest/v0/vms/\xc3\xa9\"\\", ADMIN, NULL, &status);
+    assert_int_equal(status, 404); /* valid text is echoed, escaped */
+    json_object_put(o);
+    /* a viewer's action is refused before its body is read (an admin's bad body: 400) */
+    o = route(&ctx, true, "/rest/v0/vms/vm1/actions/snapshot", VIEWER, "not json", &status);
+    assert_int_equal(status, 403);
+    json_object_put(o);
+    o = route(&ctx, true, "/rest/v0/vms/vm1/actions/snapshot", ADMIN, "not json", &status);
+    assert_int_equal(status, 400);
+    json_object_put(o);
+    o = route(&ctx, true, "/rest/v0/vms/nope/actions/start", VIEWER, NULL, &status);
+    assert_int_equal(status, 403);
+    json_object_put(o);
+    gw_view_free(ctx.view);
+    gw_users_free(ctx.users);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_target),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_ids_as_text),
+        cmocka_unit_test(test_route_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,8 @@
 (VM with its metrics, disks, VBDs, VIF, console) used at start-up and at run time."""
 import time
 
+from hostops import HOST_OPS_ENABLED
+from patching import uses_update_system
 from simdb import CLASSES
 from wire import DT, NULL_REF, EPOCH
 
@@ -43,6 +45,28 @@ SOFTWARE_VERSION = {'product_version': '8.2.1', 'product_version_text': '8.2', '
                     'build_number': 'release/yangtze/master/58', 'date': '2023-11-10', 'dbv': '0.0.1',
                     'xapi': '1.20', 'xen': '4.13.5-9.38', 'linux': '4.19.0+1', 'xencenter_min': '2.16',
                     'xencenter_max': '2.16', 'network_backend': 'openvswitch', 'db_schema': '5.602'}
+# --family: what software_version says (product_brand, versions) for each product
+FAMILIES = {
+    'xcp-ng': {'product_brand': 'XCP-ng', 'platform_name': 'XCP', 'edition': 'xcp-ng',
+               'versions': {'8.2.1': ('3.2.1', 'release/yangtze/master/58', '8.2'),
+                            '8.3.0': ('3.4.0', 'release/ely/master/ebe4', '8.3')}},
+    'xenserver': {'product_brand': 'XenServer', 'platform_name': 'XCP', 'edition': 'free',
+                  'versions': {'6.5.0': ('1.9.0', '90233c', '6.5'), '7.0.0': ('2.1.0', '125380c', '7.0'),
+                               '7.1.0': ('2.2.0', '137272c', '7.1'), '8.2.1': ('3.2.1', 'stream-8.2', '8.2')}},
+}
+
+
+def software_version(family='xcp-ng', product_version=None, platform_version=None):
+    """host.software_version for a product: XCP-ng 8.2.1 by default."""
+    fam = FAMILIES[family]
+    pv = product_version or ('8.2.1')
+    plat, build, text = fam['versions'].get(pv, (platform_version or '3.2.1', 'sim', '.'.join(pv.split('.')[:2])))
+    sv = dict(SOFTWARE_VERSION, product_brand=fam['product_brand'], platform_name=fam['platform_name'],
+              product_version=pv, product_version_text=text, product_version_text_short=text,
+              platform_version=platform_version or plat, build_number=build)
+    return sv
+
+
 CPU_INFO = {'cpu_count': '16', 'socket_count': '2', 'vendor': 'GenuineIntel', 'speed': '2399.998',
             'modelname': 'Intel(R) Xeon(R) CPU E5-2630 v3 @ 2.40GHz', 'family': '6', 'model': '63',
             'stepping': '2', 'flags': 'fpu de tsc msr pae mce cx8 apic sep mca cmov pat clflush acpi mmx fxsr sse sse2',
@@ -168,8 +192,11 @@ class Builder:
         return vm, objs
 
 
-def build_pool(store, n_hosts, n_vms, seed, addresses):
-    """Populate `store` with a pool. Returns dict with refs of interest."""
+def build_pool(store, n_hosts, n_vms, seed, addresses, product=None):
+    """Populate `store` with a pool. Returns dict with refs of interest. `product` is the
+    software_version of every host (software_version(): XCP-ng 8.2.1 by default)."""
+    product = product or software_version()
+    update_system = uses_update_system(product)
     rng = store.rng
     base = 1704067200 + (seed % 1000) * 3600     # 2024-01-01 + seed hours: deterministic
     b = Builder(store, rng, base)
@@ -194,6 +221,7 @@ def build_pool(store, n_hosts, n_vms, seed, addresses):
     net_pifs = {n: [] for n in nets}
     net_vifs = {n: [] for n in nets}
     resident = {h: [dom0s[i]] for i, h in enumerate(hosts)}
+    used = {h: 0 for h in hosts}          # memory of the guests running on each host
 
     # PBDs and PIFs
     for i, h in enumerate(hosts):
@@ -248,6 +276,7 @@ def build_pool(store, n_hosts, n_vms, seed, addresses):
         vms.append(vm)
         if power in ('Running', 'Paused'):
             resident[hosts[hi]].append(vm)
+            used[hosts[hi]] += objs[0][2]['memory_static_max'] + objs[0][2]['memory_overhead']
         for cls, ref, vals in objs:
             add(cls, ref, vals)
             if cls == 'VDI':
@@ -267,24 +296,28 @@ def build_pool(store, n_hosts, n_vms, seed, addresses):
             'actions_after_shutdown': 'destroy', 'actions_after_reboot': 'restart', 'actions_after_crash': 'restart',
             'is_control_domain': True, 'domid': 0, 'domarch': 'x64', 'metrics': NULL_REF, 'guest_metrics': NULL_REF,
             'HVM_shadow_multiplier': 1.0, 'snapshot_time': EPOCH, 'domain_type': 'pv', 'user_version': 1})
-        add('host_metrics', hm, {'uuid': b.uuid(), 'memory_total': 256 * GiB,
-                                 'memory_free': 256 * GiB - 4 * GiB * (len(resident[h])), 'live': True,
+        # 256 GiB, or twice what runs there when that is more: a generated pool is never overcommitted
+        total = max(256 * GiB, -(-2 * (4 * GiB + 600 * MiB + used[h]) // (64 * GiB)) * 64 * GiB)
+        add('host_metrics', hm, {'uuid': b.uuid(), 'memory_total': total,
+                                 'memory_free': total - 4 * GiB * (len(resident[h])), 'live': True,
                                  'last_updated': dt(base)})
-        sv = dict(SOFTWARE_VERSION)
+        sv = dict(product)
         sv['hostname'] = hostname
         add('host', h, {
             'uuid': b.uuid(), 'name_label': hostname, 'name_description': 'Default install',
             'memory_overhead': 600 * MiB,
-            'allowed_operations': ['provision', 'evacuate', 'shutdown', 'reboot', 'vm_start', 'vm_resume', 'vm_migrate'],
+            'allowed_operations': list(HOST_OPS_ENABLED),
             'API_version_major': 2, 'API_version_minor': 21, 'API_version_vendor': 'XenSource', 'enabled': True,
             'software_version': sv, 'other_config': {'iscsi_iqn': 'iqn.2024-01.sim:%08x' % rng.getrandbits(32),
                                                      'agent_start_time': '%d.' % base, 'boot_time': '%d.' % (base - 600)},
             'capabilities': ['xen-3.0-x86_64', 'hvm-3.0-x86_32', 'hvm-3.0-x86_32p', 'hvm-3.0-x86_64'],
             'sched_policy': 'credit', 'supported_bootloaders': ['pygrub', 'eliloader'],
             'resident_VMs': resident[h], 'PIFs': host_pifs[h], 'suspend_image_sr': local_srs[i],
-            'crash_dump_sr': local_srs[i], 'patches': [], 'updates': [update], 'PBDs': host_pbds[h],
+            'crash_dump_sr': local_srs[i], 'patches': [], 'updates': [update] if update_system else [],
+            'PBDs': host_pbds[h],
             'cpu_info': CPU_INFO, 'hostname': hostname, 'address': addresses[i], 'metrics': hm,
-            'license_params': {'sku_type': 'free'}, 'edition': 'xcp-ng',
+            'license_params': {'sku_type': 'free'},
+            'edition': FAMILIES['xenserver' if product['product_brand'] == 'XenServer' else 'xcp-ng']['edition'],
             'license_server': {'address': 'localhost', 'port': '27000'}, 'bios_strings': {'bios-vendor': 'Sim'},
             'chipset_info': {'iommu': 'true'}, 'display': 'enabled',
             'virtual_hardware_platform_versions': [0, 1, 2], 'control_domain': dom0s[i],
@@ -306,9 +339,12 @@ def build_pool(store, n_hosts, n_vms, seed, addresses):
                            'name_description': '', 'allowed_operations': [], 'VIFs': net_vifs[n],
                            'PIFs': net_pifs[n], 'MTU': 1500, 'other_config': {'automatic': 'true'},
                            'bridge': 'xenbr%d' % j, 'managed': True, 'default_locking_mode': 'unlocked'})
-    add('pool_update', update, {'uuid': b.uuid(), 'name_label': 'XS82ECU1001', 'name_description': 'Sim hotfix 1',
-                                'version': '1.0', 'installation_size': 12 * MiB, 'key': '',
-                                'after_apply_guidance': ['restartXAPI'], 'vdi': NULL_REF, 'hosts': list(hosts)})
+    update_uuid = b.uuid()
+    if update_system:
+        add('pool_update', update, {'uuid': update_uuid, 'name_label': 'XS82ECU1001',
+                                    'name_description': 'Sim hotfix 1', 'version': '1.0',
+                                    'installation_size': 12 * MiB, 'key': '',
+                                    'after_apply_guidance': ['restartXAPI'], 'vdi': NULL_REF, 'hosts': list(hosts)})
     add('pool', pool, {'uuid': b.uuid(), 'name_label': 'sim-pool-%d' % seed, 'name_description': 'XAPI simulator pool',
                        'master': hosts[0], 'default_SR': shared_sr, 'suspend_image_SR': shared_sr,
                        'crash_dump_SR': shared_sr, 'other_config': {}, 'ha_statefiles': [],

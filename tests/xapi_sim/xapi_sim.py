@@ -6,11 +6,9 @@ Usage: python3 tests/xapi_sim/xapi_sim.py --port P --hosts H --vms N --seed S [-
 See tests/xapi_sim/README.md for the wire protocol, the control API (/sim/*) and limits.
 """
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -21,7 +19,6 @@ import tempfile
 import threading
 import time
 import xmlrpc.client
-import zlib
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,13 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire                                   # noqa: E402
 import rfb                                    # noqa: E402
 from simdb import ApiError, CLASSES, Store, make_token    # noqa: E402
-from poolgen import build_pool, MiB           # noqa: E402
+from poolgen import FAMILIES, build_pool, software_version   # noqa: E402
 from api import Sim, Dropped, EventFromResult, RecordsResult   # noqa: E402
+from transfer import Transfers                 # noqa: E402
 
 MAX_HEADER = 64 * 1024
 MAX_RPC_BODY = 64 << 20         # XAPI limits RPC bodies too (http_limit_max_rpc_size)
-EXPORT_MAGIC = b'XOSIMEXPORT1\n'
-EXPORT_END = b'XOSIMEND '
 CHUNK_CHARS = 256 * 1024
 
 
@@ -164,27 +160,8 @@ def json_error(code, params, rid, v2):
     return wire.json_dumps({'result': None, 'error': [code] + params, 'id': rid})
 
 
-# ---------------------------------------------------------------- export format
-def disk_stream(seed_text, size):
-    """Deterministic bytes for one disk: 64 KiB blocks derived from the VDI uuid."""
-    base = hashlib.sha256(seed_text.encode()).digest() * 2048
-    off = 0
-    blk = 0
-    while off < size:
-        n = min(65536, size - off)
-        yield (struct.pack('>Q', blk) + base[8:])[:n]
-        off += n
-        blk += 1
-
-
-class ServerState:
-    def __init__(self, args):
-        self.args = args
-        self.max_buffer = args.max_buffer_mb << 20
-
-
 # ---------------------------------------------------------------- HTTP connection handling
-class Handler:
+class Handler(Transfers):
     def __init__(self, srv, conn, rfile):
         self.srv = srv
         self.sim = srv.sim
@@ -452,148 +429,28 @@ class Handler:
         if task:
             self.sim.task_finish(task, ok, result, error)
 
-    def _find(self, cls, query):
+    def _host_of(self, text):
+        """A host ref from its index, uuid, ref or address (ValueError if none)."""
+        hosts = self.sim.pool['hosts']
+        if text.isdigit() and int(text) < len(hosts):
+            return hosts[int(text)]
+        for i, h in enumerate(hosts):
+            if text in (h, self.sim.store.get('host', h, 'uuid'), self.sim.addresses[i]):
+                return h
+        raise ValueError('unknown host %s' % text)
+
+    def _find_ref(self, cls, text):
+        """A ref of `cls` from a ref or uuid (or name_label); ValueError if none."""
         st = self.sim.store
-        ref = query.get('ref')
-        if ref and ref in st.tables[cls]:
-            return ref
-        uuid = query.get('uuid')
-        if uuid and uuid in st.by_uuid[cls]:
-            return st.by_uuid[cls][uuid]
-        return None
-
-    # -- /export
-    def export(self, query, headers, keep):
-        self.sim.stats.call('HTTP GET /export')
-        sid, task = self._session_task(query, headers)
-        if sid is None:
-            return self._forbidden(keep)
-        st = self.sim.store
-        vm = self._find('VM', query)
-        if vm is None:
-            self._task_done(task, False, error=ApiError('HANDLE_INVALID', 'VM', query.get('ref') or query.get('uuid', '')))
-            self.send_simple('404 Not Found', 'no such VM', keep=keep)
-            return keep
-        with st.lock:
-            vrow = st.get_row('VM', vm)
-            rec = CLASSES['VM'].to_dict(vrow)
-            disks = []
-            for vdi in self.sim._vm_disks(vm):
-                d = CLASSES['VDI'].to_dict(st.get_row('VDI', vdi))
-                disks.append({'uuid': d['uuid'], 'name_label': d['name_label'], 'virtual_size': d['virtual_size'],
-                              'size': d['physical_utilisation']})
-        if rec['power_state'] not in ('Halted', 'Suspended') and query.get('preserve_power_state') != 'true' \
-                and not rec['is_a_snapshot'] and not self.srv.args.export_running:
-            err = ApiError('VM_BAD_POWER_STATE', vm, 'halted', rec['power_state'].lower())
-            self._task_done(task, False, error=err)
-            self.send_simple('500 Internal Error', 'VM_BAD_POWER_STATE', keep=False)
-            return False
-        meta = {'format': 'xapi-sim-export', 'version': 1,
-                'vm': {k: rec[k] for k in ('uuid', 'name_label', 'name_description', 'memory_static_max',
-                                           'VCPUs_max', 'VCPUs_at_startup', 'other_config', 'tags')},
-                'disks': disks}
-        header = EXPORT_MAGIC + json.dumps(meta, sort_keys=True).encode() + b'\n'
-        payload = sum(d['size'] for d in disks)
-        comp = (query.get('use_compression') or 'false').lower()
-        total = len(header) + payload + len(EXPORT_END) + 65
-
-        def raw():
-            h = hashlib.sha256()
-            yield header
-            for d in disks:
-                for blk in disk_stream(d['uuid'], d['size']):
-                    h.update(blk)
-                    yield blk
-            yield EXPORT_END + h.hexdigest().encode() + b'\n'
-
-        sent = 0
-        try:
-            if comp in ('false', ''):
-                self.sock.sendall(('HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n'
-                                   'Content-Length: %d\r\n%s\r\n' % (total, '' if keep else 'Connection: close\r\n')
-                                   ).encode())
-                for b in raw():
-                    self.sock.sendall(b)
-                    sent += len(b)
-                    if sent % (4 * MiB) < len(b):
-                        self._task_progress(task, sent / total)
-            else:
-                keep = False
-                self.sock.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n')
-                if comp == 'zstd' and shutil.which('zstd'):
-                    p = subprocess.Popen(['zstd', '-q', '-c', '-1'], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-                    def feed():
-                        try:
-                            for b in raw():
-                                p.stdin.write(b)
-                        except (OSError, ValueError):
-                            pass
-                        finally:
-                            try:
-                                p.stdin.close()
-                            except OSError:
-                                pass
-                    th = threading.Thread(target=feed, daemon=True)
-                    th.start()
-                    try:
-                        while True:
-                            b = p.stdout.read(65536)
-                            if not b:
-                                break
-                            self.sock.sendall(b)
-                            sent += len(b)
-                    finally:
-                        p.kill()
-                        p.wait()
-                else:
-                    co = zlib.compressobj(1, zlib.DEFLATED, 31)
-                    for b in raw():
-                        c = co.compress(b)
-                        if c:
-                            self.sock.sendall(c)
-                            sent += len(c)
-                    c = co.flush()
-                    self.sock.sendall(c)
-                    sent += len(c)
-        except OSError:
-            self.sim.stats.add('bytes_exported', sent)
-            self._task_done(task, False, error=ApiError('VM_EXPORT_ERROR', 'client closed the connection'))
-            return False
-        self.sim.stats.add('bytes_exported', sent)
-        self._task_done(task, True, '')
-        return keep
-
-    # -- body reader for PUT handlers (XO sends a huge content-length and closes when done)
-    def _put_reader(self, headers):
-        if 'chunked' in headers.get('transfer-encoding', '').lower():
-            raise BadRequest('XAPI does not accept chunked transfer-encoding')
-        n = int(headers.get('content-length', '-1') or -1)
-        remaining = [n if n >= 0 else 1 << 62]
-        counter = [0]
-
-        def read(k):
-            k = min(k, remaining[0])
-            if k <= 0:
-                return b''
-            try:
-                b = self.rfile.read1(k) if hasattr(self.rfile, 'read1') else self.rfile.read(k)
-            except OSError:
-                b = b''
-            remaining[0] -= len(b)
-            counter[0] += len(b)
-            return b
-        return read, counter
-
-    def _read_exact(self, read, n):
-        out = []
-        while n > 0:
-            b = read(min(n, 1 << 20))
-            if not b:
-                break
-            out.append(b)
-            n -= len(b)
-        return b''.join(out)
+        if text in st.tables[cls]:
+            return text
+        if text in st.by_uuid[cls]:
+            return st.by_uuid[cls][text]
+        if CLASSES[cls].has_name_label:
+            for ref, row in st.tables[cls].items():
+                if row[CLASSES[cls].idx['name_label']] == text:
+                    return ref
+        raise ValueError('no %s %r' % (cls, text))
 
     def _finish_put(self, status, body=''):
         try:
@@ -602,191 +459,63 @@ class Handler:
             pass
         return False
 
-    def put_import(self, query, headers):
-        self.sim.stats.call('HTTP PUT /import')
-        sid, task = self._session_task(query, headers)
-        if sid is None:
-            return self._forbidden()
+    # -- console (ocaml/xapi/console.ml)
+    def _console_of_request(self, query):
+        """The console asked for: `uuid` (a VM's, else a console's) or `ref` (a VM's or a
+        console's); a VM means its rfb console. None when there is none, as XAPI's Failure."""
         st = self.sim.store
-        sr = query.get('sr_id') or ''
-        if not sr and query.get('sr_uuid'):
-            sr = st.by_uuid['SR'].get(query['sr_uuid'], '')
-        if not sr or sr == wire.NULL_REF:
-            sr = st.get('pool', self.sim.pool['pool'], 'default_SR')
-        if sr not in st.tables['SR']:
-            self._task_done(task, False, error=ApiError('HANDLE_INVALID', 'SR', sr))
-            return self._finish_put('404 Not Found', 'no such SR')
-        read, counter = self._put_reader(headers)
-        # sniff compression
-        first = self._read_exact(read, 4)
-        inner = read
-        pre = first
-        dec = None
-        if first[:2] == b'\x1f\x8b':
-            dec = zlib.decompressobj(47)
-        if dec is not None:
-            buf = [dec.decompress(first)]
+        ref = query.get('ref')
+        if 'uuid' in query:
+            ref = st.by_uuid['VM'].get(query['uuid']) or st.by_uuid['console'].get(query['uuid'])
+        if not ref:
+            return None
+        if ref in st.tables['VM']:
+            for con in st.get('VM', ref, 'consoles'):
+                if con in st.tables['console'] and st.get('console', con, 'protocol') == 'rfb':
+                    return con
+            return None
+        return ref if ref in st.tables['console'] else None
 
-            def inner(k, _buf=buf):
-                while sum(len(x) for x in _buf) < k:
-                    b = read(65536)
-                    if not b:
-                        _buf.append(dec.flush())
-                        break
-                    _buf.append(dec.decompress(b))
-                data = b''.join(_buf)
-                out, rest = data[:k], data[k:]
-                _buf[:] = [rest]
-                return out
-            pre = b''
-
-        def rd(k):
-            nonlocal pre
-            if pre:
-                out, pre = pre[:k], pre[k:]
-                if len(out) < k:
-                    out += self._read_exact(inner, k - len(out))
-                return out
-            return self._read_exact(inner, k)
-
-        def fail(msg):
-            self.sim.stats.add('bytes_imported', counter[0])
-            self._task_done(task, False, error=ApiError('IMPORT_ERROR', msg))
-            return self._finish_put('500 Internal Error', msg)
-
-        magic = rd(len(EXPORT_MAGIC))
-        if magic != EXPORT_MAGIC:
-            return fail('not an export of this simulator (bad magic)')
-        line = b''
-        while not line.endswith(b'\n') and len(line) < (1 << 20):
-            c = rd(1)
-            if not c:
-                break
-            line += c
-        try:
-            meta = json.loads(line.decode())
-            disks = meta['disks']
-            vmeta = meta['vm']
-        except Exception:
-            return fail('bad export header')
-        h = hashlib.sha256()
-        got = 0
-        need = sum(int(d['size']) for d in disks)
-        while got < need:
-            b = rd(min(1 << 20, need - got))
-            if not b:
-                return fail('truncated export: %d of %d bytes' % (got, need))
-            h.update(b)
-            got += len(b)
-            if task and got % (8 * MiB) < len(b):
-                self._task_progress(task, 0.9 * got / max(need, 1))
-        trailer = rd(len(EXPORT_END) + 65)
-        if trailer != EXPORT_END + h.hexdigest().encode() + b'\n':
-            return fail('export checksum mismatch or truncated trailer')
-        self.sim.stats.add('bytes_imported', counter[0])
-        try:
-            with st.lock:
-                vm = self.sim.create_vm(vmeta.get('name_label', 'imported'), 'Halted', sr=sr,
-                                        disks=[(d['name_label'], int(d['virtual_size']), int(d['size'])) for d in disks])
-                st.modify('VM', vm, {'name_description': vmeta.get('name_description', ''),
-                                     'memory_static_max': int(vmeta.get('memory_static_max', 1 << 30)),
-                                     'VCPUs_max': int(vmeta.get('VCPUs_max', 1)),
-                                     'VCPUs_at_startup': int(vmeta.get('VCPUs_at_startup', 1)),
-                                     'other_config': dict(vmeta.get('other_config') or {}),
-                                     'tags': list(vmeta.get('tags') or [])})
-        except ApiError as e:
-            self._task_done(task, False, error=e)
-            return self._finish_put('500 Internal Error', e.code)
-        self._task_done(task, True, '<value><array><data><value>%s</value></data></array></value>' % vm)
-        return self._finish_put('200 OK', '')
-
-    def _consume_blob(self, headers, progress_task=None):
-        read, counter = self._put_reader(headers)
-        h = hashlib.sha256()
-        head = b''
-        while True:
-            b = read(1 << 20)
-            if not b:
-                break
-            h.update(b)
-            if len(head) < 65536:
-                head += b[:65536 - len(head)]
-        self.sim.stats.add('bytes_imported', counter[0])
-        return head, counter[0], h.hexdigest()
-
-    def put_raw_vdi(self, query, headers):
-        self.sim.stats.call('HTTP PUT /import_raw_vdi')
-        sid, task = self._session_task(query, headers)
-        if sid is None:
-            return self._forbidden()
-        st = self.sim.store
-        vdi = query.get('vdi') or ''
-        if vdi not in st.tables['VDI']:
-            vdi = st.by_uuid['VDI'].get(vdi, vdi)
-        if vdi not in st.tables['VDI']:
-            self._task_done(task, False, error=ApiError('HANDLE_INVALID', 'VDI', vdi))
-            return self._finish_put('404 Not Found', 'no such VDI')
-        fmt = query.get('format', 'raw')
-        if fmt not in ('raw', 'vhd'):
-            self._task_done(task, False, error=ApiError('VDI_IO_ERROR', 'unsupported format %s' % fmt))
-            return self._finish_put('400 Bad Request', 'unsupported format')
-        head, size, sha = self._consume_blob(headers)
-        self.sim.vdi_content[vdi] = {'head': head, 'size': size, 'sha256': sha}
-        try:
-            st.modify('VDI', vdi, {'physical_utilisation': size})
-        except ApiError:
-            pass
-        self._task_done(task, True, '')
-        return self._finish_put('200 OK', '')
-
-    def put_patch(self, query, headers):
-        self.sim.stats.call('HTTP PUT /pool_patch_upload')
-        sid, task = self._session_task(query, headers)
-        if sid is None:
-            return self._forbidden()
-        head, size, sha = self._consume_blob(headers)
-        if size == 0:
-            self._task_done(task, False, error=ApiError('INVALID_PATCH', 'empty upload'))
-            return self._finish_put('500 Internal Error', 'empty patch')
-        try:
-            p = self.sim.patch_upload(head, size, sha)
-        except ApiError as e:
-            self._task_done(task, False, error=e)
-            return self._finish_put('500 Internal Error', e.code)
-        self._task_done(task, True, '<value>%s</value>' % p)
-        return self._finish_put('200 OK', '')
-
-    # -- console
     def console(self, method, query, headers):
+        """CONNECT: raw RFB after 200; GET with Upgrade: websocket: XAPI's wsproxy. The VM must
+        be Running and resident on the host that received the request, else 500."""
         self.sim.stats.call('HTTP %s /console' % method)
         sid, task = self._session_task(query, headers)
         if sid is None:
             return self._forbidden()
         st = self.sim.store
-        con = self._find('console', query)
-        if con is None:
-            self.send_simple('404 Not Found', 'no such console', keep=False)
+        with st.lock:
+            con = self._console_of_request(query)
+            vm = st.get('console', con, 'VM') if con else None
+            here = self.sim.pool['hosts'][self.conn.host_idx]
+            ok = (vm in st.tables['VM'] and st.get('VM', vm, 'power_state') == 'Running'
+                  and st.get('VM', vm, 'resident_on') == here)
+            if ok:
+                uuid, name = st.get('VM', vm, 'uuid'), st.get('VM', vm, 'name_label')
+        if not ok:
+            self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Console.Failure'))
+            self.send_simple('500 Internal Error', 'no console of a VM running on this host', ctype='text/html',
+                             keep=False)
             return False
-        vm = st.get('console', con, 'VM')
-        name = st.get('VM', vm, 'name_label') if vm in st.tables['VM'] else 'console'
         if method == 'CONNECT':
+            # XAPI also sends "Connection: keep-alive" and "Cache-Control: no-cache, no-store"
             self.sock.sendall(b'HTTP/1.1 200 OK\r\n\r\n')
             t = rfb.SockTransport(self.rfile, self.sock)
         else:
-            key = headers.get('sec-websocket-key', '')
-            protos = [p.strip() for p in headers.get('sec-websocket-protocol', '').split(',') if p.strip()]
+            key = headers.get('sec-websocket-key')
+            if not key:
+                self.send_simple('501 Not Implemented', 'websocket upgrade failed', keep=False)
+                return False
+            # XAPI answers "binary" whatever the client offered (ocaml/libs/http-lib/ws_helpers.ml)
             h = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
-                 'Sec-WebSocket-Accept: %s' % rfb.ws_accept_key(key)]
-            if 'binary' in protos:
-                h.append('Sec-WebSocket-Protocol: binary')
-            elif protos:
-                h.append('Sec-WebSocket-Protocol: %s' % protos[0])
+                 'Sec-WebSocket-Accept: %s' % rfb.ws_accept_key(key), 'Sec-WebSocket-Protocol: binary']
             self.sock.sendall(('\r\n'.join(h) + '\r\n\r\n').encode())
             t = rfb.WSTransport(self.rfile, self.sock)
         try:
-            rfb.serve_rfb(t, name, self.sim.stats)
+            self.sim.consoles.serve(t, vm, uuid, name, self.sim.stats)
         except (EOFError, OSError, struct.error):
             pass
+        self._task_done(task, True, '')
         return False
 
     # -- control API
@@ -828,7 +557,7 @@ class Handler:
                            'sessions': len(st.sessions), 'event_from_calls': s.event_from_calls,
                            'connections': len(self.srv.registry.conns), 'generation': st.gen,
                            'changes': st.changes, 'console_keys': s.console_keys,
-                           'console_pointer_events': s.console_pointer,
+                           'console_pointer_events': s.console_pointer, 'consoles': sim.consoles.snapshot(),
                            'objects': {CLASSES[c].lname: len(st.tables[c]) for c in CLASSES},
                            'master': sim.addresses[sim.master]}
                 return reply(out)
@@ -846,6 +575,39 @@ class Handler:
                 t0 = time.monotonic()
                 done = sim.churn(n, rate, seed)
                 return reply({'done': done, 'seconds': round(time.monotonic() - t0, 3)})
+            if name == 'config':
+                if method == 'POST':
+                    for k, v in query.items():
+                        sim.set_knob(k, v)
+                return reply(dict(sim.knobs))
+            if name == 'vdi_checksum' and method == 'GET':
+                vdi = self._find_ref('VDI', query.get('vdi', ''))
+                d = sim.disk(vdi)
+                return reply({'vdi': vdi, 'uuid': st.get('VDI', vdi, 'uuid'), 'virtual_size': d.virtual_size,
+                              'allocated': d.allocated(), 'digest': d.digest(), 'nonzero_chunks': len(d.nonzero()),
+                              'lost_chunks': sum(1 for c in d.chunks.values() if c[0] == 'lost')})
+            if name == 'vdi_content' and method == 'POST':
+                vdi = self._find_ref('VDI', query.get('vdi', ''))
+                size = int(query.get('virtual_size', st.get('VDI', vdi, 'virtual_size')))
+                allocated = int(query.get('allocated', '0'))
+                seed = query.get('seed') or st.get('VDI', vdi, 'uuid')
+                sim.set_disk(vdi, size, allocated, seed)
+                d = sim.disk(vdi)
+                return reply({'vdi': vdi, 'virtual_size': d.virtual_size, 'allocated': d.allocated(),
+                              'digest': d.digest()})
+            if name == 'host_memory' and method == 'POST':
+                host = self._host_of(query.get('host', ''))
+                m = st.get('host', host, 'metrics')
+                total = int(query['total'])
+                with st.lock:
+                    st.modify('host_metrics', m, {'memory_total': total})
+                    st.modify('host_metrics', m, {'memory_free': max(0, sim.host_memory_free(host))})
+                return reply({'host': host, 'memory_total': total, 'free': sim.host_memory_free(host)})
+            if name == 'sr_space' and method == 'POST':
+                sr = self._find_ref('SR', query.get('sr', ''))
+                sim.set_sr_free(sr, int(query['free']))
+                used, size = st.get('SR', sr, 'physical_utilisation'), st.get('SR', sr, 'physical_size')
+                return reply({'sr': sr, 'physical_size': size, 'physical_utilisation': used, 'free': size - used})
             if name == 'destroy_vms' and method == 'POST':
                 return reply({'done': sim.destroy_vms(int(query.get('n', '1')))})
             if name == 'fault' and method == 'POST':
@@ -866,6 +628,12 @@ class Handler:
                     with st.lock:
                         st.events_paused = False
                         st.cond.notify_all()
+                elif kind in ('updater_busy', 'updater_free'):
+                    host = self._host_of(query.get('host', '0'))
+                    if kind == 'updater_busy':
+                        sim.updater_busy(host, query.get('op', 'update'), float(query.get('ms', '0')) / 1000.0)
+                    else:
+                        sim.updater_free(host)
                 elif kind == 'move_master':
                     to = query.get('host')
                     idx = None
@@ -901,10 +669,13 @@ class Server:
         self.addresses = [first] + ['127.0.0.%d' % (i + 1) for i in range(1, args.hosts)]
         if first != '127.0.0.1':
             self.addresses = [first] + ['127.0.0.%d' % (i + 1) for i in range(1, args.hosts)]
-        pool, builder = build_pool(self.store, args.hosts, args.vms, args.seed, self.addresses)
+        product = software_version(args.family, args.product_version, args.platform_version)
+        pool, builder = build_pool(self.store, args.hosts, args.vms, args.seed, self.addresses, product)
         self.sim = Sim(args, self.store, pool, builder, self.addresses)
         self.registry = Registry(self.store)
         self.sim.conn_registry = self.registry
+        self.sim.server = self
+        self.listen_lock = threading.Lock()
         self.startup_seconds = time.monotonic() - t0
         self.ctx = None
         self.fingerprint = None
@@ -961,12 +732,40 @@ class Server:
                 'master': self.addresses[self.sim.master], 'port': self.port, 'tls': bool(self.ctx),
                 'fingerprint': self.fingerprint, 'startup_seconds': round(self.startup_seconds, 3),
                 'hosts': [{'uuid': st.get('host', h, 'uuid'), 'ref': h, 'address': self.addresses[i],
-                           'url': self.url(i), 'master': i == self.sim.master}
+                           'url': self.url(i), 'master': i == self.sim.master, 'up': i not in self.sim.down}
                           for i, h in enumerate(self.sim.pool['hosts'])]}
 
     def serve(self):
         for i, s in enumerate(self.listeners):
             threading.Thread(target=self._accept, args=(s, i), daemon=True).start()
+
+    def host_down(self, idx):
+        """Host `idx` stops answering: its listening socket closes (connections are refused) and
+        its open connections drop."""
+        with self.listen_lock:
+            s, self.listeners[idx] = self.listeners[idx], None
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)      # wakes the accept() blocked in its thread
+            except OSError:
+                pass
+            s.close()
+        self.registry.drop(host_idx=idx)
+
+    def host_up(self, idx):
+        """Host `idx` listens again on its address and the same port."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for _ in range(50):
+            try:
+                s.bind((self.addresses[idx], self.port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        s.listen(128)
+        with self.listen_lock:
+            self.listeners[idx] = s
+        threading.Thread(target=self._accept, args=(s, idx), daemon=True).start()
 
     def _accept(self, lsock, idx):
         while True:
@@ -1024,6 +823,11 @@ def main(argv=None):
     ap.add_argument('--max-buffer-mb', type=int, default=64,
                     help='responses up to this size are sent with Content-Length, bigger ones chunked (default 64)')
     ap.add_argument('--export-running', action='store_true', help='allow /export of running VMs')
+    ap.add_argument('--family', choices=sorted(FAMILIES), default='xcp-ng',
+                    help='product of the hosts: xcp-ng (default) or xenserver')
+    ap.add_argument('--product-version', help='software_version product_version (default 8.2.1)')
+    ap.add_argument('--platform-version', help='software_version platform_version (default: from the product; '
+                    'below 2.1.1 is the legacy pool_patch world, XenServer before 7.1)')
     args = ap.parse_args(argv)
     if args.hosts < 1 or args.hosts > 250 or args.vms < 0:
         ap.error('--hosts must be 1..250 and --vms >= 0')
@@ -1047,7 +851,8 @@ def main(argv=None):
     while not stop.is_set():
         stop.wait(1.0)
     for s in srv.listeners:
-        s.close()
+        if s is not None:
+            s.close()
     os._exit(0)
 
 
