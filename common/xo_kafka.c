@@ -38,6 +38,7 @@ xo_err_t xo_topics_init(xo_topics_t *t, const char *prefix)
     snprintf(t->agents, sizeof(t->agents), "%sagents", p);
     snprintf(t->commands, sizeof(t->commands), "%scommands", p);
     snprintf(t->results, sizeof(t->results), "%sresults", p);
+    snprintf(t->tokens, sizeof(t->tokens), "%stokens", p);
     return XO_OK;
 }
 

@@ -30,12 +30,14 @@ xo_err_t xo_kafka_conf_build(const xo_config_t *cfg, const char *const *defaults
                              const char *const *extra, const char *const *forced,
                              rd_kafka_conf_t **out, char *errstr, size_t errstr_size);
 
-/** The four topics of the contract, with the configured prefix (default "xo."). */
+/** The four topics of the contract, and the gateways' own tokens topic, with the
+ *  configured prefix (default "xo."). */
 typedef struct {
     char objects[128];  /**< compacted object changes */
     char agents[128];   /**< compacted agent heartbeats */
     char commands[128]; /**< signed commands */
     char results[128];  /**< command progress and outcomes */
+    char tokens[128];   /**< the gateways' authentication tokens (hashed, signed) */
 } xo_topics_t;
 
 /** @brief Fill @p t from @p prefix (NULL means "xo."). @returns XO_ERR_INVALID if too long. */

@@ -67,7 +67,7 @@ static void judge_partitions(judge_t *j, const char *const names[], const xo_top
     int32_t first = -1;
     bool differ = false;
 
-    for (int i = 0; i < XO_TOPIC_COUNT; i++) {
+    for (int i = 0; i < XO_TOPIC_MAPPED; i++) {
         if (!st[i].exists)
             continue;
         if (first < 0)
@@ -91,7 +91,16 @@ static void judge_config(judge_t *j, int i, const char *name, const xo_topic_sta
     bool compacted = !strcmp(t->cleanup_policy, "compact");
     bool some_compaction = strstr(t->cleanup_policy, "compact") != NULL;
 
-    if (i <= 1 && !compacted)
+    if (i == XO_TOPIC_MAPPED && !some_compaction)
+        say(j, XO_TOPIC_WARNING, name,
+            "%s is not compacted (cleanup.policy=%s): tokens older than retention.ms=%" PRId64
+            " are deleted, so their users are signed out when a gateway restarts; set "
+            "cleanup.policy=compact,delete with retention.ms at least the longest token life",
+            name, t->cleanup_policy, t->retention_ms);
+    else if (i == XO_TOPIC_MAPPED)
+        say(j, XO_TOPIC_INFO, name, "%s: cleanup.policy=%s retention.ms=%" PRId64, name,
+            t->cleanup_policy, t->retention_ms);
+    else if (i <= 1 && !compacted)
         say(j, XO_TOPIC_WARNING, name,
             "%s is not compacted (cleanup.policy=%s, retention.ms=%" PRId64 "): records "
             "older than its retention are deleted, and a gateway or agent that reads it from "
@@ -182,6 +191,7 @@ xo_err_t xo_topic_admin_new(const xo_config_t *cfg, const char *const *extra,
     a->names[1] = a->topics.agents;
     a->names[2] = a->topics.commands;
     a->names[3] = a->topics.results;
+    a->names[4] = a->topics.tokens;
     a->plan = *plan;
     pthread_mutex_init(&a->mu, NULL);
     err = xo_kafka_conf_build(cfg, defaults, extra, forced, &conf, errstr, errstr_size);
@@ -258,10 +268,15 @@ static rd_kafka_NewTopic_t *new_topic(xo_topic_admin_t *a, int i, int32_t partit
         xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "%s: %s", a->names[i], kerr);
         return NULL;
     }
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", i <= 1 ? "compact" : "delete");
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy",
+                                 i <= 1                 ? "compact"
+                                 : i == XO_TOPIC_MAPPED ? "compact,delete"
+                                                        : "delete");
     if (i >= 2) {
         snprintf(retention, sizeof(retention), "%" PRId64,
-                 i == 2 ? a->plan.commands_retention_ms : a->plan.results_retention_ms);
+                 i == 2   ? a->plan.commands_retention_ms
+                 : i == 3 ? a->plan.results_retention_ms
+                          : a->plan.tokens_retention_ms);
         rd_kafka_NewTopic_set_config(nt, "retention.ms", retention);
     }
     return nt;
@@ -270,7 +285,7 @@ static rd_kafka_NewTopic_t *new_topic(xo_topic_admin_t *a, int i, int32_t partit
 /* Partition count for new topics: that of the existing ones, so the mapping holds. */
 static int32_t partitions_for_new(const xo_topic_admin_t *a)
 {
-    for (int i = 0; i < XO_TOPIC_COUNT; i++)
+    for (int i = 0; i < XO_TOPIC_MAPPED; i++)
         if (a->st[i].exists)
             return a->st[i].partitions;
     return a->plan.partitions;

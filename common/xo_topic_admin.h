@@ -7,6 +7,7 @@
  *     pool's records on one partition number of every topic: otherwise an error;
  *   - objects and agents must be compacted (cleanup.policy=compact), commands and results
  *     must not be: otherwise a loud warning (records would be lost, or commands dropped);
+ *     the gateways' tokens topic must be compacted (with or without deletion);
  *   - a replication factor of 1 on a cluster of several brokers: a warning.
  * Findings are logged as they are found and kept (xo_topic_admin_findings()) so that a
  * daemon can report them (the gateway's /healthz). Never creates or alters anything but
@@ -22,7 +23,8 @@
 #include "xo_error.h"
 #include "xo_kafka.h"
 
-#define XO_TOPIC_COUNT 4 /* objects, agents, commands, results (xo_topics_t order) */
+#define XO_TOPIC_COUNT  5 /* objects, agents, commands, results, tokens (xo_topics_t order) */
+#define XO_TOPIC_MAPPED 4 /* the first four carry a pool on one partition number: same count */
 
 /** How the contract's topics are created. */
 typedef struct {
@@ -30,6 +32,7 @@ typedef struct {
     int replication;               /**< replication factor; -1: the broker's default */
     int64_t commands_retention_ms; /**< retention.ms of the commands topic */
     int64_t results_retention_ms;  /**< retention.ms of the results topic */
+    int64_t tokens_retention_ms;   /**< retention.ms of the tokens topic (compact,delete) */
     int timeout_ms;                /**< each Admin API request */
 } xo_topic_plan_t;
 
@@ -64,8 +67,8 @@ enum {
 
 /**
  * @brief Judge the topics from what is known of them. Pure.
- * @param names  the four names, xo_topics_t order
- * @param st     the four states
+ * @param names  the five names, xo_topics_t order
+ * @param st     the five states
  * @param brokers brokers in the cluster (for the replication warning)
  * @param what   XO_JUDGE_LAYOUT and/or XO_JUDGE_CONFIG
  * @param report called for each finding, info ones included (borrowed for the call)

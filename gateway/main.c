@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "bus/commands.h"
+#include "bus/token_log.h"
 #include "gateway.h"
 #include "transport/http_server.h"
 #include "xo_cli.h"
@@ -46,8 +47,14 @@ static const xo_cfg_spec_t SPEC[] = {
     {"users.cache_entries", XO_CFG_INT, "1024", 0, 1000000, false,
      "Credentials that cache holds at most (the oldest of a set is replaced); 0 turns it off."},
     {"tokens.ttl", XO_CFG_INT, "2592000", 60, 31536000, false,
-     "Default lifetime in seconds of tokens from token.create. Tokens are kept in memory "
-     "only: a restart invalidates them."},
+     "Default lifetime in seconds of tokens from token.create."},
+    {"tokens.private_key", XO_CFG_STRING, NULL, 0, 0, false,
+     "Ed25519 private key (xo-gateway keygen) that signs the records of the tokens topic, so "
+     "that a token works on every gateway and survives restarts; default: "
+     "commands.private_key. With neither, tokens stay in this gateway's memory."},
+    {"tokens.public_keys", XO_CFG_STRING, NULL, 0, 0, false,
+     "Comma-separated public keys of other gateways whose token records are trusted (when "
+     "they sign with another key than this one's, e.g. during a rotation)."},
     {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topic names."},
     {"topics.manage", XO_CFG_STRING, "create", 0, 0, false,
      "At start: create (missing contract topics are created with the contract's "
@@ -64,6 +71,9 @@ static const xo_cfg_spec_t SPEC[] = {
      "retention.ms of the commands topic when created."},
     {"topics.results_retention_ms", XO_CFG_INT, "604800000", 60000, 31536000000L, false,
      "retention.ms of the results topic when created."},
+    {"topics.tokens_retention_ms", XO_CFG_INT, "31622400000", 86400000, 315360000000L, false,
+     "retention.ms of the tokens topic when created (compact,delete: a token's record goes "
+     "after this time; at least the longest token life, 365 days)."},
     {"topics.admin_timeout_ms", XO_CFG_INT, "10000", 500, 600000, false,
      "Time given to each Kafka Admin API request (metadata, CreateTopics, "
      "DescribeConfigs)."},
@@ -122,6 +132,45 @@ static void on_signal(int sig)
 static void push_result(void *commands, const void *value, size_t len)
 {
     gw_commands_push_result(commands, value, len);
+}
+
+/* Tokens shared through the tokens topic: users.c publishes and receives through these. */
+static void publish_token(void *tl, const unsigned char digest[32], const char *user_id,
+                          int64_t issued_ms, int64_t expires_ms)
+{
+    gw_token_log_publish(tl, digest, user_id, issued_ms, expires_ms);
+}
+
+static void apply_token(void *users, const unsigned char digest[32], const char *user_id,
+                        int64_t expires_ms)
+{
+    gw_tokens_apply(users, digest, user_id, expires_ms, xo_now_ms());
+}
+
+static void receive_tokens(void *tl, gw_users_t *users)
+{
+    gw_token_log_drain(tl, apply_token, users);
+}
+
+static xo_err_t share_tokens(const xo_config_t *cfg, const xo_topics_t *topics, gw_users_t *users,
+                             gw_token_log_t **out, char *errstr, size_t errstr_size)
+{
+    const char *key = xo_config_get(cfg, "tokens.private_key");
+    gw_token_log_settings_t s = {key ? key : xo_config_get(cfg, "commands.private_key"),
+                                 xo_config_get(cfg, "tokens.public_keys")};
+    xo_err_t err = gw_token_log_new(&s, cfg, topics, out, errstr, errstr_size);
+
+    if (err != XO_OK)
+        return err;
+    if (!gw_token_log_enabled(*out)) {
+        xo_warn(MOD, "event=tokens_local note=\"neither tokens.private_key nor "
+                     "commands.private_key is set: tokens work on this gateway only and a "
+                     "restart signs them out\"");
+        return XO_OK;
+    }
+    gw_users_share_tokens(users, &(gw_token_share_t){publish_token, receive_tokens, *out});
+    xo_info(MOD, "event=tokens_shared topic=%s", topics->tokens);
+    return XO_OK;
 }
 
 static int cmd_keygen(int argc, char **argv)
@@ -225,6 +274,7 @@ static void topic_plan(const xo_config_t *cfg, xo_topic_plan_t *plan)
     plan->replication = (int)xo_config_get_int(cfg, "topics.replication");
     plan->commands_retention_ms = xo_config_get_int(cfg, "topics.commands_retention_ms");
     plan->results_retention_ms = xo_config_get_int(cfg, "topics.results_retention_ms");
+    plan->tokens_retention_ms = xo_config_get_int(cfg, "topics.tokens_retention_ms");
     plan->timeout_ms = (int)xo_config_get_int(cfg, "topics.admin_timeout_ms");
 }
 
@@ -323,6 +373,7 @@ int main(int argc, char **argv)
         SUBCOMMANDS, SPEC, "XO_GATEWAY"};
     xo_config_t *cfg = NULL;
     gw_ctx_t ctx;
+    gw_token_log_t *token_log = NULL;
     xo_topics_t topics;
     char errstr[512];
     int code = XO_EXIT_FAILURE;
@@ -403,6 +454,12 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_view_set_emit(ctx.view, gw_notify_emit, ctx.notify);
+    err = share_tokens(cfg, &topics, ctx.users, &token_log, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=tokens_error error=\"%s\"", errstr);
+        code = exit_code_of(err);
+        goto out;
+    }
 
     err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
                       (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),
@@ -418,6 +475,7 @@ int main(int argc, char **argv)
 
     err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify,
                             gw_commands_enabled(ctx.commands) ? push_result : NULL, ctx.commands,
+                            gw_token_log_enabled(token_log) ? gw_token_log_push : NULL, token_log,
                             &ctx.consumer, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
@@ -451,6 +509,7 @@ out:
     gw_notify_free(ctx.notify);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);
+    gw_token_log_free(token_log, 5000);
     xo_topic_admin_free(ctx.topic_admin);
     xo_config_free(cfg);
     return code;

@@ -214,7 +214,7 @@ static int create_topic(rd_kafka_mock_cluster_t *mc, const opts_t *o, const char
 static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
 {
     xo_topics_t t;
-    const char *names[4];
+    const char *names[5];
 
     if (xo_topics_init(&t, o->prefix) != XO_OK) {
         fprintf(stderr, "xo-kafka-dev: topic prefix too long\n");
@@ -224,14 +224,15 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
     names[1] = t.agents;
     names[2] = t.commands;
     names[3] = t.results;
-    for (int i = 0; i < 4; i++) {
+    names[4] = t.tokens; /* the gateways' tokens */
+    for (int i = 0; i < 5; i++) {
         int n = partitions_of(o, names[i]);
         if (n > 0 && create_topic(mc, o, names[i], n) != 0)
             return -1;
     }
     for (int i = 0; i < o->n_overrides; i++) { /* other topics named by --topic */
         int contract = 0;
-        for (int k = 0; k < 4; k++)
+        for (int k = 0; k < 5; k++)
             contract |= !strcmp(o->override_name[i], names[k]);
         if (!contract && create_topic(mc, o, o->override_name[i], o->override_partitions[i]) != 0)
             return -1;
@@ -248,7 +249,7 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
 typedef struct {
     rd_kafka_t *probe;
     xo_topics_t topics;
-    int partitions[4]; /* per contract topic, 0 when not created (never probe those: a
+    int partitions[5]; /* per contract topic, 0 when not created (never probe those: a
                           metadata request for a missing topic creates it) */
     int max_partitions;
     unsigned char *warned; /* one flag per (topic, partition) */
@@ -272,21 +273,22 @@ static void watch_init(watch_t *w, const char *bootstrap, const opts_t *o)
     w->partitions[1] = partitions_of(o, w->topics.agents);
     w->partitions[2] = partitions_of(o, w->topics.commands);
     w->partitions[3] = partitions_of(o, w->topics.results);
-    for (int t = 0; t < 4; t++)
+    w->partitions[4] = partitions_of(o, w->topics.tokens);
+    for (int t = 0; t < 5; t++)
         if (w->partitions[t] > w->max_partitions)
             w->max_partitions = w->partitions[t];
-    w->warned = calloc(4 * (size_t)(w->max_partitions ? w->max_partitions : 1), 1);
+    w->warned = calloc(5 * (size_t)(w->max_partitions ? w->max_partitions : 1), 1);
     w->started = pthread_create(&w->thread, NULL, watch_main, w) == 0;
 }
 
 static void watch_check(watch_t *w)
 {
-    const char *names[4] = {w->topics.objects, w->topics.agents, w->topics.commands,
-                            w->topics.results};
+    const char *names[5] = {w->topics.objects, w->topics.agents, w->topics.commands,
+                            w->topics.results, w->topics.tokens};
 
     if (!w->probe || !w->warned)
         return;
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < 5; t++) {
         for (int p = 0; p < w->partitions[t]; p++) {
             int64_t lo = 0, hi = 0;
             unsigned char *flag = &w->warned[t * w->max_partitions + p];
@@ -395,9 +397,9 @@ int main(int argc, char **argv)
     if (create_topics(mc, &o) != 0)
         goto out_cluster;
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
-    printf("xo-kafka-dev %s: %d broker(s), topics %sobjects %sagents %scommands %sresults with "
-           "%d partitions%s; Ctrl-C to stop\n",
-           XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions,
+    printf("xo-kafka-dev %s: %d broker(s), topics %sobjects %sagents %scommands %sresults "
+           "%stokens with %d partitions%s; Ctrl-C to stop\n",
+           XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions,
            o.no_topics     ? " (not created: --no-topics)"
            : o.n_overrides ? " (see --topic)"
                            : "");

@@ -32,9 +32,12 @@ struct gw_consumer {
     gw_notify_t *notify;
     pthread_t thread;
     atomic_bool stop;
-    topic_state_t t[3]; /* 0: objects, 1: agents, 2: results (read from the end) */
+    topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
+    int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
     gw_result_sink_fn on_result;
     void *result_opaque;
+    gw_token_sink_fn on_token;
+    void *token_opaque;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     int64_t start_mono_ms;
@@ -121,10 +124,13 @@ static void note_malformed(gw_consumer_t *c, const rd_kafka_message_t *m, const 
 
 static void check_loaded(gw_consumer_t *c)
 {
-    for (int t = 0; t < 2; t++)
+    for (int t = 0; t < c->loaded_topics; t++) {
+        if (t == 2)
+            continue; /* results: read from the end, never "loaded" */
         for (int32_t p = 0; p < c->t[t].count; p++)
             if (!c->t[t].eof[p])
                 return;
+    }
     pthread_mutex_lock(&c->st_mu);
     if (!c->st.loaded) {
         gw_view_stats_t vs;
@@ -155,9 +161,20 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     ti = !strcmp(tname, c->t[0].name)   ? 0
          : !strcmp(tname, c->t[1].name) ? 1
          : !strcmp(tname, c->t[2].name) ? 2
+         : !strcmp(tname, c->t[3].name) ? 3
                                         : -1;
     if (ti < 0)
         return;
+    if (ti == 3) { /* tokens: handed on, and part of "loaded" */
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
+            m->partition < c->t[3].count && !c->t[3].eof[m->partition]) {
+            c->t[3].eof[m->partition] = true;
+            check_loaded(c);
+        } else if (!m->err && c->on_token) {
+            c->on_token(c->token_opaque, m);
+        }
+        return;
+    }
     if (ti == 2) { /* xo.results: handed to the service thread as they come */
         if (!m->err && c->on_result)
             c->on_result(c->result_opaque, m->payload, m->len);
@@ -259,7 +276,8 @@ static xo_err_t assign_results(gw_consumer_t *c, char *errstr, size_t errstr_siz
 
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
                            gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
-                           gw_consumer_t **out, char *errstr, size_t errstr_size)
+                           gw_token_sink_fn on_token, void *token_opaque, gw_consumer_t **out,
+                           char *errstr, size_t errstr_size)
 {
     /* clang-format off */
     static const char *const extra[] = {
@@ -278,14 +296,20 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     c->notify = notify;
     c->on_result = on_result;
     c->result_opaque = result_opaque;
+    c->on_token = on_token;
+    c->token_opaque = token_opaque;
+    c->loaded_topics = on_token ? 4 : 2;
     pthread_mutex_init(&c->st_mu, NULL);
     snprintf(c->t[2].name, sizeof(c->t[2].name), "%s", topics->results);
     snprintf(c->t[0].name, sizeof(c->t[0].name), "%s", topics->objects);
     snprintf(c->t[1].name, sizeof(c->t[1].name), "%s", topics->agents);
+    snprintf(c->t[3].name, sizeof(c->t[3].name), "%s", topics->tokens);
     err = xo_consumer_new(cfg, NULL, extra, &c->kc, errstr, errstr_size);
     if (err != XO_OK)
         goto fail;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < c->loaded_topics; t++) {
+        if (t == 2)
+            continue; /* results: assign_results() */
         err = xo_kafka_partition_count(xo_consumer_handle(c->kc), c->t[t].name, 10000,
                                        &c->t[t].count, errstr, errstr_size);
         if (err != XO_OK)
@@ -301,10 +325,10 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     /* One explicit assignment of every partition of both topics, from the beginning. */
     {
         rd_kafka_topic_partition_list_t *list =
-            rd_kafka_topic_partition_list_new(c->t[0].count + c->t[1].count);
+            rd_kafka_topic_partition_list_new(c->t[0].count + c->t[1].count + c->t[3].count);
         rd_kafka_resp_err_t kerr;
-        for (int t = 0; t < 2; t++)
-            for (int32_t p = 0; p < c->t[t].count; p++)
+        for (int t = 0; t < c->loaded_topics; t++)
+            for (int32_t p = 0; t != 2 && p < c->t[t].count; p++)
                 rd_kafka_topic_partition_list_add(list, c->t[t].name, p)->offset =
                     RD_KAFKA_OFFSET_BEGINNING;
         kerr = rd_kafka_assign(xo_consumer_handle(c->kc), list);

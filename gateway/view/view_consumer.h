@@ -25,6 +25,13 @@ typedef struct gw_consumer gw_consumer_t;
  */
 typedef void (*gw_result_sink_fn)(void *opaque, const void *value, size_t len);
 
+/**
+ * Receives one record of the tokens topic (borrowed for the call: key, value or NULL for
+ * a tombstone, and the message for its headers).
+ * @locality consumer thread: must only check, queue and return.
+ */
+typedef void (*gw_token_sink_fn)(void *opaque, const rd_kafka_message_t *m);
+
 /** Counters (read from any thread; values are approximate while running). */
 typedef struct {
     uint64_t records;   /**< messages consumed (both topics) */
@@ -49,12 +56,15 @@ typedef struct {
  * @param view, notify borrowed, must outlive the consumer
  * @param on_result where xo.results messages go (@p result_opaque must outlive the
  *        consumer); NULL: xo.results is not read
+ * @param on_token where the tokens topic's records go, read from the beginning and part of
+ *        "loaded" (@p token_opaque must outlive the consumer); NULL: the topic is not read
  * @returns XO_OK, XO_ERR_CONFIG, XO_ERR_KAFKA (e.g. topic metadata unavailable: detail in
  *          errstr), XO_ERR_NOMEM.
  */
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
                            gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
-                           gw_consumer_t **out, char *errstr, size_t errstr_size);
+                           gw_token_sink_fn on_token, void *token_opaque, gw_consumer_t **out,
+                           char *errstr, size_t errstr_size);
 
 /** @brief Stop the thread, close the consumer and free it. NULL is allowed. */
 void gw_consumer_stop(gw_consumer_t *c);

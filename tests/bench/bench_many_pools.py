@@ -183,6 +183,7 @@ def main():
     ap.add_argument("--vms", type=int, default=4, help="VMs per pool")
     ap.add_argument("--hosts", type=int, default=1, help="hosts per pool")
     ap.add_argument("--partitions", type=int, default=64)
+    ap.add_argument("--brokers", type=int, default=3, help="xo-kafka-dev brokers")
     ap.add_argument("--churn-rate", type=float, default=0.5, help="changes per second per pool")
     ap.add_argument("--churn-seconds", type=int, default=20)
     a = ap.parse_args()
@@ -195,7 +196,7 @@ def main():
         print(f"{name:<48} {value}", flush=True)
 
     with harness.Stack(allow_kafka_truncation=False) as st:
-        k = st.start_kafka(brokers=3, partitions=a.partitions)
+        k = st.start_kafka(brokers=a.brokers, partitions=a.partitions)
         gw = st.start_gateway(k, name="gateway")
         g.wait_loaded(gw)
         time.sleep(0.5)

@@ -18,6 +18,27 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import xapi_sim  # noqa: E402
 
 
+class _Parsed(Exception):
+    pass
+
+
+def sim_args(argv):
+    """The simulator's own argument namespace for @argv (its parser, its defaults), so
+    that new simulator options need no change here."""
+    parse = argparse.ArgumentParser.parse_args
+
+    def grab(self, args=None, namespace=None):
+        raise _Parsed(parse(self, args, namespace))
+    argparse.ArgumentParser.parse_args = grab
+    try:
+        xapi_sim.main(argv)
+    except _Parsed as e:
+        return e.args[0]
+    finally:
+        argparse.ArgumentParser.parse_args = parse
+    raise RuntimeError("the simulator's main() did not parse its arguments")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pools", type=int, default=10)
@@ -28,11 +49,9 @@ def main():
     a = ap.parse_args()
     servers = []
     for i in range(a.pools):
-        args = argparse.Namespace(port=0, bind="127.0.0.1", hosts=a.hosts, vms=a.vms,
-                                  seed=a.first_seed + i, tls=False, cert=None, key=None,
-                                  user="root", password="password",
-                                  event_batch_ms=a.event_batch_ms, task_ms=300.0,
-                                  max_buffer_mb=64, export_running=False)
+        args = sim_args(["--port", "0", "--hosts", str(a.hosts), "--vms", str(a.vms),
+                         "--seed", str(a.first_seed + i),
+                         "--event-batch-ms", str(a.event_batch_ms)])
         srv = xapi_sim.Server(args)
         srv.bind()
         srv.serve()

@@ -73,7 +73,7 @@ def no_topics():
         k = st.start_kafka(extra=("--no-topics",))
         r = topics_cmd(st, k)
         assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
-        for t in ("xo.objects", "xo.agents", "xo.commands", "xo.results"):
+        for t in ("xo.objects", "xo.agents", "xo.commands", "xo.results", "xo.tokens"):
             assert f"error {t}: {t} does not exist" in r.stdout, r.stdout
         assert not any(t.startswith("xo.") for t in listed_topics(k)), listed_topics(k)
         t0 = time.monotonic()
@@ -85,7 +85,7 @@ def no_topics():
             assert took < TIMEOUT_MS / 1000 + 5, took
         rc, log = gateway_exit(st, k, "gateway-create")
         assert rc == 6, (rc, log[-2000:])
-        assert "event=creating_topics count=4 partitions=12 replication=3" in log, log[-2000:]
+        assert "event=creating_topics count=5 partitions=12 replication=3" in log, log[-2000:]
         assert "CreateTopics" in log
         print(f"no topics: topics exit 3, --create exit 6 after {took:.1f} s, gateway exit 6")
 
@@ -98,7 +98,7 @@ def usual_cluster():
         harness.wait_until(lambda: "event=topic_config_unchecked" in gw.proc.log_text(),
                            30, what="the background configuration check to give up")
         log = gw.proc.log_text()
-        for t in ("xo.objects", "xo.agents", "xo.commands", "xo.results"):
+        for t in ("xo.objects", "xo.agents", "xo.commands", "xo.results", "xo.tokens"):
             assert f'text="{t}: 6 partitions, replication 3"' in log, log[-3000:]
         assert "DescribeConfigs" in log
         st_, body, _ = g.http_get(gw.url + "/healthz")
@@ -109,7 +109,7 @@ def usual_cluster():
         assert "info xo.objects: xo.objects: 6 partitions, replication 3" in r.stdout, r.stdout
         assert "warning topics: configuration not checked: DescribeConfigs" in r.stdout
         assert listed_topics(k) == {"xo.objects": 6, "xo.agents": 6, "xo.commands": 6,
-                                    "xo.results": 6}
+                                    "xo.results": 6, "xo.tokens": 6}
         print("usual cluster: gateway up, layout checked, configuration unchecked (mock)")
 
 

@@ -16,7 +16,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 static const char *const NAMES[XO_TOPIC_COUNT] = {"xo.objects", "xo.agents", "xo.commands",
-                                                  "xo.results"};
+                                                  "xo.results", "xo.tokens"};
 
 typedef struct {
     xo_topic_finding_t f[16];
@@ -53,7 +53,9 @@ static void good_state(xo_topic_state_t st[XO_TOPIC_COUNT])
         st[i].replication = 3;
         st[i].config_known = true;
         snprintf(st[i].cleanup_policy, sizeof(st[i].cleanup_policy), "%s",
-                 i <= 1 ? "compact" : "delete");
+                 i <= 1   ? "compact"
+                 : i == 4 ? "compact,delete"
+                          : "delete");
         st[i].retention_ms = i == 2 ? 3600000 : 604800000;
     }
 }
@@ -85,6 +87,11 @@ static void test_judge_partitions_differ(void **state)
     f = find(&fd, XO_TOPIC_ERROR, "", "partition counts differ");
     assert_non_null(f);
     assert_non_null(strstr(f->text, "xo.objects 12, xo.agents 12, xo.commands 12, xo.results 4"));
+    /* The tokens topic carries no pool: its count may differ. */
+    good_state(st);
+    st[4].partitions = 1;
+    memset(&fd, 0, sizeof(fd));
+    assert_int_equal(xo_topics_judge(NAMES, st, 3, XO_JUDGE_LAYOUT, collect, &fd), 0);
     /* A missing topic is an error of its own; the others still agree. */
     good_state(st);
     st[1].exists = false;
@@ -111,6 +118,11 @@ static void test_judge_config(void **state)
     assert_non_null(find(&fd, XO_TOPIC_WARNING, "xo.agents", "cleanup.policy=compact,delete"));
     assert_non_null(find(&fd, XO_TOPIC_WARNING, "xo.commands", "compaction can drop"));
     assert_non_null(find(&fd, XO_TOPIC_INFO, "xo.results", "cleanup.policy=delete"));
+    assert_non_null(find(&fd, XO_TOPIC_INFO, "xo.tokens", "cleanup.policy=compact,delete"));
+    snprintf(st[4].cleanup_policy, sizeof(st[4].cleanup_policy), "delete");
+    memset(&fd, 0, sizeof(fd));
+    xo_topics_judge(NAMES, st, 3, XO_JUDGE_CONFIG, collect, &fd);
+    assert_non_null(find(&fd, XO_TOPIC_WARNING, "xo.tokens", "signed out when a gateway restarts"));
     /* Unknown configuration (the broker did not answer): nothing said about it. */
     for (int i = 0; i < XO_TOPIC_COUNT; i++)
         st[i].config_known = false;
@@ -159,6 +171,7 @@ static cluster_t *cluster_new(int objects_partitions, int others_partitions)
         rd_kafka_mock_topic_create(c.mc, "xo.agents", others_partitions, 3);
         rd_kafka_mock_topic_create(c.mc, "xo.commands", others_partitions, 3);
         rd_kafka_mock_topic_create(c.mc, "xo.results", others_partitions, 3);
+        rd_kafka_mock_topic_create(c.mc, "xo.tokens", others_partitions, 3);
     }
     return &c;
 }
@@ -172,7 +185,12 @@ static void cluster_free(cluster_t *c)
 static xo_topic_admin_t *admin_of(cluster_t *c, int timeout_ms)
 {
     const char *extra[] = {"bootstrap.servers", c->extra_bootstrap, "log_level", "3", NULL};
-    xo_topic_plan_t plan = {12, 3, 3600000, 604800000, timeout_ms};
+    xo_topic_plan_t plan = {.partitions = 12,
+                            .replication = 3,
+                            .commands_retention_ms = 3600000,
+                            .results_retention_ms = 604800000,
+                            .tokens_retention_ms = 31622400000,
+                            .timeout_ms = timeout_ms};
     xo_topics_t topics;
     xo_topic_admin_t *a = NULL;
     char errstr[256];
@@ -199,7 +217,7 @@ static void test_mock_layout(void **state)
     assert_int_equal(st.partitions, 6);
     assert_int_equal(st.replication, 3);
     n = xo_topic_admin_findings(a, f, 32);
-    assert_int_equal(n, 4); /* one info line per topic */
+    assert_int_equal(n, 5); /* one info line per topic */
     for (size_t i = 0; i < n; i++)
         assert_int_equal(f[i].severity, XO_TOPIC_INFO);
     xo_topic_admin_free(a);
