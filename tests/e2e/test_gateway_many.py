@@ -15,6 +15,8 @@ one agent, the XAPI simulator; the gateways share the users file and the signing
 """
 import json
 import os
+import re
+import shutil
 import subprocess
 
 import gw_harness as g
@@ -64,6 +66,29 @@ def succeeded(gw):
     return 0
 
 
+def start_haproxy(st, gws):
+    """deploy/haproxy.cfg as shipped, but listening on loopback in front of @gws; None when
+    HAProxy is not installed."""
+    exe = shutil.which("haproxy")
+    if not exe:
+        return None
+    with open(os.path.join(harness.src_dir(), "deploy", "haproxy.cfg")) as f:
+        cfg = f.read()
+    port = harness.free_port()
+    cfg = cfg.replace("bind :8080", f"bind 127.0.0.1:{port}")
+    cfg = re.sub(r"^    server gw1 .*\n    server gw2 .*$",
+                 "\n".join(f"    server gw{i + 1} 127.0.0.1:{gw.port} check"
+                           for i, gw in enumerate(gws)), cfg, flags=re.M)
+    path = st.path("haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(cfg)
+    st.spawn("haproxy", [exe, "-db", "-f", path])
+    lb = harness.Gateway(None, port)
+    harness.wait_until(lambda: g.http_get(lb.url + "/healthz", timeout=5)[0] == 200, 30,
+                       what="HAProxy sees a healthy gateway")
+    return lb
+
+
 def normalized_view(gw):
     return json.dumps(g.get_all(gw.url), sort_keys=True)
 
@@ -100,6 +125,17 @@ def main():
                                   headers={"Cookie": f"authenticationToken={token}"})
         assert st_ == 200, (st_, body)
         print("a token created on gw1 signs in on gw2 (JSON-RPC and REST)")
+        lb = start_haproxy(st, (gw1, gw2))
+        if lb:  # the sample load balancer: WebSocket JSON-RPC and REST through it
+            for _ in range(4):
+                c = signed_in(lb, token=token)
+                r = c.call("xo.getAllObjects", {"filter": {"type": "pool"}})
+                assert len(r["result"]) == 1, r
+                c.close()
+            print("deploy/haproxy.cfg in front of both: WebSocket sign-in with the token and "
+                  "getAllObjects through it")
+        else:
+            print("HAProxy not installed: deploy/haproxy.cfg not exercised")
 
         # 2. vm.start alternately through both gateways: answered once, run once
         halted = vm_by_state(sim, "Halted", n=8)
