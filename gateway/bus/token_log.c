@@ -172,17 +172,16 @@ void gw_token_log_publish(gw_token_log_t *tl, const unsigned char digest[32], co
     xo_producer_poll(tl->producer, 0);
 }
 
-static bool verify(gw_token_log_t *tl, const rd_kafka_message_t *m, const char *text, size_t len)
+static bool verify(gw_token_log_t *tl, const gw_token_record_t *r, const char *text, size_t len)
 {
-    const void *sig, *kid;
-    size_t siglen, kidlen;
+    const char *own = xo_key_id(tl->key);
 
-    if (xo_kafka_header_get(m, "xo-sig", &sig, &siglen) != XO_OK ||
-        xo_kafka_header_get(m, "xo-key", &kid, &kidlen) != XO_OK)
+    if (!r->sig_len || !r->key_id_len)
         return false;
-    if (kidlen == strlen(xo_key_id(tl->key)) && !memcmp(kid, xo_key_id(tl->key), kidlen))
-        return xo_verify(tl->key, text, len, sig, siglen) == XO_OK;
-    return xo_keyring_verify(tl->trusted, kid, kidlen, text, len, sig, siglen) == XO_OK;
+    if (r->key_id_len == strlen(own) && !memcmp(r->key_id, own, r->key_id_len))
+        return xo_verify(tl->key, text, len, r->sig, r->sig_len) == XO_OK;
+    return xo_keyring_verify(tl->trusted, r->key_id, r->key_id_len, text, len, r->sig,
+                             r->sig_len) == XO_OK;
 }
 
 /* The value of a live token: {v:1, user, expires}. */
@@ -213,33 +212,32 @@ out:
     return ok;
 }
 
-static void refuse(gw_token_log_t *tl, const rd_kafka_message_t *m, const char *why)
+static void refuse(gw_token_log_t *tl, const gw_token_record_t *r, const char *why)
 {
     uint64_t n = atomic_fetch_add(&tl->refused, 1) + 1;
     if (n <= 20 || n % 1000 == 0)
         xo_warn(MOD, "event=token_record_refused partition=%d offset=%lld count=%llu reason=%s",
-                (int)m->partition, (long long)m->offset, (unsigned long long)n, why);
+                (int)r->partition, (long long)r->offset, (unsigned long long)n, why);
 }
 
-void gw_token_log_push(void *opaque, const rd_kafka_message_t *m)
+void gw_token_log_push_record(gw_token_log_t *tl, const gw_token_record_t *r)
 {
-    gw_token_log_t *tl = opaque;
     char text[KEY_HEX + 2 + MAX_VALUE];
     queued_t e = {{0}, "", 0};
     size_t tlen;
 
     if (!gw_token_log_enabled(tl))
         return;
-    if (!m->key || !unhex(m->key, m->key_len, e.digest, 32))
-        return refuse(tl, m, "key");
-    if (m->payload && (m->len == 0 || m->len > MAX_VALUE))
-        return refuse(tl, m, "size");
-    tlen = gw_token_signed_text(m->key, m->key_len, m->payload, m->payload ? m->len : 0, text,
+    if (!r->key || !unhex(r->key, r->key_len, e.digest, 32))
+        return refuse(tl, r, "key");
+    if (r->value && (r->value_len == 0 || r->value_len > MAX_VALUE))
+        return refuse(tl, r, "size");
+    tlen = gw_token_signed_text(r->key, r->key_len, r->value, r->value ? r->value_len : 0, text,
                                 sizeof(text));
-    if (!tlen || !verify(tl, m, text, tlen))
-        return refuse(tl, m, "signature");
-    if (m->payload && !parse_value(m->payload, m->len, &e))
-        return refuse(tl, m, "value");
+    if (!tlen || !verify(tl, r, text, tlen))
+        return refuse(tl, r, "signature");
+    if (r->value && !parse_value(r->value, r->value_len, &e))
+        return refuse(tl, r, "value");
     pthread_mutex_lock(&tl->mu);
     if (tl->nq == tl->capq && tl->capq < MAX_QUEUED) {
         size_t cap = tl->capq ? tl->capq * 2 : 64;
@@ -251,9 +249,31 @@ void gw_token_log_push(void *opaque, const rd_kafka_message_t *m)
     }
     if (tl->nq < tl->capq)
         tl->q[tl->nq++] = e;
-    pthread_mutex_unlock(&tl->mu);
-    if (tl->nq >= MAX_QUEUED)
+    else
         xo_warn(MOD, "event=token_queue_full limit=%d", MAX_QUEUED);
+    pthread_mutex_unlock(&tl->mu);
+}
+
+void gw_token_log_push(void *opaque, const rd_kafka_message_t *m)
+{
+    gw_token_record_t r = {.key = m->key,
+                           .key_len = m->key ? m->key_len : 0,
+                           .value = m->payload,
+                           .value_len = m->payload ? m->len : 0,
+                           .partition = m->partition,
+                           .offset = m->offset};
+    const void *v;
+    size_t n;
+
+    if (xo_kafka_header_get(m, "xo-sig", &v, &n) == XO_OK) {
+        r.sig = v;
+        r.sig_len = n;
+    }
+    if (xo_kafka_header_get(m, "xo-key", &v, &n) == XO_OK) {
+        r.key_id = v;
+        r.key_id_len = n;
+    }
+    gw_token_log_push_record(opaque, &r);
 }
 
 void gw_token_log_drain(gw_token_log_t *tl, gw_token_apply_fn apply, void *opaque)

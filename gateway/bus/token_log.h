@@ -58,8 +58,22 @@ bool gw_token_log_enabled(const gw_token_log_t *tl);
 void gw_token_log_publish(gw_token_log_t *tl, const unsigned char digest[32], const char *user_id,
                           int64_t issued_ms, int64_t expires_ms);
 
+/** One record of the tokens topic (all borrowed; value NULL for a tombstone). */
+typedef struct {
+    const char *key, *value, *sig, *key_id;
+    size_t key_len, value_len, sig_len, key_id_len; /**< sig/key_id 0: header missing */
+    int32_t partition;
+    int64_t offset;
+} gw_token_record_t;
+
 /**
- * @brief Verify one record of the tokens topic and queue it (the consumer's token sink).
+ * @brief Verify one record and queue it when it verifies, else count and log it.
+ * @locality consumer thread
+ */
+void gw_token_log_push_record(gw_token_log_t *tl, const gw_token_record_t *r);
+
+/**
+ * @brief gw_token_log_push_record() of a consumed message (the consumer's token sink).
  * @locality consumer thread
  */
 void gw_token_log_push(void *tl, const rd_kafka_message_t *m);
