@@ -73,7 +73,7 @@ def main():
         assert m["xo_gateway_pool_agent_stale" + plabel] == 0
         assert m["xo_gateway_pool_heartbeat_limit_seconds" + plabel] == 3 * INTERVAL_MS / 1000
         assert m["xo_gateway_pool_heartbeat_age_seconds" + plabel] < 3 * INTERVAL_MS / 1000
-        assert 0 <= m["xo_gateway_view_idle_seconds"] < 3 * INTERVAL_MS / 1000
+        assert 0 <= m["xo_gateway_view_idle_seconds"] < 3 * INTERVAL_MS / 1000 * harness.SCALE
         print(f"before: ok, heartbeat {a['age_ms']} ms old (limit {a['limit_ms']} ms)")
 
         # 2. every broker down for OUTAGE_S seconds
@@ -137,7 +137,7 @@ def main():
         m = metrics(gw)
         assert m["xo_gateway_kafka_connected"] == 1 and m["xo_gateway_degraded"] == 0, m
         assert m["xo_gateway_pool_agent_stale" + plabel] == 0
-        assert m["xo_gateway_view_idle_seconds"] < 3 * INTERVAL_MS / 1000
+        assert m["xo_gateway_view_idle_seconds"] < 3 * INTERVAL_MS / 1000 * harness.SCALE
 
         # The view caught up with everything that changed during the outage.
         last = []
