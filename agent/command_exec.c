@@ -38,6 +38,20 @@ static xo_err_t load_keys(agent_cmd_t *c, const char *list, char *errstr, size_t
                : xo_seterr(errstr, errstr_size, XO_ERR_CONFIG, "commands.public_keys lists no key");
 }
 
+/* This agent's own key: every result it publishes is signed, so that gateways can tell its
+ * results from those anyone with write access to the results topic could write. */
+static xo_err_t load_sign_key(agent_cmd_t *c, char *errstr, size_t errstr_size)
+{
+    const char *path = xo_config_get(c->a->cfg, "agent.private_key");
+    xo_err_t err;
+
+    if (!path || !*path)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                         "commands need agent.private_key (xo-agent keygen) to sign their results");
+    err = xo_key_load_private(path, &c->sign_key, errstr, errstr_size);
+    return err == XO_OK || err == XO_ERR_NOMEM ? err : XO_ERR_CONFIG;
+}
+
 static xo_err_t open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
 {
     const xo_config_t *cfg = c->a->cfg;
@@ -89,6 +103,8 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->partition = -1;
     c->replay = cmd_replay_new();
     err = c->replay ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    if (err == XO_OK)
+        err = load_sign_key(c, errstr, errstr_size);
     c->policy.allowed_ops = cmd_ops_all();
     if (err == XO_OK && ops)
         err = cmd_ops_mask(ops, &c->policy.allowed_ops, errstr, errstr_size);
@@ -105,8 +121,9 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->policy.replay = c->replay;
     c->policy.max_expiry_ms = xo_config_get_int(a->cfg, "commands.max_expiry_ms");
     c->policy.skew_ms = xo_config_get_int(a->cfg, "commands.clock_skew_ms");
-    xo_info(CMD_MOD, "event=commands_enabled keys=%zu max_expiry_ms=%lld skew_ms=%lld",
-            xo_keyring_count(c->keys), (long long)c->policy.max_expiry_ms,
+    xo_info(CMD_MOD,
+            "event=commands_enabled keys=%zu result_key=%s max_expiry_ms=%lld skew_ms=%lld",
+            xo_keyring_count(c->keys), xo_key_id(c->sign_key), (long long)c->policy.max_expiry_ms,
             (long long)c->policy.skew_ms);
     *out = c;
     return XO_OK;
@@ -442,6 +459,7 @@ void agent_commands_free(agent_cmd_t *c)
     xo_consumer_free(c->consumer);
     xo_xapi_conn_free(c->xapi);
     xo_keyring_free(c->keys);
+    xo_key_free(c->sign_key);
     cmd_replay_free(c->replay);
     free(c);
 }

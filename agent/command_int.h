@@ -16,7 +16,8 @@
 
 struct agent_cmd {
     agent_t *a;              /**< shared; status under a->status_lock */
-    xo_keyring_t *keys;      /**< owned */
+    xo_keyring_t *keys;      /**< owned: the gateway keys trusted to sign commands */
+    xo_key_t *sign_key;      /**< owned: this agent's key, signs every result it publishes */
     cmd_replay_t *replay;    /**< owned */
     cmd_policy_t policy;     /**< borrows keys, replay, pool */
     char pool[64];           /**< copied from a->pool_uuid once known */

@@ -27,6 +27,11 @@ static const xo_cfg_spec_t agent_spec[] = {
      "At start, how long to wait for Kafka before exiting with code 6 (0: forever)."},
     {"agent.shutdown_flush_ms", XO_CFG_INT, "5000", 0, 600000, false,
      "How long a clean shutdown waits for Kafka to acknowledge what is queued."},
+    {"agent.private_key", XO_CFG_STRING, NULL, 0, 0, false,
+     "This agent's own Ed25519 private key (xo-agent keygen): signs every result it publishes "
+     "on the results topic, so that gateways trusting its public key for its pool "
+     "(commands.agent_keys) can tell its results from forged ones. Required when commands "
+     "are enabled."},
     {"xapi.url", XO_CFG_STRING, NULL, 0, 0, true,
      "Pool master URL, https://host or http://host:port."},
     {"xapi.hosts", XO_CFG_STRING, "", 0, 0, false,
@@ -77,16 +82,22 @@ static const xo_cfg_spec_t agent_spec[] = {
 #define AGENT_SUMMARY                                                                              \
     "Follow one XAPI pool's events into Kafka (xo.objects, xo.agents) and execute signed "         \
     "commands."
+#define AGENT_SUBCOMMANDS                                                                          \
+    "Subcommands:\n"                                                                               \
+    "  xo-agent keygen --out DIR\n"                                                                \
+    "      write an Ed25519 key pair DIR/agent.key (0600) and DIR/agent.pub for\n"                 \
+    "      agent.private_key; the gateways trust DIR/agent.pub for this agent's pool\n\n"
 #define AGENT_EXIT_CODES                                                                           \
     "Exit codes: 0 clean stop, 1 failure, 2 usage, 3 configuration, 4 XAPI refused the\n"          \
     "credentials, 5 TLS verification failed, 6 Kafka unreachable for agent.kafka_wait_s "          \
     "at\nstart."
 
-/* The exit codes, then the ops of the shared op table (xo_ops.h), so --help cannot drift. */
+/* The subcommands, the exit codes, then the ops of the shared op table (xo_ops.h), so --help cannot
+ * drift. */
 static const char *usage_extra(char *buf, size_t size)
 {
-    size_t n = (size_t)snprintf(buf, size, "%s\n\nCommand ops (commands.allowed_ops):\n",
-                                AGENT_EXIT_CODES);
+    size_t n = (size_t)snprintf(buf, size, "%s%s\n\nCommand ops (commands.allowed_ops):\n",
+                                AGENT_SUBCOMMANDS, AGENT_EXIT_CODES);
     size_t len;
 
     if (n < size)
@@ -309,6 +320,8 @@ int main(int argc, char **argv)
                          "XO_AGENT"};
     int rc;
 
+    if (argc > 1 && !strcmp(argv[1], "keygen"))
+        return xo_cli_keygen("xo-agent", "agent", argc - 1, argv + 1);
     if (xo_cli_parse(&cli, argc, argv, &cfg, &rc) == XO_CLI_EXIT)
         return rc;
     a.cfg = cfg;

@@ -6,8 +6,10 @@
 
 #include <getopt.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "xo_log.h"
+#include "xo_sign.h"
 #include "xo_version.h"
 
 extern char **environ;
@@ -125,4 +127,37 @@ xo_cli_action_t xo_cli_parse(const xo_cli_info_t *info, int argc, char **argv,
     }
     *cfg_out = cfg;
     return XO_CLI_RUN;
+}
+
+int xo_cli_keygen(const char *prog, const char *base, int argc, char **argv)
+{
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    char priv[4096], pub[4096], errstr[512];
+    xo_key_t *key = NULL;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+        if (opt != 'o')
+            goto usage;
+        dir = optarg;
+    }
+    if (!dir || optind < argc)
+        goto usage;
+    mkdir(dir, 0700); /* an existing directory is fine; the files are never overwritten */
+    snprintf(priv, sizeof(priv), "%s/%s.key", dir, base);
+    snprintf(pub, sizeof(pub), "%s/%s.pub", dir, base);
+    if (xo_key_generate(&key, errstr, sizeof(errstr)) != XO_OK ||
+        xo_key_write_pem(key, priv, pub, errstr, sizeof(errstr)) != XO_OK) {
+        fprintf(stderr, "%s keygen: %s\n", prog, errstr);
+        xo_key_free(key);
+        return XO_EXIT_FAILURE;
+    }
+    printf("private: %s\npublic: %s\nkey id: %s\n", priv, pub, xo_key_id(key));
+    xo_key_free(key);
+    return XO_EXIT_OK;
+usage:
+    fprintf(stderr, "usage: %s keygen --out DIR\n", prog);
+    return XO_EXIT_USAGE;
 }

@@ -38,6 +38,15 @@ typedef enum { XO_CLI_RUN, XO_CLI_EXIT } xo_cli_action_t;
 xo_cli_action_t xo_cli_parse(const xo_cli_info_t *info, int argc, char **argv, xo_config_t **cfg,
                              int *exit_code);
 
+/**
+ * @brief The `keygen --out DIR` subcommand both daemons have: write a new Ed25519 pair
+ *        DIR/<base>.key (PKCS#8 PEM, 0600) and DIR/<base>.pub (created 0700 if missing,
+ *        never overwriting), print both paths and the key id.
+ * @param argv the subcommand's arguments, argv[0] being "keygen"
+ * @returns the exit code: XO_EXIT_OK, XO_EXIT_USAGE, XO_EXIT_FAILURE (reason on stderr)
+ */
+int xo_cli_keygen(const char *prog, const char *base, int argc, char **argv);
+
 /** Settings every daemon has; put this macro inside the spec table. */
 #define XO_CFG_LOG_SPECS                                                                           \
     {"log.level", XO_CFG_STRING, "info", 0, 0, false, "Minimum level: debug, info, warn, error."}, \

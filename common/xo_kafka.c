@@ -534,3 +534,30 @@ xo_err_t xo_kafka_header_get(const rd_kafka_message_t *msg, const char *name, co
         return XO_ERR_NOTFOUND;
     return XO_OK;
 }
+
+/* A header's value as a string pointer, or NULL when absent or empty. */
+static const char *header_or_null(const rd_kafka_message_t *msg, const char *name, size_t *len)
+{
+    const void *v = NULL;
+
+    *len = 0;
+    if (xo_kafka_header_get(msg, name, &v, len) != XO_OK || !v || *len == 0) {
+        *len = 0;
+        return NULL;
+    }
+    return v;
+}
+
+void xo_record_from_message(xo_record_t *r, const rd_kafka_message_t *msg, int32_t partitions)
+{
+    memset(r, 0, sizeof(*r));
+    r->partition = msg->partition;
+    r->partitions = partitions;
+    r->offset = msg->offset;
+    r->key = msg->key;
+    r->key_len = msg->key ? msg->key_len : 0;
+    r->value = msg->payload;
+    r->value_len = msg->payload ? msg->len : 0;
+    r->sig = header_or_null(msg, XO_HDR_SIG, &r->sig_len);
+    r->key_id = header_or_null(msg, XO_HDR_KEY, &r->key_id_len);
+}

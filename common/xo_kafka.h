@@ -179,4 +179,30 @@ void xo_consumer_free(xo_consumer_t *c);
 xo_err_t xo_kafka_header_get(const rd_kafka_message_t *msg, const char *name, const void **value,
                              size_t *len);
 
+/**
+ * One consumed record as the contract's checks see it: where it was read, its key, its
+ * value and its signature headers. Every pointer is borrowed from the message (or the
+ * test that built it) and valid as long as that is.
+ */
+typedef struct {
+    int32_t partition;  /**< the partition it was read from */
+    int32_t partitions; /**< the topic's partition count; 0: unknown (no partition check) */
+    int64_t offset;     /**< its offset, for logs (-1 unknown) */
+    const char *key;    /**< NULL when the record has no key */
+    size_t key_len;
+    const char *value; /**< NULL for a tombstone */
+    size_t value_len;
+    const char *sig; /**< header xo-sig, NULL when absent */
+    size_t sig_len;
+    const char *key_id; /**< header xo-key, NULL when absent */
+    size_t key_id_len;
+} xo_record_t;
+
+/**
+ * @brief Describe a consumed message as an xo_record_t (headers xo-sig and xo-key looked
+ *        up; a header without a value counts as absent).
+ * @param partitions the partition count of the message's topic (0 if unknown)
+ */
+void xo_record_from_message(xo_record_t *r, const rd_kafka_message_t *msg, int32_t partitions);
+
 #endif

@@ -90,16 +90,55 @@ static const xo_cfg_spec_t SPEC[] = {
     {"health.stale_heartbeats", XO_CFG_INT, "3", 2, 1000, false,
      "A pool's agent is late, and /healthz degraded, when its last heartbeat is older than "
      "this many of the heartbeat intervals it announces (5 s for agents that announce none)."},
+    {"commands.agent_keys", XO_CFG_STRING, NULL, 0, 0, false,
+     "Agent public keys trusted to sign command results, as comma-separated POOL=PEM-FILE "
+     "entries (the agent's agent.private_key pair; several per pool during a rotation). A "
+     "result not signed by a key listed for its pool is refused and counted. Required when "
+     "commands.private_key is set."},
     {"limits.max_frame_bytes", XO_CFG_INT, "1048576", 1024, 268435456, false,
      "Largest WebSocket message accepted from a client; a bigger one closes the connection "
      "(1009)."},
     {"limits.max_clients", XO_CFG_INT, "10000", 1, 1000000, false,
      "Simultaneous WebSocket clients; more are refused at the upgrade."},
     {"limits.client_queue_bytes", XO_CFG_INT, "67108864", 65536, 4294967296L, false,
-     "Notification bytes queued to one client; a client that falls further behind is "
-     "disconnected."},
+     "Bytes queued to one connection and not yet taken by its client: JSON-RPC answers, "
+     "notifications, REST responses (one answer always fits an empty queue, whatever its "
+     "size). A WebSocket client that would pass it is disconnected at once and counted "
+     "(xo_gateway_clients_dropped_total)."},
     {"limits.max_http_body", XO_CFG_INT, "268435456", 65536, 4294967296L, false,
      "Largest REST response built; bigger answers get 413 (use limit or filter)."},
+    {"limits.max_record_bytes", XO_CFG_INT, "1048576", 10000, 16777216, false,
+     "Largest record value read from the objects, agents and results topics; a larger one is "
+     "refused and counted. Keep it above the agents' limits.max_record_bytes."},
+    {"limits.max_field_bytes", XO_CFG_INT, "65536", 4096, 16777216, false,
+     "Longest string in an object record; a longer one is cut to its first 1 KiB and "
+     "\"...[truncated N bytes]\", as the agents cut them, and counted."},
+    {"limits.max_calls_in_flight", XO_CFG_INT, "32", 1, 100000, false,
+     "JSON-RPC calls of one WebSocket connection not answered yet (waiting for their "
+     "command's outcome, or their answer not yet taken by the client). At the limit the "
+     "gateway stops reading that connection until one is answered: the next call waits, it "
+     "is not refused."},
+    {"limits.max_url_bytes", XO_CFG_INT, "8192", 256, 65000, false,
+     "Longest request target (path and query, percent-decoded); longer: 414 URI Too Long."},
+    {"limits.max_header_bytes", XO_CFG_INT, "16384", 1024, 262144, false,
+     "Longest request header section, counted over the headers libwebsockets knows by name "
+     "(every standard one); longer: 431 Request Header Fields Too Large. Headers that "
+     "overflow its parsing table (limits.max_url_bytes + 4 times this) close the connection "
+     "without an answer: libwebsockets 4.1 cannot parse further."},
+    {"timeouts.headers_s", XO_CFG_INT, "10", 1, 3600, false,
+     "Seconds from a connection's accept to the end of its request headers (a TLS handshake "
+     "included), and for each request's headers from their first byte; slower: closed."},
+    {"timeouts.body_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds from the end of a request's headers to the end of its body; slower: 408 "
+     "Request Timeout, closed."},
+    {"timeouts.keepalive_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds an HTTP keep-alive connection may stay idle between two requests."},
+    {"timeouts.signin_s", XO_CFG_INT, "30", 1, 3600, false,
+     "Seconds a WebSocket connection has to sign in after its upgrade or its sign-out; "
+     "later: closed (1008)."},
+    {"timeouts.send_s", XO_CFG_INT, "60", 1, 3600, false,
+     "Seconds a connection with bytes waiting for its client may go without the client "
+     "taking any; then closed at once and counted."},
     XO_CFG_LOG_SPECS,
     {NULL, 0, NULL, 0, 0, false, NULL}};
 
@@ -128,10 +167,11 @@ static void on_signal(int sig)
         gw_http_stop(g_http);
 }
 
-/* The consumer's xo.results sink: the command bus (the view room does not know it). */
-static void push_result(void *commands, const void *value, size_t len)
+/* The consumer's xo.results sink: the command bus (the view room does not know it), which
+ * checks each record's signature, pool and partition before it believes it. */
+static void push_result(void *commands, const xo_record_t *rec)
 {
-    gw_commands_push_result(commands, value, len);
+    gw_commands_push_result(commands, rec);
 }
 
 /* Tokens shared through the tokens topic: users.c publishes and receives through these. */
@@ -171,40 +211,6 @@ static xo_err_t share_tokens(const xo_config_t *cfg, const xo_topics_t *topics, 
     gw_users_share_tokens(users, &(gw_token_share_t){publish_token, receive_tokens, *out});
     xo_info(MOD, "event=tokens_shared topic=%s", topics->tokens);
     return XO_OK;
-}
-
-static int cmd_keygen(int argc, char **argv)
-{
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'}, {NULL, 0, NULL, 0}};
-    const char *dir = NULL;
-    char priv[4096], pub[4096], errstr[512];
-    xo_key_t *key = NULL;
-    int opt;
-
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-        if (opt != 'o') {
-            fprintf(stderr, "usage: xo-gateway keygen --out DIR\n");
-            return XO_EXIT_USAGE;
-        }
-        dir = optarg;
-    }
-    if (!dir || optind < argc) {
-        fprintf(stderr, "usage: xo-gateway keygen --out DIR\n");
-        return XO_EXIT_USAGE;
-    }
-    mkdir(dir, 0700);
-    snprintf(priv, sizeof(priv), "%s/gateway.key", dir);
-    snprintf(pub, sizeof(pub), "%s/gateway.pub", dir);
-    if (xo_key_generate(&key, errstr, sizeof(errstr)) != XO_OK ||
-        xo_key_write_pem(key, priv, pub, errstr, sizeof(errstr)) != XO_OK) {
-        fprintf(stderr, "xo-gateway keygen: %s\n", errstr);
-        xo_key_free(key);
-        return XO_EXIT_FAILURE;
-    }
-    printf("private: %s\npublic: %s\nkey id: %s\n", priv, pub, xo_key_id(key));
-    xo_key_free(key);
-    return XO_EXIT_OK;
 }
 
 static int cmd_useradd(int argc, char **argv)
@@ -381,7 +387,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
 
     if (argc > 1 && !strcmp(argv[1], "keygen"))
-        return cmd_keygen(argc - 1, argv + 1);
+        return xo_cli_keygen("xo-gateway", "gateway", argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "useradd"))
         return cmd_useradd(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "topics"))
@@ -396,6 +402,14 @@ int main(int argc, char **argv)
     ctx.limits.max_clients = (size_t)xo_config_get_int(cfg, "limits.max_clients");
     ctx.limits.client_queue_bytes = (size_t)xo_config_get_int(cfg, "limits.client_queue_bytes");
     ctx.limits.max_http_body = (size_t)xo_config_get_int(cfg, "limits.max_http_body");
+    ctx.limits.max_calls_in_flight = (size_t)xo_config_get_int(cfg, "limits.max_calls_in_flight");
+    ctx.limits.max_url_bytes = (size_t)xo_config_get_int(cfg, "limits.max_url_bytes");
+    ctx.limits.max_header_bytes = (size_t)xo_config_get_int(cfg, "limits.max_header_bytes");
+    ctx.timeouts.headers_s = (int)xo_config_get_int(cfg, "timeouts.headers_s");
+    ctx.timeouts.body_s = (int)xo_config_get_int(cfg, "timeouts.body_s");
+    ctx.timeouts.keepalive_s = (int)xo_config_get_int(cfg, "timeouts.keepalive_s");
+    ctx.timeouts.signin_s = (int)xo_config_get_int(cfg, "timeouts.signin_s");
+    ctx.timeouts.send_s = (int)xo_config_get_int(cfg, "timeouts.send_s");
     ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
     ctx.stale_heartbeats = (int)xo_config_get_int(cfg, "health.stale_heartbeats");
     code = XO_EXIT_FAILURE;
@@ -433,7 +447,9 @@ int main(int argc, char **argv)
     {
         gw_cmd_settings_t cs = {xo_config_get(cfg, "commands.private_key"),
                                 xo_config_get_int(cfg, "commands.timeout_ms"),
-                                xo_config_get_int(cfg, "commands.clock_skew_ms")};
+                                xo_config_get_int(cfg, "commands.clock_skew_ms"),
+                                xo_config_get(cfg, "commands.agent_keys"),
+                                (size_t)xo_config_get_int(cfg, "limits.max_record_bytes")};
         err = gw_commands_new(&cs, cfg, &topics, 0, &ctx.commands, errstr, sizeof(errstr));
         if (err != XO_OK) {
             xo_error(MOD, "event=commands_error error=\"%s\"", errstr);
@@ -442,6 +458,9 @@ int main(int argc, char **argv)
         }
         if (gw_commands_enabled(ctx.commands))
             xo_info(MOD, "event=commands_enabled timeout_ms=%lld", (long long)cs.timeout_ms);
+        else if (cs.agent_keys)
+            xo_info(MOD, "event=agent_keys_unused note=\"commands.agent_keys is set but "
+                         "commands.private_key is not: results are not read\"");
         else
             xo_warn(MOD, "event=commands_disabled note=\"commands.private_key is not set: vm.* "
                          "actions answer an error\"");
@@ -454,12 +473,14 @@ int main(int argc, char **argv)
         goto out;
     }
     gw_view_set_emit(ctx.view, gw_notify_emit, ctx.notify);
+    gw_view_set_hold_unannounced(ctx.view, true); /* no phantom pools (docs/security.md) */
     err = share_tokens(cfg, &topics, ctx.users, &token_log, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=tokens_error error=\"%s\"", errstr);
         code = exit_code_of(err);
         goto out;
     }
+    ctx.token_log = gw_token_log_enabled(token_log) ? token_log : NULL;
 
     err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
                       (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),

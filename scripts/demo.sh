@@ -3,8 +3,10 @@
 # xo-kafka-dev, two simulated pools of different sizes, one xo-agent per pool and
 # xo-gateway, prints where everything is, and stays up until Ctrl-C, which stops every
 # process it started (and only those). The gateway signs commands with a key generated in
-# the run directory and both agents trust it, so the demo can start and stop VMs (README,
-# "Try it"); tests/e2e/test_demo.py runs those lines against it.
+# the run directory and both agents trust it; each agent signs its results with its own
+# key, which the gateway trusts for that agent's pool (commands.agent_keys). So the demo
+# can start and stop VMs (README, "Try it"); tests/e2e/test_demo.py runs those lines
+# against it.
 #
 # Environment: XO_DEMO_PORT (gateway port, default 8080), XO_DEMO_BUILD_DIR (default
 # build), XO_DEMO_VMS_A / XO_DEMO_VMS_B (VMs per pool, default 200 and 60),
@@ -120,11 +122,17 @@ for s in sim-a sim-b; do
   SIM_POOL[$s]=$(wait_line "$RUN/$s.out" "pool: " 5 | cut -d' ' -f2)
 done
 
-# 6. one agent per pool
+# 6. one agent per pool, each with its own key to sign its command results (the gateway
+#    trusts each key for its pool only: commands.agent_keys)
+AGENT_KEYS=""
 for s in sim-a sim-b; do
+  "$BUILD/agent/xo-agent" keygen --out "$RUN/keys-$s" >"$RUN/keygen-$s.out" \
+    || die "xo-agent keygen failed"
+  AGENT_KEYS="${AGENT_KEYS:+$AGENT_KEYS,}${SIM_POOL[$s]}=$RUN/keys-$s/agent.pub"
   cat >"$RUN/agent-$s.conf" <<CONF
 [agent]
 id = demo-$s
+private_key = $RUN/keys-$s/agent.key
 [xapi]
 url = ${SIM_URL[$s]}
 user = root
@@ -151,6 +159,7 @@ prefix = xo.
 bootstrap.servers = $BOOTSTRAP
 [commands]
 private_key = $RUN/keys/gateway.key
+agent_keys = $AGENT_KEYS
 CONF
 "$BUILD/gateway/xo-gateway" --config "$RUN/gateway.conf" >"$RUN/gateway.out" 2>"$RUN/gateway.log" &
 PIDS+=($!)

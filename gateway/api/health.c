@@ -75,12 +75,24 @@ static void reason(judge_t *j, const char *text)
         j->on_reason(j->opaque, text);
 }
 
+bool gw_health_pool_without_agent(const gw_pool_info_t *p)
+{
+    return p->objects > 0 && !p->agent_state;
+}
+
 static void judge_pool(void *opaque, const gw_pool_info_t *p)
 {
     judge_t *j = opaque;
     gw_heartbeat_age_t hb;
     char text[320];
 
+    if (gw_health_pool_without_agent(p)) {
+        j->out->pools_without_agent++;
+        snprintf(text, sizeof(text), "pool %.64s: %zu records but no agent heartbeat%s", p->uuid,
+                 p->objects, p->held ? " (held back from the API)" : "");
+        reason(j, text);
+        return;
+    }
     if (!gw_health_heartbeat(p, j->in->now_ms, j->in->stale_heartbeats, &hb) || !hb.stale)
         return;
     j->out->stale_pools++;
@@ -152,14 +164,20 @@ static void write_pool(void *opaque, const gw_pool_info_t *p)
 {
     pools_t *pt = opaque;
     gw_heartbeat_age_t hb;
+    const char *status = "ok";
 
     if (!pt->first)
         gw_buf_putc(pt->out, ',');
     pt->first = false;
     gw_buf_puts(pt->out, "{\"uuid\":");
     gw_buf_json_str(pt->out, p->uuid);
+    if (gw_health_pool_without_agent(p))
+        status = "no_agent";
+    else if (gw_health_heartbeat(p, pt->in->now_ms, pt->in->stale_heartbeats, &hb) && hb.stale)
+        status = "stale";
+    gw_buf_printf(pt->out, ",\"status\":\"%s\",\"held\":%s", status, p->held ? "true" : "false");
     gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced ? "true" : "false");
+                  p->synced && !p->held ? "true" : "false"); /* served, not just read */
     if (!gw_health_heartbeat(p, pt->in->now_ms, pt->in->stale_heartbeats, &hb)) {
         gw_buf_puts(pt->out, "null}");
         return;
@@ -198,16 +216,18 @@ int gw_health_page_write(gw_ctx_t *ctx, gw_buf_t *out)
     }
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
-    gw_buf_printf(out,
-                  "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
-                  "\"records\":%llu,\"malformed\":%llu,\"lag\":%lld,\"clients\":%zu,"
-                  "\"kafka\":{\"connected\":%s,\"brokers_up\":%d,\"brokers\":%d,\"since\":%lld},"
-                  "\"idle_ms\":%lld,\"reasons\":[",
-                  gw_health_status_name(h.status), in.loaded ? "true" : "false",
-                  (long long)cs.load_ms, vs.objects, (unsigned long long)cs.records,
-                  (unsigned long long)cs.malformed, (long long)cs.lag, ctx->ws_clients,
-                  in.link.connected ? "true" : "false", in.link.brokers_up, in.link.brokers,
-                  (long long)in.link.since_ms, (long long)h.idle_ms);
+    gw_buf_printf(
+        out,
+        "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
+        "\"records\":%llu,\"malformed\":%llu,\"refused\":%llu,\"truncated\":%llu,"
+        "\"lag\":%lld,\"clients\":%zu,"
+        "\"kafka\":{\"connected\":%s,\"brokers_up\":%d,\"brokers\":%d,\"since\":%lld},"
+        "\"idle_ms\":%lld,\"reasons\":[",
+        gw_health_status_name(h.status), in.loaded ? "true" : "false", (long long)cs.load_ms,
+        vs.objects, (unsigned long long)cs.records, (unsigned long long)cs.malformed,
+        (unsigned long long)(cs.wrong_partition + cs.too_large), (unsigned long long)cs.truncated,
+        (long long)cs.lag, ctx->ws_clients, in.link.connected ? "true" : "false",
+        in.link.brokers_up, in.link.brokers, (long long)in.link.since_ms, (long long)h.idle_ms);
     gw_buf_append(out, reasons.data, reasons.len);
     gw_buf_puts(out, "],\"pools\":[");
     gw_view_foreach_pool(ctx->view, write_pool, &pt);

@@ -3,7 +3,7 @@
  * why, for GET /healthz (written here) and /metrics (metrics_page.c reads the same
  * verdict, so the two cannot disagree). Reasons come from the rooms below: broker
  * connectivity from the consumer, the topic check's findings (xo_topic_admin), agent
- * heartbeats from the view. A new check is one more
+ * heartbeats (late or missing) from the view. A new check is one more
  * reason in gw_health_judge(). Service thread; never blocks on Kafka.
  */
 #ifndef GW_HEALTH_H
@@ -50,6 +50,13 @@ typedef struct {
 bool gw_health_heartbeat(const gw_pool_info_t *p, int64_t now_ms, int stale_heartbeats,
                          gw_heartbeat_age_t *out);
 
+/**
+ * @brief True for a pool with records but no agent heartbeat: anyone with write access to
+ *        the objects topic can make one; its objects are held back from the API (view.h)
+ *        and the gateway is degraded while it lasts. Pure.
+ */
+bool gw_health_pool_without_agent(const gw_pool_info_t *p);
+
 /** What the verdict is made from (gw_health_input() gathers it from the rooms). */
 typedef struct {
     int64_t now_ms;          /**< wall clock */
@@ -64,9 +71,10 @@ typedef struct {
 /** The verdict. */
 typedef struct {
     gw_health_status_t status;
-    int64_t idle_ms;    /**< since the view last applied a record, -1 if it never did */
-    size_t stale_pools; /**< pools whose heartbeat is older than their limit */
-    size_t reasons;     /**< reasons found (all of them, listed or not) */
+    int64_t idle_ms;            /**< since the view last applied a record, -1 if it never did */
+    size_t stale_pools;         /**< pools whose heartbeat is older than their limit */
+    size_t pools_without_agent; /**< pools with records but no heartbeat (held, view.h) */
+    size_t reasons;             /**< reasons found (all of them, listed or not) */
 } gw_health_t;
 
 /** Receives one reason, a human sentence (borrowed for the call). */
@@ -77,7 +85,8 @@ void gw_health_input(gw_ctx_t *ctx, gw_health_input_t *in);
 
 /**
  * @brief Judge: degraded when no broker is reachable, a contract topic is misconfigured (a
- *        warning of the topic check, xo_topic_admin.h), or a pool's heartbeat is stale.
+ *        warning of the topic check, xo_topic_admin.h), a pool has records but no agent
+ *        heartbeat (its objects held), or a pool's heartbeat is stale.
  * @param view read under its read lock, taken here (must not be held by the caller)
  * @param on_reason called for each reason, in order (NULL: only count them)
  */

@@ -9,6 +9,7 @@
 
 #include "api/health.h"
 #include "bus/commands.h"
+#include "bus/token_log.h"
 
 typedef struct {
     gw_buf_t *out;
@@ -22,7 +23,8 @@ static void write_pool(void *opaque, const gw_pool_info_t *p)
     gw_heartbeat_age_t hb;
 
     gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
-    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid, p->synced ? 1 : 0);
+    gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid,
+                  p->synced && !p->held ? 1 : 0); /* a held pool is not served yet */
     gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
                   p->agent_state ? p->agent_state : "unknown",
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
@@ -79,6 +81,15 @@ static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
                   "xo_gateway_records_consumed_total %llu\n"
                   "# TYPE xo_gateway_records_malformed_total counter\n"
                   "xo_gateway_records_malformed_total %llu\n"
+                  "# HELP xo_gateway_records_refused_total Records refused by the topic "
+                  "checks: not on their pool's partition, or over limits.max_record_bytes.\n"
+                  "# TYPE xo_gateway_records_refused_total counter\n"
+                  "xo_gateway_records_refused_total{reason=\"wrong_partition\"} %llu\n"
+                  "xo_gateway_records_refused_total{reason=\"too_large\"} %llu\n"
+                  "# HELP xo_gateway_record_fields_truncated_total Strings cut to "
+                  "limits.max_field_bytes.\n"
+                  "# TYPE xo_gateway_record_fields_truncated_total counter\n"
+                  "xo_gateway_record_fields_truncated_total %llu\n"
                   "# HELP xo_gateway_consumer_lag Records behind the high watermarks.\n"
                   "# TYPE xo_gateway_consumer_lag gauge\n"
                   "xo_gateway_consumer_lag %lld\n"
@@ -87,7 +98,9 @@ static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
                   "# TYPE xo_gateway_view_load_seconds gauge\n"
                   "xo_gateway_view_load_seconds %.3f\n",
                   (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (long long)cs.lag, cs.loaded ? 1 : 0, cs.load_ms / 1000.0);
+                  (unsigned long long)cs.wrong_partition, (unsigned long long)cs.too_large,
+                  (unsigned long long)cs.truncated, (long long)cs.lag, cs.loaded ? 1 : 0,
+                  cs.load_ms / 1000.0);
 }
 
 static void write_commands(gw_commands_t *c, gw_buf_t *out)
@@ -114,6 +127,38 @@ static void write_commands(gw_commands_t *c, gw_buf_t *out)
                   (unsigned long long)st.failed, (unsigned long long)st.rejected,
                   (unsigned long long)st.timed_out, (unsigned long long)st.results,
                   (unsigned long long)st.malformed, st.pending);
+    gw_buf_puts(out, "# HELP xo_gateway_command_results_refused_total Results not believed, by "
+                     "reason: not signed by an agent key trusted for their pool, not on its "
+                     "partition, too large, or naming another pool's command.\n"
+                     "# TYPE xo_gateway_command_results_refused_total counter\n");
+    for (int v = GW_RES_OK + 1; v < GW_RES_VERDICT_COUNT; v++)
+        if (v != GW_RES_MALFORMED) /* counted by xo_gateway_command_results_malformed_total */
+            gw_buf_printf(out, "xo_gateway_command_results_refused_total{reason=\"%s\"} %llu\n",
+                          gw_res_verdict_name((gw_res_verdict_t)v),
+                          (unsigned long long)st.refused[v]);
+}
+
+/* The tokens topic: what this gateway wrote, applied and refused (a record a trusted
+ * gateway key did not sign is refused: docs/security.md). */
+static void write_tokens(gw_token_log_t *tl, gw_buf_t *out)
+{
+    gw_token_log_stats_t st;
+
+    gw_token_log_stats(tl, &st);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_token_records_total Records of the tokens topic published "
+                  "by this gateway, and verified records applied.\n"
+                  "# TYPE xo_gateway_token_records_total counter\n"
+                  "xo_gateway_token_records_total{outcome=\"published\"} %llu\n"
+                  "xo_gateway_token_records_total{outcome=\"applied\"} %llu\n"
+                  "# HELP xo_gateway_token_records_refused_total Records of the tokens topic "
+                  "refused, by reason.\n"
+                  "# TYPE xo_gateway_token_records_refused_total counter\n",
+                  (unsigned long long)st.published, (unsigned long long)st.applied);
+    for (int r = 0; r < GW_TOKREC_REASON_COUNT; r++)
+        gw_buf_printf(out, "xo_gateway_token_records_refused_total{reason=\"%s\"} %llu\n",
+                      gw_token_refusal_name((gw_token_refusal_t)r),
+                      (unsigned long long)st.refused_by[r]);
 }
 
 /* The verdict of /healthz and what it is made of. */
@@ -132,6 +177,10 @@ static void write_health(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *o
                   "older than its limit.\n"
                   "# TYPE xo_gateway_pools_agent_stale gauge\n"
                   "xo_gateway_pools_agent_stale %zu\n"
+                  "# HELP xo_gateway_pools_without_agent Pools with records but no agent "
+                  "heartbeat (their objects are held back from the API).\n"
+                  "# TYPE xo_gateway_pools_without_agent gauge\n"
+                  "xo_gateway_pools_without_agent %zu\n"
                   "# HELP xo_gateway_kafka_connected 1 while at least one broker connection "
                   "is up.\n"
                   "# TYPE xo_gateway_kafka_connected gauge\n"
@@ -142,7 +191,7 @@ static void write_health(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *o
                   "xo_gateway_kafka_brokers %d\n"
                   "# TYPE xo_gateway_kafka_brokers_up gauge\n"
                   "xo_gateway_kafka_brokers_up %d\n",
-                  h.status == GW_HEALTH_DEGRADED, h.reasons, h.stale_pools,
+                  h.status == GW_HEALTH_DEGRADED, h.reasons, h.stale_pools, h.pools_without_agent,
                   in->link.connected ? 1 : 0, in->link.brokers, in->link.brokers_up);
     if (h.idle_ms >= 0)
         gw_buf_printf(out,
@@ -173,6 +222,8 @@ void gw_metrics_page_write(gw_ctx_t *ctx, gw_buf_t *out)
         gw_metrics_write_counters(ctx->metrics, out);
     if (ctx->commands)
         write_commands(ctx->commands, out);
+    if (ctx->token_log)
+        write_tokens(ctx->token_log, out);
     if (ctx->metrics)
         gw_metrics_write_latency(ctx->metrics, out);
 }

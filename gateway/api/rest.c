@@ -622,6 +622,12 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
         text(resp, 405, "method not allowed");
         goto out;
     }
+    if (req->args_dropped) { /* never answer as if a filter or limit had not been asked */
+        snprintf(errstr, sizeof(errstr), "query arguments: at most %d, of %d bytes each",
+                 GW_HTTP_MAX_ARGS, GW_HTTP_MAX_VALUE - 1);
+        text(resp, 400, errstr);
+        goto out;
+    }
     if (gw_rest_parse(req, &q, errstr, sizeof(errstr)) != XO_OK) {
         text(resp, 400, errstr);
         goto out;

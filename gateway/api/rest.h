@@ -38,6 +38,7 @@ typedef struct {
     char path[GW_HTTP_MAX_PATH]; /**< decoded path, without the query */
     gw_kv_t args[GW_HTTP_MAX_ARGS];
     int nargs;
+    bool args_dropped;        /**< an argument was too long, or there were too many: answered 400 */
     char cookie[4096];        /**< Cookie header, "" if none */
     char authorization[1024]; /**< Authorization header, "" if none */
     char addr[64];            /**< peer address */

@@ -1,9 +1,10 @@
 /*
  * commands.c - the gateway side of the command bus (see commands.h): build and sign
  * commands, send them to the pool's partition of xo.commands, keep a bounded table of
- * commands by id, apply results handed over by the consumer thread, answer waiters, and
- * time out what the agents can no longer run. Must not block on Kafka nor touch a
- * connection itself (replies go through the reply callback).
+ * commands by id, apply results handed over by the consumer thread (only those signed by
+ * an agent key trusted for the command's pool), answer waiters, and time out what the
+ * agents can no longer run. Must not block on Kafka nor touch a connection itself
+ * (replies go through the reply callback).
  */
 #include "bus/commands.h"
 
@@ -21,6 +22,7 @@
 /* One result waiting for the service thread (all owned). */
 typedef struct rq {
     char id[65];
+    char pool[64];
     char state[16];
     double progress;
     char *result_json; /* success */
@@ -59,10 +61,13 @@ struct gw_commands {
     void *reply_opaque;
     void (*wake)(void *);
     void *wake_opaque;
-    pthread_mutex_t mu; /* guards the result queue and `malformed` */
+    gw_result_trust_t *trust; /* agent keys trusted per pool (read-only once built) */
+    size_t max_result_bytes;
+    pthread_mutex_t mu; /* guards the result queue, `malformed` and `refused` */
     rq_t *q_head, *q_tail;
     uint64_t malformed;
-    entry_t *e; /* GW_CMD_MAX_TASKS slots */
+    uint64_t refused[GW_RES_VERDICT_COUNT]; /* by the consumer thread's checks */
+    entry_t *e;                             /* GW_CMD_MAX_TASKS slots */
     size_t nused;
     xo_strmap_t *by_id;
     uint64_t seq;
@@ -295,6 +300,19 @@ static xo_err_t open_kafka(gw_commands_t *c, const xo_config_t *cfg, const xo_to
     return XO_OK;
 }
 
+/* Without a trusted agent key no result could be believed: every command would time out. */
+static xo_err_t load_trust(gw_commands_t *c, const char *agent_keys, char *errstr,
+                           size_t errstr_size)
+{
+    xo_err_t err = gw_result_trust_new(agent_keys, &c->trust, errstr, errstr_size);
+
+    if (err == XO_OK && gw_result_trust_count(c->trust) == 0)
+        err = xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                        "commands.private_key is set but commands.agent_keys lists no agent key: "
+                        "no command result could be trusted");
+    return err == XO_ERR_NOMEM ? err : err == XO_OK ? XO_OK : XO_ERR_CONFIG;
+}
+
 xo_err_t gw_commands_new(const gw_cmd_settings_t *set, const xo_config_t *cfg,
                          const xo_topics_t *topics, int32_t partitions, gw_commands_t **out,
                          char *errstr, size_t errstr_size)
@@ -313,8 +331,12 @@ xo_err_t gw_commands_new(const gw_cmd_settings_t *set, const xo_config_t *cfg,
     c->by_id = xo_strmap_new();
     if (!c->e || !c->by_id)
         goto fail;
+    c->max_result_bytes = set->max_result_bytes;
     if (set->private_key) {
         err = xo_key_load_private(set->private_key, &c->key, errstr, errstr_size);
+        if (err != XO_OK)
+            goto fail;
+        err = load_trust(c, set->agent_keys, errstr, errstr_size);
         if (err != XO_OK)
             goto fail;
         if (cfg && topics) {
@@ -362,6 +384,7 @@ void gw_commands_free(gw_commands_t *c)
     free(c->e);
     xo_strmap_free(c->by_id);
     xo_key_free(c->key);
+    gw_result_trust_free(c->trust);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -526,12 +549,15 @@ static rq_t *rq_from(json_object *o)
     rq_t *r = calloc(1, sizeof(*r));
     json_object *v, *errobj;
     const char *id = xo_msg_str(o, "id"), *state = xo_msg_str(o, "state");
+    const char *pool = xo_msg_str(o, "pool");
 
-    if (!r || !id || !state || strlen(id) >= sizeof(r->id) || strlen(state) >= sizeof(r->state)) {
+    if (!r || !id || !state || !pool || strlen(id) >= sizeof(r->id) ||
+        strlen(state) >= sizeof(r->state) || strlen(pool) >= sizeof(r->pool)) {
         free(r);
         return NULL;
     }
     snprintf(r->id, sizeof(r->id), "%s", id);
+    snprintf(r->pool, sizeof(r->pool), "%s", pool);
     snprintf(r->state, sizeof(r->state), "%s", state);
     if (json_object_object_get_ex(o, "progress", &v))
         r->progress = json_object_get_double(v);
@@ -550,22 +576,48 @@ static rq_t *rq_from(json_object *o)
     return r;
 }
 
-void gw_commands_push_result(gw_commands_t *c, const void *value, size_t len)
+/* Count a result that is not believed; log the first ones and then every 1000th. */
+static void note_refused(gw_commands_t *c, const xo_record_t *rec, gw_res_verdict_t v,
+                         const char *why)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&c->mu);
+    if (v == GW_RES_MALFORMED)
+        n = ++c->malformed;
+    else
+        n = ++c->refused[v];
+    pthread_mutex_unlock(&c->mu);
+    if (n <= 20 || n % 1000 == 0)
+        xo_warn(MOD,
+                "event=result_refused reason=%s partition=%d offset=%lld key_id=\"%.*s\" "
+                "count=%llu detail=\"%s\"",
+                gw_res_verdict_name(v), (int)rec->partition, (long long)rec->offset,
+                (int)(rec->key_id_len < 64 ? rec->key_id_len : 64), rec->key_id ? rec->key_id : "",
+                (unsigned long long)n, why);
+}
+
+void gw_commands_push_result(gw_commands_t *c, const xo_record_t *rec)
 {
     json_object *o = NULL;
-    char errstr[160];
+    char why[160] = "";
     rq_t *r = NULL;
     bool was_empty;
+    gw_res_verdict_t v = gw_result_check(c->trust, rec, c->max_result_bytes, &o, why, sizeof(why));
 
-    if (value && xo_msg_parse(XO_MSG_RESULT, value, len, &o, errstr, sizeof(errstr)) == XO_OK)
+    if (v == GW_RES_OK) {
         r = rq_from(o);
+        if (!r) {
+            v = GW_RES_MALFORMED;
+            snprintf(why, sizeof(why), "id, state or pool too long");
+        }
+    }
     json_object_put(o);
-    pthread_mutex_lock(&c->mu);
-    if (!r) {
-        c->malformed++;
-        pthread_mutex_unlock(&c->mu);
+    if (v != GW_RES_OK) {
+        note_refused(c, rec, v, why);
         return;
     }
+    pthread_mutex_lock(&c->mu);
     was_empty = !c->q_head;
     if (c->q_tail)
         c->q_tail->next = r;
@@ -605,6 +657,13 @@ static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of,
     c->st.results++;
     if (!e || e->done)
         return; /* not ours, or already answered (late result, REPLAYED after a restart) */
+    if (strcmp(r->pool, e->pool) != 0) {
+        /* signed by a key trusted for another pool: that agent cannot speak for this one */
+        c->st.refused[GW_RES_WRONG_POOL]++;
+        xo_warn(MOD, "event=result_refused reason=%s id=%s pool=%s result_pool=\"%s\"",
+                gw_res_verdict_name(GW_RES_WRONG_POOL), e->id, e->pool, r->pool);
+        return;
+    }
     if (!strcmp(r->state, "accepted")) {
         e->accepted = true;
         snprintf(e->state, sizeof(e->state), "accepted");
@@ -664,6 +723,9 @@ void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of
     q = c->q_head;
     c->q_head = c->q_tail = NULL;
     c->st.malformed = c->malformed;
+    for (int v = 0; v < GW_RES_VERDICT_COUNT; v++)
+        if (v != GW_RES_WRONG_POOL) /* counted here, on the service thread */
+            c->st.refused[v] = c->refused[v];
     pthread_mutex_unlock(&c->mu);
     while (q) {
         rq_t *next = q->next;

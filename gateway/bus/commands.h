@@ -6,8 +6,11 @@
  * it (expires + commands.clock_skew_ms). Keeps the latest state of the last
  * GW_CMD_MAX_TASKS commands for GET /rest/v0/tasks/<command-id>.
  *
- * Threads: gw_commands_push_result() is called by the consumer thread (it parses and
- * queues under a mutex, then wakes the service thread); everything else runs on the
+ * Results are believed only when signed by an agent key trusted for the command's pool
+ * (result_trust.h); every other result is refused, counted and never completes a command.
+ *
+ * Threads: gw_commands_push_result() is called by the consumer thread (it checks, parses
+ * and queues under a mutex, then wakes the service thread); everything else runs on the
  * service thread and never blocks on Kafka (sending only queues in librdkafka).
  * Never logs signatures or key material.
  */
@@ -18,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus/result_trust.h"
 #include "core/gw_buf.h"
 #include "core/xo_errors.h"
 #include "view/xo_objects.h"
@@ -69,17 +73,21 @@ typedef struct {
     const char *private_key; /**< PEM path, NULL: commands disabled */
     int64_t timeout_ms;      /**< expires - issued */
     int64_t skew_ms;         /**< extra wait after expires before answering a timeout */
+    const char *agent_keys;  /**< commands.agent_keys: POOL=PEM,... trusted to sign results */
+    size_t max_result_bytes; /**< largest xo.results value believed (0: no cap) */
 } gw_cmd_settings_t;
 
 typedef struct gw_commands gw_commands_t;
 
 /**
  * @brief Create the command bus. With no private key it is created disabled (every submit
- *        answers an XO error). With @p cfg and @p topics it creates the producer and reads
- *        the partition count of xo.commands; with NULL ones (tests) nothing touches Kafka
- *        and @p partitions is used.
- * @returns XO_OK, XO_ERR_IO/XO_ERR_CRYPTO (key file), XO_ERR_KAFKA/XO_ERR_CONFIG
- *          (producer, metadata), XO_ERR_NOMEM. Detail in errstr.
+ *        answers an XO error). With a private key, commands.agent_keys must list at least
+ *        one agent key (else no result could ever be believed). With @p cfg and @p topics
+ *        it creates the producer and reads the partition count of xo.commands; with NULL
+ *        ones (tests) nothing touches Kafka and @p partitions is used.
+ * @returns XO_OK, XO_ERR_IO/XO_ERR_CRYPTO (key file), XO_ERR_CONFIG (no or bad agent
+ *          keys), XO_ERR_KAFKA/XO_ERR_CONFIG (producer, metadata), XO_ERR_NOMEM. Detail in
+ *          errstr.
  */
 xo_err_t gw_commands_new(const gw_cmd_settings_t *set, const xo_config_t *cfg,
                          const xo_topics_t *topics, int32_t partitions, gw_commands_t **out,
@@ -116,11 +124,13 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
                        char id_out[GW_CMD_ID_LEN + 1], gw_xo_err_t *err);
 
 /**
- * @brief Hand one xo.results message to the service thread (parsed here; malformed ones
- *        are counted and dropped, unknown ids are dropped later).
+ * @brief Hand one xo.results record to the service thread. It is checked here first
+ *        (gw_result_check: signed by an agent key trusted for its pool, on that pool's
+ *        partition); refused and malformed ones are counted, logged (rate limited) and
+ *        dropped; unknown ids, and results naming another pool's command, are dropped later.
  * @locality consumer thread (any thread)
  */
-void gw_commands_push_result(gw_commands_t *c, const void *value, size_t len);
+void gw_commands_push_result(gw_commands_t *c, const xo_record_t *rec);
 
 /** Resolves an XAPI ref of @p cls in @p pool to its XO id (NULL if unknown). */
 typedef const char *(*gw_cmd_id_of_fn)(void *opaque, const char *pool, const char *cls,
@@ -145,6 +155,7 @@ bool gw_commands_task_json(gw_commands_t *c, const char *id, gw_buf_t *out);
 /** Counters (service thread). */
 typedef struct {
     uint64_t submitted, succeeded, failed, rejected, timed_out, results, malformed;
+    uint64_t refused[GW_RES_VERDICT_COUNT]; /**< results not believed, by verdict */
     size_t pending;
 } gw_cmd_stats_t;
 void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st);

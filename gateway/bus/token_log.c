@@ -18,7 +18,6 @@
 
 #define MOD         "tokens"
 #define KEY_HEX     64
-#define MAX_VALUE   1024
 #define MAX_QUEUED  200000 /* records waiting for the service thread; more are dropped */
 #define USER_ID_MAX 40
 
@@ -37,6 +36,7 @@ struct gw_token_log {
     queued_t *q;
     size_t nq, capq;
     atomic_uint_fast64_t published, applied, refused;
+    atomic_uint_fast64_t refused_by[GW_TOKREC_REASON_COUNT];
 };
 
 static void hex(const unsigned char *b, size_t n, char *out)
@@ -138,7 +138,7 @@ bool gw_token_log_enabled(const gw_token_log_t *tl)
 void gw_token_log_publish(gw_token_log_t *tl, const unsigned char digest[32], const char *user_id,
                           int64_t issued_ms, int64_t expires_ms)
 {
-    char key[KEY_HEX + 1], value[MAX_VALUE], text[KEY_HEX + 2 + MAX_VALUE];
+    char key[KEY_HEX + 1], value[GW_TOKEN_MAX_VALUE], text[KEY_HEX + 2 + GW_TOKEN_MAX_VALUE];
     char sig[XO_SIG_B64_LEN + 1], errstr[256];
     size_t vlen = 0, tlen;
     xo_kafka_header_t hdr[2];
@@ -172,7 +172,7 @@ void gw_token_log_publish(gw_token_log_t *tl, const unsigned char digest[32], co
     xo_producer_poll(tl->producer, 0);
 }
 
-static bool verify(gw_token_log_t *tl, const gw_token_record_t *r, const char *text, size_t len)
+static bool verify(gw_token_log_t *tl, const xo_record_t *r, const char *text, size_t len)
 {
     const char *own = xo_key_id(tl->key);
 
@@ -212,32 +212,48 @@ out:
     return ok;
 }
 
-static void refuse(gw_token_log_t *tl, const gw_token_record_t *r, const char *why)
+static const char *const REFUSAL_NAMES[GW_TOKREC_REASON_COUNT] = {
+    [GW_TOKREC_BAD_KEY] = "bad_key",
+    [GW_TOKREC_TOO_LARGE] = "too_large",
+    [GW_TOKREC_SIGNATURE] = "signature",
+    [GW_TOKREC_MALFORMED] = "malformed",
+};
+
+const char *gw_token_refusal_name(gw_token_refusal_t r)
 {
-    uint64_t n = atomic_fetch_add(&tl->refused, 1) + 1;
-    if (n <= 20 || n % 1000 == 0)
-        xo_warn(MOD, "event=token_record_refused partition=%d offset=%lld count=%llu reason=%s",
-                (int)r->partition, (long long)r->offset, (unsigned long long)n, why);
+    return r < GW_TOKREC_REASON_COUNT ? REFUSAL_NAMES[r] : "unknown";
 }
 
-void gw_token_log_push_record(gw_token_log_t *tl, const gw_token_record_t *r)
+/* Count a refused record; log the first ones and then every 1000th. */
+static void refuse(gw_token_log_t *tl, const xo_record_t *r, gw_token_refusal_t why)
 {
-    char text[KEY_HEX + 2 + MAX_VALUE];
+    uint64_t n = atomic_fetch_add(&tl->refused, 1) + 1;
+
+    atomic_fetch_add(&tl->refused_by[why], 1);
+    if (n <= 20 || n % 1000 == 0)
+        xo_warn(MOD, "event=token_record_refused partition=%d offset=%lld count=%llu reason=%s",
+                (int)r->partition, (long long)r->offset, (unsigned long long)n,
+                gw_token_refusal_name(why));
+}
+
+void gw_token_log_push_record(gw_token_log_t *tl, const xo_record_t *r)
+{
+    char text[KEY_HEX + 2 + GW_TOKEN_MAX_VALUE];
     queued_t e = {{0}, "", 0};
     size_t tlen;
 
     if (!gw_token_log_enabled(tl))
         return;
     if (!r->key || !unhex(r->key, r->key_len, e.digest, 32))
-        return refuse(tl, r, "key");
-    if (r->value && (r->value_len == 0 || r->value_len > MAX_VALUE))
-        return refuse(tl, r, "size");
+        return refuse(tl, r, GW_TOKREC_BAD_KEY);
+    if (r->value && (r->value_len == 0 || r->value_len > GW_TOKEN_MAX_VALUE))
+        return refuse(tl, r, GW_TOKREC_TOO_LARGE);
     tlen = gw_token_signed_text(r->key, r->key_len, r->value, r->value ? r->value_len : 0, text,
                                 sizeof(text));
     if (!tlen || !verify(tl, r, text, tlen))
-        return refuse(tl, r, "signature");
+        return refuse(tl, r, GW_TOKREC_SIGNATURE);
     if (r->value && !parse_value(r->value, r->value_len, &e))
-        return refuse(tl, r, "value");
+        return refuse(tl, r, GW_TOKREC_MALFORMED);
     pthread_mutex_lock(&tl->mu);
     if (tl->nq == tl->capq && tl->capq < MAX_QUEUED) {
         size_t cap = tl->capq ? tl->capq * 2 : 64;
@@ -254,26 +270,9 @@ void gw_token_log_push_record(gw_token_log_t *tl, const gw_token_record_t *r)
     pthread_mutex_unlock(&tl->mu);
 }
 
-void gw_token_log_push(void *opaque, const rd_kafka_message_t *m)
+void gw_token_log_push(void *tl, const xo_record_t *r)
 {
-    gw_token_record_t r = {.key = m->key,
-                           .key_len = m->key ? m->key_len : 0,
-                           .value = m->payload,
-                           .value_len = m->payload ? m->len : 0,
-                           .partition = m->partition,
-                           .offset = m->offset};
-    const void *v;
-    size_t n;
-
-    if (xo_kafka_header_get(m, "xo-sig", &v, &n) == XO_OK) {
-        r.sig = v;
-        r.sig_len = n;
-    }
-    if (xo_kafka_header_get(m, "xo-key", &v, &n) == XO_OK) {
-        r.key_id = v;
-        r.key_id_len = n;
-    }
-    gw_token_log_push_record(opaque, &r);
+    gw_token_log_push_record(tl, r);
 }
 
 void gw_token_log_drain(gw_token_log_t *tl, gw_token_apply_fn apply, void *opaque)
@@ -300,6 +299,8 @@ void gw_token_log_stats(gw_token_log_t *tl, gw_token_log_stats_t *st)
     st->published = atomic_load(&tl->published);
     st->applied = atomic_load(&tl->applied);
     st->refused = atomic_load(&tl->refused);
+    for (int i = 0; i < GW_TOKREC_REASON_COUNT; i++)
+        st->refused_by[i] = atomic_load(&tl->refused_by[i]);
 }
 
 void gw_token_log_free(gw_token_log_t *tl, int timeout_ms)

@@ -15,7 +15,6 @@
 #ifndef GW_TOKEN_LOG_H
 #define GW_TOKEN_LOG_H
 
-#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,11 +30,27 @@ typedef struct {
     const char *public_keys; /**< comma-separated PEM files of other gateways' keys, or NULL */
 } gw_token_log_settings_t;
 
+/** Why a record of the tokens topic was refused. */
+typedef enum {
+    GW_TOKREC_BAD_KEY = 0, /**< the key is not 64 hex digits (a SHA-256) */
+    GW_TOKREC_TOO_LARGE,   /**< value empty or over GW_TOKEN_MAX_VALUE bytes */
+    GW_TOKREC_SIGNATURE,   /**< unsigned, unknown key, or the signature does not verify */
+    GW_TOKREC_MALFORMED,   /**< signed, but not a v1 token value */
+    GW_TOKREC_REASON_COUNT
+} gw_token_refusal_t;
+
+/** Largest value of a token record (a live token's is about 100 bytes). */
+#define GW_TOKEN_MAX_VALUE 1024
+
+/** @brief The reason's name for logs and metrics ("signature", ...). Static. */
+const char *gw_token_refusal_name(gw_token_refusal_t r);
+
 /** Counters (any thread). */
 typedef struct {
-    uint64_t published; /**< records and tombstones queued to Kafka */
-    uint64_t applied;   /**< verified records applied */
-    uint64_t refused;   /**< records refused (bad key, value, signature, unknown key) */
+    uint64_t published;                          /**< records and tombstones queued to Kafka */
+    uint64_t applied;                            /**< verified records applied */
+    uint64_t refused;                            /**< records refused, all reasons */
+    uint64_t refused_by[GW_TOKREC_REASON_COUNT]; /**< records refused, by reason */
 } gw_token_log_stats_t;
 
 /**
@@ -58,25 +73,21 @@ bool gw_token_log_enabled(const gw_token_log_t *tl);
 void gw_token_log_publish(gw_token_log_t *tl, const unsigned char digest[32], const char *user_id,
                           int64_t issued_ms, int64_t expires_ms);
 
-/** One record of the tokens topic (all borrowed; value NULL for a tombstone). */
-typedef struct {
-    const char *key, *value, *sig, *key_id;
-    size_t key_len, value_len, sig_len, key_id_len; /**< sig/key_id 0: header missing */
-    int32_t partition;
-    int64_t offset;
-} gw_token_record_t;
-
 /**
- * @brief Verify one record and queue it when it verifies, else count and log it.
+ * @brief Check one record of the tokens topic (borrowed: key, value NULL for a tombstone,
+ *        signature headers) and queue it when it passes, else count and log why not.
+ *        Checks, in order: the key, the value's size, the signature, the value. Any
+ *        partition is fine: the signature covers the key, and keys are not pools.
  * @locality consumer thread
  */
-void gw_token_log_push_record(gw_token_log_t *tl, const gw_token_record_t *r);
+void gw_token_log_push_record(gw_token_log_t *tl, const xo_record_t *r);
 
 /**
- * @brief gw_token_log_push_record() of a consumed message (the consumer's token sink).
+ * @brief gw_token_log_push_record() with an untyped log: the consumer's token sink
+ *        (view_consumer.h gw_token_sink_fn).
  * @locality consumer thread
  */
-void gw_token_log_push(void *tl, const rd_kafka_message_t *m);
+void gw_token_log_push(void *tl, const xo_record_t *r);
 
 /** Receives one verified token (expires_ms 0 and user_id NULL: deleted). */
 typedef void (*gw_token_apply_fn)(void *opaque, const unsigned char digest[32], const char *user_id,

@@ -16,7 +16,11 @@ struct gw_metrics {
     double lat_sum;
     uint64_t notif_msgs, notif_bytes, dropped, rpc_calls, rpc_errors, http_requests;
     uint64_t http_by_class[6];
+    uint64_t closed[GW_CLOSE_REASONS];
 };
+
+static const char *const CLOSE_REASONS[GW_CLOSE_REASONS] = {"queue", "stalled", "signin_timeout",
+                                                            "body_timeout", "refused"};
 
 gw_metrics_t *gw_metrics_new(void)
 {
@@ -46,9 +50,13 @@ void gw_metrics_count_notification(gw_metrics_t *m, uint64_t messages, uint64_t 
     m->notif_bytes += bytes;
 }
 
-void gw_metrics_count_dropped_client(gw_metrics_t *m)
+void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why)
 {
-    m->dropped++;
+    if ((unsigned)why >= GW_CLOSE_REASONS)
+        return;
+    m->closed[why]++;
+    if (why == GW_CLOSE_QUEUE || why == GW_CLOSE_STALLED)
+        m->dropped++;
 }
 
 void gw_metrics_count_rpc(gw_metrics_t *m, int error)
@@ -83,6 +91,10 @@ void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
                   (unsigned long long)m->notif_msgs, (unsigned long long)m->notif_bytes,
                   (unsigned long long)m->dropped, (unsigned long long)m->rpc_calls,
                   (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests);
+    gw_buf_puts(out, "# TYPE xo_gateway_connections_closed_total counter\n");
+    for (int i = 0; i < GW_CLOSE_REASONS; i++)
+        gw_buf_printf(out, "xo_gateway_connections_closed_total{reason=\"%s\"} %llu\n",
+                      CLOSE_REASONS[i], (unsigned long long)m->closed[i]);
 }
 
 void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out)

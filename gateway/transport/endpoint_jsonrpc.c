@@ -1,14 +1,15 @@
 /*
  * endpoint_jsonrpc.c - the JSON-RPC WebSocket endpoint at /api/ (xo-lib's): admits a
- * connection (path, limits.max_clients), assembles each client message (bounded by
- * limits.max_frame_bytes), hands it to the API layer (gw_rpc_handle) and queues the answer.
- * Its sessions, queues and notification fan-out are ws_sessions.c's; JSON-RPC itself is
- * api_rpc.c's. Service thread only; never blocks.
+ * connection (path, request size, limits.max_clients), assembles each client message
+ * (bounded by limits.max_frame_bytes), hands it to the API layer (gw_rpc_handle) and
+ * queues the answer. Its sessions, queues, limits, deadlines and notification fan-out are
+ * ws_sessions.c's; JSON-RPC itself is api_rpc.c's. Service thread only; never blocks.
  */
 #include <string.h>
 
 #include "api/api_rpc.h"
 #include "transport/endpoint.h"
+#include "transport/http_status.h"
 #include "transport/ws_sessions.h"
 #include "xo_log.h"
 
@@ -22,11 +23,16 @@ static bool is_api_path(struct lws *wsi)
     return !strcmp(uri, "/api/") || !strcmp(uri, "/api");
 }
 
-/* The upgrade: /api/ only, and no more than limits.max_clients at once. */
+/* The upgrade: /api/ only, within the request size limits, and no more than
+ * limits.max_clients at once. */
 static int admit(gw_ctx_t *ctx, struct lws *wsi)
 {
     if (!is_api_path(wsi)) {
         xo_dbg(XO_DBG_WS, MOD, "event=ws_refused reason=path");
+        return -1;
+    }
+    if (gw_http_check_size(wsi, ctx->limits.max_url_bytes, ctx->limits.max_header_bytes)) {
+        xo_dbg(XO_DBG_WS, MOD, "event=ws_refused reason=oversized");
         return -1;
     }
     if (ctx->ws_clients >= ctx->limits.max_clients) {
@@ -36,17 +42,29 @@ static int admit(gw_ctx_t *ctx, struct lws *wsi)
     return 0;
 }
 
+/* Commands submitted so far: a call that submits one waits for its outcome. */
+static uint64_t submitted(gw_ctx_t *ctx)
+{
+    gw_cmd_stats_t st;
+    gw_commands_stats(ctx->commands, &st);
+    return st.submitted;
+}
+
 /* Answer one complete client message. */
 static int answer(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
+    uint64_t before = submitted(all->ctx);
     gw_buf_t reply;
     gw_msg_t *m;
+    bool deferred;
 
     gw_buf_init_pre(&reply, GW_MSG_PRE);
     gw_rpc_handle(all->ctx, &s->sess, s->rx.data ? s->rx.data : "", s->rx.len, &reply);
     gw_buf_reset(&s->rx);
     if (s->rx.cap > 65536)
         gw_buf_fini(&s->rx); /* do not keep a big buffer for every idle client */
+    deferred = reply.len == 0 && submitted(all->ctx) > before;
+    gw_ws_session_called(all, s, deferred);
     if (reply.len == 0) {
         gw_buf_fini(&reply); /* a notification, or an answer deferred to its command */
         return 0;
@@ -54,7 +72,7 @@ static int answer(gw_ws_sessions_t *all, gw_ws_session_t *s)
     m = gw_msg_from_buf(&reply);
     if (!m)
         return -1;
-    gw_ws_session_send(all, s, m, false);
+    gw_ws_session_send(all, s, m, true);
     gw_msg_unref(m);
     return 0;
 }
@@ -64,8 +82,8 @@ static int receive(gw_ws_sessions_t *all, gw_ws_session_t *s, const void *in, si
 {
     size_t max = all->ctx->limits.max_frame_bytes;
 
-    if (s->closing)
-        return 0;
+    if (s->dropped || s->expired)
+        return 0; /* closing: what it still sends is not read */
     if (s->rx.len + len > max) {
         xo_warn(MOD, "event=ws_message_too_big addr=%s bytes=%zu limit=%zu", s->sess.addr,
                 s->rx.len + len, max);
@@ -89,7 +107,7 @@ static int init(struct lws *wsi)
 
     if (!all || !t)
         return -1;
-    all->ctx = t->ctx;
+    gw_ws_sessions_start(all, t->ctx, lws_get_context(wsi));
     return 0;
 }
 
@@ -102,6 +120,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT:
         return init(wsi);
+    case LWS_CALLBACK_PROTOCOL_DESTROY:
+        if (all)
+            gw_ws_sessions_stop(all);
+        return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return all ? admit(all->ctx, wsi) : -1;
     case LWS_CALLBACK_ESTABLISHED:
@@ -110,7 +132,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
         return receive(all, s, in, len);
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return gw_ws_session_write(s);
+        return gw_ws_session_write(all, s);
     case LWS_CALLBACK_CLOSED:
         if (all && s)
             gw_ws_session_close(all, s);

@@ -2,9 +2,12 @@
  * http_server.c - the listener: one libwebsockets context and vhost on http.address:port
  * (optional TLS), built from the ENDPOINTS table: one lws protocol per endpoint, its HTTP
  * mounts, and which one takes WebSocket upgrades naming no subprotocol (see endpoint.h).
- * Its own protocol, first in the list, only turns a wake-up from another thread into each
- * endpoint's wake() and the command bus's service step; a periodic timer runs that step
- * too, so commands time out while nothing else happens. Never blocks on Kafka.
+ * Its own protocol, first in the list, turns a wake-up from another thread into each
+ * endpoint's wake() and the command bus's service step (a periodic timer runs that step
+ * too, so commands time out while nothing else happens), and answers what no endpoint
+ * serves: CONNECT and unknown methods (405/501, then closed). The deadlines libwebsockets
+ * keeps itself (connection and headers, keep-alive) and its header table are set here from
+ * the settings; the endpoints keep the others. Never blocks on Kafka.
  */
 #include "transport/http_server.h"
 
@@ -20,6 +23,7 @@
 
 #include "api/api_rpc.h"
 #include "transport/endpoint.h"
+#include "transport/http_status.h"
 #include "xo_envelope.h"
 #include "xo_log.h"
 
@@ -30,6 +34,12 @@ static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc, &gw_endpo
 #define NEP        (sizeof(ENDPOINTS) / sizeof(ENDPOINTS[0]))
 #define MAX_MOUNTS 16
 
+/* libwebsockets parses headers into one table per request: this many times
+ * limits.max_header_bytes (plus the target), so a request somewhat over the limits is
+ * still parsed and answered 414/431; past the table, lws 4.1 can only close it. */
+#define HEADER_TABLE_FACTOR 4
+#define ALLOWED_METHODS     "GET, POST"
+
 struct gw_http {
     gw_transport_t shared; /* the vhost's user pointer: what endpoints see */
     struct lws_context *lws;
@@ -37,6 +47,7 @@ struct gw_http {
     struct lws_protocols protocols[NEP + 2]; /* ours, the endpoints', the terminator */
     struct lws_http_mount mounts[MAX_MOUNTS];
     struct lws_protocol_vhost_options ws_default, ws_default_opt;
+    struct lws_token_limits token_limits;
     lws_sorted_usec_list_t sweep;
     atomic_bool stop;
     int port;
@@ -102,8 +113,29 @@ static gw_http_t *listener_of(struct lws *wsi)
     return c ? lws_context_user(c) : NULL;
 }
 
-/* The listener's own protocol: wake-ups, and HTTP that no endpoint mounts. Every
- * connection starts bound to it, until a mount or a WebSocket upgrade binds an endpoint. */
+/* libwebsockets hands over as raw bytes what it will not serve as HTTP: a CONNECT (after
+ * its headers) and a request line with an unknown method (option
+ * FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG). Answer it, then close: a raw connection would
+ * otherwise stay open with no deadline at all. */
+static int refuse_raw(struct lws *wsi, const void *in, size_t len)
+{
+    static const char CONNECT[] = "CONNECT ";
+    bool connect = len >= sizeof(CONNECT) - 1 && !memcmp(in, CONNECT, sizeof(CONNECT) - 1);
+    char out[LWS_PRE + 512], addr[64];
+    size_t n = gw_http_format_answer(connect ? 405 : 501, connect ? ALLOWED_METHODS : NULL,
+                                     out + LWS_PRE, sizeof(out) - LWS_PRE);
+
+    lws_get_peer_simple(wsi, addr, sizeof(addr));
+    xo_dbg(XO_DBG_WS, "http", "event=http_refused reason=%s addr=%s",
+           connect ? "connect" : "method", addr);
+    lws_write(wsi, (unsigned char *)out + LWS_PRE, n, LWS_WRITE_RAW);
+    shutdown(lws_get_socket_fd(wsi), SHUT_WR); /* the answer, then end of stream */
+    return -1;
+}
+
+/* The listener's own protocol: wake-ups, HTTP that no endpoint mounts, and what is not
+ * HTTP. Every connection starts bound to it (or to the WebSocket default endpoint) until a
+ * mount or a WebSocket upgrade binds an endpoint. */
 static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -115,10 +147,15 @@ static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (h && h->vhost)
             on_wake(h);
         return 0;
+    case LWS_CALLBACK_RAW_ADOPT: /* the answer follows with the bytes (RAW_RX) */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 1);
+        return 0;
+    case LWS_CALLBACK_RAW_RX:
+        return refuse_raw(wsi, in, len);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return -1; /* a WebSocket upgrade naming this protocol: nothing to talk to */
     case LWS_CALLBACK_HTTP:
-        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+        if (gw_http_answer(wsi, HTTP_STATUS_NOT_FOUND, false))
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     default:
@@ -191,6 +228,39 @@ static void build_routes(gw_http_t *h, struct lws_context_creation_info *info)
     info->mounts = nm ? &h->mounts[0] : NULL;
 }
 
+/* Cut a target or a header libwebsockets knows just above its limit, rather than filling
+ * the header table with it: the request then still parses and gets its 414/431. */
+static void set_token_limits(gw_http_t *h, const gw_limits_t *l)
+{
+    static const enum lws_token_indexes TARGETS[] = {
+        WSI_TOKEN_GET_URI,         WSI_TOKEN_POST_URI,     WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_PUT_URI,
+        WSI_TOKEN_PATCH_URI,       WSI_TOKEN_DELETE_URI,   WSI_TOKEN_HEAD_URI,    WSI_TOKEN_CONNECT,
+        WSI_TOKEN_HTTP_COLON_PATH, WSI_TOKEN_HTTP_URI_ARGS};
+    size_t header = l->max_header_bytes + 1 < 65535 ? l->max_header_bytes + 1 : 65535;
+    size_t target = l->max_url_bytes + 1 < 65535 ? l->max_url_bytes + 1 : 65535;
+
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++)
+        h->token_limits.token_limit[t] = (unsigned short)header;
+    for (size_t i = 0; i < sizeof(TARGETS) / sizeof(TARGETS[0]); i++)
+        h->token_limits.token_limit[TARGETS[i]] = (unsigned short)target;
+}
+
+/* The deadlines libwebsockets keeps: connection to first byte and to the end of the
+ * headers, TLS handshake (timeout_secs, timeout_secs_ah_idle), idle keep-alive. */
+static void set_limits(gw_http_t *h, struct lws_context_creation_info *info)
+{
+    const gw_ctx_t *ctx = h->shared.ctx;
+
+    info->timeout_secs = (unsigned int)ctx->timeouts.headers_s;
+    info->timeout_secs_ah_idle = (unsigned int)ctx->timeouts.headers_s;
+    info->keepalive_timeout = ctx->timeouts.keepalive_s;
+    info->max_http_header_data2 =
+        (unsigned int)(ctx->limits.max_url_bytes +
+                       HEADER_TABLE_FACTOR * ctx->limits.max_header_bytes);
+    set_token_limits(h, &ctx->limits);
+    info->token_limits = &h->token_limits;
+}
+
 static void fill_info(gw_http_t *h, struct lws_context_creation_info *info, const char *address,
                       int port, const char *tls_cert, const char *tls_key)
 {
@@ -199,9 +269,10 @@ static void fill_info(gw_http_t *h, struct lws_context_creation_info *info, cons
     info->iface = address;
     info->user = &h->shared;
     info->vhost_name = "xo-gateway";
-    info->options = LWS_SERVER_OPTION_DISABLE_IPV6;
-    info->timeout_secs = 30;
-    info->keepalive_timeout = 30;
+    /* unknown methods go to the raw handler (core_callback) to be answered 501 */
+    info->options =
+        LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    set_limits(h, info);
     if (tls_cert && *tls_cert) {
         info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info->ssl_cert_filepath = tls_cert;

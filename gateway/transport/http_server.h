@@ -4,8 +4,9 @@
  * same port (the JSON-RPC WebSocket at /api/, REST, /healthz and /metrics).
  *
  * Runs the service thread (gw_http_run). Other threads may only call gw_http_wake() and
- * gw_http_stop(). Each client's queue is bounded (limits.client_queue_bytes): a client
- * that does not read is disconnected with a log line rather than buffered without end.
+ * gw_http_stop(). Every connection is bounded (limits.*, timeouts.*: docs/security.md):
+ * a client that does not read, or is too slow in any state, is disconnected with a log
+ * line rather than buffered or waited for without end.
  */
 #ifndef GW_HTTP_SERVER_H
 #define GW_HTTP_SERVER_H

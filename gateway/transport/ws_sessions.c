@@ -1,8 +1,8 @@
 /*
- * ws_sessions.c - WebSocket sessions, their outbound queues, notification fan-out and
- * deferred answers (see ws_sessions.h). Never blocks: the notifier's batch and the
- * commands' answers are taken when the listener is woken, and a slow client costs a
- * bounded queue, then its connection.
+ * ws_sessions.c - WebSocket sessions, their outbound queues, notification fan-out,
+ * deferred answers, and each connection's limits and deadlines (see ws_sessions.h). Never
+ * blocks: the notifier's batch and the commands' answers are taken when the listener is
+ * woken, and a client that does not read costs at most its budget, then its connection.
  */
 #include "transport/ws_sessions.h"
 
@@ -15,11 +15,14 @@
 
 #define MOD   "http"
 #define CHUNK (64 * 1024) /* bytes written per writeable callback */
+/* a session that missed its sign-in and was asked to close is reset this long after */
+#define EXPIRE_GRACE_MS 2000
 
 _Static_assert(GW_MSG_PRE >= LWS_PRE, "GW_MSG_PRE must cover LWS_PRE");
 
 struct gw_ws_qnode {
     gw_msg_t *m;
+    bool answer; /* the answer to a call (in flight until written) */
     struct gw_ws_qnode *next;
 };
 
@@ -33,14 +36,60 @@ static void queue_free(gw_ws_session_t *s)
         n = next;
     }
     s->head = s->tail = NULL;
-    s->qbytes = s->off = 0;
+    s->budget.queued = s->off = s->answers = 0;
 }
 
-/* Mark the session dropped: lws calls it writeable, where it is closed. */
-static void drop(gw_ws_session_t *s)
+static void count_closed(gw_ctx_t *ctx, gw_close_reason_t why)
 {
-    s->closing = true;
-    lws_callback_on_writable(s->wsi);
+    if (ctx->metrics)
+        gw_metrics_count_closed(ctx->metrics, why);
+}
+
+/* Over a limit: close now, writable or not, and free what was queued for it. */
+static void drop(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_close_reason_t why, size_t incoming)
+{
+    xo_warn(MOD,
+            "event=client_dropped reason=%s addr=%s user=\"%s\" queued_bytes=%zu "
+            "incoming_bytes=%zu limit=%zu",
+            why == GW_CLOSE_QUEUE ? "queue" : "stalled", s->sess.addr,
+            s->sess.user ? s->sess.user->email : "", s->budget.queued, incoming, s->budget.limit);
+    count_closed(all->ctx, why);
+    queue_free(s);
+    s->dropped = true;
+    gw_conn_close_now(s->wsi);
+}
+
+/* Read the connection only while it has fewer calls in flight than allowed. */
+static void follow_flow(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    bool busy = s->answers + s->deferred >= all->ctx->limits.max_calls_in_flight;
+
+    if (s->dropped || busy == s->paused)
+        return;
+    s->paused = busy;
+    lws_rx_flow_control(s->wsi, busy ? 0 : 1);
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    gw_ws_sessions_t *all = lws_container_of(sul, gw_ws_sessions_t, tick);
+
+    gw_ws_sessions_sweep(all, gw_mono_ms());
+    lws_sul_schedule(all->lws, 0, &all->tick, tick_cb, GW_WS_SWEEP_MS * LWS_US_PER_MS);
+}
+
+void gw_ws_sessions_start(gw_ws_sessions_t *all, gw_ctx_t *ctx, struct lws_context *lws)
+{
+    all->ctx = ctx;
+    all->lws = lws;
+    lws_sul_schedule(lws, 0, &all->tick, tick_cb, GW_WS_SWEEP_MS * LWS_US_PER_MS);
+}
+
+void gw_ws_sessions_stop(gw_ws_sessions_t *all)
+{
+    if (all->lws)
+        lws_sul_cancel(&all->tick);
+    all->lws = NULL;
 }
 
 void gw_ws_session_open(gw_ws_sessions_t *all, gw_ws_session_t *s, struct lws *wsi, uint64_t conn)
@@ -49,6 +98,8 @@ void gw_ws_session_open(gw_ws_sessions_t *all, gw_ws_session_t *s, struct lws *w
     s->wsi = wsi;
     s->sess.conn = conn;
     s->open = true;
+    gw_conn_budget_init(&s->budget, all->ctx->limits.client_queue_bytes);
+    s->signin_due = gw_mono_ms() + (int64_t)all->ctx->timeouts.signin_s * 1000;
     gw_buf_init(&s->rx);
     lws_get_peer_simple(wsi, s->sess.addr, sizeof(s->sess.addr));
     s->next = all->head;
@@ -79,42 +130,50 @@ void gw_ws_session_close(gw_ws_sessions_t *all, gw_ws_session_t *s)
            all->ctx->ws_clients);
 }
 
-void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, bool notification)
+void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, bool answer)
 {
-    size_t limit = all->ctx->limits.client_queue_bytes;
     gw_ws_qnode_t *n;
 
-    if (s->closing)
+    if (s->dropped || s->expired)
         return;
-    if (notification && s->qbytes + m->len > limit) {
-        xo_warn(MOD,
-                "event=client_dropped reason=slow addr=%s user=\"%s\" queued_bytes=%zu "
-                "limit=%zu",
-                s->sess.addr, s->sess.user ? s->sess.user->email : "", s->qbytes, limit);
-        if (all->ctx->metrics)
-            gw_metrics_count_dropped_client(all->ctx->metrics);
-        drop(s);
+    if (!gw_conn_budget_fits(&s->budget, m->len)) {
+        drop(all, s, GW_CLOSE_QUEUE, m->len);
         return;
     }
     n = malloc(sizeof(*n));
     if (!n) {
-        drop(s);
+        drop(all, s, GW_CLOSE_QUEUE, m->len);
         return;
     }
     gw_msg_ref(m);
     n->m = m;
+    n->answer = answer;
     n->next = NULL;
     if (s->tail)
         s->tail->next = n;
     else
         s->head = n;
     s->tail = n;
-    s->qbytes += m->len;
+    if (s->budget.queued == 0)
+        s->waiting_since = gw_mono_ms(); /* the send deadline starts with the first byte */
+    gw_conn_budget_take(&s->budget, m->len);
+    s->answers += answer;
+    follow_flow(all, s);
     lws_callback_on_writable(s->wsi);
 }
 
+void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferred)
+{
+    s->deferred += deferred;
+    if (s->sess.user)
+        s->signin_due = 0;
+    else if (!s->signin_due) /* signed out (or its token expired): the clock runs again */
+        s->signin_due = gw_mono_ms() + (int64_t)all->ctx->timeouts.signin_s * 1000;
+    follow_flow(all, s);
+}
+
 /* Write one chunk of the head message; pop it once complete. */
-static int write_chunk(gw_ws_session_t *s)
+static int write_chunk(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
     gw_ws_qnode_t *n = s->head;
     unsigned char saved[LWS_PRE] = {0}, *buf;
@@ -135,27 +194,33 @@ static int write_chunk(gw_ws_session_t *s)
     if (wrote < (int)len)
         return -1;
     s->off += len;
+    s->waiting_since = gw_mono_ms();
+    gw_conn_budget_give(&s->budget, len);
     if (s->off < n->m->len)
         return 0;
     s->head = n->next;
     if (!s->head)
         s->tail = NULL;
-    s->qbytes -= n->m->len;
     s->off = 0;
+    s->answers -= n->answer;
     gw_msg_unref(n->m);
     free(n);
+    follow_flow(all, s);
     return 0;
 }
 
-int gw_ws_session_write(gw_ws_session_t *s)
+int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
-    if (s->closing) {
-        lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"too slow", 8);
+    if (s->dropped)
+        return -1;
+    if (s->expired) {
+        lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+                         (unsigned char *)"sign-in timeout", 15);
         return -1;
     }
     if (!s->head)
         return 0;
-    if (write_chunk(s) < 0)
+    if (write_chunk(all, s) < 0)
         return -1;
     if (s->head)
         lws_callback_on_writable(s->wsi);
@@ -184,7 +249,7 @@ void gw_ws_sessions_flush(gw_ws_sessions_t *all)
         if (!gw_session_active(all->ctx, &s->sess))
             continue; /* signed-in sessions only: not one whose token expired or was deleted */
         for (size_t i = 0; i < out.nmsgs; i++)
-            gw_ws_session_send(all, s, out.msgs[i], true);
+            gw_ws_session_send(all, s, out.msgs[i], false);
     }
     for (size_t i = 0; i < out.nmsgs; i++)
         bytes += out.msgs[i]->len;
@@ -204,13 +269,48 @@ void gw_ws_sessions_deliver(gw_ws_sessions_t *all, const gw_cmd_reply_t *r)
         s = s->next;
     if (!s)
         return; /* the client left: nobody to answer */
+    if (s->deferred > 0)
+        s->deferred--;
     gw_buf_init_pre(&out, GW_MSG_PRE);
     gw_rpc_write_reply(&out, r);
     m = out.failed ? NULL : gw_msg_from_buf(&out);
     if (!m) {
         gw_buf_fini(&out);
+        follow_flow(all, s);
         return;
     }
-    gw_ws_session_send(all, s, m, false);
+    gw_ws_session_send(all, s, m, true);
     gw_msg_unref(m);
+    follow_flow(all, s);
+}
+
+/* Not signed in by its deadline: close it with 1008 (from its writeable callback), or
+ * reset it when that did not happen within EXPIRE_GRACE_MS. */
+static void expire(gw_ws_sessions_t *all, gw_ws_session_t *s, int64_t now)
+{
+    if (s->expired) {
+        if (now >= s->signin_due + EXPIRE_GRACE_MS)
+            gw_conn_close_now(s->wsi);
+        return;
+    }
+    xo_info(MOD, "event=ws_signin_timeout addr=%s limit_s=%d", s->sess.addr,
+            all->ctx->timeouts.signin_s);
+    count_closed(all->ctx, GW_CLOSE_SIGNIN);
+    queue_free(s);
+    s->expired = true;
+    lws_callback_on_writable(s->wsi);
+}
+
+void gw_ws_sessions_sweep(gw_ws_sessions_t *all, int64_t now)
+{
+    int64_t send_ms = (int64_t)all->ctx->timeouts.send_s * 1000;
+
+    for (gw_ws_session_t *s = all->head; s; s = s->next) {
+        if (s->dropped)
+            continue;
+        if (s->signin_due && now >= s->signin_due)
+            expire(all, s, now);
+        else if (s->head && now - s->waiting_since >= send_ms)
+            drop(all, s, GW_CLOSE_STALLED, 0);
+    }
 }

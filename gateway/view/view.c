@@ -2,7 +2,9 @@
  * view.c - the materialized view (see view.h): compact object structs in one array,
  * open-addressing hash tables (linear probing, backward-shift deletion) by id and by key,
  * intrusive lists by type and by pool, per-pool pending lists for unresolved links.
- * Must not do I/O, log per record, or call out except through the emit callback.
+ * With the hold on, a pool's objects are served (readers, emit) only once its agent has
+ * announced it on xo.agents. Must not do I/O, log per record, or call out except through
+ * the emit callback.
  */
 #include "view/view.h"
 
@@ -87,7 +89,8 @@ struct gw_view {
     void *emit_opaque;
     uint16_t last_pool;
     uint8_t last_cls;
-    json_tokener *tok; /* reused to re-parse kept records (writers only, under the lock) */
+    bool hold_unannounced; /* serve a pool's objects only once a heartbeat announced it */
+    json_tokener *tok;     /* reused to re-parse kept records (writers only, under the lock) */
 };
 
 /* ---- hashing ---- */
@@ -204,7 +207,15 @@ static void table_remove(gw_view_t *v, table_t *t, uint32_t idx)
     }
 }
 
-static uint32_t find_by_id(const gw_view_t *v, const char *id)
+/* A pool's objects are served once its agent announced it (or when nothing is held). */
+static bool pool_served(const gw_view_t *v, uint16_t pool)
+{
+    return !v->hold_unannounced || v->pools[pool].agent_json != NULL;
+}
+
+/* The served object with this id: held objects of unannounced pools are skipped, so a
+ * forged record reusing a real object's id cannot hide it. */
+static uint32_t find_served_by_id(const gw_view_t *v, const char *id)
 {
     uint32_t h = hash_str(id);
     size_t pos = h & v->by_id.mask;
@@ -212,11 +223,18 @@ static uint32_t find_by_id(const gw_view_t *v, const char *id)
 
     while ((idx = v->by_id.slots[pos])) {
         const obj_t *o = &v->objs[idx - 1];
-        if (o->hid == h && strcmp(obj_id(o), id) == 0)
+        if (o->hid == h && strcmp(obj_id(o), id) == 0 && pool_served(v, o->pool))
             return idx;
         pos = (pos + 1) & v->by_id.mask;
     }
     return NONE;
+}
+
+/* Announce a change of a served object (json NULL: it left the view). */
+static void emit(gw_view_t *v, uint16_t pool, const char *id, const char *json, size_t len)
+{
+    if (v->emit && pool_served(v, pool))
+        v->emit(v->emit_opaque, id, json, len);
 }
 
 static uint32_t find_by_key(const gw_view_t *v, uint16_t pool, uint8_t cls, const char *ref)
@@ -397,6 +415,11 @@ void gw_view_set_emit(gw_view_t *v, gw_view_emit_cb cb, void *opaque)
 {
     v->emit = cb;
     v->emit_opaque = opaque;
+}
+
+void gw_view_set_hold_unannounced(gw_view_t *v, bool on)
+{
+    v->hold_unannounced = on;
 }
 
 void gw_view_rdlock(gw_view_t *v)
@@ -646,8 +669,8 @@ static xo_err_t obj_replace(gw_view_t *v, uint32_t idx, char *data, size_t refle
     bool reindex = id_changed || o->type != out->type;
     xo_err_t err = XO_OK;
 
-    if (id_changed && o->type != GW_T_NONE && v->emit)
-        v->emit(v->emit_opaque, obj_id(o), NULL, 0);
+    if (id_changed && o->type != GW_T_NONE)
+        emit(v, o->pool, obj_id(o), NULL, 0);
     if (reindex) {
         table_remove(v, &v->by_id, idx);
         type_unlink(v, idx);
@@ -749,8 +772,8 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
         err = fresh ? obj_insert(v, idx, data, ref, reflen, &out)
                     : obj_replace(v, idx, data, reflen, &out);
         v->bytes += reflen + strlen(out.id) + out.json.len + 3;
-        if (out.type != GW_T_NONE && v->emit)
-            v->emit(v->emit_opaque, out.id, out.json.data, out.json.len);
+        if (out.type != GW_T_NONE)
+            emit(v, rc.pool, out.id, out.json.data, out.json.len);
     }
     obj_keep_msg(v, &v->objs[idx - 1], msg, msg_len,
                  gw_xo_class_keeps_record(cls) || out.unresolved > 0);
@@ -834,8 +857,8 @@ xo_err_t gw_view_apply_delete(gw_view_t *v, const char *pool, const char *cls, c
     if (!idx)
         return XO_ERR_NOTFOUND;
     o = &v->objs[idx - 1];
-    if (o->type != GW_T_NONE && v->emit)
-        v->emit(v->emit_opaque, obj_id(o), NULL, 0);
+    if (o->type != GW_T_NONE)
+        emit(v, o->pool, obj_id(o), NULL, 0);
     table_remove(v, &v->by_id, idx);
     table_remove(v, &v->by_key, idx);
     type_unlink(v, idx);
@@ -869,33 +892,49 @@ xo_err_t gw_view_apply_sync(gw_view_t *v, const char *pool, int64_t gen, int64_t
     return XO_OK;
 }
 
+/* Every object of a pool enters the view (its agent announced it) or leaves it (its
+ * heartbeat was deleted), as a held pool's objects were never announced. */
+static void emit_pool(gw_view_t *v, int p, bool enter)
+{
+    for (uint32_t idx = v->pools[p].head; v->emit && idx; idx = v->objs[idx - 1].pnext) {
+        const obj_t *o = &v->objs[idx - 1];
+        if (o->type != GW_T_NONE)
+            v->emit(v->emit_opaque, obj_id(o), enter ? obj_json(o) : NULL, enter ? o->json_len : 0);
+    }
+}
+
 xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, const char *msg,
                              size_t msg_len)
 {
     int p = find_pool(v, pool, hb != NULL);
     pool_t *pp;
     json_object *f;
+    bool was_served;
 
     if (p < 0)
         return hb ? XO_ERR_LIMIT : XO_ERR_NOTFOUND;
     pp = &v->pools[p];
+    was_served = pool_served(v, (uint16_t)p);
     free(pp->agent_json);
     pp->agent_json = NULL;
     pp->agent_state[0] = '\0';
     pp->agent_id[0] = '\0';
     pp->agent_ts = 0;
     pp->hb_interval_ms = 0;
-    if (!hb)
-        return XO_OK;
-    pp->agent_json = strndup(msg, msg_len);
-    if (json_object_object_get_ex(hb, "state", &f))
-        snprintf(pp->agent_state, sizeof(pp->agent_state), "%s", json_object_get_string(f));
-    if (json_object_object_get_ex(hb, "agent", &f))
-        snprintf(pp->agent_id, sizeof(pp->agent_id), "%s", json_object_get_string(f));
-    if (json_object_object_get_ex(hb, "ts", &f))
-        pp->agent_ts = json_object_get_int64(f);
-    if (json_object_object_get_ex(hb, "interval_ms", &f) && json_object_is_type(f, json_type_int))
-        pp->hb_interval_ms = json_object_get_int64(f);
+    if (hb) {
+        pp->agent_json = strndup(msg, msg_len);
+        if (json_object_object_get_ex(hb, "state", &f))
+            snprintf(pp->agent_state, sizeof(pp->agent_state), "%s", json_object_get_string(f));
+        if (json_object_object_get_ex(hb, "agent", &f))
+            snprintf(pp->agent_id, sizeof(pp->agent_id), "%s", json_object_get_string(f));
+        if (json_object_object_get_ex(hb, "ts", &f))
+            pp->agent_ts = json_object_get_int64(f);
+        if (json_object_object_get_ex(hb, "interval_ms", &f) &&
+            json_object_is_type(f, json_type_int))
+            pp->hb_interval_ms = json_object_get_int64(f);
+    }
+    if (was_served != pool_served(v, (uint16_t)p))
+        emit_pool(v, p, !was_served);
     return XO_OK;
 }
 
@@ -967,7 +1006,7 @@ static void fill_info(const gw_view_t *v, const obj_t *o, gw_obj_info_t *out)
 
 bool gw_view_get(gw_view_t *v, const char *id, gw_obj_info_t *out)
 {
-    uint32_t idx = find_by_id(v, id);
+    uint32_t idx = find_served_by_id(v, id);
     if (!idx)
         return false;
     fill_info(v, &v->objs[idx - 1], out);
@@ -987,7 +1026,7 @@ bool gw_view_get_by_ref(gw_view_t *v, const char *pool, const char *cls, const c
     for (size_t i = 0; c < 0 && i < v->nclasses; i++)
         if (!strcmp(v->classes[i], cls))
             c = (int)i;
-    if (p < 0 || c < 0)
+    if (p < 0 || c < 0 || !pool_served(v, (uint16_t)p))
         return false;
     idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
     if (!idx)
@@ -1006,7 +1045,7 @@ void gw_view_foreach(gw_view_t *v, gw_type_t type, const char *pool, gw_view_vis
         for (size_t i = 0; i < v->npools; i++)
             if (!strcmp(v->pools[i].uuid, pool))
                 p = (int)i;
-        if (p < 0)
+        if (p < 0 || !pool_served(v, (uint16_t)p))
             return;
         for (uint32_t idx = v->pools[p].head; idx; idx = v->objs[idx - 1].pnext) {
             const obj_t *o = &v->objs[idx - 1];
@@ -1022,6 +1061,8 @@ void gw_view_foreach(gw_view_t *v, gw_type_t type, const char *pool, gw_view_vis
         if (type != GW_T_NONE && t != (int)type)
             continue;
         for (uint32_t idx = v->type_head[t]; idx; idx = v->objs[idx - 1].tnext) {
+            if (!pool_served(v, v->objs[idx - 1].pool))
+                continue; /* held: its pool has no agent heartbeat */
             fill_info(v, &v->objs[idx - 1], &info);
             if (!cb(opaque, &info))
                 return;
@@ -1045,6 +1086,7 @@ void gw_view_foreach_pool(gw_view_t *v, gw_view_pool_cb cb, void *opaque)
             .agent_json = p->agent_json,
             .agent_ts = p->agent_ts,
             .hb_interval_ms = p->hb_interval_ms,
+            .held = !pool_served(v, (uint16_t)i),
         };
         cb(opaque, &info);
     }

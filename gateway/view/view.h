@@ -8,6 +8,11 @@
  * the XAPI record itself is kept only where a later remap needs it (see docs/gateway.md).
  * Indexes: open-addressing hash tables by id and by key, intrusive lists by type and pool.
  *
+ * Held pools: with gw_view_set_hold_unannounced(), the objects of a pool that no agent
+ * heartbeat announced (records on xo.objects, nothing on xo.agents: a phantom pool any
+ * Kafka writer can create) are kept and counted but not served: readers skip them and no
+ * change of theirs is emitted, until the pool's heartbeat arrives (then they all enter).
+ *
  * Locking: functions marked @locality writer need gw_view_wrlock(); readers need
  * gw_view_rdlock() (or the write lock). Pointers returned by readers are borrowed until
  * the lock is released.
@@ -55,6 +60,7 @@ typedef struct {
     const char *agent_json;  /**< last heartbeat as received, or NULL */
     int64_t agent_ts;        /**< last heartbeat's ts (ms) */
     int64_t hb_interval_ms;  /**< heartbeat interval it announced (interval_ms), 0 none */
+    bool held;               /**< objects held back: no heartbeat, hold on (see above) */
 } gw_pool_info_t;
 
 /** Counters (read under the lock). */
@@ -75,6 +81,13 @@ void gw_view_free(gw_view_t *v);
 
 /** @brief Set the change callback (before the consumer starts). */
 void gw_view_set_emit(gw_view_t *v, gw_view_emit_cb cb, void *opaque);
+
+/**
+ * @brief Hold the objects of pools that no agent heartbeat announced (see above). Off by
+ *        default (tests of the mapping need no heartbeat); the daemon turns it on before
+ *        the consumer starts.
+ */
+void gw_view_set_hold_unannounced(gw_view_t *v, bool on);
 
 void gw_view_rdlock(gw_view_t *v);
 void gw_view_wrlock(gw_view_t *v);
@@ -114,7 +127,7 @@ xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, co
  */
 void gw_view_settle(gw_view_t *v);
 
-/** @brief Look an object up by XO id. @returns false if absent. @locality reader */
+/** @brief Look an object up by XO id. @returns false if absent or held. @locality reader */
 bool gw_view_get(gw_view_t *v, const char *id, gw_obj_info_t *out);
 
 /**

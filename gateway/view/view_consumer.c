@@ -18,6 +18,7 @@
 #define MOD            "consumer"
 #define MAX_BATCH      5000 /* records applied under one write-lock hold */
 #define MAX_PARTITIONS 1024
+#define CUT_KEEP       1024 /* bytes of an over-long string kept, as the agents keep */
 
 typedef struct {
     char name[128];
@@ -38,88 +39,221 @@ struct gw_consumer {
     void *result_opaque;
     gw_token_sink_fn on_token;
     void *token_opaque;
+    gw_record_limits_t lim;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     int64_t start_mono_ms;
 };
 
-xo_err_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify, bool is_objects, const char *key,
-                           size_t key_len, const char *value, size_t value_len, char *errstr,
-                           size_t errstr_size)
+/* Cut @p s (len bytes) as the agents cut an over-long field: its first CUT_KEEP bytes (back
+ * to a character boundary, so the text stays UTF-8) and "...[truncated N bytes]". */
+static json_object *cut_string(const char *s, size_t len)
 {
-    char kbuf[1024];
-    char *pool, *cls, *ref;
-    json_object *o = NULL, *snap;
+    char buf[CUT_KEEP + 64];
+    size_t keep = len < CUT_KEEP ? len : CUT_KEEP;
+
+    while (keep > 0 && keep < len && ((unsigned char)s[keep] & 0xC0) == 0x80)
+        keep--; /* s[keep] continues a character: cut before that character */
+    memcpy(buf, s, keep);
+    snprintf(buf + keep, sizeof(buf) - keep, "...[truncated %zu bytes]", len);
+    return json_object_new_string(buf);
+}
+
+/* Cut every string of @p o (any depth) longer than @p max; returns how many were cut. */
+static unsigned cap_strings(json_object *o, size_t max, int depth)
+{
+    unsigned n = 0;
+
+    if (depth > XO_MSG_MAX_DEPTH)
+        return 0;
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, k, v)
+        {
+            size_t len = (size_t)json_object_get_string_len(v);
+            if (json_object_is_type(v, json_type_string) && len > max) {
+                json_object *cut = cut_string(json_object_get_string(v), len);
+                if (cut && json_object_object_add(o, k, cut) == 0) /* replaces in place */
+                    n++;
+            } else {
+                n += cap_strings(v, max, depth + 1);
+            }
+        }
+    } else if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            json_object *v = json_object_array_get_idx(o, i);
+            size_t len = (size_t)json_object_get_string_len(v);
+            if (json_object_is_type(v, json_type_string) && len > max) {
+                json_object *cut = cut_string(json_object_get_string(v), len);
+                if (cut && json_object_array_put_idx(o, i, cut) == 0)
+                    n++;
+            } else {
+                n += cap_strings(v, max, depth + 1);
+            }
+        }
+    }
+    return n;
+}
+
+/* A view or parser error as a verdict: anything refused there is malformed. */
+static gw_rec_verdict_t verdict_of(xo_err_t err)
+{
+    return err == XO_OK ? GW_REC_APPLIED : GW_REC_MALFORMED;
+}
+
+/* xo.agents: a heartbeat (or its tombstone) keyed by its pool. */
+static gw_rec_verdict_t apply_agent(gw_view_t *view, const char *key, const xo_record_t *rec,
+                                    char *errstr, size_t errstr_size)
+{
+    json_object *o = NULL;
     xo_err_t err;
 
-    if (!key || key_len == 0 || key_len >= sizeof(kbuf) || memchr(key, '\0', key_len))
-        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "missing or bad key");
-    memcpy(kbuf, key, key_len);
-    kbuf[key_len] = '\0';
-
-    if (!is_objects) {
-        if (!value) {
-            gw_view_apply_agent(view, kbuf, NULL, NULL, 0);
-            return XO_OK;
-        }
-        err = xo_msg_parse(XO_MSG_AGENT, value, value_len, &o, errstr, errstr_size);
-        if (err != XO_OK)
-            return err;
-        if (strcmp(xo_msg_str(o, "pool"), kbuf) != 0) {
-            json_object_put(o);
-            return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool does not match the key");
-        }
-        err = gw_view_apply_agent(view, kbuf, o, value, value_len);
-        json_object_put(o);
-        return err;
+    if (!rec->value) {
+        gw_view_apply_agent(view, key, NULL, NULL, 0);
+        return GW_REC_APPLIED;
     }
+    err = xo_msg_parse(XO_MSG_AGENT, rec->value, rec->value_len, &o, errstr, errstr_size);
+    if (err != XO_OK)
+        return GW_REC_MALFORMED;
+    if (strcmp(xo_msg_str(o, "pool"), key) != 0)
+        err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool does not match the key");
+    else
+        err = gw_view_apply_agent(view, key, o, rec->value, rec->value_len);
+    json_object_put(o);
+    return verdict_of(err);
+}
 
-    if (xo_object_key_split(kbuf, &pool, &cls, &ref) != XO_OK)
-        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "key is not <pool>/<class>/<ref>");
-    if (!ref) { /* <pool>/_sync */
-        if (!value)
-            return XO_OK;
-        err = xo_msg_parse(XO_MSG_SYNC, value, value_len, &o, errstr, errstr_size);
-        if (err == XO_OK && strcmp(xo_msg_str(o, "pool"), pool) != 0)
-            err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool does not match the key");
-        if (err == XO_OK)
-            err = gw_view_apply_sync(view, pool, xo_msg_int(o, "gen", 0),
-                                     xo_msg_int(o, "objects", 0), xo_msg_int(o, "ts", 0));
-        json_object_put(o);
-        return err;
-    }
-    if (!value) {
+/* xo.objects <pool>/_sync: the end of a full dump. */
+static gw_rec_verdict_t apply_sync(gw_view_t *view, const char *pool, const xo_record_t *rec,
+                                   char *errstr, size_t errstr_size)
+{
+    json_object *o = NULL;
+    xo_err_t err;
+
+    if (!rec->value)
+        return GW_REC_APPLIED;
+    err = xo_msg_parse(XO_MSG_SYNC, rec->value, rec->value_len, &o, errstr, errstr_size);
+    if (err == XO_OK && strcmp(xo_msg_str(o, "pool"), pool) != 0)
+        err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool does not match the key");
+    if (err == XO_OK)
+        err = gw_view_apply_sync(view, pool, xo_msg_int(o, "gen", 0), xo_msg_int(o, "objects", 0),
+                                 xo_msg_int(o, "ts", 0));
+    json_object_put(o);
+    return verdict_of(err);
+}
+
+/* xo.objects <pool>/<class>/<ref>: an object, its strings capped, or its tombstone. */
+static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
+                                     const gw_record_limits_t *lim, const char *pool,
+                                     const char *cls, const char *ref, const xo_record_t *rec,
+                                     unsigned *truncated, char *errstr, size_t errstr_size)
+{
+    json_object *o = NULL, *snap = NULL;
+    const char *msg = rec->value;
+    size_t msg_len = rec->value_len;
+    xo_err_t err;
+
+    if (!rec->value) {
         if (notify)
             gw_notify_set_ts(notify, xo_now_ms());
         err = gw_view_apply_delete(view, pool, cls, ref);
-        return err == XO_ERR_NOTFOUND ? XO_OK : err; /* deleting the unknown is a no-op */
+        return verdict_of(err == XO_ERR_NOTFOUND ? XO_OK : err); /* deleting the unknown: no-op */
     }
-    err = xo_msg_parse(XO_MSG_OBJECT, value, value_len, &o, errstr, errstr_size);
+    err = xo_msg_parse(XO_MSG_OBJECT, rec->value, rec->value_len, &o, errstr, errstr_size);
     if (err != XO_OK)
-        return err;
+        return GW_REC_MALFORMED;
     if (strcmp(xo_msg_str(o, "pool"), pool) != 0 || strcmp(xo_msg_str(o, "class"), cls) != 0 ||
         strcmp(xo_msg_str(o, "ref"), ref) != 0) {
         json_object_put(o);
-        return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool/class/ref do not match the key");
+        xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool/class/ref do not match the key");
+        return GW_REC_MALFORMED;
     }
     json_object_object_get_ex(o, "snapshot", &snap);
+    if (lim && lim->max_field_bytes)
+        *truncated = cap_strings(snap, lim->max_field_bytes, 0);
+    if (*truncated) { /* the view keeps what it serves: the cut message, not the original */
+        msg = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        msg_len = msg ? strlen(msg) : 0;
+    }
     if (notify)
         gw_notify_set_ts(notify, xo_msg_int(o, "ts", xo_now_ms()));
-    err = gw_view_apply_object(view, pool, cls, ref, snap, value, value_len, errstr, errstr_size);
+    err = msg ? gw_view_apply_object(view, pool, cls, ref, snap, msg, msg_len, errstr, errstr_size)
+              : XO_ERR_NOMEM;
     json_object_put(o);
-    return err;
+    return verdict_of(err);
 }
 
-static void note_malformed(gw_consumer_t *c, const rd_kafka_message_t *m, const char *why)
+gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify,
+                                   const gw_record_limits_t *lim, bool is_objects,
+                                   const xo_record_t *rec, unsigned *truncated, char *errstr,
+                                   size_t errstr_size)
 {
+    char kbuf[1024];
+    char *pool = NULL, *cls = NULL, *ref = NULL;
+    int32_t want;
+
+    *truncated = 0;
+    if (!rec->key || rec->key_len == 0 || rec->key_len >= sizeof(kbuf) ||
+        memchr(rec->key, '\0', rec->key_len)) {
+        xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "missing or bad key");
+        return GW_REC_MALFORMED;
+    }
+    if (lim && lim->max_record_bytes && rec->value && rec->value_len > lim->max_record_bytes) {
+        xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "%zu bytes, over limits.max_record_bytes",
+                  rec->value_len);
+        return GW_REC_TOO_LARGE;
+    }
+    memcpy(kbuf, rec->key, rec->key_len);
+    kbuf[rec->key_len] = '\0';
+    if (is_objects && xo_object_key_split(kbuf, &pool, &cls, &ref) != XO_OK) {
+        xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "key is not <pool>/<class>/<ref>");
+        return GW_REC_MALFORMED;
+    }
+    /* Every record of a pool is on the pool's partition (heartbeats: the key's): one that is
+     * not was written by someone other than that pool's agent. */
+    want = rec->partitions > 0 ? xo_pool_partition(is_objects ? pool : kbuf, rec->partitions) : -1;
+    if (want >= 0 && want != rec->partition) {
+        xo_seterr(errstr, errstr_size, XO_ERR_INVALID,
+                  "the key's pool maps to partition %d, not %d", (int)want, (int)rec->partition);
+        return GW_REC_WRONG_PARTITION;
+    }
+    if (!is_objects)
+        return apply_agent(view, kbuf, rec, errstr, errstr_size);
+    if (!ref)
+        return apply_sync(view, pool, rec, errstr, errstr_size);
+    return apply_object(view, notify, lim, pool, cls, ref, rec, truncated, errstr, errstr_size);
+}
+
+static const char *const VERDICT_NAMES[GW_REC_VERDICT_COUNT] = {
+    [GW_REC_APPLIED] = "applied",
+    [GW_REC_MALFORMED] = "malformed",
+    [GW_REC_WRONG_PARTITION] = "wrong_partition",
+    [GW_REC_TOO_LARGE] = "too_large",
+};
+
+const char *gw_rec_verdict_name(gw_rec_verdict_t v)
+{
+    return v < GW_REC_VERDICT_COUNT ? VERDICT_NAMES[v] : "unknown";
+}
+
+/* Count a refused record; log the first ones of each kind and then every 1000th. */
+static void note_refused(gw_consumer_t *c, const rd_kafka_message_t *m, gw_rec_verdict_t v,
+                         const char *why)
+{
+    int key_len = m->key ? (int)(m->key_len < 200 ? m->key_len : 200) : 0;
     uint64_t n;
+
     pthread_mutex_lock(&c->st_mu);
-    n = ++c->st.malformed;
+    n = v == GW_REC_WRONG_PARTITION ? ++c->st.wrong_partition
+        : v == GW_REC_TOO_LARGE     ? ++c->st.too_large
+                                    : ++c->st.malformed;
     pthread_mutex_unlock(&c->st_mu);
     if (n <= 20 || n % 1000 == 0)
-        xo_warn(MOD, "event=malformed topic=%s partition=%d offset=%lld count=%llu reason=\"%s\"",
-                rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
-                (unsigned long long)n, why);
+        xo_warn(MOD,
+                "event=record_refused reason=%s topic=%s partition=%d offset=%lld count=%llu "
+                "key=\"%.*s\" detail=\"%s\"",
+                gw_rec_verdict_name(v), rd_kafka_topic_name(m->rkt), (int)m->partition,
+                (long long)m->offset, (unsigned long long)n, key_len,
+                m->key ? (const char *)m->key : "", why);
 }
 
 static void check_loaded(gw_consumer_t *c)
@@ -147,13 +281,15 @@ static void check_loaded(gw_consumer_t *c)
     pthread_mutex_unlock(&c->st_mu);
 }
 
-/* One message or event. Returns true when it was a record. */
+/* One message or event. */
 static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
 {
     int ti;
-    char errstr[256];
-    xo_err_t err;
+    char errstr[256] = "";
     const char *tname;
+    xo_record_t rec;
+    gw_rec_verdict_t v;
+    unsigned truncated = 0;
 
     if (!m->rkt)
         return;
@@ -165,19 +301,22 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
                                         : -1;
     if (ti < 0)
         return;
-    if (ti == 3) { /* tokens: handed on, and part of "loaded" */
+    if (ti == 3) { /* tokens: handed whole to the sink (it checks them), part of "loaded" */
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
             m->partition < c->t[3].count && !c->t[3].eof[m->partition]) {
             c->t[3].eof[m->partition] = true;
             check_loaded(c);
         } else if (!m->err && c->on_token) {
-            c->on_token(c->token_opaque, m);
+            xo_record_from_message(&rec, m, c->t[3].count);
+            c->on_token(c->token_opaque, &rec);
         }
         return;
     }
-    if (ti == 2) { /* xo.results: handed to the service thread as they come */
-        if (!m->err && c->on_result)
-            c->on_result(c->result_opaque, m->payload, m->len);
+    if (ti == 2) { /* xo.results: handed whole (headers, partition) to the sink as they come */
+        if (!m->err && c->on_result) {
+            xo_record_from_message(&rec, m, c->t[2].count);
+            c->on_result(c->result_opaque, &rec);
+        }
         return;
     }
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -194,11 +333,13 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     }
     if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
         c->t[ti].next[m->partition] = m->offset + 1;
-    err = gw_consumer_apply(c->view, c->notify, ti == 0, m->key, m->key_len, m->payload, m->len,
-                            errstr, sizeof(errstr));
+    xo_record_from_message(&rec, m, c->t[ti].count);
+    v = gw_consumer_apply(c->view, c->notify, &c->lim, ti == 0, &rec, &truncated, errstr,
+                          sizeof(errstr));
     pthread_mutex_lock(&c->st_mu);
     c->st.records++;
-    if (err == XO_OK) {
+    c->st.truncated += truncated;
+    if (v == GW_REC_APPLIED) {
         c->st.applied_ms = xo_now_ms();
         if (ti == 1)
             c->st.agents++;
@@ -210,8 +351,11 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
             c->st.objects++;
     }
     pthread_mutex_unlock(&c->st_mu);
-    if (err != XO_OK)
-        note_malformed(c, m, errstr[0] ? errstr : xo_strerror(err));
+    if (truncated)
+        xo_warn(MOD, "event=fields_truncated topic=%s partition=%d offset=%lld fields=%u max=%zu",
+                tname, (int)m->partition, (long long)m->offset, truncated, c->lim.max_field_bytes);
+    if (v != GW_REC_APPLIED)
+        note_refused(c, m, v, errstr[0] ? errstr : gw_rec_verdict_name(v));
 }
 
 static void *run(void *arg)
@@ -299,6 +443,8 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     c->on_token = on_token;
     c->token_opaque = token_opaque;
     c->loaded_topics = on_token ? 4 : 2;
+    c->lim.max_record_bytes = (size_t)xo_config_get_int(cfg, "limits.max_record_bytes");
+    c->lim.max_field_bytes = (size_t)xo_config_get_int(cfg, "limits.max_field_bytes");
     pthread_mutex_init(&c->st_mu, NULL);
     snprintf(c->t[2].name, sizeof(c->t[2].name), "%s", topics->results);
     snprintf(c->t[0].name, sizeof(c->t[0].name), "%s", topics->objects);

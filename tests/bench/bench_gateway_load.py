@@ -1,7 +1,8 @@
 """Bench: cold start of xo-gateway on N object records (default 1,000,000) produced
 synthetically in the contract's format by xo-synth into xo-kafka-dev.
 Prints: records, produce time, gateway load time (consumer start -> every partition at
-its end, from the gateway's own view_loaded log line and /healthz), RSS after load, RSS
+its end, from the gateway's own view_loaded log line and /healthz), the gateway's CPU time
+until loaded (steadier than wall time on a shared machine), RSS after load, RSS
 of an idle gateway with an empty view, and bytes of RSS per object.
 Usage: python3 tests/bench/bench_gateway_load.py [--objects N] [--pools P]
 """
@@ -24,6 +25,13 @@ def rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process: steadier than wall time on a shared machine."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -54,6 +62,7 @@ def main():
         gw = st.start_gateway(k, name="gateway-1m")
         g.wait_loaded(gw, timeout=1200)
         wall_s = time.monotonic() - t0
+        load_cpu_s = cpu_s(gw.proc.p.pid)
         log = gw.proc.log_text()
         m = re.search(r"event=view_loaded objects=(\d+) .* ms=(\d+) bytes=(\d+) table_bytes=(\d+)", log)
         objects, load_ms, view_bytes, table_bytes = (int(x) for x in m.groups())
@@ -66,6 +75,8 @@ def main():
               f"({records / produce_s:,.0f}/s, xo-synth -> xo-kafka-dev)")
         print(f"gateway cold start         {load_ms / 1000:.2f} s to load {objects} objects "
               f"({objects / (load_ms / 1000):,.0f} records/s); start to /healthz loaded: {wall_s:.2f} s")
+        print(f"gateway CPU                {load_cpu_s:.2f} s user+system until loaded "
+              f"({objects / max(load_cpu_s, 0.01):,.0f} records per CPU second)")
         print(f"gateway RSS                {rss / 1024:.0f} MiB loaded, {base_rss / 1024:.0f} MiB empty")
         print(f"RSS per object             {(rss - base_rss) * 1024 / objects:.0f} bytes "
               f"(view strings {view_bytes / objects:.0f} B + structs/tables {table_bytes / objects:.0f} B per object)")

@@ -309,9 +309,11 @@ def wait_loaded(gw, timeout=60):
 
 
 def wait_synced(gw, pools, timeout=120):
+    """Every pool's _sync marker and its agent's heartbeat read (the gateway serves a pool's
+    objects only once a heartbeat announced the pool), nothing left to read."""
     def ok():
         st, body, _ = http_get(gw.url + "/healthz", timeout=5)
         h = json.loads(body)
-        synced = {p["uuid"] for p in h["pools"] if p["synced"]}
+        synced = {p["uuid"] for p in h["pools"] if p["synced"] and p.get("agent")}
         return h["lag"] == 0 and all(p in synced for p in pools)
-    harness.wait_until(ok, timeout, what="pools synced in the gateway")
+    harness.wait_until(ok, timeout, what="pools synced and announced in the gateway")

@@ -60,6 +60,30 @@ def wait_until(fn, timeout, interval=0.1, what="condition"):
                        + (f" (last error: {last_exc})" if last_exc else ""))
 
 
+def murmur2(data):
+    """Kafka's murmur2 (seed 0x9747b28c), as common/xo_kafka.c computes it."""
+    m, h = 0x5BD1E995, (0x9747B28C ^ len(data)) & 0xFFFFFFFF
+    n4 = len(data) // 4 * 4
+    for i in range(0, n4, 4):
+        k = (int.from_bytes(data[i:i + 4], "little") * m) & 0xFFFFFFFF
+        k = ((k ^ (k >> 24)) * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    rest = data[n4:]
+    if len(rest) >= 3:
+        h ^= rest[2] << 16
+    if len(rest) >= 2:
+        h ^= rest[1] << 8
+    if rest:
+        h = ((h ^ rest[0]) * m) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def pool_partition(pool_uuid, partitions):
+    """The partition of a pool on every contract topic (docs/topics.md)."""
+    return (murmur2(pool_uuid.encode()) & 0x7FFFFFFF) % partitions
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -217,6 +241,7 @@ class Stack:
         self.procs = []
         self.keep = keep or os.environ.get("XO_KEEP_TMP") == "1"
         self._n = 0
+        self.agent_keys = {}  # pool uuid -> (private, public, key id): see agent_key()
 
     def __enter__(self):
         return self
@@ -275,9 +300,30 @@ class Stack:
                     f.write(f"{k} = {v}\n")
         return path
 
+    def agent_key(self, pool_uuid):
+        """The agent key pair of a pool (xo-agent keygen, made once per pool and stack):
+        every agent of that pool signs its results with it, and gateways started with
+        commands trust it for that pool. Returns (private, public, key id)."""
+        if pool_uuid not in self.agent_keys:
+            d = self.path(f"agent-keys/{pool_uuid or 'unknown-pool'}")
+            os.makedirs(os.path.dirname(d), exist_ok=True)
+            out = subprocess.run([binary("xo-agent"), "keygen", "--out", d], check=True,
+                                 capture_output=True, text=True, timeout=30).stdout
+            kid = next(l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("key id: "))
+            self.agent_keys[pool_uuid] = (os.path.join(d, "agent.key"),
+                                          os.path.join(d, "agent.pub"), kid)
+        return self.agent_keys[pool_uuid]
+
+    def agent_keys_setting(self, pools=()):
+        """commands.agent_keys trusting the key of every pool given or already keyed."""
+        for pool in pools:
+            self.agent_key(pool)
+        return ",".join(f"{pool}={pub}" for pool, (_, pub, _) in self.agent_keys.items())
+
     def start_agent(self, sim, kafka, extra=None, name="agent", password="password"):
         sections = {
-            "agent": {"id": f"{name}-{sim.pool_uuid[:8]}"},
+            "agent": {"id": f"{name}-{sim.pool_uuid[:8]}",
+                      "private_key": self.agent_key(sim.pool_uuid)[0]},
             "xapi": {"url": sim.url, "user": "root"},
             "topics": {"prefix": "xo."},
             "kafka": {"bootstrap.servers": kafka.bootstrap},
@@ -290,7 +336,10 @@ class Stack:
         return self.spawn(name, [binary("xo-agent"), "--config", cfg],
                           env={"XO_AGENT_XAPI_PASSWORD": password})
 
-    def start_gateway(self, kafka, extra=None, name="gateway", port=None):
+    def start_gateway(self, kafka, extra=None, name="gateway", port=None, agent_pools=()):
+        """A gateway; with commands.private_key in extra and no commands.agent_keys, it
+        trusts the agent key of every pool keyed so far and of agent_pools (pools whose
+        agents start later)."""
         port = port or free_port()
         sections = {
             "http": {"address": "127.0.0.1", "port": str(port)},
@@ -299,6 +348,9 @@ class Stack:
         }
         for section, kv in (extra or {}).items():
             sections.setdefault(section, {}).update(kv)
+        commands = sections.get("commands", {})
+        if "private_key" in commands and "agent_keys" not in commands:
+            commands["agent_keys"] = self.agent_keys_setting(agent_pools)
         cfg = self.write_config(f"{name}.conf", sections)
         p = self.spawn(name, [binary("xo-gateway"), "--config", cfg])
         gw = Gateway(p, port)

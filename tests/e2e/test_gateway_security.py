@@ -23,7 +23,9 @@ def synth(k, st, **kw):
 
 
 def produce_garbage(k):
-    """Malformed records: not JSON, wrong version, bad key, key/value mismatch."""
+    """Malformed records: not JSON, wrong version, bad key, key/value mismatch; on pool p's
+    partition, so that each is refused for what it holds (a record on another pool's
+    partition is refused before its value is read: tests/e2e/test_hostile_topics.py)."""
     lines = [
         "nokey|{\"v\":1}",
         "p/vm/OpaqueRef:x|not json at all",
@@ -33,7 +35,8 @@ def produce_garbage(k):
         "p/vm/OpaqueRef:w|{\"v\":1,\"pool\":\"p\",\"class\":\"vm\",\"ref\":\"OpaqueRef:w\","
         "\"op\":\"add\",\"event_id\":1,\"ts\":1,\"gen\":1,\"snapshot\":{\"uuid\":42}}",
     ]
-    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", "xo.objects", "-K", "|", "-p", "0"],
+    subprocess.run(["kcat", "-P", "-b", k.bootstrap, "-t", "xo.objects", "-K", "|", "-p",
+                    str(harness.pool_partition("p", 6))],
                    input="\n".join(lines).encode() + b"\n", check=True, timeout=60)
     return len(lines)
 

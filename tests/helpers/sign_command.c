@@ -2,11 +2,15 @@
  * sign_command.c - test helper: makes Ed25519 key pairs and signed xo.commands messages for
  * kcat, as the gateway would (tests/e2e/test_agent_commands.py). Prints the value on one
  * line, then "xo-sig=<base64>", "xo-key=<key id>" and, with --partitions, "partition=<n>".
- * --tamper changes one byte of the value after signing. Must not be used in production.
+ * --tamper changes one byte of the value after signing. It also signs or verifies any
+ * value read from stdin (an xo.results message as an agent would sign it, for forgery
+ * tests). Must not be used in production.
  *
  *   sign_command --genkey PRIV.pem PUB.pem
  *   sign_command --key PRIV.pem --pool UUID --op vm.start [--args JSON] [--id ID] [--user U]
  *                [--expires-in-ms N] [--issued-ms-ago N] [--partitions N] [--tamper]
+ *   sign_command --sign-stdin PRIV.pem          (prints xo-sig=..., xo-key=...)
+ *   sign_command --verify-stdin PUB.pem SIG     (exit 0 when SIG verifies over stdin)
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -131,16 +135,69 @@ out:
     return rc;
 }
 
+/* All of stdin (up to 16 MiB) into a new buffer; NULL on error. */
+static char *read_stdin(size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            char *grown = cap < XO_MSG_MAX_BYTES ? realloc(buf, cap * 2) : NULL;
+            if (!grown) {
+                free(buf);
+                return NULL;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+/* --sign-stdin PRIV and --verify-stdin PUB SIG: any value, exact bytes. */
+static int sign_or_verify_stdin(const char *path, const char *sig_in)
+{
+    char sig[XO_SIG_B64_LEN + 1], errstr[256] = "cannot read stdin";
+    xo_key_t *k = NULL;
+    size_t len = 0;
+    char *value = read_stdin(&len);
+    xo_err_t err = !value   ? XO_ERR_IO
+                   : sig_in ? xo_key_load_public(path, &k, errstr, sizeof(errstr))
+                            : xo_key_load_private(path, &k, errstr, sizeof(errstr));
+    int rc = 1;
+
+    if (err == XO_OK && sig_in)
+        rc = xo_verify(k, value, len, sig_in, strlen(sig_in)) == XO_OK ? 0 : 1;
+    else if (err == XO_OK && xo_sign(k, value, len, sig) == XO_OK)
+        rc = printf("xo-sig=%s\nxo-key=%s\n", sig, xo_key_id(k)) > 0 ? 0 : 1;
+    else
+        fprintf(stderr, "sign_command: %s\n", err == XO_OK ? "cannot sign" : errstr);
+    free(value);
+    xo_key_free(k);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     opts_t o = {.expires_in = 60000};
 
     if (argc == 4 && strcmp(argv[1], "--genkey") == 0)
         return genkey(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "--sign-stdin") == 0)
+        return sign_or_verify_stdin(argv[2], NULL);
+    if (argc == 4 && strcmp(argv[1], "--verify-stdin") == 0)
+        return sign_or_verify_stdin(argv[2], argv[3]);
     if (parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: sign_command --genkey PRIV PUB | --key PRIV --pool UUID --op OP "
                         "[--args JSON] [--id ID] [--user U] [--expires-in-ms N] "
-                        "[--issued-ms-ago N] [--partitions N] [--tamper]\n");
+                        "[--issued-ms-ago N] [--partitions N] [--tamper] | --sign-stdin PRIV | "
+                        "--verify-stdin PUB SIG\n");
         return 2;
     }
     return sign_and_print(&o);

@@ -1,6 +1,7 @@
 /* Unit tests of gateway/commands.c and api_vm.c without Kafka: XAPI error -> XO error
  * mapping, command building and signing (verified with xo_sign), the pending table (results,
- * late and duplicate results, REPLAYED after accepted, forgotten connections), the expiry
+ * late and duplicate results, REPLAYED after accepted, forgotten connections), results
+ * believed only when signed by an agent key trusted for the command's pool, the expiry
  * sweep, and the vm.* JSON-RPC checks (deferred reply, 1/2/10 errors). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include "bus/commands.h"
 #include "xo_kafka.h"
 
-#define POOL "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"
+#define POOL   "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"
+#define POOL_B "7a1d0c55-2f4e-4b8a-9c3d-1e2f3a4b5c6d"
+#define PARTS  6
 
 typedef struct {
     int sent, replies;
@@ -72,19 +75,36 @@ static const char *id_of(void *opaque, const char *pool, const char *cls, const 
 }
 
 static char key_path[128], pub_path[128];
+/* Agent keys: a is trusted for POOL, b for POOL_B; the pair files are a.key/a.pub, ... */
+static char agent_priv[2][128], agent_pub[2][128], trust_spec[512];
+static xo_key_t *agent[2];
 
-static int group_setup(void **state)
+static void write_pair(const char *priv, const char *pub, xo_key_t **keep)
 {
     xo_key_t *k = NULL;
     char errstr[256];
+    assert_int_equal(xo_key_generate(&k, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(xo_key_write_pem(k, priv, pub, errstr, sizeof(errstr)), XO_OK);
+    if (keep)
+        *keep = k;
+    else
+        xo_key_free(k);
+}
+
+static int group_setup(void **state)
+{
     (void)state;
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_gw_commands.XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     snprintf(key_path, sizeof(key_path), "%s/gateway.key", tmpdir);
     snprintf(pub_path, sizeof(pub_path), "%s/gateway.pub", tmpdir);
-    assert_int_equal(xo_key_generate(&k, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(xo_key_write_pem(k, key_path, pub_path, errstr, sizeof(errstr)), XO_OK);
-    xo_key_free(k);
+    write_pair(key_path, pub_path, NULL);
+    for (int i = 0; i < 2; i++) {
+        snprintf(agent_priv[i], sizeof(agent_priv[i]), "%s/%c.key", tmpdir, 'a' + i);
+        snprintf(agent_pub[i], sizeof(agent_pub[i]), "%s/%c.pub", tmpdir, 'a' + i);
+        write_pair(agent_priv[i], agent_pub[i], &agent[i]);
+    }
+    snprintf(trust_spec, sizeof(trust_spec), POOL "=%s, " POOL_B "=%s", agent_pub[0], agent_pub[1]);
     return 0;
 }
 
@@ -93,13 +113,18 @@ static int group_teardown(void **state)
     (void)state;
     unlink(key_path);
     unlink(pub_path);
+    for (int i = 0; i < 2; i++) {
+        unlink(agent_priv[i]);
+        unlink(agent_pub[i]);
+        xo_key_free(agent[i]);
+    }
     rmdir(tmpdir);
     return 0;
 }
 
 static gw_commands_t *new_bus(int64_t timeout_ms, int64_t skew_ms)
 {
-    gw_cmd_settings_t set = {key_path, timeout_ms, skew_ms};
+    gw_cmd_settings_t set = {key_path, timeout_ms, skew_ms, trust_spec, 65536};
     gw_commands_t *c = NULL;
     char errstr[256];
     assert_int_equal(gw_commands_new(&set, NULL, NULL, 6, &c, errstr, sizeof(errstr)), XO_OK);
@@ -122,14 +147,44 @@ static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_C
     json_object_put(args);
 }
 
+/* How a result is forged (or not) on its way to the bus. */
+typedef enum { SIGNED, UNSIGNED, BROKEN_SIG, WRONG_PARTITION } how_t;
+
+/* A result of @p pool for @p id, signed by agent key @p signer, as the consumer hands it. */
+static void push_as(gw_commands_t *c, const char *pool, int signer, how_t how, const char *id,
+                    const char *state, const char *extra)
+{
+    char msg[1024], sig[XO_SIG_B64_LEN + 1];
+    int n = snprintf(msg, sizeof(msg),
+                     "{\"v\":1,\"id\":\"%s\",\"pool\":\"%s\",\"agent\":\"a\",\"state\":\"%s\","
+                     "\"progress\":0.5,\"bytes\":0,\"ts\":1%s}",
+                     id, pool, state, extra ? extra : "");
+    xo_record_t rec = {xo_pool_partition(pool, PARTS),
+                       PARTS,
+                       -1,
+                       id,
+                       strlen(id),
+                       msg,
+                       (size_t)n,
+                       sig,
+                       XO_SIG_B64_LEN,
+                       xo_key_id(agent[signer]),
+                       XO_KEY_ID_LEN};
+
+    assert_int_equal(xo_sign(agent[signer], msg, (size_t)n, sig), XO_OK);
+    if (how == UNSIGNED)
+        rec.sig = NULL;
+    if (how == BROKEN_SIG)
+        sig[10] = sig[10] == 'A' ? 'B' : 'A';
+    if (how == WRONG_PARTITION)
+        rec.partition = (rec.partition + 1) % PARTS;
+    gw_commands_push_result(c, &rec);
+}
+
+/* A genuine result of POOL's agent. */
 static void push(gw_commands_t *c, const char *id, const char *state, const char *extra)
 {
-    char msg[1024];
-    snprintf(msg, sizeof(msg),
-             "{\"v\":1,\"id\":\"%s\",\"pool\":\"" POOL "\",\"agent\":\"a\",\"state\":\"%s\","
-             "\"progress\":0.5,\"bytes\":0,\"ts\":1%s}",
-             id, state, extra ? extra : "");
-    gw_commands_push_result(c, msg, strlen(msg));
+    push_as(c, POOL, 0, SIGNED, id, state, extra);
 }
 
 /* ---- error mapping ---- */
@@ -259,7 +314,7 @@ static void test_submit_builds_signed_command(void **state)
 
 static void test_disabled_without_key(void **state)
 {
-    gw_cmd_settings_t set = {NULL, 30000, 5000};
+    gw_cmd_settings_t set = {NULL, 30000, 5000, NULL, 0};
     gw_commands_t *c = NULL;
     json_object *args = json_tokener_parse("{\"id\":\"x\"}");
     gw_cmd_req_t req = {"vm.start", args, POOL, "x", "u", "e"};
@@ -292,7 +347,23 @@ static void test_results_complete_once(void **state)
     push(c, "not-ours", "success", NULL);
     push(c, id, "accepted", NULL);
     push(c, id, "progress", NULL);
-    gw_commands_push_result(c, "{\"v\":1", 6); /* malformed: counted, dropped */
+    {
+        /* signed but malformed: counted, dropped */
+        char sig[XO_SIG_B64_LEN + 1];
+        xo_record_t bad = {xo_pool_partition(POOL, PARTS),
+                           PARTS,
+                           -1,
+                           NULL,
+                           0,
+                           "{\"v\":1",
+                           6,
+                           sig,
+                           XO_SIG_B64_LEN,
+                           xo_key_id(agent[0]),
+                           XO_KEY_ID_LEN};
+        assert_int_equal(xo_sign(agent[0], "{\"v\":1", 6, sig), XO_OK);
+        gw_commands_push_result(c, &bad);
+    }
     gw_commands_service(c, xo_now_ms(), id_of, NULL);
     assert_int_equal(cap.replies, 0);
     gw_buf_init(&task);
@@ -348,6 +419,62 @@ static void test_failure_replayed_and_forgotten(void **state)
     gw_commands_service(c, xo_now_ms(), id_of, NULL);
     assert_int_equal(cap.replies, 1); /* nobody answered, the task is kept */
     gw_commands_free(c);
+}
+
+/* Only a result signed by a key trusted for the command's pool completes it: every forgery
+ * is refused, counted by verdict, and leaves the command pending. */
+static void test_forged_results_refused(void **state)
+{
+    gw_commands_t *c = new_bus(30000, 5000);
+    char id[GW_CMD_ID_LEN + 1];
+    gw_cmd_stats_t st;
+    (void)state;
+
+    submit(c, "vm.start", 4, id);
+    push_as(c, POOL, 0, UNSIGNED, id, "success", ",\"result\":true");
+    push_as(c, POOL, 0, BROKEN_SIG, id, "success", ",\"result\":true");
+    push_as(c, POOL, 0, WRONG_PARTITION, id, "success", ",\"result\":true");
+    push_as(c, POOL, 1, SIGNED, id, "success", ",\"result\":true");   /* B's key, A's pool */
+    push_as(c, POOL_B, 1, SIGNED, id, "success", ",\"result\":true"); /* B's pool, A's command */
+    push_as(c, POOL_B, 1, SIGNED, id, "failure",
+            ",\"error\":{\"code\":\"VM_BAD_POWER_STATE\",\"params\":[]}");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 0);
+    gw_commands_stats(c, &st);
+    assert_int_equal(st.refused[GW_RES_SIGNATURE_MISSING], 1);
+    assert_int_equal(st.refused[GW_RES_SIGNATURE_INVALID], 1);
+    assert_int_equal(st.refused[GW_RES_WRONG_PARTITION], 1);
+    assert_int_equal(st.refused[GW_RES_KEY_NOT_FOR_POOL], 1);
+    assert_int_equal(st.refused[GW_RES_WRONG_POOL], 2);
+    assert_int_equal(st.succeeded + st.failed + st.rejected, 0);
+    assert_int_equal(st.pending, 1);
+
+    push(c, id, "success", ",\"result\":true"); /* the pool's own agent */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_true(cap.ok);
+    gw_commands_free(c);
+}
+
+/* With a signing key, at least one agent key must be trusted, and each entry must load. */
+static void test_new_needs_agent_keys(void **state)
+{
+    char spec[512], errstr[256];
+    const char *bad[] = {
+        NULL, "", " , ", "no-equals-sign", POOL "=", "=/x.pub", POOL "=/nonexistent/agent.pub",
+        spec};
+    gw_commands_t *c = NULL;
+    (void)state;
+
+    snprintf(spec, sizeof(spec), POOL "=%s", key_path); /* a private key is no public key */
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        gw_cmd_settings_t set = {key_path, 30000, 5000, bad[i], 0};
+        errstr[0] = '\0';
+        assert_int_equal(gw_commands_new(&set, NULL, NULL, PARTS, &c, errstr, sizeof(errstr)),
+                         XO_ERR_CONFIG);
+        assert_null(c);
+        assert_true(errstr[0] != '\0');
+    }
 }
 
 static void test_expiry_sweep(void **state)
@@ -484,6 +611,8 @@ int main(void)
         cmocka_unit_test(test_disabled_without_key),
         cmocka_unit_test(test_results_complete_once),
         cmocka_unit_test(test_failure_replayed_and_forgotten),
+        cmocka_unit_test(test_forged_results_refused),
+        cmocka_unit_test(test_new_needs_agent_keys),
         cmocka_unit_test(test_expiry_sweep),
         cmocka_unit_test(test_rpc_vm_methods),
     };

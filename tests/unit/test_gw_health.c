@@ -1,6 +1,6 @@
 /* Unit tests of gateway/api/health.c: the verdict of /healthz and /metrics from broker
- * connectivity and each pool's heartbeat age against the limit its interval sets, and the
- * /healthz document. */
+ * connectivity, pools with records but no heartbeat (held), and each pool's heartbeat age
+ * against the limit its interval sets, and the /healthz document. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -211,12 +211,115 @@ static void test_page(void **state)
     gw_view_free(ctx.view);
 }
 
+/* A VM record of @p pool applied to the view. */
+static void put_vm(gw_view_t *v, const char *pool, const char *ref, const char *uuid)
+{
+    char msg[512], snap_text[128], errstr[128];
+    json_object *snap;
+
+    snprintf(snap_text, sizeof(snap_text), "{\"uuid\":\"%s\",\"name_label\":\"x\"}", uuid);
+    snprintf(msg, sizeof(msg),
+             "{\"v\":1,\"pool\":\"%s\",\"class\":\"vm\",\"ref\":\"%s\",\"op\":\"add\","
+             "\"event_id\":1,\"ts\":1,\"gen\":1,\"snapshot\":%s}",
+             pool, ref, snap_text);
+    snap = json_tokener_parse(snap_text);
+    assert_non_null(snap);
+    assert_int_equal(
+        gw_view_apply_object(v, pool, "vm", ref, snap, msg, strlen(msg), errstr, sizeof(errstr)),
+        XO_OK);
+    json_object_put(snap);
+}
+
+/* The pool of the page's "pools" array whose uuid is @p uuid (borrowed from @p doc). */
+static json_object *page_pool(json_object *doc, const char *uuid)
+{
+    json_object *pools, *f;
+
+    assert_true(json_object_object_get_ex(doc, "pools", &pools));
+    for (size_t i = 0; i < json_object_array_length(pools); i++) {
+        json_object *p = json_object_array_get_idx(pools, i);
+        if (json_object_object_get_ex(p, "uuid", &f) && !strcmp(json_object_get_string(f), uuid))
+            return p;
+    }
+    fail_msg("pool %s not in the page", uuid);
+    return NULL;
+}
+
+static const char *str_field(json_object *o, const char *k)
+{
+    json_object *f;
+    assert_true(json_object_object_get_ex(o, k, &f));
+    return json_object_get_string(f);
+}
+
+static bool bool_field(json_object *o, const char *k)
+{
+    json_object *f;
+    assert_true(json_object_object_get_ex(o, k, &f));
+    return json_object_get_boolean(f);
+}
+
+/* Records of a pool no agent announced: held back, one reason, status no_agent; its
+ * heartbeat ends all three. A late pool beside it is "stale", and served. */
+static void test_pool_without_agent(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    gw_health_input_t in = healthy_input();
+    gw_health_t h;
+    reasons_t r = {0};
+    gw_ctx_t ctx;
+    gw_buf_t out;
+    json_object *doc, *pool;
+
+    (void)state;
+    gw_view_set_hold_unannounced(v, true);
+    put_vm(v, POOL_A, "OpaqueRef:1", "vm-a1");
+    put_vm(v, POOL_A, "OpaqueRef:2", "vm-a2");
+    in.stale_heartbeats = 3;
+    gw_health_judge(&in, v, collect, &r, &h);
+    assert_int_equal(h.status, GW_HEALTH_DEGRADED);
+    assert_int_equal(h.pools_without_agent, 1);
+    assert_int_equal(h.stale_pools, 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.texts[0], "pool " POOL_A ": 2 records but no agent heartbeat (held "
+                                    "back from the API)");
+
+    /* the page: the pool no_agent, held, not synced; the gateway degraded */
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.view = v;
+    heartbeat_at(v, POOL_B, xo_now_ms(), 3600 * 1000, 5000); /* B: an hour late */
+    gw_buf_init(&out);
+    gw_health_page_write(&ctx, &out);
+    doc = json_tokener_parse(out.data);
+    assert_non_null(doc);
+    pool = page_pool(doc, POOL_A);
+    assert_string_equal(str_field(pool, "status"), "no_agent");
+    assert_true(bool_field(pool, "held"));
+    assert_false(bool_field(pool, "synced"));
+    pool = page_pool(doc, POOL_B);
+    assert_string_equal(str_field(pool, "status"), "stale");
+    assert_false(bool_field(pool, "held"));
+    json_object_put(doc);
+    gw_buf_fini(&out);
+
+    /* A's heartbeat arrives: served, no reason left for it */
+    heartbeat(v, POOL_A, 100, 5000);
+    heartbeat(v, POOL_B, 100, 5000);
+    memset(&r, 0, sizeof(r));
+    gw_health_judge(&in, v, collect, &r, &h);
+    assert_int_equal(h.status, GW_HEALTH_OK);
+    assert_int_equal(h.pools_without_agent, 0);
+    assert_int_equal(r.n, 0);
+    gw_view_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_heartbeat_limit_follows_interval),
         cmocka_unit_test(test_judge),
         cmocka_unit_test(test_page),
+        cmocka_unit_test(test_pool_without_agent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,10 +34,9 @@ static void apply(void *opaque, const unsigned char digest[32], const char *user
 
 /* A record of the tokens topic, signed by @p key over "<key>\n<sign_value>" (which differs
  * from the value sent for a tampered record); @p key NULL: no signature headers. */
-static const gw_token_record_t *record(const xo_key_t *key, const char *value,
-                                       const char *sign_value)
+static const xo_record_t *record(const xo_key_t *key, const char *value, const char *sign_value)
 {
-    static gw_token_record_t r;
+    static xo_record_t r;
     static char text[2048], sig[XO_SIG_B64_LEN + 1];
     size_t n = gw_token_signed_text(KEYHEX, 64, sign_value, sign_value ? strlen(sign_value) : 0,
                                     text, sizeof(text));
@@ -111,7 +110,32 @@ static void test_verify(void **state)
     assert_int_equal(got.n, 2);
     gw_token_log_stats(tl, &st);
     assert_int_equal(st.refused, 3);
+    assert_int_equal(st.refused_by[GW_TOKREC_SIGNATURE], 3);
     assert_int_equal(st.applied, 2);
+
+    /* a key that is not a digest, a value over the cap, a signed value that is not a token:
+     * refused, each for its reason, whatever partition they sit on */
+    {
+        xo_record_t r = *record(mine, live, live);
+        char big[GW_TOKEN_MAX_VALUE + 2];
+        r.key = "not-a-digest";
+        r.key_len = strlen(r.key);
+        r.partition = 5;
+        gw_token_log_push_record(tl, &r);
+        memset(big, ' ', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        memcpy(big, live, strlen(live));
+        gw_token_log_push_record(tl, record(mine, big, big));
+        gw_token_log_push_record(tl, record(mine, "{\"v\":2}", "{\"v\":2}"));
+    }
+    gw_token_log_drain(tl, apply, &got);
+    assert_int_equal(got.n, 2);
+    gw_token_log_stats(tl, &st);
+    assert_int_equal(st.refused, 6);
+    assert_int_equal(st.refused_by[GW_TOKREC_BAD_KEY], 1);
+    assert_int_equal(st.refused_by[GW_TOKREC_TOO_LARGE], 1);
+    assert_int_equal(st.refused_by[GW_TOKREC_MALFORMED], 1);
+    assert_string_equal(gw_token_refusal_name(GW_TOKREC_SIGNATURE), "signature");
     gw_token_log_free(tl, 0);
 
     /* the other gateway's key, once listed, is trusted */

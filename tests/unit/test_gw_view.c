@@ -1,5 +1,6 @@
 /* Unit tests of gateway/view.c: apply/delete/sync/agent, indexes, emitted changes, links
- * resolved later (pending), dependents remapped when a linked record changes. */
+ * resolved later (pending), dependents remapped when a linked record changes, and the
+ * objects of pools no agent announced held back until their heartbeat arrives. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -263,6 +264,81 @@ static void test_sync_and_agent(void **state)
     gw_view_free(v);
 }
 
+static void ghost_pool_cb(void *opaque, const gw_pool_info_t *p)
+{
+    gw_pool_info_t *out = opaque;
+    if (!strcmp(p->uuid, "ghost"))
+        *out = *p;
+}
+
+static int count(gw_view_t *v, const char *pool)
+{
+    int n = 0;
+    gw_view_foreach(v, GW_T_NONE, pool, count_cb, &n);
+    return n;
+}
+
+/* A pool with records and no heartbeat (a phantom any Kafka writer can make) is held: its
+ * objects are neither served nor announced, and cannot shadow a served object's id. */
+static void test_unannounced_pool_held(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    rec_t r = {0};
+    gw_obj_info_t o;
+    gw_pool_info_t p;
+    json_object *hb = json_tokener_parse("{\"agent\":\"a1\",\"state\":\"live\",\"ts\":5}");
+    (void)state;
+    gw_view_set_emit(v, emit, &r);
+    gw_view_set_hold_unannounced(v, true);
+    assert_int_equal(put(v, "ghost", "vm", "OpaqueRef:9", "{\"uuid\":\"g1\",\"name_label\":\"g\"}"),
+                     XO_OK);
+    /* the real VM's id in the phantom pool, inserted before the real one (first in probe
+     * order): it must not hide the real VM */
+    assert_int_equal(
+        put(v, "ghost", "vm", "OpaqueRef:8", "{\"uuid\":\"u1\",\"name_label\":\"fake\"}"), XO_OK);
+    assert_int_equal(r.enters, 0); /* nothing of the phantom pool announced */
+    assert_int_equal(gw_view_apply_agent(v, "real", hb, "{}", 2), XO_OK);
+    assert_int_equal(
+        put(v, "real", "vm", "OpaqueRef:1", "{\"uuid\":\"u1\",\"name_label\":\"real\"}"), XO_OK);
+    assert_int_equal(r.enters, 1);
+    assert_false(gw_view_get(v, "g1", &o));
+    assert_true(gw_view_get(v, "u1", &o));
+    assert_string_equal(o.pool, "real");
+    assert_false(gw_view_get_by_ref(v, "ghost", "vm", "OpaqueRef:9", &o));
+    assert_int_equal(count(v, NULL), 1);
+    assert_int_equal(count(v, "ghost"), 0);
+    gw_view_foreach_pool(v, pool_cb, &p); /* the last pool: real */
+    assert_string_equal(p.uuid, "real");
+    assert_false(p.held);
+    gw_view_foreach_pool(v, ghost_pool_cb, &p); /* the phantom one */
+    assert_string_equal(p.uuid, "ghost");
+    assert_true(p.held);
+    assert_int_equal(p.objects, 2);
+    assert_null(p.agent_state);
+    assert_int_equal(gw_view_apply_delete(v, "ghost", "vm", "OpaqueRef:8"), XO_OK);
+    assert_int_equal(r.exits, 0); /* never announced, so no exit either */
+
+    /* its heartbeat arrives: everything held enters */
+    assert_int_equal(gw_view_apply_agent(v, "ghost", hb, "{}", 2), XO_OK);
+    assert_int_equal(r.enters, 2);
+    assert_string_equal(r.last_id, "g1");
+    assert_true(gw_view_get(v, "g1", &o));
+    assert_int_equal(count(v, NULL), 2);
+    gw_view_foreach_pool(v, ghost_pool_cb, &p);
+    assert_false(p.held);
+    /* and its heartbeat deleted: everything leaves again */
+    assert_int_equal(gw_view_apply_agent(v, "ghost", NULL, NULL, 0), XO_OK);
+    assert_int_equal(r.exits, 1);
+    assert_false(gw_view_get(v, "g1", &o));
+    assert_int_equal(count(v, NULL), 1);
+
+    /* without the hold (the default) every pool is served */
+    gw_view_set_hold_unannounced(v, false);
+    assert_true(gw_view_get(v, "g1", &o));
+    json_object_put(hb);
+    gw_view_free(v);
+}
+
 static void test_bad_records(void **state)
 {
     gw_view_t *v = gw_view_new();
@@ -292,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_dependents_remapped),
         cmocka_unit_test(test_indexes_by_type_and_pool),
         cmocka_unit_test(test_sync_and_agent),
+        cmocka_unit_test(test_unannounced_pool_held),
         cmocka_unit_test(test_bad_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
