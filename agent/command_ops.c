@@ -208,10 +208,29 @@ static xo_err_t power(agent_cmd_t *c, const cmd_t *cmd, const char *vm, const ch
     return err;
 }
 
-/* vm.start and vm.resume take (start_paused, force) = (false, false). */
+/* vm.start and vm.resume take (start_paused, force) = (false, false); vm.start with a
+ * host starts there: VM.start_on(vm, host, false, false), the host found by its uuid. */
 static xo_err_t op_start(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
-    return power(c, cmd, vm, "VM.start", 2, out);
+    const char *host_uuid = xo_msg_str(cmd->args, "host");
+    json_object *params;
+    char host[128], *res = NULL;
+    xo_err_t err;
+
+    if (!host_uuid)
+        return power(c, cmd, vm, "VM.start", 2, out);
+    err = call_str(c, "host.get_by_uuid", args1(host_uuid), host, sizeof(host), out);
+    if (err != XO_OK)
+        return err;
+    params = args1(vm);
+    json_object_array_add(params, json_object_new_string(host));
+    json_object_array_add(params, json_object_new_boolean(0));
+    json_object_array_add(params, json_object_new_boolean(0));
+    err = run_async(c, cmd, "VM.start_on", params, &res, out);
+    free(res);
+    if (err == XO_OK)
+        out->result = json_object_new_boolean(1);
+    return err;
 }
 
 static xo_err_t op_stop(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
@@ -368,6 +387,31 @@ static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_out
     return err;
 }
 
+/* tag.add / tag.remove: VM.add_tags / VM.remove_tags (field modifiers: no Async.*). */
+static xo_err_t tag(agent_cmd_t *c, const cmd_t *cmd, const char *vm, const char *method,
+                    cmd_outcome_t *out)
+{
+    json_object *params = args1(vm), *ignored = NULL;
+    xo_err_t err;
+
+    json_object_array_add(params, json_object_new_string(xo_msg_str(cmd->args, "tag")));
+    err = call(c, method, params, &ignored, out);
+    json_object_put(ignored);
+    if (err == XO_OK)
+        out->result = json_object_new_boolean(1);
+    return err;
+}
+
+static xo_err_t op_tag_add(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return tag(c, cmd, vm, "VM.add_tags", out);
+}
+
+static xo_err_t op_tag_remove(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    return tag(c, cmd, vm, "VM.remove_tags", out);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 /* One executor per row of the op table (xo_ops.h), on the resolved VM ref. */
@@ -380,6 +424,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_RESUME] = op_resume,   [XO_OP_VM_PAUSE] = op_pause,
     [XO_OP_VM_UNPAUSE] = op_unpause, [XO_OP_VM_SNAPSHOT] = op_snapshot,
     [XO_OP_VM_DELETE] = op_delete,   [XO_OP_VM_SET] = op_set,
+    [XO_OP_TAG_ADD] = op_tag_add,    [XO_OP_TAG_REMOVE] = op_tag_remove,
 };
 
 bool cmd_can_run(cmd_op_t op)

@@ -28,8 +28,8 @@ static const xo_op_param_t p_start[] = {
     P_ID,
     {"force", XO_ARG_BOOLEAN, XO_PARAM_NOT_TRUE, 0, NULL, 0, 0, NULL,
      "xo-server: start despite blocked operations (not on the command bus)"},
-    {"host", XO_ARG_STRING, XO_PARAM_NOT_IMPL, 0, NULL, 0, 0, NULL,
-     "xo-server: the host to start on (not on the command bus)"},
+    {"host", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 1, 64, NULL,
+     "the uuid of the host to start on (VM.start_on); default: XAPI picks one"},
     {"bypassMacAddressesCheck", XO_ARG_BOOLEAN, XO_PARAM_IGNORED, 0, NULL, 0, 0, NULL,
      "xo-server: skip the duplicate MAC check (XAPI checks on start anyway)"},
     P_END};
@@ -58,6 +58,11 @@ static const xo_op_param_t p_delete[] = {
     {"forceDeleteDefaultTemplate", XO_ARG_BOOLEAN, XO_PARAM_IGNORED, 0, NULL, 0, 0, NULL,
      "xo-server: allow deleting a default template (XAPI refuses anyway)"},
     P_END};
+/* xo-server's tag.add / tag.remove take {tag, id}; here the object is a VM of any kind */
+static const xo_op_param_t p_tag[] = {P_ID,
+                                      {"tag", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL,
+                                       1, 256, NULL, "the tag (VM.add_tags / VM.remove_tags)"},
+                                      P_END};
 static const xo_op_param_t p_set[] = {
     P_ID,
     {"name_label", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL, "the new name"},
@@ -69,7 +74,7 @@ static const xo_op_param_t p_set[] = {
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
     }
-static const xo_op_rest_t r_start[] = {{"start", NULL, NULL, NULL}, R_END};
+static const xo_op_rest_t r_start[] = {{"start", NULL, "hostId", "host"}, R_END};
 static const xo_op_rest_t r_stop[] = {
     {"clean_shutdown", NULL, NULL, NULL}, {"hard_shutdown", "force", NULL, NULL}, R_END};
 static const xo_op_rest_t r_restart[] = {
@@ -104,6 +109,11 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                          XO_PERM_ADMINISTRATE, ANY_VM, 0, p_delete, NULL},
     [XO_OP_VM_SET] = {"vm.set", "Change a VM's name_label and name_description.",
                       XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_NEEDS_CHANGE, p_set, NULL},
+    [XO_OP_TAG_ADD] = {"tag.add", "Add a tag to a VM, snapshot, template or control domain.",
+                       XO_PERM_ADMINISTRATE, ANY_VM | XO_ON_VM_CONTROLLER, 0, p_tag, NULL},
+    [XO_OP_TAG_REMOVE] = {"tag.remove",
+                          "Remove a tag from a VM, snapshot, template or control domain.",
+                          XO_PERM_ADMINISTRATE, ANY_VM | XO_ON_VM_CONTROLLER, 0, p_tag, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */
@@ -149,7 +159,8 @@ const xo_op_t *xo_op_find_rest(const char *action, const xo_op_rest_t **rest)
     for (int i = 0; action && i < XO_OP_COUNT; i++) {
         for (const xo_op_rest_t *r = xo_ops[i].rest; r && r->action; r++) {
             if (strcmp(r->action, action) == 0) {
-                *rest = r;
+                if (rest)
+                    *rest = r;
                 return &xo_ops[i];
             }
         }

@@ -28,6 +28,8 @@ typedef enum {
     XO_OP_VM_SNAPSHOT,
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
+    XO_OP_TAG_ADD,
+    XO_OP_TAG_REMOVE,
     XO_OP_COUNT
 } xo_op_id_t;
 
@@ -62,13 +64,15 @@ typedef struct {
 typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 
 /* The XO types an op's "id" may name. */
-#define XO_ON_VM          (1u << 0) /**< "VM" */
-#define XO_ON_VM_SNAPSHOT (1u << 1) /**< "VM-snapshot" */
-#define XO_ON_VM_TEMPLATE (1u << 2) /**< "VM-template" */
+#define XO_ON_VM            (1u << 0) /**< "VM" */
+#define XO_ON_VM_SNAPSHOT   (1u << 1) /**< "VM-snapshot" */
+#define XO_ON_VM_TEMPLATE   (1u << 2) /**< "VM-template" */
+#define XO_ON_VM_CONTROLLER (1u << 3) /**< "VM-controller" (dom0) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 
-/** A REST action: POST /rest/v0/vms/<id>/actions/<action>. */
+/** A REST action: POST /rest/v0/vms/<id>/actions/<action> (other REST routes of an op, such
+ *  as PATCH or tags, are the REST API's: gateway/api/rest_actions.c). */
 typedef struct {
     const char *action;
     const char *set_true; /**< a boolean argument the action sets (hard_shutdown: force), or NULL */
@@ -110,7 +114,7 @@ const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**
  * @brief The op and REST action named @p action ("hard_shutdown").
- * @param rest receives the action's entry (borrowed from the table).
+ * @param rest receives the action's entry (borrowed from the table); may be NULL.
  * @returns the op, or NULL when no op has that action.
  */
 const xo_op_t *xo_op_find_rest(const char *action, const xo_op_rest_t **rest);

@@ -11,7 +11,7 @@
  *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
  *               endpoint_rest: /rest, ...)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
- *               tables (api_*.c), REST (rest), sessions, users and tokens, the Basic-auth
+ *               tables (api_*.c), REST (rest, rest_*), sessions, users and tokens, the Basic-auth
  *               cache (auth_cache), /metrics page
  *   bus/        signed commands to xo.commands and their outcomes from xo.results, and
  *               the signed token records of the tokens topic (token_log)

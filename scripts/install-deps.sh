@@ -45,3 +45,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 echo "install-deps: all dependencies present"
+
+# Xen Orchestra's REST API spec, pinned: the conformance test (e2e.rest_conformance) checks
+# the gateway's REST answers against it. `npm install` of that package fails on a missing
+# dependency; `npm pack` fetches the tarball alone. Kept outside the tree (not committed):
+# ${XO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xo-fleet}/rest-api-<version>/swagger.json
+REST_API_VERSION=0.39.0
+spec_dir="${XO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/xo-fleet}/rest-api-$REST_API_VERSION"
+if [ ! -s "$spec_dir/swagger.json" ]; then
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent "@xen-orchestra/rest-api@$REST_API_VERSION" >/dev/null &&
+      tar xzf xen-orchestra-rest-api-"$REST_API_VERSION".tgz package/open-api/spec/swagger.json); then
+    mkdir -p "$spec_dir"
+    mv "$tmp/package/open-api/spec/swagger.json" "$spec_dir/swagger.json"
+    echo "install-deps: REST API spec $REST_API_VERSION in $spec_dir"
+  else
+    echo "install-deps: could not fetch @xen-orchestra/rest-api@$REST_API_VERSION (offline?);" \
+         "e2e.rest_conformance needs $spec_dir/swagger.json" >&2
+  fi
+  rm -rf "$tmp"
+fi

@@ -214,7 +214,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-static void target_types(unsigned targets, gw_type_t types[4])
+static void target_types(unsigned targets, gw_type_t types[5])
 {
     int n = 0;
 
@@ -224,6 +224,8 @@ static void target_types(unsigned targets, gw_type_t types[4])
         types[n++] = GW_T_VM_SNAPSHOT;
     if (targets & XO_ON_VM_TEMPLATE)
         types[n++] = GW_T_VM_TEMPLATE;
+    if (targets & XO_ON_VM_CONTROLLER)
+        types[n++] = GW_T_VM_CONTROLLER;
     types[n] = GW_T_NONE;
 }
 
@@ -233,7 +235,7 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[4];
+    gw_type_t types[5];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
@@ -296,7 +298,9 @@ out:
     X(vm_unpause, "vm.unpause")                                                                    \
     X(vm_snapshot, "vm.snapshot")                                                                  \
     X(vm_delete, "vm.delete")                                                                      \
-    X(vm_set, "vm.set")
+    X(vm_set, "vm.set")                                                                            \
+    X(tag_add, "tag.add")                                                                          \
+    X(tag_remove, "tag.remove")
 
 #define GENERIC_FN(fn, name)                                                                       \
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \

@@ -1,9 +1,11 @@
 /*
- * rest.h - the HTTP routes beside the WebSocket: a REST API shaped like xo-server's
- * /rest/v0 (collections answer a list of hrefs unless ?fields=a,b or *, with filter, limit
- * and ndjson; one object by id; VM actions POST /vms/<id>/actions/<name> answered 202 +
- * Location: /rest/v0/tasks/<command-id>, or with the outcome for ?sync=true; the task of
- * a command at GET /tasks/<command-id>), /healthz and /metrics.
+ * rest.h - the HTTP routes beside the WebSocket: the REST API at /rest/v0 as Xen
+ * Orchestra's spec has it (@xen-orchestra/rest-api 0.39.0; docs/api.md's compatibility
+ * table), /healthz and /metrics. rest.c parses and routes a request; the answers are
+ * built by rest_objects.c (collections, objects, sub-collections), rest_actions.c (VM
+ * actions, PATCH, DELETE, tags: commands on the bus), rest_tasks.c (the gateway's own
+ * tasks, ?wait and ?watch) and rest_spec.c (the served operations and their
+ * /rest/v0/docs/swagger.json); rest_answer.c writes errors as {error, data}.
  * Authentication for /rest: cookie authenticationToken (or token) holding a token from
  * token.create, HTTP Basic user:password, or Authorization: Bearer <token>.
  *
@@ -28,12 +30,21 @@ typedef struct {
     char value[GW_HTTP_MAX_VALUE];
 } gw_kv_t;
 
+/** The HTTP methods the routes tell apart. */
+typedef enum {
+    GW_HTTP_GET = 0,
+    GW_HTTP_POST,
+    GW_HTTP_PUT,
+    GW_HTTP_PATCH,
+    GW_HTTP_DELETE,
+    GW_HTTP_OTHER /**< HEAD, OPTIONS, ...: 405 on a route, 404 elsewhere */
+} gw_http_method_t;
+
 /** One HTTP request as the server saw it (decoded). */
 typedef struct {
-    bool is_get;      /**< GET (or HEAD) */
-    bool is_post;     /**< POST (VM actions only; anything else gets 405) */
+    gw_http_method_t method;
     uint64_t conn;    /**< connection serial, for a deferred (?sync=true) answer */
-    const char *body; /**< POST body (borrowed), NULL for none */
+    const char *body; /**< request body (borrowed), NULL for none */
     size_t body_len;
     char path[GW_HTTP_MAX_PATH]; /**< decoded path, without the query */
     gw_kv_t args[GW_HTTP_MAX_ARGS];
@@ -49,26 +60,34 @@ typedef enum {
     GW_ROUTE_HEALTHZ,
     GW_ROUTE_METRICS,
     GW_ROUTE_REST_ROOT,
-    GW_ROUTE_REST_COLLECTION,
-    GW_ROUTE_REST_OBJECT,
-    GW_ROUTE_REST_ACTION /**< POST /rest/v0/vms/<id>/actions/<name> */
+    GW_ROUTE_PING,       /**< /rest/v0/ping */
+    GW_ROUTE_SWAGGER,    /**< /rest/v0/docs/swagger.json */
+    GW_ROUTE_COLLECTION, /**< /rest/v0/<collection> (tasks: the gateway's own) */
+    GW_ROUTE_OBJECT,     /**< /rest/v0/<collection>/<id> */
+    GW_ROUTE_FORMAT,     /**< /rest/v0/<collection>/<id>.<format> (exports) */
+    GW_ROUTE_SUB,        /**< /rest/v0/<collection>/<id>/<sub> (vdis, messages, tasks, ...) */
+    GW_ROUTE_TAG,        /**< /rest/v0/<collection>/<id>/tags/<tag> */
+    GW_ROUTE_ACTION      /**< /rest/v0/<collection>/<id>/actions/<name> */
 } gw_route_t;
 
-#define GW_HTTP_MAX_BODY 65536 /**< largest POST body read (an action's parameters) */
+#define GW_HTTP_MAX_BODY 65536 /**< largest request body read (parameters, PATCH) */
 
 /** A parsed REST query. */
 typedef struct {
     gw_route_t route;
-    gw_type_t type;         /**< collection's type */
+    gw_type_t type;         /**< collection's type (GW_T_TASK for tasks) */
     const char *collection; /**< static name ("vms") */
-    char id[GW_ID_MAX];     /**< REST_OBJECT, REST_ACTION */
-    char action[32];        /**< REST_ACTION: start, clean_shutdown, ... */
+    char id[GW_ID_MAX];     /**< OBJECT, FORMAT, SUB, TAG, ACTION */
+    char sub[24];           /**< SUB: "vdis", "messages", "tasks", ... */
+    char tag[256];          /**< TAG */
+    char action[32];        /**< ACTION: start, clean_shutdown, ... */
+    char format[16];        /**< FORMAT: ova, xva, ... */
     bool has_fields, all_fields;
-    char fields[32][64]; /**< ?fields=a,b (at most 32) */
+    char fields[32][64]; /**< ?fields=a,b (at most 32; a.b reaches into objects) */
     int nfields;
     const char *filter; /**< borrowed from the request, or NULL */
     int64_t limit;      /**< -1 for none */
-    bool ndjson;
+    bool ndjson, markdown, sync, wait, watch;
 } gw_rest_query_t;
 
 /**
@@ -87,6 +106,8 @@ xo_err_t gw_http_parse_target(const char *target, gw_http_req_t *req, char *errs
 xo_err_t gw_rest_parse(const gw_http_req_t *req, gw_rest_query_t *q, char *errstr,
                        size_t errstr_size);
 
+typedef struct gw_rest_watch gw_rest_watch_t;
+
 /** A response to send. */
 typedef struct {
     int status;
@@ -94,17 +115,44 @@ typedef struct {
     gw_buf_t body; /**< initialized by the caller with gw_buf_init_pre(&body, LWS_PRE) */
     char www_authenticate[64];
     char location[128]; /**< Location header ("" for none) */
-    bool deferred;      /**< the answer comes later (gw_rest_reply): nothing to send now */
+    /** The answer comes later: a command's outcome (gw_rest_reply, with these statuses). */
+    bool deferred;
+    int deferred_ok;       /**< the status of a success: 204, or 201 ({id} of a snapshot) */
+    int deferred_conflict; /**< the status of a bad power state: 409 (DELETE) or 500 */
+    /** The answer comes once the gateway's task `wait_task` is done (?wait=true): the
+     *  transport calls gw_rest_task_poll() until it answers. */
+    char wait_task[GW_ID_MAX];
+    /** A stream (?watch=true): the headers now, then gw_rest_watch_poll() lines until the
+     *  client leaves; the transport frees it with gw_rest_watch_free(). */
+    gw_rest_watch_t *watch;
 } gw_http_resp_t;
 
 /** @brief Answer a request (service thread). */
 void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp);
 
 /**
- * @brief Fill the answer of a deferred ?sync=true action: 200 with the result, or the XO
- *        error {code, message, data} with 404 (noSuchObject), 403 (unauthorized), 400
- *        (invalidParameters), 501 (notImplemented), 504 (COMMAND_TIMEOUT), else 500.
+ * @brief Fill the answer of a deferred (?sync=true, PATCH, DELETE, tags) command:
+ *        @p ok_status on success (204 without a body; 201 with {"id": <result>} and
+ *        Location of the snapshot), or the XO error as {error, data} with its status
+ *        (rest_answer.h), @p conflict_status for a bad power state.
  */
-void gw_rest_reply(gw_http_resp_t *resp, const char *result_json, const gw_xo_err_t *err);
+void gw_rest_reply(gw_http_resp_t *resp, int ok_status, int conflict_status,
+                   const char *result_json, const gw_xo_err_t *err);
+
+/**
+ * @brief Answer a ?wait=true request once its task is done.
+ * @returns true when @p resp holds the answer (the task ended or was forgotten), false
+ *          to be asked again later.
+ */
+bool gw_rest_task_poll(gw_ctx_t *ctx, const char *task_id, gw_http_resp_t *resp);
+
+/**
+ * @brief Append the watch's new lines (["update", task] as NDJSON) to @p out.
+ * @returns false when the stream must end (the gateway stops).
+ */
+bool gw_rest_watch_poll(gw_ctx_t *ctx, gw_rest_watch_t *w, gw_buf_t *out);
+
+/** @brief Free a watch (NULL allowed). */
+void gw_rest_watch_free(gw_rest_watch_t *w);
 
 #endif

@@ -41,7 +41,8 @@ typedef struct {
     char vm[GW_ID_MAX];
     char user[48];
     char *args_json;
-    int64_t issued, expires, end;
+    int64_t issued, expires, end, updated;
+    uint64_t version; /* c->version at its last change (REST's ?watch) */
     char state[16];
     double progress;
     char *result_json; /* success */
@@ -71,6 +72,7 @@ struct gw_commands {
     size_t nused;
     xo_strmap_t *by_id;
     uint64_t seq;
+    uint64_t version; /* bumped by every change of a task */
     gw_cmd_stats_t st;
 };
 
@@ -420,9 +422,12 @@ static entry_t *slot_take(gw_commands_t *c)
     entry_t *oldest = NULL;
     if (c->nused < GW_CMD_MAX_TASKS)
         return &c->e[c->nused++];
-    for (size_t i = 0; i < GW_CMD_MAX_TASKS; i++)
+    for (size_t i = 0; i < GW_CMD_MAX_TASKS; i++) {
+        if (!c->e[i].used)
+            return &c->e[i]; /* forgotten (DELETE /rest/v0/tasks/<id>) */
         if (c->e[i].done && (!oldest || c->e[i].seq < oldest->seq))
             oldest = &c->e[i];
+    }
     if (oldest) {
         xo_strmap_del(c->by_id, oldest->id);
         entry_clear(oldest);
@@ -435,7 +440,14 @@ static entry_t *lookup(gw_commands_t *c, const char *id)
     int64_t idx;
     if (!xo_strmap_get(c->by_id, id, &idx) || idx < 0 || (size_t)idx >= c->nused)
         return NULL;
-    return &c->e[idx];
+    return c->e[idx].used ? &c->e[idx] : NULL;
+}
+
+/* A task changed: remember when, and in which version of the table. */
+static void touch(gw_commands_t *c, entry_t *e, int64_t now)
+{
+    e->updated = now;
+    e->version = ++c->version;
 }
 
 static void fill_entry(entry_t *e, const gw_cmd_req_t *req, const gw_cmd_waiter_t *w,
@@ -497,6 +509,7 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
     free(value);
     fill_entry(e, req, w, id, m.issued, m.expires);
     e->seq = ++c->seq;
+    touch(c, e, now);
     xo_strmap_set(c->by_id, id, e - c->e);
     c->st.submitted++;
     c->st.pending++;
@@ -517,6 +530,7 @@ static void finish(gw_commands_t *c, entry_t *e, const char *state, const char *
 
     e->done = true;
     e->end = now;
+    touch(c, e, now);
     snprintf(e->state, sizeof(e->state), "%s", state);
     if (result_json) {
         e->result_json = strdup(result_json);
@@ -667,9 +681,11 @@ static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of,
     if (!strcmp(r->state, "accepted")) {
         e->accepted = true;
         snprintf(e->state, sizeof(e->state), "accepted");
+        touch(c, e, now);
     } else if (!strcmp(r->state, "progress")) {
         snprintf(e->state, sizeof(e->state), "progress");
         e->progress = r->progress;
+        touch(c, e, now);
     } else if (!strcmp(r->state, "success")) {
         c->st.succeeded++;
         finish(c, e, "success", r->result_json ? r->result_json : "true", NULL, now);
@@ -809,6 +825,64 @@ bool gw_commands_task_json(gw_commands_t *c, const char *id, gw_buf_t *out)
     }
     gw_jw_obj_end(&w);
     return true;
+}
+
+static void task_of(const entry_t *e, gw_cmd_task_t *t)
+{
+    t->id = e->id;
+    t->op = e->op;
+    t->object = e->vm;
+    t->user = e->user;
+    t->pool = e->pool;
+    t->args_json = e->args_json;
+    t->state = e->state;
+    t->result_json = e->result_json;
+    t->error_json = e->error_json;
+    t->issued = e->issued;
+    t->expires = e->expires;
+    t->end = e->end;
+    t->updated = e->updated;
+    t->progress = e->progress;
+    t->done = e->done;
+    t->version = e->version;
+}
+
+bool gw_commands_task(gw_commands_t *c, const char *id, gw_cmd_task_t *out)
+{
+    entry_t *e = c ? lookup(c, id) : NULL;
+    if (!e)
+        return false;
+    task_of(e, out);
+    return true;
+}
+
+void gw_commands_foreach_task(gw_commands_t *c, bool (*cb)(void *opaque, const gw_cmd_task_t *t),
+                              void *opaque)
+{
+    gw_cmd_task_t t;
+    for (size_t i = 0; c && i < c->nused; i++) {
+        if (!c->e[i].used)
+            continue;
+        task_of(&c->e[i], &t);
+        if (!cb(opaque, &t))
+            return;
+    }
+}
+
+bool gw_commands_forget(gw_commands_t *c, const char *id)
+{
+    entry_t *e = c ? lookup(c, id) : NULL;
+    if (!e || !e->done)
+        return false;
+    xo_strmap_del(c->by_id, e->id);
+    entry_clear(e);
+    c->version++;
+    return true;
+}
+
+uint64_t gw_commands_version(const gw_commands_t *c)
+{
+    return c ? c->version : 0;
 }
 
 void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st)

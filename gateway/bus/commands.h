@@ -152,6 +152,35 @@ void gw_commands_forget_conn(gw_commands_t *c, uint64_t conn);
  */
 bool gw_commands_task_json(gw_commands_t *c, const char *id, gw_buf_t *out);
 
+/** A command seen as a task (REST /tasks); every pointer borrowed from the table. */
+typedef struct {
+    const char *id, *op, *object, *user, *pool;
+    const char *args_json; /**< the command's args */
+    const char *state;     /**< pending, accepted, progress, success, failure, rejected, timeout */
+    const char *result_json;               /**< success: the result, else NULL */
+    const char *error_json;                /**< failure: {code, message, data}, else NULL */
+    int64_t issued, expires, end, updated; /**< ms since the epoch; end 0 while pending */
+    double progress;                       /**< 0..1 */
+    bool done;
+    uint64_t version; /**< gw_commands_version() at its last change */
+} gw_cmd_task_t;
+
+/** @brief The task of a remembered command. @returns false when the id is unknown. */
+bool gw_commands_task(gw_commands_t *c, const char *id, gw_cmd_task_t *out);
+
+/** @brief Every remembered command, oldest slot first, until @p cb returns false. */
+void gw_commands_foreach_task(gw_commands_t *c, bool (*cb)(void *opaque, const gw_cmd_task_t *t),
+                              void *opaque);
+
+/**
+ * @brief Forget a finished command (DELETE /rest/v0/tasks/<id>).
+ * @returns false when the id is unknown or the command still pending.
+ */
+bool gw_commands_forget(gw_commands_t *c, const char *id);
+
+/** @brief A counter bumped by every change of a task (new, progress, end, forgotten). */
+uint64_t gw_commands_version(const gw_commands_t *c);
+
 /** Counters (service thread). */
 typedef struct {
     uint64_t submitted, succeeded, failed, rejected, timed_out, results, malformed;

@@ -173,7 +173,16 @@ void gw_buf_json_double(gw_buf_t *b, double v)
         gw_buf_printf(b, "%lld", (long long)(int64_t)v);
         return;
     }
-    gw_buf_printf(b, "%.17g", v);
+    /* the shortest text that reads back as the same double (8.4, not 8.4000000000000004),
+     * as JavaScript writes numbers */
+    for (int prec = 15; prec <= 17; prec++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%.*g", prec, v);
+        if (prec == 17 || strtod(text, NULL) == v) {
+            gw_buf_puts(b, text);
+            return;
+        }
+    }
 }
 
 char *gw_buf_steal(gw_buf_t *b, size_t *len)

@@ -38,7 +38,8 @@ void gw_buf_printf(gw_buf_t *b, const char *fmt, ...) __attribute__((format(prin
 /** @brief Append @p s (n bytes) as a quoted, escaped JSON string. Invalid UTF-8 is kept. */
 void gw_buf_json_strn(gw_buf_t *b, const char *s, size_t n);
 void gw_buf_json_str(gw_buf_t *b, const char *s);
-/** @brief Append a JSON number: integers exactly, others with %.17g; NaN/Inf as null. */
+/** @brief Append a JSON number: integers exactly, others in the shortest text that reads back
+ *         as the same double (%.15g to %.17g); NaN/Inf as null. */
 void gw_buf_json_double(gw_buf_t *b, double v);
 /**
  * @brief Take the allocation (the caller frees with free(ptr - head) -> use gw_buf_free_stolen).

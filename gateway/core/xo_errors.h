@@ -16,6 +16,7 @@ enum {
     GW_ERR_NO_SUCH_OBJECT = 1,
     GW_ERR_UNAUTHORIZED = 2,
     GW_ERR_INVALID_CREDS = 3,
+    GW_ERR_FORBIDDEN = 5, /* forbiddenOperation */
     GW_ERR_NO_HOSTS = 7,
     GW_ERR_AUTH_FAILED = 8,
     GW_ERR_INVALID_PARAMS = 10,
@@ -23,10 +24,12 @@ enum {
     GW_ERR_IS_TEMPLATE = 12,
     GW_ERR_BAD_POWER = 13,
     GW_ERR_LACKS_FEATURE = 14,
+    GW_ERR_ALREADY_EXISTS = 16, /* objectAlreadyExists */
     GW_ERR_VDI_IN_USE = 17,
     GW_ERR_HOST_OFFLINE = 18,
     GW_ERR_OP_BLOCKED = 19,
     GW_ERR_OP_FAILED = 21,
+    GW_ERR_INCORRECT_STATE = 25, /* incorrectState */
     /* json-rpc-peer: framing errors, and the code of an error with no XO code */
     GW_ERR_INVALID_JSON = -32700,
     GW_ERR_INVALID_REQUEST = -32600,

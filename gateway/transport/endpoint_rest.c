@@ -1,12 +1,18 @@
 /*
  * endpoint_rest.c - the HTTP endpoint of the API: /rest/v0, /healthz and /metrics (and a
  * JSON 404 for any path no other endpoint mounts). Turns one HTTP request (target,
- * arguments, Cookie and Authorization headers, a bounded POST body) into a gw_http_req_t
+ * arguments, Cookie and Authorization headers, a bounded body) into a gw_http_req_t
  * for api/rest.c, and writes the gw_http_resp_t it gets back, in chunks, its status line
- * with its reason phrase. An action with ?sync=true waits, without blocking, for its
- * command's outcome (deliver()). Refuses what it will not read (414, 431, 411) and keeps
- * the deadlines of a request: its body within timeouts.body_s (else 408), its response
- * taken by the client without a pause of timeouts.send_s (else closed at once).
+ * with its reason phrase. A synchronous change (?sync=true, PATCH, DELETE, tags) waits,
+ * without blocking, for its command's outcome (deliver()); GET /rest/v0/tasks/<id>?wait=true
+ * is asked again every POLL_MS until its task ends; ?watch=true keeps the response open
+ * (no length: it ends with the connection) and sends each new line until the client
+ * leaves. Refuses what it will not read (414, 431, and for a method with a body 411, 413,
+ * 400) and keeps the deadlines of a request: its body within timeouts.body_s (else 408),
+ * its response taken by the client without a pause of timeouts.send_s (else closed at
+ * once). A ?watch=true stream is open on purpose: no deadline cuts it while it has nothing
+ * to send; the lines queued for it count against limits.client_queue_bytes and must be
+ * taken within timeouts.send_s, as any response's.
  * Knows HTTP framing only: routes, authentication and bodies are rest.c's.
  */
 #include <errno.h>
@@ -22,6 +28,7 @@
 
 #define MOD     "http"
 #define CHUNK   (64 * 1024) /* response bytes written per writeable callback */
+#define POLL_MS 100         /* a ?wait=true or ?watch=true request looks again this often */
 #define TICK_MS 250         /* how often the requests' deadlines are checked */
 /* a request past its body deadline and asked to close is reset this long after */
 #define EXPIRE_GRACE_MS 2000
@@ -33,14 +40,24 @@ typedef struct rest_conn {
     gw_buf_t body;
     size_t body_off;
     bool body_started;
-    /* a POST whose body is being read */
+    /* a request (POST, PUT, PATCH, DELETE) whose body is being read */
     char *post_uri;
     gw_buf_t post;
+    gw_http_method_t method;
     /* waiting for a command's outcome */
     struct lws *wsi;
     bool waiting;             /* in the waiters list until the answer is ready */
+    int ok_status;            /* the status of its success (204, 201) */
+    int conflict_status;      /* the status of a bad power state (409, 500) */
     gw_http_resp_t *deferred; /* the answer, headers not yet sent */
     struct rest_conn *wnext, *wprev;
+    /* ?wait=true: the task polled until it ends */
+    char wait_task[GW_ID_MAX];
+    /* ?watch=true: the open stream and what is queued for it */
+    gw_rest_watch_t *watch;
+    gw_buf_t stream;
+    size_t stream_off;       /* bytes of stream already written */
+    gw_conn_budget_t budget; /* the stream's queued bytes (limits.client_queue_bytes) */
     /* deadlines (the sweep's list of live requests) */
     bool live;             /* in the live list, from the request to its release */
     bool close_after;      /* the response ends the connection (a body left unread) */
@@ -71,7 +88,8 @@ static void read_header(struct lws *wsi, enum lws_token_indexes t, char *out, si
         out[0] = '\0';
 }
 
-/* The query arguments, as lws decoded them; over-long ones are ignored (limits in rest.h). */
+/* The query arguments, as lws decoded them; one too long or too many set args_dropped
+ * (answered 400 by rest.c; limits in rest.h). */
 static void read_args(struct lws *wsi, gw_http_req_t *req)
 {
     char frag[GW_HTTP_MAX_VALUE + 80];
@@ -108,8 +126,7 @@ static gw_http_req_t *read_request(rest_conn_t *c, struct lws *wsi, const char *
 
     if (!req)
         return NULL;
-    req->is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    req->is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    req->method = c->method;
     req->body = c->post.len ? c->post.data : NULL;
     req->body_len = c->post.len;
     req->conn = c->conn;
@@ -189,12 +206,210 @@ static int write_body(rest_conn_t *c, struct lws *wsi)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* ---- the live requests and their deadlines ---- */
+
+static void live_add(rest_state_t *st, rest_conn_t *c)
+{
+    c->live = true;
+    c->lnext = st->live;
+    if (st->live)
+        st->live->lprev = c;
+    st->live = c;
+}
+
+static void live_unlink(rest_state_t *st, rest_conn_t *c)
+{
+    if (!c->live)
+        return;
+    if (c->lprev)
+        c->lprev->lnext = c->lnext;
+    else
+        st->live = c->lnext;
+    if (c->lnext)
+        c->lnext->lprev = c->lprev;
+    c->live = false;
+    c->lnext = c->lprev = NULL;
+}
+
+static void count_closed(rest_state_t *st, gw_close_reason_t why)
+{
+    if (st->ctx->metrics)
+        gw_metrics_count_closed(st->ctx->metrics, why);
+}
+
+/* The body did not come in time: 408 from its writeable callback (lws re-arms its own
+ * per-read timeout at every byte, so a trickle would never end), or reset when that did
+ * not happen within EXPIRE_GRACE_MS. */
+static void body_late(rest_state_t *st, rest_conn_t *c, int64_t now)
+{
+    if (c->timed_out) {
+        if (now >= c->body_due + EXPIRE_GRACE_MS)
+            gw_conn_close_now(c->wsi);
+        return;
+    }
+    xo_info(MOD, "event=http_body_timeout bytes=%zu limit_s=%d", c->post.len,
+            st->ctx->timeouts.body_s);
+    count_closed(st, GW_CLOSE_BODY);
+    c->timed_out = true;
+    lws_callback_on_writable(c->wsi);
+}
+
+/* Bytes wait for a client that has taken none for timeouts.send_s: close now (reset),
+ * writable or not, and free what was queued for it. A watch client reconnects and
+ * refetches. */
+static void stalled(rest_state_t *st, rest_conn_t *c)
+{
+    xo_warn(MOD, "event=client_dropped reason=stalled bytes_left=%zu",
+            c->watch ? c->budget.queued : c->body.len - c->body_off);
+    count_closed(st, GW_CLOSE_STALLED);
+    if (c->body_started) {
+        c->body_started = false; /* closing: nothing more to write */
+        gw_buf_fini(&c->body);
+    }
+    gw_buf_fini(&c->stream);
+    c->stream_off = 0;
+    gw_conn_budget_give(&c->budget, c->budget.queued);
+    gw_rest_watch_free(c->watch);
+    c->watch = NULL;
+    lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+    gw_conn_close_now(c->wsi);
+}
+
+/* The deadlines of every live request: its body (timeouts.body_s), and bytes waiting for
+ * a client that takes none (timeouts.send_s). A ?watch=true stream with nothing queued
+ * has no deadline: it stays open on purpose until the client leaves. A request waiting
+ * for a command (?sync=true) or a task (?wait=true) has none here either: the command bus
+ * times commands out. */
+static void sweep(rest_state_t *st, int64_t now)
+{
+    int64_t send_ms = (int64_t)st->ctx->timeouts.send_s * 1000;
+
+    for (rest_conn_t *c = st->live; c; c = c->lnext) {
+        bool queued = c->body_started || (c->watch && c->budget.queued);
+
+        if (c->post_uri && now >= c->body_due)
+            body_late(st, c, now);
+        else if (queued && now - c->waiting_since >= send_ms)
+            stalled(st, c);
+    }
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    rest_state_t *st = lws_container_of(sul, rest_state_t, tick);
+
+    sweep(st, gw_mono_ms());
+    lws_sul_schedule(st->lws, 0, &st->tick, tick_cb, TICK_MS * LWS_US_PER_MS);
+}
+
+/* ---- ?wait=true and ?watch=true ---- */
+
+/* The stream's headers now: no length, so it ends with the connection (HTTP/1.1; its own
+ * stream in HTTP/2); its lines come from on_timer(). */
+static int start_stream(rest_state_t *st, rest_conn_t *c, struct lws *wsi, gw_http_resp_t *resp)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start,
+                                      *end = hdr + sizeof(hdr) - 1;
+    const char *type = resp->content_type;
+
+    c->watch = resp->watch;
+    c->wsi = wsi;
+    gw_buf_fini(&resp->body);
+    gw_buf_init_pre(&c->stream, LWS_PRE);
+    gw_conn_budget_init(&c->budget, st->ctx->limits.client_queue_bytes);
+    if (gw_http_add_status(wsi, resp->status, &pos, end) ||
+        (type &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)type,
+                                      (int)strlen(type), &pos, end)) ||
+        (lws_get_network_wsi(wsi) == wsi &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                      &pos, end)) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &pos, end) ||
+        lws_finalize_write_http_header(wsi, start, &pos, end))
+        return -1;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0); /* open until the client leaves */
+    lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+    return 0;
+}
+
+static int write_stream(rest_conn_t *c, struct lws *wsi)
+{
+    size_t left = c->stream.len - c->stream_off, len = left > CHUNK ? CHUNK : left;
+
+    if (!len)
+        return 0;
+    if (lws_write(wsi, (unsigned char *)c->stream.data + c->stream_off, len, LWS_WRITE_HTTP) <
+        (int)len)
+        return -1;
+    c->stream_off += len;
+    gw_conn_budget_give(&c->budget, len);
+    c->waiting_since = gw_mono_ms();
+    if (c->stream_off == c->stream.len) {
+        c->stream.len = c->stream_off = 0;
+    } else if (c->stream_off >= c->stream.len - c->stream_off) { /* keep the buffer short */
+        memmove(c->stream.data, c->stream.data + c->stream_off, c->stream.len - c->stream_off);
+        c->stream.len -= c->stream_off;
+        c->stream_off = 0;
+    }
+    if (c->stream.len)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* New lines for a ?watch=true stream. Its queued lines count in the connection's byte
+ * budget (limits.client_queue_bytes); while they fill it the stream stops polling until
+ * the client has taken some (back-pressure, nothing lost: the next poll sends the latest
+ * state of every task changed meanwhile; one poll adds at most a line per task of the
+ * bus's bounded table). A client that takes none for timeouts.send_s is closed (sweep). */
+static int poll_watch(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
+{
+    size_t before = c->stream.len;
+
+    lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+    if (c->budget.queued >= c->budget.limit)
+        return 0;
+    if (!gw_rest_watch_poll(st->ctx, c->watch, &c->stream) || c->stream.failed)
+        return -1;
+    if (c->stream.len > before) {
+        if (c->budget.queued == 0) /* the send deadline starts with the first byte */
+            c->waiting_since = gw_mono_ms();
+        gw_conn_budget_take(&c->budget, c->stream.len - before);
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+static int on_timer(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
+{
+    if (c->watch)
+        return poll_watch(st, c, wsi);
+    if (c->wait_task[0]) {
+        gw_http_resp_t *resp = calloc(1, sizeof(*resp));
+        if (!resp)
+            return -1;
+        gw_buf_init_pre(&resp->body, LWS_PRE);
+        if (!gw_rest_task_poll(st->ctx, c->wait_task, resp)) {
+            gw_buf_fini(&resp->body);
+            free(resp);
+            lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+            return 0;
+        }
+        c->wait_task[0] = '\0';
+        c->deferred = resp;
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
 static int on_writeable(rest_conn_t *c, struct lws *wsi)
 {
     if (c->timed_out) { /* its body came too slowly: 408, and close */
         gw_http_answer(wsi, 408, true);
         return -1;
     }
+    if (c->watch)
+        return write_stream(c, wsi);
     if (c->deferred) { /* the command's answer arrived: its headers now, its body next */
         gw_http_resp_t *resp = c->deferred;
         int rc;
@@ -246,7 +461,8 @@ static void deliver(void *state, const gw_cmd_reply_t *r)
     if (!c->deferred)
         return;
     gw_buf_init_pre(&c->deferred->body, LWS_PRE);
-    gw_rest_reply(c->deferred, r->ok ? r->result_json : NULL, r->ok ? NULL : r->err);
+    gw_rest_reply(c->deferred, c->ok_status, c->conflict_status, r->ok ? r->result_json : NULL,
+                  r->ok ? NULL : r->err);
     waiter_unlink(st, c);
     lws_callback_on_writable(c->wsi);
 }
@@ -269,85 +485,23 @@ static int serve(rest_state_t *st, rest_conn_t *c, struct lws *wsi, const char *
            req->path, resp.status, resp.body.len, req->addr, resp.deferred ? 1 : 0);
     free(req);
     gw_buf_fini(&c->post);
+    if (resp.watch)
+        return start_stream(st, c, wsi, &resp);
+    if (resp.wait_task[0]) { /* gw_rest_task_poll answers later, through on_timer() */
+        gw_buf_fini(&resp.body);
+        snprintf(c->wait_task, sizeof(c->wait_task), "%s", resp.wait_task);
+        c->wsi = wsi;
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        lws_set_timer_usecs(wsi, POLL_MS * LWS_US_PER_MS);
+        return 0;
+    }
     if (!resp.deferred)
         return start_response(c, wsi, &resp);
     gw_buf_fini(&resp.body); /* gw_rest_reply fills the answer later, through deliver() */
+    c->ok_status = resp.deferred_ok;
+    c->conflict_status = resp.deferred_conflict;
     waiter_add(st, c, wsi);
     return 0;
-}
-
-/* ---- the live requests and their deadlines ---- */
-
-static void live_add(rest_state_t *st, rest_conn_t *c)
-{
-    c->live = true;
-    c->lnext = st->live;
-    if (st->live)
-        st->live->lprev = c;
-    st->live = c;
-}
-
-static void live_unlink(rest_state_t *st, rest_conn_t *c)
-{
-    if (!c->live)
-        return;
-    if (c->lprev)
-        c->lprev->lnext = c->lnext;
-    else
-        st->live = c->lnext;
-    if (c->lnext)
-        c->lnext->lprev = c->lprev;
-    c->live = false;
-    c->lnext = c->lprev = NULL;
-}
-
-static void count_closed(rest_state_t *st, gw_close_reason_t why)
-{
-    if (st->ctx->metrics)
-        gw_metrics_count_closed(st->ctx->metrics, why);
-}
-
-/* The body did not come in time: 408 from its writeable callback (lws re-arms its own
- * per-read timeout at every byte, so a trickle would never end), or reset when that did
- * not happen within EXPIRE_GRACE_MS. */
-static void body_late(rest_state_t *st, rest_conn_t *c, int64_t now)
-{
-    if (c->timed_out) {
-        if (now >= c->body_due + EXPIRE_GRACE_MS)
-            gw_conn_close_now(c->wsi);
-        return;
-    }
-    xo_info(MOD, "event=http_body_timeout bytes=%zu limit_s=%d", c->post.len,
-            st->ctx->timeouts.body_s);
-    count_closed(st, GW_CLOSE_BODY);
-    c->timed_out = true;
-    lws_callback_on_writable(c->wsi);
-}
-
-static void sweep(rest_state_t *st, int64_t now)
-{
-    int64_t send_ms = (int64_t)st->ctx->timeouts.send_s * 1000;
-
-    for (rest_conn_t *c = st->live; c; c = c->lnext) {
-        if (c->post_uri && now >= c->body_due) {
-            body_late(st, c, now);
-        } else if (c->body_started && now - c->waiting_since >= send_ms) {
-            xo_warn(MOD, "event=client_dropped reason=stalled bytes_left=%zu",
-                    c->body.len - c->body_off);
-            count_closed(st, GW_CLOSE_STALLED);
-            c->body_started = false; /* closing: nothing more to write */
-            gw_buf_fini(&c->body);
-            gw_conn_close_now(c->wsi);
-        }
-    }
-}
-
-static void tick_cb(lws_sorted_usec_list_t *sul)
-{
-    rest_state_t *st = lws_container_of(sul, rest_state_t, tick);
-
-    sweep(st, gw_mono_ms());
-    lws_sul_schedule(st->lws, 0, &st->tick, tick_cb, TICK_MS * LWS_US_PER_MS);
 }
 
 /* ---- reading a request ---- */
@@ -357,36 +511,64 @@ static bool has_header(struct lws *wsi, enum lws_token_indexes t)
     return lws_hdr_total_length(wsi, t) > 0;
 }
 
-/* A POST says how long its body is (no chunked bodies: an action's parameters are
- * small), within GW_HTTP_MAX_BODY: 0, or the status that refuses it. With neither
- * Content-Length nor Transfer-Encoding its body is empty (RFC 9112 6.3), as `curl -X POST`
- * sends it; a chunked one gets 411. */
-static int post_status(struct lws *wsi)
+static gw_http_method_t method_of(int m)
+{
+    switch (m) {
+    case LWSHUMETH_GET:
+        return GW_HTTP_GET;
+    case LWSHUMETH_POST:
+        return GW_HTTP_POST;
+    case LWSHUMETH_PUT:
+        return GW_HTTP_PUT;
+    case LWSHUMETH_PATCH:
+        return GW_HTTP_PATCH;
+    case LWSHUMETH_DELETE:
+        return GW_HTTP_DELETE;
+    default:
+        return GW_HTTP_OTHER;
+    }
+}
+
+/* The methods whose body is read and handed to rest.c (an action's parameters, a PATCH's
+ * fields...); any other method's body is left unread and its connection closed. */
+static bool takes_body(gw_http_method_t m)
+{
+    return m == GW_HTTP_POST || m == GW_HTTP_PUT || m == GW_HTTP_PATCH || m == GW_HTTP_DELETE;
+}
+
+/* A request with a body says how long it is (no chunked bodies: parameters are small),
+ * within GW_HTTP_MAX_BODY: 0 and its length in *len, or the status that refuses it. With
+ * neither Content-Length nor Transfer-Encoding its body is empty (RFC 9112 6.3), as
+ * `curl -X POST` sends it; a chunked one gets 411. */
+static int body_status(struct lws *wsi, gw_http_method_t method, unsigned long long *len)
 {
     char cl[24], *end;
-    unsigned long long n;
 
-    if (!has_header(wsi, WSI_TOKEN_POST_URI))
+    *len = 0;
+    if (!takes_body(method))
         return 0;
     if (!has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
         return has_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) ? 411 : 0;
     read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
     errno = 0;
-    n = strtoull(cl, &end, 10);
+    *len = strtoull(cl, &end, 10);
     if (cl[0] < '0' || cl[0] > '9' || *end || errno)
         return 400;
-    return n > GW_HTTP_MAX_BODY ? 413 : 0;
+    return *len > GW_HTTP_MAX_BODY ? 413 : 0;
 }
 
-/* Answer now what this endpoint will not read, and close: 0 when the request may go on. */
-static int refuse(rest_state_t *st, struct lws *wsi)
+/* Answer now what this endpoint will not read, and close: 0 when the request may go on
+ * (with a body of *len bytes to read). */
+static int refuse(rest_state_t *st, struct lws *wsi, gw_http_method_t method,
+                  unsigned long long *len)
 {
     const gw_limits_t *l = &st->ctx->limits;
     int status = gw_http_check_size(wsi, l->max_url_bytes, l->max_header_bytes);
     char addr[64];
 
+    *len = 0;
     if (!status)
-        status = post_status(wsi);
+        status = body_status(wsi, method, len);
     if (!status)
         return 0;
     lws_get_peer_simple(wsi, addr, sizeof(addr));
@@ -396,30 +578,30 @@ static int refuse(rest_state_t *st, struct lws *wsi)
     return -1;
 }
 
-/* A request: served now, or once its POST body is in. */
+/* A request: served now, or once its body is in. */
 static int on_request(rest_state_t *st, rest_conn_t *c, struct lws *wsi)
 {
-    char *uri = NULL, cl[24];
+    char *uri = NULL;
     int len = 0;
+    unsigned long long body_len;
 
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
-    if (refuse(st, wsi))
+    c->method = method_of(lws_http_get_uri_and_method(wsi, &uri, &len));
+    if (!uri)
+        uri = "/";
+    if (refuse(st, wsi, c->method, &body_len))
         return -1;
     live_add(st, c);
-    if (lws_http_get_uri_and_method(wsi, &uri, &len) < 0 || !uri)
-        uri = "/";
-    read_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl));
-    if (has_header(wsi, WSI_TOKEN_POST_URI) && cl[0] && strcmp(cl, "0") != 0) {
+    if (body_len > 0) {
         c->post_uri = strdup(uri);
         gw_buf_init(&c->post);
         c->body_due = gw_mono_ms() + (int64_t)st->ctx->timeouts.body_s * 1000;
         return c->post_uri ? 0 : -1;
     }
-    /* a body this endpoint does not read (PUT, PATCH...): answer, then close */
-    c->close_after =
-        !has_header(wsi, WSI_TOKEN_POST_URI) && (has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) ||
-                                                 has_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING));
+    /* a body this endpoint does not read (GET, HEAD, OPTIONS...): answer, then close */
+    c->close_after = !takes_body(c->method) && (has_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) ||
+                                                has_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING));
     return serve(st, c, wsi, uri);
 }
 
@@ -430,7 +612,7 @@ static int on_body(rest_conn_t *c, const void *in, size_t len)
     if (!c->post_uri)
         return 0;
     if (c->post.len + len > GW_HTTP_MAX_BODY)
-        return -1; /* an action's parameters are small: drop the connection */
+        return -1; /* parameters are small: drop the connection */
     gw_buf_append(&c->post, in, len);
     return c->post.failed ? -1 : 0;
 }
@@ -465,6 +647,11 @@ static void release(rest_state_t *st, rest_conn_t *c)
     free(c->post_uri);
     c->post_uri = NULL;
     gw_buf_fini(&c->post);
+    gw_rest_watch_free(c->watch);
+    c->watch = NULL;
+    gw_buf_fini(&c->stream);
+    c->stream_off = 0;
+    c->wait_task[0] = '\0';
     if (c->body_started) {
         gw_buf_fini(&c->body);
         c->body_started = false;
@@ -508,6 +695,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return on_body_complete(st, c, wsi);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(c, wsi);
+    case LWS_CALLBACK_TIMER:
+        return st && c ? on_timer(st, c, wsi) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (c)

@@ -38,7 +38,7 @@ static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc, &gw_endpo
  * limits.max_header_bytes (plus the target), so a request somewhat over the limits is
  * still parsed and answered 414/431; past the table, lws 4.1 can only close it. */
 #define HEADER_TABLE_FACTOR 4
-#define ALLOWED_METHODS     "GET, POST"
+#define ALLOWED_METHODS     "GET, POST, PUT, PATCH, DELETE"
 
 struct gw_http {
     gw_transport_t shared; /* the vhost's user pointer: what endpoints see */

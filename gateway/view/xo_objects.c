@@ -306,6 +306,14 @@ static json_object *record_of(ctx_t *c, const char *cls, const char *field)
     return c->r->record_of(c->r->opaque, cls, ref);
 }
 
+/* The record of @p cls at @p ref through the resolver (caller puts it), or NULL. */
+static json_object *record_by_ref(ctx_t *c, const char *cls, const char *ref)
+{
+    if (!is_ref(ref) || !c->r || !c->r->record_of)
+        return NULL;
+    return c->r->record_of(c->r->opaque, cls, ref);
+}
+
 /* cpus: {cores: +cpu_info.cpu_count, sockets: +cpu_info.socket_count} (undefined if no info) */
 static void kcpus(ctx_t *c)
 {
@@ -353,6 +361,18 @@ static void map_pool(ctx_t *c)
           (v = M(c->o, "restrictions", "restrict_zstd_export")) && !strcmp(v, "false"));
     kbool(c, "vtpmSupported",
           (v = M(c->o, "restrictions", "restrict_vtpm")) && !strcmp(v, "false"));
+    /* XAPI's ha_reboot_vm_on_internal_shutdown (XAPI's default, true, where the field is
+     * older than the pool's XAPI) */
+    kbool(c, "haRebootVmOnInternalShutdown",
+          F(c->o, "ha_reboot_vm_on_internal_shutdown")
+              ? B(c->o, "ha_reboot_vm_on_internal_shutdown")
+              : true);
+    {
+        json_object *master = record_of(c, "host", "master");
+        v = master ? M(master, "software_version", "platform_version") : NULL;
+        kstr(c, "platform_version", v ? v : "");
+        json_object_put(master);
+    }
 }
 
 static bool set_has_prefix(json_object *a, const char *prefix)
@@ -740,20 +760,15 @@ static void vm_devices(ctx_t *c, const vm_facts_t *vm)
     klinks(c, "$VBDs", "VBDs", "vbd");
     klinks(c, "VGPUs", "VGPUs", NULL);
     klinks(c, "$VGPUs", "VGPUs", NULL);
-    K(c, "nicType");
-    if (nic)
-        gw_jw_str(&c->w, nic);
-    else
-        gw_jw_null(&c->w);
+    if (nic) /* xo-server's platform.nic_type: absent when XAPI has none */
+        kstr(c, "nicType", nic);
     kcopy_as(c, "xenStoreData", "xenstore_data");
     if (vm->hvm) {
         v = M(c->o, "platform", "vga");
         kstr(c, "vga", v ? v : "cirrus");
+        /* MiB, a number (XAPI's platform map holds it as text) */
         v = M(c->o, "platform", "videoram");
-        if (v)
-            kstr(c, "videoram", v);
-        else
-            knum(c, "videoram", 4);
+        knum(c, "videoram", v && *v ? atof(v) : 4);
     }
     if (M(c->o, "platform", "cores-per-socket"))
         knum(c, "coresPerSocket", num_of(F(F(c->o, "platform"), "cores-per-socket")));
@@ -830,6 +845,70 @@ static void vm_vcpu_params(ctx_t *c)
         knum(c, "cpuWeight", num_of(F(vp, "weight")));
 }
 
+/* creation: the `creation` member of XO's data in other_config["xo:<uuid[0..8]>"] (JSON
+ * written by xo-server when it creates a VM), {} when there is none. */
+static void vm_creation(ctx_t *c)
+{
+    const char *uuid = S(c->o, "uuid");
+    char key[16];
+    const char *data;
+    json_object *parsed, *creation = NULL;
+
+    snprintf(key, sizeof(key), "xo:%.8s", uuid);
+    data = M(c->o, "other_config", key);
+    parsed = data ? json_tokener_parse(data) : NULL;
+    if (json_object_object_get_ex(parsed, "creation", &creation) &&
+        json_object_is_type(creation, json_type_object)) {
+        kcopy_json(c, "creation", creation);
+    } else {
+        K(c, "creation");
+        gw_jw_obj_begin(&c->w);
+        gw_jw_obj_end(&c->w);
+    }
+    json_object_put(parsed);
+}
+
+/* isFirmwareSupported: no restriction field="supports-<firmware>" value="no" in the
+ * template's recommendations XML (as xo-server reads it). */
+static void vm_firmware_supported(ctx_t *c)
+{
+    const char *rec = S(c->o, "recommendations"), *fw = M(c->o, "HVM_boot_params", "firmware");
+    char needle[64];
+    const char *at;
+    bool supported = true;
+
+    snprintf(needle, sizeof(needle), "field=\"supports-%.32s\"", fw && *fw ? fw : "bios");
+    at = rec ? strstr(rec, needle) : NULL;
+    if (at) {
+        const char *end = strchr(at, '>');
+        const char *no = strstr(at, "value=\"no\"");
+        supported = !(no && end && no < end);
+    }
+    kbool(c, "isFirmwareSupported", supported);
+}
+
+/* vulnerabilities.xsa468: Windows guests (platform device_id 0002) whose PV drivers are
+ * not detected get {reason: "no-pv-drivers-detected"}; the version check of vulnerable
+ * drivers is not done here (docs/api.md): false otherwise. */
+static void vm_vulnerabilities(ctx_t *c, const vm_facts_t *vm)
+{
+    bool windows = M_is(c->o, "platform", "device_id", "0002");
+    bool detected = vm->gm && (F(vm->gm, "PV_drivers_detected") ? B(vm->gm, "PV_drivers_detected")
+                                                                : vm->has_tools);
+
+    K(c, "vulnerabilities");
+    gw_jw_obj_begin(&c->w);
+    K(c, "xsa468");
+    if (windows && vm->running && !detected) {
+        gw_jw_obj_begin(&c->w);
+        kstr(c, "reason", "no-pv-drivers-detected");
+        gw_jw_obj_end(&c->w);
+    } else {
+        gw_jw_bool(&c->w, false);
+    }
+    gw_jw_obj_end(&c->w);
+}
+
 /* VM and its controller/snapshot/template types, field groups in xo-server's order. */
 static void map_vm(ctx_t *c)
 {
@@ -839,8 +918,14 @@ static void map_vm(ctx_t *c)
     vm_addresses(c, &vm);
     vm_boot_settings(c);
     vm_cpus(c, &vm);
+    vm_creation(c);
     vm_current_operations(c);
     kbool(c, "expNestedHvm", M_is(c->o, "platform", "exp-nested-hvm", "true"));
+    /* nested virtualisation: platform nested-virt (XCP-ng 8.3), or the older exp-nested-hvm */
+    kbool(c, "isNestedVirtEnabled",
+          M_is(c->o, "platform", "nested-virt", "true") ||
+              M_is(c->o, "platform", "exp-nested-hvm", "true"));
+    vm_firmware_supported(c);
     kbool(c, "viridian", M_is(c->o, "platform", "viridian", "true"));
     kmain_ip(c, F(vm.gm, "networks"));
     kcopy_as(c, "high_availability", "ha_restart_priority");
@@ -858,6 +943,8 @@ static void map_vm(ctx_t *c)
     vm_vcpu_params(c);
     if (!vm.hvm)
         kcopy(c, "PV_args");
+    if (c->type == GW_T_VM)
+        vm_vulnerabilities(c, &vm);
     vm_facts_fini(&vm);
 }
 
@@ -984,6 +1071,8 @@ static void map_vdi(ctx_t *c)
     klinks(c, "snapshots", "snapshots", "vdi");
     kcopy(c, "tags");
     knum(c, "usage", N(c->o, "physical_utilisation"));
+    /* the VHD chain's physical usage: this VDI's own (its parents are not added, docs/api.md) */
+    knum(c, "chainPhysicalUsage", N(c->o, "physical_utilisation"));
     kcopy_as(c, "VDI_type", "type");
     kcopy(c, "current_operations");
     kcopy(c, "other_config");
@@ -1040,6 +1129,26 @@ static bool set_contains(json_object *a, const char *s)
     return false;
 }
 
+/* isBonded: one of the network's PIFs is a bond master (its bond_master_of not empty). */
+static void network_bonded(ctx_t *c)
+{
+    json_object *pifs = F(c->o, "PIFs");
+    bool bonded = false;
+
+    for (size_t i = 0; pifs && json_object_is_type(pifs, json_type_array) &&
+                       i < json_object_array_length(pifs) && !bonded;
+         i++) {
+        json_object *ref = json_object_array_get_idx(pifs, i), *pif, *bm;
+        pif = json_object_is_type(ref, json_type_string)
+                  ? record_by_ref(c, "pif", json_object_get_string(ref))
+                  : NULL;
+        bm = F(pif, "bond_master_of");
+        bonded = bm && json_object_is_type(bm, json_type_array) && json_object_array_length(bm);
+        json_object_put(pif);
+    }
+    kbool(c, "isBonded", bonded);
+}
+
 static void map_network(ctx_t *c)
 {
     const char *v;
@@ -1056,6 +1165,7 @@ static void map_network(ctx_t *c)
     kcopy(c, "tags");
     klinks(c, "PIFs", "PIFs", "pif");
     klinks(c, "VIFs", "VIFs", "vif");
+    network_bonded(c);
     if (purpose) {
         kbool(c, "nbd", set_contains(purpose, "nbd"));
         kbool(c, "insecureNbd", set_contains(purpose, "insecure_nbd"));

@@ -43,8 +43,8 @@
     X(VDI_UNMANAGED, "VDI-unmanaged", "vdi", "vdi-unmanaged", vdi, unmanaged, GW_XO_OWN_TYPE)      \
     X(VBD, "VBD", "vbd", "vbds", vbd, any, GW_XO_OWN_TYPE)                                         \
     X(VIF, "VIF", "vif", "vifs", vif, any, GW_XO_OWN_TYPE)                                         \
-    X(NETWORK, "network", "network", "networks", network, any, 0)                                  \
-    X(PIF, "PIF", "pif", "pifs", pif, any, GW_XO_OWN_TYPE)                                         \
+    X(NETWORK, "network", "network", "networks", network, any, GW_XO_KEEP)                         \
+    X(PIF, "PIF", "pif", "pifs", pif, any, GW_XO_KEEP | GW_XO_OWN_TYPE)                            \
     X(MESSAGE, "message", "message", "messages", message, any, 0)                                  \
     X(TASK, "task", "task", "tasks", task, any, 0)
 

@@ -188,24 +188,30 @@ def check_rest(gw, sim, running, halted):
         s, _, task = http("GET", gw.url + loc)
         return task if s == 200 and task["status"] != "pending" else None
     task = harness.wait_until(done, 20, interval=0.1, what="REST task done")
-    assert task["status"] == "success" and task["result"] is True, task
+    # XO's task shape: a void action has no result
+    assert task["status"] == "success" and "result" not in task, task
+    assert task["properties"]["method"] == "vm.stop" and task["properties"]["objectId"] == vm
     assert power(sim, vm) == "Halted"
     status, _, body = http("POST", f"{base}/{vm}/actions/start?sync=true")
-    assert (status, body) == (200, True), (status, body)
+    assert (status, body) == (204, None), (status, body)
     assert power(sim, vm) == "Running"
-    status, _, body = http("POST", f"{base}/{vm}/actions/snapshot?sync=true",
-                           body=json.dumps({"name_label": "rest-snap"}).encode())
-    assert status == 200, (status, body)
-    assert {r["uuid"]: r for r in sim.truth()["vm"].values()}[body]["name_label"] == "rest-snap"
+    status, hdrs, body = http("POST", f"{base}/{vm}/actions/snapshot?sync=true",
+                              body=json.dumps({"name_label": "rest-snap"}).encode())
+    assert status == 201 and set(body) == {"id"}, (status, body)
+    assert (hdrs.get("Location") or hdrs.get("location")) == f"/rest/v0/vm-snapshots/{body['id']}"
+    snap = body["id"]
+    assert {r["uuid"]: r for r in sim.truth()["vm"].values()}[snap]["name_label"] == "rest-snap"
     status, _, body = http("POST", f"{base}/{vm}/actions/start?sync=true")
-    assert status == 500 and body["code"] == 13, (status, body)
+    assert status == 500 and body == {
+        "error": "VM state is running but should be halted",
+        "data": {"objectId": vm, "expected": "halted", "actual": "running"}}, (status, body)
     status, _, body = http("POST", f"{base}/{vm}/actions/hard_shutdown", creds=VIEWER)
     assert status == 403, (status, body)
     status, _, _ = http("GET", f"{base}/{vm}/actions/start")
     assert status == 405
     assert power(sim, vm) == "Running"
-    print("REST: 202 + Location -> task success; ?sync=true -> 200 outcome (500 + code 13 on "
-          "a bad power state); snapshot {name_label}; viewer 403")
+    print("REST: 202 + Location -> task success; ?sync=true -> 204, 201 {id} for a snapshot "
+          "(500 {error, data} on a bad power state); viewer 403")
 
 
 def check_sigkill(k, sim, ag, gw, st, agent_extra, halted):

@@ -59,7 +59,9 @@ def main():
         def healthy():
             h = healthz(gw)
             a = pool_entry(h, pool)["agent"]
-            return h if (h["status"] == "ok" and h["kafka"]["connected"] and a
+            # brokers_up comes with librdkafka's first statistics (1 s after start)
+            return h if (h["status"] == "ok" and h["kafka"]["connected"]
+                         and h["kafka"]["brokers_up"] >= 1 and a
                          and a["state"] == "live" and not a["stale"]) else None
         h = harness.wait_until(healthy, 30, what="/healthz ok with a live agent")
         assert h["_http"] == 200 and h["reasons"] == [], h

@@ -354,7 +354,8 @@ def check_forged_results(st, k, gw, sim_a, sim_b, ag_a):
     task = harness.wait_until(finished, (TIMEOUT_MS + SKEW_MS) / 1000 + 20, interval=0.2,
                               what="the command's outcome")
     assert task["state"] == "timeout", f"a forged result completed the command: {task}"
-    assert task["error"]["data"]["code"] == "COMMAND_TIMEOUT", task
+    # XO's task shape (docs/api.md, Tasks): a failure's XO error object is its `result`
+    assert task["result"]["data"]["code"] == "COMMAND_TIMEOUT", task
     for reason, *_ in forgeries:
         wait_metric(gw, f'xo_gateway_command_results_refused_total{{reason="{reason}"}}', 1,
                     f"forged result refused as {reason}")

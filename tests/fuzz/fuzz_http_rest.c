@@ -1,8 +1,9 @@
 /*
  * fuzz_http_rest.c - libFuzzer target for the gateway's HTTP request parsing and routing
- * (rest.c, filter.c): one input is a request target ("/rest/v0/vms?fields=..&filter=..")
- * optionally followed by "\n" and an Authorization header value. Parsed, routed and
- * answered against a small view. Must never crash or leak.
+ * (rest*.c, filter.c): one input is an optional method letter (P POST, U PUT, A PATCH,
+ * D DELETE; none: GET), a request target ("/rest/v0/vms?fields=..&filter=..") optionally
+ * followed by "\n" and an Authorization header value, and after a second "\n" a request
+ * body. Parsed, routed and answered against a small view. Must never crash or leak.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     static gw_http_req_t req;
     gw_http_resp_t resp;
-    char *text, *nl, errstr[128];
+    char *text, *target, *nl, errstr[128];
     gw_filter_t *f = NULL;
 
     if (!ready) {
@@ -48,22 +49,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     memset(&req, 0, sizeof(req));
-    req.is_get = size == 0 || data[0] != 'P';
-    req.is_post = !req.is_get; /* VM actions (commands disabled here: answered 501) */
-    nl = strchr(text, '\n');
+    /* the first byte may pick the method (changes are commands: disabled here, 501) */
+    req.method = size == 0        ? GW_HTTP_GET
+                 : data[0] == 'P' ? GW_HTTP_POST
+                 : data[0] == 'U' ? GW_HTTP_PUT
+                 : data[0] == 'A' ? GW_HTTP_PATCH
+                 : data[0] == 'D' ? GW_HTTP_DELETE
+                                  : GW_HTTP_GET;
+    target = text + (req.method != GW_HTTP_GET || (size && data[0] == 'G'));
+    nl = strchr(target, '\n');
     if (nl) {
+        char *body;
         *nl = '\0';
+        body = strchr(nl + 1, '\n');
+        if (body) {
+            *body++ = '\0';
+            req.body = body;
+            req.body_len = strlen(body);
+        }
         /* "Basic ..." would run PBKDF2 for every input: keep Bearer/Basic parsing, but
          * let the throttle cut repeated tries short */
         strncpy(req.authorization, nl + 1, sizeof(req.authorization) - 1);
     }
-    if (gw_http_parse_target(text, &req, errstr, sizeof(errstr)) == XO_OK) {
+    if (gw_http_parse_target(target, &req, errstr, sizeof(errstr)) == XO_OK) {
         memset(&resp, 0, sizeof(resp));
         gw_buf_init_pre(&resp.body, 16);
         gw_http_route(&ctx, &req, &resp);
         if (resp.status < 200 || resp.status > 599)
             abort();
         gw_buf_fini(&resp.body);
+        gw_rest_watch_free(resp.watch);
     }
     /* the filter parser on its own, against a fixed object */
     if (gw_filter_parse(text, &f, errstr, sizeof(errstr)) == XO_OK) {

@@ -575,9 +575,9 @@ static void test_rpc_vm_methods(void **state)
     json_object_put(o);
     o = rpc(&ctx, &s,
             "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"vm.start\",\"params\":{\"id\":"
-            "\"vm1-uuid\",\"host\":\"h\"}}",
+            "\"vm1-uuid\",\"force\":true}}",
             &replied);
-    assert_int_equal(err_code(o), 0);
+    assert_int_equal(err_code(o), 0); /* force: true is not on the command bus */
     json_object_put(o);
     assert_int_equal(cap.sent, 0);
     /* a valid call: no reply now, one command sent with the JSON-RPC id kept */
@@ -597,6 +597,15 @@ static void test_rpc_vm_methods(void **state)
     gw_commands_service(ctx.commands, xo_now_ms(), id_of, NULL);
     assert_int_equal(cap.replies, 1);
     assert_int_equal(cap.conn, 42);
+    /* vm.start's host is passed on to the agent (VM.start_on there) */
+    o = rpc(&ctx, &s,
+            "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"vm.start\",\"params\":{\"id\":"
+            "\"vm1-uuid\",\"host\":\"host-uuid\"}}",
+            &replied);
+    assert_null(o);
+    assert_int_equal(cap.sent, 2);
+    assert_non_null(strstr(cap.value, "\"op\":\"vm.start\""));
+    assert_non_null(strstr(cap.value, "\"args\":{\"id\":\"vm1-uuid\",\"host\":\"host-uuid\"}"));
     gw_commands_free(ctx.commands);
     gw_view_free(ctx.view);
 }

@@ -1,7 +1,10 @@
 /*
- * test_gw_filter.c - unit tests of gateway/view/filter.c: the complex-matcher subset (terms,
- * quotes, escapes, negation, bare words, numbers, booleans, arrays), its errors and limits,
- * the type/id hints the view uses to skip parsing, and JSON patterns (lodash _.matches).
+ * test_gw_filter.c - unit tests of gateway/view/filter.c: Xen Orchestra's complex-matcher
+ * grammar and its matching (terms, quotes, escapes, negation, groups, or, properties,
+ * truthy properties, numbers, comparisons, globs, regular expressions, arrays), the inputs
+ * it must refuse (each answered 400 by REST, its message naming what), its limits, the
+ * type/id hints the view uses to skip parsing (JSON patterns only), and JSON patterns
+ * (lodash _.matches). Expected results are complex-matcher's (packages/complex-matcher).
  * Must not: depend on the view (filters are pure functions of a filter and an object).
  */
 #include <setjmp.h>
@@ -53,9 +56,10 @@ static void test_filters(void **state)
     assert_false(match("nothing-like-it", vm));
     assert_int_equal(gw_filter_parse("a:\"open", &f, errstr, sizeof(errstr)), XO_ERR_PARSE);
     assert_int_equal(gw_filter_parse(":x", &f, errstr, sizeof(errstr)), XO_ERR_PARSE);
+    /* complex-matcher values are substrings: "type:VM" is no sound hint (VM-template) */
     assert_int_equal(gw_filter_parse("type:VM", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_VM);
-    assert_true(gw_filter_trivial(f));
+    assert_int_equal(gw_filter_type_hint(f), GW_T_NONE);
+    assert_false(gw_filter_trivial(f));
     gw_filter_free(f);
     /* JSON patterns: lodash _.matches */
     obj = json_tokener_parse(vm);
@@ -89,36 +93,40 @@ static void test_terms_and_whitespace(void **state)
     assert_true(match("  type:VM\tpower_state:Running  ", VM));
     assert_false(match("type:VM power_state:Halted", VM));
     assert_false(match("power_state:Halted type:VM", VM));
-    /* Property names and string values are case-sensitive; bare words are not. */
-    assert_false(match("power_state:running", VM));
+    /* Property names are case-sensitive; values are case-insensitive substrings. */
+    assert_true(match("power_state:running", VM));
+    assert_true(match("power_state:unn", VM));
     assert_false(match("Power_state:Running", VM));
     assert_true(match("SERVER", VM));
     /* A missing or null property never equals anything; its negation always matches. */
     assert_false(match("nope:x", VM));
     assert_true(match("!nope:x", VM));
     assert_false(match("other:null", VM));
-    /* An object-valued property matches no term. */
-    assert_false(match("CPUs:4", VM));
+    /* An object-valued property matches when one of its values does (lodash some). */
+    assert_true(match("CPUs:4", VM));
+    assert_false(match("CPUs:5", VM));
 }
 
 static void test_values_by_type(void **state)
 {
     (void)state;
-    /* Numbers compare as numbers, the whole value must be one. */
+    /* A word that is a number matches that number (10.0, 1e1 and .5 are numbers). */
     assert_true(match("size:10.0", VM));
     assert_true(match("size:1e1", VM));
     assert_true(match("ratio:.5", VM));
     assert_false(match("size:10x", VM));
     assert_false(match("size:11", VM));
-    assert_false(match("size:", VM));
-    /* Booleans by their JSON spelling. */
-    assert_true(match("running:true", VM));
+    /* Booleans: a word only matches strings; `prop?` tests truthiness. */
+    assert_false(match("running:true", VM));
+    assert_true(match("running?", VM));
+    assert_false(match("!running?", VM));
     assert_false(match("running:false", VM));
     assert_false(match("running:yes", VM));
     assert_true(match("!running:false", VM));
-    /* Arrays: one element equal to the value (not a substring). */
+    /* Arrays: one element containing the value. */
     assert_true(match("tags:eu", VM));
-    assert_false(match("tags:e", VM));
+    assert_true(match("tags:e", VM));
+    assert_false(match("tags:x", VM));
     assert_false(match("tags:\"prod eu\"", VM));
 }
 
@@ -126,7 +134,8 @@ static void test_quotes_escapes_negation(void **state)
 {
     (void)state;
     assert_true(match("name_label:\"web server\"", VM));
-    assert_false(match("name_label:web", VM)); /* equality, not substring */
+    assert_true(match("name_label:web", VM)); /* a substring, as complex-matcher */
+    assert_false(match("name_label:\"server web\"", VM));
     /* A backslash escapes the next character inside quotes. */
     assert_true(match("quote:\"say \\\"hi\\\"\"", VM));
     /* A quoted bare word may hold spaces. */
@@ -145,7 +154,8 @@ static void test_bare_words_search_strings_only(void **state)
     (void)state;
     assert_true(match("needleinside", VM)); /* inside objects and arrays */
     assert_false(match("name_label", VM));  /* member names are not searched */
-    assert_false(match("10", VM));          /* nor numbers */
+    assert_true(match("10", VM));           /* a number word finds the number 10 */
+    assert_false(match("11", VM));
     /* Nesting is searched to a bounded depth: 8 levels down is found, deeper is not. */
     for (int i = 0; i < 8; i++)
         strcat(deep, "{\"a\":");
@@ -185,9 +195,11 @@ static void test_errors_and_limits(void **state)
     expect_error("a:\"open", XO_ERR_PARSE, "unbalanced quote");
     expect_error("\"open", XO_ERR_PARSE, "unbalanced quote");
     expect_error("ok:1 b:\"x\\\"", XO_ERR_PARSE, "unbalanced quote"); /* escaped closing quote */
-    expect_error(":x", XO_ERR_PARSE, "empty property");
-    expect_error("!:x", XO_ERR_PARSE, "empty property");
-    expect_error("a:1 :x", XO_ERR_PARSE, "empty property");
+    expect_error(":x", XO_ERR_PARSE, "unexpected ':' at position 0");
+    expect_error("!:x", XO_ERR_PARSE, "a term must follow '!' at position 0");
+    expect_error("a:1 @x", XO_ERR_PARSE, "unexpected '@' at position 4");
+    assert_false(match("a:1 :x", VM)); /* parses as complex-matcher does: a:(1:x) */
+    expect_error("size:", XO_ERR_PARSE, "a value must follow size:");
     /* 64 terms are accepted, 65 are not. */
     for (int i = 0; i < 64; i++)
         strcat(many, "t ");
@@ -221,35 +233,25 @@ static void test_hints(void **state)
     assert_true(gw_filter_match(NULL, NULL));
     assert_true(gw_filter_match_json(NULL, "not json", 8));
 
+    /* complex-matcher strings never give hints: their values are substrings */
     assert_int_equal(gw_filter_parse("type:VM id:vm-1", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_VM);
-    assert_string_equal(gw_filter_id_hint(f), "vm-1");
-    assert_true(gw_filter_trivial(f));
+    assert_int_equal(gw_filter_type_hint(f), GW_T_NONE);
+    assert_null(gw_filter_id_hint(f));
+    assert_false(gw_filter_trivial(f));
     assert_true(gw_filter_match_json(f, VM, strlen(VM)));
     {
-        const char *other = "{\"type\":\"VM\",\"id\":\"vm-2\"}";
+        const char *other = "{\"type\":\"VM\",\"id\":\"vm-2\"}",
+                   *template = "{\"type\":\"VM-template\",\"id\":\"vm-10\"}";
         assert_false(gw_filter_match_json(f, other, strlen(other)));
+        assert_true(gw_filter_match_json(f, template, strlen(template)));
     }
     gw_filter_free(f);
-    /* A second id, a negated type, an unknown type or any other term: not trivial. */
-    assert_int_equal(gw_filter_parse("id:a id:b", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_string_equal(gw_filter_id_hint(f), "a");
-    assert_false(gw_filter_trivial(f));
-    gw_filter_free(f);
     assert_int_equal(gw_filter_parse("!type:VM", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_NONE);
     assert_false(gw_filter_trivial(f));
     assert_false(gw_filter_match_json(f, VM, strlen(VM)));
     gw_filter_free(f);
     assert_int_equal(gw_filter_parse("type:no-such-type", &f, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_NONE);
-    assert_false(gw_filter_trivial(f));
     assert_false(gw_filter_match_json(f, VM, strlen(VM)));
-    gw_filter_free(f);
-    assert_int_equal(gw_filter_parse("type:host power_state:Running", &f, errstr, sizeof(errstr)),
-                     XO_OK);
-    assert_int_equal(gw_filter_type_hint(f), GW_T_HOST);
-    assert_false(gw_filter_trivial(f));
     gw_filter_free(f);
     /* The empty filter needs no parsing: even a broken document passes. */
     assert_int_equal(gw_filter_parse("", &f, errstr, sizeof(errstr)), XO_OK);
@@ -260,6 +262,117 @@ static void test_hints(void **state)
     assert_int_equal(gw_filter_parse("size:10", &f, errstr, sizeof(errstr)), XO_OK);
     assert_false(gw_filter_match_json(f, "{broken", 7));
     gw_filter_free(f);
+}
+
+static const char *const HOST =
+    "{\"type\":\"host\",\"name_label\":\"xcp-01\",\"memory\":{\"size\":8192,\"usage\":2048},"
+    "\"cpus\":{\"cores\":16},\"version\":\"8.2.1\",\"enabled\":false,\"tags\":[],"
+    "\"PIFs\":[\"pif-a\",\"pif-b\"],\"other\":{},\"count\":0,\"empty\":\"\",\"nums\":[3,7],"
+    "\"ver\":\"10\",\"path\":\"/var/log\"}";
+
+static void test_groups_or_not(void **state)
+{
+    (void)state;
+    /* |( ): some term; ( ): every term; ! any term; nesting */
+    assert_true(match("|(power_state:Halted power_state:Running)", VM));
+    assert_false(match("|(power_state:Halted power_state:Paused)", VM));
+    assert_true(match("| ( Halted Running )", VM));
+    assert_true(match("(type:VM power_state:Running)", VM));
+    assert_false(match("(type:VM power_state:Halted)", VM));
+    assert_true(match("!(type:host)", VM));
+    assert_true(match("type:VM |(size:11 !name_label:web) |(tags:prod nothing)", VM) == false);
+    assert_true(match("type:VM |(size:11 !name_label:db) |(tags:prod nothing)", VM));
+    assert_true(match("name_label:|(db web)", VM)); /* a group as a property's value */
+    assert_false(match("name_label:(web db)", VM));
+    assert_true(match("!!name_label:web", VM));
+    assert_true(match("((((web))))", VM));
+}
+
+static void test_properties_truthy_comparisons(void **state)
+{
+    (void)state;
+    /* name:name:value reaches into objects; a number names an array's element */
+    assert_true(match("memory:size:8192", HOST));
+    assert_true(match("memory:usage:<4096", HOST));
+    assert_false(match("memory:usage:>4096", HOST));
+    assert_true(match("cpus:cores:>=16 cpus:cores:<=16", HOST));
+    assert_false(match("cpus:cores:>16", HOST));
+    assert_true(match("PIFs:0:pif-a", HOST));
+    assert_false(match("PIFs:0:pif-b", HOST));
+    assert_false(match("PIFs:9:pif", HOST));
+    /* comparisons: numbers, numeric strings (as JavaScript compares them) */
+    assert_true(match("ver:>9", HOST));
+    assert_false(match("version:>8", HOST)); /* "8.2.1" is no number */
+    assert_true(match("nums:3", HOST));      /* an array holding the number */
+    assert_true(match("count:>=0 count:<1", HOST));
+    /* name? : JavaScript's truthiness ({} and [] are true; 0, "" and false are not) */
+    assert_true(match("memory? other? tags?", HOST));
+    assert_false(match("count?", HOST));
+    assert_false(match("empty?", HOST));
+    assert_false(match("enabled?", HOST));
+    assert_true(match("!enabled?", HOST));
+    assert_false(match("absent?", HOST));
+    /* quoted property names */
+    assert_true(match("\"name_label\":xcp", HOST));
+}
+
+static void test_globs_and_regexes(void **state)
+{
+    (void)state;
+    /* '*': anything, case-insensitive, unanchored */
+    assert_true(match("name_label:xcp*01", HOST));
+    assert_true(match("name_label:CP-*1", HOST));
+    assert_false(match("name_label:01*xcp", HOST));
+    assert_true(match("w*b", VM)); /* a bare glob searches every string */
+    assert_true(match("tags:p*d", VM));
+    /* /regex/ and /regex/i: unanchored, JavaScript syntax translated to POSIX */
+    assert_true(match("name_label:/^xcp-\\d+$/", HOST));
+    assert_false(match("name_label:/^XCP/", HOST));
+    assert_true(match("name_label:/^XCP/i", HOST));
+    assert_true(match("path:/\\/var\\/log/", HOST));
+    assert_true(match("name_label:/x(?:cp|en)-[0-9]{2}/", HOST));
+    assert_true(match("name_label:/x.+?1/", HOST)); /* lazy: a match exists either way */
+    assert_true(match("name_label:/[\\w-]+/", HOST));
+    assert_true(match("version:/^8\\.2\\./", HOST));
+    assert_false(match("version:/^8\\.3/", HOST));
+    assert_true(match("tags:/^e/", VM)); /* arrays: some element */
+    assert_true(match("/NeedleInside/", VM));
+    assert_true(match("name_label:/[\\]a-]|xcp/", HOST)); /* ']' and '-' escaped in a class */
+}
+
+/* Inputs REST answers 400, each with a message naming what is wrong or unsupported. */
+static void test_refused_inputs(void **state)
+{
+    (void)state;
+    expect_error("name_label:/x(?=cp)/", XO_ERR_UNSUPPORTED, "look-around");
+    expect_error("name_label:/(?<name>x)/", XO_ERR_UNSUPPORTED, "named groups");
+    expect_error("name_label:/\\bxcp/", XO_ERR_UNSUPPORTED, "\\b");
+    expect_error("name_label:/(a)\\1/", XO_ERR_UNSUPPORTED, "back-references");
+    expect_error("name_label:/[\\D]/", XO_ERR_UNSUPPORTED, "inside [...]");
+    expect_error("name_label:/[]/", XO_ERR_UNSUPPORTED, "empty class");
+    expect_error("$container:[resolve]:name_label:x", XO_ERR_UNSUPPORTED, "[resolve]");
+    expect_error("[resolve:all]:x", XO_ERR_UNSUPPORTED, "[resolve]");
+    expect_error("name_label:/unclosed", XO_ERR_PARSE, "unterminated regular expression");
+    expect_error("name_label:/a{2,1}/", XO_ERR_PARSE, "bad regular expression");
+    expect_error("|(a b", XO_ERR_PARSE, "unbalanced parenthesis");
+    expect_error("(a", XO_ERR_PARSE, "unbalanced parenthesis");
+    expect_error("a)", XO_ERR_PARSE, "unexpected ')'");
+    expect_error("()", XO_ERR_PARSE, "empty group");
+    expect_error("|a", XO_ERR_PARSE, "'(' must follow '|'");
+    expect_error("!", XO_ERR_PARSE, "a term must follow '!'");
+    expect_error("size:>abc", XO_ERR_PARSE, "needs a number");
+    expect_error("size:>", XO_ERR_PARSE, "a number must follow >");
+    expect_error("a@b", XO_ERR_PARSE, "unexpected '@'");
+    expect_error("name_label:\"x", XO_ERR_PARSE, "unbalanced quote");
+    {
+        char deep[200] = "";
+        for (int i = 0; i < 40; i++)
+            strcat(deep, "(");
+        strcat(deep, "x");
+        for (int i = 0; i < 40; i++)
+            strcat(deep, ")");
+        expect_error(deep, XO_ERR_LIMIT, "nested");
+    }
 }
 
 static bool pattern_matches(const char *pattern, const char *obj)
@@ -341,6 +454,10 @@ int main(void)
         cmocka_unit_test(test_bare_words_search_strings_only),
         cmocka_unit_test(test_errors_and_limits),
         cmocka_unit_test(test_hints),
+        cmocka_unit_test(test_groups_or_not),
+        cmocka_unit_test(test_properties_truthy_comparisons),
+        cmocka_unit_test(test_globs_and_regexes),
+        cmocka_unit_test(test_refused_inputs),
         cmocka_unit_test(test_json_patterns),
     };
     return cmocka_run_group_tests_name("gw_filter", tests, NULL, NULL);

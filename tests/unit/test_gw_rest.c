@@ -1,5 +1,7 @@
 /* Unit tests of gateway/api/rest.c request parsing and routing (ids and paths refused as
- * text, permission before parameters); filters: test_gw_filter.c. */
+ * text, permission before parameters) and of the REST modules it drives: which routes are
+ * served (rest_spec.c), answers in XO's shapes (rest_answer.c, rest_send.c,
+ * rest_objects.c, rest_actions.c without a bus, rest_tasks.c); filters: test_gw_filter.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,13 +13,14 @@
 #include <unistd.h>
 
 #include "api/rest.h"
+#include "api/rest_int.h" /* gw_rest_allowed: what the route table serves */
 
 static gw_http_req_t *req_of(const char *target)
 {
     static gw_http_req_t req;
     char errstr[128];
     memset(&req, 0, sizeof(req));
-    req.is_get = true;
+    req.method = GW_HTTP_GET;
     assert_int_equal(gw_http_parse_target(target, &req, errstr, sizeof(errstr)), XO_OK);
     return &req;
 }
@@ -63,16 +66,21 @@ static void test_routes(void **state)
     assert_int_equal(gw_rest_parse(req_of("/rest/v0"), &q, errstr, sizeof(errstr)), XO_OK);
     assert_int_equal(q.route, GW_ROUTE_REST_ROOT);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/hosts"), &q, errstr, sizeof(errstr)), XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_COLLECTION);
+    assert_int_equal(q.route, GW_ROUTE_COLLECTION);
     assert_int_equal(q.type, GW_T_HOST);
     assert_false(q.has_fields);
     assert_int_equal(q.limit, -1);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc-1"), &q, errstr, sizeof(errstr)),
                      XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_OBJECT);
+    assert_int_equal(q.route, GW_ROUTE_OBJECT);
     assert_string_equal(q.id, "abc-1");
     assert_int_equal(q.type, GW_T_VM);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc/vdis"), &q, errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_SUB);
+    assert_string_equal(q.id, "abc");
+    assert_string_equal(q.sub, "vdis");
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/abc/vdis/x"), &q, errstr, sizeof(errstr)),
                      XO_OK);
     assert_int_equal(q.route, GW_ROUTE_NOT_FOUND);
     assert_int_equal(gw_rest_parse(req_of("/rest/v0/nope"), &q, errstr, sizeof(errstr)), XO_OK);
@@ -129,7 +137,7 @@ static void test_ids_as_text(void **state)
     assert_int_equal(
         gw_rest_parse(req_of("/rest/v0/vms/%C3%A9t%C3%A9%F0%9F%98%80"), &q, errstr, sizeof(errstr)),
         XO_OK);
-    assert_int_equal(q.route, GW_ROUTE_REST_OBJECT);
+    assert_int_equal(q.route, GW_ROUTE_OBJECT);
     assert_string_equal(q.id, "\xc3\xa9t\xc3\xa9\xf0\x9f\x98\x80");
 }
 
@@ -159,6 +167,30 @@ static void route_setup(gw_ctx_t *ctx, char *path)
     json_object_put(snap);
 }
 
+/* The raw answer of @p path (target with its query) as @p auth; caller frees the body. */
+static gw_http_resp_t answer(gw_ctx_t *ctx, gw_http_method_t method, const char *target,
+                             const char *auth, const char *body)
+{
+    static gw_http_req_t req;
+    gw_http_resp_t resp;
+    char errstr[128];
+
+    memset(&req, 0, sizeof(req));
+    memset(&resp, 0, sizeof(resp));
+    assert_int_equal(gw_http_parse_target(target, &req, errstr, sizeof(errstr)), XO_OK);
+    req.method = method;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    if (auth)
+        snprintf(req.authorization, sizeof(req.authorization), "Basic %s", auth);
+    snprintf(req.addr, sizeof(req.addr), "127.0.0.1");
+    gw_buf_init(&resp.body);
+    gw_http_route(ctx, &req, &resp);
+    gw_buf_putc(&resp.body, '\0');
+    resp.body.len--;
+    return resp;
+}
+
 /* Route @p path (raw bytes) as @p auth; the body must be valid UTF-8 JSON: returns it. */
 static json_object *route(gw_ctx_t *ctx, bool post, const char *path, const char *auth,
                           const char *body, int *status)
@@ -170,8 +202,7 @@ static json_object *route(gw_ctx_t *ctx, bool post, const char *path, const char
 
     memset(&req, 0, sizeof(req));
     memset(&resp, 0, sizeof(resp));
-    req.is_get = !post;
-    req.is_post = post;
+    req.method = post ? GW_HTTP_POST : GW_HTTP_GET;
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     snprintf(req.path, sizeof(req.path), "%s", path);
@@ -233,13 +264,221 @@ static void test_route_refusals(void **state)
     unlink(path);
 }
 
+/* Routes of XO's spec: ping, swagger, sub-collections, tags, actions, exports. */
+static void test_new_routes(void **state)
+{
+    gw_rest_query_t q;
+    char errstr[128];
+    (void)state;
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/ping"), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_PING);
+    assert_int_equal(
+        gw_rest_parse(req_of("/rest/v0/docs/swagger.json"), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_SWAGGER);
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms/u1.ova"), &q, errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_FORMAT);
+    assert_string_equal(q.id, "u1");
+    assert_string_equal(q.format, "ova");
+    assert_int_equal(
+        gw_rest_parse(req_of("/rest/v0/vms/u1/tags/a%20b"), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_TAG);
+    assert_string_equal(q.tag, "a b");
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/tasks/t1?wait=true&watch=false"), &q, errstr,
+                                   sizeof(errstr)),
+                     XO_OK);
+    assert_int_equal(q.route, GW_ROUTE_OBJECT);
+    assert_int_equal(q.type, GW_T_TASK);
+    assert_true(q.wait);
+    assert_false(q.watch);
+    assert_int_equal(gw_rest_parse(req_of("/rest/v0/vms?markdown=true&sync=1&fields=a.b,c"), &q,
+                                   errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_true(q.markdown);
+    assert_true(q.sync);
+    assert_string_equal(q.fields[0], "a.b");
+}
+
+/* What is served for which method: 404 for a route the collection lacks, 405 for a method. */
+static void test_allowed(void **state)
+{
+    gw_rest_query_t q;
+    char errstr[128];
+    static const struct {
+        const char *target;
+        gw_http_method_t method;
+        int want;
+    } CASES[] = {
+        {"/rest/v0/vms", GW_HTTP_GET, 0},
+        {"/rest/v0/vms", GW_HTTP_POST, 405},
+        {"/rest/v0/vms/u1", GW_HTTP_PATCH, 0},
+        {"/rest/v0/vms/u1", GW_HTTP_DELETE, 0},
+        {"/rest/v0/vms/u1", GW_HTTP_PUT, 405},
+        {"/rest/v0/hosts/h1", GW_HTTP_PATCH, 405},
+        {"/rest/v0/hosts/h1", GW_HTTP_DELETE, 405},
+        {"/rest/v0/vm-templates/t1", GW_HTTP_DELETE, 0},
+        {"/rest/v0/vm-controllers/c1", GW_HTTP_DELETE, 405},
+        {"/rest/v0/vms/u1/tags/x", GW_HTTP_PUT, 0},
+        {"/rest/v0/vms/u1/tags/x", GW_HTTP_GET, 405},
+        {"/rest/v0/hosts/h1/tags/x", GW_HTTP_PUT, 404},
+        {"/rest/v0/vms/u1/vdis", GW_HTTP_GET, 0},
+        {"/rest/v0/hosts/h1/vdis", GW_HTTP_GET, 404},
+        {"/rest/v0/hosts/h1/messages", GW_HTTP_GET, 0},
+        {"/rest/v0/pbds/p1/messages", GW_HTTP_GET, 404},
+        {"/rest/v0/vms/u1/alarms", GW_HTTP_GET, 404},
+        {"/rest/v0/vms/u1/actions/start", GW_HTTP_POST, 0},
+        {"/rest/v0/vms/u1/actions/start", GW_HTTP_GET, 405},
+        {"/rest/v0/vms/u1/actions/clone", GW_HTTP_POST, 404},
+        {"/rest/v0/hosts/h1/actions/start", GW_HTTP_POST, 404},
+        {"/rest/v0/tasks", GW_HTTP_DELETE, 0},
+        {"/rest/v0/tasks/t1", GW_HTTP_DELETE, 0},
+        {"/rest/v0/tasks/t1", GW_HTTP_PATCH, 405},
+        {"/rest/v0/vms/u1.ova", GW_HTTP_GET, 0},
+        {"/rest/v0/hosts/h1.ova", GW_HTTP_GET, 404},
+        {"/rest/v0/ping", GW_HTTP_POST, 405},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        assert_int_equal(gw_rest_parse(req_of(CASES[i].target), &q, errstr, sizeof(errstr)), XO_OK);
+        if (gw_rest_allowed(&q, CASES[i].method) != CASES[i].want) {
+            print_message("%s method %d: %d, expected %d\n", CASES[i].target, (int)CASES[i].method,
+                          gw_rest_allowed(&q, CASES[i].method), CASES[i].want);
+            fail();
+        }
+    }
+}
+
+/* Answers in XO's shapes: errors {error, data}, ping, swagger, lists in every form. */
+static void test_answers(void **state)
+{
+    char path[] = "/tmp/test_gw_rest_XXXXXX";
+    gw_ctx_t ctx;
+    gw_http_resp_t r;
+    json_object *o, *v;
+    (void)state;
+    route_setup(&ctx, path);
+    /* ping: no authentication */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/ping", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    o = json_tokener_parse(r.body.data);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "result")), "pong");
+    assert_true(json_object_get_int64(json_object_object_get(o, "timestamp")) > 0);
+    json_object_put(o);
+    gw_buf_fini(&r.body);
+    /* an unknown object: 404 {error, data: {id, type}} */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms/nope", ADMIN, NULL);
+    assert_int_equal(r.status, 404);
+    o = json_tokener_parse(r.body.data);
+    assert_int_equal(json_object_object_length(o), 2);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "error")),
+                        "no such VM nope");
+    assert_true(json_object_object_get_ex(json_object_object_get(o, "data"), "type", &v));
+    json_object_put(o);
+    gw_buf_fini(&r.body);
+    /* a filter that does not parse: 400 naming it, with the string */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?filter=a%3A%5Bresolve%5D%3Ax", ADMIN, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body.data, "[resolve]"));
+    assert_non_null(strstr(r.body.data, "\"stringToParse\":\"a:[resolve]:x\""));
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?ndjson=true&markdown=true", ADMIN, NULL);
+    assert_int_equal(r.status, 400);
+    gw_buf_fini(&r.body);
+    /* fields with a dot, markdown, ndjson */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?fields=name_label", ADMIN, NULL);
+    assert_string_equal(r.body.data, "[{\"name_label\":\"a\",\"href\":\"/rest/v0/vms/vm1\"}]\n");
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?fields=name_label,type&markdown=true", ADMIN, NULL);
+    assert_string_equal(r.content_type, "text/markdown; charset=utf-8");
+    assert_string_equal(r.body.data, "| name_label | type |\n| --- | --- |\n| a | VM |");
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?markdown=true&filter=nothing", ADMIN, NULL);
+    assert_string_equal(r.body.data, "No results.");
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms?ndjson=true", ADMIN, NULL);
+    assert_string_equal(r.content_type, "application/x-ndjson");
+    assert_string_equal(r.body.data, "\"/rest/v0/vms/vm1\"\n");
+    gw_buf_fini(&r.body);
+    /* exports: 422 for a format XO does not know, 501 for one it does, 404 without object */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms/vm1.zip", ADMIN, NULL);
+    assert_int_equal(r.status, 422);
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms/vm1.xva", ADMIN, NULL);
+    assert_int_equal(r.status, 501);
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/vms/nope.xva", ADMIN, NULL);
+    assert_int_equal(r.status, 404);
+    gw_buf_fini(&r.body);
+    /* changes without a command bus: notImplemented, 501 */
+    r = answer(&ctx, GW_HTTP_DELETE, "/rest/v0/vms/vm1", ADMIN, NULL);
+    assert_int_equal(r.status, 501);
+    assert_non_null(strstr(r.body.data, "\"error\":\"not implemented\""));
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_PATCH, "/rest/v0/vms/vm1", ADMIN, "{\"cpus\":2}");
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body.data, "cpus: not supported by this gateway"));
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_PATCH, "/rest/v0/vms/vm1", VIEWER, "{\"nameLabel\":\"x\"}");
+    assert_int_equal(r.status, 403);
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_PUT, "/rest/v0/vms/vm1/tags/x", VIEWER, NULL);
+    assert_int_equal(r.status, 403);
+    gw_buf_fini(&r.body);
+    /* the gateway's tasks: none yet */
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/tasks", ADMIN, NULL);
+    assert_string_equal(r.body.data, "[]\n");
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/tasks?watch=true", ADMIN, NULL);
+    assert_int_equal(r.status, 400); /* watch needs ndjson */
+    gw_buf_fini(&r.body);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/tasks/t1?wait=true", ADMIN, NULL);
+    assert_int_equal(r.status, 404);
+    gw_buf_fini(&r.body);
+    gw_view_free(ctx.view);
+    gw_users_free(ctx.users);
+    unlink(path);
+}
+
+/* /rest/v0/docs/swagger.json: OpenAPI 3, the operations of the route table. */
+static void test_swagger(void **state)
+{
+    char path[] = "/tmp/test_gw_rest_XXXXXX";
+    gw_ctx_t ctx;
+    gw_http_resp_t r;
+    json_object *o, *paths, *item, *op;
+    (void)state;
+    route_setup(&ctx, path);
+    r = answer(&ctx, GW_HTTP_GET, "/rest/v0/docs/swagger.json", ADMIN, NULL);
+    assert_int_equal(r.status, 200);
+    o = json_tokener_parse(r.body.data);
+    assert_non_null(o);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "openapi")), "3.0.0");
+    paths = json_object_object_get(o, "paths");
+    assert_true(json_object_object_get_ex(paths, "/vms/{id}/actions/start", &item));
+    assert_true(json_object_object_get_ex(item, "post", &op));
+    assert_true(json_object_object_get_ex(paths, "/vms/{id}", &item));
+    assert_true(json_object_object_get_ex(item, "patch", &op));
+    assert_true(json_object_object_get_ex(item, "delete", &op));
+    assert_true(json_object_object_get_ex(paths, "/hosts/{id}", &item));
+    assert_false(json_object_object_get_ex(item, "patch", &op));
+    assert_true(json_object_object_get_ex(paths, "/vdi-unmanaged", &item));
+    assert_true(json_object_object_get_ex(item, "get", &op));
+    assert_true(json_object_object_get_ex(op, "x-xo-fleet-extension", NULL));
+    assert_false(json_object_object_get_ex(paths, "/vms/{id}/actions/clone", &item));
+    json_object_put(o);
+    gw_buf_fini(&r.body);
+    gw_view_free(ctx.view);
+    gw_users_free(ctx.users);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_target),
-        cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_ids_as_text),
-        cmocka_unit_test(test_route_refusals),
+        cmocka_unit_test(test_target),      cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_ids_as_text), cmocka_unit_test(test_route_refusals),
+        cmocka_unit_test(test_new_routes),  cmocka_unit_test(test_allowed),
+        cmocka_unit_test(test_answers),     cmocka_unit_test(test_swagger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,7 +56,8 @@ static void test_fail_and_write(void **state)
     gw_xo_err_fini(&e);
 }
 
-/* JSON-RPC's error member, REST's body and a command's late answer hold the same object. */
+/* JSON-RPC's error member and a command's late answer hold the same object; REST's body is
+ * its {error, data} shape (XO's REST API), with the same message and data. */
 static void test_one_shape_everywhere(void **state)
 {
     gw_xo_err_t e;
@@ -78,7 +79,7 @@ static void test_one_shape_everywhere(void **state)
                "{\"objectId\":\"vm1\",\"expected\":\"Halted\",\"actual\":\"Running\"}");
     gw_xo_err_write(&alone, &e);
     gw_rpc_write_error(&rpc, "3", &e);
-    gw_rest_reply(&rest, NULL, &e);
+    gw_rest_reply(&rest, 204, 500, NULL, &e);
     gw_rpc_write_reply(&late, &r);
 
     o_alone = parse(&alone);
@@ -96,8 +97,21 @@ static void test_one_shape_everywhere(void **state)
     assert_true(json_object_object_get_ex(o_late, "error", &v));
     c_late = canonical(v);
     assert_string_equal(c_rpc, c_alone);
-    assert_string_equal(c_rest, c_alone);
     assert_string_equal(c_late, c_alone);
+    assert_true(json_object_object_get_ex(o_rest, "error", &v));
+    assert_string_equal(json_object_get_string(v), "VM state is Running but should be Halted");
+    assert_true(json_object_object_get_ex(o_rest, "data", &v));
+    {
+        json_object *d = NULL;
+        char *c_data, *c_want;
+        assert_true(json_object_object_get_ex(o_alone, "data", &d));
+        c_data = canonical(v);
+        c_want = canonical(d);
+        assert_string_equal(c_data, c_want);
+        free(c_data);
+        free(c_want);
+    }
+    assert_int_equal(json_object_object_length(o_rest), 2); /* {error, data} only */
 
     free(c_alone);
     free(c_rpc);

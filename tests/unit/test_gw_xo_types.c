@@ -58,10 +58,10 @@ static void test_rows_of_a_class_are_adjacent_and_agree(void **state)
 static void test_kept_records(void **state)
 {
     static const char *const kept[] = {
-        "pool", "host", "host_metrics", "vm", "vm_metrics", "vm_guest_metrics", "sr", "pbd", NULL};
-    static const char *const dropped[] = {"vdi",         "vbd",        "vif",  "pif",
-                                          "network",     "message",    "task", "console",
-                                          "pool_update", "host_patch", "",     NULL};
+        "pool", "host", "host_metrics", "vm",  "vm_metrics", "vm_guest_metrics",
+        "sr",   "pbd",  "network",      "pif", NULL};
+    static const char *const dropped[] = {"vdi",     "vbd",         "vif",        "message", "task",
+                                          "console", "pool_update", "host_patch", "",        NULL};
     (void)state;
     for (int i = 0; kept[i]; i++)
         assert_true(gw_xo_class_keeps_record(kept[i]));
