@@ -102,7 +102,8 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->a = a;
     c->partition = -1;
     c->replay = cmd_replay_new();
-    err = c->replay ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    c->patch_worker = patch_worker_new();
+    err = c->replay && c->patch_worker ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
     if (err == XO_OK)
         err = load_sign_key(c, errstr, errstr_size);
     c->policy.allowed_ops = cmd_ops_all();
@@ -363,6 +364,10 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
         return;
     }
     err = cmd_run(c, cmd, &out);
+    if (err == XO_OK && out.detached) { /* a worker runs it and reports (patch_worker.c) */
+        json_object_put(out.result);
+        return;
+    }
     if (err == XO_OK) {
         cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
     } else {
@@ -427,6 +432,8 @@ static void *cmd_main(void *arg)
         return NULL;
     while (read_back(c) != XO_OK && agent_sleep(agent_backoff_ms(c->a, attempt++)))
         cmd_replay_evict(c->replay, INT64_MAX); /* start over: a partial read proves nothing */
+    if (!agent_stop)
+        patch_rolling_resume(c); /* before new commands: the unfinished one goes first */
     while (!agent_stop && open_commands(c) != XO_OK)
         agent_sleep(agent_backoff_ms(c->a, attempt++));
     if (!agent_stop)
@@ -448,6 +455,7 @@ void agent_commands_free(agent_cmd_t *c)
         return;
     if (c->started)
         pthread_join(c->thread, NULL);
+    patch_worker_free(c->patch_worker);
     if (c->session[0]) {
         json_object *ignored = NULL;
         char errstr[128];

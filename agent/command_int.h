@@ -14,10 +14,13 @@
 #define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval while an Async call runs */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
+typedef struct patch_worker patch_worker_t;
+
 struct agent_cmd {
     agent_t *a;              /**< shared; status under a->status_lock */
     xo_keyring_t *keys;      /**< owned: the gateway keys trusted to sign commands */
-    xo_key_t *sign_key;      /**< owned: this agent's key, signs every result it publishes */
+    xo_key_t *sign_key;      /**< owned: this agent's key, signs every result it publishes;
+                              *   read-only, so the patch worker signs with it too */
     cmd_replay_t *replay;    /**< owned */
     cmd_policy_t policy;     /**< borrows keys, replay, pool */
     char pool[64];           /**< copied from a->pool_uuid once known */
@@ -28,6 +31,7 @@ struct agent_cmd {
     xo_consumer_t *consumer; /**< xo.commands, the pool's partition */
     pthread_t thread;
     bool started;
+    patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
 };
 
 /** The outcome of one executed command, for the terminal result. */
@@ -35,7 +39,17 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
+    bool detached;        /**< a worker took the command and publishes its outcome */
 } cmd_outcome_t;
+
+/* patch_worker.c (the worker slot's life follows the command thread's) */
+patch_worker_t *patch_worker_new(void);
+/** Waits for a running job (it ends soon once agent_stop is set). */
+void patch_worker_free(patch_worker_t *w);
+/* patch_rolling.c */
+/** At start: a rolling update that a previous agent left unfinished (its checkpoint in the
+ *  pool's other_config) goes on, on the patch worker, under its command id. */
+void patch_rolling_resume(agent_cmd_t *c);
 
 /* command_result.c */
 /** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */

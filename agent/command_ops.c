@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "command_int.h"
+#include "patch_int.h"
 #include "xo_log.h"
 
 xo_err_t cmd_login(agent_cmd_t *c)
@@ -79,15 +80,19 @@ static bool relogin_helps(xo_err_t err, const xo_xapi_error_t *xerr)
     return err == XO_ERR_CONNECT || err == XO_ERR_IO || err == XO_ERR_TIMEOUT || err == XO_ERR_HTTP;
 }
 
-static xo_err_t resolve_vm(agent_cmd_t *c, const char *uuid, char *ref, size_t size,
-                           cmd_outcome_t *out)
+/* The op's object by uuid: a host for host ops, else a VM. */
+static xo_err_t resolve_object(agent_cmd_t *c, const xo_op_t *op, const char *uuid, char *ref,
+                               size_t size, cmd_outcome_t *out)
 {
+    const char *method = op->targets & XO_ON_HOST   ? "host.get_by_uuid"
+                         : op->targets & XO_ON_POOL ? "pool.get_by_uuid"
+                                                    : "VM.get_by_uuid";
     xo_err_t err = XO_ERR_CONNECT;
 
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!c->session[0] && cmd_login(c) != XO_OK)
             break;
-        err = call_str(c, "VM.get_by_uuid", args1(uuid), ref, size, out);
+        err = call_str(c, method, args1(uuid), ref, size, out);
         if (err == XO_OK || !relogin_helps(err, &out->xerr))
             break;
         c->session[0] = '\0';
@@ -419,12 +424,21 @@ typedef xo_err_t (*executor_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *vm
                                 cmd_outcome_t *out);
 
 static const executor_fn executors[XO_OP_COUNT] = {
-    [XO_OP_VM_START] = op_start,     [XO_OP_VM_STOP] = op_stop,
-    [XO_OP_VM_RESTART] = op_restart, [XO_OP_VM_SUSPEND] = op_suspend,
-    [XO_OP_VM_RESUME] = op_resume,   [XO_OP_VM_PAUSE] = op_pause,
-    [XO_OP_VM_UNPAUSE] = op_unpause, [XO_OP_VM_SNAPSHOT] = op_snapshot,
-    [XO_OP_VM_DELETE] = op_delete,   [XO_OP_VM_SET] = op_set,
-    [XO_OP_TAG_ADD] = op_tag_add,    [XO_OP_TAG_REMOVE] = op_tag_remove,
+    [XO_OP_VM_START] = op_start,
+    [XO_OP_VM_STOP] = op_stop,
+    [XO_OP_VM_RESTART] = op_restart,
+    [XO_OP_VM_SUSPEND] = op_suspend,
+    [XO_OP_VM_RESUME] = op_resume,
+    [XO_OP_VM_PAUSE] = op_pause,
+    [XO_OP_VM_UNPAUSE] = op_unpause,
+    [XO_OP_VM_SNAPSHOT] = op_snapshot,
+    [XO_OP_VM_DELETE] = op_delete,
+    [XO_OP_VM_SET] = op_set,
+    [XO_OP_TAG_ADD] = op_tag_add,
+    [XO_OP_TAG_REMOVE] = op_tag_remove,
+    [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing,
+    [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
+    [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
 };
 
 bool cmd_can_run(cmd_op_t op)
@@ -434,14 +448,14 @@ bool cmd_can_run(cmd_op_t op)
 
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
 {
-    char vm[128];
+    char obj[128];
     xo_err_t err;
 
     if (!cmd_can_run(cmd->op)) /* excluded at start (agent_commands_new); never trusted */
         return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
                          "no executor for op %d", (int)cmd->op);
-    err = resolve_vm(c, xo_msg_str(cmd->args, "id"), vm, sizeof(vm), out);
+    err = resolve_object(c, xo_op_get(cmd->op), xo_msg_str(cmd->args, "id"), obj, sizeof(obj), out);
     if (err != XO_OK)
         return err;
-    return executors[cmd->op](c, cmd, vm, out);
+    return executors[cmd->op](c, cmd, obj, out);
 }

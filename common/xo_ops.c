@@ -70,6 +70,36 @@ static const xo_op_param_t p_set[] = {
      "the new description"},
     P_END};
 
+/* pool.listMissingPatches: xo-server's param is `host`; on the wire it is the op's "id". */
+static const xo_op_param_t p_host_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the host's uuid (xo-server's object id); the agent resolves it with host.get_by_uuid"},
+    {"host", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the host parameter"},
+    P_END};
+
+/* pool.installPatches: xo-server's {pool?, hosts?, patches?}; "id" is the pool's uuid (the
+ * gateway finds it from the hosts when only they are given). */
+static const xo_op_param_t p_install_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    {"pool", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the pool parameter"},
+    {"hosts", XO_ARG_STRING_LIST, XO_PARAM_ARG, 0, NULL, 1, 64, NULL,
+     "uuids of the hosts to update (default: every host, the master first)"},
+    {"patches", XO_ARG_STRING_LIST, XO_PARAM_ARG, 0, NULL, 1, 64, NULL,
+     "XenServer: uuids of the catalogue's patches to install (default: every missing one)"},
+    P_END};
+
+static const xo_op_param_t p_rolling_update[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    {"pool", XO_ARG_STRING, XO_PARAM_ALIAS, 0, "id", 0, 0, NULL,
+     "xo-server's name of the pool parameter"},
+    {"bypassBackupCheck", XO_ARG_BOOLEAN, XO_PARAM_IGNORED, 0, NULL, 0, 0, NULL,
+     "xo-server: skip its check of running backup jobs (the agents run none)"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -84,6 +114,7 @@ static const xo_op_rest_t r_resume[] = {{"resume", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_pause[] = {{"pause", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_unpause[] = {{"unpause", NULL, NULL, NULL}, R_END};
 static const xo_op_rest_t r_snapshot[] = {{"snapshot", NULL, "name_label", "name"}, R_END};
+static const xo_op_rest_t r_rolling_update[] = {{"rolling_update", NULL, NULL, NULL}, R_END};
 
 #define ANY_VM (XO_ON_VM | XO_ON_VM_SNAPSHOT | XO_ON_VM_TEMPLATE)
 
@@ -114,6 +145,20 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
     [XO_OP_TAG_REMOVE] = {"tag.remove",
                           "Remove a tag from a VM, snapshot, template or control domain.",
                           XO_PERM_ADMINISTRATE, ANY_VM | XO_ON_VM_CONTROLLER, 0, p_tag, NULL},
+    /* xo-server's api/pool.mjs: resolve {host: ['host', 'host', 'administrate']} */
+    [XO_OP_POOL_LIST_MISSING_PATCHES] = {"pool.listMissingPatches",
+                                         "List the patches or updates a host is missing.",
+                                         XO_PERM_ADMINISTRATE, XO_ON_HOST, 0, p_host_patches, NULL},
+    /* xo-server's api/pool.mjs: resolve {pool: ['pool', 'pool', 'administrate']} */
+    [XO_OP_POOL_INSTALL_PATCHES] = {"pool.installPatches",
+                                    "Install patches on a pool's hosts, the master first "
+                                    "(refused while HA is on).",
+                                    XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_install_patches, NULL},
+    [XO_OP_POOL_ROLLING_UPDATE] = {"pool.rollingUpdate",
+                                   "Update and reboot a pool's hosts one by one, the master "
+                                   "first, moving their VMs away and back; resumable.",
+                                   XO_PERM_ADMINISTRATE, XO_ON_POOL, 0, p_rolling_update,
+                                   r_rolling_update},
 };
 
 /* ------------------------------------------------------------------ lookups */
@@ -151,7 +196,7 @@ const char *xo_perm_name(xo_perm_t perm)
 
 const char *xo_arg_type_name(xo_arg_type_t type)
 {
-    return type == XO_ARG_BOOLEAN ? "boolean" : "string";
+    return type == XO_ARG_BOOLEAN ? "boolean" : type == XO_ARG_STRING_LIST ? "array" : "string";
 }
 
 const xo_op_t *xo_op_find_rest(const char *action, const xo_op_rest_t **rest)
@@ -194,7 +239,38 @@ static void check_ok(xo_args_check_t *c)
 
 static bool type_is(const xo_op_param_t *p, json_object *v)
 {
-    return json_object_is_type(v, p->type == XO_ARG_BOOLEAN ? json_type_boolean : json_type_string);
+    size_t n;
+
+    if (p->type != XO_ARG_STRING_LIST)
+        return json_object_is_type(v, p->type == XO_ARG_BOOLEAN ? json_type_boolean
+                                                                : json_type_string);
+    if (!json_object_is_type(v, json_type_array))
+        return false;
+    n = json_object_array_length(v);
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+            return false;
+    return true;
+}
+
+/* The items of a wire list: how many, and each string's length. */
+static xo_err_t check_list(const xo_op_param_t *p, json_object *v, xo_args_check_t *c)
+{
+    size_t n = json_object_array_length(v);
+
+    if (n > XO_ARG_LIST_MAX)
+        return fail(c, XO_ARGS_TOO_LONG, p, p->name, "args.%s: more than %d items", p->name,
+                    XO_ARG_LIST_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)json_object_get_string_len(json_object_array_get_idx(v, i));
+        if (len < p->min_len)
+            return fail(c, XO_ARGS_TOO_SHORT, p, p->name, "args.%s[%zu]: shorter than %zu", p->name,
+                        i, p->min_len);
+        if (p->max_len && len > p->max_len)
+            return fail(c, XO_ARGS_TOO_LONG, p, p->name, "args.%s[%zu]: longer than %zu", p->name,
+                        i, p->max_len);
+    }
+    return XO_OK;
 }
 
 static bool in_values(const char *const *values, const char *s)
@@ -211,8 +287,10 @@ static xo_err_t check_wire_value(const xo_op_param_t *p, json_object *v, xo_args
     size_t len;
 
     if (!type_is(p, v))
-        return fail(c, XO_ARGS_TYPE, p, p->name, "args.%s: expected a %s", p->name,
-                    xo_arg_type_name(p->type));
+        return fail(c, XO_ARGS_TYPE, p, p->name, "args.%s: expected %s %s", p->name,
+                    p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
+    if (p->type == XO_ARG_STRING_LIST)
+        return check_list(p, v, c);
     if (p->type != XO_ARG_STRING)
         return XO_OK;
     len = (size_t)json_object_get_string_len(v);
@@ -282,8 +360,8 @@ static xo_err_t api_param(const xo_op_param_t *p, json_object *v, json_object *a
                           xo_args_check_t *c)
 {
     if (!type_is(p, v))
-        return fail(c, XO_ARGS_TYPE, p, p->name, "%s: expected a %s", p->name,
-                    xo_arg_type_name(p->type));
+        return fail(c, XO_ARGS_TYPE, p, p->name, "%s: expected %s %s", p->name,
+                    p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
     if (p->type == XO_ARG_STRING && !(p->flags & XO_PARAM_EMPTY_OK) &&
         json_object_get_string_len(v) == 0)
         return fail(c, XO_ARGS_TOO_SHORT, p, p->name, "%s: must not be empty", p->name);
@@ -328,7 +406,10 @@ xo_err_t xo_op_params_to_args(const xo_op_t *op, json_object *params, json_objec
     for (const xo_op_param_t *p = op->params; p->name; p++) {
         if (!(p->flags & XO_PARAM_REQUIRED))
             continue;
-        if (!json_object_object_get_ex(params, p->name, &v))
+        if (!json_object_object_get_ex(params, p->name, &v) &&
+            json_object_object_get_ex(args, p->name, &v))
+            continue; /* given under an alias (pool.listMissingPatches' `host`) */
+        if (!v)
             return fail(c, XO_ARGS_MISSING, p, p->name, "%s: missing", p->name);
         err = api_param(p, v, args, c);
         if (err != XO_OK)

@@ -30,11 +30,20 @@ typedef enum {
     XO_OP_VM_SET,
     XO_OP_TAG_ADD,
     XO_OP_TAG_REMOVE,
+    XO_OP_POOL_LIST_MISSING_PATCHES,
+    XO_OP_POOL_INSTALL_PATCHES,
+    XO_OP_POOL_ROLLING_UPDATE,
     XO_OP_COUNT
 } xo_op_id_t;
 
 /** JSON type of a parameter. */
-typedef enum { XO_ARG_STRING, XO_ARG_BOOLEAN } xo_arg_type_t;
+typedef enum {
+    XO_ARG_STRING,
+    XO_ARG_BOOLEAN,
+    XO_ARG_STRING_LIST /**< an array of strings (min_len/max_len bound each item) */
+} xo_arg_type_t;
+
+#define XO_ARG_LIST_MAX 1000 /**< items of an XO_ARG_STRING_LIST, at most */
 
 /** What a parameter is: a command argument, or an xo-server API parameter handled there. */
 typedef enum {
@@ -68,11 +77,14 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM_SNAPSHOT   (1u << 1) /**< "VM-snapshot" */
 #define XO_ON_VM_TEMPLATE   (1u << 2) /**< "VM-template" */
 #define XO_ON_VM_CONTROLLER (1u << 3) /**< "VM-controller" (dom0) */
+#define XO_ON_HOST          (1u << 4) /**< "host" */
+#define XO_ON_POOL          (1u << 5) /**< "pool" */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
 
-/** A REST action: POST /rest/v0/vms/<id>/actions/<action> (other REST routes of an op, such
- *  as PATCH or tags, are the REST API's: gateway/api/rest_actions.c). */
+/** A REST action: POST /rest/v0/<collection of the op's targets>/<id>/actions/<action>
+ *  (other REST routes of an op, such as PATCH or tags, are the REST API's:
+ *  gateway/api/rest_actions.c). */
 typedef struct {
     const char *action;
     const char *set_true; /**< a boolean argument the action sets (hard_shutdown: force), or NULL */
@@ -109,7 +121,7 @@ const xo_op_param_t *xo_op_param(const xo_op_t *op, const char *name);
 /** @brief "operate" or "administrate". */
 const char *xo_perm_name(xo_perm_t perm);
 
-/** @brief "string" or "boolean". */
+/** @brief "string", "boolean" or "array". */
 const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**

@@ -176,6 +176,18 @@ static CURLcode setup_tls(xo_xapi_conn_t *conn)
     return rc;
 }
 
+xo_err_t xo_xapi_conn_tls_to(xo_xapi_conn_t *conn, void *easy)
+{
+    CURL *saved = conn->easy;
+    CURLcode rc;
+
+    /* setup_tls works on conn->easy; the pin callback's data stays the connection */
+    conn->easy = easy;
+    rc = setup_tls(conn);
+    conn->easy = saved;
+    return rc == CURLE_OK ? XO_OK : XO_ERR_TLS;
+}
+
 xo_err_t xo_tls_cert_fingerprint_file(const char *pem_path, char hex[65], char *errstr,
                                       size_t errstr_size)
 {

@@ -67,6 +67,14 @@ xo_err_t xo_xapi_conn_set_url(xo_xapi_conn_t *conn, const char *url, char *errst
  */
 void xo_xapi_conn_set_abort(xo_xapi_conn_t *conn, volatile sig_atomic_t *flag);
 
+/**
+ * @brief Give another libcurl easy handle (@p easy, a CURL *) the connection's TLS checks:
+ *        its pin, CA or insecure setting, for the HTTP handlers of the same host (a patch
+ *        upload). Use @p easy on the connection's thread, while the connection lives.
+ * @returns XO_OK or XO_ERR_TLS.
+ */
+xo_err_t xo_xapi_conn_tls_to(xo_xapi_conn_t *conn, void *easy);
+
 /** @brief Current URL; borrowed, valid until the next set_url or free. */
 const char *xo_xapi_conn_url(const xo_xapi_conn_t *conn);
 

@@ -19,6 +19,7 @@
 #include "bus/token_log.h"
 #include "gateway.h"
 #include "transport/http_server.h"
+#include "xo_alloc.h"
 #include "xo_cli.h"
 #include "xo_envelope.h"
 #include "xo_kafka.h"
@@ -381,7 +382,7 @@ int main(int argc, char **argv)
     gw_ctx_t ctx;
     gw_token_log_t *token_log = NULL;
     xo_topics_t topics;
-    char errstr[512];
+    char errstr[512], alloc[32];
     int code = XO_EXIT_FAILURE;
     xo_err_t err;
     struct sigaction sa;
@@ -511,6 +512,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    xo_info(MOD, "event=allocator name=%s", xo_alloc_name(alloc, sizeof(alloc)));
     xo_info(MOD, "event=listening url=%s://%s:%d version=%s",
             xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
             xo_config_get(cfg, "http.address"), gw_http_port(g_http), XO_VERSION);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # XO Fleet demo stack (README command 1): installs what is missing, builds, then starts
-# xo-kafka-dev, two simulated pools of different sizes, one xo-agent per pool and
-# xo-gateway, prints where everything is, and stays up until Ctrl-C, which stops every
-# process it started (and only those). The gateway signs commands with a key generated in
-# the run directory and both agents trust it; each agent signs its results with its own
-# key, which the gateway trusts for that agent's pool (commands.agent_keys). So the demo
-# can start and stop VMs (README, "Try it"); tests/e2e/test_demo.py runs those lines
-# against it.
+# xo-kafka-dev, two simulated pools of different sizes (one XCP-ng, one XenServer, both with
+# missing patches), a local HTTPS patch catalogue for the XenServer one, one xo-agent per
+# pool and xo-gateway, prints where everything is, and stays up until Ctrl-C, which stops
+# every process it started (and only those). The gateway signs commands with a key
+# generated in the run directory and both agents trust it; each agent signs its results
+# with its own key, which the gateway trusts for that agent's pool (commands.agent_keys).
+# So the demo can start and stop VMs and patch hosts (README, "Try it");
+# tests/e2e/test_demo.py runs those lines against it.
 #
 # Environment: XO_DEMO_PORT (gateway port, default 8080), XO_DEMO_BUILD_DIR (default
 # build), XO_DEMO_VMS_A / XO_DEMO_VMS_B (VMs per pool, default 200 and 60),
@@ -45,7 +46,7 @@ fi
 # 2. install what is missing, build
 build_demo() {
   local need_install=0
-  for pc in rdkafka libcurl libxml-2.0 json-c libwebsockets openssl libzstd cmocka; do
+  for pc in rdkafka libcurl libxml-2.0 json-c libwebsockets openssl libzstd libarchive cmocka; do
     pkg-config --exists "$pc" 2>/dev/null || need_install=1
   done
   for cmd in cmake cc python3 kcat node npm; do
@@ -107,14 +108,22 @@ wait_line() { # file prefix timeout_s -> the first line starting with prefix
 PIDS+=($!)
 BOOTSTRAP=$(wait_line "$RUN/kafka.out" "127.0.0.1:" 30) || die "xo-kafka-dev did not start (see $RUN/kafka.log)"
 
-# 5. two simulated pools of different sizes
-start_sim() { # name vms hosts seed
+# 5. two simulated pools of different sizes: XCP-ng 8.2.1 and XenServer 8.2.1
+start_sim() { # name vms hosts seed [simulator options]
   python3 "$SRC/tests/xapi_sim/xapi_sim.py" --port 0 --vms "$2" --hosts "$3" --seed "$4" \
-    --event-batch-ms "$BATCH" >"$RUN/$1.out" 2>"$RUN/$1.log" &
+    --event-batch-ms "$BATCH" "${@:5}" >"$RUN/$1.out" 2>"$RUN/$1.log" &
   PIDS+=($!)
 }
 start_sim sim-a "$VMS_A" 3 1
-start_sim sim-b "$VMS_B" 2 2
+start_sim sim-b "$VMS_B" 2 2 --family xenserver --product-version 8.2.1
+
+# the XenServer pool's patch catalogue (HTTPS on loopback, its own self-signed CA)
+python3 "$SRC/tests/e2e/catalog_server.py" --dir "$RUN/catalog" --cert-dir "$RUN/catalog-tls" \
+  --demo 8.2.1 >"$RUN/catalog.out" 2>"$RUN/catalog.log" &
+PIDS+=($!)
+wait_line "$RUN/catalog.out" "ready" 30 >/dev/null || die "the catalogue did not start (see $RUN/catalog.log)"
+CATALOG=$(wait_line "$RUN/catalog.out" "listening: " 5 | cut -d' ' -f2)
+CATALOG_CA=$(wait_line "$RUN/catalog.out" "ca: " 5 | cut -d' ' -f2)
 declare -A SIM_URL SIM_POOL
 for s in sim-a sim-b; do
   wait_line "$RUN/$s.out" "ready" 120 >/dev/null || die "simulator $s did not start (see $RUN/$s.log)"
@@ -142,6 +151,9 @@ prefix = xo.
 bootstrap.servers = $BOOTSTRAP
 [commands]
 public_keys = $RUN/keys/gateway.pub
+[patches]
+catalog_url = $CATALOG/updates.xml
+ca_file = $CATALOG_CA
 CONF
   XO_AGENT_XAPI_PASSWORD=password "$BUILD/agent/xo-agent" --config "$RUN/agent-$s.conf" \
     >"$RUN/agent-$s.out" 2>"$RUN/agent-$s.log" &

@@ -12,6 +12,8 @@ PACKAGES=(
   libwebsockets-dev                     # gateway HTTP/WebSocket server
   libssl-dev openssl ca-certificates    # TLS, Ed25519, certificates in tests
   libzstd-dev                           # compression
+  libarchive-dev                        # patch zips unzipped as a stream
+  libmimalloc-dev                       # the gateway's allocator (json-c's small allocations)
   zstd libxxhash0                       # XAPI simulator: zstd exports/imports, fast XXH64 for XVA chunks
   libcmocka-dev                         # unit tests
   kcat                                  # Kafka CLI: tests read topics as users do

@@ -46,6 +46,16 @@ extern const gw_rpc_method_t gw_api_session_methods[];
 extern const gw_rpc_method_t gw_api_xo_methods[];
 extern const gw_rpc_method_t gw_api_system_methods[];
 extern const gw_rpc_method_t gw_api_vm_methods[];
+extern const gw_rpc_method_t gw_api_pool_methods[];
+
+/**
+ * @brief The generic method of a command op (api_vm.c; api_pool.c serves its ops with it):
+ *        check the permission, then the params against the op's row, resolve the object
+ *        ("id" or its alias) in the view, and queue the command; the reply is deferred.
+ * @returns as a gw_rpc_fn.
+ */
+int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
+                 gw_buf_t *result, gw_xo_err_t *err);
 
 /**
  * @brief Issue the command @p op on the VM @p vm_id for @p user (api_vm.c, shared with the
@@ -68,6 +78,9 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
  */
 int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
                   const gw_type_t *types, gw_xo_err_t *err);
+
+/** @brief The XO types an op's "id" may name (its XO_ON_* targets), GW_T_NONE-terminated. */
+void gw_op_target_types(unsigned targets, gw_type_t types[7]);
 
 /** @brief The command bus's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);

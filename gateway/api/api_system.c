@@ -13,7 +13,8 @@
 /* ---- the registry: a new api_*.c table is one more line here ---- */
 
 static const gw_rpc_method_t *const TABLES[] = {gw_api_session_methods, gw_api_xo_methods,
-                                                gw_api_system_methods, gw_api_vm_methods, NULL};
+                                                gw_api_system_methods,  gw_api_vm_methods,
+                                                gw_api_pool_methods,    NULL};
 
 const gw_rpc_method_t *gw_rpc_find(const char *name)
 {

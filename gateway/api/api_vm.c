@@ -214,7 +214,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-static void target_types(unsigned targets, gw_type_t types[5])
+void gw_op_target_types(unsigned targets, gw_type_t types[7])
 {
     int n = 0;
 
@@ -226,16 +226,34 @@ static void target_types(unsigned targets, gw_type_t types[5])
         types[n++] = GW_T_VM_TEMPLATE;
     if (targets & XO_ON_VM_CONTROLLER)
         types[n++] = GW_T_VM_CONTROLLER;
+    if (targets & XO_ON_HOST)
+        types[n++] = GW_T_HOST;
+    if (targets & XO_ON_POOL)
+        types[n++] = GW_T_POOL;
     types[n] = GW_T_NONE;
 }
 
-static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
+/* The op's object in the params: "id", or a name of it (pool.listMissingPatches' host). */
+static json_object *object_param(const xo_op_t *op, json_object *params)
+{
+    json_object *v = NULL;
+
+    if (json_object_object_get_ex(params, "id", &v))
+        return v;
+    for (const xo_op_param_t *p = op->params; p->name; p++)
+        if (p->use == XO_PARAM_ALIAS && strcmp(p->alias_of, "id") == 0 &&
+            json_object_object_get_ex(params, p->name, &v))
+            return v;
+    return NULL;
+}
+
+int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
                  gw_buf_t *result, gw_xo_err_t *err)
 {
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[5];
+    gw_type_t types[7];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
@@ -248,8 +266,8 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     /* the permission before the parameters, as xo-server checks a method's permission
      * before its params: a viewer learns nothing from the checks of a call it may not make,
      * and a call that changes nothing (vm.set {id}) is refused like any other */
-    target_types(op->targets, types);
-    json_object_object_get_ex(params, "id", &v);
+    gw_op_target_types(op->targets, types);
+    v = object_param(op, params);
     if (gw_vm_may_run(ctx, s->user, op,
                       v && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
                                                                     : NULL,
@@ -260,7 +278,7 @@ static int vm_op(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
         goto out;
     }
     /* "id" names the object; the command gets the agent's uuid for it (gw_vm_command) */
-    json_object_object_get_ex(params, "id", &v);
+    json_object_object_get_ex(args, "id", &v);
     id = json_object_get_string(v);
     json_object_object_del(args, "id");
     if ((op->flags & XO_OP_NEEDS_CHANGE) && json_object_object_length(args) == 0) {
@@ -306,7 +324,7 @@ out:
     static int fn(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,           \
                   gw_xo_err_t *err)                                                                \
     {                                                                                              \
-        return vm_op(name, ctx, s, params, result, err);                                           \
+        return gw_op_method(name, ctx, s, params, result, err);                                    \
     }
 GENERIC_OPS(GENERIC_FN)
 

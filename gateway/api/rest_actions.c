@@ -1,7 +1,8 @@
 /*
  * rest_actions.c - REST requests that change something, each one command of the op table
- * on the bus (api_vm.c checks the permission and resolves the object): VM actions
- * (POST /vms/<id>/actions/<name>: 202 + a task, or with ?sync=true 204, 201 {id} for a
+ * on the bus (api_vm.c checks the permission and resolves the object): actions, those of
+ * the ops acting on the collection's type (POST /vms/<id>/actions/<name>,
+ * /pools/<id>/actions/rolling_update: 202 + a task, or with ?sync=true 204, 201 {id} for a
  * snapshot), PATCH /vms/<id> (vm.set), DELETE of a VM, snapshot or template (vm.delete
  * with its disks, as XO's VM_destroy), and tags (tag.add / tag.remove). The synchronous
  * ones answer when the command's outcome arrives (gw_rest_reply, through the transport).
@@ -155,7 +156,7 @@ void gw_rest_action(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query
                     const gw_user_t *user, gw_http_resp_t *r)
 {
     const xo_op_rest_t *ra = NULL;
-    const xo_op_t *op = xo_op_find_rest(q->action, &ra);
+    const xo_op_t *op = gw_rest_action_op(q->action, q->type, &ra);
     json_object *args = json_object_new_object(), *body = NULL;
     gw_type_t types[2];
     gw_xo_err_t err;

@@ -112,12 +112,19 @@ void gw_rest_task_delete(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t
 #define GW_REST_TAGS    (1u << 3) /**< PUT, DELETE /<c>/<id>/tags/<tag> */
 #define GW_REST_DELETE  (1u << 4) /**< DELETE /<c>/<id> */
 #define GW_REST_PATCH   (1u << 5) /**< PATCH /<c>/<id> */
-#define GW_REST_ACTIONS (1u << 6) /**< POST /<c>/<id>/actions/<op table's actions> */
+#define GW_REST_ACTIONS (1u << 6) /**< POST /<c>/<id>/actions/<actions of the ops on c's type> */
 #define GW_REST_FORMATS (1u << 7) /**< GET /<c>/<id>.<format>: recognised, not served */
 #define GW_REST_EXTRA   (1u << 8) /**< not in XO's spec (a gateway extension) */
 
 /** @brief The features of @p type's collection (0: no collection). */
 unsigned gw_rest_features(gw_type_t type);
+
+/**
+ * @brief The op whose REST action is @p action and that acts on @p type (its XO_ON_*
+ *        targets: vms' start, pools' rolling_update), or NULL.
+ * @param ra receives the action's entry (borrowed from the op table); may be NULL.
+ */
+const xo_op_t *gw_rest_action_op(const char *action, gw_type_t type, const xo_op_rest_t **ra);
 
 /**
  * @brief Is this route served for this method? @returns 0 (yes), 404 (no such route for

@@ -22,7 +22,7 @@ static const struct {
     gw_type_t type;
     unsigned features;
 } RESOURCES[] = {
-    {GW_T_POOL, SUBS_AND_LIST},
+    {GW_T_POOL, SUBS_AND_LIST | GW_REST_ACTIONS},
     {GW_T_HOST, SUBS_AND_LIST},
     {GW_T_VM, VM_COMMON | GW_REST_DELETE | GW_REST_PATCH | GW_REST_ACTIONS | GW_REST_FORMATS},
     {GW_T_VM_CONTROLLER, VM_COMMON},
@@ -46,6 +46,24 @@ unsigned gw_rest_features(gw_type_t type)
         if (RESOURCES[i].type == type)
             return RESOURCES[i].features;
     return 0;
+}
+
+static bool acts_on(const xo_op_t *op, gw_type_t type)
+{
+    gw_type_t types[7];
+
+    gw_op_target_types(op->targets, types);
+    for (int i = 0; types[i] != GW_T_NONE; i++)
+        if (types[i] == type)
+            return true;
+    return false;
+}
+
+const xo_op_t *gw_rest_action_op(const char *action, gw_type_t type, const xo_op_rest_t **ra)
+{
+    const xo_op_t *op = xo_op_find_rest(action, ra);
+
+    return op && acts_on(op, type) ? op : NULL;
 }
 
 /* 0 when @p method is one of @p allowed (bits of gw_http_method_t), else 405. */
@@ -91,8 +109,9 @@ int gw_rest_allowed(const gw_rest_query_t *q, gw_http_method_t method)
     case GW_ROUTE_TAG:
         return f & GW_REST_TAGS ? one_of(method, M(PUT) | M(DELETE)) : 404;
     case GW_ROUTE_ACTION:
-        return f & GW_REST_ACTIONS && xo_op_find_rest(q->action, NULL) ? one_of(method, M(POST))
-                                                                       : 404;
+        return f & GW_REST_ACTIONS && gw_rest_action_op(q->action, q->type, NULL)
+                   ? one_of(method, M(POST))
+                   : 404;
     default:
         return 404;
     }
@@ -214,8 +233,9 @@ static const int S_LIST[] = {200, 400, 401, 0}, S_GET[] = {200, 400, 401, 404, 0
                  S_ACTION[] = {202, 204, 400, 401, 403, 404, 500, 0},
                  S_SNAPSHOT[] = {201, 202, 400, 401, 403, 404, 500, 0}, S_PLAIN[] = {200, 0};
 
-static void collection_ops(spec_t *s, const char *c, unsigned f)
+static void collection_ops(spec_t *s, gw_type_t type, unsigned f)
 {
+    const char *c = gw_xo_type(type)->collection;
     static const char *const SUBS[] = {"messages", "tasks", "vdis"};
     bool extra = f & GW_REST_EXTRA;
     char path[160];
@@ -243,7 +263,8 @@ static void collection_ops(spec_t *s, const char *c, unsigned f)
     if (f & GW_REST_ACTIONS) {
         static const char *const SYNC[] = {"sync", NULL};
         for (int op = 0; op < XO_OP_COUNT; op++)
-            for (const xo_op_rest_t *ra = xo_ops[op].rest; ra && ra->action; ra++) {
+            for (const xo_op_rest_t *ra = xo_ops[op].rest;
+                 ra && ra->action && acts_on(&xo_ops[op], type); ra++) {
                 snprintf(path, sizeof(path), "/%s/{id}/actions/%s", c, ra->action);
                 operation(s, path, "post", xo_ops[op].summary, SYNC,
                           op == XO_OP_VM_SNAPSHOT ? S_SNAPSHOT : S_ACTION, extra);
@@ -294,7 +315,7 @@ void gw_rest_swagger(gw_http_resp_t *r)
     operation(&s, "/ping", "get", "Liveness: {result: pong, timestamp}", NULL, S_PLAIN, false);
     operation(&s, "/docs/swagger.json", "get", "This document", NULL, S_PLAIN, false);
     for (size_t i = 0; i < sizeof(RESOURCES) / sizeof(RESOURCES[0]); i++)
-        collection_ops(&s, gw_xo_type(RESOURCES[i].type)->collection, RESOURCES[i].features);
+        collection_ops(&s, RESOURCES[i].type, RESOURCES[i].features);
     operation(&s, "/tasks", "get", "The gateway's tasks (its commands); ?watch=true streams them",
               WATCH, S_LIST, false);
     operation(&s, "/tasks", "delete", "Forget every finished task", NULL, S_TASKS_DELETE, false);

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,85 @@ static char *rx_translate(const char *js, const char **why)
     return r.out;
 }
 
+/*
+ * glibc's regcomp expands counted and '+' repetitions by copying the repeated tree (a+ is
+ * a a*, a{3} is a a a), so nested repetitions cost the product of their counts: a filter of
+ * 40 bytes ("/r++++.../") asked for gigabytes. Before compiling, bound the size of that
+ * expansion: an atom counts 1, a group the sum of its content, '+' doubles what it repeats,
+ * {m,n} multiplies it by max(m, n), and stacked repetitions multiply again.
+ */
+#define RX_MAX_NODES      20000
+#define RX_MAX_NODES_TEXT "20,000"
+#define RX_MAX_GROUPS     64 /* nested groups (the filter itself allows far fewer terms) */
+
+static uint64_t rx_cap(uint64_t v)
+{
+    return v > RX_MAX_NODES + 1 ? RX_MAX_NODES + 1 : v;
+}
+
+/* The copies a {m,n} repetition at @p s ('{') makes, and its length through '}'. */
+static uint64_t rx_braces(const char *s, size_t *len)
+{
+    char *end;
+    unsigned long m = strtoul(s + 1, &end, 10), n = m;
+
+    if (*end == ',')
+        n = end[1] == '}' ? m + 1 : strtoul(end + 1, &end, 10);
+    end = strchr(end, '}');
+    *len = end ? (size_t)(end - s) : strlen(s) - 1;
+    return m > n ? m : (n ? n : 1);
+}
+
+/* Whether the POSIX ERE @p ere would expand past RX_MAX_NODES nodes in regcomp. */
+static bool rx_too_complex(const char *ere)
+{
+    uint64_t sum[RX_MAX_GROUPS + 1] = {0}, last = 0, copies;
+    int top = 0;
+    size_t n;
+
+    for (size_t i = 0; ere[i]; i++) {
+        switch (ere[i]) {
+        case '(':
+            if (top == RX_MAX_GROUPS)
+                return true;
+            sum[++top] = 0, last = 0;
+            continue;
+        case ')':
+            last = top > 0 ? sum[top--] : 0;
+            sum[top] = rx_cap(sum[top] + last);
+            continue;
+        case '*':
+        case '?':
+        case '|':
+            continue; /* no copy: a star or an option wraps what it repeats */
+        case '+':
+            copies = 2, n = 0;
+            break;
+        case '{':
+            copies = rx_braces(ere + i, &n);
+            break;
+        case '[':
+            for (n = i + 1 + (ere[i + 1] == '^'), n += ere[n] == ']'; ere[n] && ere[n] != ']';)
+                n++;
+            i = ere[n] ? n : n - 1;
+            sum[top] = rx_cap(sum[top] + 1), last = 1;
+            continue;
+        case '\\':
+            i += ere[i + 1] != '\0';
+            /* fall through */
+        default:
+            sum[top] = rx_cap(sum[top] + 1), last = 1;
+            continue;
+        }
+        sum[top] = rx_cap(sum[top] + last * (copies - 1));
+        last = rx_cap(last * copies);
+        i += n;
+        if (sum[top] > RX_MAX_NODES)
+            return true;
+    }
+    return sum[top] > RX_MAX_NODES;
+}
+
 static node_t *regex(parser_t *p)
 {
     size_t start = p->pos++, n = 0;
@@ -469,6 +549,13 @@ static node_t *regex(parser_t *p)
         return fail(p, XO_ERR_UNSUPPORTED,
                     "unsupported filter: regular expression at position %zu uses %s", start,
                     why ? why : "memory");
+    if (rx_too_complex(posix)) {
+        free(posix);
+        return fail(p, XO_ERR_UNSUPPORTED,
+                    "unsupported filter: regular expression at position %zu repeats too much "
+                    "(its compiled form would pass " RX_MAX_NODES_TEXT " nodes)",
+                    start);
+    }
     node = new_node(p, N_REGEX);
     if (!node) {
         free(posix);

@@ -285,4 +285,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import bench_common  # beside this script: errors as one line, never a traceback
+
+    bench_common.run_main(main)

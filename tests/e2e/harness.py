@@ -37,7 +37,7 @@ def build_dir():
 
 
 def binary(name):
-    for sub in ("tools", "agent", "gateway", "cli", ""):
+    for sub in ("tools", "agent", "gateway", "cli", "tests/bench", ""):
         p = os.path.join(BUILD, sub, name)
         if os.path.isfile(p) and os.access(p, os.X_OK):
             return p

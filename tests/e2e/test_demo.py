@@ -144,6 +144,7 @@ class DemoActs(unittest.TestCase):
                 self.assertRegex(vm, UUID, f"{command} gave {vm!r}")
                 states.append(self._power_state(sims, vm))
                 self.assertEqual(states[-1], "Halted", "the README picks a halted VM")
+            self._check_patching(command, out)
             for needle, want in EFFECTS:
                 if needle in command:
                     self.assertIsNotNone(vm, f"{command} acts before a VM was picked")
@@ -158,6 +159,21 @@ class DemoActs(unittest.TestCase):
         harness.wait_until(
             lambda: json.loads(gw_harness.http_get(vm_url, gw_harness.basic(*gw_harness.ADMIN))[1])
             .get("power_state") == states[-1], 30, what="the view shows the VM's last state")
+
+    patched = False
+
+    def _check_patching(self, command, out):
+        """Before the install every host misses something; after it, nothing."""
+        if "pool.installPatches" in command:
+            self.assertNotIn('"error"', out, f"{command}\n{out}")
+            self.assertEqual(out.count('"result":true'), 5, f"{command}\n{out}")
+            self.patched = True
+        elif "pool.listMissingPatches" in command:
+            lines = [l for l in out.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 5, f"one answer per host of both pools\n{out}")
+            for line in lines:
+                self.assertTrue(line.startswith('{"result":[' + ("]" if self.patched else "{")),
+                                f"{command}\n{out}")
 
     @staticmethod
     def _power_state(sims, vm):

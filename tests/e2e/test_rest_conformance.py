@@ -5,10 +5,10 @@ simulators, two agents, xo-kafka-dev and a commands-enabled gateway.
 1. What the gateway serves is what its /rest/v0/docs/swagger.json lists; every operation
    there must exist in XO's spec.
 2. Every served operation is called (collections with each output form, objects, sub-
-   collections, actions async and ?sync=true, PATCH, DELETE, tags, tasks with wait and
-   watch, unknown ids, bad parameters); each status code must be one the spec lists for the
-   operation, and each JSON body (NDJSON: each line) must validate against the spec's
-   schema for that status; error bodies are XO's {error, data}.
+   collections, actions async and ?sync=true (a pool's rolling update too), PATCH, DELETE,
+   tags, tasks with wait and watch, unknown ids, bad parameters); each status code must be
+   one the spec lists for the operation, and each JSON body (NDJSON: each line) must
+   validate against the spec's schema for that status; error bodies are XO's {error, data}.
 3. docs/api.md's compatibility table has a row for each of the spec's operations, served
    ones marked conformant or different (why), the others not served (why).
 The report (checked, passed, failed, not served with reasons, served count against the 29
@@ -30,6 +30,7 @@ import gw_harness as g
 import harness
 import rest_spec
 from test_agent_commands import regular_vms, vm_by_state, wait_consuming
+from test_patch_list import Xapi
 
 SERVED_BEFORE = 29  # issue 15: operations served before this work (of 127 tried)
 BASE = "/rest/v0"
@@ -290,6 +291,51 @@ def check_vm_actions(ck, sims, served):
     return vm
 
 
+def halt_unmovable(sim):
+    """Halt the paused VMs and the running ones with a disk on a local SR: a rolling update
+    cannot evacuate them (docs/patching.md)."""
+    x, t = Xapi(sim), sim.truth()
+    for ref, vm in t["vm"].items():
+        if vm["is_a_template"] or vm["is_control_domain"] or \
+                vm["power_state"] not in ("Running", "Paused"):
+            continue
+        srs = [t["sr"].get(t["vdi"].get(t["vbd"][b]["VDI"], {}).get("SR"), {})
+               for b in vm["VBDs"] if t["vbd"].get(b, {}).get("VDI") in t["vdi"]]
+        if vm["power_state"] == "Paused" or not all(sr.get("shared") for sr in srs):
+            x.ok("VM.hard_shutdown", ref)
+
+
+def check_pool_actions(ck, sims, served):
+    """POST /pools/{id}/actions/rolling_update on the second pool (the VM checks use the
+    first): 202 and a task that ends in success once every host was rebooted; then, nothing
+    left to install, ?sync=true answers 204; an unknown pool 404; and the action is the
+    pools' only: /vms/<id>/actions/rolling_update is 404."""
+    op = ("POST", "/pools/{id}/actions/rolling_update")
+    if op not in served:
+        return
+    sim = sims[1]
+    sim.post("/sim/config?host_shutdown_delay_s=0.2&host_down_s=0.5&updater_seconds=0.1")
+    halt_unmovable(sim)
+    boots = {h["uuid"]: h["other_config"].get("boot_time") for h in sim.truth()["host"].values()}
+    path = f"/pools/{sim.pool_uuid}/actions/rolling_update"
+    st, body, headers = ck.check(op, path, expect=202)
+    if st == 202:
+        ck.record(op, headers.get("Location") == f"{BASE}/tasks/{body['taskId']}",
+                  f"Location {headers.get('Location')}")
+        task = wait_task(ck, body["taskId"])
+        after = {h["uuid"]: h["other_config"].get("boot_time")
+                 for h in sim.truth()["host"].values()}
+        rebooted = all(after[h] != boots[h] for h in boots)
+        ck.record(op, task.get("status") == "success" and rebooted,
+                  f"task {task.get('status')}, every host rebooted: {rebooted}")
+    ck.check(op, path, {"sync": "true"}, expect=204)
+    ck.check(op, "/pools/00000000-0000-4000-8000-00000000dead/actions/rolling_update",
+             {"sync": "true"}, expect=404)
+    vm = next(iter(regular_vms(sim)))
+    st, _, _, _ = ck.c.call("POST", f"/vms/{vm}/actions/rolling_update", {"sync": "true"})
+    ck.record(op, st == 404, f"POST /vms/<id>/actions/rolling_update -> {st}")
+
+
 def check_vm_changes(ck, sims, served, vm):
     sim = sims[0]
     if ("PATCH", "/vms/{id}") in served:
@@ -422,6 +468,7 @@ def check_all(c, v, sims, served):
     ids = {}
     # the actions first: their snapshots (and the snapshots' disks) are objects to list
     vm = check_vm_actions(ck, sims, served)
+    check_pool_actions(ck, sims, served)
     eventually(lambda: c.json("/vm-snapshots") and c.json("/vdi-snapshots"))
     simple = [op for op in served if op[0] == "GET" and re.match(r"^/[a-z-]+$", op[1])]
     for op in simple:

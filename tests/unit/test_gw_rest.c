@@ -259,6 +259,13 @@ static void test_route_refusals(void **state)
     o = route(&ctx, true, "/rest/v0/vms/nope/actions/start", VIEWER, NULL, &status);
     assert_int_equal(status, 403);
     json_object_put(o);
+    /* an action of another collection's op is none of this one's */
+    o = route(&ctx, true, "/rest/v0/vms/vm1/actions/rolling_update", ADMIN, NULL, &status);
+    assert_int_equal(status, 404);
+    json_object_put(o);
+    o = route(&ctx, true, "/rest/v0/pools/p1/actions/start", ADMIN, NULL, &status);
+    assert_int_equal(status, 404);
+    json_object_put(o);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);
     unlink(path);

@@ -458,6 +458,35 @@ static void test_check_limits_and_values(void **state)
     assert_string_equal(c.name, "mode");
 }
 
+/* String lists (pool.installPatches' hosts and patches): arrays of bounded strings. */
+static void test_check_string_lists(void **state)
+{
+    const xo_op_t *op = xo_op_find("pool.installPatches");
+    char big[40000];
+    size_t n = 0;
+    xo_args_check_t c;
+
+    (void)state;
+    assert_int_equal(wire(op, "{\"id\":\"p\",\"hosts\":[\"a\",\"b\"],\"patches\":[]}", &c),
+                     XO_ARGS_OK);
+    assert_int_equal(wire(op, "{\"id\":\"p\",\"hosts\":\"a\"}", &c), XO_ARGS_TYPE);
+    assert_string_equal(c.message, "args.hosts: expected an array");
+    assert_int_equal(wire(op, "{\"id\":\"p\",\"hosts\":[\"a\",5]}", &c), XO_ARGS_TYPE);
+    assert_int_equal(wire(op, "{\"id\":\"p\",\"patches\":[\"\"]}", &c), XO_ARGS_TOO_SHORT);
+    assert_string_equal(c.message, "args.patches[0]: shorter than 1");
+    assert_int_equal(wire(op,
+                          "{\"id\":\"p\",\"patches\":[\"0123456789012345678901234567890123456789"
+                          "0123456789012345678901234567\"]}",
+                          &c),
+                     XO_ARGS_TOO_LONG);
+    n += (size_t)snprintf(big + n, sizeof big - n, "{\"id\":\"p\",\"hosts\":[");
+    for (int i = 0; i <= XO_ARG_LIST_MAX; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "%s\"h\"", i ? "," : "");
+    snprintf(big + n, sizeof big - n, "]}");
+    assert_int_equal(wire(op, big, &c), XO_ARGS_TOO_LONG);
+    assert_string_equal(c.message, "args.hosts: more than 1000 items");
+}
+
 static xo_err_t api(const char *op, const char *params, json_object **args, xo_args_check_t *c)
 {
     json_object *p = parse(params);
@@ -519,6 +548,16 @@ static void test_params_to_args(void **state)
     json_object_put(a);
     assert_int_equal(api("vm.set", "{\"id\":\"v\",\"name_description\":\"\"}", &a, &c), XO_OK);
     expect_args(a, "{\"name_description\":\"\",\"id\":\"v\"}");
+    /* a required argument given under its alias (xo-server's `host`) */
+    assert_int_equal(api("pool.listMissingPatches", "{\"host\":\"h\"}", &a, &c), XO_OK);
+    expect_args(a, "{\"id\":\"h\"}");
+    assert_int_equal(api("pool.listMissingPatches", "{\"host\":\"\"}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_TOO_SHORT);
+    json_object_put(a);
+    assert_int_equal(api("pool.listMissingPatches", "{}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_MISSING);
+    assert_string_equal(c.name, "id");
+    json_object_put(a);
 }
 
 static void test_params_info_and_help(void **state)
@@ -669,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_table_well_formed),
         cmocka_unit_test(test_check_args),
         cmocka_unit_test(test_check_limits_and_values),
+        cmocka_unit_test(test_check_string_lists),
         cmocka_unit_test(test_params_to_args),
         cmocka_unit_test(test_params_info_and_help),
         cmocka_unit_test(test_schema_agrees),

@@ -1,0 +1,224 @@
+"""Issue 13, installing: pool.installPatches through npm xo-lib -> xo-gateway -> signed
+command -> the pool's xo-agent, which downloads each patch zip from a local HTTPS
+catalogue itself, unzips it as a stream and uploads its entry to the XAPI simulator.
+
+1. XCP-ng 8.2.1 (2 hosts): updater.py update on every host, the master first (the
+   installation times xo-agent records say so), then listMissingPatches answers [] on each.
+2. XenServer 7.1.0 (update system): failures first, each leaving the simulator's state as
+   it was (same updates, patches and VDIs; no temporary VDI): a precheck that fails (XAPI's
+   error reaches the client), a truncated zip, a zip bomb, a zip without the ISO, a
+   download that 404s. Then every missing patch, requirements first: each update applied
+   on every host, no temporary VDI left, listMissingPatches [] on each host; installing an
+   installed patch again is a no-op.
+3. XenServer 7.0.0 (legacy pool_patch): the .xsupdate streamed to /pool_patch_upload and
+   pool-applied; listMissingPatches [] on each host.
+"""
+import io
+import json
+import os
+import random
+import threading
+import time
+import zipfile
+
+import harness
+from test_patch_list import Xapi, call, host_uuids, start_stack, uid
+
+RND = random.Random(7)
+
+
+def blob(n):
+    return bytes(RND.getrandbits(8) for _ in range(n))
+
+
+def update_iso(uuid, name, size=300_000, **extra):
+    head = json.dumps(dict(uuid=uuid, name_label=name, **extra)).encode()
+    return b"XOSIMUPDATE\n" + head + b"\n" + blob(size)
+
+
+def legacy_xsupdate(uuid, name, size=200_000):
+    head = json.dumps({"uuid": uuid, "name_label": name}).encode()
+    return b"XOSIMPATCH\n" + head + b"\n" + blob(size)
+
+
+def write_zip(www, name, entries):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n, data in entries:
+            z.writestr(n, data)
+    with open(os.path.join(www, name), "wb") as f:
+        f.write(buf.getvalue())
+    return buf.getvalue()
+
+
+def catalogue(www, base, versions):
+    """versions: {value: [(uuid, name, zip name, requires)]} -> updates.xml."""
+    patches, vers = [], []
+    for value, plist in versions.items():
+        vers.append(f'<version value="{value}" name="XenServer {value}">' +
+                    "".join(f'<patch uuid="{u}"/>' for u, *_ in plist) + "</version>")
+        for u, name, zname, req in plist:
+            r = ("<requiredpatches>" + "".join(f'<requiredpatch uuid="{x}"/>' for x in req) +
+                 "</requiredpatches>") if req else ""
+            patches.append(f'<patch uuid="{u}" name-label="{name}" name-description="{name}" '
+                           f'patch-url="{base}/{zname}" url="{base}/doc/{name}" '
+                           f'after-apply-guidance="restartHost">{r}</patch>')
+    with open(os.path.join(www, "updates.xml"), "w") as f:
+        f.write("<patchdata><patches>" + "".join(patches) + "</patches><serverversions>" +
+                "".join(vers) + "</serverversions></patchdata>")
+
+
+def state(sim):
+    """What a failed install must leave as it was."""
+    t = sim.truth()
+    return {
+        "updates": sorted((u["uuid"], tuple(sorted(u.get("hosts", []))))
+                          for u in t.get("pool_update", {}).values()),
+        "patches": sorted(p["uuid"] for p in t.get("pool_patch", {}).values()),
+        "host_patches": len(t.get("host_patch", {})),
+        "vdis": sorted(v["uuid"] for v in t["vdi"].values()),
+    }
+
+
+def temp_vdis(sim):
+    return [v for v in sim.truth()["vdi"].values() if v.get("name_label") == "[XO] Patch ISO"]
+
+
+def missing_everywhere(gw, sim):
+    return {h: call(gw, "pool.listMissingPatches", {"host": h}).get("result")
+            for h in host_uuids(sim)}
+
+
+def check_xcp(gw, sim):
+    """The install runs on the agent's worker: other commands go on meanwhile."""
+    # the window in which other commands must answer: part of the scenario, so stretched
+    sim.post(f"/sim/config?updater_seconds={3 * harness.SCALE:g}")
+    vm = next(v["uuid"] for v in sim.truth()["vm"].values()
+              if not v["is_a_template"] and not v["is_control_domain"])
+    done = {}
+    th = threading.Thread(target=lambda: done.update(
+        r=call(gw, "pool.installPatches", {"pool": sim.pool_uuid}), t=time.monotonic()))
+    th.start()
+    time.sleep(1.0 * harness.SCALE)
+    t0 = time.monotonic()
+    renamed = call(gw, "vm.set", {"id": vm, "name_label": "renamed during the update"})
+    assert renamed.get("result") is True, renamed
+    second = call(gw, "pool.installPatches", {"pool": sim.pool_uuid})
+    assert "PATCH_INSTALL_RUNNING" in json.dumps(second), second
+    t1 = time.monotonic()
+    th.join(120 * harness.SCALE)
+    got = done["r"]
+    assert got.get("result") is True, got
+    assert done["t"] > t1 > t0, "vm.set and the second install answered while it ran"
+    sim.post("/sim/config?updater_seconds=0.3")
+    print(f"xcp-ng: vm.set answered in {t1 - t0:.1f} s and a second install was refused while "
+          "the install ran")
+    hosts = sim.truth()["host"]
+    master = sim.truth()["pool"]
+    master_ref = next(iter(master.values()))["master"]
+    times = {ref: float(h["other_config"]["rpm_patch_installation_time"]) for ref, h in hosts.items()}
+    assert all(times[master_ref] <= t for t in times.values()), times
+    for ref, h in hosts.items():
+        assert h["other_config"].get("sim_last_update"), h["other_config"]
+    left = missing_everywhere(gw, sim)
+    assert all(v == [] for v in left.values()), left
+    print(f"xcp-ng: updated on {len(hosts)} hosts, the master first; nothing missing after")
+
+
+def expect_failure(gw, sim, params, needle):
+    before = state(sim)
+    got = call(gw, "pool.installPatches", params)
+    assert "error" in got, got
+    text = json.dumps(got["error"])
+    assert needle in text, (needle, got)
+    assert state(sim) == before, (state(sim), before)
+    assert temp_vdis(sim) == []
+    return got["error"]
+
+
+def check_xs71(gw, sim, www, base):
+    x = Xapi(sim)
+    installed = next(iter(x.ok("pool_update.get_all_records").values()))["uuid"]
+    e1, e2, bad, trunc, bomb, empty, gone = (uid(0x7101), uid(0x7102), uid(0x71f1), uid(0x71f2),
+                                             uid(0x71f3), uid(0x71f4), uid(0x71f5))
+    write_zip(www, "E001.zip", [("README", b"read me"), ("XS71E001.iso", update_iso(e1, "XS71E001"))])
+    write_zip(www, "E002.zip", [("XS71E002.iso", update_iso(e2, "XS71E002"))])
+    write_zip(www, "BAD.zip", [("bad.iso", update_iso(
+        bad, "XS71EBAD", precheck_error=["UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", "sim says no"]))])
+    data = write_zip(www, "TRUNC.zip", [("t.iso", update_iso(trunc, "XS71ETRN"))])
+    with open(os.path.join(www, "TRUNC.zip"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    write_zip(www, "BOMB.zip", [("b.iso", bytes(64 << 20))])
+    write_zip(www, "EMPTY.zip", [("README", b"no iso")])
+    versions = {"7.1.0": [(installed, "XS71E000", "none.zip", []), (e2, "XS71E002", "E002.zip", [e1]),
+                          (e1, "XS71E001", "E001.zip", []), (bad, "XS71EBAD", "BAD.zip", []),
+                          (trunc, "XS71ETRN", "TRUNC.zip", []), (bomb, "XS71EBMB", "BOMB.zip", []),
+                          (empty, "XS71EMTY", "EMPTY.zip", []), (gone, "XS71EGON", "GONE.zip", [])]}
+    catalogue(www, base, versions)
+    p = sim.pool_uuid
+    err = expect_failure(gw, sim, {"pool": p, "patches": [bad]}, "UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR")
+    assert "sim says no" in json.dumps(err), err
+    expect_failure(gw, sim, {"pool": p, "patches": [trunc]}, "truncated")
+    expect_failure(gw, sim, {"pool": p, "patches": [bomb]}, "zip bomb")
+    expect_failure(gw, sim, {"pool": p, "patches": [empty]}, "no .iso entry")
+    expect_failure(gw, sim, {"pool": p, "patches": [gone]}, "GONE.zip")
+    print("xenserver 7.1: precheck failure, truncated zip, zip bomb, no ISO, 404: each an error, "
+          "state unchanged, no temporary VDI")
+
+    # the good catalogue: only what installs
+    catalogue(www, base, {"7.1.0": versions["7.1.0"][:3]})
+    before = missing_everywhere(gw, sim)
+    assert all([m["name"] for m in v] == ["XS71E001", "XS71E002"] for v in before.values()), before
+    got = call(gw, "pool.installPatches", {"hosts": host_uuids(sim)})  # the pool from its hosts
+    assert got.get("result") is True, got
+    t = sim.truth()
+    all_hosts = sorted(t["host"])
+    for u in (e1, e2):
+        rec = next(r for r in t["pool_update"].values() if r["uuid"] == u)
+        assert sorted(rec["hosts"]) == all_hosts, rec
+    assert temp_vdis(sim) == []
+    left = missing_everywhere(gw, sim)
+    assert all(v == [] for v in left.values()), left
+    before = state(sim)
+    got = call(gw, "pool.installPatches", {"pool": p, "patches": [e1]})
+    assert got.get("result") is True, got
+    assert state(sim) == before
+    print("xenserver 7.1: E001 then E002 applied on every host through a temporary VDI (gone); "
+          "nothing missing after; installing E001 again is a no-op")
+
+
+def check_xs70(gw, sim, www, base):
+    legacy = uid(0x700)
+    e1 = uid(0x7001)
+    write_zip(www, "L1.zip", [("XS70E001.xsupdate", legacy_xsupdate(e1, "XS70E001")),
+                              ("XS70E001-src.iso", b"sources")])
+    versions = {"7.0.0": [(legacy, "XS70E000", "none.zip", []), (e1, "XS70E001", "L1.zip", [])],
+                "7.1.0": []}
+    catalogue(www, base, versions)
+    Xapi(sim).put_legacy_patch(legacy, "XS70E000")
+    got = call(gw, "pool.installPatches", {"pool": sim.pool_uuid})
+    assert got.get("result") is True, got
+    t = sim.truth()
+    patch = next(r for r in t["pool_patch"].values() if r["uuid"] == e1)
+    assert patch["pool_applied"] is True, patch
+    left = missing_everywhere(gw, sim)
+    assert all(v == [] for v in left.values()), left
+    print("xenserver 7.0 (legacy): XS70E001 uploaded to /pool_patch_upload and pool-applied")
+
+
+def main():
+    t0 = time.monotonic()
+    with harness.Stack() as st:
+        sims, agents, gw, www, cat = start_stack(st)
+        base = next(l.split(" ", 1)[1].strip() for l in cat.lines if l.startswith("listening: "))
+        check_xcp(gw, sims["xcp"])
+        check_xs71(gw, sims["xs71"], www, base)
+        check_xs70(gw, sims["xs70"], www, base)
+        for ag in agents.values():
+            assert ag.stop() == 0, ag.log_text()[-2000:]
+        assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
+    print(f"PASS ({time.monotonic() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
