@@ -70,6 +70,8 @@ typedef struct agent {
      * them instead (tests/unit/support/agent_fixture.c). Set before any thread starts. */
     agent_send_hook_t send_hook;
     void *send_hook_opaque;
+    /* VM transfers (transfer.c): set by main before any thread starts, then read-only. */
+    struct agent_transfer *transfer;
 
     /* XAPI thread only. */
     xo_xapi_conn_t *xapi;

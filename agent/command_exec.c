@@ -364,7 +364,8 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
         return;
     }
     err = cmd_run(c, cmd, &out);
-    if (err == XO_OK && out.detached) { /* a worker runs it and reports (patch_worker.c) */
+    if (err == XO_OK && out.detached) { /* a worker runs it and reports (patch_worker.c,
+                                         * transfer.c) */
         json_object_put(out.result);
         return;
     }

@@ -19,8 +19,11 @@ typedef struct patch_worker patch_worker_t;
 struct agent_cmd {
     agent_t *a;              /**< shared; status under a->status_lock */
     xo_keyring_t *keys;      /**< owned: the gateway keys trusted to sign commands */
-    xo_key_t *sign_key;      /**< owned: this agent's key, signs every result it publishes;
-                              *   read-only, so the patch worker signs with it too */
+    xo_key_t *sign_key;      /**< this agent's key, signs every result it publishes: owned by
+                              *   the command thread's context; read-only, so the patch
+                              *   worker (joined before it is freed) signs with it too; a
+                              *   transfer worker's context borrows its own handle
+                              *   (xo_key_dup), since that worker may outlive this one */
     cmd_replay_t *replay;    /**< owned */
     cmd_policy_t policy;     /**< borrows keys, replay, pool */
     char pool[64];           /**< copied from a->pool_uuid once known */
@@ -39,7 +42,8 @@ typedef struct {
     json_object *result;  /**< success value (owned) */
     xo_xapi_error_t xerr; /**< failure: XAPI's code and params (cleared by the caller) */
     char reason[256];     /**< failure: human text */
-    bool detached;        /**< a worker took the command and publishes its outcome */
+    bool detached;        /**< a worker took the command and publishes its outcome (the
+                           *   patch worker, a transfer worker) */
 } cmd_outcome_t;
 
 /* patch_worker.c (the worker slot's life follows the command thread's) */
@@ -57,9 +61,12 @@ xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double p
                      json_object *result, const char *code, json_object *params,
                      const char *reason);
 
+/** A `progress` result with the bytes moved so far, and a reason ("queued") or NULL;
+ *  callable from any thread on a context of its own (transfer workers). */
+xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                           const char *reason);
+
 /* command_ops.c */
-/** Log in (own connection), retrying with backoff until it works or the agent stops. */
-xo_err_t cmd_login(agent_cmd_t *c);
 /**
  * Run a verified command on XAPI: resolve the VM, run the op's executor (Async.VM.* and its
  * task, publishing progress), return the outcome.
@@ -68,5 +75,44 @@ xo_err_t cmd_login(agent_cmd_t *c);
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
 /** True when this agent has an executor for @p op (every row of the op table should). */
 bool cmd_can_run(cmd_op_t op);
+
+/* command_xapi.c: XAPI for the executors, on the context's own connection and session */
+/** Log in (own connection), retrying with backoff until it works or the agent stops. */
+xo_err_t cmd_login(agent_cmd_t *c);
+/** The ref of the @p cls ("VM", "task") whose uuid is @p uuid, logging in again once when
+ *  the session or the master was lost. */
+xo_err_t cmd_resolve(agent_cmd_t *c, const char *cls, const char *uuid, char *ref, size_t size,
+                     cmd_outcome_t *out);
+/** The VDIs behind a VM's Disk VBDs (not CD drives); a new array, or NULL. */
+json_object *cmd_disk_vdis(agent_cmd_t *c, const char *vm, cmd_outcome_t *out);
+/** Destroy each of @p vdis that no VM uses any more (xo-server's deleteDisks). */
+void cmd_destroy_unused(agent_cmd_t *c, const cmd_t *cmd, json_object *vdis);
+/** One XAPI call on the command session; @p params is taken; *value is the caller's. */
+xo_err_t cmd_call(agent_cmd_t *c, const char *method, json_object *params, json_object **value,
+                  cmd_outcome_t *out);
+/** A call whose answer is a string (a ref, a uuid), copied into @p buf. */
+xo_err_t cmd_call_str(agent_cmd_t *c, const char *method, json_object *params, char *buf,
+                      size_t size, cmd_outcome_t *out);
+/** Async.<method>(params) and its task (progress published, task destroyed); *result is
+ *  the task's result text (caller frees) on success. @p params is taken. */
+xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                       char **result, cmd_outcome_t *out);
+/** Best effort clean-up: VM.destroy @p vm, then its disk VDIs no other VM uses (a
+ *  temporary snapshot, a half copy). Failures are logged, never returned. */
+void cmd_destroy_vm_and_disks(agent_cmd_t *c, const cmd_t *cmd, const char *vm);
+
+/* transfer.c: the two steps of a copy across pools (docs/streaming.md) */
+/** vm.importPrepare: check the SR, remember the single-use ticket; the result is
+ *  {endpoint, fingerprint}. */
+xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
+                               cmd_outcome_t *out);
+/** vm.exportTo: hand the transfer to a worker thread (out->detached): its outcome comes
+ *  later, with progress and bytes, from that worker. */
+xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
+
+/* command_copy.c */
+/** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM
+ *  (destroyed afterwards, as xo-server does); the result is the new VM's uuid. */
+xo_err_t cmd_op_copy(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 #endif

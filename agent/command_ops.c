@@ -1,9 +1,10 @@
 /*
  * command_ops.c - the XAPI side of a verified command, on the command thread's own
- * connection and session: resolve the VM by uuid, run the op's executor (one function per
- * row of the op table, xo_ops.h), follow its task (task.get_record every CMD_TASK_POLL_MS,
- * `progress` results when it moves), destroy the task, and report XAPI's own error code
- * and params. Must not verify or consume commands.
+ * connection and session: resolve its object by uuid and run the op's executor (one
+ * function per row of the op table, xo_ops.h; those of vm.copy and of transfers live in
+ * command_copy.c and transfer.c, those of patches in patch_*.c), reporting XAPI's own error code
+ * and params. The calls, tasks and their progress are command_xapi.c's. Must not verify or consume
+ * commands.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,38 +15,23 @@
 #include "patch_int.h"
 #include "xo_log.h"
 
-xo_err_t cmd_login(agent_cmd_t *c)
-{
-    char url[256], errstr[512];
-
-    for (int attempt = 0; !agent_stop; attempt++) {
-        xo_err_t err;
-
-        pthread_mutex_lock(&c->a->status_lock);
-        snprintf(url, sizeof(url), "%s", c->a->status.master);
-        pthread_mutex_unlock(&c->a->status_lock);
-        if (!url[0])
-            snprintf(url, sizeof(url), "%s", xo_config_get(c->a->cfg, "xapi.url"));
-        err = agent_login_conn(c->a, c->xapi, url, c->session, sizeof(c->session), errstr,
-                               sizeof(errstr));
-        if (err == XO_OK) {
-            xo_info(CMD_MOD, "event=logged_in master=%s", xo_xapi_conn_url(c->xapi));
-            return XO_OK;
-        }
-        xo_warn(CMD_MOD, "event=login_failed host=%s error=%s reason=\"%s\"", url, xo_strerror(err),
-                errstr);
-        agent_sleep(agent_backoff_ms(c->a, attempt));
-    }
-    return XO_ERR_CONNECT;
-}
-
-/* One call on the command session; on failure the outcome holds XAPI's error or the text. */
+/* command_xapi.c's helpers under this file's short names (the executors below use them). */
 static xo_err_t call(agent_cmd_t *c, const char *method, json_object *params, json_object **value,
                      cmd_outcome_t *out)
 {
-    xo_xapi_error_clear(&out->xerr);
-    return agent_call_conn(c->xapi, c->session, method, params, 0, value, &out->xerr, out->reason,
-                           sizeof(out->reason));
+    return cmd_call(c, method, params, value, out);
+}
+
+static xo_err_t call_str(agent_cmd_t *c, const char *method, json_object *params, char *buf,
+                         size_t size, cmd_outcome_t *out)
+{
+    return cmd_call_str(c, method, params, buf, size, out);
+}
+
+static xo_err_t run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                          char **result, cmd_outcome_t *out)
+{
+    return cmd_run_async(c, cmd, method, params, result, out);
 }
 
 static json_object *args1(const char *s)
@@ -54,134 +40,6 @@ static json_object *args1(const char *s)
 
     json_object_array_add(p, json_object_new_string(s));
     return p;
-}
-
-/* A string answer (a ref) copied into buf. */
-static xo_err_t call_str(agent_cmd_t *c, const char *method, json_object *params, char *buf,
-                         size_t size, cmd_outcome_t *out)
-{
-    json_object *v = NULL;
-    xo_err_t err = call(c, method, params, &v, out);
-
-    if (err == XO_OK && !json_object_is_type(v, json_type_string))
-        err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_PARSE, "%s: not a string", method);
-    if (err == XO_OK)
-        snprintf(buf, size, "%s", json_object_get_string(v));
-    json_object_put(v);
-    return err;
-}
-
-/* A lost session or master, or a broken link: worth one re-login before anything ran. */
-static bool relogin_helps(xo_err_t err, const xo_xapi_error_t *xerr)
-{
-    if (err == XO_ERR_XAPI)
-        return strcmp(xerr->code, "SESSION_INVALID") == 0 ||
-               strcmp(xerr->code, "HOST_IS_SLAVE") == 0;
-    return err == XO_ERR_CONNECT || err == XO_ERR_IO || err == XO_ERR_TIMEOUT || err == XO_ERR_HTTP;
-}
-
-/* The op's object by uuid: a host for host ops, else a VM. */
-static xo_err_t resolve_object(agent_cmd_t *c, const xo_op_t *op, const char *uuid, char *ref,
-                               size_t size, cmd_outcome_t *out)
-{
-    const char *method = op->targets & XO_ON_HOST   ? "host.get_by_uuid"
-                         : op->targets & XO_ON_POOL ? "pool.get_by_uuid"
-                                                    : "VM.get_by_uuid";
-    xo_err_t err = XO_ERR_CONNECT;
-
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if (!c->session[0] && cmd_login(c) != XO_OK)
-            break;
-        err = call_str(c, method, args1(uuid), ref, size, out);
-        if (err == XO_OK || !relogin_helps(err, &out->xerr))
-            break;
-        c->session[0] = '\0';
-    }
-    return err;
-}
-
-/* XAPI's task error_info [code, params...] as an error of the outcome. */
-static xo_err_t task_error(json_object *rec, const char *status, cmd_outcome_t *out)
-{
-    json_object *info = NULL;
-    size_t n;
-
-    xo_xapi_error_clear(&out->xerr);
-    json_object_object_get_ex(rec, "error_info", &info);
-    n = json_object_is_type(info, json_type_array) ? json_object_array_length(info) : 0;
-    snprintf(out->xerr.code, sizeof(out->xerr.code), "%s",
-             n ? json_object_get_string(json_object_array_get_idx(info, 0))
-               : (strcmp(status, "cancelled") == 0 ? "TASK_CANCELLED" : "INTERNAL_ERROR"));
-    out->xerr.params = json_object_new_array();
-    for (size_t i = 1; i < n; i++)
-        json_object_array_add(out->xerr.params, json_object_new_string(json_object_get_string(
-                                                    json_object_array_get_idx(info, i))));
-    snprintf(out->reason, sizeof(out->reason), "XAPI task %s: %s", status, out->xerr.code);
-    return XO_ERR_XAPI;
-}
-
-/* Follow a task to its end, publishing progress; *result gets the task's result text. */
-static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, char **result,
-                           cmd_outcome_t *out)
-{
-    double last = -1;
-    int delay = 0;
-
-    for (;;) {
-        json_object *rec = NULL, *jp = NULL;
-        const char *status;
-        xo_err_t err;
-
-        /* First look at once, then back off to CMD_TASK_POLL_MS: short tasks end quickly. */
-        if (!agent_sleep(delay)) {
-            snprintf(out->xerr.code, sizeof(out->xerr.code), "AGENT_STOPPED");
-            return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_TIMEOUT,
-                             "agent stopped while task %s ran; its outcome is in XAPI", task);
-        }
-        err = call(c, "task.get_record", args1(task), &rec, out);
-        status = err == XO_OK ? xo_msg_str(rec, "status") : NULL;
-        if (err == XO_OK && !status)
-            err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_PARSE, "task without status");
-        if (err == XO_OK && strcmp(status, "pending") == 0) {
-            double p =
-                json_object_object_get_ex(rec, "progress", &jp) ? json_object_get_double(jp) : 0;
-            if (p != last && p > 0)
-                cmd_publish(c, cmd->id, "progress", p, NULL, NULL, NULL, NULL);
-            last = p;
-        } else if (err == XO_OK && strcmp(status, "success") == 0) {
-            *result = strdup(xo_msg_str(rec, "result") ? xo_msg_str(rec, "result") : "");
-        } else if (err == XO_OK && strcmp(status, "cancelling") != 0) {
-            err = task_error(rec, status, out);
-        }
-        json_object_put(rec);
-        if (err != XO_OK || *result)
-            return err;
-        delay = delay ? (delay * 2 < CMD_TASK_POLL_MS ? delay * 2 : CMD_TASK_POLL_MS) : 10;
-    }
-}
-
-/* Async.<method>(params) and its task; the task is destroyed afterwards, as xen-api does. */
-static xo_err_t run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
-                          char **result, cmd_outcome_t *out)
-{
-    char am[96], task[128];
-    json_object *ignored = NULL;
-    xo_err_t err;
-
-    snprintf(am, sizeof(am), "Async.%s", method);
-    *result = NULL;
-    err = call_str(c, am, params, task, sizeof(task), out);
-    if (err != XO_OK)
-        return err;
-    xo_dbg(XO_DBG_XAPI, CMD_MOD, "event=task id=%s method=%s", cmd->id, am);
-    err = await_task(c, cmd, task, result, out);
-    if (err == XO_OK || out->xerr.code[0] != 'A') { /* not AGENT_STOPPED: the task is over */
-        cmd_outcome_t scratch = {0};
-        call(c, "task.destroy", args1(task), &ignored, &scratch);
-        xo_xapi_error_clear(&scratch.xerr);
-        json_object_put(ignored);
-    }
-    return err;
 }
 
 static json_object *vm_args(const char *vm, int n_false)
@@ -304,47 +162,6 @@ static xo_err_t op_snapshot(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cm
     return err;
 }
 
-/* The VDIs behind the VM's Disk VBDs (not CD drives), for vm.delete with deleteDisks. */
-static json_object *disk_vdis(agent_cmd_t *c, const char *vm, cmd_outcome_t *out)
-{
-    json_object *vbds = NULL, *vdis = json_object_new_array();
-
-    if (call(c, "VM.get_VBDs", args1(vm), &vbds, out) != XO_OK) {
-        json_object_put(vdis);
-        return NULL;
-    }
-    for (size_t i = 0; i < json_object_array_length(vbds); i++) {
-        const char *vbd = json_object_get_string(json_object_array_get_idx(vbds, i));
-        char type[32] = "", vdi[128] = "";
-        if (call_str(c, "VBD.get_type", args1(vbd), type, sizeof(type), out) == XO_OK &&
-            strcmp(type, "Disk") == 0 &&
-            call_str(c, "VBD.get_VDI", args1(vbd), vdi, sizeof(vdi), out) == XO_OK &&
-            strcmp(vdi, "OpaqueRef:NULL") != 0)
-            json_object_array_add(vdis, json_object_new_string(vdi));
-    }
-    json_object_put(vbds);
-    xo_xapi_error_clear(&out->xerr);
-    return vdis;
-}
-
-/* Destroy each VDI no other VM uses any more (xo-server's VM_destroy with deleteDisks). */
-static void destroy_unused(agent_cmd_t *c, const cmd_t *cmd, json_object *vdis)
-{
-    for (size_t i = 0; i < json_object_array_length(vdis); i++) {
-        const char *vdi = json_object_get_string(json_object_array_get_idx(vdis, i));
-        cmd_outcome_t o = {0};
-        json_object *vbds = NULL, *ignored = NULL;
-
-        if (call(c, "VDI.get_VBDs", args1(vdi), &vbds, &o) == XO_OK &&
-            json_object_array_length(vbds) == 0 &&
-            call(c, "VDI.destroy", args1(vdi), &ignored, &o) != XO_OK)
-            xo_warn(CMD_MOD, "event=vdi_destroy_failed id=%s code=%s", cmd->id, o.xerr.code);
-        json_object_put(vbds);
-        json_object_put(ignored);
-        xo_xapi_error_clear(&o.xerr);
-    }
-}
-
 /* vm.delete: VM.destroy keeps the disks; deleteDisks (default false, as in xo-server) also
  * destroys the VM's disk VDIs that no other VM uses. */
 static xo_err_t op_delete(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
@@ -354,14 +171,14 @@ static xo_err_t op_delete(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
     xo_err_t err;
 
     if (arg_bool(cmd, "deleteDisks")) {
-        vdis = disk_vdis(c, vm, out);
+        vdis = cmd_disk_vdis(c, vm, out);
         if (!vdis)
             return XO_ERR_XAPI;
     }
     err = run_async(c, cmd, "VM.destroy", args1(vm), &res, out);
     free(res);
     if (err == XO_OK && vdis)
-        destroy_unused(c, cmd, vdis);
+        cmd_destroy_unused(c, cmd, vdis);
     json_object_put(vdis);
     if (err == XO_OK)
         out->result = json_object_new_boolean(1);
@@ -387,6 +204,21 @@ static xo_err_t op_set(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_out
         err = call(c, method, params, &ignored, out);
         json_object_put(ignored);
     }
+    if (err == XO_OK)
+        out->result = json_object_new_boolean(1);
+    return err;
+}
+
+/* task.cancel: XAPI's task.cancel (synchronous). Cancelling a transfer's export task stops
+ * the export, and so the link and the import (docs/streaming.md). */
+static xo_err_t op_task_cancel(agent_cmd_t *c, const cmd_t *cmd, const char *task,
+                               cmd_outcome_t *out)
+{
+    json_object *ignored = NULL;
+    xo_err_t err = call(c, "task.cancel", args1(task), &ignored, out);
+
+    (void)cmd;
+    json_object_put(ignored);
     if (err == XO_OK)
         out->result = json_object_new_boolean(1);
     return err;
@@ -419,7 +251,7 @@ static xo_err_t op_tag_remove(agent_cmd_t *c, const cmd_t *cmd, const char *vm, 
 
 /* ------------------------------------------------------------------ dispatch */
 
-/* One executor per row of the op table (xo_ops.h), on the resolved VM ref. */
+/* One executor per row of the op table (xo_ops.h), on the resolved object's ref. */
 typedef xo_err_t (*executor_fn)(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
                                 cmd_outcome_t *out);
 
@@ -434,9 +266,13 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_VM_SNAPSHOT] = op_snapshot,
     [XO_OP_VM_DELETE] = op_delete,
     [XO_OP_VM_SET] = op_set,
+    [XO_OP_VM_COPY] = cmd_op_copy,                     /* command_copy.c */
+    [XO_OP_VM_IMPORT_PREPARE] = cmd_op_import_prepare, /* transfer.c */
+    [XO_OP_VM_EXPORT_TO] = cmd_op_export_to,
+    [XO_OP_TASK_CANCEL] = op_task_cancel,
     [XO_OP_TAG_ADD] = op_tag_add,
     [XO_OP_TAG_REMOVE] = op_tag_remove,
-    [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing,
+    [XO_OP_POOL_LIST_MISSING_PATCHES] = patch_list_missing, /* patch_*.c */
     [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
     [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
 };
@@ -446,15 +282,27 @@ bool cmd_can_run(cmd_op_t op)
     return (unsigned)op < XO_OP_COUNT && executors[op] != NULL;
 }
 
+/* The XAPI class of the op's object ("VM", "host", "pool", "task"), by its targets. */
+static const char *object_class(const xo_op_t *op)
+{
+    return op->targets & XO_ON_TASK   ? "task"
+           : op->targets & XO_ON_HOST ? "host"
+           : op->targets & XO_ON_POOL ? "pool"
+                                      : "VM";
+}
+
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
 {
+    const xo_op_t *op = xo_op_get(cmd->op);
     char obj[128];
     xo_err_t err;
 
     if (!cmd_can_run(cmd->op)) /* excluded at start (agent_commands_new); never trusted */
         return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_UNSUPPORTED,
                          "no executor for op %d", (int)cmd->op);
-    err = resolve_object(c, xo_op_get(cmd->op), xo_msg_str(cmd->args, "id"), obj, sizeof(obj), out);
+    if (op->targets == 0) /* an op on no object (vm.importPrepare) */
+        return executors[cmd->op](c, cmd, NULL, out);
+    err = cmd_resolve(c, object_class(op), xo_msg_str(cmd->args, "id"), obj, sizeof(obj), out);
     if (err != XO_OK)
         return err;
     return executors[cmd->op](c, cmd, obj, out);

@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "command_exec.h"
+#include "transfer.h"
 #include "xo_cli.h"
 #include "xo_log.h"
 #include "xo_ops.h"
@@ -75,6 +76,20 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Clock difference allowed between gateway and agent when checking expiry."},
     {"commands.group_id", XO_CFG_STRING, NULL, 0, 0, false,
      "Consumer group of the committed command offsets (default xo-agent.<pool-uuid>)."},
+    {"transfer.listen", XO_CFG_STRING, NULL, 0, 0, false,
+     "host:port where other agents deliver VM copies to this pool over TLS (port 0: any); "
+     "unset: this agent takes no incoming transfer (docs/streaming.md)."},
+    {"transfer.advertise", XO_CFG_STRING, NULL, 0, 0, false,
+     "Host other agents dial for transfer.listen (default: its host)."},
+    {"transfer.max_concurrent", XO_CFG_INT, "2", 1, 64, false,
+     "VM exports this agent streams at once; more wait, reported as queued."},
+    {"transfer.timeout_ms", XO_CFG_INT, "60000", 1000, 3600000, false,
+     "Longest silence on a transfer's connections (host or link) before it fails."},
+    {"transfer.link_zstd", XO_CFG_BOOL, "false", 0, 0, false,
+     "Compress the link to other agents with zstd when the VM export itself is not "
+     "compressed (a slow link between sites; costs CPU on both agents)."},
+    {"transfer.ticket_ttl_ms", XO_CFG_INT, "600000", 1000, 86400000, false,
+     "How long a prepared import waits for its source agent."},
     {"patches.catalog_url", XO_CFG_STRING,
      "https://updates.ops.xenserver.com/xenserver/updates.xml", 0, 0, false,
      "XenServer's patch catalogue (updates.xml), fetched by this agent over HTTPS."},
@@ -332,6 +347,7 @@ int main(int argc, char **argv)
     pthread_t service;
     bool service_started = false;
     agent_cmd_t *cmds = NULL;
+    agent_transfer_t *transfer = NULL;
     char errstr[512], usage[4096];
     xo_cli_info_t cli = {"xo-agent", AGENT_SUMMARY, usage_extra(usage, sizeof(usage)), agent_spec,
                          "XO_AGENT"};
@@ -347,11 +363,13 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
     if (setup(&a, errstr, sizeof(errstr)) != XO_OK ||
+        agent_transfer_new(&a, &transfer, errstr, sizeof(errstr)) != XO_OK ||
         agent_commands_new(&a, &cmds, errstr, sizeof(errstr)) != XO_OK) {
         xo_error(AGENT_MOD, "event=startup_failed reason=\"%s\"", errstr);
         rc = XO_EXIT_CONFIG;
         goto out;
     }
+    a.transfer = transfer; /* before any thread starts */
     xo_info(AGENT_MOD, "event=start agent=%s xapi=%s", a.id, xo_config_get(cfg, "xapi.url"));
     if (wait_for_kafka(&a) != XO_OK) {
         if (!agent_stop)
@@ -361,12 +379,14 @@ int main(int argc, char **argv)
         goto out;
     }
     service_started = agent_service_start(&a, &service) == XO_OK;
+    agent_transfer_start(transfer);
     if (cmds)
         agent_commands_start(cmds);
     rc = run(&a);
 out:
     agent_stop = 1;
     agent_commands_free(cmds);
+    agent_transfer_free(transfer);
     teardown(&a, service_started ? &service : NULL);
     xo_info(AGENT_MOD, "event=stop exit=%d", rc);
     xo_config_free(cfg);

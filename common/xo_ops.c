@@ -70,6 +70,51 @@ static const xo_op_param_t p_set[] = {
      "the new description"},
     P_END};
 
+/* vm.copy: xo-server names the VM `vm` (the row's api_id). */
+static const xo_op_param_t p_copy[] = {
+    P_ID,
+    {"sr", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the destination SR's uuid (xo-server's object id); the agent resolves it with "
+     "SR.get_by_uuid"},
+    {"name", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the copy's name_label (default: the VM's name_label, as in xo-server)"},
+    {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "across pools: the export's compression, read as xo-server's VM_export does (true or "
+     "\"gzip\": gzip, \"zstd\": zstd, anything else none); unused within a pool"},
+    P_END};
+
+/* The two steps of a copy across pools (docs/streaming.md), issued by the gateway. */
+#define P_TICKET                                                                                   \
+    {                                                                                              \
+        "ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 64, 64, NULL,              \
+            "the transfer's single-use ticket: 32 random bytes in hex, made by the gateway"        \
+    }
+static const xo_op_param_t p_import_prepare[] = {
+    {"sr", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the SR's uuid the VM is imported to"},
+    P_TICKET,
+    {"source", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 128, NULL,
+     "the agent id of the only source agent the ticket admits"},
+    {"name", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the imported VM's name_label (default: the exported one)"},
+    P_END};
+static const xo_op_param_t p_export_to[] = {
+    P_ID,
+    {"endpoint", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 3, 300, NULL,
+     "host:port of the destination agent's transfer listener (its vm.importPrepare result)"},
+    {"fingerprint", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 64, 64, NULL,
+     "SHA-256 (hex) of the destination's link certificate (its vm.importPrepare result)"},
+    P_TICKET,
+    {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the export's compression, as vm.copy's"},
+    P_END};
+
+static const xo_op_param_t p_task[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the XAPI task's uuid (xo-server's object id); the agent resolves it with "
+     "task.get_by_uuid"},
+    P_END};
+
 /* pool.listMissingPatches: xo-server's param is `host`; on the wire it is the op's "id". */
 static const xo_op_param_t p_host_patches[] = {
     {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
@@ -140,6 +185,20 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                          XO_PERM_ADMINISTRATE, ANY_VM, 0, p_delete, NULL},
     [XO_OP_VM_SET] = {"vm.set", "Change a VM's name_label and name_description.",
                       XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_NEEDS_CHANGE, p_set, NULL},
+    [XO_OP_VM_COPY] = {"vm.copy", "Copy a VM to an SR; returns the new VM's id.",
+                       XO_PERM_ADMINISTRATE, ANY_VM, 0, p_copy, NULL, "vm"},
+    [XO_OP_VM_IMPORT_PREPARE] = {"vm.importPrepare",
+                                 "Across pools, destination: admit one transfer into an SR; "
+                                 "returns the agent's endpoint and certificate fingerprint.",
+                                 XO_PERM_OPERATE, 0, XO_OP_INTERNAL, p_import_prepare, NULL},
+    [XO_OP_VM_EXPORT_TO] = {"vm.exportTo",
+                            "Across pools, source: stream the VM's export to the destination "
+                            "agent; returns the new VM's uuid.",
+                            XO_PERM_ADMINISTRATE, ANY_VM, XO_OP_INTERNAL, p_export_to, NULL},
+    [XO_OP_TASK_CANCEL] = {"task.cancel",
+                           "Cancel an XAPI task (a VM transfer's export task also ends its "
+                           "link and the import).",
+                           XO_PERM_ADMINISTRATE, XO_ON_TASK, 0, p_task, NULL},
     [XO_OP_TAG_ADD] = {"tag.add", "Add a tag to a VM, snapshot, template or control domain.",
                        XO_PERM_ADMINISTRATE, ANY_VM | XO_ON_VM_CONTROLLER, 0, p_tag, NULL},
     [XO_OP_TAG_REMOVE] = {"tag.remove",
@@ -189,6 +248,20 @@ const xo_op_param_t *xo_op_param(const xo_op_t *op, const char *name)
     return NULL;
 }
 
+const char *xo_op_param_api_name(const xo_op_t *op, const xo_op_param_t *p)
+{
+    return op->api_id && strcmp(p->name, "id") == 0 ? op->api_id : p->name;
+}
+
+/* The parameter an API member names: by its API name ("vm" is vm.copy's "id"). */
+static const xo_op_param_t *api_param_named(const xo_op_t *op, const char *name)
+{
+    for (const xo_op_param_t *p = op->params; p->name; p++)
+        if (strcmp(xo_op_param_api_name(op, p), name) == 0)
+            return p;
+    return NULL;
+}
+
 const char *xo_perm_name(xo_perm_t perm)
 {
     return perm == XO_PERM_ADMINISTRATE ? "administrate" : "operate";
@@ -196,7 +269,16 @@ const char *xo_perm_name(xo_perm_t perm)
 
 const char *xo_arg_type_name(xo_arg_type_t type)
 {
-    return type == XO_ARG_BOOLEAN ? "boolean" : type == XO_ARG_STRING_LIST ? "array" : "string";
+    switch (type) {
+    case XO_ARG_BOOLEAN:
+        return "boolean";
+    case XO_ARG_BOOLEAN_OR_STRING:
+        return "boolean,string";
+    case XO_ARG_STRING_LIST:
+        return "array";
+    default:
+        return "string";
+    }
 }
 
 const xo_op_t *xo_op_find_rest(const char *action, const xo_op_rest_t **rest)
@@ -239,11 +321,12 @@ static void check_ok(xo_args_check_t *c)
 
 static bool type_is(const xo_op_param_t *p, json_object *v)
 {
+    bool b = json_object_is_type(v, json_type_boolean),
+         s = json_object_is_type(v, json_type_string);
     size_t n;
 
     if (p->type != XO_ARG_STRING_LIST)
-        return json_object_is_type(v, p->type == XO_ARG_BOOLEAN ? json_type_boolean
-                                                                : json_type_string);
+        return p->type == XO_ARG_BOOLEAN ? b : p->type == XO_ARG_STRING ? s : b || s;
     if (!json_object_is_type(v, json_type_array))
         return false;
     n = json_object_array_length(v);
@@ -291,7 +374,7 @@ static xo_err_t check_wire_value(const xo_op_param_t *p, json_object *v, xo_args
                     p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
     if (p->type == XO_ARG_STRING_LIST)
         return check_list(p, v, c);
-    if (p->type != XO_ARG_STRING)
+    if (!json_object_is_type(v, json_type_string)) /* a boolean of XO_ARG_BOOLEAN_OR_STRING */
         return XO_OK;
     len = (size_t)json_object_get_string_len(v);
     if (len < p->min_len)
@@ -356,15 +439,15 @@ xo_err_t xo_op_check_args(const xo_op_t *op, json_object *args, xo_args_check_t 
 }
 
 /* One API parameter: ajv's type and minLength, then what it becomes. */
-static xo_err_t api_param(const xo_op_param_t *p, json_object *v, json_object *args,
-                          xo_args_check_t *c)
+static xo_err_t api_param(const char *api, const xo_op_param_t *p, json_object *v,
+                          json_object *args, xo_args_check_t *c)
 {
     if (!type_is(p, v))
-        return fail(c, XO_ARGS_TYPE, p, p->name, "%s: expected %s %s", p->name,
+        return fail(c, XO_ARGS_TYPE, p, api, "%s: expected %s %s", api,
                     p->type == XO_ARG_STRING_LIST ? "an" : "a", xo_arg_type_name(p->type));
     if (p->type == XO_ARG_STRING && !(p->flags & XO_PARAM_EMPTY_OK) &&
         json_object_get_string_len(v) == 0)
-        return fail(c, XO_ARGS_TOO_SHORT, p, p->name, "%s: must not be empty", p->name);
+        return fail(c, XO_ARGS_TOO_SHORT, p, api, "%s: must not be empty", api);
     switch (p->use) {
     case XO_PARAM_ARG:
         json_object_object_add(args, p->name, json_object_get(v));
@@ -375,9 +458,9 @@ static xo_err_t api_param(const xo_op_param_t *p, json_object *v, json_object *a
     case XO_PARAM_NOT_TRUE:
         if (!json_object_get_boolean(v))
             return XO_OK;
-        return fail(c, XO_ARGS_NOT_IMPLEMENTED, p, p->name, "%s: true is not implemented", p->name);
+        return fail(c, XO_ARGS_NOT_IMPLEMENTED, p, api, "%s: true is not implemented", api);
     case XO_PARAM_NOT_IMPL:
-        return fail(c, XO_ARGS_NOT_IMPLEMENTED, p, p->name, "%s: not implemented", p->name);
+        return fail(c, XO_ARGS_NOT_IMPLEMENTED, p, api, "%s: not implemented", api);
     default:
         return XO_OK;
     }
@@ -394,24 +477,25 @@ xo_err_t xo_op_params_to_args(const xo_op_t *op, json_object *params, json_objec
         return fail(c, XO_ARGS_TYPE, NULL, "params", "params: expected an object");
     json_object_object_foreach(params, k, val)
     {
-        const xo_op_param_t *p = xo_op_param(op, k);
+        const xo_op_param_t *p = api_param_named(op, k);
         if (p && (p->flags & XO_PARAM_REQUIRED))
             continue; /* checked below, after the others, as xo-server does */
         if (!p)
             return fail(c, XO_ARGS_UNKNOWN, NULL, k, "%.64s: not a parameter of %s", k, op->name);
-        err = api_param(p, val, args, c);
+        err = api_param(k, p, val, args, c);
         if (err != XO_OK)
             return err;
     }
     for (const xo_op_param_t *p = op->params; p->name; p++) {
+        const char *api = xo_op_param_api_name(op, p);
         if (!(p->flags & XO_PARAM_REQUIRED))
             continue;
-        if (!json_object_object_get_ex(params, p->name, &v) &&
+        if (!json_object_object_get_ex(params, api, &v) &&
             json_object_object_get_ex(args, p->name, &v))
             continue; /* given under an alias (pool.listMissingPatches' `host`) */
         if (!v)
-            return fail(c, XO_ARGS_MISSING, p, p->name, "%s: missing", p->name);
-        err = api_param(p, v, args, c);
+            return fail(c, XO_ARGS_MISSING, p, api, "%s: missing", api);
+        err = api_param(api, p, v, args, c);
         if (err != XO_OK)
             return err;
     }
@@ -430,10 +514,17 @@ json_object *xo_op_params_info(const xo_op_t *op)
             json_object_put(o);
             return NULL;
         }
-        json_object_object_add(d, "type", json_object_new_string(xo_arg_type_name(p->type)));
+        if (p->type == XO_ARG_BOOLEAN_OR_STRING) { /* xo-server: type: ['boolean', 'string'] */
+            json_object *t = json_object_new_array();
+            json_object_array_add(t, json_object_new_string("boolean"));
+            json_object_array_add(t, json_object_new_string("string"));
+            json_object_object_add(d, "type", t);
+        } else {
+            json_object_object_add(d, "type", json_object_new_string(xo_arg_type_name(p->type)));
+        }
         if (!(p->flags & XO_PARAM_REQUIRED))
             json_object_object_add(d, "optional", json_object_new_boolean(1));
-        json_object_object_add(o, p->name, d);
+        json_object_object_add(o, xo_op_param_api_name(op, p), d);
     }
     return o;
 }

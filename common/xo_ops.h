@@ -28,6 +28,10 @@ typedef enum {
     XO_OP_VM_SNAPSHOT,
     XO_OP_VM_DELETE,
     XO_OP_VM_SET,
+    XO_OP_VM_COPY,
+    XO_OP_VM_IMPORT_PREPARE,
+    XO_OP_VM_EXPORT_TO,
+    XO_OP_TASK_CANCEL,
     XO_OP_TAG_ADD,
     XO_OP_TAG_REMOVE,
     XO_OP_POOL_LIST_MISSING_PATCHES,
@@ -40,7 +44,8 @@ typedef enum {
 typedef enum {
     XO_ARG_STRING,
     XO_ARG_BOOLEAN,
-    XO_ARG_STRING_LIST /**< an array of strings (min_len/max_len bound each item) */
+    XO_ARG_BOOLEAN_OR_STRING, /**< either, as xo-server's type: ['boolean', 'string'] */
+    XO_ARG_STRING_LIST        /**< an array of strings (min_len/max_len bound each item) */
 } xo_arg_type_t;
 
 #define XO_ARG_LIST_MAX 1000 /**< items of an XO_ARG_STRING_LIST, at most */
@@ -79,8 +84,11 @@ typedef enum { XO_PERM_OPERATE, XO_PERM_ADMINISTRATE } xo_perm_t;
 #define XO_ON_VM_CONTROLLER (1u << 3) /**< "VM-controller" (dom0) */
 #define XO_ON_HOST          (1u << 4) /**< "host" */
 #define XO_ON_POOL          (1u << 5) /**< "pool" */
+#define XO_ON_TASK          (1u << 6) /**< "task": an XAPI task (the agent: task.get_by_uuid) */
 
 #define XO_OP_NEEDS_CHANGE (1u << 0) /**< at least one argument besides "id" (vm.set) */
+#define XO_OP_INTERNAL                                                                             \
+    (1u << 1) /**< a step the gateway issues itself (a transfer's): no API method, no REST */
 
 /** A REST action: POST /rest/v0/<collection of the op's targets>/<id>/actions/<action>
  *  (other REST routes of an op, such as PATCH or tags, are the REST API's:
@@ -101,6 +109,7 @@ typedef struct {
     unsigned flags;              /**< XO_OP_* */
     const xo_op_param_t *params; /**< terminated by a NULL name */
     const xo_op_rest_t *rest;    /**< terminated by a NULL action; NULL for none */
+    const char *api_id;          /**< the API's name of "id" when not "id" (vm.copy: "vm") */
 } xo_op_t;
 
 /** The table, indexed by xo_op_id_t. */
@@ -118,10 +127,13 @@ xo_op_id_t xo_op_id(const xo_op_t *op);
 /** @brief The parameter named @p name (any use), or NULL. */
 const xo_op_param_t *xo_op_param(const xo_op_t *op, const char *name);
 
+/** @brief The name of @p p in xo-server's API: the row's api_id for "id", else its name. */
+const char *xo_op_param_api_name(const xo_op_t *op, const xo_op_param_t *p);
+
 /** @brief "operate" or "administrate". */
 const char *xo_perm_name(xo_perm_t perm);
 
-/** @brief "string", "boolean" or "array". */
+/** @brief "string", "boolean", "boolean,string" or "array" (ajv's words in its messages). */
 const char *xo_arg_type_name(xo_arg_type_t type);
 
 /**

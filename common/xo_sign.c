@@ -132,6 +132,20 @@ const char *xo_key_id(const xo_key_t *key)
     return key->id;
 }
 
+xo_key_t *xo_key_dup(const xo_key_t *key)
+{
+    xo_key_t *k = key ? malloc(sizeof(*k)) : NULL;
+
+    if (!k)
+        return NULL;
+    if (EVP_PKEY_up_ref(key->pkey) != 1) {
+        free(k);
+        return NULL;
+    }
+    *k = *key; /* the same EVP_PKEY, one more reference */
+    return k;
+}
+
 void xo_key_free(xo_key_t *key)
 {
     if (!key)

@@ -38,6 +38,13 @@ xo_err_t xo_key_load_public(const char *path, xo_key_t **out, char *errstr, size
 /** @brief The key id (XO_KEY_ID_LEN hex digits, NUL-terminated; borrowed from the key). */
 const char *xo_key_id(const xo_key_t *key);
 
+/**
+ * @brief Another handle on the same key (OpenSSL's reference count, thread-safe), for a
+ *        thread that may outlive the owner of @p key: each handle is freed on its own.
+ * @returns the handle (caller frees with xo_key_free), or NULL (NULL key, no memory).
+ */
+xo_key_t *xo_key_dup(const xo_key_t *key);
+
 void xo_key_free(xo_key_t *key);
 
 /**

@@ -79,8 +79,11 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
 int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
                   const gw_type_t *types, gw_xo_err_t *err);
 
+/** Room for gw_op_target_types(): one per XO_ON_* bit (xo_ops.h) and GW_T_NONE. */
+#define GW_OP_TARGET_TYPES 8
+
 /** @brief The XO types an op's "id" may name (its XO_ON_* targets), GW_T_NONE-terminated. */
-void gw_op_target_types(unsigned targets, gw_type_t types[7]);
+void gw_op_target_types(unsigned targets, gw_type_t types[GW_OP_TARGET_TYPES]);
 
 /** @brief The command bus's ref resolver on the view (takes the read lock itself). */
 const char *gw_vm_id_of(void *ctx, const char *pool, const char *cls, const char *ref);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_copy.h"
 #include "api/api_rpc.h"
 #include "bus/commands.h"
 #include "xo_log.h"
@@ -214,7 +215,7 @@ const char *gw_vm_id_of(void *opaque, const char *pool, const char *cls, const c
 /* ---- JSON-RPC: the generic method of an op ---- */
 
 /* The XO types an op's "id" may name (GW_T_NONE-terminated). */
-void gw_op_target_types(unsigned targets, gw_type_t types[7])
+void gw_op_target_types(unsigned targets, gw_type_t types[GW_OP_TARGET_TYPES])
 {
     int n = 0;
 
@@ -230,15 +231,18 @@ void gw_op_target_types(unsigned targets, gw_type_t types[7])
         types[n++] = GW_T_HOST;
     if (targets & XO_ON_POOL)
         types[n++] = GW_T_POOL;
+    if (targets & XO_ON_TASK)
+        types[n++] = GW_T_TASK;
     types[n] = GW_T_NONE;
 }
 
 /* The op's object in the params: "id", or a name of it (pool.listMissingPatches' host). */
 static json_object *object_param(const xo_op_t *op, json_object *params)
 {
+    const xo_op_param_t *id = xo_op_param(op, "id");
     json_object *v = NULL;
 
-    if (json_object_object_get_ex(params, "id", &v))
+    if (id && json_object_object_get_ex(params, xo_op_param_api_name(op, id), &v))
         return v;
     for (const xo_op_param_t *p = op->params; p->name; p++)
         if (p->use == XO_PARAM_ALIAS && strcmp(p->alias_of, "id") == 0 &&
@@ -253,7 +257,7 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
     const xo_op_t *op = xo_op_find(name);
     json_object *args = json_object_new_object(), *v;
     xo_args_check_t check;
-    gw_type_t types[7];
+    gw_type_t types[GW_OP_TARGET_TYPES];
     gw_cmd_waiter_t w;
     const char *id;
     char cid[GW_CMD_ID_LEN + 1];
@@ -317,6 +321,7 @@ out:
     X(vm_snapshot, "vm.snapshot")                                                                  \
     X(vm_delete, "vm.delete")                                                                      \
     X(vm_set, "vm.set")                                                                            \
+    X(task_cancel, "task.cancel")                                                                  \
     X(tag_add, "tag.add")                                                                          \
     X(tag_remove, "tag.remove")
 
@@ -328,6 +333,101 @@ out:
     }
 GENERIC_OPS(GENERIC_FN)
 
+/* ---- JSON-RPC: vm.copy (xo-server's own parameter names) ---- */
+
+/* The pool of object @p id when it is of type @p type, else ""; and the uuid its agent
+ * resolves. */
+static void pool_of(gw_ctx_t *ctx, const char *id, gw_type_t type, char pool[64],
+                    char uuid[GW_ID_MAX])
+{
+    gw_obj_info_t o;
+
+    pool[0] = uuid[0] = '\0';
+    gw_view_rdlock(ctx->view);
+    if (id && gw_view_get(ctx->view, id, &o) && o.type == type) {
+        snprintf(pool, 64, "%s", o.pool);
+        snprintf(uuid, GW_ID_MAX, "%s", agent_id(&o));
+    }
+    gw_view_unlock(ctx->view);
+}
+
+static int no_such_sr(const char *sr, gw_xo_err_t *err)
+{
+    gw_buf_t d;
+    char msg[GW_ID_MAX + 32];
+
+    gw_buf_init(&d);
+    gw_buf_puts(&d, "{\"id\":");
+    gw_buf_json_str(&d, sr);
+    gw_buf_puts(&d, ",\"type\":\"SR\"}");
+    snprintf(msg, sizeof(msg), "no such SR %.128s", sr);
+    gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
+    gw_buf_fini(&d);
+    return -1;
+}
+
+/*
+ * vm.copy: within the VM's pool, the pool's agent runs XAPI's VM.copy (command_copy.c);
+ * across pools, a transfer between the two pools' agents (api_copy.c, docs/streaming.md).
+ */
+static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                   gw_xo_err_t *err)
+{
+    const xo_op_t *op = xo_op_find("vm.copy");
+    json_object *args = json_object_new_object(), *v = NULL;
+    xo_args_check_t check;
+    gw_type_t types[GW_OP_TARGET_TYPES];
+    gw_cmd_waiter_t w;
+    const char *vm, *sr;
+    char cid[GW_CMD_ID_LEN + 1], vm_pool[64], sr_pool[64], vm_uuid[GW_ID_MAX], sr_uuid[GW_ID_MAX];
+    int rc = -1;
+
+    if (!args) {
+        rc = gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
+        goto out;
+    }
+    gw_op_target_types(op->targets, types);
+    json_object_object_get_ex(params, "vm", &v);
+    vm = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+    if (gw_vm_may_run(ctx, s->user, op, vm, types, err) != 0)
+        goto out;
+    if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
+        rc = params_error(&check, err);
+        goto out;
+    }
+    json_object_object_del(args, "id");
+    sr = xo_msg_str(args, "sr");
+    pool_of(ctx, vm, GW_T_VM, vm_pool, vm_uuid);
+    pool_of(ctx, sr, GW_T_SR, sr_pool, sr_uuid);
+    if (vm_pool[0] && !sr_pool[0]) { /* xo-server resolves the VM, then the SR */
+        rc = no_such_sr(sr, err);
+        goto out;
+    }
+    memset(&w, 0, sizeof(w));
+    w.kind = s->req_id ? GW_CMD_WAIT_WS : GW_CMD_WAIT_NONE;
+    w.conn = s->conn;
+    w.admin = s->user->permission == GW_PERM_ADMIN;
+    snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
+    if (vm_pool[0] && strcmp(vm_pool, sr_pool) != 0) {
+        json_object *compress = NULL;
+        json_object_object_get_ex(args, "compress", &compress);
+        gw_copy_req_t req = {vm,      vm_uuid, vm_pool, sr_uuid, sr_pool, xo_msg_str(args, "name"),
+                             compress};
+        rc = gw_copy_across(ctx, s->user, &req, &w, err);
+    } else {
+        rc = gw_vm_command(ctx, s->user, op->name, vm, args, types, &w, cid, err);
+    }
+    if (rc == 0 && !s->req_id)
+        gw_buf_puts(result, "true");
+    else if (rc == 0)
+        rc = GW_RPC_DEFERRED;
+out:
+    json_object_put(args);
+    return rc;
+}
+
 #define GENERIC_ENTRY(fn, name) {name, fn, GW_CALL_SIGNED_IN, NULL, NULL},
 
-const gw_rpc_method_t gw_api_vm_methods[] = {GENERIC_OPS(GENERIC_ENTRY){NULL, NULL, 0, NULL, NULL}};
+const gw_rpc_method_t gw_api_vm_methods[] = {
+    GENERIC_OPS(GENERIC_ENTRY){"vm.copy", vm_copy, GW_CALL_SIGNED_IN, NULL, NULL},
+    {NULL, NULL, 0, NULL, NULL}};

@@ -50,7 +50,7 @@ unsigned gw_rest_features(gw_type_t type)
 
 static bool acts_on(const xo_op_t *op, gw_type_t type)
 {
-    gw_type_t types[7];
+    gw_type_t types[GW_OP_TARGET_TYPES];
 
     gw_op_target_types(op->targets, types);
     for (int i = 0; types[i] != GW_T_NONE; i++)

@@ -42,6 +42,7 @@ typedef struct {
     char user[48];
     char *args_json;
     int64_t issued, expires, end, updated;
+    int64_t deadline; /* expires, pushed later by progress results */
     uint64_t version; /* c->version at its last change (REST's ?watch) */
     char state[16];
     double progress;
@@ -375,6 +376,9 @@ void gw_commands_free(gw_commands_t *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < c->nused; i++) /* workflows still waiting free their state */
+        if (c->e[i].used && !c->e[i].done && c->e[i].waiter.kind == GW_CMD_WAIT_CALL)
+            c->e[i].waiter.then(c->e[i].waiter.then_opaque, NULL);
     xo_producer_free(c->prod, 2000);
     while (c->q_head) {
         rq_t *n = c->q_head->next;
@@ -463,6 +467,7 @@ static void fill_entry(entry_t *e, const gw_cmd_req_t *req, const gw_cmd_waiter_
     e->args_json = strdup(args ? args : "{}");
     e->issued = issued;
     e->expires = expires;
+    e->deadline = expires;
     snprintf(e->state, sizeof(e->state), "pending");
     if (w)
         e->waiter = *w;
@@ -545,9 +550,27 @@ static void finish(gw_commands_t *c, entry_t *e, const char *state, const char *
     c->st.pending--;
     xo_info(MOD, "event=command_done id=%s op=%s vm=%s state=%s ms=%lld", e->id, e->op, e->vm,
             state, (long long)(now - e->issued));
+    if (e->waiter.kind == GW_CMD_WAIT_CALL) {
+        gw_cmd_waiter_t w = e->waiter; /* the callback may submit, and so reuse this slot */
+        e->waiter.kind = GW_CMD_WAIT_NONE;
+        r.waiter = &w;
+        w.then(w.then_opaque, &r);
+        return;
+    }
     if (e->waiter.kind != GW_CMD_WAIT_NONE && c->reply)
         c->reply(c->reply_opaque, &r);
     e->waiter.kind = GW_CMD_WAIT_NONE;
+}
+
+void gw_commands_answer(gw_commands_t *c, const gw_cmd_waiter_t *w, const gw_cmd_reply_t *r)
+{
+    gw_cmd_reply_t copy = *r;
+
+    copy.waiter = w;
+    if (w->kind == GW_CMD_WAIT_CALL)
+        w->then(w->then_opaque, &copy);
+    else if (w->kind != GW_CMD_WAIT_NONE && c->reply)
+        c->reply(c->reply_opaque, &copy);
 }
 
 /* ---- results ---- */
@@ -685,6 +708,8 @@ static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of,
     } else if (!strcmp(r->state, "progress")) {
         snprintf(e->state, sizeof(e->state), "progress");
         e->progress = r->progress;
+        if (e->deadline < now + c->timeout_ms) /* it runs: wait as long again (transfers) */
+            e->deadline = now + c->timeout_ms;
         touch(c, e, now);
     } else if (!strcmp(r->state, "success")) {
         c->st.succeeded++;
@@ -751,7 +776,7 @@ void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of
     }
     for (size_t i = 0; c->st.pending && i < c->nused; i++) {
         entry_t *e = &c->e[i];
-        if (e->used && !e->done && now_ms > e->expires + c->skew_ms)
+        if (e->used && !e->done && now_ms > e->deadline + c->skew_ms)
             time_out(c, e, now_ms);
     }
     if (c->prod)

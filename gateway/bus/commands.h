@@ -3,7 +3,9 @@
  * action into one Ed25519-signed command on xo.commands (key = pool uuid, the pool's
  * partition), remember who waits for it, and answer that waiter when the command's
  * outcome arrives on xo.results, or with a timeout error once the agent can no longer run
- * it (expires + commands.clock_skew_ms). Keeps the latest state of the last
+ * it (expires + commands.clock_skew_ms; each `progress` result pushes that deadline to at
+ * least now + commands.timeout_ms, so a long transfer that keeps reporting is waited
+ * for). Keeps the latest state of the last
  * GW_CMD_MAX_TASKS commands for GET /rest/v0/tasks/<command-id>.
  *
  * Results are believed only when signed by an agent key trusted for the command's pool
@@ -38,18 +40,25 @@
 typedef enum {
     GW_CMD_WAIT_NONE = 0, /**< nobody (REST 202): the outcome is only kept for GET tasks */
     GW_CMD_WAIT_WS,       /**< a JSON-RPC request on a WebSocket connection */
-    GW_CMD_WAIT_HTTP      /**< a REST request with ?sync=true */
+    GW_CMD_WAIT_HTTP,     /**< a REST request with ?sync=true */
+    GW_CMD_WAIT_CALL      /**< the gateway itself: `then` runs (a step of a longer workflow) */
 } gw_cmd_wait_t;
+
+struct gw_cmd_reply;
 
 typedef struct gw_cmd_waiter {
     gw_cmd_wait_t kind;
     uint64_t conn;    /**< connection serial (transport/endpoint.h); 0 for none */
     char rpc_id[256]; /**< JSON text of the JSON-RPC id (WS) */
     bool admin;       /**< generic XAPI errors are detailed to admins only (as xo-server) */
+    /** GW_CMD_WAIT_CALL: called once on the service thread with the outcome, or with NULL
+     *  when the bus is freed first; it owns @p then_opaque from then on. It may submit. */
+    void (*then)(void *then_opaque, const struct gw_cmd_reply *r);
+    void *then_opaque;
 } gw_cmd_waiter_t;
 
 /** The answer to one waiter (all pointers borrowed for the duration of the callback). */
-typedef struct {
+typedef struct gw_cmd_reply {
     const gw_cmd_waiter_t *waiter;
     const char *command_id;
     bool ok;
@@ -142,6 +151,12 @@ typedef const char *(*gw_cmd_id_of_fn)(void *opaque, const char *pool, const cha
  * @locality service thread; @p id_of is called with whatever lock the caller holds
  */
 void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of, void *opaque);
+
+/**
+ * @brief Answer @p w now with @p r (its waiter member is ignored): for a workflow that
+ *        ends before its last command (a failed first step). @locality service thread
+ */
+void gw_commands_answer(gw_commands_t *c, const gw_cmd_waiter_t *w, const gw_cmd_reply_t *r);
 
 /** @brief A connection closed: its waiters are forgotten (their commands still run). */
 void gw_commands_forget_conn(gw_commands_t *c, uint64_t conn);

@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_commands_t *c = NULL;
     json_object *args = NULL;
     gw_cmd_req_t req;
-    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 1, "1", true};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 1, "1", true, NULL, NULL};
     gw_xo_err_t err;
     char id[GW_CMD_ID_LEN + 1], errstr[128], path[64], *msg, *pos;
 

@@ -120,7 +120,13 @@ static void test_every_op_is_a_method(void **state)
 
     for (int i = 0; i < XO_OP_COUNT; i++) {
         const xo_op_t *op = &xo_ops[i];
-        json_object *m = member(at(info, "result"), op->name), *want = xo_op_params_info(op);
+        json_object *m = member(at(info, "result"), op->name), *want;
+        if (op->flags & XO_OP_INTERNAL) { /* a step the gateway issues itself: no method */
+            assert_null(gw_rpc_find(op->name));
+            assert_null(m);
+            continue;
+        }
+        want = xo_op_params_info(op);
         assert_non_null(gw_rpc_find(op->name));
         assert_non_null(m);
         assert_string_equal(str_at(m, "description"), op->summary);
@@ -222,7 +228,7 @@ static void test_permission_before_params(void **state)
     json_object_put(r);
     for (int i = 0; i < XO_OP_COUNT; i++) {
         r = call(fx, xo_ops[i].name, "{\"id\":42,\"nope\":true}");
-        assert_int_equal(code(r), 2);
+        assert_int_equal(code(r), xo_ops[i].flags & XO_OP_INTERNAL ? GW_ERR_METHOD_NOT_FOUND : 2);
         json_object_put(r);
     }
     fx->s.user = &fx->admin;

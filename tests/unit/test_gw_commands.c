@@ -1,8 +1,9 @@
 /* Unit tests of gateway/commands.c and api_vm.c without Kafka: XAPI error -> XO error
  * mapping, command building and signing (verified with xo_sign), the pending table (results,
  * late and duplicate results, REPLAYED after accepted, forgotten connections), results
- * believed only when signed by an agent key trusted for the command's pool, the expiry
- * sweep, and the vm.* JSON-RPC checks (deferred reply, 1/2/10 errors). */
+ * believed only when signed by an agent key trusted for the command's pool (each step of
+ * a copy across pools from its own pool's agent), the expiry sweep, and the vm.* JSON-RPC checks
+ * (deferred reply, 1/2/10 errors). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,17 +135,23 @@ static gw_commands_t *new_bus(int64_t timeout_ms, int64_t skew_ms)
     return c;
 }
 
-static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_CMD_ID_LEN + 1])
+static void submit_to(gw_commands_t *c, const char *op, const char *pool, uint64_t conn,
+                      char id[GW_CMD_ID_LEN + 1])
 {
     json_object *args = json_tokener_parse("{\"id\":\"vm1-uuid\"}");
-    gw_cmd_req_t req = {op, args, POOL, "vm1-uuid", "user-1", "a@b.c"};
-    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true};
+    gw_cmd_req_t req = {op, args, pool, "vm1-uuid", "user-1", "a@b.c"};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, conn, "7", true, NULL, NULL};
     gw_xo_err_t err;
     memset(&err, 0, sizeof(err));
     gw_buf_init(&err.data);
     assert_int_equal(gw_commands_submit(c, &req, &w, id, &err), 0);
     gw_buf_fini(&err.data);
     json_object_put(args);
+}
+
+static void submit(gw_commands_t *c, const char *op, uint64_t conn, char id[GW_CMD_ID_LEN + 1])
+{
+    submit_to(c, op, POOL, conn, id);
 }
 
 /* How a result is forged (or not) on its way to the bus. */
@@ -507,6 +514,161 @@ static void test_expiry_sweep(void **state)
     gw_commands_free(c);
 }
 
+/* A progress result proves the command runs: its deadline moves to now + timeout_ms. */
+static void test_progress_extends_deadline(void **state)
+{
+    gw_commands_t *c = new_bus(1000, 500);
+    char a[GW_CMD_ID_LEN + 1];
+    int64_t now = xo_now_ms();
+    (void)state;
+
+    submit(c, "vm.exportTo", 1, a);
+    push(c, a, "accepted", NULL);
+    gw_commands_service(c, now + 1200, id_of, NULL);
+    push(c, a, "progress", NULL);
+    gw_commands_service(c, xo_now_ms() + 1400, id_of, NULL); /* past expires + skew: alive */
+    assert_int_equal(cap.replies, 0);
+    gw_commands_service(c, xo_now_ms() + 3000, id_of, NULL); /* silent since: timed out */
+    assert_int_equal(cap.replies, 1);
+    assert_non_null(strstr(cap.err_data, "\"code\":\"COMMAND_TIMEOUT\""));
+    gw_commands_free(c);
+}
+
+/* A workflow step: the gateway is the waiter; its callback may submit the next command,
+ * whose outcome answers the client; gw_commands_answer() ends a workflow early; freeing
+ * the bus hands pending steps NULL so that they free their state. */
+typedef struct {
+    gw_commands_t *bus;
+    int calls, nulls;
+    bool ok;
+    char result[64], next[GW_CMD_ID_LEN + 1];
+} step_t;
+
+static void step_then(void *opaque, const gw_cmd_reply_t *r)
+{
+    step_t *st = opaque;
+
+    if (!r) {
+        st->nulls++;
+        return;
+    }
+    st->calls++;
+    st->ok = r->ok;
+    snprintf(st->result, sizeof(st->result), "%s", r->ok ? r->result_json : "");
+    if (r->ok) /* the next step, answering the client (conn 9) */
+        submit(st->bus, "vm.exportTo", 9, st->next);
+}
+
+static void test_workflow_waiter(void **state)
+{
+    gw_commands_t *c = new_bus(60000, 500);
+    step_t st = {.bus = c};
+    json_object *args = json_tokener_parse("{\"sr\":\"sr-1\"}");
+    gw_cmd_req_t req = {"vm.importPrepare", args, POOL, "sr-1", "user-1", "a@b.c"};
+    gw_cmd_waiter_t w = {.kind = GW_CMD_WAIT_CALL, .then = step_then, .then_opaque = &st};
+    gw_cmd_reply_t early = {NULL, "", false, NULL, NULL};
+    char first[GW_CMD_ID_LEN + 1], other[GW_CMD_ID_LEN + 1];
+    gw_xo_err_t err;
+    (void)state;
+
+    gw_xo_err_init(&err);
+    assert_int_equal(gw_commands_submit(c, &req, &w, first, &err), 0);
+    push(c, first, "success", ",\"result\":{\"endpoint\":\"h:1\"}");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(st.calls, 1);
+    assert_true(st.ok);
+    assert_string_equal(st.result, "{\"endpoint\":\"h:1\"}");
+    assert_int_equal(cap.replies, 0); /* the client waits for the next step */
+    push(c, st.next, "success", ",\"result\":\"new-vm\"");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_int_equal(cap.conn, 9);
+    assert_string_equal(cap.result, "\"new-vm\"");
+    /* an answer now, to a client waiter (a failed first step) */
+    gw_xo_fail(&err, GW_ERR_OP_FAILED, "operation failed", NULL);
+    early.err = &err;
+    gw_cmd_waiter_t client = {GW_CMD_WAIT_WS, 5, "1", true, NULL, NULL};
+    gw_commands_answer(c, &client, &early);
+    assert_int_equal(cap.replies, 2);
+    assert_int_equal(cap.conn, 5);
+    assert_false(cap.ok);
+    /* a step still pending when the bus goes: its callback gets NULL, once */
+    assert_int_equal(gw_commands_submit(c, &req, &w, other, &err), 0);
+    gw_commands_free(c);
+    assert_int_equal(st.nulls, 1);
+    assert_int_equal(st.calls, 1);
+    gw_xo_err_fini(&err);
+    json_object_put(args);
+}
+
+/* A copy across pools: the prepare goes to the destination pool (POOL_B), the export to
+ * the source pool (POOL). Each step's outcome is believed only from its own pool's agent:
+ * the other agent of the same workflow cannot complete it, with its key or with its pool
+ * in the result. */
+static void cross_step_then(void *opaque, const gw_cmd_reply_t *r)
+{
+    step_t *st = opaque;
+
+    if (!r) {
+        st->nulls++;
+        return;
+    }
+    st->calls++;
+    st->ok = r->ok;
+    if (r->ok) /* the export, on the source pool, answering the client (conn 9) */
+        submit_to(st->bus, "vm.exportTo", POOL, 9, st->next);
+}
+
+static void test_workflow_across_pools(void **state)
+{
+    gw_commands_t *c = new_bus(60000, 500);
+    step_t st = {.bus = c};
+    json_object *args = json_tokener_parse("{\"sr\":\"sr-b\"}");
+    gw_cmd_req_t req = {"vm.importPrepare", args, POOL_B, "sr-b", "user-1", "a@b.c"};
+    gw_cmd_waiter_t w = {.kind = GW_CMD_WAIT_CALL, .then = cross_step_then, .then_opaque = &st};
+    const char *ok = ",\"result\":{\"endpoint\":\"h:1\"}";
+    char prepare[GW_CMD_ID_LEN + 1];
+    gw_cmd_stats_t stats;
+    gw_xo_err_t err;
+    (void)state;
+
+    gw_xo_err_init(&err);
+    assert_int_equal(gw_commands_submit(c, &req, &w, prepare, &err), 0);
+    assert_string_equal(cap.pool, POOL_B);
+    push_as(c, POOL, 0, SIGNED, prepare, "success", ok);   /* the source agent, its own pool */
+    push_as(c, POOL_B, 0, SIGNED, prepare, "success", ok); /* the source agent's key */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(st.calls, 0);
+    gw_commands_stats(c, &stats);
+    assert_int_equal(stats.refused[GW_RES_WRONG_POOL], 1);
+    assert_int_equal(stats.refused[GW_RES_KEY_NOT_FOR_POOL], 1);
+
+    push_as(c, POOL_B, 1, SIGNED, prepare, "success", ok); /* the destination agent */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(st.calls, 1);
+    assert_true(st.ok);
+    assert_string_equal(cap.pool, POOL); /* the export went to the source pool */
+
+    push_as(c, POOL_B, 1, SIGNED, st.next, "success", ",\"result\":\"new-vm\"");
+    push_as(c, POOL, 1, SIGNED, st.next, "success", ",\"result\":\"new-vm\"");
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 0);
+    gw_commands_stats(c, &stats);
+    assert_int_equal(stats.refused[GW_RES_WRONG_POOL], 2);
+    assert_int_equal(stats.refused[GW_RES_KEY_NOT_FOR_POOL], 2);
+
+    push(c, st.next, "success", ",\"result\":\"new-vm\""); /* the source agent */
+    gw_commands_service(c, xo_now_ms(), id_of, NULL);
+    assert_int_equal(cap.replies, 1);
+    assert_int_equal(cap.conn, 9);
+    assert_true(cap.ok);
+    assert_string_equal(cap.result, "\"new-vm\"");
+    gw_commands_free(c);
+    assert_int_equal(st.nulls, 0);
+    gw_xo_err_fini(&err);
+    json_object_put(args);
+}
+
 /* ---- vm.* through JSON-RPC ---- */
 
 static json_object *rpc(gw_ctx_t *ctx, gw_session_t *s, const char *msg, bool *replied)
@@ -623,6 +785,9 @@ int main(void)
         cmocka_unit_test(test_forged_results_refused),
         cmocka_unit_test(test_new_needs_agent_keys),
         cmocka_unit_test(test_expiry_sweep),
+        cmocka_unit_test(test_progress_extends_deadline),
+        cmocka_unit_test(test_workflow_waiter),
+        cmocka_unit_test(test_workflow_across_pools),
         cmocka_unit_test(test_rpc_vm_methods),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -63,7 +63,7 @@ static void test_one_shape_everywhere(void **state)
     gw_xo_err_t e;
     gw_buf_t alone, rpc, late;
     gw_http_resp_t rest;
-    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 7, "\"req-1\"", true};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 7, "\"req-1\"", true, NULL, NULL};
     gw_cmd_reply_t r = {&w, "cmd", false, NULL, &e};
     json_object *o_alone, *o_rpc, *o_rest, *o_late, *v;
     char *c_alone, *c_rpc, *c_rest, *c_late;
@@ -131,7 +131,7 @@ static void test_one_shape_everywhere(void **state)
 /* A command's late success: its result, or true when it has none, under the request's id. */
 static void test_late_success(void **state)
 {
-    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 7, "12", true};
+    gw_cmd_waiter_t w = {GW_CMD_WAIT_WS, 7, "12", true, NULL, NULL};
     gw_cmd_reply_t r = {&w, "cmd", true, "\"snap-uuid\"", NULL};
     gw_buf_t out;
     (void)state;

@@ -139,17 +139,34 @@ static size_t count_values(const char *const *values)
     return n;
 }
 
+/* A schema's "type" as xo_arg_type_name() words it: "string", or "boolean,string" for
+ * ["boolean", "string"]; "untyped" when absent. */
+static void schema_type(json_object *type, char *buf, size_t size)
+{
+    size_t n = 0;
+
+    snprintf(buf, size, "%s", type ? json_object_get_string(type) : "untyped");
+    if (!json_object_is_type(type, json_type_array))
+        return;
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_object_array_length(type) && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? "," : "",
+                              json_object_get_string(json_object_array_get_idx(type, i)));
+}
+
 /* One wire argument against its schema property. */
 static void compare_arg(report_t *r, json_object *schema, const xo_op_t *op, const xo_op_param_t *p,
                         json_object *prop)
 {
     json_object *type, *values;
+    char have[64];
 
     prop = resolve(schema, prop);
     type = get(prop, "type");
-    if (!type || strcmp(json_object_get_string(type), xo_arg_type_name(p->type)))
-        differ(r, "%s: args.%s is '%s' in the schema, '%s' in the table", op->name, p->name,
-               type ? json_object_get_string(type) : "untyped", xo_arg_type_name(p->type));
+    schema_type(type, have, sizeof(have));
+    if (strcmp(have, xo_arg_type_name(p->type)))
+        differ(r, "%s: args.%s is '%s' in the schema, '%s' in the table", op->name, p->name, have,
+               xo_arg_type_name(p->type));
     if (p->type != XO_ARG_STRING)
         return;
     compare_limit(r, op->name, p->name, prop, "minLength", p->min_len);
@@ -283,7 +300,8 @@ static void compare_list(report_t *r, const char *doc, const xo_op_t *op, words_
         char item[80];
         if (wire_only && p->use != XO_PARAM_ARG)
             continue;
-        snprintf(item, sizeof(item), "%s%s", p->name, p->flags & XO_PARAM_REQUIRED ? "" : "?");
+        snprintf(item, sizeof(item), "%s%s", wire_only ? p->name : xo_op_param_api_name(op, p),
+                 p->flags & XO_PARAM_REQUIRED ? "" : "?");
         want++;
         if (!words_have(w, n, item))
             differ(r, "%s: %s does not list %s", op->name, doc, item);
@@ -334,9 +352,12 @@ static int doc_table_drift(const xo_op_t *ops, size_t n, const char *doc, const 
             compare_list(r, doc, op, list, nl, wire_only);
         }
     }
-    for (size_t k = 0; k < n; k++)
-        if (seen[k] != 1)
-            differ(r, "%s: %s is in %d rows of its table, expected 1", ops[k].name, doc, seen[k]);
+    for (size_t k = 0; k < n; k++) {
+        int want = !wire_only && (ops[k].flags & XO_OP_INTERNAL) ? 0 : 1; /* no API method */
+        if (seen[k] != want)
+            differ(r, "%s: %s is in %d rows of its table, expected %d", ops[k].name, doc, seen[k],
+                   want);
+    }
     return r->count;
 }
 
@@ -441,8 +462,8 @@ static const xo_op_param_t p_mode[] = {
     {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL, "the object"},
     {"mode", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 0, 5, modes, "a mode"},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL}};
-static const xo_op_t op_mode = {"vm.setMode", "Set a mode.", XO_PERM_ADMINISTRATE, XO_ON_VM, 0,
-                                p_mode,       NULL};
+static const xo_op_t op_mode = {
+    "vm.setMode", "Set a mode.", XO_PERM_ADMINISTRATE, XO_ON_VM, 0, p_mode, NULL, NULL};
 
 static void test_check_limits_and_values(void **state)
 {
@@ -558,6 +579,51 @@ static void test_params_to_args(void **state)
     assert_int_equal(c.problem, XO_ARGS_MISSING);
     assert_string_equal(c.name, "id");
     json_object_put(a);
+}
+
+/* vm.copy: xo-server's `vm` is the row's id (api_id), `compress` a boolean or a string. */
+static void test_copy_params(void **state)
+{
+    const xo_op_t *copy = xo_op_find("vm.copy");
+    json_object *a, *info, *t;
+    xo_args_check_t c;
+
+    (void)state;
+    assert_int_equal(api("vm.copy", "{\"vm\":\"v\",\"sr\":\"s\",\"compress\":true}", &a, &c),
+                     XO_OK);
+    expect_args(a, "{\"compress\":true,\"id\":\"v\",\"sr\":\"s\"}");
+    assert_int_equal(api("vm.copy", "{\"vm\":\"v\",\"sr\":\"s\",\"compress\":\"zstd\"}", &a, &c),
+                     XO_OK);
+    expect_args(a, "{\"compress\":\"zstd\",\"id\":\"v\",\"sr\":\"s\"}");
+    /* the wire's name is not xo-server's: refused as an additional property */
+    assert_int_equal(api("vm.copy", "{\"id\":\"v\",\"sr\":\"s\"}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_UNKNOWN);
+    assert_string_equal(c.name, "id");
+    json_object_put(a);
+    assert_int_equal(api("vm.copy", "{\"sr\":\"s\"}", &a, &c), XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_MISSING);
+    assert_string_equal(c.name, "vm");
+    json_object_put(a);
+    assert_int_equal(api("vm.copy", "{\"vm\":\"v\",\"sr\":\"s\",\"compress\":1}", &a, &c),
+                     XO_ERR_INVALID);
+    assert_int_equal(c.problem, XO_ARGS_TYPE);
+    assert_string_equal(c.message, "compress: expected a boolean,string");
+    json_object_put(a);
+    /* on the wire: id, and compress of either type */
+    assert_int_equal(wire(copy, "{\"id\":\"v\",\"sr\":\"s\",\"compress\":false}", &c), XO_ARGS_OK);
+    assert_int_equal(wire(copy, "{\"id\":\"v\",\"sr\":\"s\",\"compress\":\"gzip\"}", &c),
+                     XO_ARGS_OK);
+    assert_int_equal(wire(copy, "{\"id\":\"v\",\"compress\":[]}", &c), XO_ARGS_MISSING);
+    assert_int_equal(wire(copy, "{\"id\":\"v\",\"sr\":\"s\",\"compress\":[]}", &c), XO_ARGS_TYPE);
+    /* getMethodsInfo: xo-server's names and types */
+    info = xo_op_params_info(copy);
+    assert_non_null(json_object_object_get_ex(info, "vm", &t) ? t : NULL);
+    assert_false(json_object_object_get_ex(info, "id", NULL));
+    assert_true(json_object_object_get_ex(info, "compress", &t));
+    t = json_object_object_get(t, "type");
+    assert_true(json_object_is_type(t, json_type_array));
+    assert_int_equal(json_object_array_length(t), 2);
+    json_object_put(info);
 }
 
 static void test_params_info_and_help(void **state)
@@ -710,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_check_limits_and_values),
         cmocka_unit_test(test_check_string_lists),
         cmocka_unit_test(test_params_to_args),
+        cmocka_unit_test(test_copy_params),
         cmocka_unit_test(test_params_info_and_help),
         cmocka_unit_test(test_schema_agrees),
         cmocka_unit_test(test_schema_drift_detected),

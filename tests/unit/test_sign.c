@@ -1,4 +1,5 @@
-/* Unit tests of common/xo_sign.c: Ed25519 sign/verify, PEM files, key ids, keyring. */
+/* Unit tests of common/xo_sign.c: Ed25519 sign/verify, PEM files, key ids, keyring, a
+ * key's second handle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +52,32 @@ static void test_wrong_key(void **state)
     assert_int_equal(xo_verify(b, msg, strlen(msg), sig, strlen(sig)), XO_ERR_BADSIG);
     xo_key_free(a);
     xo_key_free(b);
+}
+
+/* A second handle on a key signs on after the first is freed (a transfer worker outliving
+ * the command thread's context), with the same id and the same signatures. */
+static void test_dup_outlives_original(void **state)
+{
+    xo_key_t *k, *dup, *other;
+    char sig[XO_SIG_B64_LEN + 1], sig2[XO_SIG_B64_LEN + 1], id[XO_KEY_ID_LEN + 1];
+
+    (void)state;
+    assert_null(xo_key_dup(NULL));
+    assert_int_equal(xo_key_generate(&k, NULL, 0), XO_OK);
+    assert_int_equal(xo_key_generate(&other, NULL, 0), XO_OK);
+    dup = xo_key_dup(k);
+    assert_non_null(dup);
+    assert_ptr_not_equal(dup, k);
+    snprintf(id, sizeof(id), "%s", xo_key_id(k));
+    assert_int_equal(xo_sign(k, msg, strlen(msg), sig), XO_OK);
+    xo_key_free(k);
+    assert_string_equal(xo_key_id(dup), id);
+    assert_int_equal(xo_sign(dup, msg, strlen(msg), sig2), XO_OK);
+    assert_string_equal(sig, sig2); /* Ed25519 is deterministic: the same key */
+    assert_int_equal(xo_verify(dup, msg, strlen(msg), sig, strlen(sig)), XO_OK);
+    assert_int_equal(xo_verify(other, msg, strlen(msg), sig, strlen(sig)), XO_ERR_BADSIG);
+    xo_key_free(dup);
+    xo_key_free(other);
 }
 
 static void test_pem_files_and_keyring(void **state)
@@ -116,6 +143,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sign_verify),
         cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_dup_outlives_original),
         cmocka_unit_test(test_pem_files_and_keyring),
     };
     return cmocka_run_group_tests_name("sign", tests, NULL, NULL);
