@@ -41,6 +41,7 @@ void agent_publish_heartbeat(agent_t *a)
     m.gen = st.gen;
     m.last_event_id = st.last_event_id;
     m.last_event_ts = st.last_event_ts;
+    m.interval_ms = xo_config_get_int(a->cfg, "agent.heartbeat_ms");
     m.events = st.events;
     m.published = (int64_t)atomic_load(&a->published_count);
     m.resyncs = st.resyncs;

@@ -131,6 +131,8 @@ char *xo_agent_msg_encode(const xo_agent_msg_t *m, size_t *len)
     add_int(o, "gen", m->gen);
     add_int(o, "last_event_id", m->last_event_id);
     add_int(o, "last_event_ts", m->last_event_ts);
+    if (m->interval_ms > 0)
+        add_int(o, "interval_ms", m->interval_ms);
     add_int(c, "events", m->events);
     add_int(c, "published", m->published);
     add_int(c, "resyncs", m->resyncs);

@@ -66,6 +66,8 @@ typedef struct {
         *state;        /**< state: connecting|syncing|live|error */
     const char *error; /**< NULL unless state is error */
     int64_t ts, since, gen, last_event_id, last_event_ts;
+    int64_t interval_ms; /**< the agent's heartbeat interval, so that readers know when a
+                              heartbeat is late; 0 leaves the field out */
     int64_t events, published, resyncs, xapi_errors, kafka_failed, commands;
 } xo_agent_msg_t;
 

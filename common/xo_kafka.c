@@ -5,12 +5,13 @@
  */
 #include "xo_kafka.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "xo_envelope.h"
+#include "xo_envelope.h" /* xo_now_ms() */
 #include "xo_log.h"
 
 struct xo_producer {
@@ -23,6 +24,8 @@ struct xo_producer {
 
 struct xo_consumer {
     rd_kafka_t *rk;
+    pthread_mutex_t link_mu; /* guards link: written from poll, read from any thread */
+    xo_kafka_link_t link;
 };
 
 xo_err_t xo_topics_init(xo_topics_t *t, const char *prefix)
@@ -35,6 +38,7 @@ xo_err_t xo_topics_init(xo_topics_t *t, const char *prefix)
     snprintf(t->agents, sizeof(t->agents), "%sagents", p);
     snprintf(t->commands, sizeof(t->commands), "%scommands", p);
     snprintf(t->results, sizeof(t->results), "%sresults", p);
+    snprintf(t->tokens, sizeof(t->tokens), "%stokens", p);
     return XO_OK;
 }
 
@@ -125,9 +129,9 @@ static xo_err_t conf_pairs(rd_kafka_conf_t *conf, const char *const *kv, char *e
 }
 
 /* defaults, then the daemon's [kafka] section, then the caller's extras, then forced. */
-static xo_err_t build_conf(const xo_config_t *cfg, const char *const *defaults,
-                           const char *const *extra, const char *const *forced,
-                           rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
+xo_err_t xo_kafka_conf_build(const xo_config_t *cfg, const char *const *defaults,
+                             const char *const *extra, const char *const *forced,
+                             rd_kafka_conf_t **out, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_ctx_t ctx = {conf, errstr, errstr_size};
@@ -177,8 +181,16 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_producer_t **out,
                          char *errstr, size_t errstr_size)
 {
-    static const char *const defaults[] = {"compression.codec", "zstd",     "linger.ms", "5",
-                                           "client.id",         "xo-fleet", NULL};
+    /* clang-format off */
+    static const char *const defaults[] = {
+        "compression.codec",        "zstd",
+        "linger.ms",                "5",
+        "client.id",                "xo-fleet",
+        /* A missing contract topic is an error, never a topic created with the broker's
+         * defaults (not compacted) because a producer asked for its metadata. */
+        "allow.auto.create.topics", "false",
+        NULL};
+    /* clang-format on */
     static const char *const forced[] = {"enable.idempotence", "true", NULL};
     char kerr[512];
     rd_kafka_conf_t *conf;
@@ -187,7 +199,7 @@ xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_pr
 
     if (!p)
         return XO_ERR_NOMEM;
-    err = build_conf(cfg, defaults, extra, forced, &conf, errstr, errstr_size);
+    err = xo_kafka_conf_build(cfg, defaults, extra, forced, &conf, errstr, errstr_size);
     if (err != XO_OK) {
         free(p);
         return err;
@@ -313,6 +325,50 @@ xo_err_t xo_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout
     return err;
 }
 
+/* Record a connectivity change; logs the transitions (poll thread). */
+static void link_set(xo_consumer_t *c, bool connected, const xo_kafka_brokers_t *b)
+{
+    bool was;
+
+    pthread_mutex_lock(&c->link_mu);
+    was = c->link.connected;
+    c->link.reported = true;
+    c->link.connected = connected;
+    if (b) {
+        c->link.brokers = b->brokers;
+        c->link.brokers_up = b->brokers_up;
+    } else if (!connected) {
+        c->link.brokers_up = 0;
+    }
+    if (was != connected)
+        c->link.since_ms = xo_now_ms();
+    pthread_mutex_unlock(&c->link_mu);
+    if (was && !connected)
+        xo_warn("kafka", "event=brokers_unreachable note=\"no broker connection is up\"");
+    else if (!was && connected)
+        xo_info("kafka", "event=brokers_reachable brokers_up=%d", b ? b->brokers_up : 0);
+}
+
+static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    xo_kafka_brokers_t b;
+
+    (void)rk;
+    if (xo_kafka_stats_brokers(json, len, &b) == XO_OK)
+        link_set(opaque, b.brokers_up > 0, &b);
+    return 0; /* librdkafka frees json */
+}
+
+static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    /* Said at once, where the next statistics report may be a second away. */
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        link_set(opaque, false, NULL);
+    xo_dbg(XO_DBG_KAFKA, "kafka", "event=error code=%s reason=\"%s\"", rd_kafka_err2name(err),
+           reason);
+}
+
 xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const char *const *extra,
                          xo_consumer_t **out, char *errstr, size_t errstr_size)
 {
@@ -334,14 +390,20 @@ xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const cha
 
     if (!c)
         return XO_ERR_NOMEM;
-    err = build_conf(cfg, defaults, extra, NULL, &conf, errstr, errstr_size);
+    err = xo_kafka_conf_build(cfg, defaults, extra, NULL, &conf, errstr, errstr_size);
     if (err != XO_OK) {
         free(c);
         return err;
     }
+    pthread_mutex_init(&c->link_mu, NULL);
+    c->link.connected = true; /* until a report or an error says otherwise */
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
+    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!c->rk) {
         rd_kafka_conf_destroy(conf);
+        pthread_mutex_destroy(&c->link_mu);
         free(c);
         return xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "cannot create consumer: %s", kerr);
     }
@@ -444,12 +506,20 @@ rd_kafka_t *xo_consumer_handle(xo_consumer_t *c)
     return c->rk;
 }
 
+void xo_consumer_link(xo_consumer_t *c, xo_kafka_link_t *out)
+{
+    pthread_mutex_lock(&c->link_mu);
+    *out = c->link;
+    pthread_mutex_unlock(&c->link_mu);
+}
+
 void xo_consumer_free(xo_consumer_t *c)
 {
     if (!c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    pthread_mutex_destroy(&c->link_mu);
     free(c);
 }
 

@@ -17,13 +17,27 @@
 
 #include "xo_config.h"
 #include "xo_error.h"
+#include "xo_kafka_stats.h"
 
-/** The four topics of the contract, with the configured prefix (default "xo."). */
+/**
+ * @brief Build a librdkafka configuration in the order every handle uses: @p defaults,
+ *        the [kafka] section of @p cfg, @p extra, then @p forced (each a NULL-terminated
+ *        list of name, value pairs, or NULL), with librdkafka's logs routed into xo_log.
+ * @param out the configuration (caller passes it to rd_kafka_new() or destroys it)
+ * @returns XO_OK, XO_ERR_CONFIG (a property librdkafka refuses; named in errstr), XO_ERR_NOMEM.
+ */
+xo_err_t xo_kafka_conf_build(const xo_config_t *cfg, const char *const *defaults,
+                             const char *const *extra, const char *const *forced,
+                             rd_kafka_conf_t **out, char *errstr, size_t errstr_size);
+
+/** The four topics of the contract, and the gateways' own tokens topic, with the
+ *  configured prefix (default "xo."). */
 typedef struct {
     char objects[128];  /**< compacted object changes */
     char agents[128];   /**< compacted agent heartbeats */
     char commands[128]; /**< signed commands */
     char results[128];  /**< command progress and outcomes */
+    char tokens[128];   /**< the gateways' authentication tokens (hashed, signed) */
 } xo_topics_t;
 
 /** @brief Fill @p t from @p prefix (NULL means "xo."). @returns XO_ERR_INVALID if too long. */
@@ -117,6 +131,10 @@ typedef struct xo_consumer xo_consumer_t;
 /**
  * @brief Create a consumer. Auto-commit and offset store are off; partition EOF events
  *        are on (a read reports RD_KAFKA_RESP_ERR__PARTITION_EOF at the end of a partition).
+ *        It tracks broker connectivity (xo_consumer_link()) from librdkafka's
+ *        all-brokers-down error and, when @p extra or the config set
+ *        statistics.interval.ms, from every statistics report; both are served by
+ *        xo_consumer_poll().
  * @param group_id consumer group for committed offsets, or NULL for none.
  */
 xo_err_t xo_consumer_new(const xo_config_t *cfg, const char *group_id, const char *const *extra,
@@ -147,6 +165,14 @@ xo_err_t xo_consumer_commit(xo_consumer_t *c, const char *topic, int32_t partiti
                             char *errstr, size_t errstr_size);
 
 rd_kafka_t *xo_consumer_handle(xo_consumer_t *c);
+
+/**
+ * @brief Broker connectivity as the consumer last saw it (any thread). Without
+ *        statistics.interval.ms only the all-brokers-down error moves it, and nothing
+ *        says when brokers are back: set the interval where the answer matters.
+ */
+void xo_consumer_link(xo_consumer_t *c, xo_kafka_link_t *out);
+
 void xo_consumer_free(xo_consumer_t *c);
 
 /** @brief Find a header's value on a message. @returns XO_OK or XO_ERR_NOTFOUND. */

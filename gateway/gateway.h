@@ -15,14 +15,16 @@
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
  *               tables (api_*.c), REST (rest, rest_*), sessions, users and tokens, the Basic-auth
  *               cache (auth_cache), /metrics page
- *   bus/        signed commands to xo.commands and their outcomes from xo.results
+ *   bus/        signed commands to xo.commands and their outcomes from xo.results, and
+ *               the signed token records of the tokens topic (token_log)
  *   view/       Kafka -> the materialized view of XO objects, filters, notifications
  *   core/       byte buffers and JSON writer, XO errors, the clock, counters
  *
  * Threads: the service thread (libwebsockets: HTTP, WebSocket, JSON-RPC, REST, metrics,
- * notification flushes, command replies) and the consumer thread (Kafka -> view, and
- * xo.results -> the command bus). They share only the view (rwlock), the notifier (mutex),
- * the commands' result queue (mutex) and the consumer's counters (mutex).
+ * notification flushes, command replies) and the consumer thread (Kafka -> view,
+ * xo.results -> the command bus, the tokens topic -> the token log). They share only the
+ * view (rwlock), the notifier (mutex), the commands' result queue (mutex), the token
+ * log's queue (mutex) and the consumer's counters (mutex).
  */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
@@ -42,10 +44,13 @@
 #include "view/view_consumer.h" /* Kafka -> view thread */
 #include "view/xo_objects.h"    /* XAPI record -> XO object */
 #include "xo_config.h"          /* settings table */
+#include "xo_topic_admin.h"     /* the contract's topics: created, checked, findings */
 
 /* bus/commands.h: signed commands to xo.commands, their results from xo.results; the
  * context only holds the pointer, so the type is forward-declared here */
 typedef struct gw_commands gw_commands_t;
+/* bus/token_log.h: tokens shared through the tokens topic; forward-declared likewise */
+typedef struct gw_token_log gw_token_log_t;
 
 /** Limits, from the config table (docs/configuration-gateway.md, docs/security.md). */
 typedef struct {
@@ -69,19 +74,23 @@ typedef struct {
 
 /** Everything the service-thread modules need. Owned by main.c. */
 typedef struct {
-    const xo_config_t *cfg;  /**< borrowed */
-    gw_view_t *view;         /**< shared with the consumer */
-    gw_notify_t *notify;     /**< shared with the consumer */
-    gw_consumer_t *consumer; /**< for counters (may be NULL in tests) */
-    gw_users_t *users;       /**< service thread only */
-    gw_metrics_t *metrics;   /**< service thread only */
-    gw_commands_t *commands; /**< command bus (NULL in tests: actions answer an error) */
+    const xo_config_t *cfg;    /**< borrowed */
+    gw_view_t *view;           /**< shared with the consumer */
+    gw_notify_t *notify;       /**< shared with the consumer */
+    gw_consumer_t *consumer;   /**< for counters (may be NULL in tests) */
+    gw_users_t *users;         /**< service thread only */
+    gw_metrics_t *metrics;     /**< service thread only */
+    gw_commands_t *commands;   /**< command bus (NULL in tests: actions answer an error) */
+    gw_token_log_t *token_log; /**< tokens topic, for counters (NULL: tokens stay local) */
     gw_limits_t limits;
     gw_timeouts_t timeouts;
     int64_t started_ms;   /**< wall clock at start */
     int64_t token_ttl_ms; /**< default token lifetime (tokens.ttl) */
+    int stale_heartbeats; /**< heartbeat intervals before an agent is late (health.*) */
     size_t ws_clients;    /**< connected WebSocket clients */
     size_t ws_signed_in;  /**< of which signed in */
+
+    xo_topic_admin_t *topic_admin; /**< topic findings for /healthz (NULL: topics.manage off) */
 } gw_ctx_t;
 
 #endif

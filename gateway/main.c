@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "bus/commands.h"
+#include "bus/token_log.h"
 #include "gateway.h"
 #include "transport/http_server.h"
 #include "xo_alloc.h"
@@ -24,6 +25,7 @@
 #include "xo_kafka.h"
 #include "xo_log.h"
 #include "xo_sign.h"
+#include "xo_topic_admin.h"
 #include "xo_version.h"
 
 #define MOD "main"
@@ -46,9 +48,36 @@ static const xo_cfg_spec_t SPEC[] = {
     {"users.cache_entries", XO_CFG_INT, "1024", 0, 1000000, false,
      "Credentials that cache holds at most (the oldest of a set is replaced); 0 turns it off."},
     {"tokens.ttl", XO_CFG_INT, "2592000", 60, 31536000, false,
-     "Default lifetime in seconds of tokens from token.create. Tokens are kept in memory "
-     "only: a restart invalidates them."},
+     "Default lifetime in seconds of tokens from token.create."},
+    {"tokens.private_key", XO_CFG_STRING, NULL, 0, 0, false,
+     "Ed25519 private key (xo-gateway keygen) that signs the records of the tokens topic, so "
+     "that a token works on every gateway and survives restarts; default: "
+     "commands.private_key. With neither, tokens stay in this gateway's memory."},
+    {"tokens.public_keys", XO_CFG_STRING, NULL, 0, 0, false,
+     "Comma-separated public keys of other gateways whose token records are trusted (when "
+     "they sign with another key than this one's, e.g. during a rotation)."},
     {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topic names."},
+    {"topics.manage", XO_CFG_STRING, "create", 0, 0, false,
+     "At start: create (missing contract topics are created with the contract's "
+     "configuration, then all are checked), check (only check: a missing topic is an error), "
+     "or off. A partition count that differs between topics stops the gateway; a "
+     "non-compacted objects topic is a warning and a /healthz reason."},
+    {"topics.partitions", XO_CFG_INT, "12", 1, 10000, false,
+     "Partitions of the topics created when none exists yet (otherwise the existing "
+     "topics' count). Pick it for the estate's future size: it cannot change without "
+     "moving pools."},
+    {"topics.replication", XO_CFG_INT, "3", -1, 32, false,
+     "Replication factor of the topics created; -1: the brokers' default."},
+    {"topics.commands_retention_ms", XO_CFG_INT, "3600000", 60000, 31536000000L, false,
+     "retention.ms of the commands topic when created."},
+    {"topics.results_retention_ms", XO_CFG_INT, "604800000", 60000, 31536000000L, false,
+     "retention.ms of the results topic when created."},
+    {"topics.tokens_retention_ms", XO_CFG_INT, "31622400000", 86400000, 315360000000L, false,
+     "retention.ms of the tokens topic when created (compact,delete: a token's record goes "
+     "after this time; at least the longest token life, 365 days)."},
+    {"topics.admin_timeout_ms", XO_CFG_INT, "10000", 500, 600000, false,
+     "Time given to each Kafka Admin API request (metadata, CreateTopics, "
+     "DescribeConfigs)."},
     {"commands.private_key", XO_CFG_STRING, NULL, 0, 0, false,
      "Ed25519 private key (xo-gateway keygen) that signs the commands of the vm.* actions; "
      "unset: actions are disabled (they answer an error)."},
@@ -59,6 +88,9 @@ static const xo_cfg_spec_t SPEC[] = {
     {"commands.clock_skew_ms", XO_CFG_INT, "5000", 0, 600000, false,
      "Clock difference tolerated by the agents (their commands.clock_skew_ms): the timeout "
      "answer waits for expires + this, when no agent can accept the command any more."},
+    {"health.stale_heartbeats", XO_CFG_INT, "3", 2, 1000, false,
+     "A pool's agent is late, and /healthz degraded, when its last heartbeat is older than "
+     "this many of the heartbeat intervals it announces (5 s for agents that announce none)."},
     {"commands.agent_keys", XO_CFG_STRING, NULL, 0, 0, false,
      "Agent public keys trusted to sign command results, as comma-separated POOL=PEM-FILE "
      "entries (the agent's agent.private_key pair; several per pool during a rotation). A "
@@ -129,6 +161,11 @@ static const xo_cfg_spec_t SPEC[] = {
 
 static const char SUBCOMMANDS[] =
     "Subcommands:\n"
+    "  xo-gateway topics [--create] [--config FILE]\n"
+    "      check the contract's topics on the configured Kafka (partition counts,\n"
+    "      compaction, retention, replication) and, with --create, create the missing ones\n"
+    "      first; prints one line per finding; exit 0 (no error), 3 (an error), 6\n"
+    "      (Kafka unreachable or the topics could not be created)\n"
     "  xo-gateway keygen --out DIR\n"
     "      write an Ed25519 key pair DIR/gateway.key (0600) and DIR/gateway.pub for\n"
     "      commands.private_key\n"
@@ -152,6 +189,45 @@ static void on_signal(int sig)
 static void push_result(void *commands, const xo_record_t *rec)
 {
     gw_commands_push_result(commands, rec);
+}
+
+/* Tokens shared through the tokens topic: users.c publishes and receives through these. */
+static void publish_token(void *tl, const unsigned char digest[32], const char *user_id,
+                          int64_t issued_ms, int64_t expires_ms)
+{
+    gw_token_log_publish(tl, digest, user_id, issued_ms, expires_ms);
+}
+
+static void apply_token(void *users, const unsigned char digest[32], const char *user_id,
+                        int64_t expires_ms)
+{
+    gw_tokens_apply(users, digest, user_id, expires_ms, xo_now_ms());
+}
+
+static void receive_tokens(void *tl, gw_users_t *users)
+{
+    gw_token_log_drain(tl, apply_token, users);
+}
+
+static xo_err_t share_tokens(const xo_config_t *cfg, const xo_topics_t *topics, gw_users_t *users,
+                             gw_token_log_t **out, char *errstr, size_t errstr_size)
+{
+    const char *key = xo_config_get(cfg, "tokens.private_key");
+    gw_token_log_settings_t s = {key ? key : xo_config_get(cfg, "commands.private_key"),
+                                 xo_config_get(cfg, "tokens.public_keys")};
+    xo_err_t err = gw_token_log_new(&s, cfg, topics, out, errstr, errstr_size);
+
+    if (err != XO_OK)
+        return err;
+    if (!gw_token_log_enabled(*out)) {
+        xo_warn(MOD, "event=tokens_local note=\"neither tokens.private_key nor "
+                     "commands.private_key is set: tokens work on this gateway only and a "
+                     "restart signs them out\"");
+        return XO_OK;
+    }
+    gw_users_share_tokens(users, &(gw_token_share_t){publish_token, receive_tokens, *out});
+    xo_info(MOD, "event=tokens_shared topic=%s", topics->tokens);
+    return XO_OK;
 }
 
 static int cmd_useradd(int argc, char **argv)
@@ -215,6 +291,101 @@ usage:
     return XO_EXIT_USAGE;
 }
 
+static void topic_plan(const xo_config_t *cfg, xo_topic_plan_t *plan)
+{
+    plan->partitions = (int32_t)xo_config_get_int(cfg, "topics.partitions");
+    plan->replication = (int)xo_config_get_int(cfg, "topics.replication");
+    plan->commands_retention_ms = xo_config_get_int(cfg, "topics.commands_retention_ms");
+    plan->results_retention_ms = xo_config_get_int(cfg, "topics.results_retention_ms");
+    plan->tokens_retention_ms = xo_config_get_int(cfg, "topics.tokens_retention_ms");
+    plan->timeout_ms = (int)xo_config_get_int(cfg, "topics.admin_timeout_ms");
+}
+
+static int exit_code_of(xo_err_t err)
+{
+    return err == XO_ERR_CONFIG                           ? XO_EXIT_CONFIG
+           : err == XO_ERR_KAFKA || err == XO_ERR_TIMEOUT ? XO_EXIT_UNREACH
+                                                          : XO_EXIT_FAILURE;
+}
+
+/* Start-up: create (or only check) the contract's topics, then check their configuration
+ * in the background (a cluster that never answers must not hold the start). */
+static xo_err_t start_topic_admin(const xo_config_t *cfg, const xo_topics_t *topics,
+                                  xo_topic_admin_t **out, char *errstr, size_t errstr_size)
+{
+    const char *mode = xo_config_get(cfg, "topics.manage");
+    xo_topic_plan_t plan;
+    xo_err_t err;
+
+    *out = NULL;
+    if (!strcmp(mode, "off"))
+        return XO_OK;
+    if (strcmp(mode, "create") != 0 && strcmp(mode, "check") != 0)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                         "topics.manage must be create, check or off");
+    topic_plan(cfg, &plan);
+    err = xo_topic_admin_new(cfg, NULL, topics, &plan, out, errstr, errstr_size);
+    if (err == XO_OK)
+        err = xo_topic_admin_ensure(*out, !strcmp(mode, "create"), errstr, errstr_size);
+    if (err != XO_OK) {
+        xo_topic_admin_free(*out);
+        *out = NULL;
+        return err;
+    }
+    xo_topic_admin_check_configs_async(*out);
+    return XO_OK;
+}
+
+static void print_finding(const xo_topic_finding_t *f)
+{
+    printf("%s %s: %s\n", xo_topic_severity_name(f->severity), f->topic[0] ? f->topic : "topics",
+           f->text);
+}
+
+static int cmd_topics(int argc, char **argv, const xo_cli_info_t *info)
+{
+    char *args[64], errstr[512];
+    xo_topic_finding_t findings[32];
+    xo_config_t *cfg = NULL;
+    xo_topic_admin_t *admin = NULL;
+    xo_topic_plan_t plan;
+    xo_topics_t topics;
+    bool create = false;
+    int n = 0, code = XO_EXIT_FAILURE;
+    size_t nf;
+    xo_err_t err;
+
+    for (int i = 0; i < argc && n < 63; i++) /* argv[0] stays: the cli wants a program */
+        if (strcmp(argv[i], "--create") != 0)
+            args[n++] = argv[i];
+        else
+            create = true;
+    args[n] = NULL;
+    if (xo_cli_parse(info, n, args, &cfg, &code) == XO_CLI_EXIT)
+        return code;
+    if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
+        fprintf(stderr, "xo-gateway topics: topics.prefix is too long\n");
+        code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    topic_plan(cfg, &plan);
+    err = xo_topic_admin_new(cfg, NULL, &topics, &plan, &admin, errstr, sizeof(errstr));
+    if (err == XO_OK)
+        err = xo_topic_admin_ensure(admin, create, errstr, sizeof(errstr));
+    if (err == XO_OK && xo_topic_admin_check_configs(admin, errstr, sizeof(errstr)) != XO_OK)
+        printf("warning topics: configuration not checked: %s\n", errstr);
+    nf = admin ? xo_topic_admin_findings(admin, findings, 32) : 0;
+    for (size_t i = 0; i < nf && i < 32; i++)
+        print_finding(&findings[i]);
+    if (err != XO_OK)
+        fprintf(stderr, "xo-gateway topics: %s\n", errstr);
+    code = err == XO_OK ? XO_EXIT_OK : exit_code_of(err);
+out:
+    xo_topic_admin_free(admin);
+    xo_config_free(cfg);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     static const xo_cli_info_t info = {
@@ -225,6 +396,7 @@ int main(int argc, char **argv)
         SUBCOMMANDS, SPEC, "XO_GATEWAY"};
     xo_config_t *cfg = NULL;
     gw_ctx_t ctx;
+    gw_token_log_t *token_log = NULL;
     xo_topics_t topics;
     char errstr[512], alloc[32];
     int code = XO_EXIT_FAILURE;
@@ -235,6 +407,8 @@ int main(int argc, char **argv)
         return xo_cli_keygen("xo-gateway", "gateway", argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "useradd"))
         return cmd_useradd(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "topics"))
+        return cmd_topics(argc - 1, argv + 1, &info);
     if (xo_cli_parse(&info, argc, argv, &cfg, &code) == XO_CLI_EXIT)
         return code;
 
@@ -254,11 +428,20 @@ int main(int argc, char **argv)
     ctx.timeouts.signin_s = (int)xo_config_get_int(cfg, "timeouts.signin_s");
     ctx.timeouts.send_s = (int)xo_config_get_int(cfg, "timeouts.send_s");
     ctx.token_ttl_ms = (int64_t)xo_config_get_int(cfg, "tokens.ttl") * 1000;
+    ctx.stale_heartbeats = (int)xo_config_get_int(cfg, "health.stale_heartbeats");
     code = XO_EXIT_FAILURE;
 
     if (xo_topics_init(&topics, xo_config_get(cfg, "topics.prefix")) != XO_OK) {
         xo_error(MOD, "event=config_error key=topics.prefix error=\"too long\"");
         code = XO_EXIT_CONFIG;
+        goto out;
+    }
+    /* Before any other Kafka client asks for the topics. */
+    err = start_topic_admin(cfg, &topics, &ctx.topic_admin, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=topics_failed error=\"%s\"", errstr);
+        fprintf(stderr, "xo-gateway: topics: %s\n", errstr);
+        code = exit_code_of(err);
         goto out;
     }
     err = gw_users_load(xo_config_get(cfg, "users.file"), &ctx.users, errstr, sizeof(errstr));
@@ -308,6 +491,13 @@ int main(int argc, char **argv)
     }
     gw_view_set_emit(ctx.view, gw_notify_emit, ctx.notify);
     gw_view_set_hold_unannounced(ctx.view, true); /* no phantom pools (docs/security.md) */
+    err = share_tokens(cfg, &topics, ctx.users, &token_log, errstr, sizeof(errstr));
+    if (err != XO_OK) {
+        xo_error(MOD, "event=tokens_error error=\"%s\"", errstr);
+        code = exit_code_of(err);
+        goto out;
+    }
+    ctx.token_log = gw_token_log_enabled(token_log) ? token_log : NULL;
 
     err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
                       (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),
@@ -323,6 +513,7 @@ int main(int argc, char **argv)
 
     err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify,
                             gw_commands_enabled(ctx.commands) ? push_result : NULL, ctx.commands,
+                            gw_token_log_enabled(token_log) ? gw_token_log_push : NULL, token_log,
                             &ctx.consumer, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
@@ -357,6 +548,8 @@ out:
     gw_notify_free(ctx.notify);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);
+    gw_token_log_free(token_log, 5000);
+    xo_topic_admin_free(ctx.topic_admin);
     xo_config_free(cfg);
     return code;
 }

@@ -18,6 +18,11 @@ PACKAGES=(
   libcmocka-dev                         # unit tests
   kcat                                  # Kafka CLI: tests read topics as users do
   python3 python3-jsonschema            # XAPI simulator, test harness, schema checks
+  python3-yaml                          # integration.deploy_files reads deploy/*.yaml
+  haproxy                               # deploy/haproxy.cfg checked (haproxy -c) and run in
+                                        # front of two gateways by e2e.gateway_many
+  systemd                               # systemd-analyze: integration.systemd_units verifies
+                                        # deploy/*.service offline (no booted systemd needed)
   clang-format                          # checked-in code style
   procps curl                           # ps/pkill and curl used by scripts and tests
   chromium                              # the console browser test (noVNC, headless)

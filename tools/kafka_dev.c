@@ -27,10 +27,16 @@ static void on_signal(int sig)
     stop = 1;
 }
 
+#define MAX_TOPIC_OVERRIDES 8
+
 typedef struct {
     int brokers, partitions, replication;
     const char *prefix;
     int control;
+    int no_topics;
+    int n_overrides; /* --topic NAME=PARTITIONS */
+    char override_name[MAX_TOPIC_OVERRIDES][128];
+    int override_partitions[MAX_TOPIC_OVERRIDES];
 } opts_t;
 
 static void usage(FILE *fp)
@@ -43,6 +49,13 @@ static void usage(FILE *fp)
                 "  -p, --partitions N    partitions of every contract topic (default 6)\n"
                 "  -r, --replication N   replication factor (default min(3, brokers))\n"
                 "      --prefix P        topic prefix (default \"xo.\")\n"
+                "      --no-topics       create no topic (to test topic creation; note that\n"
+                "                        this broker creates any topic a metadata request\n"
+                "                        names, with 4 partitions, and implements neither\n"
+                "                        CreateTopics nor DescribeConfigs)\n"
+                "      --topic NAME=N    create topic NAME with N partitions, or give a contract\n"
+                "                        topic N partitions instead of --partitions (repeatable,\n"
+                "                        up to 8; to test the gateway's topic checks)\n"
                 "      --control         read fault commands from standard input, one a line:\n"
                 "                          down <broker-id|all>   set broker(s) down\n"
                 "                          up <broker-id|all>     set broker(s) up again\n"
@@ -53,16 +66,39 @@ static void usage(FILE *fp)
                 "  -V, --version         print the version\n");
 }
 
+/* NAME=N: a topic and its partition count. */
+static int parse_topic_override(opts_t *o, const char *arg)
+{
+    const char *eq = strrchr(arg, '=');
+    int n = eq ? atoi(eq + 1) : 0;
+    size_t len = eq ? (size_t)(eq - arg) : 0;
+
+    if (!eq || len == 0 || len >= sizeof(o->override_name[0]) || n < 1 || n > 1000 ||
+        o->n_overrides == MAX_TOPIC_OVERRIDES) {
+        fprintf(stderr, "xo-kafka-dev: --topic wants NAME=PARTITIONS (1..1000), at most %d\n",
+                MAX_TOPIC_OVERRIDES);
+        return -1;
+    }
+    memcpy(o->override_name[o->n_overrides], arg, len);
+    o->override_name[o->n_overrides][len] = '\0';
+    o->override_partitions[o->n_overrides++] = n;
+    return 0;
+}
+
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
     static const struct option long_opts[] = {
         {"brokers", required_argument, NULL, 'b'},     {"partitions", required_argument, NULL, 'p'},
         {"replication", required_argument, NULL, 'r'}, {"prefix", required_argument, NULL, 'P'},
         {"control", no_argument, NULL, 'C'},           {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},           {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, 'V'},           {"no-topics", no_argument, NULL, 'N'},
+        {"topic", required_argument, NULL, 'T'},       {NULL, 0, NULL, 0}};
     int opt;
 
-    *o = (opts_t){3, 6, 0, "xo.", 0};
+    memset(o, 0, sizeof(*o));
+    o->brokers = 3;
+    o->partitions = 6;
+    o->prefix = "xo.";
     while ((opt = getopt_long(argc, argv, "b:p:r:hV", long_opts, NULL)) != -1) {
         switch (opt) {
         case 'b':
@@ -79,6 +115,13 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             break;
         case 'C':
             o->control = 1;
+            break;
+        case 'N':
+            o->no_topics = 1;
+            break;
+        case 'T':
+            if (parse_topic_override(o, optarg) != 0)
+                return -1;
             break;
         case 'h':
             usage(stdout);
@@ -147,10 +190,31 @@ static void control_line(rd_kafka_mock_cluster_t *mc, const opts_t *o, char *lin
     fflush(stdout);
 }
 
+/* Partitions of @p name: its --topic override, else --partitions; 0 if it is not to be
+ * created (--no-topics and no override). */
+static int partitions_of(const opts_t *o, const char *name)
+{
+    for (int i = 0; i < o->n_overrides; i++)
+        if (!strcmp(o->override_name[i], name))
+            return o->override_partitions[i];
+    return o->no_topics ? 0 : o->partitions;
+}
+
+static int create_topic(rd_kafka_mock_cluster_t *mc, const opts_t *o, const char *name,
+                        int partitions)
+{
+    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, name, partitions, o->replication);
+    if (err) {
+        fprintf(stderr, "xo-kafka-dev: create %s: %s\n", name, rd_kafka_err2str(err));
+        return -1;
+    }
+    return 0;
+}
+
 static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
 {
     xo_topics_t t;
-    const char *names[4];
+    const char *names[5];
 
     if (xo_topics_init(&t, o->prefix) != XO_OK) {
         fprintf(stderr, "xo-kafka-dev: topic prefix too long\n");
@@ -160,13 +224,18 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
     names[1] = t.agents;
     names[2] = t.commands;
     names[3] = t.results;
-    for (int i = 0; i < 4; i++) {
-        rd_kafka_resp_err_t err =
-            rd_kafka_mock_topic_create(mc, names[i], o->partitions, o->replication);
-        if (err) {
-            fprintf(stderr, "xo-kafka-dev: create %s: %s\n", names[i], rd_kafka_err2str(err));
+    names[4] = t.tokens; /* the gateways' tokens */
+    for (int i = 0; i < 5; i++) {
+        int n = partitions_of(o, names[i]);
+        if (n > 0 && create_topic(mc, o, names[i], n) != 0)
             return -1;
-        }
+    }
+    for (int i = 0; i < o->n_overrides; i++) { /* other topics named by --topic */
+        int contract = 0;
+        for (int k = 0; k < 5; k++)
+            contract |= !strcmp(o->override_name[i], names[k]);
+        if (!contract && create_topic(mc, o, o->override_name[i], o->override_partitions[i]) != 0)
+            return -1;
     }
     return 0;
 }
@@ -180,7 +249,9 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const opts_t *o)
 typedef struct {
     rd_kafka_t *probe;
     xo_topics_t topics;
-    int partitions;
+    int partitions[5]; /* per contract topic, 0 when not created (never probe those: a
+                          metadata request for a missing topic creates it) */
+    int max_partitions;
     unsigned char *warned; /* one flag per (topic, partition) */
     pthread_t thread;      /* its own thread: queries block while brokers are down */
     int started;
@@ -198,22 +269,29 @@ static void watch_init(watch_t *w, const char *bootstrap, const opts_t *o)
     rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
     w->probe = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     xo_topics_init(&w->topics, o->prefix);
-    w->partitions = o->partitions;
-    w->warned = calloc(4 * (size_t)o->partitions, 1);
+    w->partitions[0] = partitions_of(o, w->topics.objects);
+    w->partitions[1] = partitions_of(o, w->topics.agents);
+    w->partitions[2] = partitions_of(o, w->topics.commands);
+    w->partitions[3] = partitions_of(o, w->topics.results);
+    w->partitions[4] = partitions_of(o, w->topics.tokens);
+    for (int t = 0; t < 5; t++)
+        if (w->partitions[t] > w->max_partitions)
+            w->max_partitions = w->partitions[t];
+    w->warned = calloc(5 * (size_t)(w->max_partitions ? w->max_partitions : 1), 1);
     w->started = pthread_create(&w->thread, NULL, watch_main, w) == 0;
 }
 
 static void watch_check(watch_t *w)
 {
-    const char *names[4] = {w->topics.objects, w->topics.agents, w->topics.commands,
-                            w->topics.results};
+    const char *names[5] = {w->topics.objects, w->topics.agents, w->topics.commands,
+                            w->topics.results, w->topics.tokens};
 
     if (!w->probe || !w->warned)
         return;
-    for (int t = 0; t < 4; t++) {
-        for (int p = 0; p < w->partitions; p++) {
+    for (int t = 0; t < 5; t++) {
+        for (int p = 0; p < w->partitions[t]; p++) {
             int64_t lo = 0, hi = 0;
-            unsigned char *flag = &w->warned[t * w->partitions + p];
+            unsigned char *flag = &w->warned[t * w->max_partitions + p];
             if (*flag || rd_kafka_query_watermark_offsets(w->probe, names[t], p, &lo, &hi, 500))
                 continue;
             if (lo > 0) {
@@ -319,9 +397,12 @@ int main(int argc, char **argv)
     if (create_topics(mc, &o) != 0)
         goto out_cluster;
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
-    printf("xo-kafka-dev %s: %d broker(s), topics %sobjects %sagents %scommands %sresults with "
-           "%d partitions; Ctrl-C to stop\n",
-           XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions);
+    printf("xo-kafka-dev %s: %d broker(s), topics %sobjects %sagents %scommands %sresults "
+           "%stokens with %d partitions%s; Ctrl-C to stop\n",
+           XO_VERSION, o.brokers, o.prefix, o.prefix, o.prefix, o.prefix, o.prefix, o.partitions,
+           o.no_topics     ? " (not created: --no-topics)"
+           : o.n_overrides ? " (see --topic)"
+                           : "");
     fflush(stdout);
     {
         watch_t w;

@@ -495,10 +495,18 @@ static void send_removals(out_t *out, pool_t *p, long k, counts_t *counts)
 /* A live heartbeat on xo.agents, as the pool's agent would publish it. */
 static void send_heartbeat(out_t *out, const pool_t *p)
 {
-    xo_agent_msg_t hb = {
-        "xo-synth",  "synthetic", p->uuid,   p->hosts[0], "live",    NULL,      xo_now_ms(),
-        xo_now_ms(), 1,           out->sent, xo_now_ms(), out->sent, out->sent, 0,
-        0,           0,           0};
+    xo_agent_msg_t hb = {.agent = "xo-synth",
+                         .version = "synthetic",
+                         .pool = p->uuid,
+                         .master = p->hosts[0],
+                         .state = "live",
+                         .ts = xo_now_ms(),
+                         .since = xo_now_ms(),
+                         .gen = 1,
+                         .last_event_id = out->sent,
+                         .last_event_ts = xo_now_ms(),
+                         .events = out->sent,
+                         .published = out->sent};
     char errstr[256];
     size_t len;
     char *val = xo_agent_msg_encode(&hb, &len);

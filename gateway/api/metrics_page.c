@@ -7,29 +7,40 @@
 
 #include <string.h>
 
+#include "api/health.h"
 #include "bus/commands.h"
+#include "bus/token_log.h"
 
 typedef struct {
     gw_buf_t *out;
-    size_t without_agent; /* pools with records and no heartbeat */
+    const gw_health_input_t *in;
 } pool_render_t;
 
 static void write_pool(void *opaque, const gw_pool_info_t *p)
 {
-    gw_buf_t *out = ((pool_render_t *)opaque)->out;
-    ((pool_render_t *)opaque)->without_agent += p->objects > 0 && !p->agent_state;
+    pool_render_t *pr = opaque;
+    gw_buf_t *out = pr->out;
+    gw_heartbeat_age_t hb;
+
     gw_buf_printf(out, "xo_gateway_pool_objects{pool=\"%s\"} %zu\n", p->uuid, p->objects);
     gw_buf_printf(out, "xo_gateway_pool_synced{pool=\"%s\"} %d\n", p->uuid,
                   p->synced && !p->held ? 1 : 0); /* a held pool is not served yet */
     gw_buf_printf(out, "xo_gateway_pool_agent_live{pool=\"%s\",state=\"%s\"} %d\n", p->uuid,
                   p->agent_state ? p->agent_state : "unknown",
                   p->agent_state && !strcmp(p->agent_state, "live") ? 1 : 0);
+    if (!gw_health_heartbeat(p, pr->in->now_ms, pr->in->stale_heartbeats, &hb))
+        return;
+    gw_buf_printf(out, "xo_gateway_pool_heartbeat_age_seconds{pool=\"%s\"} %.3f\n", p->uuid,
+                  hb.age_ms / 1000.0);
+    gw_buf_printf(out, "xo_gateway_pool_heartbeat_limit_seconds{pool=\"%s\"} %.3f\n", p->uuid,
+                  hb.limit_ms / 1000.0);
+    gw_buf_printf(out, "xo_gateway_pool_agent_stale{pool=\"%s\"} %d\n", p->uuid, hb.stale ? 1 : 0);
 }
 
-static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
+static void write_view(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *out)
 {
     gw_view_stats_t vs;
-    pool_render_t pr = {out, 0};
+    pool_render_t pr = {out, in};
 
     gw_view_rdlock(ctx->view);
     gw_view_stats(ctx->view, &vs);
@@ -49,15 +60,14 @@ static void write_view(gw_ctx_t *ctx, gw_buf_t *out)
                      "agent_live: last heartbeat state is live.\n"
                      "# TYPE xo_gateway_pool_objects gauge\n"
                      "# TYPE xo_gateway_pool_synced gauge\n"
-                     "# TYPE xo_gateway_pool_agent_live gauge\n");
+                     "# TYPE xo_gateway_pool_agent_live gauge\n"
+                     "# HELP xo_gateway_pool_heartbeat_age_seconds Age of the pool's last agent "
+                     "heartbeat (by the agent's clock); stale: older than the limit.\n"
+                     "# TYPE xo_gateway_pool_heartbeat_age_seconds gauge\n"
+                     "# TYPE xo_gateway_pool_heartbeat_limit_seconds gauge\n"
+                     "# TYPE xo_gateway_pool_agent_stale gauge\n");
     gw_view_foreach_pool(ctx->view, write_pool, &pr);
     gw_view_unlock(ctx->view);
-    gw_buf_printf(out,
-                  "# HELP xo_gateway_pools_without_agent Pools with records but no agent "
-                  "heartbeat (their objects are held back from the API).\n"
-                  "# TYPE xo_gateway_pools_without_agent gauge\n"
-                  "xo_gateway_pools_without_agent %zu\n",
-                  pr.without_agent);
 }
 
 static void write_consumer(gw_consumer_t *c, gw_buf_t *out)
@@ -128,9 +138,77 @@ static void write_commands(gw_commands_t *c, gw_buf_t *out)
                           (unsigned long long)st.refused[v]);
 }
 
+/* The tokens topic: what this gateway wrote, applied and refused (a record a trusted
+ * gateway key did not sign is refused: docs/security.md). */
+static void write_tokens(gw_token_log_t *tl, gw_buf_t *out)
+{
+    gw_token_log_stats_t st;
+
+    gw_token_log_stats(tl, &st);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_token_records_total Records of the tokens topic published "
+                  "by this gateway, and verified records applied.\n"
+                  "# TYPE xo_gateway_token_records_total counter\n"
+                  "xo_gateway_token_records_total{outcome=\"published\"} %llu\n"
+                  "xo_gateway_token_records_total{outcome=\"applied\"} %llu\n"
+                  "# HELP xo_gateway_token_records_refused_total Records of the tokens topic "
+                  "refused, by reason.\n"
+                  "# TYPE xo_gateway_token_records_refused_total counter\n",
+                  (unsigned long long)st.published, (unsigned long long)st.applied);
+    for (int r = 0; r < GW_TOKREC_REASON_COUNT; r++)
+        gw_buf_printf(out, "xo_gateway_token_records_refused_total{reason=\"%s\"} %llu\n",
+                      gw_token_refusal_name((gw_token_refusal_t)r),
+                      (unsigned long long)st.refused_by[r]);
+}
+
+/* The verdict of /healthz and what it is made of. */
+static void write_health(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *out)
+{
+    gw_health_t h;
+
+    gw_health_judge(in, ctx->view, NULL, NULL, &h);
+    gw_buf_printf(out,
+                  "# HELP xo_gateway_degraded 1 when /healthz says degraded (reasons there).\n"
+                  "# TYPE xo_gateway_degraded gauge\n"
+                  "xo_gateway_degraded %d\n"
+                  "# TYPE xo_gateway_health_reasons gauge\n"
+                  "xo_gateway_health_reasons %zu\n"
+                  "# HELP xo_gateway_pools_agent_stale Pools whose last agent heartbeat is "
+                  "older than its limit.\n"
+                  "# TYPE xo_gateway_pools_agent_stale gauge\n"
+                  "xo_gateway_pools_agent_stale %zu\n"
+                  "# HELP xo_gateway_pools_without_agent Pools with records but no agent "
+                  "heartbeat (their objects are held back from the API).\n"
+                  "# TYPE xo_gateway_pools_without_agent gauge\n"
+                  "xo_gateway_pools_without_agent %zu\n"
+                  "# HELP xo_gateway_kafka_connected 1 while at least one broker connection "
+                  "is up.\n"
+                  "# TYPE xo_gateway_kafka_connected gauge\n"
+                  "xo_gateway_kafka_connected %d\n"
+                  "# HELP xo_gateway_kafka_brokers Brokers known to the consumer, and those "
+                  "with a connection up.\n"
+                  "# TYPE xo_gateway_kafka_brokers gauge\n"
+                  "xo_gateway_kafka_brokers %d\n"
+                  "# TYPE xo_gateway_kafka_brokers_up gauge\n"
+                  "xo_gateway_kafka_brokers_up %d\n",
+                  h.status == GW_HEALTH_DEGRADED, h.reasons, h.stale_pools, h.pools_without_agent,
+                  in->link.connected ? 1 : 0, in->link.brokers, in->link.brokers_up);
+    if (h.idle_ms >= 0)
+        gw_buf_printf(out,
+                      "# HELP xo_gateway_view_idle_seconds Time since the view last applied a "
+                      "record (object change or heartbeat).\n"
+                      "# TYPE xo_gateway_view_idle_seconds gauge\n"
+                      "xo_gateway_view_idle_seconds %.3f\n",
+                      h.idle_ms / 1000.0);
+}
+
 void gw_metrics_page_write(gw_ctx_t *ctx, gw_buf_t *out)
 {
-    write_view(ctx, out);
+    gw_health_input_t in;
+
+    gw_health_input(ctx, &in);
+    write_view(ctx, &in, out);
+    write_health(ctx, &in, out);
     if (ctx->consumer)
         write_consumer(ctx->consumer, out);
     gw_buf_printf(out,
@@ -144,6 +222,8 @@ void gw_metrics_page_write(gw_ctx_t *ctx, gw_buf_t *out)
         gw_metrics_write_counters(ctx->metrics, out);
     if (ctx->commands)
         write_commands(ctx->commands, out);
+    if (ctx->token_log)
+        write_tokens(ctx->token_log, out);
     if (ctx->metrics)
         gw_metrics_write_latency(ctx->metrics, out);
 }

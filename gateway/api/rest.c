@@ -1,9 +1,9 @@
 /*
  * rest.c - HTTP routes (see rest.h): parse the request target into a route and its query,
  * authenticate, check that the route is served for the method (rest_spec.c), and hand
- * the request to its module (rest_objects.c, rest_actions.c, rest_tasks.c); /healthz,
- * /metrics and /rest/v0/ping are answered here. Parsers take untrusted bytes and must stay
- * bounded and allocation-light; nothing here waits on Kafka.
+ * the request to its module (rest_objects.c, rest_actions.c, rest_tasks.c); /healthz
+ * (health.c), /metrics (metrics_page.c) and /rest/v0/ping are answered here. Parsers take
+ * untrusted bytes and must stay bounded and allocation-light; nothing here waits on Kafka.
  */
 #include "api/rest.h"
 
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api_rpc.h"
+#include "api/health.h"
 #include "api/metrics_page.h"
 #include "api/rest_int.h"
 #include "view/xo_types.h"
@@ -371,101 +372,6 @@ static const gw_user_t *authenticate(gw_ctx_t *ctx, const gw_http_req_t *req, in
 
 /* ---- handlers ---- */
 
-typedef struct {
-    gw_buf_t *out;
-    bool first;
-} pools_t;
-
-/* A pool with records but no agent heartbeat: anyone with write access to xo.objects can
- * make one; its objects are held back from the API (view.h) and the gateway says so. */
-static bool pool_without_agent(const gw_pool_info_t *p)
-{
-    return p->objects > 0 && !p->agent_state;
-}
-
-static void healthz_pool(void *opaque, const gw_pool_info_t *p)
-{
-    pools_t *pt = opaque;
-    if (!pt->first)
-        gw_buf_putc(pt->out, ',');
-    pt->first = false;
-    gw_buf_puts(pt->out, "{\"uuid\":");
-    gw_buf_json_str(pt->out, p->uuid);
-    gw_buf_printf(pt->out, ",\"status\":\"%s\",\"held\":%s",
-                  pool_without_agent(p) ? "no_agent" : "ok", p->held ? "true" : "false");
-    gw_buf_printf(pt->out, ",\"objects\":%zu,\"synced\":%s,\"agent\":", p->objects,
-                  p->synced && !p->held ? "true" : "false"); /* served, not just read */
-    if (p->agent_state) {
-        gw_buf_puts(pt->out, "{\"id\":");
-        gw_buf_json_str(pt->out, p->agent_id);
-        gw_buf_puts(pt->out, ",\"state\":");
-        gw_buf_json_str(pt->out, p->agent_state);
-        gw_buf_printf(pt->out, ",\"ts\":%lld,\"age_ms\":%lld}", (long long)p->agent_ts,
-                      (long long)(xo_now_ms() - p->agent_ts));
-    } else {
-        gw_buf_puts(pt->out, "null");
-    }
-    gw_buf_putc(pt->out, '}');
-}
-
-/* "reasons": one line per pool that makes the gateway degraded. */
-static void healthz_reason(void *opaque, const gw_pool_info_t *p)
-{
-    pools_t *pt = opaque;
-    char text[160];
-
-    if (!pool_without_agent(p))
-        return;
-    if (!pt->first)
-        gw_buf_putc(pt->out, ',');
-    pt->first = false;
-    snprintf(text, sizeof(text), "pool %.64s: %zu records but no agent heartbeat%s", p->uuid,
-             p->objects, p->held ? " (held back from the API)" : "");
-    gw_buf_json_str(pt->out, text);
-}
-
-static void count_without_agent(void *opaque, const gw_pool_info_t *p)
-{
-    *(size_t *)opaque += pool_without_agent(p);
-}
-
-static void healthz(gw_ctx_t *ctx, gw_http_resp_t *r)
-{
-    gw_consumer_stats_t cs;
-    gw_view_stats_t vs;
-    pools_t pt = {&r->body, true};
-    bool loaded = false;
-    size_t phantom = 0;
-
-    memset(&cs, 0, sizeof(cs));
-    if (ctx->consumer) {
-        gw_consumer_stats(ctx->consumer, &cs);
-        loaded = cs.loaded;
-    }
-    gw_view_rdlock(ctx->view);
-    gw_view_stats(ctx->view, &vs);
-    gw_view_foreach_pool(ctx->view, count_without_agent, &phantom);
-    gw_buf_printf(&r->body,
-                  "{\"status\":\"%s\",\"loaded\":%s,\"load_ms\":%lld,\"objects\":%zu,"
-                  "\"records\":%llu,\"malformed\":%llu,\"refused\":%llu,\"truncated\":%llu,"
-                  "\"lag\":%lld,\"clients\":%zu,\"reasons\":[",
-                  !loaded   ? "loading"
-                  : phantom ? "degraded"
-                            : "ok",
-                  loaded ? "true" : "false", (long long)cs.load_ms, vs.objects,
-                  (unsigned long long)cs.records, (unsigned long long)cs.malformed,
-                  (unsigned long long)(cs.wrong_partition + cs.too_large),
-                  (unsigned long long)cs.truncated, (long long)cs.lag, ctx->ws_clients);
-    gw_view_foreach_pool(ctx->view, healthz_reason, &pt);
-    gw_buf_puts(&r->body, "],\"pools\":[");
-    pt.first = true;
-    gw_view_foreach_pool(ctx->view, healthz_pool, &pt);
-    gw_view_unlock(ctx->view);
-    gw_buf_puts(&r->body, "]}\n");
-    r->status = loaded ? 200 : 503;
-    r->content_type = "application/json";
-}
-
 static void root(gw_http_resp_t *r)
 {
     gw_rest_json(r, 200);
@@ -561,7 +467,8 @@ void gw_http_route(gw_ctx_t *ctx, const gw_http_req_t *req, gw_http_resp_t *resp
     }
     switch (q.route) {
     case GW_ROUTE_HEALTHZ:
-        healthz(ctx, resp);
+        resp->status = gw_health_page_write(ctx, &resp->body);
+        resp->content_type = "application/json";
         goto out;
     case GW_ROUTE_METRICS:
         resp->status = 200;

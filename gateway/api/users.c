@@ -41,6 +41,8 @@ typedef struct {
     int64_t first_ms, last_ms;
 } fail_t;
 
+#define RECENT_DELETES 256
+
 typedef struct {
     unsigned char digest[32]; /* SHA-256 of the token: the token itself is not kept */
     char user_id[40];
@@ -75,6 +77,11 @@ struct gw_users {
     fail_t fails[FAIL_SLOTS];
     token_t *tokens;
     size_t ntokens, captokens;
+    gw_token_share_t share; /* publish/receive NULL: tokens stay local */
+    /* Tokens deleted here lately: their own earlier record, read back from the tokens
+     * topic after the deletion, must not bring them back. */
+    unsigned char deleted[RECENT_DELETES][32];
+    size_t ndeleted;
 };
 
 void gw_user_write_json(const gw_user_t *u, gw_buf_t *out)
@@ -626,21 +633,11 @@ const gw_user_t *gw_users_by_id(const gw_users_t *u, const char *id)
 
 /* ---- tokens ---- */
 
-xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, int64_t now_ms,
-                          char out[GW_TOKEN_LEN + 1])
+/* A slot for a new token: a free or expired one, else a new one, else the oldest's. */
+static token_t *token_slot(gw_users_t *u, int64_t now_ms)
 {
-    unsigned char raw[32];
-    char b[64];
     token_t *t = NULL;
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1)
-        return XO_ERR_CRYPTO;
-    b64(raw, sizeof(raw), b, sizeof(b));
-    for (char *p = b; *p; p++) /* base64url, no padding */
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    b[GW_TOKEN_LEN] = '\0';
-    memcpy(out, b, GW_TOKEN_LEN + 1);
-    /* reuse an expired slot, else grow, else drop the oldest */
     for (size_t i = 0; i < u->ntokens && !t; i++)
         if (!u->tokens[i].used || u->tokens[i].expires_ms <= now_ms)
             t = &u->tokens[i];
@@ -649,7 +646,7 @@ xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, 
             size_t ncap = u->captokens ? u->captokens * 2 : 16;
             token_t *nt = realloc(u->tokens, ncap * sizeof(*nt));
             if (!nt)
-                return XO_ERR_NOMEM;
+                return NULL;
             u->tokens = nt;
             u->captokens = ncap;
         }
@@ -661,12 +658,80 @@ xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, 
             if (u->tokens[i].expires_ms < t->expires_ms)
                 t = &u->tokens[i];
     }
+    return t;
+}
+
+xo_err_t gw_tokens_create(gw_users_t *u, const gw_user_t *user, int64_t ttl_ms, int64_t now_ms,
+                          char out[GW_TOKEN_LEN + 1])
+{
+    unsigned char raw[32];
+    char b[64];
+    token_t *t;
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return XO_ERR_CRYPTO;
+    b64(raw, sizeof(raw), b, sizeof(b));
+    for (char *p = b; *p; p++) /* base64url, no padding */
+        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    b[GW_TOKEN_LEN] = '\0';
+    memcpy(out, b, GW_TOKEN_LEN + 1);
+    t = token_slot(u, now_ms);
+    if (!t)
+        return XO_ERR_NOMEM;
     SHA256((const unsigned char *)out, GW_TOKEN_LEN, t->digest);
     snprintf(t->user_id, sizeof(t->user_id), "%s", user->id);
     t->expires_ms = now_ms + ttl_ms;
     t->used = true;
     OPENSSL_cleanse(raw, sizeof(raw));
+    if (u->share.publish)
+        u->share.publish(u->share.opaque, t->digest, t->user_id, now_ms, t->expires_ms);
     return XO_OK;
+}
+
+void gw_users_share_tokens(gw_users_t *u, const gw_token_share_t *share)
+{
+    u->share = *share;
+}
+
+/* Apply what other gateways published (and this one, read back). */
+static void receive_tokens(gw_users_t *u)
+{
+    if (u->share.receive)
+        u->share.receive(u->share.opaque, u);
+}
+
+static bool deleted_lately(const gw_users_t *u, const unsigned char d[32])
+{
+    size_t n = u->ndeleted < RECENT_DELETES ? u->ndeleted : RECENT_DELETES;
+    for (size_t i = 0; i < n; i++)
+        if (!memcmp(u->deleted[i], d, 32))
+            return true;
+    return false;
+}
+
+void gw_tokens_apply(gw_users_t *u, const unsigned char digest[32], const char *user_id,
+                     int64_t expires_ms, int64_t now_ms)
+{
+    token_t *t = NULL;
+
+    for (size_t i = 0; i < u->ntokens && !t; i++)
+        if (u->tokens[i].used && CRYPTO_memcmp(u->tokens[i].digest, digest, 32) == 0)
+            t = &u->tokens[i];
+    if (!user_id || expires_ms <= 0) {
+        if (t)
+            OPENSSL_cleanse(t, sizeof(*t));
+        return;
+    }
+    if (expires_ms <= now_ms || deleted_lately(u, digest))
+        return;
+    if (!t)
+        t = token_slot(u, now_ms);
+    if (!t)
+        return;
+    memcpy(t->digest, digest, 32);
+    snprintf(t->user_id, sizeof(t->user_id), "%s", user_id);
+    t->expires_ms = expires_ms;
+    t->used = true;
 }
 
 static bool token_digest(const char *token, unsigned char d[32])
@@ -696,6 +761,7 @@ const gw_user_t *gw_tokens_lookup_ref(gw_users_t *u, const char *token, int64_t 
     if (!token_digest(token, d))
         return NULL;
     gw_users_refresh(u);
+    receive_tokens(u);
     for (size_t i = 0; i < u->ntokens; i++) {
         token_t *t = &u->tokens[i];
         if (token_live(t, now_ms) && CRYPTO_memcmp(t->digest, d, 32) == 0) {
@@ -724,14 +790,20 @@ static token_t *token_at(gw_users_t *u, const gw_token_ref_t *ref)
 
 const gw_user_t *gw_tokens_check(gw_users_t *u, const gw_token_ref_t *ref, int64_t now_ms)
 {
-    token_t *t = token_at(u, ref);
+    token_t *t;
 
+    receive_tokens(u); /* a deletion made on another gateway ends this session too */
+    t = token_at(u, ref);
     gw_users_refresh(u);
     return t && token_live(t, now_ms) ? gw_users_by_id(u, t->user_id) : NULL;
 }
 
-static void token_drop(token_t *t)
+/* Delete here, and on every gateway. */
+static void token_drop(gw_users_t *u, token_t *t)
 {
+    memcpy(u->deleted[u->ndeleted++ % RECENT_DELETES], t->digest, 32);
+    if (u->share.publish)
+        u->share.publish(u->share.opaque, t->digest, NULL, 0, 0);
     OPENSSL_cleanse(t, sizeof(*t)); /* used = false: the slot is free */
 }
 
@@ -740,7 +812,7 @@ void gw_tokens_revoke(gw_users_t *u, const gw_token_ref_t *ref)
     token_t *t = token_at(u, ref);
 
     if (t)
-        token_drop(t);
+        token_drop(u, t);
 }
 
 bool gw_tokens_delete(gw_users_t *u, const char *token, const gw_user_t *owner)
@@ -749,12 +821,13 @@ bool gw_tokens_delete(gw_users_t *u, const char *token, const gw_user_t *owner)
 
     if (!token_digest(token, d))
         return false;
+    receive_tokens(u);
     for (size_t i = 0; i < u->ntokens; i++) {
         token_t *t = &u->tokens[i];
         if (t->used && CRYPTO_memcmp(t->digest, d, 32) == 0) {
             if (owner && strcmp(t->user_id, owner->id) != 0)
                 return false; /* another user's token: as if it did not exist */
-            token_drop(t);
+            token_drop(u, t);
             return true;
         }
     }

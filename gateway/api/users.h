@@ -10,7 +10,10 @@
  * removed users are disabled (their gw_user_t stays allocated, so borrowed pointers stay
  * valid, but no sign-in, token or session of theirs is accepted any more).
  * Passwords that verified are remembered briefly (auth_cache.h), so that HTTP Basic does not
- * cost a PBKDF2 per request. Tokens live in memory only: a restart signs every token out.
+ * cost a PBKDF2 per request. Tokens live in memory; with gw_users_share_tokens() every
+ * token created or deleted is also published (bus/token_log.h: the tokens topic), and what
+ * other gateways published is applied before any answer about a token, so that a token
+ * works on every gateway and survives restarts. Without it a restart signs tokens out.
  * Never logs or stores a password or a token in clear; logs name the account and address.
  * Not thread-safe: used from the service thread only.
  */
@@ -171,5 +174,27 @@ bool gw_tokens_delete(gw_users_t *u, const char *token, const gw_user_t *owner);
 
 /** @brief Live tokens at @p now_ms. */
 size_t gw_tokens_count(const gw_users_t *u, int64_t now_ms);
+
+/** How this gateway's tokens are shared with the others (main.c wires bus/token_log.h). */
+typedef struct {
+    /** a token was created here (user_id, expiry) or deleted here (user_id NULL, 0) */
+    void (*publish)(void *opaque, const unsigned char digest[32], const char *user_id,
+                    int64_t issued_ms, int64_t expires_ms);
+    /** apply what was published since the last call (with gw_tokens_apply()) */
+    void (*receive)(void *opaque, gw_users_t *u);
+    void *opaque;
+} gw_token_share_t;
+
+/** @brief Share tokens (@p share copied; its opaque must outlive @p u). */
+void gw_users_share_tokens(gw_users_t *u, const gw_token_share_t *share);
+
+/**
+ * @brief Apply a token published by a gateway (possibly this one): add or update it
+ *        (@p user_id and a future @p expires_ms), or delete it (@p user_id NULL). Not
+ *        published again. A token deleted here lately is not brought back by its own
+ *        older record.
+ */
+void gw_tokens_apply(gw_users_t *u, const unsigned char digest[32], const char *user_id,
+                     int64_t expires_ms, int64_t now_ms);
 
 #endif

@@ -48,6 +48,7 @@ typedef struct {
     char agent_state[24];
     char agent_id[128];
     int64_t agent_ts;
+    int64_t hb_interval_ms;
     uint32_t head; /* pool list */
     uint32_t *pending;
     size_t npending, cap_pending;
@@ -919,6 +920,7 @@ xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, co
     pp->agent_state[0] = '\0';
     pp->agent_id[0] = '\0';
     pp->agent_ts = 0;
+    pp->hb_interval_ms = 0;
     if (hb) {
         pp->agent_json = strndup(msg, msg_len);
         if (json_object_object_get_ex(hb, "state", &f))
@@ -927,6 +929,9 @@ xo_err_t gw_view_apply_agent(gw_view_t *v, const char *pool, json_object *hb, co
             snprintf(pp->agent_id, sizeof(pp->agent_id), "%s", json_object_get_string(f));
         if (json_object_object_get_ex(hb, "ts", &f))
             pp->agent_ts = json_object_get_int64(f);
+        if (json_object_object_get_ex(hb, "interval_ms", &f) &&
+            json_object_is_type(f, json_type_int))
+            pp->hb_interval_ms = json_object_get_int64(f);
     }
     if (was_served != pool_served(v, (uint16_t)p))
         emit_pool(v, p, !was_served);
@@ -1080,6 +1085,7 @@ void gw_view_foreach_pool(gw_view_t *v, gw_view_pool_cb cb, void *opaque)
             .agent_id = p->agent_json ? p->agent_id : NULL,
             .agent_json = p->agent_json,
             .agent_ts = p->agent_ts,
+            .hb_interval_ms = p->hb_interval_ms,
             .held = !pool_served(v, (uint16_t)i),
         };
         cb(opaque, &info);

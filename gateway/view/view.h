@@ -59,6 +59,7 @@ typedef struct {
     const char *agent_id;    /**< last heartbeat's agent id, or NULL */
     const char *agent_json;  /**< last heartbeat as received, or NULL */
     int64_t agent_ts;        /**< last heartbeat's ts (ms) */
+    int64_t hb_interval_ms;  /**< heartbeat interval it announced (interval_ms), 0 none */
     bool held;               /**< objects held back: no heartbeat, hold on (see above) */
 } gw_pool_info_t;
 

@@ -33,9 +33,12 @@ struct gw_consumer {
     gw_notify_t *notify;
     pthread_t thread;
     atomic_bool stop;
-    topic_state_t t[3]; /* 0: objects, 1: agents, 2: results (read from the end) */
+    topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
+    int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
     gw_result_sink_fn on_result;
     void *result_opaque;
+    gw_token_sink_fn on_token;
+    void *token_opaque;
     gw_record_limits_t lim;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
@@ -255,10 +258,13 @@ static void note_refused(gw_consumer_t *c, const rd_kafka_message_t *m, gw_rec_v
 
 static void check_loaded(gw_consumer_t *c)
 {
-    for (int t = 0; t < 2; t++)
+    for (int t = 0; t < c->loaded_topics; t++) {
+        if (t == 2)
+            continue; /* results: read from the end, never "loaded" */
         for (int32_t p = 0; p < c->t[t].count; p++)
             if (!c->t[t].eof[p])
                 return;
+    }
     pthread_mutex_lock(&c->st_mu);
     if (!c->st.loaded) {
         gw_view_stats_t vs;
@@ -291,9 +297,21 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     ti = !strcmp(tname, c->t[0].name)   ? 0
          : !strcmp(tname, c->t[1].name) ? 1
          : !strcmp(tname, c->t[2].name) ? 2
+         : !strcmp(tname, c->t[3].name) ? 3
                                         : -1;
     if (ti < 0)
         return;
+    if (ti == 3) { /* tokens: handed whole to the sink (it checks them), part of "loaded" */
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
+            m->partition < c->t[3].count && !c->t[3].eof[m->partition]) {
+            c->t[3].eof[m->partition] = true;
+            check_loaded(c);
+        } else if (!m->err && c->on_token) {
+            xo_record_from_message(&rec, m, c->t[3].count);
+            c->on_token(c->token_opaque, &rec);
+        }
+        return;
+    }
     if (ti == 2) { /* xo.results: handed whole (headers, partition) to the sink as they come */
         if (!m->err && c->on_result) {
             xo_record_from_message(&rec, m, c->t[2].count);
@@ -322,6 +340,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     c->st.records++;
     c->st.truncated += truncated;
     if (v == GW_REC_APPLIED) {
+        c->st.applied_ms = xo_now_ms();
         if (ti == 1)
             c->st.agents++;
         else if (!m->payload)
@@ -401,11 +420,17 @@ static xo_err_t assign_results(gw_consumer_t *c, char *errstr, size_t errstr_siz
 
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
                            gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
-                           gw_consumer_t **out, char *errstr, size_t errstr_size)
+                           gw_token_sink_fn on_token, void *token_opaque, gw_consumer_t **out,
+                           char *errstr, size_t errstr_size)
 {
+    /* clang-format off */
     static const char *const extra[] = {
-        "fetch.wait.max.ms", "10", "fetch.error.backoff.ms", "50", "auto.offset.reset",
-        "earliest",          NULL};
+        "fetch.wait.max.ms",      "10",       /* changes reach the view quickly */
+        "fetch.error.backoff.ms", "50",       /* and again soon after an error */
+        "auto.offset.reset",      "earliest", /* the view is the whole topic */
+        "statistics.interval.ms", "1000",     /* broker connectivity (gw_consumer_kafka_link) */
+        NULL};
+    /* clang-format on */
     gw_consumer_t *c = calloc(1, sizeof(*c));
     xo_err_t err;
 
@@ -415,16 +440,22 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     c->notify = notify;
     c->on_result = on_result;
     c->result_opaque = result_opaque;
+    c->on_token = on_token;
+    c->token_opaque = token_opaque;
+    c->loaded_topics = on_token ? 4 : 2;
     c->lim.max_record_bytes = (size_t)xo_config_get_int(cfg, "limits.max_record_bytes");
     c->lim.max_field_bytes = (size_t)xo_config_get_int(cfg, "limits.max_field_bytes");
     pthread_mutex_init(&c->st_mu, NULL);
     snprintf(c->t[2].name, sizeof(c->t[2].name), "%s", topics->results);
     snprintf(c->t[0].name, sizeof(c->t[0].name), "%s", topics->objects);
     snprintf(c->t[1].name, sizeof(c->t[1].name), "%s", topics->agents);
+    snprintf(c->t[3].name, sizeof(c->t[3].name), "%s", topics->tokens);
     err = xo_consumer_new(cfg, NULL, extra, &c->kc, errstr, errstr_size);
     if (err != XO_OK)
         goto fail;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < c->loaded_topics; t++) {
+        if (t == 2)
+            continue; /* results: assign_results() */
         err = xo_kafka_partition_count(xo_consumer_handle(c->kc), c->t[t].name, 10000,
                                        &c->t[t].count, errstr, errstr_size);
         if (err != XO_OK)
@@ -440,10 +471,10 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     /* One explicit assignment of every partition of both topics, from the beginning. */
     {
         rd_kafka_topic_partition_list_t *list =
-            rd_kafka_topic_partition_list_new(c->t[0].count + c->t[1].count);
+            rd_kafka_topic_partition_list_new(c->t[0].count + c->t[1].count + c->t[3].count);
         rd_kafka_resp_err_t kerr;
-        for (int t = 0; t < 2; t++)
-            for (int32_t p = 0; p < c->t[t].count; p++)
+        for (int t = 0; t < c->loaded_topics; t++)
+            for (int32_t p = 0; t != 2 && p < c->t[t].count; p++)
                 rd_kafka_topic_partition_list_add(list, c->t[t].name, p)->offset =
                     RD_KAFKA_OFFSET_BEGINNING;
         kerr = rd_kafka_assign(xo_consumer_handle(c->kc), list);
@@ -513,4 +544,14 @@ void gw_consumer_stats(gw_consumer_t *c, gw_consumer_stats_t *st)
     *st = c->st;
     pthread_mutex_unlock(&c->st_mu);
     st->lag = known ? lag : -1;
+    {
+        xo_kafka_link_t link;
+        xo_consumer_link(c->kc, &link);
+        st->brokers_down = !link.connected;
+    }
+}
+
+void gw_consumer_kafka_link(gw_consumer_t *c, xo_kafka_link_t *out)
+{
+    xo_consumer_link(c->kc, out);
 }

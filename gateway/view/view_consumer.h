@@ -10,7 +10,9 @@
  * pool maps to (docs/topics.md), or larger than limits.max_record_bytes, is refused and
  * counted; snapshot strings longer than limits.max_field_bytes are cut as the agents cut
  * them (docs/security.md, "What a Kafka writer can do"). xo.results records go to the sink
- * whole (value, headers, partition): the bus checks their signatures.
+ * whole (value, headers, partition): the bus checks their signatures. So do the records of
+ * the tokens topic (read from the beginning, part of "loaded"): the token log checks their
+ * size and gateway signatures (bus/token_log.h).
  */
 #ifndef GW_VIEW_CONSUMER_H
 #define GW_VIEW_CONSUMER_H
@@ -32,6 +34,13 @@ typedef struct gw_consumer gw_consumer_t;
  */
 typedef void (*gw_result_sink_fn)(void *opaque, const xo_record_t *rec);
 
+/**
+ * Receives one record of the tokens topic: its key, value (NULL for a tombstone),
+ * signature headers and where it was read, all borrowed for the call.
+ * @locality consumer thread: must only check, queue and return.
+ */
+typedef void (*gw_token_sink_fn)(void *opaque, const xo_record_t *rec);
+
 /** Counters (read from any thread; values are approximate while running). */
 typedef struct {
     uint64_t records;         /**< messages consumed (both topics) */
@@ -47,7 +56,8 @@ typedef struct {
     bool loaded;              /**< every partition reached its end once since start */
     int64_t load_ms;          /**< ms from start to loaded */
     int64_t started_ms;       /**< wall clock at start */
-    bool brokers_down;        /**< librdkafka reports all brokers down */
+    bool brokers_down;        /**< no broker connection is up (gw_consumer_kafka_link()) */
+    int64_t applied_ms;       /**< wall clock of the last record applied to the view, 0 none */
 } gw_consumer_stats_t;
 
 /**
@@ -59,12 +69,15 @@ typedef struct {
  * @param view, notify borrowed, must outlive the consumer
  * @param on_result where xo.results messages go (@p result_opaque must outlive the
  *        consumer); NULL: xo.results is not read
+ * @param on_token where the tokens topic's records go, read from the beginning and part of
+ *        "loaded" (@p token_opaque must outlive the consumer); NULL: the topic is not read
  * @returns XO_OK, XO_ERR_CONFIG, XO_ERR_KAFKA (e.g. topic metadata unavailable: detail in
  *          errstr), XO_ERR_NOMEM.
  */
 xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw_view_t *view,
                            gw_notify_t *notify, gw_result_sink_fn on_result, void *result_opaque,
-                           gw_consumer_t **out, char *errstr, size_t errstr_size);
+                           gw_token_sink_fn on_token, void *token_opaque, gw_consumer_t **out,
+                           char *errstr, size_t errstr_size);
 
 /** @brief Stop the thread, close the consumer and free it. NULL is allowed. */
 void gw_consumer_stop(gw_consumer_t *c);
@@ -89,6 +102,13 @@ typedef enum {
 
 /** @brief The verdict's name for logs and metrics ("wrong_partition", ...). Static. */
 const char *gw_rec_verdict_name(gw_rec_verdict_t v);
+
+/**
+ * @brief Broker connectivity as the consumer sees it (any thread): from librdkafka's
+ *        all-brokers-down error at once, and from its statistics every second (which also
+ *        say when a broker is back).
+ */
+void gw_consumer_kafka_link(gw_consumer_t *c, xo_kafka_link_t *out);
 
 /**
  * @brief Check one record and apply it to the view (exposed for tests and the fuzzer).

@@ -276,9 +276,10 @@ class Stack:
     def path(self, name):
         return os.path.join(self.tmp, name)
 
-    def start_kafka(self, brokers=3, partitions=6):
+    def start_kafka(self, brokers=3, partitions=6, extra=()):
         p = self.spawn("kafka", [binary("xo-kafka-dev"), "--brokers", str(brokers),
-                                 "--partitions", str(partitions), "--control"], stdin=True)
+                                 "--partitions", str(partitions), "--control", *extra],
+                       stdin=True)
         k = KafkaDev(p)
         self.kafkas.append(k)
         return k

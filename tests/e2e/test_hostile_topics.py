@@ -9,7 +9,11 @@ could:
    `held`), their objects are not served, and the gateway is `ok` again once they are gone;
 3. a VM with a 900 KB name_label: served with the name cut as the agents cut it, counted;
    a record over limits.max_record_bytes: refused, counted;
-4. results for a pending command of pool A (its agent stopped, so no genuine result comes):
+4. token records on xo.tokens for the admin (a token the writer knows): unsigned, signed by
+   an unknown key or by an agent key, tampered, oversized, keyed by something else than a
+   digest: each refused and counted by reason, the token refused; the same record signed
+   by the gateway key (the control) makes its token work;
+5. results for a pending command of pool A (its agent stopped, so no genuine result comes):
    unsigned, signed by an unknown key, by pool B's agent key (for pool A, and for pool B
    naming A's command), tampered, on the wrong partition: each refused and counted by
    reason; the command times out, nothing ran.
@@ -17,8 +21,10 @@ Every scenario ends with the gateway's view (xo-lib) equal to the simulators' tr
 Each check fails on a gateway that trusts the topics (it asserts what that gateway gets
 wrong); every wait is bounded.
 """
+import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -262,6 +268,61 @@ def check_size_caps(k, gw, sim_a):
                        interval=0.2, what="the cut VM deleted")
 
 
+def token_value(email, now_ms):
+    """A live token record's value for the user of that email (user id: users.c)."""
+    d = hashlib.sha256(email.encode()).hexdigest()
+    uid = f"{d[0:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:32]}"
+    return json.dumps({"v": 1, "user": uid, "expires": now_ms + 3600 * 1000, "issued": now_ms},
+                      separators=(",", ":"))
+
+
+def token_works(gw, token):
+    return g.http_get(gw.url + "/rest/v0/pools",
+                      headers={"Authorization": f"Bearer {token}"})[0] == 200
+
+
+def check_forged_tokens(st, k, gw, sim_a):
+    """Token records are signed over "<digest>\n<value>" by a gateway key; a writer without
+    one cannot mint a token, whatever it signs with."""
+    now = int(time.time() * 1000)
+    value = token_value(g.ADMIN[0], now)
+    rogue = (st.path("rogue-tokens.key"), st.path("rogue-tokens.pub"))
+    subprocess.run([sign_command_bin(), "--genkey", *rogue], check=True, capture_output=True)
+    gw_key, agent_key = os.path.join(st.path("keys"), "gateway.key"), st.agent_key(sim_a.pool_uuid)[0]
+    forged = secrets.token_urlsafe(32)
+    digest = hashlib.sha256(forged.encode()).hexdigest()
+    other = token_value("someone@else.net", now)
+    forgeries = [
+        ("signature", digest, value, {}),
+        ("signature", digest, value, sign(rogue[0], f"{digest}\n{value}")),
+        ("signature", digest, value, sign(agent_key, f"{digest}\n{value}")),
+        ("signature", digest, value, sign(gw_key, f"{digest}\n{other}")),  # tampered
+        ("too_large", digest, value[:-1] + "," + '"pad":"' + "x" * 1100 + '"}',
+         sign(gw_key, f"{digest}\n{value}")),
+        ("bad_key", forged, value, sign(gw_key, f"{forged}\n{value}")),
+    ]
+    for _, key, v, headers in forgeries:
+        produce(k, "xo.tokens", 0, key, v, headers)
+    want = {}
+    for reason, *_ in forgeries:
+        want[reason] = want.get(reason, 0) + 1
+    name = 'xo_gateway_token_records_refused_total{{reason="{}"}}'
+    wait_either(lambda: all(metrics(gw).get(name.format(r), 0) >= n for r, n in want.items())
+                or token_works(gw, forged), "the forged token records read")
+    assert not token_works(gw, forged), "a forged token record minted a token"
+    for reason, n in want.items():
+        wait_metric(gw, name.format(reason), n, f"forged token records refused as {reason}")
+    # the control: the same record signed by the gateway key is applied
+    genuine = secrets.token_urlsafe(32)
+    gdigest = hashlib.sha256(genuine.encode()).hexdigest()
+    produce(k, "xo.tokens", 0, gdigest, value, sign(gw_key, f"{gdigest}\n{value}"))
+    wait_either(lambda: token_works(gw, genuine), "a token record signed by the gateway key")
+    assert not token_works(gw, forged)
+    assert "event=token_record_refused" in gw.proc.log_text()
+    print("forged token records (unsigned, unknown key, agent key, tampered, oversized, bad "
+          "key) refused; the gateway-signed control applied")
+
+
 def check_forged_results(st, k, gw, sim_a, sim_b, ag_a):
     a, b = sim_a.pool_uuid, sim_b.pool_uuid
     pa, pb = harness.pool_partition(a, PARTS), harness.pool_partition(b, PARTS)
@@ -316,6 +377,7 @@ def main():
         view_equals_truth(gw, [sim_a, sim_b], "a phantom pool")
         check_size_caps(k, gw, sim_a)
         view_equals_truth(gw, [sim_a, sim_b], "oversized records")
+        check_forged_tokens(st, k, gw, sim_a)
         check_forged_results(st, k, gw, sim_a, sim_b, ag_a)
         view_equals_truth(gw, [sim_a, sim_b], "forged results")
         assert gw.proc.alive()

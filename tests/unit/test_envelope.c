@@ -94,6 +94,13 @@ static void test_other_messages(void **state)
     b = xo_agent_msg_encode(&a, &len);
     assert_int_equal(xo_msg_parse(XO_MSG_AGENT, b, len, &o, errstr, sizeof(errstr)), XO_OK);
     assert_string_equal(xo_msg_str(o, "state"), "live");
+    assert_int_equal(xo_msg_int(o, "interval_ms", -1), -1); /* 0: left out */
+    json_object_put(o);
+    free(b);
+    a.interval_ms = 2000;
+    b = xo_agent_msg_encode(&a, &len);
+    assert_int_equal(xo_msg_parse(XO_MSG_AGENT, b, len, &o, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(xo_msg_int(o, "interval_ms", -1), 2000);
     json_object_put(o);
     free(b);
 

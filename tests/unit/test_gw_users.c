@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "api/auth_cache.h"
+#include <openssl/sha.h>
+
 #include "api/users.h"
 
 static double now_s(void)
@@ -147,6 +149,100 @@ static void test_tokens(void **state)
     assert_null(gw_tokens_lookup(u, "short", 5500, NULL));
     t2[0] = t2[0] == 'A' ? 'B' : 'A';
     assert_null(gw_tokens_lookup(u, t2, 5500, NULL));
+    gw_users_free(u);
+}
+
+/* Shared tokens: what this gateway creates and deletes is published; what others published
+ * is applied before any answer; a token deleted here is not brought back by its own older
+ * record read back from the topic. */
+typedef struct {
+    unsigned char digest[32];
+    char user[40];
+    int64_t expires;
+    int published;
+    /* what "the topic" hands back at the next receive */
+    unsigned char in_digest[32];
+    const char *in_user;
+    int64_t in_expires;
+    bool pending;
+} share_t;
+
+static void share_publish(void *opaque, const unsigned char digest[32], const char *user_id,
+                          int64_t issued_ms, int64_t expires_ms)
+{
+    share_t *sh = opaque;
+    (void)issued_ms;
+    memcpy(sh->digest, digest, 32);
+    snprintf(sh->user, sizeof(sh->user), "%s", user_id ? user_id : "");
+    sh->expires = expires_ms;
+    sh->published++;
+}
+
+static void share_receive(void *opaque, gw_users_t *u)
+{
+    share_t *sh = opaque;
+    if (sh->pending)
+        gw_tokens_apply(u, sh->in_digest, sh->in_user, sh->in_expires, 5000);
+    sh->pending = false;
+}
+
+static void test_shared_tokens(void **state)
+{
+    char errstr[64], t1[GW_TOKEN_LEN + 1];
+    const char *other = "tokenmadeonanothergatewayxxxxxxxxxxxxxxxxxx";
+    const char *other2 = "tokenmadeonanothergatewayyyyyyyyyyyyyyyyyyy";
+    unsigned char d1[32], d2[32];
+    gw_users_t *u = NULL;
+    const gw_user_t *user = NULL;
+    share_t sh;
+    (void)state;
+    memset(&sh, 0, sizeof(sh));
+    assert_int_equal(strlen(other), GW_TOKEN_LEN);
+    assert_int_equal(gw_users_load(NULL, &u, errstr, sizeof(errstr)), XO_OK);
+    gw_users_share_tokens(u, &(gw_token_share_t){share_publish, share_receive, &sh});
+    assert_int_equal(gw_users_authenticate(u, "admin@admin.net", "admin", "a", 0, &user),
+                     GW_AUTH_OK);
+    /* created here: published with its digest, user and expiry */
+    assert_int_equal(gw_tokens_create(u, user, 1000, 5000, t1), XO_OK);
+    SHA256((const unsigned char *)t1, GW_TOKEN_LEN, d1);
+    assert_int_equal(sh.published, 1);
+    assert_memory_equal(sh.digest, d1, 32);
+    assert_string_equal(sh.user, user->id);
+    assert_int_equal(sh.expires, 6000);
+    /* made on another gateway: unknown until the topic hands it over, then honoured */
+    assert_null(gw_tokens_lookup(u, other, 5500, NULL));
+    SHA256((const unsigned char *)other, GW_TOKEN_LEN, d2);
+    memcpy(sh.in_digest, d2, 32);
+    sh.in_user = user->id;
+    sh.in_expires = 9000;
+    sh.pending = true;
+    assert_ptr_equal(gw_tokens_lookup(u, other, 5500, NULL), user);
+    assert_int_equal(sh.published, 1); /* applied, not published again */
+    /* deleted on another gateway: refused from the next answer on */
+    sh.in_user = NULL;
+    sh.in_expires = 0;
+    sh.pending = true;
+    assert_null(gw_tokens_lookup(u, other, 5500, NULL));
+    /* deleted here: published as a deletion; its own older record read back later does
+     * not bring it back */
+    assert_true(gw_tokens_delete(u, t1, NULL));
+    assert_int_equal(sh.published, 2);
+    assert_string_equal(sh.user, "");
+    assert_int_equal(sh.expires, 0);
+    memcpy(sh.in_digest, d1, 32);
+    sh.in_user = user->id;
+    sh.in_expires = 6000;
+    sh.pending = true;
+    assert_null(gw_tokens_lookup(u, t1, 5500, NULL));
+    /* an expired record is not applied (the same token, valid: it is) */
+    SHA256((const unsigned char *)other2, GW_TOKEN_LEN, d2);
+    memcpy(sh.in_digest, d2, 32);
+    sh.in_expires = 4000;
+    sh.pending = true;
+    assert_null(gw_tokens_lookup(u, other2, 3000, NULL));
+    sh.in_expires = 9000;
+    sh.pending = true;
+    assert_ptr_equal(gw_tokens_lookup(u, other2, 5500, NULL), user);
     gw_users_free(u);
 }
 
@@ -329,10 +425,11 @@ static void test_token_lifecycle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hash_verify), cmocka_unit_test(test_users_file),
-        cmocka_unit_test(test_throttle),    cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_cache_hits),  cmocka_unit_test(test_cache_throttled),
-        cmocka_unit_test(test_reload),      cmocka_unit_test(test_token_lifecycle),
+        cmocka_unit_test(test_hash_verify),   cmocka_unit_test(test_users_file),
+        cmocka_unit_test(test_throttle),      cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_cache_hits),    cmocka_unit_test(test_cache_throttled),
+        cmocka_unit_test(test_reload),        cmocka_unit_test(test_token_lifecycle),
+        cmocka_unit_test(test_shared_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

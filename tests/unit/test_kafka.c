@@ -221,6 +221,66 @@ static void test_assign_two_topics(void **state)
     xo_producer_free(p, 5000);
 }
 
+/* Poll until the consumer's link says @p connected, for at most @p ms. */
+static bool wait_link(xo_consumer_t *cons, bool connected, int ms, xo_kafka_link_t *link)
+{
+    for (int waited = 0; waited < ms; waited += 100) {
+        rd_kafka_message_t *m = xo_consumer_poll(cons, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+        xo_consumer_link(cons, link);
+        if (link->reported && link->connected == connected)
+            return true;
+    }
+    return false;
+}
+
+/* Connectivity from librdkafka's statistics and its all-brokers-down error: down when the
+ * whole cluster is, up again when one broker is back. */
+static void test_consumer_link(void **state)
+{
+    cluster_t *c = *state;
+    const char *extra[] = {"bootstrap.servers",
+                           c->bootstrap,
+                           "statistics.interval.ms",
+                           "200",
+                           "reconnect.backoff.max.ms",
+                           "500",
+                           NULL};
+    int32_t part = 0;
+    char errstr[512];
+    xo_consumer_t *cons;
+    xo_kafka_link_t link;
+    int64_t since;
+
+    assert_int_equal(xo_consumer_new(NULL, NULL, extra, &cons, errstr, sizeof(errstr)), XO_OK);
+    xo_consumer_link(cons, &link);
+    assert_false(link.reported);
+    assert_true(link.connected); /* until told otherwise */
+    assert_int_equal(xo_consumer_assign(cons, "xo.objects", &part, 1, RD_KAFKA_OFFSET_BEGINNING,
+                                        errstr, sizeof(errstr)),
+                     XO_OK);
+    assert_true(wait_link(cons, true, 10000, &link));
+    assert_int_equal(link.brokers, 3);
+    assert_true(link.brokers_up >= 1);
+    assert_int_equal(link.since_ms, 0);
+
+    for (int id = 1; id <= 3; id++)
+        assert_int_equal(rd_kafka_mock_broker_set_down(c->mc, id), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_true(wait_link(cons, false, 10000, &link));
+    assert_int_equal(link.brokers_up, 0);
+    assert_true(link.since_ms > 0);
+    since = link.since_ms;
+
+    assert_int_equal(rd_kafka_mock_broker_set_up(c->mc, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_true(wait_link(cons, true, 20000, &link));
+    assert_true(link.brokers_up >= 1);
+    assert_true(link.since_ms >= since);
+    for (int id = 1; id <= 3; id++)
+        rd_kafka_mock_broker_set_up(c->mc, id);
+    xo_consumer_free(cons);
+}
+
 static void test_backpressure_and_bad_config(void **state)
 {
     /* No broker listens on port 1: messages stay queued and the queue fills up. */
@@ -255,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_pool_partition_matches_librdkafka),
         cmocka_unit_test_setup_teardown(test_produce_consume, cluster_up, cluster_down),
         cmocka_unit_test_setup_teardown(test_assign_two_topics, cluster_up, cluster_down),
+        cmocka_unit_test_setup_teardown(test_consumer_link, cluster_up, cluster_down),
         cmocka_unit_test(test_backpressure_and_bad_config),
     };
     return cmocka_run_group_tests_name("kafka", tests, NULL, NULL);
