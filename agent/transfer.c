@@ -26,11 +26,13 @@
 #include "command_int.h"
 #include "transfer_io.h"
 #include "xo_log.h"
+#include "xo_sign.h"
 
 #define TX_MOD         "transfer"
 #define TX_TICKETS     64 /**< prepared imports remembered at once */
 #define TX_WORKERS     16 /**< worker threads per agent: running + queued transfers */
 #define TX_TICKET_HEX  64
+#define TX_SOURCE_KEYS 8            /**< keys a ticket may name for its source (rotation) */
 #define TX_PROGRESS_MS 500          /**< at most one progress result per transfer per this */
 #define TX_ZSTD_IN     (128 * 1024) /**< export bytes read per compressed link frame */
 #define TX_ZSTD_LEVEL  1            /**< fast: the link must keep up with the host */
@@ -41,9 +43,11 @@
 typedef struct {
     bool used;
     char ticket[TX_TICKET_HEX + 1];
-    char source[128]; /**< the agent id allowed to present it */
-    char sr[64];      /**< destination SR uuid */
-    char name[256];   /**< the copy's name_label, "" to keep the exported one */
+    char source[128];                              /**< the agent id allowed to present it */
+    char keys[TX_SOURCE_KEYS][XO_PUB_B64_LEN + 1]; /**< one of which must sign the hello */
+    int nkeys;
+    char sr[64];    /**< destination SR uuid */
+    char name[256]; /**< the copy's name_label, "" to keep the exported one */
     int64_t expires;
 } tx_ticket_t;
 
@@ -350,6 +354,39 @@ static const char *ticket_claim(agent_transfer_t *t, const char *ticket, const c
     return why;
 }
 
+/* ------------------------------------------------------------------ the hello's signature */
+
+/* What the source agent signs in its hello: the ticket, the destination's certificate
+ * fingerprint (so that a hello seen by one destination cannot be replayed to another) and
+ * the source's agent id, under a label of their own (no other signed message reads so). */
+static int hello_signed_bytes(char *buf, size_t size, const char *ticket, const char *pin,
+                              const char *source)
+{
+    char low[TX_PIN_HEX + 1];
+    size_t i;
+
+    for (i = 0; pin[i] && i < TX_PIN_HEX; i++)
+        low[i] = (char)(pin[i] >= 'A' && pin[i] <= 'F' ? pin[i] - 'A' + 'a' : pin[i]);
+    low[i] = '\0';
+    return snprintf(buf, size, "xo-transfer-hello/1\n%s\n%s\n%s", ticket, low, source);
+}
+
+/* True when one of the ticket's source keys signed this hello for this destination. */
+static bool hello_signed(const agent_transfer_t *t, const tx_ticket_t *k, const char *sig)
+{
+    char msg[512];
+    int n = hello_signed_bytes(msg, sizeof(msg), k->ticket, t->pin, k->source);
+    bool ok = false;
+
+    for (int i = 0; sig && n > 0 && (size_t)n < sizeof(msg) && !ok && i < k->nkeys; i++) {
+        xo_key_t *key = NULL;
+        ok = xo_key_from_public_b64(k->keys[i], strlen(k->keys[i]), &key) == XO_OK &&
+             xo_verify(key, msg, (size_t)n, sig, strlen(sig)) == XO_OK;
+        xo_key_free(key);
+    }
+    return ok;
+}
+
 /* ------------------------------------------------------------------ destination */
 
 /* Frames will be zstd: a decoder and its output buffer. */
@@ -360,7 +397,8 @@ static const char *want_zstd(tx_worker_t *wk)
     return wk->dctx && wk->zbuf ? NULL : "out of memory";
 }
 
-/* The link's hello: {"ticket", "source", "zstd"?}; answered {"ok":true} or {"error":…}. */
+/* The link's hello: {"ticket", "source", "sig", "zstd"?}; answered {"ok":true} or
+ * {"error":…}. Any presentation of a known ticket consumes it, a badly signed one too. */
 static const char *link_hello(tx_worker_t *wk, tx_conn_t *link, tx_ticket_t *k)
 {
     agent_transfer_t *t = wk->t;
@@ -376,6 +414,8 @@ static const char *link_hello(tx_worker_t *wk, tx_conn_t *link, tx_ticket_t *k)
     why = xo_msg_str(hello, "ticket") && xo_msg_str(hello, "source")
               ? ticket_claim(t, xo_msg_str(hello, "ticket"), xo_msg_str(hello, "source"), k)
               : "malformed hello";
+    if (!why && !hello_signed(t, k, xo_msg_str(hello, "sig")))
+        why = "the hello is not signed by the source pool's agent key";
     if (!why && json_object_object_get_ex(hello, "zstd", NULL))
         why = want_zstd(wk);
     json_object_put(hello);
@@ -665,6 +705,22 @@ static bool split_endpoint(const char *ep, char *host, size_t size, int *port)
     return *port > 0 && *port < 65536;
 }
 
+/* The source's signature over its hello (hello_signed_bytes), with the agent's own key. */
+static xo_err_t hello_sign(tx_worker_t *wk, json_object *hello)
+{
+    char msg[512], sig[XO_SIG_B64_LEN + 1];
+    int n = hello_signed_bytes(msg, sizeof(msg), xo_msg_str(wk->args, "ticket"),
+                               xo_msg_str(wk->args, "fingerprint"), wk->t->a->id);
+    xo_err_t err;
+
+    if (n <= 0 || (size_t)n >= sizeof(msg))
+        return XO_ERR_INVALID;
+    err = xo_sign(wk->sign_key, msg, (size_t)n, sig);
+    if (err == XO_OK)
+        json_object_object_add(hello, "sig", json_object_new_string(sig));
+    return err;
+}
+
 /* Dial the destination, pinned to the certificate its prepare answered, and say hello. */
 static xo_err_t link_open(tx_worker_t *wk, tx_conn_t *link, cmd_outcome_t *out)
 {
@@ -690,6 +746,11 @@ static xo_err_t link_open(tx_worker_t *wk, tx_conn_t *link, cmd_outcome_t *out)
     }
     json_object_object_add(hello, "ticket", json_object_new_string(xo_msg_str(args, "ticket")));
     json_object_object_add(hello, "source", json_object_new_string(t->a->id));
+    err = hello_sign(wk, hello);
+    if (err != XO_OK) {
+        json_object_put(hello);
+        return fail(out, "TRANSFER_LINK_FAILED", err, "cannot sign the link's hello");
+    }
     if (wk->cctx)
         json_object_object_add(hello, "zstd", json_object_new_boolean(1));
     s = json_object_to_json_string_ext(hello, JSON_C_TO_STRING_PLAIN);
@@ -921,6 +982,28 @@ out:
 
 /* ------------------------------------------------------------------ executors */
 
+/* The source keys of a vm.importPrepare into its ticket: each must decode to a key. */
+static bool source_keys(json_object *args, tx_ticket_t *k)
+{
+    json_object *keys = NULL;
+    size_t n;
+
+    json_object_object_get_ex(args, "source_keys", &keys);
+    n = json_object_is_type(keys, json_type_array) ? json_object_array_length(keys) : 0;
+    if (n == 0 || n > TX_SOURCE_KEYS)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *b64 = json_object_get_string(json_object_array_get_idx(keys, i));
+        xo_key_t *key = NULL;
+        if (!b64 || xo_key_from_public_b64(b64, strlen(b64), &key) != XO_OK)
+            return false;
+        xo_key_free(key);
+        snprintf(k->keys[i], sizeof(k->keys[i]), "%s", b64);
+    }
+    k->nkeys = (int)n;
+    return true;
+}
+
 xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
     agent_transfer_t *t = c->a->transfer;
@@ -939,6 +1022,9 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
         return err;
     snprintf(k.ticket, sizeof(k.ticket), "%s", xo_msg_str(cmd->args, "ticket"));
     snprintf(k.source, sizeof(k.source), "%s", xo_msg_str(cmd->args, "source"));
+    if (!source_keys(cmd->args, &k))
+        return fail(out, "TRANSFER_PREPARE_INVALID", XO_ERR_INVALID,
+                    "source_keys: 1 to 8 raw Ed25519 public keys in base64");
     snprintf(k.sr, sizeof(k.sr), "%s", xo_msg_str(cmd->args, "sr"));
     snprintf(k.name, sizeof(k.name), "%s", name ? name : "");
     k.expires = xo_now_ms() + t->ticket_ttl_ms;

@@ -95,6 +95,9 @@ static const xo_op_param_t p_import_prepare[] = {
     P_TICKET,
     {"source", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 128, NULL,
      "the agent id of the only source agent the ticket admits"},
+    {"source_keys", XO_ARG_STRING_LIST, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 44, 44, NULL,
+     "the public keys (raw Ed25519, base64; at most 8) the gateway trusts for the source "
+     "pool's agent: the link's hello must be signed by one of them"},
     {"name", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
      "the imported VM's name_label (default: the exported one)"},
     P_END};

@@ -400,6 +400,11 @@ bool gw_commands_enabled(const gw_commands_t *c)
     return c && c->key;
 }
 
+size_t gw_commands_pool_keys(const gw_commands_t *c, const char *pool, json_object *keys)
+{
+    return c ? gw_result_trust_pool_keys(c->trust, pool, keys) : 0;
+}
+
 void gw_commands_set_reply(gw_commands_t *c, gw_cmd_reply_cb cb, void *opaque)
 {
     c->reply = cb;

@@ -107,6 +107,14 @@ void gw_commands_free(gw_commands_t *c);
 /** @brief True when a private key is configured. */
 bool gw_commands_enabled(const gw_commands_t *c);
 
+/**
+ * @brief Append the agent keys trusted for @p pool (commands.agent_keys) to the JSON array
+ *        @p keys, in raw base64 form: a copy across pools hands them to the destination so
+ *        that it admits only the source pool's agent (gw_result_trust_pool_keys).
+ * @returns how many were appended.
+ */
+size_t gw_commands_pool_keys(const gw_commands_t *c, const char *pool, json_object *keys);
+
 /** @brief Install the reply delivery (service thread) and the wake function (any thread). */
 void gw_commands_set_reply(gw_commands_t *c, gw_cmd_reply_cb cb, void *opaque);
 void gw_commands_set_wake(gw_commands_t *c, void (*wake)(void *), void *opaque);
