@@ -34,6 +34,23 @@ def pieces(read, n=PIECE):
         yield b
 
 
+class Pace:
+    """Holds a stream to the rate of a knob (bytes per second, 0 = unlimited), read at every
+    step so that a change applies at once: how long a host's disk or network takes."""
+
+    def __init__(self, sim, knob):
+        self.sim, self.knob = sim, knob
+        self.t0, self.done = time.monotonic(), 0
+
+    def step(self, n):
+        self.done += n
+        rate = self.sim.knobs[self.knob]
+        if rate > 0:
+            wait = self.t0 + self.done / float(rate) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+
 class Source:
     """read_exact(n) over a function returning the next piece of bytes (b'' at the end)."""
 
@@ -54,8 +71,11 @@ class Source:
             b = self.pull()
             if not b:
                 raise EOFError()
+            if not self.buf and len(b) == n:
+                return b                    # the piece is the answer: no copy
             self.buf += b
-        out = bytes(self.buf[:n])
+        with memoryview(self.buf) as view:  # one copy out (a slice then bytes() would be two)
+            out = bytes(view[:n])
         del self.buf[:n]
         return out
 
@@ -268,15 +288,10 @@ class Transfers:
             return not cancelled[0]
 
         def throttled(chunks):
-            t0, done = time.monotonic(), 0
+            pace = Pace(sim, 'export_rate')
             for b in chunks:
                 yield b
-                done += len(b)
-                rate = sim.knobs['export_rate']
-                if rate > 0:
-                    wait = t0 + done / float(rate) - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
+                pace.step(len(b))
 
         def send(b):
             self.sock.sendall(b)
@@ -326,7 +341,9 @@ class Transfers:
         return True, None
 
     # -- body of a PUT (XAPI reads no chunked body; Xen Orchestra sends 1 PiB and closes)
-    def _put_reader(self, headers):
+    def _put_reader(self, headers, pace=None):
+        """read(k) of the body (b'' at its end) and the count of bytes read; with a Pace,
+        at its rate."""
         n = int(headers.get('content-length', '-1') or -1)
         remaining = [n if n >= 0 else 1 << 62]
         counter = [0]
@@ -343,6 +360,8 @@ class Transfers:
             counter[0] += len(b)
             if not b:
                 remaining[0] = 0
+            elif pace is not None:
+                pace.step(len(b))
             return b
         return read, counter
 
@@ -432,7 +451,7 @@ class Transfers:
             return self._finish_put('403 Forbidden', 'IMPORT_ERROR_CANNOT_HANDLE_CHUNKED')
         task, own = self._own_task(task, 'VM.import')
         self._task_progress(task, 0.0)
-        read, counter = self._put_reader(headers)
+        read, counter = self._put_reader(headers, Pace(sim, 'import_rate'))
         if not self._send_ok(task, own):       # before reading, as import.ml
             return False
         imp = xva.Import(sim, sr, task, restore=query.get('restore') == 'true',

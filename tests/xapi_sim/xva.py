@@ -498,11 +498,10 @@ class Import:
                 raise invalid_xva()
             offset += skipped
             data = reader.read(length)
-            before = disk.allocated()
-            disk.write(offset, data)
+            grown = disk.write(offset, data)
             if thin:
-                self.sim.assert_sr_space(self.sr, disk.allocated() - before)
-                self.sim.sr_charge(vdi, self.sr, disk.allocated() - before, 0, emit=False)
+                self.sim.assert_sr_space(self.sr, grown)
+                self.sim.sr_charge(vdi, self.sr, grown, 0, emit=False)
             csum_name, csum_len = reader.next() or (None, 0)
             if csum_name is None:
                 raise EOFError()
