@@ -52,7 +52,9 @@ TIMEOUT_MS = int(10000 * harness.SCALE)
 GW_TIMEOUT_MS = int(8000 * harness.SCALE)
 
 
-def start_stack(st):
+def start_stack(st, link_zstd=(True, False)):
+    """Two pools (B over HTTPS), an agent each (transfer.link_zstd as @p link_zstd says for
+    pool A's and pool B's), a gateway with commands."""
     k = st.start_kafka()
     # pool B speaks HTTPS (agents pin its certificate): its /export and /import over TLS
     sims = [st.start_sim(vms=12, hosts=2, seed=s, extra=("--task-ms", "200") + tls)
@@ -67,9 +69,10 @@ def start_stack(st):
                        capture_output=True)
     extra = {"commands": {"public_keys": os.path.join(keys, "gateway.pub")},
              "transfer": {"listen": "127.0.0.1:0", "max_concurrent": "1"}}
-    # pool A's agent compresses the link when the export is not compressed; pool B's does not
+    # by default pool A's agent compresses the link when the export is not compressed; pool
+    # B's does not
     agents = [st.start_agent(s, k, name=f"agent{i}", extra=dict(
-        extra, transfer=dict(extra["transfer"], link_zstd="true" if i == 0 else "false")))
+        extra, transfer=dict(extra["transfer"], link_zstd="true" if link_zstd[i] else "false")))
         for i, s in enumerate(sims)]
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
