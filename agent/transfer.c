@@ -499,6 +499,23 @@ static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, 
 
 /* PUT /import from the link; on any failure the import task is cancelled so that XAPI
  * removes what it created (no half VM). */
+/* The import broke on this side of the pipe. If XAPI ended its task first (task.cancel of
+ * it, an SR full, a bad checksum: the host stops reading), that task's record, and its
+ * reason in @p out; else NULL, and the task is cancelled (XAPI destroys what it made). */
+static json_object *import_ended(agent_cmd_t *w, const char *task, cmd_outcome_t *out)
+{
+    cmd_outcome_t probe = {0};
+    json_object *rec = task_end(w, task, 0, &probe);
+
+    xo_xapi_error_clear(&probe.xerr);
+    if (rec) {
+        task_failed(rec, out);
+        return rec;
+    }
+    task_drop(w, task, "task.cancel");
+    return NULL;
+}
+
 static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, const tx_ticket_t *k,
                            char *uuid, size_t size, uint64_t *bytes, cmd_outcome_t *out)
 {
@@ -523,9 +540,10 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, con
     if (err == XO_OK)
         err = pump_to_host(wk, link, &host, bytes, out);
     if (err != XO_OK)
-        task_drop(w, task, "task.cancel");
+        rec = import_ended(w, task, out);
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
-    rec = task_end(w, task, t->timeout_ms, out);
+    if (!rec)
+        rec = task_end(w, task, t->timeout_ms, out);
     if (err == XO_OK && !rec)
         err = fail(out, "IMPORT_ERROR", XO_ERR_TIMEOUT, "the import task did not end");
     else if (err == XO_OK && strcmp(xo_msg_str(rec, "status"), "success") != 0)

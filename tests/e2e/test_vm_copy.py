@@ -23,6 +23,7 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
    on the link and keeps no VM.
 7. Failures leave no VM on the destination and answer the client with an error: the
    destination SR full (SR_FULL), task.cancel of the export task half way (TASK_CANCELLED),
+   task.cancel of the import task half way (TASK_CANCELLED),
    the source agent killed half way, the destination agent killed half way.
 """
 import base64
@@ -467,6 +468,35 @@ def check_cancel(sims, gw):
           "left")
 
 
+def check_import_cancel(sims, gw):
+    """task.cancel of the transfer's import task (on the destination pool), half way: XAPI
+    stops the import and destroys what it made, the client gets XAPI's cancellation, and no
+    VM is left."""
+    a, b = sims
+    b.post(f"/sim/config?import_rate={8 * MIB}")
+    src = big_vm(a, 64)
+    before = vm_count(b)
+    p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
+
+    def importing():
+        return [t["uuid"] for t in b.truth()["task"].values()
+                if t["name_label"] == "xo-agent import" and t["status"] == "pending"
+                and t["progress"] >= 0.1]
+    task = harness.wait_until(importing, 30, interval=0.05, what="import under way")[0]
+
+    def cancel():
+        r = call(gw, "task.cancel", {"id": task})
+        return r if r.get("error", {}).get("code") != 1 else None  # not yet in the view
+    r = harness.wait_until(cancel, 10, interval=0.2, what="task.cancel")
+    assert r.get("result") is True, r
+    r = outcome(p)
+    b.post("/sim/config?import_rate=0")
+    assert "TASK_CANCELLED" in json.dumps(r.get("error")), r
+    harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
+    print(f"task.cancel of the import task half way -> {json.dumps(r['error'])[:120]}; no VM "
+          "left")
+
+
 def sign_and_send(st, k, pool, op, args):
     """A command signed with the gateway's key, written to xo.commands; its final result."""
     argv = [sign_command_bin(), "--key", os.path.join(st.path("keys"), "gateway.key"), "--pool",
@@ -571,6 +601,7 @@ def main():
         check_wrong_peer(st, sims, k)
         check_sr_full(sims, gw)
         check_cancel(sims, gw)
+        check_import_cancel(sims, gw)
         check_corrupt_chunk(sims, st, k)
         hwm = [vm_hwm_kib(ag) for ag in agents]
         # 96 MiB and more crossed both agents by now: their peak grew by far less (not under

@@ -1238,6 +1238,37 @@ class TestXva(Base):
             self.sim.control('POST', '/sim/config?import_rate=0')
         x.close()
 
+    def test_import_cancel(self):
+        """task.cancel of an import half way: the import stops, its task ends cancelled and
+        nothing it created is left."""
+        x, sid = self.login()
+        vm, rec, srs = self.vm_on(x, sid)
+        vdi = self.disks_of(x, sid, vm)[0]
+        self.sim.control('POST', '/sim/vdi_content?vdi=%s&allocated=%d' % (vdi, 8 << 20))
+        _, raw = self.export(sid, vm)
+        start = self.counts()
+        self.sim.control('POST', '/sim/config?import_rate=%d' % (2 << 20))
+        try:
+            task = x.ok('task.create', sid, 'import', '')
+            def put():
+                try:
+                    self.put('/import?session_id=%s&task_id=%s&sr_id=%s' % (sid, task, srs[0]), raw)
+                except (OSError, http.client.HTTPException):
+                    pass                    # the host may stop reading: the task says why
+            t = threading.Thread(target=put)
+            t.start()
+            end = time.monotonic() + 20
+            while time.monotonic() < end and x.ok('task.get_progress', sid, task) < 0.1:
+                time.sleep(0.05)
+            x.ok('task.cancel', sid, task)
+            self.assertEqual(self.wait(x, sid, task)['status'], 'cancelled')
+            self.sim.control('POST', '/sim/config?import_rate=0')
+            t.join(30)
+            self.assertEqual(self.counts(), start)
+        finally:
+            self.sim.control('POST', '/sim/config?import_rate=0')
+        x.close()
+
     def test_restore_keeps_the_uuid(self):
         x, sid = self.login()
         vm, rec, srs = self.vm_on(x, sid)

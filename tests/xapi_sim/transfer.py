@@ -206,6 +206,15 @@ class Transfers:
             if task in st.tables['task']:
                 st.modify('task', task, {'status': 'cancelled', 'finished': now_dt(), 'allowed_operations': []})
 
+    def _end_cancelled(self, task, own):
+        """A handler stopped by task.cancel: its task ends cancelled (its own task goes)."""
+        self._task_cancelled(task)
+        if own:
+            try:
+                self.sim.store.delete('task', task)
+            except ApiError:
+                pass
+
     def _progress_fn(self, task):
         last = [0.0]
 
@@ -269,9 +278,7 @@ class Transfers:
             except ApiError:
                 pass
         if ok is None:
-            self._task_cancelled(task)
-            if own:
-                self._end_task(task, own, True)
+            self._end_cancelled(task, own)
         else:
             self._end_task(task, own, ok, '', err)
         return False
@@ -463,7 +470,10 @@ class Transfers:
             result = '<value><array><data>%s</data></array></value>' % ''.join('<value>%s</value>' % v for v in vms)
             self._end_task(task, own, True, result)
         except ApiError as e:
-            self._end_task(task, own, False, error=e)
+            if e.code == 'TASK_CANCELLED':      # the task ends cancelled, not failed
+                self._end_cancelled(task, own)
+            else:
+                self._end_task(task, own, False, error=e)
         finally:
             if zstd is not None:
                 zstd.close()
