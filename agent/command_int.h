@@ -119,6 +119,7 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
 /** vm.exportTo: hand the transfer to a worker thread (out->detached): its outcome comes
  *  later, with progress and bytes, from that worker. */
 xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
+xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 /* command_copy.c */
 /** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM

@@ -25,6 +25,7 @@
 
 #include "command_int.h"
 #include "transfer_io.h"
+#include "transfer_relay.h"
 #include "xo_log.h"
 #include "xo_sign.h"
 
@@ -62,6 +63,7 @@ struct tx_worker {
     char id[64];        /**< export: the command id */
     json_object *args;  /**< export: a private copy of the command's args */
     int64_t expires;    /**< export: the command's expiry */
+    bool relay;         /**< export: to the gateway's relay (vm.export), not to an agent */
     xo_key_t *sign_key; /**< export: its own handle on the agent's key (signs its results) */
     unsigned char *buf; /**< TX_FRAME_BUF bytes: the one data buffer of the transfer */
     /* zstd on the link (transfer.link_zstd, uncompressed exports only): one side each */
@@ -792,6 +794,10 @@ static xo_err_t link_send(tx_worker_t *wk, tx_conn_t *link, size_t n, cmd_outcom
     ZSTD_inBuffer in = {wk->buf + 4, n, 0};
     size_t left;
 
+    if (wk->relay)
+        return tx_relay_send(link, wk->buf + 4, n) == XO_OK
+                   ? XO_OK
+                   : fail(out, "RELAY_LOST", XO_ERR_IO, "the gateway's relay broke");
     if (!wk->cctx)
         return tx_frame_send(link, wk->buf, n) == XO_OK
                    ? XO_OK
@@ -844,12 +850,10 @@ static xo_err_t pump_to_link(agent_cmd_t *w, tx_worker_t *wk, const char *task, 
 
 /* After the body: the export task must have succeeded; then the end frame and the
  * destination's outcome. */
-static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *task, tx_conn_t *link,
-                            char *uuid, size_t size, cmd_outcome_t *out)
+/* The export's body ended: did its XAPI task succeed (a cancelled one ends the body too)? */
+static xo_err_t export_task_ok(agent_cmd_t *w, const char *task, cmd_outcome_t *out)
 {
-    unsigned char buf[TX_CONTROL_MAX + 1];
-    json_object *rec = task_end(w, task, 10000, out), *o;
-    size_t n = 0;
+    json_object *rec = task_end(w, task, 10000, out);
     xo_err_t err = XO_OK;
 
     if (!rec)
@@ -857,6 +861,35 @@ static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *tas
     if (strcmp(xo_msg_str(rec, "status"), "success") != 0)
         err = task_failed(rec, out);
     json_object_put(rec);
+    return err;
+}
+
+/* vm.export's download: dial the gateway's relay with the command's ticket, its
+ * certificate checked as the console relays check it (console.gateway_*). */
+static xo_err_t relay_open(tx_worker_t *wk, tx_conn_t *relay, cmd_outcome_t *out)
+{
+    const xo_config_t *cfg = wk->t->a->cfg;
+    tx_tls_opts_t tls = {.pin_sha256 = xo_config_get(cfg, "console.gateway_fingerprint"),
+                         .ca_file = xo_config_get(cfg, "console.gateway_ca_file"),
+                         .insecure = xo_config_get_bool(cfg, "console.gateway_insecure")};
+    char errstr[256];
+    xo_err_t err =
+        tx_relay_open(relay, xo_msg_str(wk->args, "relay"), xo_msg_str(wk->args, "ticket"), &tls,
+                      wk->t->timeout_ms, errstr, sizeof(errstr));
+
+    if (err == XO_ERR_BADSIG)
+        return fail(out, "RELAY_REFUSED", err, errstr);
+    return err == XO_OK ? XO_OK : fail(out, "RELAY_UNREACHABLE", err, errstr);
+}
+
+static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *task, tx_conn_t *link,
+                            char *uuid, size_t size, cmd_outcome_t *out)
+{
+    unsigned char buf[TX_CONTROL_MAX + 1];
+    json_object *o;
+    size_t n = 0;
+    xo_err_t err = export_task_ok(w, task, out);
+
     if (err != XO_OK)
         return err;
     if (tx_frame_write(link, NULL, 0) != XO_OK ||
@@ -906,16 +939,20 @@ static xo_err_t run_export(agent_transfer_t *t, agent_cmd_t *w, tx_worker_t *wk,
         json_object_put(rec);
     }
     if (err == XO_OK)
-        err = link_zstd(wk, out);
-    if (err == XO_OK)
+        err = wk->relay ? relay_open(wk, &link, out) : link_zstd(wk, out);
+    if (err == XO_OK && !wk->relay)
         err = link_open(wk, &link, out);
     if (err == XO_OK)
         err = pump_to_link(w, wk, task, &host, &link, bytes, out);
     tx_close(&host, false);
     if (err == XO_OK)
-        err = finish_link(t, w, task, &link, uuid, size, out);
+        err = wk->relay ? export_task_ok(w, task, out)
+                        : finish_link(t, w, task, &link, uuid, size, out);
     else
         task_drop(w, task, "task.cancel");
+    if (wk->relay && link.fd >= 0) /* the download's end: complete, or cut with the reason */
+        tx_relay_close(&link, err == XO_OK ? TX_RELAY_DONE : TX_RELAY_FAILED,
+                       err == XO_OK ? "the export is complete" : out->xerr.code);
     tx_close(&link, err == XO_OK); /* no end frame and no close_notify: the import aborts */
     task_drop(w, task, "task.destroy");
     return err;
@@ -956,7 +993,9 @@ static void *export_main(void *arg)
     tx_worker_t *wk = arg;
     agent_transfer_t *t = wk->t;
     cmd_outcome_t out = {0};
-    cmd_t cmd = {.id = wk->id, .args = wk->args, .op = XO_OP_VM_EXPORT_TO};
+    cmd_t cmd = {.id = wk->id,
+                 .args = wk->args,
+                 .op = wk->relay ? XO_OP_VM_EXPORT_RELAY : XO_OP_VM_EXPORT_TO};
     agent_cmd_t *w;
     char errstr[256], uuid[64] = "";
     uint64_t bytes = 0;
@@ -979,11 +1018,11 @@ static void *export_main(void *arg)
         err = fail(&out, "AGENT_STOPPED", XO_ERR_IO, "agent stopping");
     }
     /* logged before the outcome is published: whoever sees the outcome finds the line */
-    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
-            wk->id, (unsigned long long)bytes, wk->cctx != NULL,
+    xo_info(TX_MOD, "event=export_done id=%s to=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
+            wk->id, wk->relay ? "relay" : "agent", (unsigned long long)bytes, wk->cctx != NULL,
             err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
-    if (err == XO_OK) {
-        json_object *r = json_object_new_string(uuid);
+    if (err == XO_OK) { /* the new VM's uuid across pools; true for a download */
+        json_object *r = wk->relay ? json_object_new_boolean(1) : json_object_new_string(uuid);
         cmd_publish_bytes(w, wk->id, 1, bytes, NULL);
         cmd_publish(w, wk->id, "success", 1, r, NULL, NULL, NULL);
         json_object_put(r);
@@ -1057,13 +1096,13 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
     return XO_OK;
 }
 
-xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+/* Hand an export (to another agent, or to the gateway's relay) to a worker thread. */
+static xo_err_t start_export(agent_cmd_t *c, const cmd_t *cmd, bool relay, cmd_outcome_t *out)
 {
     agent_transfer_t *t = c->a->transfer;
     tx_worker_t *wk = NULL;
     const char *json = json_object_to_json_string_ext(cmd->args, JSON_C_TO_STRING_PLAIN);
 
-    (void)vm;
     if (!t)
         return fail(out, "TRANSFER_DISABLED", XO_ERR_UNSUPPORTED, "no transfer service");
     pthread_mutex_lock(&t->mu);
@@ -1072,6 +1111,7 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
         snprintf(wk->id, sizeof(wk->id), "%s", cmd->id);
         wk->args = json_tokener_parse(json); /* a private copy: the command is freed soon */
         wk->expires = cmd->expires;
+        wk->relay = relay;
         /* the worker may outlive the command thread's context (shutdown): its own handle */
         wk->sign_key = xo_key_dup(c->sign_key);
     }
@@ -1087,6 +1127,18 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
     out->detached = true; /* the worker publishes the outcome */
     xo_info(TX_MOD, "event=command_detached id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
     return XO_OK;
+}
+
+xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    (void)vm;
+    return start_export(c, cmd, false, out);
+}
+
+xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    (void)vm;
+    return start_export(c, cmd, true, out);
 }
 
 /* ------------------------------------------------------------------ life cycle */

@@ -158,6 +158,17 @@ static const xo_op_param_t p_console_open[] = {
      "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
     P_END};
 
+/* vm.export's download: the VM's export streamed to the gateway's relay (docs/streaming.md) */
+static const xo_op_param_t p_export_relay[] = {
+    P_ID,
+    {"ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 43, 43, NULL,
+     "single-use relay ticket the agent presents to the gateway (base64url, 32 random bytes)"},
+    {"relay", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 8, 512, NULL,
+     "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
+    {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the export's compression, as vm.export's (true or \"gzip\": gzip, \"zstd\": zstd)"},
+    P_END};
+
 #define R_END                                                                                      \
     {                                                                                              \
         NULL, NULL, NULL, NULL                                                                     \
@@ -235,6 +246,11 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                             "Open a VM's RFB console and relay it to the gateway (ticket).",
                             XO_PERM_OPERATE, XO_ON_VM | XO_ON_VM_CONTROLLER, XO_OP_INTERNAL,
                             p_console_open, NULL},
+    [XO_OP_VM_EXPORT_RELAY] = {"vm.exportRelay",
+                               "vm.export's download: stream the VM's export (of a temporary "
+                               "snapshot when it runs) to the gateway's relay (ticket).",
+                               XO_PERM_ADMINISTRATE, XO_ON_VM | XO_ON_VM_SNAPSHOT, XO_OP_INTERNAL,
+                               p_export_relay, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

@@ -38,6 +38,7 @@ typedef enum {
     XO_OP_POOL_INSTALL_PATCHES,
     XO_OP_POOL_ROLLING_UPDATE,
     XO_OP_CONSOLE_OPEN,
+    XO_OP_VM_EXPORT_RELAY,
     XO_OP_COUNT
 } xo_op_id_t;
 

@@ -5,11 +5,15 @@
  * permission, and hand the command to commands.c; the reply is deferred until the outcome
  * arrives. Never waits: everything here runs on the service thread and only queues.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api_copy.h"
 #include "api/api_rpc.h"
+#include "api/downloads.h"
+#include "core/clock.h"
 #include "bus/commands.h"
 #include "xo_log.h"
 #include "xo_ops.h"
@@ -431,8 +435,144 @@ out:
     return rc;
 }
 
+/* ---- JSON-RPC: vm.export (a download URL) ---- */
+
+/* vm.export's params as xo-server's schema has them: {vm, compress?, format?}, nothing else. */
+static int export_params(json_object *params, const char **vm, gw_xo_err_t *err)
+{
+    json_object *v = NULL;
+
+    json_object_object_foreach(params, k, val)
+    {
+        if (strcmp(k, "vm") != 0 && strcmp(k, "compress") != 0 && strcmp(k, "format") != 0)
+            return invalid(err, "", "additionalProperties", "must NOT have additional properties",
+                           "additionalProperty", k);
+        (void)val;
+    }
+    if (!json_object_object_get_ex(params, "vm", &v))
+        return invalid(err, "", "required", "must have required property 'vm'", "missingProperty",
+                       "vm");
+    if (!json_object_is_type(v, json_type_string))
+        return invalid(err, "/vm", "type", "must be string", "type", "string");
+    *vm = json_object_get_string(v);
+    if (json_object_object_get_ex(params, "compress", &v) &&
+        !json_object_is_type(v, json_type_boolean) && !json_object_is_type(v, json_type_string))
+        return invalid(err, "/compress", "type", "must be boolean,string", "type",
+                       "boolean,string");
+    if (json_object_object_get_ex(params, "format", &v) &&
+        (!json_object_is_type(v, json_type_string) ||
+         (strcmp(json_object_get_string(v), "xva") && strcmp(json_object_get_string(v), "ova"))))
+        return invalid(err, "/format", "enum", "must be equal to one of the allowed values", NULL,
+                       NULL);
+    if (v && !strcmp(json_object_get_string(v), "ova"))
+        return not_implemented(err, "format");
+    return 0;
+}
+
+/* The VM (or snapshot) to export, from the view: its ids, pool and the file name offered
+ * ("<UTC date> - <name_label>.xva", as xo-server names it). False when there is none. */
+static bool export_target(gw_ctx_t *ctx, const char *vm, gw_download_t *dl)
+{
+    gw_obj_info_t o;
+    json_object *obj = NULL, *v;
+    bool found;
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gw_view_rdlock(ctx->view);
+    found = gw_view_get(ctx->view, vm, &o) && (o.type == GW_T_VM || o.type == GW_T_VM_SNAPSHOT) &&
+            o.json;
+    if (found) {
+        snprintf(dl->vm, sizeof(dl->vm), "%.63s", o.id);
+        snprintf(dl->uuid, sizeof(dl->uuid), "%.63s", agent_id(&o));
+        snprintf(dl->pool, sizeof(dl->pool), "%s", o.pool);
+        obj = json_tokener_parse(o.json);
+    }
+    gw_view_unlock(ctx->view);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(dl->name, sizeof(dl->name), "%s - %.150s.xva", date,
+             json_object_object_get_ex(obj, "name_label", &v) ? json_object_get_string(v) : "VM");
+    json_object_put(obj);
+    return found;
+}
+
+/* "/downloads/<token>/<name, percent-encoded>" */
+static void download_url(const char *token, const char *name, gw_buf_t *out)
+{
+    gw_buf_printf(out, "/downloads/%s/", token);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~", *p))
+            gw_buf_putc(out, (char)*p);
+        else
+            gw_buf_printf(out, "%%%02X", *p);
+    }
+}
+
+int gw_vm_export_url(gw_ctx_t *ctx, const gw_user_t *user, const char *vm, json_object *compress,
+                     gw_buf_t *url, gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_VM, GW_T_VM_SNAPSHOT, GW_T_NONE};
+    gw_download_t dl = {0};
+    char token[GW_TOKEN_LEN + 1];
+
+    if (gw_vm_may_run(ctx, user, xo_op_find("vm.exportRelay"), vm, types, err) != 0)
+        return -1;
+    if (!export_target(ctx, vm, &dl))
+        return no_such_object(err, vm, "VM");
+    if (!ctx->downloads || !gw_commands_enabled(ctx->commands))
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"reason\":\"commands are disabled on this gateway (no "
+                          "commands.private_key)\"}");
+    if (compress)
+        snprintf(dl.compress, sizeof(dl.compress), "%s",
+                 json_object_to_json_string_ext(compress, JSON_C_TO_STRING_PLAIN));
+    snprintf(dl.user_id, sizeof(dl.user_id), "%s", user->id);
+    snprintf(dl.email, sizeof(dl.email), "%s", user->email);
+    if (!gw_downloads_add(ctx->downloads, &dl, gw_mono_ms(), token))
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "too many pending downloads", NULL);
+    download_url(token, dl.name, url);
+    OPENSSL_cleanse(token, sizeof(token));
+    xo_info(MOD, "event=export_url vm=%s pool=%s user=\"%s\"", dl.vm, dl.pool, dl.email);
+    return 0;
+}
+
+/*
+ * vm.export({vm, compress?, format?}) as xo-server's api/vm.mjs: `administrate` on a VM or a
+ * snapshot (checked before the params, as every method); the answer {$getFrom: url}.
+ */
+static int vm_export(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                     gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_VM, GW_T_VM_SNAPSHOT, GW_T_NONE};
+    json_object *v = NULL, *compress = NULL;
+    const char *vm = NULL;
+    gw_buf_t url;
+    int rc;
+
+    json_object_object_get_ex(params, "vm", &v);
+    if (gw_vm_may_run(ctx, s->user, xo_op_find("vm.exportRelay"),
+                      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL,
+                      types, err) != 0 ||
+        export_params(params, &vm, err) != 0)
+        return -1;
+    json_object_object_get_ex(params, "compress", &compress);
+    gw_buf_init(&url);
+    rc = gw_vm_export_url(ctx, s->user, vm, compress, &url, err);
+    if (rc == 0) {
+        gw_buf_puts(result, "{\"$getFrom\":");
+        gw_buf_json_str(result, url.data);
+        gw_buf_putc(result, '}');
+    }
+    gw_buf_fini(&url);
+    return rc;
+}
+
 #define GENERIC_ENTRY(fn, name) {name, fn, GW_CALL_SIGNED_IN, NULL, NULL},
 
 const gw_rpc_method_t gw_api_vm_methods[] = {
     GENERIC_OPS(GENERIC_ENTRY){"vm.copy", vm_copy, GW_CALL_SIGNED_IN, NULL, NULL},
+    {"vm.export", vm_export, GW_CALL_SIGNED_IN, NULL, NULL},
     {NULL, NULL, 0, NULL, NULL}};

@@ -418,7 +418,7 @@ static void serve(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t
             gw_rest_object(ctx, q, r);
         break;
     case GW_ROUTE_FORMAT:
-        gw_rest_format(ctx, q, r);
+        gw_rest_format(ctx, q, user, r);
         break;
     case GW_ROUTE_SUB:
         if (!strcmp(q->sub, "tasks"))

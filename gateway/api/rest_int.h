@@ -77,7 +77,8 @@ void gw_rest_send_end(gw_rest_sender_t *s);
 
 void gw_rest_collection(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
 void gw_rest_object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
-void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
+void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, const gw_user_t *user,
+                    gw_http_resp_t *r);
 /** @brief /<collection>/<id>/vdis and /messages. */
 void gw_rest_sub(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
 /** @brief Whether the view holds @p id as an object of @p type (takes the read lock). */
