@@ -41,6 +41,7 @@ from test_vm_copy import MIB, big_vm, shared_sr, start_stack, vm_count  # noqa: 
 CLAIM = 1 << 50  # xo-server's Content-Length of an import
 PIECE = 1 << 20  # what the raw pipe and the file import move per system call
 WAYS = ("vm.copy (client)", "vm.copy (gateway)", "raw pipe", "export then import")
+DOWNLOADS = ("vm.export (gateway)", "direct export")
 
 
 def vm_hwm_mib(pid):
@@ -181,6 +182,35 @@ def vm_copy(gw, vm, sr):
     return took, log_ts(done) - log_ts(sent)
 
 
+def drain(r):
+    n = 0
+    while True:
+        piece = r.read(PIECE)
+        if not piece:
+            return n
+        n += len(piece)
+
+
+def direct_export(sim, vm):
+    """GET /export from the host into nothing: the download's baseline."""
+    session = login(sim)
+    t0 = time.monotonic()
+    with open_export(sim, session, vm) as r:
+        n = drain(r)
+    return time.monotonic() - t0, n
+
+
+def gateway_export(gw, vm):
+    """vm.export through xo-lib (node start-up included), then the GET of its URL."""
+    t0 = time.monotonic()
+    r = g.node("call", gw.url, *g.ADMIN, "vm.export", json.dumps({"vm": vm}), timeout=600)
+    if "$getFrom" not in (r.get("result") or {}):
+        raise BenchError(f"vm.export failed: {json.dumps(r)[:300]}")
+    with urllib.request.urlopen(gw.url.rstrip("/") + r["result"]["$getFrom"], timeout=600) as d:
+        n = drain(d)
+    return time.monotonic() - t0, n
+
+
 def set_rate(sims, rate):
     for sim in sims:
         sim.post(f"/sim/config?export_rate={rate}&import_rate={rate}")
@@ -202,17 +232,28 @@ def measure(label, sims, gw, vm, sr, tmp, runs):
         times["export then import"].append(t)
         if vm_count(b)[0] != before + 3:
             raise BenchError("a way did not make its VM on the destination")
+        for way, fn in (("vm.export (gateway)", lambda: gateway_export(gw, vm)),
+                        ("direct export", lambda: direct_export(a, vm))):
+            t, n = fn()
+            if n != nbytes:
+                raise BenchError(f"{way}: {n} bytes, the export has {nbytes}")
+            times.setdefault(way, []).append(t)
         print(f"  {label}: run {i + 1}/{runs} done", file=sys.stderr, flush=True)
     return times, nbytes
 
 
 def report(label, times, nbytes, runs):
-    med = {w: median(ts) for w, ts in times.items()}
+    med = {w: median(ts) for w, ts in times.items() if w in WAYS}
     pipe, eti = med["raw pipe"], med["export then import"]
     print(f"\n{label}: XVA of {nbytes / MIB:.0f} MiB, median of {runs} run(s)")
     print(f"{'way':<22}{'seconds':>10}{'MiB/s':>10}{'/ raw pipe':>12}{'/ exp+imp':>12}")
     for way, t in med.items():
         print(f"{way:<22}{t:>10.2f}{nbytes / MIB / t:>10.1f}{pipe / t:>11.2f}x{eti / t:>11.2f}x")
+    if all(w in times for w in DOWNLOADS):
+        gw_t, direct = (median(times[w]) for w in DOWNLOADS)
+        print(f"{'vm.export (gateway)':<22}{gw_t:>10.2f}{nbytes / MIB / gw_t:>10.1f}"
+              f"   {direct / gw_t:.2f}x the direct export ({direct:.2f} s, "
+              f"{nbytes / MIB / direct:.1f} MiB/s; xo-lib start-up included)")
     for who in ("client", "gateway"):
         t = med[f"vm.copy ({who})"]
         r1, r2 = pipe / t, eti / t
