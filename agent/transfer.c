@@ -5,6 +5,8 @@
  * source agent, then pipes the link's frames into PUT /import on its host. Source:
  * vm.exportTo hands the command to an export worker, which waits for a transfer slot
  * (transfer.max_concurrent), pipes GET /export into the link, and publishes the outcome.
+ * vm.exportRelay (vm.export's download) is the same export piped into the gateway's relay
+ * instead (transfer_relay.c).
  * Workers have their own XAPI connection and session; the command thread never waits for
  * a transfer. Must not hold transfer bytes beyond one frame per worker, nor log tickets
  * or sessions.
