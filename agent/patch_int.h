@@ -70,6 +70,13 @@ json_object *patch_installed(agent_cmd_t *c, json_object *host_rec, bool updates
  * The result is xo-server's answer (an array).
  */
 xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out);
+/**
+ * pool.listPoolMissingPatches on the resolved @p pool ref (the REST API's pool route):
+ * patch_list_missing() of every host of the pool, merged, each patch once (by uuid, or an
+ * XCP-ng package's name, version and release); a host's error is the command's.
+ */
+xo_err_t patch_list_pool_missing(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                 cmd_outcome_t *out);
 
 /* patch_worker.c: long patching commands on their own thread */
 /** An executor as command_ops.c dispatches them. */

@@ -256,3 +256,63 @@ xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, 
     json_object_put(rec);
     return err;
 }
+
+/* A patch's key in a pool's list: the catalogue's uuid, or an XCP-ng package's name,
+ * version and release (the same package pending on two hosts is listed once). */
+static void patch_key(json_object *p, char *key, size_t size)
+{
+    const char *uuid = patch_str(p, "uuid");
+
+    if (uuid)
+        snprintf(key, size, "%s", uuid);
+    else
+        snprintf(key, size, "%s-%s-%s", patch_str(p, "name") ? patch_str(p, "name") : "",
+                 patch_str(p, "version") ? patch_str(p, "version") : "",
+                 patch_str(p, "release") ? patch_str(p, "release") : "");
+}
+
+/* Append the patches of @p list not yet in @p seen (keys) to @p all. */
+static void merge_patches(json_object *all, json_object *seen, json_object *list)
+{
+    size_t n = json_object_array_length(list);
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = json_object_array_get_idx(list, i);
+        char key[512];
+        patch_key(p, key, sizeof(key));
+        if (json_object_object_get_ex(seen, key, NULL))
+            continue;
+        json_object_object_add(seen, key, json_object_new_boolean(true));
+        json_object_array_add(all, json_object_get(p));
+    }
+}
+
+xo_err_t patch_list_pool_missing(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                 cmd_outcome_t *out)
+{
+    json_object *hosts = NULL, *seen = json_object_new_object(), *all = json_object_new_array();
+    xo_err_t err;
+
+    (void)pool; /* resolved by uuid on this agent's XAPI: it is this agent's pool */
+    err = patch_call(c, "host.get_all", json_object_new_array(), &hosts, out);
+    if (err == XO_OK && (!seen || !all))
+        err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; err == XO_OK && i < json_object_array_length(hosts); i++) {
+        const char *host = json_object_get_string(json_object_array_get_idx(hosts, i));
+        /* a host's error fails the whole list: a silently shorter list would read as
+         * "nothing missing" on that host */
+        err = patch_list_missing(c, cmd, host, out);
+        if (err == XO_OK)
+            merge_patches(all, seen, out->result);
+        json_object_put(out->result);
+        out->result = NULL;
+    }
+    if (err == XO_OK) {
+        out->result = all;
+        all = NULL;
+    }
+    json_object_put(all);
+    json_object_put(seen);
+    json_object_put(hosts);
+    return err;
+}

@@ -8,7 +8,9 @@ command -> each pool's xo-agent -> XAPI simulator, on both families.
    install order (a requirement before the patch that needs it), without the release
    upgrade, the paid patch (free hosts) or the patch that conflicts with an installed one;
    the catalogue comes from a local HTTPS server whose self-signed CA the agents trust.
-3. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
+3. REST (Xen Orchestra's GET /hosts/{id}/missing_patches and /pools/{id}/missing_patches):
+   per host what JSON-RPC answers, per pool the hosts' lists merged, each patch once.
+4. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
    the catalogue unreachable -> an error naming its URL; a viewer -> unauthorized; an
    unknown host -> no such host.
 """
@@ -198,6 +200,48 @@ def check_xenserver(gw, sims, expected):
         print(f"{name}: {names} on every host")
 
 
+def rest_get(gw, path):
+    """(status, parsed body) of GET /rest/v0<path> as the admin."""
+    st, body, _ = g.http_get(gw.url + "/rest/v0" + path, headers=g.basic(*g.ADMIN), timeout=120)
+    return st, json.loads(body)
+
+
+def merged(lists):
+    """The hosts' lists as one, each patch once (by uuid, or name-version-release)."""
+    out, seen = [], set()
+    for lst in lists:
+        for p in lst:
+            key = p.get("uuid") or f"{p['name']}-{p['version']}-{p['release']}"
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def check_rest(gw, sims):
+    """Xen Orchestra's REST routes answer what JSON-RPC answers: per host, and per pool the
+    hosts' lists merged, each patch once."""
+    for name, sim in sims.items():
+        per_host = []
+        for uuid in host_uuids(sim):
+            want = call(gw, "pool.listMissingPatches", {"host": uuid})["result"]
+            st, got = rest_get(gw, f"/hosts/{uuid}/missing_patches")
+            assert st == 200 and got == want, (name, uuid, st, got, want)
+            per_host.append(want)
+        st, got = rest_get(gw, f"/pools/{sim.pool_uuid}/missing_patches")
+        # the agent goes through its hosts in host.get_all's order: compare as sets
+        canon = sorted(json.dumps(p, sort_keys=True) for p in merged(per_host))
+        assert st == 200 and len(got) == len(canon), (name, st, got)
+        assert sorted(json.dumps(p, sort_keys=True) for p in got) == canon, (name, got)
+        assert got, name
+        print(f"{name}: REST per host equals JSON-RPC; per pool {len(got)} patches, each once")
+    st, got = rest_get(gw, "/hosts/no-such-host/missing_patches")
+    assert st == 404, (st, got)
+    st, _ = g.http_get(gw.url + "/rest/v0/pools/" + sims["xcp"].pool_uuid + "/missing_patches",
+                       headers=g.basic(*VIEWER), timeout=60)[:2]
+    assert st == 403, st
+
+
 def check_failures(gw, sims, cat):
     xcp = sims["xcp"]
     h0 = host_uuids(xcp)[0]
@@ -222,6 +266,8 @@ def check_failures(gw, sims, cat):
     cat.kill()
     got = call(gw, "pool.listMissingPatches", {"host": xs})
     assert "error" in got and "updates.xml" in json.dumps(got["error"]), got
+    st, got = rest_get(gw, f"/pools/{sims['xs71'].pool_uuid}/missing_patches")
+    assert st == 500 and "updates.xml" in json.dumps(got), (st, got)
     print("xenserver: an unreachable catalogue fails naming its URL")
 
 
@@ -236,6 +282,7 @@ def main():
         expected = build_catalogue(www, installed_71, installed_70)
         check_xcp(gw, sims["xcp"])
         check_xenserver(gw, sims, expected)
+        check_rest(gw, sims)
         check_failures(gw, sims, cat)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]
