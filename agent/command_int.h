@@ -76,6 +76,11 @@ void cmd_console_report(void *opaque, const char *cmd_id, const char *state, jso
 xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
                            const char *reason);
 
+/** A `progress` result with the bytes moved so far and a description of the step as its
+ *  `result` (borrowed; pool.installPatches: {step, host, patch, downloaded, uploaded}). */
+xo_err_t cmd_publish_progress(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                              json_object *result);
+
 /* command_ops.c */
 /**
  * Run a verified command on XAPI: resolve the VM, run the op's executor (Async.VM.* and its

@@ -3,13 +3,16 @@ command -> the pool's xo-agent, which downloads each patch zip from a local HTTP
 catalogue itself, unzips it as a stream and uploads its entry to the XAPI simulator.
 
 1. XCP-ng 8.2.1 (2 hosts): updater.py update on every host, the master first (the
-   installation times xo-agent records say so), then listMissingPatches answers [] on each.
+   installation times xo-agent records say so, and the progress results: step `update`
+   per host, the master first), then listMissingPatches answers [] on each.
 2. XenServer 7.1.0 (update system): failures first, each leaving the simulator's state as
    it was (same updates, patches and VDIs; no temporary VDI): a precheck that fails (XAPI's
    error reaches the client), a truncated zip, a zip bomb, a zip without the ISO, a
    download that 404s. Then every missing patch, requirements first: each update applied
    on every host, no temporary VDI left, listMissingPatches [] on each host; installing an
-   installed patch again is a no-op.
+   installed patch again is a no-op. The progress results on xo.results (valid against its
+   schema) name each step: download, upload with the bytes downloaded and uploaded (the
+   whole ISO), a precheck per host, apply.
 3. XenServer 7.0.0 (legacy pool_patch): the .xsupdate streamed to /pool_patch_upload and
    pool-applied; listMissingPatches [] on each host.
 """
@@ -20,6 +23,8 @@ import random
 import threading
 import time
 import zipfile
+
+import jsonschema
 
 import harness
 from test_patch_list import Xapi, call, host_uuids, start_stack, uid
@@ -89,7 +94,7 @@ def missing_everywhere(gw, sim):
             for h in host_uuids(sim)}
 
 
-def check_xcp(gw, sim):
+def check_xcp(gw, sim, bootstrap):
     """The install runs on the agent's worker: other commands go on meanwhile."""
     # the window in which other commands must answer: part of the scenario, so stretched
     sim.post(f"/sim/config?updater_seconds={3 * harness.SCALE:g}")
@@ -122,7 +127,48 @@ def check_xcp(gw, sim):
         assert h["other_config"].get("sim_last_update"), h["other_config"]
     left = missing_everywhere(gw, sim)
     assert all(v == [] for v in left.values()), left
-    print(f"xcp-ng: updated on {len(hosts)} hosts, the master first; nothing missing after")
+    steps = [r for _, r in progress_of(bootstrap, sim.pool_uuid)]
+    master_uuid = hosts[master_ref]["uuid"]
+    assert [r["step"] for r in steps] == ["update"] * len(hosts), steps
+    assert [r["host"] for r in steps][0] == master_uuid, steps
+    assert sorted(r["host"] for r in steps) == sorted(h["uuid"] for h in hosts.values()), steps
+    print(f"xcp-ng: updated on {len(hosts)} hosts, the master first (progress per host on "
+          "xo.results too); nothing missing after")
+
+
+def progress_of(bootstrap, pool):
+    """The installation progress results of a pool on xo.results: [(bytes, result)], each
+    message valid against the topic's schema."""
+    with open(os.path.join(harness.src_dir(), "schemas", "xo.results.schema.json")) as f:
+        schema = json.load(f)
+    out = []
+    for _, v, _ in harness.kcat_read(bootstrap, "xo.results"):
+        m = json.loads(v) if v else {}
+        if m.get("pool") == pool and m.get("state") == "progress" and \
+                isinstance(m.get("result"), dict) and "step" in m["result"]:
+            jsonschema.validate(m, schema)
+            out.append((m["bytes"], m["result"]))
+    return out
+
+
+def check_xs_progress(bootstrap, sim, patches):
+    """Per patch: download, upload with its bytes (the whole ISO uploaded, the whole zip
+    downloaded), a precheck on each host, apply; `bytes` is the bytes uploaded."""
+    steps = progress_of(bootstrap, sim.pool_uuid)
+    hosts = host_uuids(sim)
+    for uuid, iso_size, zip_size in patches:
+        mine = [(b, r) for b, r in steps if r["patch"] == uuid]
+        names = [r["step"] for _, r in mine]
+        assert names[0] == "download" and "apply" in names, names
+        assert names.index("upload") < names.index("precheck") < names.index("apply"), names
+        assert sorted(r["host"] for _, r in mine if r["step"] == "precheck") == hosts, mine
+        last_up = [(b, r) for b, r in mine if r["step"] == "upload"][-1]
+        assert last_up[1]["uploaded"] == iso_size == last_up[0], (last_up, iso_size)
+        # the zip's end (its central directory) need not have been read
+        assert 0 < last_up[1]["downloaded"] <= zip_size, (last_up, zip_size)
+        assert all(b == r["uploaded"] for b, r in mine), mine
+    print(f"xenserver 7.1: progress per step on xo.results, each patch's bytes downloaded "
+          f"and uploaded ({', '.join(str(i) for _, i, _ in patches)})")
 
 
 def expect_failure(gw, sim, params, needle):
@@ -136,13 +182,14 @@ def expect_failure(gw, sim, params, needle):
     return got["error"]
 
 
-def check_xs71(gw, sim, www, base):
+def check_xs71(gw, sim, www, base, bootstrap):
     x = Xapi(sim)
     installed = next(iter(x.ok("pool_update.get_all_records").values()))["uuid"]
     e1, e2, bad, trunc, bomb, empty, gone = (uid(0x7101), uid(0x7102), uid(0x71f1), uid(0x71f2),
                                              uid(0x71f3), uid(0x71f4), uid(0x71f5))
-    write_zip(www, "E001.zip", [("README", b"read me"), ("XS71E001.iso", update_iso(e1, "XS71E001"))])
-    write_zip(www, "E002.zip", [("XS71E002.iso", update_iso(e2, "XS71E002"))])
+    iso1, iso2 = update_iso(e1, "XS71E001"), update_iso(e2, "XS71E002")
+    zip1 = len(write_zip(www, "E001.zip", [("README", b"read me"), ("XS71E001.iso", iso1)]))
+    zip2 = len(write_zip(www, "E002.zip", [("XS71E002.iso", iso2)]))
     write_zip(www, "BAD.zip", [("bad.iso", update_iso(
         bad, "XS71EBAD", precheck_error=["UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", "sim says no"]))])
     data = write_zip(www, "TRUNC.zip", [("t.iso", update_iso(trunc, "XS71ETRN"))])
@@ -183,6 +230,7 @@ def check_xs71(gw, sim, www, base):
     got = call(gw, "pool.installPatches", {"pool": p, "patches": [e1]})
     assert got.get("result") is True, got
     assert state(sim) == before
+    check_xs_progress(bootstrap, sim, [(e1, len(iso1), zip1), (e2, len(iso2), zip2)])
     print("xenserver 7.1: E001 then E002 applied on every host through a temporary VDI (gone); "
           "nothing missing after; installing E001 again is a no-op")
 
@@ -211,8 +259,8 @@ def main():
     with harness.Stack() as st:
         sims, agents, gw, www, cat = start_stack(st)
         base = next(l.split(" ", 1)[1].strip() for l in cat.lines if l.startswith("listening: "))
-        check_xcp(gw, sims["xcp"])
-        check_xs71(gw, sims["xs71"], www, base)
+        check_xcp(gw, sims["xcp"], st.kafkas[0].bootstrap)
+        check_xs71(gw, sims["xs71"], www, base, st.kafkas[0].bootstrap)
         check_xs70(gw, sims["xs70"], www, base)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]
