@@ -206,6 +206,13 @@ static bool map_known(const char *code, json_object *params, const char *op, con
         set_err(err, GW_ERR_NO_HOSTS, "no hosts available", NULL);
     } else if (!strcmp(code, "SESSION_AUTHENTICATION_FAILED")) {
         set_err(err, GW_ERR_AUTH_FAILED, "authentication failed", NULL);
+    } else if (!strcmp(code, "HA_IS_ENABLED")) {
+        /* the agent's refusal of pool.installPatches / rollingUpdate: xo-server's
+         * incorrectState on the pool's ha_enabled */
+        gw_buf_puts(d, "{\"actual\":true,\"expected\":false,\"object\":");
+        gw_buf_json_str(d, pool);
+        gw_buf_puts(d, ",\"property\":\"ha_enabled\"}");
+        set_err(err, GW_ERR_INCORRECT_STATE, "incorrect state", d);
     } else if (!strcmp(code, "NOT_SUPPORTED_DURING_UPGRADE")) {
         set_err(err, 15, "not supported during upgrade", NULL);
     } else {

@@ -2,6 +2,8 @@
 command -> the pool's xo-agent, which downloads each patch zip from a local HTTPS
 catalogue itself, unzips it as a stream and uploads its entry to the XAPI simulator.
 
+0. HA on (the simulator's pool.enable_ha): installPatches and rollingUpdate refused with
+   xo-server's incorrectState error on ha_enabled, nothing done.
 1. XCP-ng 8.2.1 (2 hosts): updater.py update on every host, the master first (the
    installation times xo-agent records say so, and the progress results: step `update`
    per host, the master first), then listMissingPatches answers [] on each.
@@ -92,6 +94,27 @@ def temp_vdis(sim):
 def missing_everywhere(gw, sim):
     return {h: call(gw, "pool.listMissingPatches", {"host": h}).get("result")
             for h in host_uuids(sim)}
+
+
+def check_ha_refused(gw, sim):
+    """With HA on, pool.installPatches and pool.rollingUpdate are refused with xo-server's
+    incorrectState on the pool's ha_enabled, and nothing is done; off again, they may run."""
+    x = Xapi(sim)
+    x.ok("pool.enable_ha", [], {})
+    try:
+        before = (state(sim), {r: h["other_config"] for r, h in sim.truth()["host"].items()})
+        want = {"code": 25, "message": "incorrect state",
+                "data": {"actual": True, "expected": False, "object": sim.pool_uuid,
+                         "property": "ha_enabled"}}
+        for method in ("pool.installPatches", "pool.rollingUpdate"):
+            got = call(gw, method, {"pool": sim.pool_uuid})
+            assert got.get("error") == want, (method, got)
+        assert (state(sim), {r: h["other_config"] for r, h in sim.truth()["host"].items()}) \
+            == before
+    finally:
+        x.ok("pool.disable_ha")
+    print("HA on: installPatches and rollingUpdate refused with incorrectState (ha_enabled), "
+          "nothing done")
 
 
 def check_xcp(gw, sim, bootstrap):
@@ -259,6 +282,7 @@ def main():
     with harness.Stack() as st:
         sims, agents, gw, www, cat = start_stack(st)
         base = next(l.split(" ", 1)[1].strip() for l in cat.lines if l.startswith("listening: "))
+        check_ha_refused(gw, sims["xcp"])
         check_xcp(gw, sims["xcp"], st.kafkas[0].bootstrap)
         check_xs71(gw, sims["xs71"], www, base, st.kafkas[0].bootstrap)
         check_xs70(gw, sims["xs70"], www, base)

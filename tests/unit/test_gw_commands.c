@@ -253,6 +253,13 @@ static void test_map_others(void **state)
     map("failure", "HOST_OFFLINE", "[\"OpaqueRef:h\"]", "vm.start", true, &e);
     assert_int_equal(e.code, 18);
     gw_buf_fini(&e.data);
+    /* pool.installPatches with HA on: xo-server's incorrectState on the pool */
+    map("failure", "HA_IS_ENABLED", "[\"no\"]", "pool.installPatches", true, &e);
+    assert_int_equal(e.code, 25);
+    assert_string_equal(e.message, "incorrect state");
+    assert_string_equal(e.data.data, "{\"actual\":true,\"expected\":false,\"object\":\"" POOL
+                                     "\",\"property\":\"ha_enabled\"}");
+    gw_buf_fini(&e.data);
 }
 
 static void test_map_generic_and_rejected(void **state)
