@@ -463,6 +463,7 @@ void agent_commands_free(agent_cmd_t *c)
         pthread_join(c->thread, NULL);
     agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
+    patch_cache_free();
     if (c->session[0]) {
         json_object *ignored = NULL;
         char errstr[128];

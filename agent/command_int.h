@@ -53,6 +53,8 @@ typedef struct {
 patch_worker_t *patch_worker_new(void);
 /** Waits for a running job (it ends soon once agent_stop is set). */
 void patch_worker_free(patch_worker_t *w);
+/* patch_cache.c: at the agent's end, forget the catalogue and the listings it remembers */
+void patch_cache_free(void);
 /* patch_rolling.c */
 /** At start: a rolling update that a previous agent left unfinished (its checkpoint in the
  *  pool's other_config) goes on, on the patch worker, under its command id. */

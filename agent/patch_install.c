@@ -491,7 +491,7 @@ static const char **strings_of(json_object *arr)
 }
 
 /* The master's missing patches (all, or those asked for and their requirements). */
-static xo_err_t xs_plan(install_t *in, json_object *master_rec, xo_catalog_t *cat,
+static xo_err_t xs_plan(install_t *in, json_object *master_rec, const xo_catalog_t *cat,
                         json_object *installed, xo_catalog_list_t *plan)
 {
     json_object *sv = patch_member(master_rec, "software_version"), *asked = NULL, *left = NULL;
@@ -526,7 +526,7 @@ static xo_err_t xs_plan(install_t *in, json_object *master_rec, xo_catalog_t *ca
 static xo_err_t xs_install(install_t *in, json_object *pool_rec)
 {
     json_object *master_rec = NULL, *installed = NULL;
-    xo_catalog_t *cat = NULL;
+    patch_catalog_ref_t *cat = NULL;
     xo_catalog_list_t plan = {0};
     bool updates;
     xo_err_t err =
@@ -540,12 +540,12 @@ static xo_err_t xs_install(install_t *in, json_object *pool_rec)
     if (!installed)
         err = XO_ERR_XAPI;
     if (err == XO_OK) {
-        err = patch_catalog_fetch(in->c->a->cfg, &cat, in->out->reason, sizeof(in->out->reason));
+        err = patch_catalog_get(in->c->a->cfg, &cat, in->out->reason, sizeof(in->out->reason));
         if (err != XO_OK)
             patch_fail(in->out, err, "PATCH_CATALOG_ERROR", in->out->reason);
     }
     if (err == XO_OK)
-        err = xs_plan(in, master_rec, cat, installed, &plan);
+        err = xs_plan(in, master_rec, patch_catalog_of(cat), installed, &plan);
     in->steps = plan.count;
     if (err == XO_OK && plan.count == 0)
         xo_info(INSTALL_MOD, "event=nothing_to_install id=%s", in->cmd->id);
@@ -560,7 +560,7 @@ static xo_err_t xs_install(install_t *in, json_object *pool_rec)
                       : install_legacy(in, plan.patches[i]);
     }
     xo_catalog_list_fini(&plan);
-    xo_catalog_free(cat);
+    patch_catalog_release(cat);
     json_object_put(installed);
     json_object_put(master_rec);
     return err;

@@ -194,7 +194,8 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
     json_object *sv = patch_member(rec, "software_version"), *installed = NULL;
     const char *sku = patch_str(patch_member(rec, "license_params"), "sku_type");
     bool updates = xo_catalog_uses_update_system(patch_str(sv, "platform_version"));
-    xo_catalog_t *cat = NULL;
+    patch_catalog_ref_t *ref = NULL;
+    const xo_catalog_t *cat;
     const xo_catalog_version_t *ver;
     xo_catalog_list_t list = {0};
     const char **ids = NULL;
@@ -204,11 +205,12 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
     installed = patch_installed(c, rec, updates, out);
     if (!installed)
         return XO_ERR_XAPI;
-    err = patch_catalog_fetch(c->a->cfg, &cat, out->reason, sizeof(out->reason));
+    err = patch_catalog_get(c->a->cfg, &ref, out->reason, sizeof(out->reason));
     if (err != XO_OK) {
         patch_fail(out, err, "PATCH_CATALOG_ERROR", out->reason);
         goto done;
     }
+    cat = patch_catalog_of(ref);
     ver = xo_catalog_version(cat, patch_str(sv, "product_version"),
                              patch_str(sv, "product_version_text"));
     out->result = json_object_new_array();
@@ -232,12 +234,13 @@ done:
     }
     xo_catalog_list_fini(&list);
     free(ids);
-    xo_catalog_free(cat);
+    patch_catalog_release(ref);
     json_object_put(installed);
     return err;
 }
 
-xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
+/* A host's missing patches, asked now. */
+static xo_err_t list_fresh(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
 {
     json_object *rec = NULL;
     const char *brand;
@@ -254,6 +257,25 @@ xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, 
     else
         err = xs_missing(c, rec, out);
     json_object_put(rec);
+    return err;
+}
+
+/* As xo-server's listMissingPatches, debounced per host: a host asked again within
+ * patches.list_debounce_s gets the same answer without a call (an installation's end
+ * forgets it). Only answers are remembered, never errors. */
+xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
+{
+    uint64_t gen = patch_listing_gen();
+    xo_err_t err;
+
+    out->result = patch_listing_get(c->a->cfg, host);
+    if (out->result) {
+        xo_info(PATCH_MOD, "event=list_missing_debounced id=%s host=%s", cmd->id, host);
+        return XO_OK;
+    }
+    err = list_fresh(c, cmd, host, out);
+    if (err == XO_OK)
+        patch_listing_put(c->a->cfg, host, out->result, gen);
     return err;
 }
 

@@ -114,6 +114,7 @@ static void *worker_main(void *arg)
     err = open_session(&wc, job->url, out.reason, sizeof(out.reason));
     if (err == XO_OK)
         err = job->fn(&wc, &job->cmd, job->ref, &out);
+    patch_listing_forget(); /* what was missing may be installed now: list again */
     finish(&wc, &job->cmd, err, &out);
     close_session(&wc);
     json_object_put(out.result);

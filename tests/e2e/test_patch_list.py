@@ -10,7 +10,10 @@ command -> each pool's xo-agent -> XAPI simulator, on both families.
    the catalogue comes from a local HTTPS server whose self-signed CA the agents trust.
 3. REST (Xen Orchestra's GET /hosts/{id}/missing_patches and /pools/{id}/missing_patches):
    per host what JSON-RPC answers, per pool the hosts' lists merged, each patch once.
-4. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
+4. Caches (the xs70 agent; the others are configured to ask every time): the catalogue
+   is fetched once; a host listed again within the minute gets the same answer, even after
+   a patch was applied behind the agent's back, until an installation ends.
+5. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
    the catalogue unreachable -> an error naming its URL; a viewer -> unauthorized; an
    unknown host -> no such host.
 """
@@ -131,7 +134,12 @@ def build_catalogue(www, installed_71, installed_70):
 
 # ---------------------------------------------------------------- the stack
 
-def start_stack(st):
+NO_CACHE = {"catalog_cache_s": "0", "list_debounce_s": "0"}
+
+
+def start_stack(st, cached=()):
+    """The stack; the agents of the pools in `cached` keep the catalogue and debounce
+    listings as by default, the others ask every time (tests that change the catalogue)."""
     k = st.start_kafka(partitions=16)  # one partition per pool: see the WRONG_POOL note in docs/patching.md
     sims = {
         "xcp": st.start_sim(vms=4, hosts=2, seed=41),
@@ -162,8 +170,10 @@ def start_stack(st):
         "patches": {"catalog_url": cat_url + "/updates.xml", "ca_file": ca,
                     "busy_retries": "2", "busy_retry_ms": "200"},
     }
-    agents = {name: st.start_agent(sim, k, extra=agent_extra, name=f"agent-{name}")
-              for name, sim in sims.items()}
+    agents = {name: st.start_agent(sim, k, name=f"agent-{name}", extra={
+        **agent_extra, "patches": {**agent_extra["patches"],
+                                   **({} if name in cached else NO_CACHE)}})
+        for name, sim in sims.items()}
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
         "commands": {"private_key": os.path.join(keys, "gateway.key"),
@@ -242,6 +252,43 @@ def check_rest(gw, sims):
     assert st == 403, st
 
 
+def fetches(agent):
+    return agent.log_text().count("event=catalog_fetched")
+
+
+def debounced(agent):
+    return agent.log_text().count("event=list_missing_debounced")
+
+
+def check_caches(gw, sims, agents, expected):
+    """The xs70 agent keeps the catalogue (a day) and debounces listings (a minute per
+    host): asked again, it fetches nothing and asks no host, even after a patch was applied
+    behind its back; an installation's end (here one that has nothing to do) forgets the
+    listings, not the catalogue."""
+    sim, ag = sims["xs70"], agents["xs70"]
+    h0 = host_uuids(sim)[0]
+    n = fetches(ag)
+    assert n >= 1, "the xs70 agent listed before: it fetched the catalogue"
+    installed = Xapi(sim).ok("pool_patch.get_all_records")
+    noop = {"pool": sim.pool_uuid, "patches": [next(iter(installed.values()))["uuid"]]}
+    assert call(gw, "pool.installPatches", noop).get("result") is True  # forgets listings
+    first = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    d = debounced(ag)
+    again = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert again == first and [p["name"] for p in first] == expected["7.0.0"], (first, again)
+    assert debounced(ag) == d + 1, "asked again within the minute: the same answer, no call"
+    Xapi(sim).put_legacy_patch(first[0]["uuid"], first[0]["name"])  # behind the agent's back
+    stale = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert stale == first and debounced(ag) == d + 2, "debounced: the same answer"
+    noop["patches"] = [first[0]["uuid"]]  # installed now: a no-op, and listings forgotten
+    assert call(gw, "pool.installPatches", noop).get("result") is True
+    fresh = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert [p["name"] for p in fresh] == expected["7.0.0"][1:], fresh
+    assert fetches(ag) == n, "the catalogue was fetched again within its day"
+    print(f"xs70: catalogue fetched {n} time(s) in all; a host asked again within the minute "
+          "gets the same answer; an installation's end forgets it")
+
+
 def check_failures(gw, sims, cat):
     xcp = sims["xcp"]
     h0 = host_uuids(xcp)[0]
@@ -274,7 +321,7 @@ def check_failures(gw, sims, cat):
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
-        sims, agents, gw, www, cat = start_stack(st)
+        sims, agents, gw, www, cat = start_stack(st, cached=("xs70",))
         xs71 = Xapi(sims["xs71"])
         installed_71 = next(iter(xs71.ok("pool_update.get_all_records").values()))["uuid"]
         installed_70 = uid(0x700)
@@ -283,6 +330,7 @@ def main():
         check_xcp(gw, sims["xcp"])
         check_xenserver(gw, sims, expected)
         check_rest(gw, sims)
+        check_caches(gw, sims, agents, expected)
         check_failures(gw, sims, cat)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]
