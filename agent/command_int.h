@@ -16,6 +16,7 @@
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
 typedef struct patch_worker patch_worker_t;
+typedef struct patch_watch patch_watch_t;
 
 struct agent_cmd {
     agent_t *a;                /**< shared; status under a->status_lock */
@@ -38,6 +39,7 @@ struct agent_cmd {
     pthread_t thread;
     bool started;
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
+    patch_watch_t *patch_watch;   /**< owned: hosts' missing patches on their records */
 };
 
 /** The outcome of one executed command, for the terminal result. */
@@ -53,6 +55,13 @@ typedef struct {
 patch_worker_t *patch_worker_new(void);
 /** Waits for a running job (it ends soon once agent_stop is set). */
 void patch_worker_free(patch_worker_t *w);
+/** Whether an installation or a rolling update runs on the worker. */
+bool patch_worker_busy(patch_worker_t *w);
+/* patch_watch.c: hosts' missing patches kept on their records (docs/patching.md) */
+patch_watch_t *patch_watch_new(void);
+void patch_watch_free(patch_watch_t *w);
+/** On the command thread between commands: check at most one host when due. */
+void patch_watch_tick(agent_cmd_t *c, patch_watch_t *w);
 /* patch_cache.c: at the agent's end, forget the catalogue and the listings it remembers */
 void patch_cache_free(void);
 /* patch_rolling.c */

@@ -128,6 +128,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+bool patch_worker_busy(patch_worker_t *w)
+{
+    bool busy;
+
+    pthread_mutex_lock(&w->lock);
+    busy = w->busy;
+    pthread_mutex_unlock(&w->lock);
+    return busy;
+}
+
 xo_err_t patch_worker_run(agent_cmd_t *c, const cmd_t *cmd, patch_exec_fn fn, const char *ref,
                           cmd_outcome_t *out)
 {

@@ -2,6 +2,9 @@
 command -> the pool's xo-agent, which downloads each patch zip from a local HTTPS
 catalogue itself, unzips it as a stream and uploads its entry to the XAPI simulator.
 
+0. The agents' watch (patches.check_interval_s) keeps each host's missing patches in the
+   view as $missingPatches {count, names}: on XCP-ng equal to listMissingPatches at first;
+   empty after each family's installation.
 0. HA on (the simulator's pool.enable_ha): installPatches and rollingUpdate refused with
    xo-server's incorrectState error on ha_enabled, nothing done.
 1. XCP-ng 8.2.1 (2 hosts): updater.py update on every host, the master first (the
@@ -28,6 +31,7 @@ import zipfile
 
 import jsonschema
 
+import gw_harness as g
 import harness
 from test_patch_list import Xapi, call, host_uuids, start_stack, uid
 
@@ -94,6 +98,26 @@ def temp_vdis(sim):
 def missing_everywhere(gw, sim):
     return {h: call(gw, "pool.listMissingPatches", {"host": h}).get("result")
             for h in host_uuids(sim)}
+
+
+def host_view(gw, uuid):
+    st, body, _ = g.http_get(f"{gw.url}/rest/v0/hosts/{uuid}", headers=g.basic(*g.ADMIN))
+    assert st == 200, (st, body[:200])
+    return json.loads(body)
+
+
+def wait_summaries(gw, sim, want, what):
+    """Every host's $missingPatches in the gateway's view, as the agent's watch keeps it,
+    until it equals want(host uuid) ({count, names})."""
+    def ok():
+        return all(host_view(gw, h).get("$missingPatches") == want(h) for h in host_uuids(sim))
+    harness.wait_until(ok, 90, interval=0.5, what=what)
+
+
+def summary(patches):
+    return {"count": len(patches),
+            "names": [f"{p['name']}-{p['version']}-{p['release']}" if "release" in p
+                      else p["name"] for p in patches]}
 
 
 def check_ha_refused(gw, sim):
@@ -280,11 +304,21 @@ def check_xs70(gw, sim, www, base):
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
-        sims, agents, gw, www, cat = start_stack(st)
+        sims, agents, gw, www, cat = start_stack(st, watch=("xcp", "xs71"))
         base = next(l.split(" ", 1)[1].strip() for l in cat.lines if l.startswith("listening: "))
+        # the watch has put each host's summary in the view (xs71: no catalogue yet)
+        missing = missing_everywhere(gw, sims["xcp"])
+        assert all(missing.values()), missing
+        wait_summaries(gw, sims["xcp"], lambda h: summary(missing[h]),
+                       "xcp: $missingPatches on every host")
+        print("xcp-ng: every host's $missingPatches in the view equals listMissingPatches")
         check_ha_refused(gw, sims["xcp"])
         check_xcp(gw, sims["xcp"], st.kafkas[0].bootstrap)
+        wait_summaries(gw, sims["xcp"], lambda h: summary([]), "xcp: $missingPatches emptied")
+        print("xcp-ng: after the install, every host's $missingPatches is empty")
         check_xs71(gw, sims["xs71"], www, base, st.kafkas[0].bootstrap)
+        wait_summaries(gw, sims["xs71"], lambda h: summary([]), "xs71: $missingPatches emptied")
+        print("xenserver 7.1: after the install, every host's $missingPatches is empty")
         check_xs70(gw, sims["xs70"], www, base)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]

@@ -137,9 +137,10 @@ def build_catalogue(www, installed_71, installed_70):
 NO_CACHE = {"catalog_cache_s": "0", "list_debounce_s": "0"}
 
 
-def start_stack(st, cached=()):
+def start_stack(st, cached=(), watch=()):
     """The stack; the agents of the pools in `cached` keep the catalogue and debounce
-    listings as by default, the others ask every time (tests that change the catalogue)."""
+    listings as by default, the others ask every time (tests that change the catalogue);
+    those of the pools in `watch` keep their hosts' missing patches on their records."""
     k = st.start_kafka(partitions=16)  # one partition per pool: see the WRONG_POOL note in docs/patching.md
     sims = {
         "xcp": st.start_sim(vms=4, hosts=2, seed=41),
@@ -172,7 +173,8 @@ def start_stack(st, cached=()):
     }
     agents = {name: st.start_agent(sim, k, name=f"agent-{name}", extra={
         **agent_extra, "patches": {**agent_extra["patches"],
-                                   **({} if name in cached else NO_CACHE)}})
+                                   **({} if name in cached else NO_CACHE),
+                                   **({"check_interval_s": "60"} if name in watch else {})}})
         for name, sim in sims.items()}
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
