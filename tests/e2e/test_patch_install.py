@@ -13,13 +13,16 @@ catalogue itself, unzips it as a stream and uploads its entry to the XAPI simula
 2. XenServer 7.1.0 (update system): failures first, each leaving the simulator's state as
    it was (same updates, patches and VDIs; no temporary VDI): a precheck that fails (XAPI's
    error reaches the client), a truncated zip, a zip bomb, a zip without the ISO, a
-   download that 404s. Then every missing patch, requirements first: each update applied
+   download that 404s, an entry whose CRC-32 does not match. Then every missing patch, requirements first: each update applied
    on every host, no temporary VDI left, listMissingPatches [] on each host; installing an
    installed patch again is a no-op. The progress results on xo.results (valid against its
    schema) name each step: download, upload with the bytes downloaded and uploaded (the
    whole ISO), a precheck per host, apply.
 3. XenServer 7.0.0 (legacy pool_patch): the .xsupdate streamed to /pool_patch_upload and
    pool-applied; listMissingPatches [] on each host.
+4. Last, failures that need the pools as they are then: the XCP-ng updater busy past the
+   retry bound on the master (UPDATER_BUSY naming the lock, no host updated), the
+   catalogue unreachable (PATCH_CATALOG_ERROR naming its URL); state unchanged.
 """
 import io
 import json
@@ -60,6 +63,18 @@ def write_zip(www, name, entries):
     with open(os.path.join(www, name), "wb") as f:
         f.write(buf.getvalue())
     return buf.getvalue()
+
+
+def write_bad_crc_zip(www, name, entry, data):
+    """A zip whose stored entry has one byte changed after its CRC-32 was computed."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr(entry, data)
+    raw = bytearray(buf.getvalue())
+    at = raw.find(data[-64:]) + 10
+    raw[at] ^= 0xFF
+    with open(os.path.join(www, name), "wb") as f:
+        f.write(raw)
 
 
 def catalogue(www, base, versions):
@@ -232,8 +247,9 @@ def expect_failure(gw, sim, params, needle):
 def check_xs71(gw, sim, www, base, bootstrap):
     x = Xapi(sim)
     installed = next(iter(x.ok("pool_update.get_all_records").values()))["uuid"]
-    e1, e2, bad, trunc, bomb, empty, gone = (uid(0x7101), uid(0x7102), uid(0x71f1), uid(0x71f2),
-                                             uid(0x71f3), uid(0x71f4), uid(0x71f5))
+    e1, e2, bad, trunc, bomb, empty, gone, crc = (
+        uid(0x7101), uid(0x7102), uid(0x71f1), uid(0x71f2), uid(0x71f3), uid(0x71f4),
+        uid(0x71f5), uid(0x71f6))
     iso1, iso2 = update_iso(e1, "XS71E001"), update_iso(e2, "XS71E002")
     zip1 = len(write_zip(www, "E001.zip", [("README", b"read me"), ("XS71E001.iso", iso1)]))
     zip2 = len(write_zip(www, "E002.zip", [("XS71E002.iso", iso2)]))
@@ -244,10 +260,12 @@ def check_xs71(gw, sim, www, base, bootstrap):
         f.write(data[: len(data) // 2])
     write_zip(www, "BOMB.zip", [("b.iso", bytes(64 << 20))])
     write_zip(www, "EMPTY.zip", [("README", b"no iso")])
+    write_bad_crc_zip(www, "CRC.zip", "c.iso", update_iso(crc, "XS71ECRC"))
     versions = {"7.1.0": [(installed, "XS71E000", "none.zip", []), (e2, "XS71E002", "E002.zip", [e1]),
                           (e1, "XS71E001", "E001.zip", []), (bad, "XS71EBAD", "BAD.zip", []),
                           (trunc, "XS71ETRN", "TRUNC.zip", []), (bomb, "XS71EBMB", "BOMB.zip", []),
-                          (empty, "XS71EMTY", "EMPTY.zip", []), (gone, "XS71EGON", "GONE.zip", [])]}
+                          (empty, "XS71EMTY", "EMPTY.zip", []), (gone, "XS71EGON", "GONE.zip", []),
+                          (crc, "XS71ECRC", "CRC.zip", [])]}
     catalogue(www, base, versions)
     p = sim.pool_uuid
     err = expect_failure(gw, sim, {"pool": p, "patches": [bad]}, "UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR")
@@ -256,8 +274,9 @@ def check_xs71(gw, sim, www, base, bootstrap):
     expect_failure(gw, sim, {"pool": p, "patches": [bomb]}, "zip bomb")
     expect_failure(gw, sim, {"pool": p, "patches": [empty]}, "no .iso entry")
     expect_failure(gw, sim, {"pool": p, "patches": [gone]}, "GONE.zip")
-    print("xenserver 7.1: precheck failure, truncated zip, zip bomb, no ISO, 404: each an error, "
-          "state unchanged, no temporary VDI")
+    expect_failure(gw, sim, {"pool": p, "patches": [crc]}, "CRC")
+    print("xenserver 7.1: precheck failure, truncated zip, zip bomb, no ISO, 404, bad CRC "
+          "(the whole entry uploaded first): each an error, state unchanged, no temporary VDI")
 
     # the good catalogue: only what installs
     catalogue(www, base, {"7.1.0": versions["7.1.0"][:3]})
@@ -280,6 +299,28 @@ def check_xs71(gw, sim, www, base, bootstrap):
     check_xs_progress(bootstrap, sim, [(e1, len(iso1), zip1), (e2, len(iso2), zip2)])
     print("xenserver 7.1: E001 then E002 applied on every host through a temporary VDI (gone); "
           "nothing missing after; installing E001 again is a no-op")
+
+
+def check_late_failures(gw, sims, cat):
+    """XCP-ng: the updater plugin busy past the retry bound on the master: UPDATER_BUSY
+    naming the lock, no host updated. XenServer: the catalogue unreachable:
+    PATCH_CATALOG_ERROR naming its URL. Both leave the pool as it was."""
+    xcp = sims["xcp"]
+    master = next(iter(xcp.truth()["pool"].values()))["master"]
+    stamps = {r: h["other_config"].get("rpm_patch_installation_time")
+              for r, h in xcp.truth()["host"].items()}
+    xcp.post(f"/sim/fault?kind=updater_busy&host={master}&op=update&ms=0")
+    try:
+        err = expect_failure(gw, xcp, {"pool": xcp.pool_uuid}, "UPDATER_BUSY")
+        assert "lock" in json.dumps(err), err
+    finally:
+        xcp.post(f"/sim/fault?kind=updater_free&host={master}")
+    assert {r: h["other_config"].get("rpm_patch_installation_time")
+            for r, h in xcp.truth()["host"].items()} == stamps
+    cat.kill()
+    expect_failure(gw, sims["xs71"], {"pool": sims["xs71"].pool_uuid}, "updates.xml")
+    print("xcp-ng: a busy updater fails naming the lock, no host updated; xenserver: an "
+          "unreachable catalogue fails naming its URL; state unchanged")
 
 
 def check_xs70(gw, sim, www, base):
@@ -320,6 +361,7 @@ def main():
         wait_summaries(gw, sims["xs71"], lambda h: summary([]), "xs71: $missingPatches emptied")
         print("xenserver 7.1: after the install, every host's $missingPatches is empty")
         check_xs70(gw, sims["xs70"], www, base)
+        check_late_failures(gw, sims, cat)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
