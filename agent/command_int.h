@@ -40,6 +40,7 @@ struct agent_cmd {
     bool started;
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
     patch_watch_t *patch_watch;   /**< owned: hosts' missing patches on their records */
+    bool patch_no_wait;           /**< set by the watch: a busy updater plugin is not waited for */
 };
 
 /** The outcome of one executed command, for the terminal result. */

@@ -72,7 +72,7 @@ static bool updater_busy(const cmd_outcome_t *out)
 xo_err_t patch_updater_call(agent_cmd_t *c, const char *host, const char *fn, json_object **v,
                             cmd_outcome_t *out)
 {
-    long tries = xo_config_get_int(c->a->cfg, "patches.busy_retries");
+    long tries = c->patch_no_wait ? 0 : xo_config_get_int(c->a->cfg, "patches.busy_retries");
     long pause = xo_config_get_int(c->a->cfg, "patches.busy_retry_ms");
     xo_err_t err;
 

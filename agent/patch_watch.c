@@ -5,8 +5,8 @@
  * host.other_config["xo:missing_patches"] when it changed; XAPI's event carries it to
  * xo.objects and the gateway maps it as the host's $missingPatches. An installation's end
  * starts a new round at once. Credentials stay here; Kafka stays the path.
- * Must not: run while the patch worker installs, or write when nothing changed (each write
- * is an event).
+ * Must not: run while the patch worker installs, wait for a busy updater plugin (commands
+ * wait behind it), or write when nothing changed (each write is an event).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,11 +105,15 @@ static void check_host(agent_cmd_t *c, const char *host)
     cmd_t cmd;
     cmd_outcome_t out = {0};
     char *summary;
+    xo_err_t err;
 
     memset(&cmd, 0, sizeof(cmd));
     cmd.id = "watch"; /* no command: the logs name the watch */
     cmd.op = XO_OP_POOL_LIST_MISSING_PATCHES;
-    if (patch_list_missing(c, &cmd, host, &out) != XO_OK) {
+    c->patch_no_wait = true; /* commands wait behind the watch: never for a busy plugin */
+    err = patch_list_missing(c, &cmd, host, &out);
+    c->patch_no_wait = false;
+    if (err != XO_OK) {
         xo_warn(WATCH_MOD, "event=missing_patches_check_failed host=%s code=%s reason=\"%s\"", host,
                 out.xerr.code, out.reason);
     } else if ((summary = summary_of(out.result,
