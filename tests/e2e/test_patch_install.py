@@ -213,9 +213,10 @@ def progress_of(bootstrap, pool):
     return out
 
 
-def check_xs_progress(bootstrap, sim, patches):
+def check_xs_progress(bootstrap, gw_url, sim, patches):
     """Per patch: download, upload with its bytes (the whole ISO uploaded, the whole zip
-    downloaded), a precheck on each host, apply; `bytes` is the bytes uploaded."""
+    downloaded), a precheck on each host, apply; `bytes` is the bytes uploaded. The
+    gateway's task of the installation shows its last step as XO's task infos."""
     steps = progress_of(bootstrap, sim.pool_uuid)
     hosts = host_uuids(sim)
     for uuid, iso_size, zip_size in patches:
@@ -229,6 +230,16 @@ def check_xs_progress(bootstrap, sim, patches):
         # the zip's end (its central directory) need not have been read
         assert 0 < last_up[1]["downloaded"] <= zip_size, (last_up, zip_size)
         assert all(b == r["uploaded"] for b, r in mine), mine
+    tasks = [t for t in json.loads(g.http_get(
+        f"{gw_url}/rest/v0/tasks?fields=*", headers=g.basic(*g.ADMIN))[1])
+        if t["properties"]["name"] == "pool.installPatches" and t["status"] == "success"
+        and t["properties"]["pool"] == sim.pool_uuid and t.get("infos")]
+    last = max(tasks, key=lambda t: t["end"])  # the installation's task shows its last step
+    (info,) = last["infos"]
+    uuid, iso_size, zip_size = patches[-1]
+    assert info["message"] == "apply" and info["data"]["step"] == "apply", last
+    assert info["data"]["patch"] == uuid and info["data"]["uploaded"] == iso_size, last
+    assert 0 < info["data"]["downloaded"] <= zip_size, last
     print(f"xenserver 7.1: progress per step on xo.results, each patch's bytes downloaded "
           f"and uploaded ({', '.join(str(i) for _, i, _ in patches)})")
 
@@ -296,7 +307,7 @@ def check_xs71(gw, sim, www, base, bootstrap):
     got = call(gw, "pool.installPatches", {"pool": p, "patches": [e1]})
     assert got.get("result") is True, got
     assert state(sim) == before
-    check_xs_progress(bootstrap, sim, [(e1, len(iso1), zip1), (e2, len(iso2), zip2)])
+    check_xs_progress(bootstrap, gw.url, sim, [(e1, len(iso1), zip1), (e2, len(iso2), zip2)])
     print("xenserver 7.1: E001 then E002 applied on every host through a temporary VDI (gone); "
           "nothing missing after; installing E001 again is a no-op")
 
