@@ -139,6 +139,12 @@ static const xo_op_param_t p_install_patches[] = {
      "XenServer: uuids of the catalogue's patches to install (default: every missing one)"},
     P_END};
 
+/* pool.listPoolMissingPatches: the REST API's GET /pools/<id>/missing_patches. */
+static const xo_op_param_t p_pool_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    P_END};
+
 static const xo_op_param_t p_rolling_update[] = {
     {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
      "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
@@ -246,6 +252,12 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                             "Open a VM's RFB console and relay it to the gateway (ticket).",
                             XO_PERM_OPERATE, XO_ON_VM | XO_ON_VM_CONTROLLER, XO_OP_INTERNAL,
                             p_console_open, NULL},
+    /* Xen Orchestra's REST API: GET /pools/<id>/missing_patches (no JSON-RPC method) */
+    [XO_OP_POOL_LIST_POOL_MISSING_PATCHES] = {"pool.listPoolMissingPatches",
+                                              "List the patches or updates a pool's hosts are "
+                                              "missing, each once.",
+                                              XO_PERM_ADMINISTRATE, XO_ON_POOL, XO_OP_INTERNAL,
+                                              p_pool_patches, NULL},
     [XO_OP_VM_EXPORT_RELAY] = {"vm.exportRelay",
                                "vm.export's download: stream the VM's export (of a temporary "
                                "snapshot when it runs) to the gateway's relay (ticket).",

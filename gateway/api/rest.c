@@ -423,6 +423,8 @@ static void serve(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t
     case GW_ROUTE_SUB:
         if (!strcmp(q->sub, "tasks"))
             gw_rest_tasks_of(ctx, q, r);
+        else if (!strcmp(q->sub, "missing_patches"))
+            gw_rest_missing_patches(ctx, req, q, user, r);
         else
             gw_rest_sub(ctx, q, r);
         break;

@@ -183,6 +183,7 @@ typedef struct {
     const char *state;     /**< pending, accepted, progress, success, failure, rejected, timeout */
     const char *result_json;               /**< success: the result, else NULL */
     const char *error_json;                /**< failure: {code, message, data}, else NULL */
+    const char *step_json;                 /**< the latest step a progress result named, or NULL */
     int64_t issued, expires, end, updated; /**< ms since the epoch; end 0 while pending */
     double progress;                       /**< 0..1 */
     bool done;

@@ -8,6 +8,7 @@ import time
 import rfb
 import vdisk
 import wire
+from haops import HaOps
 from hostops import HostOps
 from patching import Patching
 from poolgen import ALLOWED_OPS, Builder
@@ -79,7 +80,7 @@ T_REFSET = ('set', ('ref', ''))
 T_INT = ('int',)
 
 
-class Sim(HostOps, Patching):
+class Sim(HostOps, HaOps, Patching):
     def __init__(self, args, store, pool, builder, addresses):
         self.args = args
         self.store = store
@@ -176,6 +177,7 @@ class Sim(HostOps, Patching):
         m['message.destroy'] = (lambda s, r: self.store.delete('message', r), (2, 2), VOID)
         m['pool.designate_new_master'] = (self.designate_new_master, (2, 2), VOID)
         self._register_hosts(m, VOID)
+        self._register_ha(m, VOID)
         self._register_patching(m, VOID, T_STR)
 
     def list_methods(self):

@@ -1309,6 +1309,39 @@ def rss_kib(pid):
     return 0
 
 
+class TestHa(Base):
+    """pool.enable_ha / disable_ha as xapi_ha.ml answers a client."""
+
+    def test_enable_disable(self):
+        x, sid = self.login()
+        pool = x.ok('pool.get_all', sid)[0]
+        srs = x.ok('SR.get_all_records', sid)
+        local = next(r for r, v in srs.items() if not v['shared'] and v['content_type'] != 'iso')
+        self.assertFalse(x.ok('pool.get_ha_enabled', sid, pool))
+        self.assertEqual(x.call('pool.disable_ha', sid)['ErrorDescription'], ['HA_NOT_ENABLED'])
+        self.assertEqual(x.call('pool.enable_ha', sid, [local], {})['ErrorDescription'],
+                         ['CANNOT_CREATE_STATE_FILE'])
+        self.assertFalse(x.ok('pool.get_ha_enabled', sid, pool))
+        x.ok('pool.enable_ha', sid, [], {'timeout': '60'})
+        rec = x.ok('pool.get_record', sid, pool)
+        self.assertTrue(rec['ha_enabled'])
+        self.assertEqual(rec['ha_configuration'], {'timeout': '60'})
+        self.assertEqual(rec['allowed_operations'], ['ha_disable'])
+        self.assertEqual(len(rec['ha_statefiles']), 1)
+        vdi = x.ok('VDI.get_record', sid, rec['ha_statefiles'][0])
+        self.assertEqual(vdi['type'], 'ha_statefile')
+        self.assertEqual(vdi['SR'], rec['default_SR'])
+        self.assertTrue(x.ok('SR.get_shared', sid, vdi['SR']))
+        self.assertEqual(x.call('pool.enable_ha', sid, [], {})['ErrorDescription'], ['HA_IS_ENABLED'])
+        x.ok('pool.disable_ha', sid)
+        rec = x.ok('pool.get_record', sid, pool)
+        self.assertFalse(rec['ha_enabled'])
+        self.assertEqual((rec['ha_statefiles'], rec['allowed_operations']), ([], ['ha_enable']))
+        self.assertEqual(x.call('VDI.get_by_uuid', sid, vdi['uuid'])['ErrorDescription'][0],
+                         'UUID_INVALID')     # the statefile is gone
+        x.close()
+
+
 class TestHosts(Base):
     """Host lifecycle (hostops.py) as xapi_host.ml: disable/enable, evacuate, reboot, restart_agent."""
     ARGS = ['--hosts', '3', '--vms', '18', '--seed', '31', '--event-batch-ms', '0', '--task-ms', '30']
