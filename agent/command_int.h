@@ -137,6 +137,9 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
  *  later, with progress and bytes, from that worker. */
 xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
+/** vm.importRelay: hand vm.import's upload to a worker thread (out->detached): the
+ *  gateway's relay into PUT /import; the worker publishes the new VM's uuid. */
+xo_err_t cmd_op_import_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 /* command_copy.c */
 /** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM

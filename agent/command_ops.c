@@ -308,6 +308,7 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_CONSOLE_OPEN] = op_console_open,
     [XO_OP_POOL_LIST_POOL_MISSING_PATCHES] = patch_list_pool_missing,
     [XO_OP_VM_EXPORT_RELAY] = cmd_op_export_relay, /* transfer.c */
+    [XO_OP_VM_IMPORT_RELAY] = cmd_op_import_relay, /* transfer.c */
 };
 
 bool cmd_can_run(cmd_op_t op)

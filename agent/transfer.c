@@ -6,7 +6,8 @@
  * vm.exportTo hands the command to an export worker, which waits for a transfer slot
  * (transfer.max_concurrent), pipes GET /export into the link, and publishes the outcome.
  * vm.exportRelay (vm.export's download) is the same export piped into the gateway's relay
- * instead (transfer_relay.c).
+ * instead (transfer_relay.c); vm.importRelay (vm.import's upload) reads that relay into the
+ * import path of the destination side.
  * Workers have their own XAPI connection and session; the command thread never waits for
  * a transfer. Must not hold transfer bytes beyond one frame per worker, nor log tickets
  * or sessions.
@@ -459,10 +460,17 @@ static xo_err_t host_write(tx_worker_t *wk, tx_conn_t *host, size_t n, uint64_t 
     return XO_OK;
 }
 
+/* Where an import's body comes from (@p src): the source agent's link, or the gateway's
+ * relay of a vm.import upload. Writes it into @p host until its end. */
+typedef xo_err_t (*import_pump_fn)(tx_worker_t *wk, void *src, tx_conn_t *host, uint64_t *bytes,
+                                   cmd_outcome_t *out);
+
 /* Link frames into the import's body until the end frame. */
-static xo_err_t pump_to_host(tx_worker_t *wk, tx_conn_t *link, tx_conn_t *host, uint64_t *bytes,
+static xo_err_t pump_to_host(tx_worker_t *wk, void *src, tx_conn_t *host, uint64_t *bytes,
                              cmd_outcome_t *out)
 {
+    tx_conn_t *link = src;
+
     for (;;) {
         size_t n = 0;
         xo_err_t err;
@@ -476,6 +484,40 @@ static xo_err_t pump_to_host(tx_worker_t *wk, tx_conn_t *link, tx_conn_t *host, 
         if (err != XO_OK)
             return err;
     }
+}
+
+/* A vm.import upload's bytes, as the gateway's relay hands them over, into the import. */
+typedef struct {
+    tx_conn_t *host;
+    uint64_t *bytes;
+    bool host_failed;
+} relay_sink_t;
+
+static bool relay_to_host(void *opaque, const uint8_t *p, size_t n)
+{
+    relay_sink_t *s = opaque;
+
+    s->host_failed = agent_stop || tx_write_all(s->host, p, n) != XO_OK;
+    if (!s->host_failed)
+        *s->bytes += n;
+    return !s->host_failed;
+}
+
+/* The gateway's relay frames into the import's body until its close frame: 1000 says that
+ * the client's whole body came; anything else leaves the import incomplete. */
+static xo_err_t pump_from_relay(tx_worker_t *wk, void *src, tx_conn_t *host, uint64_t *bytes,
+                                cmd_outcome_t *out)
+{
+    relay_sink_t s = {host, bytes, false};
+    uint16_t code = 0;
+
+    if (tx_relay_recv(src, wk->buf, TX_FRAME_BUF, relay_to_host, &s, &code) != XO_OK)
+        return s.host_failed ? fail(out, agent_stop ? "AGENT_STOPPED" : "IMPORT_ERROR", XO_ERR_IO,
+                                    "the host stopped reading the import")
+                             : fail(out, "RELAY_LOST", XO_ERR_IO, "the gateway's relay broke");
+    return code == TX_RELAY_DONE
+               ? XO_OK
+               : fail(out, "RELAY_LOST", XO_ERR_IO, "the upload ended before its body did");
 }
 
 /* The new VM of a finished import task: rename it if asked, answer its uuid. */
@@ -520,8 +562,16 @@ static json_object *import_ended(agent_cmd_t *w, const char *task, cmd_outcome_t
     return NULL;
 }
 
-static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, const tx_ticket_t *k,
-                           char *uuid, size_t size, uint64_t *bytes, cmd_outcome_t *out)
+/* The import's target and body: into SR @p sr_uuid, renamed to @p name unless "", its
+ * body from @p pump reading @p src. */
+typedef struct {
+    const char *sr_uuid, *name;
+    import_pump_fn pump;
+    void *src;
+} import_job_t;
+
+static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, const import_job_t *job, char *uuid,
+                           size_t size, uint64_t *bytes, cmd_outcome_t *out)
 {
     agent_transfer_t *t = wk->t;
     char sr[128], task[128] = "", url[256], path[1024], errstr[256];
@@ -530,7 +580,7 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, con
     json_object *rec = NULL;
     xo_err_t err;
 
-    err = cmd_call_str(w, "SR.get_by_uuid", args1(k->sr), sr, sizeof(sr), out);
+    err = cmd_call_str(w, "SR.get_by_uuid", args1(job->sr_uuid), sr, sizeof(sr), out);
     if (err == XO_OK)
         err = task_create(w, "xo-agent import", task, sizeof(task), out);
     if (err != XO_OK)
@@ -542,7 +592,7 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, con
     if (err != XO_OK)
         fail(out, "IMPORT_ERROR", err, errstr);
     if (err == XO_OK)
-        err = pump_to_host(wk, link, &host, bytes, out);
+        err = job->pump(wk, job->src, &host, bytes, out);
     if (err != XO_OK)
         rec = import_ended(w, task, out);
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
@@ -553,7 +603,7 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, con
     else if (err == XO_OK && strcmp(xo_msg_str(rec, "status"), "success") != 0)
         err = task_failed(rec, out);
     else if (err == XO_OK)
-        err = imported_vm(w, rec, k->name, uuid, size, out);
+        err = imported_vm(w, rec, job->name, uuid, size, out);
     else if (rec && strcmp(xo_msg_str(rec, "status"), "failure") == 0)
         task_failed(rec, out); /* XAPI's own reason (SR_FULL, checksum) is the better one */
     json_object_put(rec);
@@ -607,7 +657,8 @@ static void *import_main(void *arg)
     }
     xo_info(TX_MOD, "event=import_start source=%s sr=%s", k.source, k.sr);
     w = xapi_open(t->a, errstr, sizeof(errstr));
-    err = w ? run_import(wk, w, &link, &k, uuid, sizeof(uuid), &bytes, &out)
+    err = w ? run_import(wk, w, &(import_job_t){k.sr, k.name, pump_to_host, &link}, uuid,
+                         sizeof(uuid), &bytes, &out)
             : fail(&out, "XAPI_UNREACHABLE", XO_ERR_CONNECT, errstr);
     link_outcome(&link, err, uuid, bytes, &out);
     xo_info(TX_MOD, "event=import_done source=%s bytes=%llu state=%s code=%s vm=%s", k.source,
@@ -990,6 +1041,37 @@ static xo_err_t export_vm(agent_transfer_t *t, agent_cmd_t *w, tx_worker_t *wk, 
     return err;
 }
 
+/* A command worker's own XAPI session; without one, its command fails now. */
+static agent_cmd_t *worker_xapi(tx_worker_t *wk)
+{
+    agent_transfer_t *t = wk->t;
+    char errstr[256];
+    agent_cmd_t *w = xapi_open(t->a, errstr, sizeof(errstr));
+
+    if (!w) {
+        agent_cmd_t bare = {.a = t->a, .partition = t->a->partition, .sign_key = wk->sign_key};
+        snprintf(bare.pool, sizeof(bare.pool), "%s", t->a->pool_uuid);
+        xo_warn(TX_MOD, "event=transfer_failed id=%s reason=\"%s\"", wk->id, errstr);
+        cmd_publish(&bare, wk->id, "failure", 1, NULL, "XAPI_UNREACHABLE", NULL, errstr);
+        return NULL;
+    }
+    w->sign_key = wk->sign_key; /* borrowed: the worker's handle outlives w */
+    return w;
+}
+
+/* A command worker's outcome: @p r (borrowed) on success, after a last progress with the
+ * bytes; else the error in @p out. */
+static void worker_publish(agent_cmd_t *w, const tx_worker_t *wk, xo_err_t err, json_object *r,
+                           uint64_t bytes, const cmd_outcome_t *out)
+{
+    if (err == XO_OK) {
+        cmd_publish_bytes(w, wk->id, 1, bytes, NULL);
+        cmd_publish(w, wk->id, "success", 1, r, NULL, NULL, NULL);
+    } else {
+        cmd_publish(w, wk->id, "failure", 1, NULL, out->xerr.code, out->xerr.params, out->reason);
+    }
+}
+
 static void *export_main(void *arg)
 {
     tx_worker_t *wk = arg;
@@ -999,19 +1081,14 @@ static void *export_main(void *arg)
                  .args = wk->args,
                  .op = wk->relay ? XO_OP_VM_EXPORT_RELAY : XO_OP_VM_EXPORT_TO};
     agent_cmd_t *w;
-    char errstr[256], uuid[64] = "";
+    char uuid[64] = "";
     uint64_t bytes = 0;
     xo_err_t err = XO_ERR_CONNECT;
+    json_object *r;
 
-    w = xapi_open(t->a, errstr, sizeof(errstr));
-    if (!w) {
-        agent_cmd_t bare = {.a = t->a, .partition = t->a->partition, .sign_key = wk->sign_key};
-        snprintf(bare.pool, sizeof(bare.pool), "%s", t->a->pool_uuid);
-        xo_warn(TX_MOD, "event=export_failed id=%s reason=\"%s\"", wk->id, errstr);
-        cmd_publish(&bare, wk->id, "failure", 1, NULL, "XAPI_UNREACHABLE", NULL, errstr);
+    w = worker_xapi(wk);
+    if (!w)
         goto out;
-    }
-    w->sign_key = wk->sign_key; /* borrowed: the worker's handle outlives w */
     if (slot_acquire(t, w, wk->id)) {
         xo_info(TX_MOD, "event=export_start id=%s vm=%s", wk->id, xo_msg_str(wk->args, "id"));
         err = export_vm(t, w, wk, &cmd, uuid, sizeof(uuid), &bytes, &out);
@@ -1023,16 +1100,51 @@ static void *export_main(void *arg)
     xo_info(TX_MOD, "event=export_done id=%s to=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
             wk->id, wk->relay ? "relay" : "agent", (unsigned long long)bytes, wk->cctx != NULL,
             err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
-    if (err == XO_OK) { /* the new VM's uuid across pools; true for a download */
-        json_object *r = wk->relay ? json_object_new_boolean(1) : json_object_new_string(uuid);
-        cmd_publish_bytes(w, wk->id, 1, bytes, NULL);
-        cmd_publish(w, wk->id, "success", 1, r, NULL, NULL, NULL);
-        json_object_put(r);
-    } else {
-        cmd_publish(w, wk->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
-    }
+    /* the new VM's uuid across pools; true for a download */
+    r = wk->relay ? json_object_new_boolean(1) : json_object_new_string(uuid);
+    worker_publish(w, wk, err, r, bytes, &out);
+    json_object_put(r);
 out:
     agent_count(t->a, &t->a->status.commands, 1); /* counted when done, as the patch worker */
+    xo_xapi_error_clear(&out.xerr);
+    xapi_close(w);
+    worker_done(wk);
+    return NULL;
+}
+
+/* vm.importRelay (vm.import's upload): the gateway's relay into PUT /import on the SR; the
+ * relay is told the outcome in its close frame, the bus in the command's result. */
+static void *upload_main(void *arg)
+{
+    tx_worker_t *wk = arg;
+    agent_transfer_t *t = wk->t;
+    cmd_outcome_t out = {0};
+    tx_conn_t relay = {.fd = -1};
+    agent_cmd_t *w = worker_xapi(wk);
+    const char *sr = xo_msg_str(wk->args, "sr");
+    char uuid[64] = "";
+    uint64_t bytes = 0;
+    xo_err_t err;
+    json_object *r;
+
+    if (!w)
+        goto out;
+    xo_info(TX_MOD, "event=upload_start id=%s sr=%s", wk->id, sr);
+    err = relay_open(wk, &relay, &out);
+    if (err == XO_OK)
+        err = run_import(wk, w, &(import_job_t){sr, "", pump_from_relay, &relay}, uuid,
+                         sizeof(uuid), &bytes, &out);
+    if (relay.fd >= 0)
+        tx_relay_close(&relay, err == XO_OK ? TX_RELAY_DONE : TX_RELAY_FAILED,
+                       err == XO_OK ? uuid : out.xerr.code);
+    tx_close(&relay, err == XO_OK);
+    xo_info(TX_MOD, "event=upload_done id=%s bytes=%llu state=%s code=%s vm=%s", wk->id,
+            (unsigned long long)bytes, err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
+    r = json_object_new_string(uuid);
+    worker_publish(w, wk, err, r, bytes, &out);
+    json_object_put(r);
+out:
+    agent_count(t->a, &t->a->status.commands, 1);
     xo_xapi_error_clear(&out.xerr);
     xapi_close(w);
     worker_done(wk);
@@ -1098,8 +1210,10 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
     return XO_OK;
 }
 
-/* Hand an export (to another agent, or to the gateway's relay) to a worker thread. */
-static xo_err_t start_export(agent_cmd_t *c, const cmd_t *cmd, bool relay, cmd_outcome_t *out)
+/* Hand an export (to another agent, or to the gateway's relay) or an upload to a worker
+ * thread. */
+static xo_err_t start_worker(agent_cmd_t *c, const cmd_t *cmd, bool relay, bool upload,
+                             cmd_outcome_t *out)
 {
     agent_transfer_t *t = c->a->transfer;
     tx_worker_t *wk = NULL;
@@ -1124,7 +1238,7 @@ static xo_err_t start_export(agent_cmd_t *c, const cmd_t *cmd, bool relay, cmd_o
         worker_abandon(wk);
         return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot start the transfer");
     }
-    if (worker_spawn(wk, export_main) != XO_OK)
+    if (worker_spawn(wk, upload ? upload_main : export_main) != XO_OK)
         return fail(out, "INTERNAL_ERROR", XO_ERR_NOMEM, "cannot start the transfer");
     out->detached = true; /* the worker publishes the outcome */
     xo_info(TX_MOD, "event=command_detached id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
@@ -1134,13 +1248,19 @@ static xo_err_t start_export(agent_cmd_t *c, const cmd_t *cmd, bool relay, cmd_o
 xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
     (void)vm;
-    return start_export(c, cmd, false, out);
+    return start_worker(c, cmd, false, false, out);
 }
 
 xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
     (void)vm;
-    return start_export(c, cmd, true, out);
+    return start_worker(c, cmd, true, false, out);
+}
+
+xo_err_t cmd_op_import_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    (void)vm;
+    return start_worker(c, cmd, false, true, out);
 }
 
 /* ------------------------------------------------------------------ life cycle */

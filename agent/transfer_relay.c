@@ -108,6 +108,37 @@ xo_err_t tx_relay_send(tx_conn_t *c, const void *p, size_t n)
     return tx_write_all(c, hdr, h) == XO_OK && tx_write_all(c, p, n) == XO_OK ? XO_OK : XO_ERR_IO;
 }
 
+/* The sink's refusal: ws_rx_feed only stops on it, so it is remembered here. */
+typedef struct {
+    tx_relay_sink_fn sink;
+    void *opaque;
+    bool stopped;
+} recv_ctx_t;
+
+static bool recv_payload(void *opaque, const uint8_t *data, size_t len)
+{
+    recv_ctx_t *r = opaque;
+
+    r->stopped = !r->sink(r->opaque, data, len);
+    return !r->stopped;
+}
+
+xo_err_t tx_relay_recv(tx_conn_t *c, uint8_t *buf, size_t cap, tx_relay_sink_fn sink, void *opaque,
+                       uint16_t *code)
+{
+    recv_ctx_t r = {sink, opaque, false};
+    ws_rx_t rx;
+
+    ws_rx_init(&rx);
+    while (!rx.closed) {
+        ssize_t n = tx_read(c, buf, cap);
+        if (n <= 0 || ws_rx_feed(&rx, buf, (size_t)n, recv_payload, &r) < 0 || r.stopped)
+            return XO_ERR_IO;
+    }
+    *code = rx.close_code;
+    return XO_OK;
+}
+
 xo_err_t tx_relay_close(tx_conn_t *c, uint16_t code, const char *reason)
 {
     uint8_t frame[WS_HDR_MAX + 125], hdr[WS_HDR_MAX], drain[4096];

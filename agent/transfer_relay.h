@@ -5,7 +5,8 @@
  * checked with console.gateway_* as the console relays do), upgrade to WebSocket with
  * subprotocol xo-console-relay presenting `Authorization: Bearer <ticket>`, then binary
  * frames out (masked with the all-zero key, as the console relays'), and a close frame at
- * the end. Never logs the ticket. Worker threads only.
+ * the end; for vm.import's upload, the gateway's binary frames in until its close frame. Never logs
+ * the ticket. Worker threads only.
  */
 #ifndef XO_TRANSFER_RELAY_H
 #define XO_TRANSFER_RELAY_H
@@ -32,6 +33,19 @@ xo_err_t tx_relay_open(tx_conn_t *c, const char *url, const char *ticket, const 
 
 /** @brief One binary frame of @p n bytes. @returns XO_OK or XO_ERR_IO. */
 xo_err_t tx_relay_send(tx_conn_t *c, const void *p, size_t n);
+
+/** Where tx_relay_recv puts the payload of the gateway's data frames; false stops it. */
+typedef bool (*tx_relay_sink_fn)(void *opaque, const uint8_t *p, size_t n);
+
+/**
+ * @brief Read the gateway's frames (vm.import's upload) through @p buf (@p cap bytes per
+ *        read; the payload is handed over in place) into @p sink, until its close frame.
+ * @returns XO_OK with the close frame's code in @p code; XO_ERR_IO when the sink stopped
+ *          (its context says why) or the connection ended without a close frame, broke,
+ *          timed out or did not speak WebSocket.
+ */
+xo_err_t tx_relay_recv(tx_conn_t *c, uint8_t *buf, size_t cap, tx_relay_sink_fn sink, void *opaque,
+                       uint16_t *code);
 
 /**
  * @brief A close frame with @p code and @p reason (cut to 123 bytes), then what the gateway

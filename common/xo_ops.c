@@ -174,6 +174,14 @@ static const xo_op_param_t p_export_relay[] = {
     {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
      "the export's compression, as vm.export's (true or \"gzip\": gzip, \"zstd\": zstd)"},
     P_END};
+static const xo_op_param_t p_import_relay[] = {
+    {"sr", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the SR's uuid the VM is imported to"},
+    {"ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 43, 43, NULL,
+     "single-use relay ticket the agent presents to the gateway (base64url, 32 random bytes)"},
+    {"relay", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 8, 512, NULL,
+     "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
+    P_END};
 
 #define R_END                                                                                      \
     {                                                                                              \
@@ -263,6 +271,10 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                                "snapshot when it runs) to the gateway's relay (ticket).",
                                XO_PERM_ADMINISTRATE, XO_ON_VM | XO_ON_VM_SNAPSHOT, XO_OP_INTERNAL,
                                p_export_relay, NULL},
+    [XO_OP_VM_IMPORT_RELAY] = {"vm.importRelay",
+                               "vm.import's upload: read the XVA the gateway's relay carries "
+                               "(ticket) into PUT /import on the SR; returns the new VM's uuid.",
+                               XO_PERM_ADMINISTRATE, 0, XO_OP_INTERNAL, p_import_relay, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

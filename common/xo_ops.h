@@ -40,6 +40,7 @@ typedef enum {
     XO_OP_CONSOLE_OPEN,
     XO_OP_POOL_LIST_POOL_MISSING_PATCHES,
     XO_OP_VM_EXPORT_RELAY,
+    XO_OP_VM_IMPORT_RELAY,
     XO_OP_COUNT
 } xo_op_id_t;
 
