@@ -486,10 +486,20 @@ static xo_err_t pump_to_host(tx_worker_t *wk, void *src, tx_conn_t *host, uint64
     }
 }
 
-/* A vm.import upload's bytes, as the gateway's relay hands them over, into the import. */
+/* A vm.import upload's source: the gateway's relay, and the worker's context that reports
+ * the bytes (each progress result pushes the gateway's deadline for the command). */
 typedef struct {
+    tx_conn_t *relay;
+    agent_cmd_t *w;
+    const char *id;
+} relay_src_t;
+
+/* Its bytes, as the relay hands them over, into the import. */
+typedef struct {
+    const relay_src_t *src;
     tx_conn_t *host;
     uint64_t *bytes;
+    int64_t reported_ms;
     bool host_failed;
 } relay_sink_t;
 
@@ -498,9 +508,14 @@ static bool relay_to_host(void *opaque, const uint8_t *p, size_t n)
     relay_sink_t *s = opaque;
 
     s->host_failed = agent_stop || tx_write_all(s->host, p, n) != XO_OK;
-    if (!s->host_failed)
-        *s->bytes += n;
-    return !s->host_failed;
+    if (s->host_failed)
+        return false;
+    *s->bytes += n;
+    if (xo_now_ms() - s->reported_ms >= TX_PROGRESS_MS) {
+        cmd_publish_bytes(s->src->w, s->src->id, 0, *s->bytes, NULL);
+        s->reported_ms = xo_now_ms();
+    }
+    return true;
 }
 
 /* The gateway's relay frames into the import's body until its close frame: 1000 says that
@@ -508,10 +523,16 @@ static bool relay_to_host(void *opaque, const uint8_t *p, size_t n)
 static xo_err_t pump_from_relay(tx_worker_t *wk, void *src, tx_conn_t *host, uint64_t *bytes,
                                 cmd_outcome_t *out)
 {
-    relay_sink_t s = {host, bytes, false};
+    const relay_src_t *r = src;
+    relay_sink_t s = {r, host, bytes, xo_now_ms(), false};
     uint16_t code = 0;
 
-    if (tx_relay_recv(src, wk->buf, TX_FRAME_BUF, relay_to_host, &s, &code) != XO_OK)
+    xo_err_t err = tx_relay_recv(r->relay, wk->buf, TX_FRAME_BUF, relay_to_host, &s, &code);
+
+    if (err != XO_OK || code != TX_RELAY_DONE) /* XAPI's task may say more, and replace it */
+        xo_warn(TX_MOD, "event=upload_cut id=%s bytes=%llu host_failed=%d close_code=%u", r->id,
+                (unsigned long long)*bytes, s.host_failed, code);
+    if (err != XO_OK)
         return s.host_failed ? fail(out, agent_stop ? "AGENT_STOPPED" : "IMPORT_ERROR", XO_ERR_IO,
                                     "the host stopped reading the import")
                              : fail(out, "RELAY_LOST", XO_ERR_IO, "the gateway's relay broke");
@@ -1132,14 +1153,16 @@ static void *upload_main(void *arg)
     xo_info(TX_MOD, "event=upload_start id=%s sr=%s", wk->id, sr);
     err = relay_open(wk, &relay, &out);
     if (err == XO_OK)
-        err = run_import(wk, w, &(import_job_t){sr, "", pump_from_relay, &relay}, uuid,
-                         sizeof(uuid), &bytes, &out);
+        err = run_import(
+            wk, w, &(import_job_t){sr, "", pump_from_relay, &(relay_src_t){&relay, w, wk->id}},
+            uuid, sizeof(uuid), &bytes, &out);
     if (relay.fd >= 0)
         tx_relay_close(&relay, err == XO_OK ? TX_RELAY_DONE : TX_RELAY_FAILED,
                        err == XO_OK ? uuid : out.xerr.code);
     tx_close(&relay, err == XO_OK);
-    xo_info(TX_MOD, "event=upload_done id=%s bytes=%llu state=%s code=%s vm=%s", wk->id,
-            (unsigned long long)bytes, err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
+    xo_info(TX_MOD, "event=upload_done id=%s bytes=%llu state=%s code=%s vm=%s reason=\"%s\"",
+            wk->id, (unsigned long long)bytes, err == XO_OK ? "success" : "failure", out.xerr.code,
+            uuid, err == XO_OK ? "" : out.reason);
     r = json_object_new_string(uuid);
     worker_publish(w, wk, err, r, bytes, &out);
     json_object_put(r);

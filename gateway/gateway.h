@@ -84,6 +84,7 @@ typedef struct {
     gw_commands_t *commands;   /**< command bus (NULL in tests: actions answer an error) */
     gw_token_log_t *token_log; /**< tokens topic, for counters (NULL: tokens stay local) */
     gw_downloads_t *downloads; /**< vm.export's pending downloads (NULL: vm.export refused) */
+    gw_downloads_t *uploads;   /**< vm.import's pending uploads (NULL: vm.import refused) */
     gw_limits_t limits;
     gw_timeouts_t timeouts;
     int64_t started_ms;   /**< wall clock at start */

@@ -487,7 +487,8 @@ int main(int argc, char **argv)
     ctx.notify = gw_notify_new();
     ctx.metrics = gw_metrics_new();
     ctx.downloads = gw_downloads_new();
-    if (!ctx.view || !ctx.notify || !ctx.metrics || !ctx.downloads) {
+    ctx.uploads = gw_downloads_new();
+    if (!ctx.view || !ctx.notify || !ctx.metrics || !ctx.downloads || !ctx.uploads) {
         xo_error(MOD, "event=out_of_memory");
         goto out;
     }
@@ -548,6 +549,7 @@ out:
     g_http = NULL;
     gw_metrics_free(ctx.metrics);
     gw_downloads_free(ctx.downloads);
+    gw_downloads_free(ctx.uploads);
     gw_notify_free(ctx.notify);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);

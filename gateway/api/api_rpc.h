@@ -90,6 +90,16 @@ int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const
 int gw_vm_export_url(gw_ctx_t *ctx, const gw_user_t *user, const char *vm, json_object *compress,
                      gw_buf_t *url, gw_xo_err_t *err);
 
+/**
+ * @brief vm.import's upload URL for @p user (api_vm.c): `administrate` on the SR @p sr,
+ *        registered once in ctx->uploads (api/downloads.h); "/uploads/<token>" appended to
+ *        @p url.
+ * @returns 0, or -1 with @p err filled (unauthorized, noSuchObject, commands disabled, too
+ *          many pending uploads).
+ */
+int gw_vm_import_url(gw_ctx_t *ctx, const gw_user_t *user, const char *sr, gw_buf_t *url,
+                     gw_xo_err_t *err);
+
 /** Room for gw_op_target_types(): one per XO_ON_* bit (xo_ops.h) and GW_T_NONE. */
 #define GW_OP_TARGET_TYPES 8
 

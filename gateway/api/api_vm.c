@@ -570,9 +570,106 @@ static int vm_export(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf
     return rc;
 }
 
+/* ---- JSON-RPC: vm.import (an upload URL) ---- */
+
+/* vm.import's params as xo-server's schema has them: {sr, type?, data?, url?}. Only an XVA
+ * POSTed to the URL is implemented (`data` is refused with it, as xo-server does). */
+static int import_params(json_object *params, const char **sr, gw_xo_err_t *err)
+{
+    static const char *const known[] = {"sr", "type", "data", "url"};
+    json_object *v = NULL;
+
+    json_object_object_foreach(params, k, val)
+    {
+        size_t i = 0;
+        while (i < sizeof(known) / sizeof(known[0]) && strcmp(k, known[i]) != 0)
+            i++;
+        if (i == sizeof(known) / sizeof(known[0]))
+            return invalid(err, "", "additionalProperties", "must NOT have additional properties",
+                           "additionalProperty", k);
+        (void)val;
+    }
+    if (!json_object_object_get_ex(params, "sr", &v))
+        return invalid(err, "", "required", "must have required property 'sr'", "missingProperty",
+                       "sr");
+    if (!json_object_is_type(v, json_type_string))
+        return invalid(err, "/sr", "type", "must be string", "type", "string");
+    *sr = json_object_get_string(v);
+    if (json_object_object_get_ex(params, "type", &v) && !json_object_is_type(v, json_type_string))
+        return invalid(err, "/type", "type", "must be string", "type", "string");
+    if (v && strcmp(json_object_get_string(v), "xva") != 0)
+        return not_implemented(err, "type");
+    if (json_object_object_get_ex(params, "data", NULL))
+        return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                          "{\"error\":\"unsupported field data for the file type xva\"}");
+    if (json_object_object_get_ex(params, "url", NULL))
+        return not_implemented(err, "url");
+    return 0;
+}
+
+int gw_vm_import_url(gw_ctx_t *ctx, const gw_user_t *user, const char *sr, gw_buf_t *url,
+                     gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_SR, GW_T_NONE};
+    gw_download_t up = {0};
+    char token[GW_TOKEN_LEN + 1], uuid[GW_ID_MAX];
+
+    if (gw_vm_may_run(ctx, user, xo_op_find("vm.importRelay"), sr, types, err) != 0)
+        return -1;
+    pool_of(ctx, sr, GW_T_SR, up.pool, uuid);
+    if (!up.pool[0])
+        return no_such_object(err, sr, "SR");
+    snprintf(up.uuid, sizeof(up.uuid), "%.63s", uuid);
+    if (!ctx->uploads || !gw_commands_enabled(ctx->commands))
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"reason\":\"commands are disabled on this gateway (no "
+                          "commands.private_key)\"}");
+    snprintf(up.vm, sizeof(up.vm), "%.63s", sr);
+    snprintf(up.user_id, sizeof(up.user_id), "%s", user->id);
+    snprintf(up.email, sizeof(up.email), "%s", user->email);
+    if (!gw_downloads_add(ctx->uploads, &up, gw_mono_ms(), token))
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "too many pending uploads", NULL);
+    gw_buf_printf(url, "/uploads/%s", token);
+    OPENSSL_cleanse(token, sizeof(token));
+    xo_info(MOD, "event=import_url sr=%s pool=%s user=\"%s\"", up.vm, up.pool, up.email);
+    return 0;
+}
+
+/*
+ * vm.import({sr, type?}) as xo-server's api/vm.mjs: `administrate` on the SR (checked
+ * before the params, as every method); the answer {$sendTo: url}, to which the client
+ * POSTs the XVA (docs/streaming.md).
+ */
+static int vm_import(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                     gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_SR, GW_T_NONE};
+    json_object *v = NULL;
+    const char *sr = NULL;
+    gw_buf_t url;
+    int rc;
+
+    json_object_object_get_ex(params, "sr", &v);
+    if (gw_vm_may_run(ctx, s->user, xo_op_find("vm.importRelay"),
+                      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL,
+                      types, err) != 0 ||
+        import_params(params, &sr, err) != 0)
+        return -1;
+    gw_buf_init(&url);
+    rc = gw_vm_import_url(ctx, s->user, sr, &url, err);
+    if (rc == 0) {
+        gw_buf_puts(result, "{\"$sendTo\":");
+        gw_buf_json_str(result, url.data);
+        gw_buf_putc(result, '}');
+    }
+    gw_buf_fini(&url);
+    return rc;
+}
+
 #define GENERIC_ENTRY(fn, name) {name, fn, GW_CALL_SIGNED_IN, NULL, NULL},
 
 const gw_rpc_method_t gw_api_vm_methods[] = {
     GENERIC_OPS(GENERIC_ENTRY){"vm.copy", vm_copy, GW_CALL_SIGNED_IN, NULL, NULL},
     {"vm.export", vm_export, GW_CALL_SIGNED_IN, NULL, NULL},
+    {"vm.import", vm_import, GW_CALL_SIGNED_IN, NULL, NULL},
     {NULL, NULL, 0, NULL, NULL}};

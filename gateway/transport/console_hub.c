@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_rpc.h"
 #include "core/random_token.h"
 #include "transport/endpoint.h"
+#include "transport/http_server.h"
 #include "xo_log.h"
 
 #define MOD      "console"
@@ -39,11 +41,11 @@ static size_t cq_len(const gw_cq_t *q)
     return q->tail - q->head;
 }
 
-/* Append, growing up to the budget + GW_CONSOLE_RX (reads pause before the budget is
- * passed, and one receive callback brings at most GW_CONSOLE_RX). False when over that. */
+/* Append, growing up to the budget + rx_max (reads pause before the budget is passed, and
+ * one read brings at most rx_max). False when over that. */
 static bool cq_put(gw_cq_t *q, const void *p, size_t n)
 {
-    size_t need, cap, max = q->budget.limit + GW_CONSOLE_RX;
+    size_t need, cap, max = q->budget.limit + q->rx_max;
     uint8_t *nb;
 
     if (q->head > 0 && q->tail + n > q->cap) { /* slide the bytes back to the start */
@@ -172,7 +174,7 @@ size_t gw_download_count(const gw_console_hub_t *h)
 /* What a session is, for the audit lines. */
 static const char *kind(const gw_console_t *c)
 {
-    return c->download ? "download" : "console";
+    return c->upload ? "upload" : c->download ? "download" : "console";
 }
 
 static void refused(gw_console_hub_t *h, const char *why)
@@ -403,7 +405,7 @@ static void session_start(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi,
 {
     char url[600], cid[GW_CMD_ID_LEN + 1] = "";
     json_object *args = json_object_new_object();
-    gw_cmd_waiter_t w = {.kind = GW_CMD_WAIT_CONSOLE, .admin = true};
+    gw_cmd_waiter_t w = {.kind = GW_CMD_WAIT_CONSOLE, .rpc_id = "0", .admin = true};
     gw_cmd_req_t req;
     gw_xo_err_t err;
 
@@ -411,6 +413,9 @@ static void session_start(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi,
     c->serial = gw_transport_conn(gw_transport_of(wsi));
     gw_conn_budget_init(&c->to_client.budget, h->queue_limit);
     gw_conn_budget_init(&c->to_relay.budget, h->queue_limit);
+    c->to_client.rx_max = GW_CONSOLE_RX; /* a relay's WebSocket reads */
+    /* an upload's body comes in the server's reads, and lws hands all of one over */
+    c->to_relay.rx_max = c->upload ? GW_HTTP_READ_MAX : GW_CONSOLE_RX;
     c->opened_ms = c->last_input_ms = gw_mono_ms();
     c->state = GW_CS_WAITING;
     reg(h, c);
@@ -422,7 +427,7 @@ static void session_start(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi,
         goto out;
     }
     relay_url(h, wsi, c->uuid, url, sizeof(url));
-    json_object_object_add(args, "id", json_object_new_string(c->uuid));
+    json_object_object_add(args, c->upload ? "sr" : "id", json_object_new_string(c->uuid));
     json_object_object_add(args, "ticket", json_object_new_string(c->ticket));
     json_object_object_add(args, "relay", json_object_new_string(url));
     if (c->download && c->compress[0])
@@ -455,12 +460,95 @@ void gw_download_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
     session_start(h, c, wsi, "vm.exportRelay");
 }
 
+void gw_upload_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
+{
+    c->download = c->upload = true;
+    session_start(h, c, wsi, "vm.importRelay");
+}
+
+/* All of the body came: the relay is closed 1000 once it has all of it. */
+static void body_complete(gw_console_t *c)
+{
+    c->body_done = true;
+    if (c->relay)
+        lws_callback_on_writable(c->relay);
+}
+
+/* The upload fails before its body's end: @p status and @p why answer the POST, the relay
+ * is cut (never 1000: the agent cancels the import, XAPI removes what it made). */
+static void upload_refuse(gw_console_hub_t *h, gw_console_t *c, int status, const char *why)
+{
+    gw_buf_t body;
+
+    if (c->answer || c->headers_sent)
+        return;
+    gw_buf_init(&body);
+    gw_buf_puts(&body, "{\"error\":");
+    gw_buf_json_str(&body, why);
+    gw_buf_putc(&body, '}');
+    c->answer = body.failed ? NULL : strdup(body.data);
+    c->answer_status = status;
+    gw_buf_fini(&body);
+    xo_warn(MOD, "event=upload_refused user=\"%s\" sr=%s status=%d reason=\"%s\"", c->email, c->vm,
+            status, why);
+    close_client(h, c, GW_CLOSE_FAILED, why, NULL);
+    drop_relay(c);
+    if (c->client)
+        lws_callback_on_writable(c->client);
+}
+
+void gw_upload_body_done(gw_console_hub_t *h, gw_console_t *c)
+{
+    if (c->body_done || c->state == GW_CS_CLOSING)
+        return;
+    if (!c->chunked) {
+        body_complete(c);
+        return;
+    }
+    /* libwebsockets 4.1 reads a chunked body as one of GW_UPLOAD_CHUNKED_MAX bytes and ends
+     * it there: a longer one cannot be read whole, and is refused rather than cut */
+    upload_refuse(h, c, 413,
+                  "a chunked body is limited to 100 MiB by this gateway: send the file with "
+                  "Content-Length");
+}
+
+typedef struct {
+    gw_console_hub_t *h;
+    gw_console_t *c;
+} body_sink_t;
+
+static void body_to_relay(void *opaque, const uint8_t *p, size_t n)
+{
+    body_sink_t *b = opaque;
+
+    gw_console_from_client(b->h, b->c, p, n);
+}
+
+void gw_upload_body(gw_console_hub_t *h, gw_console_t *c, const void *in, size_t len)
+{
+    body_sink_t b = {h, c};
+    size_t used;
+    int rc;
+
+    if (!c->chunked) {
+        gw_console_from_client(h, c, in, len);
+        return;
+    }
+    if (c->body_done || c->state == GW_CS_CLOSING)
+        return; /* what follows the body's end is not the body's */
+    rc = gw_chunked_feed(&c->dechunk, in, len, body_to_relay, &b, &used);
+    if (rc > 0)
+        body_complete(c);
+    else if (rc < 0)
+        upload_refuse(h, c, 400, "the request's body is not valid chunked encoding");
+}
+
 /* ------------------------------------------------------------------ splice */
 
 /* Stop reading the source of @p q once one more read might not fit its budget. */
 static void pause_if_full(gw_cq_t *q, struct lws *reader, bool *paused)
 {
-    if (!*paused && !gw_conn_budget_fits(&q->budget, GW_CONSOLE_RX)) {
+    if (!*paused && !gw_conn_budget_fits(&q->budget, q->rx_max)) {
         lws_rx_flow_control(reader, 0);
         *paused = true;
     }
@@ -587,10 +675,45 @@ static int download_writeable(gw_console_hub_t *h, gw_console_t *c)
     return -1; /* lws sends what it holds, then closes */
 }
 
+/* The POST's answer, once: the command's outcome as xo-server's handler writes it (a
+ * JSON-RPC response with id 0), or the hub's own failure ({error}, 502/503). */
+static int upload_writeable(gw_console_t *c)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *pos = start,
+                                      *end = hdr + sizeof(hdr) - 1;
+    static const char type[] = "application/json";
+    size_t len = c->answer ? strlen(c->answer) : 0;
+    unsigned char *body;
+
+    if (c->headers_sent || (!c->answer && c->state != GW_CS_CLOSING))
+        return c->headers_sent ? -1 : 0;
+    if (!c->answer)
+        return download_error(c);
+    c->headers_sent = true;
+    body = malloc(LWS_PRE + len);
+    if (!body || gw_http_add_status(c->client, c->answer_status, &pos, end) ||
+        lws_add_http_header_by_token(c->client, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)type, (int)strlen(type), &pos, end) ||
+        lws_add_http_header_content_length(c->client, len, &pos, end) ||
+        (lws_get_network_wsi(c->client) == c->client &&
+         lws_add_http_header_by_token(c->client, WSI_TOKEN_CONNECTION,
+                                      (const unsigned char *)"close", 5, &pos, end)) ||
+        lws_finalize_write_http_header(c->client, start, &pos, end)) {
+        free(body);
+        return -1;
+    }
+    memcpy(body + LWS_PRE, c->answer, len);
+    lws_write(c->client, body + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+    free(body);
+    return -1; /* lws sends what it holds, then closes */
+}
+
 int gw_console_client_writeable(gw_console_hub_t *h, gw_console_t *c)
 {
     long n;
 
+    if (c->upload)
+        return upload_writeable(c);
     if (c->download)
         return download_writeable(h, c);
     n = cq_write(&c->to_client, c->client, LWS_WRITE_BINARY);
@@ -630,6 +753,8 @@ void gw_console_client_closed(gw_console_hub_t *h, gw_console_t *c)
             c->close_code ? c->close_code : 1000,
             c->close_reason[0] ? c->close_reason : "client left");
     OPENSSL_cleanse(c->ticket, sizeof(c->ticket));
+    free(c->answer);
+    c->answer = NULL;
     cq_free(&c->to_client);
     cq_free(&c->to_relay);
     c->client = NULL;
@@ -662,6 +787,7 @@ bool gw_console_relay_admit(gw_console_hub_t *h, const char *id, const char *tic
     if (c->state != GW_CS_WAITING || gw_mono_ms() > c->ticket_expires_ms)
         return refuse(r, 403, "relay_bad_ticket", "unknown, expired or spent ticket%s", NULL);
     rc->c = c;
+    rc->upload = c->upload;
     c->relay_conn = rc; /* cleared by either side's close */
     return true;
 }
@@ -681,7 +807,7 @@ void gw_console_relay_open(gw_console_hub_t *h, gw_relay_conn_t *rc, struct lws 
     rc->attached = true;
     xo_info(MOD, "event=%s_opened user=\"%s\" vm=%s pool=%s command=%s wait_ms=%lld", kind(c),
             c->email, c->vm, c->pool, c->cmd_id, (long long)(gw_mono_ms() - c->opened_ms));
-    if (cq_len(&c->to_relay))
+    if (cq_len(&c->to_relay) || c->body_done)
         lws_callback_on_writable(wsi);
     (void)h;
 }
@@ -690,7 +816,7 @@ void gw_console_from_relay(gw_console_hub_t *h, gw_relay_conn_t *rc, const void 
 {
     gw_console_t *c = rc->c;
 
-    if (!c || !len || c->state == GW_CS_CLOSING)
+    if (!c || !len || c->state == GW_CS_CLOSING || c->upload) /* an upload's agent only reads */
         return;
     c->idle_sweeps = 0;
     if (!cq_put(&c->to_client, in, len)) {
@@ -715,8 +841,16 @@ int gw_console_relay_writeable(gw_console_hub_t *h, gw_relay_conn_t *rc)
     if (n && h->ctx->metrics)
         gw_metrics_console_bytes(h->ctx->metrics, 0, (uint64_t)n);
     resume_if_drained(&c->to_relay, c->client, &c->client_paused);
-    if (cq_len(&c->to_relay))
+    if (cq_len(&c->to_relay) || (c->upload && c->body_done && n > 0)) {
+        /* the close waits for a turn that writes nothing: lws calls back only once what it
+         * still holds of the last write is sent, and a close now would drop it */
         lws_callback_on_writable(c->relay);
+    } else if (c->upload && c->body_done) { /* all of the body is out: 1000 says so */
+        static const char done[] = "the upload is complete";
+        lws_close_reason(c->relay, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)done,
+                         sizeof(done) - 1);
+        return -1;
+    }
     return 0;
 }
 
@@ -736,7 +870,12 @@ void gw_console_relay_closed(gw_console_hub_t *h, gw_relay_conn_t *rc, int code,
         lws_rx_flow_control(c->client, 1);
         c->client_paused = false;
     }
-    if (c->download) /* 1000: the whole export came; else the agent's reason */
+    if (c->upload && c->body_done) /* the import finishes: the command's outcome answers */
+        return;
+    if (c->upload)
+        close_client(h, c, GW_CLOSE_AGENT, "the pool's agent went away before the body's end",
+                     NULL);
+    else if (c->download) /* 1000: the whole export came; else the agent's reason */
         close_client(h, c,
                      code == LWS_CLOSE_STATUS_NORMAL ? LWS_CLOSE_STATUS_NORMAL : GW_CLOSE_FAILED,
                      reason && *reason ? reason : "the pool's agent went away", NULL);
@@ -776,6 +915,33 @@ static int close_for(const char *code, char *reason, size_t size, const char *wh
     return GW_CLOSE_FAILED;
 }
 
+/* An upload's vm.importRelay ended: its outcome is the POST's answer (200 and the new VM's
+ * id, or 500 and the error, as xo-server answers), whatever the body's state. */
+static void upload_outcome(gw_console_hub_t *h, gw_console_t *c, const gw_cmd_reply_t *r)
+{
+    gw_buf_t body;
+
+    if (c->answer || c->headers_sent)
+        return;
+    gw_buf_init(&body);
+    gw_rpc_write_reply(&body, r);
+    if (body.failed) {
+        gw_buf_fini(&body);
+        close_client(h, c, GW_CLOSE_FAILED, "out of memory", NULL);
+        return;
+    }
+    c->answer = strdup(body.data);
+    c->answer_status = r->ok ? 200 : 500;
+    gw_buf_fini(&body);
+    xo_info(MOD, "event=upload_%s user=\"%s\" sr=%s command=%s", r->ok ? "done" : "failed",
+            c->email, c->vm, r->command_id);
+    close_client(h, c, r->ok ? LWS_CLOSE_STATUS_NORMAL : GW_CLOSE_FAILED,
+                 r->ok ? "imported" : "the import failed", NULL);
+    drop_relay(c);
+    if (c->client)
+        lws_callback_on_writable(c->client);
+}
+
 void gw_console_deliver(gw_console_hub_t *h, const gw_cmd_reply_t *r)
 {
     gw_console_t *c;
@@ -786,6 +952,10 @@ void gw_console_deliver(gw_console_hub_t *h, const gw_cmd_reply_t *r)
 
     for (c = h->head; c && c->serial != r->waiter->conn; c = c->next)
         ;
+    if (c && c->upload) {
+        upload_outcome(h, c, r);
+        return;
+    }
     if (!c || r->ok || c->state != GW_CS_WAITING)
         return;
     if (r->err && r->err->data.len)

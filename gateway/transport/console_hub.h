@@ -20,6 +20,11 @@
  * the same queues, flow control and send deadlines. A download has no token (its URL was
  * the capability), no RFB, no input, and does not count as a console.
  *
+ * And vm.import's uploads: a session whose client is an HTTP POST on an upload URL
+ * (endpoint_upload.c); the request's body goes to the relay (paused by the same flow
+ * control), the agent of vm.importRelay reads it into XAPI's import, and the POST is
+ * answered with that command's outcome (the new VM's id, as xo-server's handler answers).
+ *
  * Deadlines: the browser is authenticated by its token cookie at the upgrade and the relay
  * by its ticket, so neither has a sign-in deadline; the session is ended when that token
  * is deleted or expires (or its user loses the permission). Waiting for the relay:
@@ -36,6 +41,7 @@
 #include <stdint.h>
 
 #include "api/users.h"
+#include "core/chunked.h"
 #include "core/random_token.h"
 #include "bus/commands.h"
 #include "gateway.h"
@@ -67,6 +73,7 @@ typedef struct {
     uint8_t *buf; /**< LWS_PRE bytes of headroom, then the bytes */
     size_t cap, head, tail;
     gw_conn_budget_t budget; /**< the writing connection's budget: the bytes queued */
+    size_t rx_max;           /**< the most its reader brings at once (it pauses that early) */
     int64_t waiting_since;   /**< monotonic ms of the last byte taken while bytes wait */
 } gw_cq_t;
 
@@ -100,6 +107,12 @@ typedef struct gw_console {
     bool headers_sent;    /**< download: the response's head is out */
     char filename[200];   /**< download: offered in Content-Disposition */
     char compress[32];    /**< download: vm.export's compress as JSON text, "" if none */
+    bool upload;          /**< vm.import's upload (also `download`: an HTTP client) */
+    bool body_done;       /**< upload: the client's whole body came */
+    bool chunked;         /**< upload: Transfer-Encoding: chunked, decoded here */
+    gw_chunked_t dechunk; /**< upload: its decoder (lws hands the body over still framed) */
+    char *answer;         /**< upload: the POST's answer once known (JSON), or NULL */
+    int answer_status;    /**< upload: its HTTP status */
     struct gw_console *next, *prev;
 } gw_console_t;
 
@@ -107,6 +120,7 @@ typedef struct gw_console {
 typedef struct gw_relay_conn {
     gw_console_t *c; /**< its console; NULL when refused or when the client left */
     bool attached;
+    bool upload;    /**< an upload's relay: never closed 1000 unless its body is complete */
     int close_code; /**< the agent's close frame, if it sent one */
     char close_reason[124];
 } gw_relay_conn_t;
@@ -149,7 +163,33 @@ void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi);
  */
 void gw_download_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi);
 
-/** @brief Downloads under way now. */
+/**
+ * @brief An upload's POST was admitted (endpoint_upload.c filled @p c: download, upload, vm
+ *        and uuid (the SR), pool, user): register it and issue vm.importRelay with a fresh
+ *        ticket. The body then comes through gw_console_from_client and
+ *        gw_upload_body_done; the answer is the command's outcome (gw_console_deliver).
+ */
+void gw_upload_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi);
+
+/** libwebsockets (4.1) reads a chunked request body as this many bytes, its framing
+ *  included, and ends it there: a longer chunked upload is refused (413). */
+#define GW_UPLOAD_CHUNKED_MAX (100ull * 1024 * 1024)
+
+/**
+ * @brief lws says the upload's body is complete: the relay is closed 1000 once it has all
+ *        of it. A chunked body ends when its decoder says so; lws' end before that is its
+ *        GW_UPLOAD_CHUNKED_MAX cap, and the upload is refused (413), its relay cut.
+ */
+void gw_upload_body_done(gw_console_hub_t *h, gw_console_t *c);
+
+/**
+ * @brief Bytes of an upload's request body as lws hands them over: decoded first when
+ *        chunked (the end of the chunked body completes it; a malformed one answers 400
+ *        and cuts the relay), then queued to the relay as gw_console_from_client does.
+ */
+void gw_upload_body(gw_console_hub_t *h, gw_console_t *c, const void *in, size_t len);
+
+/** @brief Downloads and uploads under way now. */
 size_t gw_download_count(const gw_console_hub_t *h);
 
 /** @brief Bytes from the client (queued to the relay; reads pause when the queue is full). */

@@ -76,7 +76,9 @@ static int writeable(gw_console_hub_t *h, gw_relay_conn_t *rc, struct lws *wsi)
 
     if (h && rc && rc->c)
         return gw_console_relay_writeable(h, rc);
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)left, sizeof(left) - 1);
+    /* an upload's agent must not take a cut body for a whole one: 1000 is its end */
+    lws_close_reason(wsi, rc && rc->upload ? GW_CLOSE_FAILED : LWS_CLOSE_STATUS_NORMAL,
+                     (unsigned char *)left, sizeof(left) - 1);
     return -1;
 }
 

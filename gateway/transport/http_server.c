@@ -350,7 +350,7 @@ static void fill_info(gw_http_t *h, struct lws_context_creation_info *info, cons
     info->options =
         LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     /* one read per service turn takes at most this: consoles stream megabytes (per thread) */
-    info->pt_serv_buf_size = 262144 + LWS_PRE;
+    info->pt_serv_buf_size = GW_HTTP_READ_MAX + LWS_PRE;
     set_limits(h, info);
     if (tls_cert && *tls_cert) {
         info->options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;

@@ -13,6 +13,10 @@
 
 #include "gateway.h"
 
+/** One read of a connection per service turn brings at most this (pt_serv_buf_size): an
+ *  HTTP request body is handed over in pieces this large, whatever the flow control. */
+#define GW_HTTP_READ_MAX (256 * 1024)
+
 typedef struct gw_http gw_http_t;
 
 /**

@@ -9,6 +9,9 @@
 //   node xo_client.js call URL EMAIL PASSWORD METHOD PARAMS_JSON
 //       sign in (unless EMAIL is "-"), call one method, print {result} or {error}
 //       (with ms: the call's duration)
+//   node xo_client.js import URL EMAIL PASSWORD SR FILE
+//       sign in, call vm.import {sr} and POST FILE to its $sendTo (with Content-Length,
+//       streamed, as a browser sends a File); print {status, answer} (the POST's JSON)
 //   In follow mode, "dump" also returns tasks: every task object seen entering the copy,
 //   as {id, name_label, status} (the XAPI tasks of running commands).
 'use strict'
@@ -47,6 +50,24 @@ async function main () {
     } catch (error) {
       process.stdout.write(JSON.stringify({ error: { code: error.code, message: error.message, data: error.data }, ms: Date.now() - t0 }) + '\n')
     }
+    await xo.close()
+    return
+  }
+  if (mode === 'import') {
+    const { $sendTo } = await xo.call('vm.import', { sr: rest[0] })
+    const target = new URL($sendTo, url.replace(/^ws/, 'http'))
+    const size = require('fs').statSync(rest[1]).size
+    const lib = target.protocol === 'https:' ? require('https') : require('http')
+    const answer = await new Promise((resolve, reject) => {
+      const req = lib.request(target, { method: 'POST', headers: { 'content-length': size, 'content-type': 'application/octet-stream' } }, (res) => {
+        let body = ''
+        res.on('data', (d) => { body += d })
+        res.on('end', () => resolve({ status: res.statusCode, answer: JSON.parse(body) }))
+      })
+      req.on('error', reject)
+      require('fs').createReadStream(rest[1]).pipe(req)
+    })
+    process.stdout.write(JSON.stringify(answer) + '\n')
     await xo.close()
     return
   }
