@@ -10,8 +10,10 @@
  * Each queue is its connection's byte budget (transport/conn_guard.h): at most
  * limits.client_queue_bytes, and never more than GW_CONSOLE_QUEUE. A stream that would not
  * fit pauses its source (back-pressure) rather than closing anything. Memory per session:
- * at most 2 * (GW_CONSOLE_QUEUE + GW_CONSOLE_RX) bytes queued, plus lws' own receive
- * buffers (GW_CONSOLE_RX per connection) and at most one partial write per connection.
+ * at most 2 * (GW_CONSOLE_QUEUE + GW_CONSOLE_RX) bytes queued (an upload's body:
+ * GW_CONSOLE_QUEUE + GW_HTTP_READ_MAX, as lws hands over a whole server read), plus lws'
+ * own receive buffers (GW_CONSOLE_RX per connection) and at most one partial write per
+ * connection.
  *
  * The hub also carries vm.export's downloads (docs/streaming.md): a session whose client is
  * an HTTP GET on a download URL (endpoint_download.c) instead of a browser's WebSocket; the
