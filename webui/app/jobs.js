@@ -4,6 +4,8 @@
 // error in words. The bar never goes back.
 import { describeError } from "./rpc.js";
 
+const KEEP = 8; // finished jobs shown at most (the newest first)
+
 export class Jobs {
   constructor(store) {
     this.store = store;
@@ -14,8 +16,9 @@ export class Jobs {
   // run rpc.call(method, params) as a job shown in container; pools: the pool ids whose
   // tasks drive its bar. Resolves with the call's result, or null when it failed.
   async run(container, label, pools, call) {
-    const job = { label, pools: new Set(pools.filter(Boolean)), progress: 0, el: render(label) };
+    const job = { label, pools: new Set(pools.filter(Boolean)), tasks: new Map(), progress: 0, el: render(label) };
     container.prepend(job.el);
+    for (const old of [...container.children].slice(KEEP)) if (old.dataset.state !== "running") old.remove();
     this.running.add(job);
     try {
       const result = await call();
@@ -37,17 +40,28 @@ export class Jobs {
     job.el.querySelector(".what").setAttribute("role", state === "failed" ? "alert" : "status");
   }
 
+  // A job's bar: the mean progress of the tasks seen in its pools while it runs (a task
+  // that left counts as finished), never going back; 1 is the answer's.
   tasksChanged(changed) {
     if (!this.running.size) return;
-    for (const id of changed) {
-      const t = this.store.get(id);
-      if (!t || t.type !== "task" || typeof t.progress !== "number") continue;
-      for (const job of this.running) {
-        if (!job.pools.has(t.$pool) || t.progress <= job.progress) continue;
-        job.progress = Math.min(t.progress, 0.99); // 1 is the answer's
-        job.el.querySelector("progress").value = job.progress;
-        job.el.querySelector(".what").textContent = `${Math.round(job.progress * 100)}%`;
+    for (const job of this.running) {
+      let seen = false;
+      for (const id of changed) {
+        const t = this.store.get(id);
+        if (t && t.type === "task" && job.pools.has(t.$pool) && typeof t.progress === "number") {
+          job.tasks.set(id, t.progress);
+          seen = true;
+        } else if (!t && job.tasks.has(id)) {
+          job.tasks.set(id, 1);
+          seen = true;
+        }
       }
+      if (!seen) continue;
+      const mean = [...job.tasks.values()].reduce((a, b) => a + b, 0) / job.tasks.size;
+      if (mean <= job.progress) continue;
+      job.progress = Math.min(mean, 0.99);
+      job.el.querySelector("progress").value = job.progress;
+      job.el.querySelector(".what").textContent = `${Math.round(job.progress * 100)}%`;
     }
   }
 }

@@ -124,13 +124,10 @@ class App {
     if (!r) { d.replaceChildren(welcome(this)); return; }
     if (!o) { d.replaceChildren(h2("Not found"), para(`No object ${r.id} (deleted?)`)); return; }
     if (r.kind === "console" && !full) return; // never reopen a console on a change
-    const jobs = d.querySelector(".jobs");
     const parts = r.kind === "vm" ? vmPage(this, o) : r.kind === "pool" ? poolPage(this, o)
                 : r.kind === "host" ? hostPage(this, o) : consolePage(this, o);
     const focused = document.activeElement && d.contains(document.activeElement) ? document.activeElement.id : null;
     d.replaceChildren(...parts);
-    const slot = d.querySelector(".jobs");
-    if (jobs && slot && !full) slot.replaceWith(jobs); // bars of running actions stay
     if (focused && $(focused)) $(focused).focus();
   }
 
@@ -151,9 +148,9 @@ class App {
     }
   }
 
+  // an action's bar goes to the page's job list, which outlives the page it started on
   runJob(label, pools, call) {
-    const slot = $("detail").querySelector(".jobs") || $("detail");
-    return this.jobs.run(slot, label, pools, call);
+    return this.jobs.run($("jobs"), label, pools, call);
   }
 }
 

@@ -14,7 +14,7 @@ export function poolPage(app, pool) {
     table(["Host", "Product", "Version", "State"], hosts.map((x) => [
       h("a", { href: `#/host/${x.id}` }, x.name_label), x.productBrand || "", x.version || "", x.power_state || ""]), "Hosts")];
   if (app.isAdmin) {
-    parts.push(h("h3", {}, "Missing patches"), h("div", { class: "jobs", "aria-label": "Running actions" }));
+    parts.push(h("h3", {}, "Missing patches"));
     parts.push(h("div", { class: "actions" }, h("button", { type: "button", "data-action": "Install pool patches",
       onclick: () => install(app, pool, { pool: pool.id }) }, "Install all missing patches of the pool")));
     for (const x of hosts) parts.push(hostPatches(app, x));
@@ -29,8 +29,7 @@ export function hostPage(app, host) {
                      ["Product", `${host.productBrand || ""} ${host.version || ""}`],
                      ["Address", host.address || ""], ["State", host.power_state || ""]], "Details")];
   if (app.isAdmin) {
-    parts.push(h("h3", {}, "Missing patches"), h("div", { class: "jobs", "aria-label": "Running actions" }));
-    parts.push(hostPatches(app, host, true));
+    parts.push(h("h3", {}, "Missing patches"), hostPatches(app, host, true));
   }
   return parts;
 }

@@ -25,7 +25,6 @@ export function vmPage(app, vm) {
       ["OS", vm.os_version ? Object.values(vm.os_version).filter((v) => typeof v === "string").slice(0, 1).join("") || "-" : "-"],
       ["Description", vm.name_description || ""]].map(([k, v]) => [h("strong", {}, k), v]), "Details")];
   if (app.isAdmin) parts.push(actions(app, vm));
-  parts.push(h("div", { class: "jobs", "aria-label": "Running actions" }));
   parts.push(h("h3", {}, "Disks"), disks(s, vm), h("h3", {}, "Networks"), networks(s, vm),
              h("h3", {}, "Snapshots"), snapshots(s, vm), h("h3", {}, "Tags"), tags(app, vm));
   if (vm.power_state === "Running")
