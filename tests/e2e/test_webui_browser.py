@@ -29,7 +29,7 @@ import harness
 from test_agent_commands import regular_vms, vm_by_state, wait_consuming
 from test_console_browser import rgba_of
 from test_console import direct_frame
-from test_vm_copy import shared_sr, wait_agents_live
+from test_vm_copy import MIB, big_vm, shared_sr, wait_agents_live
 
 BROWSER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser")
 ADMIN = ("admin@admin.net", "admin")
@@ -298,7 +298,9 @@ def check_console(b, sims, art):
 
 def check_copy(b, sims, art):
     a, dst = sims
-    vm = vm_by_state(a, "Halted")
+    # 32 MiB at 16 MiB/s: a copy of two seconds, for the bar to have a way to go
+    a.post(f"/sim/config?export_rate={16 * MIB}")
+    vm = big_vm(a, 32)
     open_vm(b, vm)
     sr = shared_sr(dst)
     name = f"copied by the web UI {os.getpid()}"
@@ -306,12 +308,14 @@ def check_copy(b, sims, art):
            " document.getElementById('copy-name').value = n; }", [sr, name])
     b.step("click", sel="#detail button[data-action=Copy]")
     job = wait_job(b, "Copy to")
+    a.post("/sim/config?export_rate=0")
     shot(b, art, "copied")
     assert job["state"] == "done", job
     assert any(rec["name_label"] == name for _, rec in regular_vms(dst).values()), "no copy in pool B"
     bars = job["bars"]
     assert bars == sorted(bars), f"the bar went back: {bars}"
     mid = sorted({round(v, 2) for v in bars if 0 < v < 1})
+    assert mid, f"the bar went from 0 to done at once: {bars}"
     print(f"copy to the other pool: the bar moved {bars[0]} -> {mid[:6]} -> done "
           f"({len(bars)} samples); '{name}' is in pool B")
 
