@@ -3,7 +3,7 @@
 # rewrites the generated part of docs/benchmarks.md (between the run_all markers) with the
 # date, the machine and every bench's table; the hand-written analysis around it stays.
 # Usage: tests/bench/run_all.sh [--quick] [--only NAME[,NAME]] [--build DIR] [--no-doc]
-#   NAME: sim, agent, gateway_load, gateway_latency, commands. The build dir defaults to
+#   NAME: sim, agent, gateway_load, gateway_latency, commands, webui. The build dir defaults to
 #   $XO_BUILD_DIR or ./build; the programs come from: cmake --build DIR --target benches
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +36,7 @@ benches=(
   "gateway_load|Gateway cold start|--full"
   "gateway_latency|Notification latency, push vs pull|--full"
   "commands|Commands|--calls 500"
+  "webui|Web UI at 10,000 VMs|--full"
 )
 
 echo "building the benches' programs in $build" >&2
