@@ -15,8 +15,12 @@ agents, xo-kafka-dev and the gateway; the page in Debian's chromium, headless
 - smoothness: the page's frame intervals while the changes stream in, and while the list
   is scrolled through (one jump per frame).
 
-Default (short): --vms 2000 (two pools, 3:1), --changes 40, --signins 2.
-The issue's figures: --full (= --vms 10000 --changes 200 --signins 3).
+Default (short): --vms 2000 (two pools, 3:1, as the demo's), --changes 40, --signins 2.
+The issue's figures: --full (= --vms 10000 --pools 4 --changes 200 --signins 3): four pools
+of 2,500 on 64 partitions, because xo-kafka-dev keeps about 5 MiB per partition and a
+pool's objects share one partition: a 7,500-VM pool (57,000 objects), or two 2,500-VM pools
+on one partition, overflow it; the gateway then misses the oldest records and never
+finishes loading (a real Kafka has no such limit).
 Loopback only; every process is started through harness.Stack and stopped at the end.
 """
 import argparse
@@ -118,6 +122,13 @@ def hosts_for(vms, per_host):
     return max(2, min(64, vms // per_host))
 
 
+def pool_sizes(vms, pools):
+    """Two pools as the demo's (3:1); more: equal shares."""
+    if pools == 2:
+        return [vms * 3 // 4, vms - vms * 3 // 4]
+    return [vms // pools + (1 if i < vms % pools else 0) for i in range(pools)]
+
+
 def run(a):
     bc.require("xo-gateway", "xo-agent", "xo-kafka-dev")
     if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
@@ -125,10 +136,13 @@ def run(a):
                             "(scripts/install-deps.sh does)")
     if not os.path.exists(os.environ.get("XO_CHROMIUM", "/usr/bin/chromium")):
         raise bc.BenchError("no /usr/bin/chromium (apt-get install chromium) and XO_CHROMIUM unset")
-    sizes = (a.vms * 3 // 4, a.vms - a.vms * 3 // 4)
+    sizes = pool_sizes(a.vms, a.pools)
     with harness.Stack() as st:
-        k = st.start_kafka(brokers=1, partitions=6)
-        print(f"starting two pools of {sizes[0]} and {sizes[1]} VMs...", file=sys.stderr, flush=True)
+        # a pool's objects share one partition, and xo-kafka-dev keeps about 5 MiB of each:
+        # enough partitions that the pools land on distinct ones (the seeds' pools do at 64)
+        k = st.start_kafka(brokers=1, partitions=64)
+        print(f"starting {len(sizes)} pools of {', '.join(map(str, sizes))} VMs...", file=sys.stderr,
+              flush=True)
         t0 = time.monotonic()
         sims = [st.start_sim(vms=n, hosts=hosts_for(n, a.vms_per_host), seed=60 + i)
                 for i, n in enumerate(sizes)]
@@ -136,7 +150,8 @@ def run(a):
             st.start_agent(s, k, name=f"agent-{s.pool_uuid[:8]}")
         gw = st.start_gateway(k)
         g.wait_synced(gw, [s.pool_uuid for s in sims], timeout=600)
-        print(f"synced in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+        sync_s = time.monotonic() - t0
+        print(f"synced in {sync_s:.0f} s", file=sys.stderr, flush=True)
         truth = [s.truth() for s in sims]
         refs = {}
         for s, t in zip(sims, truth):
@@ -183,7 +198,7 @@ def run(a):
         xo.p.stdin.flush()
     page_lat = [page_seen[l] - t for l, t in sent.items() if l in page_seen]
     xo_lat = [xo_seen[l] - t for l, t in sent.items() if l in xo_seen]
-    return {"vms": len(refs), "pools": sizes, "hosts": [hosts_for(n, a.vms_per_host) for n in sizes], "paint_ms": paint, "xolib_load_ms": ready["load_ms"],
+    return {"vms": len(refs), "pools": sizes, "sync_s": sync_s, "hosts": [hosts_for(n, a.vms_per_host) for n in sizes], "paint_ms": paint, "xolib_load_ms": ready["load_ms"],
             "objects": ready["objects"], "sent": len(sent), "page": page_lat, "xolib": xo_lat,
             "frames": frames, "scroll": scroll}
 
@@ -193,8 +208,8 @@ def fmt(v):
 
 
 def report(r):
-    print(f"Web UI at {r['vms']:,} VMs (pools of {r['pools'][0]:,} and {r['pools'][1]:,} on "
-          f"{r['hosts'][0]} and {r['hosts'][1]} hosts; "
+    print(f"Web UI at {r['vms']:,} VMs (pools of {', '.join(f'{n:,}' for n in r['pools'])} VMs on "
+          f"{', '.join(map(str, r['hosts']))} hosts; synced in {r['sync_s']:.0f} s; "
           f"{r['objects']:,} objects), chromium headless, loopback")
     print()
     print(f"{'measure':44} {'median':>9} {'p99':>9} {'max':>9} {'n':>5} {'ratio':>7}")
@@ -223,6 +238,8 @@ def main():
     ap.add_argument("--vms", type=int, default=2000, help="VMs over both pools (default 2000)")
     ap.add_argument("--changes", type=int, default=40, help="renames on the simulators (default 40)")
     ap.add_argument("--interval-ms", type=float, default=100, help="between two changes (default 100)")
+    ap.add_argument("--pools", type=int, default=2,
+                    help="simulated pools (default 2, sized 3:1 as the demo's; more: equal)")
     ap.add_argument("--vms-per-host", type=int, default=150,
                     help="VMs per simulated host (default 150; 2 to 64 hosts per pool)")
     ap.add_argument("--signins", type=int, default=2, help="sign-ins timed (default 2)")
@@ -231,10 +248,10 @@ def main():
     ap.add_argument("--json", help="also write the measurements as JSON to this file")
     a = ap.parse_args()
     if a.full:
-        a.vms, a.changes, a.signins = 10000, 200, 3
-    if a.vms < 8 or a.changes < 1 or a.signins < 1 or a.vms_per_host < 1:
-        raise bc.BenchError("--vms must be at least 8, --changes, --signins and --vms-per-host "
-                            "at least 1")
+        a.vms, a.pools, a.changes, a.signins = 10000, 4, 200, 3
+    if a.vms < 8 * a.pools or a.pools < 2 or a.changes < 1 or a.signins < 1 or a.vms_per_host < 1:
+        raise bc.BenchError("--pools must be at least 2, --vms at least 8 per pool, --changes, "
+                            "--signins and --vms-per-host at least 1")
     r = run(a)
     if a.json:
         with open(a.json, "w") as f:
