@@ -13,7 +13,9 @@ saved as test artifacts ($XO_BUILD_DIR/artifacts/webui-*.png).
   simulator (/sim/stats);
 - a copy to the other pool: its progress bar moves to done, the VM is in the other pool;
 - a host's missing patches: listed, installed with a progress bar, none left after;
-- a viewer sees no action button, and the API still refuses a viewer's action by hand.
+- a viewer sees no action button, and the API still refuses a viewer's action by hand;
+- the search box (the API's filter syntax) shows exactly the matching VMs;
+- a pool's agent killed: a banner names the pool.
 """
 import base64
 import json
@@ -110,7 +112,7 @@ def start_stack(st):
         wait_consuming(ag)
     g.wait_synced(gw, [s.pool_uuid for s in sims])
     wait_agents_live(gw, sims, agents)
-    return sims, gw
+    return sims, agents, gw
 
 
 # ---- what the page painted ----
@@ -191,6 +193,32 @@ def check_sign_in_and_list(b, gw, sims, art):
     shot(b, art, "inventory")
     print(f"sign-in: wrong password -> '{err}'; {len(got)} VMs of {len(sims)} pools painted "
           "with the simulators' names and power states")
+
+
+def check_search(b, sims):
+    """The search box: the gateway evaluates the filter; the list shows what matches."""
+    want = {u for u, v in expected_vms(sims).items() if v[1] == "Halted"}
+    b.step("fill", sel="#search-input", value="power_state:Halted")
+    b.wait("(n) => window.xoPage.tree.filter && window.xoPage.tree.vmCount === n", len(want))
+    got = set(b.eval(PAINTED_VMS))
+    assert got == want, (sorted(got - want), sorted(want - got))
+    b.step("fill", sel="#search-input", value="name_label:/(")
+    err = b.wait("() => document.getElementById('search-status').textContent")
+    b.step("fill", sel="#search-input", value="")
+    b.wait("(n) => !window.xoPage.tree.filter && window.xoPage.tree.vmCount === n",
+           len(expected_vms(sims)))
+    print(f"search 'power_state:Halted': the {len(want)} halted VMs; a bad filter -> '{err}'")
+
+
+def check_agent_gone(b, sims, agents, art):
+    """A pool's agent stops: a banner names the pool (after health.stale_heartbeats)."""
+    agents[1].kill()
+    pool = sims[1].pool_uuid
+    text = b.wait("(p) => { const e = document.querySelector(`.banner[data-pool='${p}']`);"
+                  " return e && e.textContent; }", pool, timeout=int(90000 * harness.SCALE))
+    assert "gone" in text, text
+    shot(b, art, "agent-gone")
+    print(f"agent of pool B killed -> banner: '{text}'")
 
 
 def check_rename_live(b, sims, art):
@@ -370,10 +398,11 @@ def main():
     art = os.path.join(harness.build_dir(), "artifacts")
     os.makedirs(art, exist_ok=True)
     with harness.Stack() as st:
-        sims, gw = start_stack(st)
+        sims, agents, gw = start_stack(st)
         b = Browser()
         try:
             check_sign_in_and_list(b, gw, sims, art)
+            check_search(b, sims)
             check_rename_live(b, sims, art)
             check_start(b, sims, art)
             check_delete_confirms(b, sims, art)
@@ -381,6 +410,7 @@ def main():
             check_copy(b, sims, art)
             check_patches(b, gw, sims, art)
             check_viewer(b, gw, sims, art)
+            check_agent_gone(b, sims, agents, art)
         finally:
             b.close()
     print("webui_browser: all checks passed")
