@@ -3,7 +3,9 @@
 // frame, however many arrive; subscribers then get the ids that changed and whether the
 // tree's shape changed (an object in or out, a VM moved or renamed), so the list redraws
 // only what it must. Knows no DOM but requestAnimationFrame.
-const SHAPE_FIELDS = ["name_label", "$container", "$pool", "power_state"];
+// what places an object in the tree: its parent and its rank there (a power state change
+// moves a VM through $container; its badge alone is a row redraw)
+const SHAPE_FIELDS = ["name_label", "$container", "$pool"];
 
 export class Store {
   constructor() {

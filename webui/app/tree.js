@@ -6,7 +6,10 @@ import { formatBytes, vmIp } from "./store.js";
 
 const OVERSCAN = 8;
 
-const byName = (a, b) => (a.name_label || "").localeCompare(b.name_label || "") || (a.id < b.id ? -1 : 1);
+// one collator: String.prototype.localeCompare builds one per call, ten times slower on a
+// 10,000-VM sort
+const collator = new Intl.Collator(undefined, { numeric: true });
+const byName = (a, b) => collator.compare(a.name_label || "", b.name_label || "") || (a.id < b.id ? -1 : 1);
 
 export class Tree {
   constructor(el, store, { onOpen, countEl }) {
