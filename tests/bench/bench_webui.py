@@ -26,7 +26,6 @@ Loopback only; every process is started through harness.Stack and stopped at the
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import xmlrpc.client

@@ -29,20 +29,13 @@ import xmlrpc.client
 import gw_harness as g
 import harness
 from test_agent_commands import regular_vms, vm_by_state, wait_consuming
-from test_console_browser import rgba_of
+from test_console_browser import BROWSER_DIR, ensure_node_modules, rgba_of
 from test_console import direct_frame
 from test_vm_copy import MIB, big_vm, shared_sr, wait_agents_live
 
-BROWSER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "browser")
 ADMIN = ("admin@admin.net", "admin")
 VIEWER = ("viewer@x.org", "viewer pw")
 WAIT_MS = int(20000 * harness.SCALE)
-
-
-def ensure_node_modules():
-    if not os.path.isdir(os.path.join(BROWSER_DIR, "node_modules", "playwright-core")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR, check=True,
-                       env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
 
 
 class Browser:
