@@ -52,24 +52,6 @@ static xo_err_t load_sign_key(agent_cmd_t *c, char *errstr, size_t errstr_size)
     return err == XO_OK || err == XO_ERR_NOMEM ? err : XO_ERR_CONFIG;
 }
 
-static xo_err_t open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
-{
-    const xo_config_t *cfg = c->a->cfg;
-    xo_xapi_opts_t opts = {
-        .url = xo_config_get(cfg, "xapi.url"),
-        .ca_file = xo_config_get(cfg, "xapi.ca_file"),
-        .pin_sha256 = xo_config_get(cfg, "xapi.fingerprint"),
-        .insecure = xo_config_get_bool(cfg, "xapi.insecure"),
-        .connect_timeout_ms = xo_config_get_int(cfg, "xapi.connect_timeout_ms"),
-        .timeout_ms = xo_config_get_int(cfg, "xapi.call_timeout_ms"),
-    };
-    xo_err_t err = xo_xapi_conn_new(&opts, &c->xapi, errstr, errstr_size);
-
-    if (err == XO_OK)
-        xo_xapi_conn_set_abort(c->xapi, &agent_stop);
-    return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
-}
-
 /* Every allowed op must have an executor (command_ops.c): refuse to start otherwise. */
 static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_size)
 {
@@ -112,7 +94,7 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     if (err == XO_OK)
         err = check_executors(c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
-        err = open_xapi(c, errstr, errstr_size);
+        err = cmd_open_xapi(c, errstr, errstr_size);
     if (err == XO_OK)
         err = agent_console_new(a, cmd_console_report, c, &c->consoles, errstr, errstr_size);
     if (err != XO_OK) {
@@ -124,10 +106,12 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->policy.replay = c->replay;
     c->policy.max_expiry_ms = xo_config_get_int(a->cfg, "commands.max_expiry_ms");
     c->policy.skew_ms = xo_config_get_int(a->cfg, "commands.clock_skew_ms");
+    c->concurrency = (int)xo_config_get_int(a->cfg, "commands.concurrency");
     xo_info(CMD_MOD,
-            "event=commands_enabled keys=%zu result_key=%s max_expiry_ms=%lld skew_ms=%lld",
+            "event=commands_enabled keys=%zu result_key=%s max_expiry_ms=%lld skew_ms=%lld "
+            "concurrency=%d",
             xo_keyring_count(c->keys), xo_key_id(c->sign_key), (long long)c->policy.max_expiry_ms,
-            (long long)c->policy.skew_ms);
+            (long long)c->policy.skew_ms, c->concurrency);
     *out = c;
     return XO_OK;
 }
@@ -351,13 +335,21 @@ static bool accept_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cm
     return true;
 }
 
-static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+/* Ops that hand the command to a thread of their own after a short check (console relays,
+ * transfer and patch workers, which keep the command thread's context): run here, once the
+ * object's earlier commands are done, as before there were workers. */
+static bool hands_over(cmd_op_t op)
 {
-    cmd_outcome_t out = {0};
-    xo_err_t err;
+    return op == XO_OP_CONSOLE_OPEN || op == XO_OP_VM_EXPORT_TO ||
+           op == XO_OP_POOL_INSTALL_PATCHES || op == XO_OP_POOL_ROLLING_UPDATE;
+}
+
+static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, cmd_t *cmd)
+{
+    const char *object = xo_msg_str(cmd->args, "id");
 
     xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
-            cmd_op_name(cmd->op), cmd->user, xo_msg_str(cmd->args, "id"));
+            cmd_op_name(cmd->op), cmd->user, object);
     if (!accept_command(c, m, cmd)) {
         xo_error(CMD_MOD,
                  "event=command_not_run id=%s reason=\"accepted not acknowledged or "
@@ -365,26 +357,13 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cm
                  cmd->id);
         return;
     }
-    err = cmd_run(c, cmd, &out);
-    if (err == XO_OK && out.detached) { /* another thread runs it and reports: the console
-                                         * relays (console.h), patch_worker.c, transfer.c */
-        xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
-        json_object_put(out.result);
+    if (!hands_over(cmd->op)) {
+        cmd_pool_submit(c->workers, cmd, xo_op_get(cmd->op)->targets ? object : NULL);
         return;
     }
-    if (err == XO_OK) {
-        cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
-    } else {
-        if (!out.xerr.code[0])
-            snprintf(out.xerr.code, sizeof(out.xerr.code), "%s",
-                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
-        cmd_publish(c, cmd->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
-    }
-    xo_info(CMD_MOD, "event=command_done id=%s op=%s state=%s code=%s", cmd->id,
-            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out.xerr.code);
-    agent_count(c->a, &c->a->status.commands, 1);
-    json_object_put(out.result);
-    xo_xapi_error_clear(&out.xerr);
+    if (object)
+        cmd_pool_wait_idle(c->workers, object);
+    cmd_execute(c, cmd);
 }
 
 static void handle(agent_cmd_t *c, const rd_kafka_message_t *m)
@@ -408,12 +387,15 @@ static void handle(agent_cmd_t *c, const rd_kafka_message_t *m)
 
 /* ------------------------------------------------------------------ the thread */
 
+/* A message is read only when a worker can take it: verified and accepted just before it
+ * can start, as when commands ran one after another. */
 static void consume(agent_cmd_t *c)
 {
     int64_t last_evict = xo_now_ms();
 
     while (!agent_stop) {
-        rd_kafka_message_t *m = xo_consumer_poll(c->consumer, 200);
+        rd_kafka_message_t *m =
+            cmd_pool_wait_room(c->workers, 200) ? xo_consumer_poll(c->consumer, 200) : NULL;
         if (m && !m->err)
             handle(c, m);
         else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -441,6 +423,10 @@ static void *cmd_main(void *arg)
     while (!agent_stop && open_commands(c) != XO_OK)
         agent_sleep(agent_backoff_ms(c->a, attempt++));
     if (!agent_stop)
+        c->workers = cmd_pool_new(c, c->concurrency);
+    if (!agent_stop && !c->workers)
+        xo_error(CMD_MOD, "event=commands_stopped reason=\"no worker thread could start\"");
+    else if (!agent_stop)
         consume(c);
     return NULL;
 }
@@ -461,6 +447,7 @@ void agent_commands_free(agent_cmd_t *c)
         return;
     if (c->started)
         pthread_join(c->thread, NULL);
+    cmd_pool_free(c->workers);       /* its workers hand nothing to the threads freed below */
     agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
     if (c->session[0]) {

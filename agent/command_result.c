@@ -66,6 +66,21 @@ xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint
     return publish(c, &m, true);
 }
 
+void cmd_publish_outcome(agent_cmd_t *c, const cmd_t *cmd, xo_err_t err, cmd_outcome_t *out)
+{
+    if (err == XO_OK) {
+        cmd_publish(c, cmd->id, "success", 1, out->result, NULL, NULL, NULL);
+    } else {
+        if (!out->xerr.code[0])
+            snprintf(out->xerr.code, sizeof(out->xerr.code), "%s",
+                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
+        cmd_publish(c, cmd->id, "failure", 1, NULL, out->xerr.code, out->xerr.params, out->reason);
+    }
+    xo_info(CMD_MOD, "event=command_done id=%s op=%s state=%s code=%s", cmd->id,
+            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out->xerr.code);
+    agent_count(c->a, &c->a->status.commands, 1);
+}
+
 void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,
                         const char *code, const char *reason, int64_t bytes)
 {

@@ -14,6 +14,24 @@
 #include "command_int.h"
 #include "xo_log.h"
 
+xo_err_t cmd_open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
+{
+    const xo_config_t *cfg = c->a->cfg;
+    xo_xapi_opts_t opts = {
+        .url = xo_config_get(cfg, "xapi.url"),
+        .ca_file = xo_config_get(cfg, "xapi.ca_file"),
+        .pin_sha256 = xo_config_get(cfg, "xapi.fingerprint"),
+        .insecure = xo_config_get_bool(cfg, "xapi.insecure"),
+        .connect_timeout_ms = xo_config_get_int(cfg, "xapi.connect_timeout_ms"),
+        .timeout_ms = xo_config_get_int(cfg, "xapi.call_timeout_ms"),
+    };
+    xo_err_t err = xo_xapi_conn_new(&opts, &c->xapi, errstr, errstr_size);
+
+    if (err == XO_OK)
+        xo_xapi_conn_set_abort(c->xapi, &agent_stop);
+    return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
+}
+
 xo_err_t cmd_login(agent_cmd_t *c)
 {
     char url[256], errstr[512];

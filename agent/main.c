@@ -76,6 +76,9 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Clock difference allowed between gateway and agent when checking expiry."},
     {"commands.group_id", XO_CFG_STRING, NULL, 0, 0, false,
      "Consumer group of the committed command offsets (default xo-agent.<pool-uuid>)."},
+    {"commands.concurrency", XO_CFG_INT, "8", 1, 256, false,
+     "Commands of the pool run at once, each on its own XAPI session; those on one object "
+     "run one after another in arrival order. Also the most accepted commands not yet done."},
     {"console.enabled", XO_CFG_BOOL, "true", 0, 0, false,
      "Serve console.open: relay VM consoles to the gateway that asks (dialing it back)."},
     {"console.max_sessions", XO_CFG_INT, "200", 1, 100000, false,
