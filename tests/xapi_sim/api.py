@@ -1,6 +1,7 @@
 """XAPI API semantics: sessions, generic class methods, event.from/inject, VM power operations,
 where VMs can run and migration, tasks (sync and Async.*), messages, disk content and SR space,
 churn and faults. Host lifecycle is in hostops.py, patching in patching.py (mixins)."""
+import collections
 import random
 import threading
 import time
@@ -45,6 +46,26 @@ class Stats:
         self.connections = 0
         self.console_keys = 0
         self.console_pointer = 0
+        # Async.* tasks as they ran (oldest dropped first): what ran concurrently, in what order
+        self.task_log = collections.deque(maxlen=10000)
+
+    def task_started(self, task, method, target):
+        entry = {'task': task, 'method': method, 'target': target, 'start': time.time(), 'end': None}
+        with self.lock:
+            self.task_log.append(entry)
+        return entry
+
+    def task_ended(self, task):
+        with self.lock:
+            for e in reversed(self.task_log):
+                if e['task'] == task:
+                    if e['end'] is None:
+                        e['end'] = time.time()
+                    return
+
+    def tasks(self):
+        with self.lock:
+            return [dict(e) for e in self.task_log]
 
     def call(self, m):
         with self.lock:
@@ -401,6 +422,7 @@ class Sim(HostOps, Patching):
 
     def task_finish(self, t, ok, result='', error=None):
         st = self.store
+        self.stats.task_ended(t)   # before anyone can see the task over
         try:
             with st.lock:
                 if t not in st.tables['task']:
@@ -424,8 +446,15 @@ class Sim(HostOps, Patching):
         self.check_session(params[0])
         t = self.task_create(params[0], 'Async.' + method, '')
         st = self.store
+        self.stats.task_started(t, 'Async.' + method, params[1] if len(params) > 1 else None)
 
         def run():
+            try:
+                work()
+            finally:
+                self.stats.task_ended(t)
+
+        def work():
             steps = 3
             for i in range(1, steps + 1):
                 time.sleep(self.task_ms / 1000.0 / (steps + 1))

@@ -183,6 +183,25 @@ class TestProtocol(Base):
         self.assertEqual(x.ok('task.get_error_info', sid, bad), ['VM_BAD_POWER_STATE', vm, 'halted', 'running'])
         x.close()
 
+    def test_task_log_shows_overlap_and_order(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        halted = [r for r, v in sorted(vms.items()) if v['power_state'] == 'Halted'
+                  and not v['is_a_template'] and not v['is_control_domain']][:2]
+        before = len(self.sim.control('GET', '/sim/task_log')['tasks'])
+        tasks = [x.ok('Async.VM.start', sid, vm, False, False) for vm in halted]
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(x.ok('task.get_status', sid, t) == 'pending' for t in tasks):
+            time.sleep(0.01)
+        log = self.sim.control('GET', '/sim/task_log')['tasks'][before:]
+        self.assertEqual([(e['task'], e['method'], e['target']) for e in log],
+                         [(t, 'Async.VM.start', vm) for t, vm in zip(tasks, halted)])
+        a, b = log
+        self.assertLess(a['start'], a['end'])
+        # both were started before either ended: the log shows them overlap
+        self.assertLess(b['start'], a['end'])
+        x.close()
+
     def test_power_rules(self):
         x, sid = self.login()
         vms = x.ok('VM.get_all_records', sid)
