@@ -63,6 +63,8 @@ static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_si
     return XO_OK;
 }
 
+static const char *const results_unbatched[] = {"linger.ms", "0", NULL};
+
 xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t errstr_size)
 {
     const char *enabled = xo_config_get(a->cfg, "commands.enabled");
@@ -95,6 +97,8 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
         err = check_executors(c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
         err = cmd_open_xapi(c, errstr, errstr_size);
+    if (err == XO_OK) /* a person waits for each result: no linger (objects keep theirs) */
+        err = xo_producer_new(a->cfg, results_unbatched, &c->results, errstr, errstr_size);
     if (err == XO_OK)
         err = agent_console_new(a, cmd_console_report, c, &c->consoles, errstr, errstr_size);
     if (err != XO_OK) {
@@ -323,7 +327,7 @@ static bool accept_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cm
     cmd_replay_add(c->replay, cmd->id, give_up);
     if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK)
         return false;
-    while (xo_producer_flush(c->a->producer, 1000) != XO_OK)
+    while (xo_producer_flush(c->results, 1000) != XO_OK)
         if (agent_stop || xo_now_ms() > give_up)
             return false;
     while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, m->offset + 1,
@@ -402,6 +406,7 @@ static void consume(agent_cmd_t *c)
             xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
         if (m)
             rd_kafka_message_destroy(m);
+        xo_producer_poll(c->results, 0); /* the workers' delivery reports */
         if (xo_now_ms() - last_evict >= 1000) {
             cmd_replay_evict(c->replay, xo_now_ms());
             last_evict = xo_now_ms();
@@ -459,6 +464,11 @@ void agent_commands_free(agent_cmd_t *c)
         json_object_put(ignored);
     }
     xo_consumer_free(c->consumer);
+    if (c->results &&
+        xo_producer_flush(c->results,
+                          (int)xo_config_get_int(c->a->cfg, "agent.shutdown_flush_ms")) != XO_OK)
+        xo_warn(CMD_MOD, "event=results_unflushed");
+    xo_producer_free(c->results, 0);
     xo_xapi_conn_free(c->xapi);
     xo_keyring_free(c->keys);
     xo_key_free(c->sign_key);

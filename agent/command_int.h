@@ -12,7 +12,8 @@
 #include "command_verify.h"
 
 #define CMD_MOD          "command"
-#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval while an Async call runs */
+#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval (event.from refused) */
+#define CMD_TASK_WAIT_S  5.0   /**< event.from wait on a running task (a new call after) */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
 
 typedef struct patch_worker patch_worker_t;
@@ -35,6 +36,8 @@ struct agent_cmd {
     xo_xapi_conn_t *xapi;      /**< own connection: xo_xapi_conn_t is not thread-safe */
     char session[128];         /**< own XAPI session (a credential: never logged) */
     xo_consumer_t *consumer;   /**< xo.commands, the pool's partition */
+    xo_producer_t *results;    /**< owned by the command thread's context (copies borrow it):
+                                *   xo.results without batching; NULL: a->producer */
     agent_console_t *consoles; /**< console relays (own threads); NULL when disabled */
     pthread_t thread;
     bool started;

@@ -35,9 +35,9 @@ static xo_err_t publish(agent_cmd_t *c, const xo_result_msg_t *m, bool may_drop)
     h[0] = (xo_kafka_header_t){XO_HDR_SIG, sig, strlen(sig)};
     h[1] = (xo_kafka_header_t){XO_HDR_KEY, xo_key_id(c->sign_key), strlen(xo_key_id(c->sign_key))};
     do {
-        err = xo_producer_send(c->a->producer, c->a->topics.results, c->partition,
-                               m->id[0] ? m->id : NULL, strlen(m->id), value, len, h, 2, errstr,
-                               sizeof(errstr));
+        err = xo_producer_send(c->results ? c->results : c->a->producer, c->a->topics.results,
+                               c->partition, m->id[0] ? m->id : NULL, strlen(m->id), value, len, h,
+                               2, errstr, sizeof(errstr));
     } while (err == XO_ERR_LIMIT && !may_drop && agent_sleep(20));
     if (err != XO_OK && may_drop)
         xo_warn(CMD_MOD, "event=progress_not_queued id=%s reason=\"%s\"", m->id, errstr);
