@@ -248,18 +248,21 @@ static xo_err_t read_back(agent_cmd_t *c)
 }
 
 /* Resume at the group's committed offset, or at the start of the replay window. */
-/* Commands are few and a person waits for each: fetch without librdkafka's 500 ms wait. */
-static const char *const low_latency[] = {"fetch.wait.max.ms", "10", NULL};
-
 static xo_err_t open_commands(agent_cmd_t *c)
 {
     const char *topic = c->a->topics.commands;
     const char *group = xo_config_get(c->a->cfg, "commands.group_id");
     rd_kafka_topic_partition_list_t *list;
-    char errstr[256];
+    char errstr[256], wait[24];
+    /* Commands are few and a person waits for each: fetch without librdkafka's 500 ms wait
+     * (a real broker answers a waiting fetch as soon as a command arrives; the in-memory
+     * dev broker holds an empty one for the whole wait: commands.fetch_wait_ms) */
+    const char *low_latency[] = {"fetch.wait.max.ms", wait, NULL};
     int64_t offset = RD_KAFKA_OFFSET_INVALID;
     xo_err_t err;
 
+    snprintf(wait, sizeof(wait), "%lld",
+             (long long)xo_config_get_int(c->a->cfg, "commands.fetch_wait_ms"));
     snprintf(c->group_id, sizeof(c->group_id), "%s", group ? group : "");
     if (!c->group_id[0])
         snprintf(c->group_id, sizeof(c->group_id), "xo-agent.%s", c->pool);
@@ -414,6 +417,18 @@ static void consume(agent_cmd_t *c)
     }
 }
 
+/* The results producer learns xo.results' metadata now, not when the first command waits
+ * for its `accepted` (a first produce costs a metadata round trip and more). */
+static void warm_results(agent_cmd_t *c)
+{
+    char errstr[256];
+    int32_t n = 0;
+
+    if (xo_kafka_partition_count(xo_producer_handle(c->results), c->a->topics.results, 10000, &n,
+                                 errstr, sizeof(errstr)) != XO_OK)
+        xo_warn(CMD_MOD, "event=results_metadata_failed reason=\"%s\"", errstr);
+}
+
 static void *cmd_main(void *arg)
 {
     agent_cmd_t *c = arg;
@@ -427,6 +442,8 @@ static void *cmd_main(void *arg)
         patch_rolling_resume(c); /* before new commands: the unfinished one goes first */
     while (!agent_stop && open_commands(c) != XO_OK)
         agent_sleep(agent_backoff_ms(c->a, attempt++));
+    if (!agent_stop)
+        warm_results(c);
     if (!agent_stop)
         c->workers = cmd_pool_new(c, c->concurrency);
     if (!agent_stop && !c->workers)

@@ -35,7 +35,7 @@ benches=(
   "agent|Agent ingest|--vms 10000 --churn 20000 --replay-runs 3"
   "gateway_load|Gateway cold start|--full"
   "gateway_latency|Notification latency, push vs pull|--full"
-  "commands|Commands|--calls 500"
+  "commands|Commands|--full"
 )
 
 echo "building the benches' programs in $build" >&2

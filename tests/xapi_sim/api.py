@@ -87,6 +87,7 @@ KNOBS = {
     'agent_restart_s': (float, 1.0, 'seconds a host refuses connections during host.restart_agent'),
     'updater_seconds': (float, 0.3, 'seconds the updater.py plugin holds its lock for an update (yum runs)'),
     'dom0_free_mb': (int, 4096, "MiB free in each dom0: a bigger update's precheck fails (OUT_OF_SPACE)"),
+    'task_ms': (float, None, 'duration of an Async.* task started from now on (default: --task-ms)'),
 }
 
 
@@ -110,7 +111,6 @@ class Sim(HostOps, Patching):
         self.stats = Stats()
         self.slow_ms = 0
         self.batch = args.event_batch_ms / 1000.0
-        self.task_ms = args.task_ms
         self.vm_list = list(pool['vms'])
         self.vdi_content = {}
         self.disks = {}                     # VDI ref -> vdisk.Disk (generated on first use)
@@ -124,6 +124,7 @@ class Sim(HostOps, Patching):
         self.churn_lock = threading.Lock()
         self.consoles = rfb.Consoles()
         self.knobs = {k: default for k, (_, default, _) in KNOBS.items()}
+        self.knobs['task_ms'] = args.task_ms
         self._init_hosts()
         self._init_patching(args.seed)
         self.methods = {}
@@ -446,6 +447,7 @@ class Sim(HostOps, Patching):
         self.check_session(params[0])
         t = self.task_create(params[0], 'Async.' + method, '')
         st = self.store
+        task_ms = self.knobs['task_ms']
         self.stats.task_started(t, 'Async.' + method, params[1] if len(params) > 1 else None)
 
         def run():
@@ -457,7 +459,7 @@ class Sim(HostOps, Patching):
         def work():
             steps = 3
             for i in range(1, steps + 1):
-                time.sleep(self.task_ms / 1000.0 / (steps + 1))
+                time.sleep(task_ms / 1000.0 / (steps + 1))
                 with st.lock:
                     if t not in st.tables['task']:
                         return

@@ -200,6 +200,18 @@ class TestProtocol(Base):
         self.assertLess(a['start'], a['end'])
         # both were started before either ended: the log shows them overlap
         self.assertLess(b['start'], a['end'])
+        # the task_ms knob: tasks started afterwards take that long (120 ms here otherwise)
+        self.assertEqual(self.sim.control('POST', '/sim/config?task_ms=600')['task_ms'], 600.0)
+        try:
+            t = x.ok('Async.VM.hard_shutdown', sid, halted[0])
+            end = time.monotonic() + 10
+            while time.monotonic() < end and x.ok('task.get_status', sid, t) == 'pending':
+                time.sleep(0.01)
+        finally:
+            self.sim.control('POST', '/sim/config?task_ms=120')
+        last = self.sim.control('GET', '/sim/task_log')['tasks'][-1]
+        self.assertEqual((last['task'], last['method']), (t, 'Async.VM.hard_shutdown'))
+        self.assertGreaterEqual(last['end'] - last['start'], 0.45)
         x.close()
 
     def test_power_rules(self):
