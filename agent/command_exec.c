@@ -296,14 +296,14 @@ static xo_err_t open_commands(agent_cmd_t *c)
 
 /* ------------------------------------------------------------------ one command */
 
-static void commit(agent_cmd_t *c, int64_t next)
-{
-    char errstr[256];
-
-    if (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, next, errstr,
-                           sizeof(errstr)) != XO_OK)
-        xo_warn(CMD_MOD, "event=commit_failed reason=\"%s\"", errstr);
-}
+/* The commands read in one go: each accepted one waits in it for the flush and commit
+ * that make it runnable. */
+typedef struct {
+    cmd_t cmd[CMD_BATCH_MAX]; /* verified, `accepted` queued; owned until dispatched */
+    int n;
+    int64_t next;    /* offset to commit: the last message read + 1; -1: none read */
+    int64_t give_up; /* the latest deadline of the accepted ones */
+} batch_t;
 
 static void reject_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd,
                            cmd_verdict_t v, const char *reason)
@@ -317,26 +317,74 @@ static void reject_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cm
     xo_warn(CMD_MOD, "event=command_rejected id=%s offset=%lld code=%s reason=\"%s\"", id,
             (long long)m->offset, cmd_verdict_code(v), reason);
     cmd_publish(c, id, "rejected", 0, NULL, cmd_verdict_code(v), NULL, reason);
-    commit(c, m->offset + 1);
+}
+
+/* Verify one message: rejected at once, or `accepted` queued and the command kept in @p b. */
+static void handle(agent_cmd_t *c, const rd_kafka_message_t *m, batch_t *b)
+{
+    const void *sig = NULL, *kid = NULL;
+    size_t sig_len = 0, kid_len = 0;
+    char reason[256];
+    cmd_t *cmd = &b->cmd[b->n];
+    cmd_verdict_t v;
+    int64_t give_up;
+
+    xo_kafka_header_get(m, XO_HDR_SIG, &sig, &sig_len);
+    xo_kafka_header_get(m, XO_HDR_KEY, &kid, &kid_len);
+    v = cmd_verify(&c->policy, m->payload, m->len, sig, sig_len, kid, kid_len, xo_now_ms(), cmd,
+                   reason, sizeof(reason));
+    b->next = m->offset + 1;
+    if (v != CMD_OK) {
+        reject_command(c, m, cmd, v, reason);
+        cmd_fini(cmd);
+        return;
+    }
+    xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
+            cmd_op_name(cmd->op), cmd->user, xo_msg_str(cmd->args, "id"));
+    give_up = cmd->expires + c->policy.skew_ms;
+    cmd_replay_add(c->replay, cmd->id, give_up);
+    if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK) {
+        xo_error(CMD_MOD, "event=command_not_run id=%s reason=\"accepted not queued\"", cmd->id);
+        cmd_fini(cmd);
+        return;
+    }
+    b->give_up = b->n++ ? (give_up > b->give_up ? give_up : b->give_up) : give_up;
+}
+
+/* Read up to @p room commands: the first waits up to 200 ms, the others are those already
+ * fetched (a burst is accepted with one flush and one commit, not one each). */
+static void read_batch(agent_cmd_t *c, batch_t *b, int room)
+{
+    int wait_ms = 200;
+
+    while (b->n < room && b->n < CMD_BATCH_MAX && !agent_stop) {
+        rd_kafka_message_t *m = xo_consumer_poll(c->consumer, wait_ms);
+        if (!m)
+            break;
+        if (!m->err)
+            handle(c, m, b);
+        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        wait_ms = 0;
+    }
 }
 
 /* `accepted` acknowledged by Kafka, then the offset committed: both before executing, so
- * that a crash at any point can never run the command twice. False: do not execute. */
-static bool accept_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+ * that a crash at any point can never run a command twice. False: run none of them (the
+ * agent stops, or every one expired first). */
+static bool make_runnable(agent_cmd_t *c, const batch_t *b)
 {
-    int64_t give_up = cmd->expires + c->policy.skew_ms;
     char errstr[256];
 
-    cmd_replay_add(c->replay, cmd->id, give_up);
-    if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK)
-        return false;
-    while (xo_producer_flush(c->results, 1000) != XO_OK)
-        if (agent_stop || xo_now_ms() > give_up)
+    while (b->n && xo_producer_flush(c->results, 1000) != XO_OK)
+        if (agent_stop || xo_now_ms() > b->give_up)
             return false;
-    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, m->offset + 1,
-                              errstr, sizeof(errstr)) != XO_OK) {
-        xo_warn(CMD_MOD, "event=commit_failed id=%s reason=\"%s\"", cmd->id, errstr);
-        if (!agent_sleep(200) || xo_now_ms() > give_up)
+    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, b->next, errstr,
+                              sizeof(errstr)) != XO_OK) {
+        xo_warn(CMD_MOD, "event=commit_failed offset=%lld reason=\"%s\"", (long long)b->next,
+                errstr);
+        if (!b->n || !agent_sleep(200) || xo_now_ms() > b->give_up)
             return false;
     }
     return true;
@@ -351,19 +399,10 @@ static bool hands_over(cmd_op_t op)
            op == XO_OP_POOL_INSTALL_PATCHES || op == XO_OP_POOL_ROLLING_UPDATE;
 }
 
-static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, cmd_t *cmd)
+static void dispatch(agent_cmd_t *c, cmd_t *cmd)
 {
     const char *object = xo_msg_str(cmd->args, "id");
 
-    xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
-            cmd_op_name(cmd->op), cmd->user, object);
-    if (!accept_command(c, m, cmd)) {
-        xo_error(CMD_MOD,
-                 "event=command_not_run id=%s reason=\"accepted not acknowledged or "
-                 "offset not committed before expiry\"",
-                 cmd->id);
-        return;
-    }
     if (!hands_over(cmd->op)) {
         cmd_pool_submit(c->workers, cmd, xo_op_get(cmd->op)->targets ? object : NULL);
         return;
@@ -373,42 +412,38 @@ static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, cmd_t *cmd)
     cmd_execute(c, cmd);
 }
 
-static void handle(agent_cmd_t *c, const rd_kafka_message_t *m)
+static void run_batch(agent_cmd_t *c, batch_t *b)
 {
-    const void *sig = NULL, *kid = NULL;
-    size_t sig_len = 0, kid_len = 0;
-    char reason[256];
-    cmd_t cmd;
-    cmd_verdict_t v;
+    bool ok = b->next >= 0 && make_runnable(c, b);
 
-    xo_kafka_header_get(m, XO_HDR_SIG, &sig, &sig_len);
-    xo_kafka_header_get(m, XO_HDR_KEY, &kid, &kid_len);
-    v = cmd_verify(&c->policy, m->payload, m->len, sig, sig_len, kid, kid_len, xo_now_ms(), &cmd,
-                   reason, sizeof(reason));
-    if (v == CMD_OK)
-        execute(c, m, &cmd);
-    else
-        reject_command(c, m, &cmd, v, reason);
-    cmd_fini(&cmd);
+    for (int i = 0; i < b->n; i++) {
+        cmd_t *cmd = &b->cmd[i];
+        if (ok && xo_now_ms() <= cmd->expires + c->policy.skew_ms)
+            dispatch(c, cmd);
+        else
+            xo_error(CMD_MOD,
+                     "event=command_not_run id=%s reason=\"accepted not acknowledged or "
+                     "offset not committed before expiry\"",
+                     cmd->id);
+        cmd_fini(cmd);
+    }
 }
 
 /* ------------------------------------------------------------------ the thread */
 
-/* A message is read only when a worker can take it: verified and accepted just before it
- * can start, as when commands ran one after another. */
+/* Commands are read only when workers can take them: verified and accepted just before
+ * they can start, as when commands ran one after another. */
 static void consume(agent_cmd_t *c)
 {
     int64_t last_evict = xo_now_ms();
 
     while (!agent_stop) {
-        rd_kafka_message_t *m =
-            cmd_pool_wait_room(c->workers, 200) ? xo_consumer_poll(c->consumer, 200) : NULL;
-        if (m && !m->err)
-            handle(c, m);
-        else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
-        if (m)
-            rd_kafka_message_destroy(m);
+        int room = cmd_pool_wait_room(c->workers, 200);
+        batch_t b = {.n = 0, .next = -1};
+
+        if (room > 0)
+            read_batch(c, &b, room);
+        run_batch(c, &b);
         xo_producer_poll(c->results, 0); /* the workers' delivery reports */
         if (xo_now_ms() - last_evict >= 1000) {
             cmd_replay_evict(c->replay, xo_now_ms());

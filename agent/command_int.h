@@ -15,6 +15,7 @@
 #define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval (event.from refused) */
 #define CMD_TASK_WAIT_S  5.0   /**< event.from wait on a running task (a new call after) */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
+#define CMD_BATCH_MAX    64    /**< commands accepted with one flush and one commit */
 
 typedef struct patch_worker patch_worker_t;
 typedef struct cmd_pool cmd_pool_t;
@@ -70,8 +71,9 @@ void patch_rolling_resume(agent_cmd_t *c);
 cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n);
 /** Join the workers (agent_stop set first); accepted commands not started are dropped. */
 void cmd_pool_free(cmd_pool_t *p);
-/** Wait up to @p ms until fewer than n accepted commands are unfinished. False: still full. */
-bool cmd_pool_wait_room(cmd_pool_t *p, int ms);
+/** Wait up to @p ms until fewer than n accepted commands are unfinished; how many more
+ *  can be accepted now (0: still full). */
+int cmd_pool_wait_room(cmd_pool_t *p, int ms);
 /** Queue an accepted command on object @p key ("" or NULL: no order); takes @p cmd's message
  *  (*cmd is zeroed). Call only after cmd_pool_wait_room said there is room. */
 void cmd_pool_submit(cmd_pool_t *p, cmd_t *cmd, const char *key);

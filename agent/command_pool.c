@@ -207,17 +207,17 @@ cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n)
     return p;
 }
 
-bool cmd_pool_wait_room(cmd_pool_t *p, int ms)
+int cmd_pool_wait_room(cmd_pool_t *p, int ms)
 {
     struct timespec ts;
-    bool room;
+    int room;
 
     deadline_in(&ts, ms);
     pthread_mutex_lock(&p->mu);
     while (p->pending >= p->n && !agent_stop &&
            pthread_cond_timedwait(&p->room, &p->mu, &ts) != ETIMEDOUT)
         ;
-    room = p->pending < p->n;
+    room = p->n - p->pending;
     pthread_mutex_unlock(&p->mu);
     return room;
 }

@@ -80,7 +80,7 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Longest wait of a fetch of the commands topic when it has nothing new. A Kafka broker "
      "answers as soon as a command arrives; the in-memory xo-kafka-dev broker waits this long, "
      "so there 1 takes about 5 ms off a command's latency, for ~1000 empty fetches a second."},
-    {"commands.concurrency", XO_CFG_INT, "8", 1, 256, false,
+    {"commands.concurrency", XO_CFG_INT, "16", 1, 256, false,
      "Commands of the pool run at once, each on its own XAPI session; those on one object "
      "run one after another in arrival order. Also the most accepted commands not yet done."},
     {"console.enabled", XO_CFG_BOOL, "true", 0, 0, false,

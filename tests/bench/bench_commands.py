@@ -242,8 +242,8 @@ def main():
     ap.add_argument("--burst-task-ms", type=float, default=50.0,
                     help="the simulated task duration in the concurrency rows (default 50)")
     ap.add_argument("--connections", type=int, default=4, help="xo-lib connections of a burst")
-    ap.add_argument("--concurrency", type=int, default=8,
-                    help="the agent's commands.concurrency for the concurrent row (default 8)")
+    ap.add_argument("--concurrency", type=int, default=16,
+                    help="the agent's commands.concurrency for the concurrent row (default 16)")
     ap.add_argument("--agent-fetch-wait-ms", type=int, default=1,
                     help="the agent's commands.fetch_wait_ms (default 1 here: the in-memory "
                     "broker holds an empty fetch that long; the agent's default is 10)")
