@@ -411,6 +411,8 @@ static const struct {
     {"nil", EL_NIL},
 };
 
+#define TAG_CACHE 32 /* a power of 2, above the number of XML-RPC element names */
+
 typedef struct {
     el_t el;
     unsigned nchild;  /* child elements seen so far */
@@ -443,6 +445,10 @@ struct xo_xmlrpc_decoder {
     /* UTF-8 check of the raw bytes, carried across chunks */
     unsigned u8_need; /* continuation bytes still expected */
     uint32_t u8_cp, u8_min;
+    /* element names seen, by address: libxml2 hands every name out of its parser's
+     * dictionary, so one name is one pointer and the table scan runs once per name */
+    const xmlChar *tag_seen[TAG_CACHE];
+    el_t tag_el[TAG_CACHE];
 };
 
 static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
@@ -717,6 +723,17 @@ static el_t lookup_tag(const xmlChar *name)
     return EL_ROOT;
 }
 
+static el_t lookup_tag_cached(xo_xmlrpc_decoder_t *dec, const xmlChar *name)
+{
+    size_t slot = ((uintptr_t)name >> 3) & (TAG_CACHE - 1);
+
+    if (dec->tag_seen[slot] != name) {
+        dec->tag_seen[slot] = name;
+        dec->tag_el[slot] = lookup_tag(name);
+    }
+    return dec->tag_el[slot];
+}
+
 static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
 {
     if (++dec->containers > dec->lim.max_depth) {
@@ -734,7 +751,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 {
     xo_xmlrpc_decoder_t *dec = ctx;
     frame_t *p = top(dec);
-    el_t el = lookup_tag(localname);
+    el_t el = lookup_tag_cached(dec, localname);
 
     (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
     if (dec->err != XO_OK)
