@@ -149,20 +149,6 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
 xo_err_t agent_publish_sync_marker(agent_t *a);
 
-/* publish_pipe.c: a full dump's events published on a thread of their own, in order */
-typedef struct agent_pipe agent_pipe_t;
-/** Handles one event on the publisher thread (takes @p ev); an error stops the pipe. */
-typedef xo_err_t (*agent_pipe_fn)(json_object *ev, void *opaque);
-/** Start the publisher thread; NULL on failure. */
-agent_pipe_t *agent_pipe_start(agent_pipe_fn fn, void *opaque);
-/** Queue @p ev (taken) for the publisher, waiting while the queue is full; an
- *  xo_xmlrpc_elem_cb with the pipe as opaque. @returns the publisher's first error, or
- *  XO_ERR_TIMEOUT when the agent stops, and then @p ev is dropped. */
-xo_err_t agent_pipe_push(json_object *ev, void *pipe);
-/** Publish what is queued, join the thread and free the pipe: afterwards the handler's
- *  state is the caller's again. @returns the handler's first error. */
-xo_err_t agent_pipe_finish(agent_pipe_t *p);
-
 /* readback.c */
 /**
  * Read this pool's keys from xo.objects up to the high watermark.

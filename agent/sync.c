@@ -71,8 +71,6 @@ static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *see
     return XO_OK;
 }
 
-/* The dump is decoded on this thread and published on the pipe's (on_dump_event, ctx and
- * the agent's published keys are the pipe's until it is finished). */
 static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *errstr,
                      size_t errstr_size)
 {
@@ -80,20 +78,15 @@ static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *er
     json_object *classes = json_object_new_array();
     json_object *full = json_object_new_array();
     xo_xapi_error_t xerr = {0};
-    agent_pipe_t *pipe = agent_pipe_start(on_dump_event, ctx);
-    xo_err_t err, perr;
+    xo_err_t err;
 
     json_object_array_add(classes, json_object_new_string("*"));
     json_object_array_add(full, json_object_new_string(a->session));
     json_object_array_add(full, classes);
     json_object_array_add(full, json_object_new_string(""));
     json_object_array_add(full, json_object_new_double(1.0));
-    err = pipe ? xo_xapi_call_stream(a->xapi, "event.from", full, 0, path, agent_pipe_push, pipe,
-                                     result, &xerr, errstr, errstr_size)
-               : xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "no publisher thread");
-    perr = agent_pipe_finish(pipe);
-    if (err == XO_OK && perr != XO_OK) /* the last events' delivery failed after decoding */
-        err = xo_seterr(errstr, errstr_size, perr, "publishing the dump failed");
+    err = xo_xapi_call_stream(a->xapi, "event.from", full, 0, path, on_dump_event, ctx, result,
+                              &xerr, errstr, errstr_size);
     if (err == XO_ERR_XAPI)
         snprintf(errstr, errstr_size, "%s", xerr.code);
     xo_xapi_error_clear(&xerr);
