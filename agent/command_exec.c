@@ -63,7 +63,9 @@ static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_si
     return XO_OK;
 }
 
-static const char *const results_unbatched[] = {"linger.ms", "0", NULL};
+/* Results are small and few: no batching, and no zstd context. */
+static const char *const results_unbatched[] = {"linger.ms", "0", "compression.codec", "none",
+                                                NULL};
 
 xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t errstr_size)
 {

@@ -117,16 +117,39 @@ static job_t *take(cmd_pool_t *p)
     return NULL;
 }
 
+/* The lowest idle worker takes the next job: a pool that never runs more than k commands at
+ * once only ever opens k XAPI connections (each holds its TLS context: ~1 MiB). */
+static bool first_idle(const cmd_pool_t *p, const worker_t *w)
+{
+    for (const worker_t *o = p->workers; o < w; o++)
+        if (!o->busy)
+            return false;
+    return true;
+}
+
+/* Its connection and session when its first job comes (cmd_resolve logs in again later
+ * when the session or the master was lost). */
+static void connect_once(worker_t *w)
+{
+    char errstr[256];
+
+    if (w->ctx.xapi)
+        return;
+    if (cmd_open_xapi(&w->ctx, errstr, sizeof(errstr)) != XO_OK)
+        xo_error(CMD_MOD, "event=worker_xapi_failed reason=\"%s\"", errstr);
+    else
+        cmd_login(&w->ctx);
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     cmd_pool_t *p = w->p;
     struct timespec ts;
 
-    cmd_login(&w->ctx); /* before the first job: none waits for a login */
     pthread_mutex_lock(&p->mu);
     while (!p->stopping && !agent_stop) {
-        job_t *j = take(p);
+        job_t *j = first_idle(p, w) ? take(p) : NULL;
         if (!j) {
             deadline_in(&ts, POOL_TICK_MS); /* agent_stop is a flag, not a signal to us */
             pthread_cond_timedwait(&p->work, &p->mu, &ts);
@@ -134,7 +157,10 @@ static void *worker_main(void *arg)
         }
         w->busy = true;
         snprintf(w->key, sizeof(w->key), "%s", j->key);
+        if (p->head) /* the next idle worker is the lowest now: let it look */
+            pthread_cond_broadcast(&p->work);
         pthread_mutex_unlock(&p->mu);
+        connect_once(w);
         run_job(&w->ctx, &j->cmd);
         cmd_fini(&j->cmd);
         free(j);
@@ -152,22 +178,15 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------ the pool */
 
 /* A worker's context: the command thread's (pool, partition, keys, policy), without its
- * consumer, and with a connection of its own, logged in when its first job starts. */
-static xo_err_t worker_init(worker_t *w, cmd_pool_t *p, const agent_cmd_t *c)
+ * consumer and its connection (connect_once opens one of its own). */
+static void worker_init(worker_t *w, cmd_pool_t *p, const agent_cmd_t *c)
 {
-    char errstr[256];
-    xo_err_t err;
-
     w->p = p;
     w->ctx = *c;
     w->ctx.xapi = NULL;
     w->ctx.session[0] = '\0';
     w->ctx.consumer = NULL;
     w->ctx.started = false;
-    err = cmd_open_xapi(&w->ctx, errstr, sizeof(errstr));
-    if (err != XO_OK)
-        xo_error(CMD_MOD, "event=worker_not_started reason=\"%s\"", errstr);
-    return err;
 }
 
 cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n)
@@ -190,12 +209,9 @@ cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n)
     pthread_condattr_destroy(&attr);
     for (int i = 0; i < n; i++) {
         worker_t *w = &p->workers[i];
-        if (worker_init(w, p, c) != XO_OK)
+        worker_init(w, p, c);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             break;
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            xo_xapi_conn_free(w->ctx.xapi);
-            break;
-        }
         w->started = true;
         p->n++;
     }
@@ -264,7 +280,7 @@ void cmd_pool_submit(cmd_pool_t *p, cmd_t *cmd, const char *key)
 
 static void worker_close(worker_t *w)
 {
-    if (w->ctx.session[0]) {
+    if (w->ctx.xapi && w->ctx.session[0]) {
         json_object *ignored = NULL;
         char errstr[128];
         xo_xapi_conn_set_abort(w->ctx.xapi, NULL); /* the logout itself must not be aborted */

@@ -5,6 +5,7 @@
  * modules below only report errors.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "xo_cli.h"
 #include "xo_log.h"
 #include "xo_ops.h"
+
+#define AGENT_MALLOC_ARENAS 4
 
 static const xo_cfg_spec_t agent_spec[] = {
     {"agent.id", XO_CFG_STRING, NULL, 0, 0, false,
@@ -385,6 +388,11 @@ int main(int argc, char **argv)
         return rc;
     a.cfg = cfg;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* glibc gives each new thread a malloc arena of its own, up to 8 per core, and an arena
+     * keeps what was freed in it: with the command workers and librdkafka's threads, the
+     * transfers' buffers ended up spread over more arenas and the agent's peak RSS grew by
+     * 10 MiB more during a copy. A few arenas are enough for an agent's threads. */
+    mallopt(M_ARENA_MAX, AGENT_MALLOC_ARENAS);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
