@@ -20,10 +20,7 @@
 #define MAX_CLASSES 255
 #define NONE        0u /* "no index" in lists and tables (indexes are stored +1) */
 
-enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_PARSED = 8 };
-
-/* Parsed records kept until the next settle (see parsed_put): at most this many. */
-#define PARSED_MAX 8192
+enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4 };
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
@@ -94,15 +91,6 @@ struct gw_view {
     uint8_t last_cls;
     bool hold_unannounced; /* serve a pool's objects only once a heartbeat announced it */
     json_tokener *tok;     /* reused to re-parse kept records (writers only, under the lock) */
-    /* Trees of the kept records applied since the last settle, by object index (open
-     * addressing, +1 indexes, 0 empty): a remap at settle or a linked-record read in the
-     * same batch uses them instead of parsing the kept message again. */
-    struct {
-        uint32_t idx;
-        json_object *tree;
-    } parsed[PARSED_MAX * 2];
-    uint16_t parsed_used[PARSED_MAX]; /* the positions of the filled slots */
-    size_t nparsed;
 };
 
 /* ---- hashing ---- */
@@ -365,71 +353,6 @@ static void pool_unlink(gw_view_t *v, uint32_t idx)
     p->objects--;
 }
 
-/* ---- parsed records of the current batch ---- */
-
-static size_t parsed_slot(const gw_view_t *v, uint32_t idx)
-{
-    size_t pos = (idx * 2654435761u) & (PARSED_MAX * 2 - 1);
-
-    while (v->parsed[pos].idx && v->parsed[pos].idx != idx)
-        pos = (pos + 1) & (PARSED_MAX * 2 - 1);
-    return pos;
-}
-
-/* The kept record of the object at idx as a tree (a new reference), or NULL if not held. */
-static json_object *parsed_get(gw_view_t *v, uint32_t idx)
-{
-    if (!(v->objs[idx - 1].flags & F_PARSED))
-        return NULL;
-    return json_object_get(v->parsed[parsed_slot(v, idx)].tree);
-}
-
-/* Hold @p tree (a new reference is taken) as the parsed kept record of the object at idx,
- * unless the batch already filled PARSED_MAX slots (then remaps parse the message). */
-static void parsed_put(gw_view_t *v, uint32_t idx, json_object *tree)
-{
-    size_t pos = parsed_slot(v, idx);
-
-    if (!v->parsed[pos].idx) {
-        if (v->nparsed >= PARSED_MAX)
-            return;
-        v->parsed[pos].idx = idx;
-        v->parsed_used[v->nparsed++] = (uint16_t)pos;
-    }
-    json_object_put(v->parsed[pos].tree);
-    v->parsed[pos].tree = json_object_get(tree);
-    v->objs[idx - 1].flags |= F_PARSED;
-}
-
-/* Forget the held tree of the object at idx (its kept record changed or went away). The
- * slot stays filled until parsed_clear: a probe chain may pass through it. */
-static void parsed_drop(gw_view_t *v, uint32_t idx)
-{
-    size_t pos;
-
-    if (!(v->objs[idx - 1].flags & F_PARSED))
-        return;
-    pos = parsed_slot(v, idx);
-    json_object_put(v->parsed[pos].tree);
-    v->parsed[pos].tree = NULL;
-    v->objs[idx - 1].flags &= (uint8_t)~F_PARSED;
-}
-
-/* Release every held tree and empty every slot. */
-static void parsed_clear(gw_view_t *v)
-{
-    for (size_t i = 0; i < v->nparsed; i++) {
-        size_t pos = v->parsed_used[i];
-        uint32_t idx = v->parsed[pos].idx;
-        if (v->parsed[pos].tree)
-            v->objs[idx - 1].flags &= (uint8_t)~F_PARSED;
-        json_object_put(v->parsed[pos].tree);
-        v->parsed[pos].idx = 0;
-        v->parsed[pos].tree = NULL;
-    }
-    v->nparsed = 0;
-}
-
 /* ---- life cycle ---- */
 
 gw_view_t *gw_view_new(void)
@@ -457,7 +380,6 @@ void gw_view_free(gw_view_t *v)
 {
     if (!v)
         return;
-    parsed_clear(v);
     for (size_t i = 0; i < v->nobjs; i++) {
         if (v->objs[i].flags & F_USED) {
             free(v->objs[i].data);
@@ -542,7 +464,6 @@ static uint32_t alloc_obj(gw_view_t *v)
 static void free_obj(gw_view_t *v, uint32_t idx)
 {
     obj_t *o = &v->objs[idx - 1];
-    parsed_drop(v, idx);
     free(o->data);
     free(o->msg);
     memset(o, 0, sizeof(*o));
@@ -586,17 +507,6 @@ static json_object *snapshot_of_msg(gw_view_t *v, const char *msg, size_t len)
     return snap;
 }
 
-/* The kept record of the object at idx, parsed (a new reference), or NULL if none is kept. */
-static json_object *record_tree(gw_view_t *v, uint32_t idx)
-{
-    const obj_t *o = &v->objs[idx - 1];
-    json_object *tree = parsed_get(v, idx);
-
-    if (tree || !o->msg)
-        return tree;
-    return snapshot_of_msg(v, o->msg, o->msg_len);
-}
-
 static json_object *res_record_of(void *opaque, const char *cls, const char *ref)
 {
     resolver_ctx_t *rc = opaque;
@@ -611,7 +521,7 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     o = &rc->v->objs[idx - 1];
     if (idx != rc->self)
         o->dep = rc->self;
-    return record_tree(rc->v, idx);
+    return o->msg ? snapshot_of_msg(rc->v, o->msg, o->msg_len) : NULL;
 }
 
 /* ---- writer ---- */
@@ -782,7 +692,6 @@ static xo_err_t obj_replace(gw_view_t *v, uint32_t idx, char *data, size_t refle
 
 static void obj_drop_msg(gw_view_t *v, obj_t *o)
 {
-    parsed_drop(v, (uint32_t)(o - v->objs) + 1);
     v->bytes -= o->msg_len;
     free(o->msg);
     o->msg = NULL;
@@ -790,12 +699,10 @@ static void obj_drop_msg(gw_view_t *v, obj_t *o)
 }
 
 /*
- * Keep the message value when a remap may need it (@p keep), else drop it, and hold its
- * parsed @p snap until the next settle. @p msg NULL (a remap): the kept one stays while
- * still needed.
+ * Keep the message value when a remap may need it (@p keep), else drop it. @p msg NULL
+ * (a remap): the kept one stays while still needed.
  */
-static void obj_keep_msg(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len, json_object *snap,
-                         bool keep)
+static void obj_keep_msg(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len, bool keep)
 {
     if (!msg) {
         if (!keep && o->msg)
@@ -813,7 +720,6 @@ static void obj_keep_msg(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len
     o->msg[msg_len] = '\0';
     o->msg_len = (uint32_t)msg_len;
     v->bytes += msg_len;
-    parsed_put(v, (uint32_t)(o - v->objs) + 1, snap);
 }
 
 /* Unresolved links make the object pending and a waiter on each missed key. */
@@ -869,7 +775,7 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
         if (out.type != GW_T_NONE)
             emit(v, rc.pool, out.id, out.json.data, out.json.len);
     }
-    obj_keep_msg(v, &v->objs[idx - 1], msg, msg_len, snap,
+    obj_keep_msg(v, &v->objs[idx - 1], msg, msg_len,
                  gw_xo_class_keeps_record(cls) || out.unresolved > 0);
     obj_track_links(v, idx, out.unresolved, &rc);
 done:
@@ -890,7 +796,7 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     o = &v->objs[idx - 1];
     if (!(o->flags & F_USED) || !o->msg)
         return;
-    snap = record_tree(v, idx);
+    snap = snapshot_of_msg(v, o->msg, o->msg_len);
     if (!snap)
         return;
     snprintf(ref, sizeof(ref), "%s", obj_ref(o));
@@ -1083,7 +989,6 @@ void gw_view_settle(gw_view_t *v)
                 retry_pending(v, pp->pending[i]);
         compact_pending(v, pp);
     }
-    parsed_clear(v); /* the next batch's kept records are parsed in it */
 }
 
 /* ---- readers ---- */
