@@ -10,7 +10,9 @@ pipelined (the agent's stream: from its patch_install log line to its uploaded l
 ratio pipelined / the slower of download and upload alone (target <= 1.1), and the agent's
 peak RSS (VmHWM; a fresh agent per size, so the two peaks compare).
 
-    bench_patch.py [--sizes 20,200] [--keep]
+    bench_patch.py [--sizes 20] [--full] [--keep]
+
+Default (short): a 20 MiB patch. The full run (docs/benchmarks.md): --full, 20 and 200 MiB.
 """
 import argparse
 import io
@@ -25,6 +27,7 @@ import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import gw_harness as g  # noqa: E402
+import bench_common  # noqa: E402
 import harness  # noqa: E402
 from test_agent_commands import wait_consuming  # noqa: E402
 from test_patch_list import Xapi, call, uid  # noqa: E402
@@ -135,8 +138,11 @@ def run_size(st, k, sim, gw, keys, www, base, ca, mib):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="20,200", help="patch sizes in MiB")
+    ap.add_argument("--sizes", default=None, help="patch sizes in MiB (20; --full: 20,200)")
+    ap.add_argument("--full", action="store_true", help="the full run: 20 and 200 MiB")
     a = ap.parse_args()
+    a.sizes = a.sizes or ("20,200" if a.full else "20")
+    bench_common.require("xo-gateway", "xo-agent", "xo-kafka-dev")  # a clear error first
     g.ensure_node_modules()
     rows = []
     with harness.Stack() as st:
@@ -159,7 +165,8 @@ def main():
         base = cat.wait_line(lambda l: l.startswith("listening: ")).split(" ", 1)[1].strip()
         ca = cat.wait_line(lambda l: l.startswith("ca: ")).split(" ", 1)[1].strip()
         gw = st.start_gateway(k, extra={"users": {"file": users}, "commands": {
-            "private_key": os.path.join(keys, "gateway.key"), "timeout_ms": "600000"}})
+            "private_key": os.path.join(keys, "gateway.key"), "timeout_ms": "600000"}},
+            agent_pools=(sim.pool_uuid,))  # its agents start later: trust their key now
         for mib in (int(s) for s in a.sizes.split(",")):
             rows.append(run_size(st, k, sim, gw, keys, www, base, ca, mib))
     print("\nbench_patch: one XenServer update-system patch, loopback, seconds")
@@ -173,4 +180,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    bench_common.run_main(main)  # errors as one line, never a traceback

@@ -22,6 +22,7 @@ import xmlrpc.client
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import gw_harness as g  # noqa: E402
+import bench_common  # noqa: E402
 import harness  # noqa: E402
 from test_vm_copy import MIB, big_vm, shared_sr, start_stack, vm_count  # noqa: E402
 
@@ -134,6 +135,7 @@ def main():
     ap.add_argument("--full", action="store_true", help="the issue's run: a 4 GiB VM")
     ap.add_argument("--runs", type=int, default=1, help="runs of each way (best is kept)")
     args = ap.parse_args()
+    bench_common.require("xo-gateway", "xo-agent", "xo-kafka-dev")  # a clear error first
     size = 4096 if args.full else args.size_mib
     with harness.Stack() as st, tempfile.TemporaryDirectory(prefix="xo-bench-") as tmp:
         sims, agents, gw, _ = start_stack(st)
@@ -173,4 +175,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    bench_common.run_main(main)  # errors as one line, never a traceback
