@@ -6,16 +6,22 @@
  *   latency_load_client URL TOKEN N
  *
  * Opens N connections to URL's /api/ (plain ws, loopback), signs each in with
- * session.signIn {token} as xo-lib does, and reads every message whole. It does not parse
- * them: in an `all` "enter" message it finds each "name_label":"lat:<send ns>:<seq>" by a
- * scan, and records latency = receive time (CLOCK_MONOTONIC, as the driver's send time) -
- * send time once per (client, seq), into a log histogram (2% buckets, as the node client).
- * Prints "ready <signed-in>" once every client is signed in; then reads the node client's
- * stdin commands: reset, report (one JSON line of the same shape), missing FILE, quit.
- * Not part of the product: a bench tool, free of the project's code.
+ * session.signIn {token} as xo-lib does, and reads every message whole over its own
+ * WebSocket framing on plain sockets and epoll (libwebsockets 4.1 parses client frames a
+ * byte at a time: 80% of this client's time at 100 clients, behind by tens of seconds;
+ * docs/benchmarks.md). It does not parse the messages' JSON: in an `all` "enter" message it finds
+ * each "name_label":"lat:<send ns>:<seq>" by a scan, and records latency = receive time
+ * (CLOCK_MONOTONIC, as the driver's send time) - send time once per (client, seq), into a log
+ * histogram (2% buckets, as the node client). Prints "ready <signed-in>" once every client is
+ * signed in; then reads the node client's stdin commands: reset, report (one JSON line of the same
+ * shape), missing FILE, quit. Not part of the product: a bench tool, free of the project's code.
  */
-#include <libwebsockets.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,18 +29,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HIST_BUCKETS 2000
 #define HIST_BASE_MS 0.01
 
+#define READ_BYTES (256 * 1024)
+
 typedef struct {
-    struct lws *wsi;
-    char *msg; /* the message being received */
+    int fd;
+    char *in; /* bytes read, not yet parsed into frames */
+    size_t in_len, in_cap;
+    char *msg; /* the message being received (its frames' payloads) */
     size_t len, cap;
     uint8_t *seen; /* bit per seq: labels this client already counted */
     size_t seen_bytes;
-    bool signed_in, closed, sent_signin;
+    bool signed_in, closed;
 } client_t;
 
 static struct {
@@ -49,7 +62,6 @@ static struct {
     char signin[512];
     atomic_bool quit;
     const char *token;
-    struct lws_context *ctx;
 } G = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t now_ns(void)
@@ -128,9 +140,13 @@ static void on_message(client_t *c, const char *m, size_t len)
 {
     int64_t now = now_ns();
 
+    size_t end = len;
+
+    while (end > 0 && (m[end - 1] == '\n' || m[end - 1] == ' ' || m[end - 1] == '\r'))
+        end--;
     pthread_mutex_lock(&G.mu);
     G.bytes += len;
-    if (len < 2 || m[0] != '{' || m[len - 1] != '}') {
+    if (end < 2 || m[0] != '{' || m[end - 1] != '}') {
         note_corrupt("a message that is not a JSON object");
     } else if (!c->signed_in) {
         if (memmem(m, len, "\"result\"", 8)) {
@@ -148,61 +164,188 @@ static void on_message(client_t *c, const char *m, size_t len)
     pthread_mutex_unlock(&G.mu);
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len)
+/* Grow *buf to hold @p need bytes. */
+static bool reserve(char **buf, size_t *cap, size_t need)
 {
-    client_t *c = user;
+    char *b;
+
+    if (need <= *cap)
+        return true;
+    b = realloc(*buf, need * 2);
+    if (!b)
+        return false;
+    *buf = b;
+    *cap = need * 2;
+    return true;
+}
+
+/* Send one client frame in one write (masked, as RFC 6455 requires, with the all-zero key). */
+static bool send_frame(int fd, int opcode, const char *payload, size_t len)
+{
+    unsigned char f[8 + 1024];
+    size_t hl = 2;
+
+    if (len > sizeof(f) - 8)
+        return false;
+    f[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        f[1] = (unsigned char)(0x80 | len);
+    } else {
+        f[1] = 0x80 | 126;
+        f[2] = (unsigned char)(len >> 8);
+        f[3] = (unsigned char)len;
+        hl = 4;
+    }
+    memset(f + hl, 0, 4);
+    memcpy(f + hl + 4, payload, len);
+    return send(fd, f, hl + 4 + len, MSG_NOSIGNAL) == (ssize_t)(hl + 4 + len);
+}
+
+/* Parse the whole frames read so far; false when the connection must close. */
+static bool parse_frames(client_t *c)
+{
+    size_t off = 0;
+
+    while (c->in_len - off >= 2) {
+        const unsigned char *f = (const unsigned char *)c->in + off;
+        uint64_t len = f[1] & 0x7f;
+        size_t hl = 2;
+        int opcode = f[0] & 0x0f;
+        if (len == 126) {
+            if (c->in_len - off < 4)
+                break;
+            len = ((uint64_t)f[2] << 8) | f[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (c->in_len - off < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | f[2 + i];
+            hl = 10;
+        }
+        if (f[1] & 0x80 || len > (1u << 30))
+            return false; /* a server never masks; nor sends a GiB */
+        if (c->in_len - off < hl + len)
+            break;
+        if (opcode == 0 || opcode == 1) {
+            if (!reserve(&c->msg, &c->cap, c->len + len))
+                return false;
+            memcpy(c->msg + c->len, f + hl, len);
+            c->len += len;
+            if (f[0] & 0x80) {
+                on_message(c, c->msg, c->len);
+                c->len = 0;
+            }
+        } else if (opcode == 8) {
+            return false;
+        } else if (opcode == 9 && !send_frame(c->fd, 10, (const char *)f + hl, len)) {
+            return false;
+        }
+        off += hl + len;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+    return true;
+}
+
+/* Read what the socket has; false when the connection ended. */
+static bool read_some(client_t *c)
+{
+    for (;;) {
+        ssize_t n;
+        if (!reserve(&c->in, &c->in_cap, c->in_len + READ_BYTES))
+            return false;
+        n = recv(c->fd, c->in + c->in_len, READ_BYTES, 0);
+        if (n == 0)
+            return false;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        c->in_len += (size_t)n;
+        if (!parse_frames(c))
+            return false;
+    }
+}
+
+static void close_client(client_t *c)
+{
+    pthread_mutex_lock(&G.mu);
+    if (!c->closed) {
+        c->closed = true;
+        if (c->signed_in)
+            G.closed++;
+        else
+            G.failed++;
+    }
+    pthread_mutex_unlock(&G.mu);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* Connect, upgrade to WebSocket and send session.signIn (blocking: loopback). */
+static bool open_client(client_t *c, const struct sockaddr_in *sa, const char *host, int port,
+                        const char *path)
+{
     static const char FMT[] = "{\"jsonrpc\":\"2.0\",\"method\":\"session.signIn\",\"params\":{"
                               "\"token\":\"%s\"},\"id\":1}";
+    char req[1024], signin[1024], *end;
+    int one = 1, n;
 
-    switch (reason) {
-    case LWS_CALLBACK_CLIENT_ESTABLISHED:
-        lws_callback_on_writable(wsi);
-        break;
-    case LWS_CALLBACK_CLIENT_WRITEABLE:
-        if (!c->sent_signin) {
-            unsigned char buf[LWS_PRE + 1024];
-            int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, FMT, G.token);
-            c->sent_signin = true;
-            if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
-                return -1;
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_RECEIVE:
-        if (c->len + len > c->cap) {
-            size_t cap = (c->len + len) * 2;
-            char *m = realloc(c->msg, cap);
-            if (!m)
-                return -1;
-            c->msg = m;
-            c->cap = cap;
-        }
-        memcpy(c->msg + c->len, in, len);
-        c->len += len;
-        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            on_message(c, c->msg, c->len);
-            c->len = 0;
-        }
-        break;
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    case LWS_CALLBACK_CLIENT_CLOSED:
-        pthread_mutex_lock(&G.mu);
-        if (!c->closed) {
-            c->closed = true;
-            if (c->signed_in)
-                G.closed++;
-            else
-                G.failed++;
-            if (!c->signed_in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
-                snprintf(G.signin, sizeof(G.signin), "connection error: %s",
-                         in ? (const char *)in : "?");
-        }
-        pthread_mutex_unlock(&G.mu);
-        break;
-    default:
-        break;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0)
+        return false;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: xoLoadClient%010d==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 path, host, port, (int)(c - G.clients));
+    if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+        return false;
+    while (!(c->in_len >= 4 && (end = memmem(c->in, c->in_len, "\r\n\r\n", 4)))) {
+        ssize_t r;
+        if (!reserve(&c->in, &c->in_cap, c->in_len + 4096))
+            return false;
+        r = recv(c->fd, c->in + c->in_len, 4096, 0);
+        if (r <= 0)
+            return false;
+        c->in_len += (size_t)r;
     }
-    return 0;
+    if (c->in_len < 12 || memcmp(c->in + 9, "101", 3) != 0) {
+        snprintf(G.signin, sizeof(G.signin), "upgrade refused: %.*s", 60, c->in);
+        return false;
+    }
+    end += 4; /* frames may follow the answer's head */
+    c->in_len -= (size_t)(end - c->in);
+    memmove(c->in, end, c->in_len);
+    n = snprintf(signin, sizeof(signin), FMT, G.token);
+    return send_frame(c->fd, 1, signin, (size_t)n) &&
+           fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) == 0; /* then epoll */
+}
+
+/* Serve the sockets until @p until (monotonic ns), or until @p count clients signed in or
+ * failed (count > 0), or quit. */
+static bool serve(int ep, int64_t until, int count)
+{
+    struct epoll_event ev[256];
+
+    while (!atomic_load(&G.quit) && now_ns() < until) {
+        int n = epoll_wait(ep, ev, 256, 50);
+        for (int i = 0; i < n; i++) {
+            client_t *c = ev[i].data.ptr;
+            if (!read_some(c))
+                close_client(c);
+        }
+        if (count > 0) {
+            bool done;
+            pthread_mutex_lock(&G.mu);
+            done = G.signed_in + G.failed >= count;
+            pthread_mutex_unlock(&G.mu);
+            if (done)
+                return true;
+        }
+    }
+    return count <= 0;
 }
 
 static double hist_pct(double p)
@@ -307,34 +450,6 @@ static void *stdin_run(void *arg)
     return NULL;
 }
 
-#define TICK_US (50 * LWS_US_PER_MS)
-static lws_sorted_usec_list_t tick;
-
-/* A timer every 50 ms, so that lws_service() returns even when no byte comes. */
-static void on_tick(lws_sorted_usec_list_t *sul)
-{
-    lws_sul_schedule(G.ctx, 0, sul, on_tick, TICK_US);
-}
-
-/* Serve until @p count clients signed in or failed, or the deadline passed. */
-static bool wait_signed_in(struct lws_context *ctx, int count, int64_t deadline)
-{
-    bool done = false;
-
-    while (!done && now_ns() < deadline) {
-        lws_service(ctx, 0);
-        pthread_mutex_lock(&G.mu);
-        done = G.signed_in + G.failed >= count;
-        pthread_mutex_unlock(&G.mu);
-    }
-    return done;
-}
-
-static const struct lws_protocols PROTOCOLS[] = {
-    {"load", callback, sizeof(client_t), 1 << 16, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-
 /* URL: http://HOST:PORT[/base] -> host, port and the path <base>/api/ (as xo-lib). */
 static bool parse_url(const char *url, char *host, size_t host_size, int *port, char *path,
                       size_t path_size)
@@ -358,13 +473,12 @@ static bool parse_url(const char *url, char *host, size_t host_size, int *port, 
 
 int main(int argc, char **argv)
 {
-    struct lws_context_creation_info info;
-    struct lws_context *ctx;
     char host[256], path[512];
-    int port, n, rc = 1;
+    int port, n, rc = 1, ep;
     pthread_t in_thread;
     int64_t deadline;
-    bool ready = false;
+    bool ready = true;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
 
     if (argc != 4 || !strcmp(argv[1], "--help")) {
         fprintf(stderr, "usage: latency_load_client URL TOKEN N  (see the head of its source)\n");
@@ -373,45 +487,29 @@ int main(int argc, char **argv)
     n = atoi(argv[3]);
     G.token = argv[2];
     if (n <= 0 || strlen(G.token) > 512 || strpbrk(G.token, "\"\\") ||
-        !parse_url(argv[1], host, sizeof(host), &port, path, sizeof(path))) {
-        fprintf(stderr, "latency_load_client: bad URL, token or count\n");
+        !parse_url(argv[1], host, sizeof(host), &port, path, sizeof(path)) ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "latency_load_client: bad URL (http://<IPv4>:<port>), token or count\n");
         return 2;
     }
-    lws_set_log_level(LLL_ERR, NULL);
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = PROTOCOLS;
-    info.fd_limit_per_thread = (unsigned)n + 64;
-    ctx = lws_create_context(&info);
+    sa.sin_port = htons((uint16_t)port);
+    ep = epoll_create1(EPOLL_CLOEXEC);
     G.clients = calloc((size_t)n, sizeof(client_t));
-    if (!ctx || !G.clients) {
-        fprintf(stderr, "latency_load_client: cannot create the context\n");
+    if (ep < 0 || !G.clients) {
+        fprintf(stderr, "latency_load_client: out of memory\n");
         return 1;
     }
     G.n = n;
-    G.ctx = ctx;
     G.since_ns = now_ns();
-    lws_sul_schedule(ctx, 0, &tick, on_tick, TICK_US);
     deadline = now_ns() + (int64_t)(120 + n / 10) * 1000000000;
-    for (int i = 0; i < n; i++) {
-        struct lws_client_connect_info ci;
-        memset(&ci, 0, sizeof(ci));
-        ci.context = ctx;
-        ci.address = host;
-        ci.port = port;
-        ci.path = path;
-        ci.host = host;
-        ci.origin = host;
-        ci.protocol = NULL;
-        ci.local_protocol_name = "load";
-        ci.userdata = &G.clients[i];
-        ci.pwsi = &G.clients[i].wsi;
-        if (!lws_client_connect_via_info(&ci)) {
-            G.failed++;
-            G.clients[i].closed = true;
-        }
-        if (i % 50 == 49 || i == n - 1) /* 50 at a time, as the node client opens them */
-            ready = wait_signed_in(ctx, i + 1, deadline);
+    for (int i = 0; i < n && ready; i++) {
+        client_t *c = &G.clients[i];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (!open_client(c, &sa, host, port, path) ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0 || !parse_frames(c))
+            close_client(c);
+        else if (i % 50 == 49 || i == n - 1) /* 50 at a time, as the node client opens them */
+            ready = serve(ep, deadline, i + 1);
     }
     if (G.failed || !ready) {
         fprintf(stderr, "latency_load_client: %d of %d clients signed in (%s)\n", G.signed_in, n,
@@ -422,16 +520,18 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (pthread_create(&in_thread, NULL, stdin_run, NULL) != 0)
         goto done;
-    while (!atomic_load(&G.quit))
-        lws_service(ctx, 100);
+    serve(ep, INT64_MAX, 0);
     pthread_join(in_thread, NULL);
     rc = 0;
 done:
-    lws_context_destroy(ctx);
     for (int i = 0; i < n; i++) {
+        if (G.clients[i].fd > 0)
+            close(G.clients[i].fd);
+        free(G.clients[i].in);
         free(G.clients[i].msg);
         free(G.clients[i].seen);
     }
     free(G.clients);
+    close(ep);
     return rc;
 }
