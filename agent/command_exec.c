@@ -103,7 +103,9 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->partition = -1;
     c->replay = cmd_replay_new();
     c->patch_worker = patch_worker_new();
-    err = c->replay && c->patch_worker ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    c->patch_watch = patch_watch_new();
+    err = c->replay && c->patch_worker && c->patch_watch ? load_keys(c, keys, errstr, errstr_size)
+                                                         : XO_ERR_NOMEM;
     if (err == XO_OK)
         err = load_sign_key(c, errstr, errstr_size);
     c->policy.allowed_ops = cmd_ops_all();
@@ -424,6 +426,8 @@ static void consume(agent_cmd_t *c)
             cmd_replay_evict(c->replay, xo_now_ms());
             last_evict = xo_now_ms();
         }
+        if (!m) /* idle: the watch of missing patches may check a host */
+            patch_watch_tick(c, c->patch_watch);
     }
 }
 
@@ -463,6 +467,8 @@ void agent_commands_free(agent_cmd_t *c)
         pthread_join(c->thread, NULL);
     agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
+    patch_watch_free(c->patch_watch);
+    patch_cache_free();
     if (c->session[0]) {
         json_object *ignored = NULL;
         char errstr[128];
