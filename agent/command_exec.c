@@ -89,7 +89,9 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->partition = -1;
     c->replay = cmd_replay_new();
     c->patch_worker = patch_worker_new();
-    err = c->replay && c->patch_worker ? load_keys(c, keys, errstr, errstr_size) : XO_ERR_NOMEM;
+    c->patch_watch = patch_watch_new();
+    err = c->replay && c->patch_worker && c->patch_watch ? load_keys(c, keys, errstr, errstr_size)
+                                                         : XO_ERR_NOMEM;
     if (err == XO_OK)
         err = load_sign_key(c, errstr, errstr_size);
     c->policy.allowed_ops = cmd_ops_all();
@@ -451,6 +453,8 @@ static void consume(agent_cmd_t *c)
             cmd_replay_evict(c->replay, xo_now_ms());
             last_evict = xo_now_ms();
         }
+        if (!m) /* idle: the watch of missing patches may check a host */
+            patch_watch_tick(c, c->patch_watch);
     }
 }
 
@@ -509,6 +513,8 @@ void agent_commands_free(agent_cmd_t *c)
     cmd_pool_free(c->workers);       /* its workers hand nothing to the threads freed below */
     agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
+    patch_watch_free(c->patch_watch);
+    patch_cache_free();
     if (c->session[0]) {
         json_object *ignored = NULL;
         char errstr[128];

@@ -19,6 +19,7 @@
 
 typedef struct patch_worker patch_worker_t;
 typedef struct cmd_pool cmd_pool_t;
+typedef struct patch_watch patch_watch_t;
 
 struct agent_cmd {
     agent_t *a;                /**< shared; status under a->status_lock */
@@ -45,6 +46,8 @@ struct agent_cmd {
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
     int concurrency;              /**< commands.concurrency: accepted commands not yet done */
     cmd_pool_t *workers;          /**< owned: the threads that run accepted commands */
+    patch_watch_t *patch_watch;   /**< owned: hosts' missing patches on their records */
+    bool patch_no_wait;           /**< set by the watch: a busy updater plugin is not waited for */
 };
 
 /** The outcome of one executed command, for the terminal result. */
@@ -60,6 +63,15 @@ typedef struct {
 patch_worker_t *patch_worker_new(void);
 /** Waits for a running job (it ends soon once agent_stop is set). */
 void patch_worker_free(patch_worker_t *w);
+/** Whether an installation or a rolling update runs on the worker. */
+bool patch_worker_busy(patch_worker_t *w);
+/* patch_watch.c: hosts' missing patches kept on their records (docs/patching.md) */
+patch_watch_t *patch_watch_new(void);
+void patch_watch_free(patch_watch_t *w);
+/** On the command thread between commands: check at most one host when due. */
+void patch_watch_tick(agent_cmd_t *c, patch_watch_t *w);
+/* patch_cache.c: at the agent's end, forget the catalogue and the listings it remembers */
+void patch_cache_free(void);
 /* patch_rolling.c */
 /** At start: a rolling update that a previous agent left unfinished (its checkpoint in the
  *  pool's other_config) goes on, on the patch worker, under its command id. */
@@ -102,6 +114,11 @@ void cmd_console_report(void *opaque, const char *cmd_id, const char *state, jso
  *  callable from any thread on a context of its own (transfer workers). */
 xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
                            const char *reason);
+
+/** A `progress` result with the bytes moved so far and a description of the step as its
+ *  `result` (borrowed; pool.installPatches: {step, host, patch, downloaded, uploaded}). */
+xo_err_t cmd_publish_progress(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                              json_object *result);
 
 /* command_ops.c */
 /**
@@ -148,6 +165,7 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
 /** vm.exportTo: hand the transfer to a worker thread (out->detached): its outcome comes
  *  later, with progress and bytes, from that worker. */
 xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
+xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out);
 
 /* command_copy.c */
 /** vm.copy within the pool: VM.copy of the VM, or of a temporary snapshot of a running VM

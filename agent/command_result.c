@@ -66,6 +66,15 @@ xo_err_t cmd_publish_bytes(agent_cmd_t *c, const char *id, double progress, uint
     return publish(c, &m, true);
 }
 
+xo_err_t cmd_publish_progress(agent_cmd_t *c, const char *id, double progress, uint64_t bytes,
+                              json_object *result)
+{
+    xo_result_msg_t m = {id,          c->pool, c->a->id, "progress", progress, (int64_t)bytes,
+                         xo_now_ms(), result,  NULL,     NULL,       NULL};
+
+    return publish(c, &m, true);
+}
+
 void cmd_publish_outcome(agent_cmd_t *c, const cmd_t *cmd, xo_err_t err, cmd_outcome_t *out)
 {
     if (err == XO_OK) {

@@ -126,6 +126,18 @@ static const xo_cfg_spec_t agent_spec[] = {
      "PEM CA bundle to verify the catalogue and patch downloads (default: the system's)."},
     {"patches.catalog_timeout_ms", XO_CFG_INT, "30000", 1000, 600000, false,
      "Whole-download timeout of the catalogue."},
+    {"patches.catalog_cache_s", XO_CFG_INT, "86400", 0, 604800, false,
+     "How long the catalogue is kept once fetched (xo-server: a day); 0 fetches it for every "
+     "listing and installation."},
+    {"patches.list_debounce_s", XO_CFG_INT, "60", 0, 3600, false,
+     "A host's missing patches asked again within this time get the same answer without asking "
+     "the host or the catalogue (xo-server: a minute); an installation's end forgets them."},
+    {"patches.check_interval_s", XO_CFG_INT, "0", 0, 604800, false,
+     "Every this many seconds, check each host's missing patches and keep a summary on the "
+     "host's record (other_config xo:missing_patches, the view's $missingPatches); an "
+     "installation's end checks again at once. 0: never. At least 60 when set."},
+    {"patches.watch_max_names", XO_CFG_INT, "100", 0, 1000, false,
+     "At most this many patch names in a host's summary (the count is always whole)."},
     {"patches.stall_timeout_s", XO_CFG_INT, "120", 5, 3600, false,
      "A patch download that receives nothing for this long fails."},
     {"patches.task_timeout_s", XO_CFG_INT, "3600", 10, 86400, false,
