@@ -453,7 +453,7 @@ static void consume(agent_cmd_t *c)
             cmd_replay_evict(c->replay, xo_now_ms());
             last_evict = xo_now_ms();
         }
-        if (!m) /* idle: the watch of missing patches may check a host */
+        if (b.n == 0 && room >= c->concurrency) /* idle: the watch may check a host */
             patch_watch_tick(c, c->patch_watch);
     }
 }
