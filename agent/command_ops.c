@@ -306,6 +306,8 @@ static const executor_fn executors[XO_OP_COUNT] = {
     [XO_OP_POOL_INSTALL_PATCHES] = patch_install_detached,
     [XO_OP_POOL_ROLLING_UPDATE] = patch_rolling_detached,
     [XO_OP_CONSOLE_OPEN] = op_console_open,
+    [XO_OP_POOL_LIST_POOL_MISSING_PATCHES] = patch_list_pool_missing,
+    [XO_OP_VM_EXPORT_RELAY] = cmd_op_export_relay, /* transfer.c */
 };
 
 bool cmd_can_run(cmd_op_t op)

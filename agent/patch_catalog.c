@@ -95,8 +95,8 @@ xo_err_t patch_catalog_fetch(const xo_config_t *cfg, xo_catalog_t **out, char *e
     else
         err = xo_catalog_parser_finish(f.parser, out, f.errstr, sizeof f.errstr);
     if (err == XO_OK)
-        xo_dbg(XO_DBG_XAPI, CATALOG_MOD, "event=catalog_fetched url=%s patches=%zu", url,
-               xo_catalog_patch_count(*out));
+        xo_info(CATALOG_MOD, "event=catalog_fetched url=%s patches=%zu", url,
+                xo_catalog_patch_count(*out));
     else if (!f.err && rc == CURLE_OK && status == 200)
         err = xo_seterr(errstr, errstr_size, err, "catalogue %s: %s", url, f.errstr);
 out:

@@ -28,24 +28,63 @@ typedef struct {
     size_t step, steps; /* progress: steps done of steps */
     int64_t last_progress_ms;
     uint64_t entry_size;
+    /* the step a progress result names (docs/patching.md, "Progress") */
+    const char *what;          /* "update", "download", "upload", "precheck", "apply" */
+    char host[64], patch[64];  /* uuids, "" when the step has none */
+    patch_download_t *dl;      /* the patch being streamed (borrowed), or NULL */
+    uint64_t downloaded, sent; /* bytes of the current patch */
 } install_t;
 
+/* One progress result: the fraction done, and the step with its bytes as the result (the
+ * results' `bytes`: the entry's bytes uploaded so far). */
 static void progress(install_t *in, double within)
 {
     double p = in->steps ? ((double)in->step + within) / (double)in->steps : 0;
+    json_object *r = json_object_new_object();
 
     if (p > 0.999)
         p = 0.999;
-    cmd_publish(in->c, in->cmd->id, "progress", p, NULL, NULL, NULL, NULL);
+    if (in->dl)
+        in->downloaded = patch_download_bytes(in->dl);
+    json_object_object_add(r, "step", json_object_new_string(in->what ? in->what : ""));
+    json_object_object_add(r, "host", in->host[0] ? json_object_new_string(in->host) : NULL);
+    json_object_object_add(r, "patch", in->patch[0] ? json_object_new_string(in->patch) : NULL);
+    json_object_object_add(r, "downloaded", json_object_new_int64((int64_t)in->downloaded));
+    json_object_object_add(r, "uploaded", json_object_new_int64((int64_t)in->sent));
+    cmd_publish_progress(in->c, in->cmd->id, p, in->sent, r);
+    json_object_put(r);
     in->last_progress_ms = xo_now_ms();
+}
+
+/* Enter a step (on @p host, a uuid or NULL) and say so. */
+static void step(install_t *in, const char *what, const char *host, double within)
+{
+    in->what = what;
+    snprintf(in->host, sizeof(in->host), "%s", host ? host : "");
+    progress(in, within);
 }
 
 static void on_sent(void *opaque, uint64_t sent)
 {
     install_t *in = opaque;
 
+    in->sent = sent;
     if (xo_now_ms() - in->last_progress_ms >= PROGRESS_EVERY_MS && in->entry_size)
         progress(in, 0.8 * (double)sent / (double)in->entry_size);
+}
+
+/* A host's uuid for the progress (@p buf "" when XAPI does not say). */
+static const char *host_uuid(install_t *in, const char *ref, char *buf, size_t size)
+{
+    cmd_outcome_t o = {0};
+    json_object *v = NULL;
+
+    buf[0] = '\0';
+    if (patch_call(in->c, "host.get_uuid", patch_arg(ref), &v, &o) == XO_OK)
+        snprintf(buf, size, "%s", json_object_get_string(v));
+    xo_xapi_error_clear(&o.xerr);
+    json_object_put(v);
+    return buf;
 }
 
 /* A call whose answer does not matter (cleanup), its error logged. */
@@ -161,8 +200,9 @@ static xo_err_t xcp_update(install_t *in)
     in->steps = n;
     for (size_t i = 0; err == XO_OK && i < n; i++) {
         const char *host = json_object_get_string(json_object_array_get_idx(in->hosts, i));
+        char uuid[64];
         in->step = i;
-        progress(in, 0);
+        step(in, "update", host_uuid(in, host, uuid, sizeof(uuid)), 0);
         xo_info(INSTALL_MOD, "event=host_update id=%s host=%s", in->cmd->id, host);
         err = xcp_update_host(in, host);
     }
@@ -238,7 +278,14 @@ static xo_err_t open_zip(install_t *in, const xo_catalog_patch_t *pt, xo_patch_k
 static xo_err_t upload(install_t *in, const char *url, patch_download_t *dl, xo_patchzip_t *zip)
 {
     char msg[512];
-    xo_err_t err = patch_upload(in->c->xapi, url, zip, on_sent, in, msg, sizeof(msg));
+    xo_err_t err;
+
+    in->dl = dl;
+    in->sent = 0;
+    step(in, "upload", NULL, 0);
+    err = patch_upload(in->c->xapi, url, zip, on_sent, in, msg, sizeof(msg));
+    in->downloaded = patch_download_bytes(dl);
+    in->dl = NULL;
 
     if (err == XO_ERR_IO || err == XO_ERR_TIMEOUT) {
         char why[300];
@@ -250,7 +297,9 @@ static xo_err_t upload(install_t *in, const char *url, patch_download_t *dl, xo_
         return patch_fail(in->out, err, "PATCH_UPLOAD_ERROR", msg);
     xo_info(INSTALL_MOD, "event=uploaded id=%s entry=%s bytes=%llu downloaded=%llu", in->cmd->id,
             xo_patchzip_name(zip), (unsigned long long)in->entry_size,
-            (unsigned long long)patch_download_bytes(dl));
+            (unsigned long long)in->downloaded);
+    in->sent = in->entry_size;
+    step(in, "upload", NULL, 0.8);
     return XO_OK;
 }
 
@@ -281,7 +330,7 @@ static xo_err_t install_legacy(install_t *in, const xo_catalog_patch_t *pt)
         err = patch_fail(in->out, XO_ERR_PARSE, "PATCH_UPLOAD_ERROR", "upload task without ref");
     if (err == XO_OK) {
         ref[strcspn(ref, "<")] = '\0';
-        progress(in, 0.85);
+        step(in, "apply", NULL, 0.85);
         err = patch_call(in->c, "pool_patch.pool_apply", patch_arg(ref), &v, in->out);
         if (err != XO_OK)
             call_quietly(in, "pool_patch.destroy", ref);
@@ -352,7 +401,10 @@ static xo_err_t precheck_all(install_t *in, const char *update)
 
     for (size_t i = 0; err == XO_OK && i < json_object_array_length(hosts); i++) {
         json_object *p = patch_arg(update), *v = NULL;
-        json_object_array_add(p, json_object_get(json_object_array_get_idx(hosts, i)));
+        const char *host = json_object_get_string(json_object_array_get_idx(hosts, i));
+        char uuid[64];
+        step(in, "precheck", host_uuid(in, host, uuid, sizeof(uuid)), 0.82);
+        json_object_array_add(p, json_object_new_string(host));
         err = patch_call(in->c, "pool_update.precheck", p, &v, in->out);
         json_object_put(v);
     }
@@ -387,12 +439,10 @@ static xo_err_t install_update(install_t *in, json_object *pool_rec, const xo_ca
     if (err == XO_OK)
         err = patch_call(in->c, "pool_update.introduce", patch_arg(json_object_get_string(vdi)),
                          &upd, in->out);
-    if (err == XO_OK) {
-        progress(in, 0.82);
+    if (err == XO_OK)
         err = precheck_all(in, json_object_get_string(upd));
-    }
     if (err == XO_OK) {
-        progress(in, 0.85);
+        step(in, "apply", NULL, 0.85);
         err = patch_call(in->c, "pool_update.pool_apply", patch_arg(json_object_get_string(upd)),
                          &v, in->out);
         applied = err == XO_OK;
@@ -441,7 +491,7 @@ static const char **strings_of(json_object *arr)
 }
 
 /* The master's missing patches (all, or those asked for and their requirements). */
-static xo_err_t xs_plan(install_t *in, json_object *master_rec, xo_catalog_t *cat,
+static xo_err_t xs_plan(install_t *in, json_object *master_rec, const xo_catalog_t *cat,
                         json_object *installed, xo_catalog_list_t *plan)
 {
     json_object *sv = patch_member(master_rec, "software_version"), *asked = NULL, *left = NULL;
@@ -476,7 +526,7 @@ static xo_err_t xs_plan(install_t *in, json_object *master_rec, xo_catalog_t *ca
 static xo_err_t xs_install(install_t *in, json_object *pool_rec)
 {
     json_object *master_rec = NULL, *installed = NULL;
-    xo_catalog_t *cat = NULL;
+    patch_catalog_ref_t *cat = NULL;
     xo_catalog_list_t plan = {0};
     bool updates;
     xo_err_t err =
@@ -490,25 +540,27 @@ static xo_err_t xs_install(install_t *in, json_object *pool_rec)
     if (!installed)
         err = XO_ERR_XAPI;
     if (err == XO_OK) {
-        err = patch_catalog_fetch(in->c->a->cfg, &cat, in->out->reason, sizeof(in->out->reason));
+        err = patch_catalog_get(in->c->a->cfg, &cat, in->out->reason, sizeof(in->out->reason));
         if (err != XO_OK)
             patch_fail(in->out, err, "PATCH_CATALOG_ERROR", in->out->reason);
     }
     if (err == XO_OK)
-        err = xs_plan(in, master_rec, cat, installed, &plan);
+        err = xs_plan(in, master_rec, patch_catalog_of(cat), installed, &plan);
     in->steps = plan.count;
     if (err == XO_OK && plan.count == 0)
         xo_info(INSTALL_MOD, "event=nothing_to_install id=%s", in->cmd->id);
     for (size_t i = 0; err == XO_OK && i < plan.count; i++) {
         in->step = i;
-        progress(in, 0);
+        snprintf(in->patch, sizeof(in->patch), "%s", plan.patches[i]->uuid);
+        in->downloaded = in->sent = 0;
+        step(in, "download", NULL, 0);
         xo_info(INSTALL_MOD, "event=patch_install id=%s patch=%s name=%s system=%s", in->cmd->id,
                 plan.patches[i]->uuid, plan.patches[i]->name_label, updates ? "update" : "legacy");
         err = updates ? install_update(in, pool_rec, plan.patches[i])
                       : install_legacy(in, plan.patches[i]);
     }
     xo_catalog_list_fini(&plan);
-    xo_catalog_free(cat);
+    patch_catalog_release(cat);
     json_object_put(installed);
     json_object_put(master_rec);
     return err;

@@ -25,6 +25,31 @@
 xo_err_t patch_catalog_fetch(const xo_config_t *cfg, xo_catalog_t **out, char *errstr,
                              size_t errstr_size);
 
+/* patch_cache.c: the catalogue and the listings, remembered (docs/patching.md, "Caches") */
+typedef struct patch_catalog_ref patch_catalog_ref_t;
+/**
+ * The catalogue: the one fetched less than patches.catalog_cache_s ago from the same URL,
+ * else patch_catalog_fetch()'s (then remembered; 0 s: never). Any thread.
+ * @param out receives a reference: patch_catalog_release() it.
+ * @returns XO_OK, or patch_catalog_fetch()'s errors.
+ */
+xo_err_t patch_catalog_get(const xo_config_t *cfg, patch_catalog_ref_t **out, char *errstr,
+                           size_t errstr_size);
+/** The catalogue of a reference (borrowed, valid until it is released). */
+const xo_catalog_t *patch_catalog_of(const patch_catalog_ref_t *r);
+/** Drop a reference (NULL is fine). */
+void patch_catalog_release(patch_catalog_ref_t *r);
+/** The generation of the listings: take it before listing, give it to patch_listing_put. */
+uint64_t patch_listing_gen(void);
+/** A host's (@p host ref) last listing, younger than patches.list_debounce_s, as a new
+ *  object (caller's), or NULL. */
+json_object *patch_listing_get(const xo_config_t *cfg, const char *host);
+/** Remember @p list (borrowed, kept as text) for @p host, unless patch_listing_forget()
+ *  ran since @p gen was taken (the list may predate an installation). */
+void patch_listing_put(const xo_config_t *cfg, const char *host, json_object *list, uint64_t gen);
+/** Forget every listing: an installation or a rolling update ended (any thread). */
+void patch_listing_forget(void);
+
 /* patch_stream.c: a zip from its URL into an XAPI upload handler, as one stream */
 typedef struct patch_download patch_download_t;
 /** Start downloading @p url (CA patches.ca_file; fails when stalled patches.stall_timeout_s). */
@@ -70,6 +95,13 @@ json_object *patch_installed(agent_cmd_t *c, json_object *host_rec, bool updates
  * The result is xo-server's answer (an array).
  */
 xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out);
+/**
+ * pool.listPoolMissingPatches on the resolved @p pool ref (the REST API's pool route):
+ * patch_list_missing() of every host of the pool, merged, each patch once (by uuid, or an
+ * XCP-ng package's name, version and release); a host's error is the command's.
+ */
+xo_err_t patch_list_pool_missing(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                 cmd_outcome_t *out);
 
 /* patch_worker.c: long patching commands on their own thread */
 /** An executor as command_ops.c dispatches them. */

@@ -72,7 +72,7 @@ static bool updater_busy(const cmd_outcome_t *out)
 xo_err_t patch_updater_call(agent_cmd_t *c, const char *host, const char *fn, json_object **v,
                             cmd_outcome_t *out)
 {
-    long tries = xo_config_get_int(c->a->cfg, "patches.busy_retries");
+    long tries = c->patch_no_wait ? 0 : xo_config_get_int(c->a->cfg, "patches.busy_retries");
     long pause = xo_config_get_int(c->a->cfg, "patches.busy_retry_ms");
     xo_err_t err;
 
@@ -194,7 +194,8 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
     json_object *sv = patch_member(rec, "software_version"), *installed = NULL;
     const char *sku = patch_str(patch_member(rec, "license_params"), "sku_type");
     bool updates = xo_catalog_uses_update_system(patch_str(sv, "platform_version"));
-    xo_catalog_t *cat = NULL;
+    patch_catalog_ref_t *ref = NULL;
+    const xo_catalog_t *cat;
     const xo_catalog_version_t *ver;
     xo_catalog_list_t list = {0};
     const char **ids = NULL;
@@ -204,11 +205,12 @@ static xo_err_t xs_missing(agent_cmd_t *c, json_object *rec, cmd_outcome_t *out)
     installed = patch_installed(c, rec, updates, out);
     if (!installed)
         return XO_ERR_XAPI;
-    err = patch_catalog_fetch(c->a->cfg, &cat, out->reason, sizeof(out->reason));
+    err = patch_catalog_get(c->a->cfg, &ref, out->reason, sizeof(out->reason));
     if (err != XO_OK) {
         patch_fail(out, err, "PATCH_CATALOG_ERROR", out->reason);
         goto done;
     }
+    cat = patch_catalog_of(ref);
     ver = xo_catalog_version(cat, patch_str(sv, "product_version"),
                              patch_str(sv, "product_version_text"));
     out->result = json_object_new_array();
@@ -232,12 +234,13 @@ done:
     }
     xo_catalog_list_fini(&list);
     free(ids);
-    xo_catalog_free(cat);
+    patch_catalog_release(ref);
     json_object_put(installed);
     return err;
 }
 
-xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
+/* A host's missing patches, asked now. */
+static xo_err_t list_fresh(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
 {
     json_object *rec = NULL;
     const char *brand;
@@ -254,5 +257,84 @@ xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, 
     else
         err = xs_missing(c, rec, out);
     json_object_put(rec);
+    return err;
+}
+
+/* As xo-server's listMissingPatches, debounced per host: a host asked again within
+ * patches.list_debounce_s gets the same answer without a call (an installation's end
+ * forgets it). Only answers are remembered, never errors. */
+xo_err_t patch_list_missing(agent_cmd_t *c, const cmd_t *cmd, const char *host, cmd_outcome_t *out)
+{
+    uint64_t gen = patch_listing_gen();
+    xo_err_t err;
+
+    out->result = patch_listing_get(c->a->cfg, host);
+    if (out->result) {
+        xo_info(PATCH_MOD, "event=list_missing_debounced id=%s host=%s", cmd->id, host);
+        return XO_OK;
+    }
+    err = list_fresh(c, cmd, host, out);
+    if (err == XO_OK)
+        patch_listing_put(c->a->cfg, host, out->result, gen);
+    return err;
+}
+
+/* A patch's key in a pool's list: the catalogue's uuid, or an XCP-ng package's name,
+ * version and release (the same package pending on two hosts is listed once). */
+static void patch_key(json_object *p, char *key, size_t size)
+{
+    const char *uuid = patch_str(p, "uuid");
+
+    if (uuid)
+        snprintf(key, size, "%s", uuid);
+    else
+        snprintf(key, size, "%s-%s-%s", patch_str(p, "name") ? patch_str(p, "name") : "",
+                 patch_str(p, "version") ? patch_str(p, "version") : "",
+                 patch_str(p, "release") ? patch_str(p, "release") : "");
+}
+
+/* Append the patches of @p list not yet in @p seen (keys) to @p all. */
+static void merge_patches(json_object *all, json_object *seen, json_object *list)
+{
+    size_t n = json_object_array_length(list);
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = json_object_array_get_idx(list, i);
+        char key[512];
+        patch_key(p, key, sizeof(key));
+        if (json_object_object_get_ex(seen, key, NULL))
+            continue;
+        json_object_object_add(seen, key, json_object_new_boolean(true));
+        json_object_array_add(all, json_object_get(p));
+    }
+}
+
+xo_err_t patch_list_pool_missing(agent_cmd_t *c, const cmd_t *cmd, const char *pool,
+                                 cmd_outcome_t *out)
+{
+    json_object *hosts = NULL, *seen = json_object_new_object(), *all = json_object_new_array();
+    xo_err_t err;
+
+    (void)pool; /* resolved by uuid on this agent's XAPI: it is this agent's pool */
+    err = patch_call(c, "host.get_all", json_object_new_array(), &hosts, out);
+    if (err == XO_OK && (!seen || !all))
+        err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; err == XO_OK && i < json_object_array_length(hosts); i++) {
+        const char *host = json_object_get_string(json_object_array_get_idx(hosts, i));
+        /* a host's error fails the whole list: a silently shorter list would read as
+         * "nothing missing" on that host */
+        err = patch_list_missing(c, cmd, host, out);
+        if (err == XO_OK)
+            merge_patches(all, seen, out->result);
+        json_object_put(out->result);
+        out->result = NULL;
+    }
+    if (err == XO_OK) {
+        out->result = all;
+        all = NULL;
+    }
+    json_object_put(all);
+    json_object_put(seen);
+    json_object_put(hosts);
     return err;
 }

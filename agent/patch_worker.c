@@ -114,6 +114,7 @@ static void *worker_main(void *arg)
     err = open_session(&wc, job->url, out.reason, sizeof(out.reason));
     if (err == XO_OK)
         err = job->fn(&wc, &job->cmd, job->ref, &out);
+    patch_listing_forget(); /* what was missing may be installed now: list again */
     finish(&wc, &job->cmd, err, &out);
     close_session(&wc);
     json_object_put(out.result);
@@ -125,6 +126,16 @@ static void *worker_main(void *arg)
     w->running[0] = '\0';
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+bool patch_worker_busy(patch_worker_t *w)
+{
+    bool busy;
+
+    pthread_mutex_lock(&w->lock);
+    busy = w->busy;
+    pthread_mutex_unlock(&w->lock);
+    return busy;
 }
 
 xo_err_t patch_worker_run(agent_cmd_t *c, const cmd_t *cmd, patch_exec_fn fn, const char *ref,

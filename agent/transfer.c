@@ -5,6 +5,8 @@
  * source agent, then pipes the link's frames into PUT /import on its host. Source:
  * vm.exportTo hands the command to an export worker, which waits for a transfer slot
  * (transfer.max_concurrent), pipes GET /export into the link, and publishes the outcome.
+ * vm.exportRelay (vm.export's download) is the same export piped into the gateway's relay
+ * instead (transfer_relay.c).
  * Workers have their own XAPI connection and session; the command thread never waits for
  * a transfer. Must not hold transfer bytes beyond one frame per worker, nor log tickets
  * or sessions.
@@ -25,12 +27,15 @@
 
 #include "command_int.h"
 #include "transfer_io.h"
+#include "transfer_relay.h"
 #include "xo_log.h"
+#include "xo_sign.h"
 
 #define TX_MOD         "transfer"
 #define TX_TICKETS     64 /**< prepared imports remembered at once */
 #define TX_WORKERS     16 /**< worker threads per agent: running + queued transfers */
 #define TX_TICKET_HEX  64
+#define TX_SOURCE_KEYS 8            /**< keys a ticket may name for its source (rotation) */
 #define TX_PROGRESS_MS 500          /**< at most one progress result per transfer per this */
 #define TX_ZSTD_IN     (128 * 1024) /**< export bytes read per compressed link frame */
 #define TX_ZSTD_LEVEL  1            /**< fast: the link must keep up with the host */
@@ -41,9 +46,11 @@
 typedef struct {
     bool used;
     char ticket[TX_TICKET_HEX + 1];
-    char source[128]; /**< the agent id allowed to present it */
-    char sr[64];      /**< destination SR uuid */
-    char name[256];   /**< the copy's name_label, "" to keep the exported one */
+    char source[128];                              /**< the agent id allowed to present it */
+    char keys[TX_SOURCE_KEYS][XO_PUB_B64_LEN + 1]; /**< one of which must sign the hello */
+    int nkeys;
+    char sr[64];    /**< destination SR uuid */
+    char name[256]; /**< the copy's name_label, "" to keep the exported one */
     int64_t expires;
 } tx_ticket_t;
 
@@ -58,6 +65,7 @@ struct tx_worker {
     char id[64];        /**< export: the command id */
     json_object *args;  /**< export: a private copy of the command's args */
     int64_t expires;    /**< export: the command's expiry */
+    bool relay;         /**< export: to the gateway's relay (vm.export), not to an agent */
     xo_key_t *sign_key; /**< export: its own handle on the agent's key (signs its results) */
     unsigned char *buf; /**< TX_FRAME_BUF bytes: the one data buffer of the transfer */
     /* zstd on the link (transfer.link_zstd, uncompressed exports only): one side each */
@@ -350,6 +358,39 @@ static const char *ticket_claim(agent_transfer_t *t, const char *ticket, const c
     return why;
 }
 
+/* ------------------------------------------------------------------ the hello's signature */
+
+/* What the source agent signs in its hello: the ticket, the destination's certificate
+ * fingerprint (so that a hello seen by one destination cannot be replayed to another) and
+ * the source's agent id, under a label of their own (no other signed message reads so). */
+static int hello_signed_bytes(char *buf, size_t size, const char *ticket, const char *pin,
+                              const char *source)
+{
+    char low[TX_PIN_HEX + 1];
+    size_t i;
+
+    for (i = 0; pin[i] && i < TX_PIN_HEX; i++)
+        low[i] = (char)(pin[i] >= 'A' && pin[i] <= 'F' ? pin[i] - 'A' + 'a' : pin[i]);
+    low[i] = '\0';
+    return snprintf(buf, size, "xo-transfer-hello/1\n%s\n%s\n%s", ticket, low, source);
+}
+
+/* True when one of the ticket's source keys signed this hello for this destination. */
+static bool hello_signed(const agent_transfer_t *t, const tx_ticket_t *k, const char *sig)
+{
+    char msg[512];
+    int n = hello_signed_bytes(msg, sizeof(msg), k->ticket, t->pin, k->source);
+    bool ok = false;
+
+    for (int i = 0; sig && n > 0 && (size_t)n < sizeof(msg) && !ok && i < k->nkeys; i++) {
+        xo_key_t *key = NULL;
+        ok = xo_key_from_public_b64(k->keys[i], strlen(k->keys[i]), &key) == XO_OK &&
+             xo_verify(key, msg, (size_t)n, sig, strlen(sig)) == XO_OK;
+        xo_key_free(key);
+    }
+    return ok;
+}
+
 /* ------------------------------------------------------------------ destination */
 
 /* Frames will be zstd: a decoder and its output buffer. */
@@ -360,7 +401,8 @@ static const char *want_zstd(tx_worker_t *wk)
     return wk->dctx && wk->zbuf ? NULL : "out of memory";
 }
 
-/* The link's hello: {"ticket", "source", "zstd"?}; answered {"ok":true} or {"error":…}. */
+/* The link's hello: {"ticket", "source", "sig", "zstd"?}; answered {"ok":true} or
+ * {"error":…}. Any presentation of a known ticket consumes it, a badly signed one too. */
 static const char *link_hello(tx_worker_t *wk, tx_conn_t *link, tx_ticket_t *k)
 {
     agent_transfer_t *t = wk->t;
@@ -376,6 +418,8 @@ static const char *link_hello(tx_worker_t *wk, tx_conn_t *link, tx_ticket_t *k)
     why = xo_msg_str(hello, "ticket") && xo_msg_str(hello, "source")
               ? ticket_claim(t, xo_msg_str(hello, "ticket"), xo_msg_str(hello, "source"), k)
               : "malformed hello";
+    if (!why && !hello_signed(t, k, xo_msg_str(hello, "sig")))
+        why = "the hello is not signed by the source pool's agent key";
     if (!why && json_object_object_get_ex(hello, "zstd", NULL))
         why = want_zstd(wk);
     json_object_put(hello);
@@ -459,6 +503,23 @@ static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, 
 
 /* PUT /import from the link; on any failure the import task is cancelled so that XAPI
  * removes what it created (no half VM). */
+/* The import broke on this side of the pipe. If XAPI ended its task first (task.cancel of
+ * it, an SR full, a bad checksum: the host stops reading), that task's record, and its
+ * reason in @p out; else NULL, and the task is cancelled (XAPI destroys what it made). */
+static json_object *import_ended(agent_cmd_t *w, const char *task, cmd_outcome_t *out)
+{
+    cmd_outcome_t probe = {0};
+    json_object *rec = task_end(w, task, 0, &probe);
+
+    xo_xapi_error_clear(&probe.xerr);
+    if (rec) {
+        task_failed(rec, out);
+        return rec;
+    }
+    task_drop(w, task, "task.cancel");
+    return NULL;
+}
+
 static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, const tx_ticket_t *k,
                            char *uuid, size_t size, uint64_t *bytes, cmd_outcome_t *out)
 {
@@ -483,9 +544,10 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, tx_conn_t *link, con
     if (err == XO_OK)
         err = pump_to_host(wk, link, &host, bytes, out);
     if (err != XO_OK)
-        task_drop(w, task, "task.cancel");
+        rec = import_ended(w, task, out);
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
-    rec = task_end(w, task, t->timeout_ms, out);
+    if (!rec)
+        rec = task_end(w, task, t->timeout_ms, out);
     if (err == XO_OK && !rec)
         err = fail(out, "IMPORT_ERROR", XO_ERR_TIMEOUT, "the import task did not end");
     else if (err == XO_OK && strcmp(xo_msg_str(rec, "status"), "success") != 0)
@@ -665,6 +727,22 @@ static bool split_endpoint(const char *ep, char *host, size_t size, int *port)
     return *port > 0 && *port < 65536;
 }
 
+/* The source's signature over its hello (hello_signed_bytes), with the agent's own key. */
+static xo_err_t hello_sign(tx_worker_t *wk, json_object *hello)
+{
+    char msg[512], sig[XO_SIG_B64_LEN + 1];
+    int n = hello_signed_bytes(msg, sizeof(msg), xo_msg_str(wk->args, "ticket"),
+                               xo_msg_str(wk->args, "fingerprint"), wk->t->a->id);
+    xo_err_t err;
+
+    if (n <= 0 || (size_t)n >= sizeof(msg))
+        return XO_ERR_INVALID;
+    err = xo_sign(wk->sign_key, msg, (size_t)n, sig);
+    if (err == XO_OK)
+        json_object_object_add(hello, "sig", json_object_new_string(sig));
+    return err;
+}
+
 /* Dial the destination, pinned to the certificate its prepare answered, and say hello. */
 static xo_err_t link_open(tx_worker_t *wk, tx_conn_t *link, cmd_outcome_t *out)
 {
@@ -690,6 +768,11 @@ static xo_err_t link_open(tx_worker_t *wk, tx_conn_t *link, cmd_outcome_t *out)
     }
     json_object_object_add(hello, "ticket", json_object_new_string(xo_msg_str(args, "ticket")));
     json_object_object_add(hello, "source", json_object_new_string(t->a->id));
+    err = hello_sign(wk, hello);
+    if (err != XO_OK) {
+        json_object_put(hello);
+        return fail(out, "TRANSFER_LINK_FAILED", err, "cannot sign the link's hello");
+    }
     if (wk->cctx)
         json_object_object_add(hello, "zstd", json_object_new_boolean(1));
     s = json_object_to_json_string_ext(hello, JSON_C_TO_STRING_PLAIN);
@@ -713,6 +796,10 @@ static xo_err_t link_send(tx_worker_t *wk, tx_conn_t *link, size_t n, cmd_outcom
     ZSTD_inBuffer in = {wk->buf + 4, n, 0};
     size_t left;
 
+    if (wk->relay)
+        return tx_relay_send(link, wk->buf + 4, n) == XO_OK
+                   ? XO_OK
+                   : fail(out, "RELAY_LOST", XO_ERR_IO, "the gateway's relay broke");
     if (!wk->cctx)
         return tx_frame_send(link, wk->buf, n) == XO_OK
                    ? XO_OK
@@ -765,12 +852,10 @@ static xo_err_t pump_to_link(agent_cmd_t *w, tx_worker_t *wk, const char *task, 
 
 /* After the body: the export task must have succeeded; then the end frame and the
  * destination's outcome. */
-static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *task, tx_conn_t *link,
-                            char *uuid, size_t size, cmd_outcome_t *out)
+/* The export's body ended: did its XAPI task succeed (a cancelled one ends the body too)? */
+static xo_err_t export_task_ok(agent_cmd_t *w, const char *task, cmd_outcome_t *out)
 {
-    unsigned char buf[TX_CONTROL_MAX + 1];
-    json_object *rec = task_end(w, task, 10000, out), *o;
-    size_t n = 0;
+    json_object *rec = task_end(w, task, 10000, out);
     xo_err_t err = XO_OK;
 
     if (!rec)
@@ -778,6 +863,35 @@ static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *tas
     if (strcmp(xo_msg_str(rec, "status"), "success") != 0)
         err = task_failed(rec, out);
     json_object_put(rec);
+    return err;
+}
+
+/* vm.export's download: dial the gateway's relay with the command's ticket, its
+ * certificate checked as the console relays check it (console.gateway_*). */
+static xo_err_t relay_open(tx_worker_t *wk, tx_conn_t *relay, cmd_outcome_t *out)
+{
+    const xo_config_t *cfg = wk->t->a->cfg;
+    tx_tls_opts_t tls = {.pin_sha256 = xo_config_get(cfg, "console.gateway_fingerprint"),
+                         .ca_file = xo_config_get(cfg, "console.gateway_ca_file"),
+                         .insecure = xo_config_get_bool(cfg, "console.gateway_insecure")};
+    char errstr[256];
+    xo_err_t err =
+        tx_relay_open(relay, xo_msg_str(wk->args, "relay"), xo_msg_str(wk->args, "ticket"), &tls,
+                      wk->t->timeout_ms, errstr, sizeof(errstr));
+
+    if (err == XO_ERR_BADSIG)
+        return fail(out, "RELAY_REFUSED", err, errstr);
+    return err == XO_OK ? XO_OK : fail(out, "RELAY_UNREACHABLE", err, errstr);
+}
+
+static xo_err_t finish_link(agent_transfer_t *t, agent_cmd_t *w, const char *task, tx_conn_t *link,
+                            char *uuid, size_t size, cmd_outcome_t *out)
+{
+    unsigned char buf[TX_CONTROL_MAX + 1];
+    json_object *o;
+    size_t n = 0;
+    xo_err_t err = export_task_ok(w, task, out);
+
     if (err != XO_OK)
         return err;
     if (tx_frame_write(link, NULL, 0) != XO_OK ||
@@ -827,16 +941,20 @@ static xo_err_t run_export(agent_transfer_t *t, agent_cmd_t *w, tx_worker_t *wk,
         json_object_put(rec);
     }
     if (err == XO_OK)
-        err = link_zstd(wk, out);
-    if (err == XO_OK)
+        err = wk->relay ? relay_open(wk, &link, out) : link_zstd(wk, out);
+    if (err == XO_OK && !wk->relay)
         err = link_open(wk, &link, out);
     if (err == XO_OK)
         err = pump_to_link(w, wk, task, &host, &link, bytes, out);
     tx_close(&host, false);
     if (err == XO_OK)
-        err = finish_link(t, w, task, &link, uuid, size, out);
+        err = wk->relay ? export_task_ok(w, task, out)
+                        : finish_link(t, w, task, &link, uuid, size, out);
     else
         task_drop(w, task, "task.cancel");
+    if (wk->relay && link.fd >= 0) /* the download's end: complete, or cut with the reason */
+        tx_relay_close(&link, err == XO_OK ? TX_RELAY_DONE : TX_RELAY_FAILED,
+                       err == XO_OK ? "the export is complete" : out->xerr.code);
     tx_close(&link, err == XO_OK); /* no end frame and no close_notify: the import aborts */
     task_drop(w, task, "task.destroy");
     return err;
@@ -877,7 +995,9 @@ static void *export_main(void *arg)
     tx_worker_t *wk = arg;
     agent_transfer_t *t = wk->t;
     cmd_outcome_t out = {0};
-    cmd_t cmd = {.id = wk->id, .args = wk->args, .op = XO_OP_VM_EXPORT_TO};
+    cmd_t cmd = {.id = wk->id,
+                 .args = wk->args,
+                 .op = wk->relay ? XO_OP_VM_EXPORT_RELAY : XO_OP_VM_EXPORT_TO};
     agent_cmd_t *w;
     char errstr[256], uuid[64] = "";
     uint64_t bytes = 0;
@@ -900,11 +1020,11 @@ static void *export_main(void *arg)
         err = fail(&out, "AGENT_STOPPED", XO_ERR_IO, "agent stopping");
     }
     /* logged before the outcome is published: whoever sees the outcome finds the line */
-    xo_info(TX_MOD, "event=export_done id=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
-            wk->id, (unsigned long long)bytes, wk->cctx != NULL,
+    xo_info(TX_MOD, "event=export_done id=%s to=%s bytes=%llu link_zstd=%d state=%s code=%s vm=%s",
+            wk->id, wk->relay ? "relay" : "agent", (unsigned long long)bytes, wk->cctx != NULL,
             err == XO_OK ? "success" : "failure", out.xerr.code, uuid);
-    if (err == XO_OK) {
-        json_object *r = json_object_new_string(uuid);
+    if (err == XO_OK) { /* the new VM's uuid across pools; true for a download */
+        json_object *r = wk->relay ? json_object_new_boolean(1) : json_object_new_string(uuid);
         cmd_publish_bytes(w, wk->id, 1, bytes, NULL);
         cmd_publish(w, wk->id, "success", 1, r, NULL, NULL, NULL);
         json_object_put(r);
@@ -920,6 +1040,28 @@ out:
 }
 
 /* ------------------------------------------------------------------ executors */
+
+/* The source keys of a vm.importPrepare into its ticket: each must decode to a key. */
+static bool source_keys(json_object *args, tx_ticket_t *k)
+{
+    json_object *keys = NULL;
+    size_t n;
+
+    json_object_object_get_ex(args, "source_keys", &keys);
+    n = json_object_is_type(keys, json_type_array) ? json_object_array_length(keys) : 0;
+    if (n == 0 || n > TX_SOURCE_KEYS)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *b64 = json_object_get_string(json_object_array_get_idx(keys, i));
+        xo_key_t *key = NULL;
+        if (!b64 || xo_key_from_public_b64(b64, strlen(b64), &key) != XO_OK)
+            return false;
+        xo_key_free(key);
+        snprintf(k->keys[i], sizeof(k->keys[i]), "%s", b64);
+    }
+    k->nkeys = (int)n;
+    return true;
+}
 
 xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
 {
@@ -939,6 +1081,9 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
         return err;
     snprintf(k.ticket, sizeof(k.ticket), "%s", xo_msg_str(cmd->args, "ticket"));
     snprintf(k.source, sizeof(k.source), "%s", xo_msg_str(cmd->args, "source"));
+    if (!source_keys(cmd->args, &k))
+        return fail(out, "TRANSFER_PREPARE_INVALID", XO_ERR_INVALID,
+                    "source_keys: 1 to 8 raw Ed25519 public keys in base64");
     snprintf(k.sr, sizeof(k.sr), "%s", xo_msg_str(cmd->args, "sr"));
     snprintf(k.name, sizeof(k.name), "%s", name ? name : "");
     k.expires = xo_now_ms() + t->ticket_ttl_ms;
@@ -953,13 +1098,13 @@ xo_err_t cmd_op_import_prepare(agent_cmd_t *c, const cmd_t *cmd, const char *vm,
     return XO_OK;
 }
 
-xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+/* Hand an export (to another agent, or to the gateway's relay) to a worker thread. */
+static xo_err_t start_export(agent_cmd_t *c, const cmd_t *cmd, bool relay, cmd_outcome_t *out)
 {
     agent_transfer_t *t = c->a->transfer;
     tx_worker_t *wk = NULL;
     const char *json = json_object_to_json_string_ext(cmd->args, JSON_C_TO_STRING_PLAIN);
 
-    (void)vm;
     if (!t)
         return fail(out, "TRANSFER_DISABLED", XO_ERR_UNSUPPORTED, "no transfer service");
     pthread_mutex_lock(&t->mu);
@@ -968,6 +1113,7 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
         snprintf(wk->id, sizeof(wk->id), "%s", cmd->id);
         wk->args = json_tokener_parse(json); /* a private copy: the command is freed soon */
         wk->expires = cmd->expires;
+        wk->relay = relay;
         /* the worker may outlive the command thread's context (shutdown): its own handle */
         wk->sign_key = xo_key_dup(c->sign_key);
     }
@@ -983,6 +1129,18 @@ xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_
     out->detached = true; /* the worker publishes the outcome */
     xo_info(TX_MOD, "event=command_detached id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
     return XO_OK;
+}
+
+xo_err_t cmd_op_export_to(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    (void)vm;
+    return start_export(c, cmd, false, out);
+}
+
+xo_err_t cmd_op_export_relay(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_outcome_t *out)
+{
+    (void)vm;
+    return start_export(c, cmd, true, out);
 }
 
 /* ------------------------------------------------------------------ life cycle */

@@ -6,21 +6,17 @@
  */
 #include "xo_catalog.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
-
 #include "xo_strmap.h"
+#include "xo_xml_guard.h"
 
 #define FEED_SLICE    ((size_t)64 << 10) /* largest slice handed to libxml2 at once */
 #define MAX_REQ_CHAIN 64                 /* requirements of requirements, at most */
-#define ERRMSG_SIZE   256
 
 /* ---------------------------------------------------------------------------------------- */
 /* The catalogue                                                                            */
@@ -113,17 +109,13 @@ typedef enum {
 } kind_t;
 
 struct xo_catalog_parser {
-    xmlParserCtxtPtr ctxt;
+    xo_xml_guard_t g; /* first: the guard's SAX callbacks find it at the user data */
     xo_catalog_limits_t lim;
     xo_catalog_t *cat;
     kind_t *stack; /* kinds of the open elements, lim.max_depth of them */
     size_t depth;
     size_t total;
     bool seen_root;
-    unsigned u8_need; /* UTF-8 continuation bytes still expected across feeds */
-    uint32_t u8_cp, u8_min;
-    xo_err_t err;
-    char errmsg[ERRMSG_SIZE];
 };
 
 static void fail(xo_catalog_parser_t *p, xo_err_t err, const char *fmt, ...)
@@ -131,16 +123,15 @@ static void fail(xo_catalog_parser_t *p, xo_err_t err, const char *fmt, ...)
 
 static void fail(xo_catalog_parser_t *p, xo_err_t err, const char *fmt, ...)
 {
+    char msg[XO_XML_GUARD_ERRMSG];
     va_list ap;
 
-    if (p->err != XO_OK)
+    if (p->g.err != XO_OK)
         return;
-    p->err = err;
     va_start(ap, fmt);
-    vsnprintf(p->errmsg, sizeof p->errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (p->ctxt)
-        xmlStopParser(p->ctxt);
+    xo_xml_guard_fail(&p->g, err, "%s", msg);
 }
 
 /* Copy an attribute value, NUL-terminated. Without entity substitution libxml2 hands every
@@ -256,7 +247,7 @@ static void start_patch(xo_catalog_parser_t *p, const xmlChar **attrs, int n)
     pt->timestamp = attr_dup(p, attrs, n, "timestamp");
     pt->guidance = attr_dup(p, attrs, n, "after-apply-guidance");
     stream = attr_dup(p, attrs, n, "update-stream");
-    if (p->err != XO_OK) {
+    if (p->g.err != XO_OK) {
         free(stream);
         return;
     }
@@ -292,7 +283,7 @@ static void start_version(xo_catalog_parser_t *p, const xmlChar **attrs, int n)
     v->timestamp = attr_dup(p, attrs, n, "timestamp");
     v->url = attr_dup(p, attrs, n, "url");
     latest = attr_dup(p, attrs, n, "latest");
-    if (p->err != XO_OK) {
+    if (p->g.err != XO_OK) {
         free(latest);
         return;
     }
@@ -357,7 +348,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     kind_t kind;
 
     (void)prefix, (void)uri, (void)nb_namespaces, (void)namespaces, (void)nb_defaulted;
-    if (p->err != XO_OK)
+    if (p->g.err != XO_OK)
         return;
     if (p->depth >= p->lim.max_depth) {
         fail(p, XO_ERR_LIMIT, "elements nest deeper than %zu", p->lim.max_depth);
@@ -381,84 +372,20 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     xo_catalog_parser_t *p = ctx;
 
     (void)localname, (void)prefix, (void)uri;
-    if (p->err == XO_OK && p->depth)
+    if (p->g.err == XO_OK && p->depth)
         p->depth--;
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* SAX plumbing: no DTD, no entity, no processing instruction                               */
-
-static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id, const xmlChar *sys_id)
-{
-    (void)name, (void)ext_id, (void)sys_id;
-    fail(ctx, XO_ERR_PARSE, "DTD not allowed");
-}
-
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content)
-{
-    (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
-    fail(ctx, XO_ERR_PARSE, "DTD not allowed (entity declaration)");
-}
-
-static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
-{
-    (void)name;
-    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
-    return NULL;
-}
-
-static void on_reference(void *ctx, const xmlChar *name)
-{
-    (void)name;
-    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
-}
-
-static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
-{
-    (void)target, (void)data;
-    fail(ctx, XO_ERR_PARSE, "processing instructions not allowed");
-}
-
-static void on_xml_error(void *ctx, xmlErrorPtr e)
-{
-    char msg[160];
-    size_t n;
-
-    if (!e || e->level < XML_ERR_ERROR)
-        return;
-    snprintf(msg, sizeof msg, "%s", e->message ? e->message : "unknown");
-    n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    fail(ctx, XO_ERR_PARSE, "XML error at line %d: %s", e->line, msg);
-}
-
+/* The guards (no DTD, no entity, no processing instruction), then the elements. */
 static void init_sax(xmlSAXHandler *sax)
 {
-    memset(sax, 0, sizeof *sax);
-    sax->initialized = XML_SAX2_MAGIC;
+    xo_xml_guard_sax(sax);
     sax->startElementNs = on_start;
     sax->endElementNs = on_end;
-    sax->internalSubset = on_dtd;
-    sax->externalSubset = on_dtd;
-    sax->entityDecl = on_entity_decl;
-    sax->getEntity = on_get_entity;
-    sax->getParameterEntity = on_get_entity;
-    sax->reference = on_reference;
-    sax->processingInstruction = on_pi;
-    sax->serror = on_xml_error;
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Public parser API                                                                        */
-
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-    xmlInitParser();
-}
 
 static void apply_defaults(xo_catalog_limits_t *l)
 {
@@ -481,7 +408,6 @@ xo_catalog_parser_t *xo_catalog_parser_new(const xo_catalog_limits_t *limits)
 
     if (!p)
         return NULL;
-    pthread_once(&xml_once, xml_init);
     if (limits)
         p->lim = *limits;
     apply_defaults(&p->lim);
@@ -494,12 +420,8 @@ xo_catalog_parser_t *xo_catalog_parser_new(const xo_catalog_limits_t *limits)
     if (!p->cat->patch_index || !p->cat->version_index)
         goto fail;
     init_sax(&sax);
-    p->ctxt = xmlCreatePushParserCtxt(&sax, p, NULL, 0, NULL);
-    if (!p->ctxt)
+    if (xo_xml_guard_init(&p->g, &sax, p) != XO_OK)
         goto fail;
-    /* No NOENT (no entity substitution), no DTDLOAD/DTDATTR, never the network; input is
-     * UTF-8 whatever the document declares (check_utf8 enforces it). */
-    xmlCtxtUseOptions(p->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
     return p;
 fail:
     xo_catalog_parser_free(p);
@@ -510,8 +432,7 @@ void xo_catalog_parser_free(xo_catalog_parser_t *p)
 {
     if (!p)
         return;
-    if (p->ctxt)
-        xmlFreeParserCtxt(p->ctxt);
+    xo_xml_guard_fini(&p->g);
     xo_catalog_free(p->cat);
     free(p->stack);
     free(p);
@@ -521,33 +442,11 @@ void xo_catalog_parser_free(xo_catalog_parser_t *p)
  * converter is ever involved (a UTF-16 or Latin-1 document is refused here). */
 static void check_utf8(xo_catalog_parser_t *p, const unsigned char *s, size_t n)
 {
-    for (size_t i = 0; i < n && p->err == XO_OK; i++) {
-        unsigned char c = s[i];
-        if (p->u8_need) {
-            if ((c & 0xC0) != 0x80)
-                goto bad;
-            p->u8_cp = (p->u8_cp << 6) | (c & 0x3F);
-            if (--p->u8_need == 0 && (p->u8_cp < p->u8_min || p->u8_cp > 0x10FFFF ||
-                                      (p->u8_cp >= 0xD800 && p->u8_cp <= 0xDFFF)))
-                goto bad;
-            continue;
-        }
-        if (c == 0)
-            goto bad;
-        if (c < 0x80)
-            continue;
-        if (c >= 0xC2 && c <= 0xDF)
-            p->u8_need = 1, p->u8_cp = c & 0x1F, p->u8_min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            p->u8_need = 2, p->u8_cp = c & 0x0F, p->u8_min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            p->u8_need = 3, p->u8_cp = c & 0x07, p->u8_min = 0x10000;
-        else
-            goto bad;
-    }
-    return;
-bad:
-    fail(p, XO_ERR_PARSE, "the document is not UTF-8 text (byte %zu)", p->total);
+    size_t bad_at;
+    bool nul;
+
+    if (!xo_xml_guard_utf8(&p->g, s, n, &bad_at, &nul))
+        fail(p, XO_ERR_PARSE, "the document is not UTF-8 text (byte %zu)", p->total);
 }
 
 xo_err_t xo_catalog_parser_feed(xo_catalog_parser_t *p, const char *data, size_t len, char *errstr,
@@ -555,7 +454,7 @@ xo_err_t xo_catalog_parser_feed(xo_catalog_parser_t *p, const char *data, size_t
 {
     if (!p || (!data && len))
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "no parser or no data");
-    while (len && p->err == XO_OK) {
+    while (len && p->g.err == XO_OK) {
         size_t n = len < FEED_SLICE ? len : FEED_SLICE;
         if (n > p->lim.max_total - p->total) {
             fail(p, XO_ERR_LIMIT, "the document is over the limit of %zu bytes", p->lim.max_total);
@@ -563,13 +462,13 @@ xo_err_t xo_catalog_parser_feed(xo_catalog_parser_t *p, const char *data, size_t
         }
         check_utf8(p, (const unsigned char *)data, n);
         p->total += n;
-        if (p->err == XO_OK && xmlParseChunk(p->ctxt, data, (int)n, 0) != 0)
+        if (p->g.err == XO_OK && xmlParseChunk(p->g.ctxt, data, (int)n, 0) != 0)
             fail(p, XO_ERR_PARSE, "malformed XML");
         data += n;
         len -= n;
     }
-    if (p->err != XO_OK)
-        return xo_seterr(errstr, errstr_size, p->err, "%s", p->errmsg);
+    if (p->g.err != XO_OK)
+        return xo_seterr(errstr, errstr_size, p->g.err, "%s", p->g.errmsg);
     return XO_OK;
 }
 
@@ -578,14 +477,14 @@ xo_err_t xo_catalog_parser_finish(xo_catalog_parser_t *p, xo_catalog_t **out, ch
 {
     if (!p || !out)
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "no parser or no output");
-    if (p->err == XO_OK && p->u8_need)
+    if (p->g.err == XO_OK && xo_xml_guard_utf8_pending(&p->g))
         fail(p, XO_ERR_PARSE, "the document ends inside a UTF-8 sequence");
-    if (p->err == XO_OK && xmlParseChunk(p->ctxt, NULL, 0, 1) != 0)
+    if (p->g.err == XO_OK && xmlParseChunk(p->g.ctxt, NULL, 0, 1) != 0)
         fail(p, XO_ERR_PARSE, "malformed XML");
-    if (p->err == XO_OK && (!p->seen_root || p->depth || !p->ctxt->wellFormed))
+    if (p->g.err == XO_OK && (!p->seen_root || p->depth || !p->g.ctxt->wellFormed))
         fail(p, XO_ERR_PARSE, "the document is incomplete");
-    if (p->err != XO_OK)
-        return xo_seterr(errstr, errstr_size, p->err, "%s", p->errmsg);
+    if (p->g.err != XO_OK)
+        return xo_seterr(errstr, errstr_size, p->g.err, "%s", p->g.errmsg);
     *out = p->cat;
     p->cat = NULL;
     return XO_OK;

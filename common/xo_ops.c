@@ -95,6 +95,9 @@ static const xo_op_param_t p_import_prepare[] = {
     P_TICKET,
     {"source", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 128, NULL,
      "the agent id of the only source agent the ticket admits"},
+    {"source_keys", XO_ARG_STRING_LIST, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 44, 44, NULL,
+     "the public keys (raw Ed25519, base64; at most 8) the gateway trusts for the source "
+     "pool's agent: the link's hello must be signed by one of them"},
     {"name", XO_ARG_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
      "the imported VM's name_label (default: the exported one)"},
     P_END};
@@ -136,6 +139,12 @@ static const xo_op_param_t p_install_patches[] = {
      "XenServer: uuids of the catalogue's patches to install (default: every missing one)"},
     P_END};
 
+/* pool.listPoolMissingPatches: the REST API's GET /pools/<id>/missing_patches. */
+static const xo_op_param_t p_pool_patches[] = {
+    {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
+     "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
+    P_END};
+
 static const xo_op_param_t p_rolling_update[] = {
     {"id", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 1, 64, NULL,
      "the pool's uuid (xo-server's object id); the agent checks it is its pool"},
@@ -153,6 +162,17 @@ static const xo_op_param_t p_console_open[] = {
      "single-use relay ticket the agent presents to the gateway (base64url, 32 random bytes)"},
     {"relay", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 8, 512, NULL,
      "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
+    P_END};
+
+/* vm.export's download: the VM's export streamed to the gateway's relay (docs/streaming.md) */
+static const xo_op_param_t p_export_relay[] = {
+    P_ID,
+    {"ticket", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 43, 43, NULL,
+     "single-use relay ticket the agent presents to the gateway (base64url, 32 random bytes)"},
+    {"relay", XO_ARG_STRING, XO_PARAM_ARG, XO_PARAM_REQUIRED, NULL, 8, 512, NULL,
+     "the relay URL of the gateway that issued it (ws:// or wss://.../api/console-relay/<id>)"},
+    {"compress", XO_ARG_BOOLEAN_OR_STRING, XO_PARAM_ARG, 0, NULL, 0, 0, NULL,
+     "the export's compression, as vm.export's (true or \"gzip\": gzip, \"zstd\": zstd)"},
     P_END};
 
 #define R_END                                                                                      \
@@ -232,6 +252,17 @@ const xo_op_t xo_ops[XO_OP_COUNT] = {
                             "Open a VM's RFB console and relay it to the gateway (ticket).",
                             XO_PERM_OPERATE, XO_ON_VM | XO_ON_VM_CONTROLLER, XO_OP_INTERNAL,
                             p_console_open, NULL},
+    /* Xen Orchestra's REST API: GET /pools/<id>/missing_patches (no JSON-RPC method) */
+    [XO_OP_POOL_LIST_POOL_MISSING_PATCHES] = {"pool.listPoolMissingPatches",
+                                              "List the patches or updates a pool's hosts are "
+                                              "missing, each once.",
+                                              XO_PERM_ADMINISTRATE, XO_ON_POOL, XO_OP_INTERNAL,
+                                              p_pool_patches, NULL},
+    [XO_OP_VM_EXPORT_RELAY] = {"vm.exportRelay",
+                               "vm.export's download: stream the VM's export (of a temporary "
+                               "snapshot when it runs) to the gateway's relay (ticket).",
+                               XO_PERM_ADMINISTRATE, XO_ON_VM | XO_ON_VM_SNAPSHOT, XO_OP_INTERNAL,
+                               p_export_relay, NULL},
 };
 
 /* ------------------------------------------------------------------ lookups */

@@ -154,6 +154,35 @@ void xo_key_free(xo_key_t *key)
     free(key);
 }
 
+xo_err_t xo_key_public_b64(const xo_key_t *key, char b64[XO_PUB_B64_LEN + 1])
+{
+    unsigned char raw[32];
+    size_t raw_len = sizeof(raw);
+
+    if (EVP_PKEY_get_raw_public_key(key->pkey, raw, &raw_len) != 1 || raw_len != sizeof(raw))
+        return XO_ERR_CRYPTO;
+    EVP_EncodeBlock((unsigned char *)b64, raw, (int)raw_len);
+    return XO_OK;
+}
+
+xo_err_t xo_key_from_public_b64(const char *b64, size_t len, xo_key_t **out)
+{
+    unsigned char raw[33]; /* 44 base64 characters decode to 33 bytes, the last padding */
+    EVP_PKEY *pkey;
+    xo_err_t err;
+
+    if (len != XO_PUB_B64_LEN || b64[43] != '=' ||
+        EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len) != 33)
+        return XO_ERR_BADSIG;
+    pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, 32);
+    if (!pkey) {
+        ERR_clear_error();
+        return XO_ERR_BADSIG;
+    }
+    err = key_wrap(pkey, out);
+    return err == XO_ERR_CRYPTO ? XO_ERR_BADSIG : err;
+}
+
 xo_err_t xo_sign(const xo_key_t *key, const void *data, size_t len,
                  char sig_b64[XO_SIG_B64_LEN + 1])
 {

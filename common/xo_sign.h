@@ -15,6 +15,7 @@
 
 #define XO_KEY_ID_LEN  16 /**< hex digits of a key id */
 #define XO_SIG_B64_LEN 88 /**< base64 characters of a signature */
+#define XO_PUB_B64_LEN 44 /**< base64 characters of a raw 32-byte public key */
 
 typedef struct xo_key xo_key_t;
 
@@ -46,6 +47,21 @@ const char *xo_key_id(const xo_key_t *key);
 xo_key_t *xo_key_dup(const xo_key_t *key);
 
 void xo_key_free(xo_key_t *key);
+
+/**
+ * @brief The raw 32-byte public key in base64 (RFC 8032's encoding), the form a key takes
+ *        inside a message (vm.importPrepare's source_keys).
+ * @param b64 receives XO_PUB_B64_LEN characters plus NUL.
+ * @returns XO_OK, XO_ERR_CRYPTO.
+ */
+xo_err_t xo_key_public_b64(const xo_key_t *key, char b64[XO_PUB_B64_LEN + 1]);
+
+/**
+ * @brief A public key from its raw base64 form (xo_key_public_b64's).
+ * @returns XO_OK (caller frees *out with xo_key_free), XO_ERR_BADSIG (not 44 base64
+ *          characters of 32 bytes, or not an Ed25519 point), XO_ERR_NOMEM.
+ */
+xo_err_t xo_key_from_public_b64(const char *b64, size_t len, xo_key_t **out);
 
 /**
  * @brief Sign @p data with a private key.

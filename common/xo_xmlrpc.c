@@ -19,12 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
+#include "xo_xml_guard.h"
 
 /* Largest slice handed to libxml2 at once: keeps its input buffer small. */
-#define FEED_SLICE  ((size_t)64 << 10)
-#define ERRMSG_SIZE 256
+#define FEED_SLICE ((size_t)64 << 10)
 
 /* ---------------------------------------------------------------------------------------- */
 /* Growable buffer                                                                          */
@@ -411,6 +409,8 @@ static const struct {
     {"nil", EL_NIL},
 };
 
+#define TAG_CACHE 32 /* a power of 2, above the number of XML-RPC element names */
+
 typedef struct {
     el_t el;
     unsigned nchild;  /* child elements seen so far */
@@ -421,8 +421,8 @@ typedef struct {
 } frame_t;
 
 struct xo_xmlrpc_decoder {
+    xo_xml_guard_t g; /* first: the guard's SAX callbacks find it at the user data */
     xo_xmlrpc_limits_t lim;
-    xmlParserCtxtPtr ctxt;
     frame_t *stack;
     size_t depth, cap;   /* open elements */
     size_t containers;   /* open struct/array elements */
@@ -438,11 +438,10 @@ struct xo_xmlrpc_decoder {
     size_t path_len;
     xo_xmlrpc_elem_cb cb;
     void *opaque;
-    xo_err_t err;
-    char errmsg[ERRMSG_SIZE];
-    /* UTF-8 check of the raw bytes, carried across chunks */
-    unsigned u8_need; /* continuation bytes still expected */
-    uint32_t u8_cp, u8_min;
+    /* element names seen, by address: libxml2 hands every name out of its parser's
+     * dictionary, so one name is one pointer and the table scan runs once per name */
+    const xmlChar *tag_seen[TAG_CACHE];
+    el_t tag_el[TAG_CACHE];
 };
 
 static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
@@ -450,16 +449,15 @@ static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
 
 static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
 {
+    char msg[XO_XML_GUARD_ERRMSG];
     va_list ap;
 
-    if (dec->err != XO_OK)
+    if (dec->g.err != XO_OK)
         return;
-    dec->err = err;
     va_start(ap, fmt);
-    vsnprintf(dec->errmsg, sizeof dec->errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (dec->ctxt)
-        xmlStopParser(dec->ctxt);
+    xo_xml_guard_fail(&dec->g, err, "%s", msg);
 }
 
 static const char *el_name(el_t el)
@@ -689,14 +687,14 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
 
     if (dec->depth >= max_elems) {
         fail(dec, XO_ERR_LIMIT, "XML nesting deeper than %zu elements", max_elems);
-        return dec->err;
+        return dec->g.err;
     }
     if (dec->depth == dec->cap) {
         size_t cap = dec->cap ? dec->cap * 2 : 16;
         frame_t *ns = realloc(dec->stack, cap * sizeof *ns);
         if (!ns) {
             fail(dec, XO_ERR_NOMEM, "out of memory");
-            return dec->err;
+            return dec->g.err;
         }
         dec->stack = ns;
         dec->cap = cap;
@@ -717,6 +715,17 @@ static el_t lookup_tag(const xmlChar *name)
     return EL_ROOT;
 }
 
+static el_t lookup_tag_cached(xo_xmlrpc_decoder_t *dec, const xmlChar *name)
+{
+    size_t slot = ((uintptr_t)name >> 3) & (TAG_CACHE - 1);
+
+    if (dec->tag_seen[slot] != name) {
+        dec->tag_seen[slot] = name;
+        dec->tag_el[slot] = lookup_tag(name);
+    }
+    return dec->tag_el[slot];
+}
+
 static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
 {
     if (++dec->containers > dec->lim.max_depth) {
@@ -734,10 +743,10 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 {
     xo_xmlrpc_decoder_t *dec = ctx;
     frame_t *p = top(dec);
-    el_t el = lookup_tag(localname);
+    el_t el = lookup_tag_cached(dec, localname);
 
     (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
-    if (dec->err != XO_OK)
+    if (dec->g.err != XO_OK)
         return;
     if (el == EL_ROOT || uri != NULL) {
         fail(dec, XO_ERR_PARSE, "unknown element <%.64s>", (const char *)localname);
@@ -771,7 +780,7 @@ static void on_text(void *ctx, const xmlChar *ch, int len)
     bool keep =
         is_scalar(el) || el == EL_NAME || el == EL_METHODNAME || (el == EL_VALUE && f->nchild == 0);
 
-    if (dec->err != XO_OK || len <= 0)
+    if (dec->g.err != XO_OK || len <= 0)
         return;
     if (!keep || el == EL_NIL) {
         if (!all_space((const char *)ch, (size_t)len))
@@ -938,7 +947,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     frame_t f;
 
     (void)localname, (void)prefix, (void)uri;
-    if (dec->err != XO_OK || dec->depth == 0)
+    if (dec->g.err != XO_OK || dec->depth == 0)
         return;
     f = dec->stack[--dec->depth];
     end_frame(dec, &f);
@@ -950,72 +959,15 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     }
 }
 
-/* ---------------------------------------------------------------------------------------- */
-/* SAX plumbing: DTDs, entities and errors                                                  */
-
-static void on_dtd(void *ctx, const xmlChar *name, const xmlChar *ext_id, const xmlChar *sys_id)
-{
-    (void)name, (void)ext_id, (void)sys_id;
-    fail(ctx, XO_ERR_PARSE, "DTD not allowed");
-}
-
-static void on_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                           const xmlChar *system_id, xmlChar *content)
-{
-    (void)name, (void)type, (void)public_id, (void)system_id, (void)content;
-    fail(ctx, XO_ERR_PARSE, "DTD not allowed (entity declaration)");
-}
-
-static xmlEntityPtr on_get_entity(void *ctx, const xmlChar *name)
-{
-    (void)name;
-    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
-    return NULL;
-}
-
-static void on_reference(void *ctx, const xmlChar *name)
-{
-    (void)name;
-    fail(ctx, XO_ERR_PARSE, "entity references not allowed");
-}
-
-static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
-{
-    (void)target, (void)data;
-    fail(ctx, XO_ERR_PARSE, "processing instructions not allowed");
-}
-
-static void on_xml_error(void *ctx, xmlErrorPtr e)
-{
-    char msg[160];
-    size_t n;
-
-    if (!e || e->level < XML_ERR_ERROR)
-        return;
-    snprintf(msg, sizeof msg, "%s", e->message ? e->message : "unknown");
-    n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    fail(ctx, XO_ERR_PARSE, "XML error at line %d: %s", e->line, msg);
-}
-
+/* The guards (no DTD, no entity, no processing instruction), then elements and text. */
 static void init_sax(xmlSAXHandler *sax)
 {
-    memset(sax, 0, sizeof *sax);
-    sax->initialized = XML_SAX2_MAGIC;
+    xo_xml_guard_sax(sax);
     sax->startElementNs = on_start;
     sax->endElementNs = on_end;
     sax->characters = on_text;
     sax->cdataBlock = on_text;
     sax->ignorableWhitespace = on_text;
-    sax->internalSubset = on_dtd;
-    sax->externalSubset = on_dtd;
-    sax->entityDecl = on_entity_decl;
-    sax->getEntity = on_get_entity;
-    sax->getParameterEntity = on_get_entity;
-    sax->reference = on_reference;
-    sax->processingInstruction = on_pi;
-    sax->serror = on_xml_error;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1040,14 +992,10 @@ xo_xmlrpc_decoder_t *xo_xmlrpc_decoder_new(const xo_xmlrpc_limits_t *limits)
     if (!dec->lim.max_total)
         dec->lim.max_total = XO_XMLRPC_DEFAULT_MAX_TOTAL;
     init_sax(&sax);
-    dec->ctxt = xmlCreatePushParserCtxt(&sax, dec, NULL, 0, NULL);
-    if (!dec->ctxt) {
+    if (xo_xml_guard_init(&dec->g, &sax, dec) != XO_OK) {
         free(dec);
         return NULL;
     }
-    /* No NOENT (no entity substitution), no DTDLOAD/DTDATTR, never the network; input is
-     * UTF-8 whatever the document declares (check_utf8 enforces it). */
-    xmlCtxtUseOptions(dec->ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_IGNORE_ENC);
     return dec;
 }
 
@@ -1062,8 +1010,7 @@ void xo_xmlrpc_decoder_free(xo_xmlrpc_decoder_t *dec)
     free(dec->method);
     json_object_put(dec->result);
     json_object_put(dec->fault);
-    if (dec->ctxt)
-        xmlFreeParserCtxt(dec->ctxt);
+    xo_xml_guard_fini(&dec->g);
     free(dec);
 }
 
@@ -1085,65 +1032,29 @@ xo_err_t xo_xmlrpc_decoder_set_stream(xo_xmlrpc_decoder_t *dec, const char *cons
 
 static xo_err_t report(const xo_xmlrpc_decoder_t *dec, char *errstr, size_t errstr_size)
 {
-    return xo_seterr(errstr, errstr_size, dec->err, "%s", dec->errmsg);
+    return xo_seterr(errstr, errstr_size, dec->g.err, "%s", dec->g.errmsg);
 }
 
 /* Input must be UTF-8 without NUL bytes: checked here, before libxml2, so that no charset
  * converter (whose errors libxml2 prints to stderr) is ever involved. */
 static void check_utf8(xo_xmlrpc_decoder_t *dec, const unsigned char *s, size_t n)
 {
-    const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+    size_t bad_at;
+    bool nul;
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c;
-        uint32_t cp;
-        /* Fast path: 8 bytes of ASCII without NUL at a time (most of any XAPI document). */
-        while (!dec->u8_need && i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, sizeof(w));
-            if ((w & high) || ((w - ones) & ~w & high))
-                break;
-            i += 8;
-        }
-        if (i >= n)
-            break;
-        c = s[i];
-        if (dec->u8_need) {
-            if ((c & 0xC0) != 0x80)
-                goto bad;
-            dec->u8_cp = (dec->u8_cp << 6) | (c & 0x3F);
-            cp = dec->u8_cp;
-            if (--dec->u8_need == 0 &&
-                (cp < dec->u8_min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
-                goto bad;
-            continue;
-        }
-        if (c == 0) {
-            fail(dec, XO_ERR_PARSE, "NUL byte at offset %" PRIu64, dec->total + i);
-            return;
-        }
-        if (c < 0x80)
-            continue;
-        if (c >= 0xC2 && c <= 0xDF)
-            dec->u8_need = 1, dec->u8_cp = c & 0x1F, dec->u8_min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            dec->u8_need = 2, dec->u8_cp = c & 0x0F, dec->u8_min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            dec->u8_need = 3, dec->u8_cp = c & 0x07, dec->u8_min = 0x10000;
-        else
-            goto bad;
-        continue;
-    bad:
-        fail(dec, XO_ERR_PARSE, "invalid UTF-8 at offset %" PRIu64, dec->total + i);
+    if (xo_xml_guard_utf8(&dec->g, s, n, &bad_at, &nul))
         return;
-    }
+    if (nul)
+        fail(dec, XO_ERR_PARSE, "NUL byte at offset %" PRIu64, dec->total + bad_at);
+    else
+        fail(dec, XO_ERR_PARSE, "invalid UTF-8 at offset %" PRIu64, dec->total + bad_at);
 }
 
 static void parse_chunk(xo_xmlrpc_decoder_t *dec, const char *chunk, size_t len, int terminate)
 {
-    int rc = xmlParseChunk(dec->ctxt, chunk, (int)len, terminate);
+    int rc = xmlParseChunk(dec->g.ctxt, chunk, (int)len, terminate);
 
-    if (rc != 0 && dec->err == XO_OK)
+    if (rc != 0 && dec->g.err == XO_OK)
         fail(dec, XO_ERR_PARSE, "XML error (libxml2 code %d)", rc);
 }
 
@@ -1155,19 +1066,19 @@ xo_err_t xo_xmlrpc_decoder_feed(xo_xmlrpc_decoder_t *dec, const char *chunk, siz
     if (!dec || (!chunk && len))
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decoder_feed: bad arguments");
     dec->started = true;
-    if (dec->err == XO_OK && len > dec->lim.max_total - dec->total)
+    if (dec->g.err == XO_OK && len > dec->lim.max_total - dec->total)
         fail(dec, XO_ERR_LIMIT, "document larger than %" PRIu64 " bytes", dec->lim.max_total);
-    if (dec->err == XO_OK)
+    if (dec->g.err == XO_OK)
         check_utf8(dec, (const unsigned char *)chunk, len);
-    if (dec->err == XO_OK)
+    if (dec->g.err == XO_OK)
         dec->total += len;
-    while (dec->err == XO_OK && len) {
+    while (dec->g.err == XO_OK && len) {
         n = len < FEED_SLICE ? len : FEED_SLICE;
         parse_chunk(dec, chunk, n, 0);
         chunk += n;
         len -= n;
     }
-    return dec->err == XO_OK ? XO_OK : report(dec, errstr, errstr_size);
+    return dec->g.err == XO_OK ? XO_OK : report(dec, errstr, errstr_size);
 }
 
 xo_err_t xo_xmlrpc_decoder_finish(xo_xmlrpc_decoder_t *dec, json_object **out, char *errstr,
@@ -1177,13 +1088,13 @@ xo_err_t xo_xmlrpc_decoder_finish(xo_xmlrpc_decoder_t *dec, json_object **out, c
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "decoder_finish: bad arguments");
     *out = NULL;
     dec->started = true;
-    if (dec->err == XO_OK && dec->u8_need)
+    if (dec->g.err == XO_OK && xo_xml_guard_utf8_pending(&dec->g))
         fail(dec, XO_ERR_PARSE, "document ends inside a UTF-8 sequence");
-    if (dec->err == XO_OK)
+    if (dec->g.err == XO_OK)
         parse_chunk(dec, NULL, 0, 1);
-    if (dec->err == XO_OK && !dec->done)
+    if (dec->g.err == XO_OK && !dec->done)
         fail(dec, XO_ERR_PARSE, "truncated document");
-    if (dec->err != XO_OK)
+    if (dec->g.err != XO_OK)
         return report(dec, errstr, errstr_size);
     if (dec->fault) {
         json_object *code = json_object_object_get(dec->fault, "faultCode");

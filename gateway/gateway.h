@@ -52,6 +52,7 @@
 typedef struct gw_commands gw_commands_t;
 /* bus/token_log.h: tokens shared through the tokens topic; forward-declared likewise */
 typedef struct gw_token_log gw_token_log_t;
+typedef struct gw_downloads gw_downloads_t;
 
 /** Limits, from the config table (docs/configuration-gateway.md, docs/security.md). */
 typedef struct {
@@ -83,6 +84,7 @@ typedef struct {
     gw_metrics_t *metrics;     /**< service thread only */
     gw_commands_t *commands;   /**< command bus (NULL in tests: actions answer an error) */
     gw_token_log_t *token_log; /**< tokens topic, for counters (NULL: tokens stay local) */
+    gw_downloads_t *downloads; /**< vm.export's pending downloads (NULL: vm.export refused) */
     gw_limits_t limits;
     gw_timeouts_t timeouts;
     int64_t started_ms;   /**< wall clock at start */

@@ -15,6 +15,7 @@
 
 #include <openssl/crypto.h>
 
+#include "api/downloads.h"
 #include "bus/commands.h"
 #include "bus/token_log.h"
 #include "gateway.h"
@@ -489,7 +490,8 @@ int main(int argc, char **argv)
     ctx.view = gw_view_new();
     ctx.notify = gw_notify_new();
     ctx.metrics = gw_metrics_new();
-    if (!ctx.view || !ctx.notify || !ctx.metrics) {
+    ctx.downloads = gw_downloads_new();
+    if (!ctx.view || !ctx.notify || !ctx.metrics || !ctx.downloads) {
         xo_error(MOD, "event=out_of_memory");
         goto out;
     }
@@ -549,6 +551,7 @@ out:
     gw_commands_free(ctx.commands);
     g_http = NULL;
     gw_metrics_free(ctx.metrics);
+    gw_downloads_free(ctx.downloads);
     gw_notify_free(ctx.notify);
     gw_view_free(ctx.view);
     gw_users_free(ctx.users);

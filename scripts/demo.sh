@@ -154,6 +154,8 @@ public_keys = $RUN/keys/gateway.pub
 [patches]
 catalog_url = $CATALOG/updates.xml
 ca_file = $CATALOG_CA
+# keep each host's missing patches on its record (the view's \$missingPatches), hourly
+check_interval_s = 3600
 CONF
   XO_AGENT_XAPI_PASSWORD=password "$BUILD/agent/xo-agent" --config "$RUN/agent-$s.conf" \
     >"$RUN/agent-$s.out" 2>"$RUN/agent-$s.log" &

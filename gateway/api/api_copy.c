@@ -1,7 +1,8 @@
 /*
  * api_copy.c - vm.copy across pools (api_copy.h, docs/streaming.md): a fresh single-use
  * ticket, vm.importPrepare to the destination pool's agent (the ticket admits only the
- * source pool's agent, named from its heartbeats), then vm.exportTo with the endpoint and
+ * source pool's agent, named from its heartbeats and known by the keys commands.agent_keys
+ * trusts for its pool), then vm.exportTo with the endpoint and
  * certificate fingerprint the destination answered. Both commands are signed, so the
  * ticket and the pin reach each agent from the gateway's key. Runs on the service thread
  * and only queues; never sees a byte of the VM.
@@ -97,12 +98,11 @@ static void prepared(void *opaque, const gw_cmd_reply_t *r)
     state_free(st);
 }
 
-static int fail_agentless(const char *pool, gw_xo_err_t *err)
+static int fail_pool(const char *code, const char *reason, const char *pool, gw_xo_err_t *err)
 {
-    char data[200];
+    char data[300];
 
-    snprintf(data, sizeof(data),
-             "{\"code\":\"NO_AGENT\",\"reason\":\"no agent is known for pool %.64s\"}", pool);
+    snprintf(data, sizeof(data), "{\"code\":\"%s\",\"reason\":\"%s %.64s\"}", code, reason, pool);
     return gw_xo_fail(err, GW_ERR_OP_FAILED, "operation failed", data);
 }
 
@@ -112,13 +112,13 @@ int gw_copy_across(gw_ctx_t *ctx, const gw_user_t *user, const gw_copy_req_t *re
     agent_of_t src = {req->vm_pool, ""};
     unsigned char raw[32];
     copy_state_t *st = calloc(1, sizeof(*st));
-    json_object *args = json_object_new_object();
+    json_object *args = json_object_new_object(), *keys = json_object_new_array();
     gw_cmd_waiter_t step = {.kind = GW_CMD_WAIT_CALL, .admin = w->admin, .then = prepared};
     gw_cmd_req_t prep = {"vm.importPrepare", args, req->sr_pool, req->sr, user->id, user->email};
     char cid[GW_CMD_ID_LEN + 1];
     int rc = -1;
 
-    if (!st || !args || RAND_bytes(raw, sizeof(raw)) != 1) {
+    if (!st || !args || !keys || RAND_bytes(raw, sizeof(raw)) != 1) {
         gw_xo_fail(err, GW_ERR_UNKNOWN, "cannot start the copy", NULL);
         goto out;
     }
@@ -126,7 +126,12 @@ int gw_copy_across(gw_ctx_t *ctx, const gw_user_t *user, const gw_copy_req_t *re
     gw_view_foreach_pool(ctx->view, find_agent, &src);
     gw_view_unlock(ctx->view);
     if (!src.agent[0]) {
-        fail_agentless(req->vm_pool, err);
+        fail_pool("NO_AGENT", "no agent is known for pool", req->vm_pool, err);
+        goto out;
+    }
+    /* the destination admits only a link whose hello this pool's agent key signed */
+    if (gw_commands_pool_keys(ctx->commands, req->vm_pool, keys) == 0) {
+        fail_pool("NO_AGENT_KEY", "commands.agent_keys trusts no key for pool", req->vm_pool, err);
         goto out;
     }
     st->bus = ctx->commands;
@@ -142,6 +147,7 @@ int gw_copy_across(gw_ctx_t *ctx, const gw_user_t *user, const gw_copy_req_t *re
     json_object_object_add(args, "sr", json_object_new_string(req->sr));
     json_object_object_add(args, "ticket", json_object_new_string(st->ticket));
     json_object_object_add(args, "source", json_object_new_string(src.agent));
+    json_object_object_add(args, "source_keys", json_object_get(keys));
     if (req->name)
         json_object_object_add(args, "name", json_object_new_string(req->name));
     step.then_opaque = st;
@@ -153,6 +159,7 @@ int gw_copy_across(gw_ctx_t *ctx, const gw_user_t *user, const gw_copy_req_t *re
     }
 out:
     OPENSSL_cleanse(raw, sizeof(raw));
+    json_object_put(keys);
     json_object_put(args);
     if (st)
         state_free(st);

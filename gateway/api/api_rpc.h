@@ -79,6 +79,17 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
 int gw_vm_may_run(gw_ctx_t *ctx, const gw_user_t *user, const xo_op_t *op, const char *vm_id,
                   const gw_type_t *types, gw_xo_err_t *err);
 
+/**
+ * @brief vm.export's download URL for @p user (api_vm.c, shared with REST's
+ *        /vms/<id>.xva): `administrate` on the VM or snapshot @p vm, registered once in
+ *        ctx->downloads (api/downloads.h) with @p compress (a JSON boolean or string,
+ *        borrowed, or NULL); "/downloads/<token>/<file name>" appended to @p url.
+ * @returns 0, or -1 with @p err filled (unauthorized, noSuchObject, commands disabled, too
+ *          many pending downloads).
+ */
+int gw_vm_export_url(gw_ctx_t *ctx, const gw_user_t *user, const char *vm, json_object *compress,
+                     gw_buf_t *url, gw_xo_err_t *err);
+
 /** Room for gw_op_target_types(): one per XO_ON_* bit (xo_ops.h) and GW_T_NONE. */
 #define GW_OP_TARGET_TYPES 8
 

@@ -5,11 +5,15 @@
  * permission, and hand the command to commands.c; the reply is deferred until the outcome
  * arrives. Never waits: everything here runs on the service thread and only queues.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api_copy.h"
 #include "api/api_rpc.h"
+#include "api/downloads.h"
+#include "core/clock.h"
 #include "bus/commands.h"
 #include "xo_log.h"
 #include "xo_ops.h"
@@ -97,6 +101,23 @@ static bool type_ok(gw_type_t t, const gw_type_t *types)
     return false;
 }
 
+/* xo-server's noSuchObject error for @p id of type @p type (the id comes from the client:
+ * escaped like any text). */
+static int no_such_object(gw_xo_err_t *err, const char *id, const char *type)
+{
+    gw_buf_t d;
+    char msg[GW_ID_MAX + 32];
+
+    gw_buf_init(&d);
+    gw_buf_puts(&d, "{\"id\":");
+    gw_buf_json_str(&d, id);
+    gw_buf_printf(&d, ",\"type\":\"%s\"}", type);
+    snprintf(msg, sizeof(msg), "no such %s %.128s", type, id);
+    gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
+    gw_buf_fini(&d);
+    return -1;
+}
+
 /* The uuid the agent resolves: the XO id, minus the "<pool>-" of a default template. */
 static const char *agent_id(const gw_obj_info_t *o)
 {
@@ -155,7 +176,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
     gw_obj_info_t o;
     gw_cmd_req_t req;
     json_object *full = json_object_new_object();
-    char pool[64], id[GW_ID_MAX], uuid[GW_ID_MAX], msg[GW_ID_MAX + 32];
+    char pool[64], id[GW_ID_MAX], uuid[GW_ID_MAX];
     bool found;
     gw_type_t type = GW_T_NONE;
     int rc = -1;
@@ -174,14 +195,7 @@ int gw_vm_command(gw_ctx_t *ctx, const gw_user_t *user, const char *op, const ch
         goto out;
     }
     if (!found) {
-        gw_buf_t d;
-        gw_buf_init(&d);
-        gw_buf_puts(&d, "{\"id\":");
-        gw_buf_json_str(&d, vm_id);
-        gw_buf_printf(&d, ",\"type\":\"%s\"}", gw_type_name(types[0]));
-        snprintf(msg, sizeof(msg), "no such %s %.128s", gw_type_name(types[0]), vm_id);
-        gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
-        gw_buf_fini(&d);
+        no_such_object(err, vm_id, gw_type_name(types[0]));
         goto out;
     }
     if (user->permission != GW_PERM_ADMIN) { /* callers check first (gw_vm_may_run) */
@@ -251,12 +265,55 @@ static json_object *object_param(const xo_op_t *op, json_object *params)
     return NULL;
 }
 
+/*
+ * The checks every op's method makes, in xo-server's order: the permission before the
+ * parameters (a viewer learns nothing from the checks of a call it may not make, and a
+ * call that changes nothing, vm.set {id}, is refused like any other), then the params into
+ * the command's @p args. @p types receives the XO types the op's object may have.
+ */
+static int check_call(gw_ctx_t *ctx, const gw_session_t *s, const xo_op_t *op, json_object *params,
+                      json_object *args, gw_type_t types[GW_OP_TARGET_TYPES], gw_xo_err_t *err)
+{
+    json_object *v = object_param(op, params);
+    xo_args_check_t check;
+
+    gw_op_target_types(op->targets, types);
+    if (gw_vm_may_run(ctx, s->user, op,
+                      v && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                    : NULL,
+                      types, err) != 0)
+        return -1;
+    if (xo_op_params_to_args(op, params, args, &check) != XO_OK)
+        return params_error(&check, err);
+    return 0;
+}
+
+/* Who waits for the command's outcome: the WebSocket call, or nobody (a notification). */
+static void waiter_of(const gw_session_t *s, gw_cmd_waiter_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->kind = s->req_id ? GW_CMD_WAIT_WS : GW_CMD_WAIT_NONE;
+    w->conn = s->conn;
+    w->admin = s->user->permission == GW_PERM_ADMIN;
+    snprintf(w->rpc_id, sizeof(w->rpc_id), "%s", s->req_id ? s->req_id : "null");
+}
+
+/* A submitted command's answer: deferred to its outcome, or true at once for a
+ * notification (no id, nobody to answer). */
+static int submitted(const gw_session_t *s, int rc, gw_buf_t *result)
+{
+    if (rc == 0 && !s->req_id)
+        gw_buf_puts(result, "true");
+    else if (rc == 0)
+        rc = GW_RPC_DEFERRED;
+    return rc;
+}
+
 int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *params,
                  gw_buf_t *result, gw_xo_err_t *err)
 {
     const xo_op_t *op = xo_op_find(name);
-    json_object *args = json_object_new_object(), *v;
-    xo_args_check_t check;
+    json_object *args = json_object_new_object(), *v = NULL;
     gw_type_t types[GW_OP_TARGET_TYPES];
     gw_cmd_waiter_t w;
     const char *id;
@@ -267,20 +324,8 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
         rc = gw_xo_fail(err, GW_ERR_UNKNOWN, args ? "no such op" : "out of memory", NULL);
         goto out;
     }
-    /* the permission before the parameters, as xo-server checks a method's permission
-     * before its params: a viewer learns nothing from the checks of a call it may not make,
-     * and a call that changes nothing (vm.set {id}) is refused like any other */
-    gw_op_target_types(op->targets, types);
-    v = object_param(op, params);
-    if (gw_vm_may_run(ctx, s->user, op,
-                      v && json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                    : NULL,
-                      types, err) != 0)
+    if (check_call(ctx, s, op, params, args, types, err) != 0)
         goto out;
-    if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
-        rc = params_error(&check, err);
-        goto out;
-    }
     /* "id" names the object; the command gets the agent's uuid for it (gw_vm_command) */
     json_object_object_get_ex(args, "id", &v);
     id = json_object_get_string(v);
@@ -290,16 +335,8 @@ int gw_op_method(const char *name, gw_ctx_t *ctx, gw_session_t *s, json_object *
         rc = 0;
         goto out;
     }
-    memset(&w, 0, sizeof(w));
-    w.kind = s->req_id ? GW_CMD_WAIT_WS : GW_CMD_WAIT_NONE;
-    w.conn = s->conn;
-    w.admin = s->user->permission == GW_PERM_ADMIN;
-    snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
-    rc = gw_vm_command(ctx, s->user, op->name, id, args, types, &w, cid, err);
-    if (rc == 0 && !s->req_id)
-        gw_buf_puts(result, "true");
-    else if (rc == 0)
-        rc = GW_RPC_DEFERRED;
+    waiter_of(s, &w);
+    rc = submitted(s, gw_vm_command(ctx, s->user, op->name, id, args, types, &w, cid, err), result);
 out:
     json_object_put(args);
     return rc;
@@ -351,21 +388,6 @@ static void pool_of(gw_ctx_t *ctx, const char *id, gw_type_t type, char pool[64]
     gw_view_unlock(ctx->view);
 }
 
-static int no_such_sr(const char *sr, gw_xo_err_t *err)
-{
-    gw_buf_t d;
-    char msg[GW_ID_MAX + 32];
-
-    gw_buf_init(&d);
-    gw_buf_puts(&d, "{\"id\":");
-    gw_buf_json_str(&d, sr);
-    gw_buf_puts(&d, ",\"type\":\"SR\"}");
-    snprintf(msg, sizeof(msg), "no such SR %.128s", sr);
-    gw_xo_fail(err, GW_ERR_NO_SUCH_OBJECT, msg, d.data);
-    gw_buf_fini(&d);
-    return -1;
-}
-
 /*
  * vm.copy: within the VM's pool, the pool's agent runs XAPI's VM.copy (command_copy.c);
  * across pools, a transfer between the two pools' agents (api_copy.c, docs/streaming.md).
@@ -375,7 +397,6 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
 {
     const xo_op_t *op = xo_op_find("vm.copy");
     json_object *args = json_object_new_object(), *v = NULL;
-    xo_args_check_t check;
     gw_type_t types[GW_OP_TARGET_TYPES];
     gw_cmd_waiter_t w;
     const char *vm, *sr;
@@ -386,28 +407,19 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
         rc = gw_xo_fail(err, GW_ERR_UNKNOWN, "out of memory", NULL);
         goto out;
     }
-    gw_op_target_types(op->targets, types);
-    json_object_object_get_ex(params, "vm", &v);
-    vm = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-    if (gw_vm_may_run(ctx, s->user, op, vm, types, err) != 0)
+    if (check_call(ctx, s, op, params, args, types, err) != 0)
         goto out;
-    if (xo_op_params_to_args(op, params, args, &check) != XO_OK) {
-        rc = params_error(&check, err);
-        goto out;
-    }
+    v = object_param(op, params); /* a string: check_call took it */
+    vm = json_object_get_string(v);
     json_object_object_del(args, "id");
     sr = xo_msg_str(args, "sr");
     pool_of(ctx, vm, GW_T_VM, vm_pool, vm_uuid);
     pool_of(ctx, sr, GW_T_SR, sr_pool, sr_uuid);
     if (vm_pool[0] && !sr_pool[0]) { /* xo-server resolves the VM, then the SR */
-        rc = no_such_sr(sr, err);
+        rc = no_such_object(err, sr, "SR");
         goto out;
     }
-    memset(&w, 0, sizeof(w));
-    w.kind = s->req_id ? GW_CMD_WAIT_WS : GW_CMD_WAIT_NONE;
-    w.conn = s->conn;
-    w.admin = s->user->permission == GW_PERM_ADMIN;
-    snprintf(w.rpc_id, sizeof(w.rpc_id), "%s", s->req_id ? s->req_id : "null");
+    waiter_of(s, &w);
     if (vm_pool[0] && strcmp(vm_pool, sr_pool) != 0) {
         json_object *compress = NULL;
         json_object_object_get_ex(args, "compress", &compress);
@@ -417,12 +429,144 @@ static int vm_copy(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t
     } else {
         rc = gw_vm_command(ctx, s->user, op->name, vm, args, types, &w, cid, err);
     }
-    if (rc == 0 && !s->req_id)
-        gw_buf_puts(result, "true");
-    else if (rc == 0)
-        rc = GW_RPC_DEFERRED;
+    rc = submitted(s, rc, result);
 out:
     json_object_put(args);
+    return rc;
+}
+
+/* ---- JSON-RPC: vm.export (a download URL) ---- */
+
+/* vm.export's params as xo-server's schema has them: {vm, compress?, format?}, nothing else. */
+static int export_params(json_object *params, const char **vm, gw_xo_err_t *err)
+{
+    json_object *v = NULL;
+
+    json_object_object_foreach(params, k, val)
+    {
+        if (strcmp(k, "vm") != 0 && strcmp(k, "compress") != 0 && strcmp(k, "format") != 0)
+            return invalid(err, "", "additionalProperties", "must NOT have additional properties",
+                           "additionalProperty", k);
+        (void)val;
+    }
+    if (!json_object_object_get_ex(params, "vm", &v))
+        return invalid(err, "", "required", "must have required property 'vm'", "missingProperty",
+                       "vm");
+    if (!json_object_is_type(v, json_type_string))
+        return invalid(err, "/vm", "type", "must be string", "type", "string");
+    *vm = json_object_get_string(v);
+    if (json_object_object_get_ex(params, "compress", &v) &&
+        !json_object_is_type(v, json_type_boolean) && !json_object_is_type(v, json_type_string))
+        return invalid(err, "/compress", "type", "must be boolean,string", "type",
+                       "boolean,string");
+    if (json_object_object_get_ex(params, "format", &v) &&
+        (!json_object_is_type(v, json_type_string) ||
+         (strcmp(json_object_get_string(v), "xva") && strcmp(json_object_get_string(v), "ova"))))
+        return invalid(err, "/format", "enum", "must be equal to one of the allowed values", NULL,
+                       NULL);
+    if (v && !strcmp(json_object_get_string(v), "ova"))
+        return not_implemented(err, "format");
+    return 0;
+}
+
+/* The VM (or snapshot) to export, from the view: its ids, pool and the file name offered
+ * ("<UTC date> - <name_label>.xva", as xo-server names it). False when there is none. */
+static bool export_target(gw_ctx_t *ctx, const char *vm, gw_download_t *dl)
+{
+    gw_obj_info_t o;
+    json_object *obj = NULL, *v;
+    bool found;
+    char date[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gw_view_rdlock(ctx->view);
+    found = gw_view_get(ctx->view, vm, &o) && (o.type == GW_T_VM || o.type == GW_T_VM_SNAPSHOT) &&
+            o.json;
+    if (found) {
+        snprintf(dl->vm, sizeof(dl->vm), "%.63s", o.id);
+        snprintf(dl->uuid, sizeof(dl->uuid), "%.63s", agent_id(&o));
+        snprintf(dl->pool, sizeof(dl->pool), "%s", o.pool);
+        obj = json_tokener_parse(o.json);
+    }
+    gw_view_unlock(ctx->view);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(dl->name, sizeof(dl->name), "%s - %.150s.xva", date,
+             json_object_object_get_ex(obj, "name_label", &v) ? json_object_get_string(v) : "VM");
+    json_object_put(obj);
+    return found;
+}
+
+/* "/downloads/<token>/<name, percent-encoded>" */
+static void download_url(const char *token, const char *name, gw_buf_t *out)
+{
+    gw_buf_printf(out, "/downloads/%s/", token);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~", *p))
+            gw_buf_putc(out, (char)*p);
+        else
+            gw_buf_printf(out, "%%%02X", *p);
+    }
+}
+
+int gw_vm_export_url(gw_ctx_t *ctx, const gw_user_t *user, const char *vm, json_object *compress,
+                     gw_buf_t *url, gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_VM, GW_T_VM_SNAPSHOT, GW_T_NONE};
+    gw_download_t dl = {0};
+    char token[GW_TOKEN_LEN + 1];
+
+    if (gw_vm_may_run(ctx, user, xo_op_find("vm.exportRelay"), vm, types, err) != 0)
+        return -1;
+    if (!export_target(ctx, vm, &dl))
+        return no_such_object(err, vm, "VM");
+    if (!ctx->downloads || !gw_commands_enabled(ctx->commands))
+        return gw_xo_fail(err, GW_ERR_NOT_IMPLEMENTED, "not implemented",
+                          "{\"reason\":\"commands are disabled on this gateway (no "
+                          "commands.private_key)\"}");
+    if (compress)
+        snprintf(dl.compress, sizeof(dl.compress), "%s",
+                 json_object_to_json_string_ext(compress, JSON_C_TO_STRING_PLAIN));
+    snprintf(dl.user_id, sizeof(dl.user_id), "%s", user->id);
+    snprintf(dl.email, sizeof(dl.email), "%s", user->email);
+    if (!gw_downloads_add(ctx->downloads, &dl, gw_mono_ms(), token))
+        return gw_xo_fail(err, GW_ERR_UNKNOWN, "too many pending downloads", NULL);
+    download_url(token, dl.name, url);
+    OPENSSL_cleanse(token, sizeof(token));
+    xo_info(MOD, "event=export_url vm=%s pool=%s user=\"%s\"", dl.vm, dl.pool, dl.email);
+    return 0;
+}
+
+/*
+ * vm.export({vm, compress?, format?}) as xo-server's api/vm.mjs: `administrate` on a VM or a
+ * snapshot (checked before the params, as every method); the answer {$getFrom: url}.
+ */
+static int vm_export(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
+                     gw_xo_err_t *err)
+{
+    static const gw_type_t types[] = {GW_T_VM, GW_T_VM_SNAPSHOT, GW_T_NONE};
+    json_object *v = NULL, *compress = NULL;
+    const char *vm = NULL;
+    gw_buf_t url;
+    int rc;
+
+    json_object_object_get_ex(params, "vm", &v);
+    if (gw_vm_may_run(ctx, s->user, xo_op_find("vm.exportRelay"),
+                      json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL,
+                      types, err) != 0 ||
+        export_params(params, &vm, err) != 0)
+        return -1;
+    json_object_object_get_ex(params, "compress", &compress);
+    gw_buf_init(&url);
+    rc = gw_vm_export_url(ctx, s->user, vm, compress, &url, err);
+    if (rc == 0) {
+        gw_buf_puts(result, "{\"$getFrom\":");
+        gw_buf_json_str(result, url.data);
+        gw_buf_putc(result, '}');
+    }
+    gw_buf_fini(&url);
     return rc;
 }
 
@@ -430,4 +574,5 @@ out:
 
 const gw_rpc_method_t gw_api_vm_methods[] = {
     GENERIC_OPS(GENERIC_ENTRY){"vm.copy", vm_copy, GW_CALL_SIGNED_IN, NULL, NULL},
+    {"vm.export", vm_export, GW_CALL_SIGNED_IN, NULL, NULL},
     {NULL, NULL, 0, NULL, NULL}};

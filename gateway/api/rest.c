@@ -418,11 +418,13 @@ static void serve(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t
             gw_rest_object(ctx, q, r);
         break;
     case GW_ROUTE_FORMAT:
-        gw_rest_format(ctx, q, r);
+        gw_rest_format(ctx, q, user, r);
         break;
     case GW_ROUTE_SUB:
         if (!strcmp(q->sub, "tasks"))
             gw_rest_tasks_of(ctx, q, r);
+        else if (!strcmp(q->sub, "missing_patches"))
+            gw_rest_missing_patches(ctx, req, q, user, r);
         else
             gw_rest_sub(ctx, q, r);
         break;

@@ -114,7 +114,7 @@ typedef struct {
     const char *content_type;
     gw_buf_t body; /**< initialized by the caller with gw_buf_init_pre(&body, LWS_PRE) */
     char www_authenticate[64];
-    char location[128]; /**< Location header ("" for none) */
+    char location[640]; /**< Location header ("" for none): a task, a download */
     /** The answer comes later: a command's outcome (gw_rest_reply, with these statuses). */
     bool deferred;
     int deferred_ok;       /**< the status of a success: 204, or 201 ({id} of a snapshot) */

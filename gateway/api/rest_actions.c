@@ -3,7 +3,8 @@
  * on the bus (api_vm.c checks the permission and resolves the object): actions, those of
  * the ops acting on the collection's type (POST /vms/<id>/actions/<name>,
  * /pools/<id>/actions/rolling_update: 202 + a task, or with ?sync=true 204, 201 {id} for a
- * snapshot), PATCH /vms/<id> (vm.set), DELETE of a VM, snapshot or template (vm.delete
+ * snapshot), GET /hosts|pools/<id>/missing_patches (asked of the agent, 200 and its list),
+ * PATCH /vms/<id> (vm.set), DELETE of a VM, snapshot or template (vm.delete
  * with its disks, as XO's VM_destroy), and tags (tag.add / tag.remove). The synchronous
  * ones answer when the command's outcome arrives (gw_rest_reply, through the transport).
  * Bodies are bounded (GW_HTTP_MAX_BODY) and parsed once.
@@ -30,6 +31,12 @@ void gw_rest_reply(gw_http_resp_t *r, int ok_status, int conflict_status, const 
     gw_buf_reset(&r->body);
     if (err) {
         gw_rest_xo_error(r, err, conflict_status);
+        return;
+    }
+    if (ok_status == 200) { /* a listing: the command's result is the answer */
+        gw_rest_json(r, 200);
+        gw_buf_puts(&r->body, result_json ? result_json : "null");
+        gw_buf_putc(&r->body, '\n');
         return;
     }
     if (ok_status != 201) {
@@ -258,6 +265,20 @@ void gw_rest_delete(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query
         json_object_object_add(args, "deleteDisks", json_object_new_boolean(true));
         issue(ctx, req, user, "vm.delete", q->id, args, types, true, 204, 409, r);
     }
+    json_object_put(args);
+}
+
+void gw_rest_missing_patches(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t *q,
+                             const gw_user_t *user, gw_http_resp_t *r)
+{
+    const char *op =
+        q->type == GW_T_POOL ? "pool.listPoolMissingPatches" : "pool.listMissingPatches";
+    json_object *args = json_object_new_object();
+    gw_type_t types[2];
+
+    collection_types(q->type, types);
+    if (args && may_run(ctx, user, op, q->id, types, r))
+        issue(ctx, req, user, op, q->id, args, types, true, 200, 500, r);
     json_object_put(args);
 }
 

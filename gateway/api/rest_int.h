@@ -77,7 +77,8 @@ void gw_rest_send_end(gw_rest_sender_t *s);
 
 void gw_rest_collection(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
 void gw_rest_object(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
-void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
+void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, const gw_user_t *user,
+                    gw_http_resp_t *r);
 /** @brief /<collection>/<id>/vdis and /messages. */
 void gw_rest_sub(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r);
 /** @brief Whether the view holds @p id as an object of @p type (takes the read lock). */
@@ -93,6 +94,11 @@ void gw_rest_delete(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query
                     const gw_user_t *user, gw_http_resp_t *r);
 void gw_rest_tag(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t *q,
                  const gw_user_t *user, gw_http_resp_t *r);
+/** @brief GET /hosts/<id>/missing_patches (pool.listMissingPatches) and
+ *         /pools/<id>/missing_patches (pool.listPoolMissingPatches): asked of the pool's
+ *         agent, answered 200 with its list once the outcome arrives. */
+void gw_rest_missing_patches(gw_ctx_t *ctx, const gw_http_req_t *req, const gw_rest_query_t *q,
+                             const gw_user_t *user, gw_http_resp_t *r);
 
 /* ---- rest_tasks.c: the gateway's own tasks (its commands) ---- */
 
@@ -115,6 +121,7 @@ void gw_rest_task_delete(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t
 #define GW_REST_ACTIONS (1u << 6) /**< POST /<c>/<id>/actions/<actions of the ops on c's type> */
 #define GW_REST_FORMATS (1u << 7) /**< GET /<c>/<id>.<format>: recognised, not served */
 #define GW_REST_EXTRA   (1u << 8) /**< not in XO's spec (a gateway extension) */
+#define GW_REST_PATCHES (1u << 9) /**< GET /<c>/<id>/missing_patches (hosts, pools) */
 
 /** @brief The features of @p type's collection (0: no collection). */
 unsigned gw_rest_features(gw_type_t type);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api_rpc.h"
 #include "api/rest_int.h"
 
 typedef struct {
@@ -94,12 +95,38 @@ static bool known_format(gw_type_t type, const char *format)
     return false;
 }
 
-void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
+/* A VM's or snapshot's .xva: vm.export's download URL, where the client is sent (302). */
+static void export_redirect(gw_ctx_t *ctx, const gw_rest_query_t *q, const gw_user_t *user,
+                            gw_http_resp_t *r)
+{
+    gw_buf_t url;
+    gw_xo_err_t err;
+
+    gw_buf_init(&url);
+    gw_xo_err_init(&err);
+    if (gw_vm_export_url(ctx, user, q->id, NULL, &url, &err) != 0) {
+        gw_rest_xo_error(r, &err, 500);
+    } else if (url.len < sizeof(r->location)) {
+        r->status = 302;
+        snprintf(r->location, sizeof(r->location), "%s", url.data);
+    } else {
+        gw_rest_error(r, 500, "download URL too long", NULL);
+    }
+    gw_xo_err_fini(&err);
+    gw_buf_fini(&url);
+}
+
+void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, const gw_user_t *user,
+                    gw_http_resp_t *r)
 {
     gw_buf_t d;
 
     if (!gw_rest_exists(ctx, q->id, q->type)) {
         not_found(r, q->type, q->id);
+        return;
+    }
+    if ((q->type == GW_T_VM || q->type == GW_T_VM_SNAPSHOT) && !strcmp(q->format, "xva")) {
+        export_redirect(ctx, q, user, r);
         return;
     }
     gw_buf_init(&d);
@@ -109,10 +136,7 @@ void gw_rest_format(gw_ctx_t *ctx, const gw_rest_query_t *q, gw_http_resp_t *r)
     if (!known_format(q->type, q->format))
         gw_rest_error(r, 422, "Invalid format", d.data);
     else
-        gw_rest_error(r, 501,
-                      "exports are not served by this gateway (bulk bytes go host to "
-                      "agent to host, never through the gateway)",
-                      d.data);
+        gw_rest_error(r, 501, "this export format is not served by this gateway", d.data);
     gw_buf_fini(&d);
 }
 

@@ -22,8 +22,8 @@ static const struct {
     gw_type_t type;
     unsigned features;
 } RESOURCES[] = {
-    {GW_T_POOL, SUBS_AND_LIST | GW_REST_ACTIONS},
-    {GW_T_HOST, SUBS_AND_LIST},
+    {GW_T_POOL, SUBS_AND_LIST | GW_REST_ACTIONS | GW_REST_PATCHES},
+    {GW_T_HOST, SUBS_AND_LIST | GW_REST_PATCHES},
     {GW_T_VM, VM_COMMON | GW_REST_DELETE | GW_REST_PATCH | GW_REST_ACTIONS | GW_REST_FORMATS},
     {GW_T_VM_CONTROLLER, VM_COMMON},
     {GW_T_VM_SNAPSHOT, VM_COMMON | GW_REST_DELETE | GW_REST_FORMATS},
@@ -77,7 +77,8 @@ static int one_of(gw_http_method_t method, unsigned allowed)
 static int sub_allowed(const gw_rest_query_t *q, unsigned f, gw_http_method_t method)
 {
     if (((!strcmp(q->sub, "messages") || !strcmp(q->sub, "tasks")) && (f & GW_REST_SUBS)) ||
-        (!strcmp(q->sub, "vdis") && (f & GW_REST_VDIS)))
+        (!strcmp(q->sub, "vdis") && (f & GW_REST_VDIS)) ||
+        (!strcmp(q->sub, "missing_patches") && (f & GW_REST_PATCHES)))
         return one_of(method, M(GET));
     return 404;
 }
@@ -231,7 +232,8 @@ static const int S_LIST[] = {200, 400, 401, 0}, S_GET[] = {200, 400, 401, 404, 0
                  S_DELETE[] = {204, 400, 401, 403, 404, 409, 0},
                  S_TAG[] = {204, 400, 401, 403, 404, 0},
                  S_ACTION[] = {202, 204, 400, 401, 403, 404, 500, 0},
-                 S_SNAPSHOT[] = {201, 202, 400, 401, 403, 404, 500, 0}, S_PLAIN[] = {200, 0};
+                 S_SNAPSHOT[] = {201, 202, 400, 401, 403, 404, 500, 0}, S_PLAIN[] = {200, 0},
+                 S_PATCHES[] = {200, 400, 401, 403, 404, 500, 0};
 
 static void collection_ops(spec_t *s, gw_type_t type, unsigned f)
 {
@@ -254,6 +256,11 @@ static void collection_ops(spec_t *s, gw_type_t type, unsigned f)
             continue;
         snprintf(path, sizeof(path), "/%s/{id}/%s", c, SUBS[i]);
         operation(s, path, "get", "A sub-collection of the object", QUERY_LIST, S_GET, extra);
+    }
+    if (f & GW_REST_PATCHES) {
+        snprintf(path, sizeof(path), "/%s/{id}/missing_patches", c);
+        operation(s, path, "get", "The missing patches, asked of the pool's agent", NULL, S_PATCHES,
+                  extra);
     }
     if (f & GW_REST_TAGS) {
         snprintf(path, sizeof(path), "/%s/{id}/tags/{tag}", c);

@@ -2,9 +2,9 @@
  * rest_tasks.c - the gateway's own tasks over REST: each command it issued (a JSON-RPC
  * vm.* call or a REST action) is a task of XO's shape ({id, properties: {name, method,
  * objectId, objectType, params, userId, type}, start, updatedAt, end?, status, progress,
- * result?}) at /rest/v0/tasks, with ?wait=true (answer once the task ends), ?watch=true
- * (an NDJSON stream of ["update", task] lines), DELETE of finished tasks, and an object's
- * tasks at /<collection>/<id>/tasks. The command bus keeps them (bus/commands.h: the last
+ * infos? (the step in progress), result?}) at /rest/v0/tasks, with ?wait=true (answer once the task
+ * ends), ?watch=true (an NDJSON stream of ["update", task] lines), DELETE of finished tasks, and an
+ * object's tasks at /<collection>/<id>/tasks. The command bus keeps them (bus/commands.h: the last
  * GW_CMD_MAX_TASKS, in memory). The XAPI tasks of the view are objects of JSON-RPC's
  * xo.getAllObjects, not of this collection (as in XO, where /tasks lists XO's tasks).
  */
@@ -56,6 +56,28 @@ static void write_result(gw_jw_t *w, const gw_cmd_task_t *t)
     }
 }
 
+/* The step in progress (pool.installPatches: download, upload with its bytes, precheck,
+ * apply, update per host) as XO's task log: infos [{message: step, data: the step}]. */
+static void write_step(gw_jw_t *w, const gw_cmd_task_t *t)
+{
+    json_object *step = t->step_json ? json_tokener_parse(t->step_json) : NULL, *name;
+
+    if (json_object_is_type(step, json_type_object) &&
+        json_object_object_get_ex(step, "step", &name) &&
+        json_object_is_type(name, json_type_string)) {
+        gw_jw_key(w, "infos");
+        gw_jw_arr_begin(w);
+        gw_jw_obj_begin(w);
+        gw_jw_key(w, "message");
+        gw_jw_str(w, json_object_get_string(name));
+        gw_jw_key(w, "data");
+        gw_jw_raw(w, t->step_json, strlen(t->step_json));
+        gw_jw_obj_end(w);
+        gw_jw_arr_end(w);
+    }
+    json_object_put(step);
+}
+
 static void task_json(gw_ctx_t *ctx, const gw_cmd_task_t *t, gw_buf_t *out)
 {
     gw_jw_t w;
@@ -99,6 +121,7 @@ static void task_json(gw_ctx_t *ctx, const gw_cmd_task_t *t, gw_buf_t *out)
     gw_jw_int(&w, t->expires);
     gw_jw_key(&w, "progress");
     gw_jw_double(&w, t->progress * 100.0);
+    write_step(&w, t);
     write_result(&w, t);
     gw_jw_obj_end(&w);
 }

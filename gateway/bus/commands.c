@@ -48,6 +48,7 @@ typedef struct {
     double progress;
     char *result_json; /* success */
     char *error_json;  /* {code, message, data} of the XO error */
+    char *step_json;   /* the latest progress result naming a step (pool.installPatches) */
     gw_cmd_waiter_t waiter;
 } entry_t;
 
@@ -206,6 +207,13 @@ static bool map_known(const char *code, json_object *params, const char *op, con
         set_err(err, GW_ERR_NO_HOSTS, "no hosts available", NULL);
     } else if (!strcmp(code, "SESSION_AUTHENTICATION_FAILED")) {
         set_err(err, GW_ERR_AUTH_FAILED, "authentication failed", NULL);
+    } else if (!strcmp(code, "HA_IS_ENABLED")) {
+        /* the agent's refusal of pool.installPatches / rollingUpdate: xo-server's
+         * incorrectState on the pool's ha_enabled */
+        gw_buf_puts(d, "{\"actual\":true,\"expected\":false,\"object\":");
+        gw_buf_json_str(d, pool);
+        gw_buf_puts(d, ",\"property\":\"ha_enabled\"}");
+        set_err(err, GW_ERR_INCORRECT_STATE, "incorrect state", d);
     } else if (!strcmp(code, "NOT_SUPPORTED_DURING_UPGRADE")) {
         set_err(err, 15, "not supported during upgrade", NULL);
     } else {
@@ -369,6 +377,7 @@ static void entry_clear(entry_t *e)
     free(e->args_json);
     free(e->result_json);
     free(e->error_json);
+    free(e->step_json);
     memset(e, 0, sizeof(*e));
 }
 
@@ -398,6 +407,11 @@ void gw_commands_free(gw_commands_t *c)
 bool gw_commands_enabled(const gw_commands_t *c)
 {
     return c && c->key;
+}
+
+size_t gw_commands_pool_keys(const gw_commands_t *c, const char *pool, json_object *keys)
+{
+    return c ? gw_result_trust_pool_keys(c->trust, pool, keys) : 0;
 }
 
 void gw_commands_set_reply(gw_commands_t *c, gw_cmd_reply_cb cb, void *opaque)
@@ -716,6 +730,10 @@ static void apply_result(gw_commands_t *c, const rq_t *r, gw_cmd_id_of_fn id_of,
     } else if (!strcmp(r->state, "progress")) {
         snprintf(e->state, sizeof(e->state), "progress");
         e->progress = r->progress;
+        if (r->result_json && r->result_json[0] == '{') { /* the step: kept for the task */
+            free(e->step_json);
+            e->step_json = strdup(r->result_json);
+        }
         if (e->deadline < now + c->timeout_ms) /* it runs: wait as long again (transfers) */
             e->deadline = now + c->timeout_ms;
         touch(c, e, now);
@@ -871,6 +889,7 @@ static void task_of(const entry_t *e, gw_cmd_task_t *t)
     t->state = e->state;
     t->result_json = e->result_json;
     t->error_json = e->error_json;
+    t->step_json = e->step_json;
     t->issued = e->issued;
     t->expires = e->expires;
     t->end = e->end;

@@ -107,6 +107,14 @@ void gw_commands_free(gw_commands_t *c);
 /** @brief True when a private key is configured. */
 bool gw_commands_enabled(const gw_commands_t *c);
 
+/**
+ * @brief Append the agent keys trusted for @p pool (commands.agent_keys) to the JSON array
+ *        @p keys, in raw base64 form: a copy across pools hands them to the destination so
+ *        that it admits only the source pool's agent (gw_result_trust_pool_keys).
+ * @returns how many were appended.
+ */
+size_t gw_commands_pool_keys(const gw_commands_t *c, const char *pool, json_object *keys);
+
 /** @brief Install the reply delivery (service thread) and the wake function (any thread). */
 void gw_commands_set_reply(gw_commands_t *c, gw_cmd_reply_cb cb, void *opaque);
 void gw_commands_set_wake(gw_commands_t *c, void (*wake)(void *), void *opaque);
@@ -175,6 +183,7 @@ typedef struct {
     const char *state;     /**< pending, accepted, progress, success, failure, rejected, timeout */
     const char *result_json;               /**< success: the result, else NULL */
     const char *error_json;                /**< failure: {code, message, data}, else NULL */
+    const char *step_json;                 /**< the latest step a progress result named, or NULL */
     int64_t issued, expires, end, updated; /**< ms since the epoch; end 0 while pending */
     double progress;                       /**< 0..1 */
     bool done;

@@ -111,6 +111,20 @@ size_t gw_result_trust_count(const gw_result_trust_t *t)
     return t ? t->n : 0;
 }
 
+size_t gw_result_trust_pool_keys(const gw_result_trust_t *t, const char *pool, json_object *keys)
+{
+    char b64[XO_PUB_B64_LEN + 1];
+    size_t n = 0;
+
+    for (size_t i = 0; t && i < t->n; i++) {
+        if (strcmp(t->e[i].pool, pool) != 0 || xo_key_public_b64(t->e[i].key, b64) != XO_OK)
+            continue;
+        if (json_object_array_add(keys, json_object_new_string(b64)) == 0)
+            n++;
+    }
+    return n;
+}
+
 void gw_result_trust_free(gw_result_trust_t *t)
 {
     if (!t)

@@ -49,6 +49,14 @@ xo_err_t gw_result_trust_new(const char *spec, gw_result_trust_t **out, char *er
 /** @brief Number of (pool, key) entries. */
 size_t gw_result_trust_count(const gw_result_trust_t *t);
 
+/**
+ * @brief Append to @p keys (a JSON array, borrowed) the raw base64 form (xo_key_public_b64)
+ *        of every key trusted for @p pool, in the setting's order: what a destination agent
+ *        needs to recognise that pool's agent on a transfer link (docs/streaming.md).
+ * @returns the number appended (0 for an unknown pool, a NULL list, or no memory).
+ */
+size_t gw_result_trust_pool_keys(const gw_result_trust_t *t, const char *pool, json_object *keys);
+
 /** @brief Free the list. NULL is allowed. */
 void gw_result_trust_free(gw_result_trust_t *t);
 

@@ -7,11 +7,11 @@
 #include "transport/console_hub.h"
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/random_token.h"
 #include "transport/endpoint.h"
 #include "xo_log.h"
 
@@ -23,7 +23,8 @@ struct gw_console_hub {
     struct lws_context *lws;
     struct lws_vhost *vhost;
     gw_console_t *head;
-    size_t count;
+    size_t count;     /* consoles */
+    size_t downloads; /* vm.export's downloads (in the same list) */
     lws_sorted_usec_list_t sweep;
     size_t max_total, max_per_user;
     size_t queue_limit; /* each connection's budget: limits.client_queue_bytes, capped */
@@ -73,8 +74,9 @@ static bool cq_put(gw_cq_t *q, const void *p, size_t n)
     return true;
 }
 
-/* Write the next chunk of @p q to @p wsi (binary frame). Returns bytes written, -1 on error. */
-static long cq_write(gw_cq_t *q, struct lws *wsi)
+/* Write the next chunk of @p q to @p wsi (a binary frame, or HTTP body bytes for a
+ * download). Returns bytes written, -1 on error. */
+static long cq_write(gw_cq_t *q, struct lws *wsi, enum lws_write_protocol mode)
 {
     size_t n = cq_len(q) < GW_CONSOLE_CHUNK ? cq_len(q) : GW_CONSOLE_CHUNK;
 
@@ -82,7 +84,7 @@ static long cq_write(gw_cq_t *q, struct lws *wsi)
         return 0;
     /* lws writes the frame header into the LWS_PRE bytes before the data: spent bytes or
      * the headroom, both free */
-    if (lws_write(wsi, q->buf + LWS_PRE + q->head, n, LWS_WRITE_BINARY) < (int)n)
+    if (lws_write(wsi, q->buf + LWS_PRE + q->head, n, mode) < (int)n)
         return -1;
     q->head += n;
     if (q->head == q->tail)
@@ -162,6 +164,17 @@ size_t gw_console_count(const gw_console_hub_t *h)
     return h ? h->count : 0;
 }
 
+size_t gw_download_count(const gw_console_hub_t *h)
+{
+    return h ? h->downloads : 0;
+}
+
+/* What a session is, for the audit lines. */
+static const char *kind(const gw_console_t *c)
+{
+    return c->download ? "download" : "console";
+}
+
 static void refused(gw_console_hub_t *h, const char *why)
 {
     if (h->ctx && h->ctx->metrics)
@@ -178,7 +191,7 @@ static void close_client(gw_console_hub_t *h, gw_console_t *c, int code, const c
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
     c->last_input_ms = gw_mono_ms(); /* from now on: when closing started */
-    if (why)
+    if (why && !c->download)         /* the console refusals' counter */
         refused(h, why);
     if (c->client)
         lws_callback_on_writable(c->client);
@@ -288,7 +301,7 @@ static size_t user_consoles(const gw_console_hub_t *h, const char *user_id)
     size_t n = 0;
 
     for (const gw_console_t *c = h->head; c; c = c->next)
-        n += !strcmp(c->user_id, user_id);
+        n += !c->download && !strcmp(c->user_id, user_id);
     return n;
 }
 
@@ -337,24 +350,6 @@ bool gw_console_admit(gw_console_hub_t *h, const char *id, const char *cookie, c
 
 /* ------------------------------------------------------------------ open */
 
-static bool new_ticket(char out[GW_CONSOLE_TICKET + 1])
-{
-    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char raw[33] = {0};
-    size_t o = 0;
-
-    if (RAND_bytes(raw, 32) != 1)
-        return false;
-    for (size_t i = 0; i < 33; i += 3) { /* 11 groups of 3 bytes: 44 characters, 43 kept */
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        for (int k = 3; k >= 0 && o < GW_CONSOLE_TICKET; k--)
-            out[o++] = b64url[(v >> (6 * k)) & 63];
-    }
-    out[o] = '\0';
-    OPENSSL_cleanse(raw, sizeof(raw));
-    return true;
-}
-
 /* Where the agent dials back: console.relay_url, else this listener as the client saw it. */
 static void relay_url(gw_console_hub_t *h, struct lws *wsi, const char *uuid, char *out,
                       size_t size)
@@ -379,7 +374,10 @@ static void reg(gw_console_hub_t *h, gw_console_t *c)
     if (h->head)
         h->head->prev = c;
     h->head = c;
-    h->count++;
+    if (c->download)
+        h->downloads++;
+    else
+        h->count++;
     c->registered = true;
 }
 
@@ -392,11 +390,16 @@ static void unreg(gw_console_hub_t *h, gw_console_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->next = c->prev = NULL;
-    h->count--;
+    if (c->download)
+        h->downloads--;
+    else
+        h->count--;
     c->registered = false;
 }
 
-void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
+/* Register @p c (its client is @p wsi) and issue @p op with a fresh relay ticket: the
+ * console's console.open, or the download's vm.exportRelay. */
+static void session_start(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi, const char *op)
 {
     char url[600], cid[GW_CMD_ID_LEN + 1] = "";
     json_object *args = json_object_new_object();
@@ -411,10 +414,10 @@ void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
     c->opened_ms = c->last_input_ms = gw_mono_ms();
     c->state = GW_CS_WAITING;
     reg(h, c);
-    if (h->ctx->metrics)
+    if (h->ctx->metrics && !c->download)
         gw_metrics_console_opened(h->ctx->metrics);
     gw_xo_err_init(&err);
-    if (!args || !new_ticket(c->ticket)) {
+    if (!args || !gw_random_token(c->ticket)) {
         close_client(h, c, GW_CLOSE_FAILED, "out of memory or randomness", "internal");
         goto out;
     }
@@ -422,21 +425,34 @@ void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
     json_object_object_add(args, "id", json_object_new_string(c->uuid));
     json_object_object_add(args, "ticket", json_object_new_string(c->ticket));
     json_object_object_add(args, "relay", json_object_new_string(url));
+    if (c->download && c->compress[0])
+        json_object_object_add(args, "compress", json_tokener_parse(c->compress));
     w.conn = c->serial;
-    req = (gw_cmd_req_t){"console.open", args, c->pool, c->vm, c->user_id, c->email};
+    req = (gw_cmd_req_t){op, args, c->pool, c->vm, c->user_id, c->email};
     if (gw_commands_submit(h->ctx->commands, &req, &w, cid, &err) != 0) {
         char reason[120];
-        snprintf(reason, sizeof(reason), "cannot issue console.open: %.80s", err.message);
+        snprintf(reason, sizeof(reason), "cannot issue %s: %.80s", op, err.message);
         close_client(h, c, GW_CLOSE_AGENT, reason, "command_failed");
         goto out;
     }
     snprintf(c->cmd_id, sizeof(c->cmd_id), "%s", cid);
     c->ticket_expires_ms = gw_mono_ms() + h->ticket_ttl_ms;
-    xo_info(MOD, "event=console_requested user=\"%s\" vm=%s type=%s pool=%s addr=%s command=%s",
+    xo_info(MOD, "event=%s_requested user=\"%s\" vm=%s type=%s pool=%s addr=%s command=%s", kind(c),
             c->email, c->vm, c->type, c->pool, c->addr, cid);
 out:
     json_object_put(args);
     gw_xo_err_fini(&err);
+}
+
+void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
+{
+    session_start(h, c, wsi, "console.open");
+}
+
+void gw_download_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi)
+{
+    c->download = true;
+    session_start(h, c, wsi, "vm.exportRelay");
 }
 
 /* ------------------------------------------------------------------ splice */
@@ -473,9 +489,111 @@ void gw_console_from_client(gw_console_hub_t *h, gw_console_t *c, const void *in
         lws_callback_on_writable(c->relay);
 }
 
+/* A download's head: 200, the file, and (HTTP/1.1) a body that ends with the connection, as
+ * XAPI's own /export: the XVA has its own end blocks and checksums. */
+static int download_head(gw_console_t *c)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *pos = start,
+                                       *end = hdr + sizeof(hdr) - 1;
+    char disposition[300];
+    static const char type[] = "application/octet-stream";
+
+    snprintf(disposition, sizeof(disposition), "attachment; filename=\"%s\"", c->filename);
+    if (gw_http_add_status(c->client, 200, &pos, end) ||
+        lws_add_http_header_by_token(c->client, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)type, (int)strlen(type), &pos, end) ||
+        lws_add_http_header_by_name(c->client, (const unsigned char *)"content-disposition:",
+                                    (const unsigned char *)disposition, (int)strlen(disposition),
+                                    &pos, end) ||
+        (lws_get_network_wsi(c->client) == c->client &&
+         lws_add_http_header_by_token(c->client, WSI_TOKEN_CONNECTION,
+                                      (const unsigned char *)"close", 5, &pos, end)) ||
+        lws_add_http_header_by_name(c->client, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &pos, end) ||
+        lws_finalize_write_http_header(c->client, start, &pos, end))
+        return -1;
+    c->headers_sent = true;
+    return 0;
+}
+
+/* A download that failed before its first byte: an HTTP error naming the agent's reason
+ * (503 when the pool's agent did not come or answer, 502 for its failures). */
+static int download_error(gw_console_t *c)
+{
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *pos = start,
+                                       *end = hdr + sizeof(hdr) - 1;
+    int status = c->close_code == GW_CLOSE_AGENT ? 503 : 502;
+    static const char type[] = "application/json";
+    gw_buf_t body;
+    int rc = -1;
+
+    gw_buf_init_pre(&body, LWS_PRE);
+    gw_buf_puts(&body, "{\"error\":");
+    gw_buf_json_str(&body, c->close_reason);
+    gw_buf_putc(&body, '}');
+    if (!body.failed && !gw_http_add_status(c->client, status, &pos, end) &&
+        !lws_add_http_header_by_token(c->client, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                      (const unsigned char *)type, (int)strlen(type), &pos, end) &&
+        !lws_add_http_header_content_length(c->client, body.len, &pos, end) &&
+        !(lws_get_network_wsi(c->client) == c->client &&
+          lws_add_http_header_by_token(c->client, WSI_TOKEN_CONNECTION,
+                                       (const unsigned char *)"close", 5, &pos, end)) &&
+        !lws_finalize_write_http_header(c->client, start, &pos, end))
+        lws_write(c->client, (unsigned char *)body.data, body.len, LWS_WRITE_HTTP_FINAL);
+    c->headers_sent = true;
+    gw_buf_fini(&body);
+    return rc; /* lws sends what it holds, then closes */
+}
+
+/* A download's client is writeable: its head with the first bytes, its body, then its end
+ * (complete: the final write; failed: cut, so the XVA is visibly incomplete). */
+static int download_writeable(gw_console_hub_t *h, gw_console_t *c)
+{
+    bool complete = c->state == GW_CS_CLOSING && c->close_code == LWS_CLOSE_STATUS_NORMAL;
+    unsigned char empty[LWS_PRE + 1];
+    long n;
+
+    if (!c->headers_sent) {
+        if (c->state == GW_CS_CLOSING && c->close_code != LWS_CLOSE_STATUS_NORMAL &&
+            !cq_len(&c->to_client))
+            return download_error(c);
+        if (!cq_len(&c->to_client) && c->state != GW_CS_CLOSING)
+            return 0;
+        if (download_head(c) != 0)
+            return -1;
+        lws_callback_on_writable(c->client); /* the body at the next writeable */
+        return 0;
+    }
+    n = cq_write(&c->to_client, c->client,
+                 complete && cq_len(&c->to_client) <= GW_CONSOLE_CHUNK ? LWS_WRITE_HTTP_FINAL
+                                                                       : LWS_WRITE_HTTP);
+    if (n < 0)
+        return -1;
+    c->bytes_to_client += (uint64_t)n;
+    if (n && complete && !cq_len(&c->to_client))
+        return -1; /* that was the last write: lws sends what it holds, then closes */
+    resume_if_drained(&c->to_client, c->relay, &c->relay_paused);
+    if (cq_len(&c->to_client)) {
+        lws_callback_on_writable(c->client);
+        return 0;
+    }
+    if (c->state != GW_CS_CLOSING)
+        return 0;
+    /* complete with nothing left to write: an HTTP/2 stream still needs its end (an empty
+     * final write); HTTP/1.1's body ends with the connection */
+    if (complete && lws_get_network_wsi(c->client) != c->client)
+        lws_write(c->client, empty + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL);
+    (void)h;
+    return -1; /* lws sends what it holds, then closes */
+}
+
 int gw_console_client_writeable(gw_console_hub_t *h, gw_console_t *c)
 {
-    long n = cq_write(&c->to_client, c->client);
+    long n;
+
+    if (c->download)
+        return download_writeable(h, c);
+    n = cq_write(&c->to_client, c->client, LWS_WRITE_BINARY);
 
     if (n < 0)
         return -1;
@@ -502,12 +620,12 @@ void gw_console_client_closed(gw_console_hub_t *h, gw_console_t *c)
     drop_relay(c);
     if (h->ctx->commands)
         gw_commands_forget_conn(h->ctx->commands, c->serial);
-    if (h->ctx->metrics)
+    if (h->ctx->metrics && !c->download)
         gw_metrics_console_closed(h->ctx->metrics);
     xo_info(MOD,
-            "event=console_closed user=\"%s\" vm=%s pool=%s command=%s duration_ms=%lld "
+            "event=%s_closed user=\"%s\" vm=%s pool=%s command=%s duration_ms=%lld "
             "bytes_to_client=%llu bytes_to_host=%llu code=%d reason=\"%s\"",
-            c->email, c->vm, c->pool, c->cmd_id, (long long)(gw_mono_ms() - c->opened_ms),
+            kind(c), c->email, c->vm, c->pool, c->cmd_id, (long long)(gw_mono_ms() - c->opened_ms),
             (unsigned long long)c->bytes_to_client, (unsigned long long)c->bytes_to_relay,
             c->close_code ? c->close_code : 1000,
             c->close_reason[0] ? c->close_reason : "client left");
@@ -561,8 +679,8 @@ void gw_console_relay_open(gw_console_hub_t *h, gw_relay_conn_t *rc, struct lws 
     c->relay_conn = rc;
     c->state = GW_CS_SPLICED;
     rc->attached = true;
-    xo_info(MOD, "event=console_opened user=\"%s\" vm=%s pool=%s command=%s wait_ms=%lld", c->email,
-            c->vm, c->pool, c->cmd_id, (long long)(gw_mono_ms() - c->opened_ms));
+    xo_info(MOD, "event=%s_opened user=\"%s\" vm=%s pool=%s command=%s wait_ms=%lld", kind(c),
+            c->email, c->vm, c->pool, c->cmd_id, (long long)(gw_mono_ms() - c->opened_ms));
     if (cq_len(&c->to_relay))
         lws_callback_on_writable(wsi);
     (void)h;
@@ -590,7 +708,7 @@ int gw_console_relay_writeable(gw_console_hub_t *h, gw_relay_conn_t *rc)
 
     if (!c)
         return -1; /* dropped: its client left */
-    n = cq_write(&c->to_relay, c->relay);
+    n = cq_write(&c->to_relay, c->relay, LWS_WRITE_BINARY);
     if (n < 0)
         return -1;
     c->bytes_to_relay += (uint64_t)n;
@@ -618,7 +736,11 @@ void gw_console_relay_closed(gw_console_hub_t *h, gw_relay_conn_t *rc, int code,
         lws_rx_flow_control(c->client, 1);
         c->client_paused = false;
     }
-    if (code >= 4000 && code < 5000 && reason && *reason)
+    if (c->download) /* 1000: the whole export came; else the agent's reason */
+        close_client(h, c,
+                     code == LWS_CLOSE_STATUS_NORMAL ? LWS_CLOSE_STATUS_NORMAL : GW_CLOSE_FAILED,
+                     reason && *reason ? reason : "the pool's agent went away", NULL);
+    else if (code >= 4000 && code < 5000 && reason && *reason)
         close_client(h, c, code, reason, code == GW_CLOSE_CONSOLE_ENDED ? NULL : "relay_closed");
     else
         close_client(h, c, GW_CLOSE_AGENT, "the pool's agent went away", "agent_gone");
@@ -669,8 +791,9 @@ void gw_console_deliver(gw_console_hub_t *h, const gw_cmd_reply_t *r)
     if (r->err && r->err->data.len)
         data = json_tokener_parse(r->err->data.data);
     code = json_object_object_get_ex(data, "code", &v) ? json_object_get_string(v) : "FAILED";
-    close = close_for(code, reason, sizeof(reason), "the console could not be opened");
-    xo_warn(MOD, "event=console_failed user=\"%s\" vm=%s command=%s code=%s", c->email, c->vm,
+    close = close_for(code, reason, sizeof(reason),
+                      c->download ? "the export failed" : "the console could not be opened");
+    xo_warn(MOD, "event=%s_failed user=\"%s\" vm=%s command=%s code=%s", kind(c), c->email, c->vm,
             r->command_id, code);
     close_client(h, c, close, reason, "agent_failure");
     json_object_put(data);
@@ -685,7 +808,8 @@ static void drop_stalled_client(gw_console_hub_t *h, gw_console_t *c)
             c->email, c->vm, cq_len(&c->to_client), (long long)(h->send_ms / 1000));
     if (h->ctx->metrics)
         gw_metrics_count_closed(h->ctx->metrics, GW_CLOSE_STALLED);
-    refused(h, "stalled");
+    if (!c->download)
+        refused(h, "stalled");
     c->state = GW_CS_CLOSING;
     c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
     snprintf(c->close_reason, sizeof(c->close_reason),
@@ -733,7 +857,7 @@ static void check_console(gw_console_hub_t *h, gw_console_t *c, int64_t now)
 {
     char reason[120];
 
-    if (c->state != GW_CS_CLOSING && !still_signed_in(h, c)) {
+    if (c->state != GW_CS_CLOSING && !c->download && !still_signed_in(h, c)) {
         close_client(h, c, GW_CLOSE_SIGNED_OUT,
                      "signed out: the session's token was deleted or expired, or its user may "
                      "not operate the VM any more",
@@ -747,7 +871,8 @@ static void check_console(gw_console_hub_t *h, gw_console_t *c, int64_t now)
         drop_stalled_client(h, c);
     } else if (c->state == GW_CS_SPLICED && c->relay && cq_stalled(&c->to_relay, now, h->send_ms)) {
         drop_stalled_relay(h, c);
-    } else if (c->state == GW_CS_SPLICED && h->idle_ms > 0 && now - c->last_input_ms > h->idle_ms) {
+    } else if (c->state == GW_CS_SPLICED && !c->download && h->idle_ms > 0 &&
+               now - c->last_input_ms > h->idle_ms) {
         snprintf(reason, sizeof(reason), "no input for %lld s (console.idle_timeout_s)",
                  (long long)(h->idle_ms / 1000));
         close_client(h, c, GW_CLOSE_IDLE, reason, "idle");

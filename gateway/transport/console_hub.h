@@ -13,6 +13,13 @@
  * at most 2 * (GW_CONSOLE_QUEUE + GW_CONSOLE_RX) bytes queued, plus lws' own receive
  * buffers (GW_CONSOLE_RX per connection) and at most one partial write per connection.
  *
+ * The hub also carries vm.export's downloads (docs/streaming.md): a session whose client is
+ * an HTTP GET on a download URL (endpoint_download.c) instead of a browser's WebSocket; the
+ * pool's agent streams the VM's export into the same relay endpoint with the ticket of a
+ * vm.exportRelay command, and the hub writes it to the client as the response's body, with
+ * the same queues, flow control and send deadlines. A download has no token (its URL was
+ * the capability), no RFB, no input, and does not count as a console.
+ *
  * Deadlines: the browser is authenticated by its token cookie at the upgrade and the relay
  * by its ticket, so neither has a sign-in deadline; the session is ended when that token
  * is deleted or expires (or its user loses the permission). Waiting for the relay:
@@ -29,6 +36,7 @@
 #include <stdint.h>
 
 #include "api/users.h"
+#include "core/random_token.h"
 #include "bus/commands.h"
 #include "gateway.h"
 #include "transport/conn_guard.h"
@@ -36,7 +44,7 @@
 #define GW_CONSOLE_QUEUE      (1024 * 1024) /**< bytes queued per direction before reads pause */
 #define GW_CONSOLE_RX         (64 * 1024)   /**< lws receive buffer of a console connection */
 #define GW_CONSOLE_CHUNK      (256 * 1024)  /**< largest single write */
-#define GW_CONSOLE_TICKET     43            /**< base64url of 32 random bytes */
+#define GW_CONSOLE_TICKET     GW_TOKEN_LEN  /**< base64url of 32 random bytes */
 #define GW_CONSOLE_CLOSING_MS 10000         /**< a client not taking its last bytes is cut */
 #define GW_CONSOLE_PROTOCOL   "binary"      /**< the client endpoint's subprotocol (noVNC's) */
 #define GW_RELAY_PROTOCOL     "xo-console-relay"
@@ -88,6 +96,10 @@ typedef struct gw_console {
     char close_reason[120];
     bool registered;
     unsigned idle_sweeps; /**< sweeps since bytes last moved (idle buffers are freed) */
+    bool download;        /**< vm.export's download: an HTTP client (see above) */
+    bool headers_sent;    /**< download: the response's head is out */
+    char filename[200];   /**< download: offered in Content-Disposition */
+    char compress[32];    /**< download: vm.export's compress as JSON text, "" if none */
     struct gw_console *next, *prev;
 } gw_console_t;
 
@@ -130,10 +142,21 @@ bool gw_console_admit(gw_console_hub_t *h, const char *id, const char *cookie, c
  */
 void gw_console_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi);
 
+/**
+ * @brief A download's GET was admitted (endpoint_download.c filled @p c: download, vm,
+ *        uuid, pool, user, filename, compress): register it and issue vm.exportRelay with a
+ *        fresh ticket. On failure the client gets an HTTP error.
+ */
+void gw_download_open(gw_console_hub_t *h, gw_console_t *c, struct lws *wsi);
+
+/** @brief Downloads under way now. */
+size_t gw_download_count(const gw_console_hub_t *h);
+
 /** @brief Bytes from the client (queued to the relay; reads pause when the queue is full). */
 void gw_console_from_client(gw_console_hub_t *h, gw_console_t *c, const void *in, size_t len);
 
-/** @brief The client is writeable. @returns -1 to close it. */
+/** @brief The client is writeable (a download's: its head, its body, its end). @returns -1
+ *         to close it. */
 int gw_console_client_writeable(gw_console_hub_t *h, gw_console_t *c);
 
 /** @brief The client connection closed: close the relay, audit, unregister. Idempotent. */

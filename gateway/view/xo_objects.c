@@ -487,6 +487,36 @@ static void host_devices(ctx_t *c)
     klinks(c, "$PBDs", "PBDs", "pbd");
 }
 
+/* $missingPatches: the summary the pool's agent keeps in other_config["xo:missing_patches"]
+ * ({count, names}, docs/patching.md). Anyone may write other_config: only a well-formed
+ * summary is shown, rebuilt from its count and string names. */
+static void host_missing_patches(ctx_t *c)
+{
+    const char *text = M(c->o, "other_config", "xo:missing_patches");
+    json_object *v = text ? json_tokener_parse(text) : NULL, *count, *names, *out;
+    size_t n;
+
+    if (!json_object_is_type(v, json_type_object) ||
+        !json_object_object_get_ex(v, "count", &count) ||
+        !json_object_is_type(count, json_type_int) || json_object_get_int64(count) < 0 ||
+        !json_object_object_get_ex(v, "names", &names) ||
+        !json_object_is_type(names, json_type_array))
+        goto out;
+    out = json_object_new_object();
+    json_object_object_add(out, "count", json_object_new_int64(json_object_get_int64(count)));
+    json_object_object_add(out, "names", json_object_new_array());
+    n = json_object_array_length(names);
+    for (size_t i = 0; i < n; i++) {
+        json_object *name = json_object_array_get_idx(names, i);
+        if (json_object_is_type(name, json_type_string))
+            json_object_array_add(json_object_object_get(out, "names"), json_object_get(name));
+    }
+    kcopy_json(c, "$missingPatches", out);
+    json_object_put(out);
+out:
+    json_object_put(v);
+}
+
 /* host, field groups in xo-server's order. */
 static void map_host(ctx_t *c)
 {
@@ -506,6 +536,7 @@ static void map_host(ctx_t *c)
     gw_jw_str(&c->w, brand);
     kbool(c, "hvmCapable", set_has_prefix(F(c->o, "capabilities"), "hvm"));
     host_devices(c);
+    host_missing_patches(c);
     json_object_put(metrics);
 }
 

@@ -10,7 +10,11 @@ pipelined (the agent's stream: from its patch_install log line to its uploaded l
 ratio pipelined / the slower of download and upload alone (target <= 1.1), and the agent's
 peak RSS (VmHWM; a fresh agent per size, so the two peaks compare).
 
-    bench_patch.py [--sizes 20,200] [--keep]
+    bench_patch.py [--sizes 5,20] [--repeat 1]   a short run
+    bench_patch.py --full                         20 and 200 MiB, 3 runs each (the figures
+                                                  of docs/benchmarks.md)
+
+Each figure is the median of the runs; the ratio is the median of each run's ratio.
 """
 import argparse
 import io
@@ -25,6 +29,7 @@ import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import gw_harness as g  # noqa: E402
+import bench_common  # noqa: E402
 import harness  # noqa: E402
 from test_agent_commands import wait_consuming  # noqa: E402
 from test_patch_list import Xapi, call, uid  # noqa: E402
@@ -86,9 +91,10 @@ def pipelined_seconds(agent_log, cmd_marker="event=patch_install"):
     return log_ts(end) - log_ts(start)
 
 
-def run_size(st, k, sim, gw, keys, www, base, ca, mib):
+def run_size(st, k, sim, gw, keys, www, base, ca, mib, rep):
+    """One run for one size: a patch of its own (an installed one would be a no-op)."""
     x = Xapi(sim)
-    uuid, name = uid(0xbe00 + mib), f"XS71EB{mib:03d}"
+    uuid, name = uid(0xbe0000 + mib * 64 + rep), f"XS71EB{mib:03d}R{rep}"
     zpath = os.path.join(www, f"{name}.zip")
     size = make_zip(zpath, uuid, name, mib)
     with open(os.path.join(www, "updates.xml"), "w") as f:
@@ -96,7 +102,7 @@ def run_size(st, k, sim, gw, keys, www, base, ca, mib):
                 f'patch-url="{base}/{name}.zip"/></patches><serverversions>'
                 f'<version value="7.1.0"><patch uuid="{uuid}"/></version>'
                 f'</serverversions></patchdata>')
-    tmp = st.path(f"seq-{mib}")
+    tmp = st.path(f"seq-{mib}-{rep}")
     os.makedirs(tmp)
     # download alone, upload alone (the ISO from the page cache), then the sequential way
     dl = curl("--cacert", ca, "-o", "/dev/null", f"{base}/{name}.zip")
@@ -118,7 +124,7 @@ def run_size(st, k, sim, gw, keys, www, base, ca, mib):
     for fn in os.listdir(tmp):
         os.remove(os.path.join(tmp, fn))
     # pipelined: a fresh agent, so that its peak RSS is this size's
-    ag = st.start_agent(sim, k, name=f"agent-{mib}", extra={
+    ag = st.start_agent(sim, k, name=f"agent-{mib}-{rep}", extra={
         "commands": {"public_keys": os.path.join(keys, "gateway.pub"), "max_expiry_ms": "600000"},
         "patches": {"catalog_url": base + "/updates.xml", "ca_file": ca}})
     wait_consuming(ag)
@@ -133,10 +139,19 @@ def run_size(st, k, sim, gw, keys, www, base, ca, mib):
             "ratio": pipe / max(dl, up), "hwm_mib": hwm}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="20,200", help="patch sizes in MiB")
-    a = ap.parse_args()
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def summarize(mib, runs):
+    keys = ("download", "upload", "sequential", "pipelined", "ratio", "hwm_mib")
+    return {"mib": mib, "runs": len(runs), **{k: median([r[k] for r in runs]) for k in keys}}
+
+
+def bench(a):
+    bench_common.require("xo-gateway", "xo-agent", "xo-kafka-dev")  # a clear error first
     g.ensure_node_modules()
     rows = []
     with harness.Stack() as st:
@@ -158,18 +173,56 @@ def main():
             "--cert-dir", st.path("tls")])
         base = cat.wait_line(lambda l: l.startswith("listening: ")).split(" ", 1)[1].strip()
         ca = cat.wait_line(lambda l: l.startswith("ca: ")).split(" ", 1)[1].strip()
-        gw = st.start_gateway(k, extra={"users": {"file": users}, "commands": {
-            "private_key": os.path.join(keys, "gateway.key"), "timeout_ms": "600000"}})
-        for mib in (int(s) for s in a.sizes.split(",")):
-            rows.append(run_size(st, k, sim, gw, keys, www, base, ca, mib))
-    print("\nbench_patch: one XenServer update-system patch, loopback, seconds")
-    print("| patch | download alone | upload alone | sequential | pipelined | pipelined / "
-          "slower alone | agent peak RSS |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+        gw = st.start_gateway(k, agent_pools=(sim.pool_uuid,), extra={  # agents start later
+            "users": {"file": users}, "commands": {
+                "private_key": os.path.join(keys, "gateway.key"), "timeout_ms": "600000"}})
+        for mib in a.sizes:
+            runs = [run_size(st, k, sim, gw, keys, www, base, ca, mib, rep)
+                    for rep in range(a.repeat)]
+            rows.append(summarize(mib, runs))
+    return rows
+
+
+def sizes(text):
+    try:
+        out = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: sizes are MiB integers, comma-separated")
+    if not out or any(m < 1 or m > 4096 for m in out):
+        raise argparse.ArgumentTypeError(f"{text!r}: each size between 1 and 4096 MiB")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    ap.add_argument("--sizes", type=sizes, default=[5, 20], help="patch sizes in MiB (5,20)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size (1); medians shown")
+    ap.add_argument("--full", action="store_true",
+                    help="the figures' run: 20 and 200 MiB, 3 runs each")
+    a = ap.parse_args()
+    if a.full:
+        a.sizes, a.repeat = [20, 200], 3
+    if a.repeat < 1:
+        ap.error("--repeat: at least 1")
+    try:
+        rows = bench(a)
+    except (OSError, subprocess.CalledProcessError, AssertionError, TimeoutError,
+            bench_common.BenchError) as e:
+        sys.exit(f"bench_patch: failed: {e}")
+    print("\nbench_patch: one XenServer update-system patch, loopback, seconds "
+          "(medians of each size's runs)")
+    print("| patch | runs | download alone | upload alone | sequential | pipelined | "
+          "pipelined / slower alone | agent peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['mib']} MiB | {r['download']:.2f} | {r['upload']:.2f} | "
+        print(f"| {r['mib']} MiB | {r['runs']} | {r['download']:.2f} | {r['upload']:.2f} | "
               f"{r['sequential']:.2f} | {r['pipelined']:.2f} | {r['ratio']:.2f}x | "
               f"{r['hwm_mib']:.1f} MiB |")
+    if len(rows) > 1:
+        lo, hi = rows[0], rows[-1]
+        print(f"peak RSS {hi['mib']} MiB / {lo['mib']} MiB: {hi['hwm_mib'] / lo['hwm_mib']:.2f}x; "
+              f"pipelined / sequential at {hi['mib']} MiB: "
+              f"{hi['pipelined'] / hi['sequential']:.2f}x")
 
 
 if __name__ == "__main__":

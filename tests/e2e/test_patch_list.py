@@ -8,7 +8,12 @@ command -> each pool's xo-agent -> XAPI simulator, on both families.
    install order (a requirement before the patch that needs it), without the release
    upgrade, the paid patch (free hosts) or the patch that conflicts with an installed one;
    the catalogue comes from a local HTTPS server whose self-signed CA the agents trust.
-3. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
+3. REST (Xen Orchestra's GET /hosts/{id}/missing_patches and /pools/{id}/missing_patches):
+   per host what JSON-RPC answers, per pool the hosts' lists merged, each patch once.
+4. Caches (the xs70 agent; the others are configured to ask every time): the catalogue
+   is fetched once; a host listed again within the minute gets the same answer, even after
+   a patch was applied behind the agent's back, until an installation ends.
+5. Failures: the updater plugin busy past the retry bound -> an error naming the lock;
    the catalogue unreachable -> an error naming its URL; a viewer -> unauthorized; an
    unknown host -> no such host.
 """
@@ -129,7 +134,13 @@ def build_catalogue(www, installed_71, installed_70):
 
 # ---------------------------------------------------------------- the stack
 
-def start_stack(st):
+NO_CACHE = {"catalog_cache_s": "0", "list_debounce_s": "0"}
+
+
+def start_stack(st, cached=(), watch=()):
+    """The stack; the agents of the pools in `cached` keep the catalogue and debounce
+    listings as by default, the others ask every time (tests that change the catalogue);
+    those of the pools in `watch` keep their hosts' missing patches on their records."""
     k = st.start_kafka(partitions=16)  # one partition per pool: see the WRONG_POOL note in docs/patching.md
     sims = {
         "xcp": st.start_sim(vms=4, hosts=2, seed=41),
@@ -160,8 +171,11 @@ def start_stack(st):
         "patches": {"catalog_url": cat_url + "/updates.xml", "ca_file": ca,
                     "busy_retries": "2", "busy_retry_ms": "200"},
     }
-    agents = {name: st.start_agent(sim, k, extra=agent_extra, name=f"agent-{name}")
-              for name, sim in sims.items()}
+    agents = {name: st.start_agent(sim, k, name=f"agent-{name}", extra={
+        **agent_extra, "patches": {**agent_extra["patches"],
+                                   **({} if name in cached else NO_CACHE),
+                                   **({"check_interval_s": "60"} if name in watch else {})}})
+        for name, sim in sims.items()}
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
         "commands": {"private_key": os.path.join(keys, "gateway.key"),
@@ -198,6 +212,85 @@ def check_xenserver(gw, sims, expected):
         print(f"{name}: {names} on every host")
 
 
+def rest_get(gw, path):
+    """(status, parsed body) of GET /rest/v0<path> as the admin."""
+    st, body, _ = g.http_get(gw.url + "/rest/v0" + path, headers=g.basic(*g.ADMIN), timeout=120)
+    return st, json.loads(body)
+
+
+def merged(lists):
+    """The hosts' lists as one, each patch once (by uuid, or name-version-release)."""
+    out, seen = [], set()
+    for lst in lists:
+        for p in lst:
+            key = p.get("uuid") or f"{p['name']}-{p['version']}-{p['release']}"
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def check_rest(gw, sims):
+    """Xen Orchestra's REST routes answer what JSON-RPC answers: per host, and per pool the
+    hosts' lists merged, each patch once."""
+    for name, sim in sims.items():
+        per_host = []
+        for uuid in host_uuids(sim):
+            want = call(gw, "pool.listMissingPatches", {"host": uuid})["result"]
+            st, got = rest_get(gw, f"/hosts/{uuid}/missing_patches")
+            assert st == 200 and got == want, (name, uuid, st, got, want)
+            per_host.append(want)
+        st, got = rest_get(gw, f"/pools/{sim.pool_uuid}/missing_patches")
+        # the agent goes through its hosts in host.get_all's order: compare as sets
+        canon = sorted(json.dumps(p, sort_keys=True) for p in merged(per_host))
+        assert st == 200 and len(got) == len(canon), (name, st, got)
+        assert sorted(json.dumps(p, sort_keys=True) for p in got) == canon, (name, got)
+        assert got, name
+        print(f"{name}: REST per host equals JSON-RPC; per pool {len(got)} patches, each once")
+    st, got = rest_get(gw, "/hosts/no-such-host/missing_patches")
+    assert st == 404, (st, got)
+    st, _ = g.http_get(gw.url + "/rest/v0/pools/" + sims["xcp"].pool_uuid + "/missing_patches",
+                       headers=g.basic(*VIEWER), timeout=60)[:2]
+    assert st == 403, st
+
+
+def fetches(agent):
+    return agent.log_text().count("event=catalog_fetched")
+
+
+def debounced(agent):
+    return agent.log_text().count("event=list_missing_debounced")
+
+
+def check_caches(gw, sims, agents, expected):
+    """The xs70 agent keeps the catalogue (a day) and debounces listings (a minute per
+    host): asked again, it fetches nothing and asks no host, even after a patch was applied
+    behind its back; an installation's end (here one that has nothing to do) forgets the
+    listings, not the catalogue."""
+    sim, ag = sims["xs70"], agents["xs70"]
+    h0 = host_uuids(sim)[0]
+    n = fetches(ag)
+    assert n >= 1, "the xs70 agent listed before: it fetched the catalogue"
+    installed = Xapi(sim).ok("pool_patch.get_all_records")
+    noop = {"pool": sim.pool_uuid, "patches": [next(iter(installed.values()))["uuid"]]}
+    assert call(gw, "pool.installPatches", noop).get("result") is True  # forgets listings
+    first = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    d = debounced(ag)
+    again = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert again == first and [p["name"] for p in first] == expected["7.0.0"], (first, again)
+    assert debounced(ag) == d + 1, "asked again within the minute: the same answer, no call"
+    Xapi(sim).put_legacy_patch(first[0]["uuid"], first[0]["name"])  # behind the agent's back
+    stale = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert stale == first and debounced(ag) == d + 2, "debounced: the same answer"
+    noop["patches"] = [first[0]["uuid"]]  # installed now: a no-op, and listings forgotten
+    assert call(gw, "pool.installPatches", noop).get("result") is True
+    fresh = call(gw, "pool.listMissingPatches", {"host": h0})["result"]
+    assert [p["name"] for p in fresh] == expected["7.0.0"][1:], fresh
+    assert fetches(ag) == n, "the catalogue was fetched again within its day"
+    print(f"xs70: catalogue fetched {n} time(s) in all; a host asked again within the minute "
+          "gets the same answer; an installation's end forgets it")
+
+
 def check_failures(gw, sims, cat):
     xcp = sims["xcp"]
     h0 = host_uuids(xcp)[0]
@@ -222,13 +315,15 @@ def check_failures(gw, sims, cat):
     cat.kill()
     got = call(gw, "pool.listMissingPatches", {"host": xs})
     assert "error" in got and "updates.xml" in json.dumps(got["error"]), got
+    st, got = rest_get(gw, f"/pools/{sims['xs71'].pool_uuid}/missing_patches")
+    assert st == 500 and "updates.xml" in json.dumps(got), (st, got)
     print("xenserver: an unreachable catalogue fails naming its URL")
 
 
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
-        sims, agents, gw, www, cat = start_stack(st)
+        sims, agents, gw, www, cat = start_stack(st, cached=("xs70",))
         xs71 = Xapi(sims["xs71"])
         installed_71 = next(iter(xs71.ok("pool_update.get_all_records").values()))["uuid"]
         installed_70 = uid(0x700)
@@ -236,6 +331,8 @@ def main():
         expected = build_catalogue(www, installed_71, installed_70)
         check_xcp(gw, sims["xcp"])
         check_xenserver(gw, sims, expected)
+        check_rest(gw, sims)
+        check_caches(gw, sims, agents, expected)
         check_failures(gw, sims, cat)
         for ag in agents.values():
             assert ag.stop() == 0, ag.log_text()[-2000:]

@@ -456,6 +456,23 @@ def check_sub_collections(ck, served, ids):
             ck.record(op, len(items) > 0, f"{len(items)} VDIs of VM {parent}")
 
 
+def check_missing_patches(ck, sims, served):
+    """GET /hosts/{id}/missing_patches and /pools/{id}/missing_patches: asked of the agent
+    (the simulators are XCP-ng: updater.py's pending packages), the spec's XcpPatches."""
+    sim = sims[0]
+    host = sorted(h["uuid"] for h in sim.truth()["host"].values())[0]
+    for coll, some in (("hosts", host), ("pools", sim.pool_uuid)):
+        op = ("GET", f"/{coll}/{{id}}/missing_patches")
+        if op not in served:
+            continue
+        st, items, _ = ck.check(op, f"/{coll}/{some}/missing_patches", expect=200)
+        ck.record(op, st == 200 and isinstance(items, list) and len(items) > 0
+                  and all("name" in p and "version" in p for p in items),
+                  f"{len(items) if isinstance(items, list) else items} packages of {coll} {some}")
+        ck.check(op, f"/{coll}/00000000-0000-4000-8000-00000000dead/missing_patches",
+                 expect=404)
+
+
 def check_formats(ck, served, ids):
     for op in served:
         if op[0] == "GET" and op[1].endswith("{id}.{format}"):
@@ -492,6 +509,7 @@ def check_all(c, v, sims, served):
             else:
                 ck.record(op, False, f"no {coll} object in the view to try")
     check_sub_collections(ck, served, ids)
+    check_missing_patches(ck, sims, served)
     check_formats(ck, served, ids)
     check_tasks(ck, served, vm)
     check_vm_changes(ck, sims, served, vm)

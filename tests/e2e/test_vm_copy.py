@@ -13,16 +13,21 @@ the pool's xo-agent -> XAPI simulator -> xo.results -> xo-lib. Two pools, one ag
    transfer.link_zstd on pool A's agent) and a running VM with zstd (a plain link): the copy exists in the destination simulator with the source's disk digests, in
    the view; the source simulator's bytes_exported equals the destination's bytes_imported;
    the running VM's temporary snapshot is gone.
-5. Refused links: a forged ticket, a used ticket, a live ticket presented by another agent
-   id (which burns it: the real source is then refused); a transfer beyond
+5. Refused links: a forged ticket, a used ticket (even signed by the source's key), a live
+   ticket presented by another agent id (which burns it: the real source is then refused);
+   the right ticket and agent id with a hello signed by another agent's key, unsigned, or
+   signed for another destination's certificate; a transfer beyond
    transfer.max_concurrent waits, reported as queued.
 6. A corrupted chunk (the test plays the source agent with a ticket signed by the
-   gateway's key): XAPI fails the import (checksum), the destination answers IMPORT_ERROR
+   gateway's key and a hello signed with pool A's agent key): XAPI fails the import (checksum), the destination answers IMPORT_ERROR
    on the link and keeps no VM.
 7. Failures leave no VM on the destination and answer the client with an error: the
    destination SR full (SR_FULL), task.cancel of the export task half way (TASK_CANCELLED),
+   task.cancel of the import task half way (TASK_CANCELLED),
    the source agent killed half way, the destination agent killed half way.
 """
+import base64
+import hashlib
 import io
 import json
 import os
@@ -48,7 +53,9 @@ TIMEOUT_MS = int(10000 * harness.SCALE)
 GW_TIMEOUT_MS = int(8000 * harness.SCALE)
 
 
-def start_stack(st):
+def start_stack(st, link_zstd=(True, False)):
+    """Two pools (B over HTTPS), an agent each (transfer.link_zstd as @p link_zstd says for
+    pool A's and pool B's), a gateway with commands."""
     k = st.start_kafka()
     # pool B speaks HTTPS (agents pin its certificate): its /export and /import over TLS
     sims = [st.start_sim(vms=12, hosts=2, seed=s, extra=("--task-ms", "200") + tls)
@@ -63,9 +70,10 @@ def start_stack(st):
                        capture_output=True)
     extra = {"commands": {"public_keys": os.path.join(keys, "gateway.pub")},
              "transfer": {"listen": "127.0.0.1:0", "max_concurrent": "1"}}
-    # pool A's agent compresses the link when the export is not compressed; pool B's does not
+    # by default pool A's agent compresses the link when the export is not compressed; pool
+    # B's does not
     agents = [st.start_agent(s, k, name=f"agent{i}", extra=dict(
-        extra, transfer=dict(extra["transfer"], link_zstd="true" if i == 0 else "false")))
+        extra, transfer=dict(extra["transfer"], link_zstd="true" if link_zstd[i] else "false")))
         for i, s in enumerate(sims)]
     gw = st.start_gateway(k, extra={
         "users": {"file": users},
@@ -280,18 +288,40 @@ def send_frame(s, data):
     s.sendall(struct.pack(">I", len(data)) + data)
 
 
-def link_open(endpoint, ticket, source):
-    """Dial a transfer listener as another agent would: the TLS socket and its answer."""
+def raw_public_b64(pub_pem):
+    """An Ed25519 public key file in the raw base64 form of vm.importPrepare's source_keys
+    (the SubjectPublicKeyInfo DER ends with the 32 key bytes)."""
+    with open(pub_pem) as f:
+        der = base64.b64decode("".join(l for l in f if not l.startswith("-----")))
+    return base64.b64encode(der[-32:]).decode()
+
+
+def hello_sig(key, ticket, fingerprint, source):
+    """The source agent's signature of its hello (agent/transfer.c hello_signed_bytes)."""
+    msg = f"xo-transfer-hello/1\n{ticket}\n{fingerprint.lower()}\n{source}".encode()
+    out = subprocess.run([sign_command_bin(), "--sign-stdin", key], input=msg, check=True,
+                         capture_output=True, timeout=30).stdout.decode()
+    return next(l.split("=", 1)[1] for l in out.splitlines() if l.startswith("xo-sig="))
+
+
+def link_open(endpoint, ticket, source, key=None, fingerprint=None):
+    """Dial a transfer listener as another agent would: the TLS socket and its answer. With
+    @p key (a private key file) the hello is signed over the ticket, the fingerprint of the
+    certificate the listener showed (or @p fingerprint, another destination's) and source."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     s = ctx.wrap_socket(socket.create_connection(endpoint, timeout=30))
-    send_frame(s, json.dumps({"ticket": ticket, "source": source}).encode())
+    hello = {"ticket": ticket, "source": source}
+    if key:
+        pin = fingerprint or hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+        hello["sig"] = hello_sig(key, ticket, pin, source)
+    send_frame(s, json.dumps(hello).encode())
     return s, recv_frame(s)
 
 
-def link_hello(agent, ticket, source):
-    s, answer = link_open(endpoint_of(agent), ticket, source)
+def link_hello(agent, ticket, source, key=None, fingerprint=None):
+    s, answer = link_open(endpoint_of(agent), ticket, source, key, fingerprint)
     s.close()
     return answer
 
@@ -320,17 +350,19 @@ def vm_count(sim):
     return len(regular_vms(sim)), len(sim.truth()["vdi"])
 
 
-def check_refusals(sims, agents, gw, k):
+def check_refusals(st, sims, agents, gw, k):
     """Forged, replayed and wrong-peer links are refused; a transfer beyond
     transfer.max_concurrent (1 here) waits, reported as queued."""
     a, b = sims
     r = link_hello(agents[1], os.urandom(32).hex(), agents[0].name)
     assert r == {"error": "TRANSFER_REFUSED"}, r
     used = tickets(k)[-1]
+    src_pool = a.pool_uuid if used["source"].startswith("agent0") else b.pool_uuid
     r = link_hello(agents[0] if used["source"].startswith("agent1") else agents[1],
-                   used["ticket"], used["source"])
+                   used["ticket"], used["source"], key=st.agent_key(src_pool)[0])
     assert r == {"error": "TRANSFER_REFUSED"}, r
-    print("a forged ticket and a replayed (used) ticket are refused")
+    print("a forged ticket and a replayed (used) ticket, signed with the source's key, are "
+          "refused")
     a.post(f"/sim/config?export_rate={1 * MIB}")  # the first transfer crawls meanwhile
     slow = big_vm(a, 96)
     other = vm_by_state(a, "Halted", n=2, exclude=(slow,))[0]
@@ -436,6 +468,35 @@ def check_cancel(sims, gw):
           "left")
 
 
+def check_import_cancel(sims, gw):
+    """task.cancel of the transfer's import task (on the destination pool), half way: XAPI
+    stops the import and destroys what it made, the client gets XAPI's cancellation, and no
+    VM is left."""
+    a, b = sims
+    b.post(f"/sim/config?import_rate={8 * MIB}")
+    src = big_vm(a, 64)
+    before = vm_count(b)
+    p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
+
+    def importing():
+        return [t["uuid"] for t in b.truth()["task"].values()
+                if t["name_label"] == "xo-agent import" and t["status"] == "pending"
+                and t["progress"] >= 0.1]
+    task = harness.wait_until(importing, 30, interval=0.05, what="import under way")[0]
+
+    def cancel():
+        r = call(gw, "task.cancel", {"id": task})
+        return r if r.get("error", {}).get("code") != 1 else None  # not yet in the view
+    r = harness.wait_until(cancel, 10, interval=0.2, what="task.cancel")
+    assert r.get("result") is True, r
+    r = outcome(p)
+    b.post("/sim/config?import_rate=0")
+    assert "TASK_CANCELLED" in json.dumps(r.get("error")), r
+    harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
+    print(f"task.cancel of the import task half way -> {json.dumps(r['error'])[:120]}; no VM "
+          "left")
+
+
 def sign_and_send(st, k, pool, op, args):
     """A command signed with the gateway's key, written to xo.commands; its final result."""
     argv = [sign_command_bin(), "--key", os.path.join(st.path("keys"), "gateway.key"), "--pool",
@@ -457,6 +518,42 @@ def sign_and_send(st, k, pool, op, args):
     return harness.wait_until(final, 30, interval=0.2, what=f"{op} result")[-1]
 
 
+def prepare_stand_in(st, k, sims):
+    """A vm.importPrepare on pool B, signed with the gateway's key, admitting the source
+    "test-source" known by pool A's agent key: the endpoint and the ticket."""
+    a, b = sims
+    ticket = os.urandom(32).hex()
+    r = sign_and_send(st, k, b.pool_uuid, "vm.importPrepare",
+                      {"sr": shared_sr(b), "ticket": ticket, "source": "test-source",
+                       "source_keys": [raw_public_b64(st.agent_key(a.pool_uuid)[1])]})
+    assert r["state"] == "success", r
+    host, port = r["result"]["endpoint"].rsplit(":", 1)
+    return (host, int(port)), ticket
+
+
+def check_wrong_peer(st, sims, k):
+    """The right ticket and source name are not enough: a hello signed with another key (pool
+    B's agent key, trusted but not for the source pool), unsigned, or signed for another
+    destination's certificate is refused, and burns the ticket; no VM is left."""
+    a, b = sims
+    before = vm_count(b)
+    wrong_key = st.agent_key(b.pool_uuid)[0]
+    other_pin = hashlib.sha256(b"another destination").hexdigest()
+    for what, key, pin in (("signed with another agent's key", wrong_key, None),
+                           ("unsigned", None, None),
+                           ("signed for another destination", st.agent_key(a.pool_uuid)[0],
+                            other_pin)):
+        endpoint, ticket = prepare_stand_in(st, k, sims)
+        s, answer = link_open(endpoint, ticket, "test-source", key=key, fingerprint=pin)
+        s.close()
+        assert answer == {"error": "TRANSFER_REFUSED"}, (what, answer)
+        s, answer = link_open(endpoint, ticket, "test-source", key=st.agent_key(a.pool_uuid)[0])
+        s.close()
+        assert answer == {"error": "TRANSFER_REFUSED"}, (what, "burnt", answer)
+        print(f"a hello {what} is refused (TRANSFER_REFUSED) and burns its ticket")
+    assert vm_count(b) == before, (vm_count(b), before)
+
+
 def check_corrupt_chunk(sims, st, k):
     """The test plays the source agent (with a ticket it had the gateway's key sign): an XVA
     with one corrupted chunk makes XAPI fail the import; the destination answers XAPI's
@@ -471,13 +568,9 @@ def check_corrupt_chunk(sims, st, k):
     chunk = next(m for m in tarfile.open(fileobj=io.BytesIO(bytes(xva)))
                  if re.fullmatch(r"Ref:\d+/\d{8}", m.name))
     xva[chunk.offset_data + 100] ^= 0xFF
-    ticket = os.urandom(32).hex()
-    r = sign_and_send(st, k, b.pool_uuid, "vm.importPrepare",
-                      {"sr": shared_sr(b), "ticket": ticket, "source": "test-source"})
-    assert r["state"] == "success", r
-    host, port = r["result"]["endpoint"].rsplit(":", 1)
+    endpoint, ticket = prepare_stand_in(st, k, sims)
     before = vm_count(b)
-    s, answer = link_open((host, int(port)), ticket, "test-source")
+    s, answer = link_open(endpoint, ticket, "test-source", key=st.agent_key(a.pool_uuid)[0])
     assert answer == {"ok": True}, answer
     for i in range(0, len(xva), 1 << 18):
         send_frame(s, bytes(xva[i:i + (1 << 18)]))
@@ -504,9 +597,11 @@ def main():
             f.close()
         check_errors(sims, gw)
         k = st.kafkas[0]
-        check_refusals(sims, agents, gw, k)
+        check_refusals(st, sims, agents, gw, k)
+        check_wrong_peer(st, sims, k)
         check_sr_full(sims, gw)
         check_cancel(sims, gw)
+        check_import_cancel(sims, gw)
         check_corrupt_chunk(sims, st, k)
         hwm = [vm_hwm_kib(ag) for ag in agents]
         # 96 MiB and more crossed both agents by now: their peak grew by far less (not under

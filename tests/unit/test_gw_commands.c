@@ -253,6 +253,13 @@ static void test_map_others(void **state)
     map("failure", "HOST_OFFLINE", "[\"OpaqueRef:h\"]", "vm.start", true, &e);
     assert_int_equal(e.code, 18);
     gw_buf_fini(&e.data);
+    /* pool.installPatches with HA on: xo-server's incorrectState on the pool */
+    map("failure", "HA_IS_ENABLED", "[\"no\"]", "pool.installPatches", true, &e);
+    assert_int_equal(e.code, 25);
+    assert_string_equal(e.message, "incorrect state");
+    assert_string_equal(e.data.data, "{\"actual\":true,\"expected\":false,\"object\":\"" POOL
+                                     "\",\"property\":\"ha_enabled\"}");
+    gw_buf_fini(&e.data);
 }
 
 static void test_map_generic_and_rejected(void **state)
@@ -379,6 +386,19 @@ static void test_results_complete_once(void **state)
     assert_non_null(strstr(task.data, "\"state\":\"progress\""));
     assert_non_null(strstr(task.data, "\"progress\":50"));
     gw_buf_reset(&task);
+    {
+        /* a progress result naming its step: the task keeps the latest one */
+        gw_cmd_task_t t;
+        assert_true(gw_commands_task(c, id, &t));
+        assert_null(t.step_json);
+        push(c, id, "progress", ",\"result\":{\"step\":\"download\",\"uploaded\":0}");
+        push(c, id, "progress", ",\"result\":{\"step\":\"upload\",\"uploaded\":7}");
+        gw_commands_service(c, xo_now_ms(), id_of, NULL);
+        assert_true(gw_commands_task(c, id, &t));
+        assert_non_null(t.step_json);
+        assert_non_null(strstr(t.step_json, "\"step\":\"upload\""));
+        assert_non_null(strstr(t.step_json, "\"uploaded\":7"));
+    }
     push(c, id, "success", ",\"result\":\"snap-uuid\"");
     push(c, id, "success", ",\"result\":\"other\""); /* a duplicate: ignored */
     gw_commands_service(c, xo_now_ms(), id_of, NULL);

@@ -174,6 +174,33 @@ static void test_each_forgery_refused(void **state)
     gw_result_trust_free(t);
 }
 
+/* The keys of one pool, as a transfer's vm.importPrepare carries them: both of pool A's in
+ * the setting's order, only pool B's for B, none for an unknown pool or an empty list. */
+static void test_pool_keys(void **state)
+{
+    gw_result_trust_t *t = trust_ab();
+    json_object *a = json_object_new_array(), *b = json_object_new_array();
+    json_object *none = json_object_new_array();
+    char want[XO_PUB_B64_LEN + 1];
+    (void)state;
+
+    assert_int_equal(gw_result_trust_pool_keys(t, POOL_A, a), 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(xo_key_public_b64(key[i], want), XO_OK);
+        assert_string_equal(json_object_get_string(json_object_array_get_idx(a, i)), want);
+    }
+    assert_int_equal(gw_result_trust_pool_keys(t, POOL_B, b), 1);
+    assert_int_equal(xo_key_public_b64(key[2], want), XO_OK);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(b, 0)), want);
+    assert_int_equal(gw_result_trust_pool_keys(t, "no-such-pool", none), 0);
+    assert_int_equal(gw_result_trust_pool_keys(NULL, POOL_A, none), 0);
+    assert_int_equal(json_object_array_length(none), 0);
+    json_object_put(a);
+    json_object_put(b);
+    json_object_put(none);
+    gw_result_trust_free(t);
+}
+
 static void test_empty_trust_refuses_all(void **state)
 {
     gw_result_trust_t *t = NULL;
@@ -230,7 +257,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_genuine_results_pass),    cmocka_unit_test(test_each_forgery_refused),
         cmocka_unit_test(test_empty_trust_refuses_all), cmocka_unit_test(test_bad_specs),
-        cmocka_unit_test(test_verdict_names),
+        cmocka_unit_test(test_verdict_names),           cmocka_unit_test(test_pool_keys),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -218,6 +218,42 @@ static void test_other_types(void **state)
     gw_xo_out_fini(&out);
 }
 
+/* $missingPatches: the agent's summary in other_config, shown only when well formed. */
+static void test_host_missing_patches(void **state)
+{
+    static const char *const BAD[] = {"not json", "{\\\"count\\\":-1,\\\"names\\\":[]}",
+                                      "{\\\"count\\\":\\\"2\\\",\\\"names\\\":[]}",
+                                      "{\\\"count\\\":2}"};
+    gw_xo_out_t out;
+    json_object *o, *mp;
+    char rec[512];
+    (void)state;
+    o = map("host",
+            "{\"uuid\":\"h\",\"software_version\":{},\"other_config\":{\"xo:missing_patches\":"
+            "\"{\\\"count\\\":3,\\\"names\\\":[\\\"a-1-1\\\",7,\\\"b-2-2\\\"]}\"}}",
+            &out);
+    mp = F(o, "$missingPatches");
+    assert_non_null(mp);
+    assert_string_equal(json_object_to_json_string_ext(mp, JSON_C_TO_STRING_PLAIN),
+                        "{\"count\":3,\"names\":[\"a-1-1\",\"b-2-2\"]}"); /* not a string: out */
+    json_object_put(o);
+    gw_xo_out_fini(&out);
+    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++) {
+        snprintf(rec, sizeof(rec),
+                 "{\"uuid\":\"h\",\"software_version\":{},\"other_config\":"
+                 "{\"xo:missing_patches\":\"%s\"}}",
+                 BAD[i]);
+        o = map("host", rec, &out);
+        assert_null(F(o, "$missingPatches"));
+        json_object_put(o);
+        gw_xo_out_fini(&out);
+    }
+    o = map("host", "{\"uuid\":\"h\",\"software_version\":{}}", &out);
+    assert_null(F(o, "$missingPatches")); /* never checked: absent */
+    json_object_put(o);
+    gw_xo_out_fini(&out);
+}
+
 static void test_refuses_bad_records(void **state)
 {
     gw_xo_out_t out;
@@ -303,9 +339,10 @@ static void test_every_type_maps(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_running_vm),  cmocka_unit_test(test_vm_types),
-        cmocka_unit_test(test_other_types), cmocka_unit_test(test_refuses_bad_records),
-        cmocka_unit_test(test_datetime),    cmocka_unit_test(test_every_type_maps),
+        cmocka_unit_test(test_running_vm),          cmocka_unit_test(test_vm_types),
+        cmocka_unit_test(test_other_types),         cmocka_unit_test(test_host_missing_patches),
+        cmocka_unit_test(test_refuses_bad_records), cmocka_unit_test(test_datetime),
+        cmocka_unit_test(test_every_type_maps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,6 +80,37 @@ static void test_dup_outlives_original(void **state)
     xo_key_free(other);
 }
 
+/* A key's raw base64 form (a transfer command's source_keys) gives back a key that verifies
+ * what the private key signed, with the same id; malformed forms are refused. */
+static void test_public_b64_round_trip(void **state)
+{
+    xo_key_t *k, *pub, *other, *bad = NULL;
+    char b64[XO_PUB_B64_LEN + 1], sig[XO_SIG_B64_LEN + 1], tweaked[XO_PUB_B64_LEN + 1];
+
+    (void)state;
+    assert_int_equal(xo_key_generate(&k, NULL, 0), XO_OK);
+    assert_int_equal(xo_key_generate(&other, NULL, 0), XO_OK);
+    assert_int_equal(xo_key_public_b64(k, b64), XO_OK);
+    assert_int_equal(strlen(b64), XO_PUB_B64_LEN);
+    assert_int_equal(xo_key_from_public_b64(b64, strlen(b64), &pub), XO_OK);
+    assert_string_equal(xo_key_id(pub), xo_key_id(k));
+    assert_int_equal(xo_sign(k, msg, strlen(msg), sig), XO_OK);
+    assert_int_equal(xo_verify(pub, msg, strlen(msg), sig, strlen(sig)), XO_OK);
+    assert_int_equal(xo_sign(other, msg, strlen(msg), sig), XO_OK);
+    assert_int_equal(xo_verify(pub, msg, strlen(msg), sig, strlen(sig)), XO_ERR_BADSIG);
+    assert_int_equal(xo_key_from_public_b64(b64, 43, &bad), XO_ERR_BADSIG);
+    assert_int_equal(
+        xo_key_from_public_b64("not base64 at all, but forty-four chars long", 44, &bad),
+        XO_ERR_BADSIG);
+    memcpy(tweaked, b64, sizeof(tweaked));
+    tweaked[43] = 'A'; /* no padding: 33 bytes of which the last is not padding */
+    assert_int_equal(xo_key_from_public_b64(tweaked, strlen(tweaked), &bad), XO_ERR_BADSIG);
+    assert_null(bad);
+    xo_key_free(pub);
+    xo_key_free(other);
+    xo_key_free(k);
+}
+
 static void test_pem_files_and_keyring(void **state)
 {
     char dir[] = "/tmp/xo-test-sign-XXXXXX", priv[128], pub[128], pub2[128], errstr[256];
@@ -141,9 +172,8 @@ static void test_pem_files_and_keyring(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sign_verify),
-        cmocka_unit_test(test_wrong_key),
-        cmocka_unit_test(test_dup_outlives_original),
+        cmocka_unit_test(test_sign_verify),           cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_dup_outlives_original), cmocka_unit_test(test_public_b64_round_trip),
         cmocka_unit_test(test_pem_files_and_keyring),
     };
     return cmocka_run_group_tests_name("sign", tests, NULL, NULL);

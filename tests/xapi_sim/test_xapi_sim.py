@@ -183,6 +183,37 @@ class TestProtocol(Base):
         self.assertEqual(x.ok('task.get_error_info', sid, bad), ['VM_BAD_POWER_STATE', vm, 'halted', 'running'])
         x.close()
 
+    def test_task_log_shows_overlap_and_order(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        halted = [r for r, v in sorted(vms.items()) if v['power_state'] == 'Halted'
+                  and not v['is_a_template'] and not v['is_control_domain']][:2]
+        before = len(self.sim.control('GET', '/sim/task_log')['tasks'])
+        tasks = [x.ok('Async.VM.start', sid, vm, False, False) for vm in halted]
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(x.ok('task.get_status', sid, t) == 'pending' for t in tasks):
+            time.sleep(0.01)
+        log = self.sim.control('GET', '/sim/task_log')['tasks'][before:]
+        self.assertEqual([(e['task'], e['method'], e['target']) for e in log],
+                         [(t, 'Async.VM.start', vm) for t, vm in zip(tasks, halted)])
+        a, b = log
+        self.assertLess(a['start'], a['end'])
+        # both were started before either ended: the log shows them overlap
+        self.assertLess(b['start'], a['end'])
+        # the task_ms knob: tasks started afterwards take that long (120 ms here otherwise)
+        self.assertEqual(self.sim.control('POST', '/sim/config?task_ms=600')['task_ms'], 600.0)
+        try:
+            t = x.ok('Async.VM.hard_shutdown', sid, halted[0])
+            end = time.monotonic() + 10
+            while time.monotonic() < end and x.ok('task.get_status', sid, t) == 'pending':
+                time.sleep(0.01)
+        finally:
+            self.sim.control('POST', '/sim/config?task_ms=120')
+        last = self.sim.control('GET', '/sim/task_log')['tasks'][-1]
+        self.assertEqual((last['task'], last['method']), (t, 'Async.VM.hard_shutdown'))
+        self.assertGreaterEqual(last['end'] - last['start'], 0.45)
+        x.close()
+
     def test_power_rules(self):
         x, sid = self.login()
         vms = x.ok('VM.get_all_records', sid)
@@ -872,11 +903,20 @@ class TestXxh64(unittest.TestCase):
         c = d.chunk(1365)
         self.assertEqual(vdisk.parse_gen(c), ('seed-1', 1365))
         e = vdisk.Disk(4 << 30)
-        e.write(1365 << 20, c)                                        # what an import does
-        e.write(0, d.chunk(0))
-        e.write(2730 << 20, d.chunk(2730))
-        e.write(5 << 20, bytes(1 << 20))                              # zeros are not stored
+        self.assertEqual(e.write(1365 << 20, c), 1 << 20)             # what an import does
+        self.assertEqual(e.write(0, d.chunk(0)), 1 << 20)             # (write: allocated grew by)
+        self.assertEqual(e.write(2730 << 20, d.chunk(2730)), 1 << 20)
+        self.assertEqual(e.write(5 << 20, bytes(1 << 20)), 0)         # zeros are not stored
+        self.assertEqual(e.write(1365 << 20, c), 0)                   # rewritten: no growth
+        self.assertEqual(e.allocated(), 3 << 20)
         self.assertEqual(e.chunks, d.chunks)
+        f = vdisk.Disk(3 << 20)
+        self.assertEqual(f.write(100, b'x'), 1 << 20)                 # a partial write allocates its chunk
+        self.assertEqual(f.write(0, bytes(1 << 20)), -(1 << 20))      # zeroing it frees it
+        self.assertEqual((f.allocated(), f.nonzero()), (0, []))
+        for data, zero in ((b'', True), (bytes(9), True), (b'\0' * 7 + b'\1', False),
+                           (b'\1' + bytes(7), False), (bytes(3) + b'\1' + bytes(3), False)):
+            self.assertEqual(vdisk.is_zero(data), zero, data)
         self.assertEqual(e.digest(), d.digest())
         self.assertNotEqual(vdisk.Disk.generated('seed-2', 4 << 30, 3 << 20).digest(), d.digest())
 
@@ -1208,6 +1248,58 @@ class TestXva(Base):
             self.sim.control('POST', '/sim/config?export_rate=0')
         x.close()
 
+    def test_import_rate(self):
+        """import_rate holds an /import body to its bytes per second (a lower bound on the time:
+        a loaded machine only makes it longer), and the import still succeeds."""
+        x, sid = self.login()
+        vm, rec, srs = self.vm_on(x, sid)
+        vdi = self.disks_of(x, sid, vm)[0]
+        self.sim.control('POST', '/sim/vdi_content?vdi=%s&allocated=%d' % (vdi, 6 << 20))
+        _, raw = self.export(sid, vm)
+        self.assertEqual(self.sim.control('POST', '/sim/config?import_rate=%d' % (4 << 20))['import_rate'], 4 << 20)
+        try:
+            task = x.ok('task.create', sid, 'import', '')
+            t0 = time.monotonic()
+            r = self.put('/import?session_id=%s&task_id=%s&sr_id=%s' % (sid, task, srs[0]), raw)
+            self.assertEqual(r.status, 200)
+            t = self.wait(x, sid, task)
+            self.assertGreaterEqual(time.monotonic() - t0, len(raw) / float(4 << 20) * 0.9)
+            self.assertEqual(t['status'], 'success', t)
+        finally:
+            self.sim.control('POST', '/sim/config?import_rate=0')
+        x.close()
+
+    def test_import_cancel(self):
+        """task.cancel of an import half way: the import stops, its task ends cancelled and
+        nothing it created is left."""
+        x, sid = self.login()
+        vm, rec, srs = self.vm_on(x, sid)
+        vdi = self.disks_of(x, sid, vm)[0]
+        self.sim.control('POST', '/sim/vdi_content?vdi=%s&allocated=%d' % (vdi, 8 << 20))
+        _, raw = self.export(sid, vm)
+        start = self.counts()
+        self.sim.control('POST', '/sim/config?import_rate=%d' % (2 << 20))
+        try:
+            task = x.ok('task.create', sid, 'import', '')
+            def put():
+                try:
+                    self.put('/import?session_id=%s&task_id=%s&sr_id=%s' % (sid, task, srs[0]), raw)
+                except (OSError, http.client.HTTPException):
+                    pass                    # the host may stop reading: the task says why
+            t = threading.Thread(target=put)
+            t.start()
+            end = time.monotonic() + 20
+            while time.monotonic() < end and x.ok('task.get_progress', sid, task) < 0.1:
+                time.sleep(0.05)
+            x.ok('task.cancel', sid, task)
+            self.assertEqual(self.wait(x, sid, task)['status'], 'cancelled')
+            self.sim.control('POST', '/sim/config?import_rate=0')
+            t.join(30)
+            self.assertEqual(self.counts(), start)
+        finally:
+            self.sim.control('POST', '/sim/config?import_rate=0')
+        x.close()
+
     def test_restore_keeps_the_uuid(self):
         x, sid = self.login()
         vm, rec, srs = self.vm_on(x, sid)
@@ -1246,6 +1338,39 @@ def rss_kib(pid):
             if line.startswith('VmRSS:'):
                 return int(line.split()[1])
     return 0
+
+
+class TestHa(Base):
+    """pool.enable_ha / disable_ha as xapi_ha.ml answers a client."""
+
+    def test_enable_disable(self):
+        x, sid = self.login()
+        pool = x.ok('pool.get_all', sid)[0]
+        srs = x.ok('SR.get_all_records', sid)
+        local = next(r for r, v in srs.items() if not v['shared'] and v['content_type'] != 'iso')
+        self.assertFalse(x.ok('pool.get_ha_enabled', sid, pool))
+        self.assertEqual(x.call('pool.disable_ha', sid)['ErrorDescription'], ['HA_NOT_ENABLED'])
+        self.assertEqual(x.call('pool.enable_ha', sid, [local], {})['ErrorDescription'],
+                         ['CANNOT_CREATE_STATE_FILE'])
+        self.assertFalse(x.ok('pool.get_ha_enabled', sid, pool))
+        x.ok('pool.enable_ha', sid, [], {'timeout': '60'})
+        rec = x.ok('pool.get_record', sid, pool)
+        self.assertTrue(rec['ha_enabled'])
+        self.assertEqual(rec['ha_configuration'], {'timeout': '60'})
+        self.assertEqual(rec['allowed_operations'], ['ha_disable'])
+        self.assertEqual(len(rec['ha_statefiles']), 1)
+        vdi = x.ok('VDI.get_record', sid, rec['ha_statefiles'][0])
+        self.assertEqual(vdi['type'], 'ha_statefile')
+        self.assertEqual(vdi['SR'], rec['default_SR'])
+        self.assertTrue(x.ok('SR.get_shared', sid, vdi['SR']))
+        self.assertEqual(x.call('pool.enable_ha', sid, [], {})['ErrorDescription'], ['HA_IS_ENABLED'])
+        x.ok('pool.disable_ha', sid)
+        rec = x.ok('pool.get_record', sid, pool)
+        self.assertFalse(rec['ha_enabled'])
+        self.assertEqual((rec['ha_statefiles'], rec['allowed_operations']), ([], ['ha_enable']))
+        self.assertEqual(x.call('VDI.get_by_uuid', sid, vdi['uuid'])['ErrorDescription'][0],
+                         'UUID_INVALID')     # the statefile is gone
+        x.close()
 
 
 class TestHosts(Base):

@@ -22,6 +22,35 @@ DRAIN_IDLE_S = 2.0
 DRAIN_MAX = 64 << 20
 
 
+PIECE = 1 << 20
+
+
+def pieces(read, n=PIECE):
+    """The non-empty pieces read(n) returns until it returns b'' (the end of a body)."""
+    while True:
+        b = read(n)
+        if not b:
+            return
+        yield b
+
+
+class Pace:
+    """Holds a stream to the rate of a knob (bytes per second, 0 = unlimited), read at every
+    step so that a change applies at once: how long a host's disk or network takes."""
+
+    def __init__(self, sim, knob):
+        self.sim, self.knob = sim, knob
+        self.t0, self.done = time.monotonic(), 0
+
+    def step(self, n):
+        self.done += n
+        rate = self.sim.knobs[self.knob]
+        if rate > 0:
+            wait = self.t0 + self.done / float(rate) - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+
 class Source:
     """read_exact(n) over a function returning the next piece of bytes (b'' at the end)."""
 
@@ -29,7 +58,7 @@ class Source:
         self.pull = pull
         self.buf = bytearray(first)
 
-    def read_any(self, n=1 << 20):
+    def read_any(self, n=PIECE):
         """What is buffered, else the next piece (b'' at the end)."""
         if self.buf:
             out = bytes(self.buf[:n])
@@ -42,8 +71,11 @@ class Source:
             b = self.pull()
             if not b:
                 raise EOFError()
+            if not self.buf and len(b) == n:
+                return b                    # the piece is the answer: no copy
             self.buf += b
-        out = bytes(self.buf[:n])
+        with memoryview(self.buf) as view:  # one copy out (a slice then bytes() would be two)
+            out = bytes(view[:n])
         del self.buf[:n]
         return out
 
@@ -137,6 +169,19 @@ class Transfers:
               if self.sim.host_live(h) and all(self.sim.host_sees_sr(h, sr) for sr in srs)]
         return ok[self.sim.rt_rng.randrange(len(ok))] if ok else None
 
+    def _sees_sr(self, sr):
+        here = self._here()
+        return self.sim.host_live(here) and self.sim.host_sees_sr(here, sr)
+
+    def _redirect_to_sr(self, sr, task, path, query):
+        """A PUT for an SR this host cannot see goes to a live host that can (302), or fails its
+        task with NO_HOSTS_AVAILABLE and answers nothing."""
+        target = self._host_for([sr])
+        if target is None:
+            self._task_done(task, False, error=ApiError('NO_HOSTS_AVAILABLE'))
+            return False
+        return self._redirect(target, path, query)
+
     def _own_task(self, task, label):
         """XAPI runs a handler without task_id under a task of its own, destroyed at the end."""
         if task and task in self.sim.store.tables['task']:
@@ -160,6 +205,15 @@ class Transfers:
         with st.lock:
             if task in st.tables['task']:
                 st.modify('task', task, {'status': 'cancelled', 'finished': now_dt(), 'allowed_operations': []})
+
+    def _end_cancelled(self, task, own):
+        """A handler stopped by task.cancel: its task ends cancelled (its own task goes)."""
+        self._task_cancelled(task)
+        if own:
+            try:
+                self.sim.store.delete('task', task)
+            except ApiError:
+                pass
 
     def _progress_fn(self, task):
         last = [0.0]
@@ -224,9 +278,7 @@ class Transfers:
             except ApiError:
                 pass
         if ok is None:
-            self._task_cancelled(task)
-            if own:
-                self._end_task(task, own, True)
+            self._end_cancelled(task, own)
         else:
             self._end_task(task, own, ok, '', err)
         return False
@@ -243,15 +295,10 @@ class Transfers:
             return not cancelled[0]
 
         def throttled(chunks):
-            t0, done = time.monotonic(), 0
+            pace = Pace(sim, 'export_rate')
             for b in chunks:
                 yield b
-                done += len(b)
-                rate = sim.knobs['export_rate']
-                if rate > 0:
-                    wait = t0 + done / float(rate) - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
+                pace.step(len(b))
 
         def send(b):
             self.sock.sendall(b)
@@ -301,12 +348,14 @@ class Transfers:
         return True, None
 
     # -- body of a PUT (XAPI reads no chunked body; Xen Orchestra sends 1 PiB and closes)
-    def _put_reader(self, headers):
+    def _put_reader(self, headers, pace=None):
+        """read(k) of the body (b'' at its end) and the count of bytes read; with a Pace,
+        at its rate."""
         n = int(headers.get('content-length', '-1') or -1)
         remaining = [n if n >= 0 else 1 << 62]
         counter = [0]
 
-        def read(k=1 << 20):
+        def read(k=PIECE):
             k = min(k, remaining[0])
             if k <= 0:
                 return b''
@@ -318,6 +367,8 @@ class Transfers:
             counter[0] += len(b)
             if not b:
                 remaining[0] = 0
+            elif pace is not None:
+                pace.step(len(b))
             return b
         return read, counter
 
@@ -327,17 +378,53 @@ class Transfers:
         try:
             self.sock.settimeout(DRAIN_IDLE_S)
             total = 0
-            while total < DRAIN_MAX:
-                b = read(1 << 20)
-                if not b:
-                    break
+            for b in pieces(read):
                 total += len(b)
+                if total >= DRAIN_MAX:
+                    break
         except (OSError, ValueError):
             pass
 
     def _ok_headers(self, task, space=''):
         return ('HTTP/1.1 200 OK\r\nConnection: close\r\nCache-Control: no-cache, no-store\r\n'
                 'task-id:%s%s\r\nContent-Type: application/octet-stream\r\n\r\n' % (space, task)).encode('latin-1')
+
+    def _refuse_encoding(self, task, headers):
+        """The raw upload handlers read no chunked (or other encoded) body: 404."""
+        self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Cannot handle encoding: %s'
+                                                    % headers['transfer-encoding']))
+        return self._finish_put('404 Not Found', 'chunked')
+
+    def _send_ok(self, task, own):
+        """The 200 before the body is read (import.ml); False (task failed) if the client left."""
+        try:
+            self.sock.sendall(self._ok_headers(task))
+            return True
+        except OSError:
+            self._end_task(task, own, False, error=ApiError('CLIENT_ERROR', 'connection closed'))
+            return False
+
+    def _new_vdi(self, sid, sr, n, task, own):
+        """The VDI an upload without one creates (n bytes); None (task failed, 500) if refused."""
+        try:
+            return self.sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n,
+                                             'type': 'user'})
+        except ApiError as e:
+            self._end_task(task, own, False, error=e)
+            self._finish_put('500 Internal Error', e.code)
+            return None
+
+    def _upload_into(self, vdi, task, read, counter):
+        """The 200 then the body into the VDI; (ok, error). bytes_imported counts the body."""
+        done = self.sim.upload_started(vdi)
+        try:
+            self.sock.sendall(self._ok_headers(task))
+            return self._receive_raw(vdi, read)
+        except OSError:
+            return False, ApiError('CLIENT_ERROR', 'connection closed')
+        finally:
+            done()
+            self.sim.stats.add('bytes_imported', counter[0])
 
     def _sr_of_request(self, query):
         st = self.sim.store
@@ -361,13 +448,8 @@ class Transfers:
                 ApiError('DEFAULT_SR_NOT_FOUND', sr)
             self._task_done(task, False, error=err)
             return self._finish_put('500 Internal Error', err.code)
-        here = self._here()
-        if not (sim.host_live(here) and sim.host_sees_sr(here, sr)):
-            target = self._host_for([sr])
-            if target is None:
-                self._task_done(task, False, error=ApiError('NO_HOSTS_AVAILABLE'))
-                return False
-            return self._redirect(target, '/import', query)
+        if not self._sees_sr(sr):
+            return self._redirect_to_sr(sr, task, '/import', query)
         if st.get('SR', sr, 'content_type') == 'iso':
             self._task_done(task, False, error=ApiError('SR_OPERATION_NOT_SUPPORTED'))
             return self._finish_put('400 Bad Request', 'SR_OPERATION_NOT_SUPPORTED')
@@ -376,11 +458,8 @@ class Transfers:
             return self._finish_put('403 Forbidden', 'IMPORT_ERROR_CANNOT_HANDLE_CHUNKED')
         task, own = self._own_task(task, 'VM.import')
         self._task_progress(task, 0.0)
-        read, counter = self._put_reader(headers)
-        try:
-            self.sock.sendall(self._ok_headers(task))       # before reading, as import.ml
-        except OSError:
-            self._end_task(task, own, False, error=ApiError('CLIENT_ERROR', 'connection closed'))
+        read, counter = self._put_reader(headers, Pace(sim, 'import_rate'))
+        if not self._send_ok(task, own):       # before reading, as import.ml
             return False
         imp = xva.Import(sim, sr, task, restore=query.get('restore') == 'true',
                          force=query.get('force') == 'true', progress=self._progress_fn(task))
@@ -391,7 +470,10 @@ class Transfers:
             result = '<value><array><data>%s</data></array></value>' % ''.join('<value>%s</value>' % v for v in vms)
             self._end_task(task, own, True, result)
         except ApiError as e:
-            self._end_task(task, own, False, error=e)
+            if e.code == 'TASK_CANCELLED':      # the task ends cancelled, not failed
+                self._end_cancelled(task, own)
+            else:
+                self._end_task(task, own, False, error=e)
         finally:
             if zstd is not None:
                 zstd.close()
@@ -422,11 +504,7 @@ class Transfers:
 
             def body():
                 yield first
-                while True:
-                    b = read(1 << 20)
-                    if not b:
-                        return
-                    yield b
+                yield from pieces(read)
             zstd.feed_from(body())
             pull = zstd.read
         elif first[:2] == GZIP_MAGIC:
@@ -436,7 +514,7 @@ class Transfers:
                 if not sent[0]:
                     sent[0] = True
                     return first
-                return read(1 << 20)
+                return read(PIECE)
             pull = gunzip_pull(raw)
         else:
             # gzip -d refuses it: the tar reader meets the end of its output at once
@@ -470,9 +548,7 @@ class Transfers:
         if sid is None:
             return self._forbidden()
         if headers.get('transfer-encoding'):
-            self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Cannot handle encoding: %s'
-                                                        % headers['transfer-encoding']))
-            return self._finish_put('404 Not Found', 'chunked')
+            return self._refuse_encoding(task, headers)
         task, own = self._own_task(task, 'Uploading update')
         read, counter = self._put_reader(headers)
         body = Source(read)
@@ -483,19 +559,12 @@ class Transfers:
         body.buf[0:0] = head
         if not sim.is_legacy_patch(head):
             return self._patch_as_update(query, headers, task, own, body, counter, sid)
-        try:
-            self.sock.sendall(self._ok_headers(task))
-        except OSError:
-            self._end_task(task, own, False, error=ApiError('CLIENT_ERROR', 'connection closed'))
+        if not self._send_ok(task, own):
             return False
         h = hashlib.sha256()
         first = b''
         size = 0
-        while True:
-            b = bytes(body.buf) or read(1 << 20)
-            body.buf = bytearray()
-            if not b:
-                break
+        for b in pieces(body.read_any):
             h.update(b)
             size += len(b)
             if len(first) < 65536:
@@ -519,20 +588,10 @@ class Transfers:
         if n < 0 or sr not in st.tables['SR']:
             self._end_task(task, own, False, error=ApiError('INTERNAL_ERROR', 'Not enough info supplied to import'))
             return self._finish_put('400 Bad Request', 'Not enough info supplied to import')
-        try:
-            vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
-        except ApiError as e:
-            self._end_task(task, own, False, error=e)
-            return self._finish_put('500 Internal Error', e.code)
-        done = sim.upload_started(vdi)
-        try:
-            self.sock.sendall(self._ok_headers(task))
-            ok, err = self._receive_raw(vdi, body.read_any)
-        except OSError:
-            ok, err = False, ApiError('CLIENT_ERROR', 'connection closed')
-        finally:
-            done()
-            sim.stats.add('bytes_imported', counter[0])
+        vdi = self._new_vdi(sid, sr, n, task, own)
+        if vdi is None:
+            return False
+        ok, err = self._upload_into(vdi, task, body.read_any, counter)
         if ok:
             try:
                 upd = sim.update_introduce(sid, vdi)
@@ -568,20 +627,13 @@ class Transfers:
         if sr is None or sr not in st.tables['SR']:
             self._task_done(task, False, error=ApiError('VDI_MISSING'))
             return self._finish_put('400 Bad Request', 'VDI_MISSING')
-        here = self._here()
-        if not (sim.host_live(here) and sim.host_sees_sr(here, sr)):
-            target = self._host_for([sr])
-            if target is None:
-                self._task_done(task, False, error=ApiError('NO_HOSTS_AVAILABLE'))
-                return False
-            return self._redirect(target, '/import_raw_vdi', query)
+        if not self._sees_sr(sr):
+            return self._redirect_to_sr(sr, task, '/import_raw_vdi', query)
         if fmt not in ('raw', 'vhd'):
             self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Unknown format ' + fmt))
             return self._finish_put('404 Not Found', 'unknown format')
         if headers.get('transfer-encoding'):
-            self._task_done(task, False, error=ApiError('INTERNAL_ERROR', 'Cannot handle encoding: %s'
-                                                        % headers['transfer-encoding']))
-            return self._finish_put('404 Not Found', 'chunked')
+            return self._refuse_encoding(task, headers)
         task, own = self._own_task(task, 'Importing raw VDI')
         read, counter = self._put_reader(headers)
         if not vdi:
@@ -590,20 +642,10 @@ class Transfers:
                 self._end_task(task, own, False, error=ApiError('INTERNAL_ERROR',
                                                                 'Not enough info supplied to import'))
                 return self._finish_put('400 Bad Request', 'Not enough info supplied to import')
-            try:
-                vdi = sim.vdi_create(sid, {'name_label': 'Imported VDI', 'SR': sr, 'virtual_size': n, 'type': 'user'})
-            except ApiError as e:
-                self._end_task(task, own, False, error=e)
-                return self._finish_put('500 Internal Error', e.code)
-        done = sim.upload_started(vdi)
-        try:
-            self.sock.sendall(self._ok_headers(task))
-            ok, err = self._receive_raw(vdi, read)
-        except OSError:
-            ok, err = False, ApiError('CLIENT_ERROR', 'connection closed')
-        finally:
-            done()
-            sim.stats.add('bytes_imported', counter[0])
+            vdi = self._new_vdi(sid, sr, n, task, own)
+            if vdi is None:
+                return False
+        ok, err = self._upload_into(vdi, task, read, counter)
         self._end_task(task, own, ok, '<value>%s</value>' % vdi if ok else '', err)
         return False
 
@@ -616,10 +658,7 @@ class Transfers:
         disk.budget = sim.raw_budget
         h = hashlib.sha256()
         offset = 0
-        while True:
-            b = read(1 << 20)
-            if not b:
-                break
+        for b in pieces(read):
             if offset + len(b) > size:
                 return False, ApiError('VDI_IO_ERROR', 'Device I/O error')
             disk.write(offset, b)

@@ -89,6 +89,12 @@ class RawBudget:
             self.used = max(0, self.used - n)
 
 
+def is_zero(data):
+    """True when every byte is zero; without a copy (strip would copy a whole chunk), and at
+    once for data that does not start with a zero (every generated chunk)."""
+    return not data or (data[0] == 0 and data[-1] == 0 and data.count(0) == len(data))
+
+
 class ContentLost(Exception):
     """A chunk whose bytes were not kept (the raw budget was exhausted)."""
 
@@ -154,7 +160,7 @@ class Disk:
         old = self.chunks.pop(index, None)
         if old is not None and old[0] == 'raw' and self.budget is not None:
             self.budget.give(len(old[1]))
-        if not data.strip(b'\0'):
+        if is_zero(data):
             return None
         gen = parse_gen(data)
         if gen is not None:
@@ -168,8 +174,10 @@ class Disk:
         return sums
 
     def write(self, offset, data):
-        """Write `data` at byte `offset`, chunk by chunk (XVA chunks are aligned: one put)."""
-        pos = 0
+        """Write `data` at byte `offset`, chunk by chunk (XVA chunks are aligned: one put).
+        Returns how much allocated() grew (negative if zeros freed chunks): an import charges
+        its SR with it without counting every chunk of the disk again for each one."""
+        pos, grown = 0, 0
         while pos < len(data):
             index, within = divmod(offset + pos, CHUNK)
             n = min(CHUNK - within, len(data) - pos)
@@ -178,8 +186,11 @@ class Disk:
                 cur = bytearray(self.chunk(index)) if index in self.chunks else bytearray(self.chunk_len(index))
                 cur[within:within + n] = piece
                 piece = bytes(cur)
+            had = index in self.chunks
             self.put(index, piece)
+            grown += ((index in self.chunks) - had) * self.chunk_len(index)
             pos += n
+        return grown
 
     def read(self, offset, n):
         out = []

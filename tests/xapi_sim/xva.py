@@ -480,6 +480,8 @@ class Import:
         thin = not self._thick()
         last_suffix, offset, first_len = '-1', 0, getattr(self, 'first_len', -1)
         while size - offset > 0:
+            if self._cancelling():
+                raise ApiError('TASK_CANCELLED', self.task)
             entry = reader.next()
             if entry is None:
                 raise EOFError()
@@ -498,11 +500,10 @@ class Import:
                 raise invalid_xva()
             offset += skipped
             data = reader.read(length)
-            before = disk.allocated()
-            disk.write(offset, data)
+            grown = disk.write(offset, data)
             if thin:
-                self.sim.assert_sr_space(self.sr, disk.allocated() - before)
-                self.sim.sr_charge(vdi, self.sr, disk.allocated() - before, 0, emit=False)
+                self.sim.assert_sr_space(self.sr, grown)
+                self.sim.sr_charge(vdi, self.sr, grown, 0, emit=False)
             csum_name, csum_len = reader.next() or (None, 0)
             if csum_name is None:
                 raise EOFError()
@@ -521,6 +522,14 @@ class Import:
             self.received += skipped + length
             if self.progress is not None:
                 self.progress(self.received, total)
+
+    def _cancelling(self):
+        """task.cancel of the import's task was asked: Stream_vdi.recv_all checks between
+        blocks (every ten seconds in XAPI, every chunk here, as the export) and raises
+        TASK_CANCELLED; what the import created is then destroyed."""
+        st = self.sim.store
+        return bool(self.task) and self.task in st.tables['task'] and \
+            st.get('task', self.task, 'status') == 'cancelling'
 
     def _complete(self):
         st = self.sim.store
