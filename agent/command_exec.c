@@ -52,24 +52,6 @@ static xo_err_t load_sign_key(agent_cmd_t *c, char *errstr, size_t errstr_size)
     return err == XO_OK || err == XO_ERR_NOMEM ? err : XO_ERR_CONFIG;
 }
 
-static xo_err_t open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
-{
-    const xo_config_t *cfg = c->a->cfg;
-    xo_xapi_opts_t opts = {
-        .url = xo_config_get(cfg, "xapi.url"),
-        .ca_file = xo_config_get(cfg, "xapi.ca_file"),
-        .pin_sha256 = xo_config_get(cfg, "xapi.fingerprint"),
-        .insecure = xo_config_get_bool(cfg, "xapi.insecure"),
-        .connect_timeout_ms = xo_config_get_int(cfg, "xapi.connect_timeout_ms"),
-        .timeout_ms = xo_config_get_int(cfg, "xapi.call_timeout_ms"),
-    };
-    xo_err_t err = xo_xapi_conn_new(&opts, &c->xapi, errstr, errstr_size);
-
-    if (err == XO_OK)
-        xo_xapi_conn_set_abort(c->xapi, &agent_stop);
-    return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
-}
-
 /* Every allowed op must have an executor (command_ops.c): refuse to start otherwise. */
 static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_size)
 {
@@ -80,6 +62,10 @@ static xo_err_t check_executors(unsigned allowed, char *errstr, size_t errstr_si
                              cmd_op_name((cmd_op_t)op));
     return XO_OK;
 }
+
+/* Results are small and few: no batching, and no zstd context. */
+static const char *const results_unbatched[] = {"linger.ms", "0", "compression.codec", "none",
+                                                NULL};
 
 xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t errstr_size)
 {
@@ -114,7 +100,9 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     if (err == XO_OK)
         err = check_executors(c->policy.allowed_ops, errstr, errstr_size);
     if (err == XO_OK)
-        err = open_xapi(c, errstr, errstr_size);
+        err = cmd_open_xapi(c, errstr, errstr_size);
+    if (err == XO_OK) /* a person waits for each result: no linger (objects keep theirs) */
+        err = xo_producer_new(a->cfg, results_unbatched, &c->results, errstr, errstr_size);
     if (err == XO_OK)
         err = agent_console_new(a, cmd_console_report, c, &c->consoles, errstr, errstr_size);
     if (err != XO_OK) {
@@ -126,10 +114,12 @@ xo_err_t agent_commands_new(agent_t *a, agent_cmd_t **out, char *errstr, size_t 
     c->policy.replay = c->replay;
     c->policy.max_expiry_ms = xo_config_get_int(a->cfg, "commands.max_expiry_ms");
     c->policy.skew_ms = xo_config_get_int(a->cfg, "commands.clock_skew_ms");
+    c->concurrency = (int)xo_config_get_int(a->cfg, "commands.concurrency");
     xo_info(CMD_MOD,
-            "event=commands_enabled keys=%zu result_key=%s max_expiry_ms=%lld skew_ms=%lld",
+            "event=commands_enabled keys=%zu result_key=%s max_expiry_ms=%lld skew_ms=%lld "
+            "concurrency=%d",
             xo_keyring_count(c->keys), xo_key_id(c->sign_key), (long long)c->policy.max_expiry_ms,
-            (long long)c->policy.skew_ms);
+            (long long)c->policy.skew_ms, c->concurrency);
     *out = c;
     return XO_OK;
 }
@@ -262,18 +252,21 @@ static xo_err_t read_back(agent_cmd_t *c)
 }
 
 /* Resume at the group's committed offset, or at the start of the replay window. */
-/* Commands are few and a person waits for each: fetch without librdkafka's 500 ms wait. */
-static const char *const low_latency[] = {"fetch.wait.max.ms", "10", NULL};
-
 static xo_err_t open_commands(agent_cmd_t *c)
 {
     const char *topic = c->a->topics.commands;
     const char *group = xo_config_get(c->a->cfg, "commands.group_id");
     rd_kafka_topic_partition_list_t *list;
-    char errstr[256];
+    char errstr[256], wait[24];
+    /* Commands are few and a person waits for each: fetch without librdkafka's 500 ms wait
+     * (a real broker answers a waiting fetch as soon as a command arrives; the in-memory
+     * dev broker holds an empty one for the whole wait: commands.fetch_wait_ms) */
+    const char *low_latency[] = {"fetch.wait.max.ms", wait, NULL};
     int64_t offset = RD_KAFKA_OFFSET_INVALID;
     xo_err_t err;
 
+    snprintf(wait, sizeof(wait), "%lld",
+             (long long)xo_config_get_int(c->a->cfg, "commands.fetch_wait_ms"));
     snprintf(c->group_id, sizeof(c->group_id), "%s", group ? group : "");
     if (!c->group_id[0])
         snprintf(c->group_id, sizeof(c->group_id), "xo-agent.%s", c->pool);
@@ -307,14 +300,14 @@ static xo_err_t open_commands(agent_cmd_t *c)
 
 /* ------------------------------------------------------------------ one command */
 
-static void commit(agent_cmd_t *c, int64_t next)
-{
-    char errstr[256];
-
-    if (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, next, errstr,
-                           sizeof(errstr)) != XO_OK)
-        xo_warn(CMD_MOD, "event=commit_failed reason=\"%s\"", errstr);
-}
+/* The commands read in one go: each accepted one waits in it for the flush and commit
+ * that make it runnable. */
+typedef struct {
+    cmd_t cmd[CMD_BATCH_MAX]; /* verified, `accepted` queued; owned until dispatched */
+    int n;
+    int64_t next;    /* offset to commit: the last message read + 1; -1: none read */
+    int64_t give_up; /* the latest deadline of the accepted ones */
+} batch_t;
 
 static void reject_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd,
                            cmd_verdict_t v, const char *reason)
@@ -328,107 +321,153 @@ static void reject_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cm
     xo_warn(CMD_MOD, "event=command_rejected id=%s offset=%lld code=%s reason=\"%s\"", id,
             (long long)m->offset, cmd_verdict_code(v), reason);
     cmd_publish(c, id, "rejected", 0, NULL, cmd_verdict_code(v), NULL, reason);
-    commit(c, m->offset + 1);
+}
+
+/* Verify one message: rejected at once, or `accepted` queued and the command kept in @p b. */
+static void handle(agent_cmd_t *c, const rd_kafka_message_t *m, batch_t *b)
+{
+    const void *sig = NULL, *kid = NULL;
+    size_t sig_len = 0, kid_len = 0;
+    char reason[256];
+    cmd_t *cmd = &b->cmd[b->n];
+    cmd_verdict_t v;
+    int64_t give_up;
+
+    xo_kafka_header_get(m, XO_HDR_SIG, &sig, &sig_len);
+    xo_kafka_header_get(m, XO_HDR_KEY, &kid, &kid_len);
+    v = cmd_verify(&c->policy, m->payload, m->len, sig, sig_len, kid, kid_len, xo_now_ms(), cmd,
+                   reason, sizeof(reason));
+    b->next = m->offset + 1;
+    if (v != CMD_OK) {
+        reject_command(c, m, cmd, v, reason);
+        cmd_fini(cmd);
+        return;
+    }
+    xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
+            cmd_op_name(cmd->op), cmd->user, xo_msg_str(cmd->args, "id"));
+    give_up = cmd->expires + c->policy.skew_ms;
+    cmd_replay_add(c->replay, cmd->id, give_up);
+    if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK) {
+        xo_error(CMD_MOD, "event=command_not_run id=%s reason=\"accepted not queued\"", cmd->id);
+        cmd_fini(cmd);
+        return;
+    }
+    b->give_up = b->n++ ? (give_up > b->give_up ? give_up : b->give_up) : give_up;
+}
+
+/* Read up to @p room commands: the first waits up to 200 ms, the others are those already
+ * fetched (a burst is accepted with one flush and one commit, not one each). */
+static void read_batch(agent_cmd_t *c, batch_t *b, int room)
+{
+    int wait_ms = 200;
+
+    while (b->n < room && b->n < CMD_BATCH_MAX && !agent_stop) {
+        rd_kafka_message_t *m = xo_consumer_poll(c->consumer, wait_ms);
+        if (!m)
+            break;
+        if (!m->err)
+            handle(c, m, b);
+        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        wait_ms = 0;
+    }
 }
 
 /* `accepted` acknowledged by Kafka, then the offset committed: both before executing, so
- * that a crash at any point can never run the command twice. False: do not execute. */
-static bool accept_command(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+ * that a crash at any point can never run a command twice. False: run none of them (the
+ * agent stops, or every one expired first). */
+static bool make_runnable(agent_cmd_t *c, const batch_t *b)
 {
-    int64_t give_up = cmd->expires + c->policy.skew_ms;
     char errstr[256];
 
-    cmd_replay_add(c->replay, cmd->id, give_up);
-    if (cmd_publish(c, cmd->id, "accepted", 0, NULL, NULL, NULL, NULL) != XO_OK)
-        return false;
-    while (xo_producer_flush(c->a->producer, 1000) != XO_OK)
-        if (agent_stop || xo_now_ms() > give_up)
+    while (b->n && xo_producer_flush(c->results, 1000) != XO_OK)
+        if (agent_stop || xo_now_ms() > b->give_up)
             return false;
-    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, m->offset + 1,
-                              errstr, sizeof(errstr)) != XO_OK) {
-        xo_warn(CMD_MOD, "event=commit_failed id=%s reason=\"%s\"", cmd->id, errstr);
-        if (!agent_sleep(200) || xo_now_ms() > give_up)
+    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, b->next, errstr,
+                              sizeof(errstr)) != XO_OK) {
+        xo_warn(CMD_MOD, "event=commit_failed offset=%lld reason=\"%s\"", (long long)b->next,
+                errstr);
+        if (!b->n || !agent_sleep(200) || xo_now_ms() > b->give_up)
             return false;
     }
     return true;
 }
 
-static void execute(agent_cmd_t *c, const rd_kafka_message_t *m, const cmd_t *cmd)
+/* Ops that hand the command to a thread of their own after a short check (console relays,
+ * transfer and patch workers, which keep the command thread's context): run here, once the
+ * object's earlier commands are done, as before there were workers. */
+static bool hands_over(cmd_op_t op)
 {
-    cmd_outcome_t out = {0};
-    xo_err_t err;
-
-    xo_info(CMD_MOD, "event=command_accepted id=%s op=%s user=%s vm=%s", cmd->id,
-            cmd_op_name(cmd->op), cmd->user, xo_msg_str(cmd->args, "id"));
-    if (!accept_command(c, m, cmd)) {
-        xo_error(CMD_MOD,
-                 "event=command_not_run id=%s reason=\"accepted not acknowledged or "
-                 "offset not committed before expiry\"",
-                 cmd->id);
-        return;
-    }
-    err = cmd_run(c, cmd, &out);
-    if (err == XO_OK && out.detached) { /* another thread runs it and reports: the console
-                                         * relays (console.h), patch_worker.c, transfer.c */
-        xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
-        json_object_put(out.result);
-        return;
-    }
-    if (err == XO_OK) {
-        cmd_publish(c, cmd->id, "success", 1, out.result, NULL, NULL, NULL);
-    } else {
-        if (!out.xerr.code[0])
-            snprintf(out.xerr.code, sizeof(out.xerr.code), "%s",
-                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
-        cmd_publish(c, cmd->id, "failure", 1, NULL, out.xerr.code, out.xerr.params, out.reason);
-    }
-    xo_info(CMD_MOD, "event=command_done id=%s op=%s state=%s code=%s", cmd->id,
-            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out.xerr.code);
-    agent_count(c->a, &c->a->status.commands, 1);
-    json_object_put(out.result);
-    xo_xapi_error_clear(&out.xerr);
+    return op == XO_OP_CONSOLE_OPEN || op == XO_OP_VM_EXPORT_TO ||
+           op == XO_OP_POOL_INSTALL_PATCHES || op == XO_OP_POOL_ROLLING_UPDATE;
 }
 
-static void handle(agent_cmd_t *c, const rd_kafka_message_t *m)
+static void dispatch(agent_cmd_t *c, cmd_t *cmd)
 {
-    const void *sig = NULL, *kid = NULL;
-    size_t sig_len = 0, kid_len = 0;
-    char reason[256];
-    cmd_t cmd;
-    cmd_verdict_t v;
+    const char *object = xo_msg_str(cmd->args, "id");
 
-    xo_kafka_header_get(m, XO_HDR_SIG, &sig, &sig_len);
-    xo_kafka_header_get(m, XO_HDR_KEY, &kid, &kid_len);
-    v = cmd_verify(&c->policy, m->payload, m->len, sig, sig_len, kid, kid_len, xo_now_ms(), &cmd,
-                   reason, sizeof(reason));
-    if (v == CMD_OK)
-        execute(c, m, &cmd);
-    else
-        reject_command(c, m, &cmd, v, reason);
-    cmd_fini(&cmd);
+    if (!hands_over(cmd->op)) {
+        cmd_pool_submit(c->workers, cmd, xo_op_get(cmd->op)->targets ? object : NULL);
+        return;
+    }
+    if (object)
+        cmd_pool_wait_idle(c->workers, object);
+    cmd_execute(c, cmd);
+}
+
+static void run_batch(agent_cmd_t *c, batch_t *b)
+{
+    bool ok = b->next >= 0 && make_runnable(c, b);
+
+    for (int i = 0; i < b->n; i++) {
+        cmd_t *cmd = &b->cmd[i];
+        if (ok && xo_now_ms() <= cmd->expires + c->policy.skew_ms)
+            dispatch(c, cmd);
+        else
+            xo_error(CMD_MOD,
+                     "event=command_not_run id=%s reason=\"accepted not acknowledged or "
+                     "offset not committed before expiry\"",
+                     cmd->id);
+        cmd_fini(cmd);
+    }
 }
 
 /* ------------------------------------------------------------------ the thread */
 
+/* Commands are read only when workers can take them: verified and accepted just before
+ * they can start, as when commands ran one after another. */
 static void consume(agent_cmd_t *c)
 {
     int64_t last_evict = xo_now_ms();
 
     while (!agent_stop) {
-        rd_kafka_message_t *m = xo_consumer_poll(c->consumer, 200);
-        if (m && !m->err)
-            handle(c, m);
-        else if (m && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            xo_warn(CMD_MOD, "event=consume_error reason=\"%s\"", rd_kafka_message_errstr(m));
-        if (m)
-            rd_kafka_message_destroy(m);
+        int room = cmd_pool_wait_room(c->workers, 200);
+        batch_t b = {.n = 0, .next = -1};
+
+        if (room > 0)
+            read_batch(c, &b, room);
+        run_batch(c, &b);
+        xo_producer_poll(c->results, 0); /* the workers' delivery reports */
         if (xo_now_ms() - last_evict >= 1000) {
             cmd_replay_evict(c->replay, xo_now_ms());
             last_evict = xo_now_ms();
         }
-        if (!m) /* idle: the watch of missing patches may check a host */
+        if (b.n == 0 && room >= c->concurrency) /* idle: the watch may check a host */
             patch_watch_tick(c, c->patch_watch);
     }
+}
+
+/* The results producer learns xo.results' metadata now, not when the first command waits
+ * for its `accepted` (a first produce costs a metadata round trip and more). */
+static void warm_results(agent_cmd_t *c)
+{
+    char errstr[256];
+    int32_t n = 0;
+
+    if (xo_kafka_partition_count(xo_producer_handle(c->results), c->a->topics.results, 10000, &n,
+                                 errstr, sizeof(errstr)) != XO_OK)
+        xo_warn(CMD_MOD, "event=results_metadata_failed reason=\"%s\"", errstr);
 }
 
 static void *cmd_main(void *arg)
@@ -445,6 +484,12 @@ static void *cmd_main(void *arg)
     while (!agent_stop && open_commands(c) != XO_OK)
         agent_sleep(agent_backoff_ms(c->a, attempt++));
     if (!agent_stop)
+        warm_results(c);
+    if (!agent_stop)
+        c->workers = cmd_pool_new(c, c->concurrency);
+    if (!agent_stop && !c->workers)
+        xo_error(CMD_MOD, "event=commands_stopped reason=\"no worker thread could start\"");
+    else if (!agent_stop)
         consume(c);
     return NULL;
 }
@@ -465,6 +510,7 @@ void agent_commands_free(agent_cmd_t *c)
         return;
     if (c->started)
         pthread_join(c->thread, NULL);
+    cmd_pool_free(c->workers);       /* its workers hand nothing to the threads freed below */
     agent_console_free(c->consoles); /* after the command thread: nothing hands it more */
     patch_worker_free(c->patch_worker);
     patch_watch_free(c->patch_watch);
@@ -478,6 +524,11 @@ void agent_commands_free(agent_cmd_t *c)
         json_object_put(ignored);
     }
     xo_consumer_free(c->consumer);
+    if (c->results &&
+        xo_producer_flush(c->results,
+                          (int)xo_config_get_int(c->a->cfg, "agent.shutdown_flush_ms")) != XO_OK)
+        xo_warn(CMD_MOD, "event=results_unflushed");
+    xo_producer_free(c->results, 0);
     xo_xapi_conn_free(c->xapi);
     xo_keyring_free(c->keys);
     xo_key_free(c->sign_key);

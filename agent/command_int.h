@@ -12,10 +12,13 @@
 #include "command_verify.h"
 
 #define CMD_MOD          "command"
-#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval while an Async call runs */
+#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval (event.from refused) */
+#define CMD_TASK_WAIT_S  5.0   /**< event.from wait on a running task (a new call after) */
 #define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
+#define CMD_BATCH_MAX    64    /**< commands accepted with one flush and one commit */
 
 typedef struct patch_worker patch_worker_t;
+typedef struct cmd_pool cmd_pool_t;
 typedef struct patch_watch patch_watch_t;
 
 struct agent_cmd {
@@ -35,10 +38,14 @@ struct agent_cmd {
     xo_xapi_conn_t *xapi;      /**< own connection: xo_xapi_conn_t is not thread-safe */
     char session[128];         /**< own XAPI session (a credential: never logged) */
     xo_consumer_t *consumer;   /**< xo.commands, the pool's partition */
+    xo_producer_t *results;    /**< owned by the command thread's context (copies borrow it):
+                                *   xo.results without batching; NULL: a->producer */
     agent_console_t *consoles; /**< console relays (own threads); NULL when disabled */
     pthread_t thread;
     bool started;
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
+    int concurrency;              /**< commands.concurrency: accepted commands not yet done */
+    cmd_pool_t *workers;          /**< owned: the threads that run accepted commands */
     patch_watch_t *patch_watch;   /**< owned: hosts' missing patches on their records */
     bool patch_no_wait;           /**< set by the watch: a busy updater plugin is not waited for */
 };
@@ -70,7 +77,27 @@ void patch_cache_free(void);
  *  pool's other_config) goes on, on the patch worker, under its command id. */
 void patch_rolling_resume(agent_cmd_t *c);
 
+/* command_pool.c: accepted commands run on up to commands.concurrency worker threads, those
+ * on one object one after another in arrival order */
+/** Start @p n workers, each on a copy of @p c with its own XAPI connection; NULL on failure. */
+cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n);
+/** Join the workers (agent_stop set first); accepted commands not started are dropped. */
+void cmd_pool_free(cmd_pool_t *p);
+/** Wait up to @p ms until fewer than n accepted commands are unfinished; how many more
+ *  can be accepted now (0: still full). */
+int cmd_pool_wait_room(cmd_pool_t *p, int ms);
+/** Queue an accepted command on object @p key ("" or NULL: no order); takes @p cmd's message
+ *  (*cmd is zeroed). Call only after cmd_pool_wait_room said there is room. */
+void cmd_pool_submit(cmd_pool_t *p, cmd_t *cmd, const char *key);
+/** Wait until no command on @p key waits or runs (or the agent stops). */
+void cmd_pool_wait_idle(cmd_pool_t *p, const char *key);
+/** Run an accepted command on context @p c and publish its outcome (unless handed over). */
+void cmd_execute(agent_cmd_t *c, const cmd_t *cmd);
+
 /* command_result.c */
+/** The terminal result of a command that ran: success with out->result, or failure with
+ *  XAPI's code (AGENT_STOPPED / XAPI_UNREACHABLE when none); logged and counted. */
+void cmd_publish_outcome(agent_cmd_t *c, const cmd_t *cmd, xo_err_t err, cmd_outcome_t *out);
 /** Publish one result on xo.results (key = id). @p state accepted|progress|success|... */
 xo_err_t cmd_publish(agent_cmd_t *c, const char *id, const char *state, double progress,
                      json_object *result, const char *code, json_object *params,
@@ -104,6 +131,8 @@ xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out);
 bool cmd_can_run(cmd_op_t op);
 
 /* command_xapi.c: XAPI for the executors, on the context's own connection and session */
+/** A new connection to xapi.url with the agent's XAPI settings, aborted by agent_stop. */
+xo_err_t cmd_open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size);
 /** Log in (own connection), retrying with backoff until it works or the agent stops. */
 xo_err_t cmd_login(agent_cmd_t *c);
 /** The ref of the @p cls ("VM", "task") whose uuid is @p uuid, logging in again once when

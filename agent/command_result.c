@@ -35,9 +35,9 @@ static xo_err_t publish(agent_cmd_t *c, const xo_result_msg_t *m, bool may_drop)
     h[0] = (xo_kafka_header_t){XO_HDR_SIG, sig, strlen(sig)};
     h[1] = (xo_kafka_header_t){XO_HDR_KEY, xo_key_id(c->sign_key), strlen(xo_key_id(c->sign_key))};
     do {
-        err = xo_producer_send(c->a->producer, c->a->topics.results, c->partition,
-                               m->id[0] ? m->id : NULL, strlen(m->id), value, len, h, 2, errstr,
-                               sizeof(errstr));
+        err = xo_producer_send(c->results ? c->results : c->a->producer, c->a->topics.results,
+                               c->partition, m->id[0] ? m->id : NULL, strlen(m->id), value, len, h,
+                               2, errstr, sizeof(errstr));
     } while (err == XO_ERR_LIMIT && !may_drop && agent_sleep(20));
     if (err != XO_OK && may_drop)
         xo_warn(CMD_MOD, "event=progress_not_queued id=%s reason=\"%s\"", m->id, errstr);
@@ -73,6 +73,21 @@ xo_err_t cmd_publish_progress(agent_cmd_t *c, const char *id, double progress, u
                          xo_now_ms(), result,  NULL,     NULL,       NULL};
 
     return publish(c, &m, true);
+}
+
+void cmd_publish_outcome(agent_cmd_t *c, const cmd_t *cmd, xo_err_t err, cmd_outcome_t *out)
+{
+    if (err == XO_OK) {
+        cmd_publish(c, cmd->id, "success", 1, out->result, NULL, NULL, NULL);
+    } else {
+        if (!out->xerr.code[0])
+            snprintf(out->xerr.code, sizeof(out->xerr.code), "%s",
+                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
+        cmd_publish(c, cmd->id, "failure", 1, NULL, out->xerr.code, out->xerr.params, out->reason);
+    }
+    xo_info(CMD_MOD, "event=command_done id=%s op=%s state=%s code=%s", cmd->id,
+            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out->xerr.code);
+    agent_count(c->a, &c->a->status.commands, 1);
 }
 
 void cmd_console_report(void *opaque, const char *cmd_id, const char *state, json_object *result,

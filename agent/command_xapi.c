@@ -14,6 +14,24 @@
 #include "command_int.h"
 #include "xo_log.h"
 
+xo_err_t cmd_open_xapi(agent_cmd_t *c, char *errstr, size_t errstr_size)
+{
+    const xo_config_t *cfg = c->a->cfg;
+    xo_xapi_opts_t opts = {
+        .url = xo_config_get(cfg, "xapi.url"),
+        .ca_file = xo_config_get(cfg, "xapi.ca_file"),
+        .pin_sha256 = xo_config_get(cfg, "xapi.fingerprint"),
+        .insecure = xo_config_get_bool(cfg, "xapi.insecure"),
+        .connect_timeout_ms = xo_config_get_int(cfg, "xapi.connect_timeout_ms"),
+        .timeout_ms = xo_config_get_int(cfg, "xapi.call_timeout_ms"),
+    };
+    xo_err_t err = xo_xapi_conn_new(&opts, &c->xapi, errstr, errstr_size);
+
+    if (err == XO_OK)
+        xo_xapi_conn_set_abort(c->xapi, &agent_stop);
+    return err == XO_ERR_INVALID ? XO_ERR_CONFIG : err;
+}
+
 xo_err_t cmd_login(agent_cmd_t *c)
 {
     char url[256], errstr[512];
@@ -119,43 +137,116 @@ static xo_err_t task_error(json_object *rec, const char *status, cmd_outcome_t *
     return XO_ERR_XAPI;
 }
 
+/* One look at the task's record: publishes progress when it moved; on its end *result gets
+ * its result text (success) or the outcome its error. XO_OK without *result: still running. */
+static xo_err_t task_look(agent_cmd_t *c, const cmd_t *cmd, json_object *rec, double *last,
+                          char **result, cmd_outcome_t *out)
+{
+    const char *status = xo_msg_str(rec, "status");
+    json_object *jp = NULL;
+
+    if (!status)
+        return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_PARSE, "task without status");
+    if (strcmp(status, "pending") == 0) {
+        double p = json_object_object_get_ex(rec, "progress", &jp) ? json_object_get_double(jp) : 0;
+        if (p != *last && p > 0)
+            cmd_publish(c, cmd->id, "progress", p, NULL, NULL, NULL, NULL);
+        *last = p;
+        return XO_OK;
+    }
+    if (strcmp(status, "success") == 0) {
+        *result = strdup(xo_msg_str(rec, "result") ? xo_msg_str(rec, "result") : "");
+        return *result ? XO_OK : XO_ERR_NOMEM;
+    }
+    return strcmp(status, "cancelling") == 0 ? XO_OK : task_error(rec, status, out);
+}
+
+/* The task's record as it changes, through event.from on that one task (as xo-server's
+ * xen-api client follows tasks): *rec gets its latest snapshot, or NULL when it did not
+ * change within the wait. The first call (empty token) answers at once with its current
+ * record; the next ones block until XAPI has a change, so the end is seen without polling. */
+static xo_err_t task_event(agent_cmd_t *c, const char *task, char *token, size_t token_size,
+                           json_object **rec, cmd_outcome_t *out)
+{
+    int64_t call_ms = xo_config_get_int(c->a->cfg, "xapi.call_timeout_ms");
+    double wait_s = call_ms / 2000.0 < CMD_TASK_WAIT_S ? call_ms / 2000.0 : CMD_TASK_WAIT_S;
+    json_object *params = json_object_new_array(), *classes = json_object_new_array(), *v = NULL;
+    json_object *events, *tok;
+    char sub[160];
+    xo_err_t err;
+
+    snprintf(sub, sizeof(sub), "task/%s", task);
+    json_object_array_add(classes, json_object_new_string(sub));
+    json_object_array_add(params, classes);
+    json_object_array_add(params, json_object_new_string(token));
+    json_object_array_add(params, json_object_new_double(wait_s)); /* a float for XML-RPC */
+    err = cmd_call(c, "event.from", params, &v, out);
+    *rec = NULL;
+    if (err == XO_OK && (!json_object_object_get_ex(v, "events", &events) ||
+                         !json_object_object_get_ex(v, "token", &tok)))
+        err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_PARSE, "event.from: no token");
+    for (size_t i = 0; err == XO_OK && i < json_object_array_length(events); i++) {
+        json_object *ev = json_object_array_get_idx(events, i), *snap = NULL;
+        if (strcmp(xo_msg_str(ev, "ref") ? xo_msg_str(ev, "ref") : "", task) != 0)
+            continue;
+        if (strcmp(xo_msg_str(ev, "operation") ? xo_msg_str(ev, "operation") : "", "del") == 0)
+            err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_INVALID,
+                            "task %s was destroyed before it ended", task);
+        else if (json_object_object_get_ex(ev, "snapshot", &snap)) {
+            json_object_put(*rec);
+            *rec = json_object_get(snap);
+        }
+    }
+    if (err == XO_OK)
+        snprintf(token, token_size, "%s", json_object_get_string(tok));
+    json_object_put(v);
+    return err;
+}
+
+/* Polling task.get_record, the fallback where event.from on a task is refused: at once,
+ * then backing off to CMD_TASK_POLL_MS. */
+static xo_err_t task_poll(agent_cmd_t *c, const char *task, int *delay, json_object **rec,
+                          cmd_outcome_t *out)
+{
+    if (!agent_sleep(*delay))
+        return XO_ERR_TIMEOUT;
+    *delay = *delay ? (*delay * 2 < CMD_TASK_POLL_MS ? *delay * 2 : CMD_TASK_POLL_MS) : 10;
+    return cmd_call(c, "task.get_record", args1(task), rec, out);
+}
+
 /* Follow a task to its end, publishing progress; *result gets the task's result text. */
 static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, char **result,
                            cmd_outcome_t *out)
 {
+    char token[256] = "";
     double last = -1;
     int delay = 0;
+    bool follow = true;
 
     for (;;) {
-        json_object *rec = NULL, *jp = NULL;
-        const char *status;
-        xo_err_t err;
+        json_object *rec = NULL;
+        xo_err_t err = follow ? task_event(c, task, token, sizeof(token), &rec, out)
+                              : task_poll(c, task, &delay, &rec, out);
 
-        /* First look at once, then back off to CMD_TASK_POLL_MS: short tasks end quickly. */
-        if (!agent_sleep(delay)) {
+        if (follow && err == XO_ERR_XAPI && !agent_stop) { /* refused, not failed: poll */
+            xo_warn(CMD_MOD, "event=task_poll id=%s reason=\"event.from: %s\"", cmd->id,
+                    out->xerr.code);
+            xo_xapi_error_clear(&out->xerr);
+            out->reason[0] = '\0';
+            follow = false;
+            continue;
+        }
+        if (agent_stop) {
+            json_object_put(rec);
             snprintf(out->xerr.code, sizeof(out->xerr.code), "AGENT_STOPPED");
             return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_TIMEOUT,
                              "agent stopped while task %s ran; its outcome is in XAPI", task);
         }
-        err = cmd_call(c, "task.get_record", args1(task), &rec, out);
-        status = err == XO_OK ? xo_msg_str(rec, "status") : NULL;
-        if (err == XO_OK && !status)
-            err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_PARSE, "task without status");
-        if (err == XO_OK && strcmp(status, "pending") == 0) {
-            double p =
-                json_object_object_get_ex(rec, "progress", &jp) ? json_object_get_double(jp) : 0;
-            if (p != last && p > 0)
-                cmd_publish(c, cmd->id, "progress", p, NULL, NULL, NULL, NULL);
-            last = p;
-        } else if (err == XO_OK && strcmp(status, "success") == 0) {
-            *result = strdup(xo_msg_str(rec, "result") ? xo_msg_str(rec, "result") : "");
-        } else if (err == XO_OK && strcmp(status, "cancelling") != 0) {
-            err = task_error(rec, status, out);
-        }
+        if (err == XO_OK && rec)
+            err = task_look(c, cmd, rec, &last, result, out);
         json_object_put(rec);
         if (err != XO_OK || *result)
             return err;
-        delay = delay ? (delay * 2 < CMD_TASK_POLL_MS ? delay * 2 : CMD_TASK_POLL_MS) : 10;
     }
 }
 

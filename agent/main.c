@@ -5,6 +5,7 @@
  * modules below only report errors.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "xo_cli.h"
 #include "xo_log.h"
 #include "xo_ops.h"
+
+#define AGENT_MALLOC_ARENAS 4
 
 static const xo_cfg_spec_t agent_spec[] = {
     {"agent.id", XO_CFG_STRING, NULL, 0, 0, false,
@@ -76,6 +79,13 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Clock difference allowed between gateway and agent when checking expiry."},
     {"commands.group_id", XO_CFG_STRING, NULL, 0, 0, false,
      "Consumer group of the committed command offsets (default xo-agent.<pool-uuid>)."},
+    {"commands.fetch_wait_ms", XO_CFG_INT, "10", 1, 1000, false,
+     "Longest wait of a fetch of the commands topic when it has nothing new. A Kafka broker "
+     "answers as soon as a command arrives; the in-memory xo-kafka-dev broker waits this long, "
+     "so there 1 takes about 5 ms off a command's latency, for ~1000 empty fetches a second."},
+    {"commands.concurrency", XO_CFG_INT, "16", 1, 256, false,
+     "Commands of the pool run at once, each on its own XAPI session; those on one object "
+     "run one after another in arrival order. Also the most accepted commands not yet done."},
     {"console.enabled", XO_CFG_BOOL, "true", 0, 0, false,
      "Serve console.open: relay VM consoles to the gateway that asks (dialing it back)."},
     {"console.max_sessions", XO_CFG_INT, "200", 1, 100000, false,
@@ -390,6 +400,11 @@ int main(int argc, char **argv)
         return rc;
     a.cfg = cfg;
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    /* glibc gives each new thread a malloc arena of its own, up to 8 per core, and an arena
+     * keeps what was freed in it: with the command workers and librdkafka's threads, the
+     * transfers' buffers ended up spread over more arenas and the agent's peak RSS grew by
+     * 10 MiB more during a copy. A few arenas are enough for an agent's threads. */
+    mallopt(M_ARENA_MAX, AGENT_MALLOC_ARENAS);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -409,6 +409,8 @@ static const struct {
     {"nil", EL_NIL},
 };
 
+#define TAG_CACHE 32 /* a power of 2, above the number of XML-RPC element names */
+
 typedef struct {
     el_t el;
     unsigned nchild;  /* child elements seen so far */
@@ -436,6 +438,10 @@ struct xo_xmlrpc_decoder {
     size_t path_len;
     xo_xmlrpc_elem_cb cb;
     void *opaque;
+    /* element names seen, by address: libxml2 hands every name out of its parser's
+     * dictionary, so one name is one pointer and the table scan runs once per name */
+    const xmlChar *tag_seen[TAG_CACHE];
+    el_t tag_el[TAG_CACHE];
 };
 
 static void fail(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *fmt, ...)
@@ -709,6 +715,17 @@ static el_t lookup_tag(const xmlChar *name)
     return EL_ROOT;
 }
 
+static el_t lookup_tag_cached(xo_xmlrpc_decoder_t *dec, const xmlChar *name)
+{
+    size_t slot = ((uintptr_t)name >> 3) & (TAG_CACHE - 1);
+
+    if (dec->tag_seen[slot] != name) {
+        dec->tag_seen[slot] = name;
+        dec->tag_el[slot] = lookup_tag(name);
+    }
+    return dec->tag_el[slot];
+}
+
 static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
 {
     if (++dec->containers > dec->lim.max_depth) {
@@ -726,7 +743,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
 {
     xo_xmlrpc_decoder_t *dec = ctx;
     frame_t *p = top(dec);
-    el_t el = lookup_tag(localname);
+    el_t el = lookup_tag_cached(dec, localname);
 
     (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
     if (dec->g.err != XO_OK)

@@ -11,7 +11,8 @@
  *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
  *               endpoint_rest: /rest, ...; endpoint_console: /api/consoles/<id>,
  *               endpoint_console_relay: the agents' side, console_hub: the console
- *               sessions between them)
+ *               sessions between them; endpoint_static: the web UI's files at /, with
+ *               static_files: which paths name a file, types, ETags, cache policy)
  *   api/        what clients may ask: JSON-RPC framing and answers (api_rpc), the method
  *               tables (api_*.c), REST (rest, rest_*), sessions, users and tokens, the Basic-auth
  *               cache (auth_cache), /metrics page

@@ -39,6 +39,10 @@ static const xo_cfg_spec_t SPEC[] = {
     {"http.tls_cert", XO_CFG_STRING, NULL, 0, 0, false,
      "PEM certificate (chain) to serve HTTPS/WSS; plain HTTP when unset."},
     {"http.tls_key", XO_CFG_STRING, NULL, 0, 0, false, "PEM private key of http.tls_cert."},
+    {"http.webui_dir", XO_CFG_STRING, NULL, 0, 0, false,
+     "Directory of the web UI's files, served at / (docs/webui.md); unset: "
+     "../share/xo-fleet/webui from the executable's directory (where both the build tree and "
+     "an installed tree have it); none found: / answers 404 and a warning is logged."},
     {"users.file", XO_CFG_STRING, NULL, 0, 0, false,
      "Users file (xo-gateway useradd), read again when it changes; unset: one demo account "
      "admin@admin.net / admin."},

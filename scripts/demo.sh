@@ -184,6 +184,7 @@ for _ in $(seq 600); do
 done
 
 echo "gateway: http://127.0.0.1:$PORT"
+echo "web UI: http://127.0.0.1:$PORT/ (open it in a browser; docs/webui.md)"
 echo "kafka: $BOOTSTRAP"
 echo "login: admin@admin.net / admin"
 for s in sim-a sim-b; do echo "pool: ${SIM_POOL[$s]} ${SIM_URL[$s]}"; done

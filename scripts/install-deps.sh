@@ -54,6 +54,13 @@ if [ -f "$browser_dir/package-lock.json" ] && [ ! -d "$browser_dir/node_modules/
   echo "install-deps: npm ci in tests/e2e/browser"
   (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
+# The web UI's npm package (noVNC, served by the gateway: the build copies it into the
+# web UI's directory, webui/stage.cmake): pinned in webui/package-lock.json.
+webui_dir="$(cd "$(dirname "$0")/.." && pwd)/webui"
+if [ -f "$webui_dir/package-lock.json" ] && [ ! -d "$webui_dir/node_modules/@novnc/novnc" ]; then
+  echo "install-deps: npm ci in webui"
+  (cd "$webui_dir" && npm ci --no-audit --no-fund)
+fi
 echo "install-deps: all dependencies present"
 
 # Xen Orchestra's REST API spec, pinned: the conformance test (e2e.rest_conformance) checks

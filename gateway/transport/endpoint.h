@@ -111,5 +111,6 @@ extern const gw_endpoint_t gw_endpoint_rest;          /* endpoint_rest.c: /rest/
 extern const gw_endpoint_t gw_endpoint_console;       /* endpoint_console.c: /api/consoles/<id> */
 extern const gw_endpoint_t gw_endpoint_console_relay; /* endpoint_console_relay.c: agents */
 extern const gw_endpoint_t gw_endpoint_download;      /* endpoint_download.c: vm.export */
+extern const gw_endpoint_t gw_endpoint_static;        /* endpoint_static.c: the web UI, / */
 
 #endif

@@ -709,10 +709,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
-/* "/" takes every path no other endpoint mounts (lws: the most specific mount wins), so
- * unknown paths get rest.c's JSON 404. An endpoint serving "/" itself (the web UI's
- * files) would leave this one "/rest", "/healthz" and "/metrics". */
-static const char *const MOUNTS[] = {"/", NULL};
+/* The web UI's endpoint serves "/" (every path no other endpoint mounts, with the same
+ * JSON 404 for unknown ones); this one keeps its own prefixes (lws: the most specific
+ * mount wins). */
+static const char *const MOUNTS[] = {"/rest", "/healthz", "/metrics", NULL};
 
 const gw_endpoint_t gw_endpoint_rest = {
     .protocol = {.name = "xo-rest",

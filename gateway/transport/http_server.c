@@ -30,9 +30,9 @@
 #define SWEEP_US (100 * LWS_US_PER_MS) /* command expiry sweep period */
 
 /* What the listener serves: a new endpoint is one more line (and its module). */
-static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc, &gw_endpoint_rest,
-                                                 &gw_endpoint_console, &gw_endpoint_console_relay,
-                                                 &gw_endpoint_download};
+static const gw_endpoint_t *const ENDPOINTS[] = {&gw_endpoint_jsonrpc,  &gw_endpoint_rest,
+                                                 &gw_endpoint_console,  &gw_endpoint_console_relay,
+                                                 &gw_endpoint_download, &gw_endpoint_static};
 #define NEP        (sizeof(ENDPOINTS) / sizeof(ENDPOINTS[0]))
 #define MAX_MOUNTS 16
 

@@ -168,7 +168,9 @@ static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
         return GW_REC_MALFORMED;
     }
     json_object_object_get_ex(o, "snapshot", &snap);
-    if (lim && lim->max_field_bytes)
+    /* A string's bytes are never more than its JSON text's: only a record longer than the
+     * cap can hold a string over it, so the walk is skipped for (nearly) every record. */
+    if (lim && lim->max_field_bytes && rec->value_len > lim->max_field_bytes)
         *truncated = cap_strings(snap, lim->max_field_bytes, 0);
     if (*truncated) { /* the view keeps what it serves: the cut message, not the original */
         msg = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);

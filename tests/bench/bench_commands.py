@@ -1,35 +1,53 @@
 #!/usr/bin/env python3
-"""bench_commands: round-trip time of a VM action through the command bus (issue 6).
+"""bench_commands: VM actions through the command bus against the same actions straight on
+XAPI (issue 6, issue 16 items 3 and 4).
 
 Chain timed: npm xo-lib 0.9.0 -> xo-gateway (JSON-RPC vm.start) -> xo.commands (signed)
--> xo-agent (verify, accepted + commit, VM.get_by_uuid, Async.VM.start, task polling) ->
-XAPI simulator -> xo.results -> xo-gateway -> xo-lib answer.
-Baseline, same run and same simulator: the npm xen-api client (what xo-server uses) calling
-callAsync('VM.start') straight on the simulator.
+-> xo-agent (verify, accepted + commit, VM.get_by_uuid, Async.VM.start, the task followed
+through event.from) -> XAPI simulator -> xo.results -> xo-gateway -> xo-lib answer.
 
-Both loops run one call at a time on one halted VM: vm.start (timed), then a hard shutdown
-to reset it (timed too, reported as a second row). Simulator: --event-batch-ms 0 and
---task-ms (default 0: the XAPI task ends at once, so the figures are the system's own
-overhead). Prints median, p99 and max per path and the ratio gateway/direct.
+Latency (one call at a time, simulator --event-batch-ms 0 --task-ms 0), baselines from the
+same run on the same simulator:
+  - VM.start as one synchronous XML-RPC call (Python);
+  - Async.VM.start, then task.get_status every 1 ms until it ended (Python);
+  - the npm xen-api client's callAsync('VM.start') (what xo-server does; its event loop).
+Each call of the chain is split into hops from timestamps (xo-lib send, the command's
+`issued`, the `accepted` and `success` results' `ts`, the simulator's task log, the answer).
 
-    python3 tests/bench/bench_commands.py            # 50 calls of each
-    python3 tests/bench/bench_commands.py --calls 500
+Concurrency (--burst N): N vm.start on N halted VMs sent at once through --connections
+xo-lib connections, tasks of --burst-task-ms; with the agent at commands.concurrency
+--concurrency, then restarted with 1 (one command after another), in the same run.
+
+    python3 tests/bench/bench_commands.py             # short: 50 calls, burst of 20
+    python3 tests/bench/bench_commands.py --full      # the figures of docs/benchmarks.md
 
 Loopback only; every process is started through harness.Stack and killed at the end.
 """
 import argparse
 import json
 import os
+import ssl
 import subprocess
 import sys
+import time
+import xmlrpc.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import gw_harness as g  # noqa: E402
 import harness  # noqa: E402
-from test_agent_commands import vm_by_state, wait_consuming  # noqa: E402
+from test_agent_commands import regular_vms, vm_by_state, wait_consuming  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "commands_driver.mjs")
+XEN_API_DIR = os.path.join(HERE, "..", "xapi_sim", "npm")
+
+
+def ensure_xen_api():
+    """The pinned npm xen-api client of the second baseline (npm ci on first use)."""
+    if not os.path.isdir(os.path.join(XEN_API_DIR, "node_modules", "xen-api")):
+        print("installing the pinned xen-api client (npm ci in tests/xapi_sim/npm) ...", flush=True)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=XEN_API_DIR, check=True,
+                       capture_output=True, timeout=300)
 
 
 def pct(vals, p):
@@ -40,65 +58,227 @@ def pct(vals, p):
 def run_driver(*args, timeout):
     r = subprocess.run(["node", DRIVER, *args], capture_output=True, timeout=timeout)
     if r.returncode != 0:
-        raise RuntimeError(r.stderr.decode()[-2000:])
+        raise RuntimeError("commands_driver: " + r.stderr.decode()[-2000:])
     return json.loads(r.stdout.decode().strip().splitlines()[-1])
 
 
-def row(name, vals):
-    return (f"| {name:<44} | {len(vals):>5} | {pct(vals, 50):>8.1f} | {pct(vals, 99):>8.1f} "
-            f"| {max(vals):>8.1f} |")
+def row(name, vals, base=None):
+    ratio = f"{pct(vals, 99) / pct(base, 99):>6.2f}" if base else "     -"
+    return (f"| {name:<52} | {len(vals):>5} | {pct(vals, 50):>8.2f} | {pct(vals, 99):>8.2f} "
+            f"| {max(vals):>8.2f} | {ratio} |")
+
+
+# ------------------------------------------------------------------ direct baselines
+
+class Direct:
+    """XML-RPC straight to the simulator (Python's xmlrpc.client, one kept-alive connection)."""
+
+    def __init__(self, url):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.x = xmlrpc.client.ServerProxy(url, context=ctx if url.startswith("https") else None)
+        self.sid = self.ok(self.x.session.login_with_password("root", "password", "1.0", "bench"))
+
+    @staticmethod
+    def ok(r):
+        if r.get("Status") != "Success":
+            raise RuntimeError(f"XAPI error: {r.get('ErrorDescription')}")
+        return r.get("Value")
+
+    def sync_start(self, ref):
+        t0 = time.perf_counter()
+        self.ok(self.x.VM.start(self.sid, ref, False, False))
+        return (time.perf_counter() - t0) * 1000
+
+    def async_start(self, ref, poll_s=0.001):
+        t0 = time.perf_counter()
+        task = self.ok(self.x.Async.VM.start(self.sid, ref, False, False))
+        while self.ok(self.x.task.get_status(self.sid, task)) == "pending":
+            time.sleep(poll_s)
+        ms = (time.perf_counter() - t0) * 1000
+        if self.ok(self.x.task.get_status(self.sid, task)) != "success":
+            raise RuntimeError(f"Async.VM.start failed: {self.ok(self.x.task.get_error_info(self.sid, task))}")
+        self.ok(self.x.task.destroy(self.sid, task))
+        return ms
+
+    def stop(self, ref):
+        self.ok(self.x.VM.hard_shutdown(self.sid, ref))
+
+    def times(self, ref, n, fn):
+        out = []
+        for _ in range(n):
+            out.append(fn(ref))
+            self.stop(ref)
+        return out
+
+
+# ------------------------------------------------------------------ hops
+
+HOPS = ("xo-lib -> gateway signs (issued)", "issued -> agent publishes accepted",
+        "accepted -> XAPI task created", "XAPI task runs", "task ended -> agent publishes success",
+        "success -> xo-lib answer")
+
+
+def hop_split(k, sim, vm_uuid, via):
+    """Per call of the chain: the six hops in ms, from the timestamps each side left."""
+    cmds = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.commands") if v]
+    cmds = [c for c in cmds if c["op"] == "vm.start" and c["args"].get("id") == vm_uuid]
+    res = {}
+    for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results"):
+        if v:
+            r = json.loads(v)
+            res.setdefault(r["id"], {})[r["state"]] = r["ts"]
+    ref = regular_vms(sim)[vm_uuid][0]
+    tasks = [t for t in sim.get("/sim/task_log")["tasks"]
+             if t["target"] == ref and t["method"] == "Async.VM.start"]
+    n = min(len(cmds), len(tasks), len(via["start_at"]))
+    cmds, tasks, sent_at = cmds[-n:], tasks[-n:], via["start_at"][-n:]  # the timed calls: last
+    hops = [[] for _ in HOPS]
+    for i in range(n):
+        c, t, r = cmds[i], tasks[i], res.get(cmds[i]["id"], {})
+        if "accepted" not in r or "success" not in r:
+            continue
+        sent = sent_at[i]
+        done = sent + via["start_ms"][len(via["start_ms"]) - n + i]
+        marks = [sent, c["issued"], r["accepted"], t["start"] * 1000, t["end"] * 1000,
+                 r["success"], done]
+        for h in range(len(HOPS)):
+            hops[h].append(marks[h + 1] - marks[h])
+    return hops
+
+
+def print_hops(hops, chain_median):
+    print("\nwhere the chain's time goes (median of each hop over the calls; clocks of one "
+          "machine, result and command times have 1 ms resolution)")
+    print("| hop | median ms | p99 ms | share of chain median |")
+    print("|---|---:|---:|---:|")
+    for name, vals in zip(HOPS, hops):
+        if vals:
+            print(f"| {name} | {pct(vals, 50):.2f} | {pct(vals, 99):.2f} "
+                  f"| {100 * pct(vals, 50) / chain_median:.0f}% |")
+
+
+# ------------------------------------------------------------------ the run
+
+def burst(gw, vms, a, op="vm.start", extra="{}"):
+    return run_driver("burst", gw.url, *g.ADMIN, str(a.connections), op, extra, ",".join(vms),
+                      timeout=120 + len(vms) * 5)
+
+
+def latency(st, k, sim, gw, a, timeout):
+    vm_direct, vm_gw = vm_by_state(sim, "Halted", n=2)
+    ref = regular_vms(sim)[vm_direct][0]
+    d = Direct(sim.url)
+    sync = d.times(ref, a.calls, d.sync_start)
+    polled = d.times(ref, a.calls, d.async_start)
+    xenapi = run_driver("xenapi", sim.url, vm_direct, str(a.xenapi_calls), timeout=timeout)
+    via = run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.calls), timeout=timeout)
+    hops = hop_split(k, sim, vm_gw, via)
+    print(f"\nlatency: one call at a time, simulator --event-batch-ms 0 --task-ms 0, agent "
+          f"commands.fetch_wait_ms {a.agent_fetch_wait_ms}; times in ms; "
+          f"ratio = p99 / p99 of Async.VM.start + 1 ms polling")
+    print("| path | calls | median | p99 | max | p99 ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(row("vm.start: xo-lib -> gateway -> Kafka -> agent -> XAPI", via["start_ms"], polled))
+    print(row("VM.start: synchronous XML-RPC call (baseline)", sync, polled))
+    print(row("Async.VM.start + task.get_status every 1 ms (baseline)", polled, polled))
+    print(row("VM.start: xen-api callAsync (second baseline)", xenapi["start_ms"], polled))
+    print(row("vm.stop force: xo-lib -> gateway -> ... -> agent", via["stop_ms"], polled))
+    gap = pct(via["start_ms"], 99) - pct(polled, 99)
+    print(f"\nchain p99 - Async baseline p99 = {gap:.1f} ms (target <= 10 ms: "
+          f"{'met' if gap <= 10 else f'missed by {gap - 10:.1f} ms'})")
+    print_hops(hops, pct(via["start_ms"], 50))
+    return {vm_direct, vm_gw}
+
+
+def concurrency(st, sim, k, gw, ag, keys, used, a):
+    sim.post(f"/sim/config?task_ms={a.burst_task_ms:g}")
+    vms = vm_by_state(sim, "Halted", n=a.burst + len(used), exclude=used)[:a.burst]
+    if len(vms) < a.burst:
+        raise RuntimeError(f"only {len(vms)} halted VMs for a burst of {a.burst}: raise --vms")
+    rows = []
+    for n in (a.concurrency, 1):
+        if n != a.concurrency:  # the same agent id and group, one command at a time
+            ag.stop()
+            ag = start_agent(st, sim, k, keys, n, a, name=f"agent-c{n}")
+            wait_consuming(ag)
+        out = burst(gw, vms, a)
+        rows.append((n, out))
+        burst(gw, vms, a, "vm.stop", '{"force": true}')
+    print(f"\nconcurrent commands: {a.burst} vm.start on {a.burst} halted VMs sent at once through "
+          f"{a.connections} xo-lib connections; simulated tasks of {a.burst_task_ms:g} ms; each "
+          f"call timed from its own send; times in ms")
+    print("| agent commands.concurrency | calls | median | p99 | max | all answered after |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for n, out in rows:
+        ms = out["ms"]
+        print(f"| {n} | {len(ms)} | {pct(ms, 50):.0f} | {pct(ms, 99):.0f} | {max(ms):.0f} "
+              f"| {out['wall_ms']:.0f} |")
+    par, seq = rows[0][1]["ms"], rows[1][1]["ms"]
+    print(f"\np99 concurrency {a.concurrency} / concurrency 1: {pct(par, 99) / pct(seq, 99):.2f}x "
+          f"(target p99 < 1000 ms: {'met' if pct(par, 99) < 1000 else 'missed'})")
+
+
+def start_agent(st, sim, k, keys, concurrency, a, name="agent"):
+    return st.start_agent(sim, k, name=name, extra={
+        "agent": {"id": f"agent-{sim.pool_uuid[:8]}"},
+        "commands": {"public_keys": os.path.join(keys, "gateway.pub"),
+                     "concurrency": str(concurrency),
+                     "fetch_wait_ms": str(a.agent_fetch_wait_ms)}})
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--calls", type=int, default=50, help="calls of each kind (default 50)")
-    ap.add_argument("--task-ms", type=float, default=0.0,
-                    help="the simulator's Async task duration (default 0)")
-    ap.add_argument("--vms", type=int, default=20, help="VMs in the simulated pool")
-    ap.add_argument("--agent-fetch-wait-ms", type=int, default=10,
-                    help="the agent's kafka fetch.wait.max.ms (librdkafka default 500)")
+    ap.add_argument("--full", action="store_true",
+                    help="the documented run: --calls 500 --xenapi-calls 100 --burst 100")
+    ap.add_argument("--calls", type=int, default=50, help="latency calls of each kind (default 50)")
+    ap.add_argument("--xenapi-calls", type=int, default=20,
+                    help="calls of the xen-api baseline (about 200 ms each; default 20)")
+    ap.add_argument("--burst", type=int, default=20,
+                    help="vm.start sent at once in the concurrency rows (default 20; 0: none)")
+    ap.add_argument("--burst-task-ms", type=float, default=50.0,
+                    help="the simulated task duration in the concurrency rows (default 50)")
+    ap.add_argument("--connections", type=int, default=4, help="xo-lib connections of a burst")
+    ap.add_argument("--concurrency", type=int, default=16,
+                    help="the agent's commands.concurrency for the concurrent row (default 16)")
+    ap.add_argument("--agent-fetch-wait-ms", type=int, default=1,
+                    help="the agent's commands.fetch_wait_ms (default 1 here: the in-memory "
+                    "broker holds an empty fetch that long; the agent's default is 10)")
+    ap.add_argument("--vms", type=int, default=0,
+                    help="VMs in the simulated pool (default: enough halted ones for the burst)")
     a = ap.parse_args()
+    if a.full:
+        a.calls, a.xenapi_calls, a.burst = 500, 100, 100
+    if min(a.calls, a.xenapi_calls, a.connections, a.concurrency) < 1 or a.burst < 0:
+        raise SystemExit("error: --calls, --xenapi-calls, --connections and --concurrency must be "
+                         ">= 1, --burst >= 0")
+    vms = a.vms or max(20, 4 * a.burst + 10)  # 30% of a generated pool is halted
     g.ensure_node_modules()
+    ensure_xen_api()
     timeout = 60 + a.calls * 5
-    # 2 x --calls power changes republish full VM records (and tasks) on one partition: the
+    # many power changes republish full VM records (and tasks) on one partition: the
     # in-memory broker may drop its oldest xo.objects records, which the view (loaded at
     # start) and these round trips do not need
     with harness.Stack(allow_kafka_truncation=True) as st:
         k = st.start_kafka()
-        sim = st.start_sim(vms=a.vms, hosts=2, seed=41,
-                           extra=("--event-batch-ms", "0", "--task-ms", str(a.task_ms)))
+        sim = st.start_sim(vms=vms, hosts=2, seed=41,
+                           extra=("--event-batch-ms", "0", "--task-ms", "0"))
         keys = st.path("keys")
         subprocess.run([harness.binary("xo-gateway"), "keygen", "--out", keys], check=True,
                        capture_output=True)
-        # fetch.wait.max.ms: librdkafka's default (500) makes the mock broker hold an empty
-        # fetch that long; the gateway's consumer already uses 10 (view_consumer.c)
-        ag = st.start_agent(sim, k, extra={
-            "commands": {"public_keys": os.path.join(keys, "gateway.pub")},
-            "kafka": {"fetch.wait.max.ms": str(a.agent_fetch_wait_ms)}})
+        ag = start_agent(st, sim, k, keys, a.concurrency, a)
         gw = st.start_gateway(k, extra={"commands": {
             "private_key": os.path.join(keys, "gateway.key")}})
         wait_consuming(ag)
         g.wait_synced(gw, [sim.pool_uuid])
-        vm_direct, vm_gw = vm_by_state(sim, "Halted", n=2)
-        direct = run_driver("xenapi", sim.url, vm_direct, str(a.calls), timeout=timeout)
-        via = run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.calls), timeout=timeout)
-        calls = sim.stats()["calls_by_method"]
-    print(f"\nbench_commands: {a.calls} calls each, one at a time; simulator --event-batch-ms 0 "
-          f"--task-ms {a.task_ms:g}; agent task poll 0-100 ms (backing off), fetch.wait.max.ms "
-          f"{a.agent_fetch_wait_ms}; times in ms")
-    print("| path | calls | median | p99 | max |")
-    print("|---|---:|---:|---:|---:|")
-    print(row("vm.start: xo-lib -> gateway -> Kafka -> agent", via["start_ms"]))
-    print(row("VM.start: xen-api callAsync -> simulator", direct["start_ms"]))
-    print(row("vm.stop force: xo-lib -> gateway -> ... -> agent", via["stop_ms"]))
-    print(row("VM.hard_shutdown: xen-api callAsync -> simulator", direct["stop_ms"]))
-    print(f"\nvm.start ratio gateway/direct: median "
-          f"{pct(via['start_ms'], 50) / pct(direct['start_ms'], 50):.1f}x, p99 "
-          f"{pct(via['start_ms'], 99) / pct(direct['start_ms'], 99):.1f}x")
-    print(f"simulator saw Async.VM.start x{calls.get('Async.VM.start', 0)}, "
-          f"Async.VM.hard_shutdown x{calls.get('Async.VM.hard_shutdown', 0)}")
+        print(f"bench_commands: {os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.1f} at start")
+        used = latency(st, k, sim, gw, a, timeout)
+        if a.burst:
+            concurrency(st, sim, k, gw, ag, keys, used, a)
 
 
 if __name__ == "__main__":

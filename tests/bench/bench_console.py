@@ -29,6 +29,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import bench_common  # noqa: E402
 import harness  # noqa: E402
 import rfb_client as rc  # noqa: E402
 from test_agent_commands import regular_vms, wait_consuming  # noqa: E402
@@ -136,6 +137,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="streaming runs per path, best kept (2)")
     ap.add_argument("--full", action="store_true", help="2000 keys, 10 s, 100 consoles")
     a = ap.parse_args()
+    bench_common.require("xo-gateway", "xo-agent", "xo-kafka-dev")  # a clear error first
     if a.full:
         a.keys, a.seconds, a.consoles, a.rounds = 2000, 10.0, 100, 3
     with harness.Stack() as st:
@@ -181,4 +183,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    bench_common.run_main(main)  # errors as one line, never a traceback

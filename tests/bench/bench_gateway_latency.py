@@ -12,10 +12,15 @@ latency = receive - send.
 
 Clients per row: min(N, --xolib) measuring clients run the npm xo-lib client (0.9.0,
 unchanged) in their own node process -- the "push p50/p99/max" columns are theirs (a fixed
-subset, every sample of every one of them); the other N - that many are raw `ws` JSON-RPC
-clients spread over --procs node processes, signed in, parsing every notification and
-recording latency into a histogram too ("all p99": their p99, which includes their own
-process's queueing when hundreds share a core).
+subset, every sample of every one of them); the other N - that many are load clients,
+signed in like xo-lib and recording latency into a histogram too ("all p99": their p99):
+by default latency_load_client (C, libwebsockets, one process: it finds the labels by a
+scan instead of parsing every message, so that a 1,000-client row measures the gateway),
+or with --load-client node raw `ws` JSON-RPC clients spread over --procs node processes
+(parsing every notification: their p99 includes their own queueing).
+
+Responsiveness, per row: a probe GETs /healthz every 100 ms while the clients are fed
+("healthz p99/max": the gateway must answer within 50 ms).
 
 Pull baseline, in the same run: a REST client polls GET /rest/v0/vms?fields=name_label once
 per --poll-s seconds during every row; latency = time the poll that first shows a label
@@ -41,6 +46,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import bench_common  # noqa: E402
 import gw_harness as g  # noqa: E402
 import harness  # noqa: E402
 
@@ -136,6 +142,29 @@ class Poller(threading.Thread):
             self.stop_ev.wait(max(0.0, t0 + k * self.interval - time.monotonic()))
 
 
+class HealthProbe(threading.Thread):
+    """GET /healthz every interval seconds; the time each answer took (ms)."""
+
+    def __init__(self, gw, interval=0.1):
+        super().__init__(daemon=True)
+        self.url = gw.url + "/healthz"
+        self.interval = interval
+        self.stop_ev = threading.Event()
+        self.ms = []
+        self.errors = 0
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            t = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=30) as r:
+                    r.read()
+                self.ms.append((time.monotonic() - t) * 1000)
+            except Exception:
+                self.errors += 1
+            self.stop_ev.wait(max(0.0, t + self.interval - time.monotonic()))
+
+
 def client_report(proc):
     n = len(proc.lines)
     proc.p.stdin.write(b"report\n")
@@ -178,7 +207,10 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     n_raw = n_clients - n_xo
     procs = [st.spawn(f"clients-xolib-{row_id}", ["node", os.path.join(HERE, "latency_clients.mjs"),
                                                    gw.url, token, str(n_xo), "0"], stdin=True)]
-    nproc = min(a.procs, n_raw)
+    if n_raw and a.load_client == "c":
+        procs.append(st.spawn(f"clients-load-{row_id}", [harness.binary("latency_load_client"),
+                                                         gw.url, token, str(n_raw)], stdin=True))
+    nproc = min(a.procs, n_raw) if a.load_client == "node" else 0
     for i in range(nproc):
         share = n_raw // nproc + (1 if i < n_raw % nproc else 0)
         procs.append(st.spawn(f"clients-raw-{row_id}-{i}",
@@ -197,6 +229,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     c0 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
     poller = Poller(gw, token, a.poll_s)
     poller.start()
+    probe = HealthProbe(gw)
+    probe.start()
     t0 = time.monotonic()
     t0_ns = time.monotonic_ns()  # labels sent before this belong to an earlier row
     drv = st.spawn(f"driver-{row_id}", ["node", os.path.join(HERE, "latency_driver.mjs"), sim.url,
@@ -219,6 +253,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
             break
         time.sleep(0.25)
     drain = time.monotonic() - t0 - wall
+    probe.stop_ev.set()
+    probe.join(35)
+    health = sorted(probe.ms)
     poller.stop_ev.wait(a.poll_s + 0.5)  # the REST poller's last poll after the drain
     poller.stop_ev.set()
     poller.join(35)
@@ -254,6 +291,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "notifications": reports[0]["notifications"] / max(1, n_xo) / wall,
         "gw_p50": hist_pct(h0, h1, 0.5), "gw_p99": hist_pct(h0, h1, 0.99),
         "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0},
+        "healthz": {"p50": pct(health, 0.5), "p99": pct(health, 0.99),
+                    "max": health[-1] if health else None, "errors": probe.errors},
         "rest": {"samples": len(rest), "seen": len(poller.seqs) / max(1, d["ok"]),
                  "p50": pct(rest, 0.5), "p99": pct(rest, 0.99), "max": rest[-1] if rest else None,
                  "polls": poller.polls, "errors": poller.errors,
@@ -309,7 +348,7 @@ def print_table(a, rows):
           f"target {a.rate}/s for {a.seconds:g} s per row, pool of {a.vms} VMs")
     hdr = (f"{'row':<22} {'rate/s':>7} {'samples':>8} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} "
            f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} {'bad':>6} "
-           f"{'cpu% gw/sim/agent/clients':>26}")
+           f"{'cpu% gw/sim/agent/clients':>26} {'healthz p99/max':>16}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -324,7 +363,8 @@ def print_table(a, rows):
               f"{p99:>8} {fmt(r['max']):>8} {fmt(r['raw_p99']):>8} "
               f"{(f'{ratio:.0f}x' if ratio else '-'):>9} "
               f"{fmt(r['gw_p50']) + '/' + fmt(r['gw_p99']):>12} {r['closed']:>5} {r['corrupt']:>6} "
-              f"{cpu['gw']:>6.0f}/{cpu['sim']:.0f}/{cpu['agent']:.0f}/{cpu['clients']:.0f}")
+              f"{cpu['gw']:>6.0f}/{cpu['sim']:.0f}/{cpu['agent']:.0f}/{cpu['clients']:.0f}"
+              f" {fmt(r['healthz']['p99']) + '/' + fmt(r['healthz']['max']):>16}")
     for b in sorted({r["batch_ms"] for r in rows}):
         r = min((r for r in rows if r["batch_ms"] == b), key=lambda r: r["clients"])
         rr = r["rest"]
@@ -341,6 +381,8 @@ def print_table(a, rows):
     print("  gw p50/p99: the gateway's xo_gateway_notification_latency_seconds (agent record ts ->")
     print("  queued), bucket bounds. drop: clients disconnected during the row. bad: messages (summed")
     print("  over all clients) that were not valid JSON, or whose lat: label was mangled. cpu%: of one core.")
+    print("  healthz p99/max: GET /healthz every 100 ms during the row, ms to the answer (target 50).")
+    print(f"  load clients: {a.load_client} ({'latency_load_client, C' if a.load_client == 'c' else 'node ws, --procs ' + str(a.procs)}).")
     for r in rows:
         notes = []
         if r["skipped"] or r["errors"]:
@@ -360,6 +402,8 @@ def print_table(a, rows):
         if r["raw_clients"] and r["raw_samples"] < 0.99 * r["raw_clients"] * r["sent"]:
             notes.append(f"raw clients had received {100 * r['raw_samples'] / (r['raw_clients'] * r['sent']):.1f}% "
                          f"of their labels when the row ended (their processes were behind)")
+        if r["healthz"]["errors"]:
+            notes.append(f"/healthz unanswered {r['healthz']['errors']} times (30 s timeout)")
         if r["rest"]["errors"]:
             notes.append(f"REST poll errors {r['rest']['errors']}")
         if notes:
@@ -383,7 +427,10 @@ def main():
     ap.add_argument("--vms", type=int, default=1000, help="VMs in the simulated pool (default 1000)")
     ap.add_argument("--conns", type=int, default=8, help="driver keep-alive connections (default 8)")
     ap.add_argument("--xolib", type=int, default=4, help="xo-lib measuring clients per row (default 4)")
-    ap.add_argument("--procs", type=int, default=2, help="node processes for the raw clients (default 2)")
+    ap.add_argument("--procs", type=int, default=2,
+                    help="node processes for the load clients with --load-client node (default 2)")
+    ap.add_argument("--load-client", choices=("c", "node"), default="c",
+                    help="the clients beyond --xolib: c (latency_load_client, default) or node")
     ap.add_argument("--poll-s", type=float, default=1.0, help="REST poll interval (default 1 s)")
     ap.add_argument("--full", action="store_true", help="the issue's run: clients 1,100,1000, 30 s")
     ap.add_argument("--drain-s", type=float, default=60,
@@ -399,6 +446,8 @@ def main():
     need = 4 * max(clients) + 1024
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    if a.load_client == "c":
+        bench_common.require("latency_load_client")
     g.ensure_node_modules()
     rows = []
     t0 = time.monotonic()
@@ -416,6 +465,4 @@ def main():
 
 
 if __name__ == "__main__":
-    import bench_common  # beside this script: errors as one line, never a traceback
-
-    bench_common.run_main(main)
+    bench_common.run_main(main)  # errors as one line, never a traceback

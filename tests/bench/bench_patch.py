@@ -29,6 +29,7 @@ import zipfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import gw_harness as g  # noqa: E402
+import bench_common  # noqa: E402
 import harness  # noqa: E402
 from test_agent_commands import wait_consuming  # noqa: E402
 from test_patch_list import Xapi, call, uid  # noqa: E402
@@ -150,6 +151,7 @@ def summarize(mib, runs):
 
 
 def bench(a):
+    bench_common.require("xo-gateway", "xo-agent", "xo-kafka-dev")  # a clear error first
     g.ensure_node_modules()
     rows = []
     with harness.Stack() as st:
@@ -204,7 +206,8 @@ def main():
         ap.error("--repeat: at least 1")
     try:
         rows = bench(a)
-    except (OSError, subprocess.CalledProcessError, AssertionError, TimeoutError) as e:
+    except (OSError, subprocess.CalledProcessError, AssertionError, TimeoutError,
+            bench_common.BenchError) as e:
         sys.exit(f"bench_patch: failed: {e}")
     print("\nbench_patch: one XenServer update-system patch, loopback, seconds "
           "(medians of each size's runs)")

@@ -7,7 +7,13 @@
 //       npm xen-api (as xo-server calls XAPI) straight to the simulator:
 //       callAsync('VM.start', ref, false, false), then callAsync('VM.hard_shutdown', ref)
 //
-// Prints one JSON line {start_ms: [...], stop_ms: [...]} (per-call wall times, ms).
+//   node commands_driver.mjs burst URL EMAIL PASSWORD CONNECTIONS OP ARGS_JSON VM_UUID,VM_UUID,...
+//       npm xo-lib over CONNECTIONS connections: OP {id: vm, ...ARGS_JSON} for every VM at
+//       once (round-robin over the connections); each call timed from its own send
+//
+// Prints one JSON line: {start_ms, stop_ms, start_at} (per-call wall times, ms; start_at: the
+// epoch ms each vm.start was sent, for the bench's per-hop split), or for a burst
+// {ms: [...], wall_ms}.
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -15,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const [mode, ...args] = process.argv.slice(2)
 const now = () => Number(process.hrtime.bigint()) / 1e6
+const epoch = () => performance.timeOrigin + performance.now()
 
 async function timed (fn) {
   const t0 = now()
@@ -22,14 +29,20 @@ async function timed (fn) {
   return now() - t0
 }
 
-async function xolib ([url, email, password, vm, n]) {
+async function signedIn (url, email, password) {
   const require = createRequire(path.join(here, '..', 'e2e', 'node', 'package.json'))
   const Xo = require('xo-lib').default
   const xo = new Xo({ url })
   await xo.open()
   await xo.signIn({ email, password })
-  const out = { start_ms: [], stop_ms: [] }
+  return xo
+}
+
+async function xolib ([url, email, password, vm, n]) {
+  const xo = await signedIn(url, email, password)
+  const out = { start_ms: [], stop_ms: [], start_at: [] }
   for (let i = 0; i < +n; i++) {
+    out.start_at.push(epoch())
     out.start_ms.push(await timed(() => xo.call('vm.start', { id: vm })))
     out.stop_ms.push(await timed(() => xo.call('vm.stop', { id: vm, force: true })))
   }
@@ -53,9 +66,20 @@ async function xenapi ([url, vm, n]) {
   return out
 }
 
-const fn = { xolib, xenapi }[mode]
+async function burst ([url, email, password, conns, op, argsJson, vms]) {
+  const clients = await Promise.all(Array.from({ length: +conns }, () => signedIn(url, email, password)))
+  const extra = JSON.parse(argsJson)
+  const t0 = now()
+  const ms = await Promise.all(vms.split(',').map((vm, i) =>
+    timed(() => clients[i % clients.length].call(op, { id: vm, ...extra }))))
+  const wall = now() - t0
+  await Promise.all(clients.map(xo => xo.close()))
+  return { ms, wall_ms: wall }
+}
+
+const fn = { xolib, xenapi, burst }[mode]
 if (!fn) {
-  console.error('usage: commands_driver.mjs xolib|xenapi ...')
+  console.error('usage: commands_driver.mjs xolib|xenapi|burst ...')
   process.exit(2)
 }
 fn(args).then(out => {

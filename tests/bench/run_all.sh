@@ -3,7 +3,8 @@
 # rewrites the generated part of docs/benchmarks.md (between the run_all markers) with the
 # date, the machine and every bench's table; the hand-written analysis around it stays.
 # Usage: tests/bench/run_all.sh [--quick] [--only NAME[,NAME]] [--build DIR] [--no-doc]
-#   NAME: sim, agent, gateway_load, gateway_latency, commands. The build dir defaults to
+#   NAME: sim, agent, gateway_load, gateway_latency, commands, console, many_pools, patch,
+#   vm_copy, webui (every bench, in this order). The build dir defaults to
 #   $XO_BUILD_DIR or ./build; the programs come from: cmake --build DIR --target benches
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +14,7 @@ only=""
 write_doc=1
 build=${XO_BUILD_DIR:-$src/build}
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,7 +36,12 @@ benches=(
   "agent|Agent ingest|--vms 10000 --churn 20000 --replay-runs 3"
   "gateway_load|Gateway cold start|--full"
   "gateway_latency|Notification latency, push vs pull|--full"
-  "commands|Commands|--calls 500"
+  "commands|Commands|--full"
+  "console|Consoles|--full"
+  "many_pools|Many pools|--full"
+  "patch|Patch install, pipelined vs sequential|--full"
+  "vm_copy|VM copy across pools|--full"
+  "webui|Web UI at 10,000 VMs|--full"
 )
 
 echo "building the benches' programs in $build" >&2

@@ -128,6 +128,11 @@ class DemoActs(unittest.TestCase):
             sims = [l.split()[2] for l in pools]
             kafka = demo.wait_line(lambda l: l.startswith("kafka: ")).split()[1]
             url = f"http://127.0.0.1:{port}"
+            # where to open the web UI: its page, served by the demo's gateway
+            webui = demo.wait_line(lambda l: l.startswith("web UI: ")).split()[2]
+            status, body, headers = gw_harness.http_get(webui)
+            self.assertEqual((status, webui), (200, url + "/"))
+            self.assertIn(b'src="/app/main.js"', body)
             harness.wait_until(lambda: self._ready(url), 120, interval=0.5,
                                what="the demo's view loaded with both pools synced")
             sh = Shell(harness.src_dir())

@@ -1,6 +1,7 @@
 """XAPI API semantics: sessions, generic class methods, event.from/inject, VM power operations,
 where VMs can run and migration, tasks (sync and Async.*), messages, disk content and SR space,
 churn and faults. Host lifecycle is in hostops.py, patching in patching.py (mixins)."""
+import collections
 import random
 import threading
 import time
@@ -46,6 +47,26 @@ class Stats:
         self.connections = 0
         self.console_keys = 0
         self.console_pointer = 0
+        # Async.* tasks as they ran (oldest dropped first): what ran concurrently, in what order
+        self.task_log = collections.deque(maxlen=10000)
+
+    def task_started(self, task, method, target):
+        entry = {'task': task, 'method': method, 'target': target, 'start': time.time(), 'end': None}
+        with self.lock:
+            self.task_log.append(entry)
+        return entry
+
+    def task_ended(self, task):
+        with self.lock:
+            for e in reversed(self.task_log):
+                if e['task'] == task:
+                    if e['end'] is None:
+                        e['end'] = time.time()
+                    return
+
+    def tasks(self):
+        with self.lock:
+            return [dict(e) for e in self.task_log]
 
     def call(self, m):
         with self.lock:
@@ -68,6 +89,7 @@ KNOBS = {
     'agent_restart_s': (float, 1.0, 'seconds a host refuses connections during host.restart_agent'),
     'updater_seconds': (float, 0.3, 'seconds the updater.py plugin holds its lock for an update (yum runs)'),
     'dom0_free_mb': (int, 4096, "MiB free in each dom0: a bigger update's precheck fails (OUT_OF_SPACE)"),
+    'task_ms': (float, None, 'duration of an Async.* task started from now on (default: --task-ms)'),
 }
 
 
@@ -91,7 +113,6 @@ class Sim(HostOps, HaOps, Patching):
         self.stats = Stats()
         self.slow_ms = 0
         self.batch = args.event_batch_ms / 1000.0
-        self.task_ms = args.task_ms
         self.vm_list = list(pool['vms'])
         self.vdi_content = {}
         self.disks = {}                     # VDI ref -> vdisk.Disk (generated on first use)
@@ -105,6 +126,7 @@ class Sim(HostOps, HaOps, Patching):
         self.churn_lock = threading.Lock()
         self.consoles = rfb.Consoles()
         self.knobs = {k: default for k, (_, default, _) in KNOBS.items()}
+        self.knobs['task_ms'] = args.task_ms
         self._init_hosts()
         self._init_patching(args.seed)
         self.methods = {}
@@ -404,6 +426,7 @@ class Sim(HostOps, HaOps, Patching):
 
     def task_finish(self, t, ok, result='', error=None):
         st = self.store
+        self.stats.task_ended(t)   # before anyone can see the task over
         try:
             with st.lock:
                 if t not in st.tables['task']:
@@ -427,11 +450,19 @@ class Sim(HostOps, HaOps, Patching):
         self.check_session(params[0])
         t = self.task_create(params[0], 'Async.' + method, '')
         st = self.store
+        task_ms = self.knobs['task_ms']
+        self.stats.task_started(t, 'Async.' + method, params[1] if len(params) > 1 else None)
 
         def run():
+            try:
+                work()
+            finally:
+                self.stats.task_ended(t)
+
+        def work():
             steps = 3
             for i in range(1, steps + 1):
-                time.sleep(self.task_ms / 1000.0 / (steps + 1))
+                time.sleep(task_ms / 1000.0 / (steps + 1))
                 with st.lock:
                     if t not in st.tables['task']:
                         return

@@ -183,6 +183,37 @@ class TestProtocol(Base):
         self.assertEqual(x.ok('task.get_error_info', sid, bad), ['VM_BAD_POWER_STATE', vm, 'halted', 'running'])
         x.close()
 
+    def test_task_log_shows_overlap_and_order(self):
+        x, sid = self.login()
+        vms = x.ok('VM.get_all_records', sid)
+        halted = [r for r, v in sorted(vms.items()) if v['power_state'] == 'Halted'
+                  and not v['is_a_template'] and not v['is_control_domain']][:2]
+        before = len(self.sim.control('GET', '/sim/task_log')['tasks'])
+        tasks = [x.ok('Async.VM.start', sid, vm, False, False) for vm in halted]
+        end = time.monotonic() + 10
+        while time.monotonic() < end and any(x.ok('task.get_status', sid, t) == 'pending' for t in tasks):
+            time.sleep(0.01)
+        log = self.sim.control('GET', '/sim/task_log')['tasks'][before:]
+        self.assertEqual([(e['task'], e['method'], e['target']) for e in log],
+                         [(t, 'Async.VM.start', vm) for t, vm in zip(tasks, halted)])
+        a, b = log
+        self.assertLess(a['start'], a['end'])
+        # both were started before either ended: the log shows them overlap
+        self.assertLess(b['start'], a['end'])
+        # the task_ms knob: tasks started afterwards take that long (120 ms here otherwise)
+        self.assertEqual(self.sim.control('POST', '/sim/config?task_ms=600')['task_ms'], 600.0)
+        try:
+            t = x.ok('Async.VM.hard_shutdown', sid, halted[0])
+            end = time.monotonic() + 10
+            while time.monotonic() < end and x.ok('task.get_status', sid, t) == 'pending':
+                time.sleep(0.01)
+        finally:
+            self.sim.control('POST', '/sim/config?task_ms=120')
+        last = self.sim.control('GET', '/sim/task_log')['tasks'][-1]
+        self.assertEqual((last['task'], last['method']), (t, 'Async.VM.hard_shutdown'))
+        self.assertGreaterEqual(last['end'] - last['start'], 0.45)
+        x.close()
+
     def test_power_rules(self):
         x, sid = self.login()
         vms = x.ok('VM.get_all_records', sid)

@@ -561,6 +561,8 @@ class Handler(Transfers):
                            'objects': {CLASSES[c].lname: len(st.tables[c]) for c in CLASSES},
                            'master': sim.addresses[sim.master]}
                 return reply(out)
+            if name == 'task_log' and method == 'GET':
+                return reply({'tasks': sim.stats.tasks()})
             if name == 'info' and method == 'GET':
                 return reply(self.srv.info())
             if name == 'churn' and method == 'POST':
