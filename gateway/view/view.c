@@ -20,7 +20,9 @@
 #define MAX_CLASSES 255
 #define NONE        0u /* "no index" in lists and tables (indexes are stored +1) */
 
-enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4 };
+/* F_READY: in v->ready, so that an object awaiting many keys that arrive in one batch is
+ * retried once at the settle, not once per key. */
+enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8 };
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
@@ -557,6 +559,25 @@ static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx)
     v->nwaiters++;
 }
 
+/* Queue a waiting object for the next settle, once however many of its keys arrived. */
+static void ready_add(gw_view_t *v, uint32_t idx)
+{
+    obj_t *o = &v->objs[idx - 1];
+
+    if (o->flags & F_READY)
+        return;
+    if (v->nready == v->capready) {
+        size_t ncap = v->capready ? v->capready * 2 : 256;
+        uint32_t *nr = realloc(v->ready, ncap * sizeof(uint32_t));
+        if (!nr)
+            return; /* retried by its pool's next _sync instead */
+        v->ready = nr;
+        v->capready = ncap;
+    }
+    v->ready[v->nready++] = idx;
+    o->flags |= F_READY;
+}
+
 /* A new key arrived: every object waiting for it is remapped at the next settle. */
 static void waiters_wake(gw_view_t *v, uint32_t h)
 {
@@ -572,16 +593,8 @@ static void waiters_wake(gw_view_t *v, uint32_t h)
         }
         *pp = w->next;
         v->nwaiters--;
-        if (v->nready == v->capready) {
-            size_t ncap = v->capready ? v->capready * 2 : 256;
-            uint32_t *nr = realloc(v->ready, ncap * sizeof(uint32_t));
-            if (nr) {
-                v->ready = nr;
-                v->capready = ncap;
-            }
-        }
-        if (v->nready < v->capready)
-            v->ready[v->nready++] = w->idx;
+        if (w->idx <= v->nobjs)
+            ready_add(v, w->idx);
         free(w);
     }
 }
@@ -958,7 +971,8 @@ static void compact_pending(gw_view_t *v, pool_t *pp)
 
     for (size_t i = 0; i < pp->npending; i++) {
         uint32_t idx = pp->pending[i];
-        if (idx && (v->objs[idx - 1].flags & (F_USED | F_PENDING)) == (F_USED | F_PENDING)) {
+        if (idx &&
+            (v->objs[idx - 1].flags & (F_USED | F_PENDING | F_LISTED)) == (F_USED | F_PENDING)) {
             v->objs[idx - 1].flags |= F_LISTED;
             pp->pending[w++] = idx;
         }
@@ -973,17 +987,23 @@ void gw_view_settle(gw_view_t *v)
     /* Objects whose awaited key arrived in this batch. */
     for (size_t i = 0; i < v->nready; i++) {
         uint32_t idx = v->ready[i];
-        if (idx && idx <= v->nobjs)
-            retry_pending(v, idx);
+        if (!idx || idx > v->nobjs)
+            continue;
+        v->objs[idx - 1].flags &= (uint8_t)~F_READY;
+        retry_pending(v, idx);
     }
     v->nready = 0;
     /* Pools whose _sync arrived: one full retry of their pending objects, then compact. */
     for (size_t p = 0; p < v->npools; p++) {
         pool_t *pp = &v->pools[p];
-        size_t n = pp->npending; /* objects pending again during the retry are not retried */
+        size_t n;
         if (!pp->touched)
             continue;
         pp->touched = false;
+        /* Each remap of a pending object appended it again: retry each once, and not the
+         * objects pending again during the retry. */
+        compact_pending(v, pp);
+        n = pp->npending;
         for (size_t i = 0; i < n; i++)
             if (pp->pending[i])
                 retry_pending(v, pp->pending[i]);

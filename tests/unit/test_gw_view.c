@@ -3,6 +3,7 @@
  * objects of pools no agent announced held back until their heartbeat arrives. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -156,6 +157,75 @@ static void test_links_resolve_after_settle(void **state)
     json_object_put(o);
     gw_view_stats(v, &st);
     assert_int_equal(st.pending, 0);
+    gw_view_free(v);
+}
+
+/* A host whose resident VMs arrive after it: "OpaqueRef:h" listing @p n VMs, the last of
+ * them never arriving when @p dangling. */
+static void put_host_of_vms(gw_view_t *v, int n, bool dangling)
+{
+    char snap[4096];
+    size_t len = (size_t)snprintf(snap, sizeof(snap), "{\"uuid\":\"host1\",\"resident_VMs\":[");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(snap + len, sizeof(snap) - len, "%s\"OpaqueRef:vm%d\"",
+                                i ? "," : "", i);
+    snprintf(snap + len, sizeof(snap) - len, "%s]}", dangling ? ",\"OpaqueRef:gone\"" : "");
+    assert_int_equal(put(v, POOL, "host", "OpaqueRef:h", snap), XO_OK);
+}
+
+static void put_vms(gw_view_t *v, int from, int to)
+{
+    char ref[32], snap[128];
+    for (int i = from; i < to; i++) {
+        snprintf(ref, sizeof(ref), "OpaqueRef:vm%d", i);
+        snprintf(snap, sizeof(snap),
+                 "{\"uuid\":\"vm-%d\",\"power_state\":\"Running\",\"resident_on\":"
+                 "\"OpaqueRef:h\"}",
+                 i);
+        assert_int_equal(put(v, POOL, "vm", ref, snap), XO_OK);
+    }
+}
+
+static uint64_t remaps_of(gw_view_t *v)
+{
+    gw_view_stats_t st;
+    gw_view_stats(v, &st);
+    return st.remaps;
+}
+
+/* An object awaiting many keys is mapped again once per settle, however many of its keys
+ * arrived in the batch, and once at its pool's _sync: a host of thousands of resident VMs
+ * would otherwise be remapped once per VM, each remap resolving all of them. */
+static void test_pending_retried_once_per_settle(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    gw_view_stats_t st;
+    json_object *o, *a;
+    uint64_t r0;
+    (void)state;
+
+    put_host_of_vms(v, 20, true);
+    r0 = remaps_of(v);
+    for (int batch = 0; batch < 4; batch++) {
+        put_vms(v, batch * 5, batch * 5 + 5);
+        gw_view_settle(v);
+        assert_int_equal(remaps_of(v), r0 + (uint64_t)batch + 1);
+    }
+    o = get_obj(v, "host1");
+    assert_true(json_object_object_get_ex(o, "residentVms", &a));
+    assert_int_equal(json_object_array_length(a), 21);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "vm-0");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 19)), "vm-19");
+    assert_null(json_object_array_get_idx(a, 20));
+    json_object_put(o);
+    gw_view_stats(v, &st);
+    assert_int_equal(st.pending, 1); /* still awaiting OpaqueRef:gone */
+    /* the _sync retries every pending object of the pool once */
+    assert_int_equal(gw_view_apply_sync(v, POOL, 1, 21, 1), XO_OK);
+    gw_view_settle(v);
+    assert_int_equal(remaps_of(v), r0 + 5);
+    gw_view_settle(v);
+    assert_int_equal(remaps_of(v), r0 + 5);
     gw_view_free(v);
 }
 
@@ -365,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_add_get_delete),
         cmocka_unit_test(test_classes_without_shape_are_silent),
         cmocka_unit_test(test_links_resolve_after_settle),
+        cmocka_unit_test(test_pending_retried_once_per_settle),
         cmocka_unit_test(test_dependents_remapped),
         cmocka_unit_test(test_indexes_by_type_and_pool),
         cmocka_unit_test(test_sync_and_agent),
