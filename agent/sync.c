@@ -94,6 +94,27 @@ static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *er
     return err;
 }
 
+/* Records still queued from before the resync (a back-pressure episode leaves up to the
+ * whole queue behind) would land after the read-back and escape its tombstones: an object
+ * deleted meanwhile would stay on the topic for good. Wait until each one is delivered or
+ * has failed (the resync republishes whatever failed); a queue that does not drain within
+ * DRAIN_MS fails the sync as an unreadable topic does, and the agent retries. */
+#define DRAIN_MS 60000
+static xo_err_t drain_queue(agent_t *a)
+{
+    int64_t until = xo_now_ms() + DRAIN_MS;
+
+    if (!a->producer)
+        return XO_OK; /* unit tests: records go to the send hook at once */
+    while (xo_producer_flush(a->producer, 1000) != XO_OK) {
+        if (agent_stop || xo_now_ms() >= until) {
+            xo_warn(AGENT_MOD, "event=resync_queue_not_drained timeout_ms=%d", DRAIN_MS);
+            return XO_ERR_KAFKA;
+        }
+    }
+    return XO_OK;
+}
+
 xo_err_t agent_full_sync(agent_t *a)
 {
     char errstr[512];
@@ -105,7 +126,9 @@ xo_err_t agent_full_sync(agent_t *a)
 
     agent_set_state(a, AGENT_SYNCING, NULL);
     atomic_store(&a->need_resync, false);
-    err = old && seen ? agent_read_back(a, old, &max_gen) : XO_ERR_NOMEM;
+    err = old && seen ? drain_queue(a) : XO_ERR_NOMEM;
+    if (err == XO_OK)
+        err = agent_read_back(a, old, &max_gen);
     if (err != XO_OK)
         goto out;
     a->gen = max_gen + 1;
