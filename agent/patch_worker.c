@@ -85,22 +85,6 @@ static void close_session(agent_cmd_t *wc)
     xo_xapi_conn_free(wc->xapi);
 }
 
-/* The outcome, published as the command thread would have. */
-static void finish(agent_cmd_t *wc, const cmd_t *cmd, xo_err_t err, cmd_outcome_t *out)
-{
-    if (err == XO_OK) {
-        cmd_publish(wc, cmd->id, "success", 1, out->result, NULL, NULL, NULL);
-    } else {
-        if (!out->xerr.code[0])
-            snprintf(out->xerr.code, sizeof(out->xerr.code), "%s",
-                     agent_stop ? "AGENT_STOPPED" : "XAPI_UNREACHABLE");
-        cmd_publish(wc, cmd->id, "failure", 1, NULL, out->xerr.code, out->xerr.params, out->reason);
-    }
-    xo_info(WORKER_MOD, "event=command_done id=%s op=%s state=%s code=%s worker=1", cmd->id,
-            cmd_op_name(cmd->op), err == XO_OK ? "success" : "failure", out->xerr.code);
-    agent_count(wc->a, &wc->a->status.commands, 1);
-}
-
 static void *worker_main(void *arg)
 {
     job_t *job = arg;
@@ -115,7 +99,7 @@ static void *worker_main(void *arg)
     if (err == XO_OK)
         err = job->fn(&wc, &job->cmd, job->ref, &out);
     patch_listing_forget(); /* what was missing may be installed now: list again */
-    finish(&wc, &job->cmd, err, &out);
+    cmd_publish_outcome(&wc, &job->cmd, err, &out); /* as the command thread would */
     close_session(&wc);
     json_object_put(out.result);
     xo_xapi_error_clear(&out.xerr);

@@ -440,20 +440,22 @@ def check_kill(sims, agents, gw, st, extra, side):
           f"{json.dumps(r['error'])[:140]}; destination has no new VM or VDI")
 
 
-def check_cancel(sims, gw):
-    """task.cancel of the transfer's export task, half way: the export stops, the link and
-    the import end, the client gets XAPI's cancellation, and no VM is left."""
+def cancel_half_way(sims, gw, side, knob, task_name, what):
+    """task.cancel of one of the transfer's XAPI tasks half way (the side's transfer slowed
+    by its rate knob so that there is a half way): the client gets XAPI's cancellation and
+    no VM is left on the destination."""
     a, b = sims
-    a.post(f"/sim/config?export_rate={8 * MIB}")
+    slow = a if side == "export" else b
+    slow.post(f"/sim/config?{knob}={8 * MIB}")
     src = big_vm(a, 64)
     before = vm_count(b)
     p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
 
-    def exporting():
-        return [t["uuid"] for t in a.truth()["task"].values()
-                if t["name_label"] == "xo-agent export" and t["status"] == "pending"
+    def running():
+        return [t["uuid"] for t in slow.truth()["task"].values()
+                if t["name_label"] == task_name and t["status"] == "pending"
                 and t["progress"] >= 0.1]
-    task = harness.wait_until(exporting, 30, interval=0.05, what="transfer under way")[0]
+    task = harness.wait_until(running, 30, interval=0.05, what=what)[0]
 
     def cancel():
         r = call(gw, "task.cancel", {"id": task})
@@ -461,40 +463,24 @@ def check_cancel(sims, gw):
     r = harness.wait_until(cancel, 10, interval=0.2, what="task.cancel")
     assert r.get("result") is True, r
     r = outcome(p)
-    a.post("/sim/config?export_rate=0")
+    slow.post(f"/sim/config?{knob}=0")
     assert "TASK_CANCELLED" in json.dumps(r.get("error")), r
     harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
-    print(f"task.cancel of the export task half way -> {json.dumps(r['error'])[:120]}; no VM "
+    print(f"task.cancel of the {side} task half way -> {json.dumps(r['error'])[:120]}; no VM "
           "left")
+
+
+def check_cancel(sims, gw):
+    """task.cancel of the transfer's export task, half way: the export stops, the link and
+    the import end, the client gets XAPI's cancellation, and no VM is left."""
+    cancel_half_way(sims, gw, "export", "export_rate", "xo-agent export", "transfer under way")
 
 
 def check_import_cancel(sims, gw):
     """task.cancel of the transfer's import task (on the destination pool), half way: XAPI
     stops the import and destroys what it made, the client gets XAPI's cancellation, and no
     VM is left."""
-    a, b = sims
-    b.post(f"/sim/config?import_rate={8 * MIB}")
-    src = big_vm(a, 64)
-    before = vm_count(b)
-    p = background_copy(gw, {"vm": src, "sr": shared_sr(b)})
-
-    def importing():
-        return [t["uuid"] for t in b.truth()["task"].values()
-                if t["name_label"] == "xo-agent import" and t["status"] == "pending"
-                and t["progress"] >= 0.1]
-    task = harness.wait_until(importing, 30, interval=0.05, what="import under way")[0]
-
-    def cancel():
-        r = call(gw, "task.cancel", {"id": task})
-        return r if r.get("error", {}).get("code") != 1 else None  # not yet in the view
-    r = harness.wait_until(cancel, 10, interval=0.2, what="task.cancel")
-    assert r.get("result") is True, r
-    r = outcome(p)
-    b.post("/sim/config?import_rate=0")
-    assert "TASK_CANCELLED" in json.dumps(r.get("error")), r
-    harness.wait_until(lambda: vm_count(b) == before, 30, what="no VM left on the destination")
-    print(f"task.cancel of the import task half way -> {json.dumps(r['error'])[:120]}; no VM "
-          "left")
+    cancel_half_way(sims, gw, "import", "import_rate", "xo-agent import", "import under way")
 
 
 def sign_and_send(st, k, pool, op, args):
