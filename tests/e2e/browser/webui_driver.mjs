@@ -3,7 +3,8 @@
 // and the API in the same hands. One JSON step per stdin line, one JSON answer per stdout
 // line ({ok, value} or {error}); the page's console goes to stderr.
 //   {op: "goto", url} | {op: "click", sel} | {op: "fill", sel, value} | {op: "press", key}
-//   {op: "type", text} | {op: "wait", fn, arg?, timeout} (a function's source, run in the
+//   {op: "click_reload", sel} (a click that reloads the page: answers once the new page
+//   has loaded, so the next step never races the reload) | {op: "type", text} | {op: "wait", fn, arg?, timeout} (a function's source, run in the
 //   page until truthy: its value) | {op: "eval", fn, arg?} | {op: "shot", path, sel?}
 //   {op: "viewport", width, height} | {op: "quit"}
 // usage: node webui_driver.mjs   (XO_CHROMIUM: the browser, default /usr/bin/chromium)
@@ -25,6 +26,12 @@ async function step(s) {
   switch (s.op) {
     case "goto": await page.goto(s.url, { timeout: s.timeout || 20000 }); return null;
     case "click": await page.click(s.sel, { timeout: s.timeout || 20000 }); return null;
+    case "click_reload": {
+      const loaded = page.waitForEvent("load", { timeout: s.timeout || 20000 });
+      await page.click(s.sel, { timeout: s.timeout || 20000 });
+      await loaded;
+      return null;
+    }
     case "fill": await page.fill(s.sel, s.value, { timeout: s.timeout || 20000 }); return null;
     case "press": await page.keyboard.press(s.key); return null;
     case "type": await page.keyboard.type(s.text, { delay: 20 }); return null;
