@@ -127,9 +127,9 @@ class App {
     if (r.kind === "console" && !full) return; // never reopen a console on a change
     const parts = r.kind === "vm" ? vmPage(this, o) : r.kind === "pool" ? poolPage(this, o)
                 : r.kind === "host" ? hostPage(this, o) : consolePage(this, o);
-    const focused = document.activeElement && d.contains(document.activeElement) ? document.activeElement.id : null;
+    const kept = full ? null : keepEdits(d);
     d.replaceChildren(...parts);
-    if (focused && $(focused)) $(focused).focus();
+    if (kept) kept();
   }
 
   objectsChanged(changed) {
@@ -202,6 +202,26 @@ function welcome(app) {
 function h2(text) { const e = document.createElement("h2"); e.textContent = text; return e; }
 function para(text) { const e = document.createElement("p"); e.textContent = text; return e; }
 function banner(text, cls) { const e = document.createElement("div"); e.className = `banner warn ${cls}`; e.setAttribute("role", "alert"); e.textContent = text; return e; }
+
+// A redraw of the same page (the object changed) keeps what the user is typing or has
+// picked: each input's edited value, each select's choice, the focus and the caret.
+function keepEdits(d) {
+  const edited = [...d.querySelectorAll("input[id], select[id]")]
+    .filter((e) => e.tagName === "SELECT" || e.value !== e.defaultValue)
+    .map((e) => [e.id, e.value]);
+  const f = document.activeElement && d.contains(document.activeElement) ? document.activeElement : null;
+  const caret = f && f.tagName === "INPUT" ? [f.selectionStart, f.selectionEnd] : null;
+  return () => {
+    for (const [id, value] of edited) {
+      const e = $(id);
+      if (e && (e.tagName !== "SELECT" || [...e.options].some((o) => o.value === value))) e.value = value;
+    }
+    const g = f && f.id && $(f.id);
+    if (!g) return;
+    g.focus();
+    if (caret && g.tagName === "INPUT") g.setSelectionRange(caret[0], caret[1]);
+  };
+}
 
 function cookie(name) {
   const m = document.cookie.match(new RegExp(`(?:^|; )${name}=([^;]*)`));
