@@ -541,6 +541,14 @@ static xo_err_t pump_from_relay(tx_worker_t *wk, void *src, tx_conn_t *host, uin
                : fail(out, "RELAY_LOST", XO_ERR_IO, "the upload ended before its body did");
 }
 
+/* @p out without the error an earlier step left in it. */
+static cmd_outcome_t *clear_outcome(cmd_outcome_t *out)
+{
+    xo_xapi_error_clear(&out->xerr);
+    out->reason[0] = '\0';
+    return out;
+}
+
 /* The new VM of a finished import task: rename it if asked, answer its uuid. */
 static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, char *uuid,
                             size_t size, cmd_outcome_t *out)
@@ -567,8 +575,9 @@ static xo_err_t imported_vm(agent_cmd_t *w, json_object *rec, const char *name, 
 /* PUT /import from the link; on any failure the import task is cancelled so that XAPI
  * removes what it created (no half VM). */
 /* The import broke on this side of the pipe. If XAPI ended its task first (task.cancel of
- * it, an SR full, a bad checksum: the host stops reading), that task's record, and its
- * reason in @p out; else NULL, and the task is cancelled (XAPI destroys what it made). */
+ * it, an SR full, a bad checksum: the host stops reading; or a success: it had read the
+ * whole XVA), that task's record, and a failure's reason in @p out; else NULL, and the
+ * task is cancelled (XAPI destroys what it made). */
 static json_object *import_ended(agent_cmd_t *w, const char *task, cmd_outcome_t *out)
 {
     cmd_outcome_t probe = {0};
@@ -576,7 +585,8 @@ static json_object *import_ended(agent_cmd_t *w, const char *task, cmd_outcome_t
 
     xo_xapi_error_clear(&probe.xerr);
     if (rec) {
-        task_failed(rec, out);
+        if (strcmp(xo_msg_str(rec, "status"), "success") != 0)
+            task_failed(rec, out);
         return rec;
     }
     task_drop(w, task, "task.cancel");
@@ -619,12 +629,15 @@ static xo_err_t run_import(tx_worker_t *wk, agent_cmd_t *w, const import_job_t *
     tx_close(&host, false); /* the end of the body, as xo-server's 1 PiB then close */
     if (!rec)
         rec = task_end(w, task, t->timeout_ms, out);
-    if (err == XO_OK && !rec)
+    if (rec && strcmp(xo_msg_str(rec, "status"), "success") == 0)
+        /* XAPI read the whole XVA and made the VM: whatever broke after that (the end of the
+         * relay or of the link), the import is done and its VM is the answer, not an error
+         * for a VM that exists */
+        err = imported_vm(w, rec, job->name, uuid, size, clear_outcome(out));
+    else if (err == XO_OK && !rec)
         err = fail(out, "IMPORT_ERROR", XO_ERR_TIMEOUT, "the import task did not end");
-    else if (err == XO_OK && strcmp(xo_msg_str(rec, "status"), "success") != 0)
-        err = task_failed(rec, out);
     else if (err == XO_OK)
-        err = imported_vm(w, rec, job->name, uuid, size, out);
+        err = task_failed(rec, out);
     else if (rec && strcmp(xo_msg_str(rec, "status"), "failure") == 0)
         task_failed(rec, out); /* XAPI's own reason (SR_FULL, checksum) is the better one */
     json_object_put(rec);
