@@ -31,6 +31,22 @@ static bool collect(void *opaque, const gw_obj_info_t *o)
     return !c->out->failed;
 }
 
+/* A filter the parser refused: what it said, as xo-server's ajv errors ({errors:[{message}]}). */
+static int filter_error(gw_xo_err_t *err, const char *why)
+{
+    json_object *data = json_object_new_object(), *errors = json_object_new_array(),
+                *e = json_object_new_object();
+    int rc;
+
+    json_object_object_add(e, "message", json_object_new_string(why)); /* "invalid filter: …" */
+    json_object_array_add(errors, e);
+    json_object_object_add(data, "errors", errors);
+    rc = gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
+                    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
+    json_object_put(data);
+    return rc;
+}
+
 static int get_all_objects(gw_ctx_t *ctx, gw_session_t *s, json_object *params, gw_buf_t *result,
                            gw_xo_err_t *err)
 {
@@ -59,8 +75,7 @@ static int get_all_objects(gw_ctx_t *ctx, gw_session_t *s, json_object *params, 
         } else if (json_object_is_type(v, json_type_string)) {
             if (gw_filter_parse(json_object_get_string(v), &filter, errstr, sizeof(errstr)) !=
                 XO_OK)
-                return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
-                                  "{\"errors\":[{\"message\":\"invalid filter\"}]}");
+                return filter_error(err, errstr);
         } else {
             return gw_xo_fail(err, GW_ERR_INVALID_PARAMS, "invalid parameters",
                               "{\"errors\":[{\"message\":\"filter must be an object or a "

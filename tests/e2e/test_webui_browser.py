@@ -199,6 +199,7 @@ def check_search(b, sims):
     assert got == want, (sorted(got - want), sorted(want - got))
     b.step("fill", sel="#search-input", value="name_label:/(")
     err = b.wait("() => document.getElementById('search-status').textContent")
+    assert err.startswith("invalid parameters: invalid filter: "), err  # and the parser's why
     b.step("fill", sel="#search-input", value="")
     b.wait("(n) => !window.xoPage.tree.filter && window.xoPage.tree.vmCount === n",
            len(expected_vms(sims)))

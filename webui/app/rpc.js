@@ -82,6 +82,7 @@ export function describeError(e) {
   if (d.code && d.code !== e.message) parts.push(String(d.code));
   if (Array.isArray(d.params) && d.params.length) parts.push(d.params.join(", "));
   if (d.reason) parts.push(String(d.reason));
+  if (Array.isArray(d.errors)) parts.push(...d.errors.map((x) => String(x && x.message)));
   if (d.permission) parts.push(`(needs ${d.permission})`);
   return parts.join(": ");
 }
