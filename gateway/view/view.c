@@ -21,8 +21,13 @@
 #define NONE        0u /* "no index" in lists and tables (indexes are stored +1) */
 
 /* F_READY: in v->ready, so that an object awaiting many keys that arrive in one batch is
- * retried once at the settle, not once per key. */
-enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8 };
+ * retried once at the settle, not once per key. F_DEFERRED: a new object known by its key
+ * and id only, its first mapping waiting in v->deferred (see gw_view_set_defer_new). */
+enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8, F_DEFERRED = 16 };
+
+/* New objects whose first mapping waits: at most this many, so that the held trees stay
+ * few and recent (a VM's devices and metrics follow it closely on its partition). */
+#define DEFER_MAX 1024
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
@@ -31,7 +36,8 @@ typedef struct {
     uint32_t json_len; /* 0 when the class has no XO shape */
     uint32_t hid, hkey;
     uint32_t dep;          /* +1 index of the object mapped from this one's record */
-    uint32_t tnext, tprev; /* type list (+1 indexes); tnext doubles as free list link */
+    uint32_t tnext, tprev; /* type list (+1 indexes); tnext doubles as free list link and,
+                              while F_DEFERRED, as the +1 index of its v->deferred entry */
     uint32_t pnext, pprev; /* pool list */
     uint16_t pool;
     uint8_t cls;
@@ -69,12 +75,23 @@ typedef struct waiter {
     uint32_t idx; /* +1 index of the waiting object */
 } waiter_t;
 
+/* A new object's record held until its first mapping (F_DEFERRED). */
+typedef struct {
+    uint32_t idx;      /* +1 index of the object */
+    json_object *snap; /* the record (a reference held) */
+    char *msg;         /* the message value (copy) */
+    size_t msg_len;
+} deferred_t;
+
 struct gw_view {
     pthread_rwlock_t lock;
     waiter_t **waiters; /* buckets */
     size_t wmask, nwaiters;
     uint32_t *ready; /* +1 indexes whose awaited object arrived, remapped at settle */
     size_t nready, capready;
+    deferred_t *deferred; /* new objects mapped at the next flush (DEFER_MAX entries) */
+    size_t ndeferred;
+    bool defer_new;
     obj_t *objs;
     size_t nobjs, capobjs;
     uint32_t free_head; /* +1 */
@@ -396,6 +413,11 @@ void gw_view_free(gw_view_t *v)
             e = next;
         }
     }
+    for (size_t i = 0; i < v->ndeferred; i++) {
+        json_object_put(v->deferred[i].snap);
+        free(v->deferred[i].msg);
+    }
+    free(v->deferred);
     free(v->waiters);
     free(v->ready);
     free(v->objs);
@@ -523,6 +545,9 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     o = &rc->v->objs[idx - 1];
     if (idx != rc->self)
         o->dep = rc->self;
+    if (o->flags & F_DEFERRED) /* its record as it will be kept, no parse */
+        return gw_xo_class_keeps_record(cls) ? json_object_get(rc->v->deferred[o->tnext - 1].snap)
+                                             : NULL;
     return o->msg ? snapshot_of_msg(rc->v, o->msg, o->msg_len) : NULL;
 }
 
@@ -652,8 +677,10 @@ static xo_err_t obj_insert(gw_view_t *v, uint32_t idx, char *data, const char *r
                            const gw_xo_out_t *out)
 {
     obj_t *o = &v->objs[idx - 1];
+    bool keyed = (o->flags & F_DEFERRED) != 0; /* in by_key since defer_add */
     xo_err_t err = XO_OK;
 
+    free(o->data); /* a deferred object's "<ref>\0<id>\0", else NULL */
     o->data = data;
     o->id_off = (uint16_t)(reflen + 1);
     o->json_len = (uint32_t)out->json.len;
@@ -663,7 +690,7 @@ static xo_err_t obj_insert(gw_view_t *v, uint32_t idx, char *data, const char *r
     o->flags = F_USED;
     type_link(v, idx);
     pool_link(v, idx);
-    if (!table_insert(v, &v->by_id, idx) || !table_insert(v, &v->by_key, idx))
+    if (!table_insert(v, &v->by_id, idx) || (!keyed && !table_insert(v, &v->by_key, idx)))
         err = XO_ERR_NOMEM;
     v->live++;
     waiters_wake(v, o->hkey);
@@ -807,7 +834,7 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     if (depth > 3 || !idx || idx > v->nobjs)
         return;
     o = &v->objs[idx - 1];
-    if (!(o->flags & F_USED) || !o->msg)
+    if (!(o->flags & F_USED) || (o->flags & F_DEFERRED) || !o->msg)
         return;
     snap = snapshot_of_msg(v, o->msg, o->msg_len);
     if (!snap)
@@ -819,6 +846,113 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     json_object_put(snap);
     if (dep && dep != idx)
         remap(v, dep, depth + 1);
+}
+
+/* A deferred object whose first mapping failed (no memory): out of the view again. */
+static void defer_drop(gw_view_t *v, uint32_t idx)
+{
+    table_remove(v, &v->by_key, idx);
+    free_obj(v, idx);
+}
+
+/*
+ * First mapping of the deferred objects, in their arrival order. Every key of their batch
+ * is in the view by now, so a link between two of them resolves on this first mapping (a
+ * VM and its VBDs, VIFs and metrics), where mapping each on arrival left the first one
+ * pending and mapped it again at the settle.
+ */
+static void defer_flush(gw_view_t *v)
+{
+    for (size_t i = 0; i < v->ndeferred; i++) {
+        deferred_t *e = &v->deferred[i];
+        char ref[512]; /* refs are under 500 bytes (gw_view_apply_object) */
+
+        snprintf(ref, sizeof(ref), "%s", obj_ref(&v->objs[e->idx - 1]));
+        if (install(v, e->idx, ref, e->snap, e->msg, e->msg_len, true, NULL, 0) != XO_OK &&
+            (v->objs[e->idx - 1].flags & F_DEFERRED))
+            defer_drop(v, e->idx);
+        json_object_put(e->snap);
+        free(e->msg);
+    }
+    v->ndeferred = 0;
+}
+
+/*
+ * A new object enters by its key and id only (what links to it resolve to), its record
+ * held until defer_flush. Refused here, as install would refuse it, when its record has
+ * no id, so that its verdict is known on arrival.
+ */
+static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *ref,
+                          json_object *snap, const char *msg, size_t msg_len, char *errstr,
+                          size_t errstr_size)
+{
+    char id[GW_ID_MAX];
+    size_t reflen = strlen(ref), idlen;
+    uint32_t idx;
+    obj_t *o;
+    deferred_t *e;
+    xo_err_t err =
+        gw_xo_id(v->classes[cls], ref, snap, v->pools[pool].uuid, id, errstr, errstr_size);
+
+    if (err != XO_OK)
+        return err;
+    if (!v->deferred && !(v->deferred = malloc(DEFER_MAX * sizeof(deferred_t))))
+        return XO_ERR_NOMEM;
+    if (v->ndeferred == DEFER_MAX)
+        defer_flush(v);
+    idx = alloc_obj(v);
+    if (!idx)
+        return XO_ERR_NOMEM;
+    o = &v->objs[idx - 1];
+    e = &v->deferred[v->ndeferred];
+    idlen = strlen(id);
+    o->data = malloc(reflen + 1 + idlen + 1 + 1);
+    e->msg = malloc(msg_len + 1);
+    if (!o->data || !e->msg) {
+        free(e->msg);
+        free_obj(v, idx);
+        return XO_ERR_NOMEM;
+    }
+    memcpy(o->data, ref, reflen + 1);
+    memcpy(o->data + reflen + 1, id, idlen + 1);
+    o->data[reflen + 1 + idlen + 1] = '\0'; /* no JSON yet */
+    o->id_off = (uint16_t)(reflen + 1);
+    o->pool = pool;
+    o->cls = cls;
+    o->hkey = hash_key(pool, cls, ref);
+    o->flags = F_USED | F_DEFERRED;
+    if (!table_insert(v, &v->by_key, idx)) {
+        free(e->msg);
+        free_obj(v, idx);
+        return XO_ERR_NOMEM;
+    }
+    memcpy(e->msg, msg, msg_len);
+    e->msg[msg_len] = '\0';
+    e->msg_len = msg_len;
+    e->snap = json_object_get(snap);
+    e->idx = idx;
+    o->tnext = (uint32_t)++v->ndeferred;
+    return XO_OK;
+}
+
+/* The object with this key, mapped: a deferred one is mapped first (with the others, in
+ * their order), as a second record or a tombstone of it must follow its first mapping. */
+static uint32_t find_mapped(gw_view_t *v, uint16_t pool, uint8_t cls, const char *ref)
+{
+    uint32_t idx = find_by_key(v, pool, cls, ref);
+
+    if (idx && (v->objs[idx - 1].flags & F_DEFERRED)) {
+        defer_flush(v);
+        idx = find_by_key(v, pool, cls, ref);
+    }
+    return idx;
+}
+
+void gw_view_set_defer_new(gw_view_t *v, bool on)
+{
+    if (!on)
+        defer_flush(v);
+    v->defer_new = on;
 }
 
 xo_err_t gw_view_apply_object(gw_view_t *v, const char *pool, const char *cls, const char *ref,
@@ -837,7 +971,10 @@ xo_err_t gw_view_apply_object(gw_view_t *v, const char *pool, const char *cls, c
         return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "too many classes");
     if (strlen(ref) >= 500)
         return xo_seterr(errstr, errstr_size, XO_ERR_LIMIT, "ref too long");
-    idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
+    idx = find_mapped(v, (uint16_t)p, (uint8_t)c, ref);
+    if (!idx && v->defer_new)
+        return defer_add(v, (uint16_t)p, (uint8_t)c, ref, snapshot, msg, msg_len, errstr,
+                         errstr_size);
     if (!idx) {
         idx = alloc_obj(v);
         if (!idx)
@@ -866,7 +1003,7 @@ xo_err_t gw_view_apply_delete(gw_view_t *v, const char *pool, const char *cls, c
 
     if (p < 0 || c < 0)
         return XO_ERR_NOTFOUND;
-    idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
+    idx = find_mapped(v, (uint16_t)p, (uint8_t)c, ref);
     if (!idx)
         return XO_ERR_NOTFOUND;
     o = &v->objs[idx - 1];
@@ -984,6 +1121,7 @@ static void compact_pending(gw_view_t *v, pool_t *pp)
 
 void gw_view_settle(gw_view_t *v)
 {
+    defer_flush(v); /* new objects of this batch: first, their keys wake the waiters */
     /* Objects whose awaited key arrived in this batch. */
     for (size_t i = 0; i < v->nready; i++) {
         uint32_t idx = v->ready[i];
@@ -1049,7 +1187,7 @@ bool gw_view_get_by_ref(gw_view_t *v, const char *pool, const char *cls, const c
     if (p < 0 || c < 0 || !pool_served(v, (uint16_t)p))
         return false;
     idx = find_by_key(v, (uint16_t)p, (uint8_t)c, ref);
-    if (!idx)
+    if (!idx || (v->objs[idx - 1].flags & F_DEFERRED))
         return false;
     fill_info(v, &v->objs[idx - 1], out);
     return true;

@@ -35,6 +35,7 @@ struct gw_consumer {
     atomic_bool stop;
     topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
     int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
+    bool eof_seen;      /* a partition reached its end in this batch: check "loaded" after it */
     gw_result_sink_fn on_result;
     void *result_opaque;
     gw_token_sink_fn on_token;
@@ -307,7 +308,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
             m->partition < c->t[3].count && !c->t[3].eof[m->partition]) {
             c->t[3].eof[m->partition] = true;
-            check_loaded(c);
+            c->eof_seen = true;
         } else if (!m->err && c->on_token) {
             xo_record_from_message(&rec, m, c->t[3].count);
             c->on_token(c->token_opaque, &rec);
@@ -324,7 +325,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < c->t[ti].count && !c->t[ti].eof[m->partition]) {
             c->t[ti].eof[m->partition] = true;
-            check_loaded(c);
+            c->eof_seen = true;
         }
         return;
     }
@@ -378,6 +379,10 @@ static void *run(void *arg)
             m = xo_consumer_poll(c->kc, 0);
         }
         gw_view_settle(c->view);
+        if (c->eof_seen) { /* "loaded" once the batch's objects are mapped, not before */
+            c->eof_seen = false;
+            check_loaded(c);
+        }
         gw_view_unlock(c->view);
         gw_notify_publish(c->notify);
     }
@@ -496,6 +501,10 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     c->st.started_ms = xo_now_ms();
     c->start_mono_ms = gw_mono_ms();
     atomic_init(&c->stop, false);
+    /* A batch's new objects are mapped once at its settle, when their links are in. */
+    gw_view_wrlock(view);
+    gw_view_set_defer_new(view, true);
+    gw_view_unlock(view);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "cannot start the consumer thread");
         goto fail;
