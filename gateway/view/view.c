@@ -26,8 +26,10 @@
 enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8, F_DEFERRED = 16 };
 
 /* New objects whose first mapping waits: at most this many, so that the held trees stay
- * few and recent (a VM's devices and metrics follow it closely on its partition). */
-#define DEFER_MAX 1024
+ * few and cache-hot (a VM's devices and metrics follow it closely on its partition).
+ * Measured on 200,000 records: 1,024 made the load 20% slower than mapping on arrival (the
+ * trees cold by their mapping), 64 made it 30% faster with 1% of the objects remapped. */
+#define DEFER_MAX 64
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */

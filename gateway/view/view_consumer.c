@@ -276,10 +276,10 @@ static void check_loaded(gw_consumer_t *c)
         gw_view_stats(c->view, &vs); /* write lock is held by the caller */
         xo_info(MOD,
                 "event=view_loaded objects=%zu pools=%zu records=%llu malformed=%llu ms=%lld "
-                "bytes=%zu table_bytes=%zu pending=%zu",
+                "bytes=%zu table_bytes=%zu pending=%zu remaps=%llu",
                 vs.objects, vs.pools, (unsigned long long)c->st.records,
                 (unsigned long long)c->st.malformed, (long long)c->st.load_ms, vs.bytes,
-                vs.table_bytes, vs.pending);
+                vs.table_bytes, vs.pending, (unsigned long long)vs.remaps);
     }
     pthread_mutex_unlock(&c->st_mu);
 }
