@@ -22,14 +22,17 @@
 
 /* F_READY: in v->ready, so that an object awaiting many keys that arrive in one batch is
  * retried once at the settle, not once per key. F_DEFERRED: a new object known by its key
- * and id only, its first mapping waiting in v->deferred (see gw_view_set_defer_new). */
-enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8, F_DEFERRED = 16 };
+ * and id only, its first mapping waiting in v->deferred (see gw_view_set_defer_new).
+ * F_HELD: its record's tree is v->deferred[held - 1] (deferred, or mapped in the flush
+ * under way), read there by the objects linking to it instead of parsing its message. */
+enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8, F_DEFERRED = 16, F_HELD = 32 };
 
 /* New objects whose first mapping waits: at most this many, so that the held trees stay
  * few and cache-hot (a VM's devices and metrics follow it closely on its partition).
  * Measured on 200,000 records: 1,024 made the load 20% slower than mapping on arrival (the
  * trees cold by their mapping), 64 made it 30% faster with 1% of the objects remapped. */
 #define DEFER_MAX 64
+_Static_assert(DEFER_MAX < 256, "obj_t.held is 8 bits");
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
@@ -38,15 +41,14 @@ typedef struct {
     uint32_t json_len; /* 0 when the class has no XO shape */
     uint32_t hid, hkey;
     uint32_t dep;          /* +1 index of the object mapped from this one's record */
-    uint32_t tnext, tprev; /* type list (+1 indexes); tnext doubles as free list link and,
-                              while F_DEFERRED, as the +1 index of its v->deferred entry */
+    uint32_t tnext, tprev; /* type list (+1 indexes); tnext doubles as free list link */
     uint32_t pnext, pprev; /* pool list */
     uint16_t pool;
     uint8_t cls;
     uint8_t type;
     uint8_t flags;
-    uint8_t id_off_hi; /* unused padding kept explicit */
-    uint16_t id_off;   /* offset of the id in data (ref length + 1) */
+    uint8_t held;    /* with F_HELD: +1 index of its v->deferred entry */
+    uint16_t id_off; /* offset of the id in data (ref length + 1) */
 } obj_t;
 
 typedef struct {
@@ -547,9 +549,10 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     o = &rc->v->objs[idx - 1];
     if (idx != rc->self)
         o->dep = rc->self;
-    if (o->flags & F_DEFERRED) /* its record as it will be kept, no parse */
-        return gw_xo_class_keeps_record(cls) ? json_object_get(rc->v->deferred[o->tnext - 1].snap)
-                                             : NULL;
+    if (o->flags & F_HELD) /* its record, when kept (or to be kept), without a parse */
+        return ((o->flags & F_DEFERRED) ? gw_xo_class_keeps_record(cls) : o->msg != NULL)
+                   ? json_object_get(rc->v->deferred[o->held - 1].snap)
+                   : NULL;
     return o->msg ? snapshot_of_msg(rc->v, o->msg, o->msg_len) : NULL;
 }
 
@@ -689,7 +692,7 @@ static xo_err_t obj_insert(gw_view_t *v, uint32_t idx, char *data, const char *r
     o->type = (uint8_t)out->type;
     o->hid = hash_str(out->id);
     o->hkey = hash_key(o->pool, o->cls, ref);
-    o->flags = F_USED;
+    o->flags = F_USED | (o->flags & F_HELD);
     type_link(v, idx);
     pool_link(v, idx);
     if (!table_insert(v, &v->by_id, idx) || (!keyed && !table_insert(v, &v->by_key, idx)))
@@ -861,7 +864,8 @@ static void defer_drop(gw_view_t *v, uint32_t idx)
  * First mapping of the deferred objects, in their arrival order. Every key of their batch
  * is in the view by now, so a link between two of them resolves on this first mapping (a
  * VM and its VBDs, VIFs and metrics), where mapping each on arrival left the first one
- * pending and mapped it again at the settle.
+ * pending and mapped it again at the settle. The trees are freed after the last mapping:
+ * a VM reads its metrics, mapped before it in the same flush, from their tree.
  */
 static void defer_flush(gw_view_t *v)
 {
@@ -873,6 +877,10 @@ static void defer_flush(gw_view_t *v)
         if (install(v, e->idx, ref, e->snap, e->msg, e->msg_len, true, NULL, 0) != XO_OK &&
             (v->objs[e->idx - 1].flags & F_DEFERRED))
             defer_drop(v, e->idx);
+    }
+    for (size_t i = 0; i < v->ndeferred; i++) { /* a failed one was dropped: not F_HELD */
+        deferred_t *e = &v->deferred[i];
+        v->objs[e->idx - 1].flags &= (uint8_t)~F_HELD;
         json_object_put(e->snap);
         free(e->msg);
     }
@@ -922,7 +930,7 @@ static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *
     o->pool = pool;
     o->cls = cls;
     o->hkey = hash_key(pool, cls, ref);
-    o->flags = F_USED | F_DEFERRED;
+    o->flags = F_USED | F_DEFERRED | F_HELD;
     if (!table_insert(v, &v->by_key, idx)) {
         free(e->msg);
         free_obj(v, idx);
@@ -933,7 +941,7 @@ static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *
     e->msg_len = msg_len;
     e->snap = json_object_get(snap);
     e->idx = idx;
-    o->tnext = (uint32_t)++v->ndeferred;
+    o->held = (uint8_t)++v->ndeferred;
     return XO_OK;
 }
 

@@ -515,6 +515,25 @@ static void test_new_objects_mapped_once_per_batch(void **state)
     assert_same_view(on_arrival, deferred);
     gw_view_free(deferred);
     gw_view_free(on_arrival);
+
+    /* reversed: the metrics, mapped first in the flush, read by the VM from their tree */
+    {
+        op_t rev[sizeof(VM_AND_DEVICES) / sizeof(VM_AND_DEVICES[0])];
+        for (size_t i = 0; i < n; i++)
+            rev[i] = VM_AND_DEVICES[n - 1 - i];
+        deferred = replay(rev, n, true, &rd);
+        on_arrival = replay(rev, n, false, &ra);
+        assert_int_equal(remaps_of(deferred), 0);
+        o = get_obj(deferred, "vm1");
+        assert_true(json_object_object_get_ex(o, "memory", &a));
+        assert_true(json_object_object_get_ex(a, "size", &a));
+        assert_int_equal(json_object_get_int64(a), 512);
+        json_object_put(o);
+        assert_same_view(deferred, on_arrival);
+        assert_same_view(on_arrival, deferred);
+        gw_view_free(deferred);
+        gw_view_free(on_arrival);
+    }
 }
 
 /* Until the settle a deferred object is not served; a second record or a tombstone of it
