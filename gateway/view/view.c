@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "view/snapshot_text.h"
 #include "view/xo_types.h"
 #include "xo_log.h"
 
@@ -36,8 +37,8 @@ _Static_assert(DEFER_MAX < 256, "obj_t.held is 8 bits");
 
 typedef struct {
     char *data; /* "<ref>\0<id>\0<json>\0" in one allocation */
-    char *msg;  /* the message value, kept for remaps, or NULL */
-    uint32_t msg_len;
+    char *rec;  /* the record's JSON text (its message's snapshot), kept for remaps, or NULL */
+    uint32_t rec_len;
     uint32_t json_len; /* 0 when the class has no XO shape */
     uint32_t hid, hkey;
     uint32_t dep;          /* +1 index of the object mapped from this one's record */
@@ -406,7 +407,7 @@ void gw_view_free(gw_view_t *v)
     for (size_t i = 0; i < v->nobjs; i++) {
         if (v->objs[i].flags & F_USED) {
             free(v->objs[i].data);
-            free(v->objs[i].msg);
+            free(v->objs[i].rec);
         }
     }
     for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
@@ -493,7 +494,7 @@ static void free_obj(gw_view_t *v, uint32_t idx)
 {
     obj_t *o = &v->objs[idx - 1];
     free(o->data);
-    free(o->msg);
+    free(o->rec);
     memset(o, 0, sizeof(*o));
     o->tnext = v->free_head;
     v->free_head = idx;
@@ -521,17 +522,17 @@ static const char *res_id_of(void *opaque, const char *cls, const char *ref)
     return idx ? obj_id(&rc->v->objs[idx - 1]) : NULL;
 }
 
-static json_object *snapshot_of_msg(gw_view_t *v, const char *msg, size_t len)
+/* The kept record, parsed (caller puts it), or NULL. */
+static json_object *record_parse(gw_view_t *v, const obj_t *o)
 {
-    json_object *env, *snap = NULL;
+    json_object *snap;
 
     json_tokener_reset(v->tok); /* one tokener for the view: no allocation per parse */
-    env = json_tokener_parse_ex(v->tok, msg, (int)len);
-    if (env && json_object_object_get_ex(env, "snapshot", &snap))
-        json_object_get(snap);
-    else
+    snap = json_tokener_parse_ex(v->tok, o->rec, (int)o->rec_len);
+    if (snap && !json_object_is_type(snap, json_type_object)) {
+        json_object_put(snap);
         snap = NULL;
-    json_object_put(env);
+    }
     return snap;
 }
 
@@ -550,10 +551,10 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     if (idx != rc->self)
         o->dep = rc->self;
     if (o->flags & F_HELD) /* its record, when kept (or to be kept), without a parse */
-        return ((o->flags & F_DEFERRED) ? gw_xo_class_keeps_record(cls) : o->msg != NULL)
+        return ((o->flags & F_DEFERRED) ? gw_xo_class_keeps_record(cls) : o->rec != NULL)
                    ? json_object_get(rc->v->deferred[o->held - 1].snap)
                    : NULL;
-    return o->msg ? snapshot_of_msg(rc->v, o->msg, o->msg_len) : NULL;
+    return o->rec ? record_parse(rc->v, o) : NULL;
 }
 
 /* ---- writer ---- */
@@ -735,36 +736,51 @@ static xo_err_t obj_replace(gw_view_t *v, uint32_t idx, char *data, size_t refle
     return err;
 }
 
-static void obj_drop_msg(gw_view_t *v, obj_t *o)
+static void obj_drop_record(gw_view_t *v, obj_t *o)
 {
-    v->bytes -= o->msg_len;
-    free(o->msg);
-    o->msg = NULL;
-    o->msg_len = 0;
+    v->bytes -= o->rec_len;
+    free(o->rec);
+    o->rec = NULL;
+    o->rec_len = 0;
+}
+
+/* The record's text to keep: its snapshot's text in the message when the scan finds it
+ * (always, for the agents' messages), else @p snap serialized. */
+static const char *record_text(const char *msg, size_t msg_len, json_object *snap, size_t *len)
+{
+    size_t off;
+
+    if (gw_snapshot_text(msg, msg_len, &off, len))
+        return msg + off;
+    return json_object_to_json_string_length(snap, JSON_C_TO_STRING_PLAIN, len);
 }
 
 /*
- * Keep the message value when a remap may need it (@p keep), else drop it. @p msg NULL
+ * Keep the record's text when a remap may need it (@p keep), else drop it. @p msg NULL
  * (a remap): the kept one stays while still needed.
  */
-static void obj_keep_msg(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len, bool keep)
+static void obj_keep_record(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len,
+                            json_object *snap, bool keep)
 {
+    const char *text;
+    size_t len;
+
     if (!msg) {
-        if (!keep && o->msg)
-            obj_drop_msg(v, o);
+        if (!keep && o->rec)
+            obj_drop_record(v, o);
         return;
     }
-    if (o->msg)
-        obj_drop_msg(v, o);
-    if (!keep || msg_len >= UINT32_MAX)
+    if (o->rec)
+        obj_drop_record(v, o);
+    if (!keep || !(text = record_text(msg, msg_len, snap, &len)) || len >= UINT32_MAX)
         return;
-    o->msg = malloc(msg_len + 1);
-    if (!o->msg)
+    o->rec = malloc(len + 1);
+    if (!o->rec)
         return; /* remaps of this object are skipped until its next record */
-    memcpy(o->msg, msg, msg_len);
-    o->msg[msg_len] = '\0';
-    o->msg_len = (uint32_t)msg_len;
-    v->bytes += msg_len;
+    memcpy(o->rec, text, len);
+    o->rec[len] = '\0';
+    o->rec_len = (uint32_t)len;
+    v->bytes += len;
 }
 
 /* Unresolved links make the object pending and a waiter on each missed key. */
@@ -820,8 +836,8 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
         if (out.type != GW_T_NONE)
             emit(v, rc.pool, out.id, out.json.data, out.json.len);
     }
-    obj_keep_msg(v, &v->objs[idx - 1], msg, msg_len,
-                 gw_xo_class_keeps_record(cls) || out.unresolved > 0);
+    obj_keep_record(v, &v->objs[idx - 1], msg, msg_len, snap,
+                    gw_xo_class_keeps_record(cls) || out.unresolved > 0);
     obj_track_links(v, idx, out.unresolved, &rc);
 done:
     gw_xo_out_fini(&out);
@@ -839,9 +855,9 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     if (depth > 3 || !idx || idx > v->nobjs)
         return;
     o = &v->objs[idx - 1];
-    if (!(o->flags & F_USED) || (o->flags & F_DEFERRED) || !o->msg)
+    if (!(o->flags & F_USED) || (o->flags & F_DEFERRED) || !o->rec)
         return;
-    snap = snapshot_of_msg(v, o->msg, o->msg_len);
+    snap = record_parse(v, o);
     if (!snap)
         return;
     snprintf(ref, sizeof(ref), "%s", obj_ref(o));
@@ -1025,7 +1041,7 @@ xo_err_t gw_view_apply_delete(gw_view_t *v, const char *pool, const char *cls, c
     pool_unlink(v, idx);
     if (o->flags & F_PENDING)
         v->pending--; /* the pool's list drops it at the next settle (not USED) */
-    v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3 + o->msg_len;
+    v->bytes -= strlen(obj_ref(o)) + strlen(obj_id(o)) + o->json_len + 3 + o->rec_len;
     dep = o->dep;
     v->live--;
     free_obj(v, idx);

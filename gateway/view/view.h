@@ -106,7 +106,8 @@ void gw_view_unlock(gw_view_t *v);
  * @brief Add or replace the object <pool>/<cls>/<ref> from its XAPI record.
  * @locality writer
  * @param snapshot the record (borrowed)
- * @param msg, msg_len the whole message value, kept when a remap may need it (copied)
+ * @param msg, msg_len the whole message value: its snapshot's text is kept (copied) when a
+ *                     remap may need it
  * @returns XO_OK, XO_ERR_PARSE (bad record; detail in errstr), XO_ERR_LIMIT (too many pools
  *          or classes, id too long), XO_ERR_NOMEM.
  */
