@@ -888,8 +888,9 @@ static void defer_flush(gw_view_t *v)
     for (size_t i = 0; i < v->ndeferred; i++) {
         deferred_t *e = &v->deferred[i];
         char ref[512]; /* refs are under 500 bytes (gw_view_apply_object) */
+        const char *r = obj_ref(&v->objs[e->idx - 1]);
 
-        snprintf(ref, sizeof(ref), "%s", obj_ref(&v->objs[e->idx - 1]));
+        memcpy(ref, r, strlen(r) + 1); /* install frees the deferred object's copy */
         if (install(v, e->idx, ref, e->snap, e->msg, e->msg_len, true, NULL, 0) != XO_OK &&
             (v->objs[e->idx - 1].flags & F_DEFERRED))
             defer_drop(v, e->idx);

@@ -1282,6 +1282,15 @@ static gw_type_t type_of_record(const char *cls, json_object *o)
     return base;
 }
 
+/* snprintf(id, GW_ID_MAX, "%s", s) without the format's cost (twice per new record). */
+static void copy_id(char id[GW_ID_MAX], const char *s)
+{
+    size_t n = strnlen(s, GW_ID_MAX - 1);
+
+    memcpy(id, s, n);
+    id[n] = '\0';
+}
+
 /*
  * The record's XO id and type: $id in xen-api, the uuid, else the ref; a default
  * template's id is scoped by its pool. @p uuid receives the uuid, or NULL.
@@ -1306,7 +1315,7 @@ static xo_err_t record_id(const char *cls, const char *ref, json_object *snap, c
     if (*type == GW_T_VM_TEMPLATE && is_default_template(snap))
         snprintf(id, GW_ID_MAX, "%s-%s", pool_id, *uuid ? *uuid : "");
     else
-        snprintf(id, GW_ID_MAX, "%s", *uuid ? *uuid : ref);
+        copy_id(id, *uuid ? *uuid : ref);
     return XO_OK;
 }
 
