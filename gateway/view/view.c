@@ -69,6 +69,8 @@ typedef struct {
 
 typedef struct {
     uint32_t *slots; /* +1 object indexes, 0 empty */
+    uint8_t *tags;   /* the top byte of each used slot's hash: a probe reads the object's
+                        struct (a cache miss in a big view) only when its tag matches */
     size_t mask;     /* capacity - 1 (capacity a power of two) */
     size_t count;
 } table_t;
@@ -158,12 +160,29 @@ static const char *obj_json(const obj_t *o)
 
 /* ---- tables ---- */
 
+static void table_fini(table_t *t)
+{
+    free(t->slots);
+    free(t->tags);
+    t->slots = NULL;
+    t->tags = NULL;
+}
+
+static uint8_t tag_of(uint32_t h)
+{
+    return (uint8_t)(h >> 24);
+}
+
 static bool table_init(table_t *t, size_t cap)
 {
     t->slots = calloc(cap, sizeof(uint32_t));
+    t->tags = malloc(cap);
     t->mask = cap - 1;
     t->count = 0;
-    return t->slots != NULL;
+    if (t->slots && t->tags)
+        return true;
+    table_fini(t);
+    return false;
 }
 
 static uint32_t obj_hash(const gw_view_t *v, const table_t *t, uint32_t idx)
@@ -184,10 +203,11 @@ static bool table_grow(gw_view_t *v, table_t *t)
             while (n.slots[pos])
                 pos = (pos + 1) & n.mask;
             n.slots[pos] = idx;
+            n.tags[pos] = t->tags[i];
         }
     }
     n.count = t->count;
-    free(t->slots);
+    table_fini(t);
     *t = n;
     return true;
 }
@@ -201,6 +221,7 @@ static bool table_insert(gw_view_t *v, table_t *t, uint32_t idx)
     while (t->slots[pos])
         pos = (pos + 1) & t->mask;
     t->slots[pos] = idx;
+    t->tags[pos] = tag_of(obj_hash(v, t, idx));
     t->count++;
     return true;
 }
@@ -224,6 +245,7 @@ static void table_remove(gw_view_t *v, table_t *t, uint32_t idx)
         bool between = (pos <= next) ? (home > pos && home <= next) : (home > pos || home <= next);
         if (!between) {
             t->slots[pos] = cur;
+            t->tags[pos] = t->tags[next];
             t->slots[next] = 0;
             pos = next;
         }
@@ -247,7 +269,8 @@ static uint32_t find_served_by_id(const gw_view_t *v, const char *id)
 
     while ((idx = v->by_id.slots[pos])) {
         const obj_t *o = &v->objs[idx - 1];
-        if (o->hid == h && strcmp(obj_id(o), id) == 0 && pool_served(v, o->pool))
+        if (v->by_id.tags[pos] == tag_of(h) && o->hid == h && strcmp(obj_id(o), id) == 0 &&
+            pool_served(v, o->pool))
             return idx;
         pos = (pos + 1) & v->by_id.mask;
     }
@@ -268,7 +291,12 @@ static uint32_t find_by_key(const gw_view_t *v, uint16_t pool, uint8_t cls, cons
     uint32_t idx;
 
     while ((idx = v->by_key.slots[pos])) {
-        const obj_t *o = &v->objs[idx - 1];
+        const obj_t *o;
+        if (v->by_key.tags[pos] != tag_of(h)) { /* no read of the struct */
+            pos = (pos + 1) & v->by_key.mask;
+            continue;
+        }
+        o = &v->objs[idx - 1];
         if (o->hkey == h && o->pool == pool && o->cls == cls && strcmp(obj_ref(o), ref) == 0)
             return idx;
         pos = (pos + 1) & v->by_key.mask;
@@ -384,15 +412,12 @@ gw_view_t *gw_view_new(void)
     gw_view_t *v = calloc(1, sizeof(*v));
     if (!v)
         return NULL;
-    if (!table_init(&v->by_id, 1024) || !table_init(&v->by_key, 1024)) {
-        free(v->by_id.slots);
-        free(v);
-        return NULL;
-    }
     v->tok = json_tokener_new();
-    if (!v->tok) {
-        free(v->by_id.slots);
-        free(v->by_key.slots);
+    if (!v->tok || !table_init(&v->by_id, 1024) || !table_init(&v->by_key, 1024)) {
+        if (v->tok)
+            json_tokener_free(v->tok);
+        table_fini(&v->by_id); /* NULL-safe: calloc'd */
+        table_fini(&v->by_key);
         free(v);
         return NULL;
     }
@@ -426,8 +451,8 @@ void gw_view_free(gw_view_t *v)
     free(v->waiters);
     free(v->ready);
     free(v->objs);
-    free(v->by_id.slots);
-    free(v->by_key.slots);
+    table_fini(&v->by_id);
+    table_fini(&v->by_key);
     json_tokener_free(v->tok);
     for (size_t i = 0; i < v->npools; i++) {
         free(v->pools[i].agent_json);
@@ -1285,8 +1310,8 @@ void gw_view_stats(gw_view_t *v, gw_view_stats_t *st)
         st->by_type[t] = v->type_count[t];
     st->pending = v->pending;
     st->bytes = v->bytes;
-    st->table_bytes = v->capobjs * sizeof(obj_t) + (v->by_id.mask + 1) * 4 +
-                      (v->by_key.mask + 1) * 4 + v->cappools * sizeof(pool_t);
+    st->table_bytes = v->capobjs * sizeof(obj_t) + (v->by_id.mask + 1) * 5 +
+                      (v->by_key.mask + 1) * 5 + v->cappools * sizeof(pool_t);
     st->pools = v->npools;
     st->remaps = v->remaps;
 }
