@@ -43,6 +43,7 @@ struct gw_consumer {
     gw_record_limits_t lim;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
+    gw_consumer_stats_t batch; /* this batch's counts (consumer thread), added to st after it */
     int64_t start_mono_ms;
 };
 
@@ -339,26 +340,42 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     xo_record_from_message(&rec, m, c->t[ti].count);
     v = gw_consumer_apply(c->view, c->notify, &c->lim, ti == 0, &rec, &truncated, errstr,
                           sizeof(errstr));
-    pthread_mutex_lock(&c->st_mu);
-    c->st.records++;
-    c->st.truncated += truncated;
+    c->batch.records++; /* counted without the lock: published once per batch */
+    c->batch.truncated += truncated;
     if (v == GW_REC_APPLIED) {
-        c->st.applied_ms = xo_now_ms();
+        c->batch.applied_ms = 1; /* stamped when published */
         if (ti == 1)
-            c->st.agents++;
+            c->batch.agents++;
         else if (!m->payload)
-            c->st.deletes++;
+            c->batch.deletes++;
         else if (m->key_len >= 6 && !memcmp((const char *)m->key + m->key_len - 6, "/_sync", 6))
-            c->st.syncs++;
+            c->batch.syncs++;
         else
-            c->st.objects++;
+            c->batch.objects++;
     }
-    pthread_mutex_unlock(&c->st_mu);
     if (truncated)
         xo_warn(MOD, "event=fields_truncated topic=%s partition=%d offset=%lld fields=%u max=%zu",
                 tname, (int)m->partition, (long long)m->offset, truncated, c->lim.max_field_bytes);
     if (v != GW_REC_APPLIED)
         note_refused(c, m, v, errstr[0] ? errstr : gw_rec_verdict_name(v));
+}
+
+/* Add the batch's counts to the shared ones (one lock and one clock read per batch). */
+static void publish_batch_stats(gw_consumer_t *c)
+{
+    gw_consumer_stats_t *b = &c->batch;
+
+    pthread_mutex_lock(&c->st_mu);
+    c->st.records += b->records;
+    c->st.truncated += b->truncated;
+    c->st.agents += b->agents;
+    c->st.deletes += b->deletes;
+    c->st.syncs += b->syncs;
+    c->st.objects += b->objects;
+    if (b->applied_ms)
+        c->st.applied_ms = xo_now_ms();
+    pthread_mutex_unlock(&c->st_mu);
+    memset(b, 0, sizeof(*b));
 }
 
 static void *run(void *arg)
@@ -379,6 +396,7 @@ static void *run(void *arg)
             m = xo_consumer_poll(c->kc, 0);
         }
         gw_view_settle(c->view);
+        publish_batch_stats(c);
         if (c->eof_seen) { /* "loaded" once the batch's objects are mapped, not before */
             c->eof_seen = false;
             check_loaded(c);
