@@ -108,6 +108,7 @@ struct gw_view {
     pool_t *pools;
     size_t npools, cappools;
     char *classes[MAX_CLASSES + 1];
+    bool class_keeps[MAX_CLASSES + 1]; /* gw_xo_class_keeps_record() of each, once */
     size_t nclasses;
     size_t live, pending, bytes;
     uint64_t remaps;
@@ -348,6 +349,7 @@ static int find_class(gw_view_t *v, const char *cls, bool create)
     v->classes[v->nclasses] = strdup(cls);
     if (!v->classes[v->nclasses])
         return -1;
+    v->class_keeps[v->nclasses] = gw_xo_class_keeps_record(cls);
     v->last_cls = (uint8_t)v->nclasses;
     return (int)v->nclasses++;
 }
@@ -576,7 +578,7 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
     if (idx != rc->self)
         o->dep = rc->self;
     if (o->flags & F_HELD) /* its record, when kept (or to be kept), without a parse */
-        return ((o->flags & F_DEFERRED) ? gw_xo_class_keeps_record(cls) : o->rec != NULL)
+        return ((o->flags & F_DEFERRED) ? rc->v->class_keeps[c] : o->rec != NULL)
                    ? json_object_get(rc->v->deferred[o->held - 1].snap)
                    : NULL;
     return o->rec ? record_parse(rc->v, o) : NULL;
@@ -862,7 +864,7 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
             emit(v, rc.pool, out.id, out.json.data, out.json.len);
     }
     obj_keep_record(v, &v->objs[idx - 1], msg, msg_len, snap,
-                    gw_xo_class_keeps_record(cls) || out.unresolved > 0);
+                    v->class_keeps[v->objs[idx - 1].cls] || out.unresolved > 0);
     obj_track_links(v, idx, out.unresolved, &rc);
 done:
     gw_xo_out_fini(&out);
