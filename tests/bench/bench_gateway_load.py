@@ -12,7 +12,8 @@ against an idle gateway with an empty view, bytes of RSS per object; and the tar
 
 With --vs-gateway PATH (another build's xo-gateway, e.g. main's), that gateway starts too,
 beside this build's in every round (the two alternating which goes first), on the same records: a second set of rows, its
-ratios to the same baseline, and this build's figures against it.
+ratios to the same baseline, and this build's figures against it; --same-objects then
+also compares both views object by object (xo-lib's getAllObjects, byte-equal JSON).
 
 Default (short): --objects 200000 --repeat 1. The full run: --full (1,000,000 records,
 --repeat 3). Needs: cmake --build BUILD --target benches."""
@@ -79,14 +80,17 @@ def run_gateway(st, k, name, program=None):
             "remaps": int(r.group(1)) if r else None}, gw
 
 
-def cold_start(st, k, name, program, last_round):
-    """One gateway's cold start; in the last round also its RSS and /healthz once loaded."""
+def cold_start(st, k, name, program, last_round, fetch_all=False):
+    """One gateway's cold start; in the last round also its RSS and /healthz once loaded
+    (and, with fetch_all, every object as xo-lib's getAllObjects answers)."""
     fig, gw = run_gateway(st, k, name, program)
     if last_round:
         time.sleep(1.0)  # let the last settle finish
         fig["rss_kb"] = rss_kb(gw.proc.p.pid)
         st_, body, _ = g.http_get(gw.url + "/healthz")
         fig["healthz"] = json.loads(body)
+        if fetch_all:
+            fig["all"] = g.get_all(gw.url)
     gw.proc.stop()
     return fig
 
@@ -101,7 +105,8 @@ def measure(a, st, k, paths):
         order = list(gws) if i % 2 == 0 else list(reversed(gws))  # alternate who goes first
         for label in order:
             program = a.vs_gateway if label == "vs" else None
-            gws[label].append(cold_start(st, k, f"{label}-{i}", program, i == a.repeat - 1))
+            gws[label].append(cold_start(st, k, f"{label}-{i}", program, i == a.repeat - 1,
+                                         a.same_objects))
     return base, gws
 
 
@@ -149,6 +154,11 @@ def print_table(a, records, produce_s, base, gws, base_rss):
     other = print_rows(a, f"vs: {a.vs_gateway}"[:36], base, gws["vs"], base_rss)
     print(f"\nthis build / vs: load {mine[0] / other[0]:.2f}x, CPU {mine[1] / other[1]:.2f}x, "
           f"RSS per object {mine[2]:.0f} / {other[2]:.0f} bytes")
+    if a.same_objects:
+        x, y = gws["gateway"][-1]["all"], gws["vs"][-1]["all"]
+        differ = sum(1 for i in x.keys() | y.keys() if x.get(i) != y.get(i))
+        print(f"getAllObjects: {len(x)} / {len(y)} objects, "
+              + ("identical" if not differ else f"{differ} differ"))
 
 
 def main():
@@ -160,13 +170,18 @@ def main():
     ap.add_argument("--repeat", type=int, default=None, help="baseline+gateway runs, median (1)")
     ap.add_argument("--full", action="store_true", help="1,000,000 records, --repeat 3")
     ap.add_argument("--vs-gateway", metavar="PATH", default=None,
-                    help="another build's xo-gateway, started after this one in every round")
+                    help="another build's xo-gateway, alternating with this one in every round")
+    ap.add_argument("--same-objects", action="store_true",
+                    help="with --vs-gateway: compare both views' objects through xo-lib's "
+                    "getAllObjects after the last round (runs of up to 300,000 records)")
     a = ap.parse_args()
     a.objects = a.objects or (1_000_000 if a.full else 200_000)
     a.repeat = max(1, a.repeat or (3 if a.full else 1))
     paths = bc.require("xo-synth", "xo-gateway", "xo-kafka-dev", "baseline_json_consume")
     if a.vs_gateway and not os.access(a.vs_gateway, os.X_OK):
         raise bc.BenchError(f"--vs-gateway {a.vs_gateway}: not an executable file")
+    if a.same_objects and (not a.vs_gateway or a.objects > 300_000):
+        raise bc.BenchError("--same-objects needs --vs-gateway and at most 300,000 records")
     with harness.Stack() as st:
         # xo-kafka-dev (librdkafka mock) keeps a bounded log per partition: spread the
         # records over many partitions so that none is trimmed before the gateway reads it.
