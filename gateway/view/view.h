@@ -89,6 +89,15 @@ void gw_view_set_emit(gw_view_t *v, gw_view_emit_cb cb, void *opaque);
  */
 void gw_view_set_hold_unannounced(gw_view_t *v, bool on);
 
+/**
+ * @brief Defer the first mapping of new objects to the next gw_view_settle() (or until
+ *        DEFER_MAX of them wait): a new object enters by its key and id at once (links to
+ *        it resolve), is mapped once every record of its batch is in, and is served from
+ *        then on. Off by default (tests map on arrival); the consumer turns it on. Turning
+ *        it off maps the waiting ones. @locality writer
+ */
+void gw_view_set_defer_new(gw_view_t *v, bool on);
+
 void gw_view_rdlock(gw_view_t *v);
 void gw_view_wrlock(gw_view_t *v);
 void gw_view_unlock(gw_view_t *v);
@@ -97,7 +106,8 @@ void gw_view_unlock(gw_view_t *v);
  * @brief Add or replace the object <pool>/<cls>/<ref> from its XAPI record.
  * @locality writer
  * @param snapshot the record (borrowed)
- * @param msg, msg_len the whole message value, kept when a remap may need it (copied)
+ * @param msg, msg_len the whole message value: its snapshot's text is kept (copied) when a
+ *                     remap may need it
  * @returns XO_OK, XO_ERR_PARSE (bad record; detail in errstr), XO_ERR_LIMIT (too many pools
  *          or classes, id too long), XO_ERR_NOMEM.
  */

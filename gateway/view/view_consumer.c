@@ -35,6 +35,7 @@ struct gw_consumer {
     atomic_bool stop;
     topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
     int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
+    bool eof_seen;      /* a partition reached its end in this batch: check "loaded" after it */
     gw_result_sink_fn on_result;
     void *result_opaque;
     gw_token_sink_fn on_token;
@@ -42,6 +43,7 @@ struct gw_consumer {
     gw_record_limits_t lim;
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
+    gw_consumer_stats_t batch; /* this batch's counts (consumer thread), added to st after it */
     int64_t start_mono_ms;
 };
 
@@ -275,10 +277,10 @@ static void check_loaded(gw_consumer_t *c)
         gw_view_stats(c->view, &vs); /* write lock is held by the caller */
         xo_info(MOD,
                 "event=view_loaded objects=%zu pools=%zu records=%llu malformed=%llu ms=%lld "
-                "bytes=%zu table_bytes=%zu pending=%zu",
+                "bytes=%zu table_bytes=%zu pending=%zu remaps=%llu",
                 vs.objects, vs.pools, (unsigned long long)c->st.records,
                 (unsigned long long)c->st.malformed, (long long)c->st.load_ms, vs.bytes,
-                vs.table_bytes, vs.pending);
+                vs.table_bytes, vs.pending, (unsigned long long)vs.remaps);
     }
     pthread_mutex_unlock(&c->st_mu);
 }
@@ -307,7 +309,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
             m->partition < c->t[3].count && !c->t[3].eof[m->partition]) {
             c->t[3].eof[m->partition] = true;
-            check_loaded(c);
+            c->eof_seen = true;
         } else if (!m->err && c->on_token) {
             xo_record_from_message(&rec, m, c->t[3].count);
             c->on_token(c->token_opaque, &rec);
@@ -324,7 +326,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < c->t[ti].count && !c->t[ti].eof[m->partition]) {
             c->t[ti].eof[m->partition] = true;
-            check_loaded(c);
+            c->eof_seen = true;
         }
         return;
     }
@@ -338,26 +340,42 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     xo_record_from_message(&rec, m, c->t[ti].count);
     v = gw_consumer_apply(c->view, c->notify, &c->lim, ti == 0, &rec, &truncated, errstr,
                           sizeof(errstr));
-    pthread_mutex_lock(&c->st_mu);
-    c->st.records++;
-    c->st.truncated += truncated;
+    c->batch.records++; /* counted without the lock: published once per batch */
+    c->batch.truncated += truncated;
     if (v == GW_REC_APPLIED) {
-        c->st.applied_ms = xo_now_ms();
+        c->batch.applied_ms = 1; /* stamped when published */
         if (ti == 1)
-            c->st.agents++;
+            c->batch.agents++;
         else if (!m->payload)
-            c->st.deletes++;
+            c->batch.deletes++;
         else if (m->key_len >= 6 && !memcmp((const char *)m->key + m->key_len - 6, "/_sync", 6))
-            c->st.syncs++;
+            c->batch.syncs++;
         else
-            c->st.objects++;
+            c->batch.objects++;
     }
-    pthread_mutex_unlock(&c->st_mu);
     if (truncated)
         xo_warn(MOD, "event=fields_truncated topic=%s partition=%d offset=%lld fields=%u max=%zu",
                 tname, (int)m->partition, (long long)m->offset, truncated, c->lim.max_field_bytes);
     if (v != GW_REC_APPLIED)
         note_refused(c, m, v, errstr[0] ? errstr : gw_rec_verdict_name(v));
+}
+
+/* Add the batch's counts to the shared ones (one lock and one clock read per batch). */
+static void publish_batch_stats(gw_consumer_t *c)
+{
+    gw_consumer_stats_t *b = &c->batch;
+
+    pthread_mutex_lock(&c->st_mu);
+    c->st.records += b->records;
+    c->st.truncated += b->truncated;
+    c->st.agents += b->agents;
+    c->st.deletes += b->deletes;
+    c->st.syncs += b->syncs;
+    c->st.objects += b->objects;
+    if (b->applied_ms)
+        c->st.applied_ms = xo_now_ms();
+    pthread_mutex_unlock(&c->st_mu);
+    memset(b, 0, sizeof(*b));
 }
 
 static void *run(void *arg)
@@ -378,6 +396,11 @@ static void *run(void *arg)
             m = xo_consumer_poll(c->kc, 0);
         }
         gw_view_settle(c->view);
+        publish_batch_stats(c);
+        if (c->eof_seen) { /* "loaded" once the batch's objects are mapped, not before */
+            c->eof_seen = false;
+            check_loaded(c);
+        }
         gw_view_unlock(c->view);
         gw_notify_publish(c->notify);
     }
@@ -496,6 +519,10 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     c->st.started_ms = xo_now_ms();
     c->start_mono_ms = gw_mono_ms();
     atomic_init(&c->stop, false);
+    /* A batch's new objects are mapped once at its settle, when their links are in. */
+    gw_view_wrlock(view);
+    gw_view_set_defer_new(view, true);
+    gw_view_unlock(view);
     if (pthread_create(&c->thread, NULL, run, c) != 0) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "cannot start the consumer thread");
         goto fail;

@@ -41,7 +41,7 @@ typedef void (*gw_result_sink_fn)(void *opaque, const xo_record_t *rec);
  */
 typedef void (*gw_token_sink_fn)(void *opaque, const xo_record_t *rec);
 
-/** Counters (read from any thread; values are approximate while running). */
+/** Counters (read from any thread; the consumer adds each batch's counts after its settle). */
 typedef struct {
     uint64_t records;         /**< messages consumed (both topics) */
     uint64_t objects;         /**< object records applied */
@@ -57,7 +57,7 @@ typedef struct {
     int64_t load_ms;          /**< ms from start to loaded */
     int64_t started_ms;       /**< wall clock at start */
     bool brokers_down;        /**< no broker connection is up (gw_consumer_kafka_link()) */
-    int64_t applied_ms;       /**< wall clock of the last record applied to the view, 0 none */
+    int64_t applied_ms;       /**< wall clock after the last batch applying a record, 0 none */
 } gw_consumer_stats_t;
 
 /**

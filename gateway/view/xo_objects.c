@@ -825,16 +825,17 @@ static void kstr_list_items(ctx_t *c, const char *list)
     }
 }
 
-/* isDefaultTemplate, template_info; a default template's id is scoped by its pool. */
+static bool is_default_template(json_object *o)
+{
+    return B(o, "is_default_template") || M_is(o, "other_config", "default_template", "true");
+}
+
+/* isDefaultTemplate, template_info (a default template's id is set by record_id). */
 static void vm_template_fields(ctx_t *c)
 {
-    bool def =
-        B(c->o, "is_default_template") || M_is(c->o, "other_config", "default_template", "true");
     const char *v;
 
-    if (def)
-        snprintf(c->id, GW_ID_MAX, "%s-%s", c->pool_id, S(c->o, "uuid"));
-    kbool(c, "isDefaultTemplate", def);
+    kbool(c, "isDefaultTemplate", is_default_template(c->o));
     K(c, "template_info");
     gw_jw_obj_begin(&c->w);
     if ((v = M(c->o, "other_config", "install-arch")))
@@ -1281,30 +1282,65 @@ static gw_type_t type_of_record(const char *cls, json_object *o)
     return base;
 }
 
-xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
-                   const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size)
+/* snprintf(id, GW_ID_MAX, "%s", s) without the format's cost (twice per new record). */
+static void copy_id(char id[GW_ID_MAX], const char *s)
 {
-    ctx_t c;
-    json_object *uuid_o;
-    const char *uuid = NULL;
-    bool own_type;
+    size_t n = strnlen(s, GW_ID_MAX - 1);
 
+    memcpy(id, s, n);
+    id[n] = '\0';
+}
+
+/*
+ * The record's XO id and type: $id in xen-api, the uuid, else the ref; a default
+ * template's id is scoped by its pool. @p uuid receives the uuid, or NULL.
+ */
+static xo_err_t record_id(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                          gw_type_t *type, const char **uuid, char id[GW_ID_MAX], char *errstr,
+                          size_t errstr_size)
+{
+    json_object *uuid_o;
+
+    *uuid = NULL;
     if (!snap || !json_object_is_type(snap, json_type_object))
         return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "snapshot is not an object");
     if (json_object_object_get_ex(snap, "uuid", &uuid_o)) {
         if (!json_object_is_type(uuid_o, json_type_string))
             return xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "snapshot uuid is not a string");
-        uuid = json_object_get_string(uuid_o);
-        if (!*uuid)
-            uuid = NULL;
+        *uuid = json_object_get_string(uuid_o);
+        if (!**uuid)
+            *uuid = NULL;
     }
-    /* $id in xen-api: the uuid, else the ref. */
-    snprintf(out->id, sizeof(out->id), "%s", uuid ? uuid : ref);
-    out->type = type_of_record(cls, snap);
+    *type = type_of_record(cls, snap);
+    if (*type == GW_T_VM_TEMPLATE && is_default_template(snap))
+        snprintf(id, GW_ID_MAX, "%s-%s", pool_id, *uuid ? *uuid : "");
+    else
+        copy_id(id, *uuid ? *uuid : ref);
+    return XO_OK;
+}
+
+xo_err_t gw_xo_id(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                  char id[GW_ID_MAX], char *errstr, size_t errstr_size)
+{
+    gw_type_t type;
+    const char *uuid;
+
+    return record_id(cls, ref, snap, pool_id, &type, &uuid, id, errstr, errstr_size);
+}
+
+xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                   const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size)
+{
+    ctx_t c;
+    const char *uuid = NULL;
+    bool own_type;
+    xo_err_t err;
+
     out->unresolved = 0;
     gw_buf_reset(&out->json);
-    if (out->type == GW_T_NONE)
-        return XO_OK;
+    err = record_id(cls, ref, snap, pool_id, &out->type, &uuid, out->id, errstr, errstr_size);
+    if (err != XO_OK || out->type == GW_T_NONE)
+        return err;
 
     memset(&c, 0, sizeof(c));
     gw_jw_init(&c.w, &out->json);

@@ -62,6 +62,15 @@ xo_err_t gw_xo_map(const char *cls, const char *ref, json_object *snap, const ch
                    const gw_resolver_t *r, gw_xo_out_t *out, char *errstr, size_t errstr_size);
 
 /**
+ * @brief The XO id gw_xo_map gives a record (out->id), without mapping it: what other
+ *        objects' links to it resolve to.
+ * @param id receives the id (GW_ID_MAX bytes)
+ * @returns XO_OK, or XO_ERR_PARSE when gw_xo_map would refuse the record (detail in errstr)
+ */
+xo_err_t gw_xo_id(const char *cls, const char *ref, json_object *snap, const char *pool_id,
+                  char id[GW_ID_MAX], char *errstr, size_t errstr_size);
+
+/**
  * @brief Parse an XAPI datetime ("20240131T12:34:56Z", with or without dashes/colons,
  *        optional fraction or offset) to seconds since the epoch.
  * @returns true on success.

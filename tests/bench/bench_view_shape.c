@@ -12,6 +12,7 @@
  * 25,000 and 50,000 VMs, the median of --repeat 3.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 typedef struct {
     long sizes[MAX_SIZES];
     int nsizes, hosts, repeat, batch;
+    bool on_arrival; /* map each record on arrival (the view's default), not at the settle */
 } opts_t;
 
 typedef struct {
@@ -61,10 +63,11 @@ static double now_s(void)
 static void usage(void)
 {
     fputs("Usage: bench_view_shape [--vms N[,N...]] [--hosts H] [--batch B] [--repeat R]\n"
-          "                        [--full]\n"
+          "                        [--on-arrival] [--full]\n"
           "Cold load of the gateway view on one pool of H hosts (3) and N VMs (2000,10000),\n"
-          "records shuffled, settled every B records (5000, as the consumer). --full: N =\n"
-          "10000,25000,50000 and R = 3 (the median is printed).\n",
+          "records shuffled, settled every B records (5000, as the consumer), new objects\n"
+          "mapped at the settle as the consumer has the view do (--on-arrival: each record\n"
+          "mapped as it is applied). --full: N = 10000,25000,50000 and R = 3 (the median).\n",
           stdout);
 }
 
@@ -84,15 +87,18 @@ static int parse_sizes(const char *s, opts_t *o)
 
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
-    static const struct option lo[] = {{"vms", 1, NULL, 'n'},   {"hosts", 1, NULL, 'H'},
-                                       {"batch", 1, NULL, 'b'}, {"repeat", 1, NULL, 'r'},
-                                       {"full", 0, NULL, 'f'},  {"help", 0, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"vms", 1, NULL, 'n'},        {"hosts", 1, NULL, 'H'},
+                                       {"batch", 1, NULL, 'b'},      {"repeat", 1, NULL, 'r'},
+                                       {"full", 0, NULL, 'f'},       {"help", 0, NULL, 'h'},
+                                       {"on-arrival", 0, NULL, 'a'}, {NULL, 0, NULL, 0}};
     int opt;
 
     *o = (opts_t){.sizes = {2000, 10000}, .nsizes = 2, .hosts = 3, .repeat = 1, .batch = 5000};
-    while ((opt = getopt_long(argc, argv, "n:H:b:r:fh", lo, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "n:H:b:r:fha", lo, NULL)) != -1) {
         switch (opt) {
+        case 'a':
+            o->on_arrival = true;
+            break;
         case 'n':
             if (parse_sizes(optarg, o) < 0)
                 return -1;
@@ -111,7 +117,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                           .nsizes = 3,
                           .hosts = 3,
                           .repeat = 3,
-                          .batch = 5000};
+                          .batch = 5000,
+                          .on_arrival = o->on_arrival};
             break;
         case 'h':
             usage();
@@ -260,6 +267,8 @@ static int load(const opts_t *o, const rec_t *r, size_t n, result_t *res)
     double t0 = now_s();
     int rc = v ? 0 : -1;
 
+    if (v)
+        gw_view_set_defer_new(v, !o->on_arrival);
     for (size_t i = 0; v && i < n && rc == 0; i++) {
         json_object *snap = json_tokener_parse(r[i].snap);
         int len = 0;
@@ -324,9 +333,9 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    printf("bench_view_shape: one pool, %d hosts, shuffled records, settle every %d, median "
-           "of %d\n",
-           o.hosts, o.batch, o.repeat);
+    printf("bench_view_shape: one pool, %d hosts, shuffled records, settle every %d, new "
+           "objects mapped %s, median of %d\n",
+           o.hosts, o.batch, o.on_arrival ? "on arrival" : "at the settle", o.repeat);
     printf("%10s %10s %10s %12s %12s %9s %8s\n", "VMs", "records", "seconds", "remaps", "us/record",
            "vs first", "pending");
     for (int i = 0; i < o.nsizes; i++) {

@@ -429,6 +429,164 @@ static void test_bad_records(void **state)
     gw_view_free(v);
 }
 
+/* ---- new objects mapped once per batch (gw_view_set_defer_new) ---- */
+
+typedef struct {
+    const char *cls, *ref, *snap; /* snap NULL: a tombstone */
+} op_t;
+
+/* A VM listed before its VBDs, VIF and metrics arrive, as an agent's dump sends them. */
+static const op_t VM_AND_DEVICES[] = {
+    {"vm", "OpaqueRef:vm",
+     "{\"uuid\":\"vm1\",\"power_state\":\"Running\",\"VBDs\":[\"OpaqueRef:b1\",\"OpaqueRef:b2\"],"
+     "\"VIFs\":[\"OpaqueRef:if\"],\"metrics\":\"OpaqueRef:m\",\"memory_dynamic_max\":\"1024\"}"},
+    {"vbd", "OpaqueRef:b1", "{\"uuid\":\"vbd1\",\"VM\":\"OpaqueRef:vm\",\"VDI\":\"OpaqueRef:d\"}"},
+    {"vdi", "OpaqueRef:d", "{\"uuid\":\"vdi1\",\"VBDs\":[\"OpaqueRef:b1\"]}"},
+    {"vbd", "OpaqueRef:b2", "{\"uuid\":\"vbd2\",\"VM\":\"OpaqueRef:vm\"}"},
+    {"vif", "OpaqueRef:if", "{\"uuid\":\"vif1\",\"VM\":\"OpaqueRef:vm\",\"device\":\"0\"}"},
+    {"vm_metrics", "OpaqueRef:m", "{\"uuid\":\"m1\",\"memory_actual\":\"512\"}"},
+};
+
+/* Apply @p ops as one batch and settle; @p defer: new objects mapped at the settle. */
+static gw_view_t *replay(const op_t *ops, size_t n, bool defer, rec_t *r)
+{
+    gw_view_t *v = gw_view_new();
+
+    gw_view_set_emit(v, emit, r);
+    gw_view_set_defer_new(v, defer);
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].snap)
+            assert_int_equal(put(v, POOL, ops[i].cls, ops[i].ref, ops[i].snap), XO_OK);
+        else
+            assert_int_equal(gw_view_apply_delete(v, POOL, ops[i].cls, ops[i].ref), XO_OK);
+    }
+    gw_view_settle(v);
+    return v;
+}
+
+static bool same_in_other(void *opaque, const gw_obj_info_t *o)
+{
+    gw_obj_info_t other;
+    assert_true(gw_view_get(opaque, o->id, &other));
+    assert_int_equal(o->type, other.type);
+    assert_int_equal(o->json_len, other.json_len);
+    assert_memory_equal(o->json, other.json, o->json_len);
+    return true;
+}
+
+/* The same objects with byte-identical JSON in both views. */
+static void assert_same_view(gw_view_t *a, gw_view_t *b)
+{
+    gw_view_stats_t sa, sb;
+    gw_view_stats(a, &sa);
+    gw_view_stats(b, &sb);
+    assert_int_equal(sa.objects, sb.objects);
+    assert_int_equal(sa.pending, sb.pending);
+    gw_view_foreach(a, GW_T_NONE, NULL, same_in_other, b);
+}
+
+/* A VM whose devices and metrics come after it in the batch is mapped once, at the
+ * settle, with every link resolved: no remap, one enter per object, the same JSON as
+ * mapping on arrival (which maps the VM pending and again at the settle). */
+static void test_new_objects_mapped_once_per_batch(void **state)
+{
+    size_t n = sizeof(VM_AND_DEVICES) / sizeof(VM_AND_DEVICES[0]);
+    rec_t rd = {0}, ra = {0};
+    gw_view_t *deferred = replay(VM_AND_DEVICES, n, true, &rd);
+    gw_view_t *on_arrival = replay(VM_AND_DEVICES, n, false, &ra);
+    json_object *o, *a;
+    (void)state;
+
+    assert_int_equal(remaps_of(deferred), 0);
+    assert_true(remaps_of(on_arrival) > 0); /* what the deferral saves */
+    assert_int_equal(rd.enters, 5);         /* VM, 2 VBDs, VDI, VIF; metrics have no shape */
+    o = get_obj(deferred, "vm1");
+    assert_true(json_object_object_get_ex(o, "$VBDs", &a));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "vbd1");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 1)), "vbd2");
+    assert_true(json_object_object_get_ex(o, "VIFs", &a));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(a, 0)), "vif1");
+    json_object_put(o);
+    o = get_obj(deferred, "vbd1");
+    assert_string_equal(sfield(o, "VM"), "vm1");
+    assert_string_equal(sfield(o, "VDI"), "vdi1");
+    json_object_put(o);
+    assert_same_view(deferred, on_arrival);
+    assert_same_view(on_arrival, deferred);
+    gw_view_free(deferred);
+    gw_view_free(on_arrival);
+
+    /* reversed: the metrics, mapped first in the flush, read by the VM from their tree */
+    {
+        op_t rev[sizeof(VM_AND_DEVICES) / sizeof(VM_AND_DEVICES[0])];
+        for (size_t i = 0; i < n; i++)
+            rev[i] = VM_AND_DEVICES[n - 1 - i];
+        deferred = replay(rev, n, true, &rd);
+        on_arrival = replay(rev, n, false, &ra);
+        assert_int_equal(remaps_of(deferred), 0);
+        o = get_obj(deferred, "vm1");
+        assert_true(json_object_object_get_ex(o, "memory", &a));
+        assert_true(json_object_object_get_ex(a, "size", &a));
+        assert_int_equal(json_object_get_int64(a), 512);
+        json_object_put(o);
+        assert_same_view(deferred, on_arrival);
+        assert_same_view(on_arrival, deferred);
+        gw_view_free(deferred);
+        gw_view_free(on_arrival);
+    }
+}
+
+/* Until the settle a deferred object is not served; a second record or a tombstone of it
+ * in the same batch follows its first mapping; a record without an id is refused on
+ * arrival; turning the deferral off maps the waiting objects. */
+static void test_deferred_objects_in_a_batch(void **state)
+{
+    static const op_t ops[] = {
+        {"vbd", "OpaqueRef:b", "{\"uuid\":\"vbd1\",\"VM\":\"OpaqueRef:vm\"}"},
+        {"vm", "OpaqueRef:vm",
+         "{\"uuid\":\"vm1\",\"name_label\":\"a\",\"VBDs\":[\"OpaqueRef:b\"]}"},
+        {"vm", "OpaqueRef:vm",
+         "{\"uuid\":\"vm1\",\"name_label\":\"b\",\"VBDs\":[\"OpaqueRef:b\"]}"},
+        {"vbd", "OpaqueRef:b", NULL},
+        {"vif", "OpaqueRef:if", "{\"uuid\":\"vif1\",\"VM\":\"OpaqueRef:vm\"}"},
+    };
+    size_t n = sizeof(ops) / sizeof(ops[0]);
+    rec_t rd = {0}, ra = {0}, r = {0};
+    gw_view_t *deferred = replay(ops, n, true, &rd);
+    gw_view_t *on_arrival = replay(ops, n, false, &ra);
+    gw_view_t *v = gw_view_new();
+    json_object *o, *bad = json_tokener_parse("{\"uuid\":5}");
+    gw_obj_info_t info;
+    char errstr[128];
+    (void)state;
+
+    assert_same_view(deferred, on_arrival);
+    assert_same_view(on_arrival, deferred);
+    o = get_obj(deferred, "vm1");
+    assert_string_equal(sfield(o, "name_label"), "b");
+    json_object_put(o);
+    assert_null(get_obj(deferred, "vbd1"));
+    assert_int_equal(rd.exits, 1); /* the VBD, entered at its first mapping, then deleted */
+
+    gw_view_set_emit(v, emit, &r);
+    gw_view_set_defer_new(v, true);
+    assert_int_equal(put(v, POOL, "vm", "OpaqueRef:vm", "{\"uuid\":\"vm1\"}"), XO_OK);
+    assert_false(gw_view_get(v, "vm1", &info));
+    assert_false(gw_view_get_by_ref(v, POOL, "vm", "OpaqueRef:vm", &info));
+    assert_int_equal(r.enters, 0);
+    assert_int_equal(
+        gw_view_apply_object(v, POOL, "vm", "OpaqueRef:x", bad, "x", 1, errstr, sizeof(errstr)),
+        XO_ERR_PARSE);
+    gw_view_set_defer_new(v, false);
+    assert_int_equal(r.enters, 1);
+    assert_true(gw_view_get(v, "vm1", &info));
+    assert_false(gw_view_get_by_ref(v, POOL, "vm", "OpaqueRef:x", &info));
+    json_object_put(bad);
+    gw_view_free(v);
+    gw_view_free(deferred);
+    gw_view_free(on_arrival);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +599,8 @@ int main(void)
         cmocka_unit_test(test_sync_and_agent),
         cmocka_unit_test(test_unannounced_pool_held),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_new_objects_mapped_once_per_batch),
+        cmocka_unit_test(test_deferred_objects_in_a_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
