@@ -39,17 +39,6 @@ xo_err_t xo_jtext_reserve(xo_jtext_t *b, size_t extra)
     return XO_OK;
 }
 
-xo_err_t xo_jtext_add(xo_jtext_t *b, const char *s, size_t n)
-{
-    if (xo_jtext_reserve(b, n) != XO_OK)
-        return XO_ERR_NOMEM;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return XO_OK;
-}
-
 xo_err_t xo_jtext_byte(xo_jtext_t *b, char c)
 {
     return xo_jtext_add(b, &c, 1);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "xo_error.h"
 
@@ -26,8 +27,18 @@ void xo_jtext_fini(xo_jtext_t *b);
 /** @brief Make room for @p extra more bytes (plus the NUL). @returns XO_OK, XO_ERR_NOMEM. */
 xo_err_t xo_jtext_reserve(xo_jtext_t *b, size_t extra);
 
-/** @brief Append @p n raw bytes. @returns XO_OK, XO_ERR_NOMEM. */
-xo_err_t xo_jtext_add(xo_jtext_t *b, const char *s, size_t n);
+/** @brief Append @p n raw bytes. @returns XO_OK, XO_ERR_NOMEM. Inline: the ingest's
+ *         decoder appends a few bytes per XML element, and a call per append showed up. */
+static inline xo_err_t xo_jtext_add(xo_jtext_t *b, const char *s, size_t n)
+{
+    if (n >= b->cap - b->len && xo_jtext_reserve(b, n) != XO_OK)
+        return XO_ERR_NOMEM;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return XO_OK;
+}
 
 /** @brief Append one raw byte. @returns XO_OK, XO_ERR_NOMEM. */
 xo_err_t xo_jtext_byte(xo_jtext_t *b, char c);

@@ -380,7 +380,7 @@ static const struct {
     {"nil", EL_NIL},
 };
 
-#define TAG_CACHE 32 /* a power of 2, above the number of XML-RPC element names */
+#define TAG_CACHE 64 /* a power of 2, well above the number of XML-RPC element names */
 
 /* Where a frame sits for raw mode: the streamed element's value and struct, the member
  * named raw_member in it, that member's value, and the struct written as text. */
@@ -710,11 +710,18 @@ static void raw_put(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
 
 static uint32_t name_hash(const char *s, size_t n, uint64_t serial)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)serial;
+    uint64_t h = serial * 0x9E3779B97F4A7C15u ^ n, w;
 
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    /* eight bytes at a time: names are short, and hashing them byte by byte showed up */
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x100000001B3u;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x100000001B3u;
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 /* The free or matching slot of (serial, hash, name) in the open-addressing table. */
@@ -1017,15 +1024,24 @@ static el_t lookup_tag(const xmlChar *name)
     return EL_ROOT;
 }
 
+/* Names are looked up by address in a small open-addressing table that never evicts: the
+ * dictionary packs short names into the same few bytes, so a direct-mapped cache keyed on
+ * address bits thrashed between "name" and "value". Every name but the last is a known one
+ * (an unknown name fails the decode), so the table never fills up. */
 static el_t lookup_tag_cached(xo_xmlrpc_decoder_t *dec, const xmlChar *name)
 {
-    size_t slot = ((uintptr_t)name >> 3) & (TAG_CACHE - 1);
+    size_t slot = (size_t)(((uintptr_t)name * 0x9E3779B97F4A7C15u) >> 58) & (TAG_CACHE - 1);
 
-    if (dec->tag_seen[slot] != name) {
-        dec->tag_seen[slot] = name;
-        dec->tag_el[slot] = lookup_tag(name);
+    for (size_t n = 0; n < TAG_CACHE; n++, slot = (slot + 1) & (TAG_CACHE - 1)) {
+        if (dec->tag_seen[slot] == name)
+            return dec->tag_el[slot];
+        if (!dec->tag_seen[slot]) {
+            dec->tag_seen[slot] = name;
+            dec->tag_el[slot] = lookup_tag(name);
+            return dec->tag_el[slot];
+        }
     }
-    return dec->tag_el[slot];
+    return lookup_tag(name);
 }
 
 static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)

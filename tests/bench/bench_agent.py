@@ -233,6 +233,21 @@ def run_sax_baseline(path, dump_path):
     return float(out.split("mb_s=")[1].split()[0])
 
 
+def run_ingest_decode(path, dump_path, rounds):
+    """The agent's two ways from the recorded dump to record bytes, without Kafka: the tree
+    path (json-c trees encoded) and the raw path the agent uses; every record compared."""
+    r = subprocess.run([path, dump_path, "--rounds", str(rounds)], capture_output=True,
+                       timeout=1800)
+    out = r.stdout.decode()
+    if r.returncode != 0 or "raw_mb_s=" not in out:
+        raise bc.BenchError("bench_ingest_decode: the raw path's records differ from the tree "
+                            f"path's or a decode failed: {out.strip()} {r.stderr.decode().strip()}")
+    fields = dict(kv.split("=") for line in out.splitlines() for kv in line.split()
+                  if "=" in kv)
+    return {"records": int(fields["records"]), "identical": int(fields["identical"]),
+            "tree_mbs": float(fields["tree_mb_s"]), "raw_mbs": float(fields["raw_mb_s"])}
+
+
 def run_replay(args, st, k, sim, recorded, runs, sax_path):
     """Agent dump throughput against the replay server, median of `runs` runs (each run
     after the first also reads back and re-checks the previous run's records, as an agent
@@ -254,8 +269,15 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
         rss.append(vm_hwm_mib(ag.p.pid))
         ag.stop()
     rep.srv.shutdown()
-    return {"s": statistics.median(times), "sync_s": statistics.median(sync_s),
-            "rss": statistics.median(rss), "sax_mbs": statistics.median(sax)}
+    res = {"s": statistics.median(times), "sync_s": statistics.median(sync_s),
+           "rss": statistics.median(rss), "sax_mbs": statistics.median(sax)}
+    if args.keep_dump:
+        import shutil
+        shutil.copyfile(dump_path, args.keep_dump)
+    if args.decode_paths:  # the two record paths on the same dump, bytes compared
+        res["decode"] = run_ingest_decode(args.decode_paths, dump_path, runs)
+        res["decode"]["sax_mbs"] = run_sax_baseline(sax_path, dump_path)
+    return res
 
 
 def main():
@@ -266,8 +288,10 @@ def main():
     ap.add_argument("--churn", type=int, default=3000, help="churn operations (3000)")
     ap.add_argument("--replay-runs", type=int, default=3, help="replayed dumps, median (3)")
     ap.add_argument("--skip-xenapi", action="store_true", help="do not run the npm baseline")
+    ap.add_argument("--keep-dump", metavar="PATH", help="save the recorded dump's XML there")
     args = ap.parse_args()
-    paths = bc.require("xo-agent", "xo-kafka-dev", "baseline_sax_ingest")
+    paths = bc.require("xo-agent", "xo-kafka-dev", "baseline_sax_ingest", "bench_ingest_decode")
+    args.decode_paths = paths["bench_ingest_decode"]
     if not args.skip_xenapi:
         ensure_xen_api()
 
@@ -315,6 +339,14 @@ def main():
           f"{mb / rep_s / sax_mbs:8.2f}")
     print(f"{'MB/s, full sync (log ms=)':34} {mb / sync_s:12.1f} {sax_mbs:12.1f} "
           f"{mb / sync_s / sax_mbs:8.2f}  target >= {TARGET_SAX_RATIO}")
+    dec = rep.get("decode")
+    if dec:
+        print(f"\n{'decode + records, no Kafka':34} {'MB/s':>12} {'SAX alone':>12} {'ratio':>8}")
+        for name, v in (("tree path (json-c trees)", dec["tree_mbs"]),
+                        ("raw path (the agent's)", dec["raw_mbs"])):
+            print(f"{name:34} {v:12.1f} {dec['sax_mbs']:12.1f} {v / dec['sax_mbs']:8.2f}")
+        print(f"{'records byte-identical (of all)':34} {dec['identical']:12d} "
+              f"{dec['records']:12d}")
     print("Notes: 'changes delivered' counts what each client handed on (the agent: records "
           "published to Kafka; xen-api: objects its watch loop emitted). The simulator is the "
           "limit when both clients finish the churn in about the same time; the replayed dump "
