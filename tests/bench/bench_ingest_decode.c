@@ -230,20 +230,21 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(FILE *f, const char *argv0)
 {
-    fprintf(f,
-            "usage: %s DUMP.xml [--chunk BYTES (%d)] [--rounds N (%d)] [--compare-only]\n"
-            "       [--raw-only]  (times the raw path alone, e.g. under perf)\n"
-            "Decodes a recorded event.from answer into xo.objects records by the tree path\n"
-            "and by the agent's raw path, checks every record's bytes are the same, and\n"
-            "prints the median MB/s of each path over N rounds (no Kafka involved).\n",
-            argv0, DEFAULT_CHUNK, DEFAULT_ROUNDS);
+    fprintf(
+        f,
+        "usage: %s DUMP.xml [--chunk BYTES (%d)] [--rounds N (%d)] [--compare-only]\n"
+        "       [--time-only] [--raw-only]  (no comparison; the raw path alone, e.g. for perf)\n"
+        "Decodes a recorded event.from answer into xo.objects records by the tree path\n"
+        "and by the agent's raw path, checks every record's bytes are the same, and\n"
+        "prints the median MB/s of each path over N rounds (no Kafka involved).\n",
+        argv0, DEFAULT_CHUNK, DEFAULT_ROUNDS);
 }
 
 int main(int argc, char **argv)
 {
     size_t len = 0, chunk = DEFAULT_CHUNK;
     int rounds = DEFAULT_ROUNDS, rc;
-    bool compare_only = false, raw_only = false;
+    bool compare_only = false, raw_only = false, time_only = false;
     const char *path = NULL;
     double t[2][64], mb;
     char *doc;
@@ -260,6 +261,8 @@ int main(int argc, char **argv)
             compare_only = true;
         } else if (strcmp(argv[i], "--raw-only") == 0) {
             raw_only = true;
+        } else if (strcmp(argv[i], "--time-only") == 0) {
+            time_only = true;
         } else if (argv[i][0] != '-' && !path) {
             path = argv[i];
         } else {
@@ -276,7 +279,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: cannot read %s\n", path);
         return 1;
     }
-    rc = raw_only ? 0 : compare(doc, len, chunk);
+    rc = raw_only || time_only ? 0 : compare(doc, len, chunk);
     mb = (double)len / (1 << 20);
     for (int i = 0; i < rounds && !rc && !compare_only; i++) {
         t[0][i] = raw_only ? 1 : time_path(doc, len, chunk, false);
