@@ -223,14 +223,24 @@ class Replay:
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
 
-def run_sax_baseline(path, dump_path):
-    """MB/s of libxml2's SAX push parser alone over the recorded dump (one pass)."""
+def run_sax_baseline(path, dump_path, cpu=None):
+    """MB/s of libxml2's SAX push parser alone over the recorded dump (one pass); its CPU
+    seconds are appended to `cpu` when given."""
     r = subprocess.run([path, dump_path, str(SAX_CHUNK), "1"], capture_output=True,
                        timeout=600)
     out = r.stdout.decode()
     if r.returncode != 0 or "mb_s=" not in out:
         raise bc.BenchError(f"baseline_sax_ingest failed: {r.stderr.decode().strip()}")
+    if cpu is not None and "cpu_s=" in out:
+        cpu.append(float(out.split("cpu_s=")[1].split()[0]))
     return float(out.split("mb_s=")[1].split()[0])
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a running process, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ingest_decode(path, dump_path, *flags):
@@ -269,9 +279,9 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
     dump_path = st.path("dump.xml")
     with open(dump_path, "wb") as f:
         f.write(recorded[2])
-    times, sync_s, rss, sax = [], [], [], []
+    times, sync_s, rss, sax, cpu, sax_cpu = [], [], [], [], [], []
     for i in range(runs):
-        sax.append(run_sax_baseline(sax_path, dump_path))
+        sax.append(run_sax_baseline(sax_path, dump_path, sax_cpu))
         t0 = time.monotonic()
         ag = st.start_agent(fake, k, name=f"replay{i}")
         harness.wait_until(lambda: "event=synced" in ag.log_text(), 600, 0.05, "replayed dump")
@@ -279,11 +289,13 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
         line = [l for l in ag.log_text().splitlines() if "event=synced" in l][0]
         sync_s.append(int(line.split(" ms=")[1].split()[0]) / 1000)
         rss.append(vm_hwm_mib(ag.p.pid))
+        cpu.append(cpu_seconds(ag.p.pid))
         ag.stop()
-        sax.append(run_sax_baseline(sax_path, dump_path))
+        sax.append(run_sax_baseline(sax_path, dump_path, sax_cpu))
     rep.srv.shutdown()
     res = {"s": statistics.median(times), "sync_s": statistics.median(sync_s),
-           "rss": statistics.median(rss), "sax_mbs": statistics.median(sax)}
+           "rss": statistics.median(rss), "sax_mbs": statistics.median(sax),
+           "cpu_s": statistics.median(cpu), "sax_cpu_s": statistics.median(sax_cpu)}
     if args.keep_dump:
         import shutil
         shutil.copyfile(dump_path, args.keep_dump)
@@ -355,6 +367,9 @@ def main():
           f"{mb / rep_s / sax_mbs:8.2f}")
     print(f"{'MB/s, full sync (log ms=)':34} {mb / sync_s:12.1f} {sax_mbs:12.1f} "
           f"{mb / sync_s / sax_mbs:8.2f}  target >= {TARGET_SAX_RATIO}")
+    cpu_mbs, sax_cpu_mbs = mb / rep["cpu_s"], mb / rep["sax_cpu_s"]
+    print(f"{'MB per CPU second (all threads)':34} {cpu_mbs:12.1f} {sax_cpu_mbs:12.1f} "
+          f"{cpu_mbs / sax_cpu_mbs:8.2f}  (steadier than MB/s when the machine is shared)")
     dec = rep.get("decode")
     if dec:
         print(f"\n{'decode + records, no Kafka':34} {'MB/s':>12} {'SAX alone':>12} {'ratio':>8}")
@@ -368,7 +383,9 @@ def main():
           "limit when both clients finish the churn in about the same time; the replayed dump "
           "shows the agent's own ceiling. The full sync (the agent's event=synced ms) reads back "
           "the pool's records, decodes and publishes the dump; the baseline parses the same bytes "
-          f"in {SAX_CHUNK}-byte chunks with no-op SAX handlers.")
+          f"in {SAX_CHUNK}-byte chunks with no-op SAX handlers. 'MB per CPU second' divides by "
+          "the CPU time of the agent's process from start to synced (every thread: "
+          "librdkafka's and its compression too) and of the baseline's parse.")
 
 
 if __name__ == "__main__":
