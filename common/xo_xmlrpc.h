@@ -5,7 +5,8 @@
  * libxml2 SAX2 push parser (never a DOM) fed with chunks of any size, e.g. straight from a
  * curl write callback, and can hand the elements of one array to a callback as soon as each
  * is complete (streaming mode), so that a huge event.from answer never exists whole in
- * memory. DTDs and entity declarations are refused outright; nothing is ever loaded from
+ * memory; raw streaming mode also writes one member of each element as JSON text rather
+ * than a tree (the agent's ingest). DTDs and entity declarations are refused outright; nothing is ever loaded from
  * the network or the file system. See docs/internals/xmlrpc.md for the type mapping.
  */
 #ifndef XO_XMLRPC_H
