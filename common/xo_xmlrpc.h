@@ -6,8 +6,9 @@
  * curl write callback, and can hand the elements of one array to a callback as soon as each
  * is complete (streaming mode), so that a huge event.from answer never exists whole in
  * memory; raw streaming mode also writes one member of each element as JSON text rather
- * than a tree (the agent's ingest). DTDs and entity declarations are refused outright; nothing is ever loaded from
- * the network or the file system. See docs/internals/xmlrpc.md for the type mapping.
+ * than a tree (the agent's ingest). DTDs and entity declarations are refused outright;
+ * nothing is ever loaded from the network or the file system. See docs/internals/xmlrpc.md
+ * for the type mapping.
  */
 #ifndef XO_XMLRPC_H
 #define XO_XMLRPC_H
