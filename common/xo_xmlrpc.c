@@ -402,7 +402,7 @@ typedef struct {
 
 /* A member name of a struct written as text, kept to find a name given twice. */
 typedef struct {
-    uint64_t serial; /* the struct's; older than raw_first means free */
+    uint64_t serial; /* the struct's; older than first_serial means free */
     uint32_t hash, len;
     size_t off; /* in names */
 } name_slot_t;
@@ -415,7 +415,7 @@ typedef struct {
     bool taken;       /* a raw struct just ended: its member gives no tree value */
     bool ready;       /* the current element has its raw member in `out` */
     bool dup;         /* a name came twice: rewrite through json-c at the end */
-    bool captured;    /* `capture` holds the capture */
+    bool captured;    /* `cap` holds the capture */
     size_t base;      /* stack index of the raw root struct */
     xo_jtext_t out;   /* the JSON text */
     xo_jtext_t cap;   /* the capture's bytes */
