@@ -13,12 +13,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "xo_config.h"   /* settings table and values */
-#include "xo_envelope.h" /* v1 messages */
-#include "xo_error.h"    /* xo_err_t */
-#include "xo_kafka.h"    /* producer, consumer, partitioning */
-#include "xo_strmap.h"   /* key sets and counters */
-#include "xo_xapi.h"     /* XAPI transport */
+#include "xo_config.h"    /* settings table and values */
+#include "xo_envelope.h"  /* v1 messages */
+#include "xo_error.h"     /* xo_err_t */
+#include "xo_json_text.h" /* reused record buffer */
+#include "xo_kafka.h"     /* producer, consumer, partitioning */
+#include "xo_strmap.h"    /* key sets and counters */
+#include "xo_xapi.h"      /* XAPI transport */
 
 #define AGENT_MOD       "agent"
 #define AGENT_MAX_HOSTS 32
@@ -81,8 +82,9 @@ typedef struct agent {
     xo_strmap_t *ignored;             /**< classes whose valid_ref_counts cannot be compared */
     char hosts[AGENT_MAX_HOSTS][256]; /**< candidate URLs for failover, most likely first */
     int n_hosts;
-    int64_t gen;    /**< current sync generation */
-    char token[64]; /**< event.from token */
+    int64_t gen;       /**< current sync generation */
+    char token[64];    /**< event.from token */
+    xo_jtext_t record; /**< the record being published, reused (publish.c) */
 
     pthread_mutex_t status_lock;
     agent_status_t status;
@@ -146,6 +148,12 @@ xo_err_t agent_event_key(const agent_t *a, json_object *ev, char *key, size_t ke
                          char cls[AGENT_CLASS_MAX], const char **ref);
 /** Publish one event.from event (add/mod record, del tombstone). Takes @p ev. */
 xo_err_t agent_publish_event(agent_t *a, json_object *ev);
+/** As agent_publish_event(), the snapshot given as JSON text (@p raw, borrowed; the event's
+ *  tree then has none) or, when @p raw is NULL, in the tree. Takes @p ev. */
+xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw);
+/** The event.from stream of the agent's ingest: each event's snapshot as JSON text, its
+ *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
+xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
 xo_err_t agent_publish_sync_marker(agent_t *a);
 

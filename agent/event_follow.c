@@ -48,16 +48,16 @@ bool agent_counts_agree(agent_t *a, json_object *counts, bool learn)
     return agree;
 }
 
-static xo_err_t on_event(json_object *ev, void *opaque)
+static xo_err_t on_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void *opaque)
 {
-    xo_err_t err = agent_publish_event(opaque, ev);
+    xo_err_t err = agent_publish_event_raw(opaque, ev, raw);
     return err == XO_ERR_PARSE ? XO_OK : err; /* skip malformed; the count check decides */
 }
 
 static xo_err_t follow_once(agent_t *a, json_object **result, xo_xapi_error_t *xerr, char *errstr,
                             size_t errstr_size)
 {
-    static const char *const path[] = {"Value", "events", NULL};
+    xo_xapi_raw_stream_t stream = agent_event_stream(on_event, a);
     long timeout_s = xo_config_get_int(a->cfg, "xapi.event_timeout_s");
     json_object *params = json_object_new_array(), *classes = json_object_new_array();
     xo_err_t err;
@@ -68,8 +68,8 @@ static xo_err_t follow_once(agent_t *a, json_object **result, xo_xapi_error_t *x
     json_object_array_add(params, json_object_new_string(a->token));
     /* XAPI wants a float: "must be float for XML-RPC" (xen-api npm client). */
     json_object_array_add(params, json_object_new_double((double)timeout_s + 0.1));
-    err = xo_xapi_call_stream(a->xapi, "event.from", params, (timeout_s + 30) * 1000, path,
-                              on_event, a, result, xerr, errstr, errstr_size);
+    err = xo_xapi_call_stream_raw(a->xapi, "event.from", params, (timeout_s + 30) * 1000, &stream,
+                                  result, xerr, errstr, errstr_size);
     json_object_put(params);
     return err;
 }

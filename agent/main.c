@@ -376,6 +376,7 @@ static void teardown(agent_t *a, pthread_t *service)
     xo_strmap_free(a->published);
     xo_strmap_free(a->class_counts);
     xo_strmap_free(a->ignored);
+    xo_jtext_fini(&a->record);
     if (a->password)
         memset(a->password, 0, strlen(a->password));
     free(a->password);

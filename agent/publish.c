@@ -3,8 +3,11 @@
  * order: add/mod as full records, del as tombstones (header xo-op: del), and the _sync
  * marker. Keeps the set of published keys and per-class counts. When librdkafka's queue
  * is full it waits (back-pressure: the XAPI thread stops reading) rather than dropping.
+ * Snapshots normally arrive as JSON text written by the decoder (the ingest's hot path:
+ * no tree per record); a tree is built only for a record too large to publish whole.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +90,15 @@ xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
     return err;
 }
 
+/* After a record was sent: the key is published, its class counts it once. */
+static void note_published(agent_t *a, const char *key, const char *cls)
+{
+    if (!xo_strmap_get(a->published, key, NULL)) {
+        xo_strmap_set(a->published, key, 1);
+        xo_strmap_add(a->class_counts, cls, 1);
+    }
+}
+
 static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, const char *ref,
                                const char *op, int64_t id, json_object *snap)
 {
@@ -112,10 +124,44 @@ static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, con
         return XO_ERR_NOMEM;
     err = agent_send(a, key, value, len, NULL, 0);
     free(value);
-    if (err == XO_OK && !xo_strmap_get(a->published, key, NULL)) {
-        xo_strmap_set(a->published, key, 1);
-        xo_strmap_add(a->class_counts, cls, 1);
+    if (err == XO_OK)
+        note_published(a, key, cls);
+    return err;
+}
+
+/* The snapshot as the tree json-c parses its text into (numbers keep their text). */
+static json_object *snapshot_tree(const xo_xmlrpc_raw_t *raw)
+{
+    json_tokener *tok = json_tokener_new_ex(XO_XMLRPC_DEFAULT_MAX_DEPTH + 2);
+    json_object *snap = tok ? json_tokener_parse_ex(tok, raw->json, (int)raw->len) : NULL;
+
+    json_tokener_free(tok);
+    return snap;
+}
+
+/* The record written around the snapshot's text into the reused buffer; one larger than
+ * limits.max_record_bytes takes the tree path, which cuts its long strings. */
+static xo_err_t publish_raw(agent_t *a, const char *key, const char *cls, const char *ref,
+                            const char *op, int64_t id, const xo_xmlrpc_raw_t *raw)
+{
+    xo_object_msg_t m = {a->pool_uuid, cls, ref, raw->capture, op, id, a->gen, xo_now_ms(), NULL};
+    long max = xo_config_get_int(a->cfg, "limits.max_record_bytes");
+    json_object *snap;
+    xo_err_t err;
+
+    if (xo_object_msg_write(&m, raw->json, raw->len, &a->record) != XO_OK)
+        return XO_ERR_NOMEM;
+    if ((long)a->record.len > max && raw->len < INT_MAX) {
+        snap = snapshot_tree(raw);
+        if (!snap)
+            return XO_ERR_NOMEM;
+        err = publish_record(a, key, cls, ref, op, id, snap);
+        json_object_put(snap);
+        return err;
     }
+    err = agent_send(a, key, a->record.p, a->record.len, NULL, 0);
+    if (err == XO_OK)
+        note_published(a, key, cls);
     return err;
 }
 
@@ -138,6 +184,11 @@ xo_err_t agent_event_key(const agent_t *a, json_object *ev, char *key, size_t ke
 
 xo_err_t agent_publish_event(agent_t *a, json_object *ev)
 {
+    return agent_publish_event_raw(a, ev, NULL);
+}
+
+xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw)
+{
     json_object *jop, *jid, *snap = NULL;
     char cls[AGENT_CLASS_MAX], key[512];
     const char *op, *ref;
@@ -154,6 +205,8 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev)
     id = json_object_object_get_ex(ev, "id", &jid) ? json_object_get_int64(jid) : 0;
     if (strcmp(op, "del") == 0) {
         err = agent_publish_tombstone(a, key, cls);
+    } else if ((strcmp(op, "add") == 0 || strcmp(op, "mod") == 0) && raw) {
+        err = publish_raw(a, key, cls, ref, op, id, raw);
     } else if ((strcmp(op, "add") == 0 || strcmp(op, "mod") == 0) &&
                json_object_object_get_ex(ev, "snapshot", &snap) &&
                json_object_is_type(snap, json_type_object)) {
@@ -171,6 +224,14 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev)
 out:
     json_object_put(ev);
     return err;
+}
+
+xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque)
+{
+    static const char *const path[] = {"Value", "events", NULL};
+    xo_xapi_raw_stream_t s = {path, "snapshot", "uuid", cb, opaque};
+
+    return s;
 }
 
 xo_err_t agent_publish_sync_marker(agent_t *a)

@@ -15,7 +15,7 @@ typedef struct {
     int64_t malformed;
 } dump_ctx_t;
 
-static xo_err_t on_dump_event(json_object *ev, void *opaque)
+static xo_err_t on_dump_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void *opaque)
 {
     dump_ctx_t *ctx = opaque;
     agent_t *a = ctx->a;
@@ -25,7 +25,7 @@ static xo_err_t on_dump_event(json_object *ev, void *opaque)
 
     if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK)
         xo_strmap_set(ctx->seen, key, 1);
-    err = agent_publish_event(a, ev);
+    err = agent_publish_event_raw(a, ev, raw);
     if (err == XO_ERR_PARSE) {
         ctx->malformed++;
         return XO_OK; /* skip it; the count check will tell whether we are complete */
@@ -74,7 +74,7 @@ static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *see
 static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *errstr,
                      size_t errstr_size)
 {
-    static const char *const path[] = {"Value", "events", NULL};
+    xo_xapi_raw_stream_t stream = agent_event_stream(on_dump_event, ctx);
     json_object *classes = json_object_new_array();
     json_object *full = json_object_new_array();
     xo_xapi_error_t xerr = {0};
@@ -85,8 +85,8 @@ static xo_err_t dump(agent_t *a, dump_ctx_t *ctx, json_object **result, char *er
     json_object_array_add(full, classes);
     json_object_array_add(full, json_object_new_string(""));
     json_object_array_add(full, json_object_new_double(1.0));
-    err = xo_xapi_call_stream(a->xapi, "event.from", full, 0, path, on_dump_event, ctx, result,
-                              &xerr, errstr, errstr_size);
+    err = xo_xapi_call_stream_raw(a->xapi, "event.from", full, 0, &stream, result, &xerr, errstr,
+                                  errstr_size);
     if (err == XO_ERR_XAPI)
         snprintf(errstr, errstr_size, "%s", xerr.code);
     xo_xapi_error_clear(&xerr);

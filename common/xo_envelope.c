@@ -101,6 +101,35 @@ char *xo_object_msg_encode(const xo_object_msg_t *m, size_t *len)
     return finish(o, len);
 }
 
+/* One "key": prefix (keys are plain ASCII, never escaped). */
+static xo_err_t put_key(xo_jtext_t *out, const char *k)
+{
+    return xo_jtext_byte(out, ',') || xo_jtext_cstr(out, k) || xo_jtext_byte(out, ':')
+               ? XO_ERR_NOMEM
+               : XO_OK;
+}
+
+/* The same fields in the same order as xo_object_msg_encode(): keep the two together. */
+xo_err_t xo_object_msg_write(const xo_object_msg_t *m, const char *snapshot, size_t len,
+                             xo_jtext_t *out)
+{
+    xo_err_t err;
+
+    out->len = 0;
+    err = xo_jtext_add(out, "{\"v\":", 5) || xo_jtext_int(out, XO_ENVELOPE_VERSION) ||
+                  put_key(out, "pool") || xo_jtext_cstr(out, m->pool) || put_key(out, "class") ||
+                  xo_jtext_cstr(out, m->cls) || put_key(out, "ref") || xo_jtext_cstr(out, m->ref) ||
+                  put_key(out, "uuid") || xo_jtext_cstr(out, m->uuid) || put_key(out, "op") ||
+                  xo_jtext_cstr(out, m->op) || put_key(out, "event_id") ||
+                  xo_jtext_int(out, m->event_id) || put_key(out, "ts") ||
+                  xo_jtext_int(out, m->ts) || put_key(out, "gen") || xo_jtext_int(out, m->gen) ||
+                  put_key(out, "snapshot") || xo_jtext_add(out, snapshot, len) ||
+                  xo_jtext_byte(out, '}')
+              ? XO_ERR_NOMEM
+              : XO_OK;
+    return err;
+}
+
 char *xo_sync_msg_encode(const char *pool, const char *agent, int64_t gen, int64_t objects,
                          int64_t ts, size_t *len)
 {

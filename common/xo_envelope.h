@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "xo_error.h"
+#include "xo_json_text.h"
 
 #define XO_ENVELOPE_VERSION 1
 #define XO_MSG_MAX_BYTES    (16 * 1024 * 1024) /**< largest message value a parser accepts */
@@ -55,6 +56,17 @@ xo_err_t xo_object_key_split(char *buf, char **pool, char **cls, char **ref);
 
 /** @brief Encode an object change. @returns a NUL-terminated string (caller frees) or NULL. */
 char *xo_object_msg_encode(const xo_object_msg_t *m, size_t *len);
+
+/**
+ * @brief Write an object change whose snapshot is already JSON text (the agent's ingest:
+ *        see xo_xmlrpc_decoder_set_stream_raw()): the bytes xo_object_msg_encode() gives for
+ *        the same fields and the tree json-c parses that text into. m->snapshot is ignored.
+ * @param snapshot borrowed JSON text of an object, @p len bytes, as json-c writes it.
+ * @param out emptied, then holds the record; reused across calls by the caller.
+ * @returns XO_OK, XO_ERR_NOMEM.
+ */
+xo_err_t xo_object_msg_write(const xo_object_msg_t *m, const char *snapshot, size_t len,
+                             xo_jtext_t *out);
 
 /** @brief Encode a sync marker: the end of a full dump of generation @p gen. */
 char *xo_sync_msg_encode(const char *pool, const char *agent, int64_t gen, int64_t objects,

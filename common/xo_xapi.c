@@ -476,34 +476,44 @@ static xo_err_t perform(xo_xapi_conn_t *conn, const char *body, size_t len, long
     return XO_OK;
 }
 
-xo_err_t xo_xapi_call_stream(xo_xapi_conn_t *conn, const char *method, json_object *params,
-                             long timeout_ms, const char *const *member_path, xo_xmlrpc_elem_cb cb,
-                             void *opaque, json_object **value, xo_xapi_error_t *xerr, char *errstr,
-                             size_t errstr_size)
+/* The decoder of one call: whole, streaming its elements, or streaming them raw. */
+static xo_err_t make_decoder(xo_xapi_conn_t *conn, const char *const *member_path,
+                             xo_xmlrpc_elem_cb cb, const xo_xapi_raw_stream_t *raw, void *opaque,
+                             char *errstr, size_t errstr_size)
+{
+    xo_err_t err = XO_OK;
+
+    conn->dec = xo_xmlrpc_decoder_new(NULL);
+    if (!conn->dec)
+        return xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "out of memory");
+    if (raw)
+        err = xo_xmlrpc_decoder_set_stream_raw(conn->dec, raw->path, raw->raw_member, raw->capture,
+                                               raw->cb, raw->opaque);
+    else if (member_path)
+        err = xo_xmlrpc_decoder_set_stream(conn->dec, member_path, cb, opaque);
+    if (err != XO_OK)
+        xo_seterr(errstr, errstr_size, err, "invalid member path");
+    return err;
+}
+
+static xo_err_t call_decoding(xo_xapi_conn_t *conn, const char *method, json_object *params,
+                              long timeout_ms, const char *const *member_path, xo_xmlrpc_elem_cb cb,
+                              const xo_xapi_raw_stream_t *raw, void *opaque, json_object **value,
+                              xo_xapi_error_t *xerr, char *errstr, size_t errstr_size)
 {
     char *body = NULL;
     size_t len = 0;
     xo_err_t err;
 
-    if (!conn || !method || !value || (member_path && !cb))
+    if (!conn || !method || !value || (member_path && !cb) || (raw && !raw->cb))
         return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "xapi_call: bad arguments");
     *value = NULL;
     xo_xapi_error_clear(xerr);
     err = xo_xmlrpc_encode_call(method, params, &body, &len, errstr, errstr_size);
+    if (err == XO_OK)
+        err = make_decoder(conn, member_path, cb, raw, opaque, errstr, errstr_size);
     if (err != XO_OK)
         goto done;
-    conn->dec = xo_xmlrpc_decoder_new(NULL);
-    if (!conn->dec) {
-        err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (member_path) {
-        err = xo_xmlrpc_decoder_set_stream(conn->dec, member_path, cb, opaque);
-        if (err != XO_OK) {
-            xo_seterr(errstr, errstr_size, err, "invalid member path");
-            goto done;
-        }
-    }
     xo_dbg(XO_DBG_XAPI, "xapi", "call method=%s url=%s bytes=%zu", method, conn->url, len);
     err = perform(conn, body, len, timeout_ms, errstr, errstr_size);
     if (err == XO_OK)
@@ -514,6 +524,26 @@ done:
     conn->dec = NULL;
     free(body);
     return err;
+}
+
+xo_err_t xo_xapi_call_stream(xo_xapi_conn_t *conn, const char *method, json_object *params,
+                             long timeout_ms, const char *const *member_path, xo_xmlrpc_elem_cb cb,
+                             void *opaque, json_object **value, xo_xapi_error_t *xerr, char *errstr,
+                             size_t errstr_size)
+{
+    return call_decoding(conn, method, params, timeout_ms, member_path, cb, NULL, opaque, value,
+                         xerr, errstr, errstr_size);
+}
+
+xo_err_t xo_xapi_call_stream_raw(xo_xapi_conn_t *conn, const char *method, json_object *params,
+                                 long timeout_ms, const xo_xapi_raw_stream_t *stream,
+                                 json_object **value, xo_xapi_error_t *xerr, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!stream)
+        return xo_seterr(errstr, errstr_size, XO_ERR_INVALID, "xapi_call: bad arguments");
+    return call_decoding(conn, method, params, timeout_ms, NULL, NULL, stream, NULL, value, xerr,
+                         errstr, errstr_size);
 }
 
 xo_err_t xo_xapi_call(xo_xapi_conn_t *conn, const char *method, json_object *params,

@@ -110,6 +110,25 @@ xo_err_t xo_xapi_call_stream(xo_xapi_conn_t *conn, const char *method, json_obje
                              void *opaque, json_object **value, xo_xapi_error_t *xerr, char *errstr,
                              size_t errstr_size);
 
+/** The stream of xo_xapi_call_stream_raw(): xo_xmlrpc_decoder_set_stream_raw()'s
+ *  arguments. All borrowed for the call. */
+typedef struct {
+    const char *const *path; /**< e.g. {"Value", "events", NULL} */
+    const char *raw_member;  /**< e.g. "snapshot" */
+    const char *capture;     /**< e.g. "uuid", or NULL */
+    xo_xmlrpc_raw_elem_cb cb;
+    void *opaque;
+} xo_xapi_raw_stream_t;
+
+/**
+ * @brief As xo_xapi_call_stream(), with one member of each element handed over as JSON text
+ *        instead of a tree (see xo_xmlrpc_decoder_set_stream_raw()). Same errors.
+ */
+xo_err_t xo_xapi_call_stream_raw(xo_xapi_conn_t *conn, const char *method, json_object *params,
+                                 long timeout_ms, const xo_xapi_raw_stream_t *stream,
+                                 json_object **value, xo_xapi_error_t *xerr, char *errstr,
+                                 size_t errstr_size);
+
 /**
  * @brief SHA-256 fingerprint of the first certificate in a PEM file (as pinned).
  * @param hex receives 64 lowercase hex digits and a NUL.

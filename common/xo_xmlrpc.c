@@ -1,6 +1,8 @@
 /*
  * xo_xmlrpc.c - XML-RPC encoder and incremental SAX2 decoder to/from json-c values.
- * The decoder keeps one text item and the value under construction, never the document.
+ * The decoder keeps one text item and the value under construction, never the document;
+ * in raw mode one member of each streamed element is written as JSON text instead (json-c's
+ * bytes, via xo_json_text), the tree path validating and failing exactly the same way.
  * Must not: build a DOM, load DTDs or entities, touch the network or files, print or log
  * (errors go to the caller's errstr), or know anything about HTTP.
  */
@@ -19,49 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xo_json_text.h"
 #include "xo_xml_guard.h"
 
 /* Largest slice handed to libxml2 at once: keeps its input buffer small. */
 #define FEED_SLICE ((size_t)64 << 10)
 
 /* ---------------------------------------------------------------------------------------- */
-/* Growable buffer                                                                          */
+/* Growable buffer (xo_json_text's, also the raw mode's JSON output)                        */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
-static xo_err_t buf_reserve(buf_t *b, size_t extra)
-{
-    size_t want, cap;
-    char *np;
-
-    if (extra > SIZE_MAX - b->len - 1)
-        return XO_ERR_NOMEM;
-    want = b->len + extra + 1;
-    if (want <= b->cap)
-        return XO_OK;
-    cap = b->cap ? b->cap : 256;
-    while (cap < want)
-        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    np = realloc(b->p, cap);
-    if (!np)
-        return XO_ERR_NOMEM;
-    b->p = np;
-    b->cap = cap;
-    return XO_OK;
-}
+typedef xo_jtext_t buf_t;
 
 static xo_err_t buf_add(buf_t *b, const char *s, size_t n)
 {
-    if (buf_reserve(b, n) != XO_OK)
-        return XO_ERR_NOMEM;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return XO_OK;
+    return xo_jtext_add(b, s, n);
 }
 
 static xo_err_t buf_str(buf_t *b, const char *s)
@@ -409,16 +382,48 @@ static const struct {
     {"nil", EL_NIL},
 };
 
-#define TAG_CACHE 32 /* a power of 2, above the number of XML-RPC element names */
+#define TAG_CACHE 64 /* a power of 2, well above the number of XML-RPC element names */
+
+/* Where a frame sits for raw mode: the streamed element's value and struct, the member
+ * named raw_member in it, that member's value, and the struct written as text. */
+enum { ROLE_NONE, ROLE_ELEM, ROLE_ELEM_STRUCT, ROLE_RAW_MEMBER, ROLE_RAW_SLOT, ROLE_RAW_ROOT };
 
 typedef struct {
     el_t el;
-    unsigned nchild;  /* child elements seen so far */
-    json_object *obj; /* value: its result; struct/array: the container; member/param: value */
-    char *name;       /* member: its name */
-    int match;        /* streaming: path components matched; -1 = off the path */
-    bool stream;      /* array: elements go to the callback */
+    unsigned nchild;    /* child elements seen so far */
+    json_object *obj;   /* value: its result; struct/array: the container; member/param: value */
+    char *name;         /* member: its name */
+    int match;          /* streaming: path components matched; -1 = off the path */
+    bool stream;        /* array: elements go to the callback */
+    bool capture;       /* raw member: named as the capture */
+    unsigned char role; /* ROLE_* */
+    uint64_t serial;    /* raw struct: its number, which its names are kept under */
 } frame_t;
+
+/* A member name of a struct written as text, kept to find a name given twice. */
+typedef struct {
+    uint64_t serial; /* the struct's; older than first_serial means free */
+    uint32_t hash, len;
+    size_t off; /* in names */
+} name_slot_t;
+
+/* Raw mode's state: the text written, the capture, the names seen. */
+typedef struct {
+    const char *member, *capture_name; /* set_stream_raw()'s, borrowed */
+    xo_xmlrpc_raw_elem_cb cb;
+    bool on;          /* writing a raw struct */
+    bool taken;       /* a raw struct just ended: its member gives no tree value */
+    bool ready;       /* the current element has its raw member in `out` */
+    bool dup;         /* a name came twice: rewrite through json-c at the end */
+    bool captured;    /* `cap` holds the capture */
+    size_t base;      /* stack index of the raw root struct */
+    xo_jtext_t out;   /* the JSON text */
+    xo_jtext_t cap;   /* the capture's bytes */
+    xo_jtext_t names; /* member names of the raw struct and its descendants */
+    name_slot_t *slots;
+    size_t nslots, used;           /* table size (a power of 2), live slots */
+    uint64_t serial, first_serial; /* last struct number; the raw root's */
+} raw_t;
 
 struct xo_xmlrpc_decoder {
     xo_xml_guard_t g; /* first: the guard's SAX callbacks find it at the user data */
@@ -438,6 +443,7 @@ struct xo_xmlrpc_decoder {
     size_t path_len;
     xo_xmlrpc_elem_cb cb;
     void *opaque;
+    raw_t raw; /* raw mode (set_stream_raw) */
     /* element names seen, by address: libxml2 hands every name out of its parser's
      * dictionary, so one name is one pointer and the table scan runs once per name */
     const xmlChar *tag_seen[TAG_CACHE];
@@ -540,7 +546,7 @@ static const char *trim(const char *s, size_t *n)
     return s;
 }
 
-static json_object *scalar_int(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
+static bool parse_int(xo_xmlrpc_decoder_t *dec, char *s, size_t n, int64_t *out)
 {
     const char *t = trim(s, &n);
     char *end = NULL;
@@ -553,17 +559,18 @@ static json_object *scalar_int(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
     v = strtoll(t, &end, 10);
     if (errno == ERANGE) {
         fail(dec, XO_ERR_PARSE, "integer out of range: %.40s", t);
-        return NULL;
+        return false;
     }
     if (end != t + n)
         goto bad;
-    return json_object_new_int64(v);
+    *out = v;
+    return true;
 bad:
     fail(dec, XO_ERR_PARSE, "not an integer: \"%.40s\"", t);
-    return NULL;
+    return false;
 }
 
-static json_object *scalar_double(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
+static bool parse_double(xo_xmlrpc_decoder_t *dec, char *s, size_t n, double *out)
 {
     const char *t = trim(s, &n);
     char *end = NULL;
@@ -575,50 +582,64 @@ static json_object *scalar_double(xo_xmlrpc_decoder_t *dec, char *s, size_t n)
     d = strtod_l(t, &end, get_c_locale());
     if (end != t + n || !isfinite(d) || strpbrk(t, "xXnNiI"))
         goto bad;
-    return json_object_new_double(d);
+    *out = d;
+    return true;
 bad:
     fail(dec, XO_ERR_PARSE, "not a double: \"%.40s\"", t);
-    return NULL;
+    return false;
 }
 
-static json_object *scalar_bool(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
+static bool parse_bool(xo_xmlrpc_decoder_t *dec, const char *s, size_t n, bool *out)
 {
     const char *t = trim(s, &n);
 
-    if (n == 1 && (t[0] == '0' || t[0] == '1'))
-        return json_object_new_boolean(t[0] == '1');
+    if (n == 1 && (t[0] == '0' || t[0] == '1')) {
+        *out = t[0] == '1';
+        return true;
+    }
     fail(dec, XO_ERR_PARSE, "boolean must be 0 or 1, not \"%.*s\"", (int)(n > 40 ? 40 : n), t);
-    return NULL;
+    return false;
+}
+
+/* The bytes of a string-valued leaf (string, dateTime.iso8601, base64 decoded in place). */
+static bool string_bytes(xo_xmlrpc_decoder_t *dec, el_t el, const char **out, size_t *len)
+{
+    char *s = dec->text.p ? dec->text.p : "";
+
+    *out = s;
+    *len = dec->text.len;
+    if (el == EL_BASE64 && !b64_decode(s, dec->text.len, len)) {
+        fail(dec, XO_ERR_PARSE, "invalid base64");
+        return false;
+    }
+    return true;
 }
 
 static json_object *make_scalar(xo_xmlrpc_decoder_t *dec, el_t el)
 {
     char *s = dec->text.p ? dec->text.p : "";
-    size_t n = dec->text.len, blen = 0;
+    size_t n = dec->text.len;
+    const char *str;
+    int64_t i;
+    double d;
+    bool b;
     json_object *v;
 
     switch (el) {
     case EL_INT:
-        return scalar_int(dec, s, n);
+        return parse_int(dec, s, n, &i) ? json_object_new_int64(i) : NULL;
     case EL_DOUBLE:
-        return scalar_double(dec, s, n);
+        return parse_double(dec, s, n, &d) ? json_object_new_double(d) : NULL;
     case EL_BOOLEAN:
-        return scalar_bool(dec, s, n);
+        return parse_bool(dec, s, n, &b) ? json_object_new_boolean(b) : NULL;
     case EL_NIL:
         return NULL;
-    case EL_BASE64:
-        if (!b64_decode(s, n, &blen)) {
-            fail(dec, XO_ERR_PARSE, "invalid base64");
-            return NULL;
-        }
-        v = json_object_new_string_len(s, (int)blen);
-        if (!v)
-            fail(dec, XO_ERR_NOMEM, "out of memory");
-        return v;
-    default: /* string, dateTime.iso8601 */
+    default: /* string, dateTime.iso8601, base64 */
         break;
     }
-    v = json_object_new_string_len(s, (int)n);
+    if (!string_bytes(dec, el, &str, &n))
+        return NULL;
+    v = json_object_new_string_len(str, (int)n);
     if (!v)
         fail(dec, XO_ERR_NOMEM, "out of memory");
     return v;
@@ -680,6 +701,295 @@ static void set_match(xo_xmlrpc_decoder_t *dec, frame_t *f, const frame_t *p)
         f->stream = true;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Raw mode: one member of each streamed element written as JSON text, not built            */
+
+static void raw_put(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
+{
+    if (xo_jtext_add(&dec->raw.out, s, n) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+}
+
+static uint32_t name_hash(const char *s, size_t n, uint64_t serial)
+{
+    uint64_t h = serial * 0x9E3779B97F4A7C15u ^ n, w;
+
+    /* eight bytes at a time: names are short, and hashing them byte by byte showed up */
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x100000001B3u;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x100000001B3u;
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The free or matching slot of (serial, hash, name) in the open-addressing table. */
+static name_slot_t *name_slot(raw_t *r, uint64_t serial, uint32_t h, const char *s, size_t n)
+{
+    size_t mask = r->nslots - 1, i = h & mask;
+    name_slot_t *e;
+
+    for (;; i = (i + 1) & mask) {
+        e = &r->slots[i];
+        if (e->serial < r->first_serial)
+            return e;
+        if (e->serial == serial && e->hash == h && e->len == n &&
+            memcmp(r->names.p + e->off, s, n) == 0)
+            return e;
+    }
+}
+
+static bool names_grow(raw_t *r)
+{
+    size_t old_n = r->nslots, n = old_n ? old_n * 2 : 256;
+    name_slot_t *old = r->slots, *e;
+
+    r->slots = calloc(n, sizeof *r->slots);
+    if (!r->slots) {
+        r->slots = old;
+        return false;
+    }
+    r->nslots = n;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i].serial >= r->first_serial) {
+            e = name_slot(r, old[i].serial, old[i].hash, r->names.p + old[i].off, old[i].len);
+            *e = old[i];
+        }
+    free(old);
+    return true;
+}
+
+/* Note the name of a member of struct number @p serial; a name seen twice sets r->dup. */
+static void names_note(xo_xmlrpc_decoder_t *dec, uint64_t serial, const char *s, size_t n)
+{
+    raw_t *r = &dec->raw;
+    uint32_t h = name_hash(s, n, serial);
+    name_slot_t *e;
+
+    if (r->dup)
+        return; /* json-c rewrites the whole struct anyway */
+    if ((r->used + 1) * 2 > r->nslots && !names_grow(r)) {
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    }
+    e = name_slot(r, serial, h, s, n);
+    if (e->serial == serial) {
+        r->dup = true;
+        return;
+    }
+    e->serial = serial;
+    e->hash = h;
+    e->len = (uint32_t)n;
+    e->off = r->names.len;
+    r->used++;
+    if (xo_jtext_add(&r->names, s, n) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+}
+
+static void raw_begin(xo_xmlrpc_decoder_t *dec)
+{
+    raw_t *r = &dec->raw;
+
+    r->on = true;
+    r->dup = false;
+    r->captured = false;
+    r->base = dec->depth - 1;
+    r->out.len = 0;
+    r->names.len = 0;
+    r->used = 0;
+    r->first_serial = r->serial + 1;
+}
+
+/* A struct that named a member twice: json-c keeps the first position and the last value;
+ * parsing the text back with json-c's tokener does the same, and writes it as the tree
+ * would. Numbers keep their text through the tokener, so nothing else changes. */
+static void raw_rewrite_through_json_c(xo_xmlrpc_decoder_t *dec)
+{
+    json_tokener *tok = json_tokener_new_ex((int)dec->lim.max_depth + 2);
+    json_object *o = tok ? json_tokener_parse_ex(tok, dec->raw.out.p, (int)dec->raw.out.len) : NULL;
+    const char *s;
+    size_t n = 0;
+
+    if (!o) {
+        fail(dec, tok ? XO_ERR_PARSE : XO_ERR_NOMEM, "raw struct does not parse back");
+        goto out;
+    }
+    s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    dec->raw.out.len = 0;
+    if (!s)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+    else
+        raw_put(dec, s, n);
+out:
+    json_object_put(o);
+    json_tokener_free(tok);
+}
+
+static void raw_end(xo_xmlrpc_decoder_t *dec)
+{
+    if (dec->raw.dup && dec->raw.out.len > INT_MAX - 1)
+        fail(dec, XO_ERR_LIMIT, "raw struct with a repeated name larger than 2 GiB");
+    else if (dec->raw.dup)
+        raw_rewrite_through_json_c(dec);
+    dec->raw.on = false;
+    dec->raw.taken = true;
+}
+
+/* A string-valued leaf of the capture member: keep its bytes (the last one wins). */
+static void raw_capture(xo_xmlrpc_decoder_t *dec, const frame_t *member, const char *s, size_t n)
+{
+    if (!member || !member->capture)
+        return;
+    dec->raw.cap.len = 0;
+    if (xo_jtext_add(&dec->raw.cap, s, n) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+    dec->raw.captured = true;
+}
+
+/* A leaf of type @p el, from the text collected, as json-c would write its tree value. */
+static void raw_scalar(xo_xmlrpc_decoder_t *dec, el_t el, const frame_t *member)
+{
+    char *s = dec->text.p ? dec->text.p : "";
+    size_t n = dec->text.len;
+    const char *str;
+    int64_t i;
+    double d;
+    bool b;
+
+    switch (el) {
+    case EL_INT:
+        if (parse_int(dec, s, n, &i) && xo_jtext_int(&dec->raw.out, i) != XO_OK)
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    case EL_DOUBLE:
+        if (parse_double(dec, s, n, &d) && xo_jtext_double(&dec->raw.out, d) != XO_OK)
+            fail(dec, XO_ERR_NOMEM, "out of memory");
+        return;
+    case EL_BOOLEAN:
+        if (parse_bool(dec, s, n, &b))
+            raw_put(dec, b ? "true" : "false", b ? 4 : 5);
+        return;
+    case EL_NIL:
+        raw_put(dec, "null", 4);
+        return;
+    default: /* string, dateTime.iso8601, base64 */
+        break;
+    }
+    if (!string_bytes(dec, el, &str, &n))
+        return;
+    if (xo_jtext_str(&dec->raw.out, str, n) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+    raw_capture(dec, member, str, n);
+}
+
+/* A member's name: checked as the tree's, noted for repeats, written with its colon. */
+static void raw_name(xo_xmlrpc_decoder_t *dec)
+{
+    frame_t *m = top(dec), *s = &dec->stack[dec->depth - 2];
+    const char *name = dec->text.p ? dec->text.p : "";
+    size_t n = dec->text.len;
+
+    if (n && memchr(name, '\0', n)) {
+        fail(dec, XO_ERR_PARSE, "member name holds a NUL");
+        return;
+    }
+    names_note(dec, s->serial, name, n);
+    if (xo_jtext_str(&dec->raw.out, name, n) != XO_OK)
+        fail(dec, XO_ERR_NOMEM, "out of memory");
+    raw_put(dec, ":", 1);
+    if (dec->depth - 2 == dec->raw.base && dec->raw.capture_name &&
+        strlen(dec->raw.capture_name) == n && memcmp(dec->raw.capture_name, name, n) == 0) {
+        m->capture = true;
+        dec->raw.captured = false; /* a later non-string value leaves no capture */
+    }
+}
+
+/* The member frame a leaf's value belongs to, or NULL (an array's element). */
+static const frame_t *leaf_member(const xo_xmlrpc_decoder_t *dec, size_t value_index)
+{
+    return value_index >= 1 && dec->stack[value_index - 1].el == EL_MEMBER
+               ? &dec->stack[value_index - 1]
+               : NULL;
+}
+
+/* end_frame() in raw mode: every frame inside the raw root, and the root itself. */
+static void raw_end_frame(xo_xmlrpc_decoder_t *dec, frame_t *f)
+{
+    switch (f->el) {
+    case EL_VALUE: /* a bare <value>text</value> is a string */
+        if (f->nchild == 0)
+            raw_scalar(dec, EL_STRING, leaf_member(dec, dec->depth));
+        break;
+    case EL_STRUCT:
+    case EL_ARRAY:
+        dec->containers--;
+        if (f->el == EL_ARRAY && f->nchild != 1)
+            fail(dec, XO_ERR_PARSE, "<array> without <data>");
+        raw_put(dec, f->el == EL_STRUCT ? "}" : "]", 1);
+        if (dec->depth == dec->raw.base)
+            raw_end(dec);
+        break;
+    case EL_MEMBER:
+        if (f->nchild != 2)
+            fail(dec, XO_ERR_PARSE, "<member> without <name> and <value>");
+        break;
+    case EL_NAME:
+        raw_name(dec);
+        break;
+    case EL_DATA:
+        break;
+    default: /* scalars: their <value> is on top */
+        raw_scalar(dec, f->el, leaf_member(dec, dec->depth - 1));
+        break;
+    }
+}
+
+/* on_start() in raw mode: the separator before a member or an element, the brackets. */
+static void raw_start(xo_xmlrpc_decoder_t *dec, const frame_t *p, frame_t *f)
+{
+    if ((p->el == EL_STRUCT || p->el == EL_DATA) && p->nchild > 1)
+        raw_put(dec, ",", 1);
+    if (f->el == EL_STRUCT) {
+        f->serial = ++dec->raw.serial;
+        raw_put(dec, "{", 1);
+    } else if (f->el == EL_ARRAY) {
+        raw_put(dec, "[", 1);
+    }
+}
+
+/* Raw mode's roles of a new frame f under p (see ROLE_*). */
+static void set_role(xo_xmlrpc_decoder_t *dec, frame_t *f, const frame_t *p)
+{
+    f->role = ROLE_NONE;
+    if (!dec->raw.member || dec->raw.on || !p)
+        return;
+    if (f->el == EL_VALUE && p->el == EL_DATA && dec->depth >= 3 &&
+        dec->stack[dec->depth - 3].stream) {
+        f->role = ROLE_ELEM;
+        dec->raw.ready = false;
+    } else if (f->el == EL_STRUCT && p->role == ROLE_ELEM) {
+        f->role = ROLE_ELEM_STRUCT;
+    } else if (f->el == EL_VALUE && p->role == ROLE_RAW_MEMBER) {
+        f->role = ROLE_RAW_SLOT;
+    } else if (f->el == EL_STRUCT && p->role == ROLE_RAW_SLOT) {
+        f->role = ROLE_RAW_ROOT;
+    }
+}
+
+/* A member of the element's struct named raw_member becomes the raw member. */
+static void mark_raw_member(xo_xmlrpc_decoder_t *dec, frame_t *m, const frame_t *s)
+{
+    const char *want = dec->raw.member;
+
+    if (want && s && s->role == ROLE_ELEM_STRUCT && strlen(want) == dec->text.len &&
+        memcmp(want, dec->text.p, dec->text.len) == 0)
+        m->role = ROLE_RAW_MEMBER;
+}
+
 static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
 {
     frame_t *p = top(dec), *f;
@@ -704,6 +1014,7 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
     memset(f, 0, sizeof *f);
     f->el = el;
     set_match(dec, f, p);
+    set_role(dec, f, p);
     return XO_OK;
 }
 
@@ -715,15 +1026,24 @@ static el_t lookup_tag(const xmlChar *name)
     return EL_ROOT;
 }
 
+/* Names are looked up by address in a small open-addressing table that never evicts: the
+ * dictionary packs short names into the same few bytes, so a direct-mapped cache keyed on
+ * address bits thrashed between "name" and "value". Every name but the last is a known one
+ * (an unknown name fails the decode), so the table never fills up. */
 static el_t lookup_tag_cached(xo_xmlrpc_decoder_t *dec, const xmlChar *name)
 {
-    size_t slot = ((uintptr_t)name >> 3) & (TAG_CACHE - 1);
+    size_t slot = (size_t)(((uintptr_t)name * 0x9E3779B97F4A7C15u) >> 58) & (TAG_CACHE - 1);
 
-    if (dec->tag_seen[slot] != name) {
-        dec->tag_seen[slot] = name;
-        dec->tag_el[slot] = lookup_tag(name);
+    for (size_t n = 0; n < TAG_CACHE; n++, slot = (slot + 1) & (TAG_CACHE - 1)) {
+        if (dec->tag_seen[slot] == name)
+            return dec->tag_el[slot];
+        if (!dec->tag_seen[slot]) {
+            dec->tag_seen[slot] = name;
+            dec->tag_el[slot] = lookup_tag(name);
+            return dec->tag_el[slot];
+        }
     }
-    return dec->tag_el[slot];
+    return lookup_tag(name);
 }
 
 static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
@@ -732,6 +1052,8 @@ static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
         fail(dec, XO_ERR_LIMIT, "values nest deeper than %zu", dec->lim.max_depth);
         return;
     }
+    if (dec->raw.on)
+        return; /* written as text, not built */
     f->obj = f->el == EL_STRUCT ? json_object_new_object() : json_object_new_array();
     if (!f->obj)
         fail(dec, XO_ERR_NOMEM, "out of memory");
@@ -768,8 +1090,12 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
     dec->text.len = 0;
     if (push(dec, el) != XO_OK)
         return;
+    if (top(dec)->role == ROLE_RAW_ROOT)
+        raw_begin(dec);
     if (el == EL_STRUCT || el == EL_ARRAY)
         open_container(dec, top(dec));
+    if (dec->raw.on)
+        raw_start(dec, &dec->stack[dec->depth - 2], top(dec));
 }
 
 static void on_text(void *ctx, const xmlChar *ch, int len)
@@ -795,6 +1121,21 @@ static void on_text(void *ctx, const xmlChar *ch, int len)
         fail(dec, XO_ERR_NOMEM, "out of memory");
 }
 
+/* A streamed element to the raw-mode callback, with its raw member when it had one. */
+static xo_err_t raw_deliver(xo_xmlrpc_decoder_t *dec, json_object *v)
+{
+    raw_t *r = &dec->raw;
+    xo_xmlrpc_raw_t text = {r->out.p, r->out.len, r->captured ? r->cap.p : NULL};
+    bool ready = r->ready;
+    xo_err_t err;
+
+    r->ready = false;
+    err = r->cb(v, ready ? &text : NULL, dec->opaque);
+    if (r->out.cap > ((size_t)1 << 20)) /* do not hold on to a huge record's buffer */
+        xo_jtext_fini(&r->out);
+    return err;
+}
+
 /* A complete value goes to its parent: member, param, fault, or array data. */
 static void deliver(xo_xmlrpc_decoder_t *dec, json_object *v)
 {
@@ -814,7 +1155,7 @@ static void deliver(xo_xmlrpc_decoder_t *dec, json_object *v)
         }
         return;
     }
-    err = dec->cb(v, dec->opaque);
+    err = dec->raw.cb ? raw_deliver(dec, v) : dec->cb(v, dec->opaque);
     if (err != XO_OK)
         fail(dec, err, "element callback failed: %s", xo_strerror(err));
 }
@@ -827,6 +1168,15 @@ static void end_member(xo_xmlrpc_decoder_t *dec, frame_t *f)
         fail(dec, XO_ERR_PARSE, "<member> without <name> and <value>");
         return;
     }
+    if (f->role == ROLE_RAW_MEMBER && dec->raw.taken) {
+        /* the struct went to raw.out; an earlier value of the same name is overridden */
+        dec->raw.taken = false;
+        dec->raw.ready = true;
+        json_object_object_del(s->obj, f->name);
+        return;
+    }
+    if (f->role == ROLE_RAW_MEMBER)
+        dec->raw.ready = false; /* a later value of the member that is not a struct wins */
     if (json_object_object_add(s->obj, f->name, f->obj) != 0) {
         fail(dec, XO_ERR_NOMEM, "out of memory");
         return;
@@ -861,6 +1211,7 @@ static void end_name(xo_xmlrpc_decoder_t *dec)
         if (strlen(p) == dec->text.len && memcmp(p, m->name, dec->text.len) == 0)
             m->match = s->match + 1;
     }
+    mark_raw_member(dec, m, s);
 }
 
 static void end_param(xo_xmlrpc_decoder_t *dec, frame_t *f)
@@ -894,6 +1245,10 @@ static void free_frame(frame_t *f)
 
 static void end_frame(xo_xmlrpc_decoder_t *dec, frame_t *f)
 {
+    if (dec->raw.on) {
+        raw_end_frame(dec, f);
+        return;
+    }
     switch (f->el) {
     case EL_VALUE:
         if (f->nchild == 0)
@@ -1010,23 +1365,44 @@ void xo_xmlrpc_decoder_free(xo_xmlrpc_decoder_t *dec)
     free(dec->method);
     json_object_put(dec->result);
     json_object_put(dec->fault);
+    xo_jtext_fini(&dec->raw.out);
+    xo_jtext_fini(&dec->raw.cap);
+    xo_jtext_fini(&dec->raw.names);
+    free(dec->raw.slots);
     xo_xml_guard_fini(&dec->g);
     free(dec);
+}
+
+/* The member path of either streaming mode. */
+static void set_path(xo_xmlrpc_decoder_t *dec, const char *const *member_path, void *opaque)
+{
+    dec->path = member_path;
+    dec->path_len = 0;
+    while (member_path[dec->path_len])
+        dec->path_len++;
+    dec->opaque = opaque;
 }
 
 xo_err_t xo_xmlrpc_decoder_set_stream(xo_xmlrpc_decoder_t *dec, const char *const *member_path,
                                       xo_xmlrpc_elem_cb cb, void *opaque)
 {
-    size_t n = 0;
-
     if (!dec || !member_path || !member_path[0] || !cb || dec->started)
         return XO_ERR_INVALID;
-    while (member_path[n])
-        n++;
-    dec->path = member_path;
-    dec->path_len = n;
+    set_path(dec, member_path, opaque);
     dec->cb = cb;
-    dec->opaque = opaque;
+    return XO_OK;
+}
+
+xo_err_t xo_xmlrpc_decoder_set_stream_raw(xo_xmlrpc_decoder_t *dec, const char *const *member_path,
+                                          const char *raw_member, const char *capture,
+                                          xo_xmlrpc_raw_elem_cb cb, void *opaque)
+{
+    if (!dec || !member_path || !member_path[0] || !cb || !raw_member || dec->started)
+        return XO_ERR_INVALID;
+    set_path(dec, member_path, opaque);
+    dec->raw.cb = cb;
+    dec->raw.member = raw_member;
+    dec->raw.capture_name = capture;
     return XO_OK;
 }
 

@@ -5,8 +5,10 @@
  * libxml2 SAX2 push parser (never a DOM) fed with chunks of any size, e.g. straight from a
  * curl write callback, and can hand the elements of one array to a callback as soon as each
  * is complete (streaming mode), so that a huge event.from answer never exists whole in
- * memory. DTDs and entity declarations are refused outright; nothing is ever loaded from
- * the network or the file system. See docs/internals/xmlrpc.md for the type mapping.
+ * memory; raw streaming mode also writes one member of each element as JSON text rather
+ * than a tree (the agent's ingest). DTDs and entity declarations are refused outright;
+ * nothing is ever loaded from the network or the file system. See docs/internals/xmlrpc.md
+ * for the type mapping.
  */
 #ifndef XO_XMLRPC_H
 #define XO_XMLRPC_H
@@ -88,6 +90,44 @@ void xo_xmlrpc_decoder_free(xo_xmlrpc_decoder_t *dec);
  */
 xo_err_t xo_xmlrpc_decoder_set_stream(xo_xmlrpc_decoder_t *dec, const char *const *member_path,
                                       xo_xmlrpc_elem_cb cb, void *opaque);
+
+/** The raw member of one streamed element, as raw mode hands it over. Borrowed: valid
+ *  during the callback only. */
+typedef struct {
+    const char *json;    /**< the member's struct as JSON text, exactly as json-c would
+                              serialise the tree (JSON_C_TO_STRING_PLAIN |
+                              JSON_C_TO_STRING_NOSLASHESCAPE); NUL-terminated */
+    size_t len;          /**< bytes of json */
+    const char *capture; /**< the struct's top-level member named by the capture, when it
+                              is a string (the last one, as json-c keeps); else NULL */
+} xo_xmlrpc_raw_t;
+
+/**
+ * Raw-mode element callback.
+ * @param elem the element (taken, as for xo_xmlrpc_elem_cb); when @p raw is not NULL the
+ *        raw member is missing from it.
+ * @param raw the element's raw member, or NULL when it has none whose value is a struct
+ *        (it then stays in @p elem, whatever it holds).
+ */
+typedef xo_err_t (*xo_xmlrpc_raw_elem_cb)(json_object *elem, const xo_xmlrpc_raw_t *raw,
+                                          void *opaque);
+
+/**
+ * @brief Streaming mode in which one member of each element is written as JSON text rather
+ *        than built as a json-c tree: a hot path that only republishes it as JSON (the
+ *        agent's event snapshots) skips a malloc per value and a second serialisation.
+ *        Same validation and errors as the tree; a struct holding a name twice is written
+ *        through json-c (its first position, its last value) so the bytes never differ.
+ * @param member_path as for xo_xmlrpc_decoder_set_stream().
+ * @param raw_member name of the element's top-level member to write as text, e.g.
+ *        "snapshot"; borrowed, must outlive the decoder. Only a struct value is written so.
+ * @param capture name of the raw struct's top-level member to hand over as a string
+ *        (e.g. "uuid"), or NULL; borrowed.
+ * @returns XO_OK; XO_ERR_INVALID (empty path, NULL cb or raw_member, decoding started).
+ */
+xo_err_t xo_xmlrpc_decoder_set_stream_raw(xo_xmlrpc_decoder_t *dec, const char *const *member_path,
+                                          const char *raw_member, const char *capture,
+                                          xo_xmlrpc_raw_elem_cb cb, void *opaque);
 
 /**
  * @brief Feed the next chunk of the document.

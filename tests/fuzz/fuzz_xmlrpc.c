@@ -1,7 +1,9 @@
 /*
  * fuzz_xmlrpc.c - libFuzzer target for the XML-RPC decoder (common/xo_xmlrpc.c).
  * Decodes each input in one shot, in input-derived chunk sizes (same outcome required),
- * in streaming mode, and re-encodes what decoded (the encoding must decode again).
+ * in streaming mode, and re-encodes what decoded (the encoding must decode again); in raw
+ * streaming mode (the agent's ingest) each element's snapshot text must be json-c's bytes
+ * for the tree streaming mode's snapshot, and both modes must end with the same error.
  * Must not: keep state between inputs, or touch files or the network.
  */
 #include <stdbool.h>
@@ -12,6 +14,47 @@
 #include "xo_xmlrpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define MAX_ELEMS  1000
+
+/* Each element's snapshot as json-c writes it ("" for none), in order. */
+typedef struct {
+    char *texts[MAX_ELEMS];
+    size_t n;
+} snaps_t;
+
+static xo_err_t note_text(snaps_t *s, const char *text, size_t len)
+{
+    if (s->n == MAX_ELEMS)
+        return XO_ERR_LIMIT;
+    s->texts[s->n] = strndup(text, len);
+    s->n++;
+    return XO_OK;
+}
+
+static xo_err_t tree_snap(json_object *elem, void *opaque)
+{
+    json_object *snap = NULL;
+    const char *text = "";
+    size_t len = 0;
+    xo_err_t err;
+
+    if (json_object_object_get_ex(elem, "snapshot", &snap) &&
+        json_object_is_type(snap, json_type_object))
+        text = json_object_to_json_string_length(snap, JSON_FLAGS, &len);
+    err = note_text(opaque, text, len);
+    json_object_put(elem);
+    return err;
+}
+
+static xo_err_t raw_snap(json_object *elem, const xo_xmlrpc_raw_t *raw, void *opaque)
+{
+    xo_err_t err = note_text(opaque, raw ? raw->json : "", raw ? raw->len : 0);
+
+    json_object_put(elem);
+    return err;
+}
 
 static xo_err_t drop_elem(json_object *elem, void *opaque)
 {
@@ -62,6 +105,41 @@ static void check_reencode(json_object *v)
     free(doc);
 }
 
+/* Tree and raw streaming over the same input in the same chunks: same outcome, same bytes. */
+static void check_raw_equals_tree(const uint8_t *data, size_t size)
+{
+    static const char *const path[] = {"Value", "events", NULL};
+    xo_xmlrpc_limits_t lim = {.max_depth = 32, .max_string = 1 << 16, .max_total = 1 << 20};
+    snaps_t snaps[2] = {0};
+    xo_err_t err[2];
+    char errstr[2][256];
+
+    for (int raw = 0; raw < 2; raw++) {
+        xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(&lim);
+        json_object *out = NULL;
+        if (!dec)
+            return;
+        if (raw)
+            xo_xmlrpc_decoder_set_stream_raw(dec, path, "snapshot", "uuid", raw_snap, &snaps[1]);
+        else
+            xo_xmlrpc_decoder_set_stream(dec, path, tree_snap, &snaps[0]);
+        err[raw] = xo_xmlrpc_decoder_feed(dec, (const char *)data, size, errstr[raw], 256);
+        if (err[raw] == XO_OK)
+            err[raw] = xo_xmlrpc_decoder_finish(dec, &out, errstr[raw], 256);
+        json_object_put(out);
+        xo_xmlrpc_decoder_free(dec);
+    }
+    if (err[0] != err[1] || snaps[0].n != snaps[1].n)
+        abort();
+    for (size_t i = 0; i < snaps[0].n; i++) {
+        if (!snaps[0].texts[i] || !snaps[1].texts[i] ||
+            strcmp(snaps[0].texts[i], snaps[1].texts[i]) != 0)
+            abort();
+        free(snaps[0].texts[i]);
+        free(snaps[1].texts[i]);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_object *one = NULL, *chunked = NULL, *streamed = NULL;
@@ -79,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e1 == XO_OK)
         check_reencode(one);
     decode_chunked(data, size, true, &streamed);
+    check_raw_equals_tree(data, size);
     json_object_put(one);
     json_object_put(chunked);
     json_object_put(streamed);

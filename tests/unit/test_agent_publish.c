@@ -194,6 +194,60 @@ static void test_oversized_record_is_truncated(void **state)
     fixture_fini(&f);
 }
 
+/* Two records of one event, published at different instants: the same bytes but "ts". */
+static void assert_same_but_ts(const fixture_record_t *a, const fixture_record_t *b)
+{
+    const char *ta = strstr(a->value, ",\"ts\":"), *tb = strstr(b->value, ",\"ts\":");
+    const char *ga = strstr(a->value, ",\"gen\":"), *gb = strstr(b->value, ",\"gen\":");
+
+    assert_non_null(ta);
+    assert_non_null(tb);
+    assert_non_null(ga);
+    assert_non_null(gb);
+    assert_int_equal(ta - a->value, tb - b->value);
+    assert_memory_equal(a->value, b->value, (size_t)(ta - a->value));
+    assert_string_equal(ga, gb); /* gen, then the snapshot: the record's end */
+    assert_string_equal(a->key, b->key);
+}
+
+/* The ingest's path (snapshot as JSON text, uuid captured) publishes what the tree path
+ * does, for a plain record and for an oversized one whose long strings are cut. */
+static void test_raw_snapshot_publishes_the_tree_record(void **state)
+{
+    agent_fixture_t f;
+    size_t big = 70000;
+    char *text = malloc(big + 1);
+
+    (void)state;
+    assert_int_equal(fixture_init(&f, NULL, false, "[limits]\nmax_record_bytes = 10000\n"), 0);
+    memset(text, 'x', big);
+    text[big] = '\0';
+    for (int oversized = 0; oversized < 2; oversized++) {
+        json_object *snap = fixture_snapshot("u-raw", "caf\xc3\xa9 \"q\"/\\");
+        json_object_object_add(snap, "n", json_object_new_double(2.5));
+        json_object_object_add(snap, "o", json_object_new_object());
+        if (oversized)
+            json_object_object_add(snap, "description", json_object_new_string(text));
+        size_t n = f.n;
+        xo_xmlrpc_raw_t raw = {json_object_to_json_string_ext(
+                                   snap, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+                               0, "u-raw"};
+        raw.len = strlen(raw.json);
+        assert_int_equal(
+            agent_publish_event_raw(&f.a, fixture_event("mod", "VM", "OpaqueRef:r", 5, NULL), &raw),
+            XO_OK);
+        assert_int_equal(
+            agent_publish_event(&f.a, fixture_event("mod", "VM", "OpaqueRef:r", 5, snap)), XO_OK);
+        assert_int_equal(f.n, n + 2);
+        assert_same_but_ts(&f.recs[n], &f.recs[n + 1]);
+        assert_true(f.recs[n].len <= 10000);
+        assert_true((strstr(f.recs[n].value, "...[truncated 70000 bytes]") != NULL) == oversized);
+    }
+    assert_non_null(strstr(f.recs[0].value, "\"uuid\":\"u-raw\""));
+    free(text);
+    fixture_fini(&f);
+}
+
 static void test_sync_marker(void **state)
 {
     agent_fixture_t *f = *state;
@@ -257,6 +311,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mod_and_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_events_publish_nothing, setup, teardown),
         cmocka_unit_test(test_oversized_record_is_truncated),
+        cmocka_unit_test(test_raw_snapshot_publishes_the_tree_record),
         cmocka_unit_test_setup_teardown(test_sync_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure_then_resync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_failure_is_returned, setup, teardown),

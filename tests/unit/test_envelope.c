@@ -64,6 +64,35 @@ static void test_object_roundtrip(void **state)
     json_object_put(snap);
 }
 
+/* The agent's record written around a snapshot's text is xo_object_msg_encode()'s bytes. */
+static void test_object_write_equals_encode(void **state)
+{
+    (void)state;
+    static const char *const snaps[] = {"{}", "{\"uuid\":\"u\",\"n\":1.5,\"a\":[1,null,{}]}",
+                                        "{\"s\":\"\\u0001\\\"/\\\\\"}"};
+    const xo_object_msg_t msgs[] = {
+        {"pool-1", "vm", "OpaqueRef:1", "uuid-1", "add", 42, 3, 1700000000123, NULL},
+        {"p\"o/ol\\", "host", "Opaque\nRef\t2", NULL, "mod", -1, 0, 0, NULL},
+        {"caf\xc3\xa9", "sr", "r\x01", "\x1f", "add", INT64_MAX, INT64_MIN, 1, NULL},
+    };
+    xo_jtext_t out = {0};
+
+    for (size_t i = 0; i < sizeof msgs / sizeof msgs[0]; i++)
+        for (size_t j = 0; j < sizeof snaps / sizeof snaps[0]; j++) {
+            xo_object_msg_t m = msgs[i];
+            size_t len = 0;
+            m.snapshot = json_tokener_parse(snaps[j]);
+            assert_non_null(m.snapshot);
+            char *want = xo_object_msg_encode(&m, &len);
+            assert_int_equal(xo_object_msg_write(&m, snaps[j], strlen(snaps[j]), &out), XO_OK);
+            assert_int_equal(out.len, len);
+            assert_string_equal(out.p, want);
+            free(want);
+            json_object_put(m.snapshot);
+        }
+    xo_jtext_fini(&out);
+}
+
 static void test_other_messages(void **state)
 {
     char errstr[256], *b;
@@ -160,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_object_roundtrip),
+        cmocka_unit_test(test_object_write_equals_encode),
         cmocka_unit_test(test_other_messages),
         cmocka_unit_test(test_hostile_messages),
     };

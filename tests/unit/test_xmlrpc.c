@@ -7,6 +7,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -557,6 +558,249 @@ static void test_streaming(void **state)
     xo_xmlrpc_decoder_free(dec);
 }
 
+/* ---- Raw mode: snapshots written as JSON text, byte for byte the tree's ---- */
+
+#define M(name, v) "<member><name>" name "</name><value>" v "</value></member>"
+#define EV(snap)                                                                                   \
+    "<value><struct>" M("id", "7") M("class", "VM") M("operation", "add") M("ref", "OpaqueRef:x")  \
+        M("snapshot", snap) "</struct></value>"
+#define EVENTS_DOC(events)                                                                         \
+    RESP_HEAD "<value><struct>" M(                                                                 \
+        "Status", "Success") "<member><name>Value</name><value>"                                   \
+                             "<struct><member><name>events</name><value><array><data>" events      \
+                             "</data></array></value></member>" M(                                 \
+                                 "token",                                                          \
+                                 "t") "</struct></value></member></struct></value>" RESP_TAIL
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* Snapshots of every kind of value: escapes, unicode, nesting, empty values, big ints,
+ * doubles, dates, base64, repeated names, and the uuid captured or not. */
+static const char raw_doc[] = EVENTS_DOC(
+    EV("<struct>" M("uuid", "u-1")
+           M("name_label", "a&lt;b&gt;&amp;\"'/\\ tab&#9;nl&#10;cr&#13;del\x7f")
+               M("unicode", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80") M("empty", "")
+                   M("empty_string", "<string></string>") M("empty_tag", "<string/>")
+                       M("nil", "<nil/>") M("empty_struct", "<struct></struct>")
+                           M("empty_array", "<array><data></data></array>") "</struct>")
+        EV("<struct>" M("i0", "<int>0</int>") M("imin", "<i4>-2147483648</i4>") M(
+            "i8max", "<i8>9223372036854775807</i8>") M("i8min", "<i8>-9223372036854775808</i8>")
+               M("iplus", "<int> +42 </int>") M("d1", "<double>0.1</double>")
+                   M("d2", "<double>1e300</double>") M("d3", "<double>-0.0</double>") M(
+                       "d4", "<double>3</double>") M("d5", "<double>1e-7</double>")
+                       M("d6", "<double>123456789012345678901</double>") M("d7",
+                                                                           "<double>-2.5</double>")
+                           M("t", "<boolean>1</boolean>") M("f", "<boolean>0</boolean>")
+                               M("date", "<dateTime.iso8601>20261201T10:00:00Z</dateTime.iso8601>")
+                                   M("b64", "<base64>aGVsbG8=</base64>")
+                                       M("b64nul", "<base64>AGE=</base64>")
+                                           M("uuid", "<int>5</int>") "</struct>")
+            EV("<struct>" M(
+                "other_config",
+                "<struct>" M("a", "1")
+                    M("b", "<array><data><value>x</value><value><struct>" M(
+                               "deep",
+                               "<array><data><value><int>1</int></value><value><nil/></value>"
+                               "</data></array>") "</struct></value></data></array>") "</struct>")
+                   M("uuid", "first") M("uuid", "second") "</struct>")
+                EV("<struct>" M("dup", "1") M("x", "<struct>" M("k", "1")
+                                                       M("k", "<int>2</int>") "</struct>")
+                       M("dup", "<double>2.5</double>")
+                           M("arr", "<array><data><value><struct>" M("z", "1")
+                                        M("z", "2") "</struct></value></data></array>") "</struct>")
+                    EV("just a string")
+                        EV("<array><data><value>1</value></data></array>") "<value><struct>" M(
+                            "id", "8") M("class", "VM") M("operation", "del")
+                            M("ref",
+                              "R") "</struct></value>"
+                                   "<value><struct>" M("snapshot",
+                                                       "<struct>" M("uuid", "s1") "</struct>")
+                                       M("snapshot",
+                                         "str") "</struct></value>"
+                                                "<value><struct>" M("snapshot", "str") M(
+                                                    "snapshot",
+                                                    "<struct>" M("uuid", "s2") "</struct>")
+                                                    M("id",
+                                                      "9") "</struct></value>"
+                                                           "<value>not a struct</value>"
+                                                           "<value>\n  <struct>" M(
+                                                               "snapshot",
+                                                               "\n <struct>" M(
+                                                                   "uuid",
+                                                                   "ws") "</struct>\n") "</"
+                                                                                        "struct>\n<"
+                                                                                        "/value>");
+
+typedef struct {
+    json_object *elems, *raws, *caps; /* one entry per element; NULL where none */
+} raw_collect_t;
+
+static xo_err_t tree_elem_cb(json_object *elem, void *opaque)
+{
+    json_object_array_add(((raw_collect_t *)opaque)->elems, elem);
+    return XO_OK;
+}
+
+static xo_err_t raw_elem_cb(json_object *elem, const xo_xmlrpc_raw_t *raw, void *opaque)
+{
+    raw_collect_t *c = opaque;
+
+    if (raw)
+        assert_int_equal(strlen(raw->json), raw->len);
+    json_object_array_add(c->elems, elem);
+    json_object_array_add(c->raws,
+                          raw ? json_object_new_string_len(raw->json, (int)raw->len) : NULL);
+    json_object_array_add(c->caps,
+                          raw && raw->capture ? json_object_new_string(raw->capture) : NULL);
+    return XO_OK;
+}
+
+/* Decode @p doc fed in @p step-byte chunks, tree or raw streaming; errbuf says why not. */
+static xo_err_t decode_stream(const char *doc, size_t step, bool raw, raw_collect_t *c)
+{
+    static const char *const path[] = {"Value", "events", NULL};
+    size_t len = strlen(doc);
+    json_object *out = NULL;
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+    xo_err_t err = XO_OK;
+
+    c->elems = json_object_new_array();
+    c->raws = json_object_new_array();
+    c->caps = json_object_new_array();
+    if (raw)
+        assert_int_equal(
+            xo_xmlrpc_decoder_set_stream_raw(dec, path, "snapshot", "uuid", raw_elem_cb, c), XO_OK);
+    else
+        assert_int_equal(xo_xmlrpc_decoder_set_stream(dec, path, tree_elem_cb, c), XO_OK);
+    errbuf[0] = '\0';
+    for (size_t i = 0; i < len && err == XO_OK; i += step)
+        err = xo_xmlrpc_decoder_feed(dec, doc + i, len - i < step ? len - i : step, errbuf,
+                                     sizeof errbuf);
+    if (err == XO_OK)
+        err = xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf);
+    json_object_put(out);
+    xo_xmlrpc_decoder_free(dec);
+    return err;
+}
+
+static void raw_collect_free(raw_collect_t *c)
+{
+    json_object_put(c->elems);
+    json_object_put(c->raws);
+    json_object_put(c->caps);
+}
+
+/* Every element: the raw text is the tree's snapshot serialised by json-c, the capture its
+ * uuid string, and the rest of the element the same tree. */
+static void assert_raw_matches_tree(const raw_collect_t *tree, const raw_collect_t *raw)
+{
+    size_t n = json_object_array_length(tree->elems);
+
+    assert_int_equal(json_object_array_length(raw->elems), n);
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(tree->elems, i);
+        json_object *r = json_object_array_get_idx(raw->elems, i);
+        json_object *text = json_object_array_get_idx(raw->raws, i);
+        json_object *cap = json_object_array_get_idx(raw->caps, i), *snap = NULL, *uuid = NULL;
+
+        if (json_object_object_get_ex(t, "snapshot", &snap) &&
+            json_object_is_type(snap, json_type_object)) {
+            assert_non_null(text);
+            assert_string_equal(json_object_get_string(text),
+                                json_object_to_json_string_ext(snap, JSON_FLAGS));
+            if (json_object_object_get_ex(snap, "uuid", &uuid) &&
+                json_object_is_type(uuid, json_type_string))
+                assert_string_equal(json_object_get_string(cap), json_object_get_string(uuid));
+            else
+                assert_null(cap);
+            json_object_object_del(t, "snapshot");
+        } else {
+            assert_null(text);
+        }
+        assert_true(json_object_equal(t, r));
+    }
+}
+
+static void test_raw_equals_tree(void **state)
+{
+    (void)state;
+    size_t len = strlen(raw_doc);
+
+    for (size_t step = 1; step <= len; step = step * 3 + 2) {
+        raw_collect_t tree, raw;
+        assert_int_equal(decode_stream(raw_doc, len, false, &tree), XO_OK);
+        assert_int_equal(decode_stream(raw_doc, step, true, &raw), XO_OK);
+        assert_int_equal(json_object_array_length(raw.elems), 11);
+        assert_raw_matches_tree(&tree, &raw);
+        raw_collect_free(&tree);
+        raw_collect_free(&raw);
+    }
+    /* Spot checks, so that the comparison above cannot pass on two equal mistakes. */
+    raw_collect_t raw;
+    assert_int_equal(decode_stream(raw_doc, len, true, &raw), XO_OK);
+    const char *first = json_object_get_string(json_object_array_get_idx(raw.raws, 0));
+    assert_non_null(strstr(first, "\"name_label\":\"a<b>&\\\"'/\\\\ tab\\tnl\\ncr\\rdel\x7f\""));
+    assert_non_null(strstr(first, "\"empty\":\"\",\"empty_string\":\"\",\"empty_tag\":\"\","
+                                  "\"nil\":null,\"empty_struct\":{},\"empty_array\":[]}"));
+    const char *second = json_object_get_string(json_object_array_get_idx(raw.raws, 1));
+    assert_non_null(strstr(second, "\"i8max\":9223372036854775807,"));
+    assert_non_null(strstr(second, "\"d1\":0.10000000000000001,"));
+    assert_non_null(strstr(second, "\"d4\":3.0,"));
+    assert_non_null(strstr(second, "\"b64nul\":\"\\u0000a\""));
+    assert_null(json_object_array_get_idx(raw.caps, 1)); /* uuid is an int there */
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(raw.caps, 2)), "second");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(raw.raws, 3)),
+                        "{\"dup\":2.5,\"x\":{\"k\":2},\"arr\":[{\"z\":\"2\"}]}");
+    assert_null(json_object_array_get_idx(raw.raws, 4)); /* a string snapshot stays a tree */
+    assert_null(json_object_array_get_idx(raw.raws, 7)); /* the later string wins */
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(raw.caps, 8)), "s2");
+    raw_collect_free(&raw);
+}
+
+/* A bad value inside a raw snapshot fails the decode exactly as the tree path does. */
+static void test_raw_errors_equal_tree(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        EVENTS_DOC(EV("<struct>" M("i", "<int>12x</int>") "</struct>")),
+        EVENTS_DOC(EV("<struct>" M("i", "<int>99999999999999999999</int>") "</struct>")),
+        EVENTS_DOC(EV("<struct>" M("d", "<double>nan</double>") "</struct>")),
+        EVENTS_DOC(EV("<struct>" M("b", "<boolean>2</boolean>") "</struct>")),
+        EVENTS_DOC(EV("<struct>" M("b", "<base64>!!</base64>") "</struct>")),
+        EVENTS_DOC(EV("<struct><member><name>x</name></member></struct>")),
+        EVENTS_DOC(EV("<struct>" M("a", "<array></array>") "</struct>")),
+        EVENTS_DOC(EV("<struct>" M("s", "<struct>text</struct>") "</struct>")),
+        EVENTS_DOC(EV("<struct><member><name>a&#0;</name><value>1</value></member></struct>")),
+    };
+    char tree_err[512];
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        raw_collect_t tree, raw;
+        xo_err_t et = decode_stream(bad[i], strlen(bad[i]), false, &tree);
+        snprintf(tree_err, sizeof tree_err, "%s", errbuf);
+        xo_err_t er = decode_stream(bad[i], 5, true, &raw);
+        assert_int_not_equal(et, XO_OK);
+        assert_int_equal(er, et);
+        assert_string_equal(errbuf, tree_err);
+        raw_collect_free(&tree);
+        raw_collect_free(&raw);
+    }
+    /* Deeper than the limit inside a raw snapshot: the same limit error. */
+    char deep[8192] = EVENTS_DOC(EV("<struct>" M("d", "DEEP") "</struct>"));
+    char *at = strstr(deep, "DEEP"), tail[4096];
+    snprintf(tail, sizeof tail, "%s", at + 4);
+    *at = '\0';
+    for (int i = 0; i < 70; i++)
+        strcat(deep, "<array><data><value>");
+    for (int i = 0; i < 70; i++)
+        strcat(deep, "</value></data></array>");
+    strcat(deep, tail);
+    raw_collect_t tree, raw;
+    assert_int_equal(decode_stream(deep, strlen(deep), false, &tree), XO_ERR_LIMIT);
+    assert_int_equal(decode_stream(deep, strlen(deep), true, &raw), XO_ERR_LIMIT);
+    raw_collect_free(&tree);
+    raw_collect_free(&raw);
+}
+
 /* ---- Memory used to decode a large event.from-like answer ---- */
 
 static long read_status_kb(const char *key)
@@ -705,6 +949,8 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_chunked_equals_one_shot),
         cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_raw_equals_tree),
+        cmocka_unit_test(test_raw_errors_equal_tree),
         cmocka_unit_test(test_memory_large_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

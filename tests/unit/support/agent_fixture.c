@@ -230,6 +230,7 @@ void fixture_fini(agent_fixture_t *f)
     xo_strmap_free(f->a.published);
     xo_strmap_free(f->a.class_counts);
     xo_strmap_free(f->a.ignored);
+    xo_jtext_fini(&f->a.record);
     pthread_mutex_destroy(&f->a.status_lock);
     xo_config_free(f->cfg);
     memset(f, 0, sizeof(*f));

@@ -1,0 +1,137 @@
+/*
+ * xo_json_text.c - JSON text as json-c writes it, into a growable buffer.
+ * Must not: allocate per value (one buffer grows and is reused), build json-c objects, or
+ * accept what json-c would write differently (non-finite doubles are refused).
+ */
+#include "xo_json_text.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void xo_jtext_fini(xo_jtext_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+xo_err_t xo_jtext_reserve(xo_jtext_t *b, size_t extra)
+{
+    size_t want, cap;
+    char *np;
+
+    if (extra > SIZE_MAX - b->len - 1)
+        return XO_ERR_NOMEM;
+    want = b->len + extra + 1;
+    if (want <= b->cap)
+        return XO_OK;
+    cap = b->cap ? b->cap : 256;
+    while (cap < want)
+        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    np = realloc(b->p, cap);
+    if (!np)
+        return XO_ERR_NOMEM;
+    b->p = np;
+    b->cap = cap;
+    return XO_OK;
+}
+
+xo_err_t xo_jtext_byte(xo_jtext_t *b, char c)
+{
+    return xo_jtext_add(b, &c, 1);
+}
+
+/* The escape of byte c, or NULL when it is copied as it is (json_escape_str of json-c). */
+static const char *escape_of(unsigned char c, char u[7])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    switch (c) {
+    case '\b':
+        return "\\b";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    case '\f':
+        return "\\f";
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    default:
+        break;
+    }
+    if (c >= 0x20)
+        return NULL;
+    memcpy(u, "\\u00", 4);
+    u[4] = hex[c >> 4];
+    u[5] = hex[c & 0xF];
+    u[6] = '\0';
+    return u;
+}
+
+xo_err_t xo_jtext_str(xo_jtext_t *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0;
+    const char *rep;
+    char ubuf[7];
+
+    /* Worst case 6 bytes per byte: reserving it once keeps the loop free of checks. */
+    if (n > (SIZE_MAX - 2) / 6 || xo_jtext_reserve(b, 6 * n + 2) != XO_OK)
+        return XO_ERR_NOMEM;
+    b->p[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
+            continue;
+        rep = escape_of(u[i], ubuf);
+        memcpy(b->p + b->len, s + run, i - run);
+        b->len += i - run;
+        memcpy(b->p + b->len, rep, strlen(rep));
+        b->len += strlen(rep);
+        run = i + 1;
+    }
+    memcpy(b->p + b->len, s + run, n - run);
+    b->len += n - run;
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+    return XO_OK;
+}
+
+xo_err_t xo_jtext_cstr(xo_jtext_t *b, const char *s)
+{
+    return s ? xo_jtext_str(b, s, strlen(s)) : xo_jtext_add(b, "null", 4);
+}
+
+xo_err_t xo_jtext_int(xo_jtext_t *b, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%" PRId64, v);
+
+    return xo_jtext_add(b, num, (size_t)n);
+}
+
+xo_err_t xo_jtext_double(xo_jtext_t *b, double d)
+{
+    char num[40], *comma;
+    int n;
+
+    if (!isfinite(d))
+        return XO_ERR_INVALID;
+    n = snprintf(num, sizeof num, "%.17g", d);
+    /* json-c prints in the current locale and turns a decimal comma back into a point */
+    comma = strchr(num, ',');
+    if (comma)
+        *comma = '.';
+    if (!strchr(num, '.') && !strchr(num, 'e') && n < (int)sizeof num - 2) {
+        memcpy(num + n, ".0", 3);
+        n += 2;
+    }
+    return xo_jtext_add(b, num, (size_t)n);
+}
