@@ -69,20 +69,58 @@ def pct(sorted_vals, p):
     return sorted_vals[min(len(sorted_vals) - 1, int(p * len(sorted_vals)))]
 
 
-def gw_histogram(gw):
-    """{upper bound seconds: cumulative count} of xo_gateway_notification_latency_seconds."""
+GW_HISTOGRAMS = {"queued": "xo_gateway_notification_latency_seconds",
+                 "written": "xo_gateway_notification_written_seconds"}
+
+
+def gw_histograms(gw):
+    """{"queued"|"written": {"buckets": {upper bound s: cumulative count}, "sum": s, "count"}}
+    of the gateway's notification histograms (record timestamp -> queued, -> written to one
+    client); a histogram this gateway does not have is absent."""
     out = {}
     try:  # after an overloaded row the service thread may not answer for a while
         st, body, _ = g.http_get(gw.url + "/metrics", timeout=60)
     except Exception:
         return out
-    for m in re.finditer(r'xo_gateway_notification_latency_seconds_bucket\{le="([^"]+)"\} (\d+)',
-                         body.decode()):
-        out[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+    text = body.decode()
+    for key, name in GW_HISTOGRAMS.items():
+        buckets = {float("inf") if m.group(1) == "+Inf" else float(m.group(1)): int(m.group(2))
+                   for m in re.finditer(name + r'_bucket\{le="([^"]+)"\} (\d+)', text)}
+        total = re.search(name + r"_sum (\S+)", text)
+        count = re.search(name + r"_count (\d+)", text)
+        if buckets and total and count:
+            out[key] = {"buckets": buckets, "sum": float(total.group(1)), "count": int(count.group(1))}
     return out
 
 
+def hist_mean_ms(before, after, key):
+    """Mean (ms) of a gateway histogram over a row, or None."""
+    if key not in before or key not in after:
+        return None
+    n = after[key]["count"] - before[key]["count"]
+    return 1000 * (after[key]["sum"] - before[key]["sum"]) / n if n > 0 else None
+
+
+def hop_split(r):
+    """Mean ms of each hop of a row: change -> agent publish and Kafka (latency_hop_probe, a
+    consumer configured as the gateway's), agent publish -> queued and -> written (the
+    gateway's histograms), the rest of the measuring clients' mean (socket and client)."""
+    probe, e2e = r["probe"], r["mean"]
+    pub = probe["publish"]["mean"] if probe.get("publish") else None
+    kafka = probe["kafka"]["mean"] if probe.get("kafka") else None
+    queued, written = r["gw_queued_mean"], r["gw_written_mean"]
+
+    def diff(a, b):
+        return a - b if a is not None and b is not None else None
+
+    return {"publish": pub, "kafka": kafka, "consume_queued": diff(queued, kafka),
+            "queued_written": diff(written, queued),
+            "written_client": diff(diff(e2e, pub), written), "e2e": e2e}
+
+
 def hist_pct(before, after, p):
+    before = before.get("queued", {}).get("buckets")
+    after = after.get("queued", {}).get("buckets")
     if not before or not after:
         return None
     les = sorted(after)
@@ -202,7 +240,7 @@ def send(proc, cmd):
     proc.p.stdin.flush()
 
 
-def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id):
+def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id, hop_probe):
     n_xo = min(n_clients, a.xolib)
     n_raw = n_clients - n_xo
     procs = [st.spawn(f"clients-xolib-{row_id}", ["node", os.path.join(HERE, "latency_clients.mjs"),
@@ -219,11 +257,11 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     for p in procs:
         p.wait_line(lambda l: l.startswith("ready"), timeout=120 + n_clients / 10)
     time.sleep(1.0)
-    for p in procs:
+    for p in procs + [hop_probe]:
         send(p, "reset")
-    for p in procs:
+    for p in procs + [hop_probe]:
         p.wait_line(lambda l: l == "reset", timeout=30)
-    h0 = gw_histogram(gw)
+    h0 = gw_histograms(gw)
     watched = {"gw": [gw.proc.p.pid], "sim": [sim.proc.p.pid], "agent": [agent.p.pid],
                "clients": [p.p.pid for p in procs]}
     c0 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
@@ -260,7 +298,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     poller.stop_ev.set()
     poller.join(35)
     reports = [client_report(p) for p in procs]
-    h1 = gw_histogram(gw)
+    probe_report = client_report(hop_probe)
+    h1 = gw_histograms(gw)
     for p in procs:
         send(p, "quit")
     for p in procs:
@@ -283,7 +322,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "final_vms": len(final), "final_missing": missing,
         # share of (measuring client, label) pairs that produced a sample before the drain ended
         "coverage": xo["samples"] / max(1, n_xo * d["ok"]),
-        "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"],
+        "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"], "mean": xo.get("mean"),
+        "probe": probe_report, "gw_queued_mean": hist_mean_ms(h0, h1, "queued"),
+        "gw_written_mean": hist_mean_ms(h0, h1, "written"),
         "raw_samples": raw_samples, "raw_p99": raw_p99,
         "closed": sum(r["closed"] for r in reports),
         "corrupt": sum(r["corrupt"] for r in reports),
@@ -308,9 +349,14 @@ def run_batch(a, batch_ms, clients, rows):
     with harness.Stack(allow_kafka_truncation=True) as st:
         k = st.start_kafka(brokers=1, partitions=6)
         sim = st.start_sim(vms=a.vms, extra=["--event-batch-ms", str(batch_ms)])
-        agent = st.start_agent(sim, k)
-        gw = st.start_gateway(k, extra={"limits": {"max_clients": str(max(clients) + 100)}})
+        agent = st.start_agent(sim, k, extra={"kafka": {"linger.ms": str(a.agent_linger_ms)}})
+        gw = st.start_gateway(k, extra={"limits": {"max_clients": str(max(clients) + 100)},
+                                        "view": {"fetch_wait_ms": str(a.gw_fetch_wait_ms)}})
         g.wait_synced(gw, [sim.pool_uuid], timeout=180)
+        hop_probe = st.spawn("hop-probe", [harness.binary("latency_hop_probe"), "--bootstrap",
+                                           k.bootstrap, "--topic", "xo.objects",
+                                           "--fetch-wait-ms", str(a.gw_fetch_wait_ms)], stdin=True)
+        hop_probe.wait_line(lambda l: l == "ready", timeout=60)
         token = g.node("call", gw.url, *g.ADMIN, "token.create", "{}")["result"]
         truth = sim.truth()
         refs = [ref for ref, v in truth["vm"].items()
@@ -319,7 +365,8 @@ def run_batch(a, batch_ms, clients, rows):
         with open(refs_file, "w") as f:
             json.dump(refs, f)
         for i, n in enumerate(clients):
-            r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}")
+            r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}",
+                        hop_probe)
             try:  # the service thread may still be busy writing queued notifications
                 _, body, _ = g.http_get(gw.url + "/healthz", timeout=60)
                 r["lag_after"] = json.loads(body)["lag"]
@@ -411,8 +458,35 @@ def print_table(a, rows):
     if any(r["kafka_trimmed"] for r in rows):
         print("note: xo-kafka-dev trimmed old records of the pool's partition (5 MiB in-memory log);"
               " the gateway was reading at the head, see lag")
+    print_hops(rows)
     print("call latency of set_name_label at the simulator (p50/p99 ms): " + ", ".join(
         f"{r['clients']}cl/b{r['batch_ms']} {fmt(r['call_p50'], 2)}/{fmt(r['call_p99'], 1)}" for r in rows))
+
+
+def print_hops(rows):
+    print()
+    print("Where the time goes: mean ms of each hop (share of the measuring clients' mean)")
+    names = [("publish", "change->publish"), ("kafka", "Kafka"), ("consume_queued", "consume->queued"),
+             ("queued_written", "queued->written"), ("written_client", "written->client")]
+    hdr = f"{'row':<22} {'mean ms':>8} " + " ".join(f"{t:>18}" for _, t in names)
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        h = hop_split(r)
+        cells = []
+        for key, _ in names:
+            v = h[key]
+            share = f" ({100 * v / h['e2e']:.0f}%)" if v is not None and h["e2e"] else ""
+            cells.append(f"{fmt(v) + share:>18}")
+        print(f"{'push ' + str(r['clients']).rjust(4) + ' cl, batch ' + str(r['batch_ms']).rjust(2):<22} "
+              f"{fmt(h['e2e']):>8} " + " ".join(cells))
+    print("change->publish: record timestamp (the agent's produce) - label sent; Kafka: a consumer")
+    print("  configured as the gateway's got it - record timestamp (latency_hop_probe); consume->queued:")
+    print("  the gateway's record -> queued mean - Kafka; queued->written: its record -> written to a")
+    print("  client (every client, load clients included) - record -> queued; written->client: the rest")
+    print("  of the xo-lib clients' mean (kernel, client). p50 of the first two hops: " + ", ".join(
+        f"{r['clients']}cl {fmt((r['probe'].get('publish') or {}).get('p50'))}/"
+        f"{fmt((r['probe'].get('kafka') or {}).get('p50'))}" for r in rows))
 
 
 def main():
@@ -436,6 +510,10 @@ def main():
     ap.add_argument("--drain-s", type=float, default=60,
                     help="max wait after the driver stops for every client to receive every VM's "
                          "last label (default 60 s, times XO_TIMEOUT_SCALE)")
+    ap.add_argument("--agent-linger-ms", type=int, default=5,
+                    help="the agent's producer linger.ms (default 5, the agent's own default)")
+    ap.add_argument("--gw-fetch-wait-ms", type=int, default=10,
+                    help="the gateway's view.fetch_wait_ms (default 10, its own default)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
@@ -446,6 +524,7 @@ def main():
     need = 4 * max(clients) + 1024
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    bench_common.require("latency_hop_probe")
     if a.load_client == "c":
         bench_common.require("latency_load_client")
     g.ensure_node_modules()
