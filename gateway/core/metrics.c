@@ -23,6 +23,7 @@ struct gw_metrics {
     histogram_t queued;  /* record timestamp -> `all` queued */
     histogram_t written; /* record timestamp -> `all` written to one client */
     uint64_t notif_msgs, notif_bytes, dropped, rpc_calls, rpc_errors, http_requests;
+    uint64_t gathered_sends, gathered_msgs;
     uint64_t http_by_class[6];
     uint64_t closed[GW_CLOSE_REASONS];
     uint64_t consoles_open, consoles_opened, console_to_client, console_to_host;
@@ -69,6 +70,12 @@ void gw_metrics_count_notification(gw_metrics_t *m, uint64_t messages, uint64_t 
 {
     m->notif_msgs += messages;
     m->notif_bytes += bytes;
+}
+
+void gw_metrics_count_gathered(gw_metrics_t *m, uint64_t messages)
+{
+    m->gathered_sends++;
+    m->gathered_msgs += messages;
 }
 
 void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why)
@@ -159,10 +166,15 @@ void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
                   "# TYPE xo_gateway_rpc_errors_total counter\n"
                   "xo_gateway_rpc_errors_total %llu\n"
                   "# TYPE xo_gateway_http_requests_total counter\n"
-                  "xo_gateway_http_requests_total %llu\n",
+                  "xo_gateway_http_requests_total %llu\n"
+                  "# TYPE xo_gateway_ws_gathered_sends_total counter\n"
+                  "xo_gateway_ws_gathered_sends_total %llu\n"
+                  "# TYPE xo_gateway_ws_gathered_messages_total counter\n"
+                  "xo_gateway_ws_gathered_messages_total %llu\n",
                   (unsigned long long)m->notif_msgs, (unsigned long long)m->notif_bytes,
                   (unsigned long long)m->dropped, (unsigned long long)m->rpc_calls,
-                  (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests);
+                  (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests,
+                  (unsigned long long)m->gathered_sends, (unsigned long long)m->gathered_msgs);
     gw_buf_puts(out, "# TYPE xo_gateway_connections_closed_total counter\n");
     for (int i = 0; i < GW_CLOSE_REASONS; i++)
         gw_buf_printf(out, "xo_gateway_connections_closed_total{reason=\"%s\"} %llu\n",

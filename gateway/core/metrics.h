@@ -37,6 +37,8 @@ void gw_metrics_observe_latency(gw_metrics_t *m, double ms);
  *         compares with the queued one's. */
 void gw_metrics_observe_written(gw_metrics_t *m, double ms, uint64_t changes);
 void gw_metrics_count_notification(gw_metrics_t *m, uint64_t messages, uint64_t bytes);
+/** @brief One send() that carried several queued WebSocket messages (@p messages). */
+void gw_metrics_count_gathered(gw_metrics_t *m, uint64_t messages);
 /** @brief A connection closed by the gateway; QUEUE and STALLED also count as a dropped
  *         client (xo_gateway_clients_dropped_total). */
 void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why);

@@ -265,6 +265,8 @@ static int write_gathered(gw_ws_sessions_t *all, gw_ws_session_t *s)
     wrote = lws_write(s->wsi, (unsigned char *)g->data, g->len, LWS_WRITE_RAW);
     if (wrote < (int)g->len)
         return -1;
+    if (all->ctx->metrics)
+        gw_metrics_count_gathered(all->ctx->metrics, n);
     for (size_t i = 0; i < n; i++) {
         count_written(s, s->head->m->len);
         pop_head(all, s);

@@ -349,13 +349,20 @@ def run_batch(a, batch_ms, clients, rows):
     with harness.Stack(allow_kafka_truncation=True) as st:
         k = st.start_kafka(brokers=1, partitions=6)
         sim = st.start_sim(vms=a.vms, extra=["--event-batch-ms", str(batch_ms)])
-        agent = st.start_agent(sim, k, extra={"kafka": {"linger.ms": str(a.agent_linger_ms)}})
-        gw = st.start_gateway(k, extra={"limits": {"max_clients": str(max(clients) + 100)},
-                                        "view": {"fetch_wait_ms": str(a.gw_fetch_wait_ms)}})
+        # each knob only when asked for: the daemons' own defaults otherwise (and a build that
+        # predates a knob can still be measured)
+        agent_extra, gw_extra = {}, {"limits": {"max_clients": str(max(clients) + 100)}}
+        if a.agent_linger_ms is not None:
+            agent_extra["kafka"] = {"linger.ms": str(a.agent_linger_ms)}
+        if a.gw_fetch_wait_ms is not None:
+            gw_extra["view"] = {"fetch_wait_ms": str(a.gw_fetch_wait_ms)}
+        agent = st.start_agent(sim, k, extra=agent_extra)
+        gw = st.start_gateway(k, extra=gw_extra)
         g.wait_synced(gw, [sim.pool_uuid], timeout=180)
         hop_probe = st.spawn("hop-probe", [harness.binary("latency_hop_probe"), "--bootstrap",
                                            k.bootstrap, "--topic", "xo.objects",
-                                           "--fetch-wait-ms", str(a.gw_fetch_wait_ms)], stdin=True)
+                                           "--fetch-wait-ms", str(a.gw_fetch_wait_ms or 10)],
+                             stdin=True)
         hop_probe.wait_line(lambda l: l == "ready", timeout=60)
         token = g.node("call", gw.url, *g.ADMIN, "token.create", "{}")["result"]
         truth = sim.truth()
@@ -510,10 +517,10 @@ def main():
     ap.add_argument("--drain-s", type=float, default=60,
                     help="max wait after the driver stops for every client to receive every VM's "
                          "last label (default 60 s, times XO_TIMEOUT_SCALE)")
-    ap.add_argument("--agent-linger-ms", type=int, default=5,
-                    help="the agent's producer linger.ms (default 5, the agent's own default)")
-    ap.add_argument("--gw-fetch-wait-ms", type=int, default=10,
-                    help="the gateway's view.fetch_wait_ms (default 10, its own default)")
+    ap.add_argument("--agent-linger-ms", type=int,
+                    help="the agent's producer linger.ms (default: the agent's own, 5)")
+    ap.add_argument("--gw-fetch-wait-ms", type=int,
+                    help="the gateway's view.fetch_wait_ms (default: the gateway's own, 10)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
