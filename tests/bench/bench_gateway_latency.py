@@ -84,6 +84,10 @@ def gw_histograms(gw):
     except Exception:
         return out
     text = body.decode()
+    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total"):
+        m = re.search("^" + key + r" (\d+)", text, re.M)
+        if m:
+            out[key] = int(m.group(1))
     for key, name in GW_HISTOGRAMS.items():
         buckets = {float("inf") if m.group(1) == "+Inf" else float(m.group(1)): int(m.group(2))
                    for m in re.finditer(name + r'_bucket\{le="([^"]+)"\} (\d+)', text)}
@@ -326,6 +330,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"], "mean": xo.get("mean"),
         "probe": probe_report, "gw_queued_mean": hist_mean_ms(h0, h1, "queued"),
         "gw_written_mean": hist_mean_ms(h0, h1, "written"),
+        # messages that went out several to a send() (a client behind), and those sends
+        "gathered": {k.split("_")[4]: h1[k] - h0.get(k, 0) for k in h1
+                     if k.startswith("xo_gateway_ws_gathered_")},
         "raw_samples": raw_samples, "raw_p99": raw_p99,
         "closed": sum(r["closed"] for r in reports),
         "corrupt": sum(r["corrupt"] for r in reports),
@@ -469,6 +476,9 @@ def print_table(a, rows):
         if r["raw_clients"] and r["raw_samples"] < 0.99 * r["raw_clients"] * r["sent"]:
             notes.append(f"raw clients had received {100 * r['raw_samples'] / (r['raw_clients'] * r['sent']):.1f}% "
                          f"of their labels when the row ended (their processes were behind)")
+        gath = r.get("gathered") or {}
+        if gath.get("messages"):
+            notes.append(f"{gath['messages']:,} messages written gathered in {gath['sends']:,} sends")
         if r["healthz"]["errors"]:
             notes.append(f"/healthz unanswered {r['healthz']['errors']} times (30 s timeout)")
         if r["rest"]["errors"]:
@@ -504,7 +514,10 @@ def print_hops(rows):
     print("  configured as the gateway's got it - record timestamp (latency_hop_probe); consume->queued:")
     print("  the gateway's record -> queued mean - Kafka; queued->written: its record -> written to a")
     print("  client (every client, load clients included) - record -> queued; written->client: the rest")
-    print("  of the xo-lib clients' mean (kernel, client). p50 of the first two hops: " + ", ".join(
+    print("  of the xo-lib clients' mean (kernel, client). With load clients queued->written covers")
+    print("  them too (each is written after the measuring clients, which signed in first), so it")
+    print("  can exceed the measuring clients' mean and written->client be negative.")
+    print("  p50 of the first two hops: " + ", ".join(
         f"{r['clients']}cl {fmt((r['probe'].get('publish') or {}).get('p50'))}/"
         f"{fmt((r['probe'].get('kafka') or {}).get('p50'))}" for r in rows))
 
