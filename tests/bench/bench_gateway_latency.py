@@ -515,8 +515,8 @@ def print_hops(rows):
     print("  the gateway's record -> queued mean - Kafka; queued->written: its record -> written to a")
     print("  client (every client, load clients included) - record -> queued; written->client: the rest")
     print("  of the xo-lib clients' mean (kernel, client). With load clients queued->written covers")
-    print("  them too (each is written after the measuring clients, which signed in first), so it")
-    print("  can exceed the measuring clients' mean and written->client be negative.")
+    print("  every client, the measuring ones being only 4 of them, so it can exceed their mean and")
+    print("  written->client be negative.")
     print("  p50 of the first two hops: " + ", ".join(
         f"{r['clients']}cl {fmt((r['probe'].get('publish') or {}).get('p50'))}/"
         f"{fmt((r['probe'].get('kafka') or {}).get('p50'))}" for r in rows))
