@@ -36,7 +36,7 @@ static void queue_free(gw_ws_session_t *s)
         n = next;
     }
     s->head = s->tail = NULL;
-    s->budget.queued = s->off = s->answers = s->notifications = 0;
+    s->budget.queued = s->off = s->answers = 0;
 }
 
 static void count_closed(gw_ctx_t *ctx, gw_close_reason_t why)
@@ -88,10 +88,8 @@ void gw_ws_sessions_start(gw_ws_sessions_t *all, gw_ctx_t *ctx, struct lws_conte
 
 void gw_ws_sessions_stop(gw_ws_sessions_t *all)
 {
-    if (all->lws) {
+    if (all->lws)
         lws_sul_cancel(&all->tick);
-        lws_sul_cancel(&all->paced);
-    }
     all->lws = NULL;
     gw_buf_fini(&all->gather);
 }
@@ -162,7 +160,6 @@ void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, 
         s->waiting_since = gw_mono_ms(); /* the send deadline starts with the first byte */
     gw_conn_budget_take(&s->budget, m->len);
     s->answers += answer;
-    s->notifications += !answer;
     follow_flow(all, s);
     lws_callback_on_writable(s->wsi);
 }
@@ -176,8 +173,6 @@ void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferr
         s->signin_due = gw_mono_ms() + (int64_t)all->ctx->timeouts.signin_s * 1000;
     follow_flow(all, s);
 }
-
-static void paced_cb(lws_sorted_usec_list_t *sul);
 
 /* The head message is written: pop it (its answer is no longer in flight; a notification's
  * age is observed, the last hop inside the gateway). */
@@ -193,12 +188,9 @@ static void pop_head(gw_ws_sessions_t *all, gw_ws_session_t *s)
         s->tail = NULL;
     s->off = 0;
     s->answers -= n->answer;
-    s->notifications -= !n->answer;
     gw_msg_unref(n->m);
     free(n);
     follow_flow(all, s);
-    if (all->paced_since && s->notifications == 0) /* maybe the last one: flush soon */
-        lws_sul_schedule(all->lws, 0, &all->paced, paced_cb, 1);
 }
 
 /* Bytes written: the send deadline restarts, the budget is given back. */
@@ -362,46 +354,12 @@ static void stamp_batch(const gw_notify_out_t *out)
     }
 }
 
-/* Is a previous notification still to be written to a client that takes bytes? (one
- * whose socket is full, lws holding some of its bytes, is not waited for) */
-static bool fanout_busy(const gw_ws_sessions_t *all)
-{
-    for (const gw_ws_session_t *s = all->head; s; s = s->next)
-        if (s->notifications && !s->dropped && !lws_partial_buffered(s->wsi))
-            return true;
-    return false;
-}
-
-/* Put the flush off while the previous batch is being written, GW_WS_PACE_MS at most.
- * @returns true when put off (a timer flushes by the deadline). */
-static bool pace(gw_ws_sessions_t *all)
-{
-    int64_t now = gw_mono_ms();
-
-    if (!all->lws || !fanout_busy(all) ||
-        (all->paced_since && now - all->paced_since >= GW_WS_PACE_MS)) {
-        all->paced_since = 0;
-        return false;
-    }
-    if (!all->paced_since)
-        all->paced_since = now;
-    /* (again: the last write's early call replaced the deadline) */
-    lws_sul_schedule(all->lws, 0, &all->paced, paced_cb,
-                     (all->paced_since + GW_WS_PACE_MS - now) * LWS_US_PER_MS);
-    return true;
-}
-
-static void paced_cb(lws_sorted_usec_list_t *sul)
-{
-    gw_ws_sessions_flush(lws_container_of(sul, gw_ws_sessions_t, paced));
-}
-
 void gw_ws_sessions_flush(gw_ws_sessions_t *all)
 {
     gw_notify_out_t out;
     size_t bytes = 0;
 
-    if (pace(all) || !gw_notify_take(all->ctx->notify, &out))
+    if (!gw_notify_take(all->ctx->notify, &out))
         return;
     stamp_batch(&out);
     for (gw_ws_session_t *s = all->head; s; s = s->next) {

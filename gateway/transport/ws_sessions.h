@@ -30,7 +30,6 @@
 #include "transport/conn_guard.h"
 
 #define GW_WS_SWEEP_MS 250 /* how often the sessions' deadlines are checked */
-#define GW_WS_PACE_MS  20  /* longest a batch waits for the previous one to be written */
 
 typedef struct gw_ws_qnode gw_ws_qnode_t;
 
@@ -51,7 +50,6 @@ typedef struct gw_ws_session {
     bool dropped;               /**< closed at once by a limit; its queue is freed */
     bool expired;               /**< missed its sign-in: closed (1008) at its writeable */
     bool paused;                /**< not read: limits.max_calls_in_flight reached */
-    size_t notifications;       /**< notifications in the queue */
     struct gw_ws_session *next, *prev;
 } gw_ws_session_t;
 
@@ -59,11 +57,9 @@ typedef struct gw_ws_session {
 typedef struct {
     gw_ctx_t *ctx; /**< borrowed */
     gw_ws_session_t *head;
-    struct lws_context *lws;      /**< for the deadline timer */
-    lws_sorted_usec_list_t tick;  /**< checks the deadlines every GW_WS_SWEEP_MS */
-    gw_buf_t gather;              /**< scratch: several queued messages framed for one send */
-    lws_sorted_usec_list_t paced; /**< a flush put off until the last one is written */
-    int64_t paced_since;          /**< monotonic ms of the first flush put off; 0: none */
+    struct lws_context *lws;     /**< for the deadline timer */
+    lws_sorted_usec_list_t tick; /**< checks the deadlines every GW_WS_SWEEP_MS */
+    gw_buf_t gather;             /**< scratch: several queued messages framed for one send */
 } gw_ws_sessions_t;
 
 /** @brief Start checking the sessions' deadlines (at the endpoint's PROTOCOL_INIT). */
@@ -99,13 +95,7 @@ void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferr
 /** @brief The connection is writeable: write the next chunk. @returns -1 to close it. */
 int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s);
 
-/**
- * @brief Take the notifier's batch and queue it to every signed-in session; or, while the
- *        previous batch is still being written to a client that takes bytes (its socket
- *        has room), put it off until that is done (at most GW_WS_PACE_MS): the consumer
- *        keeps merging changes into the batch meanwhile, so the fan-out sends fewer,
- *        larger messages when it cannot keep up with one message per change.
- */
+/** @brief Take the notifier's batch and queue it to every signed-in session. */
 void gw_ws_sessions_flush(gw_ws_sessions_t *all);
 
 /** @brief Queue the JSON-RPC answer of a completed command to its connection, if still open. */
