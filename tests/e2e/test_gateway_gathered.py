@@ -23,6 +23,9 @@ import harness
 
 S = harness.SCALE
 RENAMES = 3000
+# five small answers, one larger than a gathered write (written in chunks), five small ones
+PIPELINED = [("system.getVersion", {})] * 5 + [("xo.getAllObjects", {})] + \
+    [("system.getVersion", {})] * 5
 SMALL_POOLS = 6
 
 
@@ -30,14 +33,6 @@ def metric(gw, name):
     _, body, _ = g.http_get(gw.url + "/metrics")
     m = re.search(r"^" + re.escape(name) + r" (\d+)", body.decode(), re.M)
     return int(m.group(1)) if m else 0
-
-
-def frame(obj):
-    """A client frame (masked with a zero key: the payload is unchanged) of one call."""
-    payload = json.dumps(obj).encode()
-    n = len(payload)
-    assert n < 126
-    return bytes([0x81, 0x80 | n]) + b"\0\0\0\0" + payload
 
 
 def synth(k, st, extra=(), objects=20000, seed=7):
@@ -55,12 +50,9 @@ def check_pipelined(gw):
     ws = g.WsClient(gw.port)
     assert "result" in ws.call("session.signIn", {"email": g.ADMIN[0], "password": g.ADMIN[1]})
     sends0 = metric(gw, "xo_gateway_ws_gathered_sends_total")
-    calls = [("system.getVersion", {}) for _ in range(5)] + [("xo.getAllObjects", {})] + \
-        [("system.getVersion", {}) for _ in range(5)]
-    ws.s.sendall(b"".join(frame({"jsonrpc": "2.0", "method": m, "params": p, "id": 100 + i})
-                          for i, (m, p) in enumerate(calls)))
-    answers = [ws.recv_json() for _ in calls]
+    answers = ws.call_pipelined(PIPELINED)
     ws.close()
+    calls = PIPELINED
     assert [a["id"] for a in answers] == list(range(100, 100 + len(calls))), \
         [a["id"] for a in answers]
     assert all("result" in a for a in answers), [a for a in answers if "result" not in a][:1]
@@ -77,15 +69,7 @@ def check_behind(gw, k, st):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.settimeout(30 * S)
     s.connect(("127.0.0.1", gw.port))
-    ws = g.WsClient.__new__(g.WsClient)
-    ws.s, ws.buf = s, b""
-    ws.s.sendall(("GET /api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    while b"\r\n\r\n" not in ws.buf:
-        ws.buf += s.recv(4096)
-    assert ws.buf.startswith(b"HTTP/1.1 101"), ws.buf[:80]
-    ws.buf = ws.buf.split(b"\r\n\r\n", 1)[1]
+    ws = g.WsClient(gw.port, sock=s)
     assert "result" in ws.call("session.signIn", {"email": g.ADMIN[0], "password": g.ADMIN[1]})
     msgs0 = metric(gw, "xo_gateway_ws_gathered_messages_total")
     # not reading while the pool is dumped again with renames (a notification far larger
