@@ -184,7 +184,7 @@ xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_pr
     /* clang-format off */
     static const char *const defaults[] = {
         "compression.codec",        "zstd",
-        "linger.ms",                "5",
+        "linger.ms",                "1", /* a change waits at most 1 ms for company */
         "client.id",                "xo-fleet",
         /* A missing contract topic is an error, never a topic created with the broker's
          * defaults (not compacted) because a producer asked for its metadata. */

@@ -326,6 +326,8 @@ gw_msg_t *gw_msg_from_buf(gw_buf_t *b)
     m->refs = 1;
     m->len = len;
     m->data = data;
+    m->ts_ms = 0;
+    m->items = 0;
     return m;
 }
 

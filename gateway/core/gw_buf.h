@@ -85,7 +85,9 @@ void gw_jw_raw(gw_jw_t *w, const char *json, size_t n);
 typedef struct {
     unsigned refs;
     size_t len;
-    char *data; /**< len bytes, with GW_MSG_PRE writable bytes before it */
+    char *data;     /**< len bytes, with GW_MSG_PRE writable bytes before it */
+    int64_t ts_ms;  /**< a notification: mean record timestamp (ms) of its batch; else 0 */
+    uint32_t items; /**< a notification: changes it stands for (its batch's share) */
 } gw_msg_t;
 
 /**

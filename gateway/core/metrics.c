@@ -8,14 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double BUCKETS[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+/* ms; fine below 50 ms, where the notification latency targets are */
+static const double BUCKETS[] = {1,  2,  3,   5,   7.5, 10,   15,   20,   30,
+                                 50, 75, 100, 200, 500, 1000, 2000, 5000, 10000};
 #define NB (sizeof(BUCKETS) / sizeof(BUCKETS[0]))
 
+typedef struct {
+    uint64_t buckets[NB + 1];
+    uint64_t count;
+    double sum; /* seconds */
+} histogram_t;
+
 struct gw_metrics {
-    uint64_t lat_buckets[NB + 1];
-    uint64_t lat_count;
-    double lat_sum;
+    histogram_t queued;  /* record timestamp -> `all` queued */
+    histogram_t written; /* record timestamp -> `all` written to one client */
     uint64_t notif_msgs, notif_bytes, dropped, rpc_calls, rpc_errors, http_requests;
+    uint64_t gathered_sends, gathered_msgs;
     uint64_t http_by_class[6];
     uint64_t closed[GW_CLOSE_REASONS];
     uint64_t consoles_open, consoles_opened, console_to_client, console_to_host;
@@ -36,22 +44,38 @@ void gw_metrics_free(gw_metrics_t *m)
     free(m);
 }
 
-void gw_metrics_observe_latency(gw_metrics_t *m, double ms)
+static void observe(histogram_t *h, double ms, uint64_t times)
 {
     size_t i = 0;
     if (ms < 0)
         ms = 0;
     while (i < NB && ms > BUCKETS[i])
         i++;
-    m->lat_buckets[i]++;
-    m->lat_count++;
-    m->lat_sum += ms / 1000.0;
+    h->buckets[i] += times;
+    h->count += times;
+    h->sum += (double)times * ms / 1000.0;
+}
+
+void gw_metrics_observe_latency(gw_metrics_t *m, double ms)
+{
+    observe(&m->queued, ms, 1);
+}
+
+void gw_metrics_observe_written(gw_metrics_t *m, double ms, uint64_t changes)
+{
+    observe(&m->written, ms, changes);
 }
 
 void gw_metrics_count_notification(gw_metrics_t *m, uint64_t messages, uint64_t bytes)
 {
     m->notif_msgs += messages;
     m->notif_bytes += bytes;
+}
+
+void gw_metrics_count_gathered(gw_metrics_t *m, uint64_t messages)
+{
+    m->gathered_sends++;
+    m->gathered_msgs += messages;
 }
 
 void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why)
@@ -142,10 +166,15 @@ void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
                   "# TYPE xo_gateway_rpc_errors_total counter\n"
                   "xo_gateway_rpc_errors_total %llu\n"
                   "# TYPE xo_gateway_http_requests_total counter\n"
-                  "xo_gateway_http_requests_total %llu\n",
+                  "xo_gateway_http_requests_total %llu\n"
+                  "# TYPE xo_gateway_ws_gathered_sends_total counter\n"
+                  "xo_gateway_ws_gathered_sends_total %llu\n"
+                  "# TYPE xo_gateway_ws_gathered_messages_total counter\n"
+                  "xo_gateway_ws_gathered_messages_total %llu\n",
                   (unsigned long long)m->notif_msgs, (unsigned long long)m->notif_bytes,
                   (unsigned long long)m->dropped, (unsigned long long)m->rpc_calls,
-                  (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests);
+                  (unsigned long long)m->rpc_errors, (unsigned long long)m->http_requests,
+                  (unsigned long long)m->gathered_sends, (unsigned long long)m->gathered_msgs);
     gw_buf_puts(out, "# TYPE xo_gateway_connections_closed_total counter\n");
     for (int i = 0; i < GW_CLOSE_REASONS; i++)
         gw_buf_printf(out, "xo_gateway_connections_closed_total{reason=\"%s\"} %llu\n",
@@ -153,22 +182,27 @@ void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out)
     write_consoles(m, out);
 }
 
-void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out)
+static void write_histogram(const histogram_t *h, const char *name, const char *help, gw_buf_t *out)
 {
     uint64_t cum = 0;
 
-    gw_buf_puts(out, "# HELP xo_gateway_notification_latency_seconds Record timestamp (agent) to "
-                     "`all` notification queued to clients.\n"
-                     "# TYPE xo_gateway_notification_latency_seconds histogram\n");
+    gw_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (size_t i = 0; i < NB; i++) {
-        cum += m->lat_buckets[i];
-        gw_buf_printf(out, "xo_gateway_notification_latency_seconds_bucket{le=\"%g\"} %llu\n",
-                      BUCKETS[i] / 1000.0, (unsigned long long)cum);
+        cum += h->buckets[i];
+        gw_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, BUCKETS[i] / 1000.0,
+                      (unsigned long long)cum);
     }
-    cum += m->lat_buckets[NB];
-    gw_buf_printf(out,
-                  "xo_gateway_notification_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-                  "xo_gateway_notification_latency_seconds_sum %.6f\n"
-                  "xo_gateway_notification_latency_seconds_count %llu\n",
-                  (unsigned long long)cum, m->lat_sum, (unsigned long long)m->lat_count);
+    cum += h->buckets[NB];
+    gw_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                  (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->count);
+}
+
+void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out)
+{
+    write_histogram(&m->queued, "xo_gateway_notification_latency_seconds",
+                    "Record timestamp (agent) to `all` notification queued to clients.", out);
+    write_histogram(&m->written, "xo_gateway_notification_written_seconds",
+                    "Record timestamp (agent) to `all` notification written to one client "
+                    "(handed to its socket), per client.",
+                    out);
 }

@@ -1,8 +1,9 @@
 /*
  * metrics.h - the gateway's own counters: notifications sent, connections closed by a
  * limit or a deadline (clients dropped for slowness among them), JSON-RPC calls and
- * errors, HTTP requests, console sessions (open, bytes, refusals), and the histogram of
- * notification latency (record timestamp -> notification queued to the clients), with their
+ * errors, HTTP requests, console sessions (open, bytes, refusals), and the histograms of
+ * notification latency (record timestamp -> notification queued to the clients, and ->
+ * written to each client), with their
  * Prometheus text. Counting only: the /metrics page that adds the view, the consumer and the
  * command bus is api/metrics_page.c. Service thread only.
  */
@@ -29,9 +30,15 @@ typedef enum {
 gw_metrics_t *gw_metrics_new(void);
 void gw_metrics_free(gw_metrics_t *m);
 
-/** @brief Record one notification latency, in milliseconds. */
+/** @brief Record one notification latency (record timestamp -> queued), in milliseconds. */
 void gw_metrics_observe_latency(gw_metrics_t *m, double ms);
+/** @brief Record one notification written to one client (record timestamp -> handed to its
+ *         socket), in milliseconds, once per change it carries (@p changes), so that its mean
+ *         compares with the queued one's. */
+void gw_metrics_observe_written(gw_metrics_t *m, double ms, uint64_t changes);
 void gw_metrics_count_notification(gw_metrics_t *m, uint64_t messages, uint64_t bytes);
+/** @brief One send() that carried several queued WebSocket messages (@p messages). */
+void gw_metrics_count_gathered(gw_metrics_t *m, uint64_t messages);
 /** @brief A connection closed by the gateway; QUEUE and STALLED also count as a dropped
  *         client (xo_gateway_clients_dropped_total). */
 void gw_metrics_count_closed(gw_metrics_t *m, gw_close_reason_t why);
@@ -50,7 +57,7 @@ void gw_metrics_console_refused(gw_metrics_t *m, const char *reason);
 /** @brief Write the counters (notifications .. HTTP requests, consoles) in Prometheus text. */
 void gw_metrics_write_counters(const gw_metrics_t *m, gw_buf_t *out);
 
-/** @brief Write the notification latency histogram in Prometheus text. */
+/** @brief Write the notification latency histograms in Prometheus text. */
 void gw_metrics_write_latency(const gw_metrics_t *m, gw_buf_t *out);
 
 #endif

@@ -59,6 +59,7 @@ typedef struct {
     gw_ws_session_t *head;
     struct lws_context *lws;     /**< for the deadline timer */
     lws_sorted_usec_list_t tick; /**< checks the deadlines every GW_WS_SWEEP_MS */
+    gw_buf_t gather;             /**< scratch: several queued messages framed for one send */
 } gw_ws_sessions_t;
 
 /** @brief Start checking the sessions' deadlines (at the endpoint's PROTOCOL_INIT). */

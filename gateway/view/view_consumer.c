@@ -448,9 +448,10 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
                            gw_token_sink_fn on_token, void *token_opaque, gw_consumer_t **out,
                            char *errstr, size_t errstr_size)
 {
+    char wait[24];
     /* clang-format off */
-    static const char *const extra[] = {
-        "fetch.wait.max.ms",      "10",       /* changes reach the view quickly */
+    const char *const extra[] = {
+        "fetch.wait.max.ms",      wait,       /* changes reach the view quickly */
         "fetch.error.backoff.ms", "50",       /* and again soon after an error */
         "auto.offset.reset",      "earliest", /* the view is the whole topic */
         "statistics.interval.ms", "1000",     /* broker connectivity (gw_consumer_kafka_link) */
@@ -461,6 +462,7 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
 
     if (!c)
         return XO_ERR_NOMEM;
+    snprintf(wait, sizeof(wait), "%lld", (long long)xo_config_get_int(cfg, "view.fetch_wait_ms"));
     c->view = view;
     c->notify = notify;
     c->on_result = on_result;

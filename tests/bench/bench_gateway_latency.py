@@ -40,6 +40,7 @@ import json
 import os
 import re
 import resource
+import subprocess
 import sys
 import threading
 import time
@@ -69,20 +70,62 @@ def pct(sorted_vals, p):
     return sorted_vals[min(len(sorted_vals) - 1, int(p * len(sorted_vals)))]
 
 
-def gw_histogram(gw):
-    """{upper bound seconds: cumulative count} of xo_gateway_notification_latency_seconds."""
+GW_HISTOGRAMS = {"queued": "xo_gateway_notification_latency_seconds",
+                 "written": "xo_gateway_notification_written_seconds"}
+
+
+def gw_histograms(gw):
+    """{"queued"|"written": {"buckets": {upper bound s: cumulative count}, "sum": s, "count"}}
+    of the gateway's notification histograms (record timestamp -> queued, -> written to one
+    client); a histogram this gateway does not have is absent."""
     out = {}
     try:  # after an overloaded row the service thread may not answer for a while
         st, body, _ = g.http_get(gw.url + "/metrics", timeout=60)
     except Exception:
         return out
-    for m in re.finditer(r'xo_gateway_notification_latency_seconds_bucket\{le="([^"]+)"\} (\d+)',
-                         body.decode()):
-        out[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+    text = body.decode()
+    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total"):
+        m = re.search("^" + key + r" (\d+)", text, re.M)
+        if m:
+            out[key] = int(m.group(1))
+    for key, name in GW_HISTOGRAMS.items():
+        buckets = {float("inf") if m.group(1) == "+Inf" else float(m.group(1)): int(m.group(2))
+                   for m in re.finditer(name + r'_bucket\{le="([^"]+)"\} (\d+)', text)}
+        total = re.search(name + r"_sum (\S+)", text)
+        count = re.search(name + r"_count (\d+)", text)
+        if buckets and total and count:
+            out[key] = {"buckets": buckets, "sum": float(total.group(1)), "count": int(count.group(1))}
     return out
 
 
+def hist_mean_ms(before, after, key):
+    """Mean (ms) of a gateway histogram over a row, or None."""
+    if key not in before or key not in after:
+        return None
+    n = after[key]["count"] - before[key]["count"]
+    return 1000 * (after[key]["sum"] - before[key]["sum"]) / n if n > 0 else None
+
+
+def hop_split(r):
+    """Mean ms of each hop of a row: change -> agent publish and Kafka (latency_hop_probe, a
+    consumer configured as the gateway's), agent publish -> queued and -> written (the
+    gateway's histograms), the rest of the measuring clients' mean (socket and client)."""
+    probe, e2e = r["probe"], r["mean"]
+    pub = probe["publish"]["mean"] if probe.get("publish") else None
+    kafka = probe["kafka"]["mean"] if probe.get("kafka") else None
+    queued, written = r["gw_queued_mean"], r["gw_written_mean"]
+
+    def diff(a, b):
+        return a - b if a is not None and b is not None else None
+
+    return {"publish": pub, "kafka": kafka, "consume_queued": diff(queued, kafka),
+            "queued_written": diff(written, queued),
+            "written_client": diff(diff(e2e, pub), written), "e2e": e2e}
+
+
 def hist_pct(before, after, p):
+    before = before.get("queued", {}).get("buckets")
+    after = after.get("queued", {}).get("buckets")
     if not before or not after:
         return None
     les = sorted(after)
@@ -202,7 +245,7 @@ def send(proc, cmd):
     proc.p.stdin.flush()
 
 
-def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id):
+def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id, hop_probe):
     n_xo = min(n_clients, a.xolib)
     n_raw = n_clients - n_xo
     procs = [st.spawn(f"clients-xolib-{row_id}", ["node", os.path.join(HERE, "latency_clients.mjs"),
@@ -219,11 +262,11 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     for p in procs:
         p.wait_line(lambda l: l.startswith("ready"), timeout=120 + n_clients / 10)
     time.sleep(1.0)
-    for p in procs:
+    for p in procs + [hop_probe]:
         send(p, "reset")
-    for p in procs:
+    for p in procs + [hop_probe]:
         p.wait_line(lambda l: l == "reset", timeout=30)
-    h0 = gw_histogram(gw)
+    h0 = gw_histograms(gw)
     watched = {"gw": [gw.proc.p.pid], "sim": [sim.proc.p.pid], "agent": [agent.p.pid],
                "clients": [p.p.pid for p in procs]}
     c0 = {k: sum(cpu_s(pid) for pid in v) for k, v in watched.items()}
@@ -260,7 +303,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     poller.stop_ev.set()
     poller.join(35)
     reports = [client_report(p) for p in procs]
-    h1 = gw_histogram(gw)
+    probe_report = client_report(hop_probe)
+    h1 = gw_histograms(gw)
     for p in procs:
         send(p, "quit")
     for p in procs:
@@ -283,7 +327,12 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "final_vms": len(final), "final_missing": missing,
         # share of (measuring client, label) pairs that produced a sample before the drain ended
         "coverage": xo["samples"] / max(1, n_xo * d["ok"]),
-        "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"],
+        "p50": xo["p50"], "p99": xo["p99"], "max": xo["max"], "mean": xo.get("mean"),
+        "probe": probe_report, "gw_queued_mean": hist_mean_ms(h0, h1, "queued"),
+        "gw_written_mean": hist_mean_ms(h0, h1, "written"),
+        # messages that went out several to a send() (a client behind), and those sends
+        "gathered": {k.split("_")[4]: h1[k] - h0.get(k, 0) for k in h1
+                     if k.startswith("xo_gateway_ws_gathered_")},
         "raw_samples": raw_samples, "raw_p99": raw_p99,
         "closed": sum(r["closed"] for r in reports),
         "corrupt": sum(r["corrupt"] for r in reports),
@@ -300,6 +349,13 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     }
 
 
+def gateway_knows(key):
+    """Does the xo-gateway under test have this setting? (a build from before it has not)"""
+    out = subprocess.run([harness.binary("xo-gateway"), "--print-config-docs"],
+                         capture_output=True, text=True, timeout=30).stdout
+    return f"`{key}`" in out
+
+
 def run_batch(a, batch_ms, clients, rows):
     # The single pool's records all go to one partition; at 1,000 changes/s of full VM
     # snapshots xo-kafka-dev's 5 MiB in-memory partition log gets trimmed during a long run.
@@ -308,9 +364,24 @@ def run_batch(a, batch_ms, clients, rows):
     with harness.Stack(allow_kafka_truncation=True) as st:
         k = st.start_kafka(brokers=1, partitions=6)
         sim = st.start_sim(vms=a.vms, extra=["--event-batch-ms", str(batch_ms)])
-        agent = st.start_agent(sim, k)
-        gw = st.start_gateway(k, extra={"limits": {"max_clients": str(max(clients) + 100)}})
+        # each knob only when asked for: the daemons' own defaults otherwise (and a build that
+        # predates a knob can still be measured)
+        agent_extra, gw_extra = {}, {"limits": {"max_clients": str(max(clients) + 100)}}
+        if a.agent_linger_ms is not None:
+            agent_extra["kafka"] = {"linger.ms": str(a.agent_linger_ms)}
+        if gateway_knows("view.fetch_wait_ms"):
+            gw_extra["view"] = {"fetch_wait_ms": str(a.gw_fetch_wait_ms)}
+        else:  # a gateway that predates the setting fetches with its fixed 10 ms
+            print("note: this xo-gateway has no view.fetch_wait_ms (10 ms fixed)", file=sys.stderr)
+            a.gw_fetch_wait_ms = 10
+        agent = st.start_agent(sim, k, extra=agent_extra)
+        gw = st.start_gateway(k, extra=gw_extra)
         g.wait_synced(gw, [sim.pool_uuid], timeout=180)
+        hop_probe = st.spawn("hop-probe", [harness.binary("latency_hop_probe"), "--bootstrap",
+                                           k.bootstrap, "--topic", "xo.objects",
+                                           "--fetch-wait-ms", str(a.gw_fetch_wait_ms)],
+                             stdin=True)
+        hop_probe.wait_line(lambda l: l == "ready", timeout=60)
         token = g.node("call", gw.url, *g.ADMIN, "token.create", "{}")["result"]
         truth = sim.truth()
         refs = [ref for ref, v in truth["vm"].items()
@@ -319,7 +390,8 @@ def run_batch(a, batch_ms, clients, rows):
         with open(refs_file, "w") as f:
             json.dump(refs, f)
         for i, n in enumerate(clients):
-            r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}")
+            r = run_row(a, st, sim, agent, gw, token, refs_file, n, batch_ms, f"{batch_ms}-{n}",
+                        hop_probe)
             try:  # the service thread may still be busy writing queued notifications
                 _, body, _ = g.http_get(gw.url + "/healthz", timeout=60)
                 r["lag_after"] = json.loads(body)["lag"]
@@ -345,7 +417,9 @@ def fmt(v, nd=1):
 def print_table(a, rows):
     print()
     print(f"Notification latency, change (VM.set_name_label sent) -> `all` at the client; "
-          f"target {a.rate}/s for {a.seconds:g} s per row, pool of {a.vms} VMs")
+          f"target {a.rate}/s for {a.seconds:g} s per row, pool of {a.vms} VMs; gateway "
+          f"view.fetch_wait_ms {a.gw_fetch_wait_ms}, agent linger.ms "
+          f"{'default' if a.agent_linger_ms is None else a.agent_linger_ms}")
     hdr = (f"{'row':<22} {'rate/s':>7} {'samples':>8} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} "
            f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} {'bad':>6} "
            f"{'cpu% gw/sim/agent/clients':>26} {'healthz p99/max':>16}")
@@ -402,6 +476,9 @@ def print_table(a, rows):
         if r["raw_clients"] and r["raw_samples"] < 0.99 * r["raw_clients"] * r["sent"]:
             notes.append(f"raw clients had received {100 * r['raw_samples'] / (r['raw_clients'] * r['sent']):.1f}% "
                          f"of their labels when the row ended (their processes were behind)")
+        gath = r.get("gathered") or {}
+        if gath.get("messages"):
+            notes.append(f"{gath['messages']:,} messages written gathered in {gath['sends']:,} sends")
         if r["healthz"]["errors"]:
             notes.append(f"/healthz unanswered {r['healthz']['errors']} times (30 s timeout)")
         if r["rest"]["errors"]:
@@ -411,8 +488,38 @@ def print_table(a, rows):
     if any(r["kafka_trimmed"] for r in rows):
         print("note: xo-kafka-dev trimmed old records of the pool's partition (5 MiB in-memory log);"
               " the gateway was reading at the head, see lag")
+    print_hops(rows)
     print("call latency of set_name_label at the simulator (p50/p99 ms): " + ", ".join(
         f"{r['clients']}cl/b{r['batch_ms']} {fmt(r['call_p50'], 2)}/{fmt(r['call_p99'], 1)}" for r in rows))
+
+
+def print_hops(rows):
+    print()
+    print("Where the time goes: mean ms of each hop (share of the measuring clients' mean)")
+    names = [("publish", "change->publish"), ("kafka", "Kafka"), ("consume_queued", "consume->queued"),
+             ("queued_written", "queued->written"), ("written_client", "written->client")]
+    hdr = f"{'row':<22} {'mean ms':>8} " + " ".join(f"{t:>18}" for _, t in names)
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        h = hop_split(r)
+        cells = []
+        for key, _ in names:
+            v = h[key]
+            share = f" ({100 * v / h['e2e']:.0f}%)" if v is not None and h["e2e"] else ""
+            cells.append(f"{fmt(v) + share:>18}")
+        print(f"{'push ' + str(r['clients']).rjust(4) + ' cl, batch ' + str(r['batch_ms']).rjust(2):<22} "
+              f"{fmt(h['e2e']):>8} " + " ".join(cells))
+    print("change->publish: record timestamp (the agent's produce) - label sent; Kafka: a consumer")
+    print("  configured as the gateway's got it - record timestamp (latency_hop_probe); consume->queued:")
+    print("  the gateway's record -> queued mean - Kafka; queued->written: its record -> written to a")
+    print("  client (every client, load clients included) - record -> queued; written->client: the rest")
+    print("  of the xo-lib clients' mean (kernel, client). With load clients queued->written covers")
+    print("  every client, the measuring ones being only 4 of them, so it can exceed their mean and")
+    print("  written->client be negative.")
+    print("  p50 of the first two hops: " + ", ".join(
+        f"{r['clients']}cl {fmt((r['probe'].get('publish') or {}).get('p50'))}/"
+        f"{fmt((r['probe'].get('kafka') or {}).get('p50'))}" for r in rows))
 
 
 def main():
@@ -436,6 +543,13 @@ def main():
     ap.add_argument("--drain-s", type=float, default=60,
                     help="max wait after the driver stops for every client to receive every VM's "
                          "last label (default 60 s, times XO_TIMEOUT_SCALE)")
+    ap.add_argument("--agent-linger-ms", type=int,
+                    help="the agent's producer linger.ms (default: the agent's own)")
+    ap.add_argument("--gw-fetch-wait-ms", type=int, default=1,
+                    help="the gateway's view.fetch_wait_ms (default 1 here: the in-memory "
+                         "xo-kafka-dev holds an empty fetch for the whole wait where a Kafka "
+                         "broker answers as soon as a record arrives, so 1 measures the "
+                         "gateway as it runs on Kafka; the gateway's own default is 10)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
@@ -446,6 +560,7 @@ def main():
     need = 4 * max(clients) + 1024
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+    bench_common.require("latency_hop_probe")
     if a.load_client == "c":
         bench_common.require("latency_load_client")
     g.ensure_node_modules()

@@ -179,7 +179,7 @@ rl.on('line', async (line) => {
     const s = Float64Array.from(xoSamples).sort()
     process.stdout.write(JSON.stringify({
       clients: xos.length + raws.length, closed, corrupt, corrupt_sample: corruptSample, notifications, items, bytes,
-      xolib: { clients: xos.length, samples: s.length, seqs: xoSeqs.size, p50: pct(s, 0.5), p99: pct(s, 0.99), max: s.length ? s[s.length - 1] : null },
+      xolib: { clients: xos.length, samples: s.length, seqs: xoSeqs.size, p50: pct(s, 0.5), p99: pct(s, 0.99), max: s.length ? s[s.length - 1] : null, mean: s.length ? s.reduce((a, b) => a + b, 0) / s.length : null },
       raw: { clients: raws.length, samples: rawCount, p50: histPct(0.5), p99: histPct(0.99), max: rawCount ? rawMax : null }
     }) + '\n')
   } else if (line.startsWith('missing ')) {

@@ -197,8 +197,11 @@ def strip_vm_fields(summary):
 # ---- raw WebSocket, for what xo-lib would never send ----
 
 class WsClient:
-    def __init__(self, port, path="/api/", timeout=10, protocol=None):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout * harness.SCALE)
+    def __init__(self, port, path="/api/", timeout=10, protocol=None, sock=None):
+        """A WebSocket client of the gateway on port, over sock when given (an already
+        connected socket: TLS-wrapped, or with its own buffer sizes)."""
+        self.s = sock or socket.create_connection(("127.0.0.1", port),
+                                                  timeout=timeout * harness.SCALE)
         key = base64.b64encode(os.urandom(16)).decode()
         named = f"Sec-WebSocket-Protocol: {protocol}\r\n" if protocol else ""
         self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
@@ -259,6 +262,18 @@ class WsClient:
             data += payload
             if b0 & 0x80:
                 return op, data
+
+    def call_pipelined(self, calls, first_id=100):
+        """Send every (method, params) call in one write without waiting, then read their
+        answers: [answer] in the order they came."""
+        frames = []
+        for i, (method, params) in enumerate(calls):
+            payload = json.dumps({"jsonrpc": "2.0", "method": method, "params": params,
+                                  "id": first_id + i}).encode()
+            assert len(payload) < 126
+            frames.append(bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+        self.s.sendall(b"".join(frames))  # masked with a zero key: the payload unchanged
+        return [self.recv_json() for _ in calls]
 
     def call(self, method, params=None, id=1):
         self.send_frame(json.dumps({"jsonrpc": "2.0", "method": method, "params": params or {}, "id": id}))

@@ -1,8 +1,10 @@
 """xo-gateway with TLS on its listener: REST and /healthz over HTTPS verified against the
-gateway's certificate, xo-lib over WSS (node trusting that certificate), and plain HTTP
-refused on the TLS port."""
+gateway's certificate, xo-lib over WSS (node trusting that certificate), pipelined calls
+over WSS answered whole and in order (several answers gathered into one TLS write), and
+plain HTTP refused on the TLS port."""
 import json
 import os
+import socket
 import ssl
 import subprocess
 import unittest
@@ -55,6 +57,18 @@ class GatewayTls(unittest.TestCase):
             # Plain HTTP on the TLS port gets no HTTP answer.
             with self.assertRaises(Exception):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            # Pipelined calls over wss://: answers gathered into one TLS write (several
+            # small ones, one large in chunks) arrive whole and in order.
+            raw = socket.create_connection(("127.0.0.1", port), timeout=30 * harness.SCALE)
+            ws = g.WsClient(port, sock=ctx.wrap_socket(raw, server_hostname="127.0.0.1"))
+            self.assertIn("result", ws.call("session.signIn",
+                                            {"email": g.ADMIN[0], "password": g.ADMIN[1]}))
+            calls = [("system.getVersion", {})] * 5 + [("xo.getAllObjects", {})] + \
+                [("system.getVersion", {})] * 5
+            answers = ws.call_pipelined(calls)
+            ws.close()
+            self.assertEqual([a["id"] for a in answers], list(range(100, 100 + len(calls))))
+            self.assertTrue(all("result" in a for a in answers), answers[:1])
             # xo-lib over wss://, node trusting the gateway's certificate.
             g.ensure_node_modules()
             r = subprocess.run(["node", g.CLIENT, "snapshot", url, *g.ADMIN],
