@@ -983,4 +983,5 @@ void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st)
     memset(st, 0, sizeof(*st));
     if (c)
         *st = c->st;
+    st->results_fetching = gw_result_feed_listening(c ? c->feed : NULL);
 }

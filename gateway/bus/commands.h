@@ -227,6 +227,7 @@ typedef struct {
     uint64_t submitted, succeeded, failed, rejected, timed_out, results, malformed;
     uint64_t refused[GW_RES_VERDICT_COUNT]; /**< results not believed, by verdict */
     size_t pending;
+    bool results_fetching; /**< the results consumer fetches (a command pending lately) */
 } gw_cmd_stats_t;
 void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st);
 
