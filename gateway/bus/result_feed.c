@@ -1,8 +1,8 @@
 /*
  * result_feed.c - xo.results for the command bus on a consumer of its own (see
- * result_feed.h): short fetch waits while the bus listens, no fetch at all while it does
- * not. Must not parse or believe results (the sink does) nor block the service thread
- * (listening on/off only queues a pause or resume in librdkafka).
+ * result_feed.h): short fetch waits while the bus listens, nothing assigned (no fetch at
+ * all) while it does not. Must not parse or believe results (the sink does) nor wait on
+ * Kafka on the service thread (assigning only hands a list to librdkafka's own thread).
  */
 #include "bus/result_feed.h"
 
@@ -19,8 +19,9 @@
 
 struct gw_result_feed {
     xo_consumer_t *kc;
-    rd_kafka_topic_partition_list_t *parts; /* every partition of the topic (pause/resume) */
+    char topic[128];
     int32_t count;
+    _Atomic int64_t *next; /* per partition: the next offset to read (the feed thread's) */
     gw_result_feed_fn sink;
     void *opaque;
     pthread_t thread;
@@ -29,43 +30,42 @@ struct gw_result_feed {
     atomic_bool listening;
 };
 
-/* Every partition at its current high watermark, as absolute offsets: a logical "end"
- * would be resolved at the first fetch, after a command may already have its results. */
-static xo_err_t assign_at_end(gw_result_feed_t *f, const char *topic, char *errstr,
-                              size_t errstr_size)
+/* Read every partition from its next offset (absolute: nothing is skipped). */
+static rd_kafka_resp_err_t assign_all(gw_result_feed_t *f)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(f->count);
+    rd_kafka_resp_err_t kerr;
+
+    for (int32_t p = 0; p < f->count; p++)
+        rd_kafka_topic_partition_list_add(list, f->topic, p)->offset = atomic_load(&f->next[p]);
+    kerr = rd_kafka_assign(xo_consumer_handle(f->kc), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    return kerr;
+}
+
+/* Every partition starts at its current high watermark, as absolute offsets: a logical
+ * "end" would be resolved at the first fetch, after a command may already have results. */
+static xo_err_t find_ends(gw_result_feed_t *f, char *errstr, size_t errstr_size)
 {
     rd_kafka_t *rk = xo_consumer_handle(f->kc);
-    rd_kafka_topic_partition_list_t *list;
-    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     xo_err_t err;
 
-    err = xo_kafka_partition_count(rk, topic, META_TIMEOUT_MS, &f->count, errstr, errstr_size);
+    err = xo_kafka_partition_count(rk, f->topic, META_TIMEOUT_MS, &f->count, errstr, errstr_size);
     if (err != XO_OK)
         return err;
-    list = rd_kafka_topic_partition_list_new(f->count);
-    f->parts = rd_kafka_topic_partition_list_new(f->count);
-    if (!list || !f->parts) {
-        err = XO_ERR_NOMEM;
-        goto out;
-    }
+    f->next = calloc((size_t)f->count, sizeof(*f->next));
+    if (!f->next)
+        return XO_ERR_NOMEM;
     for (int32_t p = 0; p < f->count; p++) {
         int64_t lo = 0, hi = 0;
-        kerr = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, META_TIMEOUT_MS);
-        if (kerr) {
-            err = xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "%s: watermarks: %s", topic,
-                            rd_kafka_err2str(kerr));
-            goto out;
-        }
-        rd_kafka_topic_partition_list_add(list, topic, p)->offset = hi;
-        rd_kafka_topic_partition_list_add(f->parts, topic, p);
+        rd_kafka_resp_err_t kerr =
+            rd_kafka_query_watermark_offsets(rk, f->topic, p, &lo, &hi, META_TIMEOUT_MS);
+        if (kerr)
+            return xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "%s: watermarks: %s", f->topic,
+                             rd_kafka_err2str(kerr));
+        atomic_init(&f->next[p], hi);
     }
-    kerr = rd_kafka_assign(rk, list);
-    if (kerr)
-        err = xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "assign %s: %s", topic,
-                        rd_kafka_err2str(kerr));
-out:
-    rd_kafka_topic_partition_list_destroy(list);
-    return err;
+    return XO_OK;
 }
 
 static void *run(void *arg)
@@ -79,6 +79,8 @@ static void *run(void *arg)
         if (!m)
             continue;
         if (!m->err) {
+            if (m->partition >= 0 && m->partition < f->count)
+                atomic_store(&f->next[m->partition], m->offset + 1);
             xo_record_from_message(&rec, m, f->count);
             f->sink(f->opaque, &rec);
         } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -112,16 +114,16 @@ xo_err_t gw_result_feed_start(const xo_config_t *cfg, const char *topic, int fet
     if (!f)
         return XO_ERR_NOMEM;
     snprintf(wait, sizeof(wait), "%d", fetch_wait_ms);
+    snprintf(f->topic, sizeof(f->topic), "%s", topic);
     f->sink = sink;
     f->opaque = opaque;
     atomic_init(&f->stop, false);
-    atomic_init(&f->listening, true); /* librdkafka fetches once assigned: off below */
+    atomic_init(&f->listening, false); /* nothing assigned yet */
     err = xo_consumer_new(cfg, NULL, extra, &f->kc, errstr, errstr_size);
     if (err == XO_OK)
-        err = assign_at_end(f, topic, errstr, errstr_size);
+        err = find_ends(f, errstr, errstr_size);
     if (err != XO_OK)
         goto fail;
-    gw_result_feed_listen(f, false);
     if (pthread_create(&f->thread, NULL, run, f) != 0) {
         err = xo_seterr(errstr, errstr_size, XO_ERR_NOMEM, "cannot start the results thread");
         goto fail;
@@ -142,12 +144,12 @@ void gw_result_feed_listen(gw_result_feed_t *f, bool on)
 
     if (!f || atomic_load(&f->listening) == on)
         return;
-    kerr = on ? rd_kafka_resume_partitions(xo_consumer_handle(f->kc), f->parts)
-              : rd_kafka_pause_partitions(xo_consumer_handle(f->kc), f->parts);
-    for (int i = 0; !kerr && i < f->parts->cnt; i++)
-        kerr = f->parts->elems[i].err;
+    /* Assigned from the positions the thread recorded, or unassigned: librdkafka's
+     * pause/resume of a partition that never delivered a message resumes from
+     * auto.offset.reset, and a resumed partition may wait up to a second for its fetch. */
+    kerr = on ? assign_all(f) : rd_kafka_assign(xo_consumer_handle(f->kc), NULL);
     if (kerr) { /* the state stays as it was: the next call tries again */
-        xo_warn(MOD, "event=%s_failed error=\"%s\"", on ? "resume" : "pause",
+        xo_warn(MOD, "event=%s_failed error=\"%s\"", on ? "assign" : "unassign",
                 rd_kafka_err2str(kerr));
         return;
     }
@@ -167,10 +169,7 @@ void gw_result_feed_stop(gw_result_feed_t *f)
     atomic_store(&f->stop, true);
     if (f->thread_started)
         pthread_join(f->thread, NULL);
-    /* first: pause/resume leave a reference to each partition in the list, and
-     * rd_kafka_destroy() waits for every partition reference to go */
-    if (f->parts)
-        rd_kafka_topic_partition_list_destroy(f->parts);
     xo_consumer_free(f->kc);
+    free(f->next);
     free(f);
 }

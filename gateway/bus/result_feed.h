@@ -8,9 +8,9 @@
  * soon as data arrives; the in-memory xo-kafka-dev broker holds an empty fetch that long).
  * Short waits cost empty fetches, so the feed only fetches while the bus listens: the bus
  * turns it on when a command is pending and off once none has been for a while
- * (gw_result_feed_listen: librdkafka's pause/resume, which keeps the position, so no
- * result produced while off is skipped; the results of commands nobody waits for any
- * more are dropped by the bus anyway).
+ * (gw_result_feed_listen: the partitions are assigned again from the next offset the feed
+ * had not read, or unassigned, so no result produced while off is skipped; the results of
+ * commands nobody waits for any more are dropped by the bus anyway).
  *
  * Must not apply results itself: the sink only checks and queues (commands.h).
  */
@@ -33,9 +33,9 @@ typedef struct gw_result_feed gw_result_feed_t;
 typedef void (*gw_result_feed_fn)(void *opaque, const xo_record_t *rec);
 
 /**
- * @brief Create the consumer, assign every partition of @p topic at its current end
- *        (absolute offsets: nothing produced after this call is skipped), start it not
- *        listening, and start its thread.
+ * @brief Create the consumer, note the current end of every partition of @p topic
+ *        (absolute offsets: nothing produced after this call is skipped), and start its
+ *        thread, not listening.
  * @param fetch_wait_ms fetch.wait.max.ms of its fetches (commands.results_fetch_wait_ms)
  * @param sink, opaque where records go (@p opaque must outlive the feed)
  * @returns XO_OK; XO_ERR_CONFIG (Kafka settings), XO_ERR_KAFKA or XO_ERR_TIMEOUT (no
@@ -47,8 +47,8 @@ xo_err_t gw_result_feed_start(const xo_config_t *cfg, const char *topic, int fet
                               char *errstr, size_t errstr_size);
 
 /**
- * @brief Fetch (true) or stop fetching (false); a no-op when already so. Only queues the
- *        change in librdkafka, never waits on Kafka.
+ * @brief Fetch (true) or stop fetching (false); a no-op when already so. Hands the
+ *        (un)assignment to librdkafka's main thread and returns; never waits on a broker.
  * @locality any one thread at a time (the service thread)
  */
 void gw_result_feed_listen(gw_result_feed_t *f, bool on);
