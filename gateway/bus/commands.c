@@ -21,7 +21,7 @@
 #define MOD "commands"
 /* The results feed keeps fetching this long after the last pending command ended: calls
  * often come in sequences (a client's next call, a workflow's next step), and a feed
- * turned on again pays a pause/resume round in librdkafka. */
+ * turned on again pays an assignment and a first fetch in librdkafka. */
 #define RESULTS_LINGER_MS 1000
 
 /* One result waiting for the service thread (all owned). */
