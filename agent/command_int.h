@@ -57,6 +57,8 @@ typedef struct {
     char reason[256];     /**< failure: human text */
     bool detached;        /**< another thread took the command and publishes its outcome (the
                            *   console relays, the patch worker, a transfer worker) */
+    char done_task[128];  /**< an ended XAPI task that cmd_execute() destroys once the outcome
+                           *   is published (cmd_run_async_last), or "" */
 } cmd_outcome_t;
 
 /* patch_worker.c (the worker slot's life follows the command thread's) */
@@ -153,6 +155,13 @@ xo_err_t cmd_call_str(agent_cmd_t *c, const char *method, json_object *params, c
  *  the task's result text (caller frees) on success. @p params is taken. */
 xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
                        char **result, cmd_outcome_t *out);
+/** The same for the command's last XAPI call: its ended task is left in out->done_task for
+ *  cmd_execute() to destroy after publishing the outcome (a person waits for that outcome,
+ *  not for the clean-up). */
+xo_err_t cmd_run_async_last(agent_cmd_t *c, const cmd_t *cmd, const char *method,
+                            json_object *params, char **result, cmd_outcome_t *out);
+/** task.destroy, its error ignored (the task ended; XAPI also expires tasks itself). */
+void cmd_destroy_task(agent_cmd_t *c, const char *task);
 /** Best effort clean-up: VM.destroy @p vm, then its disk VDIs no other VM uses (a
  *  temporary snapshot, a half copy). Failures are logged, never returned. */
 void cmd_destroy_vm_and_disks(agent_cmd_t *c, const cmd_t *cmd, const char *vm);

@@ -34,6 +34,12 @@ static xo_err_t run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, 
     return cmd_run_async(c, cmd, method, params, result, out);
 }
 
+static xo_err_t run_async_last(agent_cmd_t *c, const cmd_t *cmd, const char *method,
+                               json_object *params, char **result, cmd_outcome_t *out)
+{
+    return cmd_run_async_last(c, cmd, method, params, result, out);
+}
+
 static json_object *args1(const char *s)
 {
     json_object *p = json_object_new_array();
@@ -63,7 +69,7 @@ static xo_err_t power(agent_cmd_t *c, const cmd_t *cmd, const char *vm, const ch
                       int n_false, cmd_outcome_t *out)
 {
     char *res = NULL;
-    xo_err_t err = run_async(c, cmd, method, vm_args(vm, n_false), &res, out);
+    xo_err_t err = run_async_last(c, cmd, method, vm_args(vm, n_false), &res, out);
 
     free(res);
     if (err == XO_OK)
@@ -89,7 +95,7 @@ static xo_err_t op_start(agent_cmd_t *c, const cmd_t *cmd, const char *vm, cmd_o
     json_object_array_add(params, json_object_new_string(host));
     json_object_array_add(params, json_object_new_boolean(0));
     json_object_array_add(params, json_object_new_boolean(0));
-    err = run_async(c, cmd, "VM.start_on", params, &res, out);
+    err = run_async_last(c, cmd, "VM.start_on", params, &res, out);
     free(res);
     if (err == XO_OK)
         out->result = json_object_new_boolean(1);

@@ -53,13 +53,13 @@ void cmd_execute(agent_cmd_t *c, const cmd_t *cmd)
     cmd_outcome_t out = {0};
     xo_err_t err = cmd_run(c, cmd, &out);
 
-    if (err == XO_OK && out.detached) { /* another thread runs it and reports: the console
-                                         * relays (console.h), patch_worker.c, transfer.c */
+    if (err == XO_OK && out.detached) /* another thread runs it and reports: the console
+                                       * relays (console.h), patch_worker.c, transfer.c */
         xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
-        json_object_put(out.result);
-        return;
-    }
-    cmd_publish_outcome(c, cmd, err, &out);
+    else
+        cmd_publish_outcome(c, cmd, err, &out);
+    if (out.done_task[0]) /* after the outcome: nobody waits for this */
+        cmd_destroy_task(c, out.done_task);
     json_object_put(out.result);
     xo_xapi_error_clear(&out.xerr);
 }

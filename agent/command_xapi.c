@@ -250,12 +250,22 @@ static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, c
     }
 }
 
-/* Async.<method>(params) and its task; the task is destroyed afterwards, as xen-api does. */
-xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
-                       char **result, cmd_outcome_t *out)
+void cmd_destroy_task(agent_cmd_t *c, const char *task)
+{
+    cmd_outcome_t scratch = {0};
+    json_object *ignored = NULL;
+
+    cmd_call(c, "task.destroy", args1(task), &ignored, &scratch);
+    xo_xapi_error_clear(&scratch.xerr);
+    json_object_put(ignored);
+}
+
+/* Async.<method>(params) and its task; the task is destroyed afterwards, as xen-api does:
+ * here, or by the caller when @p later is given (it gets the task's ref). */
+static xo_err_t run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                          char **result, cmd_outcome_t *out, char *later, size_t later_size)
 {
     char am[96], task[128];
-    json_object *ignored = NULL;
     xo_err_t err;
 
     snprintf(am, sizeof(am), "Async.%s", method);
@@ -265,13 +275,25 @@ xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, jso
         return err;
     xo_dbg(XO_DBG_XAPI, CMD_MOD, "event=task id=%s method=%s", cmd->id, am);
     err = await_task(c, cmd, task, result, out);
-    if (err == XO_OK || out->xerr.code[0] != 'A') { /* not AGENT_STOPPED: the task is over */
-        cmd_outcome_t scratch = {0};
-        cmd_call(c, "task.destroy", args1(task), &ignored, &scratch);
-        xo_xapi_error_clear(&scratch.xerr);
-        json_object_put(ignored);
-    }
+    if (err != XO_OK && out->xerr.code[0] == 'A') /* AGENT_STOPPED: the task may still run */
+        return err;
+    if (later)
+        snprintf(later, later_size, "%s", task);
+    else
+        cmd_destroy_task(c, task);
     return err;
+}
+
+xo_err_t cmd_run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, json_object *params,
+                       char **result, cmd_outcome_t *out)
+{
+    return run_async(c, cmd, method, params, result, out, NULL, 0);
+}
+
+xo_err_t cmd_run_async_last(agent_cmd_t *c, const cmd_t *cmd, const char *method,
+                            json_object *params, char **result, cmd_outcome_t *out)
+{
+    return run_async(c, cmd, method, params, result, out, out->done_task, sizeof(out->done_task));
 }
 
 /* The VDIs behind the VM's Disk VBDs (not CD drives), for vm.delete with deleteDisks. */

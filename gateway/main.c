@@ -99,6 +99,12 @@ static const xo_cfg_spec_t SPEC[] = {
      "xo-kafka-dev broker holds an empty one this long, so there a change waits for it "
      "(half of it on average) before the gateway sees it: 1 takes about 4 ms off each "
      "notification, for ~1000 empty fetches a second while idle."},
+    {"commands.results_fetch_wait_ms", XO_CFG_INT, "1", 1, 1000, false,
+     "Longest wait of a fetch of the results topic when it has nothing new. The gateway "
+     "fetches results only while a command is pending (and 1 s after), so short waits cost "
+     "nothing when idle. A Kafka broker answers as soon as a result arrives; the in-memory "
+     "xo-kafka-dev broker holds an empty fetch this long, so there it adds up to this much "
+     "to each call's answer."},
     {"health.stale_heartbeats", XO_CFG_INT, "3", 2, 1000, false,
      "A pool's agent is late, and /healthz degraded, when its last heartbeat is older than "
      "this many of the heartbeat intervals it announces (5 s for agents that announce none)."},
@@ -193,13 +199,6 @@ static void on_signal(int sig)
     g_stop = 1;
     if (g_http)
         gw_http_stop(g_http);
-}
-
-/* The consumer's xo.results sink: the command bus (the view room does not know it), which
- * checks each record's signature, pool and partition before it believes it. */
-static void push_result(void *commands, const xo_record_t *rec)
-{
-    gw_commands_push_result(commands, rec);
 }
 
 /* Tokens shared through the tokens topic: users.c publishes and receives through these. */
@@ -524,10 +523,12 @@ int main(int argc, char **argv)
     gw_notify_set_wake(ctx.notify, gw_http_wake, g_http);
     gw_commands_set_wake(ctx.commands, gw_http_wake, g_http);
 
-    err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify,
-                            gw_commands_enabled(ctx.commands) ? push_result : NULL, ctx.commands,
-                            gw_token_log_enabled(token_log) ? gw_token_log_push : NULL, token_log,
-                            &ctx.consumer, errstr, sizeof(errstr));
+    /* xo.results: read by the command bus's own consumer, tuned for latency, not the view's */
+    err = gw_commands_read_results(ctx.commands, cfg, &topics, errstr, sizeof(errstr));
+    if (err == XO_OK)
+        err = gw_consumer_start(cfg, &topics, ctx.view, ctx.notify, NULL, NULL,
+                                gw_token_log_enabled(token_log) ? gw_token_log_push : NULL,
+                                token_log, &ctx.consumer, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=kafka_failed error=\"%s\"", errstr);
         fprintf(stderr, "xo-gateway: %s\n", errstr);
@@ -554,6 +555,7 @@ int main(int argc, char **argv)
     code = XO_EXIT_OK;
 out:
     gw_consumer_stop(ctx.consumer);
+    gw_commands_stop_results(ctx.commands); /* its thread wakes g_http */
     gw_http_free(g_http);
     gw_commands_free(ctx.commands);
     g_http = NULL;

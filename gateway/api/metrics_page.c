@@ -122,11 +122,15 @@ static void write_commands(gw_commands_t *c, gw_buf_t *out)
                   "# TYPE xo_gateway_command_results_malformed_total counter\n"
                   "xo_gateway_command_results_malformed_total %llu\n"
                   "# TYPE xo_gateway_commands_pending gauge\n"
-                  "xo_gateway_commands_pending %zu\n",
+                  "xo_gateway_commands_pending %zu\n"
+                  "# HELP xo_gateway_command_results_fetching 1 while the results consumer "
+                  "fetches (a command pending, or one was in the last second).\n"
+                  "# TYPE xo_gateway_command_results_fetching gauge\n"
+                  "xo_gateway_command_results_fetching %d\n",
                   (unsigned long long)st.submitted, (unsigned long long)st.succeeded,
                   (unsigned long long)st.failed, (unsigned long long)st.rejected,
                   (unsigned long long)st.timed_out, (unsigned long long)st.results,
-                  (unsigned long long)st.malformed, st.pending);
+                  (unsigned long long)st.malformed, st.pending, st.results_fetching ? 1 : 0);
     gw_buf_puts(out, "# HELP xo_gateway_command_results_refused_total Results not believed, by "
                      "reason: not signed by an agent key trusted for their pool, not on its "
                      "partition, too large, or naming another pool's command.\n"

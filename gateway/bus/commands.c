@@ -1,7 +1,7 @@
 /*
  * commands.c - the gateway side of the command bus (see commands.h): build and sign
  * commands, send them to the pool's partition of xo.commands, keep a bounded table of
- * commands by id, apply results handed over by the consumer thread (only those signed by
+ * commands by id, apply results handed over by the results feed (only those signed by
  * an agent key trusted for the command's pool), answer waiters, and time out what the
  * agents can no longer run. Must not block on Kafka nor touch a connection itself
  * (replies go through the reply callback).
@@ -14,10 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus/result_feed.h"
 #include "xo_log.h"
 #include "xo_strmap.h"
 
 #define MOD "commands"
+/* The results feed keeps fetching this long after the last pending command ended: calls
+ * often come in sequences (a client's next call, a workflow's next step), and a feed
+ * turned on again pays an assignment and a first fetch in librdkafka. */
+#define RESULTS_LINGER_MS 1000
 
 /* One result waiting for the service thread (all owned). */
 typedef struct rq {
@@ -65,11 +70,13 @@ struct gw_commands {
     void (*wake)(void *);
     void *wake_opaque;
     gw_result_trust_t *trust; /* agent keys trusted per pool (read-only once built) */
+    gw_result_feed_t *feed;   /* xo.results, read while commands are pending (NULL: tests) */
+    int64_t busy_ms;          /* last time a command was pending (service thread) */
     size_t max_result_bytes;
     pthread_mutex_t mu; /* guards the result queue, `malformed` and `refused` */
     rq_t *q_head, *q_tail;
     uint64_t malformed;
-    uint64_t refused[GW_RES_VERDICT_COUNT]; /* by the consumer thread's checks */
+    uint64_t refused[GW_RES_VERDICT_COUNT]; /* by the feed thread's checks */
     entry_t *e;                             /* GW_CMD_MAX_TASKS slots */
     size_t nused;
     xo_strmap_t *by_id;
@@ -388,6 +395,7 @@ void gw_commands_free(gw_commands_t *c)
     for (size_t i = 0; i < c->nused; i++) /* workflows still waiting free their state */
         if (c->e[i].used && !c->e[i].done && c->e[i].waiter.kind == GW_CMD_WAIT_CALL)
             c->e[i].waiter.then(c->e[i].waiter.then_opaque, NULL);
+    gw_commands_stop_results(c); /* first: its thread pushes results into this bus */
     xo_producer_free(c->prod, 2000);
     while (c->q_head) {
         rq_t *n = c->q_head->next;
@@ -430,6 +438,37 @@ void gw_commands_set_send(gw_commands_t *c, gw_cmd_send_fn fn, void *opaque)
 {
     c->send = fn;
     c->send_opaque = opaque;
+}
+
+static void feed_sink(void *opaque, const xo_record_t *rec)
+{
+    gw_commands_push_result(opaque, rec);
+}
+
+xo_err_t gw_commands_read_results(gw_commands_t *c, const xo_config_t *cfg,
+                                  const xo_topics_t *topics, char *errstr, size_t errstr_size)
+{
+    if (!gw_commands_enabled(c) || c->feed)
+        return XO_OK;
+    return gw_result_feed_start(cfg, topics->results,
+                                (int)xo_config_get_int(cfg, "commands.results_fetch_wait_ms"),
+                                feed_sink, c, &c->feed, errstr, errstr_size);
+}
+
+void gw_commands_stop_results(gw_commands_t *c)
+{
+    if (c) {
+        gw_result_feed_stop(c->feed);
+        c->feed = NULL;
+    }
+}
+
+/* Fetch results while a command is pending, and RESULTS_LINGER_MS after (service thread). */
+static void listen_for_results(gw_commands_t *c, int64_t now)
+{
+    if (c->st.pending)
+        c->busy_ms = now;
+    gw_result_feed_listen(c->feed, c->busy_ms && now - c->busy_ms < RESULTS_LINGER_MS);
 }
 
 /* ---- the table ---- */
@@ -540,6 +579,7 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
     xo_strmap_set(c->by_id, id, e - c->e);
     c->st.submitted++;
     c->st.pending++;
+    listen_for_results(c, now); /* before the agent can answer: the send only queued */
     snprintf(id_out, GW_CMD_ID_LEN + 1, "%s", id);
     xo_info(MOD,
             "event=command_sent id=%s op=%s pool=%s vm=%s user=\"%s\" partition=%d "
@@ -805,6 +845,7 @@ void gw_commands_service(gw_commands_t *c, int64_t now_ms, gw_cmd_id_of_fn id_of
         if (e->used && !e->done && now_ms > e->deadline + c->skew_ms)
             time_out(c, e, now_ms);
     }
+    listen_for_results(c, now_ms);
     if (c->prod)
         xo_producer_poll(c->prod, 0);
 }
@@ -942,4 +983,5 @@ void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st)
     memset(st, 0, sizeof(*st));
     if (c)
         *st = c->st;
+    st->results_fetching = gw_result_feed_listening(c ? c->feed : NULL);
 }

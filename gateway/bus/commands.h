@@ -11,9 +11,9 @@
  * Results are believed only when signed by an agent key trusted for the command's pool
  * (result_trust.h); every other result is refused, counted and never completes a command.
  *
- * Threads: gw_commands_push_result() is called by the consumer thread (it checks, parses
- * and queues under a mutex, then wakes the service thread); everything else runs on the
- * service thread and never blocks on Kafka (sending only queues in librdkafka).
+ * Threads: gw_commands_push_result() is called by the results feed's thread (it checks,
+ * parses and queues under a mutex, then wakes the service thread); everything else runs on
+ * the service thread and never blocks on Kafka (sending only queues in librdkafka).
  * Never logs signatures or key material.
  */
 #ifndef GW_COMMANDS_H
@@ -104,6 +104,22 @@ xo_err_t gw_commands_new(const gw_cmd_settings_t *set, const xo_config_t *cfg,
                          char *errstr, size_t errstr_size);
 void gw_commands_free(gw_commands_t *c);
 
+/**
+ * @brief Start reading xo.results (from its end now) on the bus's own consumer
+ *        (result_feed.h), fetching only while commands are pending; results go through
+ *        gw_commands_push_result(). Call once the wake function is installed. A no-op when
+ *        the bus is disabled or already reads them.
+ * @returns XO_OK, or the errors of gw_result_feed_start() with detail in @p errstr.
+ */
+xo_err_t gw_commands_read_results(gw_commands_t *c, const xo_config_t *cfg,
+                                  const xo_topics_t *topics, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Stop reading xo.results: after this no result is pushed and the wake function is
+ *        no longer called, so whatever it wakes may be freed. Idempotent; NULL is a no-op.
+ */
+void gw_commands_stop_results(gw_commands_t *c);
+
 /** @brief True when a private key is configured. */
 bool gw_commands_enabled(const gw_commands_t *c);
 
@@ -146,7 +162,7 @@ int gw_commands_submit(gw_commands_t *c, const gw_cmd_req_t *req, const gw_cmd_w
  *        (gw_result_check: signed by an agent key trusted for its pool, on that pool's
  *        partition); refused and malformed ones are counted, logged (rate limited) and
  *        dropped; unknown ids, and results naming another pool's command, are dropped later.
- * @locality consumer thread (any thread)
+ * @locality the results feed's thread (any thread)
  */
 void gw_commands_push_result(gw_commands_t *c, const xo_record_t *rec);
 
@@ -211,6 +227,7 @@ typedef struct {
     uint64_t submitted, succeeded, failed, rejected, timed_out, results, malformed;
     uint64_t refused[GW_RES_VERDICT_COUNT]; /**< results not believed, by verdict */
     size_t pending;
+    bool results_fetching; /**< the results consumer fetches (a command pending lately) */
 } gw_cmd_stats_t;
 void gw_commands_stats(gw_commands_t *c, gw_cmd_stats_t *st);
 

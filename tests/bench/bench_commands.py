@@ -14,6 +14,13 @@ same run on the same simulator:
 Each call of the chain is split into hops from timestamps (xo-lib send, the command's
 `issued`, the `accepted` and `success` results' `ts`, the simulator's task log, the answer).
 
+A last row times --idle-calls vm.start calls each after 1.5 s without a call (the
+gateway's results consumer then starts fetching again).
+
+Idle cost (--idle-s S): CPU used by the gateway, the broker and the agent over S seconds
+with no call, 2 s after the latency calls (a short fetch wait costs empty fetches: the
+gateway's results consumer only fetches while a command is pending, and 1 s after).
+
 Concurrency (--burst N): N vm.start on N halted VMs sent at once through --connections
 xo-lib connections, tasks of --burst-task-ms; with the agent at commands.concurrency
 --concurrency, then restarted with 1 (one command after another), in the same run.
@@ -33,6 +40,7 @@ import time
 import xmlrpc.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import bench_common  # noqa: E402  beside this script: errors as one line, never a traceback
 import gw_harness as g  # noqa: E402
 import harness  # noqa: E402
 from test_agent_commands import regular_vms, vm_by_state, wait_consuming  # noqa: E402
@@ -115,6 +123,10 @@ class Direct:
 
 # ------------------------------------------------------------------ hops
 
+# The gateway's results consumer stops fetching 1 s after the last pending command: calls
+# after a longer gap show what turning it on again costs.
+IDLE_GAP_MS = 1500
+
 HOPS = ("xo-lib -> gateway signs (issued)", "issued -> agent publishes accepted",
         "accepted -> XAPI task created", "XAPI task runs", "task ended -> agent publishes success",
         "success -> xo-lib answer")
@@ -161,6 +173,17 @@ def print_hops(hops, chain_median):
 
 # ------------------------------------------------------------------ the run
 
+def idle_cpu(procs, seconds):
+    """% of one core each process used over @seconds of no calls."""
+    before = {name: bench_common.cpu_s(p.p.pid) for name, p in procs}
+    time.sleep(seconds)
+    print(f"\nidle: CPU over {seconds:g} s with no call (% of one core)")
+    print("| process | idle CPU |")
+    print("|---|---:|")
+    for name, p in procs:
+        print(f"| {name} | {100 * (bench_common.cpu_s(p.p.pid) - before[name]) / seconds:.1f}% |")
+
+
 def burst(gw, vms, a, op="vm.start", extra="{}"):
     return run_driver("burst", gw.url, *g.ADMIN, str(a.connections), op, extra, ",".join(vms),
                       timeout=120 + len(vms) * 5)
@@ -175,6 +198,8 @@ def latency(st, k, sim, gw, a, timeout):
     xenapi = run_driver("xenapi", sim.url, vm_direct, str(a.xenapi_calls), timeout=timeout)
     via = run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.calls), timeout=timeout)
     hops = hop_split(k, sim, vm_gw, via)
+    after_idle = a.idle_calls and run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.idle_calls),
+                                             str(IDLE_GAP_MS), timeout=timeout + a.idle_calls * 3)
     print(f"\nlatency: one call at a time, simulator --event-batch-ms 0 --task-ms 0, agent "
           f"commands.fetch_wait_ms {a.agent_fetch_wait_ms}; times in ms; "
           f"ratio = p99 / p99 of Async.VM.start + 1 ms polling")
@@ -185,6 +210,9 @@ def latency(st, k, sim, gw, a, timeout):
     print(row("Async.VM.start + task.get_status every 1 ms (baseline)", polled, polled))
     print(row("VM.start: xen-api callAsync (second baseline)", xenapi["start_ms"], polled))
     print(row("vm.stop force: xo-lib -> gateway -> ... -> agent", via["stop_ms"], polled))
+    if after_idle:
+        print(row(f"vm.start after {IDLE_GAP_MS / 1000:g} s without a call (chain)",
+                  after_idle["start_ms"], polled))
     gap = pct(via["start_ms"], 99) - pct(polled, 99)
     print(f"\nchain p99 - Async baseline p99 = {gap:.1f} ms (target <= 10 ms: "
           f"{'met' if gap <= 10 else f'missed by {gap - 10:.1f} ms'})")
@@ -233,7 +261,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--full", action="store_true",
-                    help="the documented run: --calls 500 --xenapi-calls 100 --burst 100")
+                    help="the documented run: --calls 500 --xenapi-calls 100 --burst 100 "
+                    "--idle-calls 20 --idle-s 20")
     ap.add_argument("--calls", type=int, default=50, help="latency calls of each kind (default 50)")
     ap.add_argument("--xenapi-calls", type=int, default=20,
                     help="calls of the xen-api baseline (about 200 ms each; default 20)")
@@ -247,14 +276,21 @@ def main():
     ap.add_argument("--agent-fetch-wait-ms", type=int, default=1,
                     help="the agent's commands.fetch_wait_ms (default 1 here: the in-memory "
                     "broker holds an empty fetch that long; the agent's default is 10)")
+    ap.add_argument("--idle-calls", type=int, default=5,
+                    help=f"vm.start calls each after {IDLE_GAP_MS / 1000:g} s without a call "
+                    "(default 5; 0: none)")
+    ap.add_argument("--idle-s", type=float, default=5.0,
+                    help="seconds of no call over which idle CPU is measured (default 5; "
+                    "0: not measured)")
     ap.add_argument("--vms", type=int, default=0,
                     help="VMs in the simulated pool (default: enough halted ones for the burst)")
     a = ap.parse_args()
     if a.full:
-        a.calls, a.xenapi_calls, a.burst = 500, 100, 100
-    if min(a.calls, a.xenapi_calls, a.connections, a.concurrency) < 1 or a.burst < 0:
+        a.calls, a.xenapi_calls, a.burst, a.idle_calls, a.idle_s = 500, 100, 100, 20, 20.0
+    if min(a.calls, a.xenapi_calls, a.connections, a.concurrency) < 1 \
+            or min(a.burst, a.idle_calls, a.idle_s) < 0:
         raise SystemExit("error: --calls, --xenapi-calls, --connections and --concurrency must be "
-                         ">= 1, --burst >= 0")
+                         ">= 1, --burst, --idle-calls and --idle-s >= 0")
     vms = a.vms or max(20, 4 * a.burst + 10)  # 30% of a generated pool is halted
     g.ensure_node_modules()
     ensure_xen_api()
@@ -277,11 +313,13 @@ def main():
         print(f"bench_commands: {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f} at start")
         used = latency(st, k, sim, gw, a, timeout)
+        if a.idle_s:
+            time.sleep(2)  # past the gateway's 1 s of fetching after the last command
+            idle_cpu((("xo-gateway", gw.proc), ("xo-kafka-dev", k.proc), ("xo-agent", ag)),
+                     a.idle_s)
         if a.burst:
             concurrency(st, sim, k, gw, ag, keys, used, a)
 
 
 if __name__ == "__main__":
-    import bench_common  # beside this script: errors as one line, never a traceback
-
     bench_common.run_main(main)

@@ -33,6 +33,16 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (0.0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def run_main(main):
     """Run a bench's main: ^C and failures end with one line on stderr and exit status 1."""
     try:

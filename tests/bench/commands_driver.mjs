@@ -1,8 +1,9 @@
 // commands_driver.mjs - the two clients of bench_commands.py, timing vm.start one call at a
 // time and resetting the VM with a hard shutdown (not timed) between calls.
 //
-//   node commands_driver.mjs xolib URL EMAIL PASSWORD VM_UUID N
-//       npm xo-lib 0.9.0 (unchanged) -> xo-gateway: vm.start {id}, then vm.stop {id, force}
+//   node commands_driver.mjs xolib URL EMAIL PASSWORD VM_UUID N [GAP_MS]
+//       npm xo-lib 0.9.0 (unchanged) -> xo-gateway: vm.start {id}, then vm.stop {id, force};
+//       with GAP_MS, no call for that long before each vm.start
 //   node commands_driver.mjs xenapi URL VM_UUID N
 //       npm xen-api (as xo-server calls XAPI) straight to the simulator:
 //       callAsync('VM.start', ref, false, false), then callAsync('VM.hard_shutdown', ref)
@@ -38,10 +39,11 @@ async function signedIn (url, email, password) {
   return xo
 }
 
-async function xolib ([url, email, password, vm, n]) {
+async function xolib ([url, email, password, vm, n, gapMs]) {
   const xo = await signedIn(url, email, password)
   const out = { start_ms: [], stop_ms: [], start_at: [] }
   for (let i = 0; i < +n; i++) {
+    if (gapMs) await new Promise(resolve => setTimeout(resolve, +gapMs))
     out.start_at.push(epoch())
     out.start_ms.push(await timed(() => xo.call('vm.start', { id: vm })))
     out.stop_ms.push(await timed(() => xo.call('vm.stop', { id: vm, force: true })))

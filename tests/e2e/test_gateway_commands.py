@@ -284,6 +284,26 @@ def check_metrics(gw):
     print(f"metrics: commands {counts}")
 
 
+def results_fetching(gw):
+    status, body, _ = g.http_get(gw.url + "/metrics")
+    assert status == 200, status
+    for line in body.decode().splitlines():
+        if line.startswith("xo_gateway_command_results_fetching "):
+            return int(line.split()[-1])
+    raise AssertionError("no xo_gateway_command_results_fetching in /metrics")
+
+
+def check_results_idle(gw, sim):
+    """With no command pending the results consumer stops fetching (no empty fetches while
+    idle); the next command turns it on again and its outcome is not missed."""
+    harness.wait_until(lambda: results_fetching(gw) == 0, 10, what="results consumer idle")
+    vm = vm_by_state(sim, "Halted")
+    assert ok(gw, "vm.start", {"id": vm}) is True
+    assert power(sim, vm) == "Running", power(sim, vm)
+    assert ok(gw, "vm.stop", {"id": vm, "force": True}) is True
+    print("results consumer: idle without pending commands, answers the next one")
+
+
 def main():
     t0 = time.monotonic()
     with harness.Stack() as st:
@@ -298,6 +318,7 @@ def main():
         ag2 = check_sigkill(k, sim, ag, gw, st, agent_extra, halted)
         ag3 = check_agent_down(k, sim, ag2, gw, st, agent_extra, running)
         check_metrics(gw)
+        check_results_idle(gw, sim)
         assert ag3.stop() == 0, ag3.log_text()[-2000:]
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
     print(f"PASS ({time.monotonic() - t0:.0f} s)")
