@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_file.h"
+
 #define DEFAULT_CHUNK 16384 /* CURL_MAX_WRITE_SIZE: what the agent's body callback gets */
 
 typedef struct {
@@ -41,26 +43,6 @@ static void on_text(void *ctx, const xmlChar *s, int len)
 {
     (void)s;
     ((counts_t *)ctx)->text_bytes += (unsigned long long)len;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
 }
 
 /* One pass of the push parser over @p doc; returns 0 when the document was well-formed. */
@@ -108,7 +90,7 @@ int main(int argc, char **argv)
         chunk = (size_t)strtoul(argv[2], NULL, 10);
     if (argc >= 4)
         runs = atoi(argv[3]);
-    doc = read_file(argv[1], &len);
+    doc = bench_read_file(argv[1], &len);
     if (!doc || !chunk || runs < 1) {
         fprintf(stderr, "error: cannot read %s (or bad chunk/runs)\n", argv[1]);
         free(doc);

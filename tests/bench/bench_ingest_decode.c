@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_file.h"
+
 #include "xo_envelope.h"
 #include "xo_xmlrpc.h"
 
@@ -204,26 +206,6 @@ static int compare(const char *doc, size_t len, size_t chunk)
     return rc || raw.differ || tree.records != raw.records || q.n != 0;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = (size_t)n;
-    }
-    fclose(f);
-    return buf;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -276,7 +258,7 @@ int main(int argc, char **argv)
         usage(stderr, argv[0]);
         return 2;
     }
-    doc = read_file(path, &len);
+    doc = bench_read_file(path, &len);
     if (!doc) {
         fprintf(stderr, "error: cannot read %s\n", path);
         return 1;

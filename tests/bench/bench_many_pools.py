@@ -28,6 +28,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import gw_harness as g  # noqa: E402
 import harness  # noqa: E402
+from bench_common import cpu_s  # noqa: E402  (beside this script)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -102,16 +103,6 @@ def quantile(before, after, q):
         if c >= q * total:
             return le
     return float("inf")
-
-
-def cpu_s(pid):
-    """User + system CPU seconds of a process so far."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def cpu_by_role(roles):
