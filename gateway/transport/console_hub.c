@@ -489,8 +489,15 @@ static void upload_refuse(gw_console_hub_t *h, gw_console_t *c, int status, cons
     c->answer = body.failed ? NULL : strdup(body.data);
     c->answer_status = status;
     gw_buf_fini(&body);
-    xo_warn(MOD, "event=upload_refused user=\"%s\" sr=%s status=%d reason=\"%s\"", c->email, c->vm,
-            status, why);
+    xo_warn(MOD, "event=upload_refused user=\"%s\" sr=%s status=%d reading_paused=%d reason=\"%s\"",
+            c->email, c->vm, status, c->client_paused, why);
+    /* Read on: libwebsockets 4.1 never calls an HTTP connection writable while its reading
+     * is paused, so a client paused because the relay was full (the host slower than the
+     * upload) would never get this answer, only the headers timeout's close. */
+    if (c->client && c->client_paused) {
+        lws_rx_flow_control(c->client, 1);
+        c->client_paused = false;
+    }
     close_client(h, c, GW_CLOSE_FAILED, why, NULL);
     drop_relay(c);
     if (c->client)
