@@ -346,6 +346,15 @@ def outcome(p):
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
+def stop_cleanly(agents, gw=None):
+    """Each agent (and the gateway) stopped by signal, exiting 0: sanitizer builds check
+    for leaks here."""
+    for ag in agents:
+        assert ag.stop() == 0, ag.log_text()[-2000:]
+    if gw:
+        assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
+
+
 def vm_count(sim):
     return len(regular_vms(sim)), len(sim.truth()["vdi"])
 
@@ -597,8 +606,7 @@ def main():
         print(f"agents' peak RSS {hwm0} KiB at start, {hwm} KiB after the transfers")
         check_kill(sims, agents, gw, st, extra, 0)
         check_kill(sims, agents, gw, st, extra, 1)
-        for ag in agents:  # a clean stop: sanitizer builds check for leaks here
-            assert ag.stop() == 0, ag.log_text()[-2000:]
+        stop_cleanly(agents)
         n = len(regular_vms(sims[0]))
         assert n >= 12, n
         assert gw.proc.stop() == 0, gw.proc.log_text()[-3000:]
