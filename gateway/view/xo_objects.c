@@ -298,20 +298,27 @@ static void klinks(ctx_t *c, const char *k, const char *field, const char *cls)
     gw_jw_arr_end(&c->w);
 }
 
-static json_object *record_of(ctx_t *c, const char *cls, const char *field)
-{
-    const char *ref = S(c->o, field);
-    if (!is_ref(ref) || !c->r || !c->r->record_of)
-        return NULL;
-    return c->r->record_of(c->r->opaque, cls, ref);
-}
-
-/* The record of @p cls at @p ref through the resolver (caller puts it), or NULL. */
+/*
+ * The record of @p cls at @p ref through the resolver (caller puts it), or NULL. A record
+ * not in the view yet counts as an unresolved link, as a missing id does: the object waits
+ * for it and is mapped again when it arrives (a VM mapped before its metrics would
+ * otherwise keep installTime null until its own next record).
+ */
 static json_object *record_by_ref(ctx_t *c, const char *cls, const char *ref)
 {
-    if (!is_ref(ref) || !c->r || !c->r->record_of)
+    json_object *rec;
+
+    if (!is_ref(ref))
         return NULL;
-    return c->r->record_of(c->r->opaque, cls, ref);
+    rec = (c->r && c->r->record_of) ? c->r->record_of(c->r->opaque, cls, ref) : NULL;
+    if (!rec)
+        c->unresolved++;
+    return rec;
+}
+
+static json_object *record_of(ctx_t *c, const char *cls, const char *field)
+{
+    return record_by_ref(c, cls, S(c->o, field));
 }
 
 /* cpus: {cores: +cpu_info.cpu_count, sockets: +cpu_info.socket_count} (undefined if no info) */
@@ -1024,12 +1031,9 @@ static void map_sr(ctx_t *c)
     if (B(c->o, "shared") || !is_ref(pbd0)) {
         kstr(c, "$container", c->pool_id);
     } else {
-        json_object *pbd =
-            c->r && c->r->record_of ? c->r->record_of(c->r->opaque, "pbd", pbd0) : NULL;
+        json_object *pbd = record_by_ref(c, "pbd", pbd0);
         const char *hid =
             pbd && is_ref(S(pbd, "host")) ? resolve(c, "host", S(pbd, "host"), true) : NULL;
-        if (!pbd)
-            c->unresolved++;
         if (hid)
             kstr(c, "$container", hid);
         json_object_put(pbd);

@@ -89,8 +89,23 @@ def start_haproxy(st, gws):
     return lb
 
 
-def normalized_view(gw):
-    return json.dumps(g.get_all(gw.url), sort_keys=True)
+def view_diff(a, b, limit=5):
+    """How two getAllObjects maps differ: ids on one side only, and for the first @limit
+    objects on both, the fields whose values differ ([] when equal)."""
+    out = [f"only in the first: {k}" for k in sorted(set(a) - set(b))]
+    out += [f"only in the second: {k}" for k in sorted(set(b) - set(a))]
+    for k in sorted(set(a) & set(b)):
+        if a[k] != b[k] and len(out) < limit + 20:
+            fields = sorted(f for f in set(a[k]) | set(b[k]) if a[k].get(f) != b[k].get(f))
+            out.append(f"{a[k].get('type')} {k}: " + "; ".join(
+                f"{f}: {json.dumps(a[k].get(f))[:200]} vs {json.dumps(b[k].get(f))[:200]}"
+                for f in fields))
+    return out
+
+
+def same_views(gw_a, gw_b, last):
+    last[:] = view_diff(g.get_all(gw_a.url), g.get_all(gw_b.url))
+    return not last
 
 
 def main():
@@ -188,8 +203,12 @@ def main():
         expected = g.expected_all([sim])
         harness.wait_until(lambda: not g.compare(expected, g.summarize(g.get_all(gw1b.url))),
                            60, interval=1.0, what="restarted gw1 == /sim/truth")
-        harness.wait_until(lambda: normalized_view(gw1b) == normalized_view(gw2), 60,
-                           interval=1.0, what="restarted gw1's view == gw2's view")
+        diff = []
+        try:
+            harness.wait_until(lambda: same_views(gw1b, gw2, diff), 60, interval=1.0,
+                               what="restarted gw1's view == gw2's view")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; restarted gw1 vs gw2: " + "\n".join(diff)) from None
         c1b = signed_in(gw1b, token=token)
         print("restarted gw1: identical view to gw2 and to the simulator; the token still "
               "signs in")
