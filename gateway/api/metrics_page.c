@@ -56,6 +56,8 @@ static void write_view(gw_ctx_t *ctx, const gw_health_input_t *in, gw_buf_t *out
                   vs.bytes + vs.table_bytes);
     gw_buf_printf(out, "# TYPE xo_gateway_pending_links gauge\nxo_gateway_pending_links %zu\n",
                   vs.pending);
+    gw_buf_printf(out, "# TYPE xo_gateway_view_waiters gauge\nxo_gateway_view_waiters %zu\n",
+                  vs.waiters);
     gw_buf_puts(out, "# HELP xo_gateway_pool_objects Records per pool; synced: _sync seen; "
                      "agent_live: last heartbeat state is live.\n"
                      "# TYPE xo_gateway_pool_objects gauge\n"

@@ -586,27 +586,73 @@ static json_object *res_record_of(void *opaque, const char *cls, const char *ref
 
 /* ---- writer ---- */
 
+/* A waiter serves only to retry a pending object: one whose object is no longer pending
+ * (resolved, deleted, its index reused) is stale. */
+static bool waiter_stale(const gw_view_t *v, const waiter_t *w)
+{
+    return w->idx > v->nobjs ||
+           (v->objs[w->idx - 1].flags & (F_USED | F_PENDING)) != (F_USED | F_PENDING);
+}
+
+/* Drop the stale waiters (before the table grows: a key that never arrives would
+ * otherwise keep the waiters of every object that ever awaited it). */
+static void waiters_sweep(gw_view_t *v)
+{
+    for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
+        waiter_t **pp = &v->waiters[i];
+        while (*pp) {
+            waiter_t *w = *pp;
+            if (!waiter_stale(v, w)) {
+                pp = &w->next;
+                continue;
+            }
+            *pp = w->next;
+            free(w);
+            v->nwaiters--;
+        }
+    }
+}
+
+static bool waiters_grow(gw_view_t *v)
+{
+    size_t ncap = v->waiters ? (v->wmask + 1) * 4 : 1024;
+    waiter_t **nb = calloc(ncap, sizeof(*nb));
+
+    if (!nb)
+        return false;
+    for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
+        waiter_t *e = v->waiters[i];
+        while (e) {
+            waiter_t *next = e->next;
+            e->next = nb[e->h & (ncap - 1)];
+            nb[e->h & (ncap - 1)] = e;
+            e = next;
+        }
+    }
+    free(v->waiters);
+    v->waiters = nb;
+    v->wmask = ncap - 1;
+    return true;
+}
+
+/* The object at @p idx waits for key @p h: once, however often it is mapped again while
+ * the key is missing. */
 static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx)
 {
     waiter_t *w;
-    if (!v->waiters || v->nwaiters + 1 > (v->wmask + 1) * 2) {
-        size_t ncap = v->waiters ? (v->wmask + 1) * 4 : 1024;
-        waiter_t **nb = calloc(ncap, sizeof(*nb));
-        if (!nb)
+
+    /* Full at two per bucket: sweep, and grow unless that freed half (a sweep then comes
+     * only after as many adds as it visited). */
+    if (v->waiters && v->nwaiters + 1 > (v->wmask + 1) * 2) {
+        waiters_sweep(v);
+        if (v->nwaiters + 1 > v->wmask + 1 && !waiters_grow(v))
             return;
-        for (size_t i = 0; v->waiters && i <= v->wmask; i++) {
-            waiter_t *e = v->waiters[i];
-            while (e) {
-                waiter_t *next = e->next;
-                e->next = nb[e->h & (ncap - 1)];
-                nb[e->h & (ncap - 1)] = e;
-                e = next;
-            }
-        }
-        free(v->waiters);
-        v->waiters = nb;
-        v->wmask = ncap - 1;
     }
+    if (!v->waiters && !waiters_grow(v))
+        return;
+    for (w = v->waiters[h & v->wmask]; w; w = w->next)
+        if (w->h == h && w->idx == idx)
+            return;
     w = malloc(sizeof(*w));
     if (!w)
         return;
@@ -1316,4 +1362,5 @@ void gw_view_stats(gw_view_t *v, gw_view_stats_t *st)
                       (v->by_key.mask + 1) * 5 + v->cappools * sizeof(pool_t);
     st->pools = v->npools;
     st->remaps = v->remaps;
+    st->waiters = v->nwaiters;
 }

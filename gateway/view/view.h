@@ -72,6 +72,7 @@ typedef struct {
     size_t table_bytes;         /**< bytes of structs and hash tables */
     size_t pools;
     uint64_t remaps; /**< objects mapped again because a linked one changed */
+    size_t waiters;  /**< (awaited key, pending object) pairs */
 } gw_view_stats_t;
 
 /** @brief Create an empty view. @returns NULL on allocation failure. */

@@ -229,6 +229,46 @@ static void test_pending_retried_once_per_settle(void **state)
     gw_view_free(v);
 }
 
+static size_t waiters_of(gw_view_t *v)
+{
+    gw_view_stats_t st;
+    gw_view_stats(v, &st);
+    return st.waiters;
+}
+
+/* A key that never arrives: an object mapped again and again waits for it once, and the
+ * objects deleted while waiting for it do not stay behind as waiters. */
+static void test_waiters_bounded(void **state)
+{
+    gw_view_t *v = gw_view_new();
+    char ref[32], snap[160];
+    size_t most = 0;
+    (void)state;
+
+    for (int i = 0; i < 100; i++) { /* 100 records of a VM resident on a host never seen */
+        snprintf(snap, sizeof(snap),
+                 "{\"uuid\":\"vm-x\",\"name_label\":\"n%d\",\"resident_on\":\"OpaqueRef:gone\"}",
+                 i);
+        assert_int_equal(put(v, POOL, "vm", "OpaqueRef:x", snap), XO_OK);
+        gw_view_settle(v);
+    }
+    assert_int_equal(waiters_of(v), 1);
+    for (int i = 0; i < 20000; i++) { /* created and deleted, each waiting for that host */
+        snprintf(ref, sizeof(ref), "OpaqueRef:t%d", i);
+        snprintf(snap, sizeof(snap), "{\"uuid\":\"t-%d\",\"resident_on\":\"OpaqueRef:gone\"}", i);
+        assert_int_equal(put(v, POOL, "vm", ref, snap), XO_OK);
+        assert_int_equal(gw_view_apply_delete(v, POOL, "vm", ref), XO_OK);
+        if (waiters_of(v) > most)
+            most = waiters_of(v);
+    }
+    assert_true(most <= 2048 + 1); /* the table's first size: swept, never grown */
+    put_host_of_vms(v, 0, false);  /* "OpaqueRef:h": not the awaited host */
+    assert_int_equal(put(v, POOL, "host", "OpaqueRef:gone", "{\"uuid\":\"gone\"}"), XO_OK);
+    gw_view_settle(v);
+    assert_int_equal(waiters_of(v), 0);
+    gw_view_free(v);
+}
+
 static void test_dependents_remapped(void **state)
 {
     gw_view_t *v = gw_view_new();
@@ -697,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_classes_without_shape_are_silent),
         cmocka_unit_test(test_links_resolve_after_settle),
         cmocka_unit_test(test_pending_retried_once_per_settle),
+        cmocka_unit_test(test_waiters_bounded),
         cmocka_unit_test(test_dependents_remapped),
         cmocka_unit_test(test_indexes_by_type_and_pool),
         cmocka_unit_test(test_sync_and_agent),
