@@ -200,6 +200,7 @@ def check_search(b, sims):
     b.step("fill", sel="#search-input", value="name_label:/(")
     err = b.wait("() => document.getElementById('search-status').textContent")
     assert err.startswith("invalid parameters: invalid filter: "), err  # and the parser's why
+    assert "at position 11" in err, err  # the '/' in the text as typed, not in the sent filter
     b.step("fill", sel="#search-input", value="")
     b.wait("(n) => !window.xoPage.tree.filter && window.xoPage.tree.vmCount === n",
            len(expected_vms(sims)))

@@ -157,18 +157,28 @@ class App {
 
 // ---- the search box: the gateway evaluates the filter (xo.getAllObjects {filter}) ----
 
+// The filter sent is the user's text behind this prefix: the parser's positions are
+// given back in the text as typed.
+const SEARCH_PREFIX = "type:VM ";
+
+function inTypedText(message, typed) {
+  const lead = typed.length - typed.trimStart().length;
+  return message.replace(/at position (\d+)/g,
+    (_, n) => `at position ${Math.max(0, Number(n) - SEARCH_PREFIX.length) + lead}`);
+}
+
 function searchBox(app) {
   let timer = null, seq = 0;
   const run = async () => {
-    const text = $("search-input").value.trim(), mine = ++seq;
+    const typed = $("search-input").value, text = typed.trim(), mine = ++seq;
     if (!text) { app.tree.setFilter(null); $("search-status").textContent = ""; return; }
     try {
-      const found = await app.rpc.call("xo.getAllObjects", { filter: `type:VM ${text}` });
+      const found = await app.rpc.call("xo.getAllObjects", { filter: SEARCH_PREFIX + text });
       if (mine !== seq) return;
       app.tree.setFilter(new Set(Object.keys(found)));
       $("search-status").textContent = "";
     } catch (e) {
-      if (mine === seq) $("search-status").textContent = describeError(e);
+      if (mine === seq) $("search-status").textContent = inTypedText(describeError(e), typed);
     }
   };
   $("search").addEventListener("submit", (e) => { e.preventDefault(); run(); });
