@@ -26,7 +26,17 @@
  * and id only, its first mapping waiting in v->deferred (see gw_view_set_defer_new).
  * F_HELD: its record's tree is v->deferred[held - 1] (deferred, or mapped in the flush
  * under way), read there by the objects linking to it instead of parsing its message. */
-enum { F_USED = 1, F_PENDING = 2, F_LISTED = 4, F_READY = 8, F_DEFERRED = 16, F_HELD = 32 };
+enum {
+    F_USED = 1,
+    F_PENDING = 2,
+    F_LISTED = 4,
+    F_READY = 8,
+    F_DEFERRED = 16,
+    F_HELD = 32,
+    F_WAITING = 64 /* waiters may name this slot: kept while the slot is freed and reused, so
+                      that a new registration checks for them (a first one, the common case,
+                      skips that walk of every waiter of the key) */
+};
 
 /* New objects whose first mapping waits: at most this many, so that the held trees stay
  * few and cache-hot (a VM's devices and metrics follow it closely on its partition).
@@ -497,9 +507,12 @@ static uint32_t alloc_obj(gw_view_t *v)
 {
     uint32_t idx;
     if (v->free_head) {
+        uint8_t waiting;
         idx = v->free_head;
         v->free_head = v->objs[idx - 1].tnext;
+        waiting = v->objs[idx - 1].flags & F_WAITING;
         memset(&v->objs[idx - 1], 0, sizeof(obj_t));
+        v->objs[idx - 1].flags = waiting;
         return idx;
     }
     if (v->nobjs == v->capobjs) {
@@ -520,9 +533,11 @@ static uint32_t alloc_obj(gw_view_t *v)
 static void free_obj(gw_view_t *v, uint32_t idx)
 {
     obj_t *o = &v->objs[idx - 1];
+    uint8_t waiting = o->flags & F_WAITING;
     free(o->data);
     free(o->rec);
     memset(o, 0, sizeof(*o));
+    o->flags = waiting;
     o->tnext = v->free_head;
     v->free_head = idx;
 }
@@ -636,8 +651,8 @@ static bool waiters_grow(gw_view_t *v)
 }
 
 /* The object at @p idx waits for key @p h: once, however often it is mapped again while
- * the key is missing. */
-static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx)
+ * the key is missing (@p again: the slot may have waiters already, F_WAITING). */
+static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx, bool again)
 {
     waiter_t *w;
 
@@ -650,7 +665,7 @@ static void waiter_add(gw_view_t *v, uint32_t h, uint32_t idx)
     }
     if (!v->waiters && !waiters_grow(v))
         return;
-    for (w = v->waiters[h & v->wmask]; w; w = w->next)
+    for (w = again ? v->waiters[h & v->wmask] : NULL; w; w = w->next)
         if (w->h == h && w->idx == idx)
             return;
     w = malloc(sizeof(*w));
@@ -766,7 +781,7 @@ static xo_err_t obj_insert(gw_view_t *v, uint32_t idx, char *data, const char *r
     o->type = (uint8_t)out->type;
     o->hid = hash_str(out->id);
     o->hkey = hash_key(o->pool, o->cls, ref);
-    o->flags = F_USED | (o->flags & F_HELD);
+    o->flags = F_USED | (o->flags & (F_HELD | F_WAITING));
     type_link(v, idx);
     pool_link(v, idx);
     if (!table_insert(v, &v->by_id, idx) || (!keyed && !table_insert(v, &v->by_key, idx)))
@@ -863,9 +878,11 @@ static void obj_track_links(gw_view_t *v, uint32_t idx, unsigned unresolved,
     obj_t *o = &v->objs[idx - 1];
 
     if (unresolved > 0) {
+        bool again = (o->flags & F_WAITING) != 0;
         pending_add(v, idx);
         for (int i = 0; i < rc->nmiss; i++)
-            waiter_add(v, rc->miss[i], idx);
+            waiter_add(v, rc->miss[i], idx, again);
+        o->flags |= F_WAITING;
     } else if (o->flags & F_PENDING) {
         o->flags &= (uint8_t)~F_PENDING; /* stays in the pool's list until settle compacts */
         v->pending--;
@@ -1020,7 +1037,7 @@ static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *
     o->pool = pool;
     o->cls = cls;
     o->hkey = hash_key(pool, cls, ref);
-    o->flags = F_USED | F_DEFERRED | F_HELD;
+    o->flags = F_USED | F_DEFERRED | F_HELD | (o->flags & F_WAITING);
     if (!table_insert(v, &v->by_key, idx)) {
         free(e->msg);
         free_obj(v, idx);
