@@ -337,11 +337,12 @@ def check_forged_results(st, k, gw, sim_a, sim_b, ag_a):
     assert status == 202, (status, body)
     cid = body["taskId"]
     ok = result_value(cid, a)
+    other = result_value(cid, b)  # once: the value carries a timestamp, signed as sent
     forgeries = [
         ("signature_missing", pa, ok, {}),
         ("unknown_key", pa, ok, sign(rogue[0], ok)),
         ("key_not_for_pool", pa, ok, sign(key_b, ok)),  # pool B's agent speaking for A
-        ("wrong_pool", pb, result_value(cid, b), sign(key_b, result_value(cid, b))),
+        ("wrong_pool", pb, other, sign(key_b, other)),
         ("signature_invalid", pa, ok.replace('"progress":1', '"progress":1.0'), sign(key_a, ok)),
         ("wrong_partition", pb, ok, sign(key_a, ok)),
     ]
