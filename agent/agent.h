@@ -71,6 +71,9 @@ typedef struct agent {
      * them instead (tests/unit/support/agent_fixture.c). Set before any thread starts. */
     agent_send_hook_t send_hook;
     void *send_hook_opaque;
+    /* The VMs' refs by uuid as publish.c last saw them (vm_refs.h: its own lock; the
+     * command workers read it). Set before any thread starts; NULL: none kept. */
+    struct agent_vm_refs *vm_refs;
     /* VM transfers (transfer.c): set by main before any thread starts, then read-only. */
     struct agent_transfer *transfer;
 

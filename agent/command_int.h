@@ -60,6 +60,7 @@ typedef struct {
                            *   console relays, the patch worker, a transfer worker) */
     char done_task[128];  /**< an ended XAPI task that cmd_execute() destroys once the outcome
                            *   is published (cmd_run_async_last), or "" */
+    bool started;         /**< an Async.* call created its task (something may have run) */
 } cmd_outcome_t;
 
 /* patch_worker.c (the worker slot's life follows the command thread's) */
