@@ -158,6 +158,9 @@ xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_ra
  *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
 xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
+/** An object of this pool is gone (its tombstone, or a resync that no longer finds it):
+ *  a VM's ref is forgotten by a->vm_refs. */
+void agent_note_deleted(agent_t *a, const char *key);
 xo_err_t agent_publish_sync_marker(agent_t *a);
 
 /* readback.c */

@@ -89,15 +89,14 @@ static void note_vm(agent_t *a, const char *cls, const char *ref, const char *uu
         agent_vm_refs_put(a->vm_refs, uuid, ref);
 }
 
-/* A VM's tombstone: its ref is the last part of the key ("<pool>/vm/<ref>"). */
-static void note_vm_deleted(agent_t *a, const char *key, const char *cls)
+void agent_note_deleted(agent_t *a, const char *key)
 {
-    char buf[512], *pool, *kcls, *ref;
+    char buf[512], *pool, *cls, *ref;
 
-    if (!a->vm_refs || strcmp(cls, "vm") != 0 || strlen(key) >= sizeof(buf))
+    if (!a->vm_refs || strlen(key) >= sizeof(buf))
         return;
     memcpy(buf, key, strlen(key) + 1);
-    if (xo_object_key_split(buf, &pool, &kcls, &ref) == XO_OK && ref)
+    if (xo_object_key_split(buf, &pool, &cls, &ref) == XO_OK && ref && strcmp(cls, "vm") == 0)
         agent_vm_refs_forget(a->vm_refs, ref);
 }
 
@@ -106,7 +105,7 @@ xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
     xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
     xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
 
-    note_vm_deleted(a, key, cls);
+    agent_note_deleted(a, key);
 
     if (err == XO_OK && xo_strmap_del(a->published, key))
         xo_strmap_add(a->class_counts, cls, -1);

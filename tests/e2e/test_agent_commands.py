@@ -265,7 +265,7 @@ class AgentCommands(unittest.TestCase):
         call); a VM created behind its back (events paused) still runs, its ref asked from
         XAPI; a VM destroyed behind its back fails as XAPI says (UUID_INVALID, the stale ref
         asked again), never with the stale ref's HANDLE_INVALID; once the stream caught up,
-        the new VM's ref comes from it too."""
+        the new VM's ref comes from it too; a lost session is logged in again, as before."""
         import xmlrpc.client
         with harness.Stack() as st:
             k = st.start_kafka()
@@ -312,6 +312,13 @@ class AgentCommands(unittest.TestCase):
             self.assertEqual(r["state"], "success", r)
             self.assertEqual(power(sim, fresh_uuid), "Halted")
             self.assertEqual(lookups(), n0 + 2, "the new VM's ref did not come from the stream")
+
+            # a lost session refuses the call before any task: a new login, then the call
+            sim.post("/sim/fault?kind=invalidate_sessions")
+            r = c.run("vm.start", {"id": fresh_uuid})
+            self.assertEqual(r["state"], "success", r)
+            self.assertEqual(power(sim, fresh_uuid), "Running")
+            self.assertIn("code=SESSION_INVALID action=get_by_uuid", ag.log_text())
             self.assertEqual(ag.stop(), 0, ag.log_text()[-2000:])
 
     def assertTaskSeen(self, k, sim, name):
