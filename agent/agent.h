@@ -71,6 +71,9 @@ typedef struct agent {
      * them instead (tests/unit/support/agent_fixture.c). Set before any thread starts. */
     agent_send_hook_t send_hook;
     void *send_hook_opaque;
+    /* The VMs' refs by uuid as publish.c last saw them (vm_refs.h: its own lock; the
+     * command workers read it). Set before any thread starts; NULL: none kept. */
+    struct agent_vm_refs *vm_refs;
     /* VM transfers (transfer.c): set by main before any thread starts, then read-only. */
     struct agent_transfer *transfer;
 
@@ -155,6 +158,9 @@ xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_ra
  *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
 xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
+/** An object of this pool is gone (its tombstone, or a resync that no longer finds it):
+ *  a VM's ref is forgotten by a->vm_refs. */
+void agent_note_deleted(agent_t *a, const char *key);
 xo_err_t agent_publish_sync_marker(agent_t *a);
 
 /* readback.c */

@@ -1,8 +1,8 @@
 /*
  * command_exec.c - the command thread: waits for the pool, rebuilds the replay window from
  * recent xo.results, consumes the pool's partition of xo.commands from the group's committed
- * offset, verifies each message, and for a valid one publishes `accepted`, waits for Kafka
- * to acknowledge it, commits, and only then executes (at most once; docs/security.md).
+ * offset, verifies each message, and for a valid one publishes `accepted`, commits, waits
+ * for Kafka to acknowledge both, and only then executes (at most once; docs/security.md).
  * Must not touch the XAPI thread's connection or fields (only status under its lock).
  */
 #include <stdio.h>
@@ -374,24 +374,40 @@ static void read_batch(agent_cmd_t *c, batch_t *b, int room)
     }
 }
 
-/* `accepted` acknowledged by Kafka, then the offset committed: both before executing, so
- * that a crash at any point can never run a command twice. False: run none of them (the
- * agent stops, or every one expired first). */
-static bool make_runnable(agent_cmd_t *c, const batch_t *b)
+/* The offset committed: the commit under way (NULL: it could not be sent, @p errstr says
+ * why), then again until the batch's last deadline. False: run none of them. */
+static bool commit_batch(agent_cmd_t *c, const batch_t *b, xo_commit_t *under_way, char *errstr,
+                         size_t errstr_size)
 {
-    char errstr[256];
+    xo_err_t err = under_way ? xo_commit_wait(under_way, CMD_COMMIT_WAIT_MS, errstr, errstr_size)
+                             : XO_ERR_KAFKA;
 
-    while (b->n && xo_producer_flush(c->results, 1000) != XO_OK)
-        if (agent_stop || xo_now_ms() > b->give_up)
-            return false;
-    while (xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, b->next, errstr,
-                              sizeof(errstr)) != XO_OK) {
+    while (err != XO_OK) {
         xo_warn(CMD_MOD, "event=commit_failed offset=%lld reason=\"%s\"", (long long)b->next,
                 errstr);
         if (!b->n || !agent_sleep(200) || xo_now_ms() > b->give_up)
             return false;
+        err = xo_consumer_commit(c->consumer, c->a->topics.commands, c->partition, b->next, errstr,
+                                 errstr_size);
     }
     return true;
+}
+
+/* `accepted` acknowledged by Kafka and the offset committed: both before executing, so that
+ * a crash at any point can never run a command twice. The two round trips overlap (the
+ * commit is sent first, the flush waits meanwhile): neither runs anything, and nothing runs
+ * until both are done. False: run none of them (the agent stops, or every one expired
+ * first). */
+static bool make_runnable(agent_cmd_t *c, const batch_t *b)
+{
+    char errstr[256];
+    xo_commit_t *commit = xo_consumer_commit_start(c->consumer, c->a->topics.commands, c->partition,
+                                                   b->next, errstr, sizeof(errstr));
+    bool acknowledged = true;
+
+    while (acknowledged && b->n && xo_producer_flush(c->results, 1000) != XO_OK)
+        acknowledged = !agent_stop && xo_now_ms() <= b->give_up;
+    return commit_batch(c, b, commit, errstr, sizeof(errstr)) && acknowledged;
 }
 
 /* Ops that hand the command to a thread of their own after a short check (console relays,

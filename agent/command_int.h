@@ -11,11 +11,12 @@
 #include "console.h"
 #include "command_verify.h"
 
-#define CMD_MOD          "command"
-#define CMD_TASK_POLL_MS 100   /**< longest task.get_record interval (event.from refused) */
-#define CMD_TASK_WAIT_S  5.0   /**< event.from wait on a running task (a new call after) */
-#define CMD_READBACK_MS  60000 /**< bound on reading back xo.results at start */
-#define CMD_BATCH_MAX    64    /**< commands accepted with one flush and one commit */
+#define CMD_MOD            "command"
+#define CMD_TASK_POLL_MS   100   /**< longest task.get_record interval (event.from refused) */
+#define CMD_TASK_WAIT_S    5.0   /**< event.from wait on a running task (a new call after) */
+#define CMD_READBACK_MS    60000 /**< bound on reading back xo.results at start */
+#define CMD_BATCH_MAX      64    /**< commands accepted with one flush and one commit */
+#define CMD_COMMIT_WAIT_MS 10000 /**< wait for the broker's answer to a commit, then again */
 
 typedef struct patch_worker patch_worker_t;
 typedef struct cmd_pool cmd_pool_t;
@@ -59,6 +60,7 @@ typedef struct {
                            *   console relays, the patch worker, a transfer worker) */
     char done_task[128];  /**< an ended XAPI task that cmd_execute() destroys once the outcome
                            *   is published (cmd_run_async_last), or "" */
+    bool started;         /**< an Async.* call created its task (something may have run) */
 } cmd_outcome_t;
 
 /* patch_worker.c (the worker slot's life follows the command thread's) */

@@ -13,6 +13,7 @@
 
 #include "command_int.h"
 #include "patch_int.h"
+#include "vm_refs.h"
 #include "xo_log.h"
 
 /* command_xapi.c's helpers under this file's short names (the executors below use them). */
@@ -331,6 +332,82 @@ static const char *object_class(const xo_op_t *op)
                                       : "VM";
 }
 
+/* The ops whose executor changes XAPI only through Async.* calls on the VM, the first of
+ * which fails when the VM's ref is stale: they may take the ref from the agent's event
+ * stream (a->vm_refs), since a stale one changed nothing and is simply asked for again. */
+static bool takes_streamed_ref(cmd_op_t op)
+{
+    switch (op) {
+    case XO_OP_VM_START:
+    case XO_OP_VM_STOP:
+    case XO_OP_VM_RESTART:
+    case XO_OP_VM_SUSPEND:
+    case XO_OP_VM_RESUME:
+    case XO_OP_VM_PAUSE:
+    case XO_OP_VM_UNPAUSE:
+    case XO_OP_VM_SNAPSHOT:
+    case XO_OP_VM_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool params_name(json_object *params, const char *ref)
+{
+    for (size_t i = 0; i < json_object_array_length(params); i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(params, i)), ref) == 0)
+            return true;
+    return false;
+}
+
+/* XAPI refused before anything ran on the VM: it does not know @p ref (the VM was destroyed,
+ * maybe created again under the same uuid, and the stream has not said so yet), or the
+ * session or the master was lost before a task was created. */
+static bool nothing_ran(xo_err_t err, const cmd_outcome_t *out, const char *ref)
+{
+    if (err != XO_ERR_XAPI)
+        return false;
+    if (strcmp(out->xerr.code, "HANDLE_INVALID") == 0)
+        return params_name(out->xerr.params, ref);
+    return !out->started && (strcmp(out->xerr.code, "SESSION_INVALID") == 0 ||
+                             strcmp(out->xerr.code, "HOST_IS_SLAVE") == 0);
+}
+
+static void outcome_reset(agent_cmd_t *c, cmd_outcome_t *out)
+{
+    if (out->done_task[0])
+        cmd_destroy_task(c, out->done_task);
+    json_object_put(out->result);
+    xo_xapi_error_clear(&out->xerr);
+    memset(out, 0, sizeof(*out));
+}
+
+/* The command on the VM's ref as the event stream published it; true when it ran (*err its
+ * outcome). False when the stream does not know the uuid yet (a VM created a moment ago),
+ * the op may not, there is no session to call with, or XAPI refused the ref before anything
+ * ran (forgotten then): the caller asks XAPI for the ref. */
+static bool ran_on_streamed_ref(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out, xo_err_t *err)
+{
+    const char *uuid = xo_msg_str(cmd->args, "id");
+    char vm[128];
+
+    if (!takes_streamed_ref(cmd->op) || !c->session[0] ||
+        !agent_vm_refs_get(c->a->vm_refs, uuid, vm, sizeof(vm)))
+        return false;
+    *err = executors[cmd->op](c, cmd, vm, out);
+    if (!nothing_ran(*err, out, vm))
+        return true;
+    xo_info(CMD_MOD, "event=vm_ref_refused id=%s vm=%s code=%s action=get_by_uuid", cmd->id, uuid,
+            out->xerr.code);
+    if (strcmp(out->xerr.code, "HANDLE_INVALID") == 0)
+        agent_vm_refs_forget(c->a->vm_refs, vm);
+    else /* the session or the master was lost: cmd_resolve logs in again */
+        c->session[0] = '\0';
+    outcome_reset(c, out);
+    return false;
+}
+
 xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
 {
     const xo_op_t *op = xo_op_get(cmd->op);
@@ -342,6 +419,8 @@ xo_err_t cmd_run(agent_cmd_t *c, const cmd_t *cmd, cmd_outcome_t *out)
                          "no executor for op %d", (int)cmd->op);
     if (op->targets == 0) /* an op on no object (vm.importPrepare) */
         return executors[cmd->op](c, cmd, NULL, out);
+    if (ran_on_streamed_ref(c, cmd, out, &err))
+        return err;
     err = cmd_resolve(c, object_class(op), xo_msg_str(cmd->args, "id"), obj, sizeof(obj), out);
     if (err != XO_OK)
         return err;

@@ -273,6 +273,7 @@ static xo_err_t run_async(agent_cmd_t *c, const cmd_t *cmd, const char *method, 
     err = cmd_call_str(c, am, params, task, sizeof(task), out);
     if (err != XO_OK)
         return err;
+    out->started = true;
     xo_dbg(XO_DBG_XAPI, CMD_MOD, "event=task id=%s method=%s", cmd->id, am);
     err = await_task(c, cmd, task, result, out);
     if (err != XO_OK && out->xerr.code[0] == 'A') /* AGENT_STOPPED: the task may still run */

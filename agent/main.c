@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "command_exec.h"
 #include "transfer.h"
+#include "vm_refs.h"
 #include "xo_cli.h"
 #include "xo_log.h"
 #include "xo_ops.h"
@@ -238,7 +239,8 @@ static xo_err_t setup(agent_t *a, char *errstr, size_t errstr_size)
     a->published = xo_strmap_new();
     a->class_counts = xo_strmap_new();
     a->ignored = xo_strmap_new();
-    if (!a->published || !a->class_counts || !a->ignored)
+    a->vm_refs = agent_vm_refs_new();
+    if (!a->published || !a->class_counts || !a->ignored || !a->vm_refs)
         return XO_ERR_NOMEM;
     if (xo_topics_init(&a->topics, xo_config_get(a->cfg, "topics.prefix")) != XO_OK)
         return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG, "topics.prefix too long");
@@ -376,6 +378,7 @@ static void teardown(agent_t *a, pthread_t *service)
     xo_strmap_free(a->published);
     xo_strmap_free(a->class_counts);
     xo_strmap_free(a->ignored);
+    agent_vm_refs_free(a->vm_refs);
     xo_jtext_fini(&a->record);
     if (a->password)
         memset(a->password, 0, strlen(a->password));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "vm_refs.h"
 #include "xo_log.h"
 
 #define MAX_FIELD_BYTES 65536 /* longer string fields of an oversized record are cut */
@@ -80,10 +81,31 @@ static void lower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
+/* A VM's record or tombstone keeps a->vm_refs in step with XAPI (whatever Kafka said: the
+ * commands call XAPI with what it holds). A record without a uuid teaches nothing. */
+static void note_vm(agent_t *a, const char *cls, const char *ref, const char *uuid)
+{
+    if (a->vm_refs && uuid && strcmp(cls, "vm") == 0)
+        agent_vm_refs_put(a->vm_refs, uuid, ref);
+}
+
+void agent_note_deleted(agent_t *a, const char *key)
+{
+    char buf[512], *pool, *cls, *ref;
+
+    if (!a->vm_refs || strlen(key) >= sizeof(buf))
+        return;
+    memcpy(buf, key, strlen(key) + 1);
+    if (xo_object_key_split(buf, &pool, &cls, &ref) == XO_OK && ref && strcmp(cls, "vm") == 0)
+        agent_vm_refs_forget(a->vm_refs, ref);
+}
+
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
 {
     xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
     xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
+
+    agent_note_deleted(a, key);
 
     if (err == XO_OK && xo_strmap_del(a->published, key))
         xo_strmap_add(a->class_counts, cls, -1);
@@ -112,6 +134,7 @@ static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, con
     if (json_object_object_get_ex(snap, "uuid", &uuid) &&
         json_object_is_type(uuid, json_type_string))
         m.uuid = json_object_get_string(uuid);
+    note_vm(a, cls, ref, m.uuid);
     value = xo_object_msg_encode(&m, &len);
     if (value && (long)len > max) {
         xo_error(AGENT_MOD, "event=record_too_large key=%s bytes=%zu max=%ld action=truncate", key,
@@ -151,7 +174,7 @@ static xo_err_t publish_raw(agent_t *a, const char *key, const char *cls, const 
 
     if (xo_object_msg_write(&m, raw->json, raw->len, &a->record) != XO_OK)
         return XO_ERR_NOMEM;
-    if ((long)a->record.len > max && raw->len < INT_MAX) {
+    if ((long)a->record.len > max && raw->len < INT_MAX) { /* publish_record notes the VM */
         snap = snapshot_tree(raw);
         if (!snap)
             return XO_ERR_NOMEM;
@@ -159,6 +182,7 @@ static xo_err_t publish_raw(agent_t *a, const char *key, const char *cls, const 
         json_object_put(snap);
         return err;
     }
+    note_vm(a, cls, ref, raw->capture);
     err = agent_send(a, key, a->record.p, a->record.len, NULL, 0);
     if (err == XO_OK)
         note_published(a, key, cls);

@@ -66,6 +66,7 @@ static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *see
         xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
         if (err != XO_OK)
             return err;
+        agent_note_deleted(a, key);
         (*n)++;
     }
     return XO_OK;

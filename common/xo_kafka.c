@@ -501,6 +501,69 @@ xo_err_t xo_consumer_commit(xo_consumer_t *c, const char *topic, int32_t partiti
     return XO_OK;
 }
 
+struct xo_commit {
+    rd_kafka_queue_t *answer; /* the broker's answer comes here, and only this commit's */
+    char what[320];           /* topic [partition] @offset, for errors */
+};
+
+xo_commit_t *xo_consumer_commit_start(xo_consumer_t *c, const char *topic, int32_t partition,
+                                      int64_t offset, char *errstr, size_t errstr_size)
+{
+    xo_commit_t *commit = calloc(1, sizeof(*commit));
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR__CRIT_SYS_RESOURCE;
+
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+    if (commit) {
+        snprintf(commit->what, sizeof(commit->what), "%s [%d] @%lld", topic, (int)partition,
+                 (long long)offset);
+        commit->answer = rd_kafka_queue_new(c->rk);
+    }
+    if (commit && commit->answer)
+        kerr = rd_kafka_commit_queue(c->rk, list, commit->answer, NULL, NULL);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (kerr) {
+        xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "commit %s [%d] @%lld: %s", topic,
+                  (int)partition, (long long)offset, rd_kafka_err2str(kerr));
+        if (commit && commit->answer)
+            rd_kafka_queue_destroy(commit->answer);
+        free(commit);
+        return NULL;
+    }
+    return commit;
+}
+
+/* The first error of a commit's answer: the request's, else the partition's. */
+static rd_kafka_resp_err_t commit_answer_error(rd_kafka_event_t *ev)
+{
+    const rd_kafka_topic_partition_list_t *list = rd_kafka_event_topic_partition_list(ev);
+    rd_kafka_resp_err_t kerr = rd_kafka_event_error(ev);
+
+    for (int i = 0; !kerr && list && i < list->cnt; i++)
+        kerr = list->elems[i].err;
+    return kerr;
+}
+
+xo_err_t xo_commit_wait(xo_commit_t *commit, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(commit->answer, timeout_ms);
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    xo_err_t err = XO_OK;
+
+    if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT)
+        kerr = commit_answer_error(ev);
+    else if (ev) /* nothing else is sent to this queue */
+        kerr = RD_KAFKA_RESP_ERR__BAD_MSG;
+    if (kerr)
+        err = xo_seterr(errstr, errstr_size, XO_ERR_KAFKA, "commit %s: %s", commit->what,
+                        rd_kafka_err2str(kerr));
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(commit->answer);
+    free(commit);
+    return err;
+}
+
 rd_kafka_t *xo_consumer_handle(xo_consumer_t *c)
 {
     return c->rk;

@@ -164,6 +164,24 @@ xo_err_t xo_consumer_watermarks(xo_consumer_t *c, const char *topic, int32_t par
 xo_err_t xo_consumer_commit(xo_consumer_t *c, const char *topic, int32_t partition, int64_t offset,
                             char *errstr, size_t errstr_size);
 
+/** A commit under way (xo_consumer_commit_start). */
+typedef struct xo_commit xo_commit_t;
+
+/**
+ * @brief Start committing @p offset for the group without waiting for the broker, so that
+ *        the caller can wait for something else meanwhile (the agent flushes its `accepted`
+ *        results during the commit's round trip). xo_commit_wait() tells how it ended.
+ * @returns the commit under way, or NULL when it could not be sent (errstr says why).
+ */
+xo_commit_t *xo_consumer_commit_start(xo_consumer_t *c, const char *topic, int32_t partition,
+                                      int64_t offset, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Wait up to @p timeout_ms for the broker's answer to @p commit, then free it (an
+ *        answer that comes later is dropped). XO_OK only when the broker stored the offset.
+ */
+xo_err_t xo_commit_wait(xo_commit_t *commit, int timeout_ms, char *errstr, size_t errstr_size);
+
 rd_kafka_t *xo_consumer_handle(xo_consumer_t *c);
 
 /**

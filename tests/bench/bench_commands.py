@@ -3,8 +3,9 @@
 XAPI (issue 6, issue 16 items 3 and 4).
 
 Chain timed: npm xo-lib 0.9.0 -> xo-gateway (JSON-RPC vm.start) -> xo.commands (signed)
--> xo-agent (verify, accepted + commit, VM.get_by_uuid, Async.VM.start, the task followed
-through event.from) -> XAPI simulator -> xo.results -> xo-gateway -> xo-lib answer.
+-> xo-agent (verify, accepted + commit overlapped, the VM's ref from its own event stream,
+Async.VM.start, the task followed through event.from) -> XAPI simulator -> xo.results ->
+xo-gateway -> xo-lib answer.
 
 Latency (one call at a time, simulator --event-batch-ms 0 --task-ms 0), baselines from the
 same run on the same simulator:

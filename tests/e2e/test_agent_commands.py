@@ -260,6 +260,67 @@ class AgentCommands(unittest.TestCase):
             # clean stop joins the command thread (under ASan: no leak, exit 0)
             self.assertEqual(ag.stop(), 0, ag.log_text()[-2000:])
 
+    def test_vm_ref_from_the_event_stream(self):
+        """The agent takes a VM's ref from its own event stream (no VM.get_by_uuid before the
+        call); a VM created behind its back (events paused) still runs, its ref asked from
+        XAPI; a VM destroyed behind its back fails as XAPI says (UUID_INVALID, the stale ref
+        asked again), never with the stale ref's HANDLE_INVALID; once the stream caught up,
+        the new VM's ref comes from it too; a lost session is logged in again, as before."""
+        import xmlrpc.client
+        with harness.Stack() as st:
+            k = st.start_kafka()
+            sim = st.start_sim(vms=8, hosts=1, seed=5, extra=("--task-ms", "20"))
+            c = Cmds(st, k, sim)
+            ag = st.start_agent(sim, k, extra=c.agent_extra())
+            wait_consuming(ag)
+            self.assertEqual(harness.wait_equal(k, sim, 60), [])  # the stream has every VM
+            known, cloned, doomed = vm_by_state(sim, "Halted", n=3)
+            lookups = lambda: c.vm_calls().get("VM.get_by_uuid", 0)
+            starts = lambda: c.vm_calls().get("Async.VM.start", 0)
+            n0 = lookups()
+
+            r = c.run("vm.start", {"id": known})
+            self.assertEqual(r["state"], "success", r)
+            self.assertEqual(power(sim, known), "Running")
+            self.assertEqual(lookups(), n0, "the ref was asked from XAPI, not taken from the stream")
+
+            x = xmlrpc.client.ServerProxy(sim.url, allow_none=True)
+            sid = x.session.login_with_password("root", "password")["Value"]
+            sim.post("/sim/fault?kind=pause_events")
+            try:
+                fresh = x.VM.clone(sid, regular_vms(sim)[cloned][0], "fresh")["Value"]
+                fresh_uuid = x.VM.get_uuid(sid, fresh)["Value"]
+                self.assertEqual(x.VM.destroy(sid, regular_vms(sim)[doomed][0])["Status"],
+                                 "Success")
+                s0 = starts()
+                ids = [c.write(c.sign("vm.start", {"id": u})) for u in (fresh_uuid, doomed)]
+                # both Async calls made while the stream cannot know either change
+                harness.wait_until(lambda: starts() >= s0 + 2, 30 * harness.SCALE,
+                                   what="both Async.VM.start calls")
+            finally:
+                sim.post("/sim/fault?kind=resume_events")
+            r_fresh, r_doomed = (c.wait_final(i)[-1] for i in ids)
+            self.assertEqual(r_fresh["state"], "success", r_fresh)
+            self.assertEqual(power(sim, fresh_uuid), "Running")
+            self.assertEqual(r_doomed["state"], "failure", r_doomed)
+            self.assertEqual(r_doomed["error"]["code"], "UUID_INVALID", r_doomed)
+            self.assertEqual(lookups(), n0 + 2)
+            self.assertIn("event=vm_ref_refused", ag.log_text())
+
+            self.assertEqual(harness.wait_equal(k, sim, 60), [])  # the stream caught up
+            r = c.run("vm.stop", {"id": fresh_uuid, "force": True})
+            self.assertEqual(r["state"], "success", r)
+            self.assertEqual(power(sim, fresh_uuid), "Halted")
+            self.assertEqual(lookups(), n0 + 2, "the new VM's ref did not come from the stream")
+
+            # a lost session refuses the call before any task: a new login, then the call
+            sim.post("/sim/fault?kind=invalidate_sessions")
+            r = c.run("vm.start", {"id": fresh_uuid})
+            self.assertEqual(r["state"], "success", r)
+            self.assertEqual(power(sim, fresh_uuid), "Running")
+            self.assertIn("code=SESSION_INVALID action=get_by_uuid", ag.log_text())
+            self.assertEqual(ag.stop(), 0, ag.log_text()[-2000:])
+
     def assertTaskSeen(self, k, sim, name):
         """The XAPI task of a command was published to xo.objects while pending, then deleted."""
         msgs = harness.kcat_read(k.bootstrap, "xo.objects")

@@ -215,6 +215,14 @@ def check_rest(gw, sim, running, halted):
 
 
 def check_sigkill(k, sim, ag, gw, st, agent_extra, halted):
+    # A fresh agent: its worker logs in to XAPI on its first command, and the slowed
+    # simulator holds that login: the window between `accepted` and the first call in which
+    # the agent is killed. (A worker already logged in calls Async.VM.start a few ms after
+    # `accepted`, on the VM's ref from its event stream: XAPI would have the call, and the
+    # contract then says the command may have run.)
+    assert ag.stop() == 0, ag.log_text()[-2000:]
+    ag = st.start_agent(sim, k, name="agent1b", extra=agent_extra)
+    wait_consuming(ag)
     vm = halted[3]
     before = async_calls(sim).get("Async.VM.start", 0)
     seen = set(results(k))

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_fixture.h"
+#include "vm_refs.h"
 #include "xo_log.h"
 
 #define SYNC_KEY FIXTURE_POOL "/_sync"
@@ -178,6 +179,8 @@ static void test_resync_tombstones_what_is_gone(void **state)
     json_object_array_add(events, vm("OpaqueRef:b", 11));
     json_object_array_add(events, vm("OpaqueRef:new", 12));
     fixture_queue_event_from(f, events, counts(3, 0, 0), "t1");
+    /* the stream had shown gone1 before the connection was lost */
+    agent_vm_refs_put(f->a.vm_refs, "uuid-gone1", "OpaqueRef:gone1");
 
     assert_int_equal(agent_full_sync(&f->a), XO_OK);
 
@@ -200,6 +203,10 @@ static void test_resync_tombstones_what_is_gone(void **state)
     assert_int_equal(fixture_index(f, other), -1); /* another pool's key is not ours */
     assert_marker_last(f, 5, 3);
     assert_int_equal(xo_strmap_count(f->a.published), 3);
+    /* the commands' VM refs: the dump's VMs known, the vanished one forgotten */
+    assert_true(agent_vm_refs_get(f->a.vm_refs, "uuid-new", (char[64]){0}, 64));
+    assert_false(agent_vm_refs_get(f->a.vm_refs, "uuid-gone1", (char[64]){0}, 64));
+    assert_int_equal(agent_vm_refs_count(f->a.vm_refs), 3);
 }
 
 static char *read_all(FILE *fp)

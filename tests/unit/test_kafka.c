@@ -235,6 +235,46 @@ static bool wait_link(xo_consumer_t *cons, bool connected, int ms, xo_kafka_link
     return false;
 }
 
+/* The committed offset of a group on xo.objects [0], or -1. */
+static int64_t committed(xo_consumer_t *cons)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    int64_t off = -1;
+
+    rd_kafka_topic_partition_list_add(list, "xo.objects", 0);
+    if (rd_kafka_committed(xo_consumer_handle(cons), list, 5000) == 0)
+        off = list->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(list);
+    return off;
+}
+
+/* A commit started, then waited for: the broker's answer says stored (the offset is the
+ * group's), or refused (XO_ERR_KAFKA, the offset stays). */
+static void test_commit_start_wait(void **state)
+{
+    cluster_t *c = *state;
+    const char *extra[] = {"bootstrap.servers", c->bootstrap, NULL};
+    char errstr[512];
+    xo_consumer_t *cons;
+    xo_commit_t *commit;
+
+    assert_int_equal(xo_consumer_new(NULL, "g-commit", extra, &cons, errstr, sizeof(errstr)),
+                     XO_OK);
+    commit = xo_consumer_commit_start(cons, "xo.objects", 0, 7, errstr, sizeof(errstr));
+    assert_non_null(commit);
+    assert_int_equal(xo_commit_wait(commit, 10000, errstr, sizeof(errstr)), XO_OK);
+    assert_int_equal(committed(cons), 7);
+
+    /* OffsetCommit (API key 8) refused by the coordinator: not retried, reported */
+    rd_kafka_mock_push_request_errors(c->mc, 8, 1, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+    commit = xo_consumer_commit_start(cons, "xo.objects", 0, 9, errstr, sizeof(errstr));
+    assert_non_null(commit);
+    assert_int_equal(xo_commit_wait(commit, 10000, errstr, sizeof(errstr)), XO_ERR_KAFKA);
+    assert_non_null(strstr(errstr, "xo.objects [0] @9"));
+    assert_int_equal(committed(cons), 7);
+    xo_consumer_free(cons);
+}
+
 /* Connectivity from librdkafka's statistics and its all-brokers-down error: down when the
  * whole cluster is, up again when one broker is back. */
 static void test_consumer_link(void **state)
@@ -316,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_produce_consume, cluster_up, cluster_down),
         cmocka_unit_test_setup_teardown(test_assign_two_topics, cluster_up, cluster_down),
         cmocka_unit_test_setup_teardown(test_consumer_link, cluster_up, cluster_down),
+        cmocka_unit_test_setup_teardown(test_commit_start_wait, cluster_up, cluster_down),
         cmocka_unit_test(test_backpressure_and_bad_config),
     };
     return cmocka_run_group_tests_name("kafka", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mock_kafka.h"
+#include "vm_refs.h"
 #include "xo_log.h"
 
 /* The settings the XAPI thread's modules read (names, types and ranges as in main.c). */
@@ -197,7 +198,8 @@ int fixture_init(agent_fixture_t *f, const char *bootstrap, bool with_xapi,
     a->published = xo_strmap_new();
     a->class_counts = xo_strmap_new();
     a->ignored = xo_strmap_new();
-    if (!a->published || !a->class_counts || !a->ignored ||
+    a->vm_refs = agent_vm_refs_new();
+    if (!a->published || !a->class_counts || !a->ignored || !a->vm_refs ||
         xo_topics_init(&a->topics, xo_config_get(f->cfg, "topics.prefix")) != XO_OK)
         return -1;
     snprintf(a->pool_uuid, sizeof(a->pool_uuid), "%s", FIXTURE_POOL);
@@ -230,6 +232,7 @@ void fixture_fini(agent_fixture_t *f)
     xo_strmap_free(f->a.published);
     xo_strmap_free(f->a.class_counts);
     xo_strmap_free(f->a.ignored);
+    agent_vm_refs_free(f->a.vm_refs);
     xo_jtext_fini(&f->a.record);
     pthread_mutex_destroy(&f->a.status_lock);
     xo_config_free(f->cfg);
