@@ -401,11 +401,23 @@ xo_err_t gw_http_new(gw_ctx_t *ctx, const char *address, int port, const char *t
     return XO_OK;
 }
 
+/* One service pass is over: the endpoints' per-pass budgets start again. */
+static void on_pass_end(gw_http_t *h)
+{
+    if (!h->vhost)
+        return;
+    for (size_t i = 0; i < NEP; i++)
+        if (ENDPOINTS[i]->serviced)
+            ENDPOINTS[i]->serviced(endpoint_state(h, i));
+}
+
 void gw_http_run(gw_http_t *h)
 {
-    while (!atomic_load(&h->stop))
+    while (!atomic_load(&h->stop)) {
         if (lws_service(h->lws, 0) < 0)
             break;
+        on_pass_end(h);
+    }
 }
 
 void gw_http_wake(void *hp)

@@ -83,6 +83,8 @@ void gw_ws_sessions_start(gw_ws_sessions_t *all, gw_ctx_t *ctx, struct lws_conte
     all->ctx = ctx;
     all->lws = lws;
     gw_buf_init(&all->gather);
+    gw_write_turns_init(&all->turns, 0, 0);
+    all->parked = 0;
     lws_sul_schedule(lws, 0, &all->tick, tick_cb, GW_WS_SWEEP_MS * LWS_US_PER_MS);
 }
 
@@ -126,6 +128,9 @@ void gw_ws_session_close(gw_ws_sessions_t *all, gw_ws_session_t *s)
         s->next->prev = s->prev;
     queue_free(s);
     gw_buf_fini(&s->rx);
+    if (s->parked)
+        all->parked--;
+    s->parked = false;
     all->ctx->ws_clients--;
     s->open = false;
     xo_dbg(XO_DBG_WS, MOD, "event=ws_close addr=%s clients=%zu", s->sess.addr,
@@ -161,7 +166,8 @@ void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, 
     gw_conn_budget_take(&s->budget, m->len);
     s->answers += answer;
     follow_flow(all, s);
-    lws_callback_on_writable(s->wsi);
+    if (!s->parked || answer) /* a parked session is armed by the next round */
+        lws_callback_on_writable(s->wsi);
 }
 
 void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferred)
@@ -302,6 +308,42 @@ static int write_chunk(gw_ws_sessions_t *all, gw_ws_session_t *s)
     return 0;
 }
 
+static void park(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    if (s->parked)
+        return;
+    s->parked = true;
+    all->parked++;
+}
+
+/* Whether this writeable callback may write now; if not, it is asked again when its turn
+ * can come: next pass (refused for the budget) or next round (parked). */
+static bool take_turn(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    switch (gw_write_turn(&all->turns, &s->turn, s->head->answer, (uint64_t)gw_mono_us())) {
+    case GW_TURN_WRITE:
+        return true;
+    case GW_TURN_PARK:
+        park(all, s);
+        return false;
+    default:
+        lws_callback_on_writable(s->wsi);
+        return false;
+    }
+}
+
+void gw_ws_sessions_pass_end(gw_ws_sessions_t *all)
+{
+    if (!gw_write_turns_pass_end(&all->turns) || !all->parked)
+        return;
+    for (gw_ws_session_t *s = all->head; s; s = s->next)
+        if (s->parked) {
+            s->parked = false;
+            lws_callback_on_writable(s->wsi);
+        }
+    all->parked = 0;
+}
+
 int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
     if (s->dropped)
@@ -311,7 +353,7 @@ int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s)
                          (unsigned char *)"sign-in timeout", 15);
         return -1;
     }
-    if (!s->head)
+    if (!s->head || !take_turn(all, s))
         return 0;
     switch (write_gathered(all, s)) {
     case -1:

@@ -1,0 +1,43 @@
+/*
+ * write_turns.c - fair, bounded write turns per service pass (see write_turns.h).
+ */
+#include "transport/write_turns.h"
+
+void gw_write_turns_init(gw_write_turns_t *t, uint64_t budget_us, uint64_t answer_us)
+{
+    t->budget_us = budget_us ? budget_us : GW_WRITE_BUDGET_US;
+    t->answer_us = answer_us ? answer_us : GW_WRITE_ANSWER_US;
+    t->pass_start = 0;
+    t->round = 1;
+    t->refused = false;
+}
+
+gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint64_t now_us)
+{
+    uint64_t elapsed;
+
+    if (!t->pass_start)
+        t->pass_start = now_us ? now_us : 1;
+    elapsed = now_us > t->pass_start ? now_us - t->pass_start : 0;
+    if (answer)
+        return elapsed < t->answer_us ? GW_TURN_WRITE : GW_TURN_LATER;
+    if (*served == t->round)
+        return GW_TURN_PARK;
+    if (elapsed >= t->budget_us) {
+        t->refused = true; /* it still wants this round's turn: the round goes on */
+        return GW_TURN_LATER;
+    }
+    *served = t->round;
+    return GW_TURN_WRITE;
+}
+
+bool gw_write_turns_pass_end(gw_write_turns_t *t)
+{
+    bool new_round = !t->refused;
+
+    t->pass_start = 0;
+    t->refused = false;
+    if (new_round)
+        t->round = t->round + 1 ? t->round + 1 : 1; /* 0 means "never served" */
+    return new_round;
+}
