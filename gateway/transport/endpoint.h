@@ -51,8 +51,9 @@ typedef struct {
     /** The service thread was woken: take what other threads queued (optional). */
     void (*wake)(void *state);
     /** One service pass (one lws_service() call: a poll and every ready connection) is
-     *  over (optional): per-pass budgets start again (write_turns.h). */
-    void (*serviced)(void *state);
+     *  over (optional): per-pass budgets start again (write_turns.h); @p accepted: a
+     *  connection was accepted in it, whose first request the next pass reads. */
+    void (*serviced)(void *state, bool accepted);
     /** The command waiters this endpoint answers (GW_CMD_WAIT_NONE: none) ... */
     gw_cmd_wait_t replies;
     /** ... and how: find the waiting connection by r->waiter->conn (it may be gone). */

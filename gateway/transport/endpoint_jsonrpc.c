@@ -149,10 +149,10 @@ static void wake(void *state)
     gw_ws_sessions_flush(state);
 }
 
-static void serviced(void *state)
+static void serviced(void *state, bool accepted)
 {
     if (state)
-        gw_ws_sessions_pass_end(state);
+        gw_ws_sessions_pass_end(state, accepted);
 }
 
 static void deliver(void *state, const gw_cmd_reply_t *r)

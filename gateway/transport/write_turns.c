@@ -10,6 +10,7 @@ void gw_write_turns_init(gw_write_turns_t *t, uint64_t budget_us, uint64_t answe
     t->pass_start = 0;
     t->round = 1;
     t->refused = false;
+    t->yield_left = 0;
 }
 
 gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint64_t now_us)
@@ -23,21 +24,27 @@ gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint
         return elapsed < t->answer_us ? GW_TURN_WRITE : GW_TURN_LATER;
     if (*served == t->round)
         return GW_TURN_PARK;
-    if (elapsed >= t->budget_us) {
+    if (t->yield_left || elapsed >= t->budget_us)
         t->refused = true; /* it still wants this round's turn: the round goes on */
+    if (t->yield_left)
+        return GW_TURN_HOLD;
+    if (t->refused)
         return GW_TURN_LATER;
-    }
     *served = t->round;
     return GW_TURN_WRITE;
 }
 
-bool gw_write_turns_pass_end(gw_write_turns_t *t)
+bool gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted)
 {
-    bool new_round = !t->refused;
+    bool new_round = !t->refused, yielded = t->yield_left > 0;
 
     t->pass_start = 0;
     t->refused = false;
+    if (yielded)
+        t->yield_left--;
+    else if (accepted) /* a window starts only after a pass that wrote: at most 2 in 3 */
+        t->yield_left = GW_WRITE_YIELD_PASSES;
     if (new_round)
         t->round = t->round + 1 ? t->round + 1 : 1; /* 0 means "never served" */
-    return new_round;
+    return new_round || (yielded && !t->yield_left);
 }

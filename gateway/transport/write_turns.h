@@ -9,7 +9,13 @@
  * until every client that wanted to write has had its turn: round-robin, whatever the poll
  * order, so none starves. A message at the head of a queue that answers a call goes
  * first, outside the rounds, until answer_us into the pass: a sign-in or a call is not
- * queued behind a round of notifications to everyone. Pure bookkeeping (no lws, no
+ * queued behind a round of notifications to everyone. After a pass that accepted a
+ * connection, the next GW_WRITE_YIELD_PASSES passes write no notifications (they yield):
+ * the new connection is polled after every connection already open, and its request is
+ * read, then answered (from its writeable callback), in the next two passes; the clients
+ * held meanwhile are not asked again until the window ends, so those passes take next to
+ * nothing. A window starts only after a pass that wrote: a flood of connections leaves
+ * the notifications at least one pass in three. Pure bookkeeping (no lws, no
  * clock): ws_sessions.c acts on its answers. Service thread only.
  */
 #ifndef GW_WRITE_TURNS_H
@@ -21,8 +27,9 @@
 /* The defaults: a pass writes about 5 ms of notifications (loopback send() of 64 KiB
  * takes 0.1 to 1 ms here), answers until 10 ms into it; an HTTP request waits a few
  * passes (accept, read, answer) at most. */
-#define GW_WRITE_BUDGET_US 5000
-#define GW_WRITE_ANSWER_US 10000
+#define GW_WRITE_BUDGET_US    5000
+#define GW_WRITE_ANSWER_US    10000
+#define GW_WRITE_YIELD_PASSES 2 /* after an accept: read the request, write the answer */
 
 typedef struct {
     uint64_t budget_us;  /**< notifications start within this much of the pass's first turn */
@@ -30,12 +37,14 @@ typedef struct {
     uint64_t pass_start; /**< the pass's first turn (caller's clock, µs); 0: none yet */
     uint32_t round;      /**< the current round (from 1): a writer's last turn is compared */
     bool refused;        /**< a writer not yet served this round was refused in this pass */
+    unsigned yield_left; /**< passes left in the window after an accept (answers only) */
 } gw_write_turns_t;
 
 typedef enum {
     GW_TURN_WRITE, /**< write one chunk now */
     GW_TURN_LATER, /**< over this pass's budget: ask again in the next pass */
     GW_TURN_PARK,  /**< served this round: wait for the next (gw_write_turns_pass_end) */
+    GW_TURN_HOLD,  /**< the pass yields: wait until the window ends (as parked) */
 } gw_turn_t;
 
 /** @brief Round 1, no pass started, the given budgets (0: the defaults above). */
@@ -50,9 +59,12 @@ gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint
 
 /**
  * @brief One service pass is over: the next turn starts the next pass's budget.
- * @returns true when a new round begins (nobody was refused in this pass: every writer
- *          that asked had its turn): the parked writers must be asked again.
+ * @param accepted a connection was accepted in it: the next passes yield (unless this
+ *        one did)
+ * @returns true when the parked and held writers must be asked again: a new round begins
+ *          (nobody was refused in this pass: every writer that asked had its turn), or a
+ *          yield window ended.
  */
-bool gw_write_turns_pass_end(gw_write_turns_t *t);
+bool gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted);
 
 #endif

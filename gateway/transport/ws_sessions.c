@@ -317,13 +317,15 @@ static void park(gw_ws_sessions_t *all, gw_ws_session_t *s)
 }
 
 /* Whether this writeable callback may write now; if not, it is asked again when its turn
- * can come: next pass (refused for the budget) or next round (parked). */
+ * can come: next pass (refused for the budget), next round (parked) or when a yield window
+ * ends (held: not armed meanwhile, so those passes cost nothing per client). */
 static bool take_turn(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
     switch (gw_write_turn(&all->turns, &s->turn, s->head->answer, (uint64_t)gw_mono_us())) {
     case GW_TURN_WRITE:
         return true;
     case GW_TURN_PARK:
+    case GW_TURN_HOLD:
         park(all, s);
         return false;
     default:
@@ -332,9 +334,9 @@ static bool take_turn(gw_ws_sessions_t *all, gw_ws_session_t *s)
     }
 }
 
-void gw_ws_sessions_pass_end(gw_ws_sessions_t *all)
+void gw_ws_sessions_pass_end(gw_ws_sessions_t *all, bool accepted)
 {
-    if (!gw_write_turns_pass_end(&all->turns) || !all->parked)
+    if (!gw_write_turns_pass_end(&all->turns, accepted) || !all->parked)
         return;
     for (gw_ws_session_t *s = all->head; s; s = s->next)
         if (s->parked) {

@@ -107,8 +107,11 @@ void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferr
  */
 int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s);
 
-/** @brief A service pass is over: a new pass budget, and a new round arms the parked. */
-void gw_ws_sessions_pass_end(gw_ws_sessions_t *all);
+/**
+ * @brief A service pass is over: a new pass budget (none after an accept: @p accepted,
+ *        write_turns.h), and a new round arms the parked.
+ */
+void gw_ws_sessions_pass_end(gw_ws_sessions_t *all, bool accepted);
 
 /** @brief Take the notifier's batch and queue it to every signed-in session. */
 void gw_ws_sessions_flush(gw_ws_sessions_t *all);

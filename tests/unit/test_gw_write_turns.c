@@ -3,7 +3,8 @@
  * write costing a fixed time: a pass's notifications stay within the budget (plus the one
  * write that started inside it), every writer gets a turn before any gets a second one
  * (round-robin whatever the order), every writer's bytes are all written, and an answer
- * at a queue's head goes outside the rounds. */
+ * at a queue's head goes outside the rounds; the passes after an accept write answers
+ * only, and a window of such passes starts only after a pass that wrote. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -75,12 +76,13 @@ static uint64_t sim_pass(sim_t *s)
             w->armed = true;
             break;
         case GW_TURN_PARK:
+        case GW_TURN_HOLD:
             w->parked = true;
             break;
         }
         s->now += 1; /* the callback itself */
     }
-    if (gw_write_turns_pass_end(&s->turns))
+    if (gw_write_turns_pass_end(&s->turns, false))
         for (int i = 0; i < WRITERS; i++)
             if (s->w[i].parked) {
                 s->w[i].parked = false;
@@ -165,12 +167,40 @@ static void test_answers_go_outside_the_rounds(void **state)
     assert_int_equal(gw_write_turn(&t, &b, true, 12900), GW_TURN_WRITE);
     assert_int_equal(gw_write_turn(&t, &b, true, 13000), GW_TURN_LATER);
     /* b was refused: the round goes on, a stays parked */
-    assert_false(gw_write_turns_pass_end(&t));
+    assert_false(gw_write_turns_pass_end(&t, false));
     assert_int_equal(gw_write_turn(&t, &a, false, 20000), GW_TURN_PARK);
     assert_int_equal(gw_write_turn(&t, &b, false, 20001), GW_TURN_WRITE);
     /* nobody refused: a new round, a writes again */
-    assert_true(gw_write_turns_pass_end(&t));
+    assert_true(gw_write_turns_pass_end(&t, false));
     assert_int_equal(gw_write_turn(&t, &a, false, 30000), GW_TURN_WRITE);
+}
+
+static void test_passes_after_accept_yield(void **state)
+{
+    gw_write_turns_t t;
+    uint32_t a = 0, b = 0;
+    (void)state;
+
+    gw_write_turns_init(&t, 1000, 3000);
+    assert_true(gw_write_turns_pass_end(&t, false)); /* nothing refused: new round */
+    assert_int_equal(t.yield_left, 0);
+    assert_int_equal(gw_write_turn(&t, &a, false, 5000), GW_TURN_WRITE);
+    assert_int_equal(gw_write_turn(&t, &b, false, 6500), GW_TURN_LATER); /* the round goes on */
+    /* accepted: the next GW_WRITE_YIELD_PASSES passes hold notifications, answers go */
+    gw_write_turns_pass_end(&t, true);
+    for (int i = 0; i < GW_WRITE_YIELD_PASSES; i++) {
+        assert_int_equal(gw_write_turn(&t, &a, false, 10000 + i), GW_TURN_PARK); /* served */
+        assert_int_equal(gw_write_turn(&t, &b, false, 10000 + i), GW_TURN_HOLD);
+        assert_int_equal(gw_write_turn(&t, &b, true, 10001 + i), GW_TURN_WRITE);
+        /* accepted again: the window does not grow; b held unserved: the round goes on;
+         * the held are asked again only when the window ends */
+        assert_int_equal(gw_write_turns_pass_end(&t, true), i == GW_WRITE_YIELD_PASSES - 1);
+    }
+    /* after a window, a pass writes whatever was accepted meanwhile */
+    assert_int_equal(gw_write_turn(&t, &b, false, 20000), GW_TURN_WRITE);
+    assert_int_equal(gw_write_turn(&t, &a, false, 20001), GW_TURN_PARK);
+    assert_true(gw_write_turns_pass_end(&t, true)); /* new round: b was served */
+    assert_int_equal(gw_write_turn(&t, &a, false, 30000), GW_TURN_HOLD); /* and a window */
 }
 
 static void test_defaults(void **state)
@@ -194,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_round_robin_whatever_the_order),
         cmocka_unit_test(test_late_writer_is_not_starved),
         cmocka_unit_test(test_answers_go_outside_the_rounds),
+        cmocka_unit_test(test_passes_after_accept_yield),
         cmocka_unit_test(test_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
