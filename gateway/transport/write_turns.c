@@ -9,7 +9,8 @@ void gw_write_turns_init(gw_write_turns_t *t, uint64_t budget_us, uint64_t answe
     t->answer_us = answer_us ? answer_us : GW_WRITE_ANSWER_US;
     t->pass_start = 0;
     t->round = 1;
-    t->refused = false;
+    t->waited = false;
+    t->served = t->last_served = 0;
     t->yield_left = 0;
 }
 
@@ -24,27 +25,33 @@ gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint
         return elapsed < t->answer_us ? GW_TURN_WRITE : GW_TURN_LATER;
     if (*served == t->round)
         return GW_TURN_PARK;
-    if (t->yield_left || elapsed >= t->budget_us)
-        t->refused = true; /* it still wants this round's turn: the round goes on */
-    if (t->yield_left)
-        return GW_TURN_HOLD;
-    if (t->refused)
-        return GW_TURN_LATER;
+    if (t->yield_left || elapsed >= t->budget_us) {
+        t->waited = true; /* it still wants this round's turn: the round goes on */
+        return GW_TURN_WAIT;
+    }
     *served = t->round;
+    t->served++;
     return GW_TURN_WRITE;
 }
 
-bool gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted)
+gw_turns_next_t gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted, size_t waiting)
 {
-    bool new_round = !t->refused, yielded = t->yield_left > 0;
+    gw_turns_next_t next = {.new_round = !waiting && !t->waited, .arm = 0};
+    bool yielded = t->yield_left > 0;
 
-    t->pass_start = 0;
-    t->refused = false;
     if (yielded)
         t->yield_left--;
-    else if (accepted) /* a window starts only after a pass that wrote: at most 2 in 3 */
-        t->yield_left = GW_WRITE_YIELD_PASSES;
-    if (new_round)
+    else {
+        t->last_served = t->served;
+        if (accepted)
+            t->yield_left = GW_WRITE_YIELD_PASSES;
+    }
+    if (!t->yield_left) /* as many as the last pass served, twice over: the budget decides */
+        next.arm = 2 * t->last_served > GW_WRITE_ARM_MIN ? 2 * t->last_served : GW_WRITE_ARM_MIN;
+    if (next.new_round)
         t->round = t->round + 1 ? t->round + 1 : 1; /* 0 means "never served" */
-    return new_round || (yielded && !t->yield_left);
+    t->pass_start = 0;
+    t->waited = false;
+    t->served = 0;
+    return next;
 }

@@ -56,8 +56,10 @@ typedef struct gw_ws_session {
     bool paused;                /**< not read: limits.max_calls_in_flight reached */
     bool parked;                /**< served this round, more queued: not armed until the
                                      next round (write_turns.h) */
+    bool waiting;               /**< in the waiting queue for a turn: not armed */
     uint32_t turn;              /**< the round of its last write turn (0: none yet) */
     struct gw_ws_session *next, *prev;
+    struct gw_ws_session *wnext, *wprev; /**< the waiting queue */
 } gw_ws_session_t;
 
 /** The open sessions of one listener (the JSON-RPC endpoint's per-vhost state). */
@@ -69,6 +71,8 @@ typedef struct {
     gw_buf_t gather;             /**< scratch: several queued messages framed for one send */
     gw_write_turns_t turns;      /**< the writes' turns and per-pass budget */
     size_t parked;               /**< sessions parked until the next round */
+    gw_ws_session_t *wait_head, *wait_tail; /**< sessions waiting for a turn, first first */
+    size_t waiting;                         /**< ... how many */
 } gw_ws_sessions_t;
 
 /** @brief Start checking the sessions' deadlines (at the endpoint's PROTOCOL_INIT). */
@@ -109,7 +113,7 @@ int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s);
 
 /**
  * @brief A service pass is over: a new pass budget (none after an accept: @p accepted,
- *        write_turns.h), and a new round arms the parked.
+ *        write_turns.h); a new round arms the parked, else the next waiting are armed.
  */
 void gw_ws_sessions_pass_end(gw_ws_sessions_t *all, bool accepted);
 
