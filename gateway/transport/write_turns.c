@@ -11,6 +11,7 @@ void gw_write_turns_init(gw_write_turns_t *t, uint64_t budget_us, uint64_t answe
     t->round = 1;
     t->waited = false;
     t->served = t->last_served = 0;
+    t->last_waited = false;
     t->yield_left = 0;
 }
 
@@ -43,10 +44,15 @@ gw_turns_next_t gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted, size
         t->yield_left--;
     else {
         t->last_served = t->served;
+        t->last_waited = t->waited;
         if (accepted)
             t->yield_left = GW_WRITE_YIELD_PASSES;
     }
-    if (!t->yield_left) /* as many as the last pass served, twice over: the budget decides */
+    if (t->yield_left)
+        next.arm = 0;
+    else if (!t->last_waited) /* the budget did not bind: all of them */
+        next.arm = waiting;
+    else /* as many as the last pass served, twice over: the budget decides */
         next.arm = 2 * t->last_served > GW_WRITE_ARM_MIN ? 2 * t->last_served : GW_WRITE_ARM_MIN;
     if (next.new_round)
         t->round = t->round + 1 ? t->round + 1 : 1; /* 0 means "never served" */

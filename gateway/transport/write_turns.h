@@ -8,7 +8,8 @@
  * - a client that wanted a turn and did not get one (over the budget) waits in a queue,
  *   not armed: at the end of each pass the caller arms only as many from its head as the
  *   pass served (times two, at least GW_WRITE_ARM_MIN), so a pass costs what it writes,
- *   not one callback per client;
+ *   not one callback per client; all of them when the budget did not bind (nobody had to
+ *   wait in the last pass that wrote);
  * - a client served in the current round is parked (not armed) until the round ends: the
  *   queue is empty and nobody waited, so every client that wanted to write has had its
  *   turn, whatever the poll order (round-robin: none starves);
@@ -45,6 +46,7 @@ typedef struct {
     bool waited;         /**< a writer not yet served this round was told to wait this pass */
     size_t served;       /**< notification turns given in this pass */
     size_t last_served;  /**< ... in the last pass that did not yield */
+    bool last_waited;    /**< someone had to wait in the last pass that did not yield */
     unsigned yield_left; /**< passes left in the window after an accept (answers only) */
 } gw_write_turns_t;
 

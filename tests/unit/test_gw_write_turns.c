@@ -3,7 +3,8 @@
  * write costing a fixed time, and keeps the waiting queue as ws_sessions.c does: a pass's
  * notifications stay within the budget (plus the one write that started inside it), every
  * writer gets a turn before any gets a second one (round-robin whatever the order), a pass
- * calls back about as many writers as it serves (not every one), every writer's bytes are
+ * calls back about as many writers as it serves (not every one; all the waiting ones when
+ * the budget did not bind), every writer's bytes are
  * all written; an answer at a queue's head goes outside the rounds; the passes after an
  * accept write answers only, and a window of such passes starts only after one that did
  * not yield. */
@@ -262,6 +263,11 @@ static void test_yield_window(void **state)
         assert_int_equal(next.arm, i == GW_WRITE_YIELD_PASSES - 1 ? GW_WRITE_ARM_MIN : 0);
     }
     assert_int_equal(gw_write_turn(&t, &b, false, 20000), GW_TURN_WRITE);
+    /* a pass where the budget did not bind: every waiting writer is armed */
+    next = gw_write_turns_pass_end(&t, false, 300);
+    assert_int_equal(next.arm, 300);
+    assert_int_equal(gw_write_turn(&t, &a, false, 30000), GW_TURN_PARK);
+    assert_int_equal(gw_write_turn(&t, &b, false, 31500), GW_TURN_PARK);
 }
 
 static void test_defaults(void **state)
