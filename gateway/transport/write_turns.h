@@ -30,11 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The defaults: a pass writes about 5 ms of notifications (a loopback send() of 64 KiB
- * takes 0.1 to 1 ms here) and answers until 10 ms into it; an HTTP request waits a few
- * passes (accept, read, answer) at most. */
-#define GW_WRITE_BUDGET_US    5000
-#define GW_WRITE_ANSWER_US    10000
+/* The defaults: a pass writes about 10 ms of notifications (a loopback send() of 64 KiB
+ * takes 0.1 to 1 ms here) and answers until 15 ms into it. Shorter passes answer HTTP
+ * sooner but cost throughput: each pass polls every connection (with 1,000 clients and
+ * 5 ms, poll() was 17% of the gateway's time and its 1,000-client push latency twice the
+ * branch point's; with 10 ms, within noise of it; docs/benchmarks.md). */
+#define GW_WRITE_BUDGET_US    10000
+#define GW_WRITE_ANSWER_US    15000
 #define GW_WRITE_YIELD_PASSES 2  /* after an accept: read the request, write the answer */
 #define GW_WRITE_ARM_MIN      16 /* waiting clients armed after a pass, at least */
 
