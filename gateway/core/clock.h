@@ -10,4 +10,8 @@
 /** @brief Monotonic milliseconds (CLOCK_MONOTONIC): only differences mean something. */
 int64_t gw_mono_ms(void);
 
+/** @brief Monotonic microseconds (the same clock): for budgets shorter than a millisecond's
+ *         grain. */
+int64_t gw_mono_us(void);
+
 #endif

@@ -50,6 +50,10 @@ typedef struct {
     const char *const *ws_paths;
     /** The service thread was woken: take what other threads queued (optional). */
     void (*wake)(void *state);
+    /** One service pass (one lws_service() call: a poll and every ready connection) is
+     *  over (optional): per-pass budgets start again (write_turns.h); @p accepted: a
+     *  connection was accepted in it, whose first request the next pass reads. */
+    void (*serviced)(void *state, bool accepted);
     /** The command waiters this endpoint answers (GW_CMD_WAIT_NONE: none) ... */
     gw_cmd_wait_t replies;
     /** ... and how: find the waiting connection by r->waiter->conn (it may be gone). */

@@ -149,6 +149,12 @@ static void wake(void *state)
     gw_ws_sessions_flush(state);
 }
 
+static void serviced(void *state, bool accepted)
+{
+    if (state)
+        gw_ws_sessions_pass_end(state, accepted);
+}
+
 static void deliver(void *state, const gw_cmd_reply_t *r)
 {
     gw_ws_sessions_deliver(state, r);
@@ -164,6 +170,7 @@ const gw_endpoint_t gw_endpoint_jsonrpc = {
     .mounts = NULL,
     .ws_paths = WS_PATHS,
     .wake = wake,
+    .serviced = serviced,
     .replies = GW_CMD_WAIT_WS,
     .deliver = deliver,
 };

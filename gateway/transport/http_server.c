@@ -51,6 +51,7 @@ struct gw_http {
     struct lws_protocol_vhost_options ws_default, ws_default_opt; /* the listener's own */
     struct lws_token_limits token_limits;
     lws_sorted_usec_list_t sweep;
+    bool accepted; /* a connection was accepted in this service pass */
     atomic_bool stop;
     int port;
 };
@@ -221,6 +222,11 @@ static int core_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         h = listener_of(wsi);
         if (h && h->vhost)
             on_wake(h);
+        return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: /* accepted: its request comes next pass */
+        h = listener_of(wsi);
+        if (h)
+            h->accepted = true;
         return 0;
     case LWS_CALLBACK_RAW_ADOPT: /* the answer follows with the bytes (RAW_RX) */
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 1);
@@ -401,11 +407,28 @@ xo_err_t gw_http_new(gw_ctx_t *ctx, const char *address, int port, const char *t
     return XO_OK;
 }
 
+/* One service pass is over: the endpoints' per-pass budgets start again; after an accept,
+ * the next pass should leave the new connection's request as little to wait for as it can
+ * (it is polled after every connection already open). */
+static void on_pass_end(gw_http_t *h)
+{
+    bool accepted = h->accepted;
+
+    h->accepted = false;
+    if (!h->vhost)
+        return;
+    for (size_t i = 0; i < NEP; i++)
+        if (ENDPOINTS[i]->serviced)
+            ENDPOINTS[i]->serviced(endpoint_state(h, i), accepted);
+}
+
 void gw_http_run(gw_http_t *h)
 {
-    while (!atomic_load(&h->stop))
+    while (!atomic_load(&h->stop)) {
         if (lws_service(h->lws, 0) < 0)
             break;
+        on_pass_end(h);
+    }
 }
 
 void gw_http_wake(void *hp)

@@ -83,6 +83,9 @@ void gw_ws_sessions_start(gw_ws_sessions_t *all, gw_ctx_t *ctx, struct lws_conte
     all->ctx = ctx;
     all->lws = lws;
     gw_buf_init(&all->gather);
+    gw_write_turns_init(&all->turns, 0, 0);
+    all->parked = all->waiting = 0;
+    all->wait_head = all->wait_tail = NULL;
     lws_sul_schedule(lws, 0, &all->tick, tick_cb, GW_WS_SWEEP_MS * LWS_US_PER_MS);
 }
 
@@ -112,6 +115,39 @@ void gw_ws_session_open(gw_ws_sessions_t *all, gw_ws_session_t *s, struct lws *w
     xo_dbg(XO_DBG_WS, MOD, "event=ws_open addr=%s clients=%zu", s->sess.addr, all->ctx->ws_clients);
 }
 
+/* The waiting queue (write_turns.h): sessions that want a turn, not armed, first first. */
+static void wait_turn(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    if (s->waiting)
+        return;
+    s->waiting = true;
+    s->wnext = NULL;
+    s->wprev = all->wait_tail;
+    if (all->wait_tail)
+        all->wait_tail->wnext = s;
+    else
+        all->wait_head = s;
+    all->wait_tail = s;
+    all->waiting++;
+}
+
+static void unwait(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    if (!s->waiting)
+        return;
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        all->wait_head = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    else
+        all->wait_tail = s->wprev;
+    s->waiting = false;
+    s->wnext = s->wprev = NULL;
+    all->waiting--;
+}
+
 void gw_ws_session_close(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
     if (!s->open)
@@ -126,6 +162,10 @@ void gw_ws_session_close(gw_ws_sessions_t *all, gw_ws_session_t *s)
         s->next->prev = s->prev;
     queue_free(s);
     gw_buf_fini(&s->rx);
+    if (s->parked)
+        all->parked--;
+    s->parked = false;
+    unwait(all, s);
     all->ctx->ws_clients--;
     s->open = false;
     xo_dbg(XO_DBG_WS, MOD, "event=ws_close addr=%s clients=%zu", s->sess.addr,
@@ -161,7 +201,8 @@ void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, 
     gw_conn_budget_take(&s->budget, m->len);
     s->answers += answer;
     follow_flow(all, s);
-    lws_callback_on_writable(s->wsi);
+    if (answer || !(s->parked || s->waiting)) /* else armed in its turn (write_turns.h) */
+        lws_callback_on_writable(s->wsi);
 }
 
 void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferred)
@@ -302,6 +343,54 @@ static int write_chunk(gw_ws_sessions_t *all, gw_ws_session_t *s)
     return 0;
 }
 
+static void park(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    if (s->parked)
+        return;
+    s->parked = true;
+    all->parked++;
+}
+
+/* Whether this writeable callback may write now; if not, it is armed again when its turn
+ * can come: next pass (an answer over the pass's answer time), from the waiting queue
+ * (over the budget, or the pass yields), or next round (parked). Only the first two cost a
+ * callback per pass, and the queue arms only about as many as a pass serves. */
+static bool take_turn(gw_ws_sessions_t *all, gw_ws_session_t *s)
+{
+    switch (gw_write_turn(&all->turns, &s->turn, s->head->answer, (uint64_t)gw_mono_us())) {
+    case GW_TURN_WRITE:
+        return true;
+    case GW_TURN_PARK:
+        park(all, s);
+        return false;
+    case GW_TURN_WAIT:
+        wait_turn(all, s);
+        return false;
+    default:
+        lws_callback_on_writable(s->wsi);
+        return false;
+    }
+}
+
+void gw_ws_sessions_pass_end(gw_ws_sessions_t *all, bool accepted)
+{
+    gw_turns_next_t next = gw_write_turns_pass_end(&all->turns, accepted, all->waiting);
+
+    for (size_t i = 0; i < next.arm && all->wait_head; i++) {
+        gw_ws_session_t *s = all->wait_head;
+        unwait(all, s);
+        lws_callback_on_writable(s->wsi);
+    }
+    if (!next.new_round || !all->parked)
+        return;
+    for (gw_ws_session_t *s = all->head; s; s = s->next)
+        if (s->parked) {
+            s->parked = false;
+            lws_callback_on_writable(s->wsi);
+        }
+    all->parked = 0;
+}
+
 int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s)
 {
     if (s->dropped)
@@ -311,7 +400,7 @@ int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s)
                          (unsigned char *)"sign-in timeout", 15);
         return -1;
     }
-    if (!s->head)
+    if (!s->head || !take_turn(all, s))
         return 0;
     switch (write_gathered(all, s)) {
     case -1:

@@ -15,7 +15,10 @@
  *   until one is answered, so the next call waits (TCP back-pressure), it is not refused;
  * - deadlines, checked every GW_WS_SWEEP_MS: signed in within timeouts.signin_s of the
  *   upgrade or of a sign-out (else closed with 1008), and bytes waiting for the client
- *   taken within timeouts.send_s of each other (else closed at once, counted).
+ *   taken within timeouts.send_s of each other (else closed at once, counted);
+ * - writes take turns (write_turns.h): a service pass writes a bounded share of the
+ *   notifications, round-robin over the clients, so the same thread's HTTP requests and
+ *   sign-ins are not queued behind a pass over every client.
  * Service thread only.
  */
 #ifndef GW_WS_SESSIONS_H
@@ -28,6 +31,7 @@
 #include "bus/commands.h"
 #include "gateway.h"
 #include "transport/conn_guard.h"
+#include "transport/write_turns.h"
 
 #define GW_WS_SWEEP_MS 250 /* how often the sessions' deadlines are checked */
 
@@ -50,7 +54,12 @@ typedef struct gw_ws_session {
     bool dropped;               /**< closed at once by a limit; its queue is freed */
     bool expired;               /**< missed its sign-in: closed (1008) at its writeable */
     bool paused;                /**< not read: limits.max_calls_in_flight reached */
+    bool parked;                /**< served this round, more queued: not armed until the
+                                     next round (write_turns.h) */
+    bool waiting;               /**< in the waiting queue for a turn: not armed */
+    uint32_t turn;              /**< the round of its last write turn (0: none yet) */
     struct gw_ws_session *next, *prev;
+    struct gw_ws_session *wnext, *wprev; /**< the waiting queue */
 } gw_ws_session_t;
 
 /** The open sessions of one listener (the JSON-RPC endpoint's per-vhost state). */
@@ -60,6 +69,10 @@ typedef struct {
     struct lws_context *lws;     /**< for the deadline timer */
     lws_sorted_usec_list_t tick; /**< checks the deadlines every GW_WS_SWEEP_MS */
     gw_buf_t gather;             /**< scratch: several queued messages framed for one send */
+    gw_write_turns_t turns;      /**< the writes' turns and per-pass budget */
+    size_t parked;               /**< sessions parked until the next round */
+    gw_ws_session_t *wait_head, *wait_tail; /**< sessions waiting for a turn, first first */
+    size_t waiting;                         /**< ... how many */
 } gw_ws_sessions_t;
 
 /** @brief Start checking the sessions' deadlines (at the endpoint's PROTOCOL_INIT). */
@@ -92,8 +105,17 @@ void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, 
  */
 void gw_ws_session_called(gw_ws_sessions_t *all, gw_ws_session_t *s, bool deferred);
 
-/** @brief The connection is writeable: write the next chunk. @returns -1 to close it. */
+/**
+ * @brief The connection is writeable: write the next chunk if it is the session's turn
+ *        (write_turns.h), else ask again later. @returns -1 to close it.
+ */
 int gw_ws_session_write(gw_ws_sessions_t *all, gw_ws_session_t *s);
+
+/**
+ * @brief A service pass is over: a new pass budget (none after an accept: @p accepted,
+ *        write_turns.h); a new round arms the parked, else the next waiting are armed.
+ */
+void gw_ws_sessions_pass_end(gw_ws_sessions_t *all, bool accepted);
 
 /** @brief Take the notifier's batch and queue it to every signed-in session. */
 void gw_ws_sessions_flush(gw_ws_sessions_t *all);

@@ -20,7 +20,8 @@ or with --load-client node raw `ws` JSON-RPC clients spread over --procs node pr
 (parsing every notification: their p99 includes their own queueing).
 
 Responsiveness, per row: a probe GETs /healthz every 100 ms while the clients are fed
-("healthz p99/max": the gateway must answer within 50 ms).
+("healthz p50/p99/max"), and every 0.5 s a new WebSocket client connects and signs in with a
+token ("sign-in p50/p99", connect to answer): the gateway must answer within 50 ms.
 
 Pull baseline, in the same run: a REST client polls GET /rest/v0/vms?fields=name_label once
 per --poll-s seconds during every row; latency = time the poll that first shows a label
@@ -208,6 +209,42 @@ class HealthProbe(threading.Thread):
             self.stop_ev.wait(max(0.0, t + self.interval - time.monotonic()))
 
 
+class SigninProbe(threading.Thread):
+    """Every interval seconds a new WebSocket client connects to /api/ and signs in with the
+    token, as xo-lib does: ms from connect to the sign-in's answer (a new user's wait)."""
+
+    def __init__(self, gw, token, interval=0.5):
+        super().__init__(daemon=True)
+        self.gw = gw
+        self.token = token
+        self.interval = interval
+        self.stop_ev = threading.Event()
+        self.ms = []
+        self.errors = 0
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            t = time.monotonic()
+            ws = None
+            try:
+                ws = g.WsClient(self.gw.port, timeout=30)
+                if "result" not in ws.call("session.signIn", {"token": self.token}):
+                    raise RuntimeError("sign-in refused")
+                self.ms.append((time.monotonic() - t) * 1000)
+            except Exception:
+                self.errors += 1
+            finally:
+                if ws:
+                    ws.close()
+            self.stop_ev.wait(max(0.0, t + self.interval - time.monotonic()))
+
+
+def probe_stats(probe):
+    ms = sorted(probe.ms)
+    return {"p50": pct(ms, 0.5), "p99": pct(ms, 0.99), "max": ms[-1] if ms else None,
+            "samples": len(ms), "errors": probe.errors}
+
+
 def client_report(proc):
     n = len(proc.lines)
     proc.p.stdin.write(b"report\n")
@@ -274,6 +311,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     poller.start()
     probe = HealthProbe(gw)
     probe.start()
+    signin = SigninProbe(gw, token)
+    signin.start()
     t0 = time.monotonic()
     t0_ns = time.monotonic_ns()  # labels sent before this belong to an earlier row
     drv = st.spawn(f"driver-{row_id}", ["node", os.path.join(HERE, "latency_driver.mjs"), sim.url,
@@ -296,9 +335,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
             break
         time.sleep(0.25)
     drain = time.monotonic() - t0 - wall
-    probe.stop_ev.set()
-    probe.join(35)
-    health = sorted(probe.ms)
+    for p in (probe, signin):
+        p.stop_ev.set()
+        p.join(35)
     poller.stop_ev.wait(a.poll_s + 0.5)  # the REST poller's last poll after the drain
     poller.stop_ev.set()
     poller.join(35)
@@ -340,8 +379,7 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "notifications": reports[0]["notifications"] / max(1, n_xo) / wall,
         "gw_p50": hist_pct(h0, h1, 0.5), "gw_p99": hist_pct(h0, h1, 0.99),
         "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0},
-        "healthz": {"p50": pct(health, 0.5), "p99": pct(health, 0.99),
-                    "max": health[-1] if health else None, "errors": probe.errors},
+        "healthz": probe_stats(probe), "signin": probe_stats(signin),
         "rest": {"samples": len(rest), "seen": len(poller.seqs) / max(1, d["ok"]),
                  "p50": pct(rest, 0.5), "p99": pct(rest, 0.99), "max": rest[-1] if rest else None,
                  "polls": poller.polls, "errors": poller.errors,
@@ -422,7 +460,7 @@ def print_table(a, rows):
           f"{'default' if a.agent_linger_ms is None else a.agent_linger_ms}")
     hdr = (f"{'row':<22} {'rate/s':>7} {'samples':>8} {'seen':>6} {'p50 ms':>8} {'p99 ms':>8} "
            f"{'max ms':>8} {'all p99':>8} {'REST/push':>9} {'gw p50/p99':>12} {'drop':>5} {'bad':>6} "
-           f"{'cpu% gw/sim/agent/clients':>26} {'healthz p99/max':>16}")
+           f"{'cpu% gw/sim/agent/clients':>26} {'healthz p50/p99/max':>20} {'sign-in p50/p99':>16}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -438,7 +476,8 @@ def print_table(a, rows):
               f"{(f'{ratio:.0f}x' if ratio else '-'):>9} "
               f"{fmt(r['gw_p50']) + '/' + fmt(r['gw_p99']):>12} {r['closed']:>5} {r['corrupt']:>6} "
               f"{cpu['gw']:>6.0f}/{cpu['sim']:.0f}/{cpu['agent']:.0f}/{cpu['clients']:.0f}"
-              f" {fmt(r['healthz']['p99']) + '/' + fmt(r['healthz']['max']):>16}")
+              f" {'/'.join(fmt(r['healthz'][k]) for k in ('p50', 'p99', 'max')):>20}"
+              f" {'/'.join(fmt(r['signin'][k]) for k in ('p50', 'p99')):>16}")
     for b in sorted({r["batch_ms"] for r in rows}):
         r = min((r for r in rows if r["batch_ms"] == b), key=lambda r: r["clients"])
         rr = r["rest"]
@@ -455,7 +494,9 @@ def print_table(a, rows):
     print("  gw p50/p99: the gateway's xo_gateway_notification_latency_seconds (agent record ts ->")
     print("  queued), bucket bounds. drop: clients disconnected during the row. bad: messages (summed")
     print("  over all clients) that were not valid JSON, or whose lat: label was mangled. cpu%: of one core.")
-    print("  healthz p99/max: GET /healthz every 100 ms during the row, ms to the answer (target 50).")
+    print("  healthz p50/p99/max: GET /healthz every 100 ms during the row, ms to the answer (target 50).")
+    print("  sign-in p50/p99: every 0.5 s a new WebSocket client connects and signs in (token), ms")
+    print("  from connect to the answer (target 50).")
     print(f"  load clients: {a.load_client} ({'latency_load_client, C' if a.load_client == 'c' else 'node ws, --procs ' + str(a.procs)}).")
     for r in rows:
         notes = []
@@ -481,6 +522,8 @@ def print_table(a, rows):
             notes.append(f"{gath['messages']:,} messages written gathered in {gath['sends']:,} sends")
         if r["healthz"]["errors"]:
             notes.append(f"/healthz unanswered {r['healthz']['errors']} times (30 s timeout)")
+        if r["signin"]["errors"]:
+            notes.append(f"sign-in probe failed {r['signin']['errors']} times (30 s timeout)")
         if r["rest"]["errors"]:
             notes.append(f"REST poll errors {r['rest']['errors']}")
         if notes:
