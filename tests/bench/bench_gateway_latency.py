@@ -186,12 +186,11 @@ class Poller(threading.Thread):
             self.stop_ev.wait(max(0.0, t0 + k * self.interval - time.monotonic()))
 
 
-class HealthProbe(threading.Thread):
-    """GET /healthz every interval seconds; the time each answer took (ms)."""
+class TimedProbe(threading.Thread):
+    """Every interval seconds, self.once() timed: ms of each that succeeded, errors counted."""
 
-    def __init__(self, gw, interval=0.1):
+    def __init__(self, interval):
         super().__init__(daemon=True)
-        self.url = gw.url + "/healthz"
         self.interval = interval
         self.stop_ev = threading.Event()
         self.ms = []
@@ -201,42 +200,41 @@ class HealthProbe(threading.Thread):
         while not self.stop_ev.is_set():
             t = time.monotonic()
             try:
-                with urllib.request.urlopen(self.url, timeout=30) as r:
-                    r.read()
+                self.once()
                 self.ms.append((time.monotonic() - t) * 1000)
             except Exception:
                 self.errors += 1
             self.stop_ev.wait(max(0.0, t + self.interval - time.monotonic()))
 
 
-class SigninProbe(threading.Thread):
+class HealthProbe(TimedProbe):
+    """GET /healthz every interval seconds; the time each answer took (ms)."""
+
+    def __init__(self, gw, interval=0.1):
+        super().__init__(interval)
+        self.url = gw.url + "/healthz"
+
+    def once(self):
+        with urllib.request.urlopen(self.url, timeout=30) as r:
+            r.read()
+
+
+class SigninProbe(TimedProbe):
     """Every interval seconds a new WebSocket client connects to /api/ and signs in with the
     token, as xo-lib does: ms from connect to the sign-in's answer (a new user's wait)."""
 
     def __init__(self, gw, token, interval=0.5):
-        super().__init__(daemon=True)
+        super().__init__(interval)
         self.gw = gw
         self.token = token
-        self.interval = interval
-        self.stop_ev = threading.Event()
-        self.ms = []
-        self.errors = 0
 
-    def run(self):
-        while not self.stop_ev.is_set():
-            t = time.monotonic()
-            ws = None
-            try:
-                ws = g.WsClient(self.gw.port, timeout=30)
-                if "result" not in ws.call("session.signIn", {"token": self.token}):
-                    raise RuntimeError("sign-in refused")
-                self.ms.append((time.monotonic() - t) * 1000)
-            except Exception:
-                self.errors += 1
-            finally:
-                if ws:
-                    ws.close()
-            self.stop_ev.wait(max(0.0, t + self.interval - time.monotonic()))
+    def once(self):
+        ws = g.WsClient(self.gw.port, timeout=30)
+        try:
+            if "result" not in ws.call("session.signIn", {"token": self.token}):
+                raise RuntimeError("sign-in refused")
+        finally:
+            ws.close()
 
 
 def probe_stats(probe):
