@@ -4,10 +4,10 @@ notification to every client: more than the gateway can write, so every client f
 behind and the writes of a service pass are cut by its budget), every client still ends
 with every VM's last label (nobody starved, nothing lost, none dropped, no message
 corrupted), /healthz and new clients' sign-ins are all answered meanwhile, and - a speed
-assertion, normal build only (harness.CHECK_SPEED) - the median /healthz within 60 ms and
+assertion, normal build only (harness.CHECK_SPEED) - the median /healthz within 80 ms and
 the median sign-in (connect, WebSocket handshake, session.signIn: two more round trips
-through the service loop) within 120 ms. Measured here: 23 and 52 ms at load average 4 to
-5 on 2 cores (16 and 26 to 51 ms with a 5 ms pass budget at load 8 to 10); on the branch
+through the service loop) within 180 ms. Measured here: 23 and 52 ms at load average 4 to
+5 on 2 cores, 13 to 30 and 32 to 57 ms beside a CI run (load 3 to 8); on the branch
 point, where one service pass wrote to every client before the next request was read, 108
 and 269 ms. The issue's target is 50 ms; the margins are for a loaded CI machine, and
 either bound still fails the branch point. The tails on such a machine are the CPU's (the
@@ -23,8 +23,8 @@ import unittest
 import harness
 
 CLIENTS = 400
-HEALTHZ_P50_MS = 60
-SIGNIN_P50_MS = 120
+HEALTHZ_P50_MS = 80
+SIGNIN_P50_MS = 180
 
 
 class GatewayFanFair(unittest.TestCase):
