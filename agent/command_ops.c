@@ -353,11 +353,16 @@ static bool takes_streamed_ref(cmd_op_t op)
     }
 }
 
+/* Whether XAPI's error params (an array of strings, or NULL when it sent none) name @p ref. */
 static bool params_name(json_object *params, const char *ref)
 {
-    for (size_t i = 0; i < json_object_array_length(params); i++)
-        if (strcmp(json_object_get_string(json_object_array_get_idx(params, i)), ref) == 0)
+    size_t n = json_object_is_type(params, json_type_array) ? json_object_array_length(params) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *p = json_object_get_string(json_object_array_get_idx(params, i));
+        if (p && strcmp(p, ref) == 0)
             return true;
+    }
     return false;
 }
 
