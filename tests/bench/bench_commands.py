@@ -28,6 +28,7 @@ xo-lib connections, tasks of --burst-task-ms; with the agent at commands.concurr
 
     python3 tests/bench/bench_commands.py             # short: 50 calls, burst of 20
     python3 tests/bench/bench_commands.py --full      # the figures of docs/benchmarks.md
+    python3 tests/bench/bench_commands.py --burst-only --burst 100   # the concurrency rows
 
 Loopback only; every process is started through harness.Stack and killed at the end.
 """
@@ -133,42 +134,45 @@ HOPS = ("xo-lib -> gateway signs (issued)", "issued -> agent publishes accepted"
         "success -> xo-lib answer")
 
 
-def hop_split(k, sim, vm_uuid, via):
-    """Per call of the chain: the six hops in ms, from the timestamps each side left."""
+def hop_split(k, sim, calls):
+    """The six hops in ms of each call (vm.start on VM uuid, sent at epoch ms, answered
+    after ms), from the timestamps each side left: the call's command is the first vm.start
+    on its VM issued after it was sent, its task the first Async.VM.start on that VM created
+    after the command was issued."""
     cmds = [json.loads(v) for _, v, _ in harness.kcat_read(k.bootstrap, "xo.commands") if v]
-    cmds = [c for c in cmds if c["op"] == "vm.start" and c["args"].get("id") == vm_uuid]
+    cmds = [c for c in cmds if c["op"] == "vm.start"]
     res = {}
     for _, v, _ in harness.kcat_read(k.bootstrap, "xo.results"):
         if v:
             r = json.loads(v)
             res.setdefault(r["id"], {})[r["state"]] = r["ts"]
-    ref = regular_vms(sim)[vm_uuid][0]
-    tasks = [t for t in sim.get("/sim/task_log")["tasks"]
-             if t["target"] == ref and t["method"] == "Async.VM.start"]
-    n = min(len(cmds), len(tasks), len(via["start_at"]))
-    cmds, tasks, sent_at = cmds[-n:], tasks[-n:], via["start_at"][-n:]  # the timed calls: last
+    refs = regular_vms(sim)
+    tasks = [t for t in sim.get("/sim/task_log")["tasks"] if t["method"] == "Async.VM.start"]
     hops = [[] for _ in HOPS]
-    for i in range(n):
-        c, t, r = cmds[i], tasks[i], res.get(cmds[i]["id"], {})
-        if "accepted" not in r or "success" not in r:
+    for vm_uuid, sent, ms in calls:
+        # 1 ms of slack: command and result times are whole milliseconds
+        c = next((c for c in cmds if c["args"].get("id") == vm_uuid and c["issued"] >= sent - 1),
+                 None)
+        r = res.get(c["id"], {}) if c else {}
+        t = c and next((t for t in tasks if t["target"] == refs[vm_uuid][0] and t["end"]
+                        and t["start"] * 1000 >= c["issued"] - 1), None)
+        if not t or "accepted" not in r or "success" not in r:
             continue
-        sent = sent_at[i]
-        done = sent + via["start_ms"][len(via["start_ms"]) - n + i]
         marks = [sent, c["issued"], r["accepted"], t["start"] * 1000, t["end"] * 1000,
-                 r["success"], done]
+                 r["success"], sent + ms]
         for h in range(len(HOPS)):
             hops[h].append(marks[h + 1] - marks[h])
     return hops
 
 
-def print_hops(hops, chain_median):
-    print("\nwhere the chain's time goes (median of each hop over the calls; clocks of one "
+def print_hops(hops, chain_median, what="the calls"):
+    print(f"\nwhere the chain's time goes (median of each hop over {what}; clocks of one "
           "machine, result and command times have 1 ms resolution)")
-    print("| hop | median ms | p99 ms | share of chain median |")
-    print("|---|---:|---:|---:|")
+    print("| hop | median ms | p99 ms | max ms | share of chain median |")
+    print("|---|---:|---:|---:|---:|")
     for name, vals in zip(HOPS, hops):
         if vals:
-            print(f"| {name} | {pct(vals, 50):.2f} | {pct(vals, 99):.2f} "
+            print(f"| {name} | {pct(vals, 50):.2f} | {pct(vals, 99):.2f} | {max(vals):.2f} "
                   f"| {100 * pct(vals, 50) / chain_median:.0f}% |")
 
 
@@ -198,7 +202,7 @@ def latency(st, k, sim, gw, a, timeout):
     polled = d.times(ref, a.calls, d.async_start)
     xenapi = run_driver("xenapi", sim.url, vm_direct, str(a.xenapi_calls), timeout=timeout)
     via = run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.calls), timeout=timeout)
-    hops = hop_split(k, sim, vm_gw, via)
+    hops = hop_split(k, sim, [(vm_gw, at, ms) for at, ms in zip(via["start_at"], via["start_ms"])])
     after_idle = a.idle_calls and run_driver("xolib", gw.url, *g.ADMIN, vm_gw, str(a.idle_calls),
                                              str(IDLE_GAP_MS), timeout=timeout + a.idle_calls * 3)
     print(f"\nlatency: one call at a time, simulator --event-batch-ms 0 --task-ms 0, agent "
@@ -227,26 +231,40 @@ def concurrency(st, sim, k, gw, ag, keys, used, a):
     if len(vms) < a.burst:
         raise RuntimeError(f"only {len(vms)} halted VMs for a burst of {a.burst}: raise --vms")
     rows = []
-    for n in (a.concurrency, 1):
+    for n in (a.concurrency, 1) if a.sequential else (a.concurrency,):
         if n != a.concurrency:  # the same agent id and group, one command at a time
             ag.stop()
             ag = start_agent(st, sim, k, keys, n, a, name=f"agent-c{n}")
             wait_consuming(ag)
+        procs = (("simulator", sim.proc), ("xo-agent", ag), ("xo-gateway", gw.proc),
+                 ("xo-kafka-dev", k.proc))
+        before = [bench_common.cpu_s(p.p.pid) for _, p in procs]
         out = burst(gw, vms, a)
-        rows.append((n, out))
+        out["cpu_ms"] = [(name, 1000 * (bench_common.cpu_s(p.p.pid) - b))
+                         for (name, p), b in zip(procs, before)]
+        rows.append((n, out, hop_split(k, sim, list(zip(vms, out["at"], out["ms"])))))
         burst(gw, vms, a, "vm.stop", '{"force": true}')
     print(f"\nconcurrent commands: {a.burst} vm.start on {a.burst} halted VMs sent at once through "
           f"{a.connections} xo-lib connections; simulated tasks of {a.burst_task_ms:g} ms; each "
           f"call timed from its own send; times in ms")
     print("| agent commands.concurrency | calls | median | p99 | max | all answered after |")
     print("|---|---:|---:|---:|---:|---:|")
-    for n, out in rows:
+    for n, out, _ in rows:
         ms = out["ms"]
         print(f"| {n} | {len(ms)} | {pct(ms, 50):.0f} | {pct(ms, 99):.0f} | {max(ms):.0f} "
               f"| {out['wall_ms']:.0f} |")
-    par, seq = rows[0][1]["ms"], rows[1][1]["ms"]
-    print(f"\np99 concurrency {a.concurrency} / concurrency 1: {pct(par, 99) / pct(seq, 99):.2f}x "
+    par = rows[0][1]["ms"]
+    ratio = f"{pct(par, 99) / pct(rows[1][1]['ms'], 99):.2f}x" if len(rows) > 1 else "not run"
+    print(f"\np99 concurrency {a.concurrency} / concurrency 1: {ratio} "
           f"(target p99 < 1000 ms: {'met' if pct(par, 99) < 1000 else 'missed'})")
+    print("\nCPU used during each burst (ms of one core; the burst includes the xo-lib driver's "
+          "start and sign-in)")
+    print("| agent commands.concurrency | " + " | ".join(n for n, _ in rows[0][1]["cpu_ms"]) + " |")
+    print("|---|" + "---:|" * len(rows[0][1]["cpu_ms"]))
+    for n, out, _ in rows:
+        print(f"| {n} | " + " | ".join(f"{ms:.0f}" for _, ms in out["cpu_ms"]) + " |")
+    for n, out, hops in rows:
+        print_hops(hops, pct(out["ms"], 50), f"the {len(out['ms'])} calls at concurrency {n}")
 
 
 def start_agent(st, sim, k, keys, concurrency, a, name="agent"):
@@ -283,6 +301,10 @@ def main():
     ap.add_argument("--idle-s", type=float, default=5.0,
                     help="seconds of no call over which idle CPU is measured (default 5; "
                     "0: not measured)")
+    ap.add_argument("--burst-only", action="store_true",
+                    help="only the concurrency rows (no latency calls, no idle CPU)")
+    ap.add_argument("--no-sequential", dest="sequential", action="store_false",
+                    help="skip the concurrency 1 row (the agent restarted one command at a time)")
     ap.add_argument("--vms", type=int, default=0,
                     help="VMs in the simulated pool (default: enough halted ones for the burst)")
     a = ap.parse_args()
@@ -292,6 +314,8 @@ def main():
             or min(a.burst, a.idle_calls, a.idle_s) < 0:
         raise SystemExit("error: --calls, --xenapi-calls, --connections and --concurrency must be "
                          ">= 1, --burst, --idle-calls and --idle-s >= 0")
+    if a.burst_only and not a.burst:
+        raise SystemExit("error: --burst-only needs --burst >= 1")
     vms = a.vms or max(20, 4 * a.burst + 10)  # 30% of a generated pool is halted
     g.ensure_node_modules()
     ensure_xen_api()
@@ -313,8 +337,8 @@ def main():
         g.wait_synced(gw, [sim.pool_uuid])
         print(f"bench_commands: {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f} at start")
-        used = latency(st, k, sim, gw, a, timeout)
-        if a.idle_s:
+        used = set() if a.burst_only else latency(st, k, sim, gw, a, timeout)
+        if a.idle_s and not a.burst_only:
             time.sleep(2)  # past the gateway's 1 s of fetching after the last command
             idle_cpu((("xo-gateway", gw.proc), ("xo-kafka-dev", k.proc), ("xo-agent", ag)),
                      a.idle_s)

@@ -14,7 +14,7 @@
 //
 // Prints one JSON line: {start_ms, stop_ms, start_at} (per-call wall times, ms; start_at: the
 // epoch ms each vm.start was sent, for the bench's per-hop split), or for a burst
-// {ms: [...], wall_ms}.
+// {ms: [...], at: [...], wall_ms} (at: the epoch ms each call was sent, in the VMs' order).
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -71,12 +71,15 @@ async function xenapi ([url, vm, n]) {
 async function burst ([url, email, password, conns, op, argsJson, vms]) {
   const clients = await Promise.all(Array.from({ length: +conns }, () => signedIn(url, email, password)))
   const extra = JSON.parse(argsJson)
+  const at = []
   const t0 = now()
-  const ms = await Promise.all(vms.split(',').map((vm, i) =>
-    timed(() => clients[i % clients.length].call(op, { id: vm, ...extra }))))
+  const ms = await Promise.all(vms.split(',').map((vm, i) => {
+    at.push(epoch())
+    return timed(() => clients[i % clients.length].call(op, { id: vm, ...extra }))
+  }))
   const wall = now() - t0
   await Promise.all(clients.map(xo => xo.close()))
-  return { ms, wall_ms: wall }
+  return { ms, at, wall_ms: wall }
 }
 
 const fn = { xolib, xenapi, burst }[mode]
