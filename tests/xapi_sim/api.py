@@ -13,7 +13,7 @@ from haops import HaOps
 from hostops import HostOps
 from patching import Patching
 from poolgen import ALLOWED_OPS, Builder
-from simdb import ApiError, CLASSES, Subs, make_token, now_dt, parse_token
+from simdb import ApiError, CLASSES, Subs, Waiter, make_token, now_dt, parse_token
 from wire import NULL_REF, EPOCH
 
 
@@ -322,12 +322,12 @@ class Sim(HostOps, HaOps, Patching):
     def logout(self, sid):
         with self.store.lock:
             self.store.sessions.pop(sid, None)
-            self.store.cond.notify_all()
+            self.store.wake_all()
 
     def invalidate_sessions(self):
         with self.store.lock:
             self.store.sessions.clear()
-            self.store.cond.notify_all()
+            self.store.wake_all()
 
     # ------------------------------------------------------------ events
     def event_inject(self, s, cls, ref):
@@ -376,17 +376,22 @@ class Sim(HostOps, HaOps, Patching):
                     break
                 since, since_msg = last, msg_gen
                 g0, m0, p0 = st.gen, st.msg_gen, st.events_paused
-                while True:
-                    rem = deadline - time.monotonic()
-                    if rem <= 0:
-                        break
-                    if s not in st.sessions or (conn is not None and conn.dropped):
-                        break
-                    if (st.gen != g0 or st.msg_gen != m0) and not st.events_paused:
-                        break
-                    if p0 and not st.events_paused:
-                        break
-                    st.cond.wait(min(rem, 1.0))
+                waiter = Waiter(subs, st.lock)
+                st.waiters.add(waiter)
+                try:
+                    while True:
+                        rem = deadline - time.monotonic()
+                        if rem <= 0:
+                            break
+                        if s not in st.sessions or (conn is not None and conn.dropped):
+                            break
+                        if (st.gen != g0 or st.msg_gen != m0) and not st.events_paused:
+                            break
+                        if p0 and not st.events_paused:
+                            break
+                        waiter.cond.wait(min(rem, 1.0))
+                finally:
+                    st.waiters.discard(waiter)
                 if s not in st.sessions:
                     raise ApiError('SESSION_INVALID', s)
                 if conn is not None and conn.dropped:
@@ -460,16 +465,17 @@ class Sim(HostOps, HaOps, Patching):
                 self.stats.task_ended(t)
 
         def work():
-            steps = 3
+            steps = 4   # task_ms in quarters: progress after the first three, the call at the end
             for i in range(1, steps + 1):
-                time.sleep(task_ms / 1000.0 / (steps + 1))
+                time.sleep(task_ms / 1000.0 / steps)
                 with st.lock:
                     if t not in st.tables['task']:
                         return
                     if st.get('task', t, 'status') == 'cancelling':
                         st.modify('task', t, {'status': 'cancelled', 'finished': now_dt(), 'allowed_operations': []})
                         return
-                    st.modify('task', t, {'progress': round(i / (steps + 1.0), 3)})
+                    if i < steps:
+                        st.modify('task', t, {'progress': round(i / float(steps), 3)})
             try:
                 v = fn(*params)
                 res = '' if tp[0] == 'void' else wire.xml_encoder(tp)(v)

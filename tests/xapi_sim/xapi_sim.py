@@ -66,8 +66,7 @@ class Registry:
                 c.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        with self.store.lock:
-            self.store.cond.notify_all()
+        self.store.wake_all()
         return len(victims)
 
 
@@ -629,7 +628,7 @@ class Handler(Transfers):
                 elif kind == 'resume_events':
                     with st.lock:
                         st.events_paused = False
-                        st.cond.notify_all()
+                        st.wake_all()
                 elif kind in ('updater_busy', 'updater_free'):
                     host = self._host_of(query.get('host', '0'))
                     if kind == 'updater_busy':
