@@ -21,6 +21,15 @@
 typedef struct patch_worker patch_worker_t;
 typedef struct cmd_pool cmd_pool_t;
 typedef struct patch_watch patch_watch_t;
+typedef struct cmd_tasks cmd_tasks_t;
+
+/** A worker's task as the shared task watcher follows it (command_tasks.c). */
+typedef struct {
+    cmd_tasks_t *t;  /**< the watcher while it follows the task, else NULL */
+    char ref[128];   /**< the task */
+    uint64_t gen;    /**< the task's last change seen */
+    uint64_t faults; /**< the watcher's failures when following began */
+} cmd_task_follow_t;
 
 struct agent_cmd {
     agent_t *a;                /**< shared; status under a->status_lock */
@@ -47,6 +56,8 @@ struct agent_cmd {
     patch_worker_t *patch_worker; /**< owned: the thread of long patching commands */
     int concurrency;              /**< commands.concurrency: accepted commands not yet done */
     cmd_pool_t *workers;          /**< owned: the threads that run accepted commands */
+    cmd_tasks_t *tasks;           /**< a worker's only, borrowed from its pool: the shared task
+                                   *   watcher (NULL: each task followed by its own calls) */
     patch_watch_t *patch_watch;   /**< owned: hosts' missing patches on their records */
     bool patch_no_wait;           /**< set by the watch: a busy updater plugin is not waited for */
 };
@@ -97,6 +108,23 @@ void cmd_pool_submit(cmd_pool_t *p, cmd_t *cmd, const char *key);
 void cmd_pool_wait_idle(cmd_pool_t *p, const char *key);
 /** Run an accepted command on context @p c and publish its outcome (unless handed over). */
 void cmd_execute(agent_cmd_t *c, const cmd_t *cmd);
+
+/* command_tasks.c: one event.from on the task class for every worker's task */
+/** Start the watcher on @p xapi (taken, even on failure) calling with @p session (copied:
+ *  the command thread's); NULL on failure (workers then follow their own tasks). */
+cmd_tasks_t *cmd_tasks_new(agent_t *a, xo_xapi_conn_t *xapi, const char *session);
+/** Join the watcher (after the workers); logs out its session unless it is @p borrowed. */
+void cmd_tasks_free(cmd_tasks_t *t, const char *borrowed_session);
+/** Begin following @p task through the watcher; false (and f->t NULL) when the watcher cannot
+ *  now: the caller follows the task itself. */
+bool cmd_tasks_follow(cmd_tasks_t *t, cmd_task_follow_t *f, const char *task);
+/** The task's latest record once it changed past what @p f saw: *rec a new object (caller
+ *  puts), or NULL after @p ms without a change (or when the agent stops). XO_ERR_INVALID:
+ *  the task was destroyed; XO_ERR_UNSUPPORTED: the watcher failed since following began
+ *  (cmd_tasks_unfollow, then follow the task itself). */
+xo_err_t cmd_tasks_wait(cmd_task_follow_t *f, int ms, json_object **rec);
+/** Stop following (no-op when not following). */
+void cmd_tasks_unfollow(cmd_task_follow_t *f);
 
 /* command_result.c */
 /** The terminal result of a command that ran: success with out->result, or failure with

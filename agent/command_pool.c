@@ -44,6 +44,9 @@ struct cmd_pool {
     int n;
     bool stopping;
     worker_t *workers;
+    char shared_session[128]; /* the command thread's session when the pool started: the task
+                               * watcher calls with it and never logs it out */
+    cmd_tasks_t *tasks;       /* owned: the task watcher the workers share, or NULL */
 };
 
 /* ------------------------------------------------------------------ run one command */
@@ -187,6 +190,22 @@ static void worker_init(worker_t *w, cmd_pool_t *p, const agent_cmd_t *c)
     w->ctx.session[0] = '\0';
     w->ctx.consumer = NULL;
     w->ctx.started = false;
+    w->ctx.tasks = p->tasks;
+}
+
+/* The task watcher on a connection of its own; without one (no connection could be made),
+ * each worker follows its tasks with calls of its own. */
+static cmd_tasks_t *tasks_new(const agent_cmd_t *c)
+{
+    agent_cmd_t scratch = *c;
+    char errstr[256];
+
+    scratch.xapi = NULL;
+    if (cmd_open_xapi(&scratch, errstr, sizeof(errstr)) != XO_OK) {
+        xo_warn(CMD_MOD, "event=task_watch_off reason=\"%s\"", errstr);
+        return NULL;
+    }
+    return cmd_tasks_new(c->a, scratch.xapi, c->session);
 }
 
 cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n)
@@ -207,6 +226,8 @@ cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n)
     pthread_cond_init(&p->work, &attr);
     pthread_cond_init(&p->room, &attr);
     pthread_condattr_destroy(&attr);
+    snprintf(p->shared_session, sizeof(p->shared_session), "%s", c->session);
+    p->tasks = tasks_new(c);
     for (int i = 0; i < n; i++) {
         worker_t *w = &p->workers[i];
         worker_init(w, p, c);
@@ -304,6 +325,7 @@ void cmd_pool_free(cmd_pool_t *p)
             pthread_join(p->workers[i].thread, NULL);
         worker_close(&p->workers[i]);
     }
+    cmd_tasks_free(p->tasks, p->shared_session); /* no worker waits on it any more */
     while (p->head) { /* accepted but never started: never started now either */
         job_t *j = p->head;
         p->head = j->next;

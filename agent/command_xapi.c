@@ -214,40 +214,69 @@ static xo_err_t task_poll(agent_cmd_t *c, const char *task, int *delay, json_obj
     return cmd_call(c, "task.get_record", args1(task), rec, out);
 }
 
+/* How a worker follows its task: through the shared watcher while it can, else with
+ * event.from of its own, else (event.from on a task refused) by polling. */
+typedef struct {
+    cmd_task_follow_t shared;
+    bool own_events; /* own event.from; false: polling */
+    char token[256];
+    int delay;
+} task_follow_t;
+
+#define SHARED_WAIT_MS 500 /* a worker's wait on the watcher before it looks at agent_stop */
+
+/* The task's record once it changed (NULL: not within the wait). */
+static xo_err_t next_record(agent_cmd_t *c, const cmd_t *cmd, const char *task, task_follow_t *f,
+                            json_object **rec, cmd_outcome_t *out)
+{
+    xo_err_t err;
+
+    if (f->shared.t) {
+        err = cmd_tasks_wait(&f->shared, SHARED_WAIT_MS, rec);
+        if (err == XO_ERR_INVALID)
+            return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_INVALID,
+                             "task %s was destroyed before it ended", task);
+        if (err != XO_ERR_UNSUPPORTED)
+            return err;
+        cmd_tasks_unfollow(&f->shared); /* from the task's current record, on our own */
+    }
+    if (f->own_events) {
+        err = task_event(c, task, f->token, sizeof(f->token), rec, out);
+        if (err != XO_ERR_XAPI || agent_stop)
+            return err;
+        xo_warn(CMD_MOD, "event=task_poll id=%s reason=\"event.from: %s\"", cmd->id,
+                out->xerr.code); /* refused, not failed: poll */
+        xo_xapi_error_clear(&out->xerr);
+        out->reason[0] = '\0';
+        f->own_events = false;
+    }
+    return task_poll(c, task, &f->delay, rec, out);
+}
+
 /* Follow a task to its end, publishing progress; *result gets the task's result text. */
 static xo_err_t await_task(agent_cmd_t *c, const cmd_t *cmd, const char *task, char **result,
                            cmd_outcome_t *out)
 {
-    char token[256] = "";
+    task_follow_t f = {.own_events = true};
     double last = -1;
-    int delay = 0;
-    bool follow = true;
+    xo_err_t err = XO_OK;
 
-    for (;;) {
+    if (c->tasks)
+        cmd_tasks_follow(c->tasks, &f.shared, task);
+    while (err == XO_OK && !*result) {
         json_object *rec = NULL;
-        xo_err_t err = follow ? task_event(c, task, token, sizeof(token), &rec, out)
-                              : task_poll(c, task, &delay, &rec, out);
 
-        if (follow && err == XO_ERR_XAPI && !agent_stop) { /* refused, not failed: poll */
-            xo_warn(CMD_MOD, "event=task_poll id=%s reason=\"event.from: %s\"", cmd->id,
-                    out->xerr.code);
-            xo_xapi_error_clear(&out->xerr);
-            out->reason[0] = '\0';
-            follow = false;
-            continue;
-        }
+        err = next_record(c, cmd, task, &f, &rec, out);
         if (agent_stop) {
-            json_object_put(rec);
             snprintf(out->xerr.code, sizeof(out->xerr.code), "AGENT_STOPPED");
-            return xo_seterr(out->reason, sizeof(out->reason), XO_ERR_TIMEOUT,
-                             "agent stopped while task %s ran; its outcome is in XAPI", task);
-        }
-        if (err == XO_OK && rec)
+            err = xo_seterr(out->reason, sizeof(out->reason), XO_ERR_TIMEOUT,
+                            "agent stopped while task %s ran; its outcome is in XAPI", task);
+        } else if (err == XO_OK && rec)
             err = task_look(c, cmd, rec, &last, result, out);
         json_object_put(rec);
-        if (err != XO_OK || *result)
-            return err;
     }
+    cmd_tasks_unfollow(&f.shared);
+    return err;
 }
 
 void cmd_destroy_task(agent_cmd_t *c, const char *task)
