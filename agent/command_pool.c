@@ -51,7 +51,9 @@ struct cmd_pool {
 
 /* ------------------------------------------------------------------ run one command */
 
-void cmd_execute(agent_cmd_t *c, const cmd_t *cmd)
+/* Runs the command and publishes its outcome; an ended task still to destroy is left in
+ * @p done_task ("" when none). */
+static void execute(agent_cmd_t *c, const cmd_t *cmd, char *done_task, size_t size)
 {
     cmd_outcome_t out = {0};
     xo_err_t err = cmd_run(c, cmd, &out);
@@ -61,20 +63,29 @@ void cmd_execute(agent_cmd_t *c, const cmd_t *cmd)
         xo_info(CMD_MOD, "event=command_handed_over id=%s op=%s", cmd->id, cmd_op_name(cmd->op));
     else
         cmd_publish_outcome(c, cmd, err, &out);
-    if (out.done_task[0]) /* after the outcome: nobody waits for this */
-        cmd_destroy_task(c, out.done_task);
+    snprintf(done_task, size, "%s", out.done_task);
     json_object_put(out.result);
     xo_xapi_error_clear(&out.xerr);
 }
 
+void cmd_execute(agent_cmd_t *c, const cmd_t *cmd)
+{
+    char done_task[128];
+
+    execute(c, cmd, done_task, sizeof(done_task));
+    if (done_task[0]) /* after the outcome: nobody waits for this */
+        cmd_destroy_task(c, done_task);
+}
+
 /* Waiting behind its object's earlier commands may outlast a command's lifetime: an
  * expired command is never started (the same deadline as accepting it). */
-static void run_job(agent_cmd_t *c, const cmd_t *cmd)
+static void run_job(agent_cmd_t *c, const cmd_t *cmd, char *done_task, size_t size)
 {
     cmd_outcome_t out = {0};
 
+    done_task[0] = '\0';
     if (xo_now_ms() <= cmd->expires + c->policy.skew_ms) {
-        cmd_execute(c, cmd);
+        execute(c, cmd, done_task, size);
         return;
     }
     snprintf(out.xerr.code, sizeof(out.xerr.code), "EXPIRED");
@@ -148,6 +159,7 @@ static void *worker_main(void *arg)
 {
     worker_t *w = arg;
     cmd_pool_t *p = w->p;
+    char done_task[128];
     struct timespec ts;
 
     pthread_mutex_lock(&p->mu);
@@ -164,13 +176,20 @@ static void *worker_main(void *arg)
             pthread_cond_broadcast(&p->work);
         pthread_mutex_unlock(&p->mu);
         connect_once(w);
-        run_job(&w->ctx, &j->cmd);
+        run_job(&w->ctx, &j->cmd, done_task, sizeof(done_task));
         cmd_fini(&j->cmd);
         free(j);
+        if (done_task[0]) { /* its outcome is out: room for the next command meanwhile */
+            pthread_mutex_lock(&p->mu);
+            p->pending--;
+            pthread_cond_broadcast(&p->room);
+            pthread_mutex_unlock(&p->mu);
+            cmd_destroy_task(&w->ctx, done_task);
+        }
         pthread_mutex_lock(&p->mu);
         w->busy = false;
-        w->key[0] = '\0';
-        p->pending--;
+        w->key[0] = '\0'; /* the object's next command starts after the clean-up */
+        p->pending -= !done_task[0];
         pthread_cond_broadcast(&p->work); /* its key is free: a job behind it may start */
         pthread_cond_broadcast(&p->room);
     }
