@@ -129,6 +129,8 @@ class Direct:
 # after a longer gap show what turning it on again costs.
 IDLE_GAP_MS = 1500
 
+CALLS_SHOWN = ("Async.VM.start", "event.from", "task.destroy", "session.login_with_password")
+
 HOPS = ("xo-lib -> gateway signs (issued)", "issued -> agent publishes accepted",
         "accepted -> XAPI task created", "XAPI task runs", "task ended -> agent publishes success",
         "success -> xo-lib answer")
@@ -239,9 +241,13 @@ def concurrency(st, sim, k, gw, ag, keys, used, a):
         procs = (("simulator", sim.proc), ("xo-agent", ag), ("xo-gateway", gw.proc),
                  ("xo-kafka-dev", k.proc))
         before = [bench_common.cpu_s(p.p.pid) for _, p in procs]
+        calls0 = sim.get("/sim/stats")["calls_by_method"]
         out = burst(gw, vms, a)
         out["cpu_ms"] = [(name, 1000 * (bench_common.cpu_s(p.p.pid) - b))
                          for (name, p), b in zip(procs, before)]
+        calls = sim.get("/sim/stats")["calls_by_method"]
+        out["xapi_calls"] = {m: c - calls0.get(m, 0) for m, c in calls.items()
+                             if c > calls0.get(m, 0)}
         rows.append((n, out, hop_split(k, sim, list(zip(vms, out["at"], out["ms"])))))
         burst(gw, vms, a, "vm.stop", '{"force": true}')
     print(f"\nconcurrent commands: {a.burst} vm.start on {a.burst} halted VMs sent at once through "
@@ -263,6 +269,13 @@ def concurrency(st, sim, k, gw, ag, keys, used, a):
     print("|---|" + "---:|" * len(rows[0][1]["cpu_ms"]))
     for n, out, _ in rows:
         print(f"| {n} | " + " | ".join(f"{ms:.0f}" for _, ms in out["cpu_ms"]) + " |")
+    print("\nXAPI calls the simulator answered during each burst, per command")
+    print("| agent commands.concurrency | all | " + " | ".join(CALLS_SHOWN) + " |")
+    print("|---|---:|" + "---:|" * len(CALLS_SHOWN))
+    for n, out, _ in rows:
+        c, per = out["xapi_calls"], len(out["ms"])
+        print(f"| {n} | {sum(c.values()) / per:.1f} | "
+              + " | ".join(f"{c.get(m, 0) / per:.2f}" for m in CALLS_SHOWN) + " |")
     for n, out, hops in rows:
         print_hops(hops, pct(out["ms"], 50), f"the {len(out['ms'])} calls at concurrency {n}")
 
@@ -290,8 +303,9 @@ def main():
     ap.add_argument("--burst-task-ms", type=float, default=50.0,
                     help="the simulated task duration in the concurrency rows (default 50)")
     ap.add_argument("--connections", type=int, default=4, help="xo-lib connections of a burst")
-    ap.add_argument("--concurrency", type=int, default=16,
-                    help="the agent's commands.concurrency for the concurrent row (default 16)")
+    ap.add_argument("--concurrency", type=int, default=32,
+                    help="the agent's commands.concurrency for the concurrent row (default 32, "
+                    "the agent's)")
     ap.add_argument("--agent-fetch-wait-ms", type=int, default=1,
                     help="the agent's commands.fetch_wait_ms (default 1 here: the in-memory "
                     "broker holds an empty fetch that long; the agent's default is 10)")
