@@ -120,6 +120,40 @@ class AgentConcurrency(unittest.TestCase):
             self.assertEqual(sorted(t["target"] for t in task_log(sim, set(refs))), sorted(refs))
             self.assertEqual(ag2.stop(), 0, ag2.log_text()[-2000:])
 
+    def test_one_task_watcher_follows_every_task(self):
+        """The workers' tasks are followed by one event.from on the task class, not one per
+        task; when the simulator drops every connection while tasks run, every command
+        still ends in success."""
+        task_ms = int(2500 * harness.SCALE)
+        with harness.Stack() as st:
+            k = st.start_kafka()
+            sim = st.start_sim(vms=40, hosts=2, seed=37, extra=("--task-ms", "200"))
+            c = Cmds(st, k, sim)
+            ag = st.start_agent(sim, k, extra=c.agent_extra(concurrency="4"))
+            wait_consuming(ag)
+            halted = vm_by_state(sim, "Halted", n=7)
+            self.assertEqual(len(halted), 7)
+            subs = lambda: sim.stats()["event_from_by_subscription"]
+
+            ids = [c.write(c.sign("vm.start", {"id": vm})) for vm in halted[:4]]
+            for cid in ids:
+                self.assertEqual(c.wait_final(cid)[-1]["state"], "success")
+            self.assertEqual(subs().get("task/<ref>", 0), 0, subs())
+            self.assertGreaterEqual(subs().get("task", 0), 1, subs())
+
+            sim.post(f"/sim/config?task_ms={task_ms}")
+            ids = [c.write(c.sign("vm.start", {"id": vm})) for vm in halted[4:]]
+            refs = set(refs_of(sim, halted[4:]))
+            harness.wait_until(lambda: len(task_log(sim, refs)) == 3, 30 * harness.SCALE,
+                               interval=0.05, what="the three tasks started")
+            sim.post("/sim/fault?kind=drop_connections")
+            for cid in ids:
+                self.assertEqual(c.wait_final(cid, timeout=60)[-1]["state"], "success")
+            for vm in halted:
+                self.assertEqual(power(sim, vm), "Running")
+            self.assertEqual(c.vm_calls().get("Async.VM.start", 0), 7)
+            self.assertEqual(ag.stop(), 0, ag.log_text()[-2000:])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -44,6 +44,7 @@ class Stats:
         self.bytes_exported = 0
         self.bytes_imported = 0
         self.event_from_calls = 0
+        self.event_from_by_subscription = {}   # "task/<ref>", "task", "*", ... -> calls
         self.connections = 0
         self.console_keys = 0
         self.console_pointer = 0
@@ -76,6 +77,13 @@ class Stats:
     def add(self, name, n):
         with self.lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def subscribed(self, classes):
+        """One event.from on these subscriptions, counted by their shape (refs left out)."""
+        shape = ','.join(sorted(c.split('/', 1)[0].lower() + '/<ref>' if '/' in c else c.lower()
+                                for c in classes))
+        with self.lock:
+            self.event_from_by_subscription[shape] = self.event_from_by_subscription.get(shape, 0) + 1
 
 
 # Run-time knobs of the simulator (POST /sim/config?name=value): name -> (type, default, doc).
@@ -350,6 +358,7 @@ class Sim(HostOps, HaOps, Patching):
             raise ApiError('FIELD_TYPE_ERROR', 'classes')
         since, since_msg = parse_token(token if isinstance(token, str) else str(token))
         subs = Subs([str(c) for c in classes])
+        self.stats.subscribed([str(c) for c in classes])
         try:
             timeout = float(timeout)
         except (TypeError, ValueError):

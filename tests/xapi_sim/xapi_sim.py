@@ -554,6 +554,7 @@ class Handler(Transfers):
                     out = {'calls': s.calls, 'calls_by_method': dict(s.by_method), 'events': s.events,
                            'bytes_exported': s.bytes_exported, 'bytes_imported': s.bytes_imported,
                            'sessions': len(st.sessions), 'event_from_calls': s.event_from_calls,
+                           'event_from_by_subscription': dict(s.event_from_by_subscription),
                            'connections': len(self.srv.registry.conns), 'generation': st.gen,
                            'changes': st.changes, 'console_keys': s.console_keys,
                            'console_pointer_events': s.console_pointer, 'consoles': sim.consoles.snapshot(),
