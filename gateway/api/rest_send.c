@@ -107,10 +107,13 @@ static json_object *mapped(const gw_rest_query_t *q, json_object *obj, const cha
 
 /* The members ?fields= names, found in an object's text: each value's span, the last of a
  * name that occurs twice (as json-c keeps it). */
+#define MAX_FIELDS                                                                                 \
+    (sizeof(((gw_rest_query_t *)0)->fields) / sizeof(((gw_rest_query_t *)0)->fields[0]))
+
 typedef struct {
     const gw_rest_query_t *q;
-    const char *val[32];
-    size_t len[32];
+    const char *val[MAX_FIELDS];
+    size_t len[MAX_FIELDS];
 } picked_t;
 
 static bool pick_member(void *opaque, const char *key, size_t key_len, const char *val,
