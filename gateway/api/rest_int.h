@@ -52,6 +52,7 @@ typedef struct {
     int64_t n;
     size_t max_bytes;
     bool too_big;
+    bool pick_text; /**< ?fields= of top-level names only: picked from the text (no tree) */
 } gw_rest_sender_t;
 
 /**

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/rest_int.h"
+#include "core/json_members.h"
 
 bool gw_rest_send_begin(gw_rest_sender_t *s, gw_ctx_t *ctx, const gw_rest_query_t *q,
                         gw_http_resp_t *r)
@@ -37,6 +38,9 @@ bool gw_rest_send_begin(gw_rest_sender_t *s, gw_ctx_t *ctx, const gw_rest_query_
     }
     if (q->markdown)
         s->md_rows = json_object_new_array();
+    s->pick_text = q->has_fields && !q->all_fields && !q->markdown && !s->filter;
+    for (int i = 0; s->pick_text && i < q->nfields; i++) /* a path, or the href we add */
+        s->pick_text = !strchr(q->fields[i], '.') && strcmp(q->fields[i], "href") != 0;
     gw_rest_json(r, 200);
     if (q->ndjson)
         r->content_type = "application/x-ndjson";
@@ -101,6 +105,54 @@ static json_object *mapped(const gw_rest_query_t *q, json_object *obj, const cha
     return out;
 }
 
+/* The members ?fields= names, found in an object's text: each value's span, the last of a
+ * name that occurs twice (as json-c keeps it). */
+#define MAX_FIELDS                                                                                 \
+    (sizeof(((gw_rest_query_t *)0)->fields) / sizeof(((gw_rest_query_t *)0)->fields[0]))
+
+typedef struct {
+    const gw_rest_query_t *q;
+    const char *val[MAX_FIELDS];
+    size_t len[MAX_FIELDS];
+} picked_t;
+
+static bool pick_member(void *opaque, const char *key, size_t key_len, const char *val,
+                        size_t val_len)
+{
+    picked_t *pk = opaque;
+
+    for (int i = 0; i < pk->q->nfields; i++)
+        if (strlen(pk->q->fields[i]) == key_len && !memcmp(pk->q->fields[i], key, key_len)) {
+            pk->val[i] = val;
+            pk->len[i] = val_len;
+        }
+    return true;
+}
+
+/* The picked object as json-c writes the tree path's: the names in the order asked (each
+ * once), then the href. Keys are written raw: a picked key has no byte json-c escapes. */
+static void write_picked(gw_buf_t *b, const picked_t *pk, const char *collection, const char *id)
+{
+    const gw_rest_query_t *q = pk->q;
+
+    gw_buf_putc(b, '{');
+    for (int i = 0; i < q->nfields; i++) {
+        bool again = false;
+        for (int j = 0; j < i && !again; j++)
+            again = !strcmp(q->fields[j], q->fields[i]);
+        if (again || !pk->val[i])
+            continue;
+        gw_buf_putc(b, '"');
+        gw_buf_puts(b, q->fields[i]);
+        gw_buf_puts(b, "\":");
+        gw_buf_append(b, pk->val[i], pk->len[i]);
+        gw_buf_putc(b, ',');
+    }
+    gw_buf_puts(b, "\"href\":");
+    gw_rest_write_href(b, collection, id);
+    gw_buf_putc(b, '}');
+}
+
 static void separate(gw_rest_sender_t *s)
 {
     if (s->n++ && !s->q->ndjson && !s->q->markdown)
@@ -121,7 +173,17 @@ bool gw_rest_send(gw_rest_sender_t *s, const char *json, size_t len, json_object
         s->too_big = true;
         return false;
     }
-    if (!obj && need_tree) {
+    if (!obj && json && s->pick_text) {
+        picked_t pk = {.q = q};
+        if (gw_json_members(json, len, pick_member, &pk)) {
+            separate(s);
+            write_picked(b, &pk, collection, id);
+            if (q->ndjson)
+                gw_buf_putc(b, '\n');
+            return true;
+        }
+    }
+    if (!obj && need_tree) { /* (a text the member walk could not follow is parsed here) */
         obj = own = parse(json, len);
         if (!obj)
             return true; /* not an object: skipped */

@@ -14,6 +14,7 @@
 
 #include "api/rest.h"
 #include "api/rest_int.h" /* gw_rest_allowed: what the route table serves */
+#include "core/json_members.h"
 
 static gw_http_req_t *req_of(const char *target)
 {
@@ -483,13 +484,121 @@ static void test_swagger(void **state)
     unlink(path);
 }
 
+static bool any_member(void *opaque, const char *key, size_t key_len, const char *val,
+                       size_t val_len)
+{
+    (void)opaque, (void)key, (void)key_len, (void)val, (void)val_len;
+    return true;
+}
+
+/* One list of @p json (a serialized object) for @p target, through the text (@p as_tree
+ * false) or through its json-c tree: the body, which the caller frees. */
+static char *list_one_object(const char *target, const char *json, bool as_tree, bool *picked)
+{
+    gw_rest_query_t q;
+    gw_rest_sender_t s;
+    gw_http_resp_t r;
+    gw_ctx_t ctx;
+    json_object *obj = as_tree ? json_tokener_parse(json) : NULL;
+    char errstr[128];
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&r, 0, sizeof(r));
+    ctx.limits.max_http_body = 1 << 20;
+    gw_buf_init(&r.body);
+    assert_int_equal(gw_rest_parse(req_of(target), &q, errstr, sizeof(errstr)), XO_OK);
+    assert_true(gw_rest_send_begin(&s, &ctx, &q, &r));
+    *picked = s.pick_text;
+    assert_true(
+        gw_rest_send(&s, as_tree ? NULL : json, as_tree ? 0 : strlen(json), obj, "vms", "v-1"));
+    /* false with ?limit=1: the list is complete */
+    gw_rest_send(&s, as_tree ? NULL : json, as_tree ? 0 : strlen(json), obj, "vms", "v-2");
+    gw_rest_send_end(&s);
+    json_object_put(obj);
+    return gw_buf_steal(&r.body, NULL);
+}
+
+/* ?fields= of top-level names is picked from the objects' text: the same bytes as through
+ * json-c's tree, for values of every kind, names asked twice, missing or in another order;
+ * paths, href, a filter and markdown still go through the tree. */
+static void test_fields_from_text(void **state)
+{
+    static const char *const targets[] = {
+        "/rest/v0/vms?fields=name_label",
+        "/rest/v0/vms?fields=name_label,power_state",
+        "/rest/v0/vms?fields=power_state,name_label,power_state",
+        "/rest/v0/vms?fields=missing",
+        "/rest/v0/vms?fields=missing,other,CPUs,tags,memory,blocked,nothing,ratio,big",
+        "/rest/v0/vms?fields=name_label,tags&ndjson=true",
+        "/rest/v0/vms?fields=name_label&limit=1",
+        "/rest/v0/vms?fields=sl%2Fash,sp%20ace,%C3%A9",
+    };
+    static const char *const picked_not[] = {
+        "/rest/v0/vms?fields=memory.size",
+        "/rest/v0/vms?fields=href,name_label",
+        "/rest/v0/vms?fields=name_label&filter=power_state:Running",
+        "/rest/v0/vms?fields=name_label&markdown=true",
+        "/rest/v0/vms?fields=*",
+        "/rest/v0/vms"};
+    json_object *o = json_object_new_object(), *tags = json_object_new_array();
+    json_object *mem = json_object_new_object();
+    const char *text;
+    bool picked;
+    (void)state;
+    json_object_object_add(o, "name_label",
+                           json_object_new_string("lat:\"q\" \\ / \t\n\x01 é ✓ </script>"));
+    json_object_object_add(o, "power_state", json_object_new_string("Running"));
+    json_object_object_add(o, "CPUs", json_object_new_int64(-9007199254740993LL));
+    json_object_array_add(tags, json_object_new_string("a,b]}"));
+    json_object_array_add(tags, json_object_new_object());
+    json_object_object_add(o, "tags", tags);
+    json_object_object_add(mem, "size", json_object_new_int64(1 << 30));
+    json_object_object_add(mem, "dyn", json_object_new_array());
+    json_object_object_add(o, "memory", mem);
+    json_object_object_add(o, "blocked", json_object_new_boolean(0));
+    json_object_object_add(o, "nothing", NULL);
+    json_object_object_add(o, "ratio", json_object_new_double(0.1));
+    json_object_object_add(o, "big", json_object_new_double(1e300));
+    json_object_object_add(o, "sl/ash", json_object_new_int(1));
+    json_object_object_add(o, "sp ace", json_object_new_int(2));
+    json_object_object_add(o, "é", json_object_new_int(3));
+    text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    assert_true(gw_json_members(text, strlen(text), any_member, NULL)); /* the text is picked */
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char *fast = list_one_object(targets[i], text, false, &picked);
+        char *tree = list_one_object(targets[i], text, true, &picked);
+        assert_true(picked);
+        assert_string_equal(fast, tree);
+        free(fast);
+        free(tree);
+    }
+    for (size_t i = 0; i < sizeof(picked_not) / sizeof(picked_not[0]); i++) {
+        char *body = list_one_object(picked_not[i], text, false, &picked);
+        if (picked)
+            fail_msg("picked from the text: %s", picked_not[i]);
+        free(body);
+    }
+    { /* a text the walk does not follow (an escaped key) is parsed: the same answer */
+        const char *esc = "{\"a\\u0062\":1,\"name_label\":\"x\"}";
+        char *fast = list_one_object("/rest/v0/vms?fields=name_label,ab", esc, false, &picked);
+        char *tree = list_one_object("/rest/v0/vms?fields=name_label,ab", esc, true, &picked);
+        assert_string_equal(fast, tree);
+        assert_non_null(strstr(fast, "\"ab\":1"));
+        free(fast);
+        free(tree);
+    }
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_target),      cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_ids_as_text), cmocka_unit_test(test_route_refusals),
-        cmocka_unit_test(test_new_routes),  cmocka_unit_test(test_allowed),
-        cmocka_unit_test(test_answers),     cmocka_unit_test(test_swagger),
+        cmocka_unit_test(test_target),           cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_ids_as_text),      cmocka_unit_test(test_route_refusals),
+        cmocka_unit_test(test_new_routes),       cmocka_unit_test(test_allowed),
+        cmocka_unit_test(test_answers),          cmocka_unit_test(test_swagger),
+        cmocka_unit_test(test_fields_from_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
