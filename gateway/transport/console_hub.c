@@ -367,7 +367,7 @@ static void relay_url(gw_console_hub_t *h, struct lws *wsi, const char *uuid, ch
     if (!addr || !strcmp(addr, "0.0.0.0") || !*addr)
         addr = "127.0.0.1";
     snprintf(out, size, "%s://%s:%d/api/console-relay/%s", lws_is_ssl(wsi) ? "wss" : "ws", addr,
-             lws_get_vhost_listen_port(lws_get_vhost(wsi)), uuid);
+             gw_transport_of(wsi)->port, uuid);
 }
 
 static void reg(gw_console_hub_t *h, gw_console_t *c)

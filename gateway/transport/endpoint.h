@@ -30,6 +30,8 @@ typedef struct {
     gw_ctx_t *ctx;     /**< borrowed from main.c */
     uint64_t *serials; /**< last connection serial handed out (gw_transport_conn), one
                             counter for both service threads (taken under their lock) */
+    int port;          /**< the port clients reach (the acceptor's when split: a vhost
+                            that adopts connections listens on none itself) */
 } gw_transport_t;
 
 typedef struct {

@@ -616,7 +616,7 @@ static xo_err_t open_split(gw_http_t *h, const char *address, int port, char *er
         err = side_open(h->sessions, address, CONTEXT_PORT_NO_LISTEN_SERVER, NULL, NULL, errstr,
                         errstr_size);
     if (err == XO_OK)
-        h->port = gw_acceptor_port(h->acceptor);
+        h->port = h->http.shared.port = h->sessions->shared.port = gw_acceptor_port(h->acceptor);
     return err;
 }
 
@@ -628,7 +628,8 @@ static xo_err_t open_single(gw_http_t *h, const char *address, int port, const c
     if (err == XO_OK)
         err = side_open(&h->http, address, port, tls_cert, tls_key, errstr, errstr_size);
     if (err == XO_OK)
-        h->port = h->http.vhost ? lws_get_vhost_listen_port(h->http.vhost) : port;
+        h->port = h->http.shared.port =
+            h->http.vhost ? lws_get_vhost_listen_port(h->http.vhost) : port;
     return err;
 }
 
