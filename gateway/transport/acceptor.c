@@ -27,6 +27,7 @@
 #define TAG_LISTEN UINT32_MAX       /* epoll data of the listening socket ... */
 #define TAG_STOP   (UINT32_MAX - 1) /* ... and of the stop eventfd; else a slot index */
 #define EVENTS     64
+#define PAUSE_MS   100 /* out of descriptors: accepts pause this long (no busy loop) */
 
 typedef struct {
     int fd; /* -1: free */
@@ -41,8 +42,8 @@ struct gw_acceptor {
     void *opaque;
     waiting_t *slots; /* limits.max_waiting of them */
     size_t nwaiting;
-    bool accepting; /* the listening socket is watched (not paused: slots full) */
-    char *head;     /* limits.head_bytes: the peek buffer */
+    int64_t paused_until; /* accepts paused (out of descriptors) until then; 0: not */
+    char *head;           /* limits.head_bytes: the peek buffer */
     pthread_t thread;
     bool started;
 };
@@ -85,7 +86,6 @@ static xo_err_t open_events(gw_acceptor_t *a, char *errstr, size_t errstr_size)
     if (a->ep < 0 || a->stop_fd < 0 || watch(a, EPOLL_CTL_ADD, a->stop_fd, EPOLLIN, TAG_STOP) ||
         watch(a, EPOLL_CTL_ADD, a->listen_fd, EPOLLIN, TAG_LISTEN))
         return xo_seterr(errstr, errstr_size, XO_ERR_IO, "acceptor: %s", strerror(errno));
-    a->accepting = true;
     return XO_OK;
 }
 
@@ -126,17 +126,6 @@ int gw_acceptor_port(const gw_acceptor_t *a)
     return a->port;
 }
 
-/* Stop watching the listening socket while every slot is taken (the kernel's backlog
- * holds the next clients), watch it again when one frees. */
-static void pace_accepts(gw_acceptor_t *a)
-{
-    bool room = a->nwaiting < a->limits.max_waiting;
-
-    if (room != a->accepting &&
-        watch(a, EPOLL_CTL_MOD, a->listen_fd, room ? EPOLLIN : 0, TAG_LISTEN) == 0)
-        a->accepting = room;
-}
-
 /* Forget slot @p i: its descriptor is handed over (@p route) or closed (GW_ROUTE_WAIT). */
 static void release(gw_acceptor_t *a, size_t i, gw_route_t route)
 {
@@ -149,13 +138,28 @@ static void release(gw_acceptor_t *a, size_t i, gw_route_t route)
         close(fd);
     else
         a->hand(a->opaque, fd, route);
-    pace_accepts(a);
+}
+
+/* Every slot taken: the connection waiting longest goes to the HTTP thread as it is, where
+ * libwebsockets applies its own deadlines and limits to it. Accepting never stops, so
+ * idle connections cannot keep new clients out (they could at most push each other on). */
+static void make_room(gw_acceptor_t *a)
+{
+    size_t oldest = 0;
+
+    for (size_t i = 1; i < a->limits.max_waiting; i++)
+        if (a->slots[i].deadline_ms < a->slots[oldest].deadline_ms)
+            oldest = i;
+    xo_dbg(XO_DBG_WS, MOD, "event=head_unclassified reason=acceptor_full");
+    release(a, oldest, GW_ROUTE_HTTP);
 }
 
 static void take_new(gw_acceptor_t *a, int fd, int64_t now)
 {
     size_t i = 0;
 
+    if (a->nwaiting == a->limits.max_waiting)
+        make_room(a);
     while (i < a->limits.max_waiting && a->slots[i].fd >= 0)
         i++;
     if (i == a->limits.max_waiting ||
@@ -165,16 +169,20 @@ static void take_new(gw_acceptor_t *a, int fd, int64_t now)
     }
     a->slots[i] = (waiting_t){fd, now + a->limits.wait_ms};
     a->nwaiting++;
-    pace_accepts(a);
 }
 
 static void accept_all(gw_acceptor_t *a, int64_t now)
 {
-    while (a->nwaiting < a->limits.max_waiting) {
+    for (;;) {
         int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                xo_warn(MOD, "event=accept_paused error=\"%s\" ms=%d", strerror(errno), PAUSE_MS);
+                if (watch(a, EPOLL_CTL_MOD, a->listen_fd, 0, TAG_LISTEN) == 0)
+                    a->paused_until = now + PAUSE_MS;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 xo_dbg(XO_DBG_WS, MOD, "event=accept_failed error=\"%s\"", strerror(errno));
+            }
             return;
         }
         take_new(a, fd, now);
@@ -217,13 +225,31 @@ static int expire(gw_acceptor_t *a, int64_t now)
     return (int)next;
 }
 
+/* Accept again once a pause is over; @returns ms to its end (-1: not paused). */
+static int resume(gw_acceptor_t *a, int64_t now)
+{
+    if (!a->paused_until)
+        return -1;
+    if (now < a->paused_until)
+        return (int)(a->paused_until - now);
+    if (watch(a, EPOLL_CTL_MOD, a->listen_fd, EPOLLIN, TAG_LISTEN) == 0)
+        a->paused_until = 0;
+    return a->paused_until ? PAUSE_MS : -1;
+}
+
+static int earliest(int t1, int t2)
+{
+    return t1 < 0 ? t2 : t2 < 0 || t1 < t2 ? t1 : t2;
+}
+
 static void *run(void *arg)
 {
     gw_acceptor_t *a = arg;
     struct epoll_event ev[EVENTS];
 
     for (;;) {
-        int timeout = a->nwaiting ? expire(a, gw_mono_ms()) : -1;
+        int64_t start = gw_mono_ms();
+        int timeout = earliest(a->nwaiting ? expire(a, start) : -1, resume(a, start));
         int n = epoll_wait(a->ep, ev, EVENTS, timeout);
         int64_t now = gw_mono_ms();
 

@@ -5,7 +5,8 @@
  * the descriptor to the thread they belong to, which adopts it into its libwebsockets
  * context and reads the request itself. Many connections wait at once, each bounded in
  * time (timeouts.headers_s: what libwebsockets would allow it) and in bytes (then it is
- * handed over as it is); a slow client never holds up another. Plain TCP only: a TLS
+ * handed over as it is); a slow client never holds up another, and idle ones never stop
+ * the accepts. Plain TCP only: a TLS
  * hello cannot be classified, so http_server.c keeps one thread with TLS.
  */
 #ifndef GW_ACCEPTOR_H
@@ -25,7 +26,8 @@ typedef void (*gw_acceptor_hand_fn)(void *opaque, int fd, gw_route_t route);
 typedef struct {
     size_t head_bytes;  /**< bytes peeked at most: past them a head goes over undecided */
     int wait_ms;        /**< accept -> classified, else closed (timeouts.headers_s) */
-    size_t max_waiting; /**< connections waiting at once; past them accepts pause */
+    size_t max_waiting; /**< connections waiting at once (at least 1); past them the one
+                             waiting longest is handed to the HTTP thread as it is */
 } gw_acceptor_limits_t;
 
 /**
