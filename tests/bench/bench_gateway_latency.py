@@ -390,9 +390,12 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     }
 
 
+GATEWAY = None  # --gateway-binary, else this build's
+
+
 def gateway_knows(key):
     """Does the xo-gateway under test have this setting? (a build from before it has not)"""
-    out = subprocess.run([harness.binary("xo-gateway"), "--print-config-docs"],
+    out = subprocess.run([GATEWAY or harness.binary("xo-gateway"), "--print-config-docs"],
                          capture_output=True, text=True, timeout=30).stdout
     return f"`{key}`" in out
 
@@ -420,7 +423,7 @@ def run_batch(a, batch_ms, clients, rows, session_thread=None):
             print("note: this xo-gateway has no view.fetch_wait_ms (10 ms fixed)", file=sys.stderr)
             a.gw_fetch_wait_ms = 10
         agent = st.start_agent(sim, k, extra=agent_extra)
-        gw = st.start_gateway(k, extra=gw_extra)
+        gw = st.start_gateway(k, extra=gw_extra, program=GATEWAY)
         g.wait_synced(gw, [sim.pool_uuid], timeout=180)
         hop_probe = st.spawn("hop-probe", [harness.binary("latency_hop_probe"), "--bootstrap",
                                            k.bootstrap, "--topic", "xo.objects",
@@ -651,10 +654,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="with --session-thread: run its list this many times, alternately "
                          "(default 1)")
+    ap.add_argument("--gateway-binary", help="an xo-gateway to measure instead of this build's "
+                    "(another branch's build: run both alternately to compare)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
         a.clients, a.seconds = "1,100,1000", 30
+    global GATEWAY
+    if a.gateway_binary and not os.access(a.gateway_binary, os.X_OK):
+        ap.error(f"--gateway-binary {a.gateway_binary}: not an executable")
+    GATEWAY = a.gateway_binary
     clients = [int(x) for x in a.clients.split(",")]
     settings = a.session_thread.split(",") if a.session_thread else [None]
     if any(v not in (None, "true", "false") for v in settings) or a.rounds < 1:
