@@ -5,7 +5,9 @@
  *
  *   main.c -> transport/ -> api/ -> bus/ -> view/ -> core/ -> common/ (libxofleet)
  *
- *   transport/  libwebsockets: the listener and its endpoint table (http_server), the
+ *   transport/  libwebsockets: the listener and its endpoint table (http_server), with
+ *               the acceptor that hands each connection to its service thread (acceptor,
+ *               head_route) and the replies copied between them (reply_queue), the
  *               WebSocket sessions with their queues and fan-out (ws_sessions), what
  *               bounds any connection (conn_guard), status lines and size checks
  *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
