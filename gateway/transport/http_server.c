@@ -698,10 +698,17 @@ static void test_stall(side_t *sd)
     struct timespec step = {0, STALL_STEP_NS};
     struct stat st;
 
-    for (int i = 0; file && sd == sd->h->sessions && i < STALL_MAX && !atomic_load(&sd->h->stop) &&
-                    stat(file, &st) == 0;
-         i++)
+    int i = 0;
+
+    for (; file && sd == sd->h->sessions && i < STALL_MAX && !atomic_load(&sd->h->stop) &&
+           stat(file, &st) == 0;
+         i++) {
+        if (i == 0) /* what a test waits for before it relies on the stall */
+            xo_info("http", "event=test_stall state=begin");
         nanosleep(&step, NULL);
+    }
+    if (i > 0)
+        xo_info("http", "event=test_stall state=end");
 }
 
 static void serve(side_t *sd)

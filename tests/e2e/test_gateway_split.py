@@ -5,8 +5,9 @@ runs again. xo-kafka-dev -> xo-gateway (no pool is needed to ask these).
 
 The stall is the gateway's test hook XO_TEST_GATEWAY_STALL_SESSIONS=<file>: while the
 file exists, the sessions' thread stops after each service pass, holding nothing (as a
-thread busy feeding clients would between its callbacks). Off unless that variable is
-set; no client can reach it.
+thread busy feeding clients would between its callbacks), and logs event=test_stall
+state=begin when it does, which the test waits for. Off unless that variable is set; no
+client can reach it.
 
 1. Split (the default): the gateway says session_thread=true. A signed-in xo-lib client
    (raw WebSocket) is on the sessions' thread. Stall: every /healthz, /metrics and REST
@@ -39,6 +40,15 @@ def timed_get(url, headers=None):
     return st, body, (time.monotonic() - t0) * 1000
 
 
+def stall(gw, path):
+    """Stall the sessions' thread; returns once the gateway says it is stalled."""
+    before = gw.proc.log_text().count("event=test_stall state=begin")
+    open(path, "w").close()
+    harness.wait_until(
+        lambda: gw.proc.log_text().count("event=test_stall state=begin") > before, 30,
+        what="the sessions' thread stalled")
+
+
 def signed_in_client(gw):
     ws = g.WsClient(gw.port)
     r = ws.call("session.signIn", {"email": g.ADMIN[0], "password": g.ADMIN[1]}, id=1)
@@ -63,20 +73,20 @@ class CallInBackground(threading.Thread):
 
 class GatewaySplit(unittest.TestCase):
     def start(self, st, k, split):
-        stall = st.path(f"stall-{split}")
+        path = st.path(f"stall-{split}")
         gw = st.start_gateway(k, name=f"gateway-{split}",
                               extra={"http": {"session_thread": str(split).lower()}},
-                              env={"XO_TEST_GATEWAY_STALL_SESSIONS": stall})
-        return gw, stall
+                              env={"XO_TEST_GATEWAY_STALL_SESSIONS": path})
+        return gw, path
 
     def test_http_answered_while_sessions_stall(self):
         with harness.Stack() as st:
             k = st.start_kafka(brokers=1, partitions=3)
-            gw, stall = self.start(st, k, True)
+            gw, stall_file = self.start(st, k, True)
             self.assertIn("session_thread=true", gw.proc.log_text())
             ws = signed_in_client(gw)
-            open(stall, "w").close()
-            time.sleep(0.3)  # not a synchronisation: let the thread enter its stall
+            ws.s.settimeout(120 * harness.SCALE)  # its answer waits for the stall's end
+            stall(gw, stall_file)
             call = CallInBackground(ws, "session.getUser")
             call.start()
             healthz, rest, metrics = [], [], []
@@ -94,7 +104,7 @@ class GatewaySplit(unittest.TestCase):
                 metrics.append(ms)
             self.assertIsNone(call.answer, "a JSON-RPC call was answered during the stall")
             released = time.monotonic()
-            os.unlink(stall)
+            os.unlink(stall_file)
             call.join(30 * harness.SCALE)
             self.assertIsNotNone(call.answer, "the call went unanswered after the stall")
             self.assertIn("result", call.answer)
@@ -110,16 +120,15 @@ class GatewaySplit(unittest.TestCase):
     def test_one_thread_stalls_http_too(self):
         with harness.Stack() as st:
             k = st.start_kafka(brokers=1, partitions=3)
-            gw, stall = self.start(st, k, False)
+            gw, stall_file = self.start(st, k, False)
             self.assertIn("session_thread=false", gw.proc.log_text())
-            open(stall, "w").close()
-            time.sleep(0.3)  # as above: the thread is in its stall, or enters it next pass
+            stall(gw, stall_file)
             s = socket.create_connection(("127.0.0.1", gw.port), timeout=10 * harness.SCALE)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             s.settimeout(2)
             with self.assertRaises(socket.timeout):  # nothing comes while the stall lasts
                 s.recv(1)
-            os.unlink(stall)
+            os.unlink(stall_file)
             s.settimeout(30 * harness.SCALE)
             self.assertTrue(s.recv(64).startswith(b"HTTP/1.1 "), "/healthz after the stall")
             s.close()
