@@ -5,7 +5,9 @@
  *
  *   main.c -> transport/ -> api/ -> bus/ -> view/ -> core/ -> common/ (libxofleet)
  *
- *   transport/  libwebsockets: the listener and its endpoint table (http_server), the
+ *   transport/  libwebsockets: the listener and its endpoint table (http_server), with
+ *               the acceptor that hands each connection to its service thread (acceptor,
+ *               head_route) and the replies copied between them (reply_queue), the
  *               WebSocket sessions with their queues and fan-out (ws_sessions), what
  *               bounds any connection (conn_guard), status lines and size checks
  *               (http_status), and one module per endpoint (endpoint_jsonrpc: /api/;
@@ -25,7 +27,10 @@
  * notification flushes, command replies) and the consumer thread (Kafka -> view,
  * xo.results -> the command bus, the tokens topic -> the token log). They share only the
  * view (rwlock), the notifier (mutex), the commands' result queue (mutex), the token
- * log's queue (mutex) and the consumer's counters (mutex).
+ * log's queue (mutex) and the consumer's counters (mutex). With http.session_thread the
+ * service thread is two (the JSON-RPC sessions and their fan-out; everything else) plus
+ * an acceptor (transport/http_server.h); the two take turns on everything below the
+ * transport through ctx->service_lock.
  */
 #ifndef GW_GATEWAY_H
 #define GW_GATEWAY_H
@@ -36,6 +41,7 @@
 
 #include "api/users.h"          /* users file, password hashes, tokens, sign-in throttling */
 #include "core/clock.h"         /* gw_mono_ms(): the monotonic clock */
+#include "core/fair_lock.h"     /* the service threads' lock */
 #include "core/gw_buf.h"        /* byte buffers, JSON writer, shared outbound messages */
 #include "core/metrics.h"       /* counters and the notification latency histogram */
 #include "core/xo_errors.h"     /* XO's error codes and their one JSON writer */
@@ -95,6 +101,9 @@ typedef struct {
     size_t ws_signed_in;  /**< of which signed in */
 
     xo_topic_admin_t *topic_admin; /**< topic findings for /healthz (NULL: topics.manage off) */
+    /** Held by a service thread around all its work on the rooms below the transport when
+     *  there are two (transport/http_server.h); NULL with one. Set by the listener. */
+    gw_fair_lock_t *service_lock;
 } gw_ctx_t;
 
 #endif

@@ -39,6 +39,11 @@ static const xo_cfg_spec_t SPEC[] = {
     {"http.tls_cert", XO_CFG_STRING, NULL, 0, 0, false,
      "PEM certificate (chain) to serve HTTPS/WSS; plain HTTP when unset."},
     {"http.tls_key", XO_CFG_STRING, NULL, 0, 0, false, "PEM private key of http.tls_cert."},
+    {"http.session_thread", XO_CFG_BOOL, "true", 0, 0, false,
+     "Serve the JSON-RPC WebSocket sessions (/api/) and their notification fan-out on a "
+     "thread of their own, apart from REST, /healthz, /metrics, files and consoles, so that "
+     "these are answered while thousands of clients are fed (plain HTTP only: with "
+     "http.tls_cert one thread serves everything)."},
     {"http.webui_dir", XO_CFG_STRING, NULL, 0, 0, false,
      "Directory of the web UI's files, served at / (docs/webui.md); unset: "
      "../share/xo-fleet/webui from the executable's directory (where both the build tree and "
@@ -511,16 +516,21 @@ int main(int argc, char **argv)
     }
     ctx.token_log = gw_token_log_enabled(token_log) ? token_log : NULL;
 
-    err = gw_http_new(&ctx, xo_config_get(cfg, "http.address"),
-                      (int)xo_config_get_int(cfg, "http.port"), xo_config_get(cfg, "http.tls_cert"),
-                      xo_config_get(cfg, "http.tls_key"), &g_http, errstr, sizeof(errstr));
+    gw_http_settings_t http_set = {
+        xo_config_get(cfg, "http.address"),
+        (int)xo_config_get_int(cfg, "http.port"),
+        xo_config_get(cfg, "http.tls_cert"),
+        xo_config_get(cfg, "http.tls_key"),
+        xo_config_get_bool(cfg, "http.session_thread"),
+        getenv("XO_TEST_GATEWAY_STALL_SESSIONS")}; /* tests only (http_server.h) */
+    err = gw_http_new(&ctx, &http_set, &g_http, errstr, sizeof(errstr));
     if (err != XO_OK) {
         xo_error(MOD, "event=listen_failed error=\"%s\"", errstr);
         fprintf(stderr, "xo-gateway: %s\n", errstr);
         code = err == XO_ERR_TLS ? XO_EXIT_TLS : XO_EXIT_FAILURE;
         goto out;
     }
-    gw_notify_set_wake(ctx.notify, gw_http_wake, g_http);
+    gw_notify_set_wake(ctx.notify, gw_http_wake_sessions, g_http);
     gw_commands_set_wake(ctx.commands, gw_http_wake, g_http);
 
     /* xo.results: read by the command bus's own consumer, tuned for latency, not the view's */
@@ -543,9 +553,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     xo_info(MOD, "event=allocator name=%s", xo_alloc_name(alloc, sizeof(alloc)));
-    xo_info(MOD, "event=listening url=%s://%s:%d version=%s",
+    xo_info(MOD, "event=listening url=%s://%s:%d version=%s session_thread=%s",
             xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
-            xo_config_get(cfg, "http.address"), gw_http_port(g_http), XO_VERSION);
+            xo_config_get(cfg, "http.address"), gw_http_port(g_http), XO_VERSION,
+            gw_http_split(g_http) ? "true" : "false");
     printf("listening: %s://%s:%d\n", xo_config_get(cfg, "http.tls_cert") ? "https" : "http",
            xo_config_get(cfg, "http.address"), gw_http_port(g_http));
     fflush(stdout);

@@ -367,7 +367,7 @@ static void relay_url(gw_console_hub_t *h, struct lws *wsi, const char *uuid, ch
     if (!addr || !strcmp(addr, "0.0.0.0") || !*addr)
         addr = "127.0.0.1";
     snprintf(out, size, "%s://%s:%d/api/console-relay/%s", lws_is_ssl(wsi) ? "wss" : "ws", addr,
-             lws_get_vhost_listen_port(lws_get_vhost(wsi)), uuid);
+             gw_transport_of(wsi)->port, uuid);
 }
 
 static void reg(gw_console_hub_t *h, gw_console_t *c)
@@ -1063,8 +1063,10 @@ static void check_console(gw_console_hub_t *h, gw_console_t *c, int64_t now)
 static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
     gw_console_hub_t *h = lws_container_of(sul, gw_console_hub_t, sweep);
+    gw_fair_lock_t *lock = h->ctx ? h->ctx->service_lock : NULL;
     int64_t now = gw_mono_ms();
 
+    gw_fair_lock(lock); /* a timer: not a locked callback (endpoint.h) */
     for (gw_console_t *c = h->head; c; c = c->next) {
         if (c->idle_sweeps++ >= 4) { /* ~1 s without traffic */
             cq_trim(&c->to_client);
@@ -1072,5 +1074,6 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
         }
         check_console(h, c, now);
     }
+    gw_fair_unlock(lock);
     lws_sul_schedule(h->lws, 0, &h->sweep, sweep_cb, SWEEP_US);
 }

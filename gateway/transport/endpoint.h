@@ -7,7 +7,10 @@
  *
  * An endpoint keeps its shared state in lws' per-vhost protocol storage, allocated at
  * LWS_CALLBACK_PROTOCOL_INIT (lws_protocol_vh_priv_zalloc) and freed by lws with the
- * vhost; gw_endpoint_state() finds it again. Service thread only.
+ * vhost; gw_endpoint_state() finds it again. Service thread only: with two service
+ * threads (http_server.h) an endpoint lives in one of them, and every callback, wake-up
+ * and pass end runs under ctx->service_lock; a timer an endpoint schedules itself
+ * (lws_sul_schedule) takes that lock in its callback.
  */
 #ifndef GW_ENDPOINT_H
 #define GW_ENDPOINT_H
@@ -24,8 +27,11 @@
 
 /** What the listener shares with every endpoint: the vhost's user pointer. */
 typedef struct {
-    gw_ctx_t *ctx;      /**< borrowed from main.c */
-    uint64_t next_conn; /**< last connection serial handed out (gw_transport_conn) */
+    gw_ctx_t *ctx;     /**< borrowed from main.c */
+    uint64_t *serials; /**< last connection serial handed out (gw_transport_conn), one
+                            counter for both service threads (taken under their lock) */
+    int port;          /**< the port clients reach (the acceptor's when split: a vhost
+                            that adopts connections listens on none itself) */
 } gw_transport_t;
 
 typedef struct {
@@ -73,7 +79,7 @@ static inline gw_transport_t *gw_transport_of(struct lws *wsi)
  */
 static inline uint64_t gw_transport_conn(gw_transport_t *t)
 {
-    return ++t->next_conn;
+    return ++*t->serials;
 }
 
 /**

@@ -298,7 +298,9 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     rest_state_t *st = lws_container_of(sul, rest_state_t, tick);
 
+    gw_fair_lock(st->ctx->service_lock); /* a timer: not a locked callback (endpoint.h) */
     sweep(st, gw_mono_ms());
+    gw_fair_unlock(st->ctx->service_lock);
     lws_sul_schedule(st->lws, 0, &st->tick, tick_cb, TICK_MS * LWS_US_PER_MS);
 }
 

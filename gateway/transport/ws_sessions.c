@@ -74,7 +74,9 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
     gw_ws_sessions_t *all = lws_container_of(sul, gw_ws_sessions_t, tick);
 
+    gw_fair_lock(all->ctx->service_lock); /* a timer: not a locked callback (endpoint.h) */
     gw_ws_sessions_sweep(all, gw_mono_ms());
+    gw_fair_unlock(all->ctx->service_lock);
     lws_sul_schedule(all->lws, 0, &all->tick, tick_cb, GW_WS_SWEEP_MS * LWS_US_PER_MS);
 }
 

@@ -32,6 +32,11 @@ Also per row: "gw p50/p99" from the gateway's own histogram
 xo_gateway_notification_latency_seconds (agent record timestamp -> `all` queued; bucket
 upper bounds), clients dropped, and the CPU used by each process (percent of one core).
 
+HTTP off the sessions' thread (issue 16): --session-thread false,true runs every batch
+with the gateway's http.session_thread off (one service thread: the baseline) then on,
+--rounds N times alternately, and ends with a table of the /healthz and sign-in medians
+over the rounds per setting and their ratio to the baseline measured in the same run.
+
 Default (CI-sized): --clients 1,100 --batch-ms 0,50 --seconds 10 --rate 1000.
 The issue's figures: --full (= --clients 1,100,1000 --seconds 30). Loopback only; every
 process is started through harness.Stack and killed at the end.
@@ -385,14 +390,17 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     }
 
 
+GATEWAY = None  # --gateway-binary, else this build's
+
+
 def gateway_knows(key):
     """Does the xo-gateway under test have this setting? (a build from before it has not)"""
-    out = subprocess.run([harness.binary("xo-gateway"), "--print-config-docs"],
+    out = subprocess.run([GATEWAY or harness.binary("xo-gateway"), "--print-config-docs"],
                          capture_output=True, text=True, timeout=30).stdout
     return f"`{key}`" in out
 
 
-def run_batch(a, batch_ms, clients, rows):
+def run_batch(a, batch_ms, clients, rows, session_thread=None):
     # The single pool's records all go to one partition; at 1,000 changes/s of full VM
     # snapshots xo-kafka-dev's 5 MiB in-memory partition log gets trimmed during a long run.
     # The gateway reads at the head (its lag is checked below), so trimming old records does
@@ -403,6 +411,10 @@ def run_batch(a, batch_ms, clients, rows):
         # each knob only when asked for: the daemons' own defaults otherwise (and a build that
         # predates a knob can still be measured)
         agent_extra, gw_extra = {}, {"limits": {"max_clients": str(max(clients) + 100)}}
+        if session_thread is not None:
+            if not gateway_knows("http.session_thread"):
+                raise bench_common.BenchError("this xo-gateway has no http.session_thread")
+            gw_extra["http"] = {"session_thread": session_thread}
         if a.agent_linger_ms is not None:
             agent_extra["kafka"] = {"linger.ms": str(a.agent_linger_ms)}
         if gateway_knows("view.fetch_wait_ms"):
@@ -411,7 +423,7 @@ def run_batch(a, batch_ms, clients, rows):
             print("note: this xo-gateway has no view.fetch_wait_ms (10 ms fixed)", file=sys.stderr)
             a.gw_fetch_wait_ms = 10
         agent = st.start_agent(sim, k, extra=agent_extra)
-        gw = st.start_gateway(k, extra=gw_extra)
+        gw = st.start_gateway(k, extra=gw_extra, program=GATEWAY)
         g.wait_synced(gw, [sim.pool_uuid], timeout=180)
         hop_probe = st.spawn("hop-probe", [harness.binary("latency_hop_probe"), "--bootstrap",
                                            k.bootstrap, "--topic", "xo.objects",
@@ -434,6 +446,7 @@ def run_batch(a, batch_ms, clients, rows):
             except Exception as e:
                 r["lag_after"] = f"/healthz unanswered ({e})"
             r["kafka_trimmed"] = "dropped its oldest" in k.proc.log_text()
+            r["session_thread"] = session_thread
             rows.append(r)
             if a.json:  # written after every row: a long run that fails later keeps its rows
                 with open(a.json, "w") as f:
@@ -465,6 +478,8 @@ def print_table(a, rows):
         ratio = (r["rest"]["p50"] / r["p50"]) if r["rest"]["p50"] and r["p50"] else None
         cpu = r["cpu"]
         name = f"push {r['clients']:>4} cl, batch {r['batch_ms']:>2}"
+        if r.get("session_thread") is not None:
+            name += f" st={'on' if r['session_thread'] == 'true' else 'off'}"
         # labels never seen before the drain ended count as later than every sample seen:
         # a percentile beyond the coverage is only known to exceed the row's max
         p50 = fmt(r["p50"]) if r["coverage"] >= 0.5 else ">" + fmt(r["max"])
@@ -530,8 +545,50 @@ def print_table(a, rows):
         print("note: xo-kafka-dev trimmed old records of the pool's partition (5 MiB in-memory log);"
               " the gateway was reading at the head, see lag")
     print_hops(rows)
+    print_split(rows)
     print("call latency of set_name_label at the simulator (p50/p99 ms): " + ", ".join(
         f"{r['clients']}cl/b{r['batch_ms']} {fmt(r['call_p50'], 2)}/{fmt(r['call_p99'], 1)}" for r in rows))
+
+
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    return vals[len(vals) // 2] if len(vals) % 2 else (
+        (vals[len(vals) // 2 - 1] + vals[len(vals) // 2]) / 2 if vals else None)
+
+
+def print_split(rows):
+    """Medians over the rounds of /healthz and sign-in per http.session_thread, and their
+    ratio to the one-thread baseline (false) of the same clients and batching."""
+    keys = sorted({(r["clients"], r["batch_ms"]) for r in rows if r.get("session_thread")})
+    if not keys:
+        return
+    print()
+    print("HTTP beside the fan-out: medians over the rounds (ms), ratio to http.session_thread "
+          "false in the same run")
+    hdr = (f"{'row':<24} {'rounds':>6} {'healthz p50':>12} {'healthz p99':>12} "
+           f"{'sign-in p50':>12} {'sign-in p99':>12} {'push p50':>9}")
+    print(hdr)
+    print("-" * len(hdr))
+    for n, b in keys:
+        base = None
+        for st in ("false", "true"):
+            rs = [r for r in rows if (r["clients"], r["batch_ms"], r.get("session_thread")) ==
+                  (n, b, st)]
+            if not rs:
+                continue
+            m = {"hz50": median(r["healthz"]["p50"] for r in rs),
+                 "hz99": median(r["healthz"]["p99"] for r in rs),
+                 "si50": median(r["signin"]["p50"] for r in rs),
+                 "si99": median(r["signin"]["p99"] for r in rs),
+                 "push": median(r["p50"] for r in rs)}
+            base = base or m
+
+            def cell(k):
+                ratio = m[k] / base[k] if m[k] and base[k] and m is not base else None
+                return fmt(m[k]) + (f" {ratio:.2f}x" if ratio else "")
+            name = f"{n} cl, batch {b}, st={'on' if st == 'true' else 'off'}"
+            print(f"{name:<24} {len(rs):>6} {cell('hz50'):>12} {cell('hz99'):>12} "
+                  f"{cell('si50'):>12} {cell('si99'):>12} {cell('push'):>9}")
 
 
 def print_hops(rows):
@@ -591,11 +648,26 @@ def main():
                          "xo-kafka-dev holds an empty fetch for the whole wait where a Kafka "
                          "broker answers as soon as a record arrives, so 1 measures the "
                          "gateway as it runs on Kafka; the gateway's own default is 10)")
+    ap.add_argument("--session-thread", help="comma list of the gateway's http.session_thread "
+                    "values to run every batch with, e.g. false,true (default: the gateway's "
+                    "own setting, not set)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="with --session-thread: run its list this many times, alternately "
+                         "(default 1)")
+    ap.add_argument("--gateway-binary", help="an xo-gateway to measure instead of this build's "
+                    "(another branch's build: run both alternately to compare)")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
         a.clients, a.seconds = "1,100,1000", 30
+    global GATEWAY
+    if a.gateway_binary and not os.access(a.gateway_binary, os.X_OK):
+        ap.error(f"--gateway-binary {a.gateway_binary}: not an executable")
+    GATEWAY = a.gateway_binary
     clients = [int(x) for x in a.clients.split(",")]
+    settings = a.session_thread.split(",") if a.session_thread else [None]
+    if any(v not in (None, "true", "false") for v in settings) or a.rounds < 1:
+        ap.error("--session-thread takes true and/or false; --rounds at least 1")
     batches = [int(x) for x in a.batch_ms.split(",")]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = 4 * max(clients) + 1024
@@ -608,8 +680,10 @@ def main():
     rows = []
     t0 = time.monotonic()
     try:
-        for b in batches:
-            run_batch(a, b, clients, rows)
+        for _ in range(a.rounds if a.session_thread else 1):
+            for v in settings:
+                for b in batches:
+                    run_batch(a, b, clients, rows, v)
     finally:
         if rows:  # print what was measured even if a later row failed
             print_table(a, rows)

@@ -337,10 +337,11 @@ class Stack:
                           env={"XO_AGENT_XAPI_PASSWORD": password})
 
     def start_gateway(self, kafka, extra=None, name="gateway", port=None, agent_pools=(),
-                      program=None):
+                      program=None, env=None):
         """A gateway; with commands.private_key in extra and no commands.agent_keys, it
         trusts the agent key of every pool keyed so far and of agent_pools (pools whose
-        agents start later). program: another xo-gateway binary (a bench comparing builds)."""
+        agents start later). program: another xo-gateway binary (a bench comparing builds).
+        env: more environment variables for it."""
         port = port or free_port()
         sections = {
             "http": {"address": "127.0.0.1", "port": str(port)},
@@ -353,7 +354,7 @@ class Stack:
         if "private_key" in commands and "agent_keys" not in commands:
             commands["agent_keys"] = self.agent_keys_setting(agent_pools)
         cfg = self.write_config(f"{name}.conf", sections)
-        p = self.spawn(name, [program or binary("xo-gateway"), "--config", cfg])
+        p = self.spawn(name, [program or binary("xo-gateway"), "--config", cfg], env=env)
         gw = Gateway(p, port)
         wait_until(lambda: _http_ok(f"{gw.url}/healthz"), 30, what="gateway /healthz")
         return gw
