@@ -357,30 +357,31 @@ typedef enum {
 
 static const struct {
     const char *tag;
+    size_t len;
     el_t el;
 } tags[] = {
     /* Most frequent first: lookup_tag() scans this table for every element. */
-    {"value", EL_VALUE},
-    {"member", EL_MEMBER},
-    {"name", EL_NAME},
-    {"struct", EL_STRUCT},
-    {"string", EL_STRING},
-    {"array", EL_ARRAY},
-    {"data", EL_DATA},
-    {"boolean", EL_BOOLEAN},
-    {"double", EL_DOUBLE},
-    {"int", EL_INT},
-    {"i4", EL_INT},
-    {"i8", EL_INT},
-    {"dateTime.iso8601", EL_DATETIME},
-    {"methodResponse", EL_METHODRESPONSE},
-    {"methodCall", EL_METHODCALL},
-    {"methodName", EL_METHODNAME},
-    {"params", EL_PARAMS},
-    {"param", EL_PARAM},
-    {"fault", EL_FAULT},
-    {"base64", EL_BASE64},
-    {"nil", EL_NIL},
+    {"value", 5, EL_VALUE},
+    {"member", 6, EL_MEMBER},
+    {"name", 4, EL_NAME},
+    {"struct", 6, EL_STRUCT},
+    {"string", 6, EL_STRING},
+    {"array", 5, EL_ARRAY},
+    {"data", 4, EL_DATA},
+    {"boolean", 7, EL_BOOLEAN},
+    {"double", 6, EL_DOUBLE},
+    {"int", 3, EL_INT},
+    {"i4", 2, EL_INT},
+    {"i8", 2, EL_INT},
+    {"dateTime.iso8601", 16, EL_DATETIME},
+    {"methodResponse", 14, EL_METHODRESPONSE},
+    {"methodCall", 10, EL_METHODCALL},
+    {"methodName", 10, EL_METHODNAME},
+    {"params", 6, EL_PARAMS},
+    {"param", 5, EL_PARAM},
+    {"fault", 5, EL_FAULT},
+    {"base64", 6, EL_BASE64},
+    {"nil", 3, EL_NIL},
 };
 
 #define TAG_CACHE 64 /* a power of 2, well above the number of XML-RPC element names */
@@ -1021,12 +1022,12 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
     return XO_OK;
 }
 
-/* The element of a name that is not NUL-terminated (the fast parser's). */
+/* The element of a name that is not NUL-terminated (the fast parser's): the table's
+ * entries of that length compared, the frequent names first. */
 static el_t lookup_tag_n(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (tags[i].tag[0] == name[0] && strncmp(tags[i].tag, name, len) == 0 &&
-            tags[i].tag[len] == '\0')
+        if (tags[i].len == len && memcmp(tags[i].tag, name, len) == 0)
             return tags[i].el;
     return EL_ROOT;
 }

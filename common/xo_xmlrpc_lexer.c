@@ -64,6 +64,7 @@ struct xo_xmlrpc_lexer {
 };
 
 static unsigned char cls[256];
+static unsigned char name_cls[256]; /* 1: may start a name, 2: may continue one */
 static pthread_once_t cls_once = PTHREAD_ONCE_INIT;
 
 static void cls_init(void)
@@ -77,6 +78,10 @@ static void cls_init(void)
     cls[']'] = C_RSQB;
     cls['>'] = C_GT;
     cls[0xEF] = C_EF;
+    for (unsigned c = 0; c < 128; c++) {
+        bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+        name_cls[c] = start ? 3 : ((c >= '0' && c <= '9') || c == '.' || c == '-') ? 2 : 0;
+    }
 }
 
 static void fail(xo_xmlrpc_lexer_t *lx, xo_err_t err, uint64_t at, const char *fmt, ...)
@@ -116,12 +121,12 @@ static bool is_blank(unsigned char c)
 
 static bool is_name_start(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    return name_cls[c] & 1;
 }
 
 static bool is_name_char(unsigned char c)
 {
-    return is_name_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    return name_cls[c] != 0;
 }
 
 /* Characters XML 1.0 forbids (C0 controls but tab, LF, CR): the UTF-8 check before the
@@ -546,6 +551,30 @@ static bool tok_add(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t n, siz
     return true;
 }
 
+/* The common tags <name>, </name>, <name/> whole in the chunk at s[i], read in one pass;
+ * returns the offset after the tag, or 0 for anything else (then tag() reads it, with the
+ * same outcome whatever the chunk boundaries). */
+static size_t simple_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+{
+    size_t b = i + 1 + (s[i + 1] == '/'), k = b;
+
+    if (k >= n || !(name_cls[s[k]] & 1))
+        return 0;
+    while (++k < n && name_cls[s[k]])
+        ;
+    if (k - b > XO_XMLRPC_LEXER_MAX_NAME || k >= n)
+        return 0;
+    if (s[k] == '>') {
+        tag(lx, (const char *)s + i, k + 1 - i, lx->tok_pos);
+        return k + 1;
+    }
+    if (s[k] == '/' && b == i + 1 && k + 1 < n && s[k + 1] == '>') {
+        tag(lx, (const char *)s + i, k + 2 - i, lx->tok_pos);
+        return k + 2;
+    }
+    return 0;
+}
+
 /* After '<' at s[i]: a whole start or end tag in this chunk is handled in place; anything
  * else is gathered in tok from the '<' on (LX_MARKUP). Returns where scanning goes on. */
 static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
@@ -553,7 +582,10 @@ static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t
     lx->tok_pos = lx->base + i;
     lx->tok_len = 0;
     if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?') {
-        size_t span = n - i < XO_XMLRPC_LEXER_MAX_TAG ? n - i : XO_XMLRPC_LEXER_MAX_TAG;
+        size_t done = simple_tag(lx, s, i, n), span;
+        if (done)
+            return done;
+        span = n - i < XO_XMLRPC_LEXER_MAX_TAG ? n - i : XO_XMLRPC_LEXER_MAX_TAG;
         const unsigned char *gt = memchr(s + i, '>', span);
         if (gt) {
             tag(lx, (const char *)s + i, (size_t)(gt - s - i) + 1, lx->tok_pos);
