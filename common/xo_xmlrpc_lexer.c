@@ -213,33 +213,56 @@ static size_t name_len(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t 
     return k;
 }
 
-static void end_tag(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t at)
+/* </name> read: it must close the innermost open element. */
+static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
 {
-    size_t len = name_len(lx, p + 2, n - 3, at), k = 2 + len, open_len;
+    size_t open_len;
     const char *open;
 
-    if (!len)
-        return;
-    while (k < n - 1 && is_blank((unsigned char)p[k]))
-        k++;
-    if (k != n - 1) {
-        fail(lx, XO_ERR_PARSE, at, "malformed end tag");
-        return;
-    }
     if (!lx->depth) {
-        fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> without a start tag", (int)len, p + 2);
+        fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> without a start tag", (int)len, name);
         return;
     }
     open = lx->names + lx->open[lx->depth - 1];
     open_len = lx->names_len - lx->open[lx->depth - 1];
-    if (open_len != len || memcmp(open, p + 2, len) != 0) {
-        fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> does not match <%.*s>", (int)len, p + 2,
+    if (open_len != len || memcmp(open, name, len) != 0) {
+        fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> does not match <%.*s>", (int)len, name,
              (int)open_len, open);
         return;
     }
     lx->depth--;
     lx->names_len = lx->open[lx->depth];
-    cb_result(lx, lx->cb.end(lx->opaque, p + 2, len));
+    cb_result(lx, lx->cb.end(lx->opaque, name, len));
+}
+
+/* <name> or <name/> read. */
+static void open_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, bool empty,
+                         uint64_t at)
+{
+    if (lx->root_seen && !lx->depth) {
+        fail(lx, XO_ERR_PARSE, at, "content after the document element");
+        return;
+    }
+    lx->root_seen = true;
+    push_name(lx, name, len, at);
+    if (lx->err == XO_OK)
+        cb_result(lx, lx->cb.start(lx->opaque, name, len));
+    if (empty && lx->err == XO_OK)
+        close_element(lx, name, len, at);
+}
+
+static void end_tag(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t at)
+{
+    size_t len = name_len(lx, p + 2, n - 3, at), k = 2 + len;
+
+    if (!len)
+        return;
+    while (k < n - 1 && is_blank((unsigned char)p[k]))
+        k++;
+    if (k != n - 1)
+        fail(lx, XO_ERR_PARSE, at, "malformed end tag");
+    else
+        close_element(lx, p + 2, len, at);
 }
 
 static void start_tag(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t at)
@@ -260,19 +283,7 @@ static void start_tag(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t a
             fail(lx, XO_ERR_PARSE, at, "malformed tag");
         return;
     }
-    if (lx->root_seen && !lx->depth) {
-        fail(lx, XO_ERR_PARSE, at, "content after the document element");
-        return;
-    }
-    lx->root_seen = true;
-    push_name(lx, p + 1, len, at);
-    if (lx->err == XO_OK)
-        cb_result(lx, lx->cb.start(lx->opaque, p + 1, len));
-    if (empty && lx->err == XO_OK) {
-        lx->depth--;
-        lx->names_len = lx->open[lx->depth];
-        cb_result(lx, lx->cb.end(lx->opaque, p + 1, len));
-    }
+    open_element(lx, p + 1, len, empty, at);
 }
 
 /* A whole tag p[0..n), '<' to '>'. */
@@ -564,15 +575,15 @@ static size_t simple_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i
         ;
     if (k - b > XO_XMLRPC_LEXER_MAX_NAME || k >= n)
         return 0;
-    if (s[k] == '>') {
-        tag(lx, (const char *)s + i, k + 1 - i, lx->tok_pos);
-        return k + 1;
-    }
-    if (s[k] == '/' && b == i + 1 && k + 1 < n && s[k + 1] == '>') {
-        tag(lx, (const char *)s + i, k + 2 - i, lx->tok_pos);
-        return k + 2;
-    }
-    return 0;
+    if (s[k] == '>' && b == i + 1)
+        open_element(lx, (const char *)s + b, k - b, false, lx->tok_pos);
+    else if (s[k] == '>')
+        close_element(lx, (const char *)s + b, k - b, lx->tok_pos);
+    else if (s[k] == '/' && b == i + 1 && k + 1 < n && s[k + 1] == '>')
+        open_element(lx, (const char *)s + b, k++ - b, true, lx->tok_pos);
+    else
+        return 0;
+    return k + 1;
 }
 
 /* After '<' at s[i]: a whole start or end tag in this chunk is handled in place; anything
