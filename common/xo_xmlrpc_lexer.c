@@ -46,6 +46,7 @@ struct xo_xmlrpc_lexer {
     unsigned rsqb_n;
     unsigned ef_need, ef_have; /* an 0xEF cut by a chunk boundary: its followers */
     unsigned char ef_buf[2];
+    uint64_t ef_pos;  /* and its offset */
     unsigned dashes;  /* comment: '-' in a row; CDATA: ']' held back */
     struct {          /* a reference being read */
         unsigned len; /* bytes after '&' */
@@ -147,6 +148,7 @@ static void check_ef(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, si
         return;
     }
     lx->ef_have = 0;
+    lx->ef_pos = lx->base + i;
     for (size_t k = i + 1; k < n; k++)
         lx->ef_buf[lx->ef_have++] = s[k];
     lx->ef_need = 2 - lx->ef_have;
@@ -160,7 +162,7 @@ static void check_ef_pending(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size
     if (lx->ef_need)
         return;
     if (lx->ef_buf[0] == 0xBF && (lx->ef_buf[1] == 0xBE || lx->ef_buf[1] == 0xBF))
-        fail(lx, XO_ERR_PARSE, lx->base, "character U+FFF%c not allowed in XML",
+        fail(lx, XO_ERR_PARSE, lx->ef_pos, "character U+FFF%c not allowed in XML",
              lx->ef_buf[1] == 0xBE ? 'E' : 'F');
 }
 
@@ -621,6 +623,11 @@ static size_t scan_markup(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t 
         if (!tok_add(lx, s + i, 1, XO_XMLRPC_LEXER_MAX_TAG))
             return n;
         i++;
+        if (lx->tok_len == 2 && lx->tok[1] == '>') { /* "<>": the tag ends here */
+            lx->state = LX_TEXT;
+            tag(lx, lx->tok, lx->tok_len, lx->tok_pos);
+            return i;
+        }
         markup_decide(lx);
     }
     if (lx->state != LX_MARKUP || lx->err != XO_OK || i == n)
@@ -798,7 +805,8 @@ bad:
 static size_t scan_decl(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
 {
     for (; i < n; i++) {
-        if (s[i] >= 0x80 || cls[s[i]] == C_BAD) {
+        bool gt_ends = s[i] == '>' && lx->tok_len && lx->tok[lx->tok_len - 1] == '?';
+        if (s[i] >= 0x80 || cls[s[i]] == C_BAD || s[i] == '<' || (s[i] == '>' && !gt_ends)) {
             fail(lx, XO_ERR_PARSE, lx->base + i, "malformed XML declaration");
             return n;
         }

@@ -1,7 +1,8 @@
 /*
  * test_xmlrpc.c - unit tests of the XML-RPC codec (common/xo_xmlrpc.c): round trips of every
  * type, XAPI envelopes, hostile documents (DTDs, XXE, billion laughs, limits, bad types),
- * chunked feeding, streaming mode, and the memory used to decode a 100 MB response.
+ * chunked feeding, streaming mode, and the memory used to decode a 100 MB response; all of
+ * it over both XML parsers (the fast one, then libxml2's).
  * Must not: touch the network or depend on files other than /etc/passwd's absence from
  * the output.
  */
@@ -953,5 +954,11 @@ int main(void)
         cmocka_unit_test(test_raw_errors_equal_tree),
         cmocka_unit_test(test_memory_large_document),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed;
+
+    /* Every test over both parsers: the fast one (the default), then libxml2's. */
+    failed = cmocka_run_group_tests_name("fast parser", tests, NULL, NULL);
+    xo_xmlrpc_set_default_parser(XO_XMLRPC_PARSER_LIBXML2);
+    failed += cmocka_run_group_tests_name("libxml2 parser", tests, NULL, NULL);
+    return failed;
 }
