@@ -80,7 +80,7 @@ static void cls_init(void)
     cls['>'] = C_GT;
     cls[0xEF] = C_EF;
     for (unsigned c = 0; c < 128; c++) {
-        bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+        bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
         name_cls[c] = start ? 3 : ((c >= '0' && c <= '9') || c == '.' || c == '-') ? 2 : 0;
     }
 }
@@ -198,6 +198,8 @@ static size_t name_len(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t 
     if (!n || !is_name_start((unsigned char)p[0])) {
         if (n && (unsigned char)p[0] >= 0x80)
             fail(lx, XO_ERR_PARSE, at, "non-ASCII element name (XML-RPC has none)");
+        else if (n && p[0] == ':')
+            fail(lx, XO_ERR_PARSE, at, "namespaced element name (XML-RPC has none)");
         else
             fail(lx, XO_ERR_PARSE, at, "malformed tag");
         return 0;
@@ -206,6 +208,10 @@ static size_t name_len(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t 
         k++;
     if (k < n && (unsigned char)p[k] >= 0x80) {
         fail(lx, XO_ERR_PARSE, at, "non-ASCII element name (XML-RPC has none)");
+        return 0;
+    }
+    if (k < n && p[k] == ':') {
+        fail(lx, XO_ERR_PARSE, at, "namespaced element name (XML-RPC has none)");
         return 0;
     }
     if (k > XO_XMLRPC_LEXER_MAX_NAME) {
@@ -426,22 +432,23 @@ static size_t scan_ref(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, 
 /* ---------------------------------------------------------------------------------------- */
 /* Text                                                                                     */
 
-/* Text outside the document element must be blank (the BOM and declaration aside). */
-static void text_outside(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t from, size_t to)
-{
-    for (size_t k = from; k < to; k++)
-        if (!is_blank(s[k])) {
-            fail(lx, XO_ERR_PARSE, lx->base + k, "text outside the document element");
-            return;
-        }
-}
+static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n);
 
-static void text_run(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t from, size_t to)
+/* Outside the document element only blanks and markup may come (the BOM aside): checked
+ * byte by byte, so that the first offending byte is the one reported whatever the chunks. */
+static size_t scan_outside(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
 {
-    if (lx->depth)
-        emit_text(lx, (const char *)s + from, to - from);
+    for (; i < n && is_blank(s[i]); i++)
+        ;
+    if (i == n)
+        return n;
+    if (s[i] == '<')
+        return markup_begin(lx, s, i, n);
+    if (cls[s[i]] == C_BAD)
+        bad_char(lx, s[i], lx->base + i);
     else
-        text_outside(lx, s, from, to);
+        fail(lx, XO_ERR_PARSE, lx->base + i, "text outside the document element");
+    return n;
 }
 
 /* "]]>" may not appear in text; ']' runs are tracked by offset across chunks. */
@@ -451,8 +458,6 @@ static void note_rsqb(xo_xmlrpc_lexer_t *lx, uint64_t at)
     lx->rsqb_end = at + 1;
 }
 
-static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n);
-
 /* Character data from s[i] up to markup or a reference; returns where it stopped. */
 static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
 {
@@ -461,6 +466,8 @@ static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i,
     if (lx->skip_lf && i < n && s[i] == '\n')
         i++;
     lx->skip_lf = false;
+    if (!lx->depth)
+        return scan_outside(lx, s, i, n);
     run = i;
     for (; i < n; i++) {
         unsigned char c = cls[s[i]];
@@ -489,21 +496,17 @@ static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i,
         }
         break; /* '<', '&', CR */
     }
-    text_run(lx, s, run, i);
+    emit_text(lx, (const char *)s + run, i - run);
     if (i == n || lx->err != XO_OK)
         return n;
     if (s[i] == '\r') {
-        text_run(lx, (const unsigned char *)"\n", 0, 1);
+        emit_text(lx, "\n", 1);
         if (i + 1 < n && s[i + 1] == '\n')
             return i + 2;
         lx->skip_lf = i + 1 == n;
         return i + 1;
     }
     if (s[i] == '&') {
-        if (!lx->depth) {
-            fail(lx, XO_ERR_PARSE, lx->base + i, "text outside the document element");
-            return n;
-        }
         ref_begin(lx);
         return scan_ref(lx, s, i + 1, n);
     }

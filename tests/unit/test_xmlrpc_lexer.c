@@ -317,6 +317,9 @@ static void test_structure_errors(void **state)
     refuses("<a></a/>", XO_ERR_PARSE, "malformed end tag");
     refuses("<\xc3\xa9/>", XO_ERR_PARSE, "non-ASCII element name");
     refuses("<a\xc3\xa9/>", XO_ERR_PARSE, "non-ASCII element name");
+    refuses("<x:a/>", XO_ERR_PARSE, "namespaced element name");
+    refuses("<:a/>", XO_ERR_PARSE, "namespaced element name");
+    refuses("<a></x:a>", XO_ERR_PARSE, "namespaced element name");
     refuses("<a><b</a>", XO_ERR_PARSE, "malformed tag");
     refuses("<a", XO_ERR_PARSE, "ends inside");
 }
