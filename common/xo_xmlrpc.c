@@ -1,10 +1,11 @@
 /*
- * xo_xmlrpc.c - XML-RPC encoder and incremental SAX2 decoder to/from json-c values.
- * The decoder keeps one text item and the value under construction, never the document;
- * in raw mode one member of each streamed element is written as JSON text instead (json-c's
- * bytes, via xo_json_text), the tree path validating and failing exactly the same way.
- * Must not: build a DOM, load DTDs or entities, touch the network or files, print or log
- * (errors go to the caller's errstr), or know anything about HTTP.
+ * xo_xmlrpc.c - XML-RPC encoder and incremental decoder to/from json-c values, the decoder
+ * over a push parser's element and text events (xo_xmlrpc_lexer's, or libxml2's SAX2 behind
+ * xo_xml_guard, the same checks over both). The decoder keeps one text item and the value under
+ * construction, never the document; in raw mode one member of each streamed element is written as
+ * JSON text instead (json-c's bytes, via xo_json_text), the tree path validating and failing
+ * exactly the same way. Must not: build a DOM, load DTDs or entities, touch the network or files,
+ * print or log (errors go to the caller's errstr), or know anything about HTTP.
  */
 #include "xo_xmlrpc.h"
 

@@ -2,7 +2,8 @@
  * xo_xmlrpc.h - XML-RPC codec between the wire and json-c values.
  *
  * Encoding builds a <methodCall> (or <methodResponse>) from json-c values. Decoding runs a
- * libxml2 SAX2 push parser (never a DOM) fed with chunks of any size, e.g. straight from a
+ * push parser (never a DOM: the project's own XML-RPC tokenizer, or libxml2's SAX2 as the
+ * fallback) fed with chunks of any size, e.g. straight from a
  * curl write callback, and can hand the elements of one array to a callback as soon as each
  * is complete (streaming mode), so that a huge event.from answer never exists whole in
  * memory; raw streaming mode also writes one member of each element as JSON text rather
