@@ -1111,7 +1111,7 @@ static void gen_value(gen_buf_t *b, unsigned depth)
 static void gen_events_doc(gen_buf_t *b)
 {
     unsigned n = 1 + gen_rand(6);
-    char id[64];
+    char id[96];
 
     b->len = 0;
     b->p[0] = '\0';
