@@ -61,7 +61,7 @@ struct xo_xmlrpc_lexer {
     char *names;
     size_t names_len, names_cap;
     size_t *open;
-    size_t depth, max_depth;
+    size_t depth, open_cap, max_depth;
 };
 
 static unsigned char cls[256];
@@ -174,6 +174,16 @@ static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint6
     if (lx->depth >= lx->max_depth) {
         fail(lx, XO_ERR_LIMIT, at, "elements nest deeper than %zu", lx->max_depth);
         return;
+    }
+    if (lx->depth == lx->open_cap) {
+        size_t cap = lx->open_cap ? 2 * lx->open_cap : 32;
+        size_t *p = realloc(lx->open, cap * sizeof *p);
+        if (!p) {
+            fail(lx, XO_ERR_NOMEM, at, "out of memory");
+            return;
+        }
+        lx->open = p;
+        lx->open_cap = cap;
     }
     if (lx->names_len + len > lx->names_cap) {
         size_t cap = (lx->names_cap + len) * 2;
@@ -867,11 +877,6 @@ xo_xmlrpc_lexer_t *xo_xmlrpc_lexer_new(const xo_xmlrpc_lexer_cbs_t *cbs, void *o
     lx->opaque = opaque;
     lx->max_depth = max_depth ? max_depth : XO_XMLRPC_LEXER_DEFAULT_DEPTH;
     lx->rsqb_end = UINT64_MAX;
-    lx->open = malloc(lx->max_depth * sizeof *lx->open);
-    if (!lx->open) {
-        free(lx);
-        return NULL;
-    }
     return lx;
 }
 
