@@ -1028,7 +1028,7 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
 static el_t lookup_tag_n(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (tags[i].len == len && memcmp(tags[i].tag, name, len) == 0)
+        if (tags[i].len == len && tags[i].tag[0] == name[0] && memcmp(tags[i].tag, name, len) == 0)
             return tags[i].el;
     return EL_ROOT;
 }

@@ -231,6 +231,15 @@ static size_t name_len(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t 
     return k;
 }
 
+/* Names are short: a loop beats a call to memcmp. */
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 /* </name> read: it must close the innermost open element. */
 static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
 {
@@ -243,7 +252,7 @@ static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, u
     }
     open = lx->names + lx->open[lx->depth - 1];
     open_len = lx->names_len - lx->open[lx->depth - 1];
-    if (open_len != len || memcmp(open, name, len) != 0) {
+    if (open_len != len || !same_bytes(open, name, len)) {
         fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> does not match <%.*s>", (int)len, name,
              (int)open_len, open);
         return;
