@@ -6,6 +6,8 @@
  * parser under the guard: whatever the lexer accepts libxml2 must accept with the same
  * events (the lexer refuses more, by design: attributes, namespaces, non-ASCII names). The
  * decoder over the fast parser must likewise give libxml2's value for what it accepts.
+ * One known libxml2 divergence is left out: libxml2 2.9 does not normalise CR LF and CR
+ * inside a CDATA section (XML 1.0 section 2.11 says every line end; expat and the lexer do).
  * Must not: keep state between inputs, or touch files or the network.
  */
 #include <stdbool.h>
@@ -154,6 +156,22 @@ static bool libxml2_accepts(const uint8_t *data, size_t size, events_t *out)
     return rc == 0 && s.g.err == XO_OK;
 }
 
+/* Whether a CDATA section of the input holds a CR (libxml2 keeps it, see above). */
+static bool cr_in_cdata(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data, *end = p + size;
+
+    while ((p = memmem(p, (size_t)(end - p), "<![CDATA[", 9))) {
+        const char *close = memmem(p, (size_t)(end - p), "]]>", 3);
+        if (memchr(p, '\r', (size_t)((close ? close : end) - p)))
+            return true;
+        if (!close)
+            break;
+        p = close;
+    }
+    return false;
+}
+
 static bool utf8_without_nul(const uint8_t *data, size_t size)
 {
     xo_xml_guard_t g = {0};
@@ -210,7 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (lex(data, size, step, &cut, msg[1]) != err || strcmp(msg[0], msg[1]) != 0 ||
         (err == XO_OK && strcmp(whole.p ? whole.p : "", cut.p ? cut.p : "") != 0))
         abort();
-    if (size <= (1 << 20) && utf8_without_nul(data, size)) {
+    if (size <= (1 << 20) && utf8_without_nul(data, size) && !cr_in_cdata(data, size)) {
         if (err == XO_OK && (!libxml2_accepts(data, size, &lib) ||
                              strcmp(whole.p ? whole.p : "", lib.p ? lib.p : "") != 0)) {
             fprintf(stderr, "lexer accepted, libxml2 %s:\n  lexer   %s\n  libxml2 %s\n",
