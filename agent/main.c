@@ -20,6 +20,7 @@
 #include "xo_cli.h"
 #include "xo_log.h"
 #include "xo_ops.h"
+#include "xo_xmlrpc.h"
 
 #define AGENT_MALLOC_ARENAS 4
 
@@ -57,6 +58,10 @@ static const xo_cfg_spec_t agent_spec[] = {
      "Whole-call timeout of ordinary XAPI calls (a full dump included)."},
     {"xapi.event_timeout_s", XO_CFG_INT, "10", 1, 3600, false,
      "How long one event.from call waits for changes; also bounds shutdown latency."},
+    {"xapi.xml_parser", XO_CFG_STRING, "fast", 0, 0, false,
+     "XML parser of XAPI's XML-RPC answers: fast (the agent's own tokenizer for XML-RPC's "
+     "subset of XML) or libxml2 (libxml2's SAX parser, the fallback should XAPI ever send "
+     "XML the fast one refuses)."},
     {"xapi.backoff_min_ms", XO_CFG_INT, "500", 10, 600000, false, "First reconnect delay."},
     {"xapi.backoff_max_ms", XO_CFG_INT, "30000", 10, 3600000, false, "Reconnect delay cap."},
     {"topics.prefix", XO_CFG_STRING, "xo.", 0, 0, false, "Prefix of the contract's topics."},
@@ -229,8 +234,13 @@ static xo_err_t setup(agent_t *a, char *errstr, size_t errstr_size)
         .timeout_ms = xo_config_get_int(a->cfg, "xapi.call_timeout_ms"),
     };
     const char *hosts = xo_config_get(a->cfg, "xapi.hosts");
+    xo_xmlrpc_parser_t parser;
     xo_err_t err;
 
+    if (xo_xmlrpc_parser_from_name(xo_config_get(a->cfg, "xapi.xml_parser"), &parser) != XO_OK)
+        return xo_seterr(errstr, errstr_size, XO_ERR_CONFIG,
+                         "xapi.xml_parser must be fast or libxml2");
+    xo_xmlrpc_set_default_parser(parser); /* every XAPI connection's, before any exists */
     gethostname(host, sizeof(host) - 1);
     snprintf(a->id, sizeof(a->id), "%s",
              xo_config_get(a->cfg, "agent.id") ? xo_config_get(a->cfg, "agent.id") : "");

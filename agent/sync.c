@@ -11,7 +11,7 @@
 
 typedef struct {
     agent_t *a;
-    xo_strmap_t *seen;
+    xo_strmap_t *missing; /* the keys read back, less every key the dump has */
     int64_t malformed;
 } dump_ctx_t;
 
@@ -23,8 +23,10 @@ static xo_err_t on_dump_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void 
     char key[512], cls[AGENT_CLASS_MAX];
     const char *ref;
 
+    /* Struck off as the dump goes rather than kept in a set of its own: a third copy of
+     * every key (besides the published set) was 9 MiB of peak memory on 76,544 objects. */
     if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK)
-        xo_strmap_set(ctx->seen, key, 1);
+        xo_strmap_del(ctx->missing, key);
     err = agent_publish_event_raw(a, ev, raw);
     if (err == XO_ERR_PARSE) {
         ctx->malformed++;
@@ -52,16 +54,14 @@ static void learn_hosts(agent_t *a)
     json_object_put(value);
 }
 
-static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *old, xo_strmap_t *seen, int64_t *n)
+/* Every key read back that the dump did not have: not in XAPI any more, but in Kafka. */
+static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *missing, int64_t *n)
 {
     size_t pos = 0;
     const char *key;
 
     *n = 0;
-    while ((key = xo_strmap_next(old, &pos, NULL))) {
-        if (xo_strmap_get(seen, key, NULL))
-            continue;
-        /* Not in XAPI any more, but in Kafka: tombstone it. */
+    while ((key = xo_strmap_next(missing, &pos, NULL))) {
         xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
         xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
         if (err != XO_OK)
@@ -119,15 +119,15 @@ static xo_err_t drain_queue(agent_t *a)
 xo_err_t agent_full_sync(agent_t *a)
 {
     char errstr[512];
-    xo_strmap_t *old = xo_strmap_new(), *seen = xo_strmap_new();
-    dump_ctx_t ctx = {a, seen, 0};
+    xo_strmap_t *old = xo_strmap_new();
+    dump_ctx_t ctx = {a, old, 0};
     json_object *result = NULL, *token, *counts;
     int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms();
     xo_err_t err;
 
     agent_set_state(a, AGENT_SYNCING, NULL);
     atomic_store(&a->need_resync, false);
-    err = old && seen ? drain_queue(a) : XO_ERR_NOMEM;
+    err = old ? drain_queue(a) : XO_ERR_NOMEM;
     if (err == XO_OK)
         err = agent_read_back(a, old, &max_gen);
     if (err != XO_OK)
@@ -153,7 +153,7 @@ xo_err_t agent_full_sync(agent_t *a)
         goto out;
     }
     snprintf(a->token, sizeof(a->token), "%s", json_object_get_string(token));
-    err = tombstone_missing(a, old, seen, &tombstones);
+    err = tombstone_missing(a, old, &tombstones);
     if (err != XO_OK)
         goto out;
     if (json_object_object_get_ex(result, "valid_ref_counts", &counts))
@@ -169,6 +169,5 @@ xo_err_t agent_full_sync(agent_t *a)
 out:
     json_object_put(result);
     xo_strmap_free(old);
-    xo_strmap_free(seen);
     return err;
 }

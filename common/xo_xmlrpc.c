@@ -1,10 +1,11 @@
 /*
- * xo_xmlrpc.c - XML-RPC encoder and incremental SAX2 decoder to/from json-c values.
- * The decoder keeps one text item and the value under construction, never the document;
- * in raw mode one member of each streamed element is written as JSON text instead (json-c's
- * bytes, via xo_json_text), the tree path validating and failing exactly the same way.
- * Must not: build a DOM, load DTDs or entities, touch the network or files, print or log
- * (errors go to the caller's errstr), or know anything about HTTP.
+ * xo_xmlrpc.c - XML-RPC encoder and incremental decoder to/from json-c values, the decoder
+ * over a push parser's element and text events (xo_xmlrpc_lexer's, or libxml2's SAX2 behind
+ * xo_xml_guard, the same checks over both). The decoder keeps one text item and the value under
+ * construction, never the document; in raw mode one member of each streamed element is written as
+ * JSON text instead (json-c's bytes, via xo_json_text), the tree path validating and failing
+ * exactly the same way. Must not: build a DOM, load DTDs or entities, touch the network or files,
+ * print or log (errors go to the caller's errstr), or know anything about HTTP.
  */
 #include "xo_xmlrpc.h"
 
@@ -23,6 +24,7 @@
 
 #include "xo_json_text.h"
 #include "xo_xml_guard.h"
+#include "xo_xmlrpc_lexer.h"
 
 /* Largest slice handed to libxml2 at once: keeps its input buffer small. */
 #define FEED_SLICE ((size_t)64 << 10)
@@ -356,30 +358,31 @@ typedef enum {
 
 static const struct {
     const char *tag;
+    size_t len;
     el_t el;
 } tags[] = {
     /* Most frequent first: lookup_tag() scans this table for every element. */
-    {"value", EL_VALUE},
-    {"member", EL_MEMBER},
-    {"name", EL_NAME},
-    {"struct", EL_STRUCT},
-    {"string", EL_STRING},
-    {"array", EL_ARRAY},
-    {"data", EL_DATA},
-    {"boolean", EL_BOOLEAN},
-    {"double", EL_DOUBLE},
-    {"int", EL_INT},
-    {"i4", EL_INT},
-    {"i8", EL_INT},
-    {"dateTime.iso8601", EL_DATETIME},
-    {"methodResponse", EL_METHODRESPONSE},
-    {"methodCall", EL_METHODCALL},
-    {"methodName", EL_METHODNAME},
-    {"params", EL_PARAMS},
-    {"param", EL_PARAM},
-    {"fault", EL_FAULT},
-    {"base64", EL_BASE64},
-    {"nil", EL_NIL},
+    {"value", 5, EL_VALUE},
+    {"member", 6, EL_MEMBER},
+    {"name", 4, EL_NAME},
+    {"struct", 6, EL_STRUCT},
+    {"string", 6, EL_STRING},
+    {"array", 5, EL_ARRAY},
+    {"data", 4, EL_DATA},
+    {"boolean", 7, EL_BOOLEAN},
+    {"double", 6, EL_DOUBLE},
+    {"int", 3, EL_INT},
+    {"i4", 2, EL_INT},
+    {"i8", 2, EL_INT},
+    {"dateTime.iso8601", 16, EL_DATETIME},
+    {"methodResponse", 14, EL_METHODRESPONSE},
+    {"methodCall", 10, EL_METHODCALL},
+    {"methodName", 10, EL_METHODNAME},
+    {"params", 6, EL_PARAMS},
+    {"param", 5, EL_PARAM},
+    {"fault", 5, EL_FAULT},
+    {"base64", 6, EL_BASE64},
+    {"nil", 3, EL_NIL},
 };
 
 #define TAG_CACHE 64 /* a power of 2, well above the number of XML-RPC element names */
@@ -426,8 +429,10 @@ typedef struct {
 } raw_t;
 
 struct xo_xmlrpc_decoder {
-    xo_xml_guard_t g; /* first: the guard's SAX callbacks find it at the user data */
+    xo_xml_guard_t g; /* first: the guard's SAX callbacks find it at the user data; its
+                       * error and UTF-8 state serve the fast parser as well */
     xo_xmlrpc_limits_t lim;
+    xo_xmlrpc_lexer_t *lx; /* the fast parser, or NULL for libxml2 (g.ctxt) */
     frame_t *stack;
     size_t depth, cap;   /* open elements */
     size_t containers;   /* open struct/array elements */
@@ -1018,6 +1023,16 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
     return XO_OK;
 }
 
+/* The element of a name that is not NUL-terminated (the fast parser's): the table's
+ * entries of that length compared, the frequent names first. */
+static el_t lookup_tag_n(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
+        if (tags[i].len == len && tags[i].tag[0] == name[0] && memcmp(tags[i].tag, name, len) == 0)
+            return tags[i].el;
+    return EL_ROOT;
+}
+
 static el_t lookup_tag(const xmlChar *name)
 {
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
@@ -1059,19 +1074,15 @@ static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
         fail(dec, XO_ERR_NOMEM, "out of memory");
 }
 
-static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
-                     int nb_ns, const xmlChar **ns, int nb_attr, int nb_defaulted,
-                     const xmlChar **attrs)
+/* An element opens: el is EL_ROOT for a name XML-RPC does not have (name, len say which). */
+static void element_start(xo_xmlrpc_decoder_t *dec, el_t el, const char *name, size_t len)
 {
-    xo_xmlrpc_decoder_t *dec = ctx;
     frame_t *p = top(dec);
-    el_t el = lookup_tag_cached(dec, localname);
 
-    (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
     if (dec->g.err != XO_OK)
         return;
-    if (el == EL_ROOT || uri != NULL) {
-        fail(dec, XO_ERR_PARSE, "unknown element <%.64s>", (const char *)localname);
+    if (el == EL_ROOT) {
+        fail(dec, XO_ERR_PARSE, "unknown element <%.*s>", (int)(len < 64 ? len : 64), name);
         return;
     }
     if (!child_allowed(p, el)) {
@@ -1098,27 +1109,44 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         raw_start(dec, &dec->stack[dec->depth - 2], top(dec));
 }
 
-static void on_text(void *ctx, const xmlChar *ch, int len)
+static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+                     int nb_ns, const xmlChar **ns, int nb_attr, int nb_defaulted,
+                     const xmlChar **attrs)
 {
     xo_xmlrpc_decoder_t *dec = ctx;
+    el_t el = uri ? EL_ROOT : lookup_tag_cached(dec, localname);
+
+    (void)prefix, (void)nb_ns, (void)ns, (void)nb_attr, (void)nb_defaulted, (void)attrs;
+    element_start(dec, el, (const char *)localname, strlen((const char *)localname));
+}
+
+/* Character data of the current element, in pieces of any size. */
+static void element_text(xo_xmlrpc_decoder_t *dec, const char *ch, size_t len)
+{
     frame_t *f = top(dec);
     el_t el = f ? f->el : EL_ROOT;
     bool keep =
         is_scalar(el) || el == EL_NAME || el == EL_METHODNAME || (el == EL_VALUE && f->nchild == 0);
 
-    if (dec->g.err != XO_OK || len <= 0)
+    if (dec->g.err != XO_OK || len == 0)
         return;
     if (!keep || el == EL_NIL) {
-        if (!all_space((const char *)ch, (size_t)len))
+        if (!all_space(ch, len))
             fail(dec, XO_ERR_PARSE, "text where structure is expected (inside <%s>)", el_name(el));
         return;
     }
-    if (dec->text.len + (size_t)len > dec->lim.max_string) {
+    if (dec->text.len + len > dec->lim.max_string) {
         fail(dec, XO_ERR_LIMIT, "text item longer than %zu bytes", dec->lim.max_string);
         return;
     }
-    if (buf_add(&dec->text, (const char *)ch, (size_t)len) != XO_OK)
+    if (buf_add(&dec->text, ch, len) != XO_OK)
         fail(dec, XO_ERR_NOMEM, "out of memory");
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    if (len > 0)
+        element_text(ctx, (const char *)ch, (size_t)len);
 }
 
 /* A streamed element to the raw-mode callback, with its raw member when it had one. */
@@ -1296,12 +1324,11 @@ static void end_frame(xo_xmlrpc_decoder_t *dec, frame_t *f)
     }
 }
 
-static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+/* The current element closes (its name was checked by the parser). */
+static void element_end(xo_xmlrpc_decoder_t *dec)
 {
-    xo_xmlrpc_decoder_t *dec = ctx;
     frame_t f;
 
-    (void)localname, (void)prefix, (void)uri;
     if (dec->g.err != XO_OK || dec->depth == 0)
         return;
     f = dec->stack[--dec->depth];
@@ -1312,6 +1339,38 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
         free(dec->text.p);
         memset(&dec->text, 0, sizeof dec->text);
     }
+}
+
+static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+    (void)localname, (void)prefix, (void)uri;
+    element_end(ctx);
+}
+
+/* The fast parser's events (xo_xmlrpc_lexer): the same three steps. */
+static xo_err_t lex_start(void *opaque, const char *name, size_t len)
+{
+    xo_xmlrpc_decoder_t *dec = opaque;
+
+    element_start(dec, lookup_tag_n(name, len), name, len);
+    return dec->g.err;
+}
+
+static xo_err_t lex_end(void *opaque, const char *name, size_t len)
+{
+    xo_xmlrpc_decoder_t *dec = opaque;
+
+    (void)name, (void)len;
+    element_end(dec);
+    return dec->g.err;
+}
+
+static xo_err_t lex_text(void *opaque, const char *s, size_t len)
+{
+    xo_xmlrpc_decoder_t *dec = opaque;
+
+    element_text(dec, s, len);
+    return dec->g.err;
 }
 
 /* The guards (no DTD, no entity, no processing instruction), then elements and text. */
@@ -1328,10 +1387,44 @@ static void init_sax(xmlSAXHandler *sax)
 /* ---------------------------------------------------------------------------------------- */
 /* Public decoder API                                                                       */
 
+static _Atomic int default_parser = XO_XMLRPC_PARSER_FAST;
+
+void xo_xmlrpc_set_default_parser(xo_xmlrpc_parser_t parser)
+{
+    default_parser = parser == XO_XMLRPC_PARSER_DEFAULT ? XO_XMLRPC_PARSER_FAST : (int)parser;
+}
+
+xo_err_t xo_xmlrpc_parser_from_name(const char *name, xo_xmlrpc_parser_t *out)
+{
+    if (name && strcmp(name, "fast") == 0)
+        *out = XO_XMLRPC_PARSER_FAST;
+    else if (name && strcmp(name, "libxml2") == 0)
+        *out = XO_XMLRPC_PARSER_LIBXML2;
+    else
+        return XO_ERR_INVALID;
+    return XO_OK;
+}
+
+/* The parser under the decoder: the lexer, or libxml2 behind the guard. */
+static xo_err_t parser_init(xo_xmlrpc_decoder_t *dec)
+{
+    static const xo_xmlrpc_lexer_cbs_t cbs = {lex_start, lex_end, lex_text};
+    xmlSAXHandler sax;
+
+    if (dec->lim.parser == XO_XMLRPC_PARSER_DEFAULT)
+        dec->lim.parser = (xo_xmlrpc_parser_t)default_parser;
+    if (dec->lim.parser == XO_XMLRPC_PARSER_FAST) {
+        /* one element deeper than push() allows, so that push() words the limit */
+        dec->lx = xo_xmlrpc_lexer_new(&cbs, dec, 3 * dec->lim.max_depth + 9);
+        return dec->lx ? XO_OK : XO_ERR_NOMEM;
+    }
+    init_sax(&sax);
+    return xo_xml_guard_init(&dec->g, &sax, dec);
+}
+
 xo_xmlrpc_decoder_t *xo_xmlrpc_decoder_new(const xo_xmlrpc_limits_t *limits)
 {
     xo_xmlrpc_decoder_t *dec = calloc(1, sizeof *dec);
-    xmlSAXHandler sax;
 
     if (!dec)
         return NULL;
@@ -1346,8 +1439,7 @@ xo_xmlrpc_decoder_t *xo_xmlrpc_decoder_new(const xo_xmlrpc_limits_t *limits)
         dec->lim.max_string = INT_MAX - 1;
     if (!dec->lim.max_total)
         dec->lim.max_total = XO_XMLRPC_DEFAULT_MAX_TOTAL;
-    init_sax(&sax);
-    if (xo_xml_guard_init(&dec->g, &sax, dec) != XO_OK) {
+    if (parser_init(dec) != XO_OK) {
         free(dec);
         return NULL;
     }
@@ -1369,6 +1461,7 @@ void xo_xmlrpc_decoder_free(xo_xmlrpc_decoder_t *dec)
     xo_jtext_fini(&dec->raw.cap);
     xo_jtext_fini(&dec->raw.names);
     free(dec->raw.slots);
+    xo_xmlrpc_lexer_free(dec->lx);
     xo_xml_guard_fini(&dec->g);
     free(dec);
 }
@@ -1426,10 +1519,23 @@ static void check_utf8(xo_xmlrpc_decoder_t *dec, const unsigned char *s, size_t 
         fail(dec, XO_ERR_PARSE, "invalid UTF-8 at offset %" PRIu64, dec->total + bad_at);
 }
 
+/* The lexer's error, unless a callback stopped it (the decoder has the message then). */
+static void lexer_result(xo_xmlrpc_decoder_t *dec, xo_err_t err)
+{
+    if (err != XO_OK && dec->g.err == XO_OK)
+        fail(dec, err, "%s", xo_xmlrpc_lexer_error(dec->lx));
+}
+
 static void parse_chunk(xo_xmlrpc_decoder_t *dec, const char *chunk, size_t len, int terminate)
 {
-    int rc = xmlParseChunk(dec->g.ctxt, chunk, (int)len, terminate);
+    int rc;
 
+    if (dec->lx) {
+        lexer_result(dec, terminate ? xo_xmlrpc_lexer_finish(dec->lx)
+                                    : xo_xmlrpc_lexer_feed(dec->lx, chunk, len));
+        return;
+    }
+    rc = xmlParseChunk(dec->g.ctxt, chunk, (int)len, terminate);
     if (rc != 0 && dec->g.err == XO_OK)
         fail(dec, XO_ERR_PARSE, "XML error (libxml2 code %d)", rc);
 }
@@ -1449,7 +1555,7 @@ xo_err_t xo_xmlrpc_decoder_feed(xo_xmlrpc_decoder_t *dec, const char *chunk, siz
     if (dec->g.err == XO_OK)
         dec->total += len;
     while (dec->g.err == XO_OK && len) {
-        n = len < FEED_SLICE ? len : FEED_SLICE;
+        n = len < FEED_SLICE || dec->lx ? len : FEED_SLICE; /* the lexer takes any size */
         parse_chunk(dec, chunk, n, 0);
         chunk += n;
         len -= n;

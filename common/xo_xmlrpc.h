@@ -2,7 +2,8 @@
  * xo_xmlrpc.h - XML-RPC codec between the wire and json-c values.
  *
  * Encoding builds a <methodCall> (or <methodResponse>) from json-c values. Decoding runs a
- * libxml2 SAX2 push parser (never a DOM) fed with chunks of any size, e.g. straight from a
+ * push parser (never a DOM: the project's own XML-RPC tokenizer, or libxml2's SAX2 as the
+ * fallback) fed with chunks of any size, e.g. straight from a
  * curl write callback, and can hand the elements of one array to a callback as soon as each
  * is complete (streaming mode), so that a huge event.from answer never exists whole in
  * memory; raw streaming mode also writes one member of each element as JSON text rather
@@ -28,12 +29,33 @@
 /** Value of xo_xmlrpc_limits_t.max_total meaning "no limit". */
 #define XO_XMLRPC_UNLIMITED UINT64_MAX
 
-/** Decoder limits. A zero field takes its default. */
+/** The XML parser under the decoder. Both give the same values and refuse the same hostile
+ *  input; the fast one also refuses what XML-RPC never uses (attributes, non-ASCII names). */
+typedef enum {
+    XO_XMLRPC_PARSER_DEFAULT = 0, /**< the process default (xo_xmlrpc_set_default_parser) */
+    XO_XMLRPC_PARSER_FAST,        /**< xo_xmlrpc_lexer: XML-RPC's subset of XML only */
+    XO_XMLRPC_PARSER_LIBXML2,     /**< libxml2's SAX2 push parser under xo_xml_guard */
+} xo_xmlrpc_parser_t;
+
+/** Decoder limits and parser. A zero field takes its default. */
 typedef struct {
-    size_t max_depth;   /**< struct/array nesting (default 64) */
-    size_t max_string;  /**< bytes of one text item (default 64 MiB) */
-    uint64_t max_total; /**< bytes fed in all (default 2 GiB; XO_XMLRPC_UNLIMITED) */
+    size_t max_depth;          /**< struct/array nesting (default 64) */
+    size_t max_string;         /**< bytes of one text item (default 64 MiB) */
+    uint64_t max_total;        /**< bytes fed in all (default 2 GiB; XO_XMLRPC_UNLIMITED) */
+    xo_xmlrpc_parser_t parser; /**< default: the process default */
 } xo_xmlrpc_limits_t;
+
+/**
+ * @brief Set the parser of decoders created with XO_XMLRPC_PARSER_DEFAULT (initially
+ *        XO_XMLRPC_PARSER_FAST); a daemon calls it once at start-up from its settings.
+ */
+void xo_xmlrpc_set_default_parser(xo_xmlrpc_parser_t parser);
+
+/**
+ * @brief The parser named @p name ("fast" or "libxml2").
+ * @returns XO_OK; XO_ERR_INVALID for another name.
+ */
+xo_err_t xo_xmlrpc_parser_from_name(const char *name, xo_xmlrpc_parser_t *out);
 
 /** Incremental decoder of one XML-RPC document. Not thread-safe; one per document. */
 typedef struct xo_xmlrpc_decoder xo_xmlrpc_decoder_t;

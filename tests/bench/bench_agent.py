@@ -8,7 +8,8 @@ Default (CI-sized): --vms 2000 --churn 3000. The issue's figures: --vms 10000 --
 Prints a table; ratios are agent / xen-api measured in the same run, and the replayed dump's
 MB/s against baseline_sax_ingest (libxml2's SAX push parser alone over the same recorded
 dump, fed in the same 16 KiB chunks curl hands the agent), run back to back with each
-replay. Loopback only. Needs: cmake --build BUILD --target benches (and node for the npm
+replay, and beside bench_lexer_ingest (the agent's own XML-RPC tokenizer alone over the same
+bytes: the ceiling of its fast parser). Loopback only. Needs: cmake --build BUILD --target benches (and node for the npm
 baseline, or --skip-xenapi)."""
 import argparse
 import http.server
@@ -224,13 +225,14 @@ class Replay:
 
 
 def run_sax_baseline(path, dump_path, cpu=None):
-    """MB/s of libxml2's SAX push parser alone over the recorded dump (one pass); its CPU
+    """MB/s of a parser alone over the recorded dump (one pass): libxml2's SAX push parser
+    (baseline_sax_ingest) or the agent's lexer (bench_lexer_ingest), same output; its CPU
     seconds are appended to `cpu` when given."""
     r = subprocess.run([path, dump_path, str(SAX_CHUNK), "1"], capture_output=True,
                        timeout=600)
     out = r.stdout.decode()
     if r.returncode != 0 or "mb_s=" not in out:
-        raise bc.BenchError(f"baseline_sax_ingest failed: {r.stderr.decode().strip()}")
+        raise bc.BenchError(f"{os.path.basename(path)} failed: {r.stderr.decode().strip()}")
     if cpu is not None and "cpu_s=" in out:
         cpu.append(float(out.split("cpu_s=")[1].split()[0]))
     return float(out.split("mb_s=")[1].split()[0])
@@ -253,22 +255,38 @@ def ingest_decode(path, dump_path, *flags):
     return dict(kv.split("=") for line in out.splitlines() for kv in line.split() if "=" in kv)
 
 
+def decode_has_parsers(path):
+    """Whether this build's bench_ingest_decode takes --parser (not a 'before' build's)."""
+    r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=30)
+    return "--parser" in r.stdout
+
+
 def run_ingest_decode(path, sax_path, dump_path, rounds):
     """The agent's two ways from the recorded dump to record bytes, without Kafka: the tree
     path (json-c trees encoded) and the raw path the agent uses. Every record is compared
     once; then each round times both paths and a SAX pass back to back, in CPU seconds
     (medians)."""
     cmp = ingest_decode(path, dump_path, "--compare-only")
-    tree, raw, sax = [], [], []
+    parsers = decode_has_parsers(path)
+    tree, raw, raw_lib, sax = [], [], [], []
     mb = os.path.getsize(dump_path) / 2**20
     for _ in range(rounds):
         run_sax_baseline(sax_path, dump_path, sax)
         f = ingest_decode(path, dump_path, "--rounds", "1", "--time-only")
         tree.append(float(f["tree_cpu_mb_s"]))
         raw.append(float(f["raw_cpu_mb_s"]))
-    return {"records": int(cmp["records"]), "identical": int(cmp["identical"]),
-            "tree_mbs": statistics.median(tree), "raw_mbs": statistics.median(raw),
-            "sax_mbs": mb / statistics.median(sax)}
+        if parsers:  # the agent's raw path over libxml2 (xapi.xml_parser = libxml2)
+            f = ingest_decode(path, dump_path, "--rounds", "1", "--raw-only", "--parser",
+                              "libxml2")
+            raw_lib.append(float(f["raw_cpu_mb_s"]))
+    res = {"records": int(cmp["records"]), "identical": int(cmp["identical"]),
+           "tree_mbs": statistics.median(tree), "raw_mbs": statistics.median(raw),
+           "sax_mbs": mb / statistics.median(sax)}
+    if parsers:
+        res["raw_lib_mbs"] = statistics.median(raw_lib)
+        same = ingest_decode(path, dump_path, "--compare-parsers")
+        res["parsers_identical"] = int(same["identical"])
+    return res
 
 
 def run_replay(args, st, k, sim, recorded, runs, sax_path):
@@ -281,9 +299,15 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
     dump_path = st.path("dump.xml")
     with open(dump_path, "wb") as f:
         f.write(recorded[2])
-    times, sync_s, rss, sax, cpu, sax_cpu = [], [], [], [], [], []
-    for i in range(runs):
+    times, sync_s, rss, sax, cpu, sax_cpu, lex, lex_cpu = [], [], [], [], [], [], [], []
+
+    def baselines():
         sax.append(run_sax_baseline(sax_path, dump_path, sax_cpu))
+        if args.lexer_path:
+            lex.append(run_sax_baseline(args.lexer_path, dump_path, lex_cpu))
+
+    for i in range(runs):
+        baselines()
         t0 = time.monotonic()
         ag = st.start_agent(fake, k, name=f"replay{i}")
         harness.wait_until(lambda: "event=synced" in ag.log_text(), 600, 0.05, "replayed dump")
@@ -293,11 +317,13 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
         rss.append(vm_hwm_mib(ag.p.pid))
         cpu.append(cpu_seconds(ag.p.pid))
         ag.stop()
-        sax.append(run_sax_baseline(sax_path, dump_path, sax_cpu))
+        baselines()
     rep.srv.shutdown()
     res = {"s": statistics.median(times), "sync_s": statistics.median(sync_s),
            "rss": statistics.median(rss), "sax_mbs": statistics.median(sax),
            "cpu_s": statistics.median(cpu), "sax_cpu_s": statistics.median(sax_cpu)}
+    if lex:
+        res["lex_mbs"], res["lex_cpu_s"] = statistics.median(lex), statistics.median(lex_cpu)
     if args.keep_dump:
         import shutil
         shutil.copyfile(dump_path, args.keep_dump)
@@ -322,6 +348,11 @@ def main():
     except FileNotFoundError:
         args.decode_paths = None
         print("note: bench_ingest_decode not built: no decode rows", file=sys.stderr)
+    try:  # likewise absent from builds older than the fast parser
+        args.lexer_path = harness.binary("bench_lexer_ingest")
+    except FileNotFoundError:
+        args.lexer_path = None
+        print("note: bench_lexer_ingest not built: no lexer rows", file=sys.stderr)
     if not args.skip_xenapi:
         ensure_xen_api()
 
@@ -372,15 +403,27 @@ def main():
     cpu_mbs, sax_cpu_mbs = mb / rep["cpu_s"], mb / rep["sax_cpu_s"]
     print(f"{'MB per CPU second (all threads)':34} {cpu_mbs:12.1f} {sax_cpu_mbs:12.1f} "
           f"{cpu_mbs / sax_cpu_mbs:8.2f}  (steadier than MB/s when the machine is shared)")
+    if "lex_mbs" in rep:
+        lex_cpu_mbs = mb / rep["lex_cpu_s"]
+        print(f"{'MB/s, lexer alone (fast ceiling)':34} {rep['lex_mbs']:12.1f} {sax_mbs:12.1f} "
+              f"{rep['lex_mbs'] / sax_mbs:8.2f}")
+        print(f"{'MB per CPU second, lexer alone':34} {lex_cpu_mbs:12.1f} {sax_cpu_mbs:12.1f} "
+              f"{lex_cpu_mbs / sax_cpu_mbs:8.2f}")
     dec = rep.get("decode")
     if dec:
         print(f"\n{'decode + records, no Kafka':34} {'MB/CPU s':>12} {'SAX alone':>12} "
               f"{'ratio':>8}")
-        for name, v in (("tree path (json-c trees)", dec["tree_mbs"]),
-                        ("raw path (the agent's)", dec["raw_mbs"])):
+        rows = [("tree path (json-c trees)", dec["tree_mbs"]),
+                ("raw path (the agent's)", dec["raw_mbs"])]
+        if "raw_lib_mbs" in dec:
+            rows.append(("raw path over libxml2", dec["raw_lib_mbs"]))
+        for name, v in rows:
             print(f"{name:34} {v:12.1f} {dec['sax_mbs']:12.1f} {v / dec['sax_mbs']:8.2f}")
         print(f"{'records byte-identical (of all)':34} {dec['identical']:12d} "
               f"{dec['records']:12d}")
+        if "parsers_identical" in dec:
+            print(f"{'same over both parsers (of all)':34} {dec['parsers_identical']:12d} "
+                  f"{dec['records']:12d}")
     print("Notes: 'changes delivered' counts what each client handed on (the agent: records "
           "published to Kafka; xen-api: objects its watch loop emitted). The simulator is the "
           "limit when both clients finish the churn in about the same time; the replayed dump "

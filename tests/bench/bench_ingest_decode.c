@@ -28,8 +28,16 @@ typedef struct {
     size_t n, cap, head;
 } queue_t;
 
+/* One way from the dump to record bytes: the tree or the raw path, over one parser. */
+typedef struct {
+    bool raw;
+    xo_xmlrpc_parser_t parser;
+    const char *name;
+} way_t;
+
 typedef struct {
     queue_t *q;     /* comparing: shared by both runs; NULL when timing */
+    bool ahead;     /* comparing: this run queues its records, the other compares */
     xo_jtext_t rec; /* the raw path's reused record */
     size_t records, differ, first_differ;
 } run_t;
@@ -86,6 +94,22 @@ static xo_object_msg_t msg_of(json_object *ev, const char *uuid, json_object *sn
     return m;
 }
 
+/* A record made by a run: queued by the run ahead, compared by the other. */
+static xo_err_t record(run_t *r, const char *s, size_t len)
+{
+    const xo_jtext_t *want;
+
+    r->records++;
+    if (!r->q)
+        return XO_OK;
+    if (r->ahead)
+        return queue_push(r->q, s, len) ? XO_OK : XO_ERR_NOMEM;
+    want = queue_pop(r->q);
+    if ((!want || want->len != len || memcmp(want->p, s, len) != 0) && !r->differ++)
+        r->first_differ = r->records;
+    return XO_OK;
+}
+
 static xo_err_t on_tree(json_object *ev, void *opaque)
 {
     run_t *r = opaque;
@@ -102,9 +126,7 @@ static xo_err_t on_tree(json_object *ev, void *opaque)
             uuid = NULL;
         m = msg_of(ev, uuid ? json_object_get_string(uuid) : NULL, snap);
         s = xo_object_msg_encode(&m, &len);
-        if (!s || (r->q && !queue_push(r->q, s, len)))
-            err = XO_ERR_NOMEM;
-        r->records++;
+        err = s ? record(r, s, len) : XO_ERR_NOMEM;
         free(s);
     }
     json_object_put(ev);
@@ -116,28 +138,23 @@ static xo_err_t on_raw(json_object *ev, const xo_xmlrpc_raw_t *raw, void *opaque
     run_t *r = opaque;
     xo_object_msg_t m;
     xo_err_t err = XO_OK;
-    const xo_jtext_t *want;
 
     if (raw) {
         m = msg_of(ev, raw->capture, NULL);
         err = xo_object_msg_write(&m, raw->json, raw->len, &r->rec);
-        r->records++;
-        want = err == XO_OK && r->q ? queue_pop(r->q) : NULL;
-        if (r->q &&
-            (!want || want->len != r->rec.len || memcmp(want->p, r->rec.p, r->rec.len) != 0) &&
-            !r->differ++)
-            r->first_differ = r->records;
+        if (err == XO_OK)
+            err = record(r, r->rec.p, r->rec.len);
     }
     json_object_put(ev);
     return err;
 }
 
-static xo_xmlrpc_decoder_t *new_decoder(bool raw, run_t *r)
+static xo_xmlrpc_decoder_t *new_decoder(const way_t *w, run_t *r)
 {
-    xo_xmlrpc_limits_t lim = {.max_total = XO_XMLRPC_UNLIMITED};
+    xo_xmlrpc_limits_t lim = {.max_total = XO_XMLRPC_UNLIMITED, .parser = w->parser};
     xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(&lim);
 
-    if (dec && raw)
+    if (dec && w->raw)
         xo_xmlrpc_decoder_set_stream_raw(dec, events_path, "snapshot", "uuid", on_raw, r);
     else if (dec)
         xo_xmlrpc_decoder_set_stream(dec, events_path, on_tree, r);
@@ -158,11 +175,11 @@ static int finish(xo_xmlrpc_decoder_t *dec, xo_err_t err, const char *what)
     return err == XO_OK ? 0 : 1;
 }
 
-/* One path over the whole dump; returns seconds, or -1 on a decode error. */
-static double time_path(const char *doc, size_t len, size_t chunk, bool raw)
+/* One way over the whole dump; returns CPU seconds, or -1 on a decode error. */
+static double time_way(const char *doc, size_t len, size_t chunk, const way_t *w)
 {
     run_t r = {0};
-    xo_xmlrpc_decoder_t *dec = new_decoder(raw, &r);
+    xo_xmlrpc_decoder_t *dec = new_decoder(w, &r);
     double t0 = cpu_s();
     xo_err_t err = dec ? XO_OK : XO_ERR_NOMEM;
     char errstr[256];
@@ -170,40 +187,41 @@ static double time_path(const char *doc, size_t len, size_t chunk, bool raw)
     for (size_t off = 0; off < len && err == XO_OK; off += chunk)
         err = xo_xmlrpc_decoder_feed(dec, doc + off, len - off < chunk ? len - off : chunk, errstr,
                                      sizeof errstr);
-    if (finish(dec, err, raw ? "raw" : "tree") != 0)
+    if (finish(dec, err, w->name) != 0)
         return -1;
     xo_jtext_fini(&r.rec);
     return cpu_s() - t0;
 }
 
-/* Both paths fed the same chunks in turn; every record compared. */
-static int compare(const char *doc, size_t len, size_t chunk)
+/* Two ways fed the same chunks in turn; every record of b compared with a's. */
+static int compare(const char *doc, size_t len, size_t chunk, const way_t *a, const way_t *b)
 {
     queue_t q = {0};
-    run_t tree = {.q = &q}, raw = {.q = &q};
-    xo_xmlrpc_decoder_t *dt = new_decoder(false, &tree), *dr = new_decoder(true, &raw);
-    xo_err_t et = dt ? XO_OK : XO_ERR_NOMEM, er = dr ? XO_OK : XO_ERR_NOMEM;
+    run_t ra = {.q = &q, .ahead = true}, rb = {.q = &q};
+    xo_xmlrpc_decoder_t *da = new_decoder(a, &ra), *db = new_decoder(b, &rb);
+    xo_err_t ea = da ? XO_OK : XO_ERR_NOMEM, eb = db ? XO_OK : XO_ERR_NOMEM;
     char errstr[256];
     int rc;
 
-    /* the tree decoder runs a chunk ahead: the raw one finds its records queued */
-    for (size_t off = 0; off < len && et == XO_OK && er == XO_OK; off += chunk) {
+    /* a runs a chunk ahead: b finds its records queued */
+    for (size_t off = 0; off < len && ea == XO_OK && eb == XO_OK; off += chunk) {
         size_t n = len - off < chunk ? len - off : chunk;
-        et = xo_xmlrpc_decoder_feed(dt, doc + off, n, errstr, sizeof errstr);
-        if (et == XO_OK)
-            er = xo_xmlrpc_decoder_feed(dr, doc + off, n, errstr, sizeof errstr);
+        ea = xo_xmlrpc_decoder_feed(da, doc + off, n, errstr, sizeof errstr);
+        if (ea == XO_OK)
+            eb = xo_xmlrpc_decoder_feed(db, doc + off, n, errstr, sizeof errstr);
     }
-    rc = finish(dt, et, "tree") | finish(dr, er, "raw");
-    printf("compare: records=%zu identical=%zu differing=%zu", tree.records,
-           raw.records - raw.differ, raw.differ + (tree.records != raw.records));
-    if (raw.differ)
-        printf(" first_differing=%zu", raw.first_differ);
+    rc = finish(da, ea, a->name) | finish(db, eb, b->name);
+    printf("compare %s / %s: records=%zu identical=%zu differing=%zu", a->name, b->name, ra.records,
+           rb.records - rb.differ, rb.differ + (ra.records != rb.records));
+    if (rb.differ)
+        printf(" first_differing=%zu", rb.first_differ);
     printf("\n");
     for (size_t i = 0; i < q.cap; i++)
         xo_jtext_fini(&q.items[i]);
     free(q.items);
-    xo_jtext_fini(&raw.rec);
-    return rc || raw.differ || tree.records != raw.records || q.n != 0;
+    xo_jtext_fini(&rb.rec);
+    xo_jtext_fini(&ra.rec);
+    return rc || rb.differ || ra.records != rb.records || q.n != 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -216,19 +234,39 @@ static void usage(FILE *f, const char *argv0)
 {
     fprintf(
         f,
-        "usage: %s DUMP.xml [--chunk BYTES (%d)] [--rounds N (%d)] [--compare-only]\n"
+        "usage: %s DUMP.xml [--chunk BYTES (%d)] [--rounds N (%d)] [--parser fast|libxml2]\n"
+        "       [--compare-only] [--compare-parsers]\n"
         "       [--time-only] [--raw-only]  (no comparison; the raw path alone, e.g. for perf)\n"
         "Decodes a recorded event.from answer into xo.objects records by the tree path\n"
         "and by the agent's raw path, checks every record's bytes are the same, and\n"
-        "prints the median MB per CPU second of each path over N rounds (no Kafka).\n",
+        "prints the median MB per CPU second of each path over N rounds (no Kafka).\n"
+        "--parser picks the XML parser under both (default fast); --compare-parsers\n"
+        "checks the raw path over libxml2 and the tree path over libxml2 against the raw\n"
+        "path over the fast parser instead, record by record.\n",
         argv0, DEFAULT_CHUNK, DEFAULT_ROUNDS);
+}
+
+/* Record by record: tree against raw over one parser, or both parsers against each other. */
+static int compare_all(const char *doc, size_t len, size_t chunk, xo_xmlrpc_parser_t parser,
+                       bool parsers)
+{
+    way_t tree = {false, parser, "tree"}, raw = {true, parser, "raw"};
+    way_t raw_lib = {true, XO_XMLRPC_PARSER_LIBXML2, "raw/libxml2"},
+          tree_lib = {false, XO_XMLRPC_PARSER_LIBXML2, "tree/libxml2"},
+          raw_fast = {true, XO_XMLRPC_PARSER_FAST, "raw/fast"};
+
+    if (!parsers)
+        return compare(doc, len, chunk, &tree, &raw);
+    return compare(doc, len, chunk, &raw_lib, &raw_fast) |
+           compare(doc, len, chunk, &tree_lib, &raw_fast);
 }
 
 int main(int argc, char **argv)
 {
     size_t len = 0, chunk = DEFAULT_CHUNK;
     int rounds = DEFAULT_ROUNDS, rc;
-    bool compare_only = false, raw_only = false, time_only = false;
+    bool compare_only = false, raw_only = false, time_only = false, parsers = false;
+    xo_xmlrpc_parser_t parser = XO_XMLRPC_PARSER_FAST;
     const char *path = NULL;
     double t[2][64], mb;
     char *doc;
@@ -241,8 +279,15 @@ int main(int argc, char **argv)
             chunk = (size_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--parser") == 0 && i + 1 < argc) {
+            if (xo_xmlrpc_parser_from_name(argv[++i], &parser) != XO_OK) {
+                fprintf(stderr, "error: --parser takes fast or libxml2\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--compare-only") == 0) {
             compare_only = true;
+        } else if (strcmp(argv[i], "--compare-parsers") == 0) {
+            compare_only = parsers = true;
         } else if (strcmp(argv[i], "--raw-only") == 0) {
             raw_only = true;
         } else if (strcmp(argv[i], "--time-only") == 0) {
@@ -263,11 +308,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "error: cannot read %s\n", path);
         return 1;
     }
-    rc = raw_only || time_only ? 0 : compare(doc, len, chunk);
+    rc = raw_only || time_only ? 0 : compare_all(doc, len, chunk, parser, parsers);
     mb = (double)len / (1 << 20);
     for (int i = 0; i < rounds && !rc && !compare_only; i++) {
-        t[0][i] = raw_only ? 1 : time_path(doc, len, chunk, false);
-        t[1][i] = time_path(doc, len, chunk, true);
+        way_t tree = {false, parser, "tree"}, raw = {true, parser, "raw"};
+        t[0][i] = raw_only ? 1 : time_way(doc, len, chunk, &tree);
+        t[1][i] = time_way(doc, len, chunk, &raw);
         rc = t[0][i] < 0 || t[1][i] < 0;
     }
     if (!rc && !compare_only) {

@@ -1,7 +1,8 @@
 /*
  * test_xmlrpc.c - unit tests of the XML-RPC codec (common/xo_xmlrpc.c): round trips of every
  * type, XAPI envelopes, hostile documents (DTDs, XXE, billion laughs, limits, bad types),
- * chunked feeding, streaming mode, and the memory used to decode a 100 MB response.
+ * chunked feeding, streaming mode, and the memory used to decode a 100 MB response; all of
+ * it over both XML parsers (the fast one, then libxml2's).
  * Must not: touch the network or depend on files other than /etc/passwd's absence from
  * the output.
  */
@@ -654,13 +655,16 @@ static xo_err_t raw_elem_cb(json_object *elem, const xo_xmlrpc_raw_t *raw, void 
     return XO_OK;
 }
 
-/* Decode @p doc fed in @p step-byte chunks, tree or raw streaming; errbuf says why not. */
-static xo_err_t decode_stream(const char *doc, size_t step, bool raw, raw_collect_t *c)
+/* Decode @p doc over @p parser fed in @p step-byte chunks, tree or raw streaming; errbuf
+ * says why not; the final value's JSON text goes to @p final when not NULL. */
+static xo_err_t decode_stream_over(const char *doc, size_t step, bool raw,
+                                   xo_xmlrpc_parser_t parser, raw_collect_t *c, char **final)
 {
     static const char *const path[] = {"Value", "events", NULL};
     size_t len = strlen(doc);
     json_object *out = NULL;
-    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+    xo_xmlrpc_limits_t lim = {.parser = parser};
+    xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(&lim);
     xo_err_t err = XO_OK;
 
     c->elems = json_object_new_array();
@@ -677,9 +681,17 @@ static xo_err_t decode_stream(const char *doc, size_t step, bool raw, raw_collec
                                      sizeof errbuf);
     if (err == XO_OK)
         err = xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf);
+    if (final)
+        *final = strdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
     json_object_put(out);
     xo_xmlrpc_decoder_free(dec);
     return err;
+}
+
+/* The same over the process default parser. */
+static xo_err_t decode_stream(const char *doc, size_t step, bool raw, raw_collect_t *c)
+{
+    return decode_stream_over(doc, step, raw, XO_XMLRPC_PARSER_DEFAULT, c, NULL);
 }
 
 static void raw_collect_free(raw_collect_t *c)
@@ -934,6 +946,251 @@ static void test_memory_large_document(void **state)
     xo_xmlrpc_decoder_free(dec);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The two parsers agree on generated event.from answers full of nasty forms                 */
+
+static uint64_t gen_state;
+
+static unsigned gen_rand(unsigned n)
+{
+    gen_state ^= gen_state << 13;
+    gen_state ^= gen_state >> 7;
+    gen_state ^= gen_state << 17;
+    return (unsigned)(gen_state % n);
+}
+
+typedef struct {
+    char p[1 << 18];
+    size_t len;
+} gen_buf_t;
+
+static void gen_put(gen_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    assert_true(b->len + n < sizeof b->p);
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+/* Blanks, a comment or nothing between elements (all of it ignorable where it goes). */
+static void gen_gap(gen_buf_t *b)
+{
+    static const char *const gaps[] = {"", "", "", "\n", " \t", "\r\n", "<!-- - x -->"};
+    gen_put(b, gaps[gen_rand(sizeof gaps / sizeof gaps[0])]);
+}
+
+/* Text written in every form XML allows for it: references, CDATA, split multibyte. */
+static void gen_text(gen_buf_t *b)
+{
+    static const char *const bits[] = {
+        "a",
+        "OpaqueRef:1",
+        " ",
+        "&amp;",
+        "&lt;",
+        "&gt;",
+        "&quot;",
+        "&apos;",
+        "&#38;",
+        "&#x26;",
+        "&#x1F600;",
+        "&#233;",
+        "&#0233;",
+        "&#13;",
+        "&#xD;&#xA;",
+        "\r\n",
+        "\r",
+        "\n",
+        "\t",
+        "]]",
+        "x>", /* never after "]]" */
+        "]",
+        "\xc3\xa9",
+        "\xe4\xb8\xad",
+        "\xf0\x9f\x98\x80",
+        "\xef\xbf\xbd",
+        "\x7f",
+        "\\",
+        "\"",
+        "'",
+        "/",
+        "<![CDATA[<&>]]]]>",
+        "<![CDATA[]]>",
+        "<!---->",
+        "%",
+    };
+    unsigned n = gen_rand(6);
+
+    for (unsigned i = 0; i < n; i++)
+        gen_put(b, bits[gen_rand(sizeof bits / sizeof bits[0])]);
+}
+
+static void gen_value(gen_buf_t *b, unsigned depth);
+
+static void gen_struct(gen_buf_t *b, unsigned depth, bool uuid)
+{
+    unsigned n = gen_rand(5);
+
+    gen_put(b, "<struct>");
+    if (uuid)
+        gen_put(b, "<member><name>uuid</name><value>u&#45;1</value></member>");
+    for (unsigned i = 0; i < n; i++) {
+        gen_gap(b);
+        gen_put(b, "<member>");
+        gen_gap(b);
+        gen_put(b, "<name>");
+        if (gen_rand(4) == 0)
+            gen_put(b, "dup"); /* a name given twice now and then */
+        else
+            gen_text(b);
+        gen_put(b, "</name>");
+        gen_gap(b);
+        gen_value(b, depth + 1);
+        gen_gap(b);
+        gen_put(b, "</member>");
+    }
+    gen_gap(b);
+    gen_put(b, "</struct>");
+}
+
+static void gen_value(gen_buf_t *b, unsigned depth)
+{
+    static const char *const scalars[] = {
+        "<value/>",
+        "<value></value>",
+        "<value><string/></value>",
+        "<value><nil/></value>",
+        "<value><int> 42 </int></value>",
+        "<value><i8>-9223372036854775808</i8></value>",
+        "<value><boolean>1</boolean></value>",
+        "<value><double>60.1</double></value>",
+        "<value><double>-0.0</double></value>",
+        "<value><base64>AGE=</base64></value>",
+        "<value><dateTime.iso8601>20261202T05:00:00Z</dateTime.iso8601></value>",
+        "<value>  </value>",
+    };
+    unsigned kind = depth >= 40 ? 0 : gen_rand(depth < 3 ? 4 : 6);
+
+    if (kind == 0 || kind >= 4) {
+        if (gen_rand(2)) {
+            gen_put(b, scalars[gen_rand(sizeof scalars / sizeof scalars[0])]);
+            return;
+        }
+        bool typed = gen_rand(2);
+        gen_put(b, typed ? "<value><string>" : "<value>");
+        gen_text(b);
+        gen_put(b, typed ? "</string></value>" : "</value>");
+        return;
+    }
+    gen_put(b, "<value>");
+    if (kind == 1) {
+        gen_struct(b, depth, false);
+    } else if (kind == 2) {
+        unsigned n = gen_rand(4);
+        gen_put(b, n ? "<array><data>" : "<array><data/></array>");
+        for (unsigned i = 0; i < n; i++) {
+            gen_gap(b);
+            gen_value(b, depth + 1);
+        }
+        if (n)
+            gen_put(b, "</data></array>");
+    } else { /* deep: a chain of arrays */
+        unsigned n = 5 + gen_rand(20);
+        for (unsigned i = 0; i < n; i++)
+            gen_put(b, "<array><data><value>");
+        gen_text(b);
+        for (unsigned i = 0; i < n; i++)
+            gen_put(b, "</value></data></array>");
+    }
+    gen_put(b, "</value>");
+}
+
+/* An event.from answer: events whose snapshots are generated structs (now and then another
+ * value), the blanks and comments around everything XML allows there. */
+static void gen_events_doc(gen_buf_t *b)
+{
+    unsigned n = 1 + gen_rand(6);
+    char id[96];
+
+    b->len = 0;
+    b->p[0] = '\0';
+    gen_put(b,
+            gen_rand(2) ? "<?xml version=\"1.0\"?>\n" : "<?xml version='1.0' encoding='UTF-8'?>");
+    gen_put(b, "<methodResponse><params><param><value><struct><member><name>Status</name>"
+               "<value>Success</value></member><member><name>Value</name><value><struct>"
+               "<member><name>events</name><value><array><data>");
+    for (unsigned i = 0; i < n; i++) {
+        gen_gap(b);
+        snprintf(id, sizeof id, "<value><struct><member><name>id</name><value>%u</value></member>",
+                 i);
+        gen_put(b, id);
+        gen_put(b, "<member><name>class</name><value>VM</value></member>"
+                   "<member><name>snapshot</name>");
+        if (gen_rand(8) == 0) {
+            gen_value(b, 1);
+        } else {
+            gen_put(b, "<value>");
+            gen_struct(b, 1, gen_rand(4) != 0);
+            gen_put(b, "</value>");
+        }
+        gen_put(b, "</member></struct></value>");
+    }
+    gen_gap(b);
+    gen_put(b, "</data></array></value></member><member><name>token</name><value>t&amp;1</value>"
+               "</member></struct></value></member></struct></value></param></params>"
+               "</methodResponse>\r\n");
+}
+
+static void assert_json_equal(json_object *a, json_object *b, const char *what, const char *doc)
+{
+    const char *ta = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN);
+    char *copy = strdup(ta);
+    const char *tb = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN);
+
+    if (strcmp(copy, tb) != 0) {
+        print_message("%s differ for\n%s\n fast:    %s\n libxml2: %s\n", what, doc, copy, tb);
+        free(copy);
+        fail();
+    }
+    free(copy);
+}
+
+/* Generated answers decoded over both parsers, tree and raw, in random chunks (multibyte
+ * characters, references and tags cut anywhere): the same elements, snapshots and values. */
+static void test_parsers_agree(void **state)
+{
+    static gen_buf_t doc;
+
+    (void)state;
+    for (unsigned seed = 1; seed <= 300; seed++) {
+        gen_state = 0x9E3779B97F4A7C15ull * seed;
+        gen_events_doc(&doc);
+        for (int raw = 0; raw < 2; raw++) {
+            raw_collect_t c[2];
+            char *final[2];
+            size_t step = gen_rand(4) == 0 ? 1 : 1 + gen_rand(64);
+            xo_err_t err[2] = {
+                decode_stream_over(doc.p, step, raw, XO_XMLRPC_PARSER_FAST, &c[0], &final[0]),
+                decode_stream_over(doc.p, 1 + gen_rand(4096), raw, XO_XMLRPC_PARSER_LIBXML2, &c[1],
+                                   &final[1])};
+            if (err[0] != XO_OK || err[1] != XO_OK)
+                print_message("-> %d %d %s\n%s\n", err[0], err[1], errbuf, doc.p);
+            assert_int_equal(err[0], XO_OK);
+            assert_int_equal(err[1], XO_OK);
+            assert_true(json_object_array_length(c[0].elems) > 0);
+            assert_json_equal(c[0].elems, c[1].elems, "elements", doc.p);
+            assert_json_equal(c[0].raws, c[1].raws, "raw snapshots", doc.p);
+            assert_json_equal(c[0].caps, c[1].caps, "captures", doc.p);
+            assert_string_equal(final[0], final[1]);
+            for (int k = 0; k < 2; k++) {
+                raw_collect_free(&c[k]);
+                free(final[k]);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -952,6 +1209,13 @@ int main(void)
         cmocka_unit_test(test_raw_equals_tree),
         cmocka_unit_test(test_raw_errors_equal_tree),
         cmocka_unit_test(test_memory_large_document),
+        cmocka_unit_test(test_parsers_agree),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed;
+
+    /* Every test over both parsers: the fast one (the default), then libxml2's. */
+    failed = cmocka_run_group_tests_name("fast parser", tests, NULL, NULL);
+    xo_xmlrpc_set_default_parser(XO_XMLRPC_PARSER_LIBXML2);
+    failed += cmocka_run_group_tests_name("libxml2 parser", tests, NULL, NULL);
+    return failed;
 }
