@@ -88,7 +88,9 @@ bool gw_snapshot_text(const char *msg, size_t len, size_t *off, size_t *n)
         if (p == end || *p != ',')
             break;
     }
-    if (!value || p == end || *p != '}' || value_end <= value)
+    /* only an object: a record's snapshot is one, and a bare number's end is where a
+     * parser of the kept text alone could not tell it (json-c waits for more digits) */
+    if (!value || p == end || *p != '}' || value_end <= value || *value != '{')
         return false;
     *off = (size_t)(value - msg);
     *n = (size_t)(value_end - value);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 /**
- * @brief The text of the value of the top-level member "snapshot" of @p msg.
+ * @brief The text of the value of the top-level member "snapshot" of @p msg, an object.
  * @returns true with its offset and length when that member is the message's last, no
  *          other top-level member is named so, and no top-level key holds an escape (so
  *          that a JSON parser reads the same member: the agents write the snapshot last);

@@ -46,6 +46,8 @@ static void test_refused(void **state)
     assert_string_equal(found("{\"snapshot\":\"text"), "");
     assert_string_equal(found("[{\"snapshot\":{}}]"), "");
     assert_string_equal(found("{}"), "");
+    assert_string_equal(found("{\"snapshot\":2}"), "");   /* not an object: json-c cannot */
+    assert_string_equal(found("{\"snapshot\":[1]}"), ""); /* tell where a bare 2 ends */
     assert_string_equal(found(""), "");
 }
 
