@@ -342,6 +342,8 @@ def main():
     ap.add_argument("--skip-xenapi", action="store_true", help="do not run the npm baseline")
     ap.add_argument("--keep-dump", metavar="PATH", help="save the recorded dump's XML there")
     args = ap.parse_args()
+    if args.churn < 1 or args.vms < 1:
+        ap.error("--churn and --vms must be at least 1 (the churn rows time the changes)")
     paths = bc.require("xo-agent", "xo-kafka-dev", "baseline_sax_ingest")
     try:  # optional: absent from builds older than the raw path (a 'before' run)
         args.decode_paths = harness.binary("bench_ingest_decode")
