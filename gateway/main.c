@@ -39,12 +39,11 @@ static const xo_cfg_spec_t SPEC[] = {
     {"http.tls_cert", XO_CFG_STRING, NULL, 0, 0, false,
      "PEM certificate (chain) to serve HTTPS/WSS; plain HTTP when unset."},
     {"http.tls_key", XO_CFG_STRING, NULL, 0, 0, false, "PEM private key of http.tls_cert."},
-    {"http.session_thread", XO_CFG_BOOL, "false", 0, 0, false,
+    {"http.session_thread", XO_CFG_BOOL, "true", 0, 0, false,
      "Serve the JSON-RPC WebSocket sessions (/api/) and their notification fan-out on a "
      "thread of their own, apart from REST, /healthz, /metrics, files and consoles, so that "
      "these are answered while thousands of clients are fed (plain HTTP only: with "
-     "http.tls_cert one thread serves everything). Off by default for now: with it on, a "
-     "command's answer reaches its xo-lib caller about 35 ms later (cause not found yet)."},
+     "http.tls_cert one thread serves everything)."},
     {"http.webui_dir", XO_CFG_STRING, NULL, 0, 0, false,
      "Directory of the web UI's files, served at / (docs/webui.md); unset: "
      "../share/xo-fleet/webui from the executable's directory (where both the build tree and "

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -185,6 +186,10 @@ static void accept_all(gw_acceptor_t *a, int64_t now)
             }
             return;
         }
+        /* as libwebsockets does for the sockets it accepts itself (not for adopted ones):
+         * without it a reply written after a notification waits for the client's delayed
+         * ACK, 40 ms on Linux */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         take_new(a, fd, now);
     }
 }

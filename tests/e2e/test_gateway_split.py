@@ -1,5 +1,5 @@
-"""HTTP is served off the thread of the JSON-RPC sessions (http.session_thread = true; the
-off by default; transport/http_server.c, acceptor.c): while that thread is stalled, /healthz,
+"""HTTP is served off the thread of the JSON-RPC sessions (http.session_thread, the
+default; transport/http_server.c, acceptor.c): while that thread is stalled, /healthz,
 /metrics and REST are answered, and a JSON-RPC call made meanwhile is answered once it
 runs again. xo-kafka-dev -> xo-gateway (no pool is needed to ask these).
 
@@ -9,7 +9,7 @@ thread busy feeding clients would between its callbacks), and logs event=test_st
 state=begin when it does, which the test waits for. Off unless that variable is set; no
 client can reach it.
 
-1. Split (http.session_thread = true): the gateway says session_thread=true. A signed-in xo-lib client
+1. Split (the default): the gateway says session_thread=true. A signed-in xo-lib client
    (raw WebSocket) is on the sessions' thread. Stall: every /healthz, /metrics and REST
    call on fresh connections is answered (within a generous bound: the stall lasts far
    longer); the client's call made during the stall is not answered while it lasts, and

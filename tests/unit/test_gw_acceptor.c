@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -131,6 +132,25 @@ static void test_http_handed_unread(void **state)
     finish(a, &h);
 }
 
+/* lws sets TCP_NODELAY only on the sockets it accepts itself: without it on ours, an
+ * xo-lib answer written after a notification waited 40 ms for the client's delayed ACK. */
+static void test_handed_without_nagle(void **state)
+{
+    handed_t h;
+    int port, c, on = 0;
+    socklen_t len = sizeof(on);
+    gw_acceptor_t *a = start(&h, WAIT_MS, 4, &port);
+    (void)state;
+
+    c = dial(port);
+    send_text(c, "GET / HTTP/1.1\r\n\r\n");
+    assert_true(wait_handed(&h, 1));
+    assert_int_equal(getsockopt(h.fd[0], IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    assert_int_not_equal(on, 0);
+    close(c);
+    finish(a, &h);
+}
+
 static void test_upgrade_waits_for_its_head(void **state)
 {
     handed_t h;
@@ -206,6 +226,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_handed_unread),
+        cmocka_unit_test(test_handed_without_nagle),
         cmocka_unit_test(test_upgrade_waits_for_its_head),
         cmocka_unit_test(test_silent_client_closed_at_deadline),
         cmocka_unit_test(test_full_hands_oldest_to_http),
