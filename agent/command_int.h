@@ -7,6 +7,8 @@
 #ifndef XO_COMMAND_INT_H
 #define XO_COMMAND_INT_H
 
+#include <time.h>
+
 #include "command_exec.h"
 #include "console.h"
 #include "command_verify.h"
@@ -95,6 +97,19 @@ void patch_rolling_resume(agent_cmd_t *c);
 /* command_pool.c: accepted commands run on up to commands.concurrency worker threads, those
  * on one object one after another in arrival order */
 /** Start @p n workers, each on a copy of @p c with its own XAPI connection; NULL on failure. */
+/** @brief @p ts = CLOCK_MONOTONIC now + @p ms (the clock of the pool's and the task
+ *         watcher's condition variables). Inline: both files use it, neither owns it. */
+static inline void cmd_deadline_in(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 cmd_pool_t *cmd_pool_new(const agent_cmd_t *c, int n);
 /** Join the workers (agent_stop set first); accepted commands not started are dropped. */
 void cmd_pool_free(cmd_pool_t *p);

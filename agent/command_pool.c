@@ -96,17 +96,6 @@ static void run_job(agent_cmd_t *c, const cmd_t *cmd, char *done_task, size_t si
 
 /* ------------------------------------------------------------------ the queue */
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static bool key_running(const cmd_pool_t *p, const char *key)
 {
     for (int i = 0; i < p->n; i++)
@@ -166,7 +155,7 @@ static void *worker_main(void *arg)
     while (!p->stopping && !agent_stop) {
         job_t *j = first_idle(p, w) ? take(p) : NULL;
         if (!j) {
-            deadline_in(&ts, POOL_TICK_MS); /* agent_stop is a flag, not a signal to us */
+            cmd_deadline_in(&ts, POOL_TICK_MS); /* agent_stop is a flag, not a signal to us */
             pthread_cond_timedwait(&p->work, &p->mu, &ts);
             continue;
         }
@@ -268,7 +257,7 @@ int cmd_pool_wait_room(cmd_pool_t *p, int ms)
     struct timespec ts;
     int room;
 
-    deadline_in(&ts, ms);
+    cmd_deadline_in(&ts, ms);
     pthread_mutex_lock(&p->mu);
     while (p->pending >= p->n && !agent_stop &&
            pthread_cond_timedwait(&p->room, &p->mu, &ts) != ETIMEDOUT)
@@ -289,7 +278,7 @@ void cmd_pool_wait_idle(cmd_pool_t *p, const char *key)
         for (const job_t *j = p->head; j && !busy; j = j->next)
             busy = strcmp(j->key, key) == 0;
         if (busy) {
-            deadline_in(&ts, POOL_TICK_MS);
+            cmd_deadline_in(&ts, POOL_TICK_MS);
             pthread_cond_timedwait(&p->room, &p->mu, &ts);
         }
     }

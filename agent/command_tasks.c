@@ -43,17 +43,6 @@ struct cmd_tasks {
     bool started;
 };
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static task_entry_t *find(cmd_tasks_t *t, const char *ref)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -196,7 +185,7 @@ static void *watch_main(void *arg)
             forget_all(t);
             t->token[0] = '\0';
             t->broken = false; /* past the backoff: the next follower tries again */
-            deadline_in(&ts, TASKS_IDLE_MS);
+            cmd_deadline_in(&ts, TASKS_IDLE_MS);
             pthread_cond_timedwait(&t->wanted, &t->mu, &ts);
             continue;
         }
@@ -302,7 +291,7 @@ xo_err_t cmd_tasks_wait(cmd_task_follow_t *f, int ms, json_object **rec)
     xo_err_t err = XO_OK;
 
     *rec = NULL;
-    deadline_in(&ts, ms);
+    cmd_deadline_in(&ts, ms);
     pthread_mutex_lock(&t->mu);
     for (;;) {
         task_entry_t *e = find(t, f->ref);
