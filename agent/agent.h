@@ -133,6 +133,9 @@ xo_err_t agent_call(agent_t *a, const char *method, json_object *params, long ti
  */
 xo_err_t agent_login_conn(agent_t *a, xo_xapi_conn_t *conn, const char *url, char *session,
                           size_t session_size, char *errstr, size_t errstr_size);
+/** Log @p session out on @p conn, which is being closed (even while the agent stops: the
+ *  connection's abort is cleared); failures are only logged. */
+void agent_logout_conn(xo_xapi_conn_t *conn, const char *session);
 /** agent_call() on any connection and session (takes @p params). */
 xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *method,
                          json_object *params, long timeout_ms, json_object **value,

@@ -531,14 +531,7 @@ void agent_commands_free(agent_cmd_t *c)
     patch_worker_free(c->patch_worker);
     patch_watch_free(c->patch_watch);
     patch_cache_free();
-    if (c->session[0]) {
-        json_object *ignored = NULL;
-        char errstr[128];
-        xo_xapi_conn_set_abort(c->xapi, NULL); /* the logout itself must not be aborted */
-        agent_call_conn(c->xapi, c->session, "session.logout", NULL, 5000, &ignored, NULL, errstr,
-                        sizeof(errstr));
-        json_object_put(ignored);
-    }
+    agent_logout_conn(c->xapi, c->session);
     xo_consumer_free(c->consumer);
     if (c->results &&
         xo_producer_flush(c->results,

@@ -309,14 +309,7 @@ void cmd_pool_submit(cmd_pool_t *p, cmd_t *cmd, const char *key)
 
 static void worker_close(worker_t *w)
 {
-    if (w->ctx.xapi && w->ctx.session[0]) {
-        json_object *ignored = NULL;
-        char errstr[128];
-        xo_xapi_conn_set_abort(w->ctx.xapi, NULL); /* the logout itself must not be aborted */
-        agent_call_conn(w->ctx.xapi, w->ctx.session, "session.logout", NULL, 5000, &ignored, NULL,
-                        errstr, sizeof(errstr));
-        json_object_put(ignored);
-    }
+    agent_logout_conn(w->ctx.xapi, w->ctx.session);
     xo_xapi_conn_free(w->ctx.xapi);
 }
 

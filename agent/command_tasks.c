@@ -242,14 +242,8 @@ void cmd_tasks_free(cmd_tasks_t *t, const char *borrowed_session)
     pthread_mutex_unlock(&t->mu);
     if (t->started)
         pthread_join(t->thread, NULL);
-    if (t->xapi && t->session[0] && strcmp(t->session, borrowed_session ? borrowed_session : "")) {
-        json_object *ignored = NULL;
-        char errstr[128];
-        xo_xapi_conn_set_abort(t->xapi, NULL); /* the logout itself must not be aborted */
-        agent_call_conn(t->xapi, t->session, "session.logout", NULL, 5000, &ignored, NULL, errstr,
-                        sizeof(errstr));
-        json_object_put(ignored);
-    }
+    if (strcmp(t->session, borrowed_session ? borrowed_session : ""))
+        agent_logout_conn(t->xapi, t->session);
     xo_xapi_conn_free(t->xapi);
     forget_all(t);
     free(t->tasks);

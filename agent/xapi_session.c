@@ -184,6 +184,22 @@ xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *
     return err;
 }
 
+/* A connection being closed: its abort flag is cleared first, as the stop that closes it
+ * would abort the call. */
+void agent_logout_conn(xo_xapi_conn_t *conn, const char *session)
+{
+    char errstr[256];
+    json_object *value = NULL;
+
+    if (!conn || !session[0])
+        return;
+    xo_xapi_conn_set_abort(conn, NULL); /* the logout itself must not be aborted */
+    if (agent_call_conn(conn, session, "session.logout", NULL, 5000, &value, NULL, errstr,
+                        sizeof(errstr)) != XO_OK)
+        xo_dbg(XO_DBG_XAPI, AGENT_MOD, "event=logout_failed reason=\"%s\"", errstr);
+    json_object_put(value);
+}
+
 void agent_logout(agent_t *a)
 {
     char errstr[256];
