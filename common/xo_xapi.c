@@ -23,6 +23,11 @@
 
 #define PIN_LEN       32
 #define BODY_ERR_SIZE 256
+/* libcurl's receive buffer. It still hands the body callback 16 KiB at a time
+ * (CURL_MAX_WRITE_SIZE), but a big buffer reads a large answer (a full dump) with one
+ * recv and one poll per 512 KiB instead of per 16 KiB: 30 times fewer syscalls on the
+ * thread that decodes. */
+#define RECV_BUFFER_BYTES (512L * 1024)
 
 struct xo_xapi_conn {
     CURL *easy;
@@ -259,6 +264,7 @@ static CURLcode setup_easy(xo_xapi_conn_t *conn)
     rc |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, conn->connect_timeout_ms);
     rc |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, conn->curl_err);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    rc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER_BYTES);
     rc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, conn);
     rc |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     rc |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
