@@ -20,12 +20,35 @@ int64_t xo_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Appends s at *pos if it fits with the final NUL; *pos goes past the end if not. */
+static void key_put(char *buf, size_t size, size_t *pos, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (*pos < size && n < size - *pos)
+        memcpy(buf + *pos, s, n);
+    *pos += n;
+}
+
+/* Joined by hand, not with snprintf: the agent makes a key per object of a dump. */
 xo_err_t xo_object_key(char *buf, size_t size, const char *pool, const char *cls, const char *ref)
 {
-    int n = cls ? snprintf(buf, size, "%s/%s/%s", pool, cls, ref)
-                : snprintf(buf, size, "%s/_sync", pool);
+    size_t pos = 0;
 
-    return (n < 0 || (size_t)n >= size) ? XO_ERR_LIMIT : XO_OK;
+    key_put(buf, size, &pos, pool);
+    key_put(buf, size, &pos, cls ? "/" : "/_sync");
+    if (cls) {
+        key_put(buf, size, &pos, cls);
+        key_put(buf, size, &pos, "/");
+        key_put(buf, size, &pos, ref);
+    }
+    if (pos >= size) {
+        if (size)
+            buf[0] = '\0';
+        return XO_ERR_LIMIT;
+    }
+    buf[pos] = '\0';
+    return XO_OK;
 }
 
 xo_err_t xo_object_key_split(char *buf, char **pool, char **cls, char **ref)

@@ -29,6 +29,15 @@ static void test_keys(void **state)
     assert_string_equal(cls, "_sync");
     assert_null(ref);
     assert_int_equal(xo_object_key(small, sizeof(small), POOL, "vm", "r"), XO_ERR_LIMIT);
+    /* the boundary: the key and its NUL fit exactly, or miss by one byte */
+    assert_int_equal(xo_object_key(small, sizeof(small), "p", "vm", "r1"), XO_OK);
+    assert_string_equal(small, "p/vm/r1");
+    assert_int_equal(xo_object_key(small, sizeof(small), "p", "vm", "r12"), XO_ERR_LIMIT);
+    assert_int_equal(xo_object_key(small, sizeof(small), "p", "vm", ""), XO_OK);
+    assert_string_equal(small, "p/vm/");
+    assert_int_equal(xo_object_key(small, sizeof(small), "p", NULL, NULL), XO_OK);
+    assert_string_equal(small, "p/_sync");
+    assert_int_equal(xo_object_key(small, sizeof(small), "pp", NULL, NULL), XO_ERR_LIMIT);
     strcpy(buf, "nokey");
     assert_int_equal(xo_object_key_split(buf, &pool, &cls, &ref), XO_ERR_PARSE);
     strcpy(buf, "p/vm/");
