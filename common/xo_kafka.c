@@ -184,6 +184,9 @@ xo_err_t xo_producer_new(const xo_config_t *cfg, const char *const *extra, xo_pr
     /* clang-format off */
     static const char *const defaults[] = {
         "compression.codec",        "zstd",
+        /* zstd's fastest level: on the agent's records it took half the CPU of librdkafka's
+         * default (3) and wrote no more bytes (docs/benchmarks.md, issue 16 item 5). */
+        "compression.level",        "1",
         "linger.ms",                "1", /* a change waits at most 1 ms for company */
         "client.id",                "xo-fleet",
         /* A missing contract topic is an error, never a topic created with the broker's

@@ -347,6 +347,37 @@ static void test_backpressure_and_bad_config(void **state)
     assert_non_null(strstr(errstr, "no.such.property"));
 }
 
+/* A producer setting as librdkafka holds it. */
+static void assert_producer_conf(xo_producer_t *p, const char *name, const char *want)
+{
+    char val[64];
+    size_t n = sizeof(val);
+
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(xo_producer_handle(p)), name, val, &n),
+                     RD_KAFKA_CONF_OK);
+    assert_string_equal(val, want);
+}
+
+static void test_producer_defaults(void **state)
+{
+    const char *extra[] = {"bootstrap.servers", "127.0.0.1:1", "log_level", "0", NULL};
+    const char *level5[] = {"bootstrap.servers", "127.0.0.1:1", "log_level", "0",
+                            "compression.level", "5",           NULL};
+    char errstr[512];
+    xo_producer_t *p;
+
+    (void)state;
+    assert_int_equal(xo_producer_new(NULL, extra, &p, errstr, sizeof(errstr)), XO_OK);
+    assert_producer_conf(p, "compression.codec", "zstd");
+    assert_producer_conf(p, "compression.level", "1"); /* zstd's fastest, not its default 3 */
+    assert_producer_conf(p, "linger.ms", "1");
+    assert_producer_conf(p, "enable.idempotence", "true");
+    xo_producer_free(p, 0);
+    assert_int_equal(xo_producer_new(NULL, level5, &p, errstr, sizeof(errstr)), XO_OK);
+    assert_producer_conf(p, "compression.level", "5"); /* a default, so the caller's wins */
+    xo_producer_free(p, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_consumer_link, cluster_up, cluster_down),
         cmocka_unit_test_setup_teardown(test_commit_start_wait, cluster_up, cluster_down),
         cmocka_unit_test(test_backpressure_and_bad_config),
+        cmocka_unit_test(test_producer_defaults),
     };
     return cmocka_run_group_tests_name("kafka", tests, NULL, NULL);
 }
