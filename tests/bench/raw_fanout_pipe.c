@@ -13,10 +13,10 @@
  * "feeding N" and starts. Each pass frames the changes due since the last one once and
  * writes them to every client in one send() (one change a pass while the writer keeps up,
  * more when a pass over N clients takes longer than a change's period); a client the
- * kernel refused (socket buffer full) keeps the rest in its pending buffer, later batches
- * appended to it, all sent in one send() when writable: the best a single writer thread
- * can do. stdin: "stats" prints one JSON line, "quit" (or EOF) ends.
- * Not part of the product: a bench tool, free of the project's code.
+ * kernel refused (socket buffer full) keeps references to the pass's batch and the later
+ * ones (shared by every client, as the gateway shares its messages), all sent in one
+ * writev() when writable: the best a single writer thread can do. stdin: "stats" prints one JSON
+ * line, "quit" (or EOF) ends. Not part of the product: a bench tool, free of the project's code.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,22 +31,32 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PENDING (64u << 20) /* a reader this far behind is dropped */
+/* a reader this far behind is dropped (the gateway's limits.client_queue_bytes default) */
+#define MAX_PENDING (64u << 20)
+#define MAX_IOV     64
 /* epoll tags of the descriptors that are not connections */
 static char stdin_tag, timer_tag, listen_tag;
 #define HEAD_MAX 8192
 
 enum { ST_HEAD, ST_SIGNIN, ST_LIVE, ST_GONE };
 
+/* The frames of one pass, shared by the clients that have them pending. */
+typedef struct {
+    unsigned refs;
+    size_t len;
+    char data[];
+} batch_t;
+
 typedef struct {
     int fd, state;
     char *in; /* bytes read before the client is live */
     size_t in_len, in_cap;
-    char *pend; /* frames the kernel did not take yet */
-    size_t pend_off, pend_len, pend_cap;
+    batch_t **q; /* batches the kernel did not take yet, q[qh] first, its first off sent */
+    size_t qh, qn, qcap, off, queued;
 } conn_t;
 
 static struct {
@@ -134,6 +144,22 @@ static bool add_frame(int64_t seq, int64_t due_ns)
     return true;
 }
 
+static void unref(batch_t *b)
+{
+    if (--b->refs == 0)
+        free(b);
+}
+
+/* Forget the queue's head batch. */
+static void pop(conn_t *c)
+{
+    c->queued -= c->q[c->qh]->len - c->off;
+    unref(c->q[c->qh]);
+    c->qh++;
+    c->qn--;
+    c->off = 0;
+}
+
 static void drop_conn(conn_t *c)
 {
     if (c->state == ST_LIVE)
@@ -144,7 +170,8 @@ static void drop_conn(conn_t *c)
         close(c->fd);
     }
     c->state = ST_GONE;
-    c->pend_len = c->pend_off = 0;
+    while (c->qn)
+        pop(c);
 }
 
 static void want_out(conn_t *c, bool on)
@@ -153,47 +180,74 @@ static void want_out(conn_t *c, bool on)
     epoll_ctl(P.ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-/* Send what is pending, in one send(); false when the connection failed. */
+/* Send what is pending, in one writev(); false when the connection failed. */
 static bool flush_pending(conn_t *c)
 {
-    ssize_t w = send(c->fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+    struct iovec iov[MAX_IOV];
+    int n = 0;
+    ssize_t w;
 
+    for (size_t i = 0; i < c->qn && n < MAX_IOV; i++, n++) {
+        batch_t *b = c->q[c->qh + i];
+        size_t skip = i == 0 ? c->off : 0;
+        iov[n].iov_base = b->data + skip;
+        iov[n].iov_len = b->len - skip;
+    }
+    w = writev(c->fd, iov, n);
     if (w < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
     P.sends++;
     P.gathered_sends++;
-    c->pend_off += (size_t)w;
-    if (c->pend_off == c->pend_len) {
-        c->pend_off = c->pend_len = 0;
+    while (w > 0) {
+        size_t left = c->q[c->qh]->len - c->off;
+        if ((size_t)w < left) {
+            c->off += (size_t)w;
+            c->queued -= (size_t)w;
+            break;
+        }
+        w -= (ssize_t)left;
+        pop(c);
+    }
+    if (!c->qn)
         want_out(c, false);
-    }
     return true;
 }
 
-/* Append @p len bytes to the pending buffer (compacting it first). */
-static bool add_pending(conn_t *c, const char *b, size_t len)
+/* Queue a reference to @p b, whose first @p sent bytes went out; false over the limit. */
+static bool enqueue(conn_t *c, batch_t *b, size_t sent)
 {
-    if (c->pend_off) {
-        memmove(c->pend, c->pend + c->pend_off, c->pend_len - c->pend_off);
-        c->pend_len -= c->pend_off;
-        c->pend_off = 0;
-    }
-    if (c->pend_len + len > MAX_PENDING || !grow(&c->pend, &c->pend_cap, c->pend_len + len))
+    if (c->queued + b->len - sent > MAX_PENDING)
         return false;
-    memcpy(c->pend + c->pend_len, b, len);
-    c->pend_len += len;
+    if (c->qh + c->qn == c->qcap) {
+        if (c->qh > 0) {
+            memmove(c->q, c->q + c->qh, c->qn * sizeof(*c->q));
+            c->qh = 0;
+        } else {
+            size_t cap = c->qcap ? c->qcap * 2 : 16;
+            batch_t **q = realloc(c->q, cap * sizeof(*q));
+            if (!q)
+                return false;
+            c->q = q;
+            c->qcap = cap;
+        }
+    }
+    if (!c->qn)
+        c->off = sent;
+    c->q[c->qh + c->qn++] = b;
+    b->refs++;
+    c->queued += b->len - sent;
     return true;
 }
 
-/* The batch to one live client: one send() if it has nothing pending, else appended to
- * what it has pending (sent in one send() when it is writable). */
-static void send_batch_to(conn_t *c)
+/* The batch to one live client: one send() if it has nothing pending, else queued behind
+ * what it has pending (written together when it is writable). */
+static void send_batch_to(conn_t *c, batch_t *b)
 {
-    bool was_idle = c->pend_len == 0;
+    bool was_idle = c->qn == 0;
     ssize_t w = 0;
 
     if (was_idle) {
-        w = send(c->fd, P.batch, P.batch_len, MSG_NOSIGNAL);
+        w = send(c->fd, b->data, b->len, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             drop_conn(c);
             return;
@@ -203,10 +257,10 @@ static void send_batch_to(conn_t *c)
             P.eagain++;
             w = 0;
         }
-        if ((size_t)w == P.batch_len)
+        if ((size_t)w == b->len)
             return;
     }
-    if (!add_pending(c, P.batch + w, P.batch_len - (size_t)w)) {
+    if (!enqueue(c, b, (size_t)w)) {
         drop_conn(c);
         return;
     }
@@ -222,6 +276,7 @@ static void feed(void)
 {
     int64_t now = now_ns(), period = 1000000000 / P.rate;
     uint64_t frames = 0;
+    batch_t *b;
 
     P.batch_len = 0;
     for (; P.start_ns + P.seq * period <= now; P.seq++, frames++) {
@@ -231,11 +286,16 @@ static void feed(void)
         if (!add_frame(P.seq, due))
             break;
     }
-    if (!frames)
+    b = frames ? malloc(sizeof(*b) + P.batch_len) : NULL;
+    if (!b)
         return;
+    b->refs = 1; /* this pass's */
+    b->len = P.batch_len;
+    memcpy(b->data, P.batch, P.batch_len);
     for (int i = 0; i < P.nconns; i++)
         if (P.conns[i].state == ST_LIVE)
-            send_batch_to(&P.conns[i]);
+            send_batch_to(&P.conns[i], b);
+    unref(b);
     P.frames += frames;
     P.passes++;
     if (frames > P.max_frames_per_pass)
@@ -490,7 +550,9 @@ done:
         if (P.conns[i].state != ST_GONE)
             close(P.conns[i].fd);
         free(P.conns[i].in);
-        free(P.conns[i].pend);
+        while (P.conns[i].qn)
+            pop(&P.conns[i]);
+        free(P.conns[i].q);
     }
     free(P.conns);
     free(P.batch);
