@@ -16,7 +16,8 @@
  * kernel refused (socket buffer full) keeps references to the pass's batch and the later
  * ones (shared by every client, as the gateway shares its messages), all sent in one
  * writev() when writable: the best a single writer thread can do. stdin: "stats" prints one JSON
- * line, "quit" (or EOF) ends. Not part of the product: a bench tool, free of the project's code.
+ * line; "stop" stops the changes (pending frames still go out) and prints it; "quit" (or
+ * EOF) ends. Not part of the product: a bench tool, free of the project's code.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -421,13 +422,17 @@ static void on_accept(void)
 
 static void print_stats(void)
 {
+    size_t queued = 0;
+
+    for (int i = 0; i < P.nconns; i++)
+        queued += P.conns[i].queued;
     printf("{\"clients\":%d,\"frames\":%llu,\"sends\":%llu,\"gathered_sends\":%llu,"
            "\"eagain\":%llu,\"dropped\":%llu,\"max_behind_ms\":%.3f,\"frame_bytes\":%zu,"
-           "\"passes\":%llu,\"max_frames_per_pass\":%llu}\n",
+           "\"passes\":%llu,\"max_frames_per_pass\":%llu,\"queued_bytes\":%zu}\n",
            P.live, (unsigned long long)P.frames, (unsigned long long)P.sends,
            (unsigned long long)P.gathered_sends, (unsigned long long)P.eagain,
            (unsigned long long)P.dropped, (double)P.max_behind_ns / 1e6, P.frame_len,
-           (unsigned long long)P.passes, (unsigned long long)P.max_frames_per_pass);
+           (unsigned long long)P.passes, (unsigned long long)P.max_frames_per_pass, queued);
     fflush(stdout);
 }
 
@@ -440,7 +445,12 @@ static bool on_stdin(void)
     if (r <= 0)
         return false;
     line[r] = '\0';
-    if (strstr(line, "stats"))
+    if (strstr(line, "stop")) { /* no new frame; the pending ones still go out */
+        struct itimerspec off = {{0, 0}, {0, 0}};
+        timerfd_settime(P.tfd, 0, &off, NULL);
+        P.feeding = false;
+    }
+    if (strstr(line, "stats") || strstr(line, "stop"))
         print_stats();
     return !strstr(line, "quit");
 }
@@ -490,7 +500,8 @@ static int serve(void)
                 uint64_t ticks;
                 if (read(P.tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
                     return 1;
-                feed();
+                if (P.feeding)
+                    feed();
             } else if (p == &listen_tag) {
                 on_accept();
             } else {
