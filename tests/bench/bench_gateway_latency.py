@@ -96,7 +96,8 @@ def gw_histograms(gw):
     except Exception:
         return out
     text = body.decode()
-    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total"):
+    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total",
+                "xo_gateway_notification_bytes_total"):
         m = re.search("^" + key + r" (\d+)", text, re.M)
         if m:
             out[key] = int(m.group(1))
@@ -383,8 +384,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "gathered": {k.split("_")[4]: h1[k] - h0.get(k, 0) for k in h1
                      if k.startswith("xo_gateway_ws_gathered_")},
         "raw_samples": raw_samples, "raw_p99": raw_p99, "raw_p50": raw_p50,
-        # bytes the gateway sent per change (the raw pipe's frame size)
-        "bytes_per_change": sum(r["bytes"] for r in reports) / max(1, sum(r["items"] for r in reports)),
+        # bytes of `all` per change (the raw pipe's frame size)
+        "bytes_per_change": bytes_per_change(h0, h1, reports),
         "closed": sum(r["closed"] for r in reports),
         "corrupt": sum(r["corrupt"] for r in reports),
         "corrupt_sample": next((r["corrupt_sample"] for r in reports if r["corrupt_sample"]), None),
@@ -437,6 +438,17 @@ def run_pipe_row(a, st, n_clients, frame_bytes, row_id):
             "p99": rep["raw"]["p99"], "max": rep["raw"]["max"], "closed": rep["closed"],
             "corrupt": rep["corrupt"], "stats": stats,
             "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0}}
+
+
+def bytes_per_change(h0, h1, reports):
+    """Bytes of `all` notifications per change in a row: the gateway's own count (bytes
+    queued per client / changes queued), else what the clients received per label."""
+    key = "xo_gateway_notification_bytes_total"
+    changes = (h1.get("queued") or {}).get("count", 0) - (h0.get("queued") or {}).get("count", 0)
+    if key in h1 and changes > 0:
+        return (h1[key] - h0.get(key, 0)) / changes
+    items = sum(r["items"] for r in reports)
+    return sum(r["bytes"] for r in reports) / items if items else None
 
 
 GATEWAY = None  # --gateway-binary, else this build's
@@ -675,9 +687,11 @@ def print_pipe(rows):
               f"{pp['cpu']['pipe']:>6.0f}/{pp['cpu']['clients']:<6.0f} {fmt(r['p50']):>9} "
               f"{ratio(r['p50'], pp['p50']):>7} {fmt(r['p99']):>9} {ratio(r['p99'], pp['p99']):>7} "
               f"{fmt(r.get('raw_p50')):>9} {fmt(r['raw_p99']):>9} {ratio(r['raw_p99'], pp['p99']):>7}")
+    print("bytes/chg: the gateway's `all` bytes per change in the row (the pipe's frame size).")
     print("pipe p50/p99: the load clients' latency from each frame's due time (one frame per change,")
-    print("  written by one thread to every reader; a reader behind gets its pending frames in one")
-    print("  send()); pipe seen: samples / (clients x rate x seconds); cpu%: the pipe's writer / its")
+    print("  the changes due since its last pass written by one thread to every reader in one send(),")
+    print("  a reader behind gets its pending frames in one writev()); pipe seen: samples / (clients x")
+    print("  rate x seconds); cpu%: the pipe's writer / its")
     print("  readers. gw p50/p99: the row's xo-lib measuring clients; load p50/p99: its load clients")
     print("  (the pipe's readers' program). The gateway's figures also hold the hops before it")
     print("  (change -> publish, Kafka), a few ms; the pipe runs while the stack is idle.")
