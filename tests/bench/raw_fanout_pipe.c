@@ -21,7 +21,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -38,10 +37,11 @@
 
 /* a reader this far behind is dropped (the gateway's limits.client_queue_bytes default) */
 #define MAX_PENDING (64u << 20)
-#define MAX_IOV     64
+#define MAX_IOV     64   /* batches one writev() carries */
+#define HEAD_MAX    8192 /* bytes of a client's upgrade request */
+
 /* epoll tags of the descriptors that are not connections */
 static char stdin_tag, timer_tag, listen_tag;
-#define HEAD_MAX 8192
 
 enum { ST_HEAD, ST_SIGNIN, ST_LIVE, ST_GONE };
 
