@@ -400,10 +400,12 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     }
 
 
-def run_pipe_row(a, st, n_clients, frame_bytes, row_id):
+def run_pipe_row(a, st, n_clients, frame_bytes, row_id, sim, refs_file):
     """The raw pipe: raw_fanout_pipe writes frames of the gateway's size at the same rate to
     n_clients latency_load_client readers (one process, as the gateway row's load clients);
-    latency from each frame's due time to its reader, over a.seconds."""
+    latency from each frame's due time to its reader, over a.seconds. With
+    a.pipe_under_load the driver renames VMs meanwhile as in the row (simulator, agent,
+    broker and gateway busy with the changes, no WebSocket client)."""
     pipe = st.spawn(f"raw-pipe-{row_id}", [harness.binary("raw_fanout_pipe"), "--clients",
                                            str(n_clients), "--rate", str(a.rate), "--bytes",
                                            str(int(frame_bytes)), "--vms", str(a.vms)], stdin=True)
@@ -419,6 +421,9 @@ def run_pipe_row(a, st, n_clients, frame_bytes, row_id):
         cl.wait_line(lambda l: l == "reset", timeout=30)
         c0 = {"pipe": cpu_s(pipe.p.pid), "clients": cpu_s(cl.p.pid)}
         t0 = time.monotonic()
+        drv = st.spawn(f"raw-pipe-driver-{row_id}", [
+            "node", os.path.join(HERE, "latency_driver.mjs"), sim.url, refs_file, str(a.rate),
+            str(a.seconds), str(a.conns)]) if a.pipe_under_load else None
         time.sleep(a.seconds)
         wall = time.monotonic() - t0
         c1 = {"pipe": cpu_s(pipe.p.pid), "clients": cpu_s(cl.p.pid)}
@@ -426,6 +431,8 @@ def run_pipe_row(a, st, n_clients, frame_bytes, row_id):
         # its only JSON line, printed between two passes (a pass far behind can take long)
         send(pipe, "stats")
         stats = json.loads(pipe.wait_line(lambda l: l.startswith("{"), timeout=60 + a.seconds * 6))
+        if drv:
+            drv.wait_line(lambda l: l.startswith("{"), timeout=120)
     finally:
         for p in (cl, pipe):
             try:
@@ -434,6 +441,7 @@ def run_pipe_row(a, st, n_clients, frame_bytes, row_id):
             except Exception:
                 p.kill()
     return {"clients": n_clients, "bytes": frame_bytes, "samples": rep["raw"]["samples"],
+            "under_load": bool(a.pipe_under_load),
             "expected": n_clients * a.rate * wall, "p50": rep["raw"]["p50"],
             "p99": rep["raw"]["p99"], "max": rep["raw"]["max"], "closed": rep["closed"],
             "corrupt": rep["corrupt"], "stats": stats,
@@ -511,7 +519,7 @@ def run_batch(a, batch_ms, clients, rows, session_thread=None):
             if not a.no_raw_pipe:  # the physical limit beside the row, same readers and bytes
                 try:
                     r["pipe"] = run_pipe_row(a, st, n, r["bytes_per_change"] or 2048,
-                                             f"{batch_ms}-{n}")
+                                             f"{batch_ms}-{n}", sim, refs_file)
                 except Exception as e:  # the row stands without its baseline
                     r["pipe_error"] = f"{type(e).__name__}: {e}"
             rows.append(r)
@@ -694,7 +702,9 @@ def print_pipe(rows):
     print("  rate x seconds); cpu%: the pipe's writer / its")
     print("  readers. gw p50/p99: the row's xo-lib measuring clients; load p50/p99: its load clients")
     print("  (the pipe's readers' program). The gateway's figures also hold the hops before it")
-    print("  (change -> publish, Kafka), a few ms; the pipe runs while the stack is idle.")
+    print("  (change -> publish, Kafka), a few ms; the pipe runs while the stack is " +
+          ("busy with the same changes (--pipe-under-load)." if any(
+              r["pipe"].get("under_load") for r in rows) else "idle."))
     for r in rows:
         st = r["pipe"]["stats"]
         if st.get("dropped") or r["pipe"]["closed"] or r["pipe"]["corrupt"]:
@@ -773,6 +783,10 @@ def main():
     ap.add_argument("--no-raw-pipe", action="store_true",
                     help="skip the raw pipe measured after each row (raw_fanout_pipe: the same "
                          "frames to the same readers with nothing else, the physical limit)")
+    ap.add_argument("--pipe-under-load", action="store_true",
+                    help="run the raw pipe while the driver renames VMs as in the row (the "
+                         "simulator, agent, broker and gateway busy, no WebSocket client): the "
+                         "floor with the rest of the chain beside it")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
