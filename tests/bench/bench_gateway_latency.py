@@ -32,6 +32,12 @@ Also per row: "gw p50/p99" from the gateway's own histogram
 xo_gateway_notification_latency_seconds (agent record timestamp -> `all` queued; bucket
 upper bounds), clients dropped, and the CPU used by each process (percent of one core).
 
+The physical limit, in the same run (issue 16): after each row, raw_fanout_pipe (C, one
+thread, nothing else: no Kafka, no view, no JSON) writes frames of the size the gateway
+sent per change in that row, at the same --rate, to as many latency_load_client readers as
+the row had clients, each frame carrying its due time; the "raw pipe" table prints its
+p50/p99 beside the gateway's and the ratio. --no-raw-pipe skips it.
+
 HTTP off the sessions' thread (issue 16): --session-thread false,true runs every batch
 with the gateway's http.session_thread off (one service thread: the baseline) then on,
 --rounds N times alternately, and ends with a table of the /healthz and sign-in medians
@@ -90,7 +96,8 @@ def gw_histograms(gw):
     except Exception:
         return out
     text = body.decode()
-    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total"):
+    for key in ("xo_gateway_ws_gathered_sends_total", "xo_gateway_ws_gathered_messages_total",
+                "xo_gateway_notification_bytes_total"):
         m = re.search("^" + key + r" (\d+)", text, re.M)
         if m:
             out[key] = int(m.group(1))
@@ -358,6 +365,7 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
     raw_samples = sum(r["raw"]["samples"] for r in reports[1:])
     # the raw clients' p99 over all their processes: take the worst process's (conservative)
     raw_p99 = max((r["raw"]["p99"] for r in reports[1:] if r["raw"]["p99"] is not None), default=None)
+    raw_p50 = max((r["raw"]["p50"] for r in reports[1:] if r["raw"]["p50"] is not None), default=None)
     rest = sorted(poller.samples)
     return {
         "clients": n_clients, "batch_ms": batch_ms, "xolib_clients": n_xo, "raw_clients": n_raw,
@@ -375,7 +383,9 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         # messages that went out several to a send() (a client behind), and those sends
         "gathered": {k.split("_")[4]: h1[k] - h0.get(k, 0) for k in h1
                      if k.startswith("xo_gateway_ws_gathered_")},
-        "raw_samples": raw_samples, "raw_p99": raw_p99,
+        "raw_samples": raw_samples, "raw_p99": raw_p99, "raw_p50": raw_p50,
+        # bytes of `all` per change (the raw pipe's frame size)
+        "bytes_per_change": bytes_per_change(h0, h1, reports),
         "closed": sum(r["closed"] for r in reports),
         "corrupt": sum(r["corrupt"] for r in reports),
         "corrupt_sample": next((r["corrupt_sample"] for r in reports if r["corrupt_sample"]), None),
@@ -388,6 +398,65 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
                  "polls": poller.polls, "errors": poller.errors,
                  "poll_ms_p50": pct(sorted(poller.poll_ms), 0.5)},
     }
+
+
+def run_pipe_row(a, st, n_clients, frame_bytes, row_id, sim, refs_file):
+    """The raw pipe: raw_fanout_pipe writes frames of the gateway's size at the same rate to
+    n_clients latency_load_client readers (one process, as the gateway row's load clients);
+    latency from each frame's due time to its reader, over a.seconds. With
+    a.pipe_under_load the driver renames VMs meanwhile as in the row (simulator, agent,
+    broker and gateway busy with the changes, no WebSocket client)."""
+    pipe = st.spawn(f"raw-pipe-{row_id}", [harness.binary("raw_fanout_pipe"), "--clients",
+                                           str(n_clients), "--rate", str(a.rate), "--bytes",
+                                           str(int(frame_bytes)), "--vms", str(a.vms)], stdin=True)
+    port = int(pipe.wait_line(lambda l: l.startswith("listening"), timeout=30).split()[1])
+    cl = st.spawn(f"raw-pipe-clients-{row_id}", [harness.binary("latency_load_client"),
+                                                 f"http://127.0.0.1:{port}", "raw", str(n_clients)],
+                  stdin=True)
+    try:
+        cl.wait_line(lambda l: l.startswith("ready"), timeout=120 + n_clients / 10)
+        pipe.wait_line(lambda l: l.startswith("feeding"), timeout=30)
+        time.sleep(1.0)
+        send(cl, "reset")
+        cl.wait_line(lambda l: l == "reset", timeout=30)
+        c0 = {"pipe": cpu_s(pipe.p.pid), "clients": cpu_s(cl.p.pid)}
+        t0 = time.monotonic()
+        drv = st.spawn(f"raw-pipe-driver-{row_id}", [
+            "node", os.path.join(HERE, "latency_driver.mjs"), sim.url, refs_file, str(a.rate),
+            str(a.seconds), str(a.conns)]) if a.pipe_under_load else None
+        time.sleep(a.seconds)
+        wall = time.monotonic() - t0
+        c1 = {"pipe": cpu_s(pipe.p.pid), "clients": cpu_s(cl.p.pid)}
+        rep = client_report(cl)
+        # its only JSON line, printed between two passes (a pass far behind can take long)
+        send(pipe, "stats")
+        stats = json.loads(pipe.wait_line(lambda l: l.startswith("{"), timeout=60 + a.seconds * 6))
+        if drv:
+            drv.wait_line(lambda l: l.startswith("{"), timeout=120)
+    finally:
+        for p in (cl, pipe):
+            try:
+                send(p, "quit")
+                p.p.wait(10)
+            except Exception:
+                p.kill()
+    return {"clients": n_clients, "bytes": frame_bytes, "samples": rep["raw"]["samples"],
+            "under_load": bool(a.pipe_under_load),
+            "expected": n_clients * a.rate * wall, "p50": rep["raw"]["p50"],
+            "p99": rep["raw"]["p99"], "max": rep["raw"]["max"], "closed": rep["closed"],
+            "corrupt": rep["corrupt"], "stats": stats,
+            "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0}}
+
+
+def bytes_per_change(h0, h1, reports):
+    """Bytes of `all` notifications per change in a row: the gateway's own count (bytes
+    queued per client / changes queued), else what the clients received per label."""
+    key = "xo_gateway_notification_bytes_total"
+    changes = (h1.get("queued") or {}).get("count", 0) - (h0.get("queued") or {}).get("count", 0)
+    if key in h1 and changes > 0:
+        return (h1[key] - h0.get(key, 0)) / changes
+    items = sum(r["items"] for r in reports)
+    return sum(r["bytes"] for r in reports) / items if items else None
 
 
 GATEWAY = None  # --gateway-binary, else this build's
@@ -447,6 +516,12 @@ def run_batch(a, batch_ms, clients, rows, session_thread=None):
                 r["lag_after"] = f"/healthz unanswered ({e})"
             r["kafka_trimmed"] = "dropped its oldest" in k.proc.log_text()
             r["session_thread"] = session_thread
+            if not a.no_raw_pipe:  # the physical limit beside the row, same readers and bytes
+                try:
+                    r["pipe"] = run_pipe_row(a, st, n, r["bytes_per_change"] or 2048,
+                                             f"{batch_ms}-{n}", sim, refs_file)
+                except Exception as e:  # the row stands without its baseline
+                    r["pipe_error"] = f"{type(e).__name__}: {e}"
             rows.append(r)
             if a.json:  # written after every row: a long run that fails later keeps its rows
                 with open(a.json, "w") as f:
@@ -545,6 +620,7 @@ def print_table(a, rows):
         print("note: xo-kafka-dev trimmed old records of the pool's partition (5 MiB in-memory log);"
               " the gateway was reading at the head, see lag")
     print_hops(rows)
+    print_pipe(rows)
     print_split(rows)
     print("call latency of set_name_label at the simulator (p50/p99 ms): " + ", ".join(
         f"{r['clients']}cl/b{r['batch_ms']} {fmt(r['call_p50'], 2)}/{fmt(r['call_p99'], 1)}" for r in rows))
@@ -589,6 +665,54 @@ def print_split(rows):
             name = f"{n} cl, batch {b}, st={'on' if st == 'true' else 'off'}"
             print(f"{name:<24} {len(rs):>6} {cell('hz50'):>12} {cell('hz99'):>12} "
                   f"{cell('si50'):>12} {cell('si99'):>12} {cell('push'):>9}")
+
+
+def print_pipe(rows):
+    """Each row beside its physical limit: the raw pipe's latency with the same readers,
+    frame size and rate, and the gateway's ratio to it."""
+    for r in rows:
+        if r.get("pipe_error"):
+            print(f"note: the raw pipe after the {r['clients']}-client row failed: {r['pipe_error']}")
+    rows = [r for r in rows if r.get("pipe")]
+    if not rows:
+        return
+    print()
+    print("Against the raw pipe (raw_fanout_pipe: the same frames, rate and readers, nothing "
+          "else), measured after each row; ratio = gateway / pipe")
+    hdr = (f"{'row':<22} {'bytes/chg':>9} {'pipe p50':>9} {'pipe p99':>9} {'pipe seen':>9} "
+           f"{'pipe cpu% w/r':>13} {'gw p50':>9} {'ratio':>7} {'gw p99':>9} {'ratio':>7} "
+           f"{'load p50':>9} {'load p99':>9} {'ratio':>7}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        pp = r["pipe"]
+
+        def ratio(v, base):
+            return f"{v / base:.1f}x" if v is not None and base else "-"
+        name = f"{r['clients']:>4} cl, batch {r['batch_ms']:>2}"
+        print(f"{name:<22} {pp['bytes']:>9.0f} {fmt(pp['p50']):>9} {fmt(pp['p99']):>9} "
+              f"{100 * pp['samples'] / max(1, pp['expected']):>8.1f}% "
+              f"{pp['cpu']['pipe']:>6.0f}/{pp['cpu']['clients']:<6.0f} {fmt(r['p50']):>9} "
+              f"{ratio(r['p50'], pp['p50']):>7} {fmt(r['p99']):>9} {ratio(r['p99'], pp['p99']):>7} "
+              f"{fmt(r.get('raw_p50')):>9} {fmt(r['raw_p99']):>9} {ratio(r['raw_p99'], pp['p99']):>7}")
+    print("bytes/chg: the gateway's `all` bytes per change in the row (the pipe's frame size).")
+    print("pipe p50/p99: the load clients' latency from each frame's due time (one frame per change,")
+    print("  the changes due since its last pass written by one thread to every reader in one send(),")
+    print("  a reader behind gets its pending frames in one writev()); pipe seen: samples / (clients x")
+    print("  rate x seconds); cpu%: the pipe's writer / its")
+    print("  readers. gw p50/p99: the row's xo-lib measuring clients; load p50/p99: its load clients")
+    print("  (the pipe's readers' program). The gateway's figures also hold the hops before it")
+    print("  (change -> publish, Kafka), a few ms; the pipe runs while the stack is " +
+          ("busy with the same changes (--pipe-under-load)." if any(
+              r["pipe"].get("under_load") for r in rows) else "idle."))
+    for r in rows:
+        st = r["pipe"]["stats"]
+        if st.get("dropped") or r["pipe"]["closed"] or r["pipe"]["corrupt"]:
+            print(f"note (pipe, {r['clients']} clients): {st.get('dropped')} readers dropped "
+                  f"(over 64 MiB behind), {r['pipe']['closed']} closed, {r['pipe']['corrupt']} corrupt")
+        print(f"pipe {r['clients']} clients: {st['frames']:,} frames of {st['frame_bytes']} bytes, "
+              f"{st['sends']:,} sends ({st['gathered_sends']:,} of pending bytes), "
+              f"{st['eagain']:,} refused at once, writer at most {st['max_behind_ms']:.1f} ms behind")
 
 
 def print_hops(rows):
@@ -656,6 +780,13 @@ def main():
                          "(default 1)")
     ap.add_argument("--gateway-binary", help="an xo-gateway to measure instead of this build's "
                     "(another branch's build: run both alternately to compare)")
+    ap.add_argument("--no-raw-pipe", action="store_true",
+                    help="skip the raw pipe measured after each row (raw_fanout_pipe: the same "
+                         "frames to the same readers with nothing else, the physical limit)")
+    ap.add_argument("--pipe-under-load", action="store_true",
+                    help="run the raw pipe while the driver renames VMs as in the row (the "
+                         "simulator, agent, broker and gateway busy, no WebSocket client): the "
+                         "floor with the rest of the chain beside it")
     ap.add_argument("--json", help="also write the rows as JSON to this file")
     a = ap.parse_args()
     if a.full:
@@ -674,6 +805,8 @@ def main():
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
     bench_common.require("latency_hop_probe")
+    if not a.no_raw_pipe:
+        bench_common.require("raw_fanout_pipe", "latency_load_client")
     if a.load_client == "c":
         bench_common.require("latency_load_client")
     g.ensure_node_modules()
