@@ -21,9 +21,11 @@ typedef struct {
 
 /* The ids and states live in one arena per batch, so a batch is three blocks, and a batch
  * taken by the service thread goes back to the consumer to be filled again: the consumer's
- * blocks are not freed by the other thread. Under mimalloc such a free is an atomic push
- * on the owner's page, whose cache line the consumer's next malloc then has to fetch back
- * (11% of the gateway's samples with 100 clients, docs/benchmarks.md). */
+ * blocks are not freed by the other thread (under mimalloc such a free is an atomic push
+ * on a page the consumer allocates from, which it has to collect before reusing them). A
+ * merged change leaves its old state in the arena: once those dead bytes are most of a
+ * large arena, the live ones are copied together (so a batch that waits long, the sessions
+ * thread behind, holds what its ids need, not every state it ever had). */
 typedef struct {
     entry_t *e;
     size_t n, cap;
@@ -31,7 +33,10 @@ typedef struct {
     size_t mask;
     char *arena;
     size_t alen, acap;
+    size_t dead; /* bytes of merged-away states in the arena */
 } batch_t;
+
+#define COMPACT_MIN (256u * 1024) /* an arena smaller than this is never compacted */
 
 /* A spent batch bigger than this (a sync seen by subscribers) is freed, not kept. */
 #define SPARE_MAX_ARENA   (8u * 1024 * 1024)
@@ -73,6 +78,7 @@ static void batch_reset(batch_t *b)
         memset(b->slots, 0, (b->mask + 1) * sizeof(uint32_t));
     b->n = 0;
     b->alen = 0;
+    b->dead = 0;
 }
 
 static const char *entry_id(const batch_t *b, const entry_t *e)
@@ -135,6 +141,33 @@ static bool batch_grow(batch_t *b)
     return true;
 }
 
+/* Copy the live ids and states into a new arena of the same size (on failure the dead
+ * bytes just stay). Consumer thread. */
+static void batch_compact(batch_t *b)
+{
+    char *na = malloc(b->acap);
+    size_t at = 0;
+
+    if (!na)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        entry_t *e = &b->e[i];
+        size_t idlen = strlen(entry_id(b, e)) + 1;
+        memcpy(na + at, entry_id(b, e), idlen);
+        e->id = at;
+        at += idlen;
+        if (e->json != NO_JSON) {
+            memcpy(na + at, b->arena + e->json, e->len + 1);
+            e->json = at;
+            at += e->len + 1;
+        }
+    }
+    free(b->arena);
+    b->arena = na;
+    b->alen = at;
+    b->dead = 0;
+}
+
 static void batch_put(batch_t *b, const char *id, const char *json, size_t len, int64_t ts)
 {
     size_t pos, json_off = NO_JSON, id_off;
@@ -147,8 +180,12 @@ static void batch_put(batch_t *b, const char *id, const char *json, size_t len, 
     while (b->slots[pos]) {
         entry_t *e = &b->e[b->slots[pos] - 1];
         if (!strcmp(entry_id(b, e), id)) {
-            e->json = json_off; /* last state wins (the old bytes stay until the reset) */
+            if (e->json != NO_JSON)
+                b->dead += e->len + 1;
+            e->json = json_off; /* last state wins */
             e->len = len;
+            if (b->alen > COMPACT_MIN && b->dead > b->alen / 2)
+                batch_compact(b);
             return;
         }
         pos = (pos + 1) & b->mask;
@@ -242,6 +279,15 @@ uint64_t gw_notify_batches_reused(gw_notify_t *n)
     uint64_t v;
     pthread_mutex_lock(&n->mu);
     v = n->reused;
+    pthread_mutex_unlock(&n->mu);
+    return v;
+}
+
+size_t gw_notify_pending_bytes(gw_notify_t *n)
+{
+    size_t v;
+    pthread_mutex_lock(&n->mu);
+    v = n->cur.alen;
     pthread_mutex_unlock(&n->mu);
     return v;
 }

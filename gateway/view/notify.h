@@ -65,4 +65,10 @@ void gw_notify_out_fini(gw_notify_out_t *out);
 /** @brief Batches whose memory went back to the consumer after gw_notify_take(). Any thread. */
 uint64_t gw_notify_batches_reused(gw_notify_t *n);
 
+/**
+ * @brief Bytes of ids and states the pending batch holds, merged-away states included until
+ *        they are most of it (then the live ones are copied together). Any thread.
+ */
+size_t gw_notify_pending_bytes(gw_notify_t *n);
+
 #endif
