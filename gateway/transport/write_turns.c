@@ -13,12 +13,6 @@ void gw_write_turns_init(gw_write_turns_t *t, uint64_t budget_us, uint64_t answe
     t->served = t->last_served = 0;
     t->last_waited = false;
     t->yield_left = 0;
-    t->hurry = false;
-}
-
-void gw_write_turns_hurry(gw_write_turns_t *t)
-{
-    t->hurry = true;
 }
 
 gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint64_t now_us)
@@ -53,8 +47,6 @@ gw_turns_next_t gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted, size
         t->last_waited = t->waited;
         if (accepted)
             t->yield_left = GW_WRITE_YIELD_PASSES;
-        else if (t->hurry)
-            t->yield_left = GW_WRITE_HURRY_PASSES;
     }
     if (t->yield_left)
         next.arm = 0;
@@ -67,6 +59,5 @@ gw_turns_next_t gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted, size
     t->pass_start = 0;
     t->waited = false;
     t->served = 0;
-    t->hurry = false;
     return next;
 }

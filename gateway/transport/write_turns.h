@@ -19,12 +19,7 @@
  *   no notifications and arm nobody (they yield): the new connection is polled after every
  *   connection already open, and those passes read its request and write its answer. A
  *   window starts only after a pass that did not yield: a flood of connections leaves the
- *   notifications at least one pass in three;
- * - after a pass that queued an answer or opened a WebSocket (gw_write_turns_hurry), the
- *   next pass yields too: lws writes in poll order, so the answer of a call read in a pass
- *   of notifications, or the sign-in that follows a handshake, would wait behind up to
- *   budget_us of notification writes (a new connection is last in the poll array) in the
- *   next pass. Same rule for the window: it starts only after a pass that did not yield.
+ *   notifications at least one pass in three.
  * Pure bookkeeping (no lws, no clock, no list): ws_sessions.c keeps the queue and acts on
  * the answers. Service thread only.
  */
@@ -43,7 +38,6 @@
 #define GW_WRITE_BUDGET_US    10000
 #define GW_WRITE_ANSWER_US    15000
 #define GW_WRITE_YIELD_PASSES 2  /* after an accept: read the request, write the answer */
-#define GW_WRITE_HURRY_PASSES 1  /* after an answer queued or a WebSocket opened */
 #define GW_WRITE_ARM_MIN      16 /* waiting clients armed after a pass, at least */
 
 typedef struct {
@@ -56,7 +50,6 @@ typedef struct {
     size_t last_served;  /**< ... in the last pass that did not yield */
     bool last_waited;    /**< someone had to wait in the last pass that did not yield */
     unsigned yield_left; /**< passes left in the window after an accept (answers only) */
-    bool hurry;          /**< an answer was queued or a WebSocket opened in this pass */
 } gw_write_turns_t;
 
 typedef enum {
@@ -89,11 +82,5 @@ gw_turn_t gw_write_turn(gw_write_turns_t *t, uint32_t *served, bool answer, uint
  * @param waiting writers in the caller's waiting queue now
  */
 gw_turns_next_t gw_write_turns_pass_end(gw_write_turns_t *t, bool accepted, size_t waiting);
-
-/**
- * @brief An answer to a call was queued, or a WebSocket opened (its sign-in comes next),
- *        in this pass: the next GW_WRITE_HURRY_PASSES passes yield (unless this one did).
- */
-void gw_write_turns_hurry(gw_write_turns_t *t);
 
 #endif

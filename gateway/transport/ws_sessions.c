@@ -114,7 +114,6 @@ void gw_ws_session_open(gw_ws_sessions_t *all, gw_ws_session_t *s, struct lws *w
         all->head->prev = s;
     all->head = s;
     all->ctx->ws_clients++;
-    gw_write_turns_hurry(&all->turns); /* its sign-in comes next: not behind a pass */
     xo_dbg(XO_DBG_WS, MOD, "event=ws_open addr=%s clients=%zu", s->sess.addr, all->ctx->ws_clients);
 }
 
@@ -203,8 +202,6 @@ void gw_ws_session_send(gw_ws_sessions_t *all, gw_ws_session_t *s, gw_msg_t *m, 
         s->waiting_since = gw_mono_ms(); /* the send deadline starts with the first byte */
     gw_conn_budget_take(&s->budget, m->len);
     s->answers += answer;
-    if (answer) /* written next pass, not after a pass of notifications (write_turns.h) */
-        gw_write_turns_hurry(&all->turns);
     follow_flow(all, s);
     if (answer || !(s->parked || s->waiting)) /* else armed in its turn (write_turns.h) */
         lws_callback_on_writable(s->wsi);

@@ -7,7 +7,7 @@
  * the budget did not bind), every writer's bytes are
  * all written; an answer at a queue's head goes outside the rounds; the passes after an
  * accept write answers only, and a window of such passes starts only after one that did
- * not yield; so does the pass after one that queued an answer or opened a WebSocket. */
+ * not yield. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -270,33 +270,6 @@ static void test_yield_window(void **state)
     assert_int_equal(gw_write_turn(&t, &b, false, 31500), GW_TURN_PARK);
 }
 
-/* An answer queued (or a WebSocket opened) in a pass: the next pass writes answers only,
- * so the answer's connection, last in the poll order, is not behind a pass of
- * notifications; then notifications again, and a hurry in a yielding pass opens no window. */
-static void test_answer_hurries_the_next_pass(void **state)
-{
-    gw_write_turns_t t;
-    gw_turns_next_t next;
-    uint32_t a = 0, b = 0;
-    (void)state;
-
-    gw_write_turns_init(&t, 1000, 3000);
-    assert_int_equal(gw_write_turn(&t, &a, false, 5000), GW_TURN_WRITE);
-    gw_write_turns_hurry(&t); /* a call read and answered in this pass */
-    next = gw_write_turns_pass_end(&t, false, 0);
-    assert_true(next.new_round);
-    for (int i = 0; i < GW_WRITE_HURRY_PASSES; i++) {
-        assert_int_equal(gw_write_turn(&t, &a, false, 10000 + i), GW_TURN_WAIT);
-        assert_int_equal(gw_write_turn(&t, &b, true, 10000 + i), GW_TURN_WRITE); /* answers */
-        gw_write_turns_hurry(&t); /* another in the window: no longer */
-        next = gw_write_turns_pass_end(&t, false, 1);
-        assert_int_equal(next.arm, i == GW_WRITE_HURRY_PASSES - 1 ? 1 : 0);
-    }
-    assert_int_equal(gw_write_turn(&t, &a, false, 20000), GW_TURN_WRITE);
-    gw_write_turns_pass_end(&t, false, 0); /* no hurry: the next pass writes */
-    assert_int_equal(gw_write_turn(&t, &b, false, 30000), GW_TURN_WRITE);
-}
-
 static void test_defaults(void **state)
 {
     gw_write_turns_t t;
@@ -321,7 +294,6 @@ int main(void)
         cmocka_unit_test(test_accept_yields_then_resumes),
         cmocka_unit_test(test_answers_go_outside_the_rounds),
         cmocka_unit_test(test_yield_window),
-        cmocka_unit_test(test_answer_hurries_the_next_pass),
         cmocka_unit_test(test_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
