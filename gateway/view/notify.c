@@ -11,26 +11,46 @@
 #include <string.h>
 
 typedef struct {
-    char *id;
-    char *json; /* NULL: exit */
+    size_t id;   /* offset of the id (NUL-terminated) in the batch's arena */
+    size_t json; /* offset of the state in the arena; NO_JSON: exit */
     size_t len;
     int64_t ts;
 } entry_t;
 
+#define NO_JSON SIZE_MAX
+
+/* The ids and states live in one arena per batch, so a batch is three blocks, and a batch
+ * taken by the service thread goes back to the consumer to be filled again: the consumer's
+ * blocks are not freed by the other thread (under mimalloc such a free is an atomic push
+ * on a page the consumer allocates from, which it has to collect before reusing them). A
+ * merged change leaves its old state in the arena: once those dead bytes are most of a
+ * large arena, the live ones are copied together (so a batch that waits long, the sessions
+ * thread behind, holds what its ids need, not every state it ever had). */
 typedef struct {
     entry_t *e;
     size_t n, cap;
     uint32_t *slots; /* +1 entry indexes */
     size_t mask;
+    char *arena;
+    size_t alen, acap;
+    size_t dead; /* bytes of merged-away states in the arena */
 } batch_t;
+
+#define COMPACT_MIN (256u * 1024) /* an arena smaller than this is never compacted */
+
+/* A spent batch bigger than this (a sync seen by subscribers) is freed, not kept. */
+#define SPARE_MAX_ARENA   (8u * 1024 * 1024)
+#define SPARE_MAX_ENTRIES 16384u
 
 struct gw_notify {
     pthread_mutex_t mu;
     batch_t cur;
+    batch_t spare; /* emptied, memory kept: the next batch once cur is taken */
     atomic_int subscribers;
     int64_t ts;
     void (*wake)(void *);
     void *wake_opaque;
+    uint64_t reused;
 };
 
 static uint32_t hash_id(const char *s)
@@ -45,13 +65,25 @@ static uint32_t hash_id(const char *s)
 
 static void batch_fini(batch_t *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->e[i].id);
-        free(b->e[i].json);
-    }
     free(b->e);
     free(b->slots);
+    free(b->arena);
     memset(b, 0, sizeof(*b));
+}
+
+/* Empty @p b, keeping its memory for the next batch. */
+static void batch_reset(batch_t *b)
+{
+    if (b->slots)
+        memset(b->slots, 0, (b->mask + 1) * sizeof(uint32_t));
+    b->n = 0;
+    b->alen = 0;
+    b->dead = 0;
+}
+
+static const char *entry_id(const batch_t *b, const entry_t *e)
+{
+    return b->arena + e->id;
 }
 
 static bool batch_rehash(batch_t *b, size_t cap)
@@ -60,7 +92,7 @@ static bool batch_rehash(batch_t *b, size_t cap)
     if (!slots)
         return false;
     for (size_t i = 0; i < b->n; i++) {
-        size_t pos = hash_id(b->e[i].id) & (cap - 1);
+        size_t pos = hash_id(entry_id(b, &b->e[i])) & (cap - 1);
         while (slots[pos])
             pos = (pos + 1) & (cap - 1);
         slots[pos] = (uint32_t)i + 1;
@@ -71,50 +103,96 @@ static bool batch_rehash(batch_t *b, size_t cap)
     return true;
 }
 
-static void batch_put(batch_t *b, const char *id, const char *json, size_t len, int64_t ts)
+/* Copy @p len bytes and a NUL to the arena; its offset in @p off. */
+static bool arena_put(batch_t *b, const char *s, size_t len, size_t *off)
 {
-    size_t pos;
-    char *copy = NULL;
+    if (b->acap - b->alen < len + 1) {
+        size_t ncap = b->acap ? b->acap : 64 * 1024;
+        char *na;
+        while (ncap - b->alen < len + 1)
+            ncap *= 2;
+        na = realloc(b->arena, ncap);
+        if (!na)
+            return false;
+        b->arena = na;
+        b->acap = ncap;
+    }
+    memcpy(b->arena + b->alen, s, len);
+    b->arena[b->alen + len] = '\0';
+    *off = b->alen;
+    b->alen += len + 1;
+    return true;
+}
 
-    if (json) {
-        copy = malloc(len + 1);
-        if (!copy)
-            return;
-        memcpy(copy, json, len);
-        copy[len] = '\0';
-    }
+static bool batch_grow(batch_t *b)
+{
     if (!b->slots || (b->n + 1) * 2 > b->mask + 1) {
-        if (!batch_rehash(b, b->slots ? (b->mask + 1) * 2 : 256)) {
-            free(copy);
-            return;
-        }
-    }
-    pos = hash_id(id) & b->mask;
-    while (b->slots[pos]) {
-        entry_t *e = &b->e[b->slots[pos] - 1];
-        if (!strcmp(e->id, id)) {
-            free(e->json); /* last state wins */
-            e->json = copy;
-            e->len = len;
-            return;
-        }
-        pos = (pos + 1) & b->mask;
+        if (!batch_rehash(b, b->slots ? (b->mask + 1) * 2 : 256))
+            return false;
     }
     if (b->n == b->cap) {
         size_t ncap = b->cap ? b->cap * 2 : 256;
         entry_t *ne = realloc(b->e, ncap * sizeof(*ne));
-        if (!ne) {
-            free(copy);
-            return;
-        }
+        if (!ne)
+            return false;
         b->e = ne;
         b->cap = ncap;
     }
-    b->e[b->n] = (entry_t){strdup(id), copy, len, ts};
-    if (!b->e[b->n].id) {
-        free(copy);
+    return true;
+}
+
+/* Copy the live ids and states into a new arena of the same size (on failure the dead
+ * bytes just stay). Consumer thread. */
+static void batch_compact(batch_t *b)
+{
+    char *na = malloc(b->acap);
+    size_t at = 0;
+
+    if (!na)
         return;
+    for (size_t i = 0; i < b->n; i++) {
+        entry_t *e = &b->e[i];
+        size_t idlen = strlen(entry_id(b, e)) + 1;
+        memcpy(na + at, entry_id(b, e), idlen);
+        e->id = at;
+        at += idlen;
+        if (e->json != NO_JSON) {
+            memcpy(na + at, b->arena + e->json, e->len + 1);
+            e->json = at;
+            at += e->len + 1;
+        }
     }
+    free(b->arena);
+    b->arena = na;
+    b->alen = at;
+    b->dead = 0;
+}
+
+static void batch_put(batch_t *b, const char *id, const char *json, size_t len, int64_t ts)
+{
+    size_t pos, json_off = NO_JSON, id_off;
+
+    if (json && !arena_put(b, json, len, &json_off))
+        return;
+    if (!batch_grow(b))
+        return;
+    pos = hash_id(id) & b->mask;
+    while (b->slots[pos]) {
+        entry_t *e = &b->e[b->slots[pos] - 1];
+        if (!strcmp(entry_id(b, e), id)) {
+            if (e->json != NO_JSON)
+                b->dead += e->len + 1;
+            e->json = json_off; /* last state wins */
+            e->len = len;
+            if (b->alen > COMPACT_MIN && b->dead > b->alen / 2)
+                batch_compact(b);
+            return;
+        }
+        pos = (pos + 1) & b->mask;
+    }
+    if (!arena_put(b, id, strlen(id), &id_off))
+        return;
+    b->e[b->n] = (entry_t){id_off, json_off, len, ts};
     b->slots[pos] = (uint32_t)++b->n;
 }
 
@@ -133,6 +211,7 @@ void gw_notify_free(gw_notify_t *n)
     if (!n)
         return;
     batch_fini(&n->cur);
+    batch_fini(&n->spare);
     pthread_mutex_destroy(&n->mu);
     free(n);
 }
@@ -178,6 +257,41 @@ void gw_notify_publish(gw_notify_t *n)
         n->wake(n->wake_opaque);
 }
 
+/* Hand a built batch's memory back to the consumer (the next-but-one batch), unless a
+ * batch already waits there or it grew past what is worth keeping. Service thread. */
+static void give_back(gw_notify_t *n, batch_t *b)
+{
+    bool keep = b->acap <= SPARE_MAX_ARENA && b->cap <= SPARE_MAX_ENTRIES;
+
+    batch_reset(b);
+    pthread_mutex_lock(&n->mu);
+    if (keep && !n->spare.e && !n->spare.arena) {
+        n->spare = *b;
+        n->reused++;
+        memset(b, 0, sizeof(*b));
+    }
+    pthread_mutex_unlock(&n->mu);
+    batch_fini(b); /* nothing left when kept */
+}
+
+uint64_t gw_notify_batches_reused(gw_notify_t *n)
+{
+    uint64_t v;
+    pthread_mutex_lock(&n->mu);
+    v = n->reused;
+    pthread_mutex_unlock(&n->mu);
+    return v;
+}
+
+size_t gw_notify_pending_bytes(gw_notify_t *n)
+{
+    size_t v;
+    pthread_mutex_lock(&n->mu);
+    v = n->cur.alen;
+    pthread_mutex_unlock(&n->mu);
+    return v;
+}
+
 static const char ENTER_HEAD[] =
     "{\"jsonrpc\":\"2.0\",\"method\":\"all\",\"params\":{\"type\":\"enter\","
     "\"items\":{";
@@ -214,13 +328,14 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
 
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&n->mu);
-    b = n->cur;
-    memset(&n->cur, 0, sizeof(n->cur));
-    pthread_mutex_unlock(&n->mu);
-    if (b.n == 0) {
-        batch_fini(&b);
+    if (n->cur.n == 0) {
+        pthread_mutex_unlock(&n->mu);
         return false;
     }
+    b = n->cur;
+    n->cur = n->spare; /* empty; the consumer fills it while this one is built */
+    memset(&n->spare, 0, sizeof(n->spare));
+    pthread_mutex_unlock(&n->mu);
     out->items = b.n;
     out->ts = malloc(b.n * sizeof(int64_t));
     for (size_t i = 0; out->ts && i < b.n; i++)
@@ -230,7 +345,7 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
     gw_buf_init_pre(&buf, GW_MSG_PRE);
     for (size_t i = 0; i < b.n; i++) {
         entry_t *e = &b.e[i];
-        if (!e->json)
+        if (e->json == NO_JSON)
             continue;
         if (in_msg > 0 && buf.len + e->len > GW_NOTIFY_MAX_MSG) {
             push_msg(out, &buf, &cap);
@@ -241,9 +356,9 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
             gw_buf_append(&buf, ENTER_HEAD, sizeof(ENTER_HEAD) - 1);
         else
             gw_buf_putc(&buf, ',');
-        gw_buf_json_str(&buf, e->id);
+        gw_buf_json_str(&buf, entry_id(&b, e));
         gw_buf_putc(&buf, ':');
-        gw_buf_append(&buf, e->json, e->len);
+        gw_buf_append(&buf, b.arena + e->json, e->len);
         in_msg++;
     }
     if (in_msg)
@@ -256,7 +371,7 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
     in_msg = 0;
     for (size_t i = 0; i < b.n; i++) {
         entry_t *e = &b.e[i];
-        if (e->json)
+        if (e->json != NO_JSON)
             continue;
         if (in_msg > 0 && buf.len > GW_NOTIFY_MAX_MSG) {
             push_msg(out, &buf, &cap);
@@ -267,7 +382,7 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
             gw_buf_append(&buf, EXIT_HEAD, sizeof(EXIT_HEAD) - 1);
         else
             gw_buf_putc(&buf, ',');
-        gw_buf_json_str(&buf, e->id);
+        gw_buf_json_str(&buf, entry_id(&b, e));
         gw_buf_puts(&buf, ":0");
         in_msg++;
     }
@@ -275,7 +390,7 @@ bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out)
         push_msg(out, &buf, &cap);
     else
         gw_buf_fini(&buf);
-    batch_fini(&b);
+    give_back(n, &b);
     return true;
 }
 

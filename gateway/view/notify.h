@@ -6,7 +6,10 @@
  * and turns it into JSON-RPC notifications. No timer anywhere.
  *
  * Ownership: the notifier owns batch entries; gw_notify_take() hands built messages to
- * the caller (one reference each).
+ * the caller (one reference each). Memory: a batch's entries are three blocks (entries,
+ * hash slots, one arena of ids and states) that the consumer allocates; once taken and
+ * built, a batch's blocks go back to the consumer to hold a later batch instead of being
+ * freed on the service thread (a batch over 8 MiB or 16,384 entries is freed).
  */
 #ifndef GW_NOTIFY_H
 #define GW_NOTIFY_H
@@ -58,5 +61,14 @@ typedef struct {
  */
 bool gw_notify_take(gw_notify_t *n, gw_notify_out_t *out);
 void gw_notify_out_fini(gw_notify_out_t *out);
+
+/** @brief Batches whose memory went back to the consumer after gw_notify_take(). Any thread. */
+uint64_t gw_notify_batches_reused(gw_notify_t *n);
+
+/**
+ * @brief Bytes of ids and states the pending batch holds, merged-away states included until
+ *        they are most of it (then the live ones are copied together). Any thread.
+ */
+size_t gw_notify_pending_bytes(gw_notify_t *n);
 
 #endif

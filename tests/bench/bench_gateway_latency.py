@@ -239,9 +239,12 @@ class SigninProbe(TimedProbe):
         super().__init__(interval)
         self.gw = gw
         self.token = token
+        self.handshake_ms = []  # of each: connect -> the upgrade answered (the rest is the call)
 
     def once(self):
+        t = time.monotonic()
         ws = g.WsClient(self.gw.port, timeout=30)
+        self.handshake_ms.append((time.monotonic() - t) * 1000)
         try:
             if "result" not in ws.call("session.signIn", {"token": self.token}):
                 raise RuntimeError("sign-in refused")
@@ -393,6 +396,8 @@ def run_row(a, st, sim, agent, gw, token, refs_file, n_clients, batch_ms, row_id
         "gw_p50": hist_pct(h0, h1, 0.5), "gw_p99": hist_pct(h0, h1, 0.99),
         "cpu": {k: 100 * (c1[k] - c0[k]) / wall for k in c0},
         "healthz": probe_stats(probe), "signin": probe_stats(signin),
+        "signin_handshake": {"p50": pct(sorted(signin.handshake_ms), 0.5),
+                             "p99": pct(sorted(signin.handshake_ms), 0.99)},
         "rest": {"samples": len(rest), "seen": len(poller.seqs) / max(1, d["ok"]),
                  "p50": pct(rest, 0.5), "p99": pct(rest, 0.99), "max": rest[-1] if rest else None,
                  "polls": poller.polls, "errors": poller.errors,
@@ -612,6 +617,10 @@ def print_table(a, rows):
             notes.append(f"/healthz unanswered {r['healthz']['errors']} times (30 s timeout)")
         if r["signin"]["errors"]:
             notes.append(f"sign-in probe failed {r['signin']['errors']} times (30 s timeout)")
+        hs = r.get("signin_handshake") or {}
+        if hs.get("p50") is not None:
+            notes.append(f"sign-in's handshake (connect -> upgrade answered) p50/p99 {hs['p50']:.1f}/"
+                         f"{hs['p99']:.1f} ms, the rest is the call")
         if r["rest"]["errors"]:
             notes.append(f"REST poll errors {r['rest']['errors']}")
         if notes:

@@ -3,7 +3,9 @@
  * consumer and the service thread: nothing is kept without subscribers, changes to one id
  * merge (last state wins, the first position and timestamp stay), enter before exit in
  * first-change order, the wake-up only when there is something, messages split at
- * GW_NOTIFY_MAX_MSG, and no change lost or doubled while both threads run.
+ * GW_NOTIFY_MAX_MSG, a built batch's memory given back for a later one, merged-away
+ * states not piling up in a batch that waits, and no change
+ * lost or doubled while both threads run.
  * Must not: touch the view or any socket; every loop is bounded.
  */
 #include <setjmp.h>
@@ -231,6 +233,102 @@ static void test_merge_per_id(void **state)
     gw_notify_out_fini(&out);
 }
 
+/* A built batch's memory goes back to the consumer and holds a later batch (its blocks
+ * are not freed on the service thread): every later batch is exactly its own changes,
+ * merged as before, whatever the earlier ones held; an outsized batch is freed instead. */
+static void test_spent_batch_reused(void **state)
+{
+    ctx_t *c = *state;
+    gw_notify_out_t out;
+    json_object *items, *v;
+    char ids[256], id[32], big[512];
+    uint64_t reused;
+
+    for (int round = 0; round < 6; round++) {
+        gw_notify_set_ts(c->n, 100 + round);
+        emit(c->n, "a", round % 2 ? NULL : "{\"v\":1}");
+        emit(c->n, "b", "{\"v\":1}");
+        emit(c->n, round % 2 ? "c" : "d", "{\"long\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+        emit(c->n, "b", round % 3 ? "{\"v\":9}" : NULL); /* merged: the last state */
+        assert_true(gw_notify_take(c->n, &out));
+        assert_int_equal(out.items, 3);
+        for (size_t i = 0; i < out.items; i++)
+            assert_int_equal(out.ts[i], 100 + round);
+        items = items_of(&out, 0, "enter");
+        ids_of(items, ids, sizeof(ids));
+        assert_string_equal(ids, round % 3 == 0 ? (round % 2 ? "c" : "a,d")
+                                 : round % 2    ? "b,c"
+                                                : "a,b,d");
+        if (round % 3) {
+            assert_true(json_object_object_get_ex(items, "b", &v));
+            assert_int_equal(json_object_get_int(json_object_object_get(v, "v")), 9);
+        }
+        json_object_put(items);
+        gw_notify_out_fini(&out);
+        /* from the second take on, the first batch's blocks are given back every time */
+        assert_int_equal(gw_notify_batches_reused(c->n), (uint64_t)round + 1);
+    }
+    assert_false(gw_notify_take(c->n, &out)); /* an emptied batch is not a change */
+
+    /* 20,000 ids (a sync seen by a client) are freed, not kept */
+    reused = gw_notify_batches_reused(c->n);
+    memset(big, 'y', sizeof(big) - 1);
+    big[0] = '"';
+    big[sizeof(big) - 2] = '"';
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof(id), "vm-%d", i);
+        emit(c->n, id, big);
+    }
+    assert_true(gw_notify_take(c->n, &out));
+    assert_int_equal(out.items, 20000);
+    gw_notify_out_fini(&out);
+    assert_int_equal(gw_notify_batches_reused(c->n), reused);
+    emit(c->n, "z", "{}");
+    assert_true(gw_notify_take(c->n, &out));
+    assert_int_equal(out.items, 1);
+    gw_notify_out_fini(&out);
+}
+
+/* A batch that waits long (the service thread behind) while the same ids change again and
+ * again holds about what its ids need, not every state they had: each id ends with its
+ * last state, in its first position, however often the arena was compacted. */
+static void test_merged_states_do_not_pile_up(void **state)
+{
+    ctx_t *c = *state;
+    gw_notify_out_t out;
+    json_object *items, *v;
+    char id[16], json[1100], ids[256];
+
+    for (int k = 0; k < 5000; k++)
+        for (int i = 0; i < 10; i++) {
+            snprintf(id, sizeof(id), "vm-%d", i);
+            snprintf(json, sizeof(json), "{\"k\":%d,\"pad\":\"%0*d\"}", k, 1000, i);
+            emit(c->n, id, i == 3 && k == 4999 ? NULL : json);
+            /* live: 10 ids of about 1 KiB; without compaction 50 MiB by the end */
+            assert_true(gw_notify_pending_bytes(c->n) <= 1024 * 1024);
+        }
+    assert_true(gw_notify_take(c->n, &out));
+    assert_int_equal(out.items, 10);
+    assert_int_equal(out.nmsgs, 2);
+    items = items_of(&out, 0, "enter");
+    ids_of(items, ids, sizeof(ids));
+    assert_string_equal(ids, "vm-0,vm-1,vm-2,vm-4,vm-5,vm-6,vm-7,vm-8,vm-9");
+    json_object_object_foreach(items, key, val)
+    {
+        (void)key;
+        assert_true(json_object_object_get_ex(val, "k", &v));
+        assert_int_equal(json_object_get_int(v), 4999);
+    }
+    json_object_put(items);
+    items = items_of(&out, 1, "exit");
+    ids_of(items, ids, sizeof(ids));
+    assert_string_equal(ids, "vm-3");
+    json_object_put(items);
+    gw_notify_out_fini(&out);
+    assert_int_equal(gw_notify_pending_bytes(c->n), 0);
+}
+
 static void test_ids_are_escaped(void **state)
 {
     ctx_t *c = *state;
@@ -412,6 +510,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wake_only_with_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enter_and_exit_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_per_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spent_batch_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merged_states_do_not_pile_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids_are_escaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enter_split_at_max, setup, teardown),
