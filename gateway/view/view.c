@@ -202,10 +202,11 @@ static uint32_t obj_hash(const gw_view_t *v, const table_t *t, uint32_t idx)
     return t == &v->by_id ? o->hid : o->hkey;
 }
 
-static bool table_grow(gw_view_t *v, table_t *t)
+/* Move every slot of @p t into a new table of @p cap slots (a power of two). */
+static bool table_resize(gw_view_t *v, table_t *t, size_t cap)
 {
     table_t n;
-    if (!table_init(&n, (t->mask + 1) * 2))
+    if (!table_init(&n, cap))
         return false;
     for (size_t i = 0; i <= t->mask; i++) {
         uint32_t idx = t->slots[i];
@@ -223,10 +224,21 @@ static bool table_grow(gw_view_t *v, table_t *t)
     return true;
 }
 
+/* True when @p count entries keep a table of @p cap slots at most 70% full. */
+static bool table_fits(size_t count, size_t cap)
+{
+    return count * 10 <= cap * 7;
+}
+
+static bool table_grow(gw_view_t *v, table_t *t)
+{
+    return table_resize(v, t, (t->mask + 1) * 2);
+}
+
 static bool table_insert(gw_view_t *v, table_t *t, uint32_t idx)
 {
     size_t pos;
-    if ((t->count + 1) * 10 > (t->mask + 1) * 7 && !table_grow(v, t))
+    if (!table_fits(t->count + 1, t->mask + 1) && !table_grow(v, t))
         return false;
     pos = obj_hash(v, t, idx) & t->mask;
     while (t->slots[pos])
@@ -1063,6 +1075,30 @@ static uint32_t find_mapped(gw_view_t *v, uint16_t pool, uint8_t cls, const char
         idx = find_by_key(v, pool, cls, ref);
     }
     return idx;
+}
+
+/* Size @p t for @p count entries; the slots stay as they are when they already fit. */
+static bool table_reserve(gw_view_t *v, table_t *t, size_t count)
+{
+    size_t cap = t->mask + 1;
+
+    while (!table_fits(count, cap))
+        cap *= 2;
+    return cap == t->mask + 1 || table_resize(v, t, cap);
+}
+
+bool gw_view_reserve(gw_view_t *v, size_t objects)
+{
+    if (objects > GW_VIEW_RESERVE_MAX)
+        objects = GW_VIEW_RESERVE_MAX;
+    if (objects > v->capobjs) {
+        obj_t *n = realloc(v->objs, objects * sizeof(obj_t));
+        if (!n)
+            return false;
+        v->objs = n;
+        v->capobjs = objects;
+    }
+    return table_reserve(v, &v->by_id, objects) && table_reserve(v, &v->by_key, objects);
 }
 
 void gw_view_set_defer_new(gw_view_t *v, bool on)

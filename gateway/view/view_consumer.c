@@ -36,6 +36,7 @@ struct gw_consumer {
     topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
     int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
     bool eof_seen;      /* a partition reached its end in this batch: check "loaded" after it */
+    bool reserved;      /* the view was sized for the objects topic's records */
     gw_result_sink_fn on_result;
     void *result_opaque;
     gw_token_sink_fn on_token;
@@ -389,6 +390,31 @@ static void publish_batch_stats(gw_consumer_t *c)
     memset(b, 0, sizeof(*b));
 }
 
+/*
+ * Once the first fetches told every objects partition's watermarks (cached, no request),
+ * size the view for that many records: a compacted topic holds about one record per
+ * object, and a cold start then never rehashes its tables. @locality view write lock held
+ */
+static void reserve_view(gw_consumer_t *c)
+{
+    rd_kafka_t *rk = xo_consumer_handle(c->kc);
+    size_t records = 0;
+
+    for (int32_t p = 0; p < c->t[0].count; p++) {
+        int64_t lo = 0, hi = -1;
+        if (rd_kafka_get_watermark_offsets(rk, c->t[0].name, p, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            return; /* not fetched yet: after a later batch */
+        records += (size_t)(hi > lo && lo >= 0 ? hi - lo : hi); /* start unknown: from 0 */
+    }
+    c->reserved = true;
+    if (gw_view_reserve(c->view, records))
+        xo_info(MOD, "event=view_reserved records=%zu", records);
+    else
+        xo_warn(MOD, "event=view_reserve_failed records=%zu", records);
+}
+
 static void *run(void *arg)
 {
     gw_consumer_t *c = arg;
@@ -407,6 +433,8 @@ static void *run(void *arg)
             m = xo_consumer_poll(c->kc, 0);
         }
         gw_view_settle(c->view);
+        if (!c->reserved)
+            reserve_view(c);
         publish_batch_stats(c);
         if (c->eof_seen) { /* "loaded" once the batch's objects are mapped, not before */
             c->eof_seen = false;
