@@ -116,6 +116,20 @@ char *xo_result_msg_encode(const xo_result_msg_t *m, size_t *len);
 xo_err_t xo_msg_parse(xo_msg_kind_t kind, const void *value, size_t len, json_object **out,
                       char *errstr, size_t errstr_size);
 
+/**
+ * @brief A tokener for xo_msg_parse_with(): the limits and checks of xo_msg_parse().
+ * @returns a new tokener (caller frees with json_tokener_free), or NULL out of memory.
+ */
+json_tokener *xo_msg_tokener_new(void);
+
+/**
+ * @brief xo_msg_parse() through a caller's tokener (from xo_msg_tokener_new()), reset
+ *        here: a thread parsing message after message allocates no tokener for each.
+ * @returns as xo_msg_parse().
+ */
+xo_err_t xo_msg_parse_with(json_tokener *tok, xo_msg_kind_t kind, const void *value, size_t len,
+                           json_object **out, char *errstr, size_t errstr_size);
+
 /** @brief A string field of a parsed message, or NULL. Borrowed from @p obj. */
 const char *xo_msg_str(json_object *obj, const char *field);
 /** @brief An integer field of a parsed message, or @p def. */

@@ -101,6 +101,22 @@ void gw_buf_printf(gw_buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void gw_buf_int(gw_buf_t *b, int64_t v)
+{
+    char text[24]; /* 20 digits and a sign at most */
+    char *p = text + sizeof(text);
+    /* the magnitude as unsigned: -INT64_MIN does not fit an int64_t */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    gw_buf_append(b, p, (size_t)(text + sizeof(text) - p));
+}
+
 void gw_buf_json_strn(gw_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -170,7 +186,7 @@ void gw_buf_json_double(gw_buf_t *b, double v)
         return;
     }
     if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0) {
-        gw_buf_printf(b, "%lld", (long long)(int64_t)v);
+        gw_buf_int(b, (int64_t)v);
         return;
     }
     /* the shortest text that reads back as the same double (8.4, not 8.4000000000000004),
@@ -278,7 +294,7 @@ void gw_jw_str(gw_jw_t *w, const char *s)
 void gw_jw_int(gw_jw_t *w, int64_t v)
 {
     value_prefix(w);
-    gw_buf_printf(w->b, "%lld", (long long)v);
+    gw_buf_int(w->b, v);
 }
 
 void gw_jw_double(gw_jw_t *w, double v)

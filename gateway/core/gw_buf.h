@@ -35,6 +35,9 @@ void gw_buf_append(gw_buf_t *b, const void *p, size_t n);
 void gw_buf_puts(gw_buf_t *b, const char *s);
 void gw_buf_putc(gw_buf_t *b, char c);
 void gw_buf_printf(gw_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** @brief Append @p v in decimal, as printf's "%lld" writes it (without its cost: the
+ *         mapping writes several numbers per object). */
+void gw_buf_int(gw_buf_t *b, int64_t v);
 /** @brief Append @p s (n bytes) as a quoted, escaped JSON string. Invalid UTF-8 is kept. */
 void gw_buf_json_strn(gw_buf_t *b, const char *s, size_t n);
 void gw_buf_json_str(gw_buf_t *b, const char *s);

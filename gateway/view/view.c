@@ -96,9 +96,17 @@ typedef struct waiter {
 typedef struct {
     uint32_t idx;      /* +1 index of the object */
     json_object *snap; /* the record (a reference held) */
-    char *msg;         /* the message value (copy) */
-    size_t msg_len;
+    char *text;        /* its snapshot's text (copy) when its class keeps records, else NULL */
+    size_t text_len;
 } deferred_t;
+
+/* Where a mapping finds the text of its record, to keep it when a remap may need it. */
+typedef struct {
+    const char *text; /* the message or the snapshot's text; NULL: the tree serialized */
+    size_t len;
+    bool is_msg; /* text is the whole message: the snapshot's text is found in it */
+    bool remap;  /* a remap: the kept record stays as it is (while needed) */
+} rec_src_t;
 
 struct gw_view {
     pthread_rwlock_t lock;
@@ -202,10 +210,11 @@ static uint32_t obj_hash(const gw_view_t *v, const table_t *t, uint32_t idx)
     return t == &v->by_id ? o->hid : o->hkey;
 }
 
-static bool table_grow(gw_view_t *v, table_t *t)
+/* Move every slot of @p t into a new table of @p cap slots (a power of two). */
+static bool table_resize(gw_view_t *v, table_t *t, size_t cap)
 {
     table_t n;
-    if (!table_init(&n, (t->mask + 1) * 2))
+    if (!table_init(&n, cap))
         return false;
     for (size_t i = 0; i <= t->mask; i++) {
         uint32_t idx = t->slots[i];
@@ -223,10 +232,21 @@ static bool table_grow(gw_view_t *v, table_t *t)
     return true;
 }
 
+/* True when @p count entries keep a table of @p cap slots at most 70% full. */
+static bool table_fits(size_t count, size_t cap)
+{
+    return count * 10 <= cap * 7;
+}
+
+static bool table_grow(gw_view_t *v, table_t *t)
+{
+    return table_resize(v, t, (t->mask + 1) * 2);
+}
+
 static bool table_insert(gw_view_t *v, table_t *t, uint32_t idx)
 {
     size_t pos;
-    if ((t->count + 1) * 10 > (t->mask + 1) * 7 && !table_grow(v, t))
+    if (!table_fits(t->count + 1, t->mask + 1) && !table_grow(v, t))
         return false;
     pos = obj_hash(v, t, idx) & t->mask;
     while (t->slots[pos])
@@ -457,7 +477,7 @@ void gw_view_free(gw_view_t *v)
     }
     for (size_t i = 0; i < v->ndeferred; i++) {
         json_object_put(v->deferred[i].snap);
-        free(v->deferred[i].msg);
+        free(v->deferred[i].text);
     }
     free(v->deferred);
     free(v->waiters);
@@ -833,34 +853,36 @@ static void obj_drop_record(gw_view_t *v, obj_t *o)
 }
 
 /* The record's text to keep: its snapshot's text in the message when the scan finds it
- * (always, for the agents' messages), else @p snap serialized. */
-static const char *record_text(const char *msg, size_t msg_len, json_object *snap, size_t *len)
+ * (always, for the agents' messages), the text given, else @p snap serialized. */
+static const char *record_text(const rec_src_t *src, json_object *snap, size_t *len)
 {
     size_t off;
 
-    if (gw_snapshot_text(msg, msg_len, &off, len))
-        return msg + off;
+    if (src->text && src->is_msg && gw_snapshot_text(src->text, src->len, &off, len))
+        return src->text + off;
+    if (src->text && !src->is_msg) {
+        *len = src->len;
+        return src->text;
+    }
     return json_object_to_json_string_length(snap, JSON_C_TO_STRING_PLAIN, len);
 }
 
-/*
- * Keep the record's text when a remap may need it (@p keep), else drop it. @p msg NULL
- * (a remap): the kept one stays while still needed.
- */
-static void obj_keep_record(gw_view_t *v, obj_t *o, const char *msg, size_t msg_len,
-                            json_object *snap, bool keep)
+/* Keep the record's text when a remap may need it (@p keep), else drop it. On a remap the
+ * kept one stays while still needed. */
+static void obj_keep_record(gw_view_t *v, obj_t *o, const rec_src_t *src, json_object *snap,
+                            bool keep)
 {
     const char *text;
     size_t len;
 
-    if (!msg) {
+    if (src->remap) {
         if (!keep && o->rec)
             obj_drop_record(v, o);
         return;
     }
     if (o->rec)
         obj_drop_record(v, o);
-    if (!keep || !(text = record_text(msg, msg_len, snap, &len)) || len >= UINT32_MAX)
+    if (!keep || !(text = record_text(src, snap, &len)) || len >= UINT32_MAX)
         return;
     o->rec = malloc(len + 1);
     if (!o->rec)
@@ -895,8 +917,7 @@ static void obj_track_links(gw_view_t *v, uint32_t idx, unsigned unresolved,
  * changed. @p msg: the message value to keep when needed (NULL keeps the current one).
  */
 static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object *snap,
-                        const char *msg, size_t msg_len, bool fresh, char *errstr,
-                        size_t errstr_size)
+                        const rec_src_t *src, bool fresh, char *errstr, size_t errstr_size)
 {
     const char *cls = v->classes[v->objs[idx - 1].cls];
     resolver_ctx_t rc = {.v = v, .pool = v->objs[idx - 1].pool, .self = idx};
@@ -926,7 +947,7 @@ static xo_err_t install(gw_view_t *v, uint32_t idx, const char *ref, json_object
         if (out.type != GW_T_NONE)
             emit(v, rc.pool, out.id, out.json.data, out.json.len);
     }
-    obj_keep_record(v, &v->objs[idx - 1], msg, msg_len, snap,
+    obj_keep_record(v, &v->objs[idx - 1], src, snap,
                     v->class_keeps[v->objs[idx - 1].cls] || out.unresolved > 0);
     obj_track_links(v, idx, out.unresolved, &rc);
 done:
@@ -953,7 +974,7 @@ static void remap(gw_view_t *v, uint32_t idx, int depth)
     snprintf(ref, sizeof(ref), "%s", obj_ref(o));
     dep = o->dep;
     v->remaps++;
-    (void)install(v, idx, ref, snap, NULL, 0, false, NULL, 0);
+    (void)install(v, idx, ref, snap, &(rec_src_t){.remap = true}, false, NULL, 0);
     json_object_put(snap);
     if (dep && dep != idx)
         remap(v, dep, depth + 1);
@@ -979,9 +1000,10 @@ static void defer_flush(gw_view_t *v)
         deferred_t *e = &v->deferred[i];
         char ref[512]; /* refs are under 500 bytes (gw_view_apply_object) */
         const char *r = obj_ref(&v->objs[e->idx - 1]);
+        rec_src_t src = {e->text, e->text_len, false, false};
 
         memcpy(ref, r, strlen(r) + 1); /* install frees the deferred object's copy */
-        if (install(v, e->idx, ref, e->snap, e->msg, e->msg_len, true, NULL, 0) != XO_OK &&
+        if (install(v, e->idx, ref, e->snap, &src, true, NULL, 0) != XO_OK &&
             (v->objs[e->idx - 1].flags & F_DEFERRED))
             defer_drop(v, e->idx);
     }
@@ -989,9 +1011,37 @@ static void defer_flush(gw_view_t *v)
         deferred_t *e = &v->deferred[i];
         v->objs[e->idx - 1].flags &= (uint8_t)~F_HELD;
         json_object_put(e->snap);
-        free(e->msg);
+        free(e->text);
     }
     v->ndeferred = 0;
+}
+
+/*
+ * The text a deferred record's first mapping keeps: its snapshot's text, copied only when
+ * its class keeps records. Another one keeps its record only when links stay unresolved
+ * at its mapping (rare: the batch's keys are in), then from its tree serialized, which
+ * reads back as the same record. @returns false out of memory.
+ */
+static bool defer_keep_text(gw_view_t *v, deferred_t *e, uint8_t cls, const char *msg,
+                            size_t msg_len, json_object *snap)
+{
+    const char *text;
+    size_t len;
+
+    e->text = NULL;
+    e->text_len = 0;
+    if (!v->class_keeps[cls])
+        return true;
+    text = record_text(&(rec_src_t){msg, msg_len, true, false}, snap, &len);
+    if (!text)
+        return false;
+    e->text = malloc(len + 1);
+    if (!e->text)
+        return false;
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    e->text_len = len;
+    return true;
 }
 
 /*
@@ -1024,9 +1074,7 @@ static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *
     e = &v->deferred[v->ndeferred];
     idlen = strlen(id);
     o->data = malloc(reflen + 1 + idlen + 1 + 1);
-    e->msg = malloc(msg_len + 1);
-    if (!o->data || !e->msg) {
-        free(e->msg);
+    if (!o->data || !defer_keep_text(v, e, cls, msg, msg_len, snap)) {
         free_obj(v, idx);
         return XO_ERR_NOMEM;
     }
@@ -1039,13 +1087,10 @@ static xo_err_t defer_add(gw_view_t *v, uint16_t pool, uint8_t cls, const char *
     o->hkey = hash_key(pool, cls, ref);
     o->flags = F_USED | F_DEFERRED | F_HELD | (o->flags & F_WAITING);
     if (!table_insert(v, &v->by_key, idx)) {
-        free(e->msg);
+        free(e->text);
         free_obj(v, idx);
         return XO_ERR_NOMEM;
     }
-    memcpy(e->msg, msg, msg_len);
-    e->msg[msg_len] = '\0';
-    e->msg_len = msg_len;
     e->snap = json_object_get(snap);
     e->idx = idx;
     o->held = (uint8_t)++v->ndeferred;
@@ -1063,6 +1108,30 @@ static uint32_t find_mapped(gw_view_t *v, uint16_t pool, uint8_t cls, const char
         idx = find_by_key(v, pool, cls, ref);
     }
     return idx;
+}
+
+/* Size @p t for @p count entries; the slots stay as they are when they already fit. */
+static bool table_reserve(gw_view_t *v, table_t *t, size_t count)
+{
+    size_t cap = t->mask + 1;
+
+    while (!table_fits(count, cap))
+        cap *= 2;
+    return cap == t->mask + 1 || table_resize(v, t, cap);
+}
+
+bool gw_view_reserve(gw_view_t *v, size_t objects)
+{
+    if (objects > GW_VIEW_RESERVE_MAX)
+        objects = GW_VIEW_RESERVE_MAX;
+    if (objects > v->capobjs) {
+        obj_t *n = realloc(v->objs, objects * sizeof(obj_t));
+        if (!n)
+            return false;
+        v->objs = n;
+        v->capobjs = objects;
+    }
+    return table_reserve(v, &v->by_id, objects) && table_reserve(v, &v->by_key, objects);
 }
 
 void gw_view_set_defer_new(gw_view_t *v, bool on)
@@ -1100,7 +1169,8 @@ xo_err_t gw_view_apply_object(gw_view_t *v, const char *pool, const char *cls, c
         v->objs[idx - 1].cls = (uint8_t)c;
         fresh = true;
     }
-    err = install(v, idx, ref, snapshot, msg, msg_len, fresh, errstr, errstr_size);
+    err = install(v, idx, ref, snapshot, &(rec_src_t){msg, msg_len, true, false}, fresh, errstr,
+                  errstr_size);
     if (err != XO_OK) {
         if (fresh && !(v->objs[idx - 1].flags & F_USED))
             free_obj(v, idx);

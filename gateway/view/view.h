@@ -99,6 +99,20 @@ void gw_view_set_hold_unannounced(gw_view_t *v, bool on);
  */
 void gw_view_set_defer_new(gw_view_t *v, bool on);
 
+/**
+ * @brief Make room for @p objects objects at once (a hint: the view still grows past it):
+ *        its id and key tables and its object array are sized for them, so a cold start
+ *        that knows its record count does not rehash the tables at every doubling. Hints
+ *        over GW_VIEW_RESERVE_MAX are cut to it. On failure (no memory) the view is as
+ *        usable as before.
+ * @locality writer
+ * @returns true when the room is there
+ */
+bool gw_view_reserve(gw_view_t *v, size_t objects);
+
+/** The largest hint gw_view_reserve() follows (its tables then take 80 MiB). */
+#define GW_VIEW_RESERVE_MAX ((size_t)1 << 23)
+
 void gw_view_rdlock(gw_view_t *v);
 void gw_view_wrlock(gw_view_t *v);
 void gw_view_unlock(gw_view_t *v);

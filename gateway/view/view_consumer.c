@@ -36,11 +36,13 @@ struct gw_consumer {
     topic_state_t t[4]; /* 0: objects, 1: agents, 2: results (read from the end), 3: tokens */
     int loaded_topics;  /* t[0..] read to their end once make "loaded": 2, or 4 with tokens */
     bool eof_seen;      /* a partition reached its end in this batch: check "loaded" after it */
+    bool reserved;      /* the view was sized for the objects topic's records */
     gw_result_sink_fn on_result;
     void *result_opaque;
     gw_token_sink_fn on_token;
     void *token_opaque;
     gw_record_limits_t lim;
+    json_tokener *tok; /* reused record after record (consumer thread) */
     pthread_mutex_t st_mu;
     gw_consumer_stats_t st;
     gw_consumer_stats_t batch; /* this batch's counts (consumer thread), added to st after it */
@@ -96,6 +98,15 @@ static unsigned cap_strings(json_object *o, size_t max, int depth)
     return n;
 }
 
+/* xo_msg_parse() through @p tok when there is one (no tokener allocated per record). */
+static xo_err_t parse_msg(json_tokener *tok, xo_msg_kind_t kind, const xo_record_t *rec,
+                          json_object **out, char *errstr, size_t errstr_size)
+{
+    if (tok)
+        return xo_msg_parse_with(tok, kind, rec->value, rec->value_len, out, errstr, errstr_size);
+    return xo_msg_parse(kind, rec->value, rec->value_len, out, errstr, errstr_size);
+}
+
 /* A view or parser error as a verdict: anything refused there is malformed. */
 static gw_rec_verdict_t verdict_of(xo_err_t err)
 {
@@ -103,8 +114,8 @@ static gw_rec_verdict_t verdict_of(xo_err_t err)
 }
 
 /* xo.agents: a heartbeat (or its tombstone) keyed by its pool. */
-static gw_rec_verdict_t apply_agent(gw_view_t *view, const char *key, const xo_record_t *rec,
-                                    char *errstr, size_t errstr_size)
+static gw_rec_verdict_t apply_agent(gw_view_t *view, json_tokener *tok, const char *key,
+                                    const xo_record_t *rec, char *errstr, size_t errstr_size)
 {
     json_object *o = NULL;
     xo_err_t err;
@@ -113,7 +124,7 @@ static gw_rec_verdict_t apply_agent(gw_view_t *view, const char *key, const xo_r
         gw_view_apply_agent(view, key, NULL, NULL, 0);
         return GW_REC_APPLIED;
     }
-    err = xo_msg_parse(XO_MSG_AGENT, rec->value, rec->value_len, &o, errstr, errstr_size);
+    err = parse_msg(tok, XO_MSG_AGENT, rec, &o, errstr, errstr_size);
     if (err != XO_OK)
         return GW_REC_MALFORMED;
     if (strcmp(xo_msg_str(o, "pool"), key) != 0)
@@ -125,15 +136,15 @@ static gw_rec_verdict_t apply_agent(gw_view_t *view, const char *key, const xo_r
 }
 
 /* xo.objects <pool>/_sync: the end of a full dump. */
-static gw_rec_verdict_t apply_sync(gw_view_t *view, const char *pool, const xo_record_t *rec,
-                                   char *errstr, size_t errstr_size)
+static gw_rec_verdict_t apply_sync(gw_view_t *view, json_tokener *tok, const char *pool,
+                                   const xo_record_t *rec, char *errstr, size_t errstr_size)
 {
     json_object *o = NULL;
     xo_err_t err;
 
     if (!rec->value)
         return GW_REC_APPLIED;
-    err = xo_msg_parse(XO_MSG_SYNC, rec->value, rec->value_len, &o, errstr, errstr_size);
+    err = parse_msg(tok, XO_MSG_SYNC, rec, &o, errstr, errstr_size);
     if (err == XO_OK && strcmp(xo_msg_str(o, "pool"), pool) != 0)
         err = xo_seterr(errstr, errstr_size, XO_ERR_PARSE, "pool does not match the key");
     if (err == XO_OK)
@@ -144,7 +155,7 @@ static gw_rec_verdict_t apply_sync(gw_view_t *view, const char *pool, const xo_r
 }
 
 /* xo.objects <pool>/<class>/<ref>: an object, its strings capped, or its tombstone. */
-static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
+static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify, json_tokener *tok,
                                      const gw_record_limits_t *lim, const char *pool,
                                      const char *cls, const char *ref, const xo_record_t *rec,
                                      unsigned *truncated, char *errstr, size_t errstr_size)
@@ -160,7 +171,7 @@ static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
         err = gw_view_apply_delete(view, pool, cls, ref);
         return verdict_of(err == XO_ERR_NOTFOUND ? XO_OK : err); /* deleting the unknown: no-op */
     }
-    err = xo_msg_parse(XO_MSG_OBJECT, rec->value, rec->value_len, &o, errstr, errstr_size);
+    err = parse_msg(tok, XO_MSG_OBJECT, rec, &o, errstr, errstr_size);
     if (err != XO_OK)
         return GW_REC_MALFORMED;
     if (strcmp(xo_msg_str(o, "pool"), pool) != 0 || strcmp(xo_msg_str(o, "class"), cls) != 0 ||
@@ -186,7 +197,7 @@ static gw_rec_verdict_t apply_object(gw_view_t *view, gw_notify_t *notify,
     return verdict_of(err);
 }
 
-gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify,
+gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify, json_tokener *tok,
                                    const gw_record_limits_t *lim, bool is_objects,
                                    const xo_record_t *rec, unsigned *truncated, char *errstr,
                                    size_t errstr_size)
@@ -221,10 +232,11 @@ gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify,
         return GW_REC_WRONG_PARTITION;
     }
     if (!is_objects)
-        return apply_agent(view, kbuf, rec, errstr, errstr_size);
+        return apply_agent(view, tok, kbuf, rec, errstr, errstr_size);
     if (!ref)
-        return apply_sync(view, pool, rec, errstr, errstr_size);
-    return apply_object(view, notify, lim, pool, cls, ref, rec, truncated, errstr, errstr_size);
+        return apply_sync(view, tok, pool, rec, errstr, errstr_size);
+    return apply_object(view, notify, tok, lim, pool, cls, ref, rec, truncated, errstr,
+                        errstr_size);
 }
 
 static const char *const VERDICT_NAMES[GW_REC_VERDICT_COUNT] = {
@@ -338,7 +350,7 @@ static void handle(gw_consumer_t *c, rd_kafka_message_t *m)
     if (m->partition >= 0 && m->partition < MAX_PARTITIONS)
         c->t[ti].next[m->partition] = m->offset + 1;
     xo_record_from_message(&rec, m, c->t[ti].count);
-    v = gw_consumer_apply(c->view, c->notify, &c->lim, ti == 0, &rec, &truncated, errstr,
+    v = gw_consumer_apply(c->view, c->notify, c->tok, &c->lim, ti == 0, &rec, &truncated, errstr,
                           sizeof(errstr));
     c->batch.records++; /* counted without the lock: published once per batch */
     c->batch.truncated += truncated;
@@ -378,6 +390,31 @@ static void publish_batch_stats(gw_consumer_t *c)
     memset(b, 0, sizeof(*b));
 }
 
+/*
+ * Once the first fetches told every objects partition's watermarks (cached, no request),
+ * size the view for that many records: a compacted topic holds about one record per
+ * object, and a cold start then never rehashes its tables. @locality view write lock held
+ */
+static void reserve_view(gw_consumer_t *c)
+{
+    rd_kafka_t *rk = xo_consumer_handle(c->kc);
+    size_t records = 0;
+
+    for (int32_t p = 0; p < c->t[0].count; p++) {
+        int64_t lo = 0, hi = -1;
+        if (rd_kafka_get_watermark_offsets(rk, c->t[0].name, p, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            return; /* not fetched yet: after a later batch */
+        records += (size_t)(hi > lo && lo >= 0 ? hi - lo : hi); /* start unknown: from 0 */
+    }
+    c->reserved = true;
+    if (gw_view_reserve(c->view, records))
+        xo_info(MOD, "event=view_reserved records=%zu", records);
+    else
+        xo_warn(MOD, "event=view_reserve_failed records=%zu", records);
+}
+
 static void *run(void *arg)
 {
     gw_consumer_t *c = arg;
@@ -396,6 +433,8 @@ static void *run(void *arg)
             m = xo_consumer_poll(c->kc, 0);
         }
         gw_view_settle(c->view);
+        if (!c->reserved)
+            reserve_view(c);
         publish_batch_stats(c);
         if (c->eof_seen) { /* "loaded" once the batch's objects are mapped, not before */
             c->eof_seen = false;
@@ -462,6 +501,11 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
 
     if (!c)
         return XO_ERR_NOMEM;
+    c->tok = xo_msg_tokener_new();
+    if (!c->tok) {
+        free(c);
+        return XO_ERR_NOMEM;
+    }
     snprintf(wait, sizeof(wait), "%lld", (long long)xo_config_get_int(cfg, "view.fetch_wait_ms"));
     c->view = view;
     c->notify = notify;
@@ -535,6 +579,7 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
     return XO_OK;
 fail:
     xo_consumer_free(c->kc);
+    json_tokener_free(c->tok);
     pthread_mutex_destroy(&c->st_mu);
     free(c);
     return err;
@@ -547,6 +592,7 @@ void gw_consumer_stop(gw_consumer_t *c)
     atomic_store(&c->stop, true);
     pthread_join(c->thread, NULL);
     xo_consumer_free(c->kc);
+    json_tokener_free(c->tok);
     pthread_mutex_destroy(&c->st_mu);
     free(c);
 }

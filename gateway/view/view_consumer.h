@@ -116,13 +116,15 @@ void gw_consumer_kafka_link(gw_consumer_t *c, xo_kafka_link_t *out);
  *        the whole key's for xo.agents; skipped when rec->partitions is 0); then the
  *        value, whose snapshot strings longer than lim->max_field_bytes are cut first.
  * @locality consumer thread, view write lock held
+ * @param tok        a tokener from xo_msg_tokener_new() reused record after record
+ *                   (borrowed; NULL: one made for this record)
  * @param lim        limits (NULL: none)
  * @param is_objects true for xo.objects, false for xo.agents
  * @param rec        the record (borrowed)
  * @param truncated  receives the number of strings cut
  * @returns GW_REC_APPLIED or why the record was refused (detail in errstr)
  */
-gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify,
+gw_rec_verdict_t gw_consumer_apply(gw_view_t *view, gw_notify_t *notify, json_tokener *tok,
                                    const gw_record_limits_t *lim, bool is_objects,
                                    const xo_record_t *rec, unsigned *truncated, char *errstr,
                                    size_t errstr_size);

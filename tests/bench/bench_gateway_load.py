@@ -64,6 +64,8 @@ def run_baseline(path, bootstrap):
 
 def run_gateway(st, k, name, program=None):
     """One cold start; returns its figures and the running gateway (caller stops it)."""
+    with open("/proc/loadavg") as f:
+        loadavg = float(f.read().split()[0])
     t0 = time.monotonic()
     gw = st.start_gateway(k, name=name, program=program)
     g.wait_loaded(gw, timeout=1200)
@@ -76,6 +78,7 @@ def run_gateway(st, k, name, program=None):
     objects, load_ms, view_bytes, table_bytes = (int(x) for x in m.groups())
     r = re.search(r"event=view_loaded .* remaps=(\d+)", gw.proc.log_text())
     return {"wall_s": wall_s, "load_s": load_ms / 1000, "cpu_s": load_cpu, "objects": objects,
+            "loadavg": loadavg,
             "view_bytes": view_bytes, "table_bytes": table_bytes,
             "remaps": int(r.group(1)) if r else None}, gw
 
@@ -131,6 +134,12 @@ def print_rows(a, title, base, gws, base_rss):
           f"{TARGET_BYTES_PER_OBJECT}")
     print(f"{'  view strings / structs+tables':36} {last['view_bytes'] / objects:10.0f} "
           f"{last['table_bytes'] / objects:10.0f}")
+    if len(gws) > 1:  # each round, to see the machine's noise behind the medians
+        rounds = ", ".join(f"{x['load_s']:.1f}/{x['cpu_s']:.1f}" for x in gws)
+        print(f"{'rounds: load s / CPU s':36} {rounds}")
+        print(f"{'  baseline rounds':36} " + ", ".join(f"{b[0]:.1f}/{b[1]:.1f}" for b in base))
+        print(f"{'  machine load average at each start':36} "
+              + ", ".join(f"{x['loadavg']:.1f}" for x in gws))
     if last["remaps"] is not None:  # builds before the count was logged have none
         print(f"{'objects mapped again (remaps)':36} {last['remaps']:10,}")
     print(f"healthz: lag={h['lag']} malformed={h['malformed']} pools={len(h['pools'])} "

@@ -730,6 +730,39 @@ static void test_view_independent_of_batches(void **state)
     gw_view_free(ref);
 }
 
+/* Room made ahead (empty, half full, smaller than the view) changes nothing
+ * that is served: every object is found by id and key, deletes and re-adds still work. */
+static void test_reserve_keeps_the_view(void **state)
+{
+    static const size_t HINTS[] = {0, 50, 5000, 100000};
+    gw_view_t *ref = gw_view_new();
+    (void)state;
+
+    put_host_of_vms(ref, 3, false);
+    put_vms(ref, 0, 3000);
+    gw_view_settle(ref);
+    for (size_t h = 0; h < sizeof(HINTS) / sizeof(HINTS[0]); h++) {
+        gw_view_t *v = gw_view_new();
+        gw_obj_info_t o;
+        assert_true(gw_view_reserve(v, HINTS[h])); /* before any object */
+        put_host_of_vms(v, 3, false);
+        put_vms(v, 0, 1500);
+        assert_true(gw_view_reserve(v, HINTS[h] * 3)); /* a view half full: tables rehashed */
+        put_vms(v, 1500, 3000);
+        gw_view_settle(v);
+        assert_same_view(v, ref);
+        assert_same_view(ref, v);
+        assert_true(gw_view_get_by_ref(v, POOL, "vm", "OpaqueRef:vm2999", &o));
+        assert_int_equal(gw_view_apply_delete(v, POOL, "vm", "OpaqueRef:vm7"), XO_OK);
+        assert_false(gw_view_get(v, "vm-7", &o));
+        put_vms(v, 7, 8);
+        gw_view_settle(v);
+        assert_same_view(v, ref);
+        gw_view_free(v);
+    }
+    gw_view_free(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_new_objects_mapped_once_per_batch),
         cmocka_unit_test(test_deferred_objects_in_a_batch),
         cmocka_unit_test(test_view_independent_of_batches),
+        cmocka_unit_test(test_reserve_keeps_the_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

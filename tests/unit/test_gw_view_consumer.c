@@ -2,7 +2,9 @@
  * Kafka: records not on their pool's partition are refused (objects, tombstones, markers,
  * heartbeats), records over limits.max_record_bytes are refused, snapshot strings over
  * limits.max_field_bytes are cut as the agents cut them (at any depth, at a character
- * boundary, and the view keeps the cut record), and keys and values are checked as before. */
+ * boundary, and the view keeps the cut record), and keys and values are checked as before;
+ * a tokener reused record after record gives the verdicts of a fresh one, whatever the
+ * record before it left in it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "view/view_consumer.h"
+#include "xo_envelope.h"
 
 #define POOL_A "0f3c1e9a-5b2d-4c1e-9a8b-7d6e5f4a3b2c"
 #define POOL_B "7a1d0c55-2f4e-4b8a-9c3d-1e2f3a4b5c6d"
@@ -59,7 +62,7 @@ static gw_rec_verdict_t apply(gw_view_t *v, bool is_objects, const xo_record_t *
     char errstr[256] = "";
     unsigned cut = 0;
     gw_rec_verdict_t verdict =
-        gw_consumer_apply(v, NULL, &LIMITS, is_objects, rec, &cut, errstr, sizeof(errstr));
+        gw_consumer_apply(v, NULL, NULL, &LIMITS, is_objects, rec, &cut, errstr, sizeof(errstr));
 
     if (verdict != GW_REC_APPLIED)
         assert_true(errstr[0] != '\0'); /* every refusal says why */
@@ -201,7 +204,7 @@ static void test_fields_cut_as_the_agents_cut(void **state)
         gw_record_limits_t roomy = {1 << 20, LIMITS.max_field_bytes};
         char errstr[128];
         assert_int_equal(
-            gw_consumer_apply(v, NULL, &roomy, true, &m.rec, &cut, errstr, sizeof(errstr)),
+            gw_consumer_apply(v, NULL, NULL, &roomy, true, &m.rec, &cut, errstr, sizeof(errstr)),
             GW_REC_APPLIED);
     }
     assert_int_equal(cut, 2); /* name_label and the nested other_config value */
@@ -252,6 +255,56 @@ static void test_keys_and_values_checked(void **state)
     gw_view_free(v);
 }
 
+/* One verdict per value, through one reused tokener and through a fresh one each. */
+static void test_reused_tokener_same_verdicts(void **state)
+{
+    /* a cut object, an invalid UTF-8 string, trailing data, too deep, then a valid one:
+     * none of the refused ones may leave state in the tokener that changes the next */
+    static const char *const snapshots[] = {
+        "{\"uuid\":\"vm-1\",\"name_label\":\"a\"",
+        "{\"uuid\":\"vm-1\",\"name_label\":\"\xc3(\"}",
+        "{\"uuid\":\"vm-1\"}} {",
+        "{\"uuid\":\"vm-1\",\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+        "[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+        "{\"uuid\":\"vm-1\",\"name_label\":\"b\"}",
+    };
+    static const gw_rec_verdict_t want[] = {GW_REC_MALFORMED, GW_REC_MALFORMED, GW_REC_MALFORMED,
+                                            GW_REC_MALFORMED, GW_REC_APPLIED};
+    json_tokener *tok = xo_msg_tokener_new();
+    (void)state;
+
+    assert_non_null(tok);
+    for (int round = 0; round < 2; round++) { /* twice: after a valid record too */
+        gw_view_t *fresh = gw_view_new(), *reused = gw_view_new();
+        for (size_t i = 0; i < sizeof(snapshots) / sizeof(snapshots[0]); i++) {
+            char errstr[256] = "";
+            unsigned cut = 0;
+            msg_t m;
+            object(&m, POOL_A, "OpaqueRef:1", snapshots[i], -1);
+            assert_int_equal(gw_consumer_apply(fresh, NULL, NULL, &LIMITS, true, &m.rec, &cut,
+                                               errstr, sizeof(errstr)),
+                             want[i]);
+            assert_int_equal(gw_consumer_apply(reused, NULL, tok, &LIMITS, true, &m.rec, &cut,
+                                               errstr, sizeof(errstr)),
+                             want[i]);
+            free(m.value);
+        }
+        gw_view_settle(fresh);
+        gw_view_settle(reused);
+        {
+            gw_obj_info_t a, b;
+            assert_true(gw_view_get(fresh, "vm-1", &a));
+            assert_true(gw_view_get(reused, "vm-1", &b));
+            assert_non_null(a.json);
+            assert_non_null(b.json);
+            assert_string_equal(a.json, b.json);
+        }
+        gw_view_free(fresh);
+        gw_view_free(reused);
+    }
+    json_tokener_free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_record_too_large_refused),
         cmocka_unit_test(test_fields_cut_as_the_agents_cut),
         cmocka_unit_test(test_keys_and_values_checked),
+        cmocka_unit_test(test_reused_tokener_same_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
