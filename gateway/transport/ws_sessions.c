@@ -243,9 +243,7 @@ static void count_written(gw_ws_session_t *s, size_t len)
     gw_conn_budget_give(&s->budget, len);
 }
 
-/* The header of an unmasked final text frame of @p len payload bytes (RFC 6455 5.2) into
- * @p h (at least 10 bytes). @returns its length. */
-static size_t frame_header(unsigned char *h, size_t len)
+size_t gw_ws_frame_header(unsigned char *h, size_t len)
 {
     h[0] = 0x81; /* FIN, text */
     if (len < 126) {
@@ -300,7 +298,7 @@ static int write_gathered(gw_ws_sessions_t *all, gw_ws_session_t *s)
         return 0; /* no memory for the copy: one message at a time still works */
     for (size_t i = 0; i < n; i++, q = q->next) {
         unsigned char h[10];
-        gw_buf_append(g, h, frame_header(h, q->m->len));
+        gw_buf_append(g, h, gw_ws_frame_header(h, q->m->len));
         gw_buf_append(g, q->m->data, q->m->len);
     }
     /* lws copies whatever the socket does not take at once and sends it before anything

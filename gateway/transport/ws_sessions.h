@@ -126,4 +126,9 @@ void gw_ws_sessions_deliver(gw_ws_sessions_t *all, const gw_cmd_reply_t *r);
 /** @brief Close the sessions past a deadline (@p now: gw_mono_ms()); the timer calls it. */
 void gw_ws_sessions_sweep(gw_ws_sessions_t *all, int64_t now);
 
+/** The header of an unmasked final text frame of @p len payload bytes (RFC 6455 5.2) into
+ * @p h (at least 10 bytes): what the sessions write before each message (also the raw-pipe
+ * bench's frames). @returns its length. */
+size_t gw_ws_frame_header(unsigned char *h, size_t len);
+
 #endif

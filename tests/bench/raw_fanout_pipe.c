@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "transport/ws_sessions.h" /* the gateway's own frame header */
+
 /* a reader this far behind is dropped (the gateway's limits.client_queue_bytes default) */
 #define MAX_PENDING (64u << 20)
 #define MAX_IOV     64   /* batches one writev() carries */
@@ -94,26 +96,6 @@ static bool grow(char **buf, size_t *cap, size_t need)
     return true;
 }
 
-/* Unmasked final text frame header (RFC 6455 5.2); @returns its length. */
-static size_t frame_header(unsigned char *h, size_t len)
-{
-    h[0] = 0x81;
-    if (len < 126) {
-        h[1] = (unsigned char)len;
-        return 2;
-    }
-    if (len <= 0xffff) {
-        h[1] = 126;
-        h[2] = (unsigned char)(len >> 8);
-        h[3] = (unsigned char)len;
-        return 4;
-    }
-    h[1] = 127;
-    for (int i = 0; i < 8; i++)
-        h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-    return 10;
-}
-
 /* Append the frame of change @p seq due at @p due_ns to the batch: an `all` "enter" of one
  * VM as the gateway sends it (the label the readers scan for), padded to P.bytes of
  * payload. @returns false without memory. */
@@ -132,7 +114,7 @@ static bool add_frame(int64_t seq, int64_t due_ns)
 
     if (payload < (size_t)n + sizeof(TAIL) - 1)
         payload = (size_t)n + sizeof(TAIL) - 1;
-    hl = frame_header(h, payload);
+    hl = gw_ws_frame_header(h, payload);
     if (!grow(&P.batch, &P.batch_cap, P.batch_len + hl + payload))
         return false;
     f = P.batch + P.batch_len;
@@ -359,7 +341,7 @@ static bool handshake(conn_t *c)
     {
         unsigned char h[10];
         char out[128];
-        size_t n = frame_header(h, sizeof(ANSWER) - 1);
+        size_t n = gw_ws_frame_header(h, sizeof(ANSWER) - 1);
         memcpy(out, h, n);
         memcpy(out + n, ANSWER, sizeof(ANSWER) - 1);
         if (!send_all(c->fd, out, n + sizeof(ANSWER) - 1))
