@@ -358,31 +358,30 @@ typedef enum {
 
 static const struct {
     const char *tag;
-    size_t len;
     el_t el;
 } tags[] = {
-    /* Most frequent first: lookup_tag() scans this table for every element. */
-    {"value", 5, EL_VALUE},
-    {"member", 6, EL_MEMBER},
-    {"name", 4, EL_NAME},
-    {"struct", 6, EL_STRUCT},
-    {"string", 6, EL_STRING},
-    {"array", 5, EL_ARRAY},
-    {"data", 4, EL_DATA},
-    {"boolean", 7, EL_BOOLEAN},
-    {"double", 6, EL_DOUBLE},
-    {"int", 3, EL_INT},
-    {"i4", 2, EL_INT},
-    {"i8", 2, EL_INT},
-    {"dateTime.iso8601", 16, EL_DATETIME},
-    {"methodResponse", 14, EL_METHODRESPONSE},
-    {"methodCall", 10, EL_METHODCALL},
-    {"methodName", 10, EL_METHODNAME},
-    {"params", 6, EL_PARAMS},
-    {"param", 5, EL_PARAM},
-    {"fault", 5, EL_FAULT},
-    {"base64", 6, EL_BASE64},
-    {"nil", 3, EL_NIL},
+    /* The names of the elements, for messages (lookup_tag_n() reads names). */
+    {"value", EL_VALUE},
+    {"member", EL_MEMBER},
+    {"name", EL_NAME},
+    {"struct", EL_STRUCT},
+    {"string", EL_STRING},
+    {"array", EL_ARRAY},
+    {"data", EL_DATA},
+    {"boolean", EL_BOOLEAN},
+    {"double", EL_DOUBLE},
+    {"int", EL_INT},
+    {"i4", EL_INT},
+    {"i8", EL_INT},
+    {"dateTime.iso8601", EL_DATETIME},
+    {"methodResponse", EL_METHODRESPONSE},
+    {"methodCall", EL_METHODCALL},
+    {"methodName", EL_METHODNAME},
+    {"params", EL_PARAMS},
+    {"param", EL_PARAM},
+    {"fault", EL_FAULT},
+    {"base64", EL_BASE64},
+    {"nil", EL_NIL},
 };
 
 #define TAG_CACHE 64 /* a power of 2, well above the number of XML-RPC element names */
@@ -1023,22 +1022,54 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
     return XO_OK;
 }
 
-/* The element of a name that is not NUL-terminated (the fast parser's): the table's
- * entries of that length compared, the frequent names first. */
+/* The element of a name that is not NUL-terminated (the fast parser's), chosen by length
+ * and first byte, then compared whole: one compare per element, which the compiler inlines
+ * (the constant-size memcmp), where scanning the table cost several calls to memcmp. */
+#define NAME_IS(lit) (memcmp(name, lit, sizeof lit - 1) == 0)
+
 static el_t lookup_tag_n(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (tags[i].len == len && tags[i].tag[0] == name[0] && memcmp(tags[i].tag, name, len) == 0)
-            return tags[i].el;
-    return EL_ROOT;
+    switch (len) {
+    case 2:
+        return NAME_IS("i4") || NAME_IS("i8") ? EL_INT : EL_ROOT;
+    case 3:
+        return NAME_IS("int") ? EL_INT : NAME_IS("nil") ? EL_NIL : EL_ROOT;
+    case 4:
+        return NAME_IS("name") ? EL_NAME : NAME_IS("data") ? EL_DATA : EL_ROOT;
+    case 5:
+        return NAME_IS("value")   ? EL_VALUE
+               : NAME_IS("array") ? EL_ARRAY
+               : NAME_IS("param") ? EL_PARAM
+               : NAME_IS("fault") ? EL_FAULT
+                                  : EL_ROOT;
+    case 6:
+        return NAME_IS("member")   ? EL_MEMBER
+               : NAME_IS("struct") ? EL_STRUCT
+               : NAME_IS("string") ? EL_STRING
+               : NAME_IS("double") ? EL_DOUBLE
+               : NAME_IS("params") ? EL_PARAMS
+               : NAME_IS("base64") ? EL_BASE64
+                                   : EL_ROOT;
+    case 7:
+        return NAME_IS("boolean") ? EL_BOOLEAN : EL_ROOT;
+    case 10:
+        return NAME_IS("methodCall")   ? EL_METHODCALL
+               : NAME_IS("methodName") ? EL_METHODNAME
+                                       : EL_ROOT;
+    case 14:
+        return NAME_IS("methodResponse") ? EL_METHODRESPONSE : EL_ROOT;
+    case 16:
+        return NAME_IS("dateTime.iso8601") ? EL_DATETIME : EL_ROOT;
+    default:
+        return EL_ROOT;
+    }
 }
+
+#undef NAME_IS
 
 static el_t lookup_tag(const xmlChar *name)
 {
-    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++)
-        if (strcmp((const char *)name, tags[i].tag) == 0)
-            return tags[i].el;
-    return EL_ROOT;
+    return lookup_tag_n((const char *)name, strlen((const char *)name));
 }
 
 /* Names are looked up by address in a small open-addressing table that never evicts: the

@@ -169,6 +169,54 @@ static void check_ef_pending(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size
 /* ---------------------------------------------------------------------------------------- */
 /* Elements                                                                                 */
 
+/* Names are short (XML-RPC's are 2 to 16 bytes): compared and copied a word or two at a
+ * time, inline, rather than by calls to memcmp and memcpy or by byte loops. Words of 8 or 4
+ * bytes overlap in the middle; nothing outside [0, n) is read. */
+static bool same_name(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+
+    if (n >= 8) {
+        for (size_t k = 0; k + 8 < n; k += 8) {
+            memcpy(&x, a + k, 8), memcpy(&y, b + k, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8), memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        memcpy(&u, a, 4), memcpy(&v, b, 4);
+        if (u != v)
+            return false;
+        memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
+        return u == v;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (a[k] != b[k])
+            return false;
+    return true;
+}
+
+static void copy_name(char *to, const char *from, size_t n)
+{
+    uint64_t x;
+    uint32_t u;
+
+    if (n >= 8) {
+        for (size_t k = 0; k + 8 < n; k += 8)
+            memcpy(&x, from + k, 8), memcpy(to + k, &x, 8);
+        memcpy(&x, from + n - 8, 8), memcpy(to + n - 8, &x, 8);
+    } else if (n >= 4) {
+        memcpy(&u, from, 4), memcpy(to, &u, 4);
+        memcpy(&u, from + n - 4, 4), memcpy(to + n - 4, &u, 4);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            to[k] = from[k];
+    }
+}
+
 static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
 {
     if (lx->depth >= lx->max_depth) {
@@ -195,7 +243,7 @@ static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint6
         lx->names = p;
         lx->names_cap = cap;
     }
-    memcpy(lx->names + lx->names_len, name, len);
+    copy_name(lx->names + lx->names_len, name, len);
     lx->open[lx->depth++] = lx->names_len;
     lx->names_len += len;
 }
@@ -231,15 +279,6 @@ static size_t name_len(xo_xmlrpc_lexer_t *lx, const char *p, size_t n, uint64_t 
     return k;
 }
 
-/* Names are short: a loop beats a call to memcmp. */
-static bool same_bytes(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
-}
-
 /* </name> read: it must close the innermost open element. */
 static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
 {
@@ -252,7 +291,7 @@ static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, u
     }
     open = lx->names + lx->open[lx->depth - 1];
     open_len = lx->names_len - lx->open[lx->depth - 1];
-    if (open_len != len || !same_bytes(open, name, len)) {
+    if (open_len != len || !same_name(open, name, len)) {
         fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> does not match <%.*s>", (int)len, name,
              (int)open_len, open);
         return;
@@ -586,6 +625,25 @@ static bool tok_add(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t n, siz
     return true;
 }
 
+/* "</" at s[i]: the end tag of the innermost open element, whole in the chunk, is checked by
+ * comparing with that element's name rather than by reading a name (half of all tags);
+ * returns the offset after it, or 0 for anything else (then the general path reads it). */
+static size_t known_end_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+{
+    size_t off, len, b = i + 2;
+
+    if (!lx->depth)
+        return 0;
+    off = lx->open[lx->depth - 1];
+    len = lx->names_len - off;
+    if (len >= n - b || s[b + len] != '>' || !same_name(lx->names + off, (const char *)s + b, len))
+        return 0;
+    lx->depth--;
+    lx->names_len = off;
+    cb_result(lx, lx->cb.end(lx->opaque, (const char *)s + b, len));
+    return b + len + 1;
+}
+
 /* The common tags <name>, </name>, <name/> whole in the chunk at s[i], read in one pass;
  * returns the offset after the tag, or 0 for anything else (then tag() reads it, with the
  * same outcome whatever the chunk boundaries). */
@@ -617,7 +675,10 @@ static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t
     lx->tok_pos = lx->base + i;
     lx->tok_len = 0;
     if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?') {
-        size_t done = simple_tag(lx, s, i, n), span;
+        size_t done = s[i + 1] == '/' ? known_end_tag(lx, s, i, n) : 0, span;
+        if (done)
+            return done;
+        done = simple_tag(lx, s, i, n);
         if (done)
             return done;
         span = n - i < XO_XMLRPC_LEXER_MAX_TAG ? n - i : XO_XMLRPC_LEXER_MAX_TAG;
