@@ -76,29 +76,55 @@ static const char *escape_of(unsigned char c, char u[7])
     return u;
 }
 
+/* Whether any of the 8 bytes in w needs an escape: below 0x20, '"' or '\\'. The classic
+ * "has a byte less than" tests (exact when they say no; a yes may come from a borrow, and
+ * the caller then looks at the bytes one by one, so a false yes only costs time). */
+static int word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high ? 1 : 0;
+}
+
+/* Bytes from s[i] that need no escape, eight at a time while they last. */
+static size_t plain_run(const unsigned char *u, size_t i, size_t n)
+{
+    uint64_t w;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, u + i, 8);
+        if (word_needs_escape(w))
+            break;
+    }
+    while (i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
+        i++;
+    return i;
+}
+
 xo_err_t xo_jtext_str(xo_jtext_t *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
-    size_t run = 0;
+    size_t i = 0, run;
     const char *rep;
     char ubuf[7];
 
     /* Worst case 6 bytes per byte: reserving it once keeps the loop free of checks. */
-    if (n > (SIZE_MAX - 2) / 6 || xo_jtext_reserve(b, 6 * n + 2) != XO_OK)
+    if (n > (SIZE_MAX - 2) / 6 ||
+        (6 * n + 2 >= b->cap - b->len && xo_jtext_reserve(b, 6 * n + 2) != XO_OK))
         return XO_ERR_NOMEM;
     b->p[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
-            continue;
-        rep = escape_of(u[i], ubuf);
+    while (i < n) {
+        run = i;
+        i = plain_run(u, i, n);
         memcpy(b->p + b->len, s + run, i - run);
         b->len += i - run;
+        if (i == n)
+            break;
+        rep = escape_of(u[i++], ubuf);
         memcpy(b->p + b->len, rep, strlen(rep));
         b->len += strlen(rep);
-        run = i + 1;
     }
-    memcpy(b->p + b->len, s + run, n - run);
-    b->len += n - run;
     b->p[b->len++] = '"';
     b->p[b->len] = '\0';
     return XO_OK;

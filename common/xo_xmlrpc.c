@@ -412,6 +412,7 @@ typedef struct {
 /* Raw mode's state: the text written, the capture, the names seen. */
 typedef struct {
     const char *member, *capture_name; /* set_stream_raw()'s, borrowed */
+    size_t member_len, capture_len;    /* their lengths, not taken per member name */
     xo_xmlrpc_raw_elem_cb cb;
     bool on;          /* writing a raw struct */
     bool taken;       /* a raw struct just ended: its member gives no tree value */
@@ -714,6 +715,22 @@ static void raw_put(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
         fail(dec, XO_ERR_NOMEM, "out of memory");
 }
 
+/* The last n < 8 bytes of a name as one word, without a call to memcpy: two overlapping
+ * 4-byte reads from 4 bytes on, else byte by byte. */
+static uint64_t tail_word(const char *s, size_t n)
+{
+    uint32_t lo, hi;
+    uint64_t w = 0;
+
+    if (n >= 4) {
+        memcpy(&lo, s, 4), memcpy(&hi, s + n - 4, 4);
+        return lo | (uint64_t)hi << 32;
+    }
+    for (size_t k = 0; k < n; k++)
+        w |= (uint64_t)(unsigned char)s[k] << (8 * k);
+    return w;
+}
+
 static uint32_t name_hash(const char *s, size_t n, uint64_t serial)
 {
     uint64_t h = serial * 0x9E3779B97F4A7C15u ^ n, w;
@@ -724,9 +741,7 @@ static uint32_t name_hash(const char *s, size_t n, uint64_t serial)
         h = (h ^ w) * 0x100000001B3u;
         h ^= h >> 29;
     }
-    w = 0;
-    memcpy(&w, s, n);
-    h = (h ^ w) * 0x100000001B3u;
+    h = (h ^ tail_word(s, n)) * 0x100000001B3u;
     return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -905,8 +920,8 @@ static void raw_name(xo_xmlrpc_decoder_t *dec)
     if (xo_jtext_str(&dec->raw.out, name, n) != XO_OK)
         fail(dec, XO_ERR_NOMEM, "out of memory");
     raw_put(dec, ":", 1);
-    if (dec->depth - 2 == dec->raw.base && dec->raw.capture_name &&
-        strlen(dec->raw.capture_name) == n && memcmp(dec->raw.capture_name, name, n) == 0) {
+    if (dec->depth - 2 == dec->raw.base && dec->raw.capture_name && dec->raw.capture_len == n &&
+        memcmp(dec->raw.capture_name, name, n) == 0) {
         m->capture = true;
         dec->raw.captured = false; /* a later non-string value leaves no capture */
     }
@@ -989,7 +1004,7 @@ static void mark_raw_member(xo_xmlrpc_decoder_t *dec, frame_t *m, const frame_t 
 {
     const char *want = dec->raw.member;
 
-    if (want && s && s->role == ROLE_ELEM_STRUCT && strlen(want) == dec->text.len &&
+    if (want && s && s->role == ROLE_ELEM_STRUCT && dec->raw.member_len == dec->text.len &&
         memcmp(want, dec->text.p, dec->text.len) == 0)
         m->role = ROLE_RAW_MEMBER;
 }
@@ -1296,8 +1311,11 @@ static void end_param(xo_xmlrpc_decoder_t *dec, frame_t *f)
 
 static void free_frame(frame_t *f)
 {
-    json_object_put(f->obj);
-    free(f->name);
+    /* most frames hold neither (raw mode builds no values): no calls for them */
+    if (f->obj)
+        json_object_put(f->obj);
+    if (f->name)
+        free(f->name);
     f->obj = NULL;
     f->name = NULL;
 }
@@ -1358,13 +1376,13 @@ static void end_frame(xo_xmlrpc_decoder_t *dec, frame_t *f)
 /* The current element closes (its name was checked by the parser). */
 static void element_end(xo_xmlrpc_decoder_t *dec)
 {
-    frame_t f;
+    frame_t *f;
 
     if (dec->g.err != XO_OK || dec->depth == 0)
         return;
-    f = dec->stack[--dec->depth];
-    end_frame(dec, &f);
-    free_frame(&f);
+    f = &dec->stack[--dec->depth]; /* stays in place: nothing is pushed until it is freed */
+    end_frame(dec, f);
+    free_frame(f);
     dec->text.len = 0;
     if (dec->text.cap > ((size_t)1 << 20)) { /* do not hold on to a huge string's buffer */
         free(dec->text.p);
@@ -1527,6 +1545,8 @@ xo_err_t xo_xmlrpc_decoder_set_stream_raw(xo_xmlrpc_decoder_t *dec, const char *
     dec->raw.cb = cb;
     dec->raw.member = raw_member;
     dec->raw.capture_name = capture;
+    dec->raw.member_len = strlen(raw_member);
+    dec->raw.capture_len = capture ? strlen(capture) : 0;
     return XO_OK;
 }
 

@@ -516,17 +516,12 @@ static void note_rsqb(xo_xmlrpc_lexer_t *lx, uint64_t at)
     lx->rsqb_end = at + 1;
 }
 
-/* Character data from s[i] up to markup or a reference; returns where it stopped. */
-static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+/* A run of character data from s[i] inside the document element, emitted; returns the
+ * offset of the '<', '&' or CR that ends it, or n (also when it failed). */
+static size_t text_run(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
 {
-    size_t run;
+    size_t run = i;
 
-    if (lx->skip_lf && i < n && s[i] == '\n')
-        i++;
-    lx->skip_lf = false;
-    if (!lx->depth)
-        return scan_outside(lx, s, i, n);
-    run = i;
     for (; i < n; i++) {
         unsigned char c = cls[s[i]];
         if (c == C_PLAIN)
@@ -555,20 +550,38 @@ static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i,
         break; /* '<', '&', CR */
     }
     emit_text(lx, (const char *)s + run, i - run);
-    if (i == n || lx->err != XO_OK)
-        return n;
-    if (s[i] == '\r') {
-        emit_text(lx, "\n", 1);
-        if (i + 1 < n && s[i + 1] == '\n')
-            return i + 2;
-        lx->skip_lf = i + 1 == n;
-        return i + 1;
+    return lx->err == XO_OK ? i : n;
+}
+
+/* Character data and the tags between it, from s[i], until the chunk ends or something
+ * else than a whole tag comes (a reference, a comment, a token cut by the chunk's end):
+ * the loop stays here from tag to tag rather than going back to feed() for each. Returns
+ * where it stopped. */
+static size_t scan_text(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+{
+    if (lx->skip_lf && i < n && s[i] == '\n')
+        i++;
+    lx->skip_lf = false;
+    while (i < n && lx->state == LX_TEXT && lx->err == XO_OK) {
+        if (!lx->depth)
+            return scan_outside(lx, s, i, n);
+        i = text_run(lx, s, i, n);
+        if (i == n)
+            return n;
+        if (s[i] == '\r') {
+            emit_text(lx, "\n", 1);
+            if (i + 1 < n && s[i + 1] == '\n')
+                i += 2;
+            else
+                lx->skip_lf = ++i == n;
+        } else if (s[i] == '&') {
+            ref_begin(lx);
+            return scan_ref(lx, s, i + 1, n);
+        } else {
+            i = markup_begin(lx, s, i, n);
+        }
     }
-    if (s[i] == '&') {
-        ref_begin(lx);
-        return scan_ref(lx, s, i + 1, n);
-    }
-    return markup_begin(lx, s, i, n);
+    return lx->err == XO_OK ? i : n;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -63,6 +63,20 @@ static void test_strings(void **state)
         assert_int_equal(xo_jtext_str(&b, s, n), XO_OK);
         assert_same(json_object_new_string_len(s, (int)n), &b);
     }
+    /* long plain runs (read eight bytes at a time) with a rare byte to escape anywhere,
+     * next to bytes that sit just beside the escaped ranges */
+    for (int round = 0; round < 4000; round++) {
+        static const char rare[] = {'"', '\\', 0x1f, 0x01,       '\n',       0x20, '!',
+                                    '#', '[',  ']',  (char)0x80, (char)0xff, 0x7f};
+        size_t n = next_random() % sizeof s;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = next_random();
+            s[i] = r % 16 ? (char)('a' + (r >> 8) % 26) : rare[(r >> 8) % sizeof rare];
+        }
+        b.len = 0;
+        assert_int_equal(xo_jtext_str(&b, s, n), XO_OK);
+        assert_same(json_object_new_string_len(s, (int)n), &b);
+    }
     b.len = 0;
     assert_int_equal(xo_jtext_cstr(&b, NULL), XO_OK);
     assert_string_equal(b.p, "null");
