@@ -122,6 +122,18 @@ void xo_xml_guard_fini(xo_xml_guard_t *g)
     g->ctxt = NULL;
 }
 
+/* Whether s[0..32) is ASCII without NUL: four words tested together. */
+static bool ascii_no_nul_32(const unsigned char *s)
+{
+    const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+    uint64_t w[4], bad = 0;
+
+    memcpy(w, s, sizeof w);
+    for (int k = 0; k < 4; k++)
+        bad |= w[k] | ((w[k] - ones) & ~w[k]);
+    return !(bad & high);
+}
+
 bool xo_xml_guard_utf8(xo_xml_guard_t *g, const unsigned char *s, size_t n, size_t *bad_at,
                        bool *nul)
 {
@@ -131,7 +143,10 @@ bool xo_xml_guard_utf8(xo_xml_guard_t *g, const unsigned char *s, size_t n, size
     for (size_t i = 0; i < n; i++) {
         unsigned char c;
         uint32_t cp;
-        /* Fast path: 8 bytes of ASCII without NUL at a time (most of any document). */
+        /* Fast path: ASCII without NUL (most of any document), 32 bytes at a time with one
+         * branch, then 8 at a time. */
+        while (!g->u8_need && i + 32 <= n && ascii_no_nul_32(s + i))
+            i += 32;
         while (!g->u8_need && i + 8 <= n) {
             uint64_t w;
             memcpy(&w, s + i, sizeof(w));

@@ -1191,6 +1191,54 @@ static void test_parsers_agree(void **state)
     }
 }
 
+/* The UTF-8 check reads ASCII 32 and 8 bytes at a time: a bad byte (NUL, a stray
+ * continuation byte, 0xFF) or a good multi-byte character at every offset of a long
+ * ASCII string, fed whole and in 7-byte chunks, is found at its offset or passes. */
+static void test_utf8_check_every_offset(void **state)
+{
+    static const char *const bad[] = {"\0", "\x80", "\xff"};
+    char doc[512], text[100];
+    json_object *out = NULL;
+    size_t head = strlen(RESP_HEAD "<value>"), len;
+    char want[64];
+
+    (void)state;
+    for (size_t at = 0; at < 80; at++) {
+        for (size_t b = 0; b < 4; b++) {
+            memset(text, 'a', sizeof text);
+            memcpy(text + at, b < 3 ? bad[b] : "\xc3\xa9", b < 3 ? 1 : 2);
+            len = (size_t)snprintf(doc, sizeof doc, RESP_HEAD "<value>%.*s</value>" RESP_TAIL,
+                                   (int)sizeof text, text);
+            if (b == 0) /* snprintf stopped at the NUL: write the rest by hand */
+                len = head + sizeof text +
+                      (size_t)snprintf(doc + head + sizeof text, sizeof doc - head - sizeof text,
+                                       "</value>" RESP_TAIL);
+            if (b == 0)
+                memcpy(doc + head, text, sizeof text);
+            for (size_t step = len; step >= 7; step = step == len ? 7 : 0) {
+                xo_xmlrpc_decoder_t *dec = xo_xmlrpc_decoder_new(NULL);
+                xo_err_t err = XO_OK;
+                errbuf[0] = '\0';
+                for (size_t off = 0; off < len && err == XO_OK; off += step)
+                    err = xo_xmlrpc_decoder_feed(
+                        dec, doc + off, len - off < step ? len - off : step, errbuf, sizeof errbuf);
+                if (err == XO_OK)
+                    err = xo_xmlrpc_decoder_finish(dec, &out, errbuf, sizeof errbuf);
+                json_object_put(out);
+                out = NULL;
+                xo_xmlrpc_decoder_free(dec);
+                if (b == 3) {
+                    assert_int_equal(err, XO_OK);
+                    continue;
+                }
+                assert_int_equal(err, XO_ERR_PARSE);
+                snprintf(want, sizeof want, "at offset %zu", head + at);
+                assert_non_null(strstr(errbuf, want));
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1198,6 +1246,7 @@ int main(void)
         cmocka_unit_test(test_encode_call),
         cmocka_unit_test(test_encode_rejects_bad_strings),
         cmocka_unit_test(test_decode_scalars),
+        cmocka_unit_test(test_utf8_check_every_offset),
         cmocka_unit_test(test_fault),
         cmocka_unit_test(test_xapi_unwrap),
         cmocka_unit_test(test_hostile_values),
