@@ -117,7 +117,7 @@ xo_err_t xo_jtext_str(xo_jtext_t *b, const char *s, size_t n)
     while (i < n) {
         run = i;
         i = plain_run(u, i, n);
-        memcpy(b->p + b->len, s + run, i - run);
+        xo_short_copy(b->p + b->len, s + run, i - run);
         b->len += i - run;
         if (i == n)
             break;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "xo_error.h"
+#include "xo_short_bytes.h"
 
 /** A growable byte buffer, always NUL-terminated once it holds anything. Embedded; zero it
  *  to initialise, xo_jtext_fini() to release. Not thread-safe. */
@@ -33,8 +34,7 @@ static inline xo_err_t xo_jtext_add(xo_jtext_t *b, const char *s, size_t n)
 {
     if (n >= b->cap - b->len && xo_jtext_reserve(b, n) != XO_OK)
         return XO_ERR_NOMEM;
-    if (n)
-        memcpy(b->p + b->len, s, n);
+    xo_short_copy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
     return XO_OK;

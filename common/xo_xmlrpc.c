@@ -709,7 +709,7 @@ static void set_match(xo_xmlrpc_decoder_t *dec, frame_t *f, const frame_t *p)
 /* ---------------------------------------------------------------------------------------- */
 /* Raw mode: one member of each streamed element written as JSON text, not built            */
 
-static void raw_put(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
+static inline void raw_put(xo_xmlrpc_decoder_t *dec, const char *s, size_t n)
 {
     if (xo_jtext_add(&dec->raw.out, s, n) != XO_OK)
         fail(dec, XO_ERR_NOMEM, "out of memory");
@@ -756,7 +756,7 @@ static name_slot_t *name_slot(raw_t *r, uint64_t serial, uint32_t h, const char 
         if (e->serial < r->first_serial)
             return e;
         if (e->serial == serial && e->hash == h && e->len == n &&
-            memcmp(r->names.p + e->off, s, n) == 0)
+            xo_short_equal(r->names.p + e->off, s, n))
             return e;
     }
 }

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xo_short_bytes.h"
+
 #define MAX_DECL 512 /* the XML declaration, "<?xml" to "?>" */
 
 typedef enum {
@@ -169,54 +171,6 @@ static void check_ef_pending(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size
 /* ---------------------------------------------------------------------------------------- */
 /* Elements                                                                                 */
 
-/* Names are short (XML-RPC's are 2 to 16 bytes): compared and copied a word or two at a
- * time, inline, rather than by calls to memcmp and memcpy or by byte loops. Words of 8 or 4
- * bytes overlap in the middle; nothing outside [0, n) is read. */
-static bool same_name(const char *a, const char *b, size_t n)
-{
-    uint64_t x, y;
-    uint32_t u, v;
-
-    if (n >= 8) {
-        for (size_t k = 0; k + 8 < n; k += 8) {
-            memcpy(&x, a + k, 8), memcpy(&y, b + k, 8);
-            if (x != y)
-                return false;
-        }
-        memcpy(&x, a + n - 8, 8), memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        memcpy(&u, a, 4), memcpy(&v, b, 4);
-        if (u != v)
-            return false;
-        memcpy(&u, a + n - 4, 4), memcpy(&v, b + n - 4, 4);
-        return u == v;
-    }
-    for (size_t k = 0; k < n; k++)
-        if (a[k] != b[k])
-            return false;
-    return true;
-}
-
-static void copy_name(char *to, const char *from, size_t n)
-{
-    uint64_t x;
-    uint32_t u;
-
-    if (n >= 8) {
-        for (size_t k = 0; k + 8 < n; k += 8)
-            memcpy(&x, from + k, 8), memcpy(to + k, &x, 8);
-        memcpy(&x, from + n - 8, 8), memcpy(to + n - 8, &x, 8);
-    } else if (n >= 4) {
-        memcpy(&u, from, 4), memcpy(to, &u, 4);
-        memcpy(&u, from + n - 4, 4), memcpy(to + n - 4, &u, 4);
-    } else {
-        for (size_t k = 0; k < n; k++)
-            to[k] = from[k];
-    }
-}
-
 static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
 {
     if (lx->depth >= lx->max_depth) {
@@ -243,7 +197,7 @@ static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint6
         lx->names = p;
         lx->names_cap = cap;
     }
-    copy_name(lx->names + lx->names_len, name, len);
+    xo_short_copy(lx->names + lx->names_len, name, len);
     lx->open[lx->depth++] = lx->names_len;
     lx->names_len += len;
 }
@@ -291,7 +245,7 @@ static void close_element(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, u
     }
     open = lx->names + lx->open[lx->depth - 1];
     open_len = lx->names_len - lx->open[lx->depth - 1];
-    if (open_len != len || !same_name(open, name, len)) {
+    if (open_len != len || !xo_short_equal(open, name, len)) {
         fail(lx, XO_ERR_PARSE, at, "end tag </%.*s> does not match <%.*s>", (int)len, name,
              (int)open_len, open);
         return;
@@ -649,7 +603,8 @@ static size_t known_end_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_
         return 0;
     off = lx->open[lx->depth - 1];
     len = lx->names_len - off;
-    if (len >= n - b || s[b + len] != '>' || !same_name(lx->names + off, (const char *)s + b, len))
+    if (len >= n - b || s[b + len] != '>' ||
+        !xo_short_equal(lx->names + off, (const char *)s + b, len))
         return 0;
     lx->depth--;
     lx->names_len = off;
