@@ -612,12 +612,12 @@ static size_t known_end_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_
     return b + len + 1;
 }
 
-/* The common tags <name>, </name>, <name/> whole in the chunk at s[i], read in one pass;
+/* The common start tags <name> and <name/> whole in the chunk at s[i], read in one pass;
  * returns the offset after the tag, or 0 for anything else (then tag() reads it, with the
  * same outcome whatever the chunk boundaries). */
-static size_t simple_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+static size_t simple_start_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
 {
-    size_t b = i + 1 + (s[i + 1] == '/'), k = b;
+    size_t b = i + 1, k = b;
 
     if (k >= n || !(name_cls[s[k]] & 1))
         return 0;
@@ -625,31 +625,23 @@ static size_t simple_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i
         ;
     if (k - b > XO_XMLRPC_LEXER_MAX_NAME || k >= n)
         return 0;
-    if (s[k] == '>' && b == i + 1)
+    if (s[k] == '>')
         open_element(lx, (const char *)s + b, k - b, false, lx->tok_pos);
-    else if (s[k] == '>')
-        close_element(lx, (const char *)s + b, k - b, lx->tok_pos);
-    else if (s[k] == '/' && b == i + 1 && k + 1 < n && s[k + 1] == '>')
+    else if (s[k] == '/' && k + 1 < n && s[k + 1] == '>')
         open_element(lx, (const char *)s + b, k++ - b, true, lx->tok_pos);
     else
         return 0;
     return k + 1;
 }
 
-/* After '<' at s[i]: a whole start or end tag in this chunk is handled in place; anything
- * else is gathered in tok from the '<' on (LX_MARKUP). Returns where scanning goes on. */
-static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+/* markup_begin()'s rare cases, kept out of line so that the common path stays small (its
+ * register saves showed up per tag): a tag with blanks or an error, whole in the chunk, is
+ * read by tag(); anything else is gathered in tok from the '<' on (LX_MARKUP). */
+static __attribute__((noinline)) size_t markup_other(xo_xmlrpc_lexer_t *lx, const unsigned char *s,
+                                                     size_t i, size_t n)
 {
-    lx->tok_pos = lx->base + i;
-    lx->tok_len = 0;
     if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?') {
-        size_t done = s[i + 1] == '/' ? known_end_tag(lx, s, i, n) : 0, span;
-        if (done)
-            return done;
-        done = simple_tag(lx, s, i, n);
-        if (done)
-            return done;
-        span = n - i < XO_XMLRPC_LEXER_MAX_TAG ? n - i : XO_XMLRPC_LEXER_MAX_TAG;
+        size_t span = n - i < XO_XMLRPC_LEXER_MAX_TAG ? n - i : XO_XMLRPC_LEXER_MAX_TAG;
         const unsigned char *gt = memchr(s + i, '>', span);
         if (gt) {
             tag(lx, (const char *)s + i, (size_t)(gt - s - i) + 1, lx->tok_pos);
@@ -663,6 +655,21 @@ static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t
     }
     lx->state = LX_MARKUP;
     return i;
+}
+
+/* After '<' at s[i]: a whole start or end tag in this chunk is handled in place; anything
+ * else goes to markup_other(). Returns where scanning goes on. */
+static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+{
+    size_t done = 0;
+
+    lx->tok_pos = lx->base + i;
+    lx->tok_len = 0;
+    if (i + 1 < n && s[i + 1] == '/')
+        done = known_end_tag(lx, s, i, n);
+    else if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?')
+        done = simple_start_tag(lx, s, i, n);
+    return done ? done : markup_other(lx, s, i, n);
 }
 
 /* Bytes of markup gathered across chunks, from s[i]; returns where the next state starts. */
