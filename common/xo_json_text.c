@@ -97,6 +97,11 @@ static size_t plain_run(const unsigned char *u, size_t i, size_t n)
         if (word_needs_escape(w))
             break;
     }
+    if (i < n && n - i < 8 && n >= 8) { /* the tail: the last 8 bytes, overlapping */
+        memcpy(&w, u + n - 8, 8);
+        if (!word_needs_escape(w))
+            return n;
+    }
     while (i < n && u[i] >= 0x20 && u[i] != '"' && u[i] != '\\')
         i++;
     return i;

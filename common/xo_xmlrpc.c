@@ -1032,6 +1032,10 @@ static xo_err_t push(xo_xmlrpc_decoder_t *dec, el_t el)
     f = &dec->stack[dec->depth++];
     memset(f, 0, sizeof *f);
     f->el = el;
+    if (dec->raw.on) { /* inside a struct written as text: off the path, no role */
+        f->match = -1;
+        return XO_OK;
+    }
     set_match(dec, f, p);
     set_role(dec, f, p);
     return XO_OK;
@@ -1123,7 +1127,7 @@ static void open_container(xo_xmlrpc_decoder_t *dec, frame_t *f)
 /* An element opens: el is EL_ROOT for a name XML-RPC does not have (name, len say which). */
 static void element_start(xo_xmlrpc_decoder_t *dec, el_t el, const char *name, size_t len)
 {
-    frame_t *p = top(dec);
+    frame_t *p = top(dec), *f;
 
     if (dec->g.err != XO_OK)
         return;
@@ -1147,12 +1151,13 @@ static void element_start(xo_xmlrpc_decoder_t *dec, el_t el, const char *name, s
     dec->text.len = 0;
     if (push(dec, el) != XO_OK)
         return;
-    if (top(dec)->role == ROLE_RAW_ROOT)
+    f = &dec->stack[dec->depth - 1]; /* the stack does not move until the next push */
+    if (f->role == ROLE_RAW_ROOT)
         raw_begin(dec);
     if (el == EL_STRUCT || el == EL_ARRAY)
-        open_container(dec, top(dec));
+        open_container(dec, f);
     if (dec->raw.on)
-        raw_start(dec, &dec->stack[dec->depth - 2], top(dec));
+        raw_start(dec, f - 1, f);
 }
 
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
