@@ -18,7 +18,8 @@
 
 #include "xo_short_bytes.h"
 
-#define MAX_DECL 512 /* the XML declaration, "<?xml" to "?>" */
+#define MAX_DECL   512 /* the XML declaration, "<?xml" to "?>" */
+#define NAMES_SEEN 64  /* a power of 2, well above the number of XML-RPC element names */
 
 typedef enum {
     LX_START,   /* before anything: a byte order mark may come */
@@ -64,6 +65,12 @@ struct xo_xmlrpc_lexer {
     size_t names_len, names_cap;
     size_t *open;
     size_t depth, open_cap, max_depth;
+    /* start-tag names already read and found valid, up to 7 bytes, by a hash of their first
+     * and last byte and length (see known_start_tag) */
+    struct {
+        unsigned char len;
+        char name[7];
+    } seen[NAMES_SEEN];
 };
 
 static unsigned char cls[256];
@@ -612,6 +619,59 @@ static size_t known_end_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_
     return b + len + 1;
 }
 
+/* The slot of the start-tag name s[0..len) in lx->seen. */
+static unsigned seen_slot(const unsigned char *s, size_t len)
+{
+    return (s[0] ^ (unsigned)s[len - 1] << 1 ^ (unsigned)len) & (NAMES_SEEN - 1);
+}
+
+/* "<" at s[i]: a start tag <name> whose '>' is among the 8 bytes after the '<' and whose
+ * name was read before (lx->seen) needs no reading byte by byte: one word finds the '>'
+ * and one compare the name. Element names come from a small vocabulary, and the byte loop
+ * of simple_start_tag(), with an exit that depends on each name's length, cost more than
+ * the rest of the tag. Returns the offset after the tag, or 0 (then the byte loop reads
+ * it). Little-endian only: the first '>' is the lowest flagged byte. */
+static size_t known_start_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t i, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u;
+    size_t b = i + 1, len;
+    uint64_t w, gt;
+    unsigned slot;
+
+    if (n - b < 8)
+        return 0;
+    memcpy(&w, s + b, 8);
+    w ^= ones * '>';
+    gt = (w - ones) & ~w & 0x8080808080808080u; /* the lowest flagged byte is a '>' */
+    if (!gt)
+        return 0;
+    len = (size_t)__builtin_ctzll(gt) / 8;
+    if (!len)
+        return 0;
+    slot = seen_slot(s + b, len);
+    if (lx->seen[slot].len != len || !xo_short_equal(lx->seen[slot].name, (const char *)s + b, len))
+        return 0;
+    open_element(lx, (const char *)s + b, len, false, lx->tok_pos);
+    return b + len + 1;
+#else
+    (void)lx, (void)s, (void)i, (void)n;
+    return 0;
+#endif
+}
+
+/* A start-tag name just read and found valid, for known_start_tag(). */
+static void note_start_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *name, size_t len)
+{
+    unsigned slot;
+
+    if (len > sizeof lx->seen[0].name)
+        return;
+    slot = seen_slot(name, len);
+    lx->seen[slot].len = (unsigned char)len;
+    memcpy(lx->seen[slot].name, name, len);
+}
+
 /* The common start tags <name> and <name/> whole in the chunk at s[i], read in one pass;
  * returns the offset after the tag, or 0 for anything else (then tag() reads it, with the
  * same outcome whatever the chunk boundaries). */
@@ -625,9 +685,10 @@ static size_t simple_start_tag(xo_xmlrpc_lexer_t *lx, const unsigned char *s, si
         ;
     if (k - b > XO_XMLRPC_LEXER_MAX_NAME || k >= n)
         return 0;
-    if (s[k] == '>')
+    if (s[k] == '>') {
+        note_start_tag(lx, s + b, k - b);
         open_element(lx, (const char *)s + b, k - b, false, lx->tok_pos);
-    else if (s[k] == '/' && k + 1 < n && s[k + 1] == '>')
+    } else if (s[k] == '/' && k + 1 < n && s[k + 1] == '>')
         open_element(lx, (const char *)s + b, k++ - b, true, lx->tok_pos);
     else
         return 0;
@@ -665,10 +726,13 @@ static size_t markup_begin(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size_t
 
     lx->tok_pos = lx->base + i;
     lx->tok_len = 0;
-    if (i + 1 < n && s[i + 1] == '/')
+    if (i + 1 < n && s[i + 1] == '/') {
         done = known_end_tag(lx, s, i, n);
-    else if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?')
-        done = simple_start_tag(lx, s, i, n);
+    } else if (i + 1 < n && s[i + 1] != '!' && s[i + 1] != '?') {
+        done = known_start_tag(lx, s, i, n);
+        if (!done)
+            done = simple_start_tag(lx, s, i, n);
+    }
     return done ? done : markup_other(lx, s, i, n);
 }
 
