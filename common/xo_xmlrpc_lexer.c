@@ -178,18 +178,20 @@ static void check_ef_pending(xo_xmlrpc_lexer_t *lx, const unsigned char *s, size
 /* ---------------------------------------------------------------------------------------- */
 /* Elements                                                                                 */
 
-static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
+/* Room on the stack of open elements for one more, named with len bytes: the depth limit
+ * and the growth, out of line (push_name() runs per element, this rarely). */
+static __attribute__((noinline)) bool stack_room(xo_xmlrpc_lexer_t *lx, size_t len, uint64_t at)
 {
     if (lx->depth >= lx->max_depth) {
         fail(lx, XO_ERR_LIMIT, at, "elements nest deeper than %zu", lx->max_depth);
-        return;
+        return false;
     }
     if (lx->depth == lx->open_cap) {
         size_t cap = lx->open_cap ? 2 * lx->open_cap : 32;
         size_t *p = realloc(lx->open, cap * sizeof *p);
         if (!p) {
             fail(lx, XO_ERR_NOMEM, at, "out of memory");
-            return;
+            return false;
         }
         lx->open = p;
         lx->open_cap = cap;
@@ -199,11 +201,20 @@ static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint6
         char *p = realloc(lx->names, cap);
         if (!p) {
             fail(lx, XO_ERR_NOMEM, at, "out of memory");
-            return;
+            return false;
         }
         lx->names = p;
         lx->names_cap = cap;
     }
+    return true;
+}
+
+static void push_name(xo_xmlrpc_lexer_t *lx, const char *name, size_t len, uint64_t at)
+{
+    if ((lx->depth >= lx->max_depth || lx->depth == lx->open_cap ||
+         lx->names_len + len > lx->names_cap) &&
+        !stack_room(lx, len, at))
+        return;
     xo_short_copy(lx->names + lx->names_len, name, len);
     lx->open[lx->depth++] = lx->names_len;
     lx->names_len += len;
