@@ -13,8 +13,15 @@
 
 /* Only the keys matter, and the records are read once in order: librdkafka's default
  * prefetch (up to 64 MiB of queued records) only raised the agent's peak memory, by 15 to
- * 20 MiB on a 10,000-VM pool's 76,544 records, with nothing gained on a resync's time. */
-static const char *const readback_conf[] = {"queued.max.messages.kbytes", "2048", NULL};
+ * 20 MiB on a 10,000-VM pool's 76,544 records. But librdkafka (2.0) stops fetching once its
+ * queue holds more than queued.max.messages.kbytes and looks again only when its broker
+ * thread next wakes up, up to a second later, however fast this loop empties the queue: at
+ * 2 MiB a resync's read-back of 48 MB of records stalled 0 to 3 times (0.1 to 1.6 s instead
+ * of 0.1 s). 8 MiB is rarely reached on that pool and kept the same peak memory
+ * (docs/benchmarks.md, issue 16 item 5, the full sync's wall clock). auto.offset.reset: a
+ * low watermark gone meanwhile (retention, compaction) restarts at the oldest record. */
+static const char *const readback_conf[] = {"queued.max.messages.kbytes", "8192",
+                                            "auto.offset.reset", "earliest", NULL};
 
 static void fold_message(agent_t *a, const rd_kafka_message_t *m, xo_strmap_t *keys,
                          int64_t *max_gen, const char *sync_key, size_t prefix_len)
@@ -56,9 +63,12 @@ xo_err_t agent_read_back(agent_t *a, xo_strmap_t *keys, int64_t *max_gen)
     err = xo_consumer_new(a->cfg, NULL, readback_conf, &c, errstr, sizeof(errstr));
     if (err == XO_OK)
         err = xo_consumer_watermarks(c, a->topics.objects, a->partition, &lo, &hi, 10000);
+    /* From the low watermark as a concrete offset: the logical "beginning" costs one more
+     * offset lookup, which librdkafka retries after 500 ms when the new consumer does not
+     * know the partition's leader yet (half of the resyncs measured). */
     if (err == XO_OK && hi > lo)
-        err = xo_consumer_assign(c, a->topics.objects, &a->partition, 1, RD_KAFKA_OFFSET_BEGINNING,
-                                 errstr, sizeof(errstr));
+        err =
+            xo_consumer_assign(c, a->topics.objects, &a->partition, 1, lo, errstr, sizeof(errstr));
     next = lo;
     while (err == XO_OK && next < hi) {
         rd_kafka_message_t *m = xo_consumer_poll(c, 200);
