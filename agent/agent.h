@@ -85,9 +85,10 @@ typedef struct agent {
     xo_strmap_t *ignored;             /**< classes whose valid_ref_counts cannot be compared */
     char hosts[AGENT_MAX_HOSTS][256]; /**< candidate URLs for failover, most likely first */
     int n_hosts;
-    int64_t gen;       /**< current sync generation */
-    char token[64];    /**< event.from token */
-    xo_jtext_t record; /**< the record being published, reused (publish.c) */
+    int64_t gen;           /**< current sync generation */
+    char token[64];        /**< event.from token */
+    xo_jtext_t record;     /**< the record being published, reused (publish.c) */
+    long max_record_bytes; /**< limits.max_record_bytes, read once by publish.c (0: not yet) */
 
     pthread_mutex_t status_lock;
     agent_status_t status;
@@ -157,6 +158,10 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev);
 /** As agent_publish_event(), the snapshot given as JSON text (@p raw, borrowed; the event's
  *  tree then has none) or, when @p raw is NULL, in the tree. Takes @p ev. */
 xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw);
+/** As agent_publish_event_raw(), the event's key already taken by agent_event_key() (@p key,
+ *  @p cls and @p ref borrowed): a full sync needs it first, and takes it once. Takes @p ev. */
+xo_err_t agent_publish_event_keyed(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw,
+                                   const char *key, const char *cls, const char *ref);
 /** The event.from stream of the agent's ingest: each event's snapshot as JSON text, its
  *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
 xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);

@@ -25,9 +25,12 @@ static xo_err_t on_dump_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void 
 
     /* Struck off as the dump goes rather than kept in a set of its own: a third copy of
      * every key (besides the published set) was 9 MiB of peak memory on 76,544 objects. */
-    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK)
+    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK) {
         xo_strmap_del(ctx->missing, key);
-    err = agent_publish_event_raw(a, ev, raw);
+        err = agent_publish_event_keyed(a, ev, raw, key, cls, ref);
+    } else {
+        err = agent_publish_event_raw(a, ev, raw); /* logs it, and says XO_ERR_PARSE */
+    }
     if (err == XO_ERR_PARSE) {
         ctx->malformed++;
         return XO_OK; /* skip it; the count check will tell whether we are complete */
