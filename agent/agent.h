@@ -80,7 +80,7 @@ typedef struct agent {
     /* XAPI thread only. */
     xo_xapi_conn_t *xapi;
     char session[128];                /**< XAPI session ref (a credential: never logged) */
-    xo_strmap_t *published;           /**< keys of this pool currently in xo.objects */
+    xo_strmap_t *published;           /**< keys of this pool in xo.objects (AGENT_KEY_*) */
     xo_strmap_t *class_counts;        /**< published objects per class */
     xo_strmap_t *ignored;             /**< classes whose valid_ref_counts cannot be compared */
     char hosts[AGENT_MAX_HOSTS][256]; /**< candidate URLs for failover, most likely first */
@@ -144,6 +144,10 @@ xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *
 
 /* publish.c */
 #define AGENT_CLASS_MAX 64
+/** The value of a key in a->published: during a full sync the keys read back from
+ *  xo.objects start there at AGENT_KEY_READ_BACK, and each record published adds one; what
+ *  the dump leaves at AGENT_KEY_READ_BACK is tombstoned (sync.c). */
+#define AGENT_KEY_READ_BACK 0
 /**
  * Queue one record on the pool's partition of xo.objects (through a->send_hook when set),
  * waiting while the queue is full; a full queue sets need_resync once it drains.

@@ -112,22 +112,26 @@ xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
 {
     xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
     xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
+    int64_t n = AGENT_KEY_READ_BACK;
 
     agent_note_deleted(a, key);
 
-    if (err == XO_OK && xo_strmap_del(a->published, key))
-        xo_strmap_add(a->class_counts, cls, -1);
+    if (err == XO_OK && xo_strmap_get(a->published, key, &n)) {
+        xo_strmap_del(a->published, key);
+        if (n > AGENT_KEY_READ_BACK) /* a key only read back was not counted in its class */
+            xo_strmap_add(a->class_counts, cls, -1);
+    }
     return err;
 }
 
-/* After a record was sent: the key is published, its class counts it once (a new key is
- * one the set grew by: one look-up rather than two). */
+/* After a record was sent: the key is published, its class counts it once. A key read back
+ * by a full sync is already in the set (no second copy of it): its first record counts. */
 static void note_published(agent_t *a, const char *key, const char *cls)
 {
-    size_t before = xo_strmap_count(a->published);
+    int64_t n = 0;
 
-    xo_strmap_set(a->published, key, 1);
-    if (xo_strmap_count(a->published) > before)
+    if (xo_strmap_add(a->published, key, 1) == XO_OK && xo_strmap_get(a->published, key, &n) &&
+        n == AGENT_KEY_READ_BACK + 1)
         xo_strmap_add(a->class_counts, cls, 1);
 }
 

@@ -45,7 +45,7 @@ static void fold_message(agent_t *a, const rd_kafka_message_t *m, xo_strmap_t *k
         return;
     }
     if (m->payload)
-        xo_strmap_set(keys, key, 1);
+        xo_strmap_set(keys, key, AGENT_KEY_READ_BACK);
     else
         xo_strmap_del(keys, key);
 }
