@@ -80,14 +80,15 @@ typedef struct agent {
     /* XAPI thread only. */
     xo_xapi_conn_t *xapi;
     char session[128];                /**< XAPI session ref (a credential: never logged) */
-    xo_strmap_t *published;           /**< keys of this pool currently in xo.objects */
+    xo_strmap_t *published;           /**< keys of this pool in xo.objects (AGENT_KEY_*) */
     xo_strmap_t *class_counts;        /**< published objects per class */
     xo_strmap_t *ignored;             /**< classes whose valid_ref_counts cannot be compared */
     char hosts[AGENT_MAX_HOSTS][256]; /**< candidate URLs for failover, most likely first */
     int n_hosts;
-    int64_t gen;       /**< current sync generation */
-    char token[64];    /**< event.from token */
-    xo_jtext_t record; /**< the record being published, reused (publish.c) */
+    int64_t gen;           /**< current sync generation */
+    char token[64];        /**< event.from token */
+    xo_jtext_t record;     /**< the record being published, reused (publish.c) */
+    long max_record_bytes; /**< limits.max_record_bytes, read once by publish.c (0: not yet) */
 
     pthread_mutex_t status_lock;
     agent_status_t status;
@@ -143,6 +144,10 @@ xo_err_t agent_call_conn(xo_xapi_conn_t *conn, const char *session, const char *
 
 /* publish.c */
 #define AGENT_CLASS_MAX 64
+/** The value of a key in a->published: during a full sync the keys read back from
+ *  xo.objects start there at AGENT_KEY_READ_BACK, and each record published adds one; what
+ *  the dump leaves at AGENT_KEY_READ_BACK is tombstoned (sync.c). */
+#define AGENT_KEY_READ_BACK 0
 /**
  * Queue one record on the pool's partition of xo.objects (through a->send_hook when set),
  * waiting while the queue is full; a full queue sets need_resync once it drains.
@@ -157,6 +162,10 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev);
 /** As agent_publish_event(), the snapshot given as JSON text (@p raw, borrowed; the event's
  *  tree then has none) or, when @p raw is NULL, in the tree. Takes @p ev. */
 xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw);
+/** As agent_publish_event_raw(), the event's key already taken by agent_event_key() (@p key,
+ *  @p cls and @p ref borrowed): a full sync needs it first, and takes it once. Takes @p ev. */
+xo_err_t agent_publish_event_keyed(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw,
+                                   const char *key, const char *cls, const char *ref);
 /** The event.from stream of the agent's ingest: each event's snapshot as JSON text, its
  *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
 xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);

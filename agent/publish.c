@@ -17,6 +17,14 @@
 
 #define MAX_FIELD_BYTES 65536 /* longer string fields of an oversized record are cut */
 
+/* limits.max_record_bytes: read once, not per record (a search of the settings table). */
+static long record_limit(agent_t *a)
+{
+    if (!a->max_record_bytes)
+        a->max_record_bytes = xo_config_get_int(a->cfg, "limits.max_record_bytes");
+    return a->max_record_bytes;
+}
+
 /* One attempt: the producer, or the hook a unit test installed (agent.h). */
 static xo_err_t produce(agent_t *a, const char *key, const char *value, size_t len,
                         const xo_kafka_header_t *h, size_t nh, char *errstr, size_t errstr_size)
@@ -104,21 +112,27 @@ xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
 {
     xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
     xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
+    int64_t n = AGENT_KEY_READ_BACK;
 
     agent_note_deleted(a, key);
 
-    if (err == XO_OK && xo_strmap_del(a->published, key))
-        xo_strmap_add(a->class_counts, cls, -1);
+    if (err == XO_OK && xo_strmap_get(a->published, key, &n)) {
+        xo_strmap_del(a->published, key);
+        if (n > AGENT_KEY_READ_BACK) /* a key only read back was not counted in its class */
+            xo_strmap_add(a->class_counts, cls, -1);
+    }
     return err;
 }
 
-/* After a record was sent: the key is published, its class counts it once. */
+/* After a record was sent: the key is published, its class counts it once. A key read back
+ * by a full sync is already in the set (no second copy of it): its first record counts. */
 static void note_published(agent_t *a, const char *key, const char *cls)
 {
-    if (!xo_strmap_get(a->published, key, NULL)) {
-        xo_strmap_set(a->published, key, 1);
+    int64_t n = 0;
+
+    if (xo_strmap_add(a->published, key, 1) == XO_OK && xo_strmap_get(a->published, key, &n) &&
+        n == AGENT_KEY_READ_BACK + 1)
         xo_strmap_add(a->class_counts, cls, 1);
-    }
 }
 
 static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, const char *ref,
@@ -126,7 +140,7 @@ static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, con
 {
     json_object *uuid = NULL;
     xo_object_msg_t m = {a->pool_uuid, cls, ref, NULL, op, id, a->gen, xo_now_ms(), snap};
-    long max = xo_config_get_int(a->cfg, "limits.max_record_bytes");
+    long max = record_limit(a);
     size_t len;
     char *value;
     xo_err_t err;
@@ -168,7 +182,7 @@ static xo_err_t publish_raw(agent_t *a, const char *key, const char *cls, const 
                             const char *op, int64_t id, const xo_xmlrpc_raw_t *raw)
 {
     xo_object_msg_t m = {a->pool_uuid, cls, ref, raw->capture, op, id, a->gen, xo_now_ms(), NULL};
-    long max = xo_config_get_int(a->cfg, "limits.max_record_bytes");
+    long max = record_limit(a);
     json_object *snap;
     xo_err_t err;
 
@@ -211,18 +225,34 @@ xo_err_t agent_publish_event(agent_t *a, json_object *ev)
     return agent_publish_event_raw(a, ev, NULL);
 }
 
+static void warn_malformed(void)
+{
+    xo_warn(AGENT_MOD, "event=malformed_event reason=\"missing or bad class, ref or operation\"");
+}
+
 xo_err_t agent_publish_event_raw(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw)
 {
-    json_object *jop, *jid, *snap = NULL;
     char cls[AGENT_CLASS_MAX], key[512];
-    const char *op, *ref;
+    const char *ref;
+
+    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) != XO_OK) {
+        warn_malformed();
+        json_object_put(ev);
+        return XO_ERR_PARSE;
+    }
+    return agent_publish_event_keyed(a, ev, raw, key, cls, ref);
+}
+
+xo_err_t agent_publish_event_keyed(agent_t *a, json_object *ev, const xo_xmlrpc_raw_t *raw,
+                                   const char *key, const char *cls, const char *ref)
+{
+    json_object *jop, *jid, *snap = NULL;
+    const char *op;
     int64_t id;
     xo_err_t err = XO_ERR_PARSE;
 
-    if (!json_object_object_get_ex(ev, "operation", &jop) ||
-        agent_event_key(a, ev, key, sizeof(key), cls, &ref) != XO_OK) {
-        xo_warn(AGENT_MOD,
-                "event=malformed_event reason=\"missing or bad class, ref or operation\"");
+    if (!json_object_object_get_ex(ev, "operation", &jop)) {
+        warn_malformed();
         goto out;
     }
     op = json_object_get_string(jop);

@@ -11,7 +11,7 @@
 
 typedef struct {
     agent_t *a;
-    xo_strmap_t *missing; /* the keys read back, less every key the dump has */
+    xo_strmap_t *kept; /* keys of the dump's malformed events: never tombstoned */
     int64_t malformed;
 } dump_ctx_t;
 
@@ -23,11 +23,13 @@ static xo_err_t on_dump_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void 
     char key[512], cls[AGENT_CLASS_MAX];
     const char *ref;
 
-    /* Struck off as the dump goes rather than kept in a set of its own: a third copy of
-     * every key (besides the published set) was 9 MiB of peak memory on 76,544 objects. */
-    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK)
-        xo_strmap_del(ctx->missing, key);
-    err = agent_publish_event_raw(a, ev, raw);
+    if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK) {
+        err = agent_publish_event_keyed(a, ev, raw, key, cls, ref);
+        if (err == XO_ERR_PARSE) /* the object exists: its last good record stays */
+            xo_strmap_set(ctx->kept, key, 1);
+    } else {
+        err = agent_publish_event_raw(a, ev, raw); /* logs it, and says XO_ERR_PARSE */
+    }
     if (err == XO_ERR_PARSE) {
         ctx->malformed++;
         return XO_OK; /* skip it; the count check will tell whether we are complete */
@@ -54,20 +56,27 @@ static void learn_hosts(agent_t *a)
     json_object_put(value);
 }
 
-/* Every key read back that the dump did not have: not in XAPI any more, but in Kafka. */
-static xo_err_t tombstone_missing(agent_t *a, xo_strmap_t *missing, int64_t *n)
+/* Every key read back that the dump did not publish: not in XAPI any more, but in Kafka
+ * (unless its event was malformed). Each leaves the published set. */
+static xo_err_t tombstone_missing(agent_t *a, const xo_strmap_t *kept, int64_t *n)
 {
     size_t pos = 0;
+    int64_t records;
     const char *key;
 
     *n = 0;
-    while ((key = xo_strmap_next(missing, &pos, NULL))) {
+    while ((key = xo_strmap_next(a->published, &pos, &records))) {
         xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
-        xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
-        if (err != XO_OK)
-            return err;
-        agent_note_deleted(a, key);
-        (*n)++;
+        if (records != AGENT_KEY_READ_BACK)
+            continue;
+        if (!xo_strmap_get(kept, key, NULL)) {
+            xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
+            if (err != XO_OK)
+                return err;
+            agent_note_deleted(a, key);
+            (*n)++;
+        }
+        xo_strmap_del(a->published, key); /* frees key; the walk goes on from pos */
     }
     return XO_OK;
 }
@@ -119,17 +128,17 @@ static xo_err_t drain_queue(agent_t *a)
 xo_err_t agent_full_sync(agent_t *a)
 {
     char errstr[512];
-    xo_strmap_t *old = xo_strmap_new();
-    dump_ctx_t ctx = {a, old, 0};
+    xo_strmap_t *read_back = xo_strmap_new();
+    dump_ctx_t ctx = {a, xo_strmap_new(), 0};
     json_object *result = NULL, *token, *counts;
-    int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms();
+    int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms(), t_dump = 0, t_dumped = 0;
     xo_err_t err;
 
     agent_set_state(a, AGENT_SYNCING, NULL);
     atomic_store(&a->need_resync, false);
-    err = old ? drain_queue(a) : XO_ERR_NOMEM;
+    err = read_back && ctx.kept ? drain_queue(a) : XO_ERR_NOMEM;
     if (err == XO_OK)
-        err = agent_read_back(a, old, &max_gen);
+        err = agent_read_back(a, read_back, &max_gen);
     if (err != XO_OK)
         goto out;
     a->gen = max_gen + 1;
@@ -137,10 +146,17 @@ xo_err_t agent_full_sync(agent_t *a)
     a->status.gen = a->gen;
     pthread_mutex_unlock(&a->status_lock);
     learn_hosts(a);
-    xo_strmap_clear(a->published);
+    /* The keys read back become the published set, each record of the dump marks its key,
+     * and what stays unmarked is tombstoned: one look-up per record and one copy of each key
+     * (a second set, struck off as the dump went, cost a look-up and a copy more). */
+    xo_strmap_free(a->published);
+    a->published = read_back;
+    read_back = NULL;
     xo_strmap_clear(a->class_counts);
     xo_strmap_clear(a->ignored);
+    t_dump = xo_now_ms();
     err = dump(a, &ctx, &result, errstr, sizeof(errstr));
+    t_dumped = xo_now_ms();
     if (err != XO_OK) {
         xo_warn(AGENT_MOD, "event=dump_failed error=%s reason=\"%s\"", xo_strerror(err), errstr);
         goto out;
@@ -153,7 +169,7 @@ xo_err_t agent_full_sync(agent_t *a)
         goto out;
     }
     snprintf(a->token, sizeof(a->token), "%s", json_object_get_string(token));
-    err = tombstone_missing(a, old, &tombstones);
+    err = tombstone_missing(a, ctx.kept, &tombstones);
     if (err != XO_OK)
         goto out;
     if (json_object_object_get_ex(result, "valid_ref_counts", &counts))
@@ -162,12 +178,16 @@ xo_err_t agent_full_sync(agent_t *a)
     if (err != XO_OK)
         goto out;
     agent_count(a, &a->status.resyncs, 1);
+    /* The phases of ms: before the dump (drain, read-back, hosts), the dump, after it. */
     xo_info(AGENT_MOD,
-            "event=synced pool=%s gen=%lld objects=%zu tombstones=%lld malformed=%lld ms=%lld",
+            "event=synced pool=%s gen=%lld objects=%zu tombstones=%lld malformed=%lld "
+            "before_dump_ms=%lld dump_ms=%lld after_dump_ms=%lld ms=%lld",
             a->pool_uuid, (long long)a->gen, xo_strmap_count(a->published), (long long)tombstones,
-            (long long)ctx.malformed, (long long)(xo_now_ms() - t0));
+            (long long)ctx.malformed, (long long)(t_dump - t0), (long long)(t_dumped - t_dump),
+            (long long)(xo_now_ms() - t_dumped), (long long)(xo_now_ms() - t0));
 out:
     json_object_put(result);
-    xo_strmap_free(old);
+    xo_strmap_free(read_back);
+    xo_strmap_free(ctx.kept);
     return err;
 }

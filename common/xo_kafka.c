@@ -478,6 +478,20 @@ rd_kafka_message_t *xo_consumer_poll(xo_consumer_t *c, int timeout_ms)
     return rd_kafka_consumer_poll(c->rk, timeout_ms);
 }
 
+xo_err_t xo_consumer_seek(xo_consumer_t *c, const char *topic, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+    error = rd_kafka_seek_partitions(c->rk, list, 0);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!error)
+        return XO_OK;
+    rd_kafka_error_destroy(error);
+    return XO_ERR_KAFKA;
+}
+
 xo_err_t xo_consumer_watermarks(xo_consumer_t *c, const char *topic, int32_t partition,
                                 int64_t *low, int64_t *high, int timeout_ms)
 {

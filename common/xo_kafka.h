@@ -156,6 +156,14 @@ xo_err_t xo_consumer_assign(xo_consumer_t *c, const char *topic, const int32_t *
  */
 rd_kafka_message_t *xo_consumer_poll(xo_consumer_t *c, int timeout_ms);
 
+/**
+ * @brief Move an assigned partition's fetch position to @p offset, without waiting (the
+ *        seek happens on librdkafka's broker thread, which it wakes). Records of the old
+ *        position still queued are dropped; the next one delivered is at @p offset.
+ * @returns XO_OK, or XO_ERR_KAFKA when librdkafka refused it at once.
+ */
+xo_err_t xo_consumer_seek(xo_consumer_t *c, const char *topic, int32_t partition, int64_t offset);
+
 /** @brief Low and high watermarks of a partition, asked from the broker. */
 xo_err_t xo_consumer_watermarks(xo_consumer_t *c, const char *topic, int32_t partition,
                                 int64_t *low, int64_t *high, int timeout_ms);

@@ -187,6 +187,10 @@ class Replay:
 
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in two writes: with Nagle on, a small answer's body
+            # waited for the ACK of its headers, which the client delays (40 ms per call,
+            # in the full sync's path for host.get_all_records).
+            disable_nagle_algorithm = True
 
             def log_message(self, *a):
                 pass
@@ -245,6 +249,32 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_times(pid):
+    """{thread name: (CPU seconds, seconds runnable but waiting for a CPU)} of a running
+    process; the XAPI (decoding) thread is its main thread, named "xapi" here."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                runq = int(f.read().split()[1]) / 1e9
+        except OSError:
+            continue  # a thread that ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        name = "xapi" if int(tid) == pid else stat[stat.index("(") + 1:stat.rindex(")")]
+        cpu, wait = out.get(name, (0.0, 0.0))
+        out[name] = (cpu + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"),
+                     wait + runq)
+    return out
+
+
+def sync_phases(line):
+    """The phases of the agent's event=synced line in seconds (absent from older builds)."""
+    return {k: int(line.split(f" {k}_ms=")[1].split()[0]) / 1000
+            for k in ("before_dump", "dump", "after_dump") if f" {k}_ms=" in line}
+
+
 def ingest_decode(path, dump_path, *flags):
     """One run of bench_ingest_decode; its key=value fields."""
     r = subprocess.run([path, dump_path, *flags], capture_output=True, timeout=1800)
@@ -300,6 +330,7 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
     with open(dump_path, "wb") as f:
         f.write(recorded[2])
     times, sync_s, rss, sax, cpu, sax_cpu, lex, lex_cpu = [], [], [], [], [], [], [], []
+    timeline = {}  # figure -> its value in each run (the full sync's timeline)
 
     def baselines():
         sax.append(run_sax_baseline(sax_path, dump_path, sax_cpu))
@@ -308,20 +339,30 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
 
     for i in range(runs):
         baselines()
-        t0 = time.monotonic()
+        t0, k_cpu0, srv_cpu0 = time.monotonic(), cpu_seconds(k.proc.p.pid), time.process_time()
         ag = st.start_agent(fake, k, name=f"replay{i}")
         harness.wait_until(lambda: "event=synced" in ag.log_text(), 600, 0.05, "replayed dump")
         times.append(time.monotonic() - t0)
+        threads = thread_times(ag.p.pid)
         line = [l for l in ag.log_text().splitlines() if "event=synced" in l][0]
         sync_s.append(int(line.split(" ms=")[1].split()[0]) / 1000)
         rss.append(vm_hwm_mib(ag.p.pid))
         cpu.append(cpu_seconds(ag.p.pid))
+        run = dict(sync_phases(line))
+        run["xapi_cpu"], run["xapi_runq"] = threads.get("xapi", (0.0, 0.0))
+        run["rdk_cpu"] = sum(c for n, (c, _) in threads.items() if n.startswith("rdk:broker"))
+        run["broker_cpu"] = cpu_seconds(k.proc.p.pid) - k_cpu0
+        run["server_cpu"] = time.process_time() - srv_cpu0  # this process: the replay server
+        run["backpressure"] = ag.log_text().count("event=backpressure ")
+        for key, v in run.items():
+            timeline.setdefault(key, []).append(v)
         ag.stop()
         baselines()
     rep.srv.shutdown()
     res = {"s": statistics.median(times), "sync_s": statistics.median(sync_s),
            "rss": statistics.median(rss), "sax_mbs": statistics.median(sax),
-           "cpu_s": statistics.median(cpu), "sax_cpu_s": statistics.median(sax_cpu)}
+           "cpu_s": statistics.median(cpu), "sax_cpu_s": statistics.median(sax_cpu),
+           "timeline": {key: statistics.median(v) for key, v in timeline.items()}}
     if lex:
         res["lex_mbs"], res["lex_cpu_s"] = statistics.median(lex), statistics.median(lex_cpu)
     if args.keep_dump:
@@ -330,6 +371,25 @@ def run_replay(args, st, k, sim, recorded, runs, sax_path):
     if args.decode_paths:  # the two record paths on the same dump, bytes compared
         res["decode"] = run_ingest_decode(args.decode_paths, sax_path, dump_path, runs)
     return res
+
+
+def print_timeline(tl, sax_cpu_s):
+    """Where the full sync's wall clock goes (medians of the replayed runs)."""
+    rows = [("before the dump (drain, read-back)", "before_dump"), ("the dump", "dump"),
+            ("after it (tombstones, marker)", "after_dump"),
+            ("XAPI thread: on a CPU", "xapi_cpu"),
+            ("XAPI thread: runnable, no CPU free", "xapi_runq"),
+            ("librdkafka broker threads: CPU", "rdk_cpu"),
+            ("xo-kafka-dev (broker): CPU", "broker_cpu"),
+            ("replay server + this script: CPU", "server_cpu")]
+    print(f"\n{'full sync timeline (median s)':34} {'seconds':>12}")
+    for name, key in rows:
+        v = tl.get(key)
+        print(f"{name:34} {v:12.3f}" if v is not None else f"{name:34} {'-':>12}")
+    if tl.get("xapi_cpu"):
+        print(f"{'XAPI thread CPU / SAX alone CPU':34} {tl['xapi_cpu'] / sax_cpu_s:12.2f}  "
+              "(the wall-clock ratio's bound: SAX / this)")
+    print(f"{'Kafka queue full (back-pressure)':34} {tl.get('backpressure', 0):12.0f}  times")
 
 
 def main():
@@ -411,6 +471,7 @@ def main():
               f"{rep['lex_mbs'] / sax_mbs:8.2f}")
         print(f"{'MB per CPU second, lexer alone':34} {lex_cpu_mbs:12.1f} {sax_cpu_mbs:12.1f} "
               f"{lex_cpu_mbs / sax_cpu_mbs:8.2f}")
+    print_timeline(rep["timeline"], rep["sax_cpu_s"])
     dec = rep.get("decode")
     if dec:
         print(f"\n{'decode + records, no Kafka':34} {'MB/CPU s':>12} {'SAX alone':>12} "

@@ -129,6 +129,38 @@ static void test_mod_and_del(void **state)
     assert_int_equal(f->a.status.last_event_id, 5);
 }
 
+/* A full sync starts from the keys read back (AGENT_KEY_READ_BACK in the published set):
+ * a key's first record counts in its class once, a later one does not, and the tombstone
+ * of a key only read back leaves the counts as they are. */
+static void test_read_back_keys_count_once_published(void **state)
+{
+    agent_fixture_t *f = *state;
+    char k1[256], k2[256]; /* fixture_key() reuses its buffer */
+    int64_t n = -1;
+
+    snprintf(k1, sizeof(k1), "%s", fixture_key("vm", "OpaqueRef:vm1"));
+    snprintf(k2, sizeof(k2), "%s", fixture_key("vm", "OpaqueRef:vm2"));
+    assert_int_equal(xo_strmap_set(f->a.published, k1, AGENT_KEY_READ_BACK), XO_OK);
+    assert_int_equal(xo_strmap_set(f->a.published, k2, AGENT_KEY_READ_BACK), XO_OK);
+    for (int64_t id = 1; id <= 2; id++)
+        assert_int_equal(agent_publish_event(&f->a, fixture_event("mod", "VM", "OpaqueRef:vm1", id,
+                                                                  fixture_snapshot("u1", "a"))),
+                         XO_OK);
+    assert_int_equal(class_count(f, "vm"), 1);
+    assert_true(xo_strmap_get(f->a.published, k1, &n));
+    assert_true(n > AGENT_KEY_READ_BACK);
+    assert_true(xo_strmap_get(f->a.published, k2, &n));
+    assert_int_equal(n, AGENT_KEY_READ_BACK); /* what a sync would tombstone */
+    assert_int_equal(
+        agent_publish_event(&f->a, fixture_event("del", "VM", "OpaqueRef:vm2", 3, NULL)), XO_OK);
+    assert_false(xo_strmap_get(f->a.published, k2, NULL));
+    assert_int_equal(class_count(f, "vm"), 1);
+    assert_int_equal(
+        agent_publish_event(&f->a, fixture_event("del", "VM", "OpaqueRef:vm1", 4, NULL)), XO_OK);
+    assert_int_equal(class_count(f, "vm"), 0);
+    assert_int_equal(xo_strmap_count(f->a.published), 0);
+}
+
 static void test_malformed_events_publish_nothing(void **state)
 {
     agent_fixture_t *f = *state;
@@ -309,6 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_record_envelope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mod_and_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_back_keys_count_once_published, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_events_publish_nothing, setup, teardown),
         cmocka_unit_test(test_oversized_record_is_truncated),
         cmocka_unit_test(test_raw_snapshot_publishes_the_tree_record),

@@ -254,6 +254,36 @@ static void test_malformed_counted_not_published(void **state)
     free(text);
 }
 
+/* An object whose event in the dump is malformed still exists in XAPI: the record read back
+ * for it stays on the topic (no tombstone) and is not counted as published. */
+static void test_malformed_read_back_key_is_kept(void **state)
+{
+    ctx_t *c = *state;
+    agent_fixture_t *f = &c->f;
+    json_object *events = json_object_new_array();
+    char kept[256];
+
+    snprintf(kept, sizeof(kept), "%s", fixture_key("vm", "OpaqueRef:nosnap"));
+    assert_int_equal(mock_kafka_seed(c->kafka, f->a.partition, kept, "{}"), XO_OK);
+    assert_int_equal(
+        mock_kafka_seed(c->kafka, f->a.partition, fixture_key("vm", "OpaqueRef:gone"), "{}"),
+        XO_OK);
+    json_object_array_add(events, vm("OpaqueRef:v1", 1));
+    json_object_array_add(events, fixture_event("add", "VM", "OpaqueRef:nosnap", 2, NULL));
+    fixture_queue_event_from(f, events, counts(2, 0, 0), "t1");
+
+    assert_int_equal(agent_full_sync(&f->a), XO_OK);
+
+    assert_int_equal(f->n, 3); /* v1, the tombstone of gone, the marker */
+    assert_add(f, 0, fixture_key("vm", "OpaqueRef:v1"), 1);
+    assert_string_equal(f->recs[1].key, fixture_key("vm", "OpaqueRef:gone"));
+    assert_null(f->recs[1].value);
+    assert_int_equal(fixture_index(f, kept), -1);
+    assert_marker_last(f, 1, 1);
+    assert_false(xo_strmap_get(f->a.published, kept, NULL));
+    assert_int_equal(xo_strmap_count(f->a.published), 1);
+}
+
 static void test_dump_failure_publishes_no_marker(void **state)
 {
     ctx_t *c = *state;
@@ -300,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_dump_into_empty_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resync_tombstones_what_is_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_counted_not_published, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_read_back_key_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_failure_publishes_no_marker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delivery_failure_aborts_dump, setup, teardown),
     };
