@@ -418,6 +418,8 @@ int main(int argc, char **argv)
     xo_err_t err;
     struct sigaction sa;
 
+    /* the view's memory, not freed buffers, is what stays resident after a cold start */
+    xo_alloc_return_freed_memory_at_once();
     if (argc > 1 && !strcmp(argv[1], "keygen"))
         return xo_cli_keygen("xo-gateway", "gateway", argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "useradd"))
