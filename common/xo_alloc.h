@@ -27,19 +27,35 @@ static inline const char *xo_alloc_name(char *buf, size_t size)
 }
 
 /**
- * @brief Give freed memory back to the system as soon as a page of it is free.
+ * @brief Give freed memory back to the system as soon as a page of it is free; returns the
+ * delay it replaced, for xo_alloc_release_freed_after().
  *
  * mimalloc returns a free page's memory only when the thread that owns it next works on
  * its heap after a delay (25 ms by default), so a thread that goes quiet keeps what it
- * freed. After a cold start the gateway kept up to 70 MB of freed memory resident, more in
- * some runs than others: 988 to 1,062 bytes per object; with no delay it stayed
- * at 988 in six runs of six, for about 8% more CPU during the load and no longer load
+ * freed. After a cold start the gateway kept up to 100 MB of freed memory resident, more in
+ * some runs than others (988 to 1,088 bytes per object); with no delay during the load it
+ * stayed at 988, for about 8% more CPU during the load and no longer load
  * (docs/benchmarks.md, "Gateway cold start"). Call before any thread starts.
  */
-static inline void xo_alloc_return_freed_memory_at_once(void)
+static inline long xo_alloc_release_freed_at_once(void)
 {
 #ifdef XO_HAVE_MIMALLOC
+    long was = mi_option_get(mi_option_decommit_delay);
     mi_option_set(mi_option_decommit_delay, 0);
+    return was;
+#else
+    return 0;
+#endif
+}
+
+/** @brief Back to giving freed memory back after @p delay_ms (what the steady state wants:
+ * fewer page faults and system calls on the threads that serve clients). */
+static inline void xo_alloc_release_freed_after(long delay_ms)
+{
+#ifdef XO_HAVE_MIMALLOC
+    mi_option_set(mi_option_decommit_delay, delay_ms);
+#else
+    (void)delay_ms;
 #endif
 }
 

@@ -401,6 +401,13 @@ out:
     return code;
 }
 
+static long g_freed_delay_ms; /* the allocator's own delay, restored once loaded */
+
+static void on_view_loaded(void)
+{
+    xo_alloc_release_freed_after(g_freed_delay_ms);
+}
+
 int main(int argc, char **argv)
 {
     static const xo_cli_info_t info = {
@@ -419,7 +426,7 @@ int main(int argc, char **argv)
     struct sigaction sa;
 
     /* the view's memory, not freed buffers, is what stays resident after a cold start */
-    xo_alloc_return_freed_memory_at_once();
+    g_freed_delay_ms = xo_alloc_release_freed_at_once();
     if (argc > 1 && !strcmp(argv[1], "keygen"))
         return xo_cli_keygen("xo-gateway", "gateway", argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "useradd"))
@@ -547,6 +554,8 @@ int main(int argc, char **argv)
         code = XO_EXIT_UNREACH;
         goto out;
     }
+
+    gw_consumer_on_loaded(ctx.consumer, on_view_loaded);
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

@@ -44,6 +44,7 @@ struct gw_consumer {
     gw_record_limits_t lim;
     json_tokener *tok; /* reused record after record (consumer thread) */
     pthread_mutex_t st_mu;
+    void (*loaded_hook)(void); /* gw_consumer_on_loaded(), under st_mu */
     gw_consumer_stats_t st;
     gw_consumer_stats_t batch; /* this batch's counts (consumer thread), added to st after it */
     int64_t start_mono_ms;
@@ -274,6 +275,8 @@ static void note_refused(gw_consumer_t *c, const rd_kafka_message_t *m, gw_rec_v
 
 static void check_loaded(gw_consumer_t *c)
 {
+    void (*hook)(void) = NULL;
+
     for (int t = 0; t < c->loaded_topics; t++) {
         if (t == 2)
             continue; /* results: read from the end, never "loaded" */
@@ -293,8 +296,25 @@ static void check_loaded(gw_consumer_t *c)
                 vs.objects, vs.pools, (unsigned long long)c->st.records,
                 (unsigned long long)c->st.malformed, (long long)c->st.load_ms, vs.bytes,
                 vs.table_bytes, vs.pending, (unsigned long long)vs.remaps);
+        hook = c->loaded_hook;
+        c->loaded_hook = NULL;
     }
     pthread_mutex_unlock(&c->st_mu);
+    if (hook)
+        hook();
+}
+
+void gw_consumer_on_loaded(gw_consumer_t *c, void (*hook)(void))
+{
+    bool now;
+
+    pthread_mutex_lock(&c->st_mu);
+    now = c->st.loaded;
+    if (!now)
+        c->loaded_hook = hook;
+    pthread_mutex_unlock(&c->st_mu);
+    if (now)
+        hook();
 }
 
 /* One message or event. */

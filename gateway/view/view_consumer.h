@@ -82,6 +82,12 @@ xo_err_t gw_consumer_start(const xo_config_t *cfg, const xo_topics_t *topics, gw
 /** @brief Stop the thread, close the consumer and free it. NULL is allowed. */
 void gw_consumer_stop(gw_consumer_t *c);
 
+/**
+ * @brief Run @p hook once, when the view has first been loaded: on the consumer's thread,
+ * or at once on the caller's if the view already is loaded.
+ */
+void gw_consumer_on_loaded(gw_consumer_t *c, void (*hook)(void));
+
 /** @brief Copy the counters (any thread). */
 void gw_consumer_stats(gw_consumer_t *c, gw_consumer_stats_t *st);
 
