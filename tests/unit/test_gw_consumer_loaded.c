@@ -177,9 +177,9 @@ static void test_hook_before_loaded_runs_once_after_the_records(void **state)
     for (int i = 1; i <= seeded; i++)
         produce_vm(f, i);
     flush(f); /* in few batches: the mock broker answers a fetch with one batch */
-    /* Every answer of the broker 100 ms late: the hook is registered long before the
+    /* Every answer of the broker 200 ms late: the hook is registered long before the
      * consumer can have reached the partitions' ends. */
-    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 100), 0);
+    assert_int_equal(rd_kafka_mock_broker_set_rtt(f->mc, 1, 200), 0);
     start_consumer(f);
     gw_consumer_on_loaded(f->consumer, on_loaded);
     assert_int_equal(atomic_load(&runs), 0); /* not loaded yet: not run on this thread */
