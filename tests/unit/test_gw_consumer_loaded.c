@@ -95,7 +95,8 @@ static int setup(void **state)
     char text[512], errstr[256] = "";
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     fixture_t *f = calloc(1, sizeof(*f));
-    const char *extra[3] = {"bootstrap.servers", NULL, NULL};
+    /* records queued until flush(): one batch */
+    const char *extra[5] = {"bootstrap.servers", NULL, "linger.ms", "1000", NULL};
 
     assert_non_null(f);
     rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr));
@@ -147,10 +148,10 @@ static void start_consumer(fixture_t *f)
     watched = f->consumer;
 }
 
-/* Bounded wait (10 s) for @p counter to reach @p n. */
+/* Bounded wait (30 s) for @p counter to reach @p n. */
 static bool wait_count(atomic_int *counter, int n)
 {
-    for (int i = 0; i < 1000 && atomic_load(counter) < n; i++)
+    for (int i = 0; i < 3000 && atomic_load(counter) < n; i++)
         sleep_ms(10);
     return atomic_load(counter) >= n;
 }
