@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_buf.h"
+
 #define HIST_BUCKETS 2000
 #define HIST_BASE_MS 0.01
 
@@ -164,21 +166,6 @@ static void on_message(client_t *c, const char *m, size_t len)
     pthread_mutex_unlock(&G.mu);
 }
 
-/* Grow *buf to hold @p need bytes. */
-static bool reserve(char **buf, size_t *cap, size_t need)
-{
-    char *b;
-
-    if (need <= *cap)
-        return true;
-    b = realloc(*buf, need * 2);
-    if (!b)
-        return false;
-    *buf = b;
-    *cap = need * 2;
-    return true;
-}
-
 /* Send one client frame in one write (masked, as RFC 6455 requires, with the all-zero key). */
 static bool send_frame(int fd, int opcode, const char *payload, size_t len)
 {
@@ -229,7 +216,7 @@ static bool parse_frames(client_t *c)
         if (c->in_len - off < hl + len)
             break;
         if (opcode == 0 || opcode == 1) {
-            if (!reserve(&c->msg, &c->cap, c->len + len))
+            if (!bench_buf_reserve(&c->msg, &c->cap, c->len + len))
                 return false;
             memcpy(c->msg + c->len, f + hl, len);
             c->len += len;
@@ -254,7 +241,7 @@ static bool read_some(client_t *c)
 {
     for (;;) {
         ssize_t n;
-        if (!reserve(&c->in, &c->in_cap, c->in_len + READ_BYTES))
+        if (!bench_buf_reserve(&c->in, &c->in_cap, c->in_len + READ_BYTES))
             return false;
         n = recv(c->fd, c->in + c->in_len, READ_BYTES, 0);
         if (n == 0)
@@ -304,7 +291,7 @@ static bool open_client(client_t *c, const struct sockaddr_in *sa, const char *h
         return false;
     while (!(c->in_len >= 4 && (end = memmem(c->in, c->in_len, "\r\n\r\n", 4)))) {
         ssize_t r;
-        if (!reserve(&c->in, &c->in_cap, c->in_len + 4096))
+        if (!bench_buf_reserve(&c->in, &c->in_cap, c->in_len + 4096))
             return false;
         r = recv(c->fd, c->in + c->in_len, 4096, 0);
         if (r <= 0)

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_buf.h"
 #include "transport/ws_sessions.h" /* the gateway's own frame header */
 
 /* a reader this far behind is dropped (the gateway's limits.client_queue_bytes default) */
@@ -82,20 +83,6 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static bool grow(char **buf, size_t *cap, size_t need)
-{
-    char *b;
-
-    if (need <= *cap)
-        return true;
-    b = realloc(*buf, need * 2);
-    if (!b)
-        return false;
-    *buf = b;
-    *cap = need * 2;
-    return true;
-}
-
 /* Append the frame of change @p seq due at @p due_ns to the batch: an `all` "enter" of one
  * VM as the gateway sends it (the label the readers scan for), padded to P.bytes of
  * payload. @returns false without memory. */
@@ -115,7 +102,7 @@ static bool add_frame(int64_t seq, int64_t due_ns)
     if (payload < (size_t)n + sizeof(TAIL) - 1)
         payload = (size_t)n + sizeof(TAIL) - 1;
     hl = gw_ws_frame_header(h, payload);
-    if (!grow(&P.batch, &P.batch_cap, P.batch_len + hl + payload))
+    if (!bench_buf_reserve(&P.batch, &P.batch_cap, P.batch_len + hl + payload))
         return false;
     f = P.batch + P.batch_len;
     memcpy(f, h, hl);
@@ -360,7 +347,7 @@ static void on_read(conn_t *c)
 {
     for (;;) {
         ssize_t r;
-        if (!grow(&c->in, &c->in_cap, c->in_len + 4096)) {
+        if (!bench_buf_reserve(&c->in, &c->in_cap, c->in_len + 4096)) {
             drop_conn(c);
             return;
         }
