@@ -119,7 +119,7 @@ xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls)
     if (err == XO_OK && xo_strmap_get(a->published, key, &n)) {
         xo_strmap_del(a->published, key);
         if (n > AGENT_KEY_READ_BACK) /* a key only read back was not counted in its class */
-            xo_strmap_add(a->class_counts, cls, -1);
+            xo_strmap_add(a->class_counts, cls, -1, NULL);
     }
     return err;
 }
@@ -130,9 +130,8 @@ static void note_published(agent_t *a, const char *key, const char *cls)
 {
     int64_t n = 0;
 
-    if (xo_strmap_add(a->published, key, 1) == XO_OK && xo_strmap_get(a->published, key, &n) &&
-        n == AGENT_KEY_READ_BACK + 1)
-        xo_strmap_add(a->class_counts, cls, 1);
+    if (xo_strmap_add(a->published, key, 1, &n) == XO_OK && n == AGENT_KEY_READ_BACK + 1)
+        xo_strmap_add(a->class_counts, cls, 1, NULL);
 }
 
 static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, const char *ref,

@@ -147,9 +147,9 @@ xo_err_t agent_full_sync(agent_t *a)
     pthread_mutex_unlock(&a->status_lock);
     learn_hosts(a);
     /* The keys read back become the published set, each record of the dump marks its key,
-     * and what stays unmarked is tombstoned: two look-ups per record (note_published: the
-     * mark, then its count) and one copy of each key (a second set, struck off as the dump
-     * went, cost a third look-up and a second copy). */
+     * and what stays unmarked is tombstoned: one look-up per record (note_published: the
+     * mark, which returns its count) and one copy of each key (a second set, struck off as
+     * the dump went, cost a second look-up and a second copy). */
     xo_strmap_free(a->published);
     a->published = read_back;
     read_back = NULL;

@@ -107,7 +107,8 @@ static xo_err_t grow(xo_strmap_t *m)
     return XO_OK;
 }
 
-static xo_err_t upsert(xo_strmap_t *m, const char *key, int64_t value, bool add)
+/* Set or add @p value at @p key; the value now stored goes to *@p now when not NULL. */
+static xo_err_t upsert(xo_strmap_t *m, const char *key, int64_t value, bool add, int64_t *now)
 {
     uint64_t h = hash_str(key);
     bool found;
@@ -118,6 +119,8 @@ static xo_err_t upsert(xo_strmap_t *m, const char *key, int64_t value, bool add)
     i = find(m, key, h, &found);
     if (found) {
         m->slots[i].value = add ? m->slots[i].value + value : value;
+        if (now)
+            *now = m->slots[i].value;
         return XO_OK;
     }
     char *copy = strdup(key);
@@ -127,17 +130,19 @@ static xo_err_t upsert(xo_strmap_t *m, const char *key, int64_t value, bool add)
         m->used++;
     m->slots[i] = (slot_t){copy, value, h};
     m->count++;
+    if (now)
+        *now = value;
     return XO_OK;
 }
 
 xo_err_t xo_strmap_set(xo_strmap_t *m, const char *key, int64_t value)
 {
-    return upsert(m, key, value, false);
+    return upsert(m, key, value, false, NULL);
 }
 
-xo_err_t xo_strmap_add(xo_strmap_t *m, const char *key, int64_t delta)
+xo_err_t xo_strmap_add(xo_strmap_t *m, const char *key, int64_t delta, int64_t *after)
 {
-    return upsert(m, key, delta, true);
+    return upsert(m, key, delta, true, after);
 }
 
 bool xo_strmap_get(const xo_strmap_t *m, const char *key, int64_t *value)

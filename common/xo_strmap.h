@@ -24,8 +24,12 @@ xo_err_t xo_strmap_set(xo_strmap_t *m, const char *key, int64_t value);
 /** @brief Look a key up. @returns true and sets *value (if not NULL) when present. */
 bool xo_strmap_get(const xo_strmap_t *m, const char *key, int64_t *value);
 
-/** @brief Add @p delta to a key's value (inserting 0 first). @returns XO_OK or XO_ERR_NOMEM. */
-xo_err_t xo_strmap_add(xo_strmap_t *m, const char *key, int64_t delta);
+/**
+ * @brief Add @p delta to a key's value (inserting 0 first), in one look-up.
+ * @param after if not NULL, receives the value after the addition (untouched on failure).
+ * @returns XO_OK or XO_ERR_NOMEM.
+ */
+xo_err_t xo_strmap_add(xo_strmap_t *m, const char *key, int64_t delta, int64_t *after);
 
 /** @brief Remove a key. @returns true if it was present. */
 bool xo_strmap_del(xo_strmap_t *m, const char *key);

@@ -63,10 +63,14 @@ static void test_add_and_clear(void **state)
     int64_t v;
 
     (void)state;
-    xo_strmap_add(m, "vm", 3);
-    xo_strmap_add(m, "vm", -1);
+    assert_int_equal(xo_strmap_add(m, "vm", 3, &v), XO_OK);
+    assert_int_equal(v, 3); /* inserted: 0 + 3 */
+    v = 0;
+    assert_int_equal(xo_strmap_add(m, "vm", -1, &v), XO_OK);
+    assert_int_equal(v, 2); /* found: 3 - 1 */
+    assert_int_equal(xo_strmap_add(m, "vm", 5, NULL), XO_OK);
     assert_true(xo_strmap_get(m, "vm", &v));
-    assert_int_equal(v, 2);
+    assert_int_equal(v, 7);
     xo_strmap_clear(m);
     assert_int_equal(xo_strmap_count(m), 0);
     assert_false(xo_strmap_get(m, "vm", NULL));
