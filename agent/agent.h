@@ -170,6 +170,10 @@ xo_err_t agent_publish_event_keyed(agent_t *a, json_object *ev, const xo_xmlrpc_
  *  uuid captured, @p cb called with @p opaque (sync.c, event_follow.c). */
 xo_xapi_raw_stream_t agent_event_stream(xo_xmlrpc_raw_elem_cb cb, void *opaque);
 xo_err_t agent_publish_tombstone(agent_t *a, const char *key, const char *cls);
+/** An object of class @p cls whose dump event was malformed: it exists in XAPI, so it counts
+ *  as published (the count check stays on for its class, and no tombstone is sent for the
+ *  record read back for it, which stays the object's last good state). */
+void agent_note_kept(agent_t *a, const char *key, const char *cls);
 /** An object of this pool is gone (its tombstone, or a resync that no longer finds it):
  *  a VM's ref is forgotten by a->vm_refs. */
 void agent_note_deleted(agent_t *a, const char *key);

@@ -134,6 +134,11 @@ static void note_published(agent_t *a, const char *key, const char *cls)
         xo_strmap_add(a->class_counts, cls, 1, NULL);
 }
 
+void agent_note_kept(agent_t *a, const char *key, const char *cls)
+{
+    note_published(a, key, cls);
+}
+
 static xo_err_t publish_record(agent_t *a, const char *key, const char *cls, const char *ref,
                                const char *op, int64_t id, json_object *snap)
 {

@@ -11,7 +11,6 @@
 
 typedef struct {
     agent_t *a;
-    xo_strmap_t *kept; /* keys of the dump's malformed events: never tombstoned */
     int64_t malformed;
 } dump_ctx_t;
 
@@ -25,8 +24,8 @@ static xo_err_t on_dump_event(json_object *ev, const xo_xmlrpc_raw_t *raw, void 
 
     if (agent_event_key(a, ev, key, sizeof(key), cls, &ref) == XO_OK) {
         err = agent_publish_event_keyed(a, ev, raw, key, cls, ref);
-        if (err == XO_ERR_PARSE) /* the object exists: its last good record stays */
-            xo_strmap_set(ctx->kept, key, 1);
+        if (err == XO_ERR_PARSE) /* the object exists: counted, its last good record stays */
+            agent_note_kept(a, key, cls);
     } else {
         err = agent_publish_event_raw(a, ev, raw); /* logs it, and says XO_ERR_PARSE */
     }
@@ -56,9 +55,9 @@ static void learn_hosts(agent_t *a)
     json_object_put(value);
 }
 
-/* Every key read back that the dump did not publish: not in XAPI any more, but in Kafka
- * (unless its event was malformed). Each leaves the published set. */
-static xo_err_t tombstone_missing(agent_t *a, const xo_strmap_t *kept, int64_t *n)
+/* Every key read back that the dump did not publish (nor keep: agent_note_kept): not in XAPI
+ * any more, but in Kafka. Each is tombstoned and leaves the published set. */
+static xo_err_t tombstone_missing(agent_t *a, int64_t *n)
 {
     size_t pos = 0;
     int64_t records;
@@ -67,15 +66,14 @@ static xo_err_t tombstone_missing(agent_t *a, const xo_strmap_t *kept, int64_t *
     *n = 0;
     while ((key = xo_strmap_next(a->published, &pos, &records))) {
         xo_kafka_header_t del = {XO_HDR_OP, "del", 3};
+        xo_err_t err;
         if (records != AGENT_KEY_READ_BACK)
             continue;
-        if (!xo_strmap_get(kept, key, NULL)) {
-            xo_err_t err = agent_send(a, key, NULL, 0, &del, 1);
-            if (err != XO_OK)
-                return err;
-            agent_note_deleted(a, key);
-            (*n)++;
-        }
+        err = agent_send(a, key, NULL, 0, &del, 1);
+        if (err != XO_OK)
+            return err;
+        agent_note_deleted(a, key);
+        (*n)++;
         xo_strmap_del(a->published, key); /* frees key; the walk goes on from pos */
     }
     return XO_OK;
@@ -129,14 +127,14 @@ xo_err_t agent_full_sync(agent_t *a)
 {
     char errstr[512];
     xo_strmap_t *read_back = xo_strmap_new();
-    dump_ctx_t ctx = {a, xo_strmap_new(), 0};
+    dump_ctx_t ctx = {a, 0};
     json_object *result = NULL, *token, *counts;
     int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms(), t_dump = 0, t_dumped = 0;
     xo_err_t err;
 
     agent_set_state(a, AGENT_SYNCING, NULL);
     atomic_store(&a->need_resync, false);
-    err = read_back && ctx.kept ? drain_queue(a) : XO_ERR_NOMEM;
+    err = read_back ? drain_queue(a) : XO_ERR_NOMEM;
     if (err == XO_OK)
         err = agent_read_back(a, read_back, &max_gen);
     if (err != XO_OK)
@@ -170,7 +168,7 @@ xo_err_t agent_full_sync(agent_t *a)
         goto out;
     }
     snprintf(a->token, sizeof(a->token), "%s", json_object_get_string(token));
-    err = tombstone_missing(a, ctx.kept, &tombstones);
+    err = tombstone_missing(a, &tombstones);
     if (err != XO_OK)
         goto out;
     if (json_object_object_get_ex(result, "valid_ref_counts", &counts))
@@ -189,6 +187,5 @@ xo_err_t agent_full_sync(agent_t *a)
 out:
     json_object_put(result);
     xo_strmap_free(read_back);
-    xo_strmap_free(ctx.kept);
     return err;
 }
