@@ -129,7 +129,7 @@ xo_err_t agent_full_sync(agent_t *a)
     xo_strmap_t *read_back = xo_strmap_new();
     dump_ctx_t ctx = {a, 0};
     json_object *result = NULL, *token, *counts;
-    int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms(), t_dump = 0, t_dumped = 0;
+    int64_t max_gen = 0, tombstones = 0, t0 = xo_now_ms(), t_dump = 0, t_dumped = 0, t_end;
     xo_err_t err;
 
     agent_set_state(a, AGENT_SYNCING, NULL);
@@ -177,13 +177,14 @@ xo_err_t agent_full_sync(agent_t *a)
     if (err != XO_OK)
         goto out;
     agent_count(a, &a->status.resyncs, 1);
+    t_end = xo_now_ms();
     /* The phases of ms: before the dump (drain, read-back, hosts), the dump, after it. */
     xo_info(AGENT_MOD,
             "event=synced pool=%s gen=%lld objects=%zu tombstones=%lld malformed=%lld "
             "before_dump_ms=%lld dump_ms=%lld after_dump_ms=%lld ms=%lld",
             a->pool_uuid, (long long)a->gen, xo_strmap_count(a->published), (long long)tombstones,
             (long long)ctx.malformed, (long long)(t_dump - t0), (long long)(t_dumped - t_dump),
-            (long long)(xo_now_ms() - t_dumped), (long long)(xo_now_ms() - t0));
+            (long long)(t_end - t_dumped), (long long)(t_end - t0));
 out:
     json_object_put(result);
     xo_strmap_free(read_back);

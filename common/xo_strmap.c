@@ -119,19 +119,17 @@ static xo_err_t upsert(xo_strmap_t *m, const char *key, int64_t value, bool add,
     i = find(m, key, h, &found);
     if (found) {
         m->slots[i].value = add ? m->slots[i].value + value : value;
-        if (now)
-            *now = m->slots[i].value;
-        return XO_OK;
+    } else {
+        char *copy = strdup(key);
+        if (!copy)
+            return XO_ERR_NOMEM;
+        if (!m->slots[i].key)
+            m->used++;
+        m->slots[i] = (slot_t){copy, value, h};
+        m->count++;
     }
-    char *copy = strdup(key);
-    if (!copy)
-        return XO_ERR_NOMEM;
-    if (!m->slots[i].key)
-        m->used++;
-    m->slots[i] = (slot_t){copy, value, h};
-    m->count++;
     if (now)
-        *now = value;
+        *now = m->slots[i].value;
     return XO_OK;
 }
 
